@@ -1,0 +1,562 @@
+package crdt
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Body formats. Each kind's body is a record (codec.go). The rules checked
+// here are syntactic and frozen with the format: a region is two capital
+// letters, not "a code ISO has assigned today", because a rule that can
+// change between releases would let two releases disagree about the same
+// entry. Vocabularies (which regions exist, which support types the
+// directory documents) are enforced where people type, in the CLI.
+
+// Genesis founds a network and its first organisation (kind 1).
+//
+//	1 network name  2 organisation name  3 quorum (stewards needed to admit)
+type Genesis struct {
+	NetworkName string
+	OrgName     string
+	Quorum      uint64
+}
+
+// Admission is one steward organisation's approval of a new organisation
+// (kind 2). The organisation is admitted once approvals from Quorum
+// distinct steward organisations are in.
+//
+//	1 first device key  2 organisation name  3 steward (bool)
+type Admission struct {
+	Device  DeviceKey
+	Name    string
+	Steward bool
+}
+
+// Org is the ID of the organisation the admission is for.
+func (a *Admission) Org() OrgID { return OrgIDFor(a.Device) }
+
+// DeviceAdded adds a device to an organisation (kind 3).
+//
+//	1 device key  2 organisation  3 label
+type DeviceAdded struct {
+	Device DeviceKey
+	Org    OrgID
+	Label  string
+}
+
+// DeviceRevoked revokes a device (kind 4). The revoker names the last entry
+// of that device it accepts: Cutoff is its sequence number and Head its ID
+// (both zero: nothing of the device is accepted). Entries of the device are
+// accepted only if they are Head or one of Head's predecessors, whatever
+// order anything arrives in; the revocation itself depends on Head.
+//
+//	1 device key  2 cut-off seq  3 head  4 reason
+type DeviceRevoked struct {
+	Device DeviceKey
+	Cutoff uint64
+	Head   ID
+	Reason string
+}
+
+// Directory is an organisation's directory entry (kind 5); the latest by
+// clock (then ID) from any of its devices wins.
+//
+//	1 name  2 regions  3 offers  4 languages  5 groups
+//	6 turnaround (hours)  7 contact note
+type Directory struct {
+	Name            string
+	Regions         []string
+	Offers          []string
+	Languages       []string
+	Groups          []string
+	TurnaroundHours uint64
+	Contact         string
+}
+
+// RequestType is what a request asks for.
+type RequestType uint64
+
+// Request types. A type this release does not know is kept and shown as
+// such, so that a newer release can add types.
+const (
+	Verification RequestType = 1
+	Referral     RequestType = 2
+	Funding      RequestType = 3
+	Letter       RequestType = 4
+	Alert        RequestType = 5
+)
+
+var requestTypeNames = []string{Verification: "verification", Referral: "referral", Funding: "funding", Letter: "letter", Alert: "alert"}
+
+func (t RequestType) String() string {
+	if t > 0 && int(t) < len(requestTypeNames) {
+		return requestTypeNames[t]
+	}
+	return fmt.Sprintf("type-%d", uint64(t))
+}
+
+// ParseRequestType reads a request type's name.
+func ParseRequestType(s string) (RequestType, bool) {
+	if i := slices.Index(requestTypeNames, s); i > 0 {
+		return RequestType(i), true
+	}
+	return 0, false
+}
+
+// Request opens a request (kind 6). Amounts are in hundredths of the
+// currency unit.
+//
+//	1 type  2 title  3 text  4 region  5 addressed to (org IDs)
+//	6 respond by (Unix ms)  7 amount  8 currency  9 needs (support types)
+//	10 languages  11 urgency (1 low .. 3 high)
+type Request struct {
+	Type      RequestType
+	Title     string
+	Text      string
+	Region    string
+	To        []OrgID
+	RespondBy uint64
+	Amount    uint64
+	Currency  string
+	Needs     []string
+	Languages []string
+	Urgency   uint64
+}
+
+// ResponseType is how a response answers.
+type ResponseType uint64
+
+// Response types.
+const (
+	Vouch    ResponseType = 1
+	Concern  ResponseType = 2
+	NotKnown ResponseType = 3
+	Accept   ResponseType = 4
+	Decline  ResponseType = 5
+	Pledge   ResponseType = 6
+	SignOn   ResponseType = 7
+	Comment  ResponseType = 8
+	Withdraw ResponseType = 9
+)
+
+var responseTypeNames = []string{Vouch: "vouch", Concern: "concern", NotKnown: "unknown", Accept: "accept", Decline: "decline", Pledge: "pledge", SignOn: "sign", Comment: "comment", Withdraw: "withdraw"}
+
+func (t ResponseType) String() string {
+	if t > 0 && int(t) < len(responseTypeNames) {
+		return responseTypeNames[t]
+	}
+	return fmt.Sprintf("type-%d", uint64(t))
+}
+
+// ParseResponseType reads a response type's name.
+func ParseResponseType(s string) (ResponseType, bool) {
+	if i := slices.Index(responseTypeNames, s); i > 0 {
+		return ResponseType(i), true
+	}
+	return 0, false
+}
+
+// Fits reports whether a response of type t answers a request of type r.
+func (t ResponseType) Fits(r RequestType) bool {
+	switch t {
+	case Comment:
+		return true
+	case Vouch, Concern, NotKnown:
+		return r == Verification
+	case Accept, Decline:
+		return r == Referral
+	case Pledge, Withdraw:
+		return r == Funding
+	case SignOn:
+		return r == Letter
+	}
+	return false
+}
+
+// Response answers a request (kind 7); the request is also among the
+// entry's dependencies.
+//
+//	1 request  2 type  3 text  4 amount  5 currency
+type Response struct {
+	Request  ID
+	Type     ResponseType
+	Text     string
+	Amount   uint64
+	Currency string
+}
+
+// RequestClosed closes a request (kind 8); only the requesting
+// organisation's close counts.
+//
+//	1 request  2 note
+type RequestClosed struct {
+	Request ID
+	Note    string
+}
+
+// EncodeBody returns the canonical encoding of one of the body types above.
+func EncodeBody(b any) ([]byte, error) {
+	w := &encoder{}
+	switch b := b.(type) {
+	case *Genesis:
+		w.string(1, b.NetworkName)
+		w.string(2, b.OrgName)
+		w.uint(3, b.Quorum)
+	case *Admission:
+		w.fixed(1, b.Device[:])
+		w.string(2, b.Name)
+		w.bool(3, b.Steward)
+	case *DeviceAdded:
+		w.fixed(1, b.Device[:])
+		w.fixed(2, b.Org[:])
+		w.string(3, b.Label)
+	case *DeviceRevoked:
+		w.fixed(1, b.Device[:])
+		w.uint(2, b.Cutoff)
+		w.fixed(3, b.Head[:])
+		w.string(4, b.Reason)
+	case *Directory:
+		w.string(1, b.Name)
+		w.strings(2, b.Regions)
+		w.strings(3, b.Offers)
+		w.strings(4, b.Languages)
+		w.strings(5, b.Groups)
+		w.uint(6, b.TurnaroundHours)
+		w.string(7, b.Contact)
+	case *Request:
+		w.uint(1, uint64(b.Type))
+		w.string(2, b.Title)
+		w.string(3, b.Text)
+		w.string(4, b.Region)
+		to := make([][32]byte, len(b.To))
+		for i, o := range b.To {
+			to[i] = o
+		}
+		w.fixedList(5, to)
+		w.uint(6, b.RespondBy)
+		w.uint(7, b.Amount)
+		w.string(8, b.Currency)
+		w.strings(9, b.Needs)
+		w.strings(10, b.Languages)
+		w.uint(11, b.Urgency)
+	case *Response:
+		w.fixed(1, b.Request[:])
+		w.uint(2, uint64(b.Type))
+		w.string(3, b.Text)
+		w.uint(4, b.Amount)
+		w.string(5, b.Currency)
+	case *RequestClosed:
+		w.fixed(1, b.Request[:])
+		w.string(2, b.Note)
+	default:
+		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
+	}
+	if len(w.buf) > MaxBodySize {
+		return nil, fmt.Errorf("%w: body of %d bytes, limit %d", ErrTooLarge, len(w.buf), MaxBodySize)
+	}
+	return w.buf, nil
+}
+
+// KindOf returns the kind whose body format b is.
+func KindOf(b any) Kind {
+	switch b.(type) {
+	case *Genesis:
+		return KindGenesis
+	case *Admission:
+		return KindAdmission
+	case *DeviceAdded:
+		return KindDeviceAdded
+	case *DeviceRevoked:
+		return KindDeviceRevoked
+	case *Directory:
+		return KindDirectory
+	case *Request:
+		return KindRequest
+	case *Response:
+		return KindResponse
+	case *RequestClosed:
+		return KindRequestClosed
+	}
+	return 0
+}
+
+// ParsedBody decodes the body of an entry of a known kind. It returns nil for an
+// unknown kind or a withheld body.
+func (e *Entry) ParsedBody() any {
+	if !e.Kind.Known() || e.Withheld {
+		return nil
+	}
+	b, err := decodeBody(e.Kind, e.Body, e.Deps)
+	if err != nil {
+		return nil // cannot happen for a decoded or signed entry
+	}
+	return b
+}
+
+// decodeBody decodes and checks a body of a known kind.
+func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
+	d := newDecoder(k.String()+" body", raw)
+	var (
+		out any
+		err error
+	)
+	switch k {
+	case KindGenesis:
+		b := &Genesis{}
+		b.NetworkName = d.string(1, MaxNameLen)
+		b.OrgName = d.string(2, MaxNameLen)
+		b.Quorum = d.uintMax(3, MaxQuorum)
+		if err = d.finish(); err == nil {
+			err = firstErr(checkName("network name", b.NetworkName, true), checkName("organisation name", b.OrgName, true))
+			if err == nil && b.Quorum == 0 {
+				err = invalid("genesis: quorum must be at least 1")
+			}
+		}
+		out = b
+	case KindAdmission:
+		b := &Admission{}
+		d.fixed(1, b.Device[:])
+		b.Name = d.string(2, MaxNameLen)
+		b.Steward = d.bool(3)
+		if err = d.finish(); err == nil {
+			err = checkName("organisation name", b.Name, true)
+			if err == nil && b.Device.IsZero() {
+				err = invalid("admission: no device")
+			}
+		}
+		out = b
+	case KindDeviceAdded:
+		b := &DeviceAdded{}
+		d.fixed(1, b.Device[:])
+		d.fixed(2, b.Org[:])
+		b.Label = d.string(3, MaxNameLen)
+		if err = d.finish(); err == nil {
+			err = checkName("device label", b.Label, false)
+			if err == nil && (b.Device.IsZero() || b.Org == OrgID{}) {
+				err = invalid("device added: needs a device and an organisation")
+			}
+		}
+		out = b
+	case KindDeviceRevoked:
+		b := &DeviceRevoked{}
+		d.fixed(1, b.Device[:])
+		b.Cutoff = d.uint(2)
+		d.fixed(3, b.Head[:])
+		b.Reason = d.string(4, MaxNoteLen)
+		if err = d.finish(); err == nil {
+			switch {
+			case b.Device.IsZero():
+				err = invalid("revocation: no device")
+			case (b.Cutoff == 0) != b.Head.IsZero():
+				err = invalid("revocation: a cut-off needs its head entry, and no cut-off none")
+			case b.Cutoff > 0 && !slices.Contains(deps, b.Head):
+				err = invalid("revocation: head is not among the entry's dependencies")
+			default:
+				err = checkText("reason", b.Reason)
+			}
+		}
+		out = b
+	case KindDirectory:
+		b := &Directory{}
+		b.Name = d.string(1, MaxNameLen)
+		b.Regions = d.strings(2, MaxListLen, 2, true)
+		b.Offers = d.strings(3, MaxListLen, MaxTokenLen, true)
+		b.Languages = d.strings(4, MaxListLen, MaxTokenLen, true)
+		b.Groups = d.strings(5, MaxListLen, MaxTokenLen, true)
+		b.TurnaroundHours = d.uint(6)
+		b.Contact = d.string(7, MaxNoteLen)
+		if err = d.finish(); err == nil {
+			err = firstErr(checkName("name", b.Name, false), checkAll(b.Regions, CheckRegion),
+				checkAll(b.Offers, CheckToken), checkAll(b.Languages, CheckLanguage),
+				checkAll(b.Groups, CheckToken), checkText("contact", b.Contact))
+		}
+		out = b
+	case KindRequest:
+		b := &Request{}
+		b.Type = RequestType(d.uint(1))
+		b.Title = d.string(2, MaxTitleLen)
+		b.Text = d.string(3, MaxBodySize)
+		b.Region = d.string(4, 2)
+		for _, o := range d.fixedList(5, MaxAddressed) {
+			b.To = append(b.To, OrgID(o))
+		}
+		b.RespondBy = d.uint(6)
+		b.Amount = d.uint(7)
+		b.Currency = d.string(8, 3)
+		b.Needs = d.strings(9, MaxListLen, MaxTokenLen, true)
+		b.Languages = d.strings(10, MaxListLen, MaxTokenLen, true)
+		b.Urgency = d.uintMax(11, 3)
+		if err = d.finish(); err == nil {
+			err = firstErr(checkName("title", b.Title, true), checkText("text", b.Text),
+				checkOptional(b.Region, CheckRegion), checkMoney(b.Amount, b.Currency),
+				checkAll(b.Needs, CheckToken), checkAll(b.Languages, CheckLanguage))
+			if err == nil && b.Type == 0 {
+				err = invalid("request: no type")
+			}
+			if err == nil && b.Type == Funding && b.Amount == 0 {
+				err = invalid("funding request: no amount")
+			}
+		}
+		out = b
+	case KindResponse:
+		b := &Response{}
+		d.fixed(1, b.Request[:])
+		b.Type = ResponseType(d.uint(2))
+		b.Text = d.string(3, MaxBodySize)
+		b.Amount = d.uint(4)
+		b.Currency = d.string(5, 3)
+		if err = d.finish(); err == nil {
+			err = firstErr(checkText("text", b.Text), checkMoney(b.Amount, b.Currency))
+			switch {
+			case err != nil:
+			case b.Request.IsZero() || b.Type == 0:
+				err = invalid("response: needs a request and a type")
+			case !slices.Contains(deps, b.Request):
+				err = invalid("response: request is not among the entry's dependencies")
+			case b.Type == Pledge && b.Amount == 0:
+				err = invalid("pledge: no amount")
+			}
+		}
+		out = b
+	case KindRequestClosed:
+		b := &RequestClosed{}
+		d.fixed(1, b.Request[:])
+		b.Note = d.string(2, MaxNoteLen)
+		if err = d.finish(); err == nil {
+			err = checkText("note", b.Note)
+			if err == nil && (b.Request.IsZero() || !slices.Contains(deps, b.Request)) {
+				err = invalid("close: request missing or not among the entry's dependencies")
+			}
+		}
+		out = b
+	default:
+		return nil, invalid("no body format for %v", k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkAll(list []string, check func(string) error) error {
+	for _, s := range list {
+		if err := check(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkOptional(s string, check func(string) error) error {
+	if s == "" {
+		return nil
+	}
+	return check(s)
+}
+
+// checkName: one line of printable text, no surrounding space.
+func checkName(what, s string, required bool) error {
+	if s == "" {
+		if required {
+			return invalid("%s is empty", what)
+		}
+		return nil
+	}
+	if strings.TrimSpace(s) != s {
+		return invalid("%s has leading or trailing space", what)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return invalid("%s contains a control or invisible character", what)
+		}
+	}
+	return nil
+}
+
+// checkText: free text; newlines and tabs allowed, other controls not.
+func checkText(what, s string) error {
+	for _, r := range s {
+		if r != '\n' && r != '\t' && unicode.IsControl(r) {
+			return invalid("%s contains a control character", what)
+		}
+	}
+	return nil
+}
+
+func checkMoney(amount uint64, currency string) error {
+	if (amount == 0) != (currency == "") {
+		return invalid("an amount needs a currency, and a currency an amount")
+	}
+	if currency != "" && !isUpper(currency, 3) {
+		return invalid("currency %q is not three capital letters", currency)
+	}
+	return nil
+}
+
+func isUpper(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckRegion checks the form of a region code: two capital letters.
+func CheckRegion(s string) error {
+	if !isUpper(s, 2) {
+		return invalid("region %q is not two capital letters", s)
+	}
+	return nil
+}
+
+// CheckToken checks the form of a vocabulary word (support type, group):
+// lowercase letters and digits in hyphen-separated parts.
+func CheckToken(s string) error {
+	if len(s) == 0 || len(s) > MaxTokenLen || s[0] == '-' || s[len(s)-1] == '-' || strings.Contains(s, "--") {
+		return invalid("%q is not a vocabulary word (lowercase, digits, single hyphens)", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return invalid("%q is not a vocabulary word (lowercase, digits, single hyphens)", s)
+		}
+	}
+	return nil
+}
+
+// CheckLanguage checks the form of a BCP 47 tag: a primary subtag of 2-3
+// lowercase letters, then subtags of 1-8 letters or digits.
+func CheckLanguage(s string) error {
+	parts := strings.Split(s, "-")
+	p := parts[0]
+	ok := len(s) <= MaxTokenLen && (len(p) == 2 || len(p) == 3)
+	for i := 0; ok && i < len(p); i++ {
+		ok = p[i] >= 'a' && p[i] <= 'z'
+	}
+	for _, sub := range parts[1:] {
+		ok = ok && len(sub) >= 1 && len(sub) <= 8
+		for i := 0; ok && i < len(sub); i++ {
+			c := sub[i]
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		}
+	}
+	if !ok {
+		return invalid("%q is not a BCP 47 language tag", s)
+	}
+	return nil
+}

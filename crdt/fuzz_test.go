@@ -1,0 +1,113 @@
+package crdt
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// FuzzDecode: any bytes either fail to decode or decode to an entry whose
+// encoding is exactly those bytes (one byte string per entry).
+func FuzzDecode(f *testing.F) {
+	for _, g := range goldenEntries(f) {
+		f.Add(g.e.Raw())
+	}
+	f.Add([]byte{})
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e, err := Decode(raw)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(e.encode(), raw) {
+			t.Fatalf("decoded entry re-encodes differently:\n in  %x\n out %x", raw, e.encode())
+		}
+		if e.Kind.Known() && !e.Withheld && e.ParsedBody() == nil {
+			t.Fatal("decoded a body that does not parse")
+		}
+		again, err := Decode(e.encode())
+		if err != nil || again.ID() != e.ID() {
+			t.Fatalf("second decode: %v", err)
+		}
+		Verify(raw) // must not panic
+	})
+}
+
+// FuzzApply: arbitrary entries, signature checks skipped so that the
+// fuzzer reaches validation, given to a state holding a real history.
+// Nothing may panic, and the state's books must stay consistent.
+func FuzzApply(f *testing.F) {
+	n := genHistory(f, 77)
+	for _, e := range n.all {
+		f.Add(e.Raw())
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e, err := Trusted(raw)
+		if err != nil {
+			return
+		}
+		s := NewState(n.network, Limits{MaxPending: 50, MaxPendingBytes: 1 << 20})
+		half := len(n.all) / 2
+		s.ApplyBatch(n.all[:half])
+		s.Apply(e)
+		s.ApplyBatch(n.all[half:])
+		checkBooks(t, s)
+	})
+}
+
+// FuzzDeliveryOrder: the convergence property, with the fuzzer choosing
+// the history and the order.
+func FuzzDeliveryOrder(f *testing.F) {
+	f.Add(uint64(1), []byte{3, 1, 4, 1, 5, 9, 2, 6})
+	f.Add(uint64(2), []byte{})
+	f.Fuzz(func(t *testing.T, seed uint64, order []byte) {
+		n := genHistory(t, seed%5000)
+		want := NewState(n.network, DefaultLimits())
+		want.ApplyBatch(n.all)
+		es := append([]*Entry{}, n.all...)
+		src := rand.New(rand.NewPCG(seed, uint64(len(order))))
+		for i := range es { // a permutation driven by the fuzzer's bytes
+			j := i
+			if len(order) > 0 {
+				j = i + int(order[i%len(order)])%(len(es)-i)
+			} else {
+				j = i + src.IntN(len(es)-i)
+			}
+			es[i], es[j] = es[j], es[i]
+		}
+		got := NewState(n.network, DefaultLimits())
+		for _, e := range es {
+			got.Apply(e)
+		}
+		if dump(got) != dump(want) {
+			t.Fatalf("seed %d: order changed the state:\n%s", seed, firstDiff(dump(want), dump(got)))
+		}
+	})
+}
+
+// checkBooks checks the state's internal accounting.
+func checkBooks(t *testing.T, s *State) {
+	t.Helper()
+	var acc, pend int
+	var bytes int64
+	for id, r := range s.recs {
+		if r.id() != id {
+			t.Fatal("record under the wrong ID")
+		}
+		switch r.status {
+		case StatusAccepted:
+			acc++
+		case StatusWaiting, StatusHeld:
+			pend++
+			bytes += int64(len(r.e.raw))
+		default:
+			t.Fatalf("held record with status %v", r.status)
+		}
+	}
+	if acc != s.v.accepted || pend != s.pending.len() || bytes != s.pendingBytes {
+		t.Fatalf("books: accepted %d/%d pending %d/%d bytes %d/%d", acc, s.v.accepted, pend, s.pending.len(), bytes, s.pendingBytes)
+	}
+	if s.pending.len() > s.limits.MaxPending || s.pendingBytes > s.limits.MaxPendingBytes {
+		t.Fatalf("over limits: %d entries, %d bytes", s.pending.len(), s.pendingBytes)
+	}
+}

@@ -1,0 +1,267 @@
+package crdt
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var (
+	propSeed  = flag.Uint64("prop.seed", 20261121, "first seed of the convergence property test")
+	propCases = flag.Int("prop.cases", 1000, "cases of the convergence property test")
+)
+
+// genHistory writes a random history: several organisations and devices,
+// concurrent writes, forks (cloned keys), revocations that the revoked
+// device does not hear about (it keeps writing, revokes others, adds
+// devices), quorum admissions, entries of unknown kinds, and entries by
+// devices before they are admitted.
+func genHistory(t testing.TB, seed uint64) *tnet {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	nextKey := seed * 1000
+	dev := func() *tdev { nextKey++; return newDev(nextKey) }
+	founder := dev()
+	n := newNet(t, founder, uint64(1+rng.IntN(3)))
+
+	type org struct {
+		id      OrgID
+		devs    []*tdev
+		steward bool
+	}
+	orgs := []*org{{id: founder.org(), devs: []*tdev{founder}, steward: true}}
+	var requests []*Entry
+	var clones []*tdev
+	pick := func() *tdev {
+		if len(clones) > 0 && rng.IntN(8) == 0 {
+			return clones[rng.IntN(len(clones))]
+		}
+		o := orgs[rng.IntN(len(orgs))]
+		return o.devs[rng.IntN(len(o.devs))]
+	}
+	stewardDev := func() *tdev {
+		var ss []*org
+		for _, o := range orgs {
+			if o.steward {
+				ss = append(ss, o)
+			}
+		}
+		o := ss[rng.IntN(len(ss))]
+		return o.devs[rng.IntN(len(o.devs))]
+	}
+	orgOf := func(d *tdev) *org {
+		for _, o := range orgs {
+			for _, x := range o.devs {
+				if x.key == d.key {
+					return o
+				}
+			}
+		}
+		return nil
+	}
+	steps := 20 + rng.IntN(80)
+	for i := 0; i < steps; i++ {
+		n.now += uint64(rng.IntN(5000)) // writers' wall clocks wander
+		switch k := rng.IntN(100); {
+		case k < 10 && len(orgs) < 6: // a new organisation, approved by one or more stewards
+			first := dev()
+			steward := rng.IntN(3) == 0
+			name := fmt.Sprintf("Org %d", len(orgs))
+			if rng.IntN(4) == 0 {
+				n.request(first, "written before admission")
+			}
+			for a := 0; a < 1+rng.IntN(3); a++ {
+				n.admit(stewardDev(), first, name, steward)
+			}
+			orgs = append(orgs, &org{id: first.org(), devs: []*tdev{first}, steward: steward})
+		case k < 18: // another device for an organisation
+			o := orgs[rng.IntN(len(orgs))]
+			by := o.devs[rng.IntN(len(o.devs))]
+			if rng.IntN(4) == 0 {
+				by = stewardDev()
+			}
+			d := dev()
+			n.addDevice(by, d, o.id)
+			o.devs = append(o.devs, d)
+		case k < 26: // a revocation; the revoked device does not hear of it
+			target := pick()
+			by := stewardDev()
+			if rng.IntN(2) == 0 {
+				if o := orgOf(target); o != nil {
+					by = o.devs[rng.IntN(len(o.devs))]
+				}
+			}
+			n.revoke(by, target, uint64(rng.IntN(int(target.seq)+1)))
+		case k < 30: // a cloned key
+			d := pick()
+			c := d.clone()
+			if c.seq > 0 && rng.IntN(2) == 0 { // fork further back
+				back := uint64(1 + rng.IntN(int(c.seq)))
+				c.seq, c.head = back-1, c.heads[back-1]
+				for s := range c.heads {
+					if s >= back {
+						delete(c.heads, s)
+					}
+				}
+			}
+			clones = append(clones, c)
+			n.request(c, "from the clone")
+		case k < 33:
+			n.writeRaw(pick(), Kind(100+rng.IntN(3)), []byte(fmt.Sprintf("future %d", i)))
+		case k < 45:
+			n.write(pick(), &Directory{Name: fmt.Sprintf("Name %d", i), Regions: []string{"KE", "TZ"}[:1+rng.IntN(2)]})
+		case k < 65 || len(requests) == 0:
+			typ := RequestType(1 + rng.IntN(5))
+			b := &Request{Type: typ, Title: fmt.Sprintf("request %d", i), Region: "NI"}
+			if typ == Funding {
+				b.Amount, b.Currency = uint64(1+rng.IntN(100000)), "USD"
+			}
+			requests = append(requests, n.write(pick(), b))
+		case k < 90:
+			req := requests[rng.IntN(len(requests))]
+			typ := ResponseType(1 + rng.IntN(9))
+			b := &Response{Request: req.ID(), Type: typ}
+			if typ == Pledge || rng.IntN(5) == 0 {
+				b.Amount, b.Currency = uint64(1+rng.IntN(5000)), "USD"
+			}
+			n.write(pick(), b, req.ID())
+		default:
+			req := requests[rng.IntN(len(requests))]
+			n.write(pick(), &RequestClosed{Request: req.ID()}, req.ID())
+		}
+	}
+	return n
+}
+
+// dump is everything observable about a state, for comparison.
+func dump(s *State) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "digest %x\nmembers %+v\ndirectory %+v\n", s.Digest(), s.Members(), s.Directory())
+	for _, r := range s.Requests() {
+		fmt.Fprintf(&b, "request %v %v closed=%v/%v withheld=%v", r.ID, r.Org, r.Closed, r.ClosedBy, r.Withheld)
+		for _, x := range r.Responses {
+			fmt.Fprintf(&b, " %v/%v/%v", x.ID, x.Org, x.Type)
+		}
+		b.WriteString("\n")
+	}
+	c := s.Counts()
+	fmt.Fprintf(&b, "counts %d %d %d %v\n", c.Accepted, c.Waiting, c.Held, c.Unknown)
+	ids := make([]string, 0, len(s.recs))
+	for id, r := range s.recs {
+		ids = append(ids, fmt.Sprintf("%v=%v", id, r.status))
+	}
+	slices.Sort(ids)
+	b.WriteString(strings.Join(ids, "\n"))
+	return b.String()
+}
+
+// checkInvariants checks rules that must hold in any state.
+func checkInvariants(t *testing.T, seed uint64, s *State) {
+	t.Helper()
+	for _, r := range s.recs {
+		if r.status != StatusAccepted {
+			continue
+		}
+		if r.e.Kind != KindGenesis && s.m.devices[r.e.Author] == nil {
+			t.Fatalf("seed %d: accepted entry %v by a device that is not a member", seed, r.id())
+		}
+		for _, rv := range s.m.revs[r.e.Author] {
+			raced := r.e.Kind == KindDeviceRevoked && s.m.stepOf[r.id()] == s.m.stepOf[rv.rec.id()]
+			if rv.rec != r && !raced && r.e.Seq > rv.body.Cutoff {
+				t.Fatalf("seed %d: accepted %v entry %d past its device's cut-off %d", seed, r.e.Kind, r.e.Seq, rv.body.Cutoff)
+			}
+		}
+	}
+}
+
+func TestConvergenceProperty(t *testing.T) {
+	cases := *propCases
+	if testing.Short() {
+		cases = 200
+	}
+	var accepted, held, waiting, forks, revs int
+	for c := 0; c < cases; c++ {
+		seed := *propSeed + uint64(c)
+		n := genHistory(t, seed)
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var deliveries [][][]*Entry // each delivery is a list of batches
+
+		one := func(es []*Entry) [][]*Entry {
+			out := make([][]*Entry, len(es))
+			for i, e := range es {
+				out[i] = []*Entry{e}
+			}
+			return out
+		}
+		deliveries = append(deliveries, one(n.all))
+		rev := slices.Clone(n.all)
+		slices.Reverse(rev)
+		deliveries = append(deliveries, one(rev))
+		// Shuffled with duplicates.
+		dup := slices.Clone(n.all)
+		for _, e := range n.all {
+			if rng.IntN(3) == 0 {
+				dup = append(dup, e)
+			}
+		}
+		rng.Shuffle(len(dup), func(i, j int) { dup[i], dup[j] = dup[j], dup[i] })
+		deliveries = append(deliveries, one(dup))
+		// Shuffled, in batches, with a withheld part delivered last.
+		sh := slices.Clone(n.all)
+		rng.Shuffle(len(sh), func(i, j int) { sh[i], sh[j] = sh[j], sh[i] })
+		cut := rng.IntN(len(sh))
+		var batches [][]*Entry
+		for rest := sh[cut:]; len(rest) > 0; {
+			k := 1 + rng.IntN(min(len(rest), 16))
+			batches = append(batches, rest[:k])
+			rest = rest[k:]
+		}
+		batches = append(batches, sh[:cut])
+		deliveries = append(deliveries, batches)
+
+		var want string
+		for d, batches := range deliveries {
+			s := NewState(n.network, Limits{MaxPending: 1 << 20, MaxPendingBytes: 1 << 40})
+			for _, b := range batches {
+				s.ApplyBatch(b)
+			}
+			checkInvariants(t, seed, s)
+			got := dump(s)
+			if d == 0 {
+				want = got
+				c := s.Counts()
+				accepted, held, waiting = accepted+c.Accepted, held+c.Held, waiting+c.Waiting
+				for _, o := range s.Members() {
+					for _, dv := range o.Devices {
+						if dv.Forked {
+							forks++
+						}
+						if dv.Revoked {
+							revs++
+						}
+					}
+				}
+				continue
+			}
+			if got != want {
+				t.Fatalf("seed %d (rerun with -prop.seed=%d -prop.cases=1): delivery %d differs from delivery 0:\n%s", seed, seed, d, firstDiff(want, got))
+			}
+		}
+	}
+	t.Logf("%d cases: %d accepted, %d held, %d waiting; %d forked devices, %d revoked devices", cases, accepted, held, waiting, forks, revs)
+	if held == 0 || forks == 0 || revs == 0 {
+		t.Fatalf("generator too tame: held %d forks %d revocations %d", held, forks, revs)
+	}
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < min(len(al), len(bl)); i++ {
+		if al[i] != bl[i] {
+			return fmt.Sprintf("line %d:\n want %s\n got  %s", i, al[i], bl[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d vs %d", len(al), len(bl))
+}

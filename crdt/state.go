@@ -1,0 +1,597 @@
+package crdt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Reasons an entry is refused outright (not kept) or does not stand.
+var (
+	ErrUnverified   = errors.New("crdt: entry's signature was not checked")
+	ErrWrongNetwork = errors.New("crdt: entry belongs to another network")
+	ErrBrokenChain  = errors.New("crdt: entry does not follow its author's previous entry")
+	ErrNotMember    = errors.New("crdt: author is not a device of an admitted organisation")
+	ErrRevoked      = errors.New("crdt: author's device was revoked before this entry")
+	ErrNoAuthority  = errors.New("crdt: author may not make this membership change")
+	ErrWithheld     = errors.New("crdt: membership entries must carry their body")
+	ErrMissing      = errors.New("crdt: waiting for an entry it depends on")
+	ErrPoolFull     = errors.New("crdt: waiting pool full; dropped oldest")
+)
+
+// Limits bound what a State keeps that is not (yet) accepted.
+type Limits struct {
+	MaxPending      int   // waiting + held entries
+	MaxPendingBytes int64 // their encoded size
+}
+
+// DefaultLimits are generous for a network of a few hundred organisations.
+func DefaultLimits() Limits { return Limits{MaxPending: 20000, MaxPendingBytes: 128 << 20} }
+
+// record is an entry the State holds, with what it knows about it.
+type record struct {
+	e       *Entry
+	body    any // parsed body of a known kind; nil if unknown or withheld
+	status  Status
+	reason  error // why waiting or held
+	arrival uint64
+	linked  bool // seq 1, or its previous entry is held and linked
+	pending *pendingSlot
+}
+
+func (r *record) id() ID { return r.e.id }
+
+func (r *record) less(o *record) bool {
+	if r.e.Clock != o.e.Clock {
+		return r.e.Clock < o.e.Clock
+	}
+	return r.e.id.Less(o.e.id)
+}
+
+// State is the replicated state of one network: a pure function of the
+// entries it has been given, whatever their order or repetition. It holds
+// every entry it was given that is well formed and correctly signed, each
+// with a status (accepted, waiting, held); the accepted set, and everything
+// derived from it, depends only on which entries were given, never on
+// their order. A State is not safe for concurrent use.
+type State struct {
+	network ID
+	limits  Limits
+
+	recs     map[ID]*record
+	chains   map[DeviceKey]map[uint64][]*record // author -> seq -> entries (forks)
+	waiters  map[ID][]*record                   // unlinked entries by the prev they wait for
+	members  map[ID]*record                     // entries of membership kinds
+	headWait map[ID]int                         // heads that revocations wait for
+	m        *membership
+
+	pending      pendingQueue
+	pendingBytes int64
+	arrivals     uint64
+	maxClock     Clock
+
+	v views
+
+	// per-Apply bookkeeping
+	dirty   bool               // membership must be replayed
+	touched map[*record]bool   // entries to re-evaluate
+	before  map[*record]Status // status before this Apply, for Changes
+	fresh   map[*record]bool   // entries inserted by this Apply
+	revokes map[DeviceKey]bool // devices targeted by candidate revocations
+	retouch map[DeviceKey]bool // revoked devices whose chain grew
+}
+
+// NewState returns an empty state for the network whose genesis entry has
+// the given ID.
+func NewState(network ID, limits Limits) *State {
+	s := &State{
+		network:  network,
+		limits:   limits,
+		recs:     map[ID]*record{},
+		chains:   map[DeviceKey]map[uint64][]*record{},
+		waiters:  map[ID][]*record{},
+		members:  map[ID]*record{},
+		headWait: map[ID]int{},
+		revokes:  map[DeviceKey]bool{},
+		v:        newViews(),
+	}
+	s.m = newMembership(nil)
+	return s
+}
+
+// Network is the ID of the state's network.
+func (s *State) Network() ID { return s.network }
+
+// Result is what Apply did with one entry.
+type Result struct {
+	Status    Status // where the entry stands now; StatusNone if refused
+	Reason    error  // why it is waiting or held, or why it was refused
+	Duplicate bool   // the state held it already
+}
+
+// Apply gives the state one entry. See ApplyBatch.
+func (s *State) Apply(e *Entry) (Result, []Change) {
+	res, changes := s.ApplyBatch([]*Entry{e})
+	return res[0], changes
+}
+
+// ApplyBatch gives the state several entries at once, which is faster than
+// one at a time and has the same outcome. It returns, for each entry, where
+// it stands, and the status changes of entries the state held before (an
+// accepted entry can become held when a revocation arrives, a waiting one
+// accepted when what it waited for arrives).
+func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
+	s.touched = map[*record]bool{}
+	s.before = map[*record]Status{}
+	s.fresh = map[*record]bool{}
+	s.retouch = map[DeviceKey]bool{}
+	results := make([]Result, len(es))
+	recs := make([]*record, len(es))
+	for i, e := range es {
+		r, dup, err := s.insert(e)
+		switch {
+		case err != nil:
+			results[i] = Result{Reason: err}
+		case dup:
+			results[i] = Result{Status: r.status, Reason: r.reason, Duplicate: true}
+		default:
+			recs[i] = r
+		}
+	}
+	s.resolve()
+	var changes []Change
+	for r, from := range s.before {
+		if s.fresh[r] || r.status == from {
+			continue
+		}
+		changes = append(changes, Change{ID: r.id(), From: from, To: r.status})
+	}
+	slices.SortFunc(changes, func(a, b Change) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	for i, r := range recs {
+		if r != nil {
+			results[i] = Result{Status: r.status, Reason: r.reason}
+			if r.status == StatusNone && r.reason == nil {
+				results[i].Reason = ErrPoolFull
+			}
+		}
+	}
+	s.touched, s.before, s.fresh, s.retouch = nil, nil, nil, nil
+	return results, changes
+}
+
+// insert runs the checks that need no membership and adds the entry.
+func (s *State) insert(e *Entry) (*record, bool, error) {
+	if !e.verified {
+		return nil, false, ErrUnverified
+	}
+	if r := s.recs[e.id]; r != nil {
+		return r, true, nil
+	}
+	if e.Kind == KindGenesis {
+		if e.id != s.network {
+			return nil, false, fmt.Errorf("%w: a genesis entry, but not this network's", ErrWrongNetwork)
+		}
+	} else if e.Network != s.network {
+		return nil, false, ErrWrongNetwork
+	}
+	if e.Kind.Membership() && e.Withheld {
+		return nil, false, ErrWithheld
+	}
+	if p := s.recs[e.Prev]; e.Seq > 1 && p != nil {
+		if err := checkLink(p.e, e); err != nil {
+			return nil, false, err
+		}
+	}
+	r := &record{e: e, body: e.ParsedBody(), arrival: s.arrivals}
+	s.arrivals++
+	s.recs[e.id] = r
+	s.fresh[r] = true
+	s.before[r] = StatusNone
+	chain := s.chains[e.Author]
+	if chain == nil {
+		chain = map[uint64][]*record{}
+		s.chains[e.Author] = chain
+	}
+	chain[e.Seq] = append(chain[e.Seq], r)
+	if e.Clock > s.maxClock {
+		s.maxClock = e.Clock
+	}
+	if e.Kind.Membership() {
+		s.members[e.id] = r
+		s.dirty = true
+		if rv, ok := r.body.(*DeviceRevoked); ok {
+			s.revokes[rv.Device] = true
+			if !rv.Head.IsZero() && s.recs[rv.Head] == nil {
+				s.headWait[rv.Head]++
+			}
+		}
+	}
+	if s.revokes[e.Author] || s.headWait[e.id] > 0 {
+		// The chain a revocation accepts may now be known further down.
+		s.dirty = true
+		s.retouch[e.Author] = true
+	}
+	delete(s.headWait, e.id)
+	s.touched[r] = true
+
+	// Entries that named this one as their predecessor can now be checked;
+	// those that do not follow it never will.
+	var bad []*record
+	for _, c := range s.waiters[e.id] {
+		if checkLink(e, c.e) != nil {
+			bad = append(bad, c)
+		}
+	}
+	for _, c := range bad {
+		s.drop(c, checkLink(e, c.e), true)
+	}
+	// Link it into its author's chain, and with it whatever waited for it.
+	if e.Seq == 1 {
+		s.setLinked(r)
+	} else if p := s.recs[e.Prev]; p != nil && p.linked {
+		s.setLinked(r)
+	} else {
+		s.waiters[e.Prev] = append(s.waiters[e.Prev], r)
+	}
+	return r, false, nil
+}
+
+func checkLink(prev, next *Entry) error {
+	switch {
+	case prev.Author != next.Author:
+		return fmt.Errorf("%w: previous entry is another device's", ErrBrokenChain)
+	case prev.Seq+1 != next.Seq:
+		return fmt.Errorf("%w: previous entry has seq %d, this one %d", ErrBrokenChain, prev.Seq, next.Seq)
+	case prev.Clock >= next.Clock:
+		return fmt.Errorf("%w: clock %v is not after the previous entry's %v", ErrBrokenChain, next.Clock, prev.Clock)
+	}
+	return nil
+}
+
+// setLinked marks r linked and, transitively, the entries that waited for it.
+func (s *State) setLinked(r *record) {
+	stack := []*record{r}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if x.linked {
+			continue
+		}
+		x.linked = true
+		s.touched[x] = true
+		if x.e.Kind.Membership() {
+			s.dirty = true
+		}
+		for _, c := range s.waiters[x.id()] {
+			if !c.linked && c.e.Prev == x.id() {
+				stack = append(stack, c)
+			}
+		}
+		delete(s.waiters, x.id())
+	}
+}
+
+// drop removes an entry. With cascade, the entries waiting for it go too:
+// they can never follow an entry that is refused for good. Without (an
+// entry evicted from the waiting pool may arrive again), they stay.
+func (s *State) drop(r *record, reason error, cascade bool) {
+	stack := []*record{r}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if s.recs[x.id()] != x {
+			continue
+		}
+		if _, ok := s.before[x]; !ok {
+			s.before[x] = x.status
+		}
+		s.setStatus(x, StatusNone, reason)
+		delete(s.recs, x.id())
+		chain := s.chains[x.e.Author]
+		chain[x.e.Seq] = slices.DeleteFunc(chain[x.e.Seq], func(y *record) bool { return y == x })
+		if len(chain[x.e.Seq]) == 0 {
+			delete(chain, x.e.Seq)
+		}
+		ws := slices.DeleteFunc(s.waiters[x.e.Prev], func(y *record) bool { return y == x })
+		if len(ws) == 0 {
+			delete(s.waiters, x.e.Prev)
+		} else {
+			s.waiters[x.e.Prev] = ws
+		}
+		if x.e.Kind.Membership() {
+			delete(s.members, x.id())
+			s.dirty = true
+		}
+		delete(s.touched, x)
+		if cascade {
+			stack = append(stack, s.waiters[x.id()]...)
+			delete(s.waiters, x.id())
+		}
+	}
+}
+
+// resolve brings every status up to date after insertions.
+func (s *State) resolve() {
+	if s.dirty {
+		s.dropBadRevocations()
+		s.dirty = false
+		old := s.m
+		s.m = s.replay(nil)
+		for key := range s.m.changedDevices(old) {
+			for _, rs := range s.chains[key] {
+				for _, r := range rs {
+					s.touched[r] = true
+				}
+			}
+		}
+		for _, r := range s.members {
+			s.touched[r] = true
+		}
+	}
+	for key := range s.retouch {
+		for _, rs := range s.chains[key] {
+			for _, r := range rs {
+				if r.status == StatusWaiting {
+					s.touched[r] = true
+				}
+			}
+		}
+	}
+	s.retouch = map[DeviceKey]bool{}
+	for r := range s.touched {
+		if s.recs[r.id()] != r {
+			continue
+		}
+		if _, ok := s.before[r]; !ok {
+			s.before[r] = r.status
+		}
+		st, why := s.evaluate(r)
+		s.setStatus(r, st, why)
+	}
+	s.touched = map[*record]bool{}
+	s.evict()
+}
+
+// evaluate decides where an entry stands given the current membership.
+func (s *State) evaluate(r *record) (Status, error) {
+	if !r.linked {
+		return StatusWaiting, fmt.Errorf("%w: previous entry %v of its author", ErrMissing, r.e.Prev)
+	}
+	if r.e.Kind.Membership() {
+		return s.m.verdict(r)
+	}
+	return s.m.standing(s, r)
+}
+
+func (s *State) setStatus(r *record, st Status, why error) {
+	r.reason = why
+	if st == StatusAccepted {
+		r.reason = nil
+	}
+	if r.status == st {
+		return
+	}
+	if r.status == StatusAccepted {
+		s.v.remove(r)
+	}
+	if st == StatusAccepted {
+		s.v.add(r)
+	}
+	wasPending := r.status == StatusWaiting || r.status == StatusHeld
+	isPending := st == StatusWaiting || st == StatusHeld
+	if wasPending && !isPending {
+		s.pending.remove(r)
+		s.pendingBytes -= int64(len(r.e.raw))
+	}
+	if isPending && !wasPending {
+		s.pending.push(r)
+		s.pendingBytes += int64(len(r.e.raw))
+	}
+	r.status = st
+}
+
+// evict drops the oldest waiting or held entries while over the limits.
+func (s *State) evict() {
+	for s.pending.len() > 0 && (s.pending.len() > s.limits.MaxPending || s.pendingBytes > s.limits.MaxPendingBytes) {
+		s.drop(s.pending.oldest(), ErrPoolFull, false)
+	}
+	if s.dirty { // a dropped membership entry changes nothing accepted, but keep the replay exact
+		s.resolve()
+	}
+}
+
+// Has reports whether the state holds the entry, and its status.
+func (s *State) Has(id ID) (Status, bool) {
+	r := s.recs[id]
+	if r == nil {
+		return StatusNone, false
+	}
+	return r.status, true
+}
+
+// Entry returns a held entry and its status.
+func (s *State) Entry(id ID) (*Entry, Status, bool) {
+	r := s.recs[id]
+	if r == nil {
+		return nil, StatusNone, false
+	}
+	return r.e, r.status, true
+}
+
+// Why returns the reason an entry is waiting or held.
+func (s *State) Why(id ID) error {
+	if r := s.recs[id]; r != nil {
+		return r.reason
+	}
+	return nil
+}
+
+// MaxClock is the highest clock of any entry held.
+func (s *State) MaxClock() Clock { return s.maxClock }
+
+// Head returns the accepted entry of author with the highest seq (the lowest
+// ID among forks), or nil.
+func (s *State) Head(author DeviceKey) *Entry {
+	var best *record
+	for _, rs := range s.chains[author] {
+		for _, r := range rs {
+			if r.status != StatusAccepted {
+				continue
+			}
+			if best == nil || r.e.Seq > best.e.Seq || r.e.Seq == best.e.Seq && r.id().Less(best.id()) {
+				best = r
+			}
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.e
+}
+
+// Counts reports how many entries the state holds, by status.
+type Counts struct {
+	Accepted, Waiting, Held int
+	Unknown                 map[Kind]int // accepted entries of kinds this release cannot read
+}
+
+// Counts returns how many entries are held, by status.
+func (s *State) Counts() Counts {
+	c := Counts{Accepted: s.v.accepted, Unknown: map[Kind]int{}}
+	for k, n := range s.v.unknown {
+		c.Unknown[k] = n
+	}
+	for _, r := range s.recs {
+		switch r.status {
+		case StatusWaiting:
+			c.Waiting++
+		case StatusHeld:
+			c.Held++
+		}
+	}
+	return c
+}
+
+// Accepted calls fn for every accepted entry, in ID order.
+func (s *State) Accepted(fn func(*Entry)) {
+	ids := s.acceptedIDs()
+	for _, id := range ids {
+		fn(s.recs[id].e)
+	}
+}
+
+func (s *State) acceptedIDs() []ID {
+	ids := make([]ID, 0, s.v.accepted)
+	for id, r := range s.recs {
+		if r.status == StatusAccepted {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	return ids
+}
+
+// Digest is a hash of the state: of the network and the set of accepted
+// entries, from which everything else in the state is derived. Two states
+// with the same accepted entries have the same digest, whatever order the
+// entries came in and whichever release computed it (a newer release may
+// read more kinds, but accepts the same set).
+func (s *State) Digest() [32]byte {
+	h := sha256.New()
+	h.Write([]byte("murmur-state-v1\n"))
+	h.Write(s.network[:])
+	ids := s.acceptedIDs()
+	h.Write(binary.AppendUvarint(nil, uint64(len(ids))))
+	for _, id := range ids {
+		h.Write(id[:])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// pendingQueue orders waiting and held entries by arrival, for eviction.
+type pendingSlot struct{ r *record }
+
+type pendingQueue struct {
+	slots []*pendingSlot // arrival order; removed slots have r == nil
+	head  int
+	n     int
+}
+
+func (q *pendingQueue) push(r *record) {
+	sl := &pendingSlot{r: r}
+	r.pending = sl
+	q.slots = append(q.slots, sl)
+	q.n++
+}
+
+func (q *pendingQueue) remove(r *record) {
+	if r.pending != nil {
+		r.pending.r = nil
+		r.pending = nil
+		q.n--
+	}
+}
+
+func (q *pendingQueue) len() int { return q.n }
+
+func (q *pendingQueue) oldest() *record {
+	for q.head < len(q.slots) && q.slots[q.head].r == nil {
+		q.head++
+	}
+	if q.head > 1024 && q.head > len(q.slots)/2 { // compact
+		q.slots = append([]*pendingSlot{}, q.slots[q.head:]...)
+		q.head = 0
+	}
+	return q.slots[q.head].r
+}
+
+// Check answers, without changing the state, where an entry would stand if
+// applied: the one validation used before anything is stored or forwarded.
+// It runs the same checks and the same membership replay as Apply.
+func (s *State) Check(e *Entry) (Status, error) {
+	if !e.verified {
+		return StatusNone, ErrUnverified
+	}
+	if r := s.recs[e.id]; r != nil {
+		return r.status, r.reason
+	}
+	if e.Kind == KindGenesis {
+		if e.id != s.network {
+			return StatusNone, fmt.Errorf("%w: a genesis entry, but not this network's", ErrWrongNetwork)
+		}
+		return StatusAccepted, nil
+	}
+	if e.Network != s.network {
+		return StatusNone, ErrWrongNetwork
+	}
+	if e.Kind.Membership() && e.Withheld {
+		return StatusNone, ErrWithheld
+	}
+	r := &record{e: e, body: e.ParsedBody(), linked: e.Seq == 1}
+	if e.Seq > 1 {
+		p := s.recs[e.Prev]
+		if p != nil {
+			if err := checkLink(p.e, e); err != nil {
+				return StatusNone, err
+			}
+		}
+		r.linked = p != nil && p.linked
+	}
+	if !r.linked {
+		return StatusWaiting, fmt.Errorf("%w: previous entry %v of its author", ErrMissing, e.Prev)
+	}
+	if !e.Kind.Membership() {
+		return s.m.standing(s, r)
+	}
+	if rv, ok := r.body.(*DeviceRevoked); ok && rv.Cutoff > 0 {
+		if h := s.recs[rv.Head]; h != nil && (h.e.Author != rv.Device || h.e.Seq != rv.Cutoff) {
+			return StatusNone, fmt.Errorf("%w: revocation's head is not the device's entry at its cut-off", ErrInvalid)
+		}
+	}
+	return s.replay(r).verdict(r)
+}

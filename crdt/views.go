@@ -1,0 +1,296 @@
+package crdt
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+)
+
+// views index the accepted entries that the read-side questions need. Every
+// answer is computed from them on demand and sorted, so it depends only on
+// the accepted set.
+type views struct {
+	accepted  int
+	unknown   map[Kind]int
+	directory map[ID]*record
+	requests  map[ID]*record
+	responses map[ID]map[ID]*record // by request
+	closes    map[ID]map[ID]*record // by request
+}
+
+func newViews() views {
+	return views{
+		unknown:   map[Kind]int{},
+		directory: map[ID]*record{},
+		requests:  map[ID]*record{},
+		responses: map[ID]map[ID]*record{},
+		closes:    map[ID]map[ID]*record{},
+	}
+}
+
+func (v *views) add(r *record) {
+	v.accepted++
+	if !r.e.Kind.Known() {
+		v.unknown[r.e.Kind]++
+	}
+	switch b := r.body.(type) {
+	case *Directory:
+		v.directory[r.id()] = r
+	case *Request:
+		v.requests[r.id()] = r
+	case *Response:
+		addTo(v.responses, b.Request, r)
+	case *RequestClosed:
+		addTo(v.closes, b.Request, r)
+	default:
+		if r.e.Kind == KindRequest { // withheld body: the envelope still counts
+			v.requests[r.id()] = r
+		}
+	}
+}
+
+func (v *views) remove(r *record) {
+	v.accepted--
+	if !r.e.Kind.Known() {
+		if v.unknown[r.e.Kind]--; v.unknown[r.e.Kind] == 0 {
+			delete(v.unknown, r.e.Kind)
+		}
+	}
+	delete(v.directory, r.id())
+	delete(v.requests, r.id())
+	switch b := r.body.(type) {
+	case *Response:
+		removeFrom(v.responses, b.Request, r)
+	case *RequestClosed:
+		removeFrom(v.closes, b.Request, r)
+	}
+}
+
+func addTo(m map[ID]map[ID]*record, key ID, r *record) {
+	if m[key] == nil {
+		m[key] = map[ID]*record{}
+	}
+	m[key][r.id()] = r
+}
+
+func removeFrom(m map[ID]map[ID]*record, key ID, r *record) {
+	delete(m[key], r.id())
+	if len(m[key]) == 0 {
+		delete(m, key)
+	}
+}
+
+func sortRecords(rs []*record) {
+	slices.SortFunc(rs, func(a, b *record) int {
+		if a.less(b) {
+			return -1
+		}
+		if b.less(a) {
+			return 1
+		}
+		return 0
+	})
+}
+
+// OrgView is a member organisation (or one awaiting admission).
+type OrgView struct {
+	ID        OrgID
+	Name      string
+	Steward   bool
+	Admitted  bool
+	Approvals int // steward organisations that approved it
+	Devices   []DeviceView
+}
+
+// DeviceView is one device of an organisation.
+type DeviceView struct {
+	Key     DeviceKey
+	Label   string
+	Revoked bool
+	Cutoff  uint64 // lowest cut-off among the revocations, if Revoked
+	Forked  bool   // two accepted entries share a sequence number: a cloned key
+	Entries int    // accepted entries
+}
+
+// Quorum is how many steward organisations must approve an admission.
+func (s *State) Quorum() int { return s.m.quorum }
+
+// Members lists organisations, admitted ones first, then by name and ID.
+func (s *State) Members() []OrgView {
+	var out []OrgView
+	for _, o := range s.m.orgs {
+		ov := OrgView{ID: o.id, Name: o.name, Steward: o.steward, Admitted: o.admitted, Approvals: len(o.approvals)}
+		for _, k := range o.devices {
+			ov.Devices = append(ov.Devices, s.deviceView(k))
+		}
+		slices.SortFunc(ov.Devices, func(a, b DeviceView) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+		out = append(out, ov)
+	}
+	slices.SortFunc(out, func(a, b OrgView) int {
+		if a.Admitted != b.Admitted {
+			if a.Admitted {
+				return -1
+			}
+			return 1
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	})
+	return out
+}
+
+func (s *State) deviceView(k DeviceKey) DeviceView {
+	d := s.m.devices[k]
+	dv := DeviceView{Key: k, Label: d.label}
+	for _, rv := range s.m.revs[k] {
+		if !dv.Revoked || rv.body.Cutoff < dv.Cutoff {
+			dv.Cutoff = rv.body.Cutoff
+		}
+		dv.Revoked = true
+	}
+	for _, rs := range s.chains[k] {
+		n := 0
+		for _, r := range rs {
+			if r.status == StatusAccepted {
+				n++
+			}
+		}
+		dv.Entries += n
+		dv.Forked = dv.Forked || n > 1
+	}
+	return dv
+}
+
+// DeviceOrg returns the organisation of an admitted device.
+func (s *State) DeviceOrg(k DeviceKey) (OrgID, bool) {
+	d := s.m.devices[k]
+	if d == nil {
+		return OrgID{}, false
+	}
+	return d.org, true
+}
+
+// Org returns one organisation.
+func (s *State) Org(id OrgID) (OrgView, bool) {
+	for _, o := range s.Members() {
+		if o.ID == id {
+			return o, true
+		}
+	}
+	return OrgView{}, false
+}
+
+// NetworkName is the name given at genesis.
+func (s *State) NetworkName() string {
+	if g := s.recs[s.network]; g != nil && g.status == StatusAccepted {
+		return g.body.(*Genesis).NetworkName
+	}
+	return ""
+}
+
+func (s *State) orgOf(r *record) OrgID {
+	if d := s.m.devices[r.e.Author]; d != nil {
+		return d.org
+	}
+	return OrgID{}
+}
+
+// DirectoryView is an organisation's current directory entry.
+type DirectoryView struct {
+	Org   OrgID
+	Entry ID
+	Clock Clock
+	Directory
+}
+
+// Directory lists each organisation's latest directory entry (by clock,
+// then ID), ordered by organisation ID.
+func (s *State) Directory() []DirectoryView {
+	latest := map[OrgID]*record{}
+	for _, r := range s.v.directory {
+		o := s.orgOf(r)
+		if cur := latest[o]; cur == nil || cur.less(r) {
+			latest[o] = r
+		}
+	}
+	out := make([]DirectoryView, 0, len(latest))
+	for o, r := range latest {
+		out = append(out, DirectoryView{Org: o, Entry: r.id(), Clock: r.e.Clock, Directory: *r.body.(*Directory)})
+	}
+	slices.SortFunc(out, func(a, b DirectoryView) int { return bytes.Compare(a.Org[:], b.Org[:]) })
+	return out
+}
+
+// RequestView is a request with what has happened to it.
+type RequestView struct {
+	ID        ID
+	Org       OrgID
+	Author    DeviceKey
+	Clock     Clock
+	Withheld  bool     // the body is not held here
+	Request   *Request // nil if Withheld
+	Closed    bool
+	ClosedBy  ID // the close that counts: the requester's earliest
+	Responses []ResponseView
+}
+
+// ResponseView is one answer to a request.
+type ResponseView struct {
+	ID     ID
+	Org    OrgID
+	Author DeviceKey
+	Clock  Clock
+	Response
+}
+
+// Requests lists every request, oldest first (by clock, then ID).
+func (s *State) Requests() []RequestView {
+	rs := make([]*record, 0, len(s.v.requests))
+	for _, r := range s.v.requests {
+		rs = append(rs, r)
+	}
+	sortRecords(rs)
+	out := make([]RequestView, len(rs))
+	for i, r := range rs {
+		out[i] = s.requestView(r)
+	}
+	return out
+}
+
+// Request returns one request.
+func (s *State) Request(id ID) (RequestView, bool) {
+	r := s.v.requests[id]
+	if r == nil {
+		return RequestView{}, false
+	}
+	return s.requestView(r), true
+}
+
+func (s *State) requestView(r *record) RequestView {
+	rv := RequestView{ID: r.id(), Org: s.orgOf(r), Author: r.e.Author, Clock: r.e.Clock}
+	req, _ := r.body.(*Request)
+	rv.Request, rv.Withheld = req, req == nil
+	var closes []*record
+	for _, c := range s.v.closes[r.id()] {
+		if s.orgOf(c) == rv.Org {
+			closes = append(closes, c)
+		}
+	}
+	if len(closes) > 0 {
+		sortRecords(closes)
+		rv.Closed, rv.ClosedBy = true, closes[0].id()
+	}
+	var resps []*record
+	for _, x := range s.v.responses[r.id()] {
+		if req != nil && x.body.(*Response).Type.Fits(req.Type) {
+			resps = append(resps, x)
+		}
+	}
+	sortRecords(resps)
+	for _, x := range resps {
+		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Response: *x.body.(*Response)})
+	}
+	return rv
+}
