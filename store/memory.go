@@ -1,0 +1,250 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// memory is the in-memory Store. It mirrors the SQLite store's behaviour,
+// including where it allows re-entry: a function passed to Scan or Append
+// runs with no data lock held, so it may read the store; Append's function
+// runs while the write lock is held, so (as with SQLite) it must not write.
+type memory struct {
+	// writeMu is the one-writer lock: Put, SetMeta and the whole of Append,
+	// fn included, hold it, so nothing is stored between fn reading the head
+	// and the insert.
+	writeMu sync.Mutex
+
+	mu      sync.RWMutex // guards everything below
+	closed  bool
+	last    int64 // cursor of the last record stored; never reused
+	byID    map[crdt.ID]*memEntry
+	ordered []*memEntry // by cursor
+	meta    map[string][]byte
+}
+
+type memEntry struct {
+	cursor int64
+	rec    Record
+}
+
+// NewMemory returns an empty in-memory Store with the same semantics as the
+// SQLite one, for tests.
+func NewMemory() Store {
+	return &memory{byID: map[crdt.ID]*memEntry{}, meta: map[string][]byte{}}
+}
+
+func cloneRecord(r Record) Record {
+	r.Raw = bytes.Clone(r.Raw)
+	if r.Raw == nil {
+		r.Raw = []byte{}
+	}
+	return r
+}
+
+// insertLocked stores r unless its ID is stored and reports whether it did.
+func (m *memory) insertLocked(r Record) bool {
+	if _, ok := m.byID[r.ID]; ok {
+		return false
+	}
+	m.last++
+	e := &memEntry{cursor: m.last, rec: cloneRecord(r)}
+	m.byID[r.ID] = e
+	m.ordered = append(m.ordered, e)
+	return true
+}
+
+// after returns the index in m.ordered of the first entry with a cursor
+// greater than c.
+func (m *memory) after(c int64) int {
+	return sort.Search(len(m.ordered), func(i int) bool { return m.ordered[i].cursor > c })
+}
+
+func (m *memory) Put(ctx context.Context, recs []Record, changes []crdt.Change) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("store: put: %w", err)
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	added := 0
+	for _, r := range recs {
+		if m.insertLocked(r) {
+			added++
+		}
+	}
+	for _, c := range changes {
+		e, ok := m.byID[c.ID]
+		if !ok {
+			continue
+		}
+		if c.To != crdt.StatusNone {
+			e.rec.Status = c.To
+			continue
+		}
+		delete(m.byID, c.ID)
+		i := m.after(e.cursor - 1)
+		m.ordered = append(m.ordered[:i], m.ordered[i+1:]...)
+	}
+	return added, nil
+}
+
+func (m *memory) Append(ctx context.Context, author crdt.DeviceKey, fn func(head Head, maxClock crdt.Clock) (Record, error)) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: append: %w", err)
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return ErrClosed
+	}
+	var head Head
+	var maxClock crdt.Clock
+	found := false
+	for _, e := range m.ordered {
+		r := &e.rec
+		if r.Clock > maxClock {
+			maxClock = r.Clock
+		}
+		if r.Author == author && (!found || r.Seq > head.Seq || r.Seq == head.Seq && r.ID.Less(head.ID)) {
+			head = Head{Seq: r.Seq, ID: r.ID, Clock: r.Clock}
+			found = true
+		}
+	}
+	m.mu.RUnlock()
+
+	r, err := fn(head, maxClock)
+	if err != nil {
+		return err
+	}
+	if r.Author != author {
+		return fmt.Errorf("store: append: %w: record by %s, chain of %s", ErrWrongAuthor, r.Author, author)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if !m.insertLocked(r) {
+		return fmt.Errorf("store: append: %w: %s", ErrExists, r.ID)
+	}
+	return nil
+}
+
+func (m *memory) Get(ctx context.Context, id crdt.ID) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("store: get: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Record{}, ErrClosed
+	}
+	e, ok := m.byID[id]
+	if !ok {
+		return Record{}, fmt.Errorf("%w: entry %s", ErrNotFound, id)
+	}
+	return cloneRecord(e.rec), nil
+}
+
+func (m *memory) Scan(ctx context.Context, after int64, fn func(cursor int64, r Record) error) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return after, fmt.Errorf("store: scan: %w", err)
+	}
+	for {
+		// Copy a page under the lock and call fn without it, as the SQLite
+		// store does, so fn may call other methods.
+		m.mu.RLock()
+		if m.closed {
+			m.mu.RUnlock()
+			return after, ErrClosed
+		}
+		i := m.after(after)
+		end := min(i+scanPage, len(m.ordered))
+		page := make([]memEntry, 0, end-i)
+		for _, e := range m.ordered[i:end] {
+			page = append(page, memEntry{cursor: e.cursor, rec: cloneRecord(e.rec)})
+		}
+		m.mu.RUnlock()
+
+		for _, e := range page {
+			if err := ctx.Err(); err != nil {
+				return after, fmt.Errorf("store: scan: %w", err)
+			}
+			if err := fn(e.cursor, e.rec); err != nil {
+				return after, err
+			}
+			after = e.cursor
+		}
+		if len(page) < scanPage {
+			return after, nil
+		}
+	}
+}
+
+func (m *memory) Counts(ctx context.Context) (Counts, error) {
+	if err := ctx.Err(); err != nil {
+		return Counts{}, fmt.Errorf("store: counts: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Counts{}, ErrClosed
+	}
+	var c Counts
+	for _, e := range m.ordered {
+		addCount(&c, e.rec.Status, 1, int64(len(e.rec.Raw)))
+	}
+	return c, nil
+}
+
+func (m *memory) GetMeta(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: get meta: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	v, ok := m.meta[key]
+	if !ok {
+		return nil, fmt.Errorf("%w: meta %q", ErrNotFound, key)
+	}
+	return append([]byte{}, v...), nil
+}
+
+func (m *memory) SetMeta(ctx context.Context, key string, value []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: set meta: %w", err)
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.meta[key] = append([]byte{}, value...)
+	return nil
+}
+
+// Close does not take writeMu, so it may be called from inside Append's fn.
+func (m *memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
