@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/murmurnet/murmur/node"
+)
+
+// usageError is a command-line mistake: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitCode maps an error to the contract's exit status.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u), errors.Is(err, node.ErrInput):
+		return 2
+	}
+	return 1
+}
+
+// env is what every command gets: its streams and environment.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// cmdFlags are the flags every command has.
+type cmdFlags struct {
+	*flag.FlagSet
+	dir  string
+	json bool
+}
+
+func newFlags(e *env, name, usage, example string) *cmdFlags {
+	fs := flag.NewFlagSet("murmur "+name, flag.ContinueOnError)
+	c := &cmdFlags{FlagSet: fs}
+	fs.StringVar(&c.dir, "dir", "", "data directory (default: $MURMUR_DIR, else the platform's user data directory)")
+	fs.BoolVar(&c.json, "json", false, "print exactly one JSON value on stdout")
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stdout, "usage: murmur %s %s\n\n", name, usage)
+		fmt.Fprintf(e.stdout, "flags:\n")
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		if example != "" {
+			fmt.Fprintf(e.stdout, "\nexample:\n  %s\n", example)
+		}
+	}
+	return c
+}
+
+// parse reads flags wherever they appear among the arguments (Go's flag
+// package stops at the first positional argument) and returns the
+// positional ones. "--" ends the flags.
+func (c *cmdFlags) parse(args []string) ([]string, error) {
+	var tail []string
+	for i, a := range args {
+		if a == "--" {
+			args, tail = args[:i], args[i+1:]
+			break
+		}
+	}
+	var pos []string
+	for {
+		if err := c.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				c.Usage()
+				return nil, err
+			}
+			return nil, usagef("%v (see murmur %s --help)", err, strings.TrimPrefix(c.Name(), "murmur "))
+		}
+		rest := c.Args()
+		if len(rest) == 0 {
+			return append(pos, tail...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// want checks the number of positional arguments.
+func (c *cmdFlags) want(pos []string, names ...string) error {
+	if len(pos) != len(names) {
+		return usagef("murmur %s takes %s (see --help)", strings.TrimPrefix(c.Name(), "murmur "), strings.Join(names, " "))
+	}
+	return nil
+}
+
+func (c *cmdFlags) dataDir(e *env) (string, error) {
+	if c.dir != "" {
+		return c.dir, nil
+	}
+	if d := e.getenv("MURMUR_DIR"); d != "" {
+		return d, nil
+	}
+	return node.DefaultDir()
+}
+
+// open opens the node for reading.
+func (c *cmdFlags) open(e *env) (*node.Node, error) {
+	dir, err := c.dataDir(e)
+	if err != nil {
+		return nil, err
+	}
+	return node.Open(e.ctx, dir)
+}
+
+// openForWriting opens the node and unlocks its key.
+func (c *cmdFlags) openForWriting(e *env) (*node.Node, error) {
+	n, err := c.open(e)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Unlock(passphraseFrom(e, "Passphrase for "+n.Dir())); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// passphraseFrom reads MURMUR_PASSPHRASE, or asks on the terminal.
+func passphraseFrom(e *env, prompt string) node.PassphraseSource {
+	return func() ([]byte, error) {
+		if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
+			return []byte(p), nil
+		}
+		f, ok := e.stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil, node.ErrNeedPassphrase
+		}
+		fmt.Fprintf(e.stderr, "%s: ", prompt)
+		p, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+// output prints v as JSON, or calls human to print it for people.
+func (c *cmdFlags) output(e *env, v any, human func(w io.Writer)) error {
+	if c.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	human(e.stdout)
+	return nil
+}
+
+// listFlag collects a repeatable, comma-separated flag.
+type listFlag struct {
+	vals *[]string
+	set  bool
+}
+
+func (l *listFlag) String() string {
+	if l.vals == nil {
+		return ""
+	}
+	return strings.Join(*l.vals, ",")
+}
+
+func (l *listFlag) Set(s string) error {
+	if !l.set { // the first use replaces any default
+		*l.vals, l.set = nil, true
+	}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.vals = append(*l.vals, p)
+		}
+	}
+	return nil
+}
+
+func (c *cmdFlags) list(name, usage string) *listFlag {
+	l := &listFlag{vals: new([]string)}
+	c.Var(l, name, usage)
+	return l
+}
+
+// optString records whether a string flag was given at all.
+type optString struct {
+	val *string
+}
+
+func (o *optString) String() string {
+	if o.val == nil {
+		return ""
+	}
+	return *o.val
+}
+
+func (o *optString) Set(s string) error { o.val = &s; return nil }
+
+func (c *cmdFlags) optional(name, usage string) *optString {
+	o := &optString{}
+	c.Var(o, name, usage)
+	return o
+}

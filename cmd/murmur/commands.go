@@ -1,0 +1,541 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node"
+)
+
+type idOut struct {
+	ID string `json:"id"`
+}
+
+func cmdInit(e *env, args []string) error {
+	c := newFlags(e, "init", "--org NAME [--network NAME] [--quorum N] [--private] [--no-passphrase]",
+		`murmur init --org "Defenders Fund" --network "East Africa protection network"`)
+	org := c.String("org", "", "the founding organisation's name (required)")
+	network := c.String("network", "", `the network's name (default "ORG network")`)
+	quorum := c.Int("quorum", 1, "steward organisations that must approve each new organisation")
+	private := c.Bool("private", false, "also create a pre-shared network key that hides the network from scanners")
+	noPass := c.Bool("no-passphrase", false, "store the device key unprotected (only for throwaway test networks)")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*org) == "" {
+		return usagef("--org NAME is required: the name of your organisation")
+	}
+	dir, err := c.dataDir(e)
+	if err != nil {
+		return err
+	}
+	if node.Initialised(dir) {
+		return node.ErrAlreadyInitialised
+	}
+	var pass []byte
+	if !*noPass {
+		if pass, err = newPassphrase(e); err != nil {
+			return err
+		}
+	}
+	n, err := node.Init(e.ctx, dir, node.InitOptions{Org: strings.TrimSpace(*org), Network: strings.TrimSpace(*network), Quorum: *quorum, Private: *private, Passphrase: pass})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	st := n.Status()
+	out := struct {
+		Network string `json:"network"`
+		Org     string `json:"org"`
+		Device  string `json:"device"`
+		Peer    string `json:"peer"`
+	}{st.Network, st.Org, st.Device, st.Peer}
+	return c.output(e, out, func(w io.Writer) {
+		fmt.Fprintf(w, "Founded %q with %s as its first organisation and steward.\n\n", st.NetworkName, st.OrgName)
+		fmt.Fprintf(w, "  network  %s\n  org      %s\n  device   %s\n  data     %s\n", st.Network, st.Org, st.Device, st.Dir)
+		if *noPass {
+			fmt.Fprintf(w, "\nThe device key is NOT protected by a passphrase: use this data directory for tests only.\n")
+		}
+		fmt.Fprintf(w, "\nNext:\n  murmur status\n  murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw\n  murmur request new --kind verification --title \"Does anyone know this applicant?\"\n")
+	})
+}
+
+// newPassphrase asks for a new passphrase twice, or reads MURMUR_PASSPHRASE.
+func newPassphrase(e *env) ([]byte, error) {
+	if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	ask := passphraseFrom(e, "Choose a passphrase to protect this device's key")
+	p, err := ask()
+	if errors.Is(err, node.ErrNeedPassphrase) {
+		return nil, usagef("choose a passphrase: type it at the prompt, set MURMUR_PASSPHRASE, or pass --no-passphrase for a throwaway test network")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(p) < 8 {
+		return nil, usagef("the passphrase is too short: use at least 8 characters")
+	}
+	again, err := passphraseFrom(e, "Type it again")()
+	if err != nil {
+		return nil, err
+	}
+	if string(again) != string(p) {
+		return nil, usagef("the two passphrases differ; nothing was created")
+	}
+	return p, nil
+}
+
+func cmdStatus(e *env, args []string) error {
+	c := newFlags(e, "status", "", "murmur status --json")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos); err != nil {
+		return err
+	}
+	n, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	st := n.Status()
+	return c.output(e, st, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "network\t%s (%s)\n", st.NetworkName, st.Network)
+		role := "member"
+		switch {
+		case !st.Admitted:
+			role = "not admitted yet"
+		case st.Steward:
+			role = "steward"
+		}
+		fmt.Fprintf(tw, "organisation\t%s (%s), %s\n", st.OrgName, st.Org, role)
+		fmt.Fprintf(tw, "device\t%s\n", st.Device)
+		fmt.Fprintf(tw, "peer\t%s\n", st.Peer)
+		fmt.Fprintf(tw, "entries\t%d\n", st.Entries)
+		fmt.Fprintf(tw, "digest\t%s\n", st.Digest)
+		fmt.Fprintf(tw, "members\t%d organisations", st.Members)
+		if st.PendingOrgs > 0 {
+			fmt.Fprintf(tw, ", %d awaiting admission", st.PendingOrgs)
+		}
+		fmt.Fprintln(tw)
+		if st.Running {
+			fmt.Fprintf(tw, "running\tyes, %d peers\n", len(st.Peers))
+		} else {
+			fmt.Fprintf(tw, "running\tno node is running on this data directory\n")
+		}
+		if st.Waiting+st.Held > 0 {
+			fmt.Fprintf(tw, "not applied\t%d waiting for what they depend on, %d held (no standing)\n", st.Waiting, st.Held)
+		}
+		for k, v := range st.UnknownKinds {
+			fmt.Fprintf(tw, "newer entries\t%d of %s, which this release stores and relays but cannot read: consider upgrading\n", v, k)
+		}
+		for _, d := range st.Forked {
+			fmt.Fprintf(tw, "WARNING\tdevice %s wrote two histories (a copied key?): consider revoking it\n", d[:16])
+		}
+		if st.Revoked {
+			fmt.Fprintf(tw, "WARNING\tthis device has been revoked: what it writes now is refused\n")
+		}
+		fmt.Fprintf(tw, "data\t%s\n", st.Dir)
+		tw.Flush()
+	})
+}
+
+func cmdMembers(e *env, args []string) error {
+	c := newFlags(e, "members", "", "murmur members --json")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos); err != nil {
+		return err
+	}
+	n, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ms := n.Members()
+	return c.output(e, ms, func(w io.Writer) {
+		for _, m := range ms {
+			role := "member"
+			switch {
+			case !m.Admitted:
+				role = fmt.Sprintf("awaiting admission (%d approvals of %d needed)", m.Approvals, n.State().Quorum())
+			case m.Steward:
+				role = "steward"
+			}
+			fmt.Fprintf(w, "%s  %s — %s\n", m.Org, m.Name, role)
+			for _, d := range m.Devices {
+				var notes []string
+				if d.This {
+					notes = append(notes, "this device")
+				}
+				if d.Label != "" {
+					notes = append(notes, d.Label)
+				}
+				if d.Revoked {
+					notes = append(notes, fmt.Sprintf("REVOKED after entry %d", d.Cutoff))
+				}
+				if d.Forked {
+					notes = append(notes, "FORKED: two histories")
+				}
+				fmt.Fprintf(w, "    device %s  %d entries  %s\n", d.Device, d.Entries, strings.Join(notes, ", "))
+			}
+		}
+	})
+}
+
+func cmdDeviceRevoke(e *env, args []string) error {
+	c := newFlags(e, "device revoke", "DEVICE [--cutoff N]", "murmur device revoke 3fa9c1e2 --cutoff 41")
+	cutoff := c.optional("cutoff", "the last entry of the device to accept (default: all this node holds)")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos, "DEVICE"); err != nil {
+		return err
+	}
+	var cut *uint64
+	if cutoff.val != nil {
+		v, err := strconv.ParseUint(*cutoff.val, 10, 64)
+		if err != nil {
+			return usagef("--cutoff %q is not a number", *cutoff.val)
+		}
+		cut = &v
+	}
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ent, err := n.RevokeDevice(e.ctx, pos[0], cut)
+	if err != nil {
+		return err
+	}
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
+		fmt.Fprintf(w, "Revoked. Entries the device signs after the cut-off will be refused by every member.\nrevocation %s\n", ent.ID())
+	})
+}
+
+func cmdDirectorySet(e *env, args []string) error {
+	c := newFlags(e, "directory set", "[--name N] [--regions CC,..] [--offers T,..] [--languages L,..] [--groups G,..] [--turnaround HOURS] [--contact TEXT]",
+		"murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw --groups journalists")
+	name := c.optional("name", "the name shown in the directory")
+	regions := c.list("regions", "ISO 3166-1 codes of the regions you cover, comma-separated (TZ,KE)")
+	offers := c.list("offers", "support types you offer: "+strings.Join(node.SupportTypes, ", "))
+	langs := c.list("languages", "BCP 47 tags of the languages you work in (en,sw,pt-BR)")
+	groups := c.list("groups", "groups you serve: "+strings.Join(node.Groups, ", "))
+	turnaround := c.optional("turnaround", "typical hours from request to answer")
+	contact := c.optional("contact", "how members reach you (a short note)")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos); err != nil {
+		return err
+	}
+	in := node.DirectoryInput{Name: name.val, Contact: contact.val}
+	for _, f := range []struct {
+		l   *listFlag
+		dst **[]string
+	}{{regions, &in.Regions}, {offers, &in.Offers}, {langs, &in.Languages}, {groups, &in.Groups}} {
+		if f.l.set {
+			*f.dst = f.l.vals
+		}
+	}
+	if turnaround.val != nil {
+		h, err := strconv.ParseUint(*turnaround.val, 10, 32)
+		if err != nil {
+			return usagef("--turnaround %q is not a number of hours", *turnaround.val)
+		}
+		in.TurnaroundHours = &h
+	}
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ent, err := n.SetDirectory(e.ctx, in)
+	if err != nil {
+		return err
+	}
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
+		fmt.Fprintf(w, "Directory entry published (%s).\nSee it with: murmur directory list\n", ent.ID())
+	})
+}
+
+func cmdDirectoryList(e *env, args []string) error {
+	c := newFlags(e, "directory list", "[--region CC] [--offers T] [--language L] [--group G]", "murmur directory list --region TZ --offers legal-aid")
+	var f node.DirectoryFilter
+	c.StringVar(&f.Region, "region", "", "only organisations covering this region")
+	c.StringVar(&f.Offers, "offers", "", "only organisations offering this support type")
+	c.StringVar(&f.Language, "language", "", "only organisations working in this language")
+	c.StringVar(&f.Group, "group", "", "only organisations serving this group")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos); err != nil {
+		return err
+	}
+	n, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	list, err := n.Directory(f)
+	if err != nil {
+		return err
+	}
+	return c.output(e, list, func(w io.Writer) {
+		if len(list) == 0 {
+			fmt.Fprintln(w, "No directory entries match.")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tREGIONS\tOFFERS\tLANGUAGES\tGROUPS\tORG")
+		for _, d := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, strings.Join(d.Regions, ","), strings.Join(d.Offers, ","),
+				strings.Join(d.Languages, ","), strings.Join(d.Groups, ","), d.Org[:12])
+		}
+		tw.Flush()
+	})
+}
+
+func cmdRequestNew(e *env, args []string) error {
+	c := newFlags(e, "request new", "--kind KIND --title T [--body TEXT | --body-file F] [--region CC] [--to ORG]... [--respond-by DURATION] [--amount N --currency C] [--needs T,..] [--languages L,..]",
+		`murmur request new --kind funding --title "Relocation, 3 months" --region NI --amount 4500 --currency USD --respond-by 72h`)
+	var in node.RequestInput
+	c.StringVar(&in.Kind, "kind", "", "verification, referral, funding, letter or alert (required)")
+	c.StringVar(&in.Title, "title", "", "one line saying what is asked (required)")
+	c.StringVar(&in.Body, "body", "", "the details")
+	bodyFile := c.String("body-file", "", "read the details from this file (- for standard input)")
+	c.StringVar(&in.Region, "region", "", "ISO 3166-1 code of the region concerned (required for referrals and alerts)")
+	to := c.list("to", "address the request to an organisation (ID or prefix); repeatable")
+	c.StringVar(&in.RespondBy, "respond-by", "", "deadline: a duration from now (72h, 3d, 2w) or a date (2026-12-01)")
+	c.StringVar(&in.Amount, "amount", "", "amount needed (funding), for example 4500 or 4500.50")
+	c.StringVar(&in.Currency, "currency", "", "ISO 4217 currency of the amount (USD, EUR, KES)")
+	needs := c.list("needs", "support types needed (referral): "+strings.Join(node.SupportTypes, ", "))
+	langs := c.list("languages", "languages the case needs (BCP 47)")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos); err != nil {
+		return err
+	}
+	if in.Kind == "" || in.Title == "" {
+		return usagef("--kind and --title are required (see murmur request new --help)")
+	}
+	if *bodyFile != "" {
+		if in.Body != "" {
+			return usagef("give --body or --body-file, not both")
+		}
+		if in.Body, err = readBody(e, *bodyFile); err != nil {
+			return err
+		}
+	}
+	in.To, in.Needs, in.Languages = *to.vals, *needs.vals, *langs.vals
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ent, err := n.NewRequest(e.ctx, in)
+	if err != nil {
+		return err
+	}
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
+		fmt.Fprintf(w, "Request %s recorded; it reaches the other members when this node is connected.\nSee it with: murmur request show %s\n", ent.ID(), ent.ID().String()[:12])
+	})
+}
+
+// readBody reads at most a little more than the body limit, so an
+// oversized file is refused without reading all of it.
+func readBody(e *env, path string) (string, error) {
+	var r io.Reader = e.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", usagef("--body-file: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, crdt.MaxBodySize+1))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(b) > crdt.MaxBodySize-1024 {
+		return "", usagef("the body in %s is over the limit of %d bytes", path, crdt.MaxBodySize-1024)
+	}
+	return string(b), nil
+}
+
+func cmdRequestList(e *env, args []string) error {
+	c := newFlags(e, "request list", "[--open] [--kind KIND] [--inbox]", "murmur request list --inbox")
+	var f node.RequestFilter
+	c.BoolVar(&f.Open, "open", false, "only requests that are not closed")
+	c.StringVar(&f.Kind, "kind", "", "only requests of this kind")
+	c.BoolVar(&f.Inbox, "inbox", false, "only requests awaiting this organisation's answer, soonest deadline first")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos); err != nil {
+		return err
+	}
+	n, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	list, err := n.Requests(f)
+	if err != nil {
+		return err
+	}
+	return c.output(e, list, func(w io.Writer) {
+		if len(list) == 0 {
+			fmt.Fprintln(w, "No requests.")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tRESPOND BY\tREGION\tFROM\tANSWERS\tTITLE")
+		for _, r := range list {
+			due := "-"
+			if r.RespondBy != nil {
+				due = (*r.RespondBy)[:16]
+				if r.Overdue {
+					due += " OVERDUE"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], r.Kind, r.Status, due, r.Region, r.OrgName, r.Responses, r.Title)
+		}
+		tw.Flush()
+	})
+}
+
+func cmdRequestShow(e *env, args []string) error {
+	c := newFlags(e, "request show", "ID", "murmur request show 9c41d2aa")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos, "ID"); err != nil {
+		return err
+	}
+	n, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	d, err := n.Request(pos[0])
+	if err != nil {
+		return err
+	}
+	return c.output(e, d, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(d.Kind), d.Title)
+		fmt.Fprintf(w, "  id       %s\n  from     %s (%s)\n  status   %s\n  created  %s\n", d.ID, d.OrgName, d.Org[:12], d.Status, d.Created)
+		if d.Region != "" {
+			fmt.Fprintf(w, "  region   %s\n", d.Region)
+		}
+		if d.RespondBy != nil {
+			over := ""
+			if d.Overdue {
+				over = " (overdue)"
+			}
+			fmt.Fprintf(w, "  by       %s%s\n", *d.RespondBy, over)
+		}
+		if d.Amount != nil {
+			fmt.Fprintf(w, "  amount   %s %s\n", node.FormatAmount(uint64(*d.Amount)), d.Currency)
+		}
+		if len(d.To) > 0 {
+			fmt.Fprintf(w, "  to       %s\n", strings.Join(d.To, ", "))
+		}
+		if d.Withheld {
+			fmt.Fprintf(w, "\n  (the details are not held on this node)\n")
+		} else if d.Body != "" {
+			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
+		}
+		fmt.Fprintf(w, "\n%d responses\n", len(d.Responses))
+		for _, r := range d.Responses {
+			amt := ""
+			if r.Amount != nil {
+				amt = fmt.Sprintf(" %s %s", node.FormatAmount(uint64(*r.Amount)), r.Currency)
+			}
+			fmt.Fprintf(w, "  %s  %-8s%s  %s", r.Created[:16], r.Type, amt, r.OrgName)
+			if r.Body != "" {
+				fmt.Fprintf(w, ": %s", oneLine(r.Body))
+			}
+			fmt.Fprintln(w)
+		}
+	})
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+func cmdRequestClose(e *env, args []string) error {
+	c := newFlags(e, "request close", "ID", "murmur request close 9c41d2aa")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos, "ID"); err != nil {
+		return err
+	}
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ent, err := n.CloseRequest(e.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) { fmt.Fprintf(w, "Closed (%s).\n", ent.ID()) })
+}
+
+func cmdRespond(e *env, args []string) error {
+	c := newFlags(e, "respond", "ID --type TYPE [--body TEXT] [--amount N --currency C]", `murmur respond 9c41d2aa --type vouch --body "We funded them in 2024."`)
+	var in node.ResponseInput
+	c.StringVar(&in.Type, "type", "", "vouch, concern or unknown (verification); accept or decline (referral); pledge or withdraw (funding); sign (letter); comment (any)")
+	c.StringVar(&in.Body, "body", "", "a note")
+	c.StringVar(&in.Amount, "amount", "", "amount pledged (pledge)")
+	c.StringVar(&in.Currency, "currency", "", "currency of the amount (default: the request's)")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.want(pos, "ID"); err != nil {
+		return err
+	}
+	if in.Type == "" {
+		return usagef("--type is required (see murmur respond --help)")
+	}
+	in.Request = pos[0]
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ent, err := n.Respond(e.ctx, in)
+	if err != nil {
+		return err
+	}
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) { fmt.Fprintf(w, "Response recorded (%s).\n", ent.ID()) })
+}

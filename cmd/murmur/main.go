@@ -1,0 +1,93 @@
+// Command murmur runs and drives a Murmur node: an offline-first,
+// peer-to-peer coordination log for networks of organisations that protect
+// human-rights defenders. Every command works with no network at all.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand ("status", "request new").
+type command struct {
+	name, summary string
+	run           func(e *env, args []string) error
+}
+
+var commands = []command{
+	{"init", "found a new network, with this device as its first organisation's first device", cmdInit},
+	{"status", "this node and its state", cmdStatus},
+	{"members", "organisations, stewards, devices and revocations", cmdMembers},
+	{"device revoke", "revoke a device: its later entries are refused everywhere", cmdDeviceRevoke},
+	{"directory set", "publish this organisation's directory entry", cmdDirectorySet},
+	{"directory list", "the member directory, filtered", cmdDirectoryList},
+	{"request new", "open a request: verification, referral, funding, letter or alert", cmdRequestNew},
+	{"request list", "requests; --inbox for those awaiting this organisation's answer", cmdRequestList},
+	{"request show", "one request with its responses", cmdRequestShow},
+	{"request close", "close one of this organisation's requests", cmdRequestClose},
+	{"respond", "answer a request", cmdRespond},
+	{"help", "list the commands, or explain one", nil},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status.
+func run(e *env, args []string) int {
+	cmd, rest := find(args)
+	if cmd == nil || cmd.name == "help" {
+		if cmd != nil && len(rest) > 0 { // murmur help COMMAND
+			if c, _ := find(rest); c != nil && c.run != nil {
+				return exitCode(c.run(e, []string{"--help"}))
+			}
+		}
+		help(e.stdout)
+		if cmd == nil && len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+			fmt.Fprintf(e.stderr, "murmur: unknown command %q (see murmur help)\n", strings.Join(args, " "))
+			return 2
+		}
+		return 0
+	}
+	err := cmd.run(e, rest)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, oneLine(err.Error()))
+	}
+	return exitCode(err)
+}
+
+// find matches the longest command name at the start of args.
+func find(args []string) (*command, []string) {
+	for words := 2; words >= 1; words-- {
+		if len(args) < words {
+			continue
+		}
+		name := strings.Join(args[:words], " ")
+		for i := range commands {
+			if commands[i].name == name {
+				return &commands[i], args[words:]
+			}
+		}
+	}
+	return nil, args
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func help(w io.Writer) {
+	fmt.Fprintf(w, "murmur — coordination for human-rights protection networks, offline first\n\nusage: murmur COMMAND [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nEvery command takes --dir DIR (default $MURMUR_DIR, else the user data directory)\nand --json. `murmur COMMAND --help` explains a command's flags, with an example.\n")
+}

@@ -1,0 +1,394 @@
+// Package node wires a Murmur node together: the data directory, the device
+// key, the store and the replicated state. It is the only package that
+// knows all of them; commands in cmd/ call it, and it calls store and crdt.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
+)
+
+// Files in a data directory.
+const (
+	configName = "murmur.json"
+	keyName    = "device.key"
+	dbName     = "murmur.db"
+	pskName    = "network.psk"
+)
+
+// Errors about the data directory.
+var (
+	ErrNotInitialised     = errors.New("no Murmur node in this data directory: run `murmur init --org NAME` first")
+	ErrAlreadyInitialised = errors.New("this data directory already holds a node (use --dir for another)")
+	ErrLocked             = errors.New("the device key is locked")
+	ErrRefused            = errors.New("refused")
+)
+
+// DefaultDir is the platform's user data directory for Murmur.
+func DefaultDir() (string, error) {
+	home, err := os.UserHomeDir()
+	switch runtime.GOOS {
+	case "windows":
+		if d := os.Getenv("LocalAppData"); d != "" {
+			return filepath.Join(d, "Murmur"), nil
+		}
+	case "darwin":
+		if err == nil {
+			return filepath.Join(home, "Library", "Application Support", "Murmur"), nil
+		}
+	default:
+		if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+			return filepath.Join(d, "murmur"), nil
+		}
+		if err == nil {
+			return filepath.Join(home, ".local", "share", "murmur"), nil
+		}
+	}
+	return "", fmt.Errorf("node: no data directory: set MURMUR_DIR or use --dir")
+}
+
+func dirOf(path string) string { return filepath.Dir(path) }
+
+// config is murmur.json: who this node is. Written last by Init, so its
+// presence means the directory is complete.
+type config struct {
+	Version int    `json:"version"`
+	Network string `json:"network"`
+	Org     string `json:"org"`
+	Device  string `json:"device"`
+	Private bool   `json:"private,omitempty"`
+}
+
+// Initialised reports whether dir holds a node.
+func Initialised(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, configName))
+	return err == nil
+}
+
+// Node is one organisation's device: its keys, store and state.
+type Node struct {
+	dir     string
+	cfg     config
+	network crdt.ID
+	org     crdt.OrgID
+	device  crdt.DeviceKey
+	store   *store.SQLite
+	state   *crdt.State
+	cursor  int64
+	key     []byte // private key, nil until Unlock
+	now     func() time.Time
+}
+
+// InitOptions are the choices made when founding a network.
+type InitOptions struct {
+	Org        string // founding organisation's name
+	Network    string // network's name; default "<Org> network"
+	Quorum     int    // stewards needed to admit an organisation; default 1
+	Private    bool   // also create a pre-shared network key
+	Passphrase []byte // protects the device key; nil for none
+	Now        func() time.Time
+}
+
+// Init founds a new network in dir, with this device as the first device of
+// the founding organisation, and returns the node, unlocked.
+func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error) {
+	if opt.Org == "" {
+		return nil, inputErr("the organisation needs a name (--org)")
+	}
+	if opt.Network == "" {
+		opt.Network = opt.Org + " network"
+	}
+	if opt.Quorum == 0 {
+		opt.Quorum = 1
+	}
+	if opt.Quorum < 1 || opt.Quorum > crdt.MaxQuorum {
+		return nil, inputErr("quorum must be between 1 and %d", crdt.MaxQuorum)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	gen := &crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)}
+	body, err := crdt.EncodeBody(gen)
+	if err != nil {
+		return nil, inputErr("%v", errors.Unwrap(err))
+	}
+	if Initialised(dir) {
+		return nil, ErrAlreadyInitialised
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: creating %s: %w", dir, err)
+	}
+	var created []string
+	defer func() {
+		if err != nil { // leave nothing half-made behind
+			for _, p := range created {
+				os.Remove(p)
+			}
+		}
+	}()
+
+	seed, err := newSeed()
+	if err != nil {
+		return nil, err
+	}
+	priv := crdt.KeyFromSeed(seed)
+	genesis, err := crdt.Sign(priv, crdt.Draft{Seq: 1, Clock: crdt.NextClock(0, 0, uint64(opt.Now().UnixMilli())), Kind: crdt.KindGenesis, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	device := crdt.PublicKeyOf(priv)
+	kf, err := sealKey(seed, device, opt.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	kb, _ := json.MarshalIndent(kf, "", "  ")
+	keyPath := filepath.Join(dir, keyName)
+	if err := writeFileAtomic(keyPath, kb, 0o600); err != nil {
+		return nil, fmt.Errorf("node: writing device key: %w", err)
+	}
+	created = append(created, keyPath)
+	if opt.Private {
+		psk, err := newSeed()
+		if err != nil {
+			return nil, err
+		}
+		pskPath := filepath.Join(dir, pskName)
+		if err := writeFileAtomic(pskPath, psk, 0o600); err != nil {
+			return nil, fmt.Errorf("node: writing network key: %w", err)
+		}
+		created = append(created, pskPath)
+	}
+	dbPath := filepath.Join(dir, dbName)
+	created = append(created, dbPath, dbPath+"-wal", dbPath+"-shm")
+	st, err := store.OpenSQLite(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	netID := genesis.ID()
+	if err = st.SetMeta(ctx, "network", netID[:]); err == nil {
+		_, err = st.Put(ctx, []store.Record{recordOf(genesis, crdt.StatusAccepted)}, nil)
+	}
+	st.Close()
+	if err != nil {
+		return nil, err
+	}
+	cfg := config{Version: 1, Network: genesis.ID().String(), Org: crdt.OrgIDFor(device).String(), Device: device.String(), Private: opt.Private}
+	cb, _ := json.MarshalIndent(cfg, "", "  ")
+	cfgPath := filepath.Join(dir, configName)
+	if err := writeFileAtomic(cfgPath, cb, 0o600); err != nil {
+		return nil, fmt.Errorf("node: writing %s: %w", cfgPath, err)
+	}
+	created = append(created, cfgPath)
+	n, err = Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	n.now = opt.Now
+	n.key = priv
+	return n, nil
+}
+
+// Open opens the node in dir and loads its state. The device key stays
+// locked: reading needs no key, writing does (see Unlock).
+func Open(ctx context.Context, dir string) (*Node, error) {
+	b, err := os.ReadFile(filepath.Join(dir, configName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotInitialised
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{dir: dir, now: time.Now}
+	if err := json.Unmarshal(b, &n.cfg); err != nil || n.cfg.Version != 1 {
+		return nil, fmt.Errorf("node: %s is damaged or from a newer release", configName)
+	}
+	if n.network, err = crdt.ParseID(n.cfg.Network); err == nil {
+		if n.org, err = crdt.ParseOrgID(n.cfg.Org); err == nil {
+			n.device, err = crdt.ParseDeviceKey(n.cfg.Device)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: %s is damaged: %w", configName, err)
+	}
+	if n.store, err = store.OpenSQLite(filepath.Join(dir, dbName)); err != nil {
+		return nil, err
+	}
+	if meta, err := n.store.GetMeta(ctx, "network"); err != nil || string(meta) != string(n.network[:]) {
+		n.store.Close()
+		return nil, fmt.Errorf("node: the database in %s is not this node's network's (%v)", dir, err)
+	}
+	n.state = crdt.NewState(n.network, crdt.DefaultLimits())
+	if err := n.Refresh(ctx); err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Close releases the store. It is safe to call twice.
+func (n *Node) Close() error { return n.store.Close() }
+
+// PassphraseSource supplies the passphrase when the key needs one.
+type PassphraseSource func() ([]byte, error)
+
+// Protected reports whether the device key needs a passphrase.
+func (n *Node) Protected() (bool, error) {
+	kf, err := readKeyFile(filepath.Join(n.dir, keyName))
+	if err != nil {
+		return false, err
+	}
+	return kf.Protected(), nil
+}
+
+// Unlock reads the device key, asking for the passphrase if it is sealed.
+func (n *Node) Unlock(pass PassphraseSource) error {
+	if n.key != nil {
+		return nil
+	}
+	kf, err := readKeyFile(filepath.Join(n.dir, keyName))
+	if err != nil {
+		return err
+	}
+	var p []byte
+	if kf.Protected() {
+		if pass == nil {
+			return ErrNeedPassphrase
+		}
+		if p, err = pass(); err != nil {
+			return err
+		}
+	}
+	seed, err := kf.open(p)
+	if err != nil {
+		return err
+	}
+	priv := crdt.KeyFromSeed(seed)
+	if crdt.PublicKeyOf(priv) != n.device {
+		return fmt.Errorf("node: the device key does not belong to this node's device")
+	}
+	n.key = priv
+	return nil
+}
+
+// Refresh applies entries that reached the store since the last look (at
+// open, everything; later, what other processes stored), and brings stored
+// statuses in line with the state's.
+func (n *Node) Refresh(ctx context.Context) error {
+	const batch = 4096
+	var (
+		es     []*crdt.Entry
+		stored = map[crdt.ID]crdt.Status{}
+	)
+	flush := func() {
+		n.state.ApplyBatch(es)
+		es = es[:0]
+	}
+	cursor, err := n.store.Scan(ctx, n.cursor, func(_ int64, r store.Record) error {
+		e, err := crdt.Trusted(r.Raw)
+		if err != nil {
+			return fmt.Errorf("node: stored entry %v no longer decodes: %w", r.ID, err)
+		}
+		stored[r.ID] = r.Status
+		if es = append(es, e); len(es) == batch {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	flush()
+	n.cursor = cursor
+	var changes []crdt.Change
+	for id, was := range stored {
+		if now, _ := n.state.Has(id); now != was {
+			changes = append(changes, crdt.Change{ID: id, From: was, To: now})
+		}
+	}
+	if len(changes) > 0 {
+		if _, err := n.store.Put(ctx, nil, changes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func recordOf(e *crdt.Entry, st crdt.Status) store.Record {
+	return store.Record{ID: e.ID(), Author: e.Author, Seq: e.Seq, Clock: e.Clock, Kind: e.Kind, Status: st, Raw: e.Raw()}
+}
+
+// Append signs a new entry of this device, checks that the state accepts
+// it, and stores it durably: when Append returns nil the entry survives a
+// crash or power loss. A refused entry is not stored.
+func (n *Node) Append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Entry, error) {
+	if n.key == nil {
+		return nil, ErrLocked
+	}
+	raw, err := crdt.EncodeBody(body)
+	if errors.Is(err, crdt.ErrTooLarge) {
+		return nil, inputErr("%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var e *crdt.Entry
+	err = n.store.Append(ctx, n.device, func(head store.Head, maxClock crdt.Clock) (store.Record, error) {
+		// Another process may have stored entries since this one looked.
+		if err := n.Refresh(ctx); err != nil {
+			return store.Record{}, err
+		}
+		clock := crdt.NextClock(head.Clock, max(maxClock, n.state.MaxClock()), uint64(n.now().UnixMilli()))
+		cand, err := crdt.Sign(n.key, crdt.Draft{Network: n.network, Seq: head.Seq + 1, Prev: head.ID, Clock: clock, Deps: deps, Kind: crdt.KindOf(body), Body: raw})
+		if err != nil {
+			return store.Record{}, err
+		}
+		if st, why := n.state.Check(cand); st != crdt.StatusAccepted {
+			return store.Record{}, fmt.Errorf("%w: %v", ErrRefused, why)
+		}
+		e = cand
+		return recordOf(e, crdt.StatusAccepted), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, changes := n.state.Apply(e); len(changes) > 0 {
+		if _, err := n.store.Put(ctx, nil, changes); err != nil {
+			return e, err // the entry is stored; statuses are re-derived at the next open
+		}
+	}
+	return e, nil
+}
+
+// State is the node's replicated state. Read it; do not apply to it.
+func (n *Node) State() *crdt.State { return n.state }
+
+// Network, Org and Device identify the node.
+func (n *Node) Network() crdt.ID       { return n.network }
+func (n *Node) Org() crdt.OrgID        { return n.org }
+func (n *Node) Device() crdt.DeviceKey { return n.device }
+func (n *Node) Dir() string            { return n.dir }
+
+// Store is the node's store.
+func (n *Node) Store() store.Store { return n.store }
+
+// PeerID is the libp2p peer ID of a device: the device key is the node's
+// network identity, so membership can be checked by peer ID.
+func PeerID(k crdt.DeviceKey) (peer.ID, error) {
+	pub, err := lpcrypto.UnmarshalEd25519PublicKey(k[:])
+	if err != nil {
+		return "", err
+	}
+	return peer.IDFromPublicKey(pub)
+}

@@ -1,0 +1,376 @@
+package node
+
+import (
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// The shapes below are what `--json` prints (../shared/CLI.md fixes the
+// field names; fields may be added, never renamed).
+
+// StatusInfo is this node and its state.
+type StatusInfo struct {
+	Network      string         `json:"network"`
+	NetworkName  string         `json:"network_name"`
+	Org          string         `json:"org"`
+	OrgName      string         `json:"org_name"`
+	Device       string         `json:"device"`
+	Peer         string         `json:"peer"`
+	Entries      int            `json:"entries"`
+	Digest       string         `json:"digest"`
+	Members      int            `json:"members"`
+	Running      bool           `json:"running"`
+	Peers        []string       `json:"peers"`
+	Addrs        []string       `json:"addrs"`
+	Admitted     bool           `json:"admitted"`
+	Steward      bool           `json:"steward"`
+	Revoked      bool           `json:"device_revoked"`
+	PendingOrgs  int            `json:"pending_orgs"`
+	Waiting      int            `json:"waiting"`
+	Held         int            `json:"held"`
+	UnknownKinds map[string]int `json:"unknown_kinds"`
+	Forked       []string       `json:"forked_devices"`
+	Private      bool           `json:"private"`
+	Dir          string         `json:"dir"`
+}
+
+// Status describes this node. A node that runs fills in Running, Peers and
+// Addrs; a command reading the data directory leaves them empty.
+func (n *Node) Status() StatusInfo {
+	s := n.state
+	c := s.Counts()
+	d := s.Digest()
+	pid, _ := PeerID(n.device)
+	st := StatusInfo{
+		Network: n.network.String(), NetworkName: s.NetworkName(), Org: n.org.String(), Device: n.device.String(),
+		Peer: pid.String(), Entries: c.Accepted, Digest: hex.EncodeToString(d[:]), Peers: []string{}, Addrs: []string{},
+		Waiting: c.Waiting, Held: c.Held, UnknownKinds: map[string]int{}, Forked: []string{}, Private: n.cfg.Private, Dir: n.dir,
+	}
+	for k, v := range c.Unknown {
+		st.UnknownKinds[k.String()] = v
+	}
+	for _, o := range s.Members() {
+		if o.Admitted {
+			st.Members++
+		} else {
+			st.PendingOrgs++
+		}
+		if o.ID == n.org {
+			st.OrgName, st.Admitted, st.Steward = o.Name, o.Admitted, o.Steward
+		}
+		for _, dv := range o.Devices {
+			if dv.Forked {
+				st.Forked = append(st.Forked, dv.Key.String())
+			}
+			if dv.Key == n.device {
+				st.Revoked = dv.Revoked
+			}
+		}
+	}
+	return st
+}
+
+// MemberInfo is one organisation.
+type MemberInfo struct {
+	Org       string       `json:"org"`
+	Name      string       `json:"name"`
+	Steward   bool         `json:"steward"`
+	Admitted  bool         `json:"admitted"`
+	Approvals int          `json:"approvals"`
+	Devices   []DeviceInfo `json:"devices"`
+}
+
+// DeviceInfo is one device.
+type DeviceInfo struct {
+	Device  string `json:"device"`
+	Label   string `json:"label,omitempty"`
+	Revoked bool   `json:"revoked"`
+	Cutoff  uint64 `json:"cutoff,omitempty"`
+	Forked  bool   `json:"forked"`
+	Entries int    `json:"entries"`
+	This    bool   `json:"this_device"`
+}
+
+// Members lists the organisations.
+func (n *Node) Members() []MemberInfo {
+	out := []MemberInfo{}
+	for _, o := range n.state.Members() {
+		m := MemberInfo{Org: o.ID.String(), Name: o.Name, Steward: o.Steward, Admitted: o.Admitted, Approvals: o.Approvals, Devices: []DeviceInfo{}}
+		for _, d := range o.Devices {
+			m.Devices = append(m.Devices, DeviceInfo{Device: d.Key.String(), Label: d.Label, Revoked: d.Revoked, Cutoff: d.Cutoff,
+				Forked: d.Forked, Entries: d.Entries, This: d.Key == n.device})
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// DirectoryInfo is one organisation's directory entry.
+type DirectoryInfo struct {
+	Org             string   `json:"org"`
+	Name            string   `json:"name"`
+	Regions         []string `json:"regions"`
+	Offers          []string `json:"offers"`
+	Languages       []string `json:"languages"`
+	Groups          []string `json:"groups"`
+	TurnaroundHours uint64   `json:"turnaround_hours,omitempty"`
+	Contact         string   `json:"contact,omitempty"`
+	Updated         string   `json:"updated"`
+}
+
+// DirectoryFilter narrows the directory; empty fields match everything.
+type DirectoryFilter struct{ Region, Offers, Language, Group string }
+
+// Directory lists directory entries that match the filter, by name.
+func (n *Node) Directory(f DirectoryFilter) ([]DirectoryInfo, error) {
+	var err error
+	if f.Region != "" {
+		if f.Region, err = Region(f.Region); err != nil {
+			return nil, err
+		}
+	}
+	if f.Offers != "" {
+		if f.Offers, err = SupportType(f.Offers); err != nil {
+			return nil, err
+		}
+	}
+	if f.Language != "" {
+		if f.Language, err = Language(f.Language); err != nil {
+			return nil, err
+		}
+	}
+	if f.Group != "" {
+		if f.Group, err = Group(f.Group); err != nil {
+			return nil, err
+		}
+	}
+	names := map[crdt.OrgID]string{}
+	for _, o := range n.state.Members() {
+		names[o.ID] = o.Name
+	}
+	out := []DirectoryInfo{}
+	for _, d := range n.state.Directory() {
+		if f.Region != "" && !slices.Contains(d.Regions, f.Region) || f.Offers != "" && !slices.Contains(d.Offers, f.Offers) ||
+			f.Language != "" && !slices.ContainsFunc(d.Languages, func(l string) bool { return l == f.Language || strings.HasPrefix(l, f.Language+"-") }) ||
+			f.Group != "" && !slices.Contains(d.Groups, f.Group) {
+			continue
+		}
+		name := d.Name
+		if name == "" {
+			name = names[d.Org]
+		}
+		out = append(out, DirectoryInfo{Org: d.Org.String(), Name: name, Regions: nonNil(d.Regions), Offers: nonNil(d.Offers),
+			Languages: nonNil(d.Languages), Groups: nonNil(d.Groups), TurnaroundHours: d.TurnaroundHours, Contact: d.Contact,
+			Updated: formatMillis(d.Clock.Millis())})
+	}
+	slices.SortFunc(out, func(a, b DirectoryInfo) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+	return out, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// money prints hundredths as a JSON number with two decimals.
+type money uint64
+
+func (m money) MarshalJSON() ([]byte, error) { return []byte(FormatAmount(uint64(m))), nil }
+
+// RequestSummary is one line of `request list`.
+type RequestSummary struct {
+	ID        string   `json:"id"`
+	Kind      string   `json:"kind"`
+	Title     string   `json:"title"`
+	Region    string   `json:"region"`
+	Org       string   `json:"org"`
+	OrgName   string   `json:"org_name"`
+	Status    string   `json:"status"`
+	Created   string   `json:"created"`
+	RespondBy *string  `json:"respond_by"`
+	Overdue   bool     `json:"overdue"`
+	To        []string `json:"to"`
+	Responses int      `json:"responses"`
+}
+
+// ResponseInfo is one answer in `request show`.
+type ResponseInfo struct {
+	ID       string `json:"id"`
+	Org      string `json:"org"`
+	OrgName  string `json:"org_name"`
+	Type     string `json:"type"`
+	Body     string `json:"body"`
+	Amount   *money `json:"amount"`
+	Currency string `json:"currency"`
+	Created  string `json:"created"`
+}
+
+// RequestDetail is `request show`.
+type RequestDetail struct {
+	RequestSummary
+	Body      string         `json:"body"`
+	Amount    *money         `json:"amount"`
+	Currency  string         `json:"currency"`
+	Needs     []string       `json:"needs"`
+	Languages []string       `json:"languages"`
+	Withheld  bool           `json:"withheld"`
+	// Responses, shallower than the summary's count, is what "responses"
+	// holds in JSON.
+	Responses []ResponseInfo `json:"responses"`
+}
+
+func (n *Node) orgNames() map[crdt.OrgID]string {
+	names := map[crdt.OrgID]string{}
+	for _, o := range n.state.Members() {
+		names[o.ID] = o.Name
+	}
+	return names
+}
+
+func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) RequestSummary {
+	s := RequestSummary{ID: rv.ID.String(), Org: rv.Org.String(), OrgName: names[rv.Org], Status: "open",
+		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: len(rv.Responses), Kind: "unknown"}
+	if rv.Closed {
+		s.Status = "closed"
+	}
+	if r := rv.Request; r != nil {
+		s.Kind, s.Title, s.Region = r.Type.String(), r.Title, r.Region
+		if r.RespondBy > 0 {
+			t := formatMillis(r.RespondBy)
+			s.RespondBy = &t
+			s.Overdue = !rv.Closed && n.now().UnixMilli() > int64(r.RespondBy)
+		}
+		for _, o := range r.To {
+			s.To = append(s.To, o.String())
+		}
+	}
+	return s
+}
+
+// RequestFilter narrows `request list`.
+type RequestFilter struct {
+	Open  bool
+	Kind  string
+	Inbox bool // awaiting this organisation's answer
+}
+
+// Requests lists requests: newest first, or for the inbox soonest deadline
+// first.
+func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
+	var kind crdt.RequestType
+	if f.Kind != "" {
+		var ok bool
+		if kind, ok = crdt.ParseRequestType(strings.ToLower(f.Kind)); !ok {
+			return nil, inputErr("unknown request kind %q: use verification, referral, funding, letter or alert", f.Kind)
+		}
+	}
+	names := n.orgNames()
+	var mine *crdt.DirectoryView
+	for _, d := range n.state.Directory() {
+		if d.Org == n.org {
+			mine = &d
+		}
+	}
+	var views []crdt.RequestView
+	for _, rv := range n.state.Requests() {
+		if f.Open && rv.Closed || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
+			continue
+		}
+		if f.Inbox && !n.awaitsUs(rv, mine) {
+			continue
+		}
+		views = append(views, rv)
+	}
+	if f.Inbox {
+		slices.SortStableFunc(views, func(a, b crdt.RequestView) int {
+			da, db := deadline(a), deadline(b)
+			switch {
+			case da < db:
+				return -1
+			case da > db:
+				return 1
+			}
+			return 0
+		})
+	} else {
+		slices.Reverse(views)
+	}
+	out := []RequestSummary{}
+	for _, rv := range views {
+		out = append(out, n.summary(rv, names))
+	}
+	return out, nil
+}
+
+func deadline(rv crdt.RequestView) uint64 {
+	if rv.Request == nil || rv.Request.RespondBy == 0 {
+		return ^uint64(0)
+	}
+	return rv.Request.RespondBy
+}
+
+// awaitsUs: open, someone else's, not answered by us, and addressed to us
+// or open to all and fitting our directory entry (region and needs).
+func (n *Node) awaitsUs(rv crdt.RequestView, mine *crdt.DirectoryView) bool {
+	if rv.Closed || rv.Org == n.org || rv.Request == nil {
+		return false
+	}
+	for _, r := range rv.Responses {
+		if r.Org == n.org {
+			return false
+		}
+	}
+	req := rv.Request
+	if len(req.To) > 0 {
+		return slices.Contains(req.To, n.org)
+	}
+	if mine == nil {
+		return true // no directory entry yet: everything open is ours to see
+	}
+	if req.Region != "" && len(mine.Regions) > 0 && !slices.Contains(mine.Regions, req.Region) {
+		return false
+	}
+	if len(req.Needs) > 0 && len(mine.Offers) > 0 && !slices.ContainsFunc(req.Needs, func(s string) bool { return slices.Contains(mine.Offers, s) }) {
+		return false
+	}
+	return true
+}
+
+// Request shows one request with its responses.
+func (n *Node) Request(ref string) (RequestDetail, error) {
+	rv, err := n.ResolveRequest(ref)
+	if err != nil {
+		return RequestDetail{}, err
+	}
+	names := n.orgNames()
+	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}}
+	if r := rv.Request; r != nil {
+		d.Body, d.Currency, d.Needs, d.Languages = r.Text, r.Currency, nonNil(r.Needs), nonNil(r.Languages)
+		if r.Amount > 0 {
+			m := money(r.Amount)
+			d.Amount = &m
+		}
+	}
+	for _, x := range rv.Responses {
+		ri := ResponseInfo{ID: x.ID.String(), Org: x.Org.String(), OrgName: names[x.Org], Type: x.Type.String(), Body: x.Text,
+			Currency: x.Currency, Created: formatMillis(x.Clock.Millis())}
+		if x.Amount > 0 {
+			m := money(x.Amount)
+			ri.Amount = &m
+		}
+		d.Responses = append(d.Responses, ri)
+	}
+	return d, nil
+}
+
+// Now is the node's wall clock (replaceable in tests).
+func (n *Node) Now() time.Time { return n.now() }
+
+// SetClock replaces the node's wall clock (tests, the testnet).
+func (n *Node) SetClock(now func() time.Time) { n.now = now }

@@ -1,0 +1,375 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// ErrNotFound is returned when an ID or prefix names nothing.
+var ErrNotFound = errors.New("not found")
+
+// resolve finds the one ID among ids that ref names: the whole ID or a
+// unique prefix of at least 8 characters.
+func resolve(what, ref string, ids []string) (int, error) {
+	r := strings.ToLower(strings.TrimSpace(ref))
+	if len(r) < 8 || len(r) > 64 {
+		return 0, inputErr("%s %q: give the ID or at least its first 8 characters", what, ref)
+	}
+	for _, c := range r {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return 0, inputErr("%s %q is not an ID (IDs are hexadecimal)", what, ref)
+		}
+	}
+	found := -1
+	for i, id := range ids {
+		if strings.HasPrefix(id, r) {
+			if found >= 0 {
+				return 0, fmt.Errorf("%s %q is ambiguous: give more characters", what, ref)
+			}
+			found = i
+		}
+	}
+	if found < 0 {
+		return 0, fmt.Errorf("%w: no %s %s", ErrNotFound, what, ref)
+	}
+	return found, nil
+}
+
+// ResolveOrg finds an organisation (admitted or pending) by ID or prefix.
+func (n *Node) ResolveOrg(ref string) (crdt.OrgView, error) {
+	orgs := n.state.Members()
+	ids := make([]string, len(orgs))
+	for i, o := range orgs {
+		ids[i] = o.ID.String()
+	}
+	i, err := resolve("organisation", ref, ids)
+	if err != nil {
+		return crdt.OrgView{}, err
+	}
+	return orgs[i], nil
+}
+
+// ResolveDevice finds a member device by key or prefix.
+func (n *Node) ResolveDevice(ref string) (crdt.DeviceView, crdt.OrgView, error) {
+	var ids []string
+	var devs []crdt.DeviceView
+	var orgs []crdt.OrgView
+	for _, o := range n.state.Members() {
+		for _, d := range o.Devices {
+			ids, devs, orgs = append(ids, d.Key.String()), append(devs, d), append(orgs, o)
+		}
+	}
+	i, err := resolve("device", ref, ids)
+	if err != nil {
+		return crdt.DeviceView{}, crdt.OrgView{}, err
+	}
+	return devs[i], orgs[i], nil
+}
+
+// ResolveRequest finds a request by ID or prefix.
+func (n *Node) ResolveRequest(ref string) (crdt.RequestView, error) {
+	reqs := n.state.Requests()
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.ID.String()
+	}
+	i, err := resolve("request", ref, ids)
+	if err != nil {
+		return crdt.RequestView{}, fmt.Errorf("%w (`murmur request list` shows the requests this node holds)", err)
+	}
+	return reqs[i], nil
+}
+
+// myOrg is this node's organisation, if admitted.
+func (n *Node) myOrg() (crdt.OrgView, bool) {
+	o, ok := n.state.Org(n.org)
+	return o, ok && o.Admitted
+}
+
+// DirectoryInput changes this organisation's directory entry; nil fields
+// keep their current value.
+type DirectoryInput struct {
+	Name                               *string
+	Regions, Offers, Languages, Groups *[]string
+	TurnaroundHours                    *uint64
+	Contact                            *string
+}
+
+// SetDirectory publishes this organisation's directory entry, keeping the
+// fields not given.
+func (n *Node) SetDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry, error) {
+	d := crdt.Directory{}
+	for _, cur := range n.state.Directory() {
+		if cur.Org == n.org {
+			d = cur.Directory
+		}
+	}
+	var err error
+	if in.Name != nil {
+		d.Name = strings.TrimSpace(*in.Name)
+		if utf8.RuneCountInString(d.Name) > crdt.MaxNameLen {
+			return nil, inputErr("name is longer than %d characters", crdt.MaxNameLen)
+		}
+	}
+	for _, f := range []struct {
+		in    *[]string
+		out   *[]string
+		check func(string) (string, error)
+	}{{in.Regions, &d.Regions, Region}, {in.Offers, &d.Offers, SupportType}, {in.Languages, &d.Languages, Language}, {in.Groups, &d.Groups, Group}} {
+		if f.in != nil {
+			if *f.out, err = canonicalList(*f.in, f.check); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if in.TurnaroundHours != nil {
+		d.TurnaroundHours = *in.TurnaroundHours
+	}
+	if in.Contact != nil {
+		d.Contact = strings.TrimSpace(*in.Contact)
+	}
+	return n.Append(ctx, &d)
+}
+
+// RequestInput is a new request as typed.
+type RequestInput struct {
+	Kind, Title, Body, Region string
+	To                        []string
+	RespondBy                 string // a duration ("72h", "3d") or a date ("2026-12-01")
+	Amount, Currency          string
+	Needs, Languages          []string
+}
+
+// NewRequest opens a request.
+func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, error) {
+	typ, ok := crdt.ParseRequestType(strings.ToLower(strings.TrimSpace(in.Kind)))
+	if !ok {
+		return nil, inputErr("unknown request kind %q: use verification, referral, funding, letter or alert", in.Kind)
+	}
+	req := &crdt.Request{Type: typ, Title: strings.TrimSpace(in.Title), Text: in.Body}
+	switch {
+	case req.Title == "":
+		return nil, inputErr("a request needs a title (--title)")
+	case strings.ContainsAny(req.Title, "\n\r\t"):
+		return nil, inputErr("the title must be one line")
+	case len(req.Title) > crdt.MaxTitleLen:
+		return nil, inputErr("the title is %d bytes; the limit is %d", len(req.Title), crdt.MaxTitleLen)
+	case len(req.Text) > crdt.MaxBodySize-1024:
+		return nil, inputErr("the body is %d bytes; the limit is %d", len(req.Text), crdt.MaxBodySize-1024)
+	case !utf8.ValidString(req.Text):
+		return nil, inputErr("the body is not UTF-8 text")
+	}
+	var err error
+	if in.Region != "" {
+		if req.Region, err = Region(in.Region); err != nil {
+			return nil, err
+		}
+	} else if typ == crdt.Alert || typ == crdt.Referral {
+		return nil, inputErr("a %v needs a region (--region, an ISO 3166-1 code such as TZ)", typ)
+	}
+	if in.Amount != "" || in.Currency != "" {
+		if typ != crdt.Funding {
+			return nil, inputErr("only funding requests carry an amount")
+		}
+		if in.Amount == "" || in.Currency == "" {
+			return nil, inputErr("a funding request needs both --amount and --currency")
+		}
+		if req.Amount, err = Amount(in.Amount); err != nil {
+			return nil, err
+		}
+		if req.Currency, err = Currency(in.Currency); err != nil {
+			return nil, err
+		}
+	} else if typ == crdt.Funding {
+		return nil, inputErr("a funding request needs an amount: --amount N --currency C")
+	}
+	if in.RespondBy != "" {
+		t, err := parseDeadline(in.RespondBy, n.now())
+		if err != nil {
+			return nil, err
+		}
+		req.RespondBy = uint64(t.UnixMilli())
+	}
+	for _, ref := range in.To {
+		o, err := n.ResolveOrg(ref)
+		if err != nil {
+			return nil, err
+		}
+		if !o.Admitted {
+			return nil, fmt.Errorf("%s has not been admitted to the network yet", o.Name)
+		}
+		if !slices.Contains(req.To, o.ID) {
+			req.To = append(req.To, o.ID)
+		}
+	}
+	slices.SortFunc(req.To, func(a, b crdt.OrgID) int { return strings.Compare(a.String(), b.String()) })
+	if req.Needs, err = canonicalList(in.Needs, SupportType); err != nil {
+		return nil, err
+	}
+	if req.Languages, err = canonicalList(in.Languages, Language); err != nil {
+		return nil, err
+	}
+	return n.Append(ctx, req)
+}
+
+// parseDeadline reads "72h", "3d", "2w", "90m" (from now) or a date
+// ("2026-12-01", end of that day UTC) or an RFC 3339 time.
+func parseDeadline(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	bad := inputErr("--respond-by %q: give a duration (72h, 3d, 2w) or a date (2026-12-01)", s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		if !t.After(now) {
+			return time.Time{}, inputErr("--respond-by %s is in the past", s)
+		}
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		t = t.Add(24*time.Hour - time.Millisecond)
+		if !t.After(now) {
+			return time.Time{}, inputErr("--respond-by %s is in the past", s)
+		}
+		return t, nil
+	}
+	if len(s) < 2 {
+		return time.Time{}, bad
+	}
+	unit := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[s[len(s)-1]]
+	v, err := strconv.ParseUint(s[:len(s)-1], 10, 32)
+	if unit == 0 || err != nil || v == 0 || time.Duration(v) > 5*366*24*time.Hour/unit {
+		return time.Time{}, bad
+	}
+	return now.Add(time.Duration(v) * unit), nil
+}
+
+// ResponseInput is an answer as typed.
+type ResponseInput struct {
+	Request, Type, Body, Amount, Currency string
+}
+
+// Respond answers a request.
+func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, error) {
+	typ, ok := crdt.ParseResponseType(strings.ToLower(strings.TrimSpace(in.Type)))
+	if !ok {
+		return nil, inputErr("unknown response type %q: use vouch, concern or unknown (verification), accept or decline (referral), pledge or withdraw (funding), sign (letter), or comment", in.Type)
+	}
+	if len(in.Body) > crdt.MaxBodySize-1024 {
+		return nil, inputErr("the body is %d bytes; the limit is %d", len(in.Body), crdt.MaxBodySize-1024)
+	}
+	rv, err := n.ResolveRequest(in.Request)
+	if err != nil {
+		return nil, err
+	}
+	if rv.Withheld {
+		return nil, fmt.Errorf("request %s: its details are not held here", rv.ID)
+	}
+	req := rv.Request
+	if !typ.Fits(req.Type) {
+		return nil, inputErr("a %v request cannot be answered with %q", req.Type, typ)
+	}
+	if rv.Closed {
+		return nil, fmt.Errorf("request %s is closed", short(rv.ID.String()))
+	}
+	if rv.Org == n.org && typ != crdt.Comment {
+		return nil, fmt.Errorf("this is your organisation's own request: only comments are possible")
+	}
+	if (typ == crdt.Accept || typ == crdt.Decline) && len(req.To) > 0 && !slices.Contains(req.To, n.org) {
+		return nil, fmt.Errorf("this referral is addressed to other organisations: you cannot %v it", typ)
+	}
+	if typ == crdt.SignOn && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy) {
+		return nil, fmt.Errorf("the deadline to sign this letter passed on %s", formatMillis(req.RespondBy))
+	}
+	resp := &crdt.Response{Request: rv.ID, Type: typ, Text: in.Body}
+	if in.Amount != "" || in.Currency != "" {
+		if typ != crdt.Pledge && typ != crdt.Withdraw {
+			return nil, inputErr("only pledges carry an amount")
+		}
+		if resp.Amount, err = Amount(in.Amount); err != nil {
+			return nil, err
+		}
+		cur := in.Currency
+		if cur == "" {
+			cur = req.Currency
+		}
+		if resp.Currency, err = Currency(cur); err != nil {
+			return nil, err
+		}
+	} else if typ == crdt.Pledge {
+		return nil, inputErr("a pledge needs an amount (--amount N, and --currency if not the request's %s)", req.Currency)
+	}
+	return n.Append(ctx, resp, rv.ID)
+}
+
+// CloseRequest closes one of this organisation's requests.
+func (n *Node) CloseRequest(ctx context.Context, ref string) (*crdt.Entry, error) {
+	rv, err := n.ResolveRequest(ref)
+	if err != nil {
+		return nil, err
+	}
+	if rv.Org != n.org {
+		return nil, fmt.Errorf("request %s belongs to another organisation: only its author's organisation can close it", short(rv.ID.String()))
+	}
+	if rv.Closed {
+		return nil, fmt.Errorf("request %s is already closed", short(rv.ID.String()))
+	}
+	return n.Append(ctx, &crdt.RequestClosed{Request: rv.ID}, rv.ID)
+}
+
+// RevokeDevice revokes a device. cutoff, if not nil, is the last of its
+// entries to accept; by default, everything of it this node holds.
+func (n *Node) RevokeDevice(ctx context.Context, ref string, cutoff *uint64) (*crdt.Entry, error) {
+	dv, ov, err := n.ResolveDevice(ref)
+	if err != nil {
+		return nil, err
+	}
+	mine, ok := n.myOrg()
+	if !ok {
+		return nil, fmt.Errorf("this organisation is not admitted yet")
+	}
+	if ov.ID != n.org && !mine.Steward {
+		return nil, fmt.Errorf("device %s belongs to %s: only its organisation or a steward can revoke it", short(dv.Key.String()), ov.Name)
+	}
+	head := n.state.Head(dv.Key)
+	rev := &crdt.DeviceRevoked{Device: dv.Key}
+	if head != nil {
+		rev.Cutoff, rev.Head = head.Seq, head.ID()
+	}
+	if cutoff != nil {
+		if *cutoff > rev.Cutoff {
+			return nil, inputErr("--cutoff %d: this node holds entries of that device only up to %d", *cutoff, rev.Cutoff)
+		}
+		for rev.Cutoff > *cutoff { // walk down the chain to the named entry
+			if rev.Cutoff == 1 {
+				rev.Cutoff, rev.Head = 0, crdt.ID{}
+				break
+			}
+			cur, _, _ := n.state.Entry(rev.Head)
+			prev, _, ok := n.state.Entry(cur.Prev)
+			if !ok {
+				return nil, fmt.Errorf("entry %d of that device is not held here; it cannot be named as the cut-off", rev.Cutoff-1)
+			}
+			rev.Cutoff, rev.Head = prev.Seq, prev.ID()
+		}
+	}
+	if dv.Revoked && rev.Cutoff >= dv.Cutoff {
+		return nil, fmt.Errorf("device %s is already revoked at entry %d", short(dv.Key.String()), dv.Cutoff)
+	}
+	var deps []crdt.ID
+	if rev.Cutoff > 0 {
+		deps = append(deps, rev.Head)
+	}
+	return n.Append(ctx, rev, deps...)
+}
+
+func short(id string) string { return id[:12] }
+
+func formatMillis(ms uint64) string {
+	return time.UnixMilli(int64(ms)).UTC().Format(time.RFC3339)
+}
