@@ -431,3 +431,28 @@ func TestCheckAgreesWithApply(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitingPoolBoundedInBytes(t *testing.T) {
+	f := newDev(1)
+	n := newNet(t, f, 1)
+	var es []*Entry
+	for i := 0; i < 10; i++ {
+		es = append(es, n.request(f, "r"))
+	}
+	size := int64(len(es[1].Raw()))
+	s := NewState(n.network, Limits{MaxPending: 100, MaxPendingBytes: 4*size + size/2})
+	s.Apply(n.all[0])
+	for _, e := range es[1:] {
+		s.Apply(e)
+	}
+	if c := s.Counts(); c.Waiting != 4 {
+		t.Fatalf("waiting %d, want 4 (bytes bound)", c.Waiting)
+	}
+	checkBooks(t, s)
+	// The withheld entry arrives. The survivors still wait for the entries
+	// evicted before them, which a later reconciliation brings back.
+	s.Apply(es[0])
+	if c := s.Counts(); c.Accepted != 2 || c.Waiting != 4 {
+		t.Fatalf("after the gap is filled: %+v", c)
+	}
+}
