@@ -127,6 +127,11 @@ func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error)
 	if Initialised(dir) {
 		return nil, ErrAlreadyInitialised
 	}
+	for _, leftover := range []string{keyName, dbName} {
+		if _, err := os.Stat(filepath.Join(dir, leftover)); err == nil {
+			return nil, fmt.Errorf("%s holds %s but no %s: an interrupted init or a damaged data directory; nothing was changed — move it aside or choose another --dir", dir, leftover, configName)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: creating %s: %w", dir, err)
 	}
@@ -146,7 +151,7 @@ func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error)
 	priv := crdt.KeyFromSeed(seed)
 	genesis, err := crdt.Sign(priv, crdt.Draft{Seq: 1, Clock: crdt.NextClock(0, 0, uint64(opt.Now().UnixMilli())), Kind: crdt.KindGenesis, Body: body})
 	if err != nil {
-		return nil, err
+		return nil, bodyErr(err)
 	}
 	device := crdt.PublicKeyOf(priv)
 	kf, err := sealKey(seed, device, opt.Passphrase)
@@ -172,6 +177,13 @@ func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error)
 	}
 	dbPath := filepath.Join(dir, dbName)
 	created = append(created, dbPath, dbPath+"-wal", dbPath+"-shm")
+	// SQLite gives the WAL and shared-memory files the database's mode:
+	// create it readable by this user only.
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("node: creating %s: %w", dbPath, err)
+	}
+	f.Close()
 	st, err := store.OpenSQLite(dbPath)
 	if err != nil {
 		return nil, err
@@ -221,6 +233,9 @@ func Open(ctx context.Context, dir string) (*Node, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node: %s is damaged: %w", configName, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbName)); err != nil {
+		return nil, fmt.Errorf("node: %s has %s but no readable %s: %w", dir, configName, dbName, err)
 	}
 	if n.store, err = store.OpenSQLite(filepath.Join(dir, dbName)); err != nil {
 		return nil, err
@@ -286,13 +301,33 @@ func (n *Node) Unlock(pass PassphraseSource) error {
 // open, everything; later, what other processes stored), and brings stored
 // statuses in line with the state's.
 func (n *Node) Refresh(ctx context.Context) error {
+	changes, err := n.refresh(ctx)
+	if err != nil || len(changes) == 0 {
+		return err
+	}
+	_, err = n.store.Put(ctx, nil, changes)
+	return err
+}
+
+// refresh is Refresh without the write: it returns the status corrections
+// for the caller to store. Append needs this because it refreshes inside
+// the store's write transaction, where a Put would wait for that same
+// transaction to end.
+func (n *Node) refresh(ctx context.Context) ([]crdt.Change, error) {
 	const batch = 4096
 	var (
-		es     []*crdt.Entry
+		es []*crdt.Entry
+		// stored is what the store says of every entry this refresh saw or
+		// whose status it changed (new entries can hold or release old ones).
 		stored = map[crdt.ID]crdt.Status{}
 	)
 	flush := func() {
-		n.state.ApplyBatch(es)
+		_, changes := n.state.ApplyBatch(es)
+		for _, c := range changes {
+			if _, ok := stored[c.ID]; !ok {
+				stored[c.ID] = c.From
+			}
+		}
 		es = es[:0]
 	}
 	cursor, err := n.store.Scan(ctx, n.cursor, func(_ int64, r store.Record) error {
@@ -307,7 +342,7 @@ func (n *Node) Refresh(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	flush()
 	n.cursor = cursor
@@ -317,12 +352,17 @@ func (n *Node) Refresh(ctx context.Context) error {
 			changes = append(changes, crdt.Change{ID: id, From: was, To: now})
 		}
 	}
-	if len(changes) > 0 {
-		if _, err := n.store.Put(ctx, nil, changes); err != nil {
-			return err
-		}
+	return changes, nil
+}
+
+// bodyErr marks a signing failure caused by what a person typed (a control
+// character in a title, a name over the length limit: Sign checks the body
+// as peers will) as an input error, so the CLI exits with status 2.
+func bodyErr(err error) error {
+	if errors.Is(err, crdt.ErrInvalid) || errors.Is(err, crdt.ErrMalformed) || errors.Is(err, crdt.ErrTooLarge) {
+		return inputError{msg: err.Error(), err: err}
 	}
-	return nil
+	return err
 }
 
 func recordOf(e *crdt.Entry, st crdt.Status) store.Record {
@@ -343,27 +383,38 @@ func (n *Node) Append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 	if err != nil {
 		return nil, err
 	}
-	var e *crdt.Entry
+	var (
+		e     *crdt.Entry
+		fixes []crdt.Change // status corrections from the refresh, stored after the transaction
+	)
 	err = n.store.Append(ctx, n.device, func(head store.Head, maxClock crdt.Clock) (store.Record, error) {
 		// Another process may have stored entries since this one looked.
-		if err := n.Refresh(ctx); err != nil {
+		ch, err := n.refresh(ctx)
+		fixes = append(fixes, ch...)
+		if err != nil {
 			return store.Record{}, err
 		}
 		clock := crdt.NextClock(head.Clock, max(maxClock, n.state.MaxClock()), uint64(n.now().UnixMilli()))
 		cand, err := crdt.Sign(n.key, crdt.Draft{Network: n.network, Seq: head.Seq + 1, Prev: head.ID, Clock: clock, Deps: deps, Kind: crdt.KindOf(body), Body: raw})
 		if err != nil {
-			return store.Record{}, err
+			return store.Record{}, bodyErr(err)
 		}
 		if st, why := n.state.Check(cand); st != crdt.StatusAccepted {
-			return store.Record{}, fmt.Errorf("%w: %v", ErrRefused, why)
+			return store.Record{}, fmt.Errorf("%w: %w", ErrRefused, why)
 		}
 		e = cand
 		return recordOf(e, crdt.StatusAccepted), nil
 	})
 	if err != nil {
+		if len(fixes) > 0 { // the refresh moved the cursor past them: store them now
+			if _, perr := n.store.Put(ctx, nil, fixes); perr != nil {
+				return nil, errors.Join(err, perr)
+			}
+		}
 		return nil, err
 	}
-	if _, changes := n.state.Apply(e); len(changes) > 0 {
+	_, changes := n.state.Apply(e)
+	if changes = append(fixes, changes...); len(changes) > 0 {
 		if _, err := n.store.Put(ctx, nil, changes); err != nil {
 			return e, err // the entry is stored; statuses are re-derived at the next open
 		}

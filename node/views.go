@@ -214,12 +214,12 @@ type ResponseInfo struct {
 // RequestDetail is `request show`.
 type RequestDetail struct {
 	RequestSummary
-	Body      string         `json:"body"`
-	Amount    *money         `json:"amount"`
-	Currency  string         `json:"currency"`
-	Needs     []string       `json:"needs"`
-	Languages []string       `json:"languages"`
-	Withheld  bool           `json:"withheld"`
+	Body      string   `json:"body"`
+	Amount    *money   `json:"amount"`
+	Currency  string   `json:"currency"`
+	Needs     []string `json:"needs"`
+	Languages []string `json:"languages"`
+	Withheld  bool     `json:"withheld"`
 	// Responses, shallower than the summary's count, is what "responses"
 	// holds in JSON.
 	Responses []ResponseInfo `json:"responses"`

@@ -17,13 +17,17 @@ import (
 // failed.
 var ErrInput = errors.New("invalid input")
 
-type inputError struct{ msg string }
+type inputError struct {
+	msg string
+	err error // what it wraps, if anything
+}
 
 func (e inputError) Error() string        { return e.msg }
 func (e inputError) Is(target error) bool { return target == ErrInput }
+func (e inputError) Unwrap() error        { return e.err }
 
 func inputErr(format string, args ...any) error {
-	return inputError{fmt.Sprintf(format, args...)}
+	return inputError{msg: fmt.Sprintf(format, args...)}
 }
 
 // isoRegions is ISO 3166-1 alpha-2: the 249 officially assigned codes.
