@@ -46,8 +46,9 @@ type env struct {
 // cmdFlags are the flags every command has.
 type cmdFlags struct {
 	*flag.FlagSet
-	dir  string
-	json bool
+	dir   string
+	json  bool
+	usage func() // prints the usage on stdout, for --help
 }
 
 func newFlags(e *env, name, usage, example string) *cmdFlags {
@@ -56,7 +57,10 @@ func newFlags(e *env, name, usage, example string) *cmdFlags {
 	fs.StringVar(&c.dir, "dir", "", "data directory (default: $MURMUR_DIR, else the platform's user data directory)")
 	fs.BoolVar(&c.json, "json", false, "print exactly one JSON value on stdout")
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
+	// The flag package calls Usage on every parse error too; an error is
+	// one line on stderr (see parse), so only --help prints the usage.
+	fs.Usage = func() {}
+	c.usage = func() {
 		fmt.Fprintf(e.stdout, "usage: murmur %s %s\n\n", name, usage)
 		fmt.Fprintf(e.stdout, "flags:\n")
 		fs.SetOutput(e.stdout)
@@ -84,7 +88,7 @@ func (c *cmdFlags) parse(args []string) ([]string, error) {
 	for {
 		if err := c.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				c.Usage()
+				c.usage()
 				return nil, err
 			}
 			return nil, usagef("%v (see murmur %s --help)", err, strings.TrimPrefix(c.Name(), "murmur "))

@@ -70,9 +70,14 @@ func cmdInit(e *env, args []string) error {
 	})
 }
 
+const minPassphrase = 8
+
 // newPassphrase asks for a new passphrase twice, or reads MURMUR_PASSPHRASE.
 func newPassphrase(e *env) ([]byte, error) {
 	if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
+		if len(p) < minPassphrase {
+			return nil, usagef("MURMUR_PASSPHRASE is too short: use at least %d characters", minPassphrase)
+		}
 		return []byte(p), nil
 	}
 	ask := passphraseFrom(e, "Choose a passphrase to protect this device's key")
@@ -83,8 +88,8 @@ func newPassphrase(e *env) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(p) < 8 {
-		return nil, usagef("the passphrase is too short: use at least 8 characters")
+	if len(p) < minPassphrase {
+		return nil, usagef("the passphrase is too short: use at least %d characters", minPassphrase)
 	}
 	again, err := passphraseFrom(e, "Type it again")()
 	if err != nil {
@@ -126,7 +131,7 @@ func cmdStatus(e *env, args []string) error {
 		fmt.Fprintf(tw, "peer\t%s\n", st.Peer)
 		fmt.Fprintf(tw, "entries\t%d\n", st.Entries)
 		fmt.Fprintf(tw, "digest\t%s\n", st.Digest)
-		fmt.Fprintf(tw, "members\t%d organisations", st.Members)
+		fmt.Fprintf(tw, "members\t%s", plural(st.Members, "organisation"))
 		if st.PendingOrgs > 0 {
 			fmt.Fprintf(tw, ", %d awaiting admission", st.PendingOrgs)
 		}
@@ -483,6 +488,13 @@ func cmdRequestShow(e *env, args []string) error {
 			fmt.Fprintln(w)
 		}
 	})
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func indent(s string) string {

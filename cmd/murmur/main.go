@@ -51,12 +51,16 @@ func run(e *env, args []string) int {
 			if c, _ := find(rest); c != nil && c.run != nil {
 				return exitCode(c.run(e, []string{"--help"}))
 			}
+			fmt.Fprintf(e.stderr, "murmur help: unknown command %q (see murmur help)\n", strings.Join(rest, " "))
+			return 2
 		}
-		help(e.stdout)
 		if cmd == nil && len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+			// An error is one line on stderr and nothing on stdout, where a
+			// script may be reading JSON.
 			fmt.Fprintf(e.stderr, "murmur: unknown command %q (see murmur help)\n", strings.Join(args, " "))
 			return 2
 		}
+		help(e.stdout)
 		return 0
 	}
 	err := cmd.run(e, rest)
@@ -90,4 +94,5 @@ func help(w io.Writer) {
 		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nEvery command takes --dir DIR (default $MURMUR_DIR, else the user data directory)\nand --json. `murmur COMMAND --help` explains a command's flags, with an example.\n")
+	fmt.Fprintf(w, "\nexample:\n  murmur init --org \"Defenders Fund\"\n  murmur request new --kind verification --title \"Does anyone know this applicant?\" --json\n")
 }
