@@ -1,0 +1,328 @@
+// Command murmur-bench measures how fast a node takes in and writes entries,
+// beside the floor of the machine it runs on, measured in the same run:
+// what any implementation must pay per entry (an ed25519 verification and a
+// SQLite insert of the same bytes). Ratios, not bare times, are what
+// compare across machines. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node"
+)
+
+func main() {
+	cfg := config{}
+	flag.IntVar(&cfg.entries, "entries", 100_000, "entries to ingest")
+	flag.IntVar(&cfg.batch, "batch", 1000, "entries per ingest batch (one transaction each)")
+	flag.IntVar(&cfg.appends, "appends", 1000, "local appends (one durable commit each)")
+	flag.IntVar(&cfg.authors, "authors", 20, "organisations writing the ingested entries")
+	flag.Parse()
+	if err := run(context.Background(), os.Stdout, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "murmur-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct{ entries, batch, appends, authors int }
+
+const bodySize = 200
+
+type author struct {
+	priv  []byte
+	seq   uint64
+	head  crdt.ID
+	clock crdt.Clock
+}
+
+func run(ctx context.Context, w io.Writer, cfg config) error {
+	tmp, err := os.MkdirTemp("", "murmur-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// A network whose founder admitted cfg.authors organisations; the
+	// ingesting node starts from a copy of that (genesis and admissions).
+	now := time.Now()
+	founder, err := node.Init(ctx, filepath.Join(tmp, "founder"), node.InitOptions{Org: "Bench founders", Now: func() time.Time { return now }})
+	if err != nil {
+		return err
+	}
+	authors := make([]*author, cfg.authors)
+	for i := range authors {
+		seed := make([]byte, 32)
+		binary.BigEndian.PutUint64(seed, uint64(i+1))
+		authors[i] = &author{priv: crdt.KeyFromSeed(seed)}
+		if _, err := founder.Append(ctx, &crdt.Admission{Device: crdt.PublicKeyOf(authors[i].priv), Name: fmt.Sprintf("Org %d", i)}); err != nil {
+			return err
+		}
+	}
+	founder.Close()
+	for _, name := range []string{"ingest", "append"} {
+		if err := copyDir(filepath.Join(tmp, "founder"), filepath.Join(tmp, name)); err != nil {
+			return err
+		}
+	}
+
+	// Entries signed elsewhere, each with a 200-byte body.
+	network := founder.Network()
+	raws := make([][]byte, cfg.entries)
+	start := uint64(now.UnixMilli())
+	for i := range raws {
+		a := authors[i%len(authors)]
+		e, err := crdt.Sign(a.priv, crdt.Draft{Network: network, Seq: a.seq + 1, Prev: a.head,
+			Clock: crdt.NextClock(a.clock, 0, start+uint64(i)), Kind: crdt.KindRequest, Body: body(i)})
+		if err != nil {
+			return err
+		}
+		a.seq, a.head, a.clock = e.Seq, e.ID(), e.Clock
+		raws[i] = e.Raw()
+	}
+	entryBytes := len(raws[0])
+
+	floor, err := measureFloor(filepath.Join(tmp, "floor.db"), raws, cfg.batch, 1)
+	if err != nil {
+		return err
+	}
+	floorAll, err := measureFloor(filepath.Join(tmp, "floor-all.db"), raws, cfg.batch, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return err
+	}
+	ingest, err := measureIngest(ctx, filepath.Join(tmp, "ingest"), raws, cfg.batch)
+	if err != nil {
+		return err
+	}
+	durableFloor, err := measureDurableFloor(filepath.Join(tmp, "durable.db"), raws[:min(cfg.appends, len(raws))])
+	if err != nil {
+		return err
+	}
+	appendRate, err := measureAppend(ctx, filepath.Join(tmp, "append"), cfg.appends)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "murmur-bench: %s/%s, %d cores, %s; entries with a %d-byte body (%d bytes encoded)\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), bodySize, entryBytes)
+	tw := func(what string, rate float64, unit, vs string) {
+		fmt.Fprintf(w, "  %-62s %10.0f %-10s %s\n", what, rate, unit, vs)
+	}
+	tw(fmt.Sprintf("floor: ed25519 verify + SQLite insert, 1 core, batches of %d", cfg.batch), floor, "entries/s", "")
+	tw(fmt.Sprintf("floor: the same, verifying on all %d cores", runtime.GOMAXPROCS(0)), floorAll, "entries/s", "")
+	tw(fmt.Sprintf("ingest: decode, verify, validate, store, batches of %d", cfg.batch), ingest, "entries/s",
+		fmt.Sprintf("%.2fx the 1-core floor, %.2fx the all-core floor (target 0.7x)", ingest/floor, ingest/floorAll))
+	tw("floor: ed25519 sign + SQLite insert, one durable commit each", durableFloor, "entries/s", "")
+	tw("append: local write (sign, check, one durable commit each)", appendRate, "entries/s",
+		fmt.Sprintf("%.2fx the durable floor, %.2fx the batched 1-core floor", appendRate/durableFloor, appendRate/floor))
+	fmt.Fprintf(w, "\n  %d entries ingested, %d appended; durable = WAL with synchronous=FULL (an fsync per commit).\n", len(raws), cfg.appends)
+	return nil
+}
+
+// body is a request body of exactly bodySize bytes.
+func body(i int) []byte {
+	r := &crdt.Request{Type: crdt.Verification, Title: fmt.Sprintf("Applicant %d", i), Region: "TZ"}
+	b, _ := crdt.EncodeBody(r)
+	r.Text = strings.Repeat("x", bodySize-len(b)-3)
+	b, _ = crdt.EncodeBody(r)
+	if len(b) != bodySize {
+		panic(fmt.Sprintf("body is %d bytes", len(b)))
+	}
+	return b
+}
+
+const floorSchema = `CREATE TABLE entries (cursor INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, raw BLOB NOT NULL)`
+
+func openFloor(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	_, err = db.Exec(floorSchema)
+	return db, err
+}
+
+// measureFloor: verify each entry's signature (crypto/ed25519, spread over
+// cores goroutines) and insert its bytes under its ID, one transaction per
+// batch.
+func measureFloor(path string, raws [][]byte, batch, cores int) (float64, error) {
+	db, err := openFloor(path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	type parsed struct {
+		pub, msg, sig, id []byte
+	}
+	ps := make([]parsed, len(raws))
+	for i, raw := range raws { // parsing is not part of the floor
+		e, err := crdt.Decode(raw)
+		if err != nil {
+			return 0, err
+		}
+		id := e.ID()
+		ps[i] = parsed{pub: e.Author[:], msg: signedMessage(raw), sig: e.Sig[:], id: id[:]}
+	}
+	t0 := time.Now()
+	for lo := 0; lo < len(ps); lo += batch {
+		tx, err := db.Begin()
+		if err != nil {
+			return 0, err
+		}
+		stmt, err := tx.Prepare(`INSERT OR IGNORE INTO entries (id, raw) VALUES (?, ?)`)
+		if err != nil {
+			return 0, err
+		}
+		hi := min(lo+batch, len(ps))
+		if !verifyRange(ps[lo:hi], cores, func(p parsed) bool { return ed25519.Verify(p.pub, p.msg, p.sig) }) {
+			return 0, fmt.Errorf("floor: a signature does not verify")
+		}
+		for i := lo; i < hi; i++ {
+			if _, err := stmt.Exec(ps[i].id, raws[i]); err != nil {
+				return 0, err
+			}
+		}
+		stmt.Close()
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(len(ps)) / time.Since(t0).Seconds(), nil
+}
+
+// verifyRange checks every item with cores goroutines.
+func verifyRange[T any](items []T, cores int, ok func(T) bool) bool {
+	results := make([]bool, len(items))
+	var wg sync.WaitGroup
+	chunk := (len(items) + cores - 1) / cores
+	for lo := 0; lo < len(items); lo += chunk {
+		hi := min(lo+chunk, len(items))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				results[i] = ok(items[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if !r {
+			return false
+		}
+	}
+	return true
+}
+
+// signedMessage rebuilds what the author signed: the domain and the header
+// (field 1 of the entry's encoding).
+func signedMessage(raw []byte) []byte {
+	n, k := binary.Uvarint(raw[1:])
+	return append([]byte("murmur-entry-v1\n"), raw[1+k:1+k+int(n)]...)
+}
+
+// measureDurableFloor: sign and insert, one durable commit per entry.
+func measureDurableFloor(path string, raws [][]byte) (float64, error) {
+	db, err := openFloor(path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	seed := make([]byte, 32)
+	priv := ed25519.NewKeyFromSeed(seed)
+	t0 := time.Now()
+	for i, raw := range raws {
+		sig := ed25519.Sign(priv, raw)
+		if _, err := db.Exec(`INSERT INTO entries (id, raw) VALUES (?, ?)`, sig[:32], raw); err != nil {
+			return 0, fmt.Errorf("durable floor %d: %w", i, err)
+		}
+	}
+	return float64(len(raws)) / time.Since(t0).Seconds(), nil
+}
+
+func measureIngest(ctx context.Context, dir string, raws [][]byte, batch int) (float64, error) {
+	n, err := node.Open(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	defer n.Close()
+	t0 := time.Now()
+	for lo := 0; lo < len(raws); lo += batch {
+		rep, err := n.Ingest(ctx, raws[lo:min(lo+batch, len(raws))])
+		if err != nil {
+			return 0, err
+		}
+		if rep.Accepted != min(batch, len(raws)-lo) {
+			return 0, fmt.Errorf("ingest: batch at %d: %+v", lo, rep)
+		}
+	}
+	return float64(len(raws)) / time.Since(t0).Seconds(), nil
+}
+
+func measureAppend(ctx context.Context, dir string, count int) (float64, error) {
+	n, err := node.Open(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	defer n.Close()
+	if err := n.Unlock(nil); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for i := 0; i < count; i++ {
+		e, err := crdt.Trusted(mustSign(body(i)))
+		if err != nil {
+			return 0, err
+		}
+		b := e.ParsedBody()
+		if _, err := n.Append(ctx, b); err != nil {
+			return 0, err
+		}
+	}
+	return float64(count) / time.Since(t0).Seconds(), nil
+}
+
+// mustSign wraps a body in a throwaway entry so it can be parsed back.
+func mustSign(b []byte) []byte {
+	seed := make([]byte, 32)
+	e, err := crdt.Sign(crdt.KeyFromSeed(seed), crdt.Draft{Network: crdt.ID{1}, Seq: 1, Clock: 1, Kind: crdt.KindRequest, Body: b})
+	if err != nil {
+		panic(err)
+	}
+	return e.Raw()
+}
+
+func copyDir(from, to string) error {
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
