@@ -36,6 +36,23 @@ func (p *peerWriter) sign(t *testing.T, network crdt.ID, body any, deps ...crdt.
 	return e
 }
 
+// founderWithPeer founds a network in dir and admits a second organisation,
+// whose device p signs entries as that organisation's node would.
+func founderWithPeer(t *testing.T, dir string, seed byte) (*Node, *peerWriter) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := Init(ctx, dir, InitOptions{Org: "Founders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	p := &peerWriter{priv: crdt.KeyFromSeed(append(make([]byte, 31), seed))}
+	if _, err := n.Append(ctx, &crdt.Admission{Device: crdt.PublicKeyOf(p.priv), Name: "Peer org"}); err != nil {
+		t.Fatal(err)
+	}
+	return n, p
+}
+
 func storedStatus(t *testing.T, n *Node, id crdt.ID) crdt.Status {
 	t.Helper()
 	r, err := n.Store().Get(context.Background(), id)
@@ -50,15 +67,7 @@ func storedStatus(t *testing.T, n *Node, id crdt.ID) crdt.Status {
 
 func TestIngestWaitsThenApplies(t *testing.T) {
 	ctx := context.Background()
-	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Founders"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	p := &peerWriter{priv: crdt.KeyFromSeed(make([]byte, 32))}
-	if _, err := n.Append(ctx, &crdt.Admission{Device: crdt.PublicKeyOf(p.priv), Name: "Peer org"}); err != nil {
-		t.Fatal(err)
-	}
+	n, p := founderWithPeer(t, t.TempDir(), 0)
 	e1 := p.sign(t, n.Network(), &crdt.Request{Type: crdt.Verification, Title: "one"})
 	e2 := p.sign(t, n.Network(), &crdt.Request{Type: crdt.Verification, Title: "two"})
 
@@ -113,15 +122,7 @@ func TestIngestWaitsThenApplies(t *testing.T) {
 func TestRefreshRecordsStatusChangesOfOlderEntries(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	a, err := Init(ctx, dir, InitOptions{Org: "Founders"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	p := &peerWriter{priv: crdt.KeyFromSeed(append(make([]byte, 31), 3))}
-	if _, err := a.Append(ctx, &crdt.Admission{Device: crdt.PublicKeyOf(p.priv), Name: "Peer org"}); err != nil {
-		t.Fatal(err)
-	}
+	a, p := founderWithPeer(t, dir, 3)
 	e1 := p.sign(t, a.Network(), &crdt.Request{Type: crdt.Verification, Title: "one"})
 	e2 := p.sign(t, a.Network(), &crdt.Request{Type: crdt.Verification, Title: "two"})
 	if _, err := a.Ingest(ctx, [][]byte{e1.Raw(), e2.Raw()}); err != nil {

@@ -101,12 +101,20 @@ func (c *cmdFlags) parse(args []string) ([]string, error) {
 	}
 }
 
-// want checks the number of positional arguments.
-func (c *cmdFlags) want(pos []string, names ...string) error {
-	if len(pos) != len(names) {
-		return usagef("murmur %s takes %s (see --help)", strings.TrimPrefix(c.Name(), "murmur "), strings.Join(names, " "))
+// parseArgs parses the command line and checks that it holds exactly the
+// named positional arguments, which it returns.
+func (c *cmdFlags) parseArgs(args []string, names ...string) ([]string, error) {
+	pos, err := c.parse(args)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if len(pos) != len(names) {
+		if len(names) == 0 {
+			return nil, usagef("murmur %s takes no arguments besides flags, not %q (see --help)", strings.TrimPrefix(c.Name(), "murmur "), strings.Join(pos, " "))
+		}
+		return nil, usagef("murmur %s takes %s (see --help)", strings.TrimPrefix(c.Name(), "murmur "), strings.Join(names, " "))
+	}
+	return pos, nil
 }
 
 func (c *cmdFlags) dataDir(e *env) (string, error) {

@@ -25,11 +25,7 @@ func cmdInit(e *env, args []string) error {
 	quorum := c.Int("quorum", 1, "steward organisations that must approve each new organisation")
 	private := c.Bool("private", false, "also create a pre-shared network key that hides the network from scanners")
 	noPass := c.Bool("no-passphrase", false, "store the device key unprotected (only for throwaway test networks)")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.want(pos); err != nil {
+	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*org) == "" {
@@ -103,11 +99,7 @@ func newPassphrase(e *env) ([]byte, error) {
 
 func cmdStatus(e *env, args []string) error {
 	c := newFlags(e, "status", "", "murmur status --json")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.want(pos); err != nil {
+	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	n, err := c.open(e)
@@ -160,11 +152,7 @@ func cmdStatus(e *env, args []string) error {
 
 func cmdMembers(e *env, args []string) error {
 	c := newFlags(e, "members", "", "murmur members --json")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.want(pos); err != nil {
+	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	n, err := c.open(e)
@@ -206,11 +194,8 @@ func cmdMembers(e *env, args []string) error {
 func cmdDeviceRevoke(e *env, args []string) error {
 	c := newFlags(e, "device revoke", "DEVICE [--cutoff N]", "murmur device revoke 3fa9c1e2 --cutoff 41")
 	cutoff := c.optional("cutoff", "the last entry of the device to accept (default: all this node holds)")
-	pos, err := c.parse(args)
+	pos, err := c.parseArgs(args, "DEVICE")
 	if err != nil {
-		return err
-	}
-	if err := c.want(pos, "DEVICE"); err != nil {
 		return err
 	}
 	var cut *uint64
@@ -245,11 +230,7 @@ func cmdDirectorySet(e *env, args []string) error {
 	groups := c.list("groups", "groups you serve: "+strings.Join(node.Groups, ", "))
 	turnaround := c.optional("turnaround", "typical hours from request to answer")
 	contact := c.optional("contact", "how members reach you (a short note)")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.want(pos); err != nil {
+	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	in := node.DirectoryInput{Name: name.val, Contact: contact.val}
@@ -289,11 +270,7 @@ func cmdDirectoryList(e *env, args []string) error {
 	c.StringVar(&f.Offers, "offers", "", "only organisations offering this support type")
 	c.StringVar(&f.Language, "language", "", "only organisations working in this language")
 	c.StringVar(&f.Group, "group", "", "only organisations serving this group")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.want(pos); err != nil {
+	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	n, err := c.open(e)
@@ -335,11 +312,7 @@ func cmdRequestNew(e *env, args []string) error {
 	c.StringVar(&in.Currency, "currency", "", "ISO 4217 currency of the amount (USD, EUR, KES)")
 	needs := c.list("needs", "support types needed (referral): "+strings.Join(node.SupportTypes, ", "))
 	langs := c.list("languages", "languages the case needs (BCP 47)")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.want(pos); err != nil {
+	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	if in.Kind == "" || in.Title == "" {
@@ -349,9 +322,11 @@ func cmdRequestNew(e *env, args []string) error {
 		if in.Body != "" {
 			return usagef("give --body or --body-file, not both")
 		}
-		if in.Body, err = readBody(e, *bodyFile); err != nil {
+		body, err := readBody(e, *bodyFile)
+		if err != nil {
 			return err
 		}
+		in.Body = body
 	}
 	in.To, in.Needs, in.Languages = *to.vals, *needs.vals, *langs.vals
 	n, err := c.openForWriting(e)
@@ -396,11 +371,7 @@ func cmdRequestList(e *env, args []string) error {
 	c.BoolVar(&f.Open, "open", false, "only requests that are not closed")
 	c.StringVar(&f.Kind, "kind", "", "only requests of this kind")
 	c.BoolVar(&f.Inbox, "inbox", false, "only requests awaiting this organisation's answer, soonest deadline first")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.want(pos); err != nil {
+	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	n, err := c.open(e)
@@ -435,11 +406,8 @@ func cmdRequestList(e *env, args []string) error {
 
 func cmdRequestShow(e *env, args []string) error {
 	c := newFlags(e, "request show", "ID", "murmur request show 9c41d2aa")
-	pos, err := c.parse(args)
+	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
-		return err
-	}
-	if err := c.want(pos, "ID"); err != nil {
 		return err
 	}
 	n, err := c.open(e)
@@ -503,11 +471,8 @@ func indent(s string) string {
 
 func cmdRequestClose(e *env, args []string) error {
 	c := newFlags(e, "request close", "ID", "murmur request close 9c41d2aa")
-	pos, err := c.parse(args)
+	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
-		return err
-	}
-	if err := c.want(pos, "ID"); err != nil {
 		return err
 	}
 	n, err := c.openForWriting(e)
@@ -529,11 +494,8 @@ func cmdRespond(e *env, args []string) error {
 	c.StringVar(&in.Body, "body", "", "a note")
 	c.StringVar(&in.Amount, "amount", "", "amount pledged (pledge)")
 	c.StringVar(&in.Currency, "currency", "", "currency of the amount (default: the request's)")
-	pos, err := c.parse(args)
+	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
-		return err
-	}
-	if err := c.want(pos, "ID"); err != nil {
 		return err
 	}
 	if in.Type == "" {
