@@ -73,7 +73,8 @@ type State struct {
 	arrivals     uint64
 	maxClock     Clock
 
-	v views
+	v        views
+	observer func(e *Entry, from, to Status)
 
 	// per-Apply bookkeeping
 	dirty   bool               // membership must be replayed
@@ -101,6 +102,12 @@ func NewState(network ID, limits Limits) *State {
 	s.m = newMembership(nil)
 	return s
 }
+
+// Observe registers fn to be told of every status change of every entry,
+// as it happens (from StatusNone when an entry is first held; to
+// StatusNone when it is dropped). fn must not call back into the State.
+// A node uses it to keep indexes of the accepted set in step.
+func (s *State) Observe(fn func(e *Entry, from, to Status)) { s.observer = fn }
 
 // Network is the ID of the state's network.
 func (s *State) Network() ID { return s.network }
@@ -379,6 +386,9 @@ func (s *State) setStatus(r *record, st Status, why error) {
 	}
 	if st == StatusAccepted {
 		s.v.add(r)
+	}
+	if s.observer != nil {
+		s.observer(r.e, r.status, st)
 	}
 	wasPending := r.status == StatusWaiting || r.status == StatusHeld
 	isPending := st == StatusWaiting || st == StatusHeld

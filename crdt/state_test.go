@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -454,5 +455,39 @@ func TestWaitingPoolBoundedInBytes(t *testing.T) {
 	s.Apply(es[0])
 	if c := s.Counts(); c.Accepted != 2 || c.Waiting != 4 {
 		t.Fatalf("after the gap is filled: %+v", c)
+	}
+}
+
+// The observer sees every change, so an index kept by it equals the
+// accepted set whatever the order of arrival.
+func TestObserverTracksAcceptedSet(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		n := genHistory(t, seed)
+		s := NewState(n.network, DefaultLimits())
+		tracked := map[ID]bool{}
+		s.Observe(func(e *Entry, from, to Status) {
+			if from == to {
+				t.Fatalf("seed %d: no-op change reported", seed)
+			}
+			if to == StatusAccepted {
+				tracked[e.ID()] = true
+			}
+			if from == StatusAccepted {
+				delete(tracked, e.ID())
+			}
+		})
+		es := append([]*Entry{}, n.all...)
+		slices.Reverse(es)
+		for _, e := range es {
+			s.Apply(e)
+		}
+		if len(tracked) != s.Counts().Accepted {
+			t.Fatalf("seed %d: observer tracks %d, state accepts %d", seed, len(tracked), s.Counts().Accepted)
+		}
+		s.Accepted(func(e *Entry) {
+			if !tracked[e.ID()] {
+				t.Fatalf("seed %d: accepted entry not tracked", seed)
+			}
+		})
 	}
 }
