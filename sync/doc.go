@@ -1,0 +1,9 @@
+// Package sync replicates a network's entries between nodes. Two paths
+// share one validation function (the node's): push, where new entries are
+// published on a GossipSub topic of the network, and pull, where two nodes
+// reconcile the sets of entries they hold with range-based set
+// reconciliation, exchanging bytes in proportion to the difference.
+//
+// The reconciliation itself (index.go, recon.go) is pure: no network, no
+// clock. The libp2p transport (stream.go, gossip.go) drives it.
+package sync

@@ -1,0 +1,387 @@
+package sync
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	gosync "sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// The reconciliation stream carries turns. In its turn a side sends zero or
+// more ENTRIES frames (entries the other side lacks), then one MSG frame:
+// its reconciliation message. Only one side writes at a time, so neither
+// can block the other with full buffers. The session says when it is over:
+// a side that sent a message asking nothing, or received one, is done and
+// closes. Each ENTRIES frame is validated and stored as it arrives: a cut
+// connection keeps what came before it, and the next reconciliation asks
+// only for the rest.
+//
+//	frame = type (1 byte) | length (uvarint) | payload
+//	MSG     payload: a Session message
+//	ENTRIES payload: entries, each a uvarint length and the entry's encoding
+//	BYE     payload: empty; accepted for compatibility, never sent
+const (
+	frameMsg     byte = 1
+	frameEntries byte = 2
+	frameBye     byte = 3
+)
+
+// Limits of the stream transport.
+const (
+	maxFrame        = max(MaxMessageSize, entriesPerFrame+crdt.MaxEntrySize+16) // bytes in one frame
+	entriesPerFrame = 1 << 20                                                   // an ENTRIES frame is closed once it holds this many bytes
+	maxRefusals     = 64                                                        // entries a peer may send that are refused, before the session ends
+)
+
+// ErrPeerMisbehaved ends a session whose peer sent too many refused entries.
+var ErrPeerMisbehaved = errors.New("sync: peer sent too many invalid entries")
+
+// Protocol is the stream protocol of a network's reconciliation.
+func Protocol(network crdt.ID) protocol.ID {
+	return protocol.ID("/murmur/sync/1/" + network.String())
+}
+
+// Replica is what reconciliation needs from a node.
+type Replica interface {
+	// WithIndex runs fn with the replica's index of accepted entries, under
+	// the replica's lock.
+	WithIndex(fn func(x *Index))
+	// Entries returns the encodings of the accepted entries with these IDs,
+	// skipping any no longer accepted.
+	Entries(ids []crdt.ID) [][]byte
+	// Ingest validates and stores entries from a peer (the node's one
+	// validation path) and says how many it refused outright.
+	Ingest(ctx context.Context, from peer.ID, raws [][]byte) (refused int, err error)
+}
+
+// Stats describe one reconciliation, or the sum of many.
+type Stats struct {
+	Sessions  int   `json:"sessions"`
+	Rounds    int   `json:"rounds"`     // messages this side sent
+	SentBytes int64 `json:"sent_bytes"` // on the stream, both messages and entries
+	RecvBytes int64 `json:"recv_bytes"`
+	Pushed    int   `json:"pushed"`   // entries sent
+	Received  int   `json:"received"` // entries received
+	Refused   int   `json:"refused"`  // received entries refused
+}
+
+func (s *Stats) add(o Stats) {
+	s.Sessions++
+	s.Rounds += o.Rounds
+	s.SentBytes += o.SentBytes
+	s.RecvBytes += o.RecvBytes
+	s.Pushed += o.Pushed
+	s.Received += o.Received
+	s.Refused += o.Refused
+}
+
+// SyncOptions tune reconciliation.
+type SyncOptions struct {
+	Session      Options
+	TurnTimeout  time.Duration // a turn not received within this ends the session; default 60 s
+	MaxInbound   int           // reconciliations served at once; default 8
+	Allow        func(peer.ID) bool
+	OnSessionEnd func(p peer.ID, st Stats, err error) // tests and metrics
+}
+
+// Syncer serves a network's reconciliation protocol and starts
+// reconciliations with peers.
+type Syncer struct {
+	h     host.Host
+	proto protocol.ID
+	r     Replica
+	opt   SyncOptions
+	slots chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+	once   gosync.Once
+
+	mu     gosync.Mutex
+	total  Stats
+	closed bool // under mu: no session starts once Close began
+}
+
+// ErrClosed is returned by Sync after Close.
+var ErrClosed = errors.New("sync: closed")
+
+// begin registers a session, unless Close has begun.
+func (s *Syncer) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// NewSyncer registers the protocol handler on h. Close removes it and waits
+// for the sessions it serves.
+func NewSyncer(h host.Host, net crdt.ID, r Replica, opt SyncOptions) *Syncer {
+	if opt.TurnTimeout == 0 {
+		opt.TurnTimeout = time.Minute
+	}
+	if opt.MaxInbound == 0 {
+		opt.MaxInbound = 8
+	}
+	s := &Syncer{h: h, proto: Protocol(net), r: r, opt: opt, slots: make(chan struct{}, opt.MaxInbound)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	h.SetStreamHandler(s.proto, s.serve)
+	return s
+}
+
+// Close stops serving and waits for sessions in progress to end.
+func (s *Syncer) Close() error {
+	s.once.Do(func() {
+		s.h.RemoveStreamHandler(s.proto)
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// Totals returns the sum of all sessions' statistics so far.
+func (s *Syncer) Totals() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+func (s *Syncer) serve(st network.Stream) {
+	if s.opt.Allow != nil && !s.opt.Allow(st.Conn().RemotePeer()) {
+		st.Reset()
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		st.Reset() // busy: the peer tries again later
+		return
+	}
+	defer func() { <-s.slots }()
+	if !s.begin() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	s.run(s.ctx, st, false)
+}
+
+// Sync reconciles with peer p, as the initiator.
+func (s *Syncer) Sync(ctx context.Context, p peer.ID) (Stats, error) {
+	if !s.begin() {
+		return Stats{}, ErrClosed
+	}
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	st, err := s.h.NewStream(ctx, p, s.proto)
+	if err != nil {
+		return Stats{}, fmt.Errorf("sync: opening a stream to %s: %w", p, err)
+	}
+	return s.run(ctx, st, true)
+}
+
+// conn counts the bytes of a stream.
+type conn struct {
+	network.Stream
+	in, out int64
+}
+
+func (c *conn) Read(b []byte) (int, error) {
+	n, err := c.Stream.Read(b)
+	c.in += int64(n)
+	return n, err
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	n, err := c.Stream.Write(b)
+	c.out += int64(n)
+	return n, err
+}
+
+func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool) (stats Stats, err error) {
+	c := &conn{Stream: st}
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer func() {
+		stop()
+		if err != nil {
+			st.Reset()
+		} else {
+			st.Close()
+		}
+		stats.SentBytes, stats.RecvBytes = c.out, c.in
+		s.mu.Lock()
+		s.total.add(stats)
+		s.mu.Unlock()
+		if s.opt.OnSessionEnd != nil {
+			s.opt.OnSessionEnd(st.Conn().RemotePeer(), stats, err)
+		}
+	}()
+	from := st.Conn().RemotePeer()
+	r := bufio.NewReaderSize(c, 64<<10)
+	w := bufio.NewWriterSize(c, 64<<10)
+	var sess *Session
+	s.r.WithIndex(func(x *Index) { sess = NewSession(x, s.opt.Session) })
+
+	if initiator {
+		var first []byte
+		s.r.WithIndex(func(*Index) { first, err = sess.Start() })
+		if err != nil {
+			return stats, err
+		}
+		if err := s.endTurn(st, w, nil, first, &stats); err != nil {
+			return stats, err
+		}
+	}
+	for {
+		st.SetReadDeadline(time.Now().Add(s.opt.TurnTimeout))
+		msg, bye, err := s.readTurn(ctx, from, r, &stats)
+		if err != nil {
+			return stats, err
+		}
+		if bye {
+			return stats, nil
+		}
+		var reply []byte
+		var push []crdt.ID
+		s.r.WithIndex(func(*Index) { reply, push, _, err = sess.Receive(msg) })
+		if err != nil {
+			return stats, err
+		}
+		if reply == nil { // the peer said it is done, and asked for nothing
+			return stats, nil
+		}
+		if err := s.endTurn(st, w, push, reply, &stats); err != nil {
+			return stats, err
+		}
+		if sess.Done() { // this reply asked nothing: the peer needs no answer
+			return stats, nil
+		}
+	}
+}
+
+// readTurn reads the peer's turn: entries, then a message or BYE.
+func (s *Syncer) readTurn(ctx context.Context, from peer.ID, r *bufio.Reader, stats *Stats) (msg []byte, bye bool, err error) {
+	for {
+		typ, payload, err := readFrame(r)
+		if err != nil {
+			return nil, false, err
+		}
+		switch typ {
+		case frameMsg:
+			return payload, false, nil
+		case frameBye:
+			return nil, true, nil
+		case frameEntries:
+			raws, err := splitEntries(payload)
+			if err != nil {
+				return nil, false, err
+			}
+			refused, err := s.r.Ingest(ctx, from, raws)
+			stats.Received += len(raws)
+			stats.Refused += refused
+			if err != nil {
+				return nil, false, err
+			}
+			if stats.Refused > maxRefusals {
+				return nil, false, ErrPeerMisbehaved
+			}
+		default:
+			return nil, false, fmt.Errorf("sync: unknown frame type %d", typ)
+		}
+	}
+}
+
+// endTurn sends the entries the peer lacks, then the message.
+func (s *Syncer) endTurn(st network.Stream, w *bufio.Writer, push []crdt.ID, msg []byte, stats *Stats) error {
+	st.SetWriteDeadline(time.Now().Add(s.opt.TurnTimeout))
+	var frame []byte
+	for len(push) > 0 {
+		k := min(len(push), 512)
+		for _, raw := range s.r.Entries(push[:k]) {
+			frame = binary.AppendUvarint(frame, uint64(len(raw)))
+			frame = append(frame, raw...)
+			stats.Pushed++
+			if len(frame) >= entriesPerFrame {
+				if err := writeFrame(w, frameEntries, frame); err != nil {
+					return err
+				}
+				frame = frame[:0]
+			}
+		}
+		push = push[k:]
+	}
+	if len(frame) > 0 {
+		if err := writeFrame(w, frameEntries, frame); err != nil {
+			return err
+		}
+	}
+	stats.Rounds++
+	if err := writeFrame(w, frameMsg, msg); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func writeFrame(w *bufio.Writer, typ byte, payload []byte) error {
+	var hdr [1 + binary.MaxVarintLen64]byte
+	hdr[0] = typ
+	n := binary.PutUvarint(hdr[1:], uint64(len(payload)))
+	if _, err := w.Write(hdr[:1+n]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
+	return err
+}
+
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	typ, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("sync: frame of %d bytes, limit %d", n, maxFrame)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, err
+	}
+	return typ, payload, nil
+}
+
+// splitEntries reads an ENTRIES payload.
+func splitEntries(p []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(p) > 0 {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n == 0 || n > crdt.MaxEntrySize || n > uint64(len(p)-k) {
+			return nil, fmt.Errorf("sync: malformed entries frame")
+		}
+		out = append(out, p[k:k+int(n)])
+		p = p[k+int(n):]
+	}
+	return out, nil
+}
