@@ -17,9 +17,9 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -o $(MURMUR) ./cmd/murmur
 
-# Until replication lands, a node is a data directory: `make run` founds a
-# network there on first use (organisation name from ORG=, else the host
-# name) and shows where it stands and what to try next.
+# `make run` starts a node on the default data directory, founding a network
+# there on first use (organisation name from ORG=, else the host name), and
+# prints how another machine can connect to it. Ctrl-C stops it.
 run: build
 	@if ! $(MURMUR) status >/dev/null 2>&1; then \
 		echo "First run: founding a network for \"$(ORG)\" in the default data directory."; \
@@ -30,12 +30,13 @@ run: build
 	fi
 	@$(MURMUR) status
 	@echo
-	@echo "Try next:"
+	@echo "In another terminal, try:"
 	@echo "  $(MURMUR) directory set --regions TZ,KE --offers legal-aid,emergency-grant --languages en,sw"
 	@echo "  $(MURMUR) request new --kind verification --title \"Does anyone know this applicant?\" --respond-by 3d"
 	@echo "  $(MURMUR) request list"
-	@echo "  $(MURMUR) members"
-	@echo "  $(MURMUR) help"
+	@echo "  $(MURMUR) status"
+	@echo
+	@exec $(MURMUR) run
 
 # All tests, then a short run of each fuzz target.
 test:

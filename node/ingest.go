@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 
@@ -23,7 +24,7 @@ func (n *Node) Ingest(ctx context.Context, raws [][]byte) (IngestReport, error) 
 	var rep IngestReport
 	entries := make([]*crdt.Entry, len(raws))
 	errs := make([]error, len(raws))
-	verifyAll(raws, entries, errs)
+	verifyAll(raws, entries, errs) // before locking: verification is the slow part
 	valid := entries[:0:0]
 	for i, e := range entries {
 		if errs[i] != nil {
@@ -32,6 +33,20 @@ func (n *Node) Ingest(ctx context.Context, raws [][]byte) (IngestReport, error) 
 		}
 		valid = append(valid, e)
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ingest(ctx, valid, rep)
+}
+
+// IngestVerified is Ingest for entries whose signatures were already checked
+// (by the gossip validator, which runs the same checks).
+func (n *Node) IngestVerified(ctx context.Context, es []*crdt.Entry) (IngestReport, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ingest(ctx, es, IngestReport{})
+}
+
+func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport) (IngestReport, error) {
 	results, changes := n.state.ApplyBatch(valid)
 	recs := make([]store.Record, 0, len(valid))
 	for i, res := range results {
@@ -56,11 +71,12 @@ func (n *Node) Ingest(ctx context.Context, raws [][]byte) (IngestReport, error) 
 	}
 	if _, err := n.store.Put(ctx, recs, changes); err != nil {
 		// The state is now ahead of the disk: rebuild it from what is stored.
-		n.state, n.cursor = crdt.NewState(n.network, crdt.DefaultLimits()), 0
-		if rerr := n.Refresh(ctx); rerr != nil {
-			return rep, rerr
+		n.resetState()
+		changes, rerr := n.refresh(ctx)
+		if rerr == nil {
+			rerr = n.persist(ctx, changes)
 		}
-		return rep, err
+		return rep, errors.Join(err, rerr)
 	}
 	return rep, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	gosync "sync"
 	"time"
 
 	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/store"
+	msync "github.com/murmurnet/murmur/sync"
 )
 
 // Files in a data directory.
@@ -89,6 +91,39 @@ type Node struct {
 	cursor  int64
 	key     []byte // private key, nil until Unlock
 	now     func() time.Time
+
+	// mu guards state, cursor and the store's derived statuses: a running
+	// node takes entries from gossip and reconciliation, polls the store
+	// and answers status questions at the same time. Every exported method
+	// locks it; unexported ones expect it held.
+	mu gosync.Mutex
+
+	// index holds the accepted entries in reconciliation order; the state's
+	// observer keeps it equal to the accepted set.
+	index *msync.Index
+	// onOwn, while the node runs, is told of each entry of this device that
+	// becomes accepted (written here or by a CLI command), to publish it.
+	onOwn func(e *crdt.Entry)
+}
+
+// resetState starts an empty state (to be filled by refresh), with the
+// index following it.
+func (n *Node) resetState() {
+	n.state = crdt.NewState(n.network, crdt.DefaultLimits())
+	n.index = msync.NewIndex()
+	n.cursor = 0
+	n.state.Observe(func(e *crdt.Entry, from, to crdt.Status) {
+		it := msync.Item{Clock: e.Clock, ID: e.ID()}
+		if from == crdt.StatusAccepted {
+			n.index.Remove(it)
+		}
+		if to == crdt.StatusAccepted {
+			n.index.Add(it)
+			if e.Author == n.device && n.onOwn != nil {
+				n.onOwn(e)
+			}
+		}
+	})
 }
 
 // InitOptions are the choices made when founding a network.
@@ -103,7 +138,7 @@ type InitOptions struct {
 
 // Init founds a new network in dir, with this device as the first device of
 // the founding organisation, and returns the node, unlocked.
-func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error) {
+func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	if opt.Org == "" {
 		return nil, inputErr("the organisation needs a name (--org)")
 	}
@@ -119,11 +154,66 @@ func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error)
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	gen := &crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)}
-	body, err := crdt.EncodeBody(gen)
+	body, err := crdt.EncodeBody(&crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)})
 	if err != nil {
-		return nil, inputErr("%v", errors.Unwrap(err))
+		return nil, bodyErr(err)
 	}
+	seed, err := newSeed()
+	if err != nil {
+		return nil, err
+	}
+	genesis, err := crdt.Sign(crdt.KeyFromSeed(seed), crdt.Draft{Seq: 1, Clock: crdt.NextClock(0, 0, uint64(opt.Now().UnixMilli())), Kind: crdt.KindGenesis, Body: body})
+	if err != nil {
+		return nil, bodyErr(err)
+	}
+	var psk []byte
+	if opt.Private {
+		if psk, err = newSeed(); err != nil {
+			return nil, err
+		}
+	}
+	return provision(ctx, dir, genesis, seed, crdt.OrgID{}, opt.Passphrase, psk, opt.Now)
+}
+
+// ProvisionOptions set up a device of an existing network.
+type ProvisionOptions struct {
+	Genesis    []byte     // the network's genesis entry, as encoded
+	Seed       []byte     // the device key's 32-byte seed; nil for a fresh one
+	Org        crdt.OrgID // the device's organisation; zero: a new organisation, founded by this device
+	Passphrase []byte     // protects the device key; nil for none
+	NetworkKey []byte     // the network's pre-shared key, if it has one
+	Now        func() time.Time
+}
+
+// Provision sets dir up for a device of an existing network: its key, and a
+// store holding the network's genesis. The device has no standing until the
+// network admits it (its organisation by the stewards, or the device by its
+// organisation); what it writes before waits for that, and travels once it
+// comes. Joining with an invite builds on this.
+func Provision(ctx context.Context, dir string, opt ProvisionOptions) (*Node, error) {
+	genesis, err := crdt.Verify(opt.Genesis)
+	if err != nil || genesis.Kind != crdt.KindGenesis {
+		return nil, fmt.Errorf("node: not a genesis entry: %v", err)
+	}
+	seed := opt.Seed
+	if seed == nil {
+		if seed, err = newSeed(); err != nil {
+			return nil, err
+		}
+	}
+	if len(seed) != 32 {
+		return nil, fmt.Errorf("node: a device seed has 32 bytes, not %d", len(seed))
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return provision(ctx, dir, genesis, seed, opt.Org, opt.Passphrase, opt.NetworkKey, opt.Now)
+}
+
+// provision writes a data directory: key, network key, database with the
+// genesis entry, and last the configuration, whose presence means the
+// directory is complete. On failure it removes what it wrote.
+func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte, org crdt.OrgID, passphrase, psk []byte, now func() time.Time) (n *Node, err error) {
 	if Initialised(dir) {
 		return nil, ErrAlreadyInitialised
 	}
@@ -143,18 +233,12 @@ func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error)
 			}
 		}
 	}()
-
-	seed, err := newSeed()
-	if err != nil {
-		return nil, err
-	}
 	priv := crdt.KeyFromSeed(seed)
-	genesis, err := crdt.Sign(priv, crdt.Draft{Seq: 1, Clock: crdt.NextClock(0, 0, uint64(opt.Now().UnixMilli())), Kind: crdt.KindGenesis, Body: body})
-	if err != nil {
-		return nil, bodyErr(err)
-	}
 	device := crdt.PublicKeyOf(priv)
-	kf, err := sealKey(seed, device, opt.Passphrase)
+	if org == (crdt.OrgID{}) {
+		org = crdt.OrgIDFor(device)
+	}
+	kf, err := sealKey(seed, device, passphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +248,7 @@ func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error)
 		return nil, fmt.Errorf("node: writing device key: %w", err)
 	}
 	created = append(created, keyPath)
-	if opt.Private {
-		psk, err := newSeed()
-		if err != nil {
-			return nil, err
-		}
+	if psk != nil {
 		pskPath := filepath.Join(dir, pskName)
 		if err := writeFileAtomic(pskPath, psk, 0o600); err != nil {
 			return nil, fmt.Errorf("node: writing network key: %w", err)
@@ -196,20 +276,27 @@ func Init(ctx context.Context, dir string, opt InitOptions) (n *Node, err error)
 	if err != nil {
 		return nil, err
 	}
-	cfg := config{Version: 1, Network: genesis.ID().String(), Org: crdt.OrgIDFor(device).String(), Device: device.String(), Private: opt.Private}
+	cfg := config{Version: 1, Network: netID.String(), Org: org.String(), Device: device.String(), Private: psk != nil}
 	cb, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(dir, configName)
 	if err := writeFileAtomic(cfgPath, cb, 0o600); err != nil {
 		return nil, fmt.Errorf("node: writing %s: %w", cfgPath, err)
 	}
 	created = append(created, cfgPath)
-	n, err = Open(ctx, dir)
-	if err != nil {
+	if n, err = Open(ctx, dir); err != nil {
 		return nil, err
 	}
-	n.now = opt.Now
+	n.now = now
 	n.key = priv
 	return n, nil
+}
+
+// Genesis is the network's genesis entry, as encoded.
+func (n *Node) Genesis() []byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e, _, _ := n.state.Entry(n.network)
+	return e.Raw()
 }
 
 // Open opens the node in dir and loads its state. The device key stays
@@ -244,7 +331,7 @@ func Open(ctx context.Context, dir string) (*Node, error) {
 		n.store.Close()
 		return nil, fmt.Errorf("node: the database in %s is not this node's network's (%v)", dir, err)
 	}
-	n.state = crdt.NewState(n.network, crdt.DefaultLimits())
+	n.resetState()
 	if err := n.Refresh(ctx); err != nil {
 		n.store.Close()
 		return nil, err
@@ -301,11 +388,21 @@ func (n *Node) Unlock(pass PassphraseSource) error {
 // open, everything; later, what other processes stored), and brings stored
 // statuses in line with the state's.
 func (n *Node) Refresh(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	changes, err := n.refresh(ctx)
-	if err != nil || len(changes) == 0 {
+	if err != nil {
 		return err
 	}
-	_, err = n.store.Put(ctx, nil, changes)
+	return n.persist(ctx, changes)
+}
+
+// persist records status changes in the store.
+func (n *Node) persist(ctx context.Context, changes []crdt.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	_, err := n.store.Put(ctx, nil, changes)
 	return err
 }
 
@@ -373,6 +470,12 @@ func recordOf(e *crdt.Entry, st crdt.Status) store.Record {
 // it, and stores it durably: when Append returns nil the entry survives a
 // crash or power loss. A refused entry is not stored.
 func (n *Node) Append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Entry, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.append(ctx, body, deps...)
+}
+
+func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Entry, error) {
 	if n.key == nil {
 		return nil, ErrLocked
 	}

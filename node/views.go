@@ -36,11 +36,14 @@ type StatusInfo struct {
 	Forked       []string       `json:"forked_devices"`
 	Private      bool           `json:"private"`
 	Dir          string         `json:"dir"`
+	Traffic      *Traffic       `json:"traffic,omitempty"` // while a node runs
 }
 
 // Status describes this node. A node that runs fills in Running, Peers and
 // Addrs; a command reading the data directory leaves them empty.
 func (n *Node) Status() StatusInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	s := n.state
 	c := s.Counts()
 	d := s.Digest()
@@ -52,6 +55,9 @@ func (n *Node) Status() StatusInfo {
 	}
 	for k, v := range c.Unknown {
 		st.UnknownKinds[k.String()] = v
+	}
+	if info, ok := readRunFile(n.dir); ok {
+		st.Running, st.Addrs, st.Peers, st.Traffic = true, info.Addrs, info.Peers, &info.Traffic
 	}
 	for _, o := range s.Members() {
 		if o.Admitted {
@@ -97,6 +103,8 @@ type DeviceInfo struct {
 
 // Members lists the organisations.
 func (n *Node) Members() []MemberInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	out := []MemberInfo{}
 	for _, o := range n.state.Members() {
 		m := MemberInfo{Org: o.ID.String(), Name: o.Name, Steward: o.Steward, Admitted: o.Admitted, Approvals: o.Approvals, Devices: []DeviceInfo{}}
@@ -127,6 +135,8 @@ type DirectoryFilter struct{ Region, Offers, Language, Group string }
 
 // Directory lists directory entries that match the filter, by name.
 func (n *Node) Directory(f DirectoryFilter) ([]DirectoryInfo, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var err error
 	if f.Region != "" {
 		if f.Region, err = Region(f.Region); err != nil {
@@ -263,6 +273,8 @@ type RequestFilter struct {
 // Requests lists requests: newest first, or for the inbox soonest deadline
 // first.
 func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var kind crdt.RequestType
 	if f.Kind != "" {
 		var ok bool
@@ -344,7 +356,9 @@ func (n *Node) awaitsUs(rv crdt.RequestView, mine *crdt.DirectoryView) bool {
 
 // Request shows one request with its responses.
 func (n *Node) Request(ref string) (RequestDetail, error) {
-	rv, err := n.ResolveRequest(ref)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rv, err := n.resolveRequest(ref)
 	if err != nil {
 		return RequestDetail{}, err
 	}

@@ -45,6 +45,12 @@ func resolve(what, ref string, ids []string) (int, error) {
 
 // ResolveOrg finds an organisation (admitted or pending) by ID or prefix.
 func (n *Node) ResolveOrg(ref string) (crdt.OrgView, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.resolveOrg(ref)
+}
+
+func (n *Node) resolveOrg(ref string) (crdt.OrgView, error) {
 	orgs := n.state.Members()
 	ids := make([]string, len(orgs))
 	for i, o := range orgs {
@@ -59,6 +65,12 @@ func (n *Node) ResolveOrg(ref string) (crdt.OrgView, error) {
 
 // ResolveDevice finds a member device by key or prefix.
 func (n *Node) ResolveDevice(ref string) (crdt.DeviceView, crdt.OrgView, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.resolveDevice(ref)
+}
+
+func (n *Node) resolveDevice(ref string) (crdt.DeviceView, crdt.OrgView, error) {
 	var ids []string
 	var devs []crdt.DeviceView
 	var orgs []crdt.OrgView
@@ -76,6 +88,12 @@ func (n *Node) ResolveDevice(ref string) (crdt.DeviceView, crdt.OrgView, error) 
 
 // ResolveRequest finds a request by ID or prefix.
 func (n *Node) ResolveRequest(ref string) (crdt.RequestView, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.resolveRequest(ref)
+}
+
+func (n *Node) resolveRequest(ref string) (crdt.RequestView, error) {
 	reqs := n.state.Requests()
 	ids := make([]string, len(reqs))
 	for i, r := range reqs {
@@ -106,6 +124,8 @@ type DirectoryInput struct {
 // SetDirectory publishes this organisation's directory entry, keeping the
 // fields not given.
 func (n *Node) SetDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	d := crdt.Directory{}
 	for _, cur := range n.state.Directory() {
 		if cur.Org == n.org {
@@ -136,7 +156,7 @@ func (n *Node) SetDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry
 	if in.Contact != nil {
 		d.Contact = strings.TrimSpace(*in.Contact)
 	}
-	return n.Append(ctx, &d)
+	return n.append(ctx, &d)
 }
 
 // RequestInput is a new request as typed.
@@ -150,6 +170,8 @@ type RequestInput struct {
 
 // NewRequest opens a request.
 func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	typ, ok := crdt.ParseRequestType(strings.ToLower(strings.TrimSpace(in.Kind)))
 	if !ok {
 		return nil, inputErr("unknown request kind %q: use verification, referral, funding, letter or alert", in.Kind)
@@ -199,7 +221,7 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		req.RespondBy = uint64(t.UnixMilli())
 	}
 	for _, ref := range in.To {
-		o, err := n.ResolveOrg(ref)
+		o, err := n.resolveOrg(ref)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +239,7 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 	if req.Languages, err = canonicalList(in.Languages, Language); err != nil {
 		return nil, err
 	}
-	return n.Append(ctx, req)
+	return n.append(ctx, req)
 }
 
 // parseDeadline reads "72h", "3d", "2w", "90m" (from now) or a date
@@ -256,6 +278,8 @@ type ResponseInput struct {
 
 // Respond answers a request.
 func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	typ, ok := crdt.ParseResponseType(strings.ToLower(strings.TrimSpace(in.Type)))
 	if !ok {
 		return nil, inputErr("unknown response type %q: use vouch, concern or unknown (verification), accept or decline (referral), pledge or withdraw (funding), sign (letter), or comment", in.Type)
@@ -263,7 +287,7 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	if len(in.Body) > crdt.MaxBodySize-1024 {
 		return nil, inputErr("the body is %d bytes; the limit is %d", len(in.Body), crdt.MaxBodySize-1024)
 	}
-	rv, err := n.ResolveRequest(in.Request)
+	rv, err := n.resolveRequest(in.Request)
 	if err != nil {
 		return nil, err
 	}
@@ -304,12 +328,14 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	} else if typ == crdt.Pledge {
 		return nil, inputErr("a pledge needs an amount (--amount N, and --currency if not the request's %s)", req.Currency)
 	}
-	return n.Append(ctx, resp, rv.ID)
+	return n.append(ctx, resp, rv.ID)
 }
 
 // CloseRequest closes one of this organisation's requests.
 func (n *Node) CloseRequest(ctx context.Context, ref string) (*crdt.Entry, error) {
-	rv, err := n.ResolveRequest(ref)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rv, err := n.resolveRequest(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -319,13 +345,15 @@ func (n *Node) CloseRequest(ctx context.Context, ref string) (*crdt.Entry, error
 	if rv.Closed {
 		return nil, fmt.Errorf("request %s is already closed", short(rv.ID.String()))
 	}
-	return n.Append(ctx, &crdt.RequestClosed{Request: rv.ID}, rv.ID)
+	return n.append(ctx, &crdt.RequestClosed{Request: rv.ID}, rv.ID)
 }
 
 // RevokeDevice revokes a device. cutoff, if not nil, is the last of its
 // entries to accept; by default, everything of it this node holds.
 func (n *Node) RevokeDevice(ctx context.Context, ref string, cutoff *uint64) (*crdt.Entry, error) {
-	dv, ov, err := n.ResolveDevice(ref)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	dv, ov, err := n.resolveDevice(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +393,7 @@ func (n *Node) RevokeDevice(ctx context.Context, ref string, cutoff *uint64) (*c
 	if rev.Cutoff > 0 {
 		deps = append(deps, rev.Head)
 	}
-	return n.Append(ctx, rev, deps...)
+	return n.append(ctx, rev, deps...)
 }
 
 func short(id string) string { return id[:12] }

@@ -23,6 +23,7 @@ type command struct {
 
 var commands = []command{
 	{"init", "found a new network, with this device as its first organisation's first device", cmdInit},
+	{"run", "run the node: connect to members, send and receive entries, until Ctrl-C", cmdRun},
 	{"status", "this node and its state", cmdStatus},
 	{"members", "organisations, stewards, devices and revocations", cmdMembers},
 	{"device revoke", "revoke a device: its later entries are refused everywhere", cmdDeviceRevoke},

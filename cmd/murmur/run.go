@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/murmurnet/murmur/node"
+)
+
+func cmdRun(e *env, args []string) error {
+	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns]",
+		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample")
+	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d)", node.DefaultPort))
+	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable)")
+	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
+	if _, err := c.parseArgs(args); err != nil {
+		return err
+	}
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Logf: logf})
+	if err != nil {
+		return err
+	}
+	st := n.Status()
+	addrs := r.Addrs()
+	fmt.Fprintf(e.stdout, "Murmur node of %s is running in %q.\n", st.OrgName, st.NetworkName)
+	fmt.Fprintf(e.stdout, "Listening on:\n")
+	for _, a := range addrs {
+		fmt.Fprintf(e.stdout, "  %s\n", a)
+	}
+	if best := reachable(addrs); best != "" {
+		fmt.Fprintf(e.stdout, "Another member's node can connect with:\n  murmur run --peer %s\n", best)
+	}
+	fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs. Stop with Ctrl-C.\n")
+	if f, ok := e.stdout.(interface{ Sync() error }); ok {
+		f.Sync()
+	}
+	<-e.ctx.Done()
+	fmt.Fprintln(e.stderr, "stopping...")
+	done := make(chan error, 1)
+	go func() { done <- r.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			logf("while stopping: %v", err)
+		}
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("the node did not stop within 5 s")
+	}
+}
+
+// reachable picks the address another machine is most likely to reach: a
+// non-loopback IPv4 TCP one, else any non-loopback, else the first.
+func reachable(addrs []string) string {
+	score := func(a string) int {
+		s := 0
+		if !strings.Contains(a, "/127.") && !strings.Contains(a, "/::1/") {
+			s += 4
+		}
+		if strings.HasPrefix(a, "/ip4/") {
+			s += 2
+		}
+		if strings.Contains(a, "/tcp/") {
+			s++
+		}
+		return s
+	}
+	best := ""
+	for _, a := range addrs {
+		if best == "" || score(a) > score(best) {
+			best = a
+		}
+	}
+	return best
+}

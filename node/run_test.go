@@ -1,0 +1,179 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node"
+	msync "github.com/murmurnet/murmur/sync"
+)
+
+// meshNode is one node of an in-process network on go-libp2p's mock net.
+type meshNode struct {
+	n *node.Node
+	r *node.Runner
+}
+
+// mesh founds a network of size nodes, each its own admitted organisation,
+// linked on a mock network, running, and connected to each other.
+func mesh(t *testing.T, size int, opt node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
+	t.Helper()
+	ctx := context.Background()
+	founder, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Org 0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*meshNode{{n: founder}}
+	for i := 1; i < size; i++ {
+		m, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: founder.Genesis()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := founder.Append(ctx, &crdt.Admission{Device: m.Device(), Name: fmt.Sprintf("Org %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, &meshNode{n: m})
+	}
+	mn := mocknet.New()
+	t.Cleanup(func() { mn.Close() })
+	for i, m := range nodes {
+		key, err := m.n.HostKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := mn.AddPeer(key, ma.StringCast(fmt.Sprintf("/ip4/10.0.0.%d/tcp/4721", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := opt
+		o.Host = h
+		if m.r, err = m.n.Start(o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.r.Close(); m.n.Close() })
+	}
+	if err := mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mn.ConnectAllButSelf(); err != nil {
+		t.Fatal(err)
+	}
+	return nodes, mn
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		<-tick.C
+	}
+	return time.Since(start)
+}
+
+func converged(nodes []*meshNode) bool {
+	first := nodes[0].n.Status()
+	for _, m := range nodes[1:] {
+		if st := m.n.Status(); st.Digest != first.Digest || st.Entries != first.Entries {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTwoNodesExchangeEntries(t *testing.T) {
+	nodes, _ := mesh(t, 2, node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	waitFor(t, 20*time.Second, "admission reaches the second node", func() bool { return nodes[1].n.Status().Admitted })
+	ctx := context.Background()
+	req, err := nodes[0].n.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "Does anyone know this applicant?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "request reaches the second node", func() bool {
+		_, err := nodes[1].n.Request(req.ID().String())
+		return err == nil
+	})
+	if _, err := nodes[1].n.Respond(ctx, node.ResponseInput{Request: req.ID().String(), Type: "vouch"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the two nodes converge", func() bool { return converged(nodes) })
+}
+
+// An entry written by a CLI command (another process, modelled by a second
+// handle on the data directory) travels on the live path: with periodic
+// reconciliation off, only gossip can carry it.
+func TestEntryWrittenByAnotherProcessIsSent(t *testing.T) {
+	nodes, _ := mesh(t, 3, node.RunOptions{SyncEvery: time.Hour, PollEvery: 50 * time.Millisecond})
+	waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
+	// The second reconciliation after connecting is over by then: from
+	// here on only the live path can carry the entry.
+	time.Sleep(msync.GossipWarmUp + time.Second)
+	ctx := context.Background()
+	cli, err := node.Open(ctx, nodes[1].n.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	req, err := cli.NewRequest(ctx, node.RequestInput{Kind: "alert", Title: "Office raided", Region: "NI"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, 20*time.Second, "the CLI's entry reaches a third node", func() bool {
+		_, err := nodes[2].n.Request(req.ID().String())
+		return err == nil
+	})
+	t.Logf("written by another process, received by a peer after %v", took)
+}
+
+func TestPartitionHealConverges(t *testing.T) {
+	nodes, mn := mesh(t, 5, node.RunOptions{SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond})
+	waitFor(t, 30*time.Second, "the network settles", func() bool { return converged(nodes) })
+	left, right := nodes[:3], nodes[3:]
+	for _, a := range left {
+		for _, b := range right {
+			mn.UnlinkPeers(a.r.Host().ID(), b.r.Host().ID())
+			mn.DisconnectPeers(a.r.Host().ID(), b.r.Host().ID())
+		}
+	}
+	ctx := context.Background()
+	for i, m := range nodes {
+		for k := 0; k < 10; k++ {
+			if _, err := m.n.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: fmt.Sprintf("side write %d.%d", i, k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, 30*time.Second, "each side converges on its own", func() bool { return converged(left) && converged(right) })
+	if converged(nodes) {
+		t.Fatal("the two sides agree across a partition")
+	}
+	for _, a := range left {
+		for _, b := range right {
+			if _, err := mn.LinkPeers(a.r.Host().ID(), b.r.Host().ID()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := mn.ConnectPeers(a.r.Host().ID(), b.r.Host().ID()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	took := waitFor(t, 60*time.Second, "all five converge after the heal", func() bool { return converged(nodes) })
+	t.Logf("converged %v after the heal; %d entries", took, nodes[0].n.Status().Entries)
+	if got := nodes[4].n.Status().Entries; got != 1+4+50 {
+		t.Fatalf("%d entries, want genesis + 4 admissions + 50 requests", got)
+	}
+}

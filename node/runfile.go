@@ -1,0 +1,71 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// A running node describes itself in run.json, rewritten every second, so
+// that `murmur status` in another process can show its peers and
+// addresses. A node killed without warning leaves the file behind; it goes
+// stale after runFileFresh and is then ignored.
+const (
+	runFileName  = "run.json"
+	runLockName  = "run.lock"
+	runFileFresh = 5 * time.Second
+)
+
+// ErrAlreadyRunning is returned when another node runs on the directory.
+var ErrAlreadyRunning = errors.New("a node is already running on this data directory")
+
+type runInfo struct {
+	PID     int       `json:"pid"`
+	Peer    string    `json:"peer"`
+	Addrs   []string  `json:"addrs"`
+	Peers   []string  `json:"peers"`
+	Traffic Traffic   `json:"traffic"`
+	Updated time.Time `json:"updated"`
+}
+
+func (r *Runner) writeRunFile() {
+	if r.opt.Host != nil {
+		return // in-process tests: no directory of their own to describe
+	}
+	info := runInfo{PID: os.Getpid(), Peer: r.h.ID().String(), Addrs: r.Addrs(), Peers: []string{}, Traffic: r.Traffic(), Updated: time.Now().UTC()}
+	for _, p := range r.Peers() {
+		info.Peers = append(info.Peers, p.String())
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	path := filepath.Join(r.n.dir, runFileName)
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		os.Rename(tmp, path)
+	}
+}
+
+func removeRunFile(dir string) { os.Remove(filepath.Join(dir, runFileName)) }
+
+// readRunFile returns what a running node says of itself, if it is fresh.
+func readRunFile(dir string) (runInfo, bool) {
+	var info runInfo
+	b, err := os.ReadFile(filepath.Join(dir, runFileName))
+	if err != nil || json.Unmarshal(b, &info) != nil {
+		return info, false
+	}
+	return info, time.Since(info.Updated) < runFileFresh
+}
+
+func lockRun(dir string) (*runLock, error) {
+	l, err := acquireRunLock(filepath.Join(dir, runLockName))
+	if err != nil {
+		if info, ok := readRunFile(dir); ok {
+			return nil, fmt.Errorf("%w (process %d)", ErrAlreadyRunning, info.PID)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrAlreadyRunning, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,27 @@
+//go:build !unix
+
+package node
+
+import "os"
+
+// runLock, where advisory locks are not available here, is an exclusively
+// created file: a node killed without warning leaves it behind, and the
+// next start removes it once the run file has gone stale.
+type runLock struct{ path string }
+
+func acquireRunLock(path string) (*runLock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if _, fresh := readRunFile(dirOf(path)); fresh {
+			return nil, err
+		}
+		os.Remove(path)
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	f.Close()
+	return &runLock{path}, nil
+}
+
+func (l *runLock) release() { os.Remove(l.path) }
