@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/store"
 )
@@ -21,10 +23,78 @@ type IngestReport struct {
 // state, and stores what the state keeps, all in one durable transaction.
 // Entries refused outright are reported and not stored.
 func (n *Node) Ingest(ctx context.Context, raws [][]byte) (IngestReport, error) {
+	valid, rep := verified(raws) // before locking: verification is the slow part
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ingest(ctx, valid, rep)
+}
+
+// ingestFromPeer is Ingest for entries the peer from sent. An entry signed
+// by a key that is not (yet) a device of the network waits for its
+// author's admission only if a member's node sent it, as an honest one can
+// (the admission may be on its way). Sent by anyone else, it is
+// unauthorised as far as this node can tell: it is not stored (it must not
+// take room in the store, or push members' waiting entries out of the
+// bounded pool), nor reported as refused (it may be valid elsewhere). The
+// rest of the batch is applied first, in case it admits the author, or the
+// sender.
+func (n *Node) ingestFromPeer(ctx context.Context, from peer.ID, raws [][]byte) (rep IngestReport, err error) {
+	valid, rep := verified(raws)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	take, later := valid, []*crdt.Entry(nil)
+	if !n.memberPeer(from) {
+		take, later = n.splitUnknown(valid)
+	}
+	for {
+		if rep, err = n.ingest(ctx, take, rep); err != nil || len(later) == 0 {
+			break
+		}
+		if n.memberPeer(from) {
+			take, later = later, nil
+		} else if take, later = n.splitUnknown(later); len(take) == 0 {
+			break
+		}
+	}
+	return rep, err
+}
+
+// memberPeer reports whether p is the node of a member device: a node's
+// peer ID is its device key.
+func (n *Node) memberPeer(p peer.ID) bool {
+	pub, err := p.ExtractPublicKey()
+	if err != nil {
+		return false
+	}
+	raw, err := pub.Raw()
+	if err != nil || len(raw) != len(crdt.DeviceKey{}) {
+		return false
+	}
+	_, ok := n.state.DeviceOrg(crdt.DeviceKey(raw))
+	return ok
+}
+
+// splitUnknown sets apart this network's entries that the state does not
+// hold and whose author it does not know as a device.
+func (n *Node) splitUnknown(es []*crdt.Entry) (known, unknown []*crdt.Entry) {
+	for _, e := range es {
+		_, device := n.state.DeviceOrg(e.Author)
+		_, held := n.state.Has(e.ID())
+		if device || held || e.Network != n.network || e.Kind == crdt.KindGenesis {
+			known = append(known, e) // the state decides (another network's is refused there)
+		} else {
+			unknown = append(unknown, e)
+		}
+	}
+	return known, unknown
+}
+
+// verified decodes and verifies raws, and reports those refused.
+func verified(raws [][]byte) ([]*crdt.Entry, IngestReport) {
 	var rep IngestReport
 	entries := make([]*crdt.Entry, len(raws))
 	errs := make([]error, len(raws))
-	verifyAll(raws, entries, errs) // before locking: verification is the slow part
+	verifyAll(raws, entries, errs)
 	valid := entries[:0:0]
 	for i, e := range entries {
 		if errs[i] != nil {
@@ -33,9 +103,7 @@ func (n *Node) Ingest(ctx context.Context, raws [][]byte) (IngestReport, error) 
 		}
 		valid = append(valid, e)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ingest(ctx, valid, rep)
+	return valid, rep
 }
 
 // IngestVerified is Ingest for entries whose signatures were already checked

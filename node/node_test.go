@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 	"github.com/murmurnet/murmur/store"
+	"github.com/murmurnet/murmur/testnet/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // t0 is when every test starts: nothing here reads the wall clock.
 var t0 = time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)

@@ -32,30 +32,45 @@ func (r replica) Entries(ids []crdt.ID) [][]byte {
 	return out
 }
 
-func (r replica) Ingest(ctx context.Context, _ peer.ID, raws [][]byte) (int, error) {
-	rep, err := r.n.Ingest(ctx, raws)
+func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, error) {
+	rep, err := r.n.ingestFromPeer(ctx, from, raws)
 	return len(rep.Refused), err
 }
 
 // validate is the gossip validator: the same checks as every other path.
-// An entry that is merely not applicable yet is kept (its predecessor is
-// usually on its way) but not forwarded.
-func (n *Node) validate(ctx context.Context, raw []byte) (msync.Verdict, *crdt.Entry) {
+// from is the peer that sent the entry, this node for its own entries.
+func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
 	e, err := crdt.Verify(raw)
 	if err != nil {
 		return msync.Reject, nil
 	}
+	local := from == self
 	n.mu.Lock()
+	_, held := n.state.Has(e.ID())
+	_, device := n.state.DeviceOrg(e.Author)
+	mayWait := device || n.memberPeer(from) // see ingestFromPeer
 	st, _ := n.state.Check(e)
 	n.mu.Unlock()
-	switch st {
-	case crdt.StatusAccepted:
+	switch {
+	case held && !local:
+		// A replay of an entry this node holds (pubsub drops repeats of
+		// recent messages before asking; this is an older one): forwarding
+		// it would let anyone make the network send its history again.
+		return msync.Ignore, nil
+	case st == crdt.StatusAccepted:
 		return msync.Accept, e
-	case crdt.StatusWaiting:
+	case st == crdt.StatusWaiting && mayWait:
+		// Merely not applicable yet: kept (what it waits for is usually on
+		// its way), not forwarded.
 		n.IngestVerified(ctx, []*crdt.Entry{e})
 		return msync.Ignore, nil
-	case crdt.StatusHeld:
-		return msync.Ignore, nil // signed by a member device, but without standing here
+	case st == crdt.StatusWaiting, st == crdt.StatusHeld:
+		// Signed by a key this node does not know as a device and sent by a
+		// node that is not a member's (junk, or ahead of its author's
+		// admission: reconciliation brings it in order), or by a member
+		// device without standing here: neither kept nor forwarded, and the
+		// sender is not blamed.
+		return msync.Ignore, nil
 	}
 	return msync.Reject, nil
 }

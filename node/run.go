@@ -135,7 +135,9 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}
 	r.syncer = msync.NewSyncer(r.h, n.network, replica{n}, r.syncOptions())
 	r.gossip, err = msync.JoinGossip(r.ctx, r.h, n.network,
-		func(_ peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) { return n.validate(r.ctx, raw) },
+		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
+			return n.validate(r.ctx, r.h.ID(), from, raw)
+		},
 		func(_ peer.ID, e *crdt.Entry) {
 			select {
 			case r.delivered <- e:
@@ -339,7 +341,8 @@ func (r *Runner) Traffic() Traffic {
 	return t
 }
 
-// SyncWith reconciles with p now.
+// SyncWith reconciles with p now, or returns msync.ErrBusy if a session
+// with p (started by either side) is under way.
 func (r *Runner) SyncWith(ctx context.Context, p peer.ID) (msync.Stats, error) {
 	return r.syncer.Sync(ctx, p)
 }
@@ -418,6 +421,14 @@ func (r *Runner) antiEntropyLoop() {
 	// A new peer is reconciled with at once, and again once gossip has
 	// warmed up: what was published in between may not have reached it.
 	again := map[peer.ID]time.Time{}
+	// One session runs with a peer at a time (msync.ErrBusy): when one is
+	// under way, a reconciliation that must happen after it is tried again.
+	retry := func(p peer.ID) {
+		due := time.Now().Add(time.Second)
+		if d, ok := again[p]; !ok || d.Before(due) {
+			again[p] = due
+		}
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -425,15 +436,19 @@ func (r *Runner) antiEntropyLoop() {
 		case <-r.ctx.Done():
 			return
 		case p := <-r.syncSoon:
-			r.syncOne(p)
+			if r.syncOne(p) {
+				retry(p)
+			}
 		case p := <-r.connected:
-			r.syncOne(p)
+			r.syncOne(p) // busy: the session under way (the peer's) is this one
 			again[p] = time.Now().Add(msync.GossipWarmUp)
 		case now := <-tick.C:
 			for p, due := range again {
 				if now.After(due) {
 					delete(again, p)
-					r.syncOne(p)
+					if r.syncOne(p) {
+						retry(p)
+					}
 				}
 			}
 		case <-t.C:
@@ -445,15 +460,26 @@ func (r *Runner) antiEntropyLoop() {
 	}
 }
 
-func (r *Runner) syncOne(p peer.ID) {
+// syncOne reconciles with p, and reports whether it could not because a
+// session with p was under way.
+func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) {
-		return
+		return false
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute)
 	defer cancel()
-	if _, err := r.syncer.Sync(ctx, p); err != nil && r.ctx.Err() == nil {
+	st, err := r.syncer.Sync(ctx, p)
+	switch {
+	case errors.Is(err, msync.ErrBusy):
+		return true
+	case err == nil || r.ctx.Err() != nil:
+	case st.Rounds > 0 && st.RecvBytes == 0:
+		// The peer hung up on our first message: we both started at once
+		// and it kept its own session (see msync.Syncer), or it is busy.
+	default:
 		r.opt.Logf("reconciling with %s: %v", short(p.String()), err)
 	}
+	return false
 }
 
 // speaksSync: only peers that announced the network's protocol are asked.

@@ -163,13 +163,13 @@ func (b byteCounter) UndeliverableMessage(m *pubsub.Message) {
 // Traffic is the bytes of gossip sent and received so far.
 func (g *Gossip) Traffic() (sent, received int64) { return g.sent.Load(), g.received.Load() }
 
-// entryMessageID names a message by the entry it carries: the same entry
-// has the same message ID whoever publishes it, so it travels once.
+// entryMessageID names a message by the hash of its bytes. An entry's
+// encoding is canonical, so the same entry has the same message ID whoever
+// publishes it, and travels once. It is not the entry's ID: that covers the
+// signed header only, so a copy with a forged signature would share it, and
+// pubsub, which marks a message ID seen before the validator runs, would
+// then drop the genuine entry as a repeat of the forgery.
 func entryMessageID(m *pb.Message) string {
-	if e, err := crdt.Decode(m.Data); err == nil {
-		id := e.ID()
-		return string(id[:])
-	}
 	h := sha256.Sum256(m.Data)
 	return string(h[:])
 }

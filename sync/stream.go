@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -46,6 +47,15 @@ const (
 
 // ErrPeerMisbehaved ends a session whose peer sent too many refused entries.
 var ErrPeerMisbehaved = errors.New("sync: peer sent too many invalid entries")
+
+// ErrTurnTimeout ends a session whose peer did not finish its turn within
+// SyncOptions.TurnTimeout.
+var ErrTurnTimeout = errors.New("sync: the peer did not finish its turn in time")
+
+// ErrBusy is returned by Sync when a reconciliation with the peer is
+// already under way, started by either side: it does the work, and two at
+// once would send the same entries twice.
+var ErrBusy = errors.New("sync: already reconciling with this peer")
 
 // Protocol is the stream protocol of a network's reconciliation.
 func Protocol(network crdt.ID) protocol.ID {
@@ -111,7 +121,50 @@ type Syncer struct {
 
 	mu     gosync.Mutex
 	total  Stats
-	closed bool // under mu: no session starts once Close began
+	closed bool               // under mu: no session starts once Close began
+	active map[peer.ID]*claim // under mu: the session under way with each peer
+}
+
+// claim is a session's hold on its peer: one session runs with a peer at a
+// time, or both would push the same entries.
+type claim struct {
+	initiator  bool
+	cancel     context.CancelFunc
+	superseded bool // under Syncer.mu: the peer's own session replaced it
+}
+
+// claim registers a session with p, or returns nil if one is under way.
+// When both sides start one at once (both reconcile with a peer that has
+// just connected), each keeps the session started by the peer with the
+// lower ID, so both keep the same one.
+func (s *Syncer) claim(p peer.ID, initiator bool, cancel context.CancelFunc) *claim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.active[p]; cur != nil {
+		if initiator || !cur.initiator || p > s.h.ID() {
+			return nil
+		}
+		cur.superseded = true
+		cur.cancel()
+	}
+	c := &claim{initiator: initiator, cancel: cancel}
+	s.active[p] = c
+	return c
+}
+
+// release ends c's hold on p.
+func (s *Syncer) release(p peer.ID, c *claim) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[p] == c {
+		delete(s.active, p)
+	}
+}
+
+func (s *Syncer) superseded(c *claim) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.superseded
 }
 
 // ErrClosed is returned by Sync after Close.
@@ -137,7 +190,7 @@ func NewSyncer(h host.Host, net crdt.ID, r Replica, opt SyncOptions) *Syncer {
 	if opt.MaxInbound == 0 {
 		opt.MaxInbound = 8
 	}
-	s := &Syncer{h: h, proto: Protocol(net), r: r, opt: opt, slots: make(chan struct{}, opt.MaxInbound)}
+	s := &Syncer{h: h, proto: Protocol(net), r: r, opt: opt, slots: make(chan struct{}, opt.MaxInbound), active: map[peer.ID]*claim{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	h.SetStreamHandler(s.proto, s.serve)
 	return s
@@ -180,10 +233,21 @@ func (s *Syncer) serve(st network.Stream) {
 		return
 	}
 	defer s.wg.Done()
-	s.run(s.ctx, st, false)
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	p := st.Conn().RemotePeer()
+	c := s.claim(p, false, cancel)
+	if c == nil {
+		st.Reset() // ours is under way: the peer's Sync returns ErrBusy
+		return
+	}
+	defer s.release(p, c)
+	s.run(ctx, st, false, c)
 }
 
-// Sync reconciles with peer p, as the initiator.
+// Sync reconciles with peer p, as the initiator. It returns ErrBusy if a
+// session with p is under way, or if p's own, started at the same time,
+// takes its place.
 func (s *Syncer) Sync(ctx context.Context, p peer.ID) (Stats, error) {
 	if !s.begin() {
 		return Stats{}, ErrClosed
@@ -193,11 +257,19 @@ func (s *Syncer) Sync(ctx context.Context, p peer.ID) (Stats, error) {
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
+	c := s.claim(p, true, cancel)
+	if c == nil {
+		return Stats{}, ErrBusy
+	}
+	defer s.release(p, c)
 	st, err := s.h.NewStream(ctx, p, s.proto)
 	if err != nil {
+		if s.superseded(c) {
+			return Stats{}, ErrBusy
+		}
 		return Stats{}, fmt.Errorf("sync: opening a stream to %s: %w", p, err)
 	}
-	return s.run(ctx, st, true)
+	return s.run(ctx, st, true, c)
 }
 
 // conn counts the bytes of a stream.
@@ -218,13 +290,29 @@ func (c *conn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool) (stats Stats, err error) {
+func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool, cl *claim) (stats Stats, err error) {
 	c := &conn{Stream: st}
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	// The turn timeout is enforced by a timer as well as by the stream's
+	// deadlines, which not every transport implements (go-libp2p's mock
+	// network ignores them): a peer that stops mid-turn must not hold the
+	// session, and an inbound slot, forever.
+	var timedOut atomic.Bool
+	turn := time.AfterFunc(s.opt.TurnTimeout, func() {
+		timedOut.Store(true)
+		st.Reset()
+	})
 	defer func() {
 		stop()
+		turn.Stop()
 		if err != nil {
 			st.Reset()
+			switch {
+			case s.superseded(cl):
+				err = ErrBusy
+			case timedOut.Load():
+				err = fmt.Errorf("%w (%v)", ErrTurnTimeout, s.opt.TurnTimeout)
+			}
 		} else {
 			st.Close()
 		}
@@ -248,11 +336,13 @@ func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool) (st
 		if err != nil {
 			return stats, err
 		}
+		turn.Reset(s.opt.TurnTimeout)
 		if err := s.endTurn(st, w, nil, first, &stats); err != nil {
 			return stats, err
 		}
 	}
 	for {
+		turn.Reset(s.opt.TurnTimeout)
 		st.SetReadDeadline(time.Now().Add(s.opt.TurnTimeout))
 		msg, bye, err := s.readTurn(ctx, from, r, &stats)
 		if err != nil {
