@@ -9,8 +9,10 @@ STATICCHECK_VERSION := v0.8.2
 ORG         ?= $(shell hostname 2>/dev/null || echo "My organisation")
 FUZZTIME    ?= 10m
 SHORTFUZZ   ?= 5s
+NODES       ?= 5
+SEED        ?= 1
 
-.PHONY: all build run test fuzz bench check fmt vet staticcheck clean
+.PHONY: all build run test fuzz bench testnet check fmt vet staticcheck clean
 
 all: build
 
@@ -44,17 +46,26 @@ test:
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(SHORTFUZZ)
+	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(SHORTFUZZ)
 
 # Long fuzzing: FUZZTIME per target (default 10m).
 fuzz:
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(FUZZTIME)
 
-# Throughput beside this machine's floor, then the micro-benchmarks.
+# Throughput beside this machine's floor (ingest, append, reconciliation,
+# catch-up, a 20-node testnet), then the micro-benchmarks. About 2 minutes.
 bench:
 	$(GO) run ./cmd/murmur-bench
-	$(GO) test ./crdt ./store -run '^$$' -bench . -benchmem
+	$(GO) test ./crdt ./store ./sync -run '^$$' -bench . -benchmem
+
+# A local network of NODES real murmur processes on loopback through the
+# default scenario (partition with writes on both sides, a node killed and
+# restarted, a heal); exits 0 only if every node ends with the same entries.
+testnet:
+	$(GO) run ./cmd/murmur-testnet -nodes $(NODES) -seed $(SEED)
 
 check: fmt vet staticcheck
 	$(GO) test -race ./...
