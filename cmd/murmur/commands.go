@@ -129,7 +129,14 @@ func cmdStatus(e *env, args []string) error {
 		}
 		fmt.Fprintln(tw)
 		if st.Running {
-			fmt.Fprintf(tw, "running\tyes, %d peers\n", len(st.Peers))
+			fmt.Fprintf(tw, "running\tyes, connected to %s\n", plural(len(st.Peers), "peer"))
+			for _, a := range st.Addrs {
+				fmt.Fprintf(tw, "listening\t%s\n", a)
+			}
+			if t := st.Traffic; t != nil {
+				fmt.Fprintf(tw, "traffic\t%d reconciliations, %d entries received and %d sent by them; gossip %d bytes out, %d in\n",
+					t.Sync.Sessions, t.Sync.Received-t.Sync.Refused, t.Sync.Pushed, t.GossipSent, t.GossipRecv)
+			}
 		} else {
 			fmt.Fprintf(tw, "running\tno node is running on this data directory\n")
 		}
