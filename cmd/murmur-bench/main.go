@@ -24,6 +24,8 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	msync "github.com/murmurnet/murmur/sync"
+	"github.com/murmurnet/murmur/testnet"
 )
 
 func main() {
@@ -32,14 +34,25 @@ func main() {
 	flag.IntVar(&cfg.batch, "batch", 1000, "entries per ingest batch (one transaction each)")
 	flag.IntVar(&cfg.appends, "appends", 1000, "local appends (one durable commit each)")
 	flag.IntVar(&cfg.authors, "authors", 20, "organisations writing the ingested entries")
+	recon := flag.Bool("recon", true, "also print the reconciliation table (N = 10k, 100k, 1M)")
+	flag.IntVar(&cfg.catchUp, "catchup", 100_000, "entries a fresh node pulls from a peer over loopback (0: skip)")
+	flag.BoolVar(&cfg.testnet, "testnet", true, "also measure a 20-node in-process testnet: convergence after a heal, propagation latency")
 	flag.Parse()
+	if *recon {
+		cfg.reconN = []int{10_000, 100_000, 1_000_000}
+	}
 	if err := run(context.Background(), os.Stdout, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "murmur-bench:", err)
 		os.Exit(1)
 	}
 }
 
-type config struct{ entries, batch, appends, authors int }
+type config struct {
+	entries, batch, appends, authors int
+	reconN                           []int // set sizes for the reconciliation table; none: skip it
+	catchUp                          int   // entries a fresh node pulls over loopback; 0: skip
+	testnet                          bool  // 20-node convergence and propagation latency
+}
 
 const bodySize = 200
 
@@ -130,7 +143,36 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	tw("append: local write (sign, check, one durable commit each)", appendRate, "entries/s",
 		fmt.Sprintf("%.2fx the durable floor, %.2fx the batched 1-core floor", appendRate/durableFloor, appendRate/floor))
 	fmt.Fprintf(w, "\n  %d entries ingested, %d appended; durable = WAL with synchronous=FULL (an fsync per commit).\n", len(raws), cfg.appends)
+	if len(cfg.reconN) > 0 {
+		reconTable(w, cfg.reconN, []int{0, 1, 100, 10_000})
+	}
+	if cfg.catchUp > 0 {
+		fmt.Fprintln(w)
+		if err := catchUp(ctx, w, cfg.catchUp); err != nil {
+			return fmt.Errorf("catch-up: %w", err)
+		}
+	}
+	if cfg.testnet {
+		fmt.Fprintln(w)
+		if err := testnet.Bench(ctx, w); err != nil {
+			return fmt.Errorf("testnet: %w", err)
+		}
+	}
 	return nil
+}
+
+// reconTable prints reconciliation's round trips and bytes (messages only:
+// the entries themselves travel besides) for sets of N with d differences.
+func reconTable(w io.Writer, ns, ds []int) {
+	fmt.Fprintf(w, "\nreconciliation, messages only (Negentropy's published analysis: N=1M, d=1 in about 3 round trips and 1.5 KB)\n")
+	fmt.Fprintf(w, "  %9s %7s %12s %14s\n", "N", "d", "round trips", "bytes")
+	for _, r := range msync.ReconTable(ns, ds) {
+		ok := ""
+		if !r.Converged {
+			ok = "  DID NOT CONVERGE"
+		}
+		fmt.Fprintf(w, "  %9d %7d %12d %14d%s\n", r.N, r.D, r.RoundTrips, r.TotalBytes, ok)
+	}
 }
 
 // body is a request body of exactly bodySize bytes.
