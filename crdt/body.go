@@ -196,6 +196,33 @@ type RequestClosed struct {
 	Note    string
 }
 
+// InvitePurpose says what an invite admits.
+type InvitePurpose uint64
+
+// Invite purposes.
+const (
+	InviteOrganisation InvitePurpose = 1 // a new organisation, admitted by stewards
+	InviteDevice       InvitePurpose = 2 // another device of the inviting organisation
+)
+
+// Invite announces an invite code (kind 9). The code's secret stays with
+// whoever holds the code: the entry carries only the public key derived
+// from it, with which the joiner signs its request to join, so a member
+// that has seen the invite can recognise the joiner without being able to
+// join in its place. An admission (or, for a device, a device-added entry)
+// that names the invite among its dependencies uses it; an invite admits
+// one organisation (or one device), and only by entries written before it
+// expires. Only stewards invite organisations; a device is invited by its
+// organisation.
+//
+//	1 key  2 expires (Unix ms)  3 purpose  4 organisation (device invites)
+type Invite struct {
+	Key     [32]byte
+	Expires uint64
+	Purpose InvitePurpose
+	Org     OrgID
+}
+
 // EncodeBody returns the canonical encoding of one of the body types above.
 func EncodeBody(b any) ([]byte, error) {
 	w := &encoder{}
@@ -250,6 +277,11 @@ func EncodeBody(b any) ([]byte, error) {
 	case *RequestClosed:
 		w.fixed(1, b.Request[:])
 		w.string(2, b.Note)
+	case *Invite:
+		w.fixed(1, b.Key[:])
+		w.uint(2, b.Expires)
+		w.uint(3, uint64(b.Purpose))
+		w.fixed(4, b.Org[:])
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -278,6 +310,8 @@ func KindOf(b any) Kind {
 		return KindResponse
 	case *RequestClosed:
 		return KindRequestClosed
+	case *Invite:
+		return KindInvite
 	}
 	return 0
 }
@@ -428,6 +462,23 @@ func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
 			err = checkText("note", b.Note)
 			if err == nil && (b.Request.IsZero() || !slices.Contains(deps, b.Request)) {
 				err = invalid("close: request missing or not among the entry's dependencies")
+			}
+		}
+		out = b
+	case KindInvite:
+		b := &Invite{}
+		d.fixed(1, b.Key[:])
+		b.Expires = d.uint(2)
+		b.Purpose = InvitePurpose(d.uint(3))
+		d.fixed(4, b.Org[:])
+		if err = d.finish(); err == nil {
+			switch {
+			case b.Key == [32]byte{} || b.Expires == 0:
+				err = invalid("invite: needs a key and an expiry")
+			case b.Purpose == 0:
+				err = invalid("invite: no purpose")
+			case (b.Purpose == InviteDevice) != (b.Org != OrgID{}):
+				err = invalid("invite: a device invite names its organisation, and only it")
 			}
 		}
 		out = b

@@ -33,13 +33,14 @@ func goldenEntries(t testing.TB) []struct {
 	closed := n.write(f, &RequestClosed{Request: req.ID(), Note: "Covered."}, req.ID())
 	rev := n.revoke(b, c, 1)
 	unknown := n.writeRaw(f, Kind(77), []byte{0xde, 0xad, 0xbe, 0xef})
+	inv := n.invite(b, InviteDevice, b.org(), 9, 1_800_000_000_000)
 	return []struct {
 		name string
 		e    *Entry
 	}{
 		{"genesis", n.all[0]}, {"admission", adm}, {"device-added", add}, {"directory", dir},
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
-		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()},
+		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
 	}
 }
 

@@ -120,3 +120,19 @@ func status(s *State, e *Entry) Status {
 	st, _ := s.Has(e.ID())
 	return st
 }
+
+// invite writes an invite whose key comes from seed, expiring at expires
+// (Unix ms; 0: a day after now).
+func (n *tnet) invite(by *tdev, purpose InvitePurpose, org OrgID, seed byte, expires uint64) *Entry {
+	n.t.Helper()
+	if expires == 0 {
+		expires = n.now + 86_400_000
+	}
+	var key [32]byte
+	copy(key[:], KeyFromSeed(append(make([]byte, 31), seed))[32:])
+	return n.write(by, &Invite{Key: key, Expires: expires, Purpose: purpose, Org: org})
+}
+
+func (n *tnet) admitWith(by, first *tdev, name string, inv *Entry) *Entry {
+	return n.write(by, &Admission{Device: first.key, Name: name}, inv.ID())
+}

@@ -73,6 +73,9 @@ type membership struct {
 	waiting map[ID]bool // membership entries that are not candidates yet
 	stepOf  map[ID]int  // replay step of each candidate (a race is one step)
 	steps   int
+	// inviteUse says who used each invite: the organisation (for an
+	// organisation invite) or the device it admitted, as a string.
+	inviteUse map[ID]string
 }
 
 func newMembership(genesis *record) *membership {
@@ -85,6 +88,8 @@ func newMembership(genesis *record) *membership {
 		reasons: map[ID]error{},
 		waiting: map[ID]bool{},
 		stepOf:  map[ID]int{},
+
+		inviteUse: map[ID]string{},
 	}
 }
 
@@ -173,6 +178,9 @@ func (s *State) replay(extra *record) *membership {
 		case isRev && rv.Cutoff > 0 && s.recs[rv.Head] == nil:
 			m.waiting[r.id()] = true
 			m.reasons[r.id()] = fmt.Errorf("%w: the revoked device's entry %v named as the cut-off", ErrMissing, rv.Head)
+		case usesInvites(r) && s.missingDep(r) != nil:
+			m.waiting[r.id()] = true
+			m.reasons[r.id()] = fmt.Errorf("%w: entry %v it names (its invite)", ErrMissing, *s.missingDep(r))
 		default:
 			cands = append(cands, r)
 		}
@@ -217,6 +225,13 @@ func (s *State) replay(extra *record) *membership {
 		}
 	}
 	for i, r := range cands { // support
+		if usesInvites(r) {
+			for _, inv := range s.citedInvites(r) {
+				if j, ok := index[inv]; ok {
+					edge(j, i)
+				}
+			}
+		}
 		if key, ok := introduces(r); ok {
 			for _, j := range byAuthor[key] {
 				edge(i, j)
@@ -405,7 +420,7 @@ func (m *membership) step(s *State, rs []*record, revs []*revocation) {
 			continue
 		}
 		m.valid[r.id()] = true
-		m.apply(r)
+		m.apply(s, r)
 	}
 }
 
@@ -429,12 +444,26 @@ func (m *membership) judge(s *State, r *record) error {
 	}
 	own := m.orgs[author.org]
 	switch b := r.body.(type) {
+	case *Invite:
+		switch b.Purpose {
+		case InviteOrganisation:
+			if !own.steward {
+				return fmt.Errorf("%w: only stewards invite organisations", ErrNoAuthority)
+			}
+		case InviteDevice:
+			if author.org != b.Org && !own.steward {
+				return fmt.Errorf("%w: only the organisation itself or a steward invites its devices", ErrNoAuthority)
+			}
+		}
 	case *Admission:
 		if !own.steward {
 			return fmt.Errorf("%w: only stewards admit organisations", ErrNoAuthority)
 		}
 		if d := m.devices[b.Device]; d != nil && d.org != b.Org() {
 			return fmt.Errorf("%w: the device already belongs to an organisation", ErrNoAuthority)
+		}
+		if err := m.checkInvites(s, r, InviteOrganisation, OrgID{}, b.Org().String()); err != nil {
+			return err
 		}
 	case *DeviceAdded:
 		o := m.orgs[b.Org]
@@ -446,6 +475,9 @@ func (m *membership) judge(s *State, r *record) error {
 		}
 		if d := m.devices[b.Device]; d != nil && d.org != b.Org {
 			return fmt.Errorf("%w: the device already belongs to another organisation", ErrNoAuthority)
+		}
+		if err := m.checkInvites(s, r, InviteDevice, b.Org, b.Device.String()); err != nil {
+			return err
 		}
 	case *DeviceRevoked:
 		target := m.devices[b.Device]
@@ -459,8 +491,57 @@ func (m *membership) judge(s *State, r *record) error {
 	return nil
 }
 
+// usesInvites: the kinds whose dependencies may name the invite they use.
+func usesInvites(r *record) bool {
+	return r.e.Kind == KindAdmission || r.e.Kind == KindDeviceAdded
+}
+
+// missingDep returns a dependency of r the state does not hold, if any.
+func (s *State) missingDep(r *record) *ID {
+	for i := range r.e.Deps {
+		if s.recs[r.e.Deps[i]] == nil {
+			return &r.e.Deps[i]
+		}
+	}
+	return nil
+}
+
+// citedInvites are the invites r names among its dependencies.
+func (s *State) citedInvites(r *record) []*record {
+	var out []*record
+	for _, d := range r.e.Deps {
+		if x := s.recs[d]; x != nil && x.e.Kind == KindInvite {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// checkInvites decides whether r may use the invites it names: each must
+// stand, be for this purpose (and, for a device, this organisation), not
+// have expired when r was written, and not have been used by another.
+func (m *membership) checkInvites(s *State, r *record, purpose InvitePurpose, org OrgID, user string) error {
+	for _, inv := range s.citedInvites(r) {
+		b := inv.body.(*Invite)
+		switch {
+		case !m.valid[inv.id()]:
+			return fmt.Errorf("%w: it has no standing", ErrInvite)
+		case b.Purpose != purpose:
+			return fmt.Errorf("%w: it is for another purpose", ErrInvite)
+		case purpose == InviteDevice && b.Org != org:
+			return fmt.Errorf("%w: it is for another organisation's device", ErrInvite)
+		case r.e.Clock.Millis() > b.Expires:
+			return fmt.Errorf("%w: it expired before it was used", ErrInvite)
+		}
+		if u, used := m.inviteUse[inv.id()]; used && u != user {
+			return fmt.Errorf("%w: it was used already", ErrInvite)
+		}
+	}
+	return nil
+}
+
 // apply records the effect of a valid, non-revocation membership entry.
-func (m *membership) apply(r *record) {
+func (m *membership) apply(s *State, r *record) {
 	switch b := r.body.(type) {
 	case *Genesis:
 		m.quorum = int(b.Quorum)
@@ -492,6 +573,20 @@ func (m *membership) apply(r *record) {
 	case *DeviceAdded:
 		if m.devices[b.Device] == nil {
 			m.addDevice(b.Device, b.Org, b.Label, r.id())
+		}
+	}
+	if usesInvites(r) {
+		user := ""
+		switch b := r.body.(type) {
+		case *Admission:
+			user = b.Org().String()
+		case *DeviceAdded:
+			user = b.Device.String()
+		}
+		for _, inv := range s.citedInvites(r) {
+			if _, used := m.inviteUse[inv.id()]; !used {
+				m.inviteUse[inv.id()] = user
+			}
 		}
 	}
 }

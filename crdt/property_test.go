@@ -32,7 +32,7 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 		steward bool
 	}
 	orgs := []*org{{id: founder.org(), devs: []*tdev{founder}, steward: true}}
-	var requests []*Entry
+	var requests, invites []*Entry
 	var clones []*tdev
 	pick := func() *tdev {
 		if len(clones) > 0 && rng.IntN(8) == 0 {
@@ -72,8 +72,26 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 			if rng.IntN(4) == 0 {
 				n.request(first, "written before admission")
 			}
+			var inv *Entry
+			switch rng.IntN(4) {
+			case 0: // a fresh invite, sometimes expiring before it is used
+				exp := n.now + 86_400_000
+				if rng.IntN(3) == 0 {
+					exp = n.now + 10
+				}
+				inv = n.invite(stewardDev(), InviteOrganisation, OrgID{}, byte(rng.IntN(256)), exp)
+				invites = append(invites, inv)
+			case 1: // an earlier invite, perhaps used already
+				if len(invites) > 0 {
+					inv = invites[rng.IntN(len(invites))]
+				}
+			}
 			for a := 0; a < 1+rng.IntN(3); a++ {
-				n.admit(stewardDev(), first, name, steward)
+				if inv != nil {
+					n.write(stewardDev(), &Admission{Device: first.key, Name: name, Steward: steward}, inv.ID())
+				} else {
+					n.admit(stewardDev(), first, name, steward)
+				}
 			}
 			orgs = append(orgs, &org{id: first.org(), devs: []*tdev{first}, steward: steward})
 		case k < 18: // another device for an organisation

@@ -20,6 +20,7 @@ var (
 	ErrWithheld     = errors.New("crdt: membership entries must carry their body")
 	ErrMissing      = errors.New("crdt: waiting for an entry it depends on")
 	ErrPoolFull     = errors.New("crdt: waiting pool full; dropped oldest")
+	ErrInvite       = errors.New("crdt: the invite cannot be used")
 )
 
 // Limits bound what a State keeps that is not (yet) accepted.

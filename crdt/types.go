@@ -38,6 +38,7 @@ const (
 	KindRequest       Kind = 6
 	KindResponse      Kind = 7
 	KindRequestClosed Kind = 8
+	KindInvite        Kind = 9
 )
 
 var kindNames = map[Kind]string{
@@ -49,6 +50,7 @@ var kindNames = map[Kind]string{
 	KindRequest:       "request",
 	KindResponse:      "response",
 	KindRequestClosed: "request-closed",
+	KindInvite:        "invite",
 }
 
 // Known reports whether this release can read bodies of kind k.
@@ -57,7 +59,7 @@ func (k Kind) Known() bool { _, ok := kindNames[k]; return ok }
 // Membership reports whether entries of kind k change who may write.
 func (k Kind) Membership() bool {
 	switch k {
-	case KindGenesis, KindAdmission, KindDeviceAdded, KindDeviceRevoked:
+	case KindGenesis, KindAdmission, KindDeviceAdded, KindDeviceRevoked, KindInvite:
 		return true
 	}
 	return false

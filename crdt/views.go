@@ -294,3 +294,48 @@ func (s *State) requestView(r *record) RequestView {
 	}
 	return rv
 }
+
+// InviteView is an invite that stands, and who used it.
+type InviteView struct {
+	ID     ID
+	Author DeviceKey
+	Org    OrgID // the inviting organisation
+	Invite
+	UsedBy string // the organisation or device it admitted; empty while open
+}
+
+// Invites lists the invites that stand, oldest first.
+func (s *State) Invites() []InviteView {
+	var rs []*record
+	for id := range s.m.valid {
+		if r := s.recs[id]; r != nil && r.e.Kind == KindInvite && r.status == StatusAccepted {
+			rs = append(rs, r)
+		}
+	}
+	sortRecords(rs)
+	out := make([]InviteView, len(rs))
+	for i, r := range rs {
+		out[i] = InviteView{ID: r.id(), Author: r.e.Author, Org: s.orgOf(r), Invite: *r.body.(*Invite), UsedBy: s.m.inviteUse[r.id()]}
+	}
+	return out
+}
+
+// InviteByKey finds the invite whose key is key.
+func (s *State) InviteByKey(key [32]byte) (InviteView, bool) {
+	for _, iv := range s.Invites() {
+		if iv.Key == key {
+			return iv, true
+		}
+	}
+	return InviteView{}, false
+}
+
+// Standing reports whether k is the key of a device that may take part in
+// the network now: a device of an admitted organisation, not revoked.
+func (s *State) Standing(k DeviceKey) (OrgID, bool) {
+	d := s.m.devices[k]
+	if d == nil || len(s.m.revs[k]) > 0 {
+		return OrgID{}, false
+	}
+	return d.org, true
+}

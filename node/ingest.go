@@ -59,21 +59,6 @@ func (n *Node) ingestFromPeer(ctx context.Context, from peer.ID, raws [][]byte) 
 	return rep, err
 }
 
-// memberPeer reports whether p is the node of a member device: a node's
-// peer ID is its device key.
-func (n *Node) memberPeer(p peer.ID) bool {
-	pub, err := p.ExtractPublicKey()
-	if err != nil {
-		return false
-	}
-	raw, err := pub.Raw()
-	if err != nil || len(raw) != len(crdt.DeviceKey{}) {
-		return false
-	}
-	_, ok := n.state.DeviceOrg(crdt.DeviceKey(raw))
-	return ok
-}
-
 // splitUnknown sets apart this network's entries that the state does not
 // hold and whose author it does not know as a device.
 func (n *Node) splitUnknown(es []*crdt.Entry) (known, unknown []*crdt.Entry) {
