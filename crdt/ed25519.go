@@ -76,3 +76,13 @@ func ed25519Verify(pub DeviceKey, msg []byte, sig *[64]byte) bool {
 	R := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(k, minusA, S)
 	return subtle.ConstantTimeCompare(sig[:32], R.Bytes()) == 1
 }
+
+// SignWith signs msg with an ed25519 private key (seed || public key):
+// for messages that are not entries, such as a joiner's request signed
+// with an invite's key.
+func SignWith(priv, msg []byte) [64]byte { return ed25519Sign(priv, msg) }
+
+// VerifyWith checks an ed25519 signature by pub over msg.
+func VerifyWith(pub [32]byte, msg []byte, sig [64]byte) bool {
+	return ed25519Verify(DeviceKey(pub), msg, &sig)
+}

@@ -58,6 +58,11 @@ type deviceState struct {
 type revocation struct {
 	rec     *record
 	body    *DeviceRevoked
+	// selfDefeating: it would void an entry its own author's membership
+	// rests on (the admission of its author's organisation, the addition of
+	// its author's device, or of the devices that added them), so it can
+	// never stand: it is void, and shapes nothing.
+	selfDefeating bool
 	allowed map[uint64]ID // the revoked device's chain from Head down
 	floor   uint64        // lowest seq the chain is known down to
 	walked  bool
@@ -241,8 +246,30 @@ func (s *State) replay(extra *record) *membership {
 			}
 		}
 	}
-	for i, rv := range revs { // kill
+	// A revocation that would void what its own author stands on is void.
+	intro := map[DeviceKey][]*record{}
+	orgFirst := map[OrgID]DeviceKey{}
+	for _, r := range cands {
+		if key, ok := introduces(r); ok {
+			intro[key] = append(intro[key], r)
+			if key == r.e.Author || r.e.Kind == KindAdmission {
+				orgFirst[OrgIDFor(key)] = key
+			}
+		}
+	}
+	for _, rv := range revs {
 		if rv == nil {
+			continue
+		}
+		for x := range supportOf(rv.rec.e.Author, intro, orgFirst) {
+			if x.e.Author == rv.body.Device && s.within(x, rv) != isWithin {
+				rv.selfDefeating = true
+				break
+			}
+		}
+	}
+	for i, rv := range revs { // kill
+		if rv == nil || rv.selfDefeating {
 			continue
 		}
 		for _, j := range byAuthor[rv.body.Device] {
@@ -300,6 +327,33 @@ func (s *State) replay(extra *record) *membership {
 		emitted += len(step)
 	}
 	return m
+}
+
+// supportOf returns the entries device k's membership rests on: those that
+// brought it in, the admission of its organisation, and, transitively, the
+// same for their authors.
+func supportOf(k DeviceKey, intro map[DeviceKey][]*record, orgFirst map[OrgID]DeviceKey) map[*record]bool {
+	out := map[*record]bool{}
+	seen := map[DeviceKey]bool{}
+	stack := []DeviceKey{k}
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		for _, r := range intro[d] {
+			out[r] = true
+			stack = append(stack, r.e.Author)
+			if b, ok := r.body.(*DeviceAdded); ok {
+				if first, ok := orgFirst[b.Org]; ok {
+					stack = append(stack, first)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // sourceCycle returns, among the strongly connected components of the
@@ -399,6 +453,10 @@ func (m *membership) step(s *State, rs []*record, revs []*revocation) {
 	var effective []*revocation
 	for k, r := range rs {
 		if revs[k] == nil {
+			continue
+		}
+		if revs[k].selfDefeating {
+			m.reasons[r.id()] = fmt.Errorf("%w: it would revoke what its own author's membership rests on", ErrNoAuthority)
 			continue
 		}
 		if err := m.judge(s, r); err != nil {

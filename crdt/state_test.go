@@ -491,3 +491,20 @@ func TestObserverTracksAcceptedSet(t *testing.T) {
 		})
 	}
 }
+
+// A revocation that would void the entry admitting its own author's
+// organisation is void: it stands in no order, and cuts nobody.
+func TestSelfDefeatingRevocationIsVoid(t *testing.T) {
+	f, b := newDev(1), newDev(2)
+	n := newNet(t, f, 1)
+	adm := n.admit(f, b, "Beta", true) // f's entry 2
+	rb := n.revoke(b, f, 1)            // b cuts f below the admission of b
+	fl := n.request(f, "the founder carries on")
+	s := allOrders(t, n, n.all[:1], []*Entry{adm, rb, fl})
+	if status(s, rb) != StatusHeld || !errors.Is(s.Why(rb.ID()), ErrNoAuthority) {
+		t.Fatalf("self-defeating revocation: %v %v", status(s, rb), s.Why(rb.ID()))
+	}
+	if status(s, adm) != StatusAccepted || status(s, fl) != StatusAccepted {
+		t.Fatalf("admission %v, founder's later entry %v", status(s, adm), status(s, fl))
+	}
+}

@@ -95,6 +95,7 @@ func sortRecords(rs []*record) {
 // OrgView is a member organisation (or one awaiting admission).
 type OrgView struct {
 	ID        OrgID
+	First     DeviceKey // the device it was admitted with
 	Name      string
 	Steward   bool
 	Admitted  bool
@@ -119,7 +120,7 @@ func (s *State) Quorum() int { return s.m.quorum }
 func (s *State) Members() []OrgView {
 	var out []OrgView
 	for _, o := range s.m.orgs {
-		ov := OrgView{ID: o.id, Name: o.name, Steward: o.steward, Admitted: o.admitted, Approvals: len(o.approvals)}
+		ov := OrgView{ID: o.id, First: o.first, Name: o.name, Steward: o.steward, Admitted: o.admitted, Approvals: len(o.approvals)}
 		for _, k := range o.devices {
 			ov.Devices = append(ov.Devices, s.deviceView(k))
 		}
@@ -338,4 +339,10 @@ func (s *State) Standing(k DeviceKey) (OrgID, bool) {
 		return OrgID{}, false
 	}
 	return d.org, true
+}
+
+// ApprovedBy reports whether approver has approved org's admission.
+func (s *State) ApprovedBy(org, approver OrgID) bool {
+	o := s.m.orgs[org]
+	return o != nil && slices.Contains(o.approvals, approver)
 }
