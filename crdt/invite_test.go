@@ -52,7 +52,7 @@ func TestInviteAuthorityAndPurpose(t *testing.T) {
 	n := newNet(t, f, 1)
 	n.admit(f, b, "Beta", false)
 	byMember := n.invite(b, InviteOrganisation, OrgID{}, 1, 0) // not a steward
-	devInv := n.invite(b, InviteDevice, b.org(), 2, 0)          // its own organisation's device: fine
+	devInv := n.invite(b, InviteDevice, b.org(), 2, 0)         // its own organisation's device: fine
 	added := n.write(b, &DeviceAdded{Device: b2.key, Org: b.org()}, devInv.ID())
 	wrongUse := n.admitWith(f, c, "Gamma", devInv) // a device invite cannot admit an organisation
 	viaMember := n.admitWith(f, x, "Delta", byMember)

@@ -56,16 +56,16 @@ type deviceState struct {
 }
 
 type revocation struct {
-	rec     *record
-	body    *DeviceRevoked
+	rec  *record
+	body *DeviceRevoked
 	// selfDefeating: it would void an entry its own author's membership
 	// rests on (the admission of its author's organisation, the addition of
 	// its author's device, or of the devices that added them), so it can
 	// never stand: it is void, and shapes nothing.
 	selfDefeating bool
-	allowed map[uint64]ID // the revoked device's chain from Head down
-	floor   uint64        // lowest seq the chain is known down to
-	walked  bool
+	allowed       map[uint64]ID // the revoked device's chain from Head down
+	floor         uint64        // lowest seq the chain is known down to
+	walked        bool
 }
 
 type membership struct {
