@@ -38,13 +38,15 @@ func (n *Node) MemberPeer(p peer.ID) bool {
 	return n.memberPeer(p)
 }
 
-// openInvites reports whether an invite stands that is neither used nor
-// expired by this node's clock: only then may a stranger connect, to
-// present it. The caller holds n.mu.
+// openInvites reports whether an invite stands that has not expired by
+// this node's clock: only then may a stranger connect, to present it (and
+// nothing else). A used one keeps the door open until it expires, so that
+// whoever presents it again hears why it is refused instead of finding
+// the node unreachable. The caller holds n.mu.
 func (n *Node) openInvites() bool {
 	now := uint64(n.now().UnixMilli())
 	for _, iv := range n.state.Invites() {
-		if iv.UsedBy == "" && iv.Expires > now {
+		if iv.Expires > now {
 			return true
 		}
 	}
@@ -52,9 +54,31 @@ func (n *Node) openInvites() bool {
 }
 
 // Admissible reports whether a peer may connect at all: a member device,
-// or anyone while an invite is open (to present it, and nothing else).
+// or anyone while an invite is open (to present it, and nothing else) —
+// except a device of the network that lost its standing (revoked): it is
+// no stranger, and is refused from the moment its revocation is known.
 func (n *Node) Admissible(p peer.ID) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.memberPeer(p) || n.openInvites()
+	return n.admissible(p)
+}
+
+// admissible is Admissible; the caller holds n.mu.
+func (n *Node) admissible(p peer.ID) bool {
+	if n.memberPeer(p) {
+		return true
+	}
+	return !n.formerPeer(p) && n.openInvites()
+}
+
+// formerPeer reports whether p is the node of a device the network knows
+// but that has no standing: revoked. The caller holds n.mu.
+func (n *Node) formerPeer(p peer.ID) bool {
+	k, ok := peerDevice(p)
+	if !ok {
+		return false
+	}
+	_, known := n.state.DeviceOrg(k)
+	_, stands := n.state.Standing(k)
+	return known && !stands
 }

@@ -104,6 +104,10 @@ type Node struct {
 	// onOwn, while the node runs, is told of each entry of this device that
 	// becomes accepted (written here or by a CLI command), to publish it.
 	onOwn func(e *crdt.Entry)
+	// onMembership, while the node runs, is told whenever a membership
+	// entry enters or leaves the accepted set: who may connect may have
+	// changed (the transport gate looks again). It must not block.
+	onMembership func()
 }
 
 // resetState starts an empty state (to be filled by refresh), with the
@@ -122,6 +126,9 @@ func (n *Node) resetState() {
 			if e.Author == n.device && n.onOwn != nil {
 				n.onOwn(e)
 			}
+		}
+		if e.Kind.Membership() && (from == crdt.StatusAccepted || to == crdt.StatusAccepted) && n.onMembership != nil {
+			n.onMembership()
 		}
 	})
 }
@@ -172,7 +179,11 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 			return nil, err
 		}
 	}
-	return provision(ctx, dir, genesis, seed, crdt.OrgID{}, opt.Passphrase, psk, opt.Now)
+	kf, err := sealKey(seed, crdt.PublicKeyOf(crdt.KeyFromSeed(seed)), opt.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	return provision(ctx, dir, genesis, seed, crdt.OrgID{}, kf, psk, opt.Now)
 }
 
 // ProvisionOptions set up a device of an existing network.
@@ -207,17 +218,26 @@ func Provision(ctx context.Context, dir string, opt ProvisionOptions) (*Node, er
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return provision(ctx, dir, genesis, seed, opt.Org, opt.Passphrase, opt.NetworkKey, opt.Now)
+	kf, err := sealKey(seed, crdt.PublicKeyOf(crdt.KeyFromSeed(seed)), opt.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	return provision(ctx, dir, genesis, seed, opt.Org, kf, opt.NetworkKey, opt.Now)
 }
 
-// provision writes a data directory: key, network key, database with the
+// provision writes a data directory: key file (kf; nil when joining, whose
+// key file is there already and stays), network key, database with the
 // genesis entry, and last the configuration, whose presence means the
 // directory is complete. On failure it removes what it wrote.
-func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte, org crdt.OrgID, passphrase, psk []byte, now func() time.Time) (n *Node, err error) {
+func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte, org crdt.OrgID, kf *keyFile, psk []byte, now func() time.Time) (n *Node, err error) {
 	if Initialised(dir) {
 		return nil, ErrAlreadyInitialised
 	}
-	for _, leftover := range []string{keyName, dbName} {
+	leftovers := []string{dbName}
+	if kf != nil {
+		leftovers = append(leftovers, keyName)
+	}
+	for _, leftover := range leftovers {
 		if _, err := os.Stat(filepath.Join(dir, leftover)); err == nil {
 			return nil, fmt.Errorf("%s holds %s but no %s: an interrupted init or a damaged data directory; nothing was changed — move it aside or choose another --dir", dir, leftover, configName)
 		}
@@ -238,16 +258,14 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 	if org == (crdt.OrgID{}) {
 		org = crdt.OrgIDFor(device)
 	}
-	kf, err := sealKey(seed, device, passphrase)
-	if err != nil {
-		return nil, err
+	if kf != nil {
+		kb, _ := json.MarshalIndent(kf, "", "  ")
+		keyPath := filepath.Join(dir, keyName)
+		if err := writeFileAtomic(keyPath, kb, 0o600); err != nil {
+			return nil, fmt.Errorf("node: writing device key: %w", err)
+		}
+		created = append(created, keyPath)
 	}
-	kb, _ := json.MarshalIndent(kf, "", "  ")
-	keyPath := filepath.Join(dir, keyName)
-	if err := writeFileAtomic(keyPath, kb, 0o600); err != nil {
-		return nil, fmt.Errorf("node: writing device key: %w", err)
-	}
-	created = append(created, keyPath)
 	if psk != nil {
 		pskPath := filepath.Join(dir, pskName)
 		if err := writeFileAtomic(pskPath, psk, 0o600); err != nil {

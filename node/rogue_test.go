@@ -19,6 +19,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -38,6 +39,14 @@ import (
 // unauthorised entries — on both paths, as sender and as responder. No
 // honest node may store or forward any of it, crash or hang, and honest
 // entries written meanwhile must still reach every honest node.
+//
+// A host that is no member's cannot reach either path at all (the
+// transport gate: gate_test.go), so the rogues run with the keys of
+// admitted devices — a seized device before its revocation, the attacker
+// the gate cannot stop. The one difference that makes: an entry by a key
+// the network does not know, sent by a member's node, is kept waiting for
+// its author's admission (bounded, never accepted, never forwarded), as it
+// would be from an honest node that is ahead.
 
 // rogueSeed makes the junk repeatable.
 const rogueSeed = 20260302
@@ -63,8 +72,8 @@ func TestRogueHost(t *testing.T) {
 	// Rogue 1 publishes without pubsub signatures or author (what the
 	// honest nodes use) and opens reconciliations. Rogue 2 signs its pubsub
 	// envelopes (go-libp2p-pubsub's default) and answers reconciliations.
-	r1 := newRogue(t, hn, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(), pubsub.WithMessageIdFn(hashID))
-	r2 := newRogue(t, hn)
+	r1 := newRogue(t, hn, hn.rogueKeys[0], pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(), pubsub.WithMessageIdFn(hashID))
+	r2 := newRogue(t, hn, hn.rogueKeys[1])
 	r1.kit, r2.kit = kit, kit
 	r2.h.SetStreamHandler(msync.Protocol(kit.network), r2.respond)
 	for _, r := range []*rogue{r1, r2} {
@@ -238,16 +247,29 @@ func TestRogueHost(t *testing.T) {
 		}
 	}
 	for i, m := range hn.nodes {
+		waiting := 0 // unknown authors' entries a rogue member's node sent it
+		for id, name := range kit.mayWait {
+			st, ok := m.n.State().Has(id)
+			switch {
+			case !ok:
+			case st != crdt.StatusWaiting:
+				t.Errorf("node %d holds %s as %v", i, name, st)
+			case i >= len(honest):
+				t.Errorf("node %d, linked to honest nodes only, holds %s: it was forwarded", i, name)
+			default:
+				waiting++
+			}
+		}
 		st := m.n.Status()
-		if st.Entries != want || st.Waiting != 0 || st.Held != 0 {
-			t.Errorf("node %d: %d entries, %d waiting, %d held; want %d, 0, 0", i, st.Entries, st.Waiting, st.Held, want)
+		if st.Entries != want || st.Waiting != waiting || st.Held != 0 {
+			t.Errorf("node %d: %d entries, %d waiting, %d held; want %d, %d, 0", i, st.Entries, st.Waiting, st.Held, want, waiting)
 		}
 		c, err := m.n.Store().Counts(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Accepted != want || c.Waiting != 0 || c.Held != 0 {
-			t.Errorf("node %d stores %+v; want %d accepted and nothing else", i, c, want)
+		if c.Accepted != want || c.Waiting != waiting || c.Held != 0 {
+			t.Errorf("node %d stores %+v; want %d accepted, %d waiting and nothing else", i, c, want, waiting)
 		}
 		for id, name := range kit.mustNotHold {
 			if st, ok := m.n.State().Has(id); ok {
@@ -294,6 +316,8 @@ type honestNet struct {
 	sessions []*sessionLog
 	insider  *outsider // an admitted device whose key the test holds; no node runs it
 	insider2 *outsider
+	// rogueKeys are admitted devices whose keys the rogue hosts run with.
+	rogueKeys [2]*outsider
 }
 
 func startHonest(t *testing.T, size int) *honestNet {
@@ -316,6 +340,10 @@ func startHonest(t *testing.T, size int) *honestNet {
 	}
 	hn.insider.admit(t, founder)
 	hn.insider2.admit(t, founder)
+	hn.rogueKeys = [2]*outsider{newOutsider("Rogue 1", 0x61), newOutsider("Rogue 2", 0x62)}
+	for _, o := range hn.rogueKeys {
+		o.admit(t, founder)
+	}
 	hn.mn = mocknet.New()
 	t.Cleanup(func() { hn.mn.Close() })
 	for i, m := range hn.nodes {
@@ -455,9 +483,11 @@ type junkKit struct {
 	forgedCopy []byte // genuine with a flipped signature bit, published first
 	genuine    *crdt.Entry
 	// mustNotHold are IDs that junk entries claim; no honest node may hold
-	// them. mustKeep are entries the nodes hold that junk forged copies
+	// them. mayWait are entries of keys the network does not know: a node
+	// they were sent to by a member's node may keep them waiting, no more. mustKeep are entries the nodes hold that junk forged copies
 	// of, with the bytes they must keep.
 	mustNotHold map[crdt.ID]string
+	mayWait     map[crdt.ID]string
 	mustKeep    map[crdt.ID][]byte
 }
 
@@ -525,7 +555,7 @@ func makeJunk(t *testing.T, hn *honestNet) *junkKit {
 	t.Helper()
 	ctx := context.Background()
 	founder := hn.nodes[0].n
-	k := &junkKit{network: founder.Network(), rng: rand.New(rand.NewPCG(rogueSeed, 1)), mustNotHold: map[crdt.ID]string{}, mustKeep: map[crdt.ID][]byte{}}
+	k := &junkKit{network: founder.Network(), rng: rand.New(rand.NewPCG(rogueSeed, 1)), mustNotHold: map[crdt.ID]string{}, mayWait: map[crdt.ID]string{}, mustKeep: map[crdt.ID][]byte{}}
 	t.Logf("junk from seed %d", rogueSeed)
 	never := func(name string, id crdt.ID, raw []byte) junk {
 		k.mustNotHold[id] = name
@@ -603,7 +633,8 @@ func makeJunk(t *testing.T, hn *honestNet) *junkKit {
 	var strangers []junk
 	for i := 0; i < 3; i++ {
 		e := sign(stranger, fmt.Sprintf("Not a member %d", i))
-		strangers = append(strangers, never("an entry by a key that is not a member", e.ID(), e.Raw()))
+		k.mayWait[e.ID()] = "an entry by a key that is not a member"
+		strangers = append(strangers, junk{k.mayWait[e.ID()], e.Raw()})
 	}
 	selfAdmission, err := crdt.EncodeBody(&crdt.Admission{Device: stranger.key, Name: "Stranger"})
 	if err != nil {
@@ -613,7 +644,8 @@ func makeJunk(t *testing.T, hn *honestNet) *junkKit {
 	if err != nil {
 		t.Fatal(err)
 	}
-	strangers = append(strangers, never("a non-member admitting itself", sa.ID(), sa.Raw()))
+	k.mayWait[sa.ID()] = "a non-member admitting itself"
+	strangers = append(strangers, junk{k.mayWait[sa.ID()], sa.Raw()})
 
 	common := []junk{
 		{"random bytes (1)", k.random(1)},
@@ -648,7 +680,8 @@ func hashID(m *pb.Message) string {
 	return string(h[:])
 }
 
-// rogue is a libp2p host that is not a Murmur node.
+// rogue is a libp2p host that is not a Murmur node, with an admitted
+// device's key.
 type rogue struct {
 	h      host.Host
 	topic  *pubsub.Topic
@@ -661,9 +694,13 @@ type rogue struct {
 	}
 }
 
-func newRogue(t *testing.T, hn *honestNet, opts ...pubsub.Option) *rogue {
+func newRogue(t *testing.T, hn *honestNet, as *outsider, opts ...pubsub.Option) *rogue {
 	t.Helper()
-	h, err := hn.mn.GenPeer()
+	key, err := lpcrypto.UnmarshalEd25519PrivateKey(as.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hn.mn.AddPeer(key, ma.StringCast(fmt.Sprintf("/ip4/10.0.1.%d/tcp/4721", len(hn.mn.Peers()))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -33,7 +35,8 @@ const DefaultPort = 4721
 // RunOptions configure a running node.
 type RunOptions struct {
 	// Listen addresses (multiaddrs). Default: TCP and QUIC on DefaultPort,
-	// all interfaces, IPv4 and IPv6.
+	// all interfaces, IPv4 and IPv6; TCP only for a private network (one
+	// whose data directory holds network.psk).
 	Listen []string
 	// Peers to keep connected to (multiaddrs ending in /p2p/PEERID).
 	Peers []string
@@ -49,6 +52,13 @@ type RunOptions struct {
 	// PollEvery is how often the store is checked for entries written by
 	// other processes (CLI commands); default 200 ms.
 	PollEvery time.Duration
+	// RecheckEvery is how often the standing of connected peers is looked
+	// at again, besides whenever a membership entry is accepted or undone
+	// (an invite expires with time alone); default 5 s.
+	RecheckEvery time.Duration
+	// OnGate, if set, is told of every decision of the transport gate
+	// (tests and metrics). It runs on libp2p's goroutines: it must not block.
+	OnGate func(GateEvent)
 	// Gossip and Sync tune the two paths (tests drop messages through them).
 	Gossip msync.GossipOptions
 	Sync   msync.SyncOptions
@@ -74,6 +84,11 @@ type Runner struct {
 	spawnMu   gosync.Mutex
 	stopping  bool // under spawnMu
 
+	gated    bool                  // the host has the runner's connection gater
+	private  bool                  // the network has a pre-shared key: TCP only
+	recheck  chan struct{}         // the gate loop should look at the peers again
+	notifiee *network.NotifyBundle // tells the gate loop of new connections
+
 	delivered chan *crdt.Entry // accepted on the live path, to store
 	own       chan *crdt.Entry // this device's new entries, to publish
 	syncSoon  chan peer.ID     // peers to reconcile with now
@@ -93,6 +108,9 @@ func (opt *RunOptions) defaults() {
 	if opt.PollEvery == 0 {
 		opt.PollEvery = 200 * time.Millisecond
 	}
+	if opt.RecheckEvery == 0 {
+		opt.RecheckEvery = 5 * time.Second
+	}
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
 	}
@@ -105,8 +123,25 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	if n.key == nil {
 		return nil, ErrLocked
 	}
+	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
-	r = &Runner{n: n, opt: opt, delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r = &Runner{n: n, opt: opt, recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	var psk []byte
+	if opt.Host == nil {
+		if psk, err = n.networkKey(); err != nil {
+			return nil, err
+		}
+	}
+	if r.private = psk != nil; r.private {
+		tcp, other := tcpListen(opt.Listen)
+		if len(tcp) == 0 {
+			return nil, inputErr("this network is private, and a private network runs over TCP only: give a TCP --listen address (not %s)", strings.Join(other, ", "))
+		}
+		if chosenListen && len(other) > 0 {
+			opt.Logf("this network is private, and a private network runs over TCP only: not listening on %s", strings.Join(other, ", "))
+		}
+		r.opt.Listen = tcp
+	}
 	for _, s := range opt.Peers {
 		ai, err := peer.AddrInfoFromString(s)
 		if err != nil {
@@ -126,15 +161,30 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		}
 	}()
 	if r.h = opt.Host; r.h == nil {
-		if r.h, err = newHost(n.key, opt.Listen); err != nil {
+		r.gated = true
+		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}); err != nil {
 			return nil, err
 		}
 	}
+	// The gate loop hears of every new connection (on a host without the
+	// gater, a revoked device may still connect) and of every membership
+	// change.
+	r.notifiee = &network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { r.recheckSoon() }}
+	r.h.Network().Notify(r.notifiee)
+	n.mu.Lock()
+	n.onMembership = r.recheckSoon
+	n.mu.Unlock()
+	r.spawn(r.gateLoop)
 	if err := r.subscribeConnections(); err != nil {
 		return nil, err
 	}
-	r.syncer = msync.NewSyncer(r.h, n.network, replica{n}, r.syncOptions())
-	r.gossip, err = msync.JoinGossip(r.ctx, r.h, n.network,
+	// The network's protocols are served to members' nodes only (see
+	// gate.go). A protocol for strangers — presenting an invite — is
+	// registered on r.h itself.
+	members := memberHost{Host: r.h, r: r}
+	r.h.SetStreamHandler(JoinProtocol, n.serveJoin)
+	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
+	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
 		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
 			return n.validate(r.ctx, r.h.ID(), from, raw)
 		},
@@ -143,7 +193,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 			case r.delivered <- e:
 			case <-r.ctx.Done():
 			}
-		}, opt.Gossip)
+		}, r.gossipOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -182,18 +232,26 @@ func (n *Node) HostKey() (lpcrypto.PrivKey, error) {
 	return lpcrypto.UnmarshalEd25519PrivateKey(n.key)
 }
 
-func newHost(key []byte, listen []string) (host.Host, error) {
+// newHost creates the node's host: TCP and QUIC, or with a pre-shared
+// network key (psk) TCP only, behind the connection gate.
+func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGater) (host.Host, error) {
 	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
 	opts := func(addrs []string) []libp2p.Option {
-		return []libp2p.Option{
+		o := []libp2p.Option{
 			libp2p.Identity(priv),
 			libp2p.ListenAddrStrings(addrs...),
+			libp2p.ConnectionGater(gate),
 			libp2p.Transport(tcp.NewTCPTransport),
-			libp2p.Transport(quic.NewTransport),
 		}
+		if psk != nil {
+			// Every connection is encrypted under the network key before
+			// libp2p's own handshake, which go-libp2p can do over TCP only.
+			return append(o, libp2p.PrivateNetwork(psk))
+		}
+		return append(o, libp2p.Transport(quic.NewTransport))
 	}
 	h, err := libp2p.New(opts(listen)...)
 	if err == nil {
@@ -250,6 +308,10 @@ func (r *Runner) spawn(fn func()) {
 
 func (r *Runner) syncOptions() msync.SyncOptions {
 	o := r.opt.Sync
+	o.Allow = r.n.MemberPeer // in both directions: what the node holds is for members
+	if allow := r.opt.Sync.Allow; allow != nil {
+		o.Allow = func(p peer.ID) bool { return r.n.MemberPeer(p) && allow(p) }
+	}
 	user := o.OnSessionEnd
 	o.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
 		if st.Received > st.Refused {
@@ -266,13 +328,29 @@ func (r *Runner) syncOptions() msync.SyncOptions {
 	return o
 }
 
+// gossipOptions: only members' nodes are peers of the topic (and this node,
+// whose own messages pass the same validator).
+func (r *Runner) gossipOptions() msync.GossipOptions {
+	o := r.opt.Gossip
+	self := r.h.ID()
+	o.Peers = func(p peer.ID) bool { return p == self || r.n.MemberPeer(p) }
+	if peers := r.opt.Gossip.Peers; peers != nil {
+		o.Peers = func(p peer.ID) bool { return (p == self || r.n.MemberPeer(p)) && peers(p) }
+	}
+	return o
+}
+
 // Close leaves the network: it stops every goroutine it started, closes the
 // host, and returns once all are gone. It is safe to call twice.
 func (r *Runner) Close() error {
 	r.closeOnce.Do(func() {
 		r.n.mu.Lock()
 		r.n.onOwn = nil
+		r.n.onMembership = nil
 		r.n.mu.Unlock()
+		if r.notifiee != nil {
+			r.h.Network().StopNotify(r.notifiee)
+		}
 		r.spawnMu.Lock()
 		r.stopping = true
 		r.spawnMu.Unlock()
@@ -315,10 +393,14 @@ func (n *Node) Run(ctx context.Context, opt RunOptions) error {
 // Host is the runner's libp2p host.
 func (r *Runner) Host() host.Host { return r.h }
 
-// Addrs are the addresses peers can dial, each ending in /p2p/PEERID.
+// Addrs are the addresses peers can dial, each ending in /p2p/PEERID: TCP
+// ones only on a private network.
 func (r *Runner) Addrs() []string {
 	var out []string
 	for _, a := range r.h.Addrs() {
+		if r.private && !overTCP(a) {
+			continue
+		}
 		out = append(out, a.Encapsulate(ma.StringCast("/p2p/"+r.h.ID().String())).String())
 	}
 	return out
@@ -463,7 +545,7 @@ func (r *Runner) antiEntropyLoop() {
 // syncOne reconciles with p, and reports whether it could not because a
 // session with p was under way.
 func (r *Runner) syncOne(p peer.ID) (busy bool) {
-	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) {
+	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) || !r.n.MemberPeer(p) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute)
@@ -517,7 +599,9 @@ func (r *Runner) subscribeConnections() error {
 					return
 				}
 				p := ev.(event.EvtPeerIdentificationCompleted).Peer
-				if r.speaksSync(p) {
+				// (A peer that is not a member yet is reconciled with
+				// when it gains standing: see enforce.)
+				if r.speaksSync(p) && r.n.MemberPeer(p) {
 					r.opt.Logf("connected to %s", short(p.String()))
 					select {
 					case r.connected <- p:
@@ -532,10 +616,26 @@ func (r *Runner) subscribeConnections() error {
 
 // keepConnected dials a configured peer whenever it is not connected,
 // backing off (1 s doubling to a minute, jittered) while it cannot be
-// reached.
+// reached. A peer that is not a member's node as far as this node knows is
+// not dialled (the gate would refuse it) but looked at again every second:
+// its admission may be on its way.
 func (r *Runner) keepConnected(ai peer.AddrInfo) {
 	backoff := time.Second
+	told := false
 	for {
+		if !r.n.MemberPeer(ai.ID) {
+			if !told {
+				r.opt.Logf("not connecting to %s: not a member's node as far as this node knows (yet)", short(ai.ID.String()))
+				told = true
+			}
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		told = false
 		if r.h.Network().Connectedness(ai.ID) != network.Connected {
 			ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
 			err := r.h.Connect(ctx, ai)
@@ -563,8 +663,8 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 		return
 	}
 	r.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-	if r.h.Network().Connectedness(ai.ID) == network.Connected {
-		return
+	if r.h.Network().Connectedness(ai.ID) == network.Connected || !r.n.MemberPeer(ai.ID) {
+		return // (a node not known as a member's is not dialled: see gater)
 	}
 	r.spawn(func() {
 		ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)

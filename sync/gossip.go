@@ -55,8 +55,13 @@ type GossipOptions struct {
 	// burst; a drop is repaired by reconciliation, but costs a round.
 	QueueSize int
 	// Filter, if set, is consulted before validation: a peer it refuses has
-	// its messages ignored (the transport gate uses it; tests use it to drop).
+	// its messages ignored (tests use it to drop).
 	Filter func(from peer.ID) bool
+	// Peers, if set, says who may be a peer of the topic at all (the node
+	// passes its membership check): anyone else is never in this node's
+	// mesh, is sent no gossip and asked for none (pubsub's peer filter),
+	// and what it sends is ignored before validation.
+	Peers func(p peer.ID) bool
 	// Tracer, if set, sees pubsub events (tests and metrics).
 	Tracer pubsub.RawTracer
 }
@@ -192,6 +197,9 @@ func JoinGossip(ctx context.Context, h host.Host, network crdt.ID, validate Vali
 	ctx, cancel := context.WithCancel(ctx)
 	g := &Gossip{cancel: cancel}
 	opts = append(opts, pubsub.WithRawTracer(byteCounter{g: g, next: opt.Tracer}))
+	if opt.Peers != nil {
+		opts = append(opts, pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return opt.Peers(p) }))
+	}
 	var err error
 	if g.ps, err = pubsub.NewGossipSub(ctx, h, opts...); err != nil {
 		cancel()
@@ -199,7 +207,7 @@ func JoinGossip(ctx context.Context, h host.Host, network crdt.ID, validate Vali
 	}
 	name := GossipTopic(network)
 	err = g.ps.RegisterTopicValidator(name, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		if opt.Filter != nil && !opt.Filter(from) {
+		if (opt.Peers != nil && !opt.Peers(from)) || (opt.Filter != nil && !opt.Filter(from)) {
 			return pubsub.ValidationIgnore
 		}
 		v, e := validate(from, m.Data)

@@ -98,9 +98,13 @@ func (s *Stats) add(o Stats) {
 
 // SyncOptions tune reconciliation.
 type SyncOptions struct {
-	Session      Options
-	TurnTimeout  time.Duration // a turn not received within this ends the session; default 60 s
-	MaxInbound   int           // reconciliations served at once; default 8
+	Session     Options
+	TurnTimeout time.Duration // a turn not received within this ends the session; default 60 s
+	MaxInbound  int           // reconciliations served at once; default 8
+	// Allow, if set, says which peers may reconcile with this replica, in
+	// either direction: a stream from anyone else is reset before a byte
+	// of it is read, and Sync will not start with them (it would push them
+	// entries).
 	Allow        func(peer.ID) bool
 	OnSessionEnd func(p peer.ID, st Stats, err error) // tests and metrics
 }
@@ -169,6 +173,9 @@ func (s *Syncer) superseded(c *claim) bool {
 
 // ErrClosed is returned by Sync after Close.
 var ErrClosed = errors.New("sync: closed")
+
+// ErrNotAllowed is returned by Sync for a peer SyncOptions.Allow refuses.
+var ErrNotAllowed = errors.New("sync: the peer may not reconcile with this replica")
 
 // begin registers a session, unless Close has begun.
 func (s *Syncer) begin() bool {
@@ -249,6 +256,9 @@ func (s *Syncer) serve(st network.Stream) {
 // session with p is under way, or if p's own, started at the same time,
 // takes its place.
 func (s *Syncer) Sync(ctx context.Context, p peer.ID) (Stats, error) {
+	if s.opt.Allow != nil && !s.opt.Allow(p) {
+		return Stats{}, ErrNotAllowed
+	}
 	if !s.begin() {
 		return Stats{}, ErrClosed
 	}
