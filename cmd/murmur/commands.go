@@ -102,6 +102,9 @@ func cmdStatus(e *env, args []string) error {
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
+	if dir, err := c.dataDir(e); err == nil && node.Joining(dir) {
+		return joiningStatus(e, c, dir)
+	}
 	n, err := c.open(e)
 	if err != nil {
 		return err

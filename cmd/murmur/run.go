@@ -11,20 +11,39 @@ import (
 func cmdRun(e *env, args []string) error {
 	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample")
-	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d)", node.DefaultPort))
+	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", node.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable)")
 	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
-	n, err := c.openForWriting(e)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
+	dir, err := c.dataDir(e)
+	if err != nil {
+		return err
+	}
+	var n *node.Node
+	if node.Joining(dir) {
+		// First the join: reach the inviter, present the invite.
+		info, err := node.ReadJoin(dir)
+		if err != nil {
+			return err
+		}
+		logf("joining: reaching the inviter")
+		if n, err = node.CompleteJoin(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), logf); err != nil {
+			return err
+		}
+		ai, _ := info.Code.InviterAddrInfo()
+		for _, a := range ai.Addrs {
+			*peers.vals = append(*peers.vals, a.String()+"/p2p/"+ai.ID.String())
+		}
+		logf("joined the network")
+	} else if n, err = c.openForWriting(e); err != nil {
+		return err
+	}
+	defer n.Close()
 	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Logf: logf})
 	if err != nil {
 		return err

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type memberStatus struct {
+	Entries  int    `json:"entries"`
+	Digest   string `json:"digest"`
+	Admitted bool   `json:"admitted"`
+	Members  int    `json:"members"`
+	Joining  bool   `json:"joining"`
+}
+
+func (c *cli) memberStatus() memberStatus {
+	c.t.Helper()
+	var st memberStatus
+	c.json(&st, "status")
+	return st
+}
+
+// Three organisations with the real binary on loopback: the first founds
+// the network and runs; it invites the other two, which join with their
+// codes and run; each writes; all converge. A code used twice is refused.
+func TestCLIInviteJoinThreeOrganisations(t *testing.T) {
+	a, _ := founded(t)
+	ra := a.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	addrA := ra.addr(t)
+
+	type org struct {
+		c    *cli
+		name string
+		run  *runningNode
+	}
+	orgs := []*org{{c: a, name: "Alpha Fund", run: ra}}
+	var firstCode string
+	for _, name := range []string{"Beta Collective", "Gamma Legal Aid"} {
+		var code codeOut
+		a.json(&code, "invite", "--addr", addrA, "--expires", "1h")
+		if firstCode == "" {
+			firstCode = code.Code
+		}
+		j := newCLI(t, t.TempDir())
+		var out joinOut
+		j.json(&out, "join", code.Code, "--org", name, "--no-passphrase")
+		if !out.Joining || len(out.Network) != 32 {
+			t.Fatalf("join output %+v", out)
+		}
+		if st := j.memberStatus(); !st.Joining {
+			t.Fatalf("status before the join completes: %+v", st)
+		}
+		rj := j.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+		eventually(t, 30*time.Second, name+" is admitted", func() bool {
+			st := j.memberStatus()
+			return !st.Joining && st.Admitted
+		})
+		orgs = append(orgs, &org{c: j, name: name, run: rj})
+	}
+	for _, o := range orgs {
+		o.c.ok("request", "new", "--kind", "verification", "--title", "Written by "+o.name)
+	}
+	defer func() {
+		if t.Failed() {
+			for _, o := range orgs {
+				t.Logf("%s: %+v\nstderr:\n%s", o.name, o.c.memberStatus(), o.run.stderr.String())
+			}
+		}
+	}()
+	eventually(t, 30*time.Second, "the three organisations converge", func() bool {
+		first := orgs[0].c.memberStatus()
+		if first.Members != 3 || first.Entries != 1+2+2+3 { // genesis, 2 invites, 2 admissions, 3 requests
+			return false
+		}
+		for _, o := range orgs[1:] {
+			if st := o.c.memberStatus(); st.Digest != first.Digest || st.Entries != first.Entries {
+				return false
+			}
+		}
+		return true
+	})
+
+	// The first code, used already, presented again by a fourth organisation.
+	d := newCLI(t, t.TempDir())
+	d.ok("join", firstCode, "--org", "Delta", "--no-passphrase")
+	r := d.run("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	// murmur run logs its progress on stderr; the error is its last line.
+	if r.code != 1 || r.stdout != "" || !strings.Contains(lines[len(lines)-1], "used already") {
+		t.Fatalf("a reused code: %s", r)
+	}
+	if st := a.memberStatus(); st.Members != 3 {
+		t.Fatalf("members after a reused code: %d", st.Members)
+	}
+	// An altered code is caught by its checksum, before anything is written.
+	altered := []byte(firstCode)
+	if altered[3] == 'A' {
+		altered[3] = 'B'
+	} else {
+		altered[3] = 'A'
+	}
+	refused(t, newCLI(t, t.TempDir()).run("join", string(altered), "--org", "Epsilon", "--no-passphrase"), 2)
+
+	for _, o := range orgs {
+		if took := o.run.interrupt(t); took > 5*time.Second {
+			t.Errorf("%s took %v to stop", o.name, took)
+		}
+	}
+}

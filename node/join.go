@@ -1,0 +1,490 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// Joining. `murmur join CODE` sets a data directory up in a joining state:
+// the device key and join.json (the code, the organisation's name). The
+// next `murmur run` dials the inviter named in the code, and over the join
+// protocol presents a request signed with the invite's key (derived from
+// the code's secret, which is never sent), bound to the joiner's device
+// key and to the member it is talking to, so that whoever sees the request
+// cannot use it for another key or take it to another member. The member
+// checks the invite it holds (standing, open, not expired), writes the
+// admission (or, for a device, the device-added entry) naming the invite,
+// and answers with the network's genesis and membership entries; the
+// joiner stores them, validated like anything else, and from then on is a
+// node like the others. Where the network's quorum needs more stewards,
+// the answer is "pending" and the organisation waits for their approvals.
+
+// JoinProtocol is the one protocol a node that is not a member may speak.
+const JoinProtocol = protocol.ID("/murmur/join/1")
+
+const (
+	joinName        = "join.json"
+	maxJoinRequest  = 4 << 10
+	maxJoinReply    = 16 << 20
+	maxJoinEntries  = 20000
+	joinReplyWindow = 30 * time.Second
+)
+
+// ErrJoining is returned by Open on a directory whose join is not complete.
+var ErrJoining = errors.New("this node has not joined its network yet: run `murmur run` while the inviter is reachable")
+
+// joinState is join.json.
+type joinState struct {
+	Version int    `json:"version"`
+	Code    string `json:"code"`
+	OrgName string `json:"org_name,omitempty"`
+}
+
+type joinRequest struct {
+	Version int    `json:"version"`
+	Network string `json:"network"` // the code's prefix of the network ID, hex
+	Purpose int    `json:"purpose"`
+	OrgName string `json:"org_name,omitempty"`
+	Invite  string `json:"invite"` // the invite's public key, hex
+	Target  string `json:"target"` // the peer ID of the member asked
+	Sig     string `json:"sig"`    // by the invite's key, over joinMessage
+}
+
+type joinReply struct {
+	Status  string   `json:"status"` // admitted, pending, refused
+	Message string   `json:"message,omitempty"`
+	Entries [][]byte `json:"entries,omitempty"` // genesis and membership entries
+}
+
+// joinMessage is what the invite key signs: everything the request claims,
+// and who it claims it to.
+func joinMessage(r joinRequest, joiner crdt.DeviceKey) []byte {
+	return []byte(strings.Join([]string{"murmur-join-v1", r.Network, fmt.Sprint(r.Purpose), r.OrgName, r.Invite, r.Target, joiner.String()}, "\n"))
+}
+
+// Joining reports whether dir holds a join that is not complete.
+func Joining(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, joinName))
+	return err == nil && !Initialised(dir)
+}
+
+// JoinOptions are the choices made when joining.
+type JoinOptions struct {
+	OrgName    string // a new organisation's name (organisation invites)
+	Passphrase []byte // protects the device key; nil for none
+	Now        func() time.Time
+}
+
+// PrepareJoin sets dir up to join the network of an invite code. It works
+// offline; the next `murmur run` (CompleteJoin) completes the join.
+func PrepareJoin(dir string, code InviteCode, opt JoinOptions) (crdt.DeviceKey, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Now().After(code.Expires) {
+		return crdt.DeviceKey{}, ErrInviteExpired
+	}
+	if code.Purpose == crdt.InviteOrganisation {
+		opt.OrgName = strings.TrimSpace(opt.OrgName)
+		if opt.OrgName == "" {
+			return crdt.DeviceKey{}, inputErr("this invite is for an organisation: give its name with --org NAME")
+		}
+		if _, err := crdt.EncodeBody(&crdt.Admission{Device: crdt.DeviceKey{1}, Name: opt.OrgName}); err != nil {
+			return crdt.DeviceKey{}, bodyErr(err)
+		}
+		if err := checkOrgName(opt.OrgName); err != nil {
+			return crdt.DeviceKey{}, err
+		}
+	} else if opt.OrgName != "" {
+		return crdt.DeviceKey{}, inputErr("this invite is for another device of an organisation: it takes no --org")
+	}
+	if Initialised(dir) || Joining(dir) {
+		return crdt.DeviceKey{}, ErrAlreadyInitialised
+	}
+	if _, err := os.Stat(filepath.Join(dir, keyName)); err == nil {
+		return crdt.DeviceKey{}, fmt.Errorf("%s holds a device key but no node: move it aside or choose another --dir", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return crdt.DeviceKey{}, err
+	}
+	seed, err := newSeed()
+	if err != nil {
+		return crdt.DeviceKey{}, err
+	}
+	device := crdt.PublicKeyOf(crdt.KeyFromSeed(seed))
+	kf, err := sealKey(seed, device, opt.Passphrase)
+	if err != nil {
+		return crdt.DeviceKey{}, err
+	}
+	kb, _ := json.MarshalIndent(kf, "", "  ")
+	if err := writeFileAtomic(filepath.Join(dir, keyName), kb, 0o600); err != nil {
+		return crdt.DeviceKey{}, err
+	}
+	jb, _ := json.MarshalIndent(joinState{Version: 1, Code: code.String(), OrgName: opt.OrgName}, "", "  ")
+	if err := writeFileAtomic(filepath.Join(dir, joinName), jb, 0o600); err != nil {
+		os.Remove(filepath.Join(dir, keyName))
+		return crdt.DeviceKey{}, err
+	}
+	return device, nil
+}
+
+func checkOrgName(s string) error {
+	if len(s) > crdt.MaxNameLen {
+		return inputErr("the organisation's name is longer than %d bytes", crdt.MaxNameLen)
+	}
+	return nil
+}
+
+// JoinInfo describes a join in progress.
+type JoinInfo struct {
+	Code    InviteCode
+	OrgName string
+	Device  crdt.DeviceKey
+}
+
+// ReadJoin describes the join in progress in dir.
+func ReadJoin(dir string) (JoinInfo, error) {
+	b, err := os.ReadFile(filepath.Join(dir, joinName))
+	if err != nil {
+		return JoinInfo{}, err
+	}
+	var js joinState
+	if err := json.Unmarshal(b, &js); err != nil || js.Version != 1 {
+		return JoinInfo{}, fmt.Errorf("%s is damaged", joinName)
+	}
+	code, err := ParseInviteCode(js.Code)
+	if err != nil {
+		return JoinInfo{}, err
+	}
+	kf, err := readKeyFile(filepath.Join(dir, keyName))
+	if err != nil {
+		return JoinInfo{}, err
+	}
+	device, err := crdt.ParseDeviceKey(kf.Device)
+	if err != nil {
+		return JoinInfo{}, err
+	}
+	return JoinInfo{Code: code, OrgName: js.OrgName, Device: device}, nil
+}
+
+// CompleteJoin reaches the inviter of the join in dir, presents the
+// invite, and on success sets the directory up as a node of the network
+// (opened and unlocked). It retries, backing off, until ctx is done.
+func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, logf func(string, ...any)) (*Node, error) {
+	info, err := ReadJoin(dir)
+	if err != nil {
+		return nil, err
+	}
+	kf, err := readKeyFile(filepath.Join(dir, keyName))
+	if err != nil {
+		return nil, err
+	}
+	var p []byte
+	if kf.Protected() {
+		if pass == nil {
+			return nil, ErrNeedPassphrase
+		}
+		if p, err = pass(); err != nil {
+			return nil, err
+		}
+	}
+	seed, err := kf.open(p)
+	if err != nil {
+		return nil, err
+	}
+	priv := crdt.KeyFromSeed(seed)
+	h, err := joinHost(priv, info.Code.NetworkKey)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	target, err := info.Code.InviterAddrInfo()
+	if err != nil {
+		return nil, err
+	}
+	backoff := time.Second
+	for {
+		reply, err := askToJoin(ctx, h, target, info, priv)
+		switch {
+		case err == nil && reply.Status == "refused":
+			return nil, fmt.Errorf("the inviter refused: %s", reply.Message)
+		case err == nil:
+			n, err := finishJoin(ctx, dir, info, seed, priv, reply)
+			if err == nil && reply.Status == "pending" {
+				logf("joined the network; the organisation awaits more stewards' approval (%s)", reply.Message)
+			}
+			return n, err
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		}
+		logf("cannot reach the inviter yet (%v); trying again in %v", err, backoff.Round(time.Second))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
+
+func joinHost(priv, psk []byte) (host.Host, error) {
+	key, err := lpcrypto.UnmarshalEd25519PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	opts := []libp2p.Option{libp2p.Identity(key), libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport)}
+	if psk != nil {
+		opts = append(opts, libp2p.PrivateNetwork(psk))
+	} else {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	return libp2p.New(opts...)
+}
+
+func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info JoinInfo, priv []byte) (joinReply, error) {
+	cctx, cancel := context.WithTimeout(ctx, joinReplyWindow)
+	defer cancel()
+	if err := h.Connect(cctx, target); err != nil {
+		return joinReply{}, err
+	}
+	s, err := h.NewStream(cctx, target.ID, JoinProtocol)
+	if err != nil {
+		return joinReply{}, err
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(joinReplyWindow))
+	ipriv, ipub := inviteKey(info.Code.Secret)
+	req := joinRequest{Version: 1, Network: hex.EncodeToString(info.Code.Network[:]), Purpose: int(info.Code.Purpose),
+		OrgName: info.OrgName, Invite: hex.EncodeToString(ipub[:]), Target: target.ID.String()}
+	sig := crdt.SignWith(ipriv, joinMessage(req, crdt.PublicKeyOf(priv)))
+	req.Sig = hex.EncodeToString(sig[:])
+	if err := json.NewEncoder(s).Encode(req); err != nil {
+		return joinReply{}, err
+	}
+	var reply joinReply
+	if err := json.NewDecoder(io.LimitReader(s, maxJoinReply)).Decode(&reply); err != nil {
+		return joinReply{}, fmt.Errorf("reading the inviter's answer: %w", err)
+	}
+	return reply, nil
+}
+
+// finishJoin turns the joining directory into a node of the network.
+func finishJoin(ctx context.Context, dir string, info JoinInfo, seed, priv []byte, reply joinReply) (*Node, error) {
+	if len(reply.Entries) == 0 || len(reply.Entries) > maxJoinEntries {
+		return nil, fmt.Errorf("the inviter's answer holds no network")
+	}
+	genesis, err := crdt.Verify(reply.Entries[0])
+	if err != nil || genesis.Kind != crdt.KindGenesis || !info.Code.MatchesNetwork(genesis.ID()) {
+		return nil, fmt.Errorf("the inviter answered with another network than the invite names")
+	}
+	org := crdt.OrgIDFor(crdt.PublicKeyOf(priv))
+	if info.Code.Purpose == crdt.InviteDevice {
+		iv, ok := findInviteOrg(reply.Entries, info.Code)
+		if !ok {
+			return nil, fmt.Errorf("the inviter's answer does not hold the invite")
+		}
+		org = iv
+	}
+	// The (sealed) key file stays; join.json gives way to a node.
+	n, err := provision(ctx, dir, genesis, seed, org, nil, info.Code.NetworkKey, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(filepath.Join(dir, joinName))
+	if _, err := n.Ingest(ctx, reply.Entries[1:]); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// findInviteOrg finds, among the entries, the device invite of the code,
+// and returns the organisation it invites to.
+func findInviteOrg(raws [][]byte, code InviteCode) (crdt.OrgID, bool) {
+	_, pub := inviteKey(code.Secret)
+	for _, raw := range raws {
+		if e, err := crdt.Verify(raw); err == nil {
+			if iv, ok := e.ParsedBody().(*crdt.Invite); ok && iv.Key == pub && iv.Purpose == crdt.InviteDevice {
+				return iv.Org, true
+			}
+		}
+	}
+	return crdt.OrgID{}, false
+}
+
+// serveJoin answers a join request: the one thing a stranger may ask.
+func (n *Node) serveJoin(s network.Stream) {
+	defer s.Close()
+	if !n.Admissible(s.Conn().RemotePeer()) { // where no gater ran (the mock network), this is the gate
+		s.Reset()
+		return
+	}
+	s.SetDeadline(time.Now().Add(joinReplyWindow))
+	reply := n.answerJoin(context.Background(), s.Conn().RemotePeer(), s.Conn().LocalPeer(), bufio.NewReader(io.LimitReader(s, maxJoinRequest)))
+	json.NewEncoder(s).Encode(reply)
+}
+
+func refuse(format string, args ...any) joinReply {
+	return joinReply{Status: "refused", Message: fmt.Sprintf(format, args...)}
+}
+
+func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) joinReply {
+	var req joinRequest
+	if err := json.NewDecoder(r).Decode(&req); err != nil || req.Version != 1 {
+		return refuse("a malformed request")
+	}
+	joiner, ok := peerDevice(from)
+	if !ok {
+		return refuse("your node's identity is not a device key")
+	}
+	var inviteKey [32]byte
+	var sig [64]byte
+	if b, err := hex.DecodeString(req.Invite); err != nil || len(b) != 32 {
+		return refuse("a malformed request")
+	} else {
+		copy(inviteKey[:], b)
+	}
+	if b, err := hex.DecodeString(req.Sig); err != nil || len(b) != 64 {
+		return refuse("a malformed request")
+	} else {
+		copy(sig[:], b)
+	}
+	if req.Target != self.String() || !crdt.VerifyWith(inviteKey, joinMessage(req, joiner), sig) {
+		return refuse("the request is not signed by the invite for this node")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	// The invite may have been written a moment ago by a CLI command on
+	// this data directory: look at the store first.
+	if changes, err := n.refresh(ctx); err == nil {
+		n.persist(ctx, changes)
+	}
+	if req.Network != hex.EncodeToString(n.network[:inviteNetLen]) {
+		return refuse("this node belongs to another network")
+	}
+	iv, ok := n.state.InviteByKey(inviteKey)
+	if !ok {
+		return refuse("this node does not know the invite: ask the member who gave it to you")
+	}
+	user := crdt.OrgIDFor(joiner).String()
+	if iv.Purpose == crdt.InviteDevice {
+		user = joiner.String()
+	}
+	switch {
+	case int(iv.Purpose) != req.Purpose:
+		return refuse("the invite is for something else")
+	case iv.UsedBy != "" && iv.UsedBy != user:
+		return refuse("the invite was used already: ask for a new one")
+	case uint64(n.now().UnixMilli()) > iv.Expires:
+		return refuse("the invite has expired: ask for a new one")
+	}
+	var err error
+	switch iv.Purpose {
+	case crdt.InviteOrganisation:
+		err = n.admitJoiner(ctx, joiner, req.OrgName, iv)
+	case crdt.InviteDevice:
+		err = n.addJoinerDevice(ctx, joiner, iv)
+	}
+	if err != nil {
+		return refuse("%v", err)
+	}
+	reply := joinReply{Status: "admitted", Entries: n.membershipEntries()}
+	if iv.Purpose == crdt.InviteOrganisation {
+		if o, _ := n.state.Org(crdt.OrgIDFor(joiner)); !o.Admitted {
+			reply.Status = "pending"
+			reply.Message = fmt.Sprintf("%d of %d approvals", o.Approvals, n.state.Quorum())
+		}
+	}
+	return reply
+}
+
+// admitJoiner writes this steward's admission of the joining organisation,
+// unless it has approved it already.
+func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name string, iv crdt.InviteView) error {
+	mine, ok := n.myOrg()
+	if !ok || !mine.Steward {
+		return fmt.Errorf("this node cannot admit organisations: ask the steward who invited you")
+	}
+	if o, ok := n.state.Org(crdt.OrgIDFor(joiner)); ok && (o.Admitted || n.approvedBy(o.ID)) {
+		return nil // a retry: already done
+	}
+	_, err := n.append(ctx, &crdt.Admission{Device: joiner, Name: name}, iv.ID)
+	return err
+}
+
+// addJoinerDevice writes the device-added entry for a device invite.
+func (n *Node) addJoinerDevice(ctx context.Context, joiner crdt.DeviceKey, iv crdt.InviteView) error {
+	if org, ok := n.state.Standing(joiner); ok && org == iv.Org {
+		return nil // a retry: already done
+	}
+	mine, ok := n.myOrg()
+	if !ok || (mine.ID != iv.Org && !mine.Steward) {
+		return fmt.Errorf("this node cannot add devices to that organisation")
+	}
+	_, err := n.append(ctx, &crdt.DeviceAdded{Device: joiner, Org: iv.Org, Label: "joined with an invite"}, iv.ID)
+	return err
+}
+
+// approvedBy reports whether this organisation has approved org's admission.
+func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, n.org) }
+
+// membershipEntries are the genesis first, then the accepted membership
+// entries, in an order they can be applied in.
+func (n *Node) membershipEntries() [][]byte {
+	g, _, _ := n.state.Entry(n.network)
+	out := [][]byte{g.Raw()}
+	n.state.Accepted(func(e *crdt.Entry) {
+		if e.Kind.Membership() && e.Kind != crdt.KindGenesis && len(out) < maxJoinEntries {
+			out = append(out, e.Raw())
+		}
+	})
+	return out
+}
+
+// Approve is a steward's approval of an organisation awaiting admission
+// (where the quorum is more than one): an admission of its own, naming the
+// invite the organisation joined with.
+func (n *Node) Approve(ctx context.Context, ref string) (*crdt.Entry, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	o, err := n.resolveOrg(ref)
+	if err != nil {
+		return nil, err
+	}
+	mine, ok := n.myOrg()
+	switch {
+	case !ok || !mine.Steward:
+		return nil, fmt.Errorf("only stewards approve organisations")
+	case o.Admitted:
+		return nil, fmt.Errorf("%s is admitted already", o.Name)
+	case n.approvedBy(o.ID):
+		return nil, fmt.Errorf("your organisation has approved %s already; it awaits other stewards", o.Name)
+	}
+	var deps []crdt.ID
+	for _, iv := range n.state.Invites() {
+		if iv.UsedBy == o.ID.String() {
+			deps = append(deps, iv.ID)
+		}
+	}
+	return n.append(ctx, &crdt.Admission{Device: o.First, Name: o.Name}, deps...)
+}
