@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -19,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
@@ -187,10 +189,13 @@ func ReadJoin(dir string) (JoinInfo, error) {
 	return JoinInfo{Code: code, OrgName: js.OrgName, Device: device}, nil
 }
 
-// CompleteJoin reaches the inviter of the join in dir, presents the
-// invite, and on success sets the directory up as a node of the network
-// (opened and unlocked). It retries, backing off, until ctx is done.
-func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, logf func(string, ...any)) (*Node, error) {
+// CompleteJoin reaches the inviter of the join in dir — or, with lan, any
+// member it finds on the local network by mDNS that has seen the invite —
+// presents the invite, and on success sets the directory up as a node of
+// the network (opened and unlocked). It retries, backing off, until ctx is
+// done. Asking a member found by mDNS is safe: the request is bound to the
+// member asked, and the answer must be the network the code names.
+func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bool, logf func(string, ...any)) (*Node, error) {
 	info, err := ReadJoin(dir)
 	if err != nil {
 		return nil, err
@@ -213,7 +218,7 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, logf f
 		return nil, err
 	}
 	priv := crdt.KeyFromSeed(seed)
-	h, err := joinHost(priv, info.Code.NetworkKey)
+	h, err := joinHost(priv, info.Code.NetworkKey, lan)
 	if err != nil {
 		return nil, err
 	}
@@ -222,9 +227,26 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, logf f
 	if err != nil {
 		return nil, err
 	}
+	found := newFoundPeers()
+	if lan {
+		svc := mdns.NewMdnsService(h, mdnsService(info.Code.Network[:]), found)
+		if err := svc.Start(); err == nil {
+			defer svc.Close()
+		} else {
+			logf("not looking for members on the local network: %v", err)
+		}
+	}
 	backoff := time.Second
 	for {
 		reply, err := askToJoin(ctx, h, target, info, priv)
+		for _, ai := range found.take() { // members met on the local network
+			if err == nil && reply.Status != "refused" {
+				break
+			}
+			if r, e := askToJoin(ctx, h, ai, info, priv); e == nil && r.Status != "refused" {
+				reply, err = r, nil
+			}
+		}
 		switch {
 		case err == nil && reply.Status == "refused":
 			return nil, fmt.Errorf("the inviter refused: %s", reply.Message)
@@ -247,12 +269,45 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, logf f
 	}
 }
 
-func joinHost(priv, psk []byte) (host.Host, error) {
+// mdnsService is the mDNS service name of a network: members announce it,
+// and a joiner, who knows the first half of the network's ID from its
+// code, looks for it.
+func mdnsService(network []byte) string { return "murmur-" + hex.EncodeToString(network[:8]) }
+
+// foundPeers collects the peers mDNS finds, for the join loop to ask.
+type foundPeers struct {
+	mu    gosync.Mutex
+	peers []peer.AddrInfo
+}
+
+func newFoundPeers() *foundPeers { return &foundPeers{} }
+
+func (f *foundPeers) HandlePeerFound(ai peer.AddrInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.peers) < 64 {
+		f.peers = append(f.peers, ai)
+	}
+}
+
+func (f *foundPeers) take() []peer.AddrInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.peers
+	f.peers = nil
+	return out
+}
+
+func joinHost(priv, psk []byte, lan bool) (host.Host, error) {
 	key, err := lpcrypto.UnmarshalEd25519PrivateKey(priv)
 	if err != nil {
 		return nil, err
 	}
-	opts := []libp2p.Option{libp2p.Identity(key), libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport)}
+	listen := libp2p.NoListenAddrs
+	if lan { // mDNS announces where this host listens
+		listen = libp2p.ListenAddrStrings("/ip4/0.0.0.0/tcp/0")
+	}
+	opts := []libp2p.Option{libp2p.Identity(key), listen, libp2p.Transport(tcp.NewTCPTransport)}
 	if psk != nil {
 		opts = append(opts, libp2p.PrivateNetwork(psk))
 	} else {

@@ -51,7 +51,7 @@ func join(t *testing.T, dir string, code InviteCode, org, wantErr string) *Node 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n, err := CompleteJoin(ctx, dir, nil, t.Logf)
+	n, err := CompleteJoin(ctx, dir, nil, false, t.Logf)
 	if wantErr != "" {
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Fatalf("joining: got %v, want %q", err, wantErr)

@@ -214,7 +214,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		r.spawn(func() { r.keepConnected(ai) })
 	}
 	if opt.MDNS {
-		r.mdns = mdns.NewMdnsService(r.h, "murmur-"+n.network.String()[:16], mdnsNotifee{r})
+		r.mdns = mdns.NewMdnsService(r.h, mdnsService(n.network[:]), mdnsNotifee{r})
 		if err := r.mdns.Start(); err != nil {
 			return nil, fmt.Errorf("node: mDNS: %w", err)
 		}

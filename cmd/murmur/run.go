@@ -32,7 +32,7 @@ func cmdRun(e *env, args []string) error {
 			return err
 		}
 		logf("joining: reaching the inviter")
-		if n, err = node.CompleteJoin(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), logf); err != nil {
+		if n, err = node.CompleteJoin(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), !*noMDNS, logf); err != nil {
 			return err
 		}
 		ai, _ := info.Code.InviterAddrInfo()
