@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -37,9 +38,10 @@ func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, 
 	return len(rep.Refused), err
 }
 
-// validate is the gossip validator: the same checks as every other path.
-// from is the peer that sent the entry, this node for its own entries.
-func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
+// validate is the gossip validator: the same checks as every other path,
+// and the live path's rate limit on members (live). from is the peer that
+// sent the entry, this node for its own entries (paced before publishing).
+func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte, live *throttle) (msync.Verdict, *crdt.Entry) {
 	e, err := crdt.Verify(raw)
 	if err != nil {
 		return msync.Reject, nil
@@ -49,14 +51,23 @@ func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte) (ms
 	_, held := n.state.Has(e.ID())
 	_, device := n.state.DeviceOrg(e.Author)
 	mayWait := device || n.memberPeer(from) // see ingestFromPeer
-	st, _ := n.state.Check(e)
-	n.mu.Unlock()
-	switch {
-	case held && !local:
+	if held && !local {
 		// A replay of an entry this node holds (pubsub drops repeats of
 		// recent messages before asking; this is an older one): forwarding
 		// it would let anyone make the network send its history again.
+		n.mu.Unlock()
 		return msync.Ignore, nil
+	}
+	if !local && mayWait && e.Network == n.network && !live.admit(from, e.Author, device, time.Now()) {
+		// Beyond its author's rate (or its sender's): valid or not, it is
+		// neither checked further, kept nor forwarded. If valid,
+		// reconciliation brings it, at its own pace.
+		n.mu.Unlock()
+		return msync.Ignore, nil
+	}
+	st, _ := n.state.Check(e)
+	n.mu.Unlock()
+	switch {
 	case st == crdt.StatusAccepted:
 		return msync.Accept, e
 	case st == crdt.StatusWaiting && mayWait:

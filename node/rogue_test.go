@@ -132,6 +132,28 @@ func TestRogueHost(t *testing.T) {
 		for _, j := range kit.viaSigned {
 			t.Logf("gossip, rogue 2: %-58s %v", j.name, verdicts[string(j.raw)])
 		}
+		// Invalid messages cost their sender score (GossipSub's P4), and
+		// nobody else; a dozen are far from enough to have it ignored.
+		waitFor(t, 10*time.Second, "the rogues lose score at every node they sent junk to", func() bool {
+			for _, m := range honest {
+				sc := m.r.PeerScores()
+				if sc[r1.h.ID()] >= 0 || sc[r2.h.ID()] >= 0 {
+					return false
+				}
+			}
+			return true
+		})
+		for i, m := range hn.nodes {
+			sc := m.r.PeerScores()
+			if i == 0 {
+				t.Logf("node 0 scores rogue 1 %.1f, rogue 2 %.1f", sc[r1.h.ID()], sc[r2.h.ID()])
+			}
+			for p, s := range sc {
+				if !rogues[p] && s != 0 {
+					t.Errorf("node %d scores honest peer %s %v", i, p, s)
+				}
+			}
+		}
 	})
 	hn.write(t, "during the attack")
 

@@ -19,9 +19,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
 
 	"github.com/murmurnet/murmur/crdt"
 	msync "github.com/murmurnet/murmur/sync"
@@ -84,6 +86,9 @@ type Runner struct {
 	spawnMu   gosync.Mutex
 	stopping  bool // under spawnMu
 
+	live *throttle     // the live path's rate limit on members (gossip validator)
+	pace *rate.Limiter // this device's entries on the live path (publishLoop)
+
 	gated    bool                  // the host has the runner's connection gater
 	private  bool                  // the network has a pre-shared key: TCP only
 	recheck  chan struct{}         // the gate loop should look at the peers again
@@ -125,7 +130,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
-	r = &Runner{n: n, opt: opt, recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
 	var psk []byte
 	if opt.Host == nil {
 		if psk, err = n.networkKey(); err != nil {
@@ -186,7 +191,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
 	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
 		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
-			return n.validate(r.ctx, r.h.ID(), from, raw)
+			return n.validate(r.ctx, r.h.ID(), from, raw, r.live)
 		},
 		func(_ peer.ID, e *crdt.Entry) {
 			select {
@@ -233,27 +238,41 @@ func (n *Node) HostKey() (lpcrypto.PrivKey, error) {
 }
 
 // newHost creates the node's host: TCP and QUIC, or with a pre-shared
-// network key (psk) TCP only, behind the connection gate.
+// network key (psk) TCP only, behind the connection gate, with the
+// resource manager's per-peer limits.
 func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGater) (host.Host, error) {
 	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
-	opts := func(addrs []string) []libp2p.Option {
+	try := func(addrs []string) (host.Host, error) {
+		// A host that fails to start closes its resource manager: each
+		// attempt has its own.
+		rm, err := resourceManager()
+		if err != nil {
+			return nil, err
+		}
 		o := []libp2p.Option{
 			libp2p.Identity(priv),
 			libp2p.ListenAddrStrings(addrs...),
 			libp2p.ConnectionGater(gate),
+			libp2p.ResourceManager(rm),
 			libp2p.Transport(tcp.NewTCPTransport),
 		}
 		if psk != nil {
 			// Every connection is encrypted under the network key before
 			// libp2p's own handshake, which go-libp2p can do over TCP only.
-			return append(o, libp2p.PrivateNetwork(psk))
+			o = append(o, libp2p.PrivateNetwork(psk))
+		} else {
+			o = append(o, libp2p.Transport(quic.NewTransport))
 		}
-		return append(o, libp2p.Transport(quic.NewTransport))
+		h, err := libp2p.New(o...)
+		if err != nil {
+			rm.Close() // (safe if libp2p closed it already)
+		}
+		return h, err
 	}
-	h, err := libp2p.New(opts(listen)...)
+	h, err := try(listen)
 	if err == nil {
 		return h, nil
 	}
@@ -267,11 +286,50 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 	if slices.Equal(fallback, listen) {
 		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
 	}
-	h, err2 := libp2p.New(opts(fallback)...)
+	h, err2 := try(fallback)
 	if err2 != nil {
 		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
 	}
 	return h, nil
+}
+
+// Per-peer limits of go-libp2p's resource manager on the hosts the runner
+// creates; everything else is go-libp2p's default, scaled to the machine
+// (an eighth of its memory, half its file descriptors). A member's node
+// needs one connection (a few while both sides dial at once, over TCP and
+// QUIC) and a handful of streams: gossip one each way, one reconciliation
+// at a time (two while both start one), identify, the join protocol. The
+// limits leave room for that several times over, and keep one peer — a
+// member's node gone rogue — from taking more than its share: go-libp2p's
+// defaults let one peer hold 256 inbound streams plus 128 per GiB, and 64
+// MiB plus 128 MiB per GiB of buffers.
+var (
+	peerLimit = rcmgr.BaseLimit{
+		ConnsInbound:    4,
+		ConnsOutbound:   8, // the swarm dials up to 8 of a peer's addresses at once
+		Conns:           8,
+		StreamsInbound:  32,
+		StreamsOutbound: 32,
+		Streams:         64,
+		// Buffers (stream receive windows, which grow up to 16 MiB on a
+		// fast link): a reconciliation catching up at full speed fits.
+		Memory: 32 << 20,
+	}
+	// peerLimitIncrease is added for each GiB the resource manager may
+	// use: more memory, for faster links; the same connections and
+	// streams, which a member's node needs whatever the machine.
+	peerLimitIncrease = rcmgr.BaseLimitIncrease{Memory: 16 << 20}
+)
+
+// resourceManager is go-libp2p's resource manager with the limits above.
+func resourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	base, inc := peerLimit, peerLimitIncrease
+	// File descriptors: as go-libp2p sets them.
+	base.FD, inc.FDFraction = limits.PeerBaseLimit.FD, limits.PeerLimitIncrease.FDFraction
+	limits.PeerBaseLimit, limits.PeerLimitIncrease = base, inc
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
 }
 
 func replaceSuffixPort(addr, port string) string {
@@ -329,9 +387,11 @@ func (r *Runner) syncOptions() msync.SyncOptions {
 }
 
 // gossipOptions: only members' nodes are peers of the topic (and this node,
-// whose own messages pass the same validator).
+// whose own messages pass the same validator), and a peer that sends
+// entries beyond the rate limit loses score.
 func (r *Runner) gossipOptions() msync.GossipOptions {
 	o := r.opt.Gossip
+	o.AppScore = func(p peer.ID) float64 { return r.live.score(p, time.Now()) }
 	self := r.h.ID()
 	o.Peers = func(p peer.ID) bool { return p == self || r.n.MemberPeer(p) }
 	if peers := r.opt.Gossip.Peers; peers != nil {
@@ -423,6 +483,14 @@ func (r *Runner) Traffic() Traffic {
 	return t
 }
 
+// PeerScores are the GossipSub scores this node gives its peers, as of the
+// last second: 0 for a member's node that behaves; below
+// msync.GraylistThreshold, one whose messages it drops unread.
+func (r *Runner) PeerScores() map[peer.ID]float64 { return r.gossip.Scores() }
+
+// Throttle describes the live path's rate limit on members so far.
+func (r *Runner) Throttle() ThrottleStats { return r.live.stats() }
+
 // SyncWith reconciles with p now, or returns msync.ErrBusy if a session
 // with p (started by either side) is under way.
 func (r *Runner) SyncWith(ctx context.Context, p peer.ID) (msync.Stats, error) {
@@ -454,13 +522,26 @@ func (r *Runner) storeLoop() {
 	}
 }
 
-// publishLoop sends this device's new entries on the live path.
+// publishLoop sends this device's new entries on the live path, within the
+// rate every peer allows an author (authorRate, authorBurst): beyond it,
+// peers would drop them and blame this node. Those beyond travel by
+// reconciliation instead, so an import or a script writing in bulk slows
+// nothing but itself.
 func (r *Runner) publishLoop() {
+	paced := false
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
 		case e := <-r.own:
+			if !r.pace.Allow() {
+				if !paced {
+					r.opt.Logf("writing faster than the live path carries (%d entries at once, then %d a second): the rest goes by reconciliation", authorBurst, authorRate)
+					paced = true
+				}
+				continue
+			}
+			paced = false
 			if err := r.gossip.Publish(r.ctx, e.Raw()); err != nil && r.ctx.Err() == nil {
 				r.opt.Logf("publishing: %v", err)
 			}

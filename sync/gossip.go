@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,11 @@ type GossipOptions struct {
 	Peers func(p peer.ID) bool
 	// Tracer, if set, sees pubsub events (tests and metrics).
 	Tracer pubsub.RawTracer
+	// AppScore, if set, is the node's own score of a peer, at most 0, added
+	// to what pubsub counts itself (invalid messages): see score.go. It is
+	// called for every RPC a peer sends, under pubsub's lock: it must be
+	// quick and must not call into pubsub.
+	AppScore func(p peer.ID) float64
 }
 
 // Gossip is a node's membership of its network's topic.
@@ -77,6 +83,9 @@ type Gossip struct {
 	closeOnce gosync.Once
 
 	sent, received atomic.Int64 // bytes of pubsub RPCs
+
+	scoresMu gosync.Mutex
+	scores   map[peer.ID]float64 // the peers' scores, as of the last second
 }
 
 // byteCounter is a pubsub tracer that counts the bytes of RPCs.
@@ -197,6 +206,14 @@ func JoinGossip(ctx context.Context, h host.Host, network crdt.ID, validate Vali
 	ctx, cancel := context.WithCancel(ctx)
 	g := &Gossip{cancel: cancel}
 	opts = append(opts, pubsub.WithRawTracer(byteCounter{g: g, next: opt.Tracer}))
+	name := GossipTopic(network)
+	app := opt.AppScore
+	if app == nil {
+		app = func(peer.ID) float64 { return 0 }
+	}
+	params, thresholds := scoreParams(name, app)
+	opts = append(opts, pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(g.setScores), time.Second))
 	if opt.Peers != nil {
 		opts = append(opts, pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return opt.Peers(p) }))
 	}
@@ -205,7 +222,6 @@ func JoinGossip(ctx context.Context, h host.Host, network crdt.ID, validate Vali
 		cancel()
 		return nil, fmt.Errorf("sync: gossip: %w", err)
 	}
-	name := GossipTopic(network)
 	err = g.ps.RegisterTopicValidator(name, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		if (opt.Peers != nil && !opt.Peers(from)) || (opt.Filter != nil && !opt.Filter(from)) {
 			return pubsub.ValidationIgnore
@@ -255,6 +271,22 @@ func (g *Gossip) Publish(ctx context.Context, raw []byte) error {
 		return fmt.Errorf("sync: publish: %w", err)
 	}
 	return nil
+}
+
+func (g *Gossip) setScores(s map[peer.ID]float64) {
+	g.scoresMu.Lock()
+	defer g.scoresMu.Unlock()
+	g.scores = s
+}
+
+// Scores returns the score of every peer pubsub keeps one for (those
+// connected, and disconnected ones with a negative score), as of the last
+// second: 0 for a member's node that behaves, below GraylistThreshold for
+// one whose messages are being dropped.
+func (g *Gossip) Scores() map[peer.ID]float64 {
+	g.scoresMu.Lock()
+	defer g.scoresMu.Unlock()
+	return maps.Clone(g.scores)
 }
 
 // Peers lists the peers this node exchanges the topic with.

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"golang.org/x/time/rate"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -101,6 +102,15 @@ type SyncOptions struct {
 	Session     Options
 	TurnTimeout time.Duration // a turn not received within this ends the session; default 60 s
 	MaxInbound  int           // reconciliations served at once; default 8
+	// SessionsPerMinute bounds the reconciliations one peer may start with
+	// this replica: that many at once, then that many a minute; one beyond
+	// is reset before a byte of it is read. Default 120. An honest node
+	// starts one on connecting, one after gossip's warm-up, one after each
+	// session that brought it news and one every anti-entropy period (30
+	// s): far fewer. Each costs this node its index lock for a moment
+	// even when nothing differs, so a member's node gone rogue starting
+	// them back to back would hold up everything else.
+	SessionsPerMinute int
 	// Allow, if set, says which peers may reconcile with this replica, in
 	// either direction: a stream from anyone else is reset before a byte
 	// of it is read, and Sync will not start with them (it would push them
@@ -123,10 +133,12 @@ type Syncer struct {
 	wg     gosync.WaitGroup
 	once   gosync.Once
 
-	mu     gosync.Mutex
-	total  Stats
-	closed bool               // under mu: no session starts once Close began
-	active map[peer.ID]*claim // under mu: the session under way with each peer
+	mu      gosync.Mutex
+	total   Stats
+	closed  bool                      // under mu: no session starts once Close began
+	active  map[peer.ID]*claim        // under mu: the session under way with each peer
+	started map[peer.ID]*rate.Limiter // under mu: sessions each peer may still start (full ones forgotten)
+	swept   time.Time                 // under mu: when started was last cleared of full buckets
 }
 
 // claim is a session's hold on its peer: one session runs with a peer at a
@@ -197,7 +209,10 @@ func NewSyncer(h host.Host, net crdt.ID, r Replica, opt SyncOptions) *Syncer {
 	if opt.MaxInbound == 0 {
 		opt.MaxInbound = 8
 	}
-	s := &Syncer{h: h, proto: Protocol(net), r: r, opt: opt, slots: make(chan struct{}, opt.MaxInbound), active: map[peer.ID]*claim{}}
+	if opt.SessionsPerMinute == 0 {
+		opt.SessionsPerMinute = 120
+	}
+	s := &Syncer{h: h, proto: Protocol(net), r: r, opt: opt, slots: make(chan struct{}, opt.MaxInbound), active: map[peer.ID]*claim{}, started: map[peer.ID]*rate.Limiter{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	h.SetStreamHandler(s.proto, s.serve)
 	return s
@@ -223,9 +238,37 @@ func (s *Syncer) Totals() Stats {
 	return s.total
 }
 
+// mayStart takes one of the sessions p may start now, if it has one left.
+// A peer's bucket is forgotten once full again (it then holds nothing a new
+// one would not), so only peers that started sessions in the last minute
+// or so are remembered.
+func (s *Syncer) mayStart(p peer.ID, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	perMinute := s.opt.SessionsPerMinute
+	if now.Sub(s.swept) > time.Minute {
+		for q, l := range s.started {
+			if l.TokensAt(now) >= float64(perMinute) {
+				delete(s.started, q)
+			}
+		}
+		s.swept = now
+	}
+	l := s.started[p]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(float64(perMinute)/60), perMinute)
+		s.started[p] = l
+	}
+	return l.AllowN(now, 1)
+}
+
 func (s *Syncer) serve(st network.Stream) {
 	if s.opt.Allow != nil && !s.opt.Allow(st.Conn().RemotePeer()) {
 		st.Reset()
+		return
+	}
+	if !s.mayStart(st.Conn().RemotePeer(), time.Now()) {
+		st.Reset() // too many: the peer tries again later
 		return
 	}
 	select {

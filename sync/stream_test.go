@@ -4,6 +4,7 @@ import (
 	"context"
 	gosync "sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -136,5 +137,38 @@ func TestStreamBothSidesConverge(t *testing.T) {
 	syncPair(t, a, b)
 	if a.len() != len(es) || b.len() != len(es) {
 		t.Fatalf("after one session: %d and %d of %d", a.len(), b.len(), len(es))
+	}
+}
+
+// A peer starting reconciliations back to back gets SessionsPerMinute of
+// them, then one as each comes due: the rest are reset unread.
+func TestStreamSessionsPerPeerAreCapped(t *testing.T) {
+	_, es := testEntries(t, 100)
+	hosts, _ := gossipMesh(t, 2)
+	network := crdt.ID{1}
+	const perMinute = 5
+	sa := NewSyncer(hosts[0], network, newMemReplica(es), SyncOptions{})
+	sb := NewSyncer(hosts[1], network, newMemReplica(es), SyncOptions{SessionsPerMinute: perMinute})
+	defer sa.Close()
+	defer sb.Close()
+	if err := hosts[0].Connect(context.Background(), peer.AddrInfo{ID: hosts[1].ID(), Addrs: hosts[1].Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	served := 0
+	for range 4 * perMinute {
+		if _, err := sa.Sync(context.Background(), hosts[1].ID()); err == nil {
+			served++
+		}
+	}
+	// One more comes due every 60/perMinute s.
+	due := perMinute + int(time.Since(start)/(time.Minute/perMinute))
+	t.Logf("%d sessions started back to back: %d served", 4*perMinute, served)
+	if served < perMinute || served > due {
+		t.Fatalf("%d sessions served, want %d to %d", served, perMinute, due)
+	}
+	// The other direction is not capped by it.
+	if _, err := sb.Sync(context.Background(), hosts[0].ID()); err != nil {
+		t.Fatalf("the capped side's own session: %v", err)
 	}
 }
