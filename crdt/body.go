@@ -223,6 +223,25 @@ type Invite struct {
 	Org     OrgID
 }
 
+// Grant records a grant a member made (kind 10), for the double-funding
+// check. The applicant appears only as blinded tokens: a keyed hash of each
+// normalised identifier (name with country, phone, e-mail, registration
+// number) under a secret the network's members hold. KeyCheck identifies
+// that secret (the first bytes of a keyed hash of a fixed text under it),
+// so that records made under a different secret are recognised as not
+// comparable rather than silently never matching. Day is the grant's date
+// (days since 1970-01-01, UTC): coarse on purpose.
+//
+//	1 tokens  2 amount  3 currency  4 support type  5 day  6 key check
+type Grant struct {
+	Tokens   [][32]byte
+	Amount   uint64
+	Currency string
+	Support  string
+	Day      uint64
+	KeyCheck [8]byte
+}
+
 // EncodeBody returns the canonical encoding of one of the body types above.
 func EncodeBody(b any) ([]byte, error) {
 	w := &encoder{}
@@ -282,6 +301,13 @@ func EncodeBody(b any) ([]byte, error) {
 		w.uint(2, b.Expires)
 		w.uint(3, uint64(b.Purpose))
 		w.fixed(4, b.Org[:])
+	case *Grant:
+		w.fixedList(1, b.Tokens)
+		w.uint(2, b.Amount)
+		w.string(3, b.Currency)
+		w.string(4, b.Support)
+		w.uint(5, b.Day)
+		w.fixed(6, b.KeyCheck[:])
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -312,6 +338,8 @@ func KindOf(b any) Kind {
 		return KindRequestClosed
 	case *Invite:
 		return KindInvite
+	case *Grant:
+		return KindGrant
 	}
 	return 0
 }
@@ -479,6 +507,24 @@ func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
 				err = invalid("invite: no purpose")
 			case (b.Purpose == InviteDevice) != (b.Org != OrgID{}):
 				err = invalid("invite: a device invite names its organisation, and only it")
+			}
+		}
+		out = b
+	case KindGrant:
+		b := &Grant{Tokens: d.fixedList(1, MaxTokens)}
+		b.Amount = d.uint(2)
+		b.Currency = d.string(3, 3)
+		b.Support = d.string(4, MaxTokenLen)
+		b.Day = d.uint(5)
+		d.fixed(6, b.KeyCheck[:])
+		if err = d.finish(); err == nil {
+			switch {
+			case len(b.Tokens) == 0:
+				err = invalid("grant: no applicant tokens")
+			case b.Day == 0 || b.KeyCheck == [8]byte{}:
+				err = invalid("grant: needs a date and a key check")
+			default:
+				err = firstErr(checkMoney(b.Amount, b.Currency), CheckToken(b.Support))
 			}
 		}
 		out = b

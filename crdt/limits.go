@@ -23,4 +23,5 @@ const (
 	MaxNoteLen   = 2000 // short free-text notes (contact, close note, reason)
 	MaxQuorum    = 255  // stewards needed to admit an organisation
 	MaxAddressed = 64   // organisations a request may be addressed to
+	MaxTokens    = 16   // blinded applicant identifiers in a grant record
 )

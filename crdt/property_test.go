@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -32,7 +33,7 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 		steward bool
 	}
 	orgs := []*org{{id: founder.org(), devs: []*tdev{founder}, steward: true}}
-	var requests, invites []*Entry
+	var requests, invites, pledges []*Entry
 	var clones []*tdev
 	pick := func() *tdev {
 		if len(clones) > 0 && rng.IntN(8) == 0 {
@@ -130,21 +131,44 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 			n.writeRaw(pick(), Kind(100+rng.IntN(3)), []byte(fmt.Sprintf("future %d", i)))
 		case k < 45:
 			n.write(pick(), &Directory{Name: fmt.Sprintf("Name %d", i), Regions: []string{"KE", "TZ"}[:1+rng.IntN(2)]})
-		case k < 65 || len(requests) == 0:
+		case k < 62 || len(requests) == 0:
 			typ := RequestType(1 + rng.IntN(5))
 			b := &Request{Type: typ, Title: fmt.Sprintf("request %d", i), Region: "NI"}
-			if typ == Funding {
-				b.Amount, b.Currency = uint64(1+rng.IntN(100000)), "USD"
+			switch typ {
+			case Funding:
+				b.Amount, b.Currency = uint64(1+rng.IntN(10000)), "USD"
+			case Referral:
+				for _, o := range orgs[:rng.IntN(len(orgs)+1)] {
+					b.To = append(b.To, o.id)
+				}
+				slices.SortFunc(b.To, func(x, y OrgID) int { return bytes.Compare(x[:], y[:]) })
+			case Letter:
+				b.RespondBy = n.now + uint64(rng.IntN(20000))
 			}
 			requests = append(requests, n.write(pick(), b))
+		case k < 67:
+			g := &Grant{Amount: uint64(1 + rng.IntN(5000)), Currency: "USD", Support: "legal-aid", Day: 20000, KeyCheck: [8]byte{1}}
+			for t := 0; t < 1+rng.IntN(3); t++ {
+				g.Tokens = append(g.Tokens, [32]byte{byte(rng.IntN(8))})
+			}
+			slices.SortFunc(g.Tokens, func(x, y [32]byte) int { return bytes.Compare(x[:], y[:]) })
+			g.Tokens = slices.Compact(g.Tokens)
+			n.write(pick(), g)
 		case k < 90:
 			req := requests[rng.IntN(len(requests))]
 			typ := ResponseType(1 + rng.IntN(9))
 			b := &Response{Request: req.ID(), Type: typ}
 			if typ == Pledge || rng.IntN(5) == 0 {
-				b.Amount, b.Currency = uint64(1+rng.IntN(5000)), "USD"
+				b.Amount, b.Currency = uint64(1+rng.IntN(5000)), []string{"USD", "USD", "EUR"}[rng.IntN(3)]
 			}
-			n.write(pick(), b, req.ID())
+			deps := []ID{req.ID()}
+			if typ == Withdraw && len(pledges) > 0 { // names a pledge, its own organisation's or not
+				deps = append(deps, pledges[rng.IntN(len(pledges))].ID())
+			}
+			e := n.write(pick(), b, deps...)
+			if typ == Pledge {
+				pledges = append(pledges, e)
+			}
 		default:
 			req := requests[rng.IntN(len(requests))]
 			n.write(pick(), &RequestClosed{Request: req.ID()}, req.ID())
@@ -162,8 +186,18 @@ func dump(s *State) string {
 		for _, x := range r.Responses {
 			fmt.Fprintf(&b, " %v/%v/%v", x.ID, x.Org, x.Type)
 		}
+		o := r.Outcome
+		if a := o.AcceptedBy; a != nil {
+			fmt.Fprintf(&b, " accepted-by=%v", a.ID)
+		}
+		o.AcceptedBy = nil // a pointer: printed as its address
+		fmt.Fprintf(&b, " outcome=%+v", o)
 		b.WriteString("\n")
 	}
+	for t := 0; t < 8; t++ {
+		fmt.Fprintf(&b, "grants %d %+v\n", t, s.GrantsMatching([][32]byte{{byte(t)}}))
+	}
+	fmt.Fprintf(&b, "key checks %v\n", s.GrantKeyChecks())
 	c := s.Counts()
 	fmt.Fprintf(&b, "counts %d %d %d %v\n", c.Accepted, c.Waiting, c.Held, c.Unknown)
 	ids := make([]string, 0, len(s.recs))

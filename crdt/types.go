@@ -39,6 +39,7 @@ const (
 	KindResponse      Kind = 7
 	KindRequestClosed Kind = 8
 	KindInvite        Kind = 9
+	KindGrant         Kind = 10
 )
 
 var kindNames = map[Kind]string{
@@ -51,6 +52,7 @@ var kindNames = map[Kind]string{
 	KindResponse:      "response",
 	KindRequestClosed: "request-closed",
 	KindInvite:        "invite",
+	KindGrant:         "grant",
 }
 
 // Known reports whether this release can read bodies of kind k.

@@ -16,6 +16,7 @@ type views struct {
 	requests  map[ID]*record
 	responses map[ID]map[ID]*record // by request
 	closes    map[ID]map[ID]*record // by request
+	grants    map[[32]byte]map[ID]*record // by applicant token
 }
 
 func newViews() views {
@@ -25,6 +26,7 @@ func newViews() views {
 		requests:  map[ID]*record{},
 		responses: map[ID]map[ID]*record{},
 		closes:    map[ID]map[ID]*record{},
+		grants:    map[[32]byte]map[ID]*record{},
 	}
 }
 
@@ -42,6 +44,10 @@ func (v *views) add(r *record) {
 		addTo(v.responses, b.Request, r)
 	case *RequestClosed:
 		addTo(v.closes, b.Request, r)
+	case *Grant:
+		for _, t := range b.Tokens {
+			addTo(v.grants, t, r)
+		}
 	default:
 		if r.e.Kind == KindRequest { // withheld body: the envelope still counts
 			v.requests[r.id()] = r
@@ -63,17 +69,21 @@ func (v *views) remove(r *record) {
 		removeFrom(v.responses, b.Request, r)
 	case *RequestClosed:
 		removeFrom(v.closes, b.Request, r)
+	case *Grant:
+		for _, t := range b.Tokens {
+			removeFrom(v.grants, t, r)
+		}
 	}
 }
 
-func addTo(m map[ID]map[ID]*record, key ID, r *record) {
+func addTo[K comparable](m map[K]map[ID]*record, key K, r *record) {
 	if m[key] == nil {
 		m[key] = map[ID]*record{}
 	}
 	m[key][r.id()] = r
 }
 
-func removeFrom(m map[ID]map[ID]*record, key ID, r *record) {
+func removeFrom[K comparable](m map[K]map[ID]*record, key K, r *record) {
 	delete(m[key], r.id())
 	if len(m[key]) == 0 {
 		delete(m, key)
@@ -235,6 +245,7 @@ type RequestView struct {
 	Closed    bool
 	ClosedBy  ID // the close that counts: the requester's earliest
 	Responses []ResponseView
+	Outcome   Outcome // what the responses add up to (workflows.go)
 }
 
 // ResponseView is one answer to a request.
@@ -243,6 +254,7 @@ type ResponseView struct {
 	Org    OrgID
 	Author DeviceKey
 	Clock  Clock
+	Deps   []ID // the entry's dependencies: the request, and for a withdrawal the pledges it withdraws
 	Response
 }
 
@@ -291,7 +303,10 @@ func (s *State) requestView(r *record) RequestView {
 	}
 	sortRecords(resps)
 	for _, x := range resps {
-		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Response: *x.body.(*Response)})
+		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Response: *x.body.(*Response)})
+	}
+	if req != nil {
+		rv.Outcome = outcome(rv.Org, req, rv.Responses)
 	}
 	return rv
 }
