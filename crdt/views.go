@@ -14,8 +14,8 @@ type views struct {
 	unknown   map[Kind]int
 	directory map[ID]*record
 	requests  map[ID]*record
-	responses map[ID]map[ID]*record // by request
-	closes    map[ID]map[ID]*record // by request
+	responses map[ID]map[ID]*record       // by request
+	closes    map[ID]map[ID]*record       // by request
 	grants    map[[32]byte]map[ID]*record // by applicant token
 }
 
