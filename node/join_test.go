@@ -151,12 +151,22 @@ func TestJoinWaitsForQuorum(t *testing.T) {
 	}
 	s2r := loopbackNode(t, s2, fr.Addrs()...)
 	eventually(t, 20*time.Second, "the second steward is admitted", func() bool { return s2.Status().Steward })
-	_ = s2r
+	eventually(t, 20*time.Second, "the second steward receives the network secret", s2.HasSecret)
 
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	b := join(t, t.TempDir(), code, "Beta", "")
 	if st := b.Status(); st.Admitted {
 		t.Fatal("admitted with one approval of two")
+	}
+	// Awaiting admission, its node may connect (to present the invite) but
+	// is handed nothing: neither entries nor the network secret.
+	if err := b.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	loopbackNode(t, b, fr.Addrs()[0], s2r.Addrs()[0])
+	time.Sleep(2 * time.Second)
+	if b.HasSecret() {
+		t.Fatal("an organisation awaiting admission received the network secret")
 	}
 	ref := b.Org().String()
 	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
@@ -173,6 +183,7 @@ func TestJoinWaitsForQuorum(t *testing.T) {
 	if _, err := s2.Approve(ctx, ref); err == nil {
 		t.Fatal("approved twice")
 	}
+	eventually(t, 30*time.Second, "once admitted, it receives the network secret", b.HasSecret)
 }
 
 func mustPeer(t *testing.T, k crdt.DeviceKey) peer.ID {

@@ -183,7 +183,21 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return provision(ctx, dir, genesis, seed, crdt.OrgID{}, kf, psk, opt.Now)
+	n, err := provision(ctx, dir, genesis, seed, crdt.OrgID{}, kf, psk, opt.Now)
+	if err != nil {
+		return nil, err
+	}
+	// The network secret of the double-funding check (grant.go): made
+	// here, handed to every other member's node on admission.
+	secret, err := newSeed()
+	if err == nil {
+		err = n.storeSecret(secret)
+	}
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("node: writing the network secret: %w", err)
+	}
+	return n, nil
 }
 
 // ProvisionOptions set up a device of an existing network.

@@ -188,6 +188,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	// registered on r.h itself.
 	members := memberHost{Host: r.h, r: r}
 	r.h.SetStreamHandler(JoinProtocol, n.serveJoin)
+	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
 	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
 		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
@@ -632,6 +633,13 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute)
 	defer cancel()
 	st, err := r.syncer.Sync(ctx, p)
+	if err == nil && !r.n.HasSecret() && r.n.MemberPeer(r.h.ID()) {
+		// Admitted, and the double-funding check's secret not here yet:
+		// any member's node can hand it over.
+		if err := r.fetchSecret(p); err != nil {
+			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
+		}
+	}
 	switch {
 	case errors.Is(err, msync.ErrBusy):
 		return true

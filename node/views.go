@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,11 @@ type StatusInfo struct {
 	Private      bool           `json:"private"`
 	Dir          string         `json:"dir"`
 	Traffic      *Traffic       `json:"traffic,omitempty"` // while a node runs
+	// GrantSecret: this node holds the network secret the double-funding
+	// check needs.
+	GrantSecret bool `json:"grant_secret"`
+	// Alerts are the open alerts, newest first: shown before anything else.
+	Alerts []RequestSummary `json:"alerts"`
 }
 
 // Status describes this node. A node that runs fills in Running, Peers and
@@ -55,6 +61,15 @@ func (n *Node) Status() StatusInfo {
 	}
 	for k, v := range c.Unknown {
 		st.UnknownKinds[k.String()] = v
+	}
+	st.GrantSecret = n.HasSecret()
+	st.Alerts = []RequestSummary{}
+	names := n.orgNames()
+	reqs := s.Requests()
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if urgent(reqs[i]) {
+			st.Alerts = append(st.Alerts, n.summary(reqs[i], names))
+		}
 	}
 	if info, ok := readRunFile(n.dir); ok {
 		st.Running, st.Addrs, st.Peers, st.Traffic = true, info.Addrs, info.Peers, &info.Traffic
@@ -207,6 +222,14 @@ type RequestSummary struct {
 	Overdue   bool     `json:"overdue"`
 	To        []string `json:"to"`
 	Responses int      `json:"responses"`
+	// AcceptedBy is the organisation whose acceptance of a referral counts.
+	AcceptedBy     string `json:"accepted_by,omitempty"`
+	AcceptedByName string `json:"accepted_by_name,omitempty"`
+	// Reopened: every organisation a referral was addressed to declined
+	// it; it is open to all members again.
+	Reopened bool `json:"reopened"`
+	// Urgent marks an alert that is not closed: shown first.
+	Urgent bool `json:"urgent"`
 }
 
 // ResponseInfo is one answer in `request show`.
@@ -229,10 +252,75 @@ type RequestDetail struct {
 	Currency  string   `json:"currency"`
 	Needs     []string `json:"needs"`
 	Languages []string `json:"languages"`
+	Urgency   string   `json:"urgency"`
 	Withheld  bool     `json:"withheld"`
 	// Responses, shallower than the summary's count, is what "responses"
 	// holds in JSON.
 	Responses []ResponseInfo `json:"responses"`
+	// What the responses add up to, for the request's kind.
+	Verification *VerificationSummary `json:"verification,omitempty"`
+	Referral     *ReferralSummary     `json:"referral,omitempty"`
+	Funding      *FundingSummary      `json:"funding,omitempty"`
+	Letter       *LetterSummary       `json:"letter,omitempty"`
+}
+
+// PositionInfo is one organisation's standing answer.
+type PositionInfo struct {
+	Org     string `json:"org"`
+	OrgName string `json:"org_name"`
+	Type    string `json:"type"`
+	Body    string `json:"body"`
+	Created string `json:"created"`
+}
+
+// VerificationSummary: each organisation's latest answer, counted.
+type VerificationSummary struct {
+	Vouch     int            `json:"vouch"`
+	Concern   int            `json:"concern"`
+	Unknown   int            `json:"unknown"`
+	Positions []PositionInfo `json:"positions"`
+}
+
+// ReferralSummary: who took the case, who declined, who has not answered.
+type ReferralSummary struct {
+	AcceptedBy     string         `json:"accepted_by"`
+	AcceptedByName string         `json:"accepted_by_name"`
+	Reopened       bool           `json:"reopened"`
+	Positions      []PositionInfo `json:"positions"`
+	Awaiting       []string       `json:"awaiting"` // addressees that have not answered (names)
+}
+
+// MoneyInfo is an amount in a currency.
+type MoneyInfo struct {
+	Currency string `json:"currency"`
+	Amount   money  `json:"amount"`
+}
+
+// PledgeInfo is one pledge.
+type PledgeInfo struct {
+	ID        string `json:"id"`
+	Org       string `json:"org"`
+	OrgName   string `json:"org_name"`
+	Amount    money  `json:"amount"`
+	Currency  string `json:"currency"`
+	Withdrawn bool   `json:"withdrawn"`
+	Created   string `json:"created"`
+}
+
+// FundingSummary: the need, what is pledged (per currency), what remains.
+type FundingSummary struct {
+	Amount    money        `json:"amount"`
+	Currency  string       `json:"currency"`
+	Pledged   []MoneyInfo  `json:"pledged"`
+	Remaining money        `json:"remaining"`
+	Covered   bool         `json:"covered"`
+	Pledges   []PledgeInfo `json:"pledges"`
+}
+
+// LetterSummary: the signatures that count, and whether signing is over.
+type LetterSummary struct {
+	Signatures       int  `json:"signatures"`
+	ClosedForSigning bool `json:"closed_for_signing"`
 }
 
 func (n *Node) orgNames() map[crdt.OrgID]string {
@@ -246,15 +334,26 @@ func (n *Node) orgNames() map[crdt.OrgID]string {
 func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) RequestSummary {
 	s := RequestSummary{ID: rv.ID.String(), Org: rv.Org.String(), OrgName: names[rv.Org], Status: "open",
 		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: len(rv.Responses), Kind: "unknown"}
-	if rv.Closed {
+	o := rv.Outcome
+	switch {
+	case rv.Closed:
 		s.Status = "closed"
+	case o.AcceptedBy != nil:
+		s.Status = "accepted"
+	case o.Covered:
+		s.Status = "covered"
 	}
+	if a := o.AcceptedBy; a != nil {
+		s.AcceptedBy, s.AcceptedByName = a.Org.String(), names[a.Org]
+	}
+	s.Reopened = o.Reopened && o.AcceptedBy == nil
 	if r := rv.Request; r != nil {
+		s.Urgent = r.Type == crdt.Alert && !rv.Closed
 		s.Kind, s.Title, s.Region = r.Type.String(), r.Title, r.Region
 		if r.RespondBy > 0 {
 			t := formatMillis(r.RespondBy)
 			s.RespondBy = &t
-			s.Overdue = !rv.Closed && n.now().UnixMilli() > int64(r.RespondBy)
+			s.Overdue = s.Status == "open" && n.now().UnixMilli() > int64(r.RespondBy)
 		}
 		for _, o := range r.To {
 			s.To = append(s.To, o.String())
@@ -299,20 +398,30 @@ func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
 		}
 		views = append(views, rv)
 	}
-	if f.Inbox {
-		slices.SortStableFunc(views, func(a, b crdt.RequestView) int {
-			da, db := deadline(a), deadline(b)
-			switch {
-			case da < db:
-				return -1
-			case da > db:
-				return 1
-			}
-			return 0
-		})
-	} else {
-		slices.Reverse(views)
+	if !f.Inbox {
+		slices.Reverse(views) // newest first
 	}
+	// Open alerts come first everywhere; then, in the inbox, the soonest
+	// deadline (requests without one last, oldest first).
+	slices.SortStableFunc(views, func(a, b crdt.RequestView) int {
+		if ua, ub := urgent(a), urgent(b); ua != ub {
+			if ua {
+				return -1
+			}
+			return 1
+		}
+		if !f.Inbox {
+			return 0
+		}
+		da, db := deadline(a), deadline(b)
+		switch {
+		case da < db:
+			return -1
+		case da > db:
+			return 1
+		}
+		return 0
+	})
 	out := []RequestSummary{}
 	for _, rv := range views {
 		out = append(out, n.summary(rv, names))
@@ -327,8 +436,17 @@ func deadline(rv crdt.RequestView) uint64 {
 	return rv.Request.RespondBy
 }
 
-// awaitsUs: open, someone else's, not answered by us, and addressed to us
-// or open to all and fitting our directory entry (region and needs).
+func urgent(rv crdt.RequestView) bool {
+	return !rv.Closed && rv.Request != nil && rv.Request.Type == crdt.Alert
+}
+
+// awaitsUs says whether a request awaits this organisation's answer: it is
+// someone else's, still open (not closed, not a referral someone took, not
+// a funding need already covered, not a letter past its deadline), this
+// organisation has not answered it, and it is addressed to us — or open to
+// all (a referral whose addressees all declined is open to all again) and
+// fitting our directory entry's regions and support types. An alert for a
+// region we cover stays until we answer it (a comment: "seen, on it").
 func (n *Node) awaitsUs(rv crdt.RequestView, mine *crdt.DirectoryView) bool {
 	if rv.Closed || rv.Org == n.org || rv.Request == nil {
 		return false
@@ -338,17 +456,22 @@ func (n *Node) awaitsUs(rv crdt.RequestView, mine *crdt.DirectoryView) bool {
 			return false
 		}
 	}
-	req := rv.Request
-	if len(req.To) > 0 {
+	req, o := rv.Request, rv.Outcome
+	switch {
+	case o.AcceptedBy != nil, o.Covered:
+		return false
+	case req.Type == crdt.Letter && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy):
+		return false
+	case len(req.To) > 0 && !o.Reopened:
 		return slices.Contains(req.To, n.org)
-	}
-	if mine == nil {
+	case mine == nil:
 		return true // no directory entry yet: everything open is ours to see
 	}
 	if req.Region != "" && len(mine.Regions) > 0 && !slices.Contains(mine.Regions, req.Region) {
 		return false
 	}
-	if len(req.Needs) > 0 && len(mine.Offers) > 0 && !slices.ContainsFunc(req.Needs, func(s string) bool { return slices.Contains(mine.Offers, s) }) {
+	if req.Type != crdt.Alert && len(req.Needs) > 0 && len(mine.Offers) > 0 &&
+		!slices.ContainsFunc(req.Needs, func(s string) bool { return slices.Contains(mine.Offers, s) }) {
 		return false
 	}
 	return true
@@ -366,6 +489,9 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}}
 	if r := rv.Request; r != nil {
 		d.Body, d.Currency, d.Needs, d.Languages = r.Text, r.Currency, nonNil(r.Needs), nonNil(r.Languages)
+		if r.Urgency >= 1 && r.Urgency <= 3 {
+			d.Urgency = []string{"low", "medium", "high"}[r.Urgency-1]
+		}
 		if r.Amount > 0 {
 			m := money(r.Amount)
 			d.Amount = &m
@@ -380,7 +506,64 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 		}
 		d.Responses = append(d.Responses, ri)
 	}
+	if rv.Request != nil {
+		n.addOutcome(&d, rv, names)
+	}
 	return d, nil
+}
+
+func positionInfo(r crdt.ResponseView, names map[crdt.OrgID]string) PositionInfo {
+	return PositionInfo{Org: r.Org.String(), OrgName: names[r.Org], Type: r.Type.String(), Body: r.Text, Created: formatMillis(r.Clock.Millis())}
+}
+
+// addOutcome fills in what the responses add up to.
+func (n *Node) addOutcome(d *RequestDetail, rv crdt.RequestView, names map[crdt.OrgID]string) {
+	req, o := rv.Request, rv.Outcome
+	switch req.Type {
+	case crdt.Verification:
+		v := &VerificationSummary{Positions: []PositionInfo{}}
+		for _, p := range o.Positions {
+			switch p.Type {
+			case crdt.Vouch:
+				v.Vouch++
+			case crdt.Concern:
+				v.Concern++
+			case crdt.NotKnown:
+				v.Unknown++
+			}
+			v.Positions = append(v.Positions, positionInfo(p, names))
+		}
+		d.Verification = v
+	case crdt.Referral:
+		f := &ReferralSummary{Reopened: d.Reopened, Positions: []PositionInfo{}, Awaiting: []string{}}
+		if a := o.AcceptedBy; a != nil {
+			f.AcceptedBy, f.AcceptedByName = a.Org.String(), names[a.Org]
+		}
+		answered := map[crdt.OrgID]bool{}
+		for _, p := range o.Positions {
+			answered[p.Org] = true
+			f.Positions = append(f.Positions, positionInfo(p, names))
+		}
+		for _, to := range req.To {
+			if !answered[to] {
+				f.Awaiting = append(f.Awaiting, names[to])
+			}
+		}
+		d.Referral = f
+	case crdt.Funding:
+		f := &FundingSummary{Amount: money(req.Amount), Currency: req.Currency, Remaining: money(o.Remaining), Covered: o.Covered,
+			Pledged: []MoneyInfo{}, Pledges: []PledgeInfo{}}
+		for _, m := range o.Pledged {
+			f.Pledged = append(f.Pledged, MoneyInfo{Currency: m.Currency, Amount: money(m.Amount)})
+		}
+		for _, p := range o.Pledges {
+			f.Pledges = append(f.Pledges, PledgeInfo{ID: p.ID.String(), Org: p.Org.String(), OrgName: names[p.Org], Amount: money(p.Amount),
+				Currency: p.Currency, Withdrawn: p.Withdrawn, Created: formatMillis(p.Clock.Millis())})
+		}
+		d.Funding = f
+	case crdt.Letter:
+		d.Letter = &LetterSummary{Signatures: len(o.Signatures), ClosedForSigning: rv.Closed || req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy)}
+	}
 }
 
 // Now is the node's wall clock (replaceable in tests).
@@ -388,3 +571,33 @@ func (n *Node) Now() time.Time { return n.now() }
 
 // SetClock replaces the node's wall clock (tests, the testnet).
 func (n *Node) SetClock(now func() time.Time) { n.now = now }
+
+// Signatory is an organisation that signed a letter.
+type Signatory struct {
+	Org    string `json:"org"`
+	Name   string `json:"name"`
+	Signed string `json:"signed"`
+}
+
+// Signatories lists the organisations whose signatures on a letter count
+// (one each, on or before its deadline), in the order they signed.
+func (n *Node) Signatories(ref string) (RequestSummary, []Signatory, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rv, err := n.resolveRequest(ref)
+	if err != nil {
+		return RequestSummary{}, nil, err
+	}
+	if rv.Request == nil {
+		return RequestSummary{}, nil, fmt.Errorf("request %s: its details are not held here", short(rv.ID.String()))
+	}
+	if rv.Request.Type != crdt.Letter {
+		return RequestSummary{}, nil, fmt.Errorf("request %s is a %v, not a letter: only letters have signatories", short(rv.ID.String()), rv.Request.Type)
+	}
+	names := n.orgNames()
+	out := []Signatory{}
+	for _, s := range rv.Outcome.Signatures {
+		out = append(out, Signatory{Org: s.Org.String(), Name: names[s.Org], Signed: formatMillis(s.Clock.Millis())})
+	}
+	return n.summary(rv, names), out, nil
+}

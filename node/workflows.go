@@ -166,6 +166,7 @@ type RequestInput struct {
 	RespondBy                 string // a duration ("72h", "3d") or a date ("2026-12-01")
 	Amount, Currency          string
 	Needs, Languages          []string
+	Urgency                   string // low, medium, high; empty: not given
 }
 
 // NewRequest opens a request.
@@ -239,6 +240,13 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 	if req.Languages, err = canonicalList(in.Languages, Language); err != nil {
 		return nil, err
 	}
+	if in.Urgency != "" {
+		u := slices.Index([]string{"low", "medium", "high"}, strings.ToLower(strings.TrimSpace(in.Urgency)))
+		if u < 0 {
+			return nil, inputErr("--urgency %q: use low, medium or high", in.Urgency)
+		}
+		req.Urgency = uint64(u + 1)
+	}
 	return n.append(ctx, req)
 }
 
@@ -274,6 +282,9 @@ func parseDeadline(s string, now time.Time) (time.Time, error) {
 // ResponseInput is an answer as typed.
 type ResponseInput struct {
 	Request, Type, Body, Amount, Currency string
+	// Pledge names the pledge a withdrawal withdraws (ID or prefix); empty:
+	// every pledge of this organisation on the request.
+	Pledge string
 }
 
 // Respond answers a request.
@@ -301,18 +312,59 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	if rv.Closed {
 		return nil, fmt.Errorf("request %s is closed", short(rv.ID.String()))
 	}
-	if rv.Org == n.org && typ != crdt.Comment {
-		return nil, fmt.Errorf("this is your organisation's own request: only comments are possible")
-	}
-	if (typ == crdt.Accept || typ == crdt.Decline) && len(req.To) > 0 && !slices.Contains(req.To, n.org) {
-		return nil, fmt.Errorf("this referral is addressed to other organisations: you cannot %v it", typ)
-	}
-	if typ == crdt.SignOn && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy) {
-		return nil, fmt.Errorf("the deadline to sign this letter passed on %s", formatMillis(req.RespondBy))
+	names := n.orgNames()
+	o := rv.Outcome
+	switch {
+	case rv.Org == n.org && typ != crdt.Comment && typ != crdt.SignOn && typ != crdt.Withdraw:
+		return nil, fmt.Errorf("this is your organisation's own request: only comments are possible (and signing, on a letter)")
+	case (typ == crdt.Accept || typ == crdt.Decline) && len(req.To) > 0 && !o.Reopened && !slices.Contains(req.To, n.org):
+		return nil, fmt.Errorf("this referral is addressed to other organisations: you cannot %v it (it opens to everyone if they all decline)", typ)
+	case typ == crdt.Accept && o.AcceptedBy != nil && o.AcceptedBy.Org != n.org:
+		return nil, fmt.Errorf("%s has already accepted this referral; it opens again only if they decline", names[o.AcceptedBy.Org])
+	case typ == crdt.Accept && o.AcceptedBy != nil:
+		return nil, fmt.Errorf("your organisation has already accepted this referral")
+	case typ == crdt.SignOn && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy):
+		return nil, fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", formatMillis(req.RespondBy))
+	case typ == crdt.SignOn && slices.ContainsFunc(o.Signatures, func(r crdt.ResponseView) bool { return r.Org == n.org }):
+		return nil, fmt.Errorf("your organisation has already signed this letter")
 	}
 	resp := &crdt.Response{Request: rv.ID, Type: typ, Text: in.Body}
+	deps := []crdt.ID{rv.ID}
+	if typ == crdt.Withdraw {
+		if in.Amount != "" || in.Currency != "" {
+			return nil, inputErr("a withdrawal takes back whole pledges: give --pledge ID (or nothing, for all of yours), not an amount")
+		}
+		var ours []crdt.PledgeView
+		for _, p := range o.Pledges {
+			if p.Org == n.org && !p.Withdrawn {
+				ours = append(ours, p)
+			}
+		}
+		if in.Pledge != "" {
+			ids := make([]string, len(ours))
+			for i, p := range ours {
+				ids[i] = p.ID.String()
+			}
+			i, err := resolve("pledge of your organisation on this request", in.Pledge, ids)
+			if err != nil {
+				return nil, err
+			}
+			ours = ours[i : i+1]
+		}
+		if len(ours) == 0 {
+			return nil, fmt.Errorf("your organisation has no pledge on this request to withdraw")
+		}
+		if len(ours) > crdt.MaxDeps-1 {
+			ours = ours[:crdt.MaxDeps-1] // the rest by another withdrawal
+		}
+		for _, p := range ours {
+			deps = append(deps, p.ID)
+		}
+	} else if in.Pledge != "" {
+		return nil, inputErr("--pledge names the pledge a withdrawal takes back: use it with --type withdraw")
+	}
 	if in.Amount != "" || in.Currency != "" {
-		if typ != crdt.Pledge && typ != crdt.Withdraw {
+		if typ != crdt.Pledge {
 			return nil, inputErr("only pledges carry an amount")
 		}
 		if resp.Amount, err = Amount(in.Amount); err != nil {
@@ -328,7 +380,7 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	} else if typ == crdt.Pledge {
 		return nil, inputErr("a pledge needs an amount (--amount N, and --currency if not the request's %s)", req.Currency)
 	}
-	return n.append(ctx, resp, rv.ID)
+	return n.append(ctx, resp, deps...)
 }
 
 // CloseRequest closes one of this organisation's requests.

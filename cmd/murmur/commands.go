@@ -112,6 +112,7 @@ func cmdStatus(e *env, args []string) error {
 	defer n.Close()
 	st := n.Status()
 	return c.output(e, st, func(w io.Writer) {
+		printAlerts(w, st.Alerts)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "network\t%s (%s)\n", st.NetworkName, st.Network)
 		role := "member"
@@ -155,9 +156,26 @@ func cmdStatus(e *env, args []string) error {
 		if st.Revoked {
 			fmt.Fprintf(tw, "WARNING\tthis device has been revoked: what it writes now is refused\n")
 		}
+		if st.Admitted && !st.GrantSecret {
+			fmt.Fprintf(tw, "grant check\tnot ready: the network secret comes from any member's node when this node runs connected\n")
+		}
 		fmt.Fprintf(tw, "data\t%s\n", st.Dir)
 		tw.Flush()
 	})
+}
+
+// printAlerts puts open alerts before anything else a person reads.
+func printAlerts(w io.Writer, alerts []node.RequestSummary) {
+	for _, a := range alerts {
+		region := a.Region
+		if region == "" {
+			region = "all regions"
+		}
+		fmt.Fprintf(w, "!! ALERT %s (%s, from %s, %s): %s\n", a.ID[:12], region, a.OrgName, a.Created[:16], a.Title)
+	}
+	if len(alerts) > 0 {
+		fmt.Fprintln(w)
+	}
 }
 
 func cmdMembers(e *env, args []string) error {
@@ -308,7 +326,7 @@ func cmdDirectoryList(e *env, args []string) error {
 }
 
 func cmdRequestNew(e *env, args []string) error {
-	c := newFlags(e, "request new", "--kind KIND --title T [--body TEXT | --body-file F] [--region CC] [--to ORG]... [--respond-by DURATION] [--amount N --currency C] [--needs T,..] [--languages L,..]",
+	c := newFlags(e, "request new", "--kind KIND --title T [--body TEXT | --body-file F] [--region CC] [--to ORG]... [--respond-by DURATION] [--amount N --currency C] [--needs T,..] [--languages L,..] [--urgency low|medium|high]",
 		`murmur request new --kind funding --title "Relocation, 3 months" --region NI --amount 4500 --currency USD --respond-by 72h`)
 	var in node.RequestInput
 	c.StringVar(&in.Kind, "kind", "", "verification, referral, funding, letter or alert (required)")
@@ -322,6 +340,7 @@ func cmdRequestNew(e *env, args []string) error {
 	c.StringVar(&in.Currency, "currency", "", "ISO 4217 currency of the amount (USD, EUR, KES)")
 	needs := c.list("needs", "support types needed (referral): "+strings.Join(node.SupportTypes, ", "))
 	langs := c.list("languages", "languages the case needs (BCP 47)")
+	c.StringVar(&in.Urgency, "urgency", "", "low, medium or high (referral)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -408,7 +427,17 @@ func cmdRequestList(e *env, args []string) error {
 					due += " OVERDUE"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], r.Kind, r.Status, due, r.Region, r.OrgName, r.Responses, r.Title)
+			status, kind := r.Status, r.Kind
+			switch {
+			case r.Reopened:
+				status = "open again"
+			case r.AcceptedByName != "":
+				status = "accepted by " + r.AcceptedByName
+			}
+			if r.Urgent {
+				kind = "!! ALERT"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, r.Responses, r.Title)
 		}
 		tw.Flush()
 	})
@@ -431,7 +460,14 @@ func cmdRequestShow(e *env, args []string) error {
 	}
 	return c.output(e, d, func(w io.Writer) {
 		fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(d.Kind), d.Title)
-		fmt.Fprintf(w, "  id       %s\n  from     %s (%s)\n  status   %s\n  created  %s\n", d.ID, d.OrgName, d.Org[:12], d.Status, d.Created)
+		status := d.Status
+		switch {
+		case d.Reopened:
+			status = "open again: every organisation it was addressed to declined; any member may accept"
+		case d.AcceptedByName != "":
+			status = "accepted by " + d.AcceptedByName
+		}
+		fmt.Fprintf(w, "  id       %s\n  from     %s (%s)\n  status   %s\n  created  %s\n", d.ID, d.OrgName, d.Org[:12], status, d.Created)
 		if d.Region != "" {
 			fmt.Fprintf(w, "  region   %s\n", d.Region)
 		}
@@ -453,6 +489,7 @@ func cmdRequestShow(e *env, args []string) error {
 		} else if d.Body != "" {
 			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
 		}
+		printOutcome(w, d)
 		fmt.Fprintf(w, "\n%d responses\n", len(d.Responses))
 		for _, r := range d.Responses {
 			amt := ""
@@ -498,12 +535,13 @@ func cmdRequestClose(e *env, args []string) error {
 }
 
 func cmdRespond(e *env, args []string) error {
-	c := newFlags(e, "respond", "ID --type TYPE [--body TEXT] [--amount N --currency C]", `murmur respond 9c41d2aa --type vouch --body "We funded them in 2024."`)
+	c := newFlags(e, "respond", "ID --type TYPE [--body TEXT] [--amount N --currency C] [--pledge PLEDGE]", `murmur respond 9c41d2aa --type vouch --body "We funded them in 2024."`)
 	var in node.ResponseInput
 	c.StringVar(&in.Type, "type", "", "vouch, concern or unknown (verification); accept or decline (referral); pledge or withdraw (funding); sign (letter); comment (any)")
 	c.StringVar(&in.Body, "body", "", "a note")
 	c.StringVar(&in.Amount, "amount", "", "amount pledged (pledge)")
 	c.StringVar(&in.Currency, "currency", "", "currency of the amount (default: the request's)")
+	c.StringVar(&in.Pledge, "pledge", "", "the pledge to withdraw (withdraw; default: all of your organisation's on the request)")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err

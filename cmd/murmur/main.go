@@ -36,8 +36,13 @@ var commands = []command{
 	{"request new", "open a request: verification, referral, funding, letter or alert", cmdRequestNew},
 	{"request list", "requests; --inbox for those awaiting this organisation's answer", cmdRequestList},
 	{"request show", "one request with its responses", cmdRequestShow},
+	{"request suggest", "members whose directory entries fit a referral, best first, with why", cmdRequestSuggest},
+	{"request signatories", "the organisations that signed a letter, ready to publish", cmdRequestSignatories},
 	{"request close", "close one of this organisation's requests", cmdRequestClose},
 	{"respond", "answer a request", cmdRespond},
+	{"grant record", "record a grant made, the applicant's identifiers blinded", cmdGrantRecord},
+	{"grant check", "has any member recorded a grant to this applicant? Works offline; tells no one", cmdGrantCheck},
+	{"stats", "response times: share answered before the deadline, median time to first answer", cmdStats},
 	{"help", "list the commands, or explain one", nil},
 }
 

@@ -1,0 +1,432 @@
+package main
+
+import (
+	"encoding/csv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// network3 is three organisations running on loopback with the real
+// binary: Alpha founded the network, Beta and Gamma joined by invite.
+type network3 struct {
+	t                    *testing.T
+	alpha, beta, gamma   *cli
+	alphaID, betaID, gID string
+}
+
+func threeOrgs(t *testing.T) *network3 {
+	t.Helper()
+	a, init := founded(t)
+	ra := a.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	addr := ra.addr(t)
+	n := &network3{t: t, alpha: a, alphaID: init.Org}
+	for _, name := range []string{"Beta Collective", "Gamma Legal Aid"} {
+		var code codeOut
+		a.json(&code, "invite", "--addr", addr, "--expires", "1h")
+		j := newCLI(t, t.TempDir())
+		var out joinOut
+		j.json(&out, "join", code.Code, "--org", name, "--no-passphrase")
+		j.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--peer", addr)
+		eventually(t, 30*time.Second, name+" is admitted", func() bool {
+			st := j.memberStatus()
+			return !st.Joining && st.Admitted
+		})
+		if n.beta == nil {
+			n.beta, n.betaID = j, out.Org
+		} else {
+			n.gamma, n.gID = j, out.Org
+		}
+	}
+	n.sync()
+	return n
+}
+
+// sync waits until the three hold the same entries.
+func (n *network3) sync() {
+	n.t.Helper()
+	eventually(n.t, 30*time.Second, "the three organisations converge", func() bool {
+		a := n.alpha.memberStatus()
+		for _, c := range []*cli{n.beta, n.gamma} {
+			if st := c.memberStatus(); st.Digest != a.Digest {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// write runs a command that writes one entry on c, once nothing else is
+// on its way (c.write counts the entries).
+func (n *network3) write(c *cli, args ...string) string {
+	n.t.Helper()
+	n.sync()
+	return c.write(args...)
+}
+
+// refusedUnchanged runs a command that must be refused with exit status
+// code, one line on stderr mentioning want, and nothing written anywhere.
+func (n *network3) refusedUnchanged(c *cli, code int, want string, args ...string) {
+	n.t.Helper()
+	n.sync()
+	before := n.alpha.memberStatus()
+	r := c.run(args...)
+	refused(n.t, r, code)
+	if !strings.Contains(r.stderr, want) {
+		n.t.Errorf("want the error to say %q:\n%s", want, r)
+	}
+	time.Sleep(300 * time.Millisecond) // time for a wrongly written entry to show
+	n.sync()
+	if after := n.alpha.memberStatus(); after.Digest != before.Digest {
+		n.t.Errorf("a refused command changed the state (%d entries, was %d):\n%s", after.Entries, before.Entries, r)
+	}
+}
+
+type wfRequest struct {
+	ID             string `json:"id"`
+	Kind           string `json:"kind"`
+	Status         string `json:"status"`
+	Reopened       bool   `json:"reopened"`
+	Urgent         bool   `json:"urgent"`
+	AcceptedBy     string `json:"accepted_by"`
+	AcceptedByName string `json:"accepted_by_name"`
+	Title          string `json:"title"`
+	Verification   *struct {
+		Vouch, Concern, Unknown int
+	} `json:"verification"`
+	Referral *struct {
+		AcceptedBy string   `json:"accepted_by"`
+		Reopened   bool     `json:"reopened"`
+		Awaiting   []string `json:"awaiting"`
+	} `json:"referral"`
+	Funding *struct {
+		Amount    float64 `json:"amount"`
+		Remaining float64 `json:"remaining"`
+		Covered   bool    `json:"covered"`
+		Pledged   []struct {
+			Currency string  `json:"currency"`
+			Amount   float64 `json:"amount"`
+		} `json:"pledged"`
+		Pledges []struct {
+			ID        string `json:"id"`
+			Org       string `json:"org"`
+			Withdrawn bool   `json:"withdrawn"`
+		} `json:"pledges"`
+	} `json:"funding"`
+	Letter *struct {
+		Signatures       int  `json:"signatures"`
+		ClosedForSigning bool `json:"closed_for_signing"`
+	} `json:"letter"`
+}
+
+func (c *cli) show(id string) wfRequest {
+	c.t.Helper()
+	var r wfRequest
+	c.json(&r, "request", "show", id)
+	return r
+}
+
+func (c *cli) inbox() []wfRequest {
+	c.t.Helper()
+	var rs []wfRequest
+	c.json(&rs, "request", "list", "--inbox")
+	return rs
+}
+
+func titles(rs []wfRequest) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Title)
+	}
+	return out
+}
+
+// The coordination workflows, end to end, across three organisations.
+func TestCLIWorkflows(t *testing.T) {
+	n := threeOrgs(t)
+	a, b, g := n.alpha, n.beta, n.gamma
+
+	t.Run("directory", func(t *testing.T) {
+		n.write(b, "directory", "set", "--regions", "NI,GT", "--offers", "relocation,legal-aid", "--languages", "es",
+			"--groups", "journalists", "--turnaround", "48", "--contact", "Signal, ask for the duty officer")
+		n.write(g, "directory", "set", "--regions", "TZ,KE", "--offers", "emergency-grant,psychosocial", "--languages", "sw,en",
+			"--groups", "women-defenders,land-environmental-defenders")
+		n.sync()
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--region", "ni"}, "Beta Collective"},
+			{[]string{"--offers", "emergency-grant"}, "Gamma Legal Aid"},
+			{[]string{"--language", "es"}, "Beta Collective"},
+			{[]string{"--group", "women-defenders"}, "Gamma Legal Aid"},
+			{[]string{"--region", "KE", "--offers", "psychosocial", "--language", "sw"}, "Gamma Legal Aid"},
+			{[]string{"--region", "KE", "--offers", "relocation"}, ""},
+		} {
+			var list []directoryOut
+			a.json(&list, append([]string{"directory", "list"}, c.args...)...)
+			var got string
+			for _, d := range list {
+				got += d.Name
+			}
+			if got != c.want {
+				t.Errorf("directory list %v: %q, want %q", c.args, got, c.want)
+			}
+		}
+		refused(t, a.run("directory", "list", "--offers", "cash"), 2)
+		refused(t, a.run("directory", "list", "--region", "XX"), 2)
+	})
+
+	t.Run("verification", func(t *testing.T) {
+		id := n.write(a, "request", "new", "--kind", "verification", "--title", "Does anyone know this applicant?", "--region", "TZ", "--respond-by", "3d")
+		n.sync()
+		n.write(b, "respond", id, "--type", "vouch", "--body", "We funded them in 2024.")
+		n.write(g, "respond", id, "--type", "concern", "--body", "Their story changed twice.")
+		n.refusedUnchanged(b, 2, "cannot be answered", "respond", id, "--type", "pledge", "--amount", "100", "--currency", "USD")
+		n.refusedUnchanged(b, 1, "another organisation", "request", "close", id)
+		n.sync()
+		v := a.show(id).Verification
+		if v == nil || v.Vouch != 1 || v.Concern != 1 || v.Unknown != 0 {
+			t.Fatalf("verification summary %+v", v)
+		}
+		n.write(b, "respond", id, "--type", "unknown", "--body", "On reflection, we cannot say.") // changes its mind
+		n.sync()
+		if v := a.show(id).Verification; v.Vouch != 0 || v.Concern != 1 || v.Unknown != 1 {
+			t.Fatalf("after Beta changed its answer: %+v", v)
+		}
+		if r := a.ok("request", "show", id); !strings.Contains(r.stdout, "Verification: 0 vouch, 1 concern, 1 unknown") {
+			t.Errorf("request show does not summarise:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("referral", func(t *testing.T) {
+		id := n.write(a, "request", "new", "--kind", "referral", "--title", "Journalist needs relocation", "--region", "NI",
+			"--needs", "relocation", "--languages", "es", "--urgency", "high", "--to", n.gID, "--respond-by", "2d")
+		n.sync()
+		var sugg []struct {
+			Org   string `json:"org"`
+			Name  string `json:"name"`
+			Score int    `json:"score"`
+			Why   string `json:"why"`
+		}
+		a.json(&sugg, "request", "suggest", id)
+		if len(sugg) == 0 || sugg[0].Org != n.betaID || !strings.Contains(sugg[0].Why, "offers relocation") || !strings.Contains(sugg[0].Why, "covers NI") {
+			t.Fatalf("suggestions %+v", sugg)
+		}
+		for _, s := range sugg {
+			if s.Org == n.gID {
+				t.Errorf("Gamma (no relocation, not in NI) suggested: %+v", s)
+			}
+		}
+		if in := titles(g.inbox()); !contains(in, "Journalist needs relocation") {
+			t.Errorf("Gamma's inbox lacks the referral addressed to it: %q", in)
+		}
+		n.refusedUnchanged(b, 1, "addressed to other organisations", "respond", id, "--type", "accept")
+		n.write(g, "respond", id, "--type", "decline", "--body", "No capacity in Central America.")
+		n.sync()
+		r := a.show(id)
+		if r.Status != "open" || !r.Reopened || r.Referral == nil || !r.Referral.Reopened {
+			t.Fatalf("after every addressee declined: %+v", r)
+		}
+		if out := a.ok("request", "list"); !strings.Contains(out.stdout, "open again") {
+			t.Errorf("request list does not show the referral open again:\n%s", out.stdout)
+		}
+		if in := titles(b.inbox()); !contains(in, "Journalist needs relocation") {
+			t.Errorf("the reopened referral is not in Beta's inbox: %q", in)
+		}
+		n.write(b, "respond", id, "--type", "accept", "--body", "We can take it.")
+		n.sync()
+		if r := a.show(id); r.Status != "accepted" || r.AcceptedBy != n.betaID || r.AcceptedByName != "Beta Collective" {
+			t.Fatalf("after Beta accepted: %+v", r)
+		}
+		if in := titles(g.inbox()); contains(in, "Journalist needs relocation") {
+			t.Errorf("an accepted referral is still in Gamma's inbox")
+		}
+		n.refusedUnchanged(g, 1, "already accepted", "respond", id, "--type", "accept")
+	})
+
+	t.Run("funding", func(t *testing.T) {
+		id := n.write(a, "request", "new", "--kind", "funding", "--title", "Legal fees for three defenders", "--amount", "3000", "--currency", "USD")
+		n.sync()
+		n.write(b, "respond", id, "--type", "pledge", "--amount", "1000")
+		n.write(g, "respond", id, "--type", "pledge", "--amount", "2500", "--currency", "usd")
+		n.sync()
+		f := a.show(id)
+		if f.Status != "covered" || f.Funding == nil || !f.Funding.Covered || f.Funding.Remaining != 0 || len(f.Funding.Pledges) != 2 {
+			t.Fatalf("after 3500 of 3000 pledged: %+v %+v", f, f.Funding)
+		}
+		var gammas string
+		for _, p := range f.Funding.Pledges {
+			if p.Org == n.gID {
+				gammas = p.ID
+			}
+		}
+		n.refusedUnchanged(b, 1, "no pledge", "respond", id, "--type", "withdraw", "--pledge", gammas[:12])
+		n.refusedUnchanged(a, 1, "own request", "respond", id, "--type", "pledge", "--amount", "10")
+		n.write(g, "respond", id, "--type", "withdraw", "--body", "Our budget was cut.")
+		n.sync()
+		f = a.show(id)
+		if f.Status != "open" || f.Funding.Covered || f.Funding.Remaining != 2000 || len(f.Funding.Pledged) != 1 || f.Funding.Pledged[0].Amount != 1000 {
+			t.Fatalf("after Gamma withdrew: %+v %+v", f, f.Funding)
+		}
+		if out := a.ok("request", "show", id); !strings.Contains(out.stdout, "2000.00 USD remaining") || !strings.Contains(out.stdout, "(withdrawn)") {
+			t.Errorf("request show:\n%s", out.stdout)
+		}
+	})
+
+	t.Run("letter", func(t *testing.T) {
+		id := n.write(a, "request", "new", "--kind", "letter", "--title", "Release the detained journalists",
+			"--body", "We, the undersigned organisations, call for...", "--respond-by", "2d")
+		n.sync()
+		n.write(a, "respond", id, "--type", "sign")
+		n.write(b, "respond", id, "--type", "sign")
+		n.refusedUnchanged(b, 1, "already signed", "respond", id, "--type", "sign")
+		n.sync()
+		var sig []struct {
+			Org    string `json:"org"`
+			Name   string `json:"name"`
+			Signed string `json:"signed"`
+		}
+		g.json(&sig, "request", "signatories", id)
+		if len(sig) != 2 || sig[0].Name != "Alpha Fund" || sig[1].Name != "Beta Collective" || sig[1].Signed == "" {
+			t.Fatalf("signatories %+v", sig)
+		}
+		rows, err := csv.NewReader(strings.NewReader(g.ok("request", "signatories", id, "--format", "csv").stdout)).ReadAll()
+		if err != nil || len(rows) != 3 || strings.Join(rows[0], ",") != "org,name,signed" || rows[2][1] != "Beta Collective" {
+			t.Fatalf("csv %q %v", rows, err)
+		}
+		if txt := g.ok("request", "signatories", id).stdout; !strings.Contains(txt, "Release the detained journalists") || !strings.Contains(txt, "Signed by 2 organisations") {
+			t.Errorf("text:\n%s", txt)
+		}
+		refused(t, g.run("request", "signatories", id, "--format", "pdf"), 2)
+
+		// A letter whose deadline passes: a signature after it is refused.
+		deadline := time.Now().Add(5 * time.Second).Truncate(time.Second)
+		late := n.write(a, "request", "new", "--kind", "letter", "--title", "A letter closing soon", "--respond-by", deadline.UTC().Format(time.RFC3339))
+		n.sync()
+		time.Sleep(time.Until(deadline.Add(500 * time.Millisecond)))
+		n.refusedUnchanged(g, 1, "deadline", "respond", late, "--type", "sign")
+		if l := g.show(late).Letter; l == nil || !l.ClosedForSigning || l.Signatures != 0 {
+			t.Fatalf("letter past its deadline: %+v", l)
+		}
+	})
+
+	t.Run("alerts", func(t *testing.T) {
+		n.write(g, "request", "new", "--kind", "alert", "--title", "Office raided in Arusha", "--region", "TZ")
+		n.sync()
+		var list []wfRequest
+		a.json(&list, "request", "list")
+		if len(list) == 0 || list[0].Title != "Office raided in Arusha" || !list[0].Urgent {
+			t.Fatalf("the alert is not first in the list: %q", titles(list))
+		}
+		if st := a.ok("status"); !strings.HasPrefix(st.stdout, "!! ALERT") {
+			t.Errorf("status does not start with the alert:\n%s", st.stdout)
+		}
+		if in := b.inbox(); len(in) > 0 && in[0].Title == "Office raided in Arusha" {
+			t.Errorf("an alert for TZ heads the inbox of Beta, which covers NI and GT")
+		}
+		// Gamma covers TZ but wrote it; Alpha has no directory entry: it sees all.
+		if in := a.inbox(); len(in) == 0 || in[0].Title != "Office raided in Arusha" {
+			t.Errorf("the alert does not head Alpha's inbox: %q", titles(in))
+		}
+	})
+
+	t.Run("inbox and stats", func(t *testing.T) {
+		// Beta's inbox: what awaits it, soonest deadline first.
+		n.write(b, "directory", "set", "--regions", "NI,GT,TZ")
+		id1 := n.write(g, "request", "new", "--kind", "verification", "--title", "Due in a week", "--to", n.betaID, "--respond-by", "1w")
+		id2 := n.write(g, "request", "new", "--kind", "verification", "--title", "Due tomorrow", "--to", n.betaID, "--respond-by", "1d")
+		n.sync()
+		in := titles(b.inbox())
+		i1, i2 := index(in, "Due in a week"), index(in, "Due tomorrow")
+		if i1 < 0 || i2 < 0 || i2 > i1 {
+			t.Fatalf("Beta's inbox %q: want both, tomorrow's first", in)
+		}
+		n.write(b, "respond", id2, "--type", "vouch")
+		if in := titles(b.inbox()); contains(in, "Due tomorrow") || !contains(in, "Due in a week") {
+			t.Errorf("after answering: %q", in)
+		}
+		_ = id1
+		n.sync()
+		var st struct {
+			Rows  []map[string]any `json:"rows"`
+			Kinds []struct {
+				Kind     string   `json:"kind"`
+				Requests int      `json:"requests"`
+				Answered int      `json:"answered"`
+				Median   *float64 `json:"median_first_response_hours"`
+				Share    *float64 `json:"on_time_share"`
+			} `json:"kinds"`
+			Total struct {
+				Requests int `json:"requests"`
+			} `json:"total"`
+		}
+		a.json(&st, "stats")
+		if st.Total.Requests < 8 || len(st.Rows) == 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		for _, k := range st.Kinds {
+			if k.Kind == "verification" {
+				if k.Requests != 3 || k.Answered != 2 || k.Median == nil || k.Share == nil || *k.Share != 1 {
+					t.Errorf("verification stats %+v (median %v, share %v)", k, k.Median, k.Share)
+				}
+			}
+		}
+		if out := a.ok("stats"); !strings.Contains(out.stdout, "verification") {
+			t.Errorf("stats:\n%s", out.stdout)
+		}
+	})
+
+	t.Run("grants", func(t *testing.T) {
+		eventually(t, 20*time.Second, "every member holds the network secret", func() bool {
+			for _, c := range []*cli{b, g} {
+				var st struct {
+					Secret bool `json:"grant_secret"`
+				}
+				c.json(&st, "status")
+				if !st.Secret {
+					return false
+				}
+			}
+			return true
+		})
+		var rec struct {
+			ID      string `json:"id"`
+			Earlier []any  `json:"earlier"`
+		}
+		b.json(&rec, "grant", "record", "--applicant", "Yusuf, Amina", "--applicant", "+255 712 345 678", "--country", "TZ",
+			"--amount", "1500", "--currency", "USD", "--support", "emergency-grant")
+		n.sync()
+		var res struct {
+			Matches []struct {
+				Org      string  `json:"org"`
+				Date     string  `json:"date"`
+				Amount   float64 `json:"amount"`
+				Currency string  `json:"currency"`
+				Support  string  `json:"support"`
+			} `json:"matches"`
+		}
+		g.json(&res, "grant", "check", "--applicant", "0712-345-678", "--country", "tz")
+		if len(res.Matches) != 1 || res.Matches[0].Org != n.betaID || res.Matches[0].Amount != 1500 || res.Matches[0].Support != "emergency-grant" ||
+			res.Matches[0].Date != time.Now().UTC().Format("2006-01-02") {
+			t.Fatalf("grant check: %+v", res)
+		}
+		g.json(&res, "grant", "check", "--applicant", "Someone Else", "--country", "TZ")
+		if len(res.Matches) != 0 {
+			t.Fatalf("another applicant matched: %+v", res)
+		}
+		n.refusedUnchanged(g, 2, "country", "grant", "record", "--applicant", "Amina Yusuf", "--amount", "10", "--currency", "USD", "--support", "medical")
+		n.refusedUnchanged(g, 2, "support type", "grant", "record", "--applicant", "id:AB123456", "--amount", "10", "--currency", "USD", "--support", "cash")
+	})
+}
+
+func contains(list []string, s string) bool { return index(list, s) >= 0 }
+
+func index(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,354 @@
+package node
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// The double-funding check. A member that makes a grant records it with
+// the applicant's identifiers blinded (applicant.go): a keyed hash of each
+// normalised identifier under the network secret, which only members hold.
+// Checking an applicant computes the same tokens here and looks them up in
+// the local state: it works offline and tells no one who was checked.
+//
+// The network secret is made by the founding device at init. Every other
+// device receives it from a member's node over the gated transport
+// (SecretProtocol) once its organisation is admitted: the first
+// reconciliation with any member after admission brings it. At rest it is
+// sealed under a key derived from the device key, so it is as protected
+// as the device key itself (by the passphrase, unless --no-passphrase).
+
+const (
+	secretName = "network.secret"
+	// secretSize is the network secret's length.
+	secretSize = 32
+	// secretTimeout bounds asking a peer for the secret.
+	secretTimeout = 10 * time.Second
+)
+
+// ErrNoSecret is returned by the grant commands on a node that has not
+// received the network secret yet.
+var ErrNoSecret = errors.New("this node has not received the network's secret for the double-funding check yet: it comes from any member's node once this organisation is admitted — run `murmur run` while a member is reachable")
+
+// SecretProtocol is the protocol on which a member's node hands the network
+// secret to another member's node.
+func SecretProtocol(network crdt.ID) protocol.ID {
+	return protocol.ID("/murmur/secret/1/" + network.String())
+}
+
+// secretFile is the network secret at rest.
+type secretFile struct {
+	Version int    `json:"version"`
+	Nonce   []byte `json:"nonce"`
+	Sealed  []byte `json:"sealed"`
+}
+
+// secretAEAD is the AEAD that seals the secret: its key derives from the
+// device key's seed.
+func (n *Node) secretAEAD() (aeadCipher, []byte, error) {
+	if n.key == nil {
+		return nil, nil, ErrLocked
+	}
+	k := make([]byte, chacha20poly1305.KeySize)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, n.key[:32], nil, []byte("murmur-network-secret-v1\n"+n.device.String())), k); err != nil {
+		return nil, nil, err
+	}
+	aead, err := chacha20poly1305.NewX(k)
+	return aead, []byte("murmur-network-secret-v1\n" + n.network.String()), err
+}
+
+type aeadCipher interface {
+	NonceSize() int
+	Seal(dst, nonce, plaintext, additionalData []byte) []byte
+	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
+}
+
+// HasSecret reports whether this node holds the network secret.
+func (n *Node) HasSecret() bool {
+	_, err := os.Stat(filepath.Join(n.dir, secretName))
+	return err == nil
+}
+
+// networkSecret opens the network secret. The node must be unlocked.
+func (n *Node) networkSecret() ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(n.dir, secretName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoSecret
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: reading the network secret: %w", err)
+	}
+	var sf secretFile
+	if err := json.Unmarshal(b, &sf); err != nil || sf.Version != 1 {
+		return nil, fmt.Errorf("node: %s is damaged or from a newer release", secretName)
+	}
+	aead, ad, err := n.secretAEAD()
+	if err != nil {
+		return nil, err
+	}
+	if len(sf.Nonce) != aead.NonceSize() {
+		return nil, fmt.Errorf("node: %s is damaged", secretName)
+	}
+	secret, err := aead.Open(nil, sf.Nonce, sf.Sealed, ad)
+	if err != nil || len(secret) != secretSize {
+		return nil, fmt.Errorf("node: %s does not open with this device's key: it is damaged or from another device", secretName)
+	}
+	return secret, nil
+}
+
+// storeSecret seals secret and writes it. The node must be unlocked.
+func (n *Node) storeSecret(secret []byte) error {
+	aead, ad, err := n.secretAEAD()
+	if err != nil {
+		return err
+	}
+	nonce, err := newSeed()
+	if err != nil {
+		return err
+	}
+	nonce = nonce[:aead.NonceSize()]
+	b, _ := json.Marshal(secretFile{Version: 1, Nonce: nonce, Sealed: aead.Seal(nil, nonce, secret, ad)})
+	return writeFileAtomic(filepath.Join(n.dir, secretName), b, 0o600)
+}
+
+// keyCheck identifies a secret without revealing it.
+func keyCheck(secret []byte) [8]byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("murmur-key-check-v1"))
+	var kc [8]byte
+	copy(kc[:], m.Sum(nil))
+	return kc
+}
+
+// serveSecret hands the network secret to a member's node (registered
+// through memberHost: no one else reaches it).
+func (n *Node) serveSecret(s network.Stream) {
+	defer s.Close()
+	if !n.MemberPeer(s.Conn().RemotePeer()) {
+		s.Reset()
+		return
+	}
+	secret, err := n.networkSecret()
+	if err != nil {
+		s.Reset() // not held here (yet): the peer asks another
+		return
+	}
+	s.SetWriteDeadline(time.Now().Add(secretTimeout))
+	s.Write(append([]byte{1}, secret...))
+}
+
+// fetchSecret asks p for the network secret and keeps it. A secret whose
+// key check matches none of the grant records this node holds is refused:
+// a member's node handing out a wrong secret would make this node's
+// records and checks match nothing.
+func (r *Runner) fetchSecret(p peer.ID) error {
+	ctx, cancel := context.WithTimeout(r.ctx, secretTimeout)
+	defer cancel()
+	s, err := r.h.NewStream(ctx, p, SecretProtocol(r.n.network))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	s.SetReadDeadline(time.Now().Add(secretTimeout))
+	buf := make([]byte, 1+secretSize)
+	if _, err := io.ReadFull(s, buf); err != nil {
+		return fmt.Errorf("no secret from %s: %w", short(p.String()), err)
+	}
+	if buf[0] != 1 {
+		return fmt.Errorf("secret from %s in an unknown format", short(p.String()))
+	}
+	secret := buf[1:]
+	r.n.mu.Lock()
+	defer r.n.mu.Unlock()
+	if r.n.HasSecret() {
+		return nil
+	}
+	if checks := r.n.state.GrantKeyChecks(); len(checks) > 0 && checks[keyCheck(secret)] == 0 {
+		return fmt.Errorf("%s handed out a network secret that matches none of the grant records held here: refused", short(p.String()))
+	}
+	if err := r.n.storeSecret(secret); err != nil {
+		return err
+	}
+	r.opt.Logf("received the network's secret from %s: the double-funding check (murmur grant) is ready", short(p.String()))
+	return nil
+}
+
+// GrantInput is a grant as typed.
+type GrantInput struct {
+	Applicants []string // identifiers (see ParseApplicant)
+	Country    string   // the applicant's country, for names and local phone numbers
+	Amount     string
+	Currency   string
+	Support    string
+	Date       string // YYYY-MM-DD; empty: today
+}
+
+// GrantMatch is an earlier grant to the same applicant.
+type GrantMatch struct {
+	ID        string   `json:"id"`
+	Org       string   `json:"org"`
+	OrgName   string   `json:"org_name"`
+	Date      string   `json:"date"`
+	Amount    money    `json:"amount"`
+	Currency  string   `json:"currency"`
+	Support   string   `json:"support"`
+	MatchedOn []string `json:"matched_on"` // the kinds of identifier that matched: name, phone, email, id
+}
+
+// GrantCheck is what `grant check` prints.
+type GrantCheck struct {
+	Matches []GrantMatch `json:"matches"`
+	// NotComparable counts grant records made under another network
+	// secret: they cannot be compared with this node's tokens.
+	NotComparable int `json:"not_comparable"`
+}
+
+// applicantTokens parses and blinds identifiers, sorted and without
+// repeats, and says which kind of identifier each token is.
+func applicantTokens(secret []byte, ids []string, country string) ([][32]byte, map[[32]byte]string, error) {
+	if len(ids) == 0 {
+		return nil, nil, inputErr("give at least one --applicant identifier (a name with --country, a phone number, an e-mail address, or id:NUMBER)")
+	}
+	if country != "" {
+		c, err := Region(country)
+		if err != nil {
+			return nil, nil, err
+		}
+		country = c
+	}
+	kinds := map[[32]byte]string{}
+	var tokens [][32]byte
+	for _, raw := range ids {
+		id, err := ParseApplicant(raw, country)
+		if err != nil {
+			return nil, nil, err
+		}
+		t := BlindIdentifier(secret, id)
+		if _, dup := kinds[t]; !dup {
+			kinds[t] = id.Kind
+			tokens = append(tokens, t)
+		}
+	}
+	if len(tokens) > crdt.MaxTokens {
+		return nil, nil, inputErr("at most %d identifiers per applicant", crdt.MaxTokens)
+	}
+	slices.SortFunc(tokens, func(a, b [32]byte) int { return strings.Compare(string(a[:]), string(b[:])) })
+	return tokens, kinds, nil
+}
+
+// CheckGrant looks up an applicant among the grant records this node
+// holds. It reads the local state only.
+func (n *Node) CheckGrant(ids []string, country string) (GrantCheck, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	secret, err := n.networkSecret()
+	if err != nil {
+		return GrantCheck{}, err
+	}
+	tokens, kinds, err := applicantTokens(secret, ids, country)
+	if err != nil {
+		return GrantCheck{}, err
+	}
+	return n.checkTokens(secret, tokens, kinds), nil
+}
+
+func (n *Node) checkTokens(secret []byte, tokens [][32]byte, kinds map[[32]byte]string) GrantCheck {
+	kc := keyCheck(secret)
+	names := n.orgNames()
+	out := GrantCheck{Matches: []GrantMatch{}}
+	for c, count := range n.state.GrantKeyChecks() {
+		if c != kc {
+			out.NotComparable += count
+		}
+	}
+	for _, g := range n.state.GrantsMatching(tokens) {
+		if g.KeyCheck != kc {
+			continue
+		}
+		m := GrantMatch{ID: g.ID.String(), Org: g.Org.String(), OrgName: names[g.Org], Date: dayString(g.Day),
+			Amount: money(g.Amount), Currency: g.Currency, Support: g.Support, MatchedOn: []string{}}
+		for _, t := range g.Tokens {
+			if k, ok := kinds[t]; ok && !slices.Contains(m.MatchedOn, k) {
+				m.MatchedOn = append(m.MatchedOn, k)
+			}
+		}
+		slices.Sort(m.MatchedOn)
+		out.Matches = append(out.Matches, m)
+	}
+	return out
+}
+
+// GrantRecorded is what `grant record` prints: the record, and the grants
+// to the same applicant recorded before it.
+type GrantRecorded struct {
+	ID      string       `json:"id"`
+	Earlier []GrantMatch `json:"earlier"`
+}
+
+// RecordGrant records a grant made by this organisation.
+func (n *Node) RecordGrant(ctx context.Context, in GrantInput) (GrantRecorded, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.myOrg(); !ok {
+		return GrantRecorded{}, fmt.Errorf("this organisation is not admitted yet: it cannot record grants")
+	}
+	secret, err := n.networkSecret()
+	if err != nil {
+		return GrantRecorded{}, err
+	}
+	tokens, kinds, err := applicantTokens(secret, in.Applicants, in.Country)
+	if err != nil {
+		return GrantRecorded{}, err
+	}
+	g := &crdt.Grant{Tokens: tokens, KeyCheck: keyCheck(secret)}
+	if g.Amount, err = Amount(in.Amount); err != nil {
+		return GrantRecorded{}, err
+	}
+	if g.Currency, err = Currency(in.Currency); err != nil {
+		return GrantRecorded{}, err
+	}
+	if g.Support, err = SupportType(in.Support); err != nil {
+		return GrantRecorded{}, err
+	}
+	day := n.now().UTC()
+	if in.Date != "" {
+		if day, err = time.Parse("2006-01-02", strings.TrimSpace(in.Date)); err != nil {
+			return GrantRecorded{}, inputErr("--date %q is not a date like 2026-11-21", in.Date)
+		}
+		if day.After(n.now().UTC()) {
+			return GrantRecorded{}, inputErr("--date %s is in the future: record a grant once it is made", in.Date)
+		}
+	}
+	g.Day = uint64(day.Unix() / 86400)
+	if g.Day == 0 {
+		return GrantRecorded{}, inputErr("--date %q is too early", in.Date)
+	}
+	earlier := n.checkTokens(secret, tokens, kinds).Matches
+	e, err := n.append(ctx, g)
+	if err != nil {
+		return GrantRecorded{}, err
+	}
+	return GrantRecorded{ID: e.ID().String(), Earlier: earlier}, nil
+}
+
+func dayString(day uint64) string {
+	return time.Unix(int64(day)*86400, 0).UTC().Format("2006-01-02")
+}
