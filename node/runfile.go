@@ -23,12 +23,15 @@ const (
 var ErrAlreadyRunning = errors.New("a node is already running on this data directory")
 
 type runInfo struct {
-	PID     int       `json:"pid"`
-	Peer    string    `json:"peer"`
-	Addrs   []string  `json:"addrs"`
-	Peers   []string  `json:"peers"`
-	Traffic Traffic   `json:"traffic"`
-	Updated time.Time `json:"updated"`
+	PID   int      `json:"pid"`
+	Peer  string   `json:"peer"`
+	Addrs []string `json:"addrs"`
+	Peers []string `json:"peers"`
+	// PeerAddrs: where the connected peers were reached (with /p2p/ID),
+	// for a wipe that sends its revocation after stopping this node.
+	PeerAddrs []string  `json:"peer_addrs"`
+	Traffic   Traffic   `json:"traffic"`
+	Updated   time.Time `json:"updated"`
 }
 
 func (r *Runner) writeRunFile() {
@@ -38,6 +41,19 @@ func (r *Runner) writeRunFile() {
 	info := runInfo{PID: os.Getpid(), Peer: r.h.ID().String(), Addrs: r.Addrs(), Peers: []string{}, Traffic: r.Traffic(), Updated: time.Now().UTC()}
 	for _, p := range r.Peers() {
 		info.Peers = append(info.Peers, p.String())
+		// Where it listens (identify told us), else where we reached it.
+		addrs := r.h.Peerstore().Addrs(p)
+		if len(addrs) == 0 {
+			for _, c := range r.h.Network().ConnsToPeer(p) {
+				addrs = append(addrs, c.RemoteMultiaddr())
+			}
+		}
+		for i, a := range addrs {
+			if i == 4 {
+				break
+			}
+			info.PeerAddrs = append(info.PeerAddrs, a.String()+"/p2p/"+p.String())
+		}
 	}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	path := filepath.Join(r.n.dir, runFileName)

@@ -25,3 +25,12 @@ func acquireRunLock(path string) (*runLock, error) {
 }
 
 func (l *runLock) release() { os.Remove(l.path) }
+
+// stopProcess stops process pid. Without signals to ask with, it is killed.
+func stopProcess(pid int, _ bool) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}

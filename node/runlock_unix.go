@@ -27,3 +27,12 @@ func (l *runLock) release() {
 	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 }
+
+// stopProcess asks process pid to stop (SIGTERM), or kills it.
+func stopProcess(pid int, kill bool) error {
+	sig := syscall.SIGTERM
+	if kill {
+		sig = syscall.SIGKILL
+	}
+	return syscall.Kill(pid, sig)
+}

@@ -42,6 +42,7 @@ var commands = []command{
 	{"respond", "answer a request", cmdRespond},
 	{"grant record", "record a grant made, the applicant's identifiers blinded", cmdGrantRecord},
 	{"grant check", "has any member recorded a grant to this applicant? Works offline; tells no one", cmdGrantCheck},
+	{"wipe", "destroy this node's keys and data beyond recovery; --revoke first tells reachable members", cmdWipe},
 	{"stats", "response times: share answered before the deadline, median time to first answer", cmdStats},
 	{"help", "list the commands, or explain one", nil},
 }

@@ -467,6 +467,10 @@ func TestOfflineCommandsOpenNoSocket(t *testing.T) {
 	if !js.Joining || js.OrgName != "Beta Collective" {
 		t.Errorf("status --json of a joining node with no network: %+v", js)
 	}
+	j.okOffline("wipe", "--yes") // without --revoke, a wipe tells no one either
+	if _, err := os.Stat(j.dir); !os.IsNotExist(err) {
+		t.Errorf("wipe with no network left %s behind: %v", j.dir, err)
+	}
 
 	// Last, as it stops this device from writing.
 	write("device", "revoke", out.Device[:8])

@@ -13,6 +13,7 @@ type network3 struct {
 	t                    *testing.T
 	alpha, beta, gamma   *cli
 	alphaID, betaID, gID string
+	runs                 map[*cli]*runningNode
 }
 
 func threeOrgs(t *testing.T) *network3 {
@@ -20,14 +21,14 @@ func threeOrgs(t *testing.T) *network3 {
 	a, init := founded(t)
 	ra := a.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	addr := ra.addr(t)
-	n := &network3{t: t, alpha: a, alphaID: init.Org}
+	n := &network3{t: t, alpha: a, alphaID: init.Org, runs: map[*cli]*runningNode{a: ra}}
 	for _, name := range []string{"Beta Collective", "Gamma Legal Aid"} {
 		var code codeOut
 		a.json(&code, "invite", "--addr", addr, "--expires", "1h")
 		j := newCLI(t, t.TempDir())
 		var out joinOut
 		j.json(&out, "join", code.Code, "--org", name, "--no-passphrase")
-		j.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--peer", addr)
+		n.runs[j] = j.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--peer", addr)
 		eventually(t, 30*time.Second, name+" is admitted", func() bool {
 			st := j.memberStatus()
 			return !st.Joining && st.Admitted

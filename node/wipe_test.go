@@ -1,0 +1,113 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Plant 1,000 marker strings in the bodies of requests and responses, then
+// wipe: the data directory is gone, and every file it held — looked at
+// through a hard link taken before the wipe, which keeps the same inode —
+// has been overwritten: none of the markers can be read back.
+func TestWipeLeavesNothingReadable(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	n, err := Init(ctx, dir, InitOptions{Org: "Alpha Fund", Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const markers = 1000
+	marker := func(i int) string { return fmt.Sprintf("MARKER-%04d-zq", i) }
+	var last string
+	for i := 0; i < markers; i++ {
+		if i%2 == 0 || last == "" {
+			e, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: "case " + marker(i), Body: "details " + marker(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = e.ID().String()
+			continue
+		}
+		if _, err := n.Respond(ctx, ResponseInput{Request: last, Type: "comment", Body: "note " + marker(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n.RecordGrant(ctx, GrantInput{Applicants: []string{"id:" + marker(0)}, Amount: "1", Currency: "USD", Support: "medical"}); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+
+	// Hard links to every file, taken before the wipe.
+	links := filepath.Join(t.TempDir(), "links")
+	if err := os.Mkdir(links, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	for _, de := range des {
+		if err := os.Link(filepath.Join(dir, de.Name()), filepath.Join(links, de.Name())); err != nil {
+			t.Skipf("hard links are not available here: %v", err)
+		}
+		fi, _ := de.Info()
+		sizes[de.Name()] = fi.Size()
+	}
+	found := func() (int, []string) {
+		seen := map[int]bool{}
+		var where []string
+		for name := range sizes {
+			b, err := os.ReadFile(filepath.Join(links, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < markers; i++ {
+				if bytes.Contains(b, []byte(marker(i))) && !seen[i] {
+					seen[i] = true
+					where = append(where, name)
+				}
+			}
+		}
+		return len(seen), where
+	}
+	if n, _ := found(); n != markers {
+		t.Fatalf("before the wipe, %d of the %d markers are in the files: the test would prove nothing", n, markers)
+	}
+	for _, name := range []string{keyName, pskName, secretName, dbName} {
+		if _, ok := sizes[name]; !ok {
+			t.Fatalf("no %s to wipe: %v", name, sizes)
+		}
+	}
+
+	if err := Wipe(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the data directory is still there: %v", err)
+	}
+	if n, where := found(); n != 0 {
+		t.Fatalf("%d markers can still be read after the wipe (in %v)", n, where)
+	}
+	for name, size := range sizes {
+		fi, err := os.Stat(filepath.Join(links, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != size {
+			t.Errorf("%s: %d bytes after the wipe, %d before (overwritten in place, not truncated)", name, fi.Size(), size)
+		}
+	}
+}
+
+func TestWipeRefusesWhatIsNotADataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "thesis.txt"), []byte("years of work"), 0o600)
+	if IsDataDir(dir) {
+		t.Fatal("a directory of someone's files taken for a data directory")
+	}
+}
