@@ -242,6 +242,18 @@ type Grant struct {
 	KeyCheck [8]byte
 }
 
+// Redaction takes back the body of an entry (kind 11): every node drops the
+// body of Target and keeps the rest, so the log stays verifiable. It counts
+// only when written by a device of the organisation that wrote Target, and
+// not for membership entries (their bodies are the membership) or other
+// redactions. Target is also among the entry's dependencies.
+//
+//	1 target  2 reason
+type Redaction struct {
+	Target ID
+	Reason string
+}
+
 // EncodeBody returns the canonical encoding of one of the body types above.
 func EncodeBody(b any) ([]byte, error) {
 	w := &encoder{}
@@ -308,6 +320,9 @@ func EncodeBody(b any) ([]byte, error) {
 		w.string(4, b.Support)
 		w.uint(5, b.Day)
 		w.fixed(6, b.KeyCheck[:])
+	case *Redaction:
+		w.fixed(1, b.Target[:])
+		w.string(2, b.Reason)
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -340,6 +355,8 @@ func KindOf(b any) Kind {
 		return KindInvite
 	case *Grant:
 		return KindGrant
+	case *Redaction:
+		return KindRedaction
 	}
 	return 0
 }
@@ -525,6 +542,17 @@ func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
 				err = invalid("grant: needs a date and a key check")
 			default:
 				err = firstErr(checkMoney(b.Amount, b.Currency), CheckToken(b.Support))
+			}
+		}
+		out = b
+	case KindRedaction:
+		b := &Redaction{}
+		d.fixed(1, b.Target[:])
+		b.Reason = d.string(2, MaxNoteLen)
+		if err = d.finish(); err == nil {
+			err = checkText("reason", b.Reason)
+			if err == nil && (b.Target.IsZero() || !slices.Contains(deps, b.Target)) {
+				err = invalid("redaction: target missing or not among the entry's dependencies")
 			}
 		}
 		out = b

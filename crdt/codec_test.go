@@ -36,6 +36,7 @@ func goldenEntries(t testing.TB) []struct {
 	inv := n.invite(b, InviteDevice, b.org(), 9, 1_800_000_000_000)
 	grant := n.write(f, &Grant{Tokens: [][32]byte{{1, 2, 3}, {4, 5, 6}}, Amount: 120000, Currency: "KES", Support: "legal-aid",
 		Day: 20413, KeyCheck: [8]byte{0xab, 0xcd, 0xef, 1, 2, 3, 4, 5}})
+	redaction := n.write(f, &Redaction{Target: req.ID(), Reason: "Names the defender."}, req.ID())
 	return []struct {
 		name string
 		e    *Entry
@@ -43,7 +44,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"genesis", n.all[0]}, {"admission", adm}, {"device-added", add}, {"directory", dir},
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
-		{"grant", grant},
+		{"grant", grant}, {"redaction", redaction},
 	}
 }
 

@@ -77,6 +77,9 @@ type State struct {
 	v        views
 	observer func(e *Entry, from, to Status)
 
+	redactObserver func(e *Entry)
+	redactedBy     map[ID][]*record // redactions (any status) by the entry they name
+
 	// per-Apply bookkeeping
 	dirty   bool               // membership must be replayed
 	touched map[*record]bool   // entries to re-evaluate
@@ -99,6 +102,8 @@ func NewState(network ID, limits Limits) *State {
 		headWait: map[ID]int{},
 		revokes:  map[DeviceKey]bool{},
 		v:        newViews(),
+
+		redactedBy: map[ID][]*record{},
 	}
 	s.m = newMembership(nil)
 	return s
@@ -109,6 +114,47 @@ func NewState(network ID, limits Limits) *State {
 // StatusNone when it is dropped). fn must not call back into the State.
 // A node uses it to keep indexes of the accepted set in step.
 func (s *State) Observe(fn func(e *Entry, from, to Status)) { s.observer = fn }
+
+// ObserveRedactions registers fn to be told of every entry whose body the
+// state drops because a redaction counts (e is the entry without its body),
+// so that the node can drop it from its store too. fn must not call back
+// into the State.
+func (s *State) ObserveRedactions(fn func(e *Entry)) { s.redactObserver = fn }
+
+// redact drops the bodies that accepted redactions take back, looking at
+// the entries of this Apply whose status changed (new ones included): a
+// redaction that became accepted, or a target that did.
+func (s *State) redact() {
+	for r := range s.before {
+		if rd, ok := r.body.(*Redaction); ok {
+			if t := s.recs[rd.Target]; t != nil {
+				s.redactIfDue(t)
+			}
+		} else {
+			s.redactIfDue(r)
+		}
+	}
+}
+
+// redactIfDue drops t's body if an accepted redaction by its own
+// organisation names it.
+func (s *State) redactIfDue(t *record) {
+	if t.status != StatusAccepted || t.e.Withheld || t.e.Kind.Membership() || t.e.Kind == KindRedaction {
+		return
+	}
+	org := s.orgOf(t)
+	if org == (OrgID{}) || !slices.ContainsFunc(s.redactedBy[t.id()], func(r *record) bool {
+		return r.status == StatusAccepted && s.orgOf(r) == org
+	}) {
+		return
+	}
+	s.v.remove(t)
+	t.e, t.body = t.e.Redacted(), nil
+	s.v.add(t)
+	if s.redactObserver != nil {
+		s.redactObserver(t.e)
+	}
+}
 
 // Network is the ID of the state's network.
 func (s *State) Network() ID { return s.network }
@@ -150,6 +196,7 @@ func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
 		}
 	}
 	s.resolve()
+	s.redact()
 	var changes []Change
 	for r, from := range s.before {
 		if s.fresh[r] || r.status == from {
@@ -206,6 +253,9 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	chain[e.Seq] = append(chain[e.Seq], r)
 	if e.Clock > s.maxClock {
 		s.maxClock = e.Clock
+	}
+	if rd, ok := r.body.(*Redaction); ok {
+		s.redactedBy[rd.Target] = append(s.redactedBy[rd.Target], r)
 	}
 	if e.Kind.Membership() {
 		s.members[e.id] = r
@@ -298,6 +348,14 @@ func (s *State) drop(r *record, reason error, cascade bool) {
 		}
 		s.setStatus(x, StatusNone, reason)
 		delete(s.recs, x.id())
+		if rd, ok := x.body.(*Redaction); ok {
+			rs := slices.DeleteFunc(s.redactedBy[rd.Target], func(y *record) bool { return y == x })
+			if len(rs) == 0 {
+				delete(s.redactedBy, rd.Target)
+			} else {
+				s.redactedBy[rd.Target] = rs
+			}
+		}
 		chain := s.chains[x.e.Author]
 		chain[x.e.Seq] = slices.DeleteFunc(chain[x.e.Seq], func(y *record) bool { return y == x })
 		if len(chain[x.e.Seq]) == 0 {
@@ -605,4 +663,19 @@ func (s *State) Check(e *Entry) (Status, error) {
 		}
 	}
 	return s.replay(r).verdict(r)
+}
+
+// Redactable lists the accepted entries of org whose bodies a redaction by
+// org would take back: not membership entries, not redactions, not
+// withheld already. Ordered by ID.
+func (s *State) Redactable(org OrgID) []ID {
+	var out []ID
+	for _, id := range s.acceptedIDs() {
+		r := s.recs[id]
+		if r.e.Withheld || r.e.Kind.Membership() || r.e.Kind == KindRedaction || s.orgOf(r) != org {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
 }

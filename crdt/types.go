@@ -40,6 +40,7 @@ const (
 	KindRequestClosed Kind = 8
 	KindInvite        Kind = 9
 	KindGrant         Kind = 10
+	KindRedaction     Kind = 11
 )
 
 var kindNames = map[Kind]string{
@@ -53,6 +54,7 @@ var kindNames = map[Kind]string{
 	KindRequestClosed: "request-closed",
 	KindInvite:        "invite",
 	KindGrant:         "grant",
+	KindRedaction:     "redaction",
 }
 
 // Known reports whether this release can read bodies of kind k.

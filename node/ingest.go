@@ -120,7 +120,7 @@ func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport
 		recs = append(recs, recordOf(valid[i], res.Status))
 	}
 	if len(recs) == 0 && len(changes) == 0 {
-		return rep, nil
+		return rep, n.flushRedactions(ctx)
 	}
 	if _, err := n.store.Put(ctx, recs, changes); err != nil {
 		// The state is now ahead of the disk: rebuild it from what is stored.
@@ -131,7 +131,7 @@ func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport
 		}
 		return rep, errors.Join(err, rerr)
 	}
-	return rep, nil
+	return rep, n.flushRedactions(ctx)
 }
 
 // verifyAll checks signatures on all cores: verification is most of the

@@ -108,6 +108,10 @@ type Node struct {
 	// entry enters or leaves the accepted set: who may connect may have
 	// changed (the transport gate looks again). It must not block.
 	onMembership func()
+	// redacted queues the entries whose bodies the state dropped (a
+	// redaction counts), for the store to drop them too once the current
+	// write is done (flushRedactions).
+	redacted []*crdt.Entry
 }
 
 // resetState starts an empty state (to be filled by refresh), with the
@@ -116,6 +120,7 @@ func (n *Node) resetState() {
 	n.state = crdt.NewState(n.network, crdt.DefaultLimits())
 	n.index = msync.NewIndex()
 	n.cursor = 0
+	n.state.ObserveRedactions(func(e *crdt.Entry) { n.redacted = append(n.redacted, e) })
 	n.state.Observe(func(e *crdt.Entry, from, to crdt.Status) {
 		it := msync.Item{Clock: e.Clock, ID: e.ID()}
 		if from == crdt.StatusAccepted {
@@ -429,13 +434,30 @@ func (n *Node) Refresh(ctx context.Context) error {
 	return n.persist(ctx, changes)
 }
 
-// persist records status changes in the store.
+// persist records status changes in the store, and drops the bodies the
+// state dropped.
 func (n *Node) persist(ctx context.Context, changes []crdt.Change) error {
-	if len(changes) == 0 {
-		return nil
+	if len(changes) > 0 {
+		if _, err := n.store.Put(ctx, nil, changes); err != nil {
+			return err
+		}
 	}
-	_, err := n.store.Put(ctx, nil, changes)
-	return err
+	return n.flushRedactions(ctx)
+}
+
+// flushRedactions drops from the store the bodies that redactions took
+// back. If it fails, the bodies are dropped again when the state is next
+// rebuilt from the store (the redactions are stored).
+func (n *Node) flushRedactions(ctx context.Context) error {
+	for len(n.redacted) > 0 {
+		e := n.redacted[0]
+		if err := n.store.Redact(ctx, e.ID(), e.Raw()); err != nil {
+			return fmt.Errorf("node: dropping a redacted body: %w", err)
+		}
+		n.redacted = n.redacted[1:]
+	}
+	n.redacted = nil
+	return nil
 }
 
 // refresh is Refresh without the write: it returns the status corrections
@@ -549,10 +571,8 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 		return nil, err
 	}
 	_, changes := n.state.Apply(e)
-	if changes = append(fixes, changes...); len(changes) > 0 {
-		if _, err := n.store.Put(ctx, nil, changes); err != nil {
-			return e, err // the entry is stored; statuses are re-derived at the next open
-		}
+	if err := n.persist(ctx, append(fixes, changes...)); err != nil {
+		return e, err // the entry is stored; statuses are re-derived at the next open
 	}
 	return e, nil
 }

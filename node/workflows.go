@@ -453,3 +453,27 @@ func short(id string) string { return id[:12] }
 func formatMillis(ms uint64) string {
 	return time.UnixMilli(int64(ms)).UTC().Format(time.RFC3339)
 }
+
+// Redact takes back the body of one of this organisation's entries (a
+// request, a response, a directory entry, a grant record): every node
+// drops it and keeps the rest, so the log stays verifiable.
+func (n *Node) Redact(ctx context.Context, ref, reason string) (*crdt.Entry, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.myOrg(); !ok {
+		return nil, fmt.Errorf("this organisation is not admitted yet")
+	}
+	if strings.ContainsRune(reason, 0) || len(reason) > crdt.MaxNoteLen {
+		return nil, inputErr("the reason is at most %d bytes of text", crdt.MaxNoteLen)
+	}
+	cands := n.state.Redactable(n.org)
+	ids := make([]string, len(cands))
+	for i, id := range cands {
+		ids[i] = id.String()
+	}
+	i, err := resolve("entry of your organisation with a body to redact", ref, ids)
+	if err != nil {
+		return nil, err
+	}
+	return n.append(ctx, &crdt.Redaction{Target: cands[i], Reason: strings.TrimSpace(reason)}, cands[i])
+}

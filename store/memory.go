@@ -248,3 +248,20 @@ func (m *memory) Close() error {
 	m.closed = true
 	return nil
 }
+
+func (m *memory) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if e := m.byID[id]; e != nil {
+		e.rec.Raw = bytes.Clone(raw)
+	}
+	return nil
+}

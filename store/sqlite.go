@@ -96,6 +96,9 @@ func dsn(path string, extra url.Values) (string, error) {
 	q.Add("_pragma", "busy_timeout("+strconv.Itoa(busyTimeoutMillis)+")")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
+	// Freed content (a redacted body) is overwritten with zeros, not left
+	// in free pages.
+	q.Add("_pragma", "secure_delete(ON)")
 	for k, vs := range extra {
 		for _, v := range vs {
 			q.Add(k, v)
@@ -635,4 +638,23 @@ func (s *SQLite) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+func (s *SQLite) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
+	if raw == nil {
+		raw = []byte{}
+	}
+	err := s.write(ctx, "redact", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE entries SET raw = ? WHERE id = ?`, raw, id[:])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// The WAL still holds the page as it was: copy the new pages into the
+	// database and empty the WAL.
+	if _, err := s.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return s.fail("redact: checkpoint", err)
+	}
+	return nil
 }

@@ -70,6 +70,13 @@ type Store interface {
 	// the transaction and is returned as it is.
 	Append(ctx context.Context, author crdt.DeviceKey, fn func(head Head, maxClock crdt.Clock) (Record, error)) error
 
+	// Redact replaces the stored bytes of an entry with its redacted form
+	// (the same entry without its body: same ID). The bytes it replaces are
+	// not left readable in the store's files: SQLite overwrites freed
+	// content (secure_delete) and the WAL is checkpointed and truncated.
+	// An unknown ID is ignored.
+	Redact(ctx context.Context, id crdt.ID, raw []byte) error
+
 	// Get returns the record with this ID, or ErrNotFound.
 	Get(ctx context.Context, id crdt.ID) (Record, error)
 

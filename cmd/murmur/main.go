@@ -40,6 +40,7 @@ var commands = []command{
 	{"request signatories", "the organisations that signed a letter, ready to publish", cmdRequestSignatories},
 	{"request close", "close one of this organisation's requests", cmdRequestClose},
 	{"respond", "answer a request", cmdRespond},
+	{"redact", "take back the body of one of your organisation's entries, on every node", cmdRedact},
 	{"grant record", "record a grant made, the applicant's identifiers blinded", cmdGrantRecord},
 	{"grant check", "has any member recorded a grant to this applicant? Works offline; tells no one", cmdGrantCheck},
 	{"wipe", "destroy this node's keys and data beyond recovery; --revoke first tells reachable members", cmdWipe},

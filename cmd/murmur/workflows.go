@@ -284,3 +284,24 @@ func printMatches(w io.Writer, ms []node.GrantMatch) {
 	}
 	tw.Flush()
 }
+
+func cmdRedact(e *env, args []string) error {
+	c := newFlags(e, "redact", "ID [--reason TEXT]", `murmur redact 9c41d2aa --reason "named the defender"`)
+	reason := c.String("reason", "", "why (kept with the redaction, visible to members)")
+	pos, err := c.parseArgs(args, "ID")
+	if err != nil {
+		return err
+	}
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ent, err := n.Redact(e.ctx, pos[0], *reason)
+	if err != nil {
+		return err
+	}
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
+		fmt.Fprintf(w, "Redaction recorded (%s): every node drops the body and keeps the entry.\n", ent.ID())
+	})
+}

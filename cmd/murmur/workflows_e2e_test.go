@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/csv"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -376,6 +378,44 @@ func TestCLIWorkflows(t *testing.T) {
 		if out := a.ok("stats"); !strings.Contains(out.stdout, "verification") {
 			t.Errorf("stats:\n%s", out.stdout)
 		}
+	})
+
+	t.Run("redaction", func(t *testing.T) {
+		const marker = "REDACT-ME-4412-defender-home-address"
+		id := n.write(a, "request", "new", "--kind", "verification", "--title", "A case", "--body", "Lives at "+marker)
+		resp := n.write(b, "respond", id, "--type", "comment", "--body", "Seen.")
+		n.sync()
+		if !strings.Contains(b.ok("request", "show", id).stdout, marker) {
+			t.Fatal("Beta cannot read the body before the redaction")
+		}
+		inFiles := func(c *cli) bool {
+			des, _ := os.ReadDir(c.dir)
+			for _, de := range des {
+				if bs, _ := os.ReadFile(filepath.Join(c.dir, de.Name())); strings.Contains(string(bs), marker) {
+					return true
+				}
+			}
+			return false
+		}
+		if !inFiles(b) {
+			t.Fatal("the body is in none of Beta's files before the redaction: the test would prove nothing")
+		}
+		n.refusedUnchanged(b, 1, "no entry", "redact", id)        // not Beta's
+		n.refusedUnchanged(a, 1, "no entry", "redact", resp[:12]) // not Alpha's
+		n.write(a, "redact", id, "--reason", "named the defender's address")
+		n.sync()
+		for _, c := range []*cli{a, b, g} {
+			var d struct {
+				Withheld bool   `json:"withheld"`
+				Body     string `json:"body"`
+			}
+			c.json(&d, "request", "show", id)
+			if !d.Withheld || d.Body != "" {
+				t.Errorf("after the redaction: %+v", d)
+			}
+			eventually(t, 10*time.Second, "no file of the data directory holds the redacted body", func() bool { return !inFiles(c) })
+		}
+		n.refusedUnchanged(a, 1, "no entry", "redact", id) // already redacted
 	})
 
 	t.Run("grants", func(t *testing.T) {

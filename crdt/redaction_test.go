@@ -1,0 +1,68 @@
+package crdt
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestRedactionDropsTheBody(t *testing.T) {
+	n, d := workflowNet(t)
+	a, b := d[0], d[1]
+	a2 := newDev(599)
+	n.addDevice(a, a2, a.org())
+	req := n.write(a, &Request{Type: Verification, Title: "Names the defender", Text: "Full name, address."})
+	resp := n.answer(b, req, &Response{Type: Vouch, Text: "We know them."})
+	other := n.write(b, &Redaction{Target: req.ID(), Reason: "not ours to redact"}, req.ID())
+	member := n.write(a, &Redaction{Target: n.all[1].ID()}, n.all[1].ID()) // an admission: never
+	red := n.write(a2, &Redaction{Target: req.ID(), Reason: "names the defender"}, req.ID())
+
+	for _, order := range [][]*Entry{n.all, reversed(n.all)} {
+		s := NewState(n.network, DefaultLimits())
+		var told []ID
+		s.ObserveRedactions(func(e *Entry) {
+			if !e.Withheld || e.Body != nil {
+				t.Errorf("observer given %v with its body", e.ID())
+			}
+			told = append(told, e.ID())
+		})
+		for _, e := range order {
+			s.Apply(e)
+		}
+		for _, e := range []*Entry{req, resp, other, member, red} {
+			if st, _ := s.Has(e.ID()); st != StatusAccepted {
+				t.Fatalf("%v is %v", e.Kind, st)
+			}
+		}
+		rv, _ := s.Request(req.ID())
+		if !rv.Withheld || rv.Request != nil {
+			t.Fatalf("the redacted request still has its body: %+v", rv)
+		}
+		got, _, _ := s.Entry(req.ID())
+		if !got.Withheld || got.ID() != req.ID() {
+			t.Fatalf("the stored entry keeps its body or changed ID")
+		}
+		if _, err := Verify(got.Raw()); err != nil {
+			t.Fatalf("the redacted entry no longer verifies: %v", err)
+		}
+		if !slices.Equal(told, []ID{req.ID()}) {
+			t.Fatalf("observer told of %v, want only the request", told)
+		}
+		if adm, _, _ := s.Entry(n.all[1].ID()); adm.Withheld {
+			t.Fatal("a membership entry lost its body")
+		}
+		if x, _, _ := s.Entry(resp.ID()); x.Withheld {
+			t.Fatal("another organisation's response lost its body")
+		}
+	}
+	// Another organisation's redaction alone does nothing.
+	s := n.state(n.all[:len(n.all)-1]...)
+	if rv, _ := s.Request(req.ID()); rv.Withheld {
+		t.Fatal("another organisation's redaction dropped the body")
+	}
+}
+
+func reversed(es []*Entry) []*Entry {
+	out := slices.Clone(es)
+	slices.Reverse(out)
+	return out
+}
