@@ -254,6 +254,106 @@ type Redaction struct {
 	Reason string
 }
 
+// OrgKey publishes an organisation's encryption key (kind 12), written by
+// one of its devices. Public is the X25519 key that bodies are sealed for
+// from now on (the organisation's latest OrgKey, by clock then ID, is its
+// current one). Each wrap hands the organisation's private keys, this one
+// and the earlier ones, to one of its devices: the device's key (32
+// bytes), an ephemeral X25519 key (32), then the keys sealed for the
+// device (node/seal.go). A new one is written when a device joins the
+// organisation (the same keys, wrapped for it too) and when one is revoked
+// (a new key, wrapped for the others only).
+//
+//	1 public key  2 wraps (ascending)
+type OrgKey struct {
+	Public [32]byte
+	Wraps  [][]byte
+}
+
+// Sealed carries a request or a response whose details only some
+// organisations can read (kind 13). The envelope is the inner body's
+// encoding with the sealed fields left out (a request's title and text, a
+// response's text): it replicates to every member, for coordination. The
+// details are encrypted under a fresh content key, which each wrap hands to
+// one organisation: its ID (32 bytes), the organisation key it is sealed
+// for (32), an ephemeral X25519 key (32), the sealed content key (48).
+//
+//	1 inner kind  2 envelope  3 nonce  4 ciphertext  5 wraps (ascending)
+type Sealed struct {
+	Inner      Kind
+	Envelope   []byte
+	Nonce      [24]byte
+	Ciphertext []byte
+	Wraps      [][]byte
+
+	inner any // the envelope, decoded
+}
+
+// Open returns the envelope, decoded: a *Request or a *Response whose sealed
+// fields are empty.
+func (s *Sealed) Open() any { return s.inner }
+
+// Details are the sealed fields of a sealed entry: its plaintext, before
+// encryption. A response's has no title.
+//
+//	1 title  2 text
+type Details struct {
+	Title string
+	Text  string
+}
+
+// EncodeDetails encodes d.
+func EncodeDetails(d Details) []byte {
+	w := &encoder{}
+	w.string(1, d.Title)
+	w.string(2, d.Text)
+	return w.buf
+}
+
+// Combine decodes the details (a decrypted plaintext) and puts them back
+// into the envelope: the whole body, checked as any body of its kind. deps
+// are the sealed entry's.
+func (s *Sealed) Combine(plaintext []byte, deps []ID) (any, error) {
+	d := newDecoder("sealed details", plaintext)
+	var det Details
+	det.Title = d.string(1, MaxTitleLen)
+	det.Text = d.string(2, MaxBodySize)
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	var whole any
+	switch env := s.inner.(type) {
+	case *Request:
+		c := *env
+		c.Title, c.Text = det.Title, det.Text
+		whole = &c
+	case *Response:
+		if det.Title != "" {
+			return nil, invalid("sealed response: details with a title")
+		}
+		c := *env
+		c.Text = det.Text
+		whole = &c
+	default:
+		return nil, invalid("sealed: nothing to combine")
+	}
+	raw, err := EncodeBody(whole)
+	if err != nil {
+		return nil, err
+	}
+	return decodeBody(s.Inner, raw, deps)
+}
+
+// KeyShare hands a sealed entry's content key to more organisations (kind
+// 14), without re-encrypting it: wraps as in Sealed. Target is also among
+// the entry's dependencies.
+//
+//	1 target  2 wraps (ascending)
+type KeyShare struct {
+	Target ID
+	Wraps  [][]byte
+}
+
 // EncodeBody returns the canonical encoding of one of the body types above.
 func EncodeBody(b any) ([]byte, error) {
 	w := &encoder{}
@@ -323,6 +423,18 @@ func EncodeBody(b any) ([]byte, error) {
 	case *Redaction:
 		w.fixed(1, b.Target[:])
 		w.string(2, b.Reason)
+	case *OrgKey:
+		w.fixed(1, b.Public[:])
+		w.byteStrings(2, b.Wraps)
+	case *Sealed:
+		w.uint(1, uint64(b.Inner))
+		w.bytes(2, b.Envelope)
+		w.fixed(3, b.Nonce[:])
+		w.bytes(4, b.Ciphertext)
+		w.byteStrings(5, b.Wraps)
+	case *KeyShare:
+		w.fixed(1, b.Target[:])
+		w.byteStrings(2, b.Wraps)
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -357,6 +469,12 @@ func KindOf(b any) Kind {
 		return KindGrant
 	case *Redaction:
 		return KindRedaction
+	case *OrgKey:
+		return KindOrgKey
+	case *Sealed:
+		return KindSealed
+	case *KeyShare:
+		return KindKeyShare
 	}
 	return 0
 }
@@ -371,11 +489,56 @@ func (e *Entry) ParsedBody() any {
 	if err != nil {
 		return nil // cannot happen for a decoded or signed entry
 	}
+	if s, ok := b.(*Sealed); ok {
+		return s.inner
+	}
 	return b
+}
+
+// ParseSealed decodes the body of a sealed entry.
+func ParseSealed(e *Entry) (*Sealed, error) {
+	if e.Kind != KindSealed || e.Withheld {
+		return nil, invalid("entry %v holds no sealed body", e.ID())
+	}
+	b, err := decodeBody(e.Kind, e.Body, e.Deps)
+	if err != nil {
+		return nil, err
+	}
+	return b.(*Sealed), nil
+}
+
+// ParseKeyShare decodes the body of a key-share entry.
+func ParseKeyShare(e *Entry) (*KeyShare, error) {
+	if e.Kind != KindKeyShare || e.Withheld {
+		return nil, invalid("entry %v holds no key share", e.ID())
+	}
+	b, err := decodeBody(e.Kind, e.Body, e.Deps)
+	if err != nil {
+		return nil, err
+	}
+	return b.(*KeyShare), nil
+}
+
+// ParseOrgKey decodes the body of an org-key entry.
+func ParseOrgKey(e *Entry) (*OrgKey, error) {
+	if e.Kind != KindOrgKey || e.Withheld {
+		return nil, invalid("entry %v holds no organisation key", e.ID())
+	}
+	b, err := decodeBody(e.Kind, e.Body, e.Deps)
+	if err != nil {
+		return nil, err
+	}
+	return b.(*OrgKey), nil
 }
 
 // decodeBody decodes and checks a body of a known kind.
 func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
+	return decodeBodyAs(k, raw, deps, false)
+}
+
+// decodeBodyAs decodes a body; envelope: it is a sealed entry's envelope,
+// whose sealed fields must be left out.
+func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 	d := newDecoder(k.String()+" body", raw)
 	var (
 		out any
@@ -468,7 +631,10 @@ func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
 		b.Languages = d.strings(10, MaxListLen, MaxTokenLen, true)
 		b.Urgency = d.uintMax(11, 3)
 		if err = d.finish(); err == nil {
-			err = firstErr(checkName("title", b.Title, true), checkText("text", b.Text),
+			if envelope && (b.Title != "" || b.Text != "") {
+				err = invalid("sealed request: the title and text belong in the ciphertext")
+			}
+			err = firstErr(err, checkName("title", b.Title, !envelope), checkText("text", b.Text),
 				checkOptional(b.Region, CheckRegion), checkMoney(b.Amount, b.Currency),
 				checkAll(b.Needs, CheckToken), checkAll(b.Languages, CheckLanguage))
 			if err == nil && b.Type == 0 {
@@ -490,6 +656,8 @@ func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
 			err = firstErr(checkText("text", b.Text), checkMoney(b.Amount, b.Currency))
 			switch {
 			case err != nil:
+			case envelope && b.Text != "":
+				err = invalid("sealed response: the text belongs in the ciphertext")
 			case b.Request.IsZero() || b.Type == 0:
 				err = invalid("response: needs a request and a type")
 			case !slices.Contains(deps, b.Request):
@@ -553,6 +721,50 @@ func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
 			err = checkText("reason", b.Reason)
 			if err == nil && (b.Target.IsZero() || !slices.Contains(deps, b.Target)) {
 				err = invalid("redaction: target missing or not among the entry's dependencies")
+			}
+		}
+		out = b
+	case KindOrgKey:
+		b := &OrgKey{}
+		d.fixed(1, b.Public[:])
+		b.Wraps = d.byteStrings(2, MaxWraps, orgKeyWrapMin, orgKeyWrapMin+32*(MaxKeyEpochs-1))
+		if err = d.finish(); err == nil {
+			switch {
+			case b.Public == [32]byte{} || len(b.Wraps) == 0:
+				err = invalid("organisation key: needs a key and at least one wrap")
+			default:
+				for _, w := range b.Wraps {
+					if (len(w)-orgKeyWrapMin)%32 != 0 {
+						err = invalid("organisation key: a wrap of %d bytes", len(w))
+					}
+				}
+			}
+		}
+		out = b
+	case KindSealed:
+		b := &Sealed{Inner: Kind(d.uint(1))}
+		b.Envelope = d.bytes(2, MaxBodySize)
+		d.fixed(3, b.Nonce[:])
+		b.Ciphertext = d.bytes(4, MaxBodySize)
+		b.Wraps = d.byteStrings(5, MaxWraps, SealedWrapSize, SealedWrapSize)
+		if err = d.finish(); err == nil {
+			switch {
+			case b.Inner != KindRequest && b.Inner != KindResponse:
+				err = invalid("sealed: only requests and responses are sealed, not %v", b.Inner)
+			case len(b.Ciphertext) < 16 || len(b.Wraps) == 0 || b.Nonce == [24]byte{}:
+				err = invalid("sealed: needs a nonce, a ciphertext and at least one wrap")
+			default:
+				b.inner, err = decodeBodyAs(b.Inner, b.Envelope, deps, true)
+			}
+		}
+		out = b
+	case KindKeyShare:
+		b := &KeyShare{}
+		d.fixed(1, b.Target[:])
+		b.Wraps = d.byteStrings(2, MaxWraps, SealedWrapSize, SealedWrapSize)
+		if err = d.finish(); err == nil {
+			if b.Target.IsZero() || !slices.Contains(deps, b.Target) || len(b.Wraps) == 0 {
+				err = invalid("key share: needs its target among the dependencies, and a wrap")
 			}
 		}
 		out = b

@@ -91,6 +91,19 @@ func (w *encoder) strings(t byte, list []string) {
 	}
 }
 
+// byteStrings writes a list of byte strings (the wire form of strings).
+func (w *encoder) byteStrings(t byte, list [][]byte) {
+	if len(list) == 0 {
+		return
+	}
+	w.tag(t)
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(list)))
+	for _, b := range list {
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(b)))
+		w.buf = append(w.buf, b...)
+	}
+}
+
 func (w *encoder) fixedList(t byte, list [][32]byte) {
 	if len(list) == 0 {
 		return
@@ -290,6 +303,39 @@ func (d *decoder) strings(t byte, maxCount, maxLen int, sorted bool) []string {
 			break
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// byteStrings reads a list of at most maxCount byte strings, each of
+// minLen..maxLen bytes, in strictly ascending order.
+func (d *decoder) byteStrings(t byte, maxCount, minLen, maxLen int) [][]byte {
+	if !d.has(t) {
+		return nil
+	}
+	n := d.length(t, maxCount)
+	if d.err != nil {
+		return nil
+	}
+	out := make([][]byte, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		l := d.varint()
+		if d.err != nil {
+			break
+		}
+		if l < uint64(minLen) || l > uint64(maxLen) {
+			d.fail("field %d: element length %d not in %d..%d", t, l, minLen, maxLen)
+			break
+		}
+		b := d.take(int(l))
+		if d.err != nil {
+			break
+		}
+		if i > 0 && string(b) <= string(out[i-1]) {
+			d.fail("field %d: elements not strictly ascending", t)
+			break
+		}
+		out = append(out, b)
 	}
 	return out
 }

@@ -37,6 +37,11 @@ func goldenEntries(t testing.TB) []struct {
 	grant := n.write(f, &Grant{Tokens: [][32]byte{{1, 2, 3}, {4, 5, 6}}, Amount: 120000, Currency: "KES", Support: "legal-aid",
 		Day: 20413, KeyCheck: [8]byte{0xab, 0xcd, 0xef, 1, 2, 3, 4, 5}})
 	redaction := n.write(f, &Redaction{Target: req.ID(), Reason: "Names the defender."}, req.ID())
+	orgKey := n.write(f, &OrgKey{Public: [32]byte{9, 9, 9}, Wraps: [][]byte{bytes.Repeat([]byte{0x42}, orgKeyWrapMin+32)}})
+	env, _ := EncodeBody(&Request{Type: Referral, Region: "NI", To: []OrgID{b.org()}, Needs: []string{"relocation"}})
+	sealed := n.write(f, &Sealed{Inner: KindRequest, Envelope: env, Nonce: [24]byte{1, 2, 3}, Ciphertext: bytes.Repeat([]byte{0x5c}, 40),
+		Wraps: [][]byte{bytes.Repeat([]byte{0x17}, SealedWrapSize), bytes.Repeat([]byte{0x18}, SealedWrapSize)}})
+	share := n.write(f, &KeyShare{Target: sealed.ID(), Wraps: [][]byte{bytes.Repeat([]byte{0x19}, SealedWrapSize)}}, sealed.ID())
 	return []struct {
 		name string
 		e    *Entry
@@ -44,7 +49,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"genesis", n.all[0]}, {"admission", adm}, {"device-added", add}, {"directory", dir},
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
-		{"grant", grant}, {"redaction", redaction},
+		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
 	}
 }
 

@@ -24,4 +24,10 @@ const (
 	MaxQuorum    = 255  // stewards needed to admit an organisation
 	MaxAddressed = 64   // organisations a request may be addressed to
 	MaxTokens    = 16   // blinded applicant identifiers in a grant record
+	MaxWraps     = 64   // wrapped keys in one entry (devices of an organisation, organisations a body is sealed for)
+	MaxKeyEpochs = 64   // an organisation's keys, current and past, handed to a device at once
+
+	// Sizes of the sealing formats (node/seal.go writes them).
+	SealedWrapSize = 32 + 32 + 32 + 48 // organisation, its key, ephemeral key, sealed content key
+	orgKeyWrapMin  = 32 + 32 + 16 + 32 // device, ephemeral key, tag, one key
 )

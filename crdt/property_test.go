@@ -145,7 +145,14 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 			case Letter:
 				b.RespondBy = n.now + uint64(rng.IntN(20000))
 			}
-			requests = append(requests, n.write(pick(), b))
+			if rng.IntN(5) == 0 { // sealed: the envelope in clear, the rest (here: junk) sealed
+				b.Title = ""
+				env, _ := EncodeBody(b)
+				requests = append(requests, n.write(pick(), &Sealed{Inner: KindRequest, Envelope: env, Nonce: [24]byte{byte(i) | 1},
+					Ciphertext: make([]byte, 32), Wraps: [][]byte{bytes.Repeat([]byte{byte(i) | 1}, SealedWrapSize)}}))
+			} else {
+				requests = append(requests, n.write(pick(), b))
+			}
 		case k < 67:
 			g := &Grant{Amount: uint64(1 + rng.IntN(5000)), Currency: "USD", Support: "legal-aid", Day: 20000, KeyCheck: [8]byte{1}}
 			for t := 0; t < 1+rng.IntN(3); t++ {

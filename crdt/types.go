@@ -41,6 +41,9 @@ const (
 	KindInvite        Kind = 9
 	KindGrant         Kind = 10
 	KindRedaction     Kind = 11
+	KindOrgKey        Kind = 12
+	KindSealed        Kind = 13
+	KindKeyShare      Kind = 14
 )
 
 var kindNames = map[Kind]string{
@@ -55,6 +58,9 @@ var kindNames = map[Kind]string{
 	KindInvite:        "invite",
 	KindGrant:         "grant",
 	KindRedaction:     "redaction",
+	KindOrgKey:        "org-key",
+	KindSealed:        "sealed",
+	KindKeyShare:      "key-share",
 }
 
 // Known reports whether this release can read bodies of kind k.

@@ -17,6 +17,8 @@ type views struct {
 	responses map[ID]map[ID]*record       // by request
 	closes    map[ID]map[ID]*record       // by request
 	grants    map[[32]byte]map[ID]*record // by applicant token
+	shares    map[ID]map[ID]*record       // key shares, by the sealed entry they share
+	orgKeys   map[ID]*record              // organisation keys
 }
 
 func newViews() views {
@@ -27,6 +29,8 @@ func newViews() views {
 		responses: map[ID]map[ID]*record{},
 		closes:    map[ID]map[ID]*record{},
 		grants:    map[[32]byte]map[ID]*record{},
+		shares:    map[ID]map[ID]*record{},
+		orgKeys:   map[ID]*record{},
 	}
 }
 
@@ -48,8 +52,14 @@ func (v *views) add(r *record) {
 		for _, t := range b.Tokens {
 			addTo(v.grants, t, r)
 		}
+	case *KeyShare:
+		addTo(v.shares, b.Target, r)
+	case *OrgKey:
+		v.orgKeys[r.id()] = r
 	default:
-		if r.e.Kind == KindRequest { // withheld body: the envelope still counts
+		// A withheld body: the entry still counts as a request (a sealed
+		// one without dependencies is a request: a response names its).
+		if r.e.Kind == KindRequest || r.e.Kind == KindSealed && len(r.e.Deps) == 0 {
 			v.requests[r.id()] = r
 		}
 	}
@@ -73,6 +83,10 @@ func (v *views) remove(r *record) {
 		for _, t := range b.Tokens {
 			removeFrom(v.grants, t, r)
 		}
+	case *KeyShare:
+		removeFrom(v.shares, b.Target, r)
+	case *OrgKey:
+		delete(v.orgKeys, r.id())
 	}
 }
 
@@ -241,6 +255,7 @@ type RequestView struct {
 	Author    DeviceKey
 	Clock     Clock
 	Withheld  bool     // the body is not held here
+	Sealed    bool     // its title and text are sealed: Request holds the envelope
 	Request   *Request // nil if Withheld
 	Closed    bool
 	ClosedBy  ID // the close that counts: the requester's earliest
@@ -255,6 +270,7 @@ type ResponseView struct {
 	Author DeviceKey
 	Clock  Clock
 	Deps   []ID // the entry's dependencies: the request, and for a withdrawal the pledges it withdraws
+	Sealed bool // its text is sealed
 	Response
 }
 
@@ -282,7 +298,7 @@ func (s *State) Request(id ID) (RequestView, bool) {
 }
 
 func (s *State) requestView(r *record) RequestView {
-	rv := RequestView{ID: r.id(), Org: s.orgOf(r), Author: r.e.Author, Clock: r.e.Clock}
+	rv := RequestView{ID: r.id(), Org: s.orgOf(r), Author: r.e.Author, Clock: r.e.Clock, Sealed: r.e.Kind == KindSealed}
 	req, _ := r.body.(*Request)
 	rv.Request, rv.Withheld = req, req == nil
 	var closes []*record
@@ -303,7 +319,7 @@ func (s *State) requestView(r *record) RequestView {
 	}
 	sortRecords(resps)
 	for _, x := range resps {
-		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Response: *x.body.(*Response)})
+		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Sealed: x.e.Kind == KindSealed, Response: *x.body.(*Response)})
 	}
 	if req != nil {
 		rv.Outcome = outcome(rv.Org, req, rv.Responses)
@@ -360,4 +376,35 @@ func (s *State) Standing(k DeviceKey) (OrgID, bool) {
 func (s *State) ApprovedBy(org, approver OrgID) bool {
 	o := s.m.orgs[org]
 	return o != nil && slices.Contains(o.approvals, approver)
+}
+
+// KeyShares lists the accepted key shares of a sealed entry, oldest first.
+func (s *State) KeyShares(target ID) []*Entry {
+	rs := make([]*record, 0, len(s.v.shares[target]))
+	for _, r := range s.v.shares[target] {
+		rs = append(rs, r)
+	}
+	sortRecords(rs)
+	out := make([]*Entry, len(rs))
+	for i, r := range rs {
+		out[i] = r.e
+	}
+	return out
+}
+
+// OrgKeys lists the accepted organisation-key entries written by org's
+// devices, oldest first: the last is its current key.
+func (s *State) OrgKeys(org OrgID) []*Entry {
+	var rs []*record
+	for _, r := range s.v.orgKeys {
+		if s.orgOf(r) == org {
+			rs = append(rs, r)
+		}
+	}
+	sortRecords(rs)
+	out := make([]*Entry, len(rs))
+	for i, r := range rs {
+		out[i] = r.e
+	}
+	return out
 }

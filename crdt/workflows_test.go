@@ -225,3 +225,46 @@ func TestGrantBodyRules(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSealedBodyRules(t *testing.T) {
+	env := func(r *Request) []byte { b, _ := EncodeBody(r); return b }
+	wrap := [][]byte{make([]byte, SealedWrapSize)}
+	wrap[0][0] = 1
+	ok := Sealed{Inner: KindRequest, Envelope: env(&Request{Type: Verification, Region: "TZ"}), Nonce: [24]byte{1}, Ciphertext: make([]byte, 32), Wraps: wrap}
+	for name, mut := range map[string]func(s *Sealed){
+		"title in clear":      func(s *Sealed) { s.Envelope = env(&Request{Type: Verification, Title: "in clear"}) },
+		"text in clear":       func(s *Sealed) { s.Envelope = env(&Request{Type: Verification, Text: "in clear"}) },
+		"a directory, sealed": func(s *Sealed) { s.Inner = KindDirectory },
+		"no wraps":            func(s *Sealed) { s.Wraps = nil },
+		"a short wrap":        func(s *Sealed) { s.Wraps = [][]byte{make([]byte, SealedWrapSize-1)} },
+		"no nonce":            func(s *Sealed) { s.Nonce = [24]byte{} },
+		"an envelope of junk": func(s *Sealed) { s.Envelope = []byte{0xff, 0xff} },
+		"no request type":     func(s *Sealed) { s.Envelope = env(&Request{Region: "TZ"}) },
+	} {
+		s := ok
+		mut(&s)
+		raw, err := EncodeBody(&s)
+		if err != nil {
+			continue
+		}
+		if _, err := decodeBody(KindSealed, raw, nil); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	raw, _ := EncodeBody(&ok)
+	b, err := decodeBody(KindSealed, raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, isReq := b.(*Sealed).Open().(*Request); !isReq || r.Region != "TZ" || r.Title != "" {
+		t.Fatalf("the envelope opens as %+v", b.(*Sealed).Open())
+	}
+	// A key share names its target among its dependencies.
+	share, _ := EncodeBody(&KeyShare{Target: ID{1}, Wraps: wrap})
+	if _, err := decodeBody(KindKeyShare, share, nil); err == nil {
+		t.Error("a key share whose target is not a dependency: accepted")
+	}
+	if _, err := decodeBody(KindKeyShare, share, []ID{{1}}); err != nil {
+		t.Error(err)
+	}
+}

@@ -210,6 +210,11 @@ func (r *Runner) gateLoop() {
 		case <-t.C:
 		}
 		outsiders = r.enforce(outsiders)
+		// Membership changed, or time passed: hand the organisation's keys
+		// to a device added since, or rotate them after a revocation.
+		if _, err := r.n.EnsureOrgKey(r.ctx); err != nil && r.ctx.Err() == nil {
+			r.opt.Logf("organisation key: %v", err)
+		}
 	}
 }
 

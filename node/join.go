@@ -370,6 +370,12 @@ func finishJoin(ctx context.Context, dir string, info JoinInfo, seed, priv []byt
 		n.Close()
 		return nil, err
 	}
+	// A new organisation admitted at once publishes its encryption key (a
+	// device joining its organisation is handed the keys by the inviter).
+	if _, err := n.EnsureOrgKey(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -496,8 +502,14 @@ func (n *Node) addJoinerDevice(ctx context.Context, joiner crdt.DeviceKey, iv cr
 	if !ok || (mine.ID != iv.Org && !mine.Steward) {
 		return fmt.Errorf("this node cannot add devices to that organisation")
 	}
-	_, err := n.append(ctx, &crdt.DeviceAdded{Device: joiner, Org: iv.Org, Label: "joined with an invite"}, iv.ID)
-	return err
+	if _, err := n.append(ctx, &crdt.DeviceAdded{Device: joiner, Org: iv.Org, Label: "joined with an invite"}, iv.ID); err != nil {
+		return err
+	}
+	if iv.Org == n.org { // hand the organisation's keys to the new device
+		_, err := n.ensureOrgKey(ctx)
+		return err
+	}
+	return nil
 }
 
 // approvedBy reports whether this organisation has approved org's admission.
@@ -508,9 +520,21 @@ func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, 
 func (n *Node) membershipEntries() [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}
+	// A membership entry is accepted once its author's chain up to it is
+	// held: its author's earlier entries (requests, keys...) go too.
+	upTo := map[crdt.DeviceKey]uint64{}
 	n.state.Accepted(func(e *crdt.Entry) {
-		if e.Kind.Membership() && e.Kind != crdt.KindGenesis && len(out) < maxJoinEntries {
+		if e.Kind.Membership() {
+			upTo[e.Author] = max(upTo[e.Author], e.Seq)
+		}
+	})
+	size := 0
+	n.state.Accepted(func(e *crdt.Entry) {
+		// (Within the reply's limits; what does not fit comes with the
+		// first reconciliation.)
+		if e.Kind != crdt.KindGenesis && e.Seq <= upTo[e.Author] && len(out) < maxJoinEntries && size+len(e.Raw()) < maxJoinReply/2 {
 			out = append(out, e.Raw())
+			size += len(e.Raw())
 		}
 	})
 	return out

@@ -112,6 +112,10 @@ type Node struct {
 	// redaction counts), for the store to drop them too once the current
 	// write is done (flushRedactions).
 	redacted []*crdt.Entry
+	// ring caches this device's organisation keys (cachedKeyring).
+	ring    map[[32]byte][]byte
+	ringFor crdt.ID
+	ringLen int
 }
 
 // resetState starts an empty state (to be filled by refresh), with the
@@ -201,6 +205,11 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("node: writing the network secret: %w", err)
+	}
+	// The founding organisation's encryption key, for sealed bodies.
+	if _, err := n.EnsureOrgKey(ctx); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("node: publishing the organisation's key: %w", err)
 	}
 	return n, nil
 }
@@ -445,6 +454,10 @@ func (n *Node) persist(ctx context.Context, changes []crdt.Change) error {
 	return n.flushRedactions(ctx)
 }
 
+// sealLater is a body that append builds once it knows the entry's
+// sequence number (a sealed body binds it).
+type sealLater func(seq uint64) (any, error)
+
 // flushRedactions drops from the store the bodies that redactions took
 // back. If it fails, the bodies are dropped again when the state is next
 // rebuilt from the store (the redactions are stored).
@@ -533,18 +546,26 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 	if n.key == nil {
 		return nil, ErrLocked
 	}
-	raw, err := crdt.EncodeBody(body)
-	if errors.Is(err, crdt.ErrTooLarge) {
-		return nil, inputErr("%v", err)
+	var raw []byte
+	encode := func(b any) error {
+		var err error
+		raw, err = crdt.EncodeBody(b)
+		if errors.Is(err, crdt.ErrTooLarge) {
+			return inputErr("%v", err)
+		}
+		return err
 	}
-	if err != nil {
-		return nil, err
+	later, sealing := body.(sealLater)
+	if !sealing {
+		if err := encode(body); err != nil {
+			return nil, err
+		}
 	}
 	var (
 		e     *crdt.Entry
 		fixes []crdt.Change // status corrections from the refresh, stored after the transaction
 	)
-	err = n.store.Append(ctx, n.device, func(head store.Head, maxClock crdt.Clock) (store.Record, error) {
+	err := n.store.Append(ctx, n.device, func(head store.Head, maxClock crdt.Clock) (store.Record, error) {
 		// Another process may have stored entries since this one looked.
 		ch, err := n.refresh(ctx)
 		fixes = append(fixes, ch...)
@@ -552,7 +573,18 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 			return store.Record{}, err
 		}
 		clock := crdt.NextClock(head.Clock, max(maxClock, n.state.MaxClock()), uint64(n.now().UnixMilli()))
-		cand, err := crdt.Sign(n.key, crdt.Draft{Network: n.network, Seq: head.Seq + 1, Prev: head.ID, Clock: clock, Deps: deps, Kind: crdt.KindOf(body), Body: raw})
+		kind := crdt.KindOf(body)
+		if sealing { // its binding names the entry's sequence number, known only now
+			b, err := later(head.Seq + 1)
+			if err != nil {
+				return store.Record{}, err
+			}
+			if err := encode(b); err != nil {
+				return store.Record{}, err
+			}
+			kind = crdt.KindOf(b)
+		}
+		cand, err := crdt.Sign(n.key, crdt.Draft{Network: n.network, Seq: head.Seq + 1, Prev: head.ID, Clock: clock, Deps: deps, Kind: kind, Body: raw})
 		if err != nil {
 			return store.Record{}, bodyErr(err)
 		}

@@ -230,6 +230,11 @@ type RequestSummary struct {
 	Reopened bool `json:"reopened"`
 	// Urgent marks an alert that is not closed: shown first.
 	Urgent bool `json:"urgent"`
+	// Sealed: the title and text are readable only by some organisations;
+	// Readable: this node's organisation is one of them (and the device
+	// key is unlocked). An unreadable sealed request's title is "(sealed)".
+	Sealed   bool `json:"sealed"`
+	Readable bool `json:"readable"`
 }
 
 // ResponseInfo is one answer in `request show`.
@@ -242,6 +247,7 @@ type ResponseInfo struct {
 	Amount   *money `json:"amount"`
 	Currency string `json:"currency"`
 	Created  string `json:"created"`
+	Sealed   bool   `json:"sealed"`
 }
 
 // RequestDetail is `request show`.
@@ -254,6 +260,8 @@ type RequestDetail struct {
 	Languages []string `json:"languages"`
 	Urgency   string   `json:"urgency"`
 	Withheld  bool     `json:"withheld"`
+	// SharedWith names the organisations that can read a sealed request.
+	SharedWith []string `json:"shared_with"`
 	// Responses, shallower than the summary's count, is what "responses"
 	// holds in JSON.
 	Responses []ResponseInfo `json:"responses"`
@@ -350,6 +358,13 @@ func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) Request
 	if r := rv.Request; r != nil {
 		s.Urgent = r.Type == crdt.Alert && !rv.Closed
 		s.Kind, s.Title, s.Region = r.Type.String(), r.Title, r.Region
+		s.Readable = !rv.Sealed
+		if rv.Sealed {
+			s.Sealed, s.Title = true, "(sealed)"
+			if whole, err := n.unseal(rv.ID); err == nil {
+				s.Title, s.Readable = whole.(*crdt.Request).Title, true
+			}
+		}
 		if r.RespondBy > 0 {
 			t := formatMillis(r.RespondBy)
 			s.RespondBy = &t
@@ -486,9 +501,15 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 		return RequestDetail{}, err
 	}
 	names := n.orgNames()
-	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}}
+	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}, SharedWith: []string{}}
 	if r := rv.Request; r != nil {
 		d.Body, d.Currency, d.Needs, d.Languages = r.Text, r.Currency, nonNil(r.Needs), nonNil(r.Languages)
+		if rv.Sealed {
+			d.SharedWith = n.sharedWith(rv.ID, names)
+			if whole, err := n.unseal(rv.ID); err == nil {
+				d.Body = whole.(*crdt.Request).Text
+			}
+		}
 		if r.Urgency >= 1 && r.Urgency <= 3 {
 			d.Urgency = []string{"low", "medium", "high"}[r.Urgency-1]
 		}
@@ -499,7 +520,13 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 	}
 	for _, x := range rv.Responses {
 		ri := ResponseInfo{ID: x.ID.String(), Org: x.Org.String(), OrgName: names[x.Org], Type: x.Type.String(), Body: x.Text,
-			Currency: x.Currency, Created: formatMillis(x.Clock.Millis())}
+			Currency: x.Currency, Created: formatMillis(x.Clock.Millis()), Sealed: x.Sealed}
+		if x.Sealed {
+			ri.Body = "(sealed)"
+			if whole, err := n.unseal(x.ID); err == nil {
+				ri.Body = whole.(*crdt.Response).Text
+			}
+		}
 		if x.Amount > 0 {
 			m := money(x.Amount)
 			ri.Amount = &m

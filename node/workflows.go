@@ -167,6 +167,9 @@ type RequestInput struct {
 	Amount, Currency          string
 	Needs, Languages          []string
 	Urgency                   string // low, medium, high; empty: not given
+	// Sealed: the title and text are readable only by the organisations
+	// it is addressed to (To, required) and this one.
+	Sealed bool
 }
 
 // NewRequest opens a request.
@@ -247,6 +250,12 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		}
 		req.Urgency = uint64(u + 1)
 	}
+	if in.Sealed {
+		if len(req.To) == 0 {
+			return nil, inputErr("a sealed request names the organisations that may read it: add --to ORG")
+		}
+		return n.appendSealed(ctx, crdt.KindRequest, req, append([]crdt.OrgID{n.org}, req.To...), nil)
+	}
 	return n.append(ctx, req)
 }
 
@@ -285,6 +294,9 @@ type ResponseInput struct {
 	// Pledge names the pledge a withdrawal withdraws (ID or prefix); empty:
 	// every pledge of this organisation on the request.
 	Pledge string
+	// Sealed: the text is readable only by the requesting organisation and
+	// this one.
+	Sealed bool
 }
 
 // Respond answers a request.
@@ -380,6 +392,12 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	} else if typ == crdt.Pledge {
 		return nil, inputErr("a pledge needs an amount (--amount N, and --currency if not the request's %s)", req.Currency)
 	}
+	if in.Sealed {
+		if resp.Text == "" {
+			return nil, inputErr("a sealed response seals its text: give --body")
+		}
+		return n.appendSealed(ctx, crdt.KindResponse, resp, []crdt.OrgID{n.org, rv.Org}, deps)
+	}
 	return n.append(ctx, resp, deps...)
 }
 
@@ -445,7 +463,12 @@ func (n *Node) RevokeDevice(ctx context.Context, ref string, cutoff *uint64) (*c
 	if rev.Cutoff > 0 {
 		deps = append(deps, rev.Head)
 	}
-	return n.append(ctx, rev, deps...)
+	e, err := n.append(ctx, rev, deps...)
+	if err == nil && ov.ID == n.org && dv.Key != n.device {
+		// A new organisation key, which the revoked device does not get.
+		_, err = n.ensureOrgKey(ctx)
+	}
+	return e, err
 }
 
 func short(id string) string { return id[:12] }

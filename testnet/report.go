@@ -14,7 +14,8 @@ type Report struct {
 	Nodes int    `json:"nodes"`
 	Seed  uint64 `json:"seed"`
 	// Expected is how many entries every node should hold: genesis,
-	// admissions and everything the scenario wrote.
+	// admissions, the organisations' keys and everything the scenario
+	// wrote.
 	Expected int          `json:"expected_entries"`
 	PerNode  []NodeReport `json:"per_node"`
 	Events   []Event      `json:"events"`

@@ -149,6 +149,26 @@ func (c *cmdFlags) openForWriting(e *env) (*node.Node, error) {
 	return n, nil
 }
 
+// openReading opens the node for reading, unlocking it when that takes no
+// question (no passphrase, or MURMUR_PASSPHRASE set), so that sealed
+// details this organisation may read are shown. A wrong MURMUR_PASSPHRASE
+// is refused.
+func (c *cmdFlags) openReading(e *env) (*node.Node, error) {
+	n, err := c.open(e)
+	if err != nil {
+		return nil, err
+	}
+	protected, err := n.Protected()
+	if err == nil && (!protected || e.getenv("MURMUR_PASSPHRASE") != "") {
+		err = n.Unlock(passphraseFrom(e, "Passphrase for "+n.Dir()))
+	}
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
 // passphraseFrom reads MURMUR_PASSPHRASE, or asks on the terminal.
 func passphraseFrom(e *env, prompt string) node.PassphraseSource {
 	return func() ([]byte, error) {

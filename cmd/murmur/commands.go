@@ -326,7 +326,7 @@ func cmdDirectoryList(e *env, args []string) error {
 }
 
 func cmdRequestNew(e *env, args []string) error {
-	c := newFlags(e, "request new", "--kind KIND --title T [--body TEXT | --body-file F] [--region CC] [--to ORG]... [--respond-by DURATION] [--amount N --currency C] [--needs T,..] [--languages L,..] [--urgency low|medium|high]",
+	c := newFlags(e, "request new", "--kind KIND --title T [--body TEXT | --body-file F] [--region CC] [--to ORG]... [--respond-by DURATION] [--amount N --currency C] [--needs T,..] [--languages L,..] [--urgency low|medium|high] [--sealed]",
 		`murmur request new --kind funding --title "Relocation, 3 months" --region NI --amount 4500 --currency USD --respond-by 72h`)
 	var in node.RequestInput
 	c.StringVar(&in.Kind, "kind", "", "verification, referral, funding, letter or alert (required)")
@@ -341,6 +341,7 @@ func cmdRequestNew(e *env, args []string) error {
 	needs := c.list("needs", "support types needed (referral): "+strings.Join(node.SupportTypes, ", "))
 	langs := c.list("languages", "languages the case needs (BCP 47)")
 	c.StringVar(&in.Urgency, "urgency", "", "low, medium or high (referral)")
+	c.BoolVar(&in.Sealed, "sealed", false, "only the organisations named with --to (and yours) can read the title and text")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -403,7 +404,7 @@ func cmdRequestList(e *env, args []string) error {
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
-	n, err := c.open(e)
+	n, err := c.openReading(e)
 	if err != nil {
 		return err
 	}
@@ -449,7 +450,7 @@ func cmdRequestShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.open(e)
+	n, err := c.openReading(e)
 	if err != nil {
 		return err
 	}
@@ -484,9 +485,15 @@ func cmdRequestShow(e *env, args []string) error {
 		if len(d.To) > 0 {
 			fmt.Fprintf(w, "  to       %s\n", strings.Join(d.To, ", "))
 		}
-		if d.Withheld {
-			fmt.Fprintf(w, "\n  (the details are not held on this node)\n")
-		} else if d.Body != "" {
+		if d.Sealed {
+			fmt.Fprintf(w, "  sealed   readable by %s\n", strings.Join(d.SharedWith, ", "))
+		}
+		switch {
+		case d.Withheld:
+			fmt.Fprintf(w, "\n  (the details are not held on this node: withheld or redacted)\n")
+		case d.Sealed && !d.Readable:
+			fmt.Fprintf(w, "\n  (sealed: your organisation is not among those who can read it, or the passphrase was not given)\n")
+		case d.Body != "":
 			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
 		}
 		printOutcome(w, d)
@@ -542,6 +549,7 @@ func cmdRespond(e *env, args []string) error {
 	c.StringVar(&in.Amount, "amount", "", "amount pledged (pledge)")
 	c.StringVar(&in.Currency, "currency", "", "currency of the amount (default: the request's)")
 	c.StringVar(&in.Pledge, "pledge", "", "the pledge to withdraw (withdraw; default: all of your organisation's on the request)")
+	c.BoolVar(&in.Sealed, "sealed", false, "only the requesting organisation (and yours) can read the text")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err

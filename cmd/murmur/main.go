@@ -38,6 +38,7 @@ var commands = []command{
 	{"request show", "one request with its responses", cmdRequestShow},
 	{"request suggest", "members whose directory entries fit a referral, best first, with why", cmdRequestSuggest},
 	{"request signatories", "the organisations that signed a letter, ready to publish", cmdRequestSignatories},
+	{"request share", "give more organisations access to a sealed request", cmdRequestShare},
 	{"request close", "close one of this organisation's requests", cmdRequestClose},
 	{"respond", "answer a request", cmdRespond},
 	{"redact", "take back the body of one of your organisation's entries, on every node", cmdRedact},

@@ -305,3 +305,27 @@ func cmdRedact(e *env, args []string) error {
 		fmt.Fprintf(w, "Redaction recorded (%s): every node drops the body and keeps the entry.\n", ent.ID())
 	})
 }
+
+func cmdRequestShare(e *env, args []string) error {
+	c := newFlags(e, "request share", "ID --to ORG...", "murmur request share 9c41d2aa --to 5c1e09ab")
+	to := c.list("to", "an organisation to give access to (ID or prefix); repeatable")
+	pos, err := c.parseArgs(args, "ID")
+	if err != nil {
+		return err
+	}
+	if len(*to.vals) == 0 {
+		return usagef("name at least one organisation with --to")
+	}
+	n, err := c.openForWriting(e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ent, err := n.Share(e.ctx, pos[0], *to.vals)
+	if err != nil {
+		return err
+	}
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
+		fmt.Fprintf(w, "Shared (%s): the organisations named can read the sealed details once this reaches them.\n", ent.ID())
+	})
+}

@@ -418,6 +418,72 @@ func TestCLIWorkflows(t *testing.T) {
 		n.refusedUnchanged(a, 1, "no entry", "redact", id) // already redacted
 	})
 
+	t.Run("sealed", func(t *testing.T) {
+		const title, body, reply = "SEALMARK-title-9913", "SEALMARK-body-5521 lives in Leon", "SEALMARK-reply-7720"
+		inFiles := func(c *cli, marker string) bool {
+			des, _ := os.ReadDir(c.dir)
+			for _, de := range des {
+				if bs, _ := os.ReadFile(filepath.Join(c.dir, de.Name())); strings.Contains(string(bs), marker) {
+					return true
+				}
+			}
+			return false
+		}
+		id := n.write(a, "request", "new", "--kind", "referral", "--sealed", "--to", n.gID, "--title", title, "--body", body, "--region", "NI", "--needs", "relocation")
+		n.sync()
+		type shown struct {
+			Title      string   `json:"title"`
+			Body       string   `json:"body"`
+			Region     string   `json:"region"`
+			Sealed     bool     `json:"sealed"`
+			Readable   bool     `json:"readable"`
+			SharedWith []string `json:"shared_with"`
+			Responses  []struct {
+				Body   string `json:"body"`
+				Sealed bool   `json:"sealed"`
+			} `json:"responses"`
+		}
+		var s shown
+		g.json(&s, "request", "show", id)
+		if !s.Sealed || !s.Readable || s.Title != title || s.Body != body || s.Region != "NI" {
+			t.Fatalf("the recipient's view: %+v", s)
+		}
+		b.json(&s, "request", "show", id)
+		if !s.Sealed || s.Readable || s.Title != "(sealed)" || s.Body != "" || s.Region != "NI" || len(s.SharedWith) != 2 {
+			t.Fatalf("a non-recipient's view: %+v", s)
+		}
+		for _, m := range []string{"SEALMARK-title", "SEALMARK-body"} {
+			for _, c := range []*cli{a, b, g} {
+				if inFiles(c, m) {
+					t.Fatalf("%s is in clear in %s", m, c.dir)
+				}
+			}
+		}
+		n.refusedUnchanged(b, 1, "only an organisation that can read", "request", "share", id, "--to", n.betaID)
+		// Gamma, a recipient, refers it on to Beta.
+		n.write(g, "request", "share", id, "--to", n.betaID)
+		n.sync()
+		b.json(&s, "request", "show", id)
+		if !s.Readable || s.Body != body || len(s.SharedWith) != 3 {
+			t.Fatalf("after the share, Beta's view: %+v", s)
+		}
+		// A sealed response: the requester and the responder read it.
+		n.write(g, "respond", id, "--type", "comment", "--sealed", "--body", reply)
+		n.sync()
+		a.json(&s, "request", "show", id)
+		if len(s.Responses) != 1 || !s.Responses[0].Sealed || s.Responses[0].Body != reply {
+			t.Fatalf("the requester's view of the sealed response: %+v", s.Responses)
+		}
+		b.json(&s, "request", "show", id)
+		if len(s.Responses) != 1 || s.Responses[0].Body != "(sealed)" {
+			t.Fatalf("Beta's view of a response sealed for Alpha and Gamma: %+v", s.Responses)
+		}
+		if inFiles(b, "SEALMARK-reply") {
+			t.Fatal("the sealed reply is in clear in Beta's files")
+		}
+		n.refusedUnchanged(a, 2, "--to", "request", "new", "--kind", "verification", "--sealed", "--title", "to nobody")
+	})
+
 	t.Run("grants", func(t *testing.T) {
 		eventually(t, 20*time.Second, "every member holds the network secret", func() bool {
 			for _, c := range []*cli{b, g} {

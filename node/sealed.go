@@ -1,0 +1,165 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// appendSealed writes body (a *crdt.Request or *crdt.Response, checked)
+// as a sealed entry readable by the organisations in to.
+func (n *Node) appendSealed(ctx context.Context, inner crdt.Kind, body any, to []crdt.OrgID, deps []crdt.ID) (*crdt.Entry, error) {
+	var (
+		envelope any
+		details  crdt.Details
+	)
+	switch b := body.(type) {
+	case *crdt.Request:
+		env := *b
+		details.Title, details.Text = b.Title, b.Text
+		env.Title, env.Text = "", ""
+		envelope = &env
+	case *crdt.Response:
+		env := *b
+		details.Text = b.Text
+		env.Text = ""
+		envelope = &env
+	}
+	envRaw, err := crdt.EncodeBody(envelope)
+	if err != nil {
+		return nil, err
+	}
+	recips, err := n.recipients(to)
+	if err != nil {
+		return nil, err
+	}
+	return n.append(ctx, sealLater(func(seq uint64) (any, error) {
+		return seal(n.network, n.device, seq, inner, envRaw, details, recips)
+	}), deps...)
+}
+
+// recipients pairs each organisation with its current key.
+func (n *Node) recipients(orgs []crdt.OrgID) ([]recipient, error) {
+	names := n.orgNames()
+	var out []recipient
+	for _, o := range orgs {
+		if slices.ContainsFunc(out, func(r recipient) bool { return r.org == o }) {
+			continue
+		}
+		k, ok := n.currentOrgKey(o)
+		if !ok {
+			return nil, fmt.Errorf("%s has published no encryption key yet (its node publishes one when it first runs after admission): nothing can be sealed for it", nameOr(names, o))
+		}
+		out = append(out, recipient{o, k})
+	}
+	return out, nil
+}
+
+func nameOr(names map[crdt.OrgID]string, o crdt.OrgID) string {
+	if n := names[o]; n != "" {
+		return n
+	}
+	return "organisation " + short(o.String())
+}
+
+// unseal opens a sealed entry this node holds, if its organisation may
+// read it, and returns the whole body. The details are decrypted in
+// memory, never stored. The caller holds n.mu.
+func (n *Node) unseal(id crdt.ID) (any, error) {
+	e, _, ok := n.state.Entry(id)
+	if !ok || e.Kind != crdt.KindSealed {
+		return nil, fmt.Errorf("%w: entry %v is not a sealed entry held here", ErrNotFound, id)
+	}
+	if e.Withheld {
+		return nil, fmt.Errorf("%w: its body is not held here", ErrCannotOpen)
+	}
+	if n.key == nil {
+		return nil, fmt.Errorf("%w: the device key is locked (give the passphrase)", ErrCannotOpen)
+	}
+	whole, _, err := openSealed(e, n.state.KeyShares(id), n.org, n.cachedKeyring())
+	return whole, err
+}
+
+// cachedKeyring is keyring, computed again only when the organisation's
+// org-key entries change. The caller holds n.mu.
+func (n *Node) cachedKeyring() map[[32]byte][]byte {
+	es := n.state.OrgKeys(n.org)
+	var last crdt.ID
+	if len(es) > 0 {
+		last = es[len(es)-1].ID()
+	}
+	if n.ring == nil || n.ringFor != last || n.ringLen != len(es) {
+		n.ring, _ = n.keyring()
+		n.ringFor, n.ringLen = last, len(es)
+	}
+	return n.ring
+}
+
+// sharedWith names the organisations a sealed entry is readable by.
+func (n *Node) sharedWith(id crdt.ID, names map[crdt.OrgID]string) []string {
+	e, _, ok := n.state.Entry(id)
+	if !ok || e.Withheld {
+		return []string{}
+	}
+	out := []string{}
+	for _, o := range sealedWrapOrgs(e, n.state.KeyShares(id)) {
+		out = append(out, nameOr(names, o))
+	}
+	return out
+}
+
+// Share gives more organisations access to a sealed request (or
+// response): the content key is wrapped for them, the body is not
+// re-encrypted. Only an organisation that can read it can share it.
+func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(to) == 0 {
+		return nil, inputErr("name the organisations to share with: --to ORG")
+	}
+	rv, err := n.resolveRequest(ref)
+	if err != nil {
+		return nil, err
+	}
+	if !rv.Sealed {
+		return nil, fmt.Errorf("request %s is not sealed: every member can read it already", short(rv.ID.String()))
+	}
+	e, _, _ := n.state.Entry(rv.ID)
+	if n.key == nil {
+		return nil, ErrLocked
+	}
+	keys, _ := n.keyring()
+	_, ck, err := openSealed(e, n.state.KeyShares(rv.ID), n.org, keys)
+	if err != nil {
+		return nil, fmt.Errorf("only an organisation that can read a sealed request can share it: %w", err)
+	}
+	already := sealedWrapOrgs(e, n.state.KeyShares(rv.ID))
+	var orgs []crdt.OrgID
+	for _, ref := range to {
+		o, err := n.resolveOrg(ref)
+		if err != nil {
+			return nil, err
+		}
+		if !o.Admitted {
+			return nil, fmt.Errorf("%s has not been admitted to the network yet", o.Name)
+		}
+		if !slices.Contains(already, o.ID) && !slices.Contains(orgs, o.ID) {
+			orgs = append(orgs, o.ID)
+		}
+	}
+	if len(orgs) == 0 {
+		return nil, fmt.Errorf("every organisation named can read request %s already", short(rv.ID.String()))
+	}
+	recips, err := n.recipients(orgs)
+	if err != nil {
+		return nil, err
+	}
+	s, _ := crdt.ParseSealed(e)
+	wraps, err := wrapContentKey(ck, sealedBinding(e.Network, e.Author, e.Seq, s.Inner, s.Envelope), recips)
+	if err != nil {
+		return nil, err
+	}
+	return n.append(ctx, &crdt.KeyShare{Target: rv.ID, Wraps: wraps}, rv.ID)
+}
