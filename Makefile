@@ -23,7 +23,7 @@ build:
 # there on first use (organisation name from ORG=, else the host name), and
 # prints how another machine can connect to it. Ctrl-C stops it.
 run: build
-	@if ! $(MURMUR) status >/dev/null 2>&1; then \
+	@if $(MURMUR) status </dev/null 2>&1 >/dev/null | grep -q "no Murmur node in this data directory"; then \
 		echo "First run: founding a network for \"$(ORG)\" in the default data directory."; \
 		if [ -n "$$MURMUR_PASSPHRASE" ]; then $(MURMUR) init --org "$(ORG)" --json >/dev/null || exit 1; \
 		else $(MURMUR) init --org "$(ORG)" --no-passphrase --json >/dev/null || exit 1; \

@@ -265,7 +265,7 @@ func (r *Runner) inboundStreams(p peer.ID) bool {
 // networkKey is the data directory's pre-shared network key, or nil if the
 // network is not private.
 func (n *Node) networkKey() ([]byte, error) {
-	psk, err := os.ReadFile(filepath.Join(n.dir, pskName))
+	psk, err := openAtRest(filepath.Join(n.dir, pskName), n.key, n.device, n.network, "network-key")
 	switch {
 	case errors.Is(err, os.ErrNotExist) && n.cfg.Private:
 		return nil, fmt.Errorf("node: this node's network is private, but %s is missing from %s: without it no member can be reached", pskName, n.dir)
@@ -300,3 +300,7 @@ func tcpListen(listen []string) (tcp, other []string) {
 	}
 	return tcp, other
 }
+
+// NetworkKey is the network's pre-shared key (nil on an open network). The
+// node must be unlocked: the key is sealed at rest.
+func (n *Node) NetworkKey() ([]byte, error) { return n.networkKey() }

@@ -218,8 +218,11 @@ func TestNonMemberDialsAMemberAThousandTimes(t *testing.T) {
 			var psk []byte
 			if tc.private {
 				var err error
-				if psk, err = os.ReadFile(filepath.Join(n.Dir(), "network.psk")); err != nil {
-					t.Fatal(err)
+				if psk, err = n.NetworkKey(); err != nil || len(psk) != 32 {
+					t.Fatal(psk, err)
+				}
+				if raw, _ := os.ReadFile(filepath.Join(n.Dir(), "network.psk")); bytes.Contains(raw, psk) {
+					t.Fatal("the network key is stored in clear")
 				}
 			}
 			gl := &gateLog{}

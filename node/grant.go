@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/hkdf"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -54,33 +51,6 @@ func SecretProtocol(network crdt.ID) protocol.ID {
 	return protocol.ID("/murmur/secret/1/" + network.String())
 }
 
-// secretFile is the network secret at rest.
-type secretFile struct {
-	Version int    `json:"version"`
-	Nonce   []byte `json:"nonce"`
-	Sealed  []byte `json:"sealed"`
-}
-
-// secretAEAD is the AEAD that seals the secret: its key derives from the
-// device key's seed.
-func (n *Node) secretAEAD() (aeadCipher, []byte, error) {
-	if n.key == nil {
-		return nil, nil, ErrLocked
-	}
-	k := make([]byte, chacha20poly1305.KeySize)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, n.key[:32], nil, []byte("murmur-network-secret-v1\n"+n.device.String())), k); err != nil {
-		return nil, nil, err
-	}
-	aead, err := chacha20poly1305.NewX(k)
-	return aead, []byte("murmur-network-secret-v1\n" + n.network.String()), err
-}
-
-type aeadCipher interface {
-	NonceSize() int
-	Seal(dst, nonce, plaintext, additionalData []byte) []byte
-	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
-}
-
 // HasSecret reports whether this node holds the network secret.
 func (n *Node) HasSecret() bool {
 	_, err := os.Stat(filepath.Join(n.dir, secretName))
@@ -89,44 +59,21 @@ func (n *Node) HasSecret() bool {
 
 // networkSecret opens the network secret. The node must be unlocked.
 func (n *Node) networkSecret() ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(n.dir, secretName))
-	if errors.Is(err, os.ErrNotExist) {
+	secret, err := openAtRest(filepath.Join(n.dir, secretName), n.key, n.device, n.network, "network-secret")
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, ErrNoSecret
-	}
-	if err != nil {
-		return nil, fmt.Errorf("node: reading the network secret: %w", err)
-	}
-	var sf secretFile
-	if err := json.Unmarshal(b, &sf); err != nil || sf.Version != 1 {
-		return nil, fmt.Errorf("node: %s is damaged or from a newer release", secretName)
-	}
-	aead, ad, err := n.secretAEAD()
-	if err != nil {
+	case err != nil:
 		return nil, err
-	}
-	if len(sf.Nonce) != aead.NonceSize() {
-		return nil, fmt.Errorf("node: %s is damaged", secretName)
-	}
-	secret, err := aead.Open(nil, sf.Nonce, sf.Sealed, ad)
-	if err != nil || len(secret) != secretSize {
-		return nil, fmt.Errorf("node: %s does not open with this device's key: it is damaged or from another device", secretName)
+	case len(secret) != secretSize:
+		return nil, fmt.Errorf("node: %s holds no usable secret", secretName)
 	}
 	return secret, nil
 }
 
 // storeSecret seals secret and writes it. The node must be unlocked.
 func (n *Node) storeSecret(secret []byte) error {
-	aead, ad, err := n.secretAEAD()
-	if err != nil {
-		return err
-	}
-	nonce, err := newSeed()
-	if err != nil {
-		return err
-	}
-	nonce = nonce[:aead.NonceSize()]
-	b, _ := json.Marshal(secretFile{Version: 1, Nonce: nonce, Sealed: aead.Seal(nil, nonce, secret, ad)})
-	return writeFileAtomic(filepath.Join(n.dir, secretName), b, 0o600)
+	return sealAtRest(filepath.Join(n.dir, secretName), n.key, n.device, n.network, "network-secret", secret)
 }
 
 // keyCheck identifies a secret without revealing it.

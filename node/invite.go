@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -289,9 +287,11 @@ func (n *Node) Invite(ctx context.Context, opt InviteOptions) (InviteCode, error
 	// The code says the hour after: the entry's expiry, to the
 	// millisecond, is the one that counts.
 	c.Expires = expiryHour((expires.Unix() - inviteEpoch.Unix() + 3599) / 3600)
-	if psk, err := os.ReadFile(filepath.Join(n.dir, pskName)); err == nil {
-		c.NetworkKey = psk
+	psk, err := n.networkKey()
+	if err != nil {
+		return InviteCode{}, err
 	}
+	c.NetworkKey = psk
 	addrs, err := n.inviteAddrs(opt.Addrs, c.NetworkKey != nil)
 	if err != nil {
 		return InviteCode{}, err

@@ -1,14 +1,18 @@
 package node
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/hkdf"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -146,4 +150,62 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// Small secrets at rest (the network secret, the network key) are sealed
+// with XChaCha20-Poly1305 under a key derived (HKDF-SHA256) from the device
+// key's seed: opening them takes the unlocked device key, so they are as
+// safe as the device key, which the passphrase protects.
+type atRestFile struct {
+	Version int    `json:"version"`
+	Nonce   []byte `json:"nonce"`
+	Sealed  []byte `json:"sealed"`
+}
+
+func atRestAEAD(priv []byte, device crdt.DeviceKey, purpose string) (cipher.AEAD, error) {
+	if priv == nil {
+		return nil, ErrLocked
+	}
+	k := make([]byte, chacha20poly1305.KeySize)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, priv[:32], nil, []byte("murmur-"+purpose+"-v1\n"+device.String())), k); err != nil {
+		return nil, err
+	}
+	return chacha20poly1305.NewX(k)
+}
+
+func sealAtRest(path string, priv []byte, device crdt.DeviceKey, network crdt.ID, purpose string, secret []byte) error {
+	aead, err := atRestAEAD(priv, device, purpose)
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	ad := []byte("murmur-" + purpose + "-v1\n" + network.String())
+	b, _ := json.Marshal(atRestFile{Version: 1, Nonce: nonce, Sealed: aead.Seal(nil, nonce, secret, ad)})
+	return writeFileAtomic(path, b, 0o600)
+}
+
+func openAtRest(path string, priv []byte, device crdt.DeviceKey, network crdt.ID, purpose string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f atRestFile
+	if err := json.Unmarshal(b, &f); err != nil || f.Version != 1 {
+		return nil, fmt.Errorf("node: %s is damaged or from a newer release", path)
+	}
+	aead, err := atRestAEAD(priv, device, purpose)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Nonce) != aead.NonceSize() {
+		return nil, fmt.Errorf("node: %s is damaged", path)
+	}
+	secret, err := aead.Open(nil, f.Nonce, f.Sealed, []byte("murmur-"+purpose+"-v1\n"+network.String()))
+	if err != nil {
+		return nil, fmt.Errorf("node: %s does not open with this device's key: it is damaged or from another device", path)
+	}
+	return secret, nil
 }

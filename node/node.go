@@ -294,9 +294,9 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 		}
 		created = append(created, keyPath)
 	}
-	if psk != nil {
+	if psk != nil { // sealed, as the network secret is (keys.go)
 		pskPath := filepath.Join(dir, pskName)
-		if err := writeFileAtomic(pskPath, psk, 0o600); err != nil {
+		if err := sealAtRest(pskPath, priv, device, genesis.ID(), "network-key", psk); err != nil {
 			return nil, fmt.Errorf("node: writing network key: %w", err)
 		}
 		created = append(created, pskPath)

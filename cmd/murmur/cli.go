@@ -128,41 +128,21 @@ func (c *cmdFlags) dataDir(e *env) (string, error) {
 }
 
 // open opens the node for reading.
+// open opens the node in the data directory and unlocks its keys: every
+// command that opens a data directory protected by a passphrase asks for it
+// (or reads MURMUR_PASSPHRASE), and a wrong one is refused before anything
+// is read or written. Sealed details this organisation may read are then
+// readable, and entries can be signed.
 func (c *cmdFlags) open(e *env) (*node.Node, error) {
 	dir, err := c.dataDir(e)
 	if err != nil {
 		return nil, err
 	}
-	return node.Open(e.ctx, dir)
-}
-
-// openForWriting opens the node and unlocks its key.
-func (c *cmdFlags) openForWriting(e *env) (*node.Node, error) {
-	n, err := c.open(e)
+	n, err := node.Open(e.ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.Unlock(passphraseFrom(e, "Passphrase for "+n.Dir())); err != nil {
-		n.Close()
-		return nil, err
-	}
-	return n, nil
-}
-
-// openReading opens the node for reading, unlocking it when that takes no
-// question (no passphrase, or MURMUR_PASSPHRASE set), so that sealed
-// details this organisation may read are shown. A wrong MURMUR_PASSPHRASE
-// is refused.
-func (c *cmdFlags) openReading(e *env) (*node.Node, error) {
-	n, err := c.open(e)
-	if err != nil {
-		return nil, err
-	}
-	protected, err := n.Protected()
-	if err == nil && (!protected || e.getenv("MURMUR_PASSPHRASE") != "") {
-		err = n.Unlock(passphraseFrom(e, "Passphrase for "+n.Dir()))
-	}
-	if err != nil {
+	if err := n.Unlock(passphraseFrom(e, "Passphrase for "+dir)); err != nil {
 		n.Close()
 		return nil, err
 	}

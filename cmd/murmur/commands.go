@@ -234,7 +234,7 @@ func cmdDeviceRevoke(e *env, args []string) error {
 		}
 		cut = &v
 	}
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func cmdDirectorySet(e *env, args []string) error {
 		}
 		in.TurnaroundHours = &h
 	}
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ func cmdRequestNew(e *env, args []string) error {
 		in.Body = body
 	}
 	in.To, in.Needs, in.Languages = *to.vals, *needs.vals, *langs.vals
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -404,7 +404,7 @@ func cmdRequestList(e *env, args []string) error {
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
-	n, err := c.openReading(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -450,7 +450,7 @@ func cmdRequestShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.openReading(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -529,7 +529,7 @@ func cmdRequestClose(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -558,7 +558,7 @@ func cmdRespond(e *env, args []string) error {
 		return usagef("--type is required (see murmur respond --help)")
 	}
 	in.Request = pos[0]
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}

@@ -383,8 +383,24 @@ func TestCLIPassphrase(t *testing.T) {
 	c := newCLI(t, t.TempDir())
 	var out initOut
 	c.with(pass).json(&out, "init", "--org", "Beta Collective")
-	same := c.unchanged()
+	before := files(t, c.dir)
+	same := c.with(pass).unchanged()
 	write := []string{"request", "new", "--kind", "verification", "--title", "Does anyone know this applicant?", "--json"}
+
+	// Every command that opens the data directory needs the passphrase,
+	// reading ones too; a wrong one is refused and changes nothing.
+	for _, read := range [][]string{{"status"}, {"members", "--json"}, {"request", "list"}, {"directory", "list"}, {"stats"}} {
+		r := c.with("MURMUR_PASSPHRASE=incorrect horse").run(read...)
+		refused(t, r, 1)
+		if !strings.Contains(r.stderr, "passphrase") {
+			t.Errorf("%v with a wrong passphrase should say so:\n%s", read, r)
+		}
+		refused(t, c.run(read...), 1) // no terminal, no MURMUR_PASSPHRASE
+		c.with(pass).ok(read...)
+	}
+	if after := files(t, c.dir); len(after) != len(before) || !bytes.Equal(after["murmur.db"], before["murmur.db"]) || !bytes.Equal(after["device.key"], before["device.key"]) {
+		t.Error("refused commands changed the data directory")
+	}
 
 	r = c.with("MURMUR_PASSPHRASE=incorrect horse").run(write...)
 	refused(t, r, 1)

@@ -39,7 +39,7 @@ func invite(e *env, args []string, name string, purpose crdt.InvitePurpose, exam
 	if err != nil {
 		return usagef("--expires %q: %v", *expires, err)
 	}
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func cmdApprove(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}

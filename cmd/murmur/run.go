@@ -40,7 +40,7 @@ func cmdRun(e *env, args []string) error {
 			*peers.vals = append(*peers.vals, a.String()+"/p2p/"+ai.ID.String())
 		}
 		logf("joined the network")
-	} else if n, err = c.openForWriting(e); err != nil {
+	} else if n, err = c.open(e); err != nil {
 		return err
 	}
 	defer n.Close()

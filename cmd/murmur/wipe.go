@@ -73,7 +73,7 @@ func cmdWipe(e *env, args []string) error {
 // revokeSelf stops a node running on dir, writes this device's revocation,
 // and hands it to a member's node; it reports whether one took it.
 func revokeSelf(e *env, c *cmdFlags, dir string, peers []string, lan bool) (bool, error) {
-	n, err := c.openForWriting(e) // a wrong passphrase stops here: nothing changed
+	n, err := c.open(e) // a wrong passphrase stops here: nothing changed
 	if err != nil {
 		return false, err
 	}

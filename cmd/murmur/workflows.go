@@ -224,7 +224,7 @@ func cmdGrantRecord(e *env, args []string) error {
 		return usagef("--applicant, --amount, --currency and --support are required (see murmur grant record --help)")
 	}
 	in.Applicants = ids
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func cmdGrantCheck(e *env, args []string) error {
 	if len(ids) == 0 {
 		return usagef("give at least one --applicant (see murmur grant check --help)")
 	}
-	n, err := c.openForWriting(e) // the secret opens with the device key
+	n, err := c.open(e) // the secret opens with the device key
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,7 @@ func cmdRedact(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ func cmdRequestShare(e *env, args []string) error {
 	if len(*to.vals) == 0 {
 		return usagef("name at least one organisation with --to")
 	}
-	n, err := c.openForWriting(e)
+	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
