@@ -89,7 +89,8 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 	var standing []crdt.DeviceKey
 	if o, ok := n.state.Org(n.org); ok {
 		for _, d := range o.Devices {
-			if _, ok := n.state.Standing(d.Key); ok {
+			_, ok := n.state.Standing(d.Key)
+			if _, err := devicePublicX25519(d.Key); ok && err == nil { // (a key off the curve is no device's)
 				standing = append(standing, d.Key)
 			}
 		}
