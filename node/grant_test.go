@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestGrantRecordAndCheckAcrossOrganisations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Matches) != 1 || res.Matches[0].ID != rec.ID || res.Matches[0].OrgName != "Founders" || !equalStrings(res.Matches[0].MatchedOn, c.matched) {
+		if len(res.Matches) != 1 || res.Matches[0].ID != rec.ID || res.Matches[0].OrgName != "Founders" || !slices.Equal(res.Matches[0].MatchedOn, c.matched) {
 			t.Errorf("%v: %+v", c.ids, res)
 		}
 	}
@@ -122,16 +123,4 @@ func mustID(t *testing.T, s string) crdt.ID {
 		t.Fatal(err)
 	}
 	return id
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

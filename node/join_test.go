@@ -127,6 +127,11 @@ func TestJoinRefusals(t *testing.T) {
 
 func TestJoinSecondDevice(t *testing.T) {
 	f, fr := founded(t, 1)
+	// Sealed for the organisation before the new device existed.
+	sealed, err := f.NewRequest(context.Background(), RequestInput{Kind: "verification", Title: "Sealed before", Body: "For us only.", To: []string{f.Org().String()}, Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	code := newInvite(t, f, fr, crdt.InviteDevice, time.Hour)
 	d := join(t, t.TempDir(), code, "", "")
 	if d.Org() != f.Org() {
@@ -135,6 +140,15 @@ func TestJoinSecondDevice(t *testing.T) {
 	if !f.MemberPeer(mustPeer(t, d.Device())) {
 		t.Fatal("the founder does not know the new device")
 	}
+	// The inviting device handed it the organisation's keys: once it has
+	// the entries, it reads what was sealed before it joined.
+	loopbackNode(t, d, fr.Addrs()...)
+	eventually(t, 20*time.Second, "the new device reads the sealed request", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		whole, err := d.unseal(sealed.ID())
+		return err == nil && whole.(*crdt.Request).Text == "For us only."
+	})
 }
 
 func TestJoinWaitsForQuorum(t *testing.T) {

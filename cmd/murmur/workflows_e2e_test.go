@@ -388,16 +388,7 @@ func TestCLIWorkflows(t *testing.T) {
 		if !strings.Contains(b.ok("request", "show", id).stdout, marker) {
 			t.Fatal("Beta cannot read the body before the redaction")
 		}
-		inFiles := func(c *cli) bool {
-			des, _ := os.ReadDir(c.dir)
-			for _, de := range des {
-				if bs, _ := os.ReadFile(filepath.Join(c.dir, de.Name())); strings.Contains(string(bs), marker) {
-					return true
-				}
-			}
-			return false
-		}
-		if !inFiles(b) {
+		if !inFiles(b, marker) {
 			t.Fatal("the body is in none of Beta's files before the redaction: the test would prove nothing")
 		}
 		n.refusedUnchanged(b, 1, "no entry", "redact", id)        // not Beta's
@@ -413,22 +404,13 @@ func TestCLIWorkflows(t *testing.T) {
 			if !d.Withheld || d.Body != "" {
 				t.Errorf("after the redaction: %+v", d)
 			}
-			eventually(t, 10*time.Second, "no file of the data directory holds the redacted body", func() bool { return !inFiles(c) })
+			eventually(t, 10*time.Second, "no file of the data directory holds the redacted body", func() bool { return !inFiles(c, marker) })
 		}
 		n.refusedUnchanged(a, 1, "no entry", "redact", id) // already redacted
 	})
 
 	t.Run("sealed", func(t *testing.T) {
 		const title, body, reply = "SEALMARK-title-9913", "SEALMARK-body-5521 lives in Leon", "SEALMARK-reply-7720"
-		inFiles := func(c *cli, marker string) bool {
-			des, _ := os.ReadDir(c.dir)
-			for _, de := range des {
-				if bs, _ := os.ReadFile(filepath.Join(c.dir, de.Name())); strings.Contains(string(bs), marker) {
-					return true
-				}
-			}
-			return false
-		}
 		id := n.write(a, "request", "new", "--kind", "referral", "--sealed", "--to", n.gID, "--title", title, "--body", body, "--region", "NI", "--needs", "relocation")
 		n.sync()
 		type shown struct {
@@ -536,4 +518,15 @@ func index(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// inFiles reports whether any file of c's data directory holds marker.
+func inFiles(c *cli, marker string) bool {
+	des, _ := os.ReadDir(c.dir)
+	for _, de := range des {
+		if bs, _ := os.ReadFile(filepath.Join(c.dir, de.Name())); strings.Contains(string(bs), marker) {
+			return true
+		}
+	}
+	return false
 }
