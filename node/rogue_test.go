@@ -397,8 +397,11 @@ func startHonest(t *testing.T, size int) *honestNet {
 			}
 		}
 	}
+	// Settled: genesis, the founders' key, an admission and a key for each
+	// other organisation, the insiders' and rogues' admissions. (Each node
+	// publishes its organisation's key once it knows it is admitted.)
 	waitFor(t, 20*time.Second, "the honest network settles", func() bool {
-		return converged(hn.nodes) && hn.nodes[size-1].n.Status().Admitted
+		return converged(hn.nodes) && hn.nodes[0].n.Status().Entries == 2+2*(size-1)+4
 	})
 	return hn
 }
@@ -417,7 +420,7 @@ func (hn *honestNet) write(t *testing.T, when string) {
 // attack reached them.
 func (hn *honestNet) waitSeen(t *testing.T, nodes []*meshNode, from peer.ID, payloads [][]byte) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "the honest nodes take in what the rogue sent", func() bool {
+	waitFor(t, 30*time.Second, "the honest nodes take in what the rogue sent", func() bool {
 		for i := range nodes {
 			got := map[string]bool{}
 			for _, s := range hn.traces[i].all() {
