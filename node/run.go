@@ -66,6 +66,17 @@ type RunOptions struct {
 	Sync   msync.SyncOptions
 	// Logf receives one line per notable event; nil discards them.
 	Logf func(format string, args ...any)
+	// Relay serves circuit relay v2 to member devices, so that offices
+	// behind NAT can be introduced to each other (see nat.go). Only a node
+	// others can reach should relay.
+	Relay bool
+	// Announce: addresses at which others can reach this node, published
+	// as an address hint.
+	Announce []string
+	// NATEvery is how often relays, introductions and reachability are
+	// looked at (nat.go); default 30 s. ReachEvery is how often members
+	// are asked again to dial this node back; default 10 minutes.
+	NATEvery, ReachEvery time.Duration
 }
 
 // Runner is a node taking part in its network. Close stops it.
@@ -99,6 +110,10 @@ type Runner struct {
 	syncSoon  chan peer.ID     // peers to reconcile with now
 	connected chan peer.ID     // peers that just connected
 	peerAddrs []peer.AddrInfo  // --peer, kept connected
+
+	psk          []byte        // the network's pre-shared key, if it is private
+	nat          natState      // paths through NAT (nat.go)
+	reachLimiter *rate.Limiter // dial-backs served to others
 }
 
 func (opt *RunOptions) defaults() {
@@ -115,6 +130,12 @@ func (opt *RunOptions) defaults() {
 	}
 	if opt.RecheckEvery == 0 {
 		opt.RecheckEvery = 5 * time.Second
+	}
+	if opt.NATEvery == 0 {
+		opt.NATEvery = natEvery
+	}
+	if opt.ReachEvery == 0 {
+		opt.ReachEvery = reachEvery
 	}
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
@@ -137,6 +158,8 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 			return nil, err
 		}
 	}
+	r.psk = psk
+	r.reachLimiter = rate.NewLimiter(reachLimit, 3)
 	if r.private = psk != nil; r.private {
 		tcp, other := tcpListen(opt.Listen)
 		if len(tcp) == 0 {
@@ -167,7 +190,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}()
 	if r.h = opt.Host; r.h == nil {
 		r.gated = true
-		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}); err != nil {
+		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
 			return nil, err
 		}
 	}
@@ -189,6 +212,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	members := memberHost{Host: r.h, r: r}
 	r.h.SetStreamHandler(JoinProtocol, n.serveJoin)
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
+	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
 	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
 		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
@@ -215,6 +239,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	r.spawn(r.publishLoop)
 	r.spawn(r.pollLoop)
 	r.spawn(r.antiEntropyLoop)
+	r.spawn(r.natLoop)
 	for _, ai := range r.peerAddrs {
 		r.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
 		r.spawn(func() { r.keepConnected(ai) })
@@ -241,7 +266,7 @@ func (n *Node) HostKey() (lpcrypto.PrivKey, error) {
 // newHost creates the node's host: TCP and QUIC, or with a pre-shared
 // network key (psk) TCP only, behind the connection gate, with the
 // resource manager's per-peer limits.
-func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGater) (host.Host, error) {
+func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGater, extra ...libp2p.Option) (host.Host, error) {
 	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(key)
 	if err != nil {
 		return nil, err
@@ -260,6 +285,7 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 			libp2p.ResourceManager(rm),
 			libp2p.Transport(tcp.NewTCPTransport),
 		}
+		o = append(o, extra...)
 		if psk != nil {
 			// Every connection is encrypted under the network key before
 			// libp2p's own handshake, which go-libp2p can do over TCP only.

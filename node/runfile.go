@@ -29,9 +29,10 @@ type runInfo struct {
 	Peers []string `json:"peers"`
 	// PeerAddrs: where the connected peers were reached (with /p2p/ID),
 	// for a wipe that sends its revocation after stopping this node.
-	PeerAddrs []string  `json:"peer_addrs"`
-	Traffic   Traffic   `json:"traffic"`
-	Updated   time.Time `json:"updated"`
+	PeerAddrs []string   `json:"peer_addrs"`
+	Traffic   Traffic    `json:"traffic"`
+	NAT       *NATStatus `json:"nat,omitempty"`
+	Updated   time.Time  `json:"updated"`
 }
 
 func (r *Runner) writeRunFile() {
@@ -39,6 +40,8 @@ func (r *Runner) writeRunFile() {
 		return // in-process tests: no directory of their own to describe
 	}
 	info := runInfo{PID: os.Getpid(), Peer: r.h.ID().String(), Addrs: r.Addrs(), Peers: []string{}, Traffic: r.Traffic(), Updated: time.Now().UTC()}
+	nat := r.NAT()
+	info.NAT = &nat
 	for _, p := range r.Peers() {
 		info.Peers = append(info.Peers, p.String())
 		// Where it listens (identify told us), else where we reached it.

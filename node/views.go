@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,11 @@ type StatusInfo struct {
 	Private      bool           `json:"private"`
 	Dir          string         `json:"dir"`
 	Traffic      *Traffic       `json:"traffic,omitempty"` // while a node runs
+	// NAT: whether other members can reach this node, and through which
+	// relays it is introduced (while a node runs).
+	NAT *NATStatus `json:"nat,omitempty"`
+	// Reach is NAT in one line for people (while a node runs).
+	Reach string `json:"reach,omitempty"`
 	// GrantSecret: this node holds the network secret the double-funding
 	// check needs.
 	GrantSecret bool `json:"grant_secret"`
@@ -73,6 +79,16 @@ func (n *Node) Status() StatusInfo {
 	}
 	if info, ok := readRunFile(n.dir); ok {
 		st.Running, st.Addrs, st.Peers, st.Traffic = true, info.Addrs, info.Peers, &info.Traffic
+		if info.NAT != nil {
+			st.NAT = info.NAT
+			st.Reach = natStatusLine(*info.NAT, func(p string) string {
+				id, err := peer.Decode(p)
+				if err != nil {
+					return p
+				}
+				return n.deviceNameLocked(id)
+			})
+		}
 	}
 	for _, o := range s.Members() {
 		if o.Admitted {

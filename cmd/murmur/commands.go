@@ -137,6 +137,9 @@ func cmdStatus(e *env, args []string) error {
 			for _, a := range st.Addrs {
 				fmt.Fprintf(tw, "listening\t%s\n", a)
 			}
+			if st.Reach != "" {
+				fmt.Fprintf(tw, "reachable\t%s\n", st.Reach)
+			}
 			if t := st.Traffic; t != nil {
 				fmt.Fprintf(tw, "traffic\t%d reconciliations, %d entries received and %d sent by them; gossip %d bytes out, %d in\n",
 					t.Sync.Sessions, t.Sync.Received-t.Sync.Refused, t.Sync.Pushed, t.GossipSent, t.GossipRecv)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -9,13 +10,22 @@ import (
 )
 
 func cmdRun(e *env, args []string) error {
-	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns]",
+	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--relay]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", node.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable)")
 	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
+	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
+	}
+	if v := os.Getenv("MURMUR_TESTNET_PUBLIC"); v != "" {
+		// Testnets in network namespaces use the benchmarking range
+		// 198.18.0.0/15 for their "internet", which go-libp2p would
+		// otherwise never treat as public (no hole punching).
+		if err := node.TreatAsPublic(v); err != nil {
+			return err
+		}
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -44,7 +54,7 @@ func cmdRun(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Logf: logf})
+	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Logf: logf})
 	if err != nil {
 		return err
 	}

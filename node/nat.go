@@ -1,0 +1,661 @@
+package node
+
+// Paths through NAT.
+//
+// Every node is a full replica, so a member whose node others can reach
+// (an exile organisation's server, an office with a public address)
+// already carries everything between the offices that reach it. What is
+// left is to find it and to need it less:
+//
+//   - keeping NAT mappings open: go-libp2p's QUIC sends a keep-alive every
+//     15 s and yamux over TCP every 30 s, inside the shortest UDP timeout
+//     routers use (30 s for a flow that never answered, 2 to 5 minutes
+//     for one that did) and far inside TCP's; a node holds its
+//     connections to members for as long as both run;
+//   - port mapping: a node listening beyond loopback asks its router for a
+//     mapping (UPnP or NAT-PMP, go-libp2p's NATPortMap);
+//   - reachability: a member's node is asked to dial this node back
+//     (reachProtocol, below). go-libp2p's AutoNAT cannot do this job in a
+//     Murmur network: its servers dial back from a throwaway key, which
+//     the transport gate refuses like any stranger's, so every node would
+//     believe itself unreachable. The member dials back from its own
+//     device key, through a second host that opens no listener, so the
+//     dial comes from a port the router has never seen;
+//   - a node found reachable publishes its confirmed addresses as an
+//     address hint; so does `murmur run --announce`;
+//   - a relay for members only: `murmur run --relay` serves circuit relay
+//     v2 to member devices only (relayACL), with go-libp2p's default
+//     limits (2 minutes and 128 KiB a circuit): enough to introduce two
+//     offices, not to carry their sync;
+//   - introductions: a node that is not known to be reachable keeps a
+//     reservation on up to maxRelays member relays, found in address
+//     hints; and every node tries the members it is not connected to
+//     through those relays. The side that receives such a relayed
+//     connection starts hole punching (DCUtR, go-libp2p's holepunch
+//     service); the direct connection that results outlives the relay.
+//     Reconciliation and gossip never run over the relayed connection
+//     itself (go-libp2p refuses streams on a limited connection unless a
+//     protocol asks for it, and ours do not).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"golang.org/x/time/rate"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+const (
+	// natEvery is how often reservations, introductions and reachability
+	// are looked at. A relay's reservation lasts an hour.
+	natEvery = 30 * time.Second
+	// maxRelays: reservations kept at once. Two relays survive one of them
+	// going away.
+	maxRelays = 2
+	// reserveAhead: a reservation is renewed this long before it expires.
+	reserveAhead = 15 * time.Minute
+	// natDialTimeout bounds one dial through a relay or one dial-back: a
+	// few round trips of 800 ms, with room for loss.
+	natDialTimeout = 45 * time.Second
+	// reachEvery: how often a node asks again whether it can be reached.
+	reachEvery = 10 * time.Minute
+	// maxIntroductions: dials through relays at once.
+	maxIntroductions = 4
+	// maxReachAddrs bounds the addresses one dial-back request may name.
+	maxReachAddrs = 8
+)
+
+// Reachability says whether other members' nodes can open a connection to
+// this node.
+type Reachability string
+
+const (
+	ReachUnknown   Reachability = "unknown"    // no member has said yet
+	ReachPublic    Reachability = "reachable"  // a member dialled back, or --relay/--announce says so
+	ReachBehindNAT Reachability = "behind NAT" // members tried, and could not
+)
+
+// natOptions are the host options for the paths above.
+func natOptions(n *Node, listen []string, relay bool) []libp2p.Option {
+	o := []libp2p.Option{libp2p.EnableHolePunching()}
+	if beyondLoopback(listen) {
+		// A node bound to loopback has nothing to map, and a test must
+		// not send anything beyond it.
+		o = append(o, libp2p.NATPortMap())
+	}
+	if relay {
+		o = append(o,
+			libp2p.EnableRelayService(relayv2.WithACL(relayACL{n})),
+			// go-libp2p starts its relay service only once the host
+			// believes itself publicly reachable, which its AutoNAT
+			// cannot tell behind the gate (see above): the operator
+			// who turns the relay on says so.
+			libp2p.ForceReachabilityPublic())
+	}
+	return o
+}
+
+func beyondLoopback(listen []string) bool {
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil || !manet.IsIPLoopback(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// relayACL: a relay serves member devices only, on both ends of a circuit.
+type relayACL struct{ n *Node }
+
+func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.MemberPeer(p) }
+func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	return a.n.MemberPeer(src) && a.n.MemberPeer(dest)
+}
+
+// natState is what the runner knows of its paths through NAT.
+type natState struct {
+	mu           gosync.Mutex
+	reach        Reachability
+	confirmed    []ma.Multiaddr        // addresses a member dialled back
+	reservations map[peer.ID]time.Time // relay → when our reservation ends
+	relays       []peer.ID             // member relays known from hints
+	asked        time.Time             // when reachability was last asked
+	told         map[string]bool       // log lines said once
+}
+
+// NATStatus is what `status` shows of the paths through NAT.
+type NATStatus struct {
+	Reachability Reachability `json:"reachability"`
+	Confirmed    []string     `json:"confirmed_addrs,omitempty"`
+	Relays       []string     `json:"relays,omitempty"`      // member relays known
+	Reserved     []string     `json:"reserved_on,omitempty"` // relays holding a reservation for this node
+	Relaying     bool         `json:"relaying,omitempty"`    // this node relays for members
+}
+
+// NAT returns what the runner knows of its paths through NAT.
+func (r *Runner) NAT() NATStatus {
+	s := &r.nat
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := NATStatus{Reachability: s.reach, Relaying: r.opt.Relay}
+	if st.Reachability == "" {
+		st.Reachability = ReachUnknown
+	}
+	for _, a := range s.confirmed {
+		st.Confirmed = append(st.Confirmed, a.String())
+	}
+	for _, p := range s.relays {
+		st.Relays = append(st.Relays, p.String())
+	}
+	now := time.Now()
+	for p, until := range s.reservations {
+		if until.After(now) {
+			st.Reserved = append(st.Reserved, p.String())
+		}
+	}
+	sort.Strings(st.Reserved)
+	return st
+}
+
+func (s *natState) once(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.told == nil {
+		s.told = map[string]bool{}
+	}
+	if s.told[key] {
+		return false
+	}
+	s.told[key] = true
+	return true
+}
+
+// natLoop keeps this node introducible and reachable: see the top of this
+// file.
+func (r *Runner) natLoop() {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.natStep(time.Now())
+		every := r.opt.NATEvery
+		if r.reachability() == ReachUnknown {
+			// Not asked yet (no member was connected): soon again.
+			every = min(every, 5*time.Second)
+		}
+		t.Reset(every/2 + time.Duration(rand.Int64N(int64(every))))
+	}
+}
+
+func (r *Runner) natStep(now time.Time) {
+	relays := r.memberRelays(now)
+	r.nat.mu.Lock()
+	r.nat.relays = nil
+	for _, ai := range relays {
+		r.nat.relays = append(r.nat.relays, ai.ID)
+	}
+	reach := r.nat.reach
+	askedLongAgo := now.Sub(r.nat.asked) >= r.opt.ReachEvery
+	r.nat.mu.Unlock()
+
+	if askedLongAgo || reach == ReachUnknown || reach == "" {
+		r.askReachability(now)
+	}
+	if !r.opt.Relay && r.reachability() != ReachPublic {
+		for _, ai := range relays {
+			r.keepReservation(ai, now)
+		}
+	}
+	r.introduce(relays)
+}
+
+func (r *Runner) reachability() Reachability {
+	r.nat.mu.Lock()
+	defer r.nat.mu.Unlock()
+	if r.nat.reach == "" {
+		return ReachUnknown
+	}
+	return r.nat.reach
+}
+
+// memberRelays are the relays of member devices other than this one, from
+// their address hints, most recent first.
+func (r *Runner) memberRelays(now time.Time) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, h := range r.n.AddressHints(now) {
+		if !h.Relay || h.Device == r.h.ID() || !r.n.MemberPeer(h.Device) || len(h.Addrs) == 0 {
+			continue
+		}
+		out = append(out, peer.AddrInfo{ID: h.Device, Addrs: h.Addrs})
+	}
+	return out[:min(len(out), maxRelays)]
+}
+
+// keepReservation holds a slot on relay ai, through which members that
+// cannot reach this node directly are introduced to it.
+func (r *Runner) keepReservation(ai peer.AddrInfo, now time.Time) {
+	r.nat.mu.Lock()
+	until, ok := r.nat.reservations[ai.ID]
+	r.nat.mu.Unlock()
+	if ok && until.Sub(now) > reserveAhead && r.h.Network().Connectedness(ai.ID) == network.Connected {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, natDialTimeout)
+	defer cancel()
+	if err := r.h.Connect(ctx, ai); err != nil {
+		if r.ctx.Err() == nil && r.nat.once("relay-unreachable "+ai.ID.String()) {
+			r.opt.Logf("cannot reach the relay of %s: %v", r.n.deviceName(ai.ID), plainDialError(err))
+		}
+		return
+	}
+	rsvp, err := relayclient.Reserve(ctx, r.h, ai)
+	if err != nil {
+		if r.ctx.Err() == nil && r.nat.once("relay-refused "+ai.ID.String()) {
+			r.opt.Logf("the relay of %s did not take a reservation: %v", r.n.deviceName(ai.ID), err)
+		}
+		return
+	}
+	r.nat.mu.Lock()
+	if r.nat.reservations == nil {
+		r.nat.reservations = map[peer.ID]time.Time{}
+	}
+	_, had := r.nat.reservations[ai.ID]
+	r.nat.reservations[ai.ID] = rsvp.Expiration
+	r.nat.mu.Unlock()
+	if !had {
+		r.opt.Logf("members who cannot reach this node directly are introduced through the relay of %s", r.n.deviceName(ai.ID))
+	}
+}
+
+// introduce tries, through each known relay, the member devices this node
+// has no direct connection to. The swarm tries a peer's direct addresses
+// before relayed ones; once a relayed connection is up, the side that
+// received it starts hole punching.
+func (r *Runner) introduce(relays []peer.AddrInfo) {
+	if len(relays) == 0 {
+		return
+	}
+	var wg gosync.WaitGroup
+	slots := make(chan struct{}, maxIntroductions)
+	for _, p := range r.n.memberPeers() {
+		if p == r.h.ID() || slices.ContainsFunc(relays, func(ai peer.AddrInfo) bool { return ai.ID == p }) {
+			continue
+		}
+		if r.h.Network().Connectedness(p) == network.Connected || r.h.Network().Connectedness(p) == network.Limited {
+			continue
+		}
+		var circuits []ma.Multiaddr
+		for _, rl := range relays {
+			for _, a := range rl.Addrs {
+				c, err := ma.NewMultiaddr(a.String() + "/p2p/" + rl.ID.String() + "/p2p-circuit")
+				if err == nil {
+					circuits = append(circuits, c)
+				}
+			}
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-r.ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			ctx, cancel := context.WithTimeout(r.ctx, natDialTimeout)
+			defer cancel()
+			r.h.Connect(ctx, peer.AddrInfo{ID: p, Addrs: circuits}) // (a member not behind any of these relays is simply not found)
+		}()
+	}
+	wg.Wait()
+}
+
+// memberPeers are the peer IDs of every device with standing.
+func (n *Node) memberPeers() []peer.ID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []peer.ID
+	for _, o := range n.state.Members() {
+		for _, d := range o.Devices {
+			if _, ok := n.state.Standing(d.Key); !ok {
+				continue
+			}
+			if p, err := PeerID(d.Key); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// deviceName names a device for a log line: its organisation's name.
+func (n *Node) deviceName(p peer.ID) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.deviceNameLocked(p)
+}
+
+// deviceNameLocked is deviceName for a caller that holds n.mu.
+func (n *Node) deviceNameLocked(p peer.ID) string {
+	k, ok := peerDevice(p)
+	if !ok {
+		return short(p.String())
+	}
+	org, ok := n.state.Standing(k)
+	if !ok {
+		return short(p.String())
+	}
+	for _, o := range n.state.Members() {
+		if o.ID == org && o.Name != "" {
+			return o.Name
+		}
+	}
+	return short(p.String())
+}
+
+// plainDialError is a dial error without go-libp2p's list of every address
+// tried.
+func plainDialError(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer"
+	}
+	s := err.Error()
+	if i := strings.Index(s, ":"); i > 0 && len(s) > 120 {
+		return s[:i]
+	}
+	return s
+}
+
+// The dial-back ("can you reach me?"). The asking node sends the addresses
+// it listens on; the member's node also tries each at the IP address it
+// sees the connection come from (the NAT's outside), and answers with
+// those it reached.
+//
+//	request: JSON {"addrs": [multiaddr, …]}   (at most maxReachAddrs, 4 KiB)
+//	answer:  JSON {"reached": [multiaddr, …]}
+func reachProtocol(net crdt.ID) protocol.ID {
+	return protocol.ID("/murmur/reach/1/" + net.String())
+}
+
+type reachRequest struct {
+	Addrs []string `json:"addrs"`
+}
+
+type reachAnswer struct {
+	Reached []string `json:"reached"`
+}
+
+// askReachability asks up to three connected members to dial this node
+// back, and records what they found.
+func (r *Runner) askReachability(now time.Time) {
+	if r.opt.Relay || len(r.opt.Announce) > 0 {
+		// The operator said this node is reachable.
+		r.nat.mu.Lock()
+		r.nat.reach, r.nat.asked = ReachPublic, now
+		r.nat.mu.Unlock()
+		return
+	}
+	var ours []string
+	for _, a := range r.h.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			continue
+		}
+		if r.private && !overTCP(a) {
+			continue
+		}
+		ours = append(ours, a.String())
+		if len(ours) == maxReachAddrs/2 {
+			break
+		}
+	}
+	if len(ours) == 0 {
+		return
+	}
+	answered := 0
+	var reached []ma.Multiaddr
+	for _, p := range r.h.Network().Peers() {
+		if answered == 3 {
+			break
+		}
+		if !r.n.MemberPeer(p) || r.h.Network().Connectedness(p) != network.Connected {
+			continue
+		}
+		if protos, err := r.h.Peerstore().SupportsProtocols(p, reachProtocol(r.n.network)); err != nil || len(protos) == 0 {
+			continue
+		}
+		got, err := r.askOne(p, ours)
+		if err != nil {
+			continue
+		}
+		answered++
+		for _, a := range got {
+			if !slices.ContainsFunc(reached, a.Equal) {
+				reached = append(reached, a)
+			}
+		}
+	}
+	if answered == 0 {
+		return
+	}
+	reach := ReachBehindNAT
+	if len(reached) > 0 {
+		reach = ReachPublic
+	}
+	r.nat.mu.Lock()
+	before := r.nat.reach
+	r.nat.reach, r.nat.confirmed, r.nat.asked = reach, reached, now
+	r.nat.mu.Unlock()
+	if reach != before {
+		switch reach {
+		case ReachPublic:
+			r.opt.Logf("other members can reach this node directly")
+		case ReachBehindNAT:
+			r.opt.Logf("other members cannot reach this node directly (it is behind a router or firewall): it keeps its connections open and is introduced through members' relays")
+		}
+	}
+	if reach == ReachPublic {
+		var publish []ma.Multiaddr
+		for _, a := range reached {
+			if !manet.IsIPLoopback(a) {
+				publish = append(publish, a)
+			}
+		}
+		if len(publish) > 0 {
+			if err := r.n.PublishAddressHint(publish, r.opt.Relay); err != nil && r.ctx.Err() == nil {
+				r.opt.Logf("publishing where this node can be reached: %v", err)
+			}
+		}
+	}
+}
+
+func (r *Runner) askOne(p peer.ID, addrs []string) ([]ma.Multiaddr, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, 2*natDialTimeout)
+	defer cancel()
+	s, err := r.h.NewStream(ctx, p, reachProtocol(r.n.network))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(2 * natDialTimeout))
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if err := json.NewEncoder(s).Encode(reachRequest{Addrs: addrs}); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	s.CloseWrite()
+	var ans reachAnswer
+	if err := json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&ans); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	var out []ma.Multiaddr
+	for _, a := range ans.Reached {
+		m, err := ma.NewMultiaddr(a)
+		if err == nil && len(out) < maxReachAddrs {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// reachLimiter: dial-backs this node makes for others, in all (each one
+// costs a host and up to maxReachAddrs dials).
+var reachLimit = rate.Every(10 * time.Second)
+
+// serveReach dials the asking member back (members only: registered
+// through memberHost).
+func (r *Runner) serveReach(s network.Stream) {
+	defer s.Close()
+	if !r.reachLimiter.Allow() {
+		s.Reset()
+		return
+	}
+	s.SetDeadline(time.Now().Add(2 * natDialTimeout))
+	var req reachRequest
+	if err := json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&req); err != nil {
+		s.Reset()
+		return
+	}
+	p := s.Conn().RemotePeer()
+	seen, _ := manet.ToIP(s.Conn().RemoteMultiaddr())
+	var candidates []ma.Multiaddr
+	add := func(a ma.Multiaddr) {
+		if len(candidates) < maxReachAddrs && !slices.ContainsFunc(candidates, a.Equal) {
+			candidates = append(candidates, a)
+		}
+	}
+	for _, str := range req.Addrs[:min(len(req.Addrs), maxReachAddrs/2)] {
+		a, err := ma.NewMultiaddr(str)
+		if err != nil {
+			continue
+		}
+		if r.private && !overTCP(a) {
+			continue
+		}
+		add(a)
+		if seen != nil {
+			if o := withIP(a, seen); o != nil {
+				add(o)
+			}
+		}
+	}
+	var ans reachAnswer
+	for _, a := range candidates {
+		if r.ctx.Err() != nil {
+			break
+		}
+		if r.dialBack(p, a) {
+			ans.Reached = append(ans.Reached, a.String())
+		}
+	}
+	json.NewEncoder(s).Encode(ans)
+}
+
+// withIP is a with its IP address replaced by ip, or nil.
+func withIP(a ma.Multiaddr, ip net.IP) ma.Multiaddr {
+	first, rest := ma.SplitFirst(a)
+	if first == nil || (first.Protocol().Code != ma.P_IP4 && first.Protocol().Code != ma.P_IP6) {
+		return nil
+	}
+	ipm, err := manet.FromIP(ip)
+	if err != nil {
+		return nil
+	}
+	return ipm.Encapsulate(rest)
+}
+
+// dialBack opens a connection to p at a from a host of its own, with this
+// device's key (p's gate admits members only) and no listener: a
+// connection the router in front of p has not seen coming.
+func (r *Runner) dialBack(p peer.ID, a ma.Multiaddr) bool {
+	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(r.n.key)
+	if err != nil {
+		return false
+	}
+	opts := []libp2p.Option{libp2p.Identity(priv), libp2p.NoListenAddrs, libp2p.DisableRelay(),
+		libp2p.Transport(tcp.NewTCPTransport), libp2p.ResourceManager(&network.NullResourceManager{})}
+	if r.psk != nil {
+		opts = append(opts, libp2p.PrivateNetwork(r.psk))
+	} else {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(r.ctx, natDialTimeout)
+	defer cancel()
+	err = h.Connect(network.WithForceDirectDial(ctx, "dial-back"), peer.AddrInfo{ID: p, Addrs: []ma.Multiaddr{a}})
+	return err == nil
+}
+
+// natStatusLine is one line for people.
+func natStatusLine(st NATStatus, names func(string) string) string {
+	switch {
+	case st.Relaying:
+		return "Relays introductions for other members."
+	case st.Reachability == ReachPublic:
+		return "Other members can reach this node directly."
+	case st.Reachability == ReachBehindNAT && len(st.Reserved) > 0:
+		var via []string
+		for _, p := range st.Reserved {
+			via = append(via, names(p))
+		}
+		return fmt.Sprintf("Behind a router: other members reach this node through the relay of %s.", strings.Join(via, ", "))
+	case st.Reachability == ReachBehindNAT:
+		return "Behind a router, and no member's relay is known yet: this node reaches others, but they cannot open a connection to it."
+	}
+	return "Whether other members can reach this node directly is not known yet."
+}
+
+// TreatAsPublic makes the process treat the given IPv4 ranges (comma
+// separated CIDRs) as public internet addresses. Testnets in network
+// namespaces use 198.18.0.0/15, which go-libp2p otherwise takes for
+// unroutable: it would neither hole punch nor map ports there. Call it
+// before starting a node; never in production.
+func TreatAsPublic(cidrs string) error {
+	for _, c := range strings.Split(cidrs, ",") {
+		_, want, err := net.ParseCIDR(strings.TrimSpace(c))
+		if err != nil {
+			return inputErr("MURMUR_TESTNET_PUBLIC: %q is not a CIDR range: %v", c, err)
+		}
+		drop := func(nets []*net.IPNet) []*net.IPNet {
+			return slices.DeleteFunc(nets, func(n *net.IPNet) bool {
+				return n.Contains(want.IP) || want.Contains(n.IP)
+			})
+		}
+		manet.Unroutable4 = drop(manet.Unroutable4)
+		manet.Private4 = drop(manet.Private4)
+	}
+	return nil
+}
