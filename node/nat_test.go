@@ -5,6 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 )
@@ -34,5 +38,71 @@ func TestMembersDialBack(t *testing.T) {
 	})
 	if len(or.NAT().Confirmed) == 0 {
 		t.Error("reachable, but with no confirmed address")
+	}
+}
+
+// Offices that cannot reach each other directly meet through a member's
+// relay: the relay takes reservations from members, and a node that learns
+// of the relay from its address hint reaches, through it, a member it has
+// no address for.
+func TestRelayIntroducesMembers(t *testing.T) {
+	ctx := context.Background()
+	exile := foundNetwork(t, node.InitOptions{})
+	var offices []*node.Node
+	for _, name := range []string{"Office A", "Office B"} {
+		o, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: exile.Genesis()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		if _, err := exile.Append(ctx, &crdt.Admission{Device: o.Device(), Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		offices = append(offices, o)
+	}
+	opt := node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, NATEvery: 200 * time.Millisecond}
+	ropt := opt
+	ropt.Relay = true
+	er, exileAddr := runLoopback(t, exile, ropt)
+	if err := exile.PublishAddressHint(exileAddr.Addrs, true); err != nil {
+		t.Fatal(err)
+	}
+	opt.Peers = []string{exileAddr.Addrs[0].String() + "/p2p/" + exileAddr.ID.String()}
+	ar, _ := runLoopback(t, offices[0], opt)
+	br, _ := runLoopback(t, offices[1], opt)
+	waitFor(t, 30*time.Second, "both offices hold the exile's relay hint", func() bool {
+		return len(ar.NAT().Relays) == 1 && len(br.NAT().Relays) == 1
+	})
+	if !er.NAT().Relaying {
+		t.Error("the exile node does not say it relays")
+	}
+
+	// A member's node may reserve a slot on the relay.
+	if _, err := relayclient.Reserve(ctx, ar.Host(), exileAddr); err != nil {
+		t.Fatalf("a member's reservation on the relay: %v", err)
+	}
+	// B has no address for A but the relay's: it reaches A through it.
+	aID := ar.Host().ID()
+	br.Host().Peerstore().ClearAddrs(aID)
+	if err := br.Host().Network().ClosePeer(aID); err != nil {
+		t.Fatal(err)
+	}
+	circuit, err := ma.NewMultiaddr(exileAddr.Addrs[0].String() + "/p2p/" + exileAddr.ID.String() + "/p2p-circuit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := br.Host().Connect(cctx, peer.AddrInfo{ID: aID, Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		t.Fatalf("office B through the relay to office A: %v", err)
+	}
+	relayed := false
+	for _, c := range br.Host().Network().ConnsToPeer(aID) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			relayed = true
+		}
+	}
+	if !relayed {
+		t.Error("office B reached office A, but not through the relay")
 	}
 }
