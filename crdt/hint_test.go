@@ -99,7 +99,7 @@ func TestAddressHintBounds(t *testing.T) {
 	}
 	long := append(hintAddr(1), bytes.Repeat([]byte{0}, MaxAddrLen)...)
 	cases := map[string]*AddressHint{
-		"too many addresses": {Addrs: many},
+		"too many addresses":  {Addrs: many},
 		"an address too long": {Addrs: [][]byte{long}},
 		"not ascending":       {Addrs: [][]byte{hintAddr(2), hintAddr(1)}},
 		"a repeated address":  {Addrs: [][]byte{hintAddr(1), hintAddr(1)}},
