@@ -66,6 +66,12 @@ type RunOptions struct {
 	Sync   msync.SyncOptions
 	// Logf receives one line per notable event; nil discards them.
 	Logf func(format string, args ...any)
+	// NoDial: do not dial the member devices this node remembers or has
+	// address hints for (tests: only the other side dials).
+	NoDial bool
+	// AloneAfter is how long with no member's node connected before the
+	// node says it is alone; default DefaultAloneAfter.
+	AloneAfter time.Duration
 }
 
 // Runner is a node taking part in its network. Close stops it.
@@ -99,6 +105,7 @@ type Runner struct {
 	syncSoon  chan peer.ID     // peers to reconcile with now
 	connected chan peer.ID     // peers that just connected
 	peerAddrs []peer.AddrInfo  // --peer, kept connected
+	book      *peerBook        // remembered peers and the dial loop (peers.go)
 }
 
 func (opt *RunOptions) defaults() {
@@ -119,6 +126,9 @@ func (opt *RunOptions) defaults() {
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
 	}
+	if opt.AloneAfter == 0 {
+		opt.AloneAfter = DefaultAloneAfter
+	}
 }
 
 // Start joins the network: it listens, keeps the given peers connected,
@@ -131,6 +141,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
 	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r.book = newPeerBook()
 	var psk []byte
 	if opt.Host == nil {
 		if psk, err = n.networkKey(); err != nil {
@@ -189,6 +200,13 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	members := memberHost{Host: r.h, r: r}
 	r.h.SetStreamHandler(JoinProtocol, n.serveJoin)
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
+	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
+	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
+		r.sessionEnded(p, err)
+		if user != nil {
+			user(p, st, err)
+		}
+	}
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
 	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
 		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
@@ -215,6 +233,9 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	r.spawn(r.publishLoop)
 	r.spawn(r.pollLoop)
 	r.spawn(r.antiEntropyLoop)
+	if err := r.startPeers(); err != nil { // dial the members it knows (peers.go)
+		return nil, err
+	}
 	for _, ai := range r.peerAddrs {
 		r.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
 		r.spawn(func() { r.keepConnected(ai) })
@@ -429,6 +450,7 @@ func (r *Runner) Close() error {
 			errs = append(errs, r.syncer.Close())
 		}
 		r.wg.Wait()
+		r.flushContacts()
 		if r.h != nil && r.opt.Host == nil {
 			errs = append(errs, r.h.Close())
 		}
@@ -751,6 +773,7 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == r.h.ID() || r.ctx.Err() != nil {
 		return
 	}
+	r.sawOnLAN(ai.ID)
 	r.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
 	if r.h.Network().Connectedness(ai.ID) == network.Connected || !r.n.MemberPeer(ai.ID) {
 		return // (a node not known as a member's is not dialled: see gater)

@@ -32,6 +32,12 @@ type runInfo struct {
 	PeerAddrs []string  `json:"peer_addrs"`
 	Traffic   Traffic   `json:"traffic"`
 	Updated   time.Time `json:"updated"`
+	// Contacts: the member devices' nodes reached in this run, and when
+	// last (the store has them too, written less often).
+	Contacts []runContact `json:"contacts,omitempty"`
+	// AloneSince: no member's node has been connected since then, for
+	// longer than RunOptions.AloneAfter.
+	AloneSince *time.Time `json:"alone_since,omitempty"`
 }
 
 func (r *Runner) writeRunFile() {
@@ -54,6 +60,11 @@ func (r *Runner) writeRunFile() {
 			}
 			info.PeerAddrs = append(info.PeerAddrs, a.String()+"/p2p/"+p.String())
 		}
+	}
+	info.Contacts = r.runContacts()
+	if since, ok := r.aloneSince(time.Now()); ok {
+		since = since.UTC()
+		info.AloneSince = &since
 	}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	path := filepath.Join(r.n.dir, runFileName)
