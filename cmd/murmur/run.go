@@ -5,15 +5,18 @@ import (
 	"strings"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/murmurnet/murmur/node"
 )
 
 func cmdRun(e *env, args []string) error {
-	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns]",
-		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample")
+	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]...",
+		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/tcp/4721")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", node.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable)")
 	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
+	announce := c.list("announce", "an address at which other members' nodes can reach this one (a public IP or DNS name and port), published to every member; repeatable")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -44,6 +47,18 @@ func cmdRun(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
+	self, err := node.PeerID(n.Device())
+	if err != nil {
+		return err
+	}
+	var announced []ma.Multiaddr
+	for _, s := range *announce.vals {
+		a, err := node.ParseHintAddr(s, self)
+		if err != nil {
+			return fmt.Errorf("--announce: %w", err)
+		}
+		announced = append(announced, a)
+	}
 	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Logf: logf})
 	if err != nil {
 		return err
@@ -57,6 +72,18 @@ func cmdRun(e *env, args []string) error {
 	}
 	if best := reachable(addrs); best != "" {
 		fmt.Fprintf(e.stdout, "Another member's node can connect with:\n  murmur run --peer %s\n", best)
+	}
+	if len(announced) > 0 {
+		// Written only when it differs from what this device announced
+		// before.
+		if err := n.PublishAddressHint(announced, false); err != nil {
+			logf("could not tell the other members where this node can be reached: %v", err)
+		} else {
+			fmt.Fprintf(e.stdout, "Other members' nodes are told they can reach this one at:\n")
+			for _, a := range announced {
+				fmt.Fprintf(e.stdout, "  %s\n", a)
+			}
+		}
 	}
 	fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs. Stop with Ctrl-C.\n")
 	if f, ok := e.stdout.(interface{ Sync() error }); ok {
