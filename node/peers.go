@@ -461,7 +461,9 @@ func (r *Runner) contactAddrs(p peer.ID) ([][]byte, store.Via, bool) {
 			continue
 		}
 		n := 0
-		for _, a := range r.h.Peerstore().Addrs(p) {
+		listen := r.h.Peerstore().Addrs(p)
+		slices.SortFunc(listen, func(x, y ma.Multiaddr) int { return bytes.Compare(x.Bytes(), y.Bytes()) })
+		for _, a := range listen {
 			if n < identifyAddrs && (scope(a) >= scope(remote) || scope(a) == 2) {
 				add(a)
 				n++
@@ -471,6 +473,7 @@ func (r *Runner) contactAddrs(p peer.ID) ([][]byte, store.Via, bool) {
 	if len(out) == 0 {
 		return nil, 0, false
 	}
+	slices.SortFunc(out, bytes.Compare) // the same addresses compare equal next time (reached)
 	return out, best, true
 }
 
@@ -519,7 +522,7 @@ func (r *Runner) candidates(now time.Time) []candidate {
 		seen = append(seen, p)
 	}
 	r.book.mu.Unlock()
-	for _, h := range r.n.AddressHints(now) {
+	for _, h := range r.n.AddressHints(r.n.Now()) { // aged by the node's clock
 		for _, a := range h.Addrs {
 			add(h.Device, a, time.Time{}) // a hint is no sign the node was reached
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	msync "github.com/murmurnet/murmur/sync"
 )
 
 // orgsNet founds a network of size organisations, one node each, on disk:
@@ -295,5 +296,51 @@ func TestAloneNodeSaysSo(t *testing.T) {
 	}
 	if time.Since(since) > time.Minute {
 		t.Fatalf("alone since %v", since)
+	}
+}
+
+// Contacts are written to the store when first made, not at every
+// reconciliation; what is newer is written when the node stops.
+func TestContactsWrittenRarely(t *testing.T) {
+	ns := orgsNet(t, 2)
+	a, b := ns[0], ns[1]
+	var mu gosync.Mutex
+	sessions := 0
+	ra := runOn(t, a, 0, node.RunOptions{})
+	rb := runOn(t, b, 0, node.RunOptions{Peers: ra.Addrs(), Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, _ msync.Stats, err error) {
+		if err == nil {
+			mu.Lock()
+			sessions++
+			mu.Unlock()
+		}
+	}}})
+	lastOf := func() time.Time {
+		cs, _ := b.Store().Contacts(context.Background())
+		var last time.Time
+		for _, c := range cs {
+			if c.Device == a.Device() && c.Last.After(last) {
+				last = c.Last
+			}
+		}
+		return last
+	}
+	waitFor(t, 30*time.Second, "b remembers a", func() bool { return remembers(b, a) })
+	first := lastOf()
+	mu.Lock()
+	start := sessions
+	mu.Unlock()
+	waitFor(t, 30*time.Second, "four more reconciliations", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return sessions >= start+4
+	})
+	if got := lastOf(); !got.Equal(first) {
+		t.Fatalf("the contact was written again within minutes: %v, then %v", first, got)
+	}
+	if err := rb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastOf(); !got.After(first) {
+		t.Fatalf("stopping did not write the latest contact: %v, first %v", got, first)
 	}
 }
