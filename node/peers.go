@@ -250,19 +250,20 @@ func (b *peerBook) poke() {
 }
 
 // startPeers loads the remembered contacts and starts the dial loop and
-// the contact recorder.
+// the contact recorder (r.book is made by Start).
 func (r *Runner) startPeers() error {
-	r.book = newPeerBook()
 	cs, err := r.n.store.Contacts(r.ctx)
 	if err != nil {
 		return err
 	}
+	r.book.mu.Lock()
 	for _, c := range cs {
 		p, err := PeerID(c.Device)
-		if err == nil {
+		if err == nil && !slices.ContainsFunc(r.book.remembered[p], func(x store.Contact) bool { return bytes.Equal(x.Addr, c.Addr) }) {
 			r.book.remembered[p] = append(r.book.remembered[p], c)
 		}
 	}
+	r.book.mu.Unlock()
 	sub, err := r.h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
 	if err != nil {
 		return err

@@ -2,11 +2,15 @@ package node_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/store"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -342,5 +347,88 @@ func TestContactsWrittenRarely(t *testing.T) {
 	}
 	if got := lastOf(); !got.After(first) {
 		t.Fatalf("stopping did not write the latest contact: %v, first %v", got, first)
+	}
+}
+
+// A node that remembers many members' nodes dials at most 8 at once, the
+// most recently reached first. Each remembered address is a listener that
+// accepts and then says nothing, so every dial hangs until its timeout.
+func TestDialsAreBoundedAndRecentFirst(t *testing.T) {
+	ctx := context.Background()
+	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Org 0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	const devices = 20
+	var mu gosync.Mutex
+	var order []int // device indexes in the order their nodes were dialled
+	open, most := 0, 0
+	base := time.Now().Add(-time.Hour)
+	for i := 0; i < devices; i++ {
+		_, priv, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k crdt.DeviceKey
+		copy(k[:], priv.Public().(ed25519.PublicKey))
+		if _, err := a.Append(ctx, &crdt.Admission{Device: k, Name: fmt.Sprintf("Org %d", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				order = append(order, i)
+				open++
+				most = max(most, open)
+				mu.Unlock()
+				go func() {
+					io.Copy(io.Discard, c) // until the dialler gives up
+					c.Close()
+					mu.Lock()
+					open--
+					mu.Unlock()
+				}()
+			}
+		}()
+		addr := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port))
+		// Device i was reached i minutes after the first.
+		if err := a.Store().RecordContact(ctx, k, base.Add(time.Duration(i)*time.Minute), store.ViaLAN, addr.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOn(t, a, 0, node.RunOptions{})
+	waitFor(t, 30*time.Second, "8 dials under way", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) >= 8
+	})
+	// A few more rounds of the dial loop (it looks every second).
+	updated := func() string {
+		b, _ := os.ReadFile(filepath.Join(a.Dir(), "run.json"))
+		return string(b)
+	}
+	for i := 0; i < 3; i++ {
+		before := updated()
+		waitFor(t, 20*time.Second, "the run file is rewritten", func() bool { return updated() != before })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 8 {
+		t.Fatalf("%d dials at once, want at most 8", most)
+	}
+	first := slices.Clone(order[:8])
+	slices.Sort(first)
+	if want := []int{12, 13, 14, 15, 16, 17, 18, 19}; !slices.Equal(first, want) {
+		t.Fatalf("dialled first %v, want the 8 most recently reached %v", first, want)
 	}
 }
