@@ -100,9 +100,11 @@ func remembers(n, of *node.Node) bool {
 	return false
 }
 
+// holds reports whether n holds the request id (read under the node's
+// lock, while it runs).
 func holds(n *node.Node, id crdt.ID) bool {
-	st, _ := n.State().Has(id)
-	return st == crdt.StatusAccepted
+	_, err := n.Request(id.String())
+	return err == nil
 }
 
 func connected(r *node.Runner, p peer.ID) bool {
