@@ -14,9 +14,9 @@ func cmdRun(e *env, args []string) error {
 	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]...",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/tcp/4721")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", node.DefaultPort))
-	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable)")
+	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts)")
 	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
-	announce := c.list("announce", "an address at which other members' nodes can reach this one (a public IP or DNS name and port), published to every member; repeatable")
+	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address or DNS name with a port, like /ip4/203.0.113.7/tcp/4721 (repeatable); every member's node learns it")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
