@@ -354,6 +354,19 @@ type KeyShare struct {
 	Wraps  [][]byte
 }
 
+// AddressHint is a device's statement of where its node can be reached
+// (kind 15): binary multiaddrs (node/ reads and checks them; here they are
+// bytes of bounded length), and whether the node runs a relay for members.
+// A device's latest hint, by its own chain order (sequence number, never
+// its clock), replaces its earlier ones; a hint with no address withdraws
+// them.
+//
+//	1 addresses (ascending)  2 relay
+type AddressHint struct {
+	Addrs [][]byte
+	Relay bool
+}
+
 // EncodeBody returns the canonical encoding of one of the body types above.
 func EncodeBody(b any) ([]byte, error) {
 	w := &encoder{}
@@ -435,6 +448,9 @@ func EncodeBody(b any) ([]byte, error) {
 	case *KeyShare:
 		w.fixed(1, b.Target[:])
 		w.byteStrings(2, b.Wraps)
+	case *AddressHint:
+		w.byteStrings(1, b.Addrs)
+		w.bool(2, b.Relay)
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -475,6 +491,8 @@ func KindOf(b any) Kind {
 		return KindSealed
 	case *KeyShare:
 		return KindKeyShare
+	case *AddressHint:
+		return KindAddressHint
 	}
 	return 0
 }
@@ -767,6 +785,12 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 				err = invalid("key share: needs its target among the dependencies, and a wrap")
 			}
 		}
+		out = b
+	case KindAddressHint:
+		b := &AddressHint{}
+		b.Addrs = d.byteStrings(1, MaxHintAddrs, 1, MaxAddrLen)
+		b.Relay = d.bool(2)
+		err = d.finish()
 		out = b
 	default:
 		return nil, invalid("no body format for %v", k)

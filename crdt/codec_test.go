@@ -42,6 +42,11 @@ func goldenEntries(t testing.TB) []struct {
 	sealed := n.write(f, &Sealed{Inner: KindRequest, Envelope: env, Nonce: [24]byte{1, 2, 3}, Ciphertext: bytes.Repeat([]byte{0x5c}, 40),
 		Wraps: [][]byte{bytes.Repeat([]byte{0x17}, SealedWrapSize), bytes.Repeat([]byte{0x18}, SealedWrapSize)}})
 	share := n.write(f, &KeyShare{Target: sealed.ID(), Wraps: [][]byte{bytes.Repeat([]byte{0x19}, SealedWrapSize)}}, sealed.ID())
+	// /ip4/198.51.100.7/tcp/4721 and /ip4/198.51.100.7/udp/4721/quic-v1, binary, ascending.
+	hint := n.write(f, &AddressHint{Addrs: [][]byte{
+		{0x04, 198, 51, 100, 7, 0x06, 0x12, 0x71},
+		{0x04, 198, 51, 100, 7, 0x91, 0x02, 0x12, 0x71, 0xcc, 0x03},
+	}, Relay: true})
 	return []struct {
 		name string
 		e    *Entry
@@ -50,6 +55,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
 		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
+		{"address-hint", hint},
 	}
 }
 

@@ -26,6 +26,8 @@ const (
 	MaxTokens    = 16   // blinded applicant identifiers in a grant record
 	MaxWraps     = 64   // wrapped keys in one entry (devices of an organisation, organisations a body is sealed for)
 	MaxKeyEpochs = 64   // an organisation's keys, current and past, handed to a device at once
+	MaxHintAddrs = 8    // addresses in one address hint
+	MaxAddrLen   = 256  // bytes of one address (a binary multiaddr) in an address hint
 
 	// Sizes of the sealing formats (node/seal.go writes them).
 	SealedWrapSize = 32 + 32 + 32 + 48 // organisation, its key, ephemeral key, sealed content key

@@ -129,6 +129,13 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 			n.request(c, "from the clone")
 		case k < 33:
 			n.writeRaw(pick(), Kind(100+rng.IntN(3)), []byte(fmt.Sprintf("future %d", i)))
+		case k < 43:
+			// An address hint; the same device's later one replaces it.
+			h := &AddressHint{Relay: rng.IntN(2) == 0}
+			for a := 0; a < rng.IntN(3); a++ {
+				h.Addrs = append(h.Addrs, []byte{4, 10, 0, byte(a), byte(rng.IntN(4))})
+			}
+			n.write(pick(), h)
 		case k < 45:
 			n.write(pick(), &Directory{Name: fmt.Sprintf("Name %d", i), Regions: []string{"KE", "TZ"}[:1+rng.IntN(2)]})
 		case k < 62 || len(requests) == 0:
@@ -226,6 +233,7 @@ func dump(s *State) string {
 		fmt.Fprintf(&b, "grants %d %+v\n", t, s.GrantsMatching([][32]byte{{byte(t)}}))
 	}
 	fmt.Fprintf(&b, "key checks %v\n", s.GrantKeyChecks())
+	fmt.Fprintf(&b, "address hints %+v\n", s.AddressHints())
 	c := s.Counts()
 	fmt.Fprintf(&b, "counts %d %d %d %v\n", c.Accepted, c.Waiting, c.Held, c.Unknown)
 	ids := make([]string, 0, len(s.recs))

@@ -44,6 +44,7 @@ const (
 	KindOrgKey        Kind = 12
 	KindSealed        Kind = 13
 	KindKeyShare      Kind = 14
+	KindAddressHint   Kind = 15
 )
 
 var kindNames = map[Kind]string{
@@ -61,6 +62,7 @@ var kindNames = map[Kind]string{
 	KindOrgKey:        "org-key",
 	KindSealed:        "sealed",
 	KindKeyShare:      "key-share",
+	KindAddressHint:   "address-hint",
 }
 
 // Known reports whether this release can read bodies of kind k.

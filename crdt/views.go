@@ -19,6 +19,7 @@ type views struct {
 	grants    map[[32]byte]map[ID]*record // by applicant token
 	shares    map[ID]map[ID]*record       // key shares, by the sealed entry they share
 	orgKeys   map[ID]*record              // organisation keys
+	hints     map[ID]*record              // address hints, withheld ones too
 }
 
 func newViews() views {
@@ -31,6 +32,7 @@ func newViews() views {
 		grants:    map[[32]byte]map[ID]*record{},
 		shares:    map[ID]map[ID]*record{},
 		orgKeys:   map[ID]*record{},
+		hints:     map[ID]*record{},
 	}
 }
 
@@ -38,6 +40,9 @@ func (v *views) add(r *record) {
 	v.accepted++
 	if !r.e.Kind.Known() {
 		v.unknown[r.e.Kind]++
+	}
+	if r.e.Kind == KindAddressHint {
+		v.hints[r.id()] = r
 	}
 	switch b := r.body.(type) {
 	case *Directory:
@@ -74,6 +79,7 @@ func (v *views) remove(r *record) {
 	}
 	delete(v.directory, r.id())
 	delete(v.requests, r.id())
+	delete(v.hints, r.id())
 	switch b := r.body.(type) {
 	case *Response:
 		removeFrom(v.responses, b.Request, r)
@@ -406,5 +412,42 @@ func (s *State) OrgKeys(org OrgID) []*Entry {
 	for i, r := range rs {
 		out[i] = r.e
 	}
+	return out
+}
+
+// AddressHintView is a device's current address hint.
+type AddressHintView struct {
+	Device DeviceKey
+	Org    OrgID
+	Entry  ID
+	Seq    uint64
+	Clock  Clock // as its author set it: for showing and ageing, never for ordering
+	AddressHint
+}
+
+// AddressHints lists the current address hint of every device with
+// standing, by device key. A device's current hint is its accepted hint
+// with the highest sequence number (the lowest ID among equals, from a
+// cloned key): its own chain order, not a clock it chose. A device whose
+// current hint has no address (a withdrawal) or whose body was taken back
+// has none; a revoked device's hints do not count.
+func (s *State) AddressHints() []AddressHintView {
+	latest := map[DeviceKey]*record{}
+	for _, r := range s.v.hints {
+		cur := latest[r.e.Author]
+		if cur == nil || r.e.Seq > cur.e.Seq || r.e.Seq == cur.e.Seq && r.id().Less(cur.id()) {
+			latest[r.e.Author] = r
+		}
+	}
+	out := make([]AddressHintView, 0, len(latest))
+	for k, r := range latest {
+		org, ok := s.Standing(k)
+		b, _ := r.body.(*AddressHint)
+		if !ok || b == nil || len(b.Addrs) == 0 {
+			continue
+		}
+		out = append(out, AddressHintView{Device: k, Org: org, Entry: r.id(), Seq: r.e.Seq, Clock: r.e.Clock, AddressHint: *b})
+	}
+	slices.SortFunc(out, func(a, b AddressHintView) int { return bytes.Compare(a.Device[:], b.Device[:]) })
 	return out
 }

@@ -469,7 +469,8 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	if err != nil {
 		return refuse("%v", err)
 	}
-	reply := joinReply{Status: "admitted", Entries: n.membershipEntries()}
+	_, member := n.state.Standing(joiner)
+	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(member)}
 	if iv.Purpose == crdt.InviteOrganisation {
 		if o, _ := n.state.Org(crdt.OrgIDFor(joiner)); !o.Admitted {
 			reply.Status = "pending"
@@ -516,8 +517,10 @@ func (n *Node) addJoinerDevice(ctx context.Context, joiner crdt.DeviceKey, iv cr
 func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, n.org) }
 
 // membershipEntries are the genesis first, then the accepted membership
-// entries, in an order they can be applied in.
-func (n *Node) membershipEntries() [][]byte {
+// entries, in an order they can be applied in. Address hints are for
+// members only: for a joiner that is not one yet (member false), those
+// among them go without their body (the chain stays whole).
+func (n *Node) membershipEntries(member bool) [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}
 	// A membership entry is accepted once its author's chain up to it is
@@ -533,8 +536,12 @@ func (n *Node) membershipEntries() [][]byte {
 		// (Within the reply's limits; what does not fit comes with the
 		// first reconciliation.)
 		if e.Kind != crdt.KindGenesis && e.Seq <= upTo[e.Author] && len(out) < maxJoinEntries && size+len(e.Raw()) < maxJoinReply/2 {
-			out = append(out, e.Raw())
-			size += len(e.Raw())
+			raw := e.Raw()
+			if e.Kind == crdt.KindAddressHint && !member {
+				raw = e.Redacted().Raw()
+			}
+			out = append(out, raw)
+			size += len(raw)
 		}
 	})
 	return out

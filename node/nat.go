@@ -416,8 +416,9 @@ type reachAnswer struct {
 // askReachability asks up to three connected members to dial this node
 // back, and records what they found.
 func (r *Runner) askReachability(now time.Time) {
-	if r.opt.Relay || len(r.opt.Announce) > 0 {
-		// The operator said this node is reachable.
+	if len(r.opt.Announce) > 0 {
+		// The operator said where this node can be reached, and its hint
+		// says so already.
 		r.nat.mu.Lock()
 		r.nat.reach, r.nat.asked = ReachPublic, now
 		r.nat.mu.Unlock()
@@ -478,7 +479,11 @@ func (r *Runner) askReachability(now time.Time) {
 		case ReachPublic:
 			r.opt.Logf("other members can reach this node directly")
 		case ReachBehindNAT:
-			r.opt.Logf("other members cannot reach this node directly (it is behind a router or firewall): it keeps its connections open and is introduced through members' relays")
+			if r.opt.Relay {
+				r.opt.Logf("this node relays, but other members cannot reach it: run it where they can, and give its public address with --announce")
+			} else {
+				r.opt.Logf("other members cannot reach this node directly (it is behind a router or firewall): it keeps its connections open and is introduced through members' relays")
+			}
 		}
 	}
 	if reach == ReachPublic {

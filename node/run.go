@@ -70,13 +70,20 @@ type RunOptions struct {
 	// behind NAT can be introduced to each other (see nat.go). Only a node
 	// others can reach should relay.
 	Relay bool
-	// Announce: addresses at which others can reach this node, published
-	// as an address hint.
-	Announce []string
+	// Announce: addresses at which others can reach this node (see
+	// ParseHintAddr), published as this device's address hint when the
+	// node starts (with Relay), unless it says so already.
+	Announce []ma.Multiaddr
 	// NATEvery is how often relays, introductions and reachability are
 	// looked at (nat.go); default 30 s. ReachEvery is how often members
 	// are asked again to dial this node back; default 10 minutes.
 	NATEvery, ReachEvery time.Duration
+	// NoDial: do not dial the member devices this node remembers or has
+	// address hints for (tests: only the other side dials).
+	NoDial bool
+	// AloneAfter is how long with no member's node connected before the
+	// node says it is alone; default DefaultAloneAfter.
+	AloneAfter time.Duration
 }
 
 // Runner is a node taking part in its network. Close stops it.
@@ -114,6 +121,7 @@ type Runner struct {
 	psk          []byte        // the network's pre-shared key, if it is private
 	nat          natState      // paths through NAT (nat.go)
 	reachLimiter *rate.Limiter // dial-backs served to others
+	book         *peerBook     // remembered peers and the dial loop (peers.go)
 }
 
 func (opt *RunOptions) defaults() {
@@ -140,6 +148,9 @@ func (opt *RunOptions) defaults() {
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
 	}
+	if opt.AloneAfter == 0 {
+		opt.AloneAfter = DefaultAloneAfter
+	}
 }
 
 // Start joins the network: it listens, keeps the given peers connected,
@@ -152,6 +163,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
 	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r.book = newPeerBook()
 	var psk []byte
 	if opt.Host == nil {
 		if psk, err = n.networkKey(); err != nil {
@@ -213,6 +225,13 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	r.h.SetStreamHandler(JoinProtocol, n.serveJoin)
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
 	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
+	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
+	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
+		r.sessionEnded(p, err)
+		if user != nil {
+			user(p, st, err)
+		}
+	}
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
 	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
 		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
@@ -239,7 +258,16 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	r.spawn(r.publishLoop)
 	r.spawn(r.pollLoop)
 	r.spawn(r.antiEntropyLoop)
+	if len(opt.Announce) > 0 {
+		// Written only when it differs from this device's current hint.
+		if err := n.PublishAddressHint(opt.Announce, opt.Relay); err != nil {
+			return nil, fmt.Errorf("telling the other members where this node can be reached: %w", err)
+		}
+	}
 	r.spawn(r.natLoop)
+	if err := r.startPeers(); err != nil { // dial the members it knows (peers.go)
+		return nil, err
+	}
 	for _, ai := range r.peerAddrs {
 		r.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
 		r.spawn(func() { r.keepConnected(ai) })
@@ -455,6 +483,7 @@ func (r *Runner) Close() error {
 			errs = append(errs, r.syncer.Close())
 		}
 		r.wg.Wait()
+		r.flushContacts()
 		if r.h != nil && r.opt.Host == nil {
 			errs = append(errs, r.h.Close())
 		}
@@ -777,6 +806,7 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == r.h.ID() || r.ctx.Err() != nil {
 		return
 	}
+	r.sawOnLAN(ai.ID)
 	r.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
 	if r.h.Network().Connectedness(ai.ID) == network.Connected || !r.n.MemberPeer(ai.ID) {
 		return // (a node not known as a member's is not dialled: see gater)

@@ -33,6 +33,12 @@ type runInfo struct {
 	Traffic   Traffic    `json:"traffic"`
 	NAT       *NATStatus `json:"nat,omitempty"`
 	Updated   time.Time  `json:"updated"`
+	// Contacts: the member devices' nodes reached in this run, and when
+	// last (the store has them too, written less often).
+	Contacts []runContact `json:"contacts,omitempty"`
+	// AloneSince: no member's node has been connected since then, for
+	// longer than RunOptions.AloneAfter.
+	AloneSince *time.Time `json:"alone_since,omitempty"`
 }
 
 func (r *Runner) writeRunFile() {
@@ -57,6 +63,11 @@ func (r *Runner) writeRunFile() {
 			}
 			info.PeerAddrs = append(info.PeerAddrs, a.String()+"/p2p/"+p.String())
 		}
+	}
+	info.Contacts = r.runContacts()
+	if since, ok := r.aloneSince(time.Now()); ok {
+		since = since.UTC()
+		info.AloneSince = &since
 	}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	path := filepath.Join(r.n.dir, runFileName)

@@ -49,6 +49,11 @@ type StatusInfo struct {
 	GrantSecret bool `json:"grant_secret"`
 	// Alerts are the open alerts, newest first: shown before anything else.
 	Alerts []RequestSummary `json:"alerts"`
+	// Contacts: each member organisation's last contact with this node.
+	Contacts []ContactInfo `json:"contacts"`
+	// AloneSince: the running node has reached no other member's node
+	// since then, more than an hour ago (omitted otherwise).
+	AloneSince *time.Time `json:"alone_since,omitempty"`
 }
 
 // Status describes this node. A node that runs fills in Running, Peers and
@@ -77,8 +82,9 @@ func (n *Node) Status() StatusInfo {
 			st.Alerts = append(st.Alerts, n.summary(reqs[i], names))
 		}
 	}
-	if info, ok := readRunFile(n.dir); ok {
-		st.Running, st.Addrs, st.Peers, st.Traffic = true, info.Addrs, info.Peers, &info.Traffic
+	info, running := readRunFile(n.dir)
+	if running {
+		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince
 		if info.NAT != nil {
 			st.NAT = info.NAT
 			st.Reach = natStatusLine(*info.NAT, func(p string) string {
@@ -89,6 +95,9 @@ func (n *Node) Status() StatusInfo {
 				return n.deviceNameLocked(id)
 			})
 		}
+		st.Contacts = n.contacts(&info)
+	} else {
+		st.Contacts = n.contacts(nil)
 	}
 	for _, o := range s.Members() {
 		if o.Admitted {

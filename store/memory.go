@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -26,6 +28,8 @@ type memory struct {
 	byID    map[crdt.ID]*memEntry
 	ordered []*memEntry // by cursor
 	meta    map[string][]byte
+	// contacts: per device, by address (a string of its bytes).
+	contacts map[crdt.DeviceKey]map[string]Contact
 }
 
 type memEntry struct {
@@ -36,7 +40,7 @@ type memEntry struct {
 // NewMemory returns an empty in-memory Store with the same semantics as the
 // SQLite one, for tests.
 func NewMemory() Store {
-	return &memory{byID: map[crdt.ID]*memEntry{}, meta: map[string][]byte{}}
+	return &memory{byID: map[crdt.ID]*memEntry{}, meta: map[string][]byte{}, contacts: map[crdt.DeviceKey]map[string]Contact{}}
 }
 
 func cloneRecord(r Record) Record {
@@ -264,4 +268,75 @@ func (m *memory) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
 		e.rec.Raw = bytes.Clone(raw)
 	}
 	return nil
+}
+
+// contactOrder is Contacts' order: most recent first, then by device and
+// address.
+func contactOrder(a, b Contact) int {
+	if c := b.Last.Compare(a.Last); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(a.Device[:], b.Device[:]); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.Addr, b.Addr)
+}
+
+func (m *memory) RecordContact(ctx context.Context, device crdt.DeviceKey, at time.Time, via Via, addrs ...[]byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: record contact: %w", err)
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	at = time.UnixMilli(at.UnixMilli()) // the precision SQLite keeps
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	byAddr := m.contacts[device]
+	if byAddr == nil {
+		byAddr = map[string]Contact{}
+		m.contacts[device] = byAddr
+	}
+	for _, a := range addrs {
+		if cur, ok := byAddr[string(a)]; ok && at.Before(cur.Last) {
+			continue
+		}
+		byAddr[string(a)] = Contact{Device: device, Addr: append([]byte{}, a...), Last: at, Via: via}
+	}
+	if len(byAddr) > MaxContactAddrs {
+		all := make([]Contact, 0, len(byAddr))
+		for _, c := range byAddr {
+			all = append(all, c)
+		}
+		slices.SortFunc(all, contactOrder)
+		for _, c := range all[MaxContactAddrs:] {
+			delete(byAddr, string(c.Addr))
+		}
+	}
+	return nil
+}
+
+func (m *memory) Contacts(ctx context.Context) ([]Contact, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: contacts: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	var out []Contact
+	for _, byAddr := range m.contacts {
+		for _, c := range byAddr {
+			c.Addr = bytes.Clone(c.Addr)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, contactOrder)
+	return out, nil
 }

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/murmurnet/murmur/crdt"
 
@@ -657,4 +658,64 @@ func (s *SQLite) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
 		return s.fail("redact: checkpoint", err)
 	}
 	return nil
+}
+
+// RecordContact implements Store.
+func (s *SQLite) RecordContact(ctx context.Context, device crdt.DeviceKey, at time.Time, via Via, addrs ...[]byte) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	ms := at.UnixMilli()
+	return s.write(ctx, "record contact", func(tx *sql.Tx) error {
+		for _, a := range addrs {
+			if a == nil {
+				a = []byte{}
+			}
+			_, err := tx.ExecContext(ctx,
+				`INSERT INTO contacts (device, addr, last, via) VALUES (?, ?, ?, ?)
+				 ON CONFLICT (device, addr) DO UPDATE SET last = excluded.last, via = excluded.via WHERE excluded.last >= contacts.last`,
+				device[:], a, ms, int64(via))
+			if err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx,
+			`DELETE FROM contacts WHERE device = ?1 AND addr NOT IN
+			 (SELECT addr FROM contacts WHERE device = ?1 ORDER BY last DESC, addr ASC LIMIT ?2)`,
+			device[:], MaxContactAddrs)
+		return err
+	})
+}
+
+// Contacts implements Store.
+func (s *SQLite) Contacts(ctx context.Context) ([]Contact, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	rows, err := s.readers.QueryContext(ctx, `SELECT device, addr, last, via FROM contacts ORDER BY last DESC, device ASC, addr ASC`)
+	if err != nil {
+		return nil, s.fail("contacts", err)
+	}
+	defer rows.Close()
+	var out []Contact
+	for rows.Next() {
+		var c Contact
+		var device []byte
+		var last, via int64
+		if err := rows.Scan(&device, &c.Addr, &last, &via); err != nil {
+			return nil, s.fail("contacts", err)
+		}
+		if err := copy32(c.Device[:], device, "device"); err != nil {
+			return nil, s.fail("contacts", err)
+		}
+		if c.Addr == nil {
+			c.Addr = []byte{}
+		}
+		c.Last, c.Via = time.UnixMilli(last), Via(via)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("contacts", err)
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -51,6 +52,41 @@ type Counts struct {
 	Bytes                   int64 // sum of len(Raw) over all records
 }
 
+// Via is how a node reached another.
+type Via uint8
+
+// The ways a node reaches another, from the cheapest.
+const (
+	ViaLAN    Via = 1 // the local network (found by mDNS, or a private, link-local or loopback address)
+	ViaDirect Via = 2 // a direct connection across the internet
+	ViaRelay  Via = 3 // through a relay (a /p2p-circuit address)
+)
+
+func (v Via) String() string {
+	switch v {
+	case ViaLAN:
+		return "lan"
+	case ViaDirect:
+		return "direct"
+	case ViaRelay:
+		return "relay"
+	}
+	return "unknown"
+}
+
+// MaxContactAddrs is how many addresses are remembered per device: the most
+// recently used ones.
+const MaxContactAddrs = 8
+
+// Contact is one address at which this node reached a device, when it last
+// did (to the millisecond), and how.
+type Contact struct {
+	Device crdt.DeviceKey
+	Addr   []byte // a binary multiaddr
+	Last   time.Time
+	Via    Via
+}
+
 // Store is the persistence contract. Every method is safe for concurrent
 // use; writes are serialised (one writer), and a write that returned nil is
 // durable: a crash or power loss afterwards does not lose it.
@@ -92,6 +128,17 @@ type Store interface {
 	// GetMeta and SetMeta keep small named values (the network ID, ...).
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 	SetMeta(ctx context.Context, key string, value []byte) error
+
+	// RecordContact notes that this node reached device at each of addrs
+	// at time at, by way of via (local data: never replicated). A device
+	// keeps its MaxContactAddrs most recent addresses; older ones are
+	// forgotten. A time earlier than the one stored for an address does
+	// not move it back.
+	RecordContact(ctx context.Context, device crdt.DeviceKey, at time.Time, via Via, addrs ...[]byte) error
+
+	// Contacts lists every remembered address, most recent first (then by
+	// device and address).
+	Contacts(ctx context.Context) ([]Contact, error)
 
 	// Close releases the store. It is safe to call more than once.
 	Close() error

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -580,6 +581,8 @@ func TestClose(t *testing.T) {
 		_, calls["counts"] = s.Counts(ctx)
 		_, calls["getmeta"] = s.GetMeta(ctx, "k")
 		calls["setmeta"] = s.SetMeta(ctx, "k", nil)
+		calls["recordcontact"] = s.RecordContact(ctx, testKey(1), time.Now(), ViaDirect, []byte{1})
+		_, calls["contacts"] = s.Contacts(ctx)
 		if sq, ok := s.(*SQLite); ok {
 			calls["integrity"] = sq.IntegrityCheck(ctx)
 		}

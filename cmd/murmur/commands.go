@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
@@ -146,6 +147,16 @@ func cmdStatus(e *env, args []string) error {
 			}
 		} else {
 			fmt.Fprintf(tw, "running\tno node is running on this data directory\n")
+		}
+		if st.AloneSince != nil {
+			fmt.Fprintf(tw, "WARNING\t%s\n", node.AloneMessage(time.Since(*st.AloneSince)))
+		}
+		for i, ct := range st.Contacts {
+			label := ""
+			if i == 0 {
+				label = "last contact"
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", label, contactLine(ct, time.Now()))
 		}
 		if st.Waiting+st.Held > 0 {
 			fmt.Fprintf(tw, "not applied\t%d waiting for what they depend on, %d held (no standing)\n", st.Waiting, st.Held)
@@ -571,4 +582,41 @@ func cmdRespond(e *env, args []string) error {
 		return err
 	}
 	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) { fmt.Fprintf(w, "Response recorded (%s).\n", ent.ID()) })
+}
+
+// contactLine is an organisation's last contact in plain words: "Beta
+// Collective: last synced 3 h ago via relay (1 Dec 21:14)".
+func contactLine(c node.ContactInfo, now time.Time) string {
+	if c.LastSynced == nil {
+		if c.Connected {
+			return c.Name + ": connected now"
+		}
+		return c.Name + ": never reached from this node"
+	}
+	how := map[string]string{"lan": "via the local network", "direct": "via a direct connection", "relay": "via relay"}[c.Via]
+	if how == "" {
+		how = "via " + c.Via
+	}
+	at := c.LastSynced.Local()
+	when := at.Format("15:04")
+	if y, m, d := at.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
+		when = at.Format("2 Jan 15:04")
+	}
+	if c.Connected {
+		return fmt.Sprintf("%s: connected now %s (last synced %s)", c.Name, how, when)
+	}
+	return fmt.Sprintf("%s: last synced %s %s (%s)", c.Name, ago(now.Sub(at)), how, when)
+}
+
+// ago is a past duration in plain words.
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 }

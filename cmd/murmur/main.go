@@ -23,8 +23,8 @@ type command struct {
 
 var commands = []command{
 	{"init", "found a new network, with this device as its first organisation's first device", cmdInit},
-	{"run", "run the node: connect to members, send and receive entries, until Ctrl-C", cmdRun},
-	{"status", "this node and its state", cmdStatus},
+	{"run", "run the node: connect to members (those given with --peer, those reached before, those that announce an address), send and receive entries, until Ctrl-C", cmdRun},
+	{"status", "this node and its state, and when each member organisation was last reached", cmdStatus},
 	{"members", "organisations, stewards, devices and revocations", cmdMembers},
 	{"invite", "an invite code for another organisation (stewards)", cmdInvite},
 	{"join", "set this machine up to join a network with an invite code", cmdJoin},

@@ -6,16 +6,19 @@ import (
 	"strings"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/murmurnet/murmur/node"
 )
 
 func cmdRun(e *env, args []string) error {
-	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--relay]",
-		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample")
+	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay]",
+		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", node.DefaultPort))
-	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable)")
+	peers := c.list("peer", "a peer to keep connected to, as printed by its `murmur run` (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts)")
 	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
+	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address or DNS name with a port, like /ip4/203.0.113.7/tcp/4721 (repeatable); every member's node learns it")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -54,7 +57,19 @@ func cmdRun(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Logf: logf})
+	self, err := node.PeerID(n.Device())
+	if err != nil {
+		return err
+	}
+	var announced []ma.Multiaddr
+	for _, s := range *announce.vals {
+		a, err := node.ParseHintAddr(s, self)
+		if err != nil {
+			return fmt.Errorf("--announce: %w", err)
+		}
+		announced = append(announced, a)
+	}
+	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Announce: announced, Logf: logf})
 	if err != nil {
 		return err
 	}
@@ -67,6 +82,15 @@ func cmdRun(e *env, args []string) error {
 	}
 	if best := reachable(addrs); best != "" {
 		fmt.Fprintf(e.stdout, "Another member's node can connect with:\n  murmur run --peer %s\n", best)
+	}
+	if len(announced) > 0 {
+		fmt.Fprintf(e.stdout, "Other members' nodes are told they can reach this one at:\n")
+		for _, a := range announced {
+			fmt.Fprintf(e.stdout, "  %s\n", a)
+		}
+	}
+	if *relay {
+		fmt.Fprintf(e.stdout, "This node introduces members' nodes behind NAT to each other (relay for members only).\n")
 	}
 	fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs. Stop with Ctrl-C.\n")
 	if f, ok := e.stdout.(interface{ Sync() error }); ok {

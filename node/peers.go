@@ -1,0 +1,772 @@
+package node
+
+// Remembered peers and address hints: how a node finds the other members'
+// nodes with no --peer and no LAN.
+//
+// Every time it reaches a member's node (identify completed, or a
+// reconciliation succeeded) the runner notes where and how (contacts); it
+// writes that to the store at most every contactWriteEvery per device, and
+// once more when it stops, so the store is written rarely. On start, and
+// with backoff while it runs, it dials the member devices it knows: at the
+// addresses where it reached them before (most recent first), at the
+// addresses their address hints give, and at those the peerstore still
+// holds for a peer that went away. At most maxDials dials run at once, the
+// devices reached most recently first.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
+)
+
+const (
+	// HintMaxAge: an address hint written longer ago than this, by the
+	// node's clock, is not dialled.
+	HintMaxAge = 30 * 24 * time.Hour
+	// DefaultAloneAfter: a node with no member's node connected for this
+	// long says so (RunOptions.AloneAfter).
+	DefaultAloneAfter = time.Hour
+
+	maxDials          = 8                // dials of remembered members at once
+	dialTimeout       = 20 * time.Second // one dial (every address of a peer)
+	dialBackoffMin    = time.Second
+	dialBackoffMax    = 5 * time.Minute
+	contactWriteEvery = 10 * time.Minute // per device, unless how or where changed
+	identifyAddrs     = 4                // a peer's own listen addresses remembered per contact
+)
+
+// AddressHint is a member device's statement of where its node can be
+// reached.
+type AddressHint struct {
+	Device  peer.ID
+	Org     crdt.OrgID
+	OrgName string
+	Addrs   []ma.Multiaddr // without the trailing /p2p/ of Device
+	Relay   bool           // the node runs a relay for members
+	Written time.Time      // the entry's clock, as its author set it
+}
+
+// AddressHints returns the current address hint of every device with
+// standing (this one's included) written within HintMaxAge of now.
+func (n *Node) AddressHints(now time.Time) []AddressHint {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.addressHints(now)
+}
+
+func (n *Node) addressHints(now time.Time) []AddressHint {
+	names := n.orgNames()
+	var out []AddressHint
+	for _, h := range n.state.AddressHints() {
+		written := time.UnixMilli(int64(h.Clock.Millis()))
+		if now.Sub(written) > HintMaxAge {
+			continue
+		}
+		p, err := PeerID(h.Device)
+		if err != nil {
+			continue
+		}
+		ah := AddressHint{Device: p, Org: h.Org, OrgName: names[h.Org], Relay: h.Relay, Written: written}
+		for _, b := range h.Addrs {
+			if a, err := ma.NewMultiaddrBytes(b); err == nil {
+				ah.Addrs = append(ah.Addrs, a)
+			}
+		}
+		if len(ah.Addrs) > 0 {
+			out = append(out, ah)
+		}
+	}
+	return out
+}
+
+// ParseHintAddr reads an address for an address hint of the node whose
+// peer ID is self: a multiaddr another node can dial (an IP address or DNS
+// name and a TCP or UDP port, or a relay's /p2p-circuit address), with or
+// without a trailing /p2p/self.
+func ParseHintAddr(s string, self peer.ID) (ma.Multiaddr, error) {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, inputErr("%q is not a multiaddr (like /ip4/203.0.113.7/tcp/%d): %v", s, DefaultPort, err)
+	}
+	return checkHintAddr(a, self)
+}
+
+func checkHintAddr(a ma.Multiaddr, self peer.ID) (ma.Multiaddr, error) {
+	if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
+		id, err := peer.Decode(last.Value())
+		if err != nil || id != self {
+			return nil, inputErr("%s ends in /p2p/ of another node: give this node's address (its peer ID is %s)", a, self)
+		}
+		a = rest
+	}
+	if len(a) == 0 {
+		return nil, inputErr("an address needs more than a peer ID")
+	}
+	first := a[0].Protocol().Code
+	switch first {
+	case ma.P_IP4, ma.P_IP6, ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+	default:
+		return nil, inputErr("%s does not start with an IP address or a DNS name (/ip4/, /ip6/, /dns/)", a)
+	}
+	if manet.IsIPUnspecified(a) {
+		return nil, inputErr("%s is not an address another node can reach (0.0.0.0 or ::): give this computer's public address", a)
+	}
+	_, tcpErr := a.ValueForProtocol(ma.P_TCP)
+	_, udpErr := a.ValueForProtocol(ma.P_UDP)
+	if tcpErr != nil && udpErr != nil {
+		return nil, inputErr("%s has no port: add /tcp/%d (or /udp/%d/quic-v1)", a, DefaultPort, DefaultPort)
+	}
+	if len(a.Bytes()) > crdt.MaxAddrLen {
+		return nil, inputErr("%s is longer than %d bytes", a, crdt.MaxAddrLen)
+	}
+	return a, nil
+}
+
+// PublishAddressHint publishes this device's address hint: its node can be
+// reached at addrs (each checked as by ParseHintAddr), and runs a relay for
+// members if relay. Nothing is written when the device's current hint says
+// the same already.
+func (n *Node) PublishAddressHint(addrs []ma.Multiaddr, relay bool) error {
+	self, err := PeerID(n.device)
+	if err != nil {
+		return err
+	}
+	var raw [][]byte
+	for _, a := range addrs {
+		a, err := checkHintAddr(a, self)
+		if err != nil {
+			return err
+		}
+		raw = append(raw, a.Bytes())
+	}
+	slices.SortFunc(raw, bytes.Compare)
+	raw = slices.CompactFunc(raw, bytes.Equal)
+	if len(raw) > crdt.MaxHintAddrs {
+		return inputErr("%d addresses: an address hint holds at most %d", len(raw), crdt.MaxHintAddrs)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Another process may have published one a moment ago.
+	if changes, err := n.refresh(ctx); err == nil {
+		n.persist(ctx, changes)
+	}
+	var cur *crdt.AddressHintView
+	for _, h := range n.state.AddressHints() {
+		if h.Device == n.device {
+			cur = &h
+		}
+	}
+	if cur == nil && len(raw) == 0 {
+		return nil
+	}
+	if cur != nil && cur.Relay == relay && slices.EqualFunc(cur.Addrs, raw, bytes.Equal) {
+		return nil
+	}
+	_, err = n.append(ctx, &crdt.AddressHint{Addrs: raw, Relay: relay})
+	return err
+}
+
+// via says how a connection reaches its peer: through a relay, on the LAN
+// (found by mDNS, or at a private, link-local or loopback address), or
+// directly.
+func via(remote ma.Multiaddr, lan bool) store.Via {
+	if _, err := remote.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		return store.ViaRelay
+	}
+	if lan || manet.IsPrivateAddr(remote) || manet.IsIPLoopback(remote) || manet.IsIP6LinkLocal(remote) {
+		return store.ViaLAN
+	}
+	return store.ViaDirect
+}
+
+// scope ranks an address: 0 loopback, 1 private or link-local, 2 anything
+// else.
+func scope(a ma.Multiaddr) int {
+	switch {
+	case manet.IsIPLoopback(a):
+		return 0
+	case manet.IsPrivateAddr(a) || manet.IsIP6LinkLocal(a):
+		return 1
+	}
+	return 2
+}
+
+// contactNote is what the runner knows of its last contact with a device
+// in this run.
+type contactNote struct {
+	last    time.Time
+	via     store.Via
+	addrs   [][]byte
+	written time.Time // last written to the store (zero: not yet)
+	dirty   bool      // newer than what the store holds
+}
+
+// dialState is the backoff of one device's node.
+type dialState struct {
+	backoff  time.Duration
+	next     time.Time
+	inflight bool
+}
+
+// peerBook is the runner's memory of the member devices' nodes.
+type peerBook struct {
+	mu         gosync.Mutex
+	notes      map[peer.ID]*contactNote
+	remembered map[peer.ID][]store.Contact // from the store, most recent first
+	dials      map[peer.ID]*dialState
+	lan        map[peer.ID]bool // found by mDNS
+	lastMember time.Time        // a member's node was last connected (or the start)
+	aloneSaid  bool             // the log said so for this stretch
+	wake       chan struct{}
+}
+
+func newPeerBook() *peerBook {
+	return &peerBook{notes: map[peer.ID]*contactNote{}, remembered: map[peer.ID][]store.Contact{},
+		dials: map[peer.ID]*dialState{}, lan: map[peer.ID]bool{}, lastMember: time.Now(), wake: make(chan struct{}, 1)}
+}
+
+func (b *peerBook) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// startPeers loads the remembered contacts and starts the dial loop and
+// the contact recorder (r.book is made by Start).
+func (r *Runner) startPeers() error {
+	cs, err := r.n.store.Contacts(r.ctx)
+	if err != nil {
+		return err
+	}
+	r.book.mu.Lock()
+	for _, c := range cs {
+		p, err := PeerID(c.Device)
+		if err == nil && !slices.ContainsFunc(r.book.remembered[p], func(x store.Contact) bool { return bytes.Equal(x.Addr, c.Addr) }) {
+			r.book.remembered[p] = append(r.book.remembered[p], c)
+		}
+	}
+	r.book.mu.Unlock()
+	sub, err := r.h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
+	if err != nil {
+		return err
+	}
+	r.spawn(func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-r.ctx.Done():
+				return
+			case ev, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				switch ev := ev.(type) {
+				case event.EvtPeerIdentificationCompleted:
+					if r.n.MemberPeer(ev.Peer) {
+						r.reached(ev.Peer)
+					}
+				case event.EvtPeerConnectednessChanged:
+					if ev.Connectedness != network.Connected && r.n.MemberPeer(ev.Peer) {
+						r.lost(ev.Peer)
+					}
+				}
+			}
+		}
+	})
+	if !r.opt.NoDial {
+		r.spawn(r.dialLoop)
+	}
+	return nil
+}
+
+// sawOnLAN: mDNS found p.
+func (r *Runner) sawOnLAN(p peer.ID) {
+	if r.book == nil {
+		return
+	}
+	r.book.mu.Lock()
+	r.book.lan[p] = true
+	r.book.mu.Unlock()
+}
+
+// sessionEnded notes a successful reconciliation as a contact.
+func (r *Runner) sessionEnded(p peer.ID, err error) {
+	if err == nil && r.book != nil {
+		r.reached(p)
+	}
+}
+
+// reached notes that p, a member's node, is connected now: where and how,
+// written to the store unless written recently with the same addresses.
+func (r *Runner) reached(p peer.ID) {
+	addrs, how, ok := r.contactAddrs(p)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	others := r.anyMemberExcept(p)
+	b := r.book
+	b.mu.Lock()
+	wasAlone := now.Sub(b.lastMember) > 2*time.Second && !others
+	b.lastMember, b.aloneSaid = now, false
+	if d := b.dials[p]; d != nil {
+		d.backoff, d.next = dialBackoffMin, now
+	}
+	if wasAlone {
+		// The network is back: try the others again soon.
+		for q, d := range b.dials {
+			if q != p && !d.inflight {
+				d.backoff, d.next = dialBackoffMin, now.Add(jitter(dialBackoffMin))
+			}
+		}
+		b.poke()
+	}
+	note := b.notes[p]
+	if note == nil {
+		note = &contactNote{}
+		b.notes[p] = note
+	}
+	changed := note.via != how || !slices.EqualFunc(note.addrs, addrs, bytes.Equal)
+	note.last, note.via, note.addrs, note.dirty = now, how, addrs, true
+	write := changed || now.Sub(note.written) >= contactWriteEvery
+	if write {
+		note.written, note.dirty = now, false
+	}
+	b.mu.Unlock()
+	if write {
+		r.writeContact(p, now, how, addrs)
+	}
+}
+
+func (r *Runner) writeContact(p peer.ID, at time.Time, how store.Via, addrs [][]byte) {
+	k, ok := peerDevice(p)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.n.store.RecordContact(ctx, k, at, how, addrs...); err != nil && !errors.Is(err, store.ErrClosed) {
+		r.opt.Logf("remembering where %s was reached: %v", short(p.String()), err)
+		return
+	}
+	r.book.mu.Lock()
+	defer r.book.mu.Unlock()
+	rem := r.book.remembered[p]
+	for _, a := range addrs {
+		rem = slices.DeleteFunc(rem, func(c store.Contact) bool { return bytes.Equal(c.Addr, a) })
+		rem = append(rem, store.Contact{Device: k, Addr: a, Last: at, Via: how})
+	}
+	slices.SortStableFunc(rem, func(x, y store.Contact) int { return y.Last.Compare(x.Last) })
+	r.book.remembered[p] = rem[:min(len(rem), store.MaxContactAddrs)]
+}
+
+// flushContacts writes the contacts noted since their last write (Close).
+func (r *Runner) flushContacts() {
+	if r.book == nil {
+		return
+	}
+	type pending struct {
+		p    peer.ID
+		note contactNote
+	}
+	var todo []pending
+	r.book.mu.Lock()
+	for p, note := range r.book.notes {
+		if note.dirty {
+			todo = append(todo, pending{p, *note})
+			note.dirty = false
+		}
+	}
+	r.book.mu.Unlock()
+	for _, t := range todo {
+		r.writeContact(t.p, t.note.last, t.note.via, t.note.addrs)
+	}
+}
+
+// anyMemberExcept reports whether a member's node other than p is
+// connected.
+func (r *Runner) anyMemberExcept(p peer.ID) bool {
+	for _, q := range r.h.Network().Peers() {
+		if q != p && r.n.MemberPeer(q) {
+			return true
+		}
+	}
+	return false
+}
+
+// lost: p's node went away; dial it back, from the shortest backoff.
+func (r *Runner) lost(p peer.ID) {
+	b := r.book
+	b.mu.Lock()
+	d := b.dials[p]
+	if d == nil {
+		d = &dialState{}
+		b.dials[p] = d
+	}
+	if !d.inflight {
+		d.backoff, d.next = dialBackoffMin, time.Now().Add(jitter(dialBackoffMin))
+	}
+	b.mu.Unlock()
+	b.poke()
+}
+
+// contactAddrs are where p is reached now, as binary multiaddrs, and how:
+// the address this node dialled; for a connection p made, the addresses p
+// listens on (identify) in the same scope as the connection's, or wider.
+func (r *Runner) contactAddrs(p peer.ID) ([][]byte, store.Via, bool) {
+	conns := r.h.Network().ConnsToPeer(p)
+	if len(conns) == 0 {
+		return nil, 0, false
+	}
+	r.book.mu.Lock()
+	lan := r.book.lan[p]
+	r.book.mu.Unlock()
+	best := store.Via(0)
+	var out [][]byte
+	add := func(a ma.Multiaddr) {
+		if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P && last.Value() == p.String() {
+			a = rest
+		}
+		if len(a) == 0 || len(a.Bytes()) > crdt.MaxAddrLen || manet.IsIPUnspecified(a) {
+			return
+		}
+		if !slices.ContainsFunc(out, func(b []byte) bool { return bytes.Equal(b, a.Bytes()) }) {
+			out = append(out, a.Bytes())
+		}
+	}
+	for _, c := range conns {
+		remote := c.RemoteMultiaddr()
+		if v := via(remote, lan); best == 0 || v < best {
+			best = v
+		}
+		if c.Stat().Direction == network.DirOutbound {
+			add(remote)
+			continue
+		}
+		n := 0
+		listen := r.h.Peerstore().Addrs(p)
+		slices.SortFunc(listen, func(x, y ma.Multiaddr) int { return bytes.Compare(x.Bytes(), y.Bytes()) })
+		for _, a := range listen {
+			if n < identifyAddrs && (scope(a) >= scope(remote) || scope(a) == 2) {
+				add(a)
+				n++
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, 0, false
+	}
+	slices.SortFunc(out, bytes.Compare) // the same addresses compare equal next time (reached)
+	return out, best, true
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+// candidate is a member device's node to dial, and where.
+type candidate struct {
+	p      peer.ID
+	addrs  []ma.Multiaddr
+	recent time.Time // last reached (or its hint written)
+}
+
+// candidates lists the member devices' nodes that are not connected, with
+// the addresses this node knows for them, most recently reached first.
+func (r *Runner) candidates(now time.Time) []candidate {
+	self := r.h.ID()
+	byPeer := map[peer.ID]*candidate{}
+	add := func(p peer.ID, a ma.Multiaddr, when time.Time) {
+		if p == self || (r.private && !overTCP(a)) {
+			return
+		}
+		c := byPeer[p]
+		if c == nil {
+			c = &candidate{p: p}
+			byPeer[p] = c
+		}
+		if !slices.ContainsFunc(c.addrs, a.Equal) {
+			c.addrs = append(c.addrs, a)
+		}
+		if when.After(c.recent) {
+			c.recent = when
+		}
+	}
+	r.book.mu.Lock()
+	for p, cs := range r.book.remembered {
+		for _, c := range cs {
+			if a, err := ma.NewMultiaddrBytes(c.Addr); err == nil {
+				add(p, a, c.Last)
+			}
+		}
+	}
+	var seen []peer.ID
+	for p := range r.book.dials {
+		seen = append(seen, p)
+	}
+	r.book.mu.Unlock()
+	for _, h := range r.n.AddressHints(r.n.Now()) { // aged by the node's clock
+		for _, a := range h.Addrs {
+			add(h.Device, a, time.Time{}) // a hint is no sign the node was reached
+		}
+	}
+	// A node that went away while this one ran: where the peerstore last
+	// knew it.
+	for _, p := range seen {
+		for _, a := range r.h.Peerstore().Addrs(p) {
+			add(p, a, time.Time{})
+		}
+	}
+	out := make([]candidate, 0, len(byPeer))
+	for p, c := range byPeer {
+		if r.h.Network().Connectedness(p) == network.Connected || !r.n.MemberPeer(p) {
+			continue
+		}
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b candidate) int {
+		if c := b.recent.Compare(a.recent); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.p), string(b.p))
+	})
+	return out
+}
+
+// dialLoop dials the member devices' nodes this node knows of and is not
+// connected to, each with its own backoff (dialBackoffMin doubling to
+// dialBackoffMax, jittered), at most maxDials at once; and says when the
+// node has been alone for long.
+func (r *Runner) dialLoop() {
+	sem := make(chan struct{}, maxDials)
+	for {
+		now := time.Now()
+		r.checkAlone(now)
+		for _, c := range r.candidates(now) {
+			b := r.book
+			b.mu.Lock()
+			d := b.dials[c.p]
+			if d == nil {
+				d = &dialState{backoff: dialBackoffMin, next: now}
+				b.dials[c.p] = d
+			}
+			due := !d.inflight && !now.Before(d.next)
+			if due {
+				select {
+				case sem <- struct{}{}:
+					d.inflight = true
+				default:
+					due = false
+				}
+			}
+			b.mu.Unlock()
+			if !due {
+				continue
+			}
+			r.spawn(func() {
+				defer func() { <-sem }()
+				r.dial(c)
+			})
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.book.wake:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Runner) dial(c candidate) {
+	ctx, cancel := context.WithTimeout(r.ctx, dialTimeout)
+	err := r.h.Connect(ctx, peer.AddrInfo{ID: c.p, Addrs: c.addrs})
+	cancel()
+	b := r.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.dials[c.p]
+	d.inflight = false
+	if err == nil {
+		d.backoff, d.next = dialBackoffMin, time.Now()
+		return
+	}
+	d.next = time.Now().Add(jitter(d.backoff))
+	d.backoff = min(2*d.backoff, dialBackoffMax)
+}
+
+// otherMembers reports whether any device with standing other than this
+// one exists: only then can a node be alone.
+func (n *Node) otherMembers() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, o := range n.state.Members() {
+		for _, d := range o.Devices {
+			if _, ok := n.state.Standing(d.Key); ok && d.Key != n.device {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkAlone notes whether a member's node is connected, and says once
+// when none has been for AloneAfter.
+func (r *Runner) checkAlone(now time.Time) {
+	connected := r.anyMemberExcept("")
+	b := r.book
+	b.mu.Lock()
+	if connected {
+		b.lastMember, b.aloneSaid = now, false
+	}
+	since, said := b.lastMember, b.aloneSaid
+	b.mu.Unlock()
+	if connected || said || now.Sub(since) < r.opt.AloneAfter || !r.n.otherMembers() {
+		return
+	}
+	b.mu.Lock()
+	b.aloneSaid = true
+	b.mu.Unlock()
+	r.opt.Logf("%s", AloneMessage(now.Sub(since)))
+}
+
+// aloneSince is when the last member's node went away, if that was
+// AloneAfter or longer ago.
+func (r *Runner) aloneSince(now time.Time) (time.Time, bool) {
+	if r.book == nil {
+		return time.Time{}, false
+	}
+	r.book.mu.Lock()
+	since, said := r.book.lastMember, r.book.aloneSaid
+	r.book.mu.Unlock()
+	return since, said && now.Sub(since) >= r.opt.AloneAfter
+}
+
+// AloneMessage is what a node says when it has reached no other member's
+// node for d.
+func AloneMessage(d time.Duration) string {
+	return fmt.Sprintf("No other member's node reached for %s: check this computer's internet connection; "+
+		"if it works, ask another member for their node's address (shown by their `murmur run`) and start with `murmur run --peer ADDRESS`", roughly(d))
+}
+
+// roughly is a duration in plain words: "40 min", "2 h", "3 days".
+func roughly(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// runContact is a contact as run.json carries it.
+type runContact struct {
+	Device string    `json:"device"`
+	Last   time.Time `json:"last"`
+	Via    string    `json:"via"`
+}
+
+func (r *Runner) runContacts() []runContact {
+	if r.book == nil {
+		return nil
+	}
+	r.book.mu.Lock()
+	defer r.book.mu.Unlock()
+	var out []runContact
+	for p, note := range r.book.notes {
+		if k, ok := peerDevice(p); ok {
+			out = append(out, runContact{Device: k.String(), Last: note.last.UTC(), Via: note.via.String()})
+		}
+	}
+	return out
+}
+
+// ContactInfo is a member organisation's last contact with this node.
+type ContactInfo struct {
+	Org        string     `json:"org"`
+	Name       string     `json:"name"`
+	LastSynced *time.Time `json:"last_synced"` // null: never reached
+	Via        string     `json:"via"`         // lan, direct or relay; empty if never
+	Connected  bool       `json:"connected"`   // a device's node is connected now
+}
+
+// contacts is each member organisation's last contact (other than this
+// device), from the store and from the running node's run.json; info is
+// run.json if the node runs. The caller holds n.mu.
+func (n *Node) contacts(info *runInfo) []ContactInfo {
+	type last struct {
+		at  time.Time
+		via string
+	}
+	byDevice := map[crdt.DeviceKey]last{}
+	note := func(k crdt.DeviceKey, at time.Time, via string) {
+		if cur, ok := byDevice[k]; !ok || at.After(cur.at) {
+			byDevice[k] = last{at, via}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cs, err := n.store.Contacts(ctx); err == nil {
+		for _, c := range cs {
+			note(c.Device, c.Last, c.Via.String())
+		}
+	}
+	connected := map[crdt.DeviceKey]bool{}
+	if info != nil {
+		for _, c := range info.Contacts {
+			if k, err := crdt.ParseDeviceKey(c.Device); err == nil {
+				note(k, c.Last, c.Via)
+			}
+		}
+		for _, s := range info.Peers {
+			if p, err := peer.Decode(s); err == nil {
+				if k, ok := peerDevice(p); ok {
+					connected[k] = true
+				}
+			}
+		}
+	}
+	out := []ContactInfo{}
+	for _, o := range n.state.Members() {
+		if !o.Admitted {
+			continue
+		}
+		ci := ContactInfo{Org: o.ID.String(), Name: o.Name}
+		others := false
+		for _, d := range o.Devices {
+			if d.Key == n.device || d.Revoked {
+				continue
+			}
+			others = true
+			ci.Connected = ci.Connected || connected[d.Key]
+			if l, ok := byDevice[d.Key]; ok && (ci.LastSynced == nil || l.at.After(*ci.LastSynced)) {
+				at := l.at.UTC()
+				ci.LastSynced, ci.Via = &at, l.via
+			}
+		}
+		if others {
+			out = append(out, ci)
+		}
+	}
+	return out
+}
