@@ -58,10 +58,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	quicgo "github.com/quic-go/quic-go"
 	"golang.org/x/time/rate"
 
 	"github.com/murmurnet/murmur/crdt"
@@ -598,30 +598,51 @@ func withIP(a ma.Multiaddr, ip net.IP) ma.Multiaddr {
 	return ipm.Encapsulate(rest)
 }
 
-// dialBack opens a connection to p at a from a host of its own, with this
-// device's key (p's gate admits members only) and no listener: a
-// connection the router in front of p has not seen coming.
+// dialBack opens a connection to p at a from a port of its own (one the
+// router in front of p has not seen): a TCP connection, or a QUIC
+// handshake under this device's key (p's gate admits members only), closed
+// at once. It is not a libp2p host: a second host with this device's
+// identity would run identify, and p would take its empty protocol list
+// for this node's.
 func (r *Runner) dialBack(p peer.ID, a ma.Multiaddr) bool {
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, natDialTimeout)
+	defer cancel()
+	if port, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), port))
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	port, err := a.ValueForProtocol(ma.P_UDP)
+	if err != nil || r.psk != nil {
+		return false
+	}
+	if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+		return false
+	}
 	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(r.n.key)
 	if err != nil {
 		return false
 	}
-	opts := []libp2p.Option{libp2p.Identity(priv), libp2p.NoListenAddrs, libp2p.DisableRelay(),
-		libp2p.Transport(tcp.NewTCPTransport), libp2p.ResourceManager(&network.NullResourceManager{})}
-	if r.psk != nil {
-		opts = append(opts, libp2p.PrivateNetwork(r.psk))
-	} else {
-		opts = append(opts, libp2p.Transport(quic.NewTransport))
-	}
-	h, err := libp2p.New(opts...)
+	id, err := libp2ptls.NewIdentity(priv)
 	if err != nil {
 		return false
 	}
-	defer h.Close()
-	ctx, cancel := context.WithTimeout(r.ctx, natDialTimeout)
-	defer cancel()
-	err = h.Connect(network.WithForceDirectDial(ctx, "dial-back"), peer.AddrInfo{ID: p, Addrs: []ma.Multiaddr{a}})
-	return err == nil
+	conf, _ := id.ConfigForPeer(p)
+	conf.NextProtos = []string{"libp2p"}
+	c, err := quicgo.DialAddr(ctx, net.JoinHostPort(ip.String(), port), conf, &quicgo.Config{})
+	if err != nil {
+		return false
+	}
+	c.CloseWithError(0, "")
+	return true
 }
 
 // natStatusLine is one line for people.

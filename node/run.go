@@ -746,7 +746,11 @@ func (r *Runner) subscribeConnections() error {
 				// (A peer that is not a member yet is reconciled with
 				// when it gains standing: see enforce.)
 				if r.speaksSync(p) && r.n.MemberPeer(p) {
-					r.opt.Logf("connected to %s", short(p.String()))
+					if r.h.Network().Connectedness(p) == network.Limited {
+						r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
+					} else {
+						r.opt.Logf("connected to %s", short(p.String()))
+					}
 					select {
 					case r.connected <- p:
 					case <-r.ctx.Done():
