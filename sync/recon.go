@@ -26,54 +26,80 @@ import (
 //   - Fingerprint equal to its own: Skip.
 //   - Fingerprint different, and it has at most IDListThreshold items there
 //     (zero included): IDList of its IDs. Otherwise it splits the range at
-//     its own items into Branching parts and sends a Fingerprint for each.
+//     its own items into parts and sends a Fingerprint for each.
 //   - IDList: it now knows both sides of the range. It pushes what the peer
 //     lacks, asks (Want) for what it lacks, and the range is resolved.
 //
+// Fan-out. Round trips, not bytes, are what a long link makes expensive, so
+// the number of parts adapts to the range's size: the fewest that reach ID
+// lists in as few splits as parts of at most maxFanout (32) allow, evenly
+// (Options.fanout). A million items are cut in 28, 28 and 27 parts of 47
+// items. Where differences are dense, listing 47 IDs to find one would
+// overflow the message and so cost rounds; those ranges are split once more
+// into parts of 8 instead (answerer.mismatch). The initiator's first
+// message carries the first split when the set needs three (over about
+// 49,000 items): with the responder's split and its own, the ID lists then
+// come from the responder in the fourth message, and the entries either
+// side lacks travel with the fifth or sixth, whichever side holds them: 3
+// round trips. Smaller sets need two splits, and their first message is
+// the key alone, so that identical sets cost 22 bytes; a million identical
+// items cost 376 (the first split).
+//
+// Hashes. The first message starts with the initiator's set key: SHA-256 of
+// the sum and count of its whole set, cut to 16 bytes. A responder whose own
+// key is the same answers "done" at once. Every fingerprint of the session
+// (of a range's ID sum and count) and every listed ID is hashed under that
+// key and cut to 8 bytes; index.go says why 64 bits are enough there. Wants
+// name listed IDs by their index, so the hashes never have to be reversed.
+//
 // A side with no items in a range answers with an empty IDList (two bytes
-// and the bound), and the peer pushes everything it has there: a node
-// catching up costs a few tiny messages and then the entries, and no list
-// of the other side's IDs ever travels. An initiator with no items starts
-// that way, with an empty IDList over everything.
+// and the bound; adjacent ones merge), and the peer pushes everything it has
+// there: a node catching up costs a few tiny messages and then the entries,
+// and no list of the other side's IDs ever travels. An initiator with no
+// items starts that way, with an empty IDList over everything.
 //
-// Wire format, version 1. Varints are unsigned LEB128, minimal.
+// Wire format, version 2. Varints are unsigned LEB128, minimal.
 //
-//	message = version:byte  nRanges:varint  range × nRanges  nWants:varint  want × nWants
+//	message = version:byte  [key:16]  nRanges:varint  range × nRanges  nWants:varint  want × nWants
 //	range   = kind:byte  [clockDelta  prefix]  payload
 //	payload = Skip: nothing
-//	        | Fingerprint: 16 bytes
-//	        | IDList: n:varint  ID (32 bytes) × n
+//	        | Fingerprint: 8 bytes
+//	        | IDList: n:varint  idHash (8 bytes) × n
 //	want    = delta:varint
 //
-// kind holds the mode in its low two bits (0 Skip, 1 Fingerprint, 2 IDList)
-// and the length of the bound's ID prefix (0 to 32) in the other six, or 63
-// for a bound of +inf, which has no clock and no prefix. A bound stands for
-// the key (clock, prefix padded with zero bytes to 32 bytes); items below
-// that key fall in the range it closes. clockDelta is the bound's clock
-// minus the previous bound's in the same message (0 before the first),
-// written as the varint of the 70-bit number m<<6 | e for the delta m<<e,
-// with m odd (or m = e = 0). A bound only has to fall between two items, so
-// the sender picks the roundest clock in that gap and a bound usually costs
-// one or two bytes; it adds a prefix only when the two items share a clock,
-// and then the shortest that separates them, which never ends in a zero
-// byte. Bounds strictly increase, and +inf only closes the last range.
-// Ranges start at -inf; after the last one, everything is Skip, so an
-// encoder never writes a trailing Skip range, nor two Skips in a row.
+// Only the initiator's first message has the key, and in that message no
+// range at all stands for one Fingerprint range over everything that does
+// not match. kind holds the mode in its low two bits (0 Skip, 1
+// Fingerprint, 2 IDList) and the length of the bound's ID prefix (0 to 32)
+// in the other six, or 63 for a bound of +inf, which has no clock and no
+// prefix. A bound stands for the key (clock, prefix padded with zero bytes
+// to 32 bytes); items below that key fall in the range it closes.
+// clockDelta is the bound's clock minus the previous bound's in the same
+// message (0 before the first), written as the varint of the 70-bit number
+// m<<6 | e for the delta m<<e, with m odd (or m = e = 0). A bound only has
+// to fall between two items, so the sender picks the roundest clock in that
+// gap and a bound usually costs one or two bytes; it adds a prefix only when
+// the two items share a clock, and then the shortest that separates them,
+// which never ends in a zero byte. Bounds strictly increase, and +inf only
+// closes the last range. Ranges start at -inf; after the last one,
+// everything is Skip, so an encoder never writes a trailing Skip range, nor
+// two Skips in a row.
 //
 // A want is an index into the IDs of the IDList ranges of the message being
 // answered, taken in order: the receiver listed those IDs itself, so a byte
-// or two names an ID of 32. The first want is the index itself; each next
-// one is the difference from the previous minus one.
+// or two names one. The first want is the index itself; each next one is
+// the difference from the previous minus one.
 //
-// Completion. A message with no ranges and no wants says "done": its
-// receiver returns a nil reply. A side is Done when it returns nil, or when
-// it sends a reply that asks nothing (no Fingerprint or IDList range, no
-// want): its peer will have nothing to answer. A reply that only wants
-// leaves its sender waiting for the entries and then the peer's "done"
-// message, which the peer sends after pushing, so that the wanting side
-// knows that what it asked for has arrived. Identical sets: the initiator
-// sends one 20-byte Fingerprint of everything, the responder answers "done"
-// (3 bytes) and is Done, the initiator gets nil and is Done.
+// Completion. A message with no ranges and no wants (other than a first
+// message) says "done": its receiver returns a nil reply. A side is Done
+// when it returns nil, or when it sends a reply that asks nothing (no
+// Fingerprint or IDList range, no want): its peer will have nothing to
+// answer. A reply that only wants leaves its sender waiting for the entries
+// and then the peer's "done" message, which the peer sends after pushing,
+// so that the wanting side knows that what it asked for has arrived.
+// Identical sets: the initiator sends its key (and perhaps a split), the
+// responder answers "done" (3 bytes) and is Done, the initiator gets nil
+// and is Done.
 //
 // Limits. A reply stays under Options.MaxMessageBytes. Ranges are answered
 // in order as long as the answer leaves room to echo the ones after it
