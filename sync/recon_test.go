@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -212,6 +213,74 @@ func TestReconcileProperty(t *testing.T) {
 		}
 		if st.pushed != lacks {
 			t.Fatalf("seed %d: %d IDs pushed for %d missing", seed, st.pushed, lacks)
+		}
+	}
+}
+
+// Convergence over random sets around the adaptive fan-out's boundaries
+// (the ID list threshold, one split, two, three), with differences on one
+// side or on both, spread or among the newest items (as after a
+// partition), clocks that collide or not, and entries added twice: both
+// sides end with the union, and every entry travels once.
+func TestReconcileSizes(t *testing.T) {
+	sizes := []int{0, 1, 47, 48, 49, 1535, 1536, 1537, 49_152, 49_153, 60_000}
+	seeds := uint64(60)
+	if testing.Short() {
+		seeds = 20
+	}
+	for seed := range seeds {
+		rng := rand.New(rand.NewPCG(seed, 77))
+		n := sizes[rng.IntN(len(sizes))]
+		d := min(n, []int{0, 1, 2, 10, 100, 1000, n / 2, n}[rng.IntN(8)])
+		clocks := []int{0, 5, 1000}[rng.IntN(3)]
+		side := rng.IntN(3) // 0: differences on the initiator, 1: on the responder, 2: both
+		newest := rng.IntN(2) == 0
+		opt := []Options{{}, {MaxMessageBytes: 1}, {MaxMessageBytes: 1, MaxPush: 1}}[rng.IntN(3)]
+		name := fmt.Sprintf("seed %d (N=%d d=%d clocks=%d side=%d newest=%t %+v)", seed, n, d, clocks, side, newest, opt)
+
+		g := newGen(seed, clocks)
+		items := make([]Item, n)
+		for i := range items {
+			items[i] = g.item()
+		}
+		slices.SortFunc(items, compareItems)
+		only := map[int]bool{}
+		if newest {
+			for i := n - d; i < n; i++ {
+				only[i] = true
+			}
+		} else {
+			for _, i := range rng.Perm(n)[:d] {
+				only[i] = true
+			}
+		}
+		p := newPair()
+		for i, it := range items {
+			switch {
+			case !only[i]:
+				p.add(p.a, it)
+				p.add(p.b, it)
+			case side == 0 || side == 2 && rng.IntN(2) == 0:
+				p.add(p.a, it)
+			default:
+				p.add(p.b, it)
+			}
+		}
+		for range min(n, 3) { // a shared item twice: the index keeps one
+			if i := rng.IntN(n); !only[i] {
+				p.a.Add(items[i])
+				p.b.Add(items[i])
+			}
+		}
+		st, err := converse(p.a, p.b, opt, opt, p.deliver(t))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !slices.Equal(contents(p.a), items) || !slices.Equal(contents(p.b), items) {
+			t.Fatalf("%s: sets differ after reconciliation (%d, %d items, union %d)", name, p.a.Len(), p.b.Len(), n)
+		}
+		if st.pushed != d {
+			t.Fatalf("%s: %d entries pushed for %d differences", name, st.pushed, d)
 		}
 	}
 }
