@@ -957,6 +957,13 @@ func (a *answerer) rangeAnswer(rg *wireRange, lo, hi cursor) {
 		return
 	}
 
+	if n := a.x.count(lo, hi); n-theirs > a.pushLeft {
+		// More to push than this round allows, whatever the list says:
+		// hand the range back without hashing every item of ours there.
+		a.mismatch(rg.upper, lo, hi, n)
+		return
+	}
+
 	// Sort their hashes (keeping their positions) to look ours up. Two
 	// equal hashes are not an error: the sender may hold two entries that
 	// collide under this session's key. Both then count as held by whoever

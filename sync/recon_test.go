@@ -719,16 +719,19 @@ func FuzzReceive(f *testing.F) {
 	for i := range 310 {
 		bigger.Add(tableItem(i))
 	}
-	for _, sets := range [][2]*Index{{big, small}, {small, big}, {NewIndex(), big}, {big, bigger}, {big, big}} {
-		opt := Options{IDListThreshold: 4}
-		sides := [2]*Session{NewSession(sets[0], opt), NewSession(sets[1], opt)}
-		msg, err := sides[0].Start()
-		for turn := 1; msg != nil && err == nil; turn = 1 - turn {
-			f.Add(msg)
-			msg, _, _, err = sides[turn].Receive(msg)
-		}
-		if err != nil {
-			f.Fatal(err)
+	// Conversations whose first message is an ID list, the key alone, or
+	// a split (Branching 3 needs several splits for 300 items).
+	for _, opt := range []Options{{IDListThreshold: 4}, {IDListThreshold: 2, Branching: 3}} {
+		for _, sets := range [][2]*Index{{big, small}, {small, big}, {NewIndex(), big}, {big, bigger}, {big, big}} {
+			sides := [2]*Session{NewSession(sets[0], opt), NewSession(sets[1], opt)}
+			msg, err := sides[0].Start()
+			for turn := 1; msg != nil && err == nil; turn = 1 - turn {
+				f.Add(msg)
+				msg, _, _, err = sides[turn].Receive(msg)
+			}
+			if err != nil {
+				f.Fatal(err)
+			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -755,6 +758,7 @@ func FuzzReceive(f *testing.F) {
 		}
 		check(NewSession(small, Options{IDListThreshold: 4}), 1<<20)
 		check(NewSession(big, Options{Branching: 3, MaxMessageBytes: 1, MaxPush: 7}), 1<<20)
+		check(NewSession(NewIndex(), Options{}), 1<<20)
 
 		// A session that has listed its IDs, so wants are meaningful.
 		s := NewSession(small, Options{IDListThreshold: 100})
