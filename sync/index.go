@@ -220,6 +220,14 @@ func (x *Index) before(c cursor) Item {
 	return x.blocks[c.blk-1].last()
 }
 
+// next returns the position after c, which is not the end.
+func (x *Index) next(c cursor) cursor {
+	if c.off+1 < len(x.blocks[c.blk].items) {
+		return cursor{c.blk, c.off + 1}
+	}
+	return cursor{blk: c.blk + 1}
+}
+
 // seek returns the position of the first item not below u.
 func (x *Index) seek(u bound) cursor {
 	if u.inf {
