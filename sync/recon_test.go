@@ -811,3 +811,37 @@ func TestReconTableSmall(t *testing.T) {
 		}
 	}
 }
+
+// roundness names the roundest clock of a gap: within it, and no clock of
+// the gap has more trailing zero bits.
+func TestRoundness(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	for i := range 20_000 {
+		var p, q uint64
+		if i%2 == 0 {
+			p = rng.Uint64N(1 << 12)
+			q = p + 1 + rng.Uint64N(1<<8)
+		} else {
+			p, q = rng.Uint64(), rng.Uint64()
+			if p > q {
+				p, q = q, p
+			}
+		}
+		r := roundness(Item{Clock: crdt.Clock(p)}, Item{Clock: crdt.Clock(q)})
+		if p == q {
+			if r != -1 {
+				t.Fatalf("one clock %d: roundness %d, want -1", p, r)
+			}
+			continue
+		}
+		c := q &^ (1<<r - 1)
+		if c <= p || c > q || bits.TrailingZeros64(c) < r {
+			t.Fatalf("(%d, %d]: roundness %d names %d", p, q, r, c)
+		}
+		if r < 63 {
+			if d := q &^ (1<<(r+1) - 1); d > p {
+				t.Fatalf("(%d, %d]: roundness %d, but %d is rounder", p, q, r, d)
+			}
+		}
+	}
+}
