@@ -198,7 +198,7 @@ func TestRogueHost(t *testing.T) {
 				return writeAll(w, frame(frameMsg, fakeStart)[:len(fakeStart)/2])
 			}, func(err error) bool { return errors.Is(err, msync.ErrTurnTimeout) }},
 			{"a message of random bytes", func(w io.Writer, _ *bufio.Reader) error {
-				return writeAll(w, frame(frameMsg, append([]byte{1}, kit.random(300)...)))
+				return writeAll(w, frame(frameMsg, append([]byte{fakeStart[0]}, kit.random(300)...))) // this release's version byte
 			}, func(err error) bool { return errors.Is(err, msync.ErrMalformed) }},
 			{"an entry over the size limit in a frame", func(w io.Writer, _ *bufio.Reader) error {
 				return writeAll(w, frame(frameEntries, entriesPayload(kit.oversized)))

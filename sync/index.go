@@ -220,6 +220,14 @@ func (x *Index) before(c cursor) Item {
 	return x.blocks[c.blk-1].last()
 }
 
+// next returns the position after c, which is not the end.
+func (x *Index) next(c cursor) cursor {
+	if c.off+1 < len(x.blocks[c.blk].items) {
+		return cursor{c.blk, c.off + 1}
+	}
+	return cursor{blk: c.blk + 1}
+}
+
 // seek returns the position of the first item not below u.
 func (x *Index) seek(u bound) cursor {
 	if u.inf {
@@ -395,20 +403,58 @@ func (s *idSum) subSum(o idSum) {
 	s[3], _ = bits.Sub64(s[3], o[3], b)
 }
 
-// fingerprintLen is the length of a range fingerprint on the wire.
-const fingerprintLen = 16
+// Fingerprints. A session is keyed by the initiator's set key: the
+// SHA-256 of the whole set's sum and count, cut to 16 bytes, which also
+// tells the responder at once whether the two sets are identical (a false
+// "identical" takes a 2^64 birthday search even for someone who authors
+// entries at will). Every range fingerprint and every listed ID of the
+// session is then hashed with that key and cut to 8 bytes.
+//
+// Why 64 bits are enough: an honest false match has probability 2^-64 per
+// comparison (a session makes thousands), and costs only that session's
+// miss of the difference. An author who grinds entries to make two of them
+// collide cannot do it ahead of the session: the key depends on the
+// initiator's whole set, which holds one of the two entries (else there is
+// no collision to exploit), so each try changes the key and no birthday
+// speed-up applies; finding a match for a fixed key takes 2^64 tries.
+const (
+	keyLen         = 16
+	fingerprintLen = 8
+	idHashLen      = 8
+)
 
-type fingerprint [fingerprintLen]byte
+type (
+	setKey      [keyLen]byte
+	fingerprint [fingerprintLen]byte
+)
 
-// fingerprint of a range of n items whose IDs sum to s: SHA-256 over the
-// sum (32 bytes, little-endian) and n (uvarint), truncated. The count is in
-// the hash so that a range cannot match by its sum alone.
-func (s idSum) fingerprint(n int) fingerprint {
-	var buf [32 + binary.MaxVarintLen64]byte
-	for i, w := range s {
-		binary.LittleEndian.PutUint64(buf[8*i:], w)
+// put appends s (32 bytes, little-endian) and n (uvarint) to buf.
+func (s idSum) put(buf []byte, n int) []byte {
+	for _, w := range s {
+		buf = binary.LittleEndian.AppendUint64(buf, w)
 	}
-	m := 32 + binary.PutUvarint(buf[32:], uint64(n))
-	h := sha256.Sum256(buf[:m])
+	return binary.AppendUvarint(buf, uint64(n))
+}
+
+// key returns the set key of a set of n items whose IDs sum to s. The count
+// is in the hash so that sets cannot match by their sum alone.
+func (s idSum) key(n int) setKey {
+	var buf [keyLen + 32 + binary.MaxVarintLen64]byte
+	h := sha256.Sum256(s.put(append(buf[:0], "murmur-recon-set"...), n))
+	return setKey(h[:keyLen])
+}
+
+// fingerprint of a range of n items whose IDs sum to s, under key k.
+func (s idSum) fingerprint(k *setKey, n int) fingerprint {
+	var buf [keyLen + 32 + binary.MaxVarintLen64]byte
+	h := sha256.Sum256(s.put(append(buf[:0], k[:]...), n))
 	return fingerprint(h[:fingerprintLen])
+}
+
+// idHash is how an ID is listed under key k: its keyed hash, cut to 8
+// bytes, read as a big-endian number.
+func idHash(k *setKey, id *crdt.ID) uint64 {
+	var buf [keyLen + 1 + 32]byte
+	h := sha256.Sum256(append(append(append(buf[:0], k[:]...), 'i'), id[:]...))
+	return binary.BigEndian.Uint64(h[:idHashLen])
 }
