@@ -395,9 +395,9 @@ func plainDialError(err error) string {
 }
 
 // The dial-back ("can you reach me?"). The asking node sends the addresses
-// it listens on; the member's node also tries each at the IP address it
-// sees the connection come from (the NAT's outside), and answers with
-// those it reached.
+// it listens on; the member's node tries their ports at the IP address it
+// sees the connection come from (the NAT's outside, or the node itself),
+// never at an IP the asker names, and answers with those it reached.
 //
 //	request: JSON {"addrs": [multiaddr, …]}   (at most maxReachAddrs, 4 KiB)
 //	answer:  JSON {"reached": [multiaddr, …]}
@@ -551,28 +551,7 @@ func (r *Runner) serveReach(s network.Stream) {
 		return
 	}
 	p := s.Conn().RemotePeer()
-	seen, _ := manet.ToIP(s.Conn().RemoteMultiaddr())
-	var candidates []ma.Multiaddr
-	add := func(a ma.Multiaddr) {
-		if len(candidates) < maxReachAddrs && !slices.ContainsFunc(candidates, a.Equal) {
-			candidates = append(candidates, a)
-		}
-	}
-	for _, str := range req.Addrs[:min(len(req.Addrs), maxReachAddrs/2)] {
-		a, err := ma.NewMultiaddr(str)
-		if err != nil {
-			continue
-		}
-		if r.private && !overTCP(a) {
-			continue
-		}
-		add(a)
-		if seen != nil {
-			if o := withIP(a, seen); o != nil {
-				add(o)
-			}
-		}
-	}
+	candidates := reachCandidates(req.Addrs, s.Conn().RemoteMultiaddr(), r.private)
 	var ans reachAnswer
 	for _, a := range candidates {
 		if r.ctx.Err() != nil {
@@ -583,6 +562,32 @@ func (r *Runner) serveReach(s network.Stream) {
 		}
 	}
 	json.NewEncoder(s).Encode(ans)
+}
+
+// reachCandidates are the addresses a dial-back tries for a request from
+// remote: the ports the asker names, at the IP address its connection
+// comes from, never at an IP it names — a member must not be able to point
+// this node at another host (a port scan of this node's LAN, or a flood of
+// someone else's). A relayed connection has no such IP: nothing is tried.
+func reachCandidates(asked []string, remote ma.Multiaddr, private bool) []ma.Multiaddr {
+	if _, err := remote.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		return nil // (its IP is the relay's)
+	}
+	seen, err := manet.ToIP(remote)
+	if err != nil {
+		return nil
+	}
+	var out []ma.Multiaddr
+	for _, str := range asked[:min(len(asked), maxReachAddrs)] {
+		a, err := ma.NewMultiaddr(str)
+		if err != nil || (private && !overTCP(a)) {
+			continue
+		}
+		if o := withIP(a, seen); o != nil && !slices.ContainsFunc(out, o.Equal) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // withIP is a with its IP address replaced by ip, or nil.

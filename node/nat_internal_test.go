@@ -2,7 +2,11 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
+
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -33,5 +37,43 @@ func TestRelayACL(t *testing.T) {
 		if c.got != c.ok {
 			t.Errorf("%s: allowed %v, want %v", c.name, c.got, c.ok)
 		}
+	}
+}
+
+// A dial-back goes to the IP address the request came from, whatever the
+// asker names: a member cannot aim it at another host.
+func TestReachCandidatesOnlyTheAskersIP(t *testing.T) {
+	remote := ma.StringCast("/ip4/203.0.113.9/tcp/50123")
+	asked := []string{
+		"/ip4/10.0.0.5/tcp/22",
+		"/ip4/192.168.1.1/udp/4721/quic-v1",
+		"/ip4/203.0.113.9/tcp/4721",
+		"not a multiaddr",
+		"/dns4/example.org/tcp/80",
+	}
+	var got []string
+	for _, a := range reachCandidates(asked, remote, false) {
+		got = append(got, a.String())
+	}
+	want := []string{"/ip4/203.0.113.9/tcp/22", "/ip4/203.0.113.9/udp/4721/quic-v1", "/ip4/203.0.113.9/tcp/4721"}
+	if !slices.Equal(got, want) {
+		t.Errorf("candidates %v, want %v", got, want)
+	}
+	// A private network is TCP only.
+	if got := reachCandidates(asked[1:2], remote, true); len(got) != 0 {
+		t.Errorf("a private network dials back over QUIC: %v", got)
+	}
+	// A relayed connection has no IP of its own: nothing is dialled.
+	relayed := ma.StringCast("/ip4/198.51.100.1/tcp/4721/p2p/12D3KooWPdgptK9Fq8BdgjLmc1F6Yh2YHzbb1gvghtqJ7BRANcAw/p2p-circuit")
+	if got := reachCandidates(asked, relayed, false); len(got) != 0 {
+		t.Errorf("a relayed request is dialled back at %v", got)
+	}
+	// At most maxReachAddrs.
+	many := make([]string, 50)
+	for i := range many {
+		many[i] = fmt.Sprintf("/ip4/10.0.0.1/tcp/%d", 1000+i)
+	}
+	if got := reachCandidates(many, remote, false); len(got) != maxReachAddrs {
+		t.Errorf("%d candidates from 50 asked, want %d", len(got), maxReachAddrs)
 	}
 }
