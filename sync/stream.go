@@ -138,6 +138,8 @@ type Stats struct {
 	Refused  int `json:"refused"`  // received entries refused
 	// Elapsed is how long the session lasted.
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// Initiator: this side started the session (one session's stats only).
+	Initiator bool `json:"-"`
 }
 
 func (s *Stats) add(o Stats) {
@@ -490,6 +492,7 @@ func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool, cl 
 	})
 	watchMu.Unlock()
 	ss := &session{s: s, c: c, from: st.Conn().RemotePeer(), r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}
+	ss.stats.Initiator = initiator
 	defer func() {
 		stop()
 		watchMu.Lock()
