@@ -656,6 +656,21 @@ func (r *Runner) pollLoop() {
 	}
 }
 
+// Timeouts on the sync path, for an 800 ms round trip and a 32 kbit/s link
+// with loss:
+//   - a session ends when nothing moved for msync.DefaultIdleTimeout (90
+//     s), and opening its stream gets as long; it has no length limit;
+//   - yamux (TCP) resets a connection after yamuxWriteTimeout (2 min);
+//   - asking for the network secret: secretTimeout (1 min);
+//   - a join: joinReplyWindow (3 min);
+//   - dialling a peer (keepConnected, mDNS): 15 s, tight for a TCP
+//     handshake that loses its SYN twice (1 + 2 + 4 s) and then needs a
+//     few round trips of security and multiplexer handshakes: a minute
+//     would fit such links, and a failed dial is retried with backoff;
+//   - gossip keeps pubsub's own timers (1 s heartbeat): on a thin link its
+//     per-peer queue fills and messages are dropped, and reconciliation
+//     carries what gossip dropped.
+//
 // maxSyncSessions bounds the reconciliations this node starts at once,
 // each with a different peer: a peer behind a slow or stalled link holds
 // one of them (a stalled one until the idle timeout, see
