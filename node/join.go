@@ -45,10 +45,10 @@ import (
 const JoinProtocol = protocol.ID("/murmur/join/1")
 
 const (
-	joinName        = "join.json"
-	maxJoinRequest  = 4 << 10
-	maxJoinReply    = 16 << 20
-	maxJoinEntries  = 20000
+	joinName       = "join.json"
+	maxJoinRequest = 4 << 10
+	maxJoinReply   = 16 << 20
+	maxJoinEntries = 20000
 	// joinReplyWindow bounds a join, both sides: the dial, the request and
 	// the reply (the genesis and membership entries, base64 in JSON: some
 	// 70 KB for twenty organisations). At 32 kbit/s with an 800 ms round
