@@ -87,10 +87,14 @@ const (
 	// minute only after five losses in a row. A session may last as long
 	// as it keeps moving.
 	DefaultIdleTimeout = 90 * time.Second
-	// DefaultTurnBytes caps the entries one turn pushes: about 64 s at 32
-	// kbit/s, so the MORE and GO round trip it then costs (0.8 s) is about
-	// 1% there, and 7% at 256 kbit/s with a 600 ms round trip.
-	DefaultTurnBytes = 256 << 10
+	// DefaultTurnBytes caps the entries one turn pushes (counted before
+	// compression). A side that ends its turn hears nothing until the peer
+	// has read all of it, so a turn, and a message after it, must cross
+	// the link well within the idle timeout: 128 KiB take 32 s at 32
+	// kbit/s, some 40 s with 10% loss. The MORE and GO round trip that
+	// each further turn costs (0.8 s there) adds 2.5%; at 256 kbit/s with
+	// a 600 ms round trip, 15%, and only to transfers over 128 KiB.
+	DefaultTurnBytes = 128 << 10
 )
 
 // ErrPeerMisbehaved ends a session whose peer sent too many refused entries.
