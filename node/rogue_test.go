@@ -59,7 +59,8 @@ const (
 	frameBye     = 3
 )
 
-// rogueTurn bounds how long an honest node waits for a peer's turn here.
+// rogueTurn is how long an honest node waits here on a peer that moves no
+// bytes (its idle timeout).
 const rogueTurn = 2 * time.Second
 
 func TestRogueHost(t *testing.T) {

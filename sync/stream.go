@@ -737,9 +737,9 @@ func decodeEntries(typ byte, payload []byte) ([][]byte, error) {
 			return nil, err
 		}
 	}
-	if len(payload) > maxEntriesPayload {
-		return nil, fmt.Errorf("sync: entries frame of %d bytes, limit %d", len(payload), maxEntriesPayload)
-	}
+	// (A plain ENTRIES frame is bounded by maxFrame as it is read: larger
+	// than honest peers send, which a peer's refused entries then count
+	// against it.)
 	return splitEntries(payload)
 }
 

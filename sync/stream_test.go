@@ -437,8 +437,8 @@ func FuzzDecodeEntries(f *testing.F) {
 			}
 			total += len(raw)
 		}
-		if total > maxEntriesPayload {
-			t.Fatalf("%d bytes of entries from one frame", total)
+		if limit := map[byte]int{frameEntries: maxFrame, frameDeflated: maxEntriesPayload}[typ]; total > limit {
+			t.Fatalf("%d bytes of entries from one frame of type %d", total, typ)
 		}
 	})
 }
