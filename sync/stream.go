@@ -72,6 +72,9 @@ const (
 	// writeChunk bounds one write to the stream, so that a write makes
 	// progress, or times out, within seconds even at 32 kbit/s.
 	writeChunk = 16 << 10
+	// maxTurnBytes bounds the bytes of entries one turn pushes on a fast
+	// link.
+	maxTurnBytes = 8 << 20
 	// fetchBatch is how many entries are read from the replica at a time
 	// to be pushed.
 	fetchBatch = 32
@@ -87,13 +90,15 @@ const (
 	// minute only after five losses in a row. A session may last as long
 	// as it keeps moving.
 	DefaultIdleTimeout = 90 * time.Second
-	// DefaultTurnBytes caps the entries one turn pushes (counted before
-	// compression). A side that ends its turn hears nothing until the peer
-	// has read all of it, so a turn, and a message after it, must cross
-	// the link well within the idle timeout: 128 KiB take 32 s at 32
-	// kbit/s, some 40 s with 10% loss. The MORE and GO round trip that
-	// each further turn costs (0.8 s there) adds 2.5%; at 256 kbit/s with
-	// a 600 ms round trip, 15%, and only to transfers over 128 KiB.
+	// DefaultTurnBytes caps the entries a session's first turn pushes
+	// (counted before compression). A side that ends its turn hears nothing
+	// until the peer has read all of it, so a turn, and a message after
+	// it, must cross the link well within the idle timeout: 128 KiB take
+	// 32 s at 32 kbit/s, some 40 s with 10% loss. The MORE and GO round
+	// trip that each further turn costs (0.8 s there) adds 2.5%. Later
+	// turns push what the last one showed the link carries in a third of
+	// the idle timeout (at least this, at most maxTurnBytes), so that a
+	// fast link is not held to turns sized for a thin one.
 	DefaultTurnBytes = 128 << 10
 )
 
@@ -461,6 +466,9 @@ type session struct {
 	pending  []crdt.ID // entries we owe, not yet read from the replica
 	ready    [][]byte  // entries we owe, read from the replica, not yet sent
 	inFlight int       // entries sent since the peer last spoke
+	turnCap  int       // bytes of entries our next turn may push
+	turnSent int       // bytes of entries our last turn pushed
+	turnAt   time.Time // when we began writing our last turn
 	deflate  *deflater // compresses entry frames, made when first needed
 	frame    []byte    // the entry frame being filled
 	packed   []byte    // scratch for a compressed frame
@@ -497,6 +505,7 @@ func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool, cl 
 	watchMu.Unlock()
 	ss := &session{s: s, c: c, from: st.Conn().RemotePeer(), r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}
 	ss.stats.Initiator = initiator
+	ss.turnCap = s.opt.TurnBytes
 	defer func() {
 		stop()
 		watchMu.Lock()
@@ -563,6 +572,7 @@ func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool, cl 
 			if ss.held == nil {
 				return stats, fmt.Errorf("sync: the peer answered MORE that was never sent")
 			}
+			ss.sizeTurn()
 		case frameMsg:
 			if ss.held != nil {
 				return stats, fmt.Errorf("sync: the peer sent a message instead of GO")
@@ -592,9 +602,44 @@ func (s *Syncer) run(ctx context.Context, st network.Stream, initiator bool, cl 
 // that it has not seen through.
 func (ss *session) owed() int { return ss.inFlight + len(ss.ready) + len(ss.pending) }
 
+// Entries are stored as they arrive: a frame's entries are stored before
+// the next frame is awaited, unless the next one is here already (a fast
+// link), the entries waiting are younger than storeBatchAge and fewer than
+// storeBatchBytes: then they wait for it, so that a fast link stores in
+// batches (one commit each) and a slow one frame by frame.
+const (
+	storeBatchBytes = 1 << 20
+	storeBatchAge   = 250 * time.Millisecond
+)
+
 // readTurn reads the peer's turn: entries, then a message, MORE, GO or BYE.
-// It stores the entries frame by frame.
+// It stores the entries as they arrive, and those that arrived whole when
+// the turn is cut.
 func (ss *session) readTurn(ctx context.Context) (kind byte, msg []byte, err error) {
+	var batch [][]byte
+	var batchBytes int
+	var since time.Time
+	store := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		refused, err := ss.s.r.Ingest(ctx, ss.from, batch)
+		ss.stats.Received += len(batch)
+		ss.stats.Refused += refused
+		batch, batchBytes = nil, 0
+		if err != nil {
+			return err
+		}
+		if ss.stats.Refused > maxRefusals {
+			return ErrPeerMisbehaved
+		}
+		return nil
+	}
+	defer func() {
+		if err != nil {
+			store() // what arrived whole is kept
+		}
+	}()
 	for first := true; ; first = false {
 		typ, payload, err := readFrame(ss.r)
 		if err != nil {
@@ -610,20 +655,26 @@ func (ss *session) readTurn(ctx context.Context) (kind byte, msg []byte, err err
 			if typ != frameMsg && len(payload) != 0 {
 				return 0, nil, fmt.Errorf("sync: frame %d with a payload", typ)
 			}
+			if err := store(); err != nil {
+				return 0, nil, err
+			}
 			return typ, payload, nil
 		case frameEntries, frameDeflated:
 			raws, err := decodeEntries(typ, payload)
 			if err != nil {
 				return 0, nil, err
 			}
-			refused, err := ss.s.r.Ingest(ctx, ss.from, raws)
-			ss.stats.Received += len(raws)
-			ss.stats.Refused += refused
-			if err != nil {
-				return 0, nil, err
+			if len(batch) == 0 {
+				since = time.Now()
 			}
-			if ss.stats.Refused > maxRefusals {
-				return 0, nil, ErrPeerMisbehaved
+			batch = append(batch, raws...)
+			for _, raw := range raws {
+				batchBytes += len(raw)
+			}
+			if ss.r.Buffered() == 0 || batchBytes >= storeBatchBytes || time.Since(since) >= storeBatchAge {
+				if err := store(); err != nil {
+					return 0, nil, err
+				}
 			}
 		default:
 			return 0, nil, fmt.Errorf("sync: unknown frame type %d", typ)
@@ -634,7 +685,9 @@ func (ss *session) readTurn(ctx context.Context) (kind byte, msg []byte, err err
 // sendTurn pushes what we owe, up to TurnBytes of it, then sends our held
 // message if nothing is left to push (and reports that it did), or MORE.
 func (ss *session) sendTurn() (sentMsg bool, err error) {
-	budget := ss.s.opt.TurnBytes
+	budget := ss.turnCap
+	ss.turnAt = time.Now()
+	defer func() { ss.turnSent = ss.turnCap - budget }()
 	for budget > 0 {
 		if len(ss.ready) == 0 {
 			if len(ss.pending) == 0 {
@@ -672,6 +725,22 @@ func (ss *session) sendTurn() (sentMsg bool, err error) {
 		return false, err
 	}
 	return sentMsg, ss.w.Flush()
+}
+
+// sizeTurn sizes our next turn by the last: the peer's GO came once it had
+// read all of it, so it crossed the link at about turnSent over the time
+// since. The next turn may push what crosses in a third of the idle
+// timeout at that rate, at least TurnBytes and at most maxTurnBytes, and
+// grows by at most 4 times a turn.
+func (ss *session) sizeTurn() {
+	took := time.Since(ss.turnAt)
+	if ss.turnSent <= 0 || took <= 0 {
+		return
+	}
+	rate := float64(ss.turnSent) / took.Seconds()
+	next := rate * (ss.s.opt.IdleTimeout / 3).Seconds()
+	ss.turnCap = int(min(next, float64(4*ss.turnCap), maxTurnBytes))
+	ss.turnCap = max(ss.turnCap, ss.s.opt.TurnBytes)
 }
 
 // flushEntries writes the entry frame being filled, compressed if that

@@ -159,17 +159,18 @@ func encodedSize(es []*crdt.Entry) (n int64) {
 	return n
 }
 
-// cutReplica cuts the connection once it has stored `after` frames.
+// cutReplica cuts the connection once it has stored entries `after`
+// times (a frame, or a few that arrived together).
 type cutReplica struct {
 	*memReplica
 	after  int
-	frames int
+	stores int
 	cut    func()
 }
 
 func (r *cutReplica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, error) {
 	refused, err := r.memReplica.Ingest(ctx, from, raws)
-	if r.frames++; r.frames == r.after {
+	if r.stores++; r.stores == r.after {
 		r.cut()
 	}
 	return refused, err
@@ -180,7 +181,7 @@ func (r *cutReplica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (i
 func TestStreamCutTransferKeepsWhatCrossed(t *testing.T) {
 	_, es := testEntries(t, 3000)
 	full := newMemReplica(es)
-	fresh := &cutReplica{memReplica: newMemReplica(nil), after: 3}
+	fresh := &cutReplica{memReplica: newMemReplica(nil), after: 1}
 	var mu gosync.Mutex
 	var pushed []int // by the full side, per session
 	sp := newShapedPair(t, full, fresh, LinkProfile{}, SyncOptions{OnSessionEnd: func(_ peer.ID, st Stats, _ error) {
@@ -195,7 +196,7 @@ func TestStreamCutTransferKeepsWhatCrossed(t *testing.T) {
 		t.Fatal("the cut session succeeded")
 	}
 	kept := fresh.len()
-	t.Logf("cut after %d frames: %d of %d entries kept, %d bytes received; %v", fresh.after, kept, len(es), st1.RecvBytes, err)
+	t.Logf("cut after %d stores: %d of %d entries kept, %d bytes received; %v", fresh.after, kept, len(es), st1.RecvBytes, err)
 	if kept == 0 || kept >= len(es) || st1.Received != kept {
 		t.Fatalf("after the cut: %d entries held, %d received in the session, of %d", kept, st1.Received, len(es))
 	}
