@@ -76,6 +76,12 @@ func (l *logLines) logf(format string, args ...any) {
 	l.lines = append(l.lines, fmt.Sprintf(format, args...))
 }
 
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
 func (l *logLines) find(parts ...string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -193,7 +199,7 @@ func TestFailedSessionsAreLogged(t *testing.T) {
 	}
 	line := la.find("sync with "+bID+" failed after", "0 entries received", "the link went quiet for 1 s")
 	if line == "" {
-		t.Fatalf("no failure line on the initiator's side; log:\n%s", strings.Join(la.lines, "\n"))
+		t.Fatalf("no failure line on the initiator's side; log:\n%s", strings.Join(la.all(), "\n"))
 	}
 	t.Log(line)
 
@@ -208,9 +214,9 @@ func TestFailedSessionsAreLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "a failure line on the responder's side", func() bool {
-		return strings.Count(strings.Join(la.lines, "\n"), "the link went quiet") >= 2
+		return strings.Count(strings.Join(la.all(), "\n"), "the link went quiet") >= 2
 	})
-	for _, l := range la.lines {
+	for _, l := range la.all() {
 		if strings.Contains(l, "failed") && strings.Contains(l, " sent") && !strings.Contains(l, " of ") {
 			t.Fatalf("a failed session claims what it sent: %s", l)
 		}
