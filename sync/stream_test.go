@@ -476,3 +476,48 @@ func BenchmarkSatellite(b *testing.B) {
 		})
 	}
 }
+
+// A session whose peer asks for everything and then reads nothing counts
+// nothing as sent: what it wrote is owed still.
+func TestStreamFailedSessionCountsOnlyWhatArrived(t *testing.T) {
+	_, es := testEntries(t, 2000)
+	hosts, _ := gossipMesh(t, 2)
+	netID := crdt.ID{1}
+	type end struct {
+		st  Stats
+		err error
+	}
+	ended := make(chan end, 1)
+	sa := NewSyncer(hosts[0], netID, newMemReplica(es), SyncOptions{IdleTimeout: time.Second, OnSessionEnd: func(_ peer.ID, st Stats, err error) {
+		ended <- end{st, err}
+	}})
+	defer sa.Close()
+	if err := hosts[1].Connect(context.Background(), peer.AddrInfo{ID: hosts[0].ID(), Addrs: hosts[0].Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := hosts[1].NewStream(context.Background(), hosts[0].ID(), Protocol(netID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	start, _ := NewSession(NewIndex(), Options{}).Start() // "I have nothing"
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	writeFrame(w, frameMsg, start)
+	w.Flush()
+	if _, err := s.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ended:
+		t.Logf("%v: %d pushed, %d unsent, %d bytes written", e.err, e.st.Pushed, e.st.Unsent, e.st.SentBytes)
+		if !errors.Is(e.err, ErrIdle) {
+			t.Fatalf("the session ended with %v, want ErrIdle", e.err)
+		}
+		if e.st.Pushed != 0 || e.st.Unsent != len(es) || e.st.SentBytes == 0 {
+			t.Fatalf("a session whose peer read nothing: %d pushed, %d unsent of %d, %d bytes written", e.st.Pushed, e.st.Unsent, len(es), e.st.SentBytes)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the session did not end")
+	}
+}
