@@ -58,7 +58,8 @@ fuzz:
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzDecodeEntries$$' -fuzztime $(FUZZTIME)
 
 # Throughput beside this machine's floor (ingest, append, reconciliation,
-# catch-up, a 20-node testnet), then the micro-benchmarks. About 2 minutes.
+# catch-up, the satellite profile in real time, a 20-node testnet), then the
+# micro-benchmarks. About 4 minutes.
 bench:
 	$(GO) run ./cmd/murmur-bench
 	$(GO) test ./crdt ./store ./sync -run '^$$' -bench . -benchmem
