@@ -47,6 +47,7 @@ test:
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(SHORTFUZZ)
+	$(GO) test ./sync -run '^$$' -fuzz '^FuzzDecodeEntries$$' -fuzztime $(SHORTFUZZ)
 
 # Long fuzzing: FUZZTIME per target (default 10m).
 fuzz:
@@ -54,9 +55,11 @@ fuzz:
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./sync -run '^$$' -fuzz '^FuzzDecodeEntries$$' -fuzztime $(FUZZTIME)
 
 # Throughput beside this machine's floor (ingest, append, reconciliation,
-# catch-up, a 20-node testnet), then the micro-benchmarks. About 2 minutes.
+# catch-up, the satellite profile in real time, a 20-node testnet), then the
+# micro-benchmarks. About 4 minutes.
 bench:
 	$(GO) run ./cmd/murmur-bench
 	$(GO) test ./crdt ./store ./sync -run '^$$' -bench . -benchmem

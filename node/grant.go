@@ -37,8 +37,11 @@ const (
 	secretName = "network.secret"
 	// secretSize is the network secret's length.
 	secretSize = 32
-	// secretTimeout bounds asking a peer for the secret.
-	secretTimeout = 10 * time.Second
+	// secretTimeout bounds asking a peer for the secret: opening a stream
+	// (a round trip or two) and 33 bytes back. A minute leaves room for an
+	// 800 ms round trip with packets lost and retransmitted with backoff;
+	// on failure the next reconciliation asks again.
+	secretTimeout = time.Minute
 )
 
 // ErrNoSecret is returned by the grant commands on a node that has not

@@ -45,11 +45,17 @@ import (
 const JoinProtocol = protocol.ID("/murmur/join/1")
 
 const (
-	joinName        = "join.json"
-	maxJoinRequest  = 4 << 10
-	maxJoinReply    = 16 << 20
-	maxJoinEntries  = 20000
-	joinReplyWindow = 30 * time.Second
+	joinName       = "join.json"
+	maxJoinRequest = 4 << 10
+	maxJoinReply   = 16 << 20
+	maxJoinEntries = 20000
+	// joinReplyWindow bounds a join, both sides: the dial, the request and
+	// the reply (the genesis and membership entries, base64 in JSON: some
+	// 70 KB for twenty organisations). At 32 kbit/s with an 800 ms round
+	// trip that reply alone takes about 20 s, so three minutes leave room
+	// for a few hundred organisations and for losses; the joiner tries
+	// again with backoff.
+	joinReplyWindow = 3 * time.Minute
 )
 
 // ErrJoining is returned by Open on a directory whose join is not complete.

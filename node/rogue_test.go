@@ -59,7 +59,8 @@ const (
 	frameBye     = 3
 )
 
-// rogueTurn bounds how long an honest node waits for a peer's turn here.
+// rogueTurn is how long an honest node waits here on a peer that moves no
+// bytes (its idle timeout).
 const rogueTurn = 2 * time.Second
 
 func TestRogueHost(t *testing.T) {
@@ -196,7 +197,7 @@ func TestRogueHost(t *testing.T) {
 			}, func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
 			{"a truncated frame, then silence", func(w io.Writer, _ *bufio.Reader) error {
 				return writeAll(w, frame(frameMsg, fakeStart)[:len(fakeStart)/2])
-			}, func(err error) bool { return errors.Is(err, msync.ErrTurnTimeout) }},
+			}, func(err error) bool { return errors.Is(err, msync.ErrIdle) }},
 			{"a message of random bytes", func(w io.Writer, _ *bufio.Reader) error {
 				return writeAll(w, frame(frameMsg, append([]byte{fakeStart[0]}, kit.random(300)...))) // this release's version byte
 			}, func(err error) bool { return errors.Is(err, msync.ErrMalformed) }},
@@ -382,7 +383,7 @@ func startHonest(t *testing.T, size int) *honestNet {
 		hn.traces, hn.sessions = append(hn.traces, tr), append(hn.sessions, log)
 		if m.r, err = m.n.Start(node.RunOptions{Host: h, SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond,
 			Gossip: msync.GossipOptions{Tracer: tr},
-			Sync:   msync.SyncOptions{TurnTimeout: rogueTurn, OnSessionEnd: log.record}}); err != nil {
+			Sync:   msync.SyncOptions{IdleTimeout: rogueTurn, OnSessionEnd: log.record}}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.r.Close() })

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -20,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -316,6 +319,7 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 			libp2p.ConnectionGater(gate),
 			libp2p.ResourceManager(rm),
 			libp2p.Transport(tcp.NewTCPTransport),
+			libp2p.Muxer(yamux.ID, yamuxTransport()),
 		}
 		o = append(o, extra...)
 		if psk != nil {
@@ -350,6 +354,24 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
 	}
 	return h, nil
+}
+
+// yamuxWriteTimeout bounds how long yamux, the multiplexer on TCP
+// connections (and so on a private network's only ones), waits for one of
+// its frames, or a keep-alive ping, to be written before it resets the
+// whole connection. go-libp2p's default, 10 s, is shorter than one 64 KiB
+// yamux frame takes at 32 kbit/s (16 s), so a thin link lost its
+// connection mid-sync. Two minutes leave room for a frame queued behind
+// others and for retransmissions at an 800 ms round trip with loss; a
+// dead connection is still found by the keep-alive (every 30 s, answered
+// within this timeout).
+const yamuxWriteTimeout = 2 * time.Minute
+
+// yamuxTransport is go-libp2p's yamux configuration with yamuxWriteTimeout.
+func yamuxTransport() *yamux.Transport {
+	t := *yamux.DefaultTransport
+	t.ConnectionWriteTimeout = yamuxWriteTimeout
+	return &t
 }
 
 // Per-peer limits of go-libp2p's resource manager on the hosts the runner
@@ -431,18 +453,79 @@ func (r *Runner) syncOptions() msync.SyncOptions {
 	}
 	user := o.OnSessionEnd
 	o.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
+		r.logSession(p, st, err)
 		if st.Received > st.Refused {
-			r.opt.Logf("reconciled with %s: %d entries received, %d sent", short(p.String()), st.Received-st.Refused, st.Pushed)
 			// What arrived may be news to the other peers too.
 			r.syncAllSoon(p)
-		} else if st.Pushed > 0 {
-			r.opt.Logf("reconciled with %s: %d entries sent", short(p.String()), st.Pushed)
 		}
 		if user != nil {
 			user(p, st, err)
 		}
 	}
 	return o
+}
+
+// logSession says how a reconciliation ended, on either side (this node
+// started it, or the peer did): what moved, and, for one that failed, why.
+// A session that moved nothing and ended well is not worth a line.
+func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
+	who, got := short(p.String()), st.Received-st.Refused
+	if err == nil {
+		if got > 0 || st.Pushed > 0 {
+			r.opt.Logf("synced with %s in %s: %d entries received, %d sent", who, spellDuration(st.Elapsed), got, st.Pushed)
+		}
+		return
+	}
+	if r.ctx.Err() != nil || errors.Is(err, msync.ErrBusy) {
+		return // closing, or the peer's own session does the work
+	}
+	if st.RecvBytes == 0 && !errors.Is(err, msync.ErrIdle) {
+		// The peer hung up before answering: both sides started at once
+		// and it kept its own session (see msync.Syncer), or it is busy.
+		return
+	}
+	moved := fmt.Sprintf("%d entries received", got)
+	if owed := st.Pushed + st.Unsent; owed > 0 {
+		moved += fmt.Sprintf(", %d of %d sent", st.Pushed, owed)
+	}
+	if st.Refused > 0 {
+		moved += fmt.Sprintf(", %d refused", st.Refused)
+	}
+	r.opt.Logf("sync with %s failed after %s: %s; %s", who, spellDuration(st.Elapsed), moved, r.whySyncFailed(err))
+}
+
+// whySyncFailed says in a few words why a session failed.
+func (r *Runner) whySyncFailed(err error) string {
+	switch {
+	case errors.Is(err, msync.ErrIdle):
+		idle := r.opt.Sync.IdleTimeout
+		if idle <= 0 {
+			idle = msync.DefaultIdleTimeout
+		}
+		return "the link went quiet for " + spellDuration(idle)
+	case errors.Is(err, msync.ErrPeerMisbehaved):
+		return "the peer sent too many invalid entries"
+	case errors.Is(err, network.ErrReset), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed):
+		return "the connection was cut"
+	}
+	return strings.TrimPrefix(err.Error(), "sync: ")
+}
+
+// spellDuration writes d for a log line: "45 s", "3 min 10 s", "2 h 5 min".
+func spellDuration(d time.Duration) string {
+	s := int(d.Round(time.Second) / time.Second)
+	switch {
+	case s < 1:
+		return "under a second"
+	case s < 60:
+		return fmt.Sprintf("%d s", s)
+	case s < 3600 && s%60 == 0:
+		return fmt.Sprintf("%d min", s/60)
+	case s < 3600:
+		return fmt.Sprintf("%d min %d s", s/60, s%60)
+	}
+	return fmt.Sprintf("%d h %d min", s/3600, s/60%60)
 }
 
 // gossipOptions: only members' nodes are peers of the topic (and this node,
@@ -632,9 +715,31 @@ func (r *Runner) pollLoop() {
 	}
 }
 
+// Timeouts on the sync path, for an 800 ms round trip and a 32 kbit/s link
+// with loss:
+//   - a session ends when nothing moved for msync.DefaultIdleTimeout (90
+//     s), and opening its stream gets as long; it has no length limit;
+//   - yamux (TCP) resets a connection after yamuxWriteTimeout (2 min);
+//   - asking for the network secret: secretTimeout (1 min);
+//   - a join: joinReplyWindow (3 min);
+//   - dialling a peer (keepConnected, mDNS): 15 s, tight for a TCP
+//     handshake that loses its SYN twice (1 + 2 + 4 s) and then needs a
+//     few round trips of security and multiplexer handshakes: a minute
+//     would fit such links, and a failed dial is retried with backoff;
+//   - gossip keeps pubsub's own timers (1 s heartbeat): on a thin link its
+//     per-peer queue fills and messages are dropped, and reconciliation
+//     carries what gossip dropped.
+//
+// maxSyncSessions bounds the reconciliations this node starts at once,
+// each with a different peer: a peer behind a slow or stalled link holds
+// one of them (a stalled one until the idle timeout, see
+// msync.SyncOptions), not the others.
+const maxSyncSessions = 4
+
 // antiEntropyLoop reconciles with peers as they connect, after a
 // reconciliation brought news, and periodically with every peer: whatever
-// the live path dropped comes back here.
+// the live path dropped comes back here. Sessions with different peers run
+// side by side, up to maxSyncSessions; the rest wait their turn.
 func (r *Runner) antiEntropyLoop() {
 	period := func() time.Duration { // jittered, so peers do not all sync at once
 		return r.opt.SyncEvery/2 + time.Duration(rand.Int64N(int64(r.opt.SyncEvery)))
@@ -652,31 +757,72 @@ func (r *Runner) antiEntropyLoop() {
 			again[p] = due
 		}
 	}
+	type ended struct {
+		p               peer.ID
+		busy, retryBusy bool
+	}
+	done := make(chan ended)
+	running := map[peer.ID]bool{}
+	var waiting []peer.ID           // for a free slot, in order
+	waitRetry := map[peer.ID]bool{} // the waiting peers: whether to retry if busy
+	// start reconciles with p in a goroutine of its own, or queues it.
+	// retryBusy: if a session with p is under way, try again after it.
+	var start func(p peer.ID, retryBusy bool)
+	start = func(p peer.ID, retryBusy bool) {
+		switch {
+		case running[p]:
+			if retryBusy {
+				retry(p)
+			}
+		case len(running) >= maxSyncSessions:
+			if _, ok := waitRetry[p]; !ok {
+				waiting = append(waiting, p)
+			}
+			waitRetry[p] = waitRetry[p] || retryBusy
+		default:
+			running[p] = true
+			r.spawn(func() {
+				busy := r.syncOne(p)
+				select {
+				case done <- ended{p, busy, retryBusy}:
+				case <-r.ctx.Done():
+				}
+			})
+		}
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case p := <-r.syncSoon:
-			if r.syncOne(p) {
-				retry(p)
+		case e := <-done:
+			delete(running, e.p)
+			if e.busy && e.retryBusy {
+				retry(e.p)
 			}
+			for len(waiting) > 0 && len(running) < maxSyncSessions {
+				p := waiting[0]
+				waiting = waiting[1:]
+				rb := waitRetry[p]
+				delete(waitRetry, p)
+				start(p, rb)
+			}
+		case p := <-r.syncSoon:
+			start(p, true)
 		case p := <-r.connected:
-			r.syncOne(p) // busy: the session under way (the peer's) is this one
+			start(p, false) // busy: the session under way (the peer's) is this one
 			again[p] = time.Now().Add(msync.GossipWarmUp)
 		case now := <-tick.C:
 			for p, due := range again {
 				if now.After(due) {
 					delete(again, p)
-					if r.syncOne(p) {
-						retry(p)
-					}
+					start(p, true)
 				}
 			}
 		case <-t.C:
 			for _, p := range r.h.Network().Peers() {
-				r.syncOne(p)
+				start(p, false)
 			}
 			t.Reset(period())
 		}
@@ -684,14 +830,15 @@ func (r *Runner) antiEntropyLoop() {
 }
 
 // syncOne reconciles with p, and reports whether it could not because a
-// session with p was under way.
+// session with p was under way. The session has no deadline of its own: it
+// lasts as long as it keeps moving (msync.SyncOptions.IdleTimeout, which
+// also bounds opening it), and Close ends it. How it ended is logged by
+// logSession, on both sides.
 func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) || !r.n.MemberPeer(p) {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute)
-	defer cancel()
-	st, err := r.syncer.Sync(ctx, p)
+	st, err := r.syncer.Sync(r.ctx, p)
 	if err == nil && !r.n.HasSecret() && r.n.MemberPeer(r.h.ID()) {
 		// Admitted, and the double-funding check's secret not here yet:
 		// any member's node can hand it over.
@@ -702,12 +849,11 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	switch {
 	case errors.Is(err, msync.ErrBusy):
 		return true
-	case err == nil || r.ctx.Err() != nil:
-	case st.Rounds > 0 && st.RecvBytes == 0:
-		// The peer hung up on our first message: we both started at once
-		// and it kept its own session (see msync.Syncer), or it is busy.
-	default:
-		r.opt.Logf("reconciling with %s: %v", short(p.String()), err)
+	case err == nil || r.ctx.Err() != nil || errors.Is(err, msync.ErrNotAllowed):
+	case st.Elapsed == 0:
+		// No session began (the stream did not open), so logSession said
+		// nothing.
+		r.opt.Logf("could not start syncing with %s: %v", short(p.String()), err)
 	}
 	return false
 }

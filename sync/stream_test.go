@@ -1,76 +1,24 @@
 package sync
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	gosync "sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 
 	"github.com/murmurnet/murmur/crdt"
 )
-
-// memReplica is a replica that trusts everything it is given: the stream
-// is under test here, validation is the node's.
-type memReplica struct {
-	mu   gosync.Mutex
-	x    *Index
-	raws map[crdt.ID][]byte
-}
-
-func newMemReplica(es []*crdt.Entry) *memReplica {
-	r := &memReplica{x: NewIndex(), raws: map[crdt.ID][]byte{}}
-	for _, e := range es {
-		r.add(e)
-	}
-	return r
-}
-
-func (r *memReplica) add(e *crdt.Entry) {
-	if r.x.Add(Item{Clock: e.Clock, ID: e.ID()}) {
-		r.raws[e.ID()] = e.Raw()
-	}
-}
-
-func (r *memReplica) WithIndex(fn func(*Index)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fn(r.x)
-}
-
-func (r *memReplica) Entries(ids []crdt.ID) [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out [][]byte
-	for _, id := range ids {
-		if raw, ok := r.raws[id]; ok {
-			out = append(out, raw)
-		}
-	}
-	return out
-}
-
-func (r *memReplica) Ingest(_ context.Context, _ peer.ID, raws [][]byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	refused := 0
-	for _, raw := range raws {
-		e, err := crdt.Verify(raw)
-		if err != nil {
-			refused++
-			continue
-		}
-		r.add(e)
-	}
-	return refused, nil
-}
-
-func (r *memReplica) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.x.Len()
-}
 
 func syncPair(t *testing.T, a, b *memReplica) Stats {
 	t.Helper()
@@ -170,5 +118,406 @@ func TestStreamSessionsPerPeerAreCapped(t *testing.T) {
 	// The other direction is not capped by it.
 	if _, err := sb.Sync(context.Background(), hosts[0].ID()); err != nil {
 		t.Fatalf("the capped side's own session: %v", err)
+	}
+}
+
+// shapedPair links two syncers over a link shaped by prof (the zero
+// profile: go-libp2p's mock network as it is).
+type shapedPair struct {
+	mn     mocknet.Mocknet
+	hosts  []host.Host
+	sa, sb *Syncer
+}
+
+func newShapedPair(t *testing.T, a, b Replica, prof LinkProfile, oa, ob SyncOptions) *shapedPair {
+	t.Helper()
+	hosts, mn := gossipMesh(t, 2)
+	sp := &shapedPair{mn: mn, hosts: hosts}
+	ha, hb := hosts[0], hosts[1]
+	if prof.Rate > 0 {
+		ha, hb = ShapeHost(ha, prof, 1), ShapeHost(hb, prof, 2)
+	}
+	network := crdt.ID{1}
+	sp.sa = NewSyncer(ha, network, a, oa)
+	sp.sb = NewSyncer(hb, network, b, ob)
+	t.Cleanup(func() { sp.sa.Close(); sp.sb.Close() })
+	sp.connect(t)
+	return sp
+}
+
+func (sp *shapedPair) connect(t *testing.T) {
+	t.Helper()
+	if _, err := sp.mn.ConnectPeers(sp.hosts[0].ID(), sp.hosts[1].ID()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func encodedSize(es []*crdt.Entry) (n int64) {
+	for _, e := range es {
+		n += int64(len(e.Raw()))
+	}
+	return n
+}
+
+// cutReplica cuts the connection once it has stored entries `after`
+// times (a frame, or a few that arrived together).
+type cutReplica struct {
+	*memReplica
+	after  int
+	stores int
+	cut    func()
+}
+
+func (r *cutReplica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, error) {
+	refused, err := r.memReplica.Ingest(ctx, from, raws)
+	if r.stores++; r.stores == r.after {
+		r.cut()
+	}
+	return refused, err
+}
+
+// (a) A transfer cut midway keeps every frame that crossed, and the next
+// session sends only the rest.
+func TestStreamCutTransferKeepsWhatCrossed(t *testing.T) {
+	_, es := testEntries(t, 3000)
+	full := newMemReplica(es)
+	fresh := &cutReplica{memReplica: newMemReplica(nil), after: 1}
+	var mu gosync.Mutex
+	var pushed []int // by the full side, per session
+	sp := newShapedPair(t, full, fresh, LinkProfile{}, SyncOptions{OnSessionEnd: func(_ peer.ID, st Stats, _ error) {
+		mu.Lock()
+		defer mu.Unlock()
+		pushed = append(pushed, st.Pushed)
+	}}, SyncOptions{})
+	fresh.cut = func() { sp.hosts[1].Network().ClosePeer(sp.hosts[0].ID()) }
+
+	st1, err := sp.sb.Sync(context.Background(), sp.hosts[0].ID())
+	if err == nil {
+		t.Fatal("the cut session succeeded")
+	}
+	kept := fresh.len()
+	t.Logf("cut after %d stores: %d of %d entries kept, %d bytes received; %v", fresh.after, kept, len(es), st1.RecvBytes, err)
+	if kept == 0 || kept >= len(es) || st1.Received != kept {
+		t.Fatalf("after the cut: %d entries held, %d received in the session, of %d", kept, st1.Received, len(es))
+	}
+
+	sp.connect(t)
+	st2, err := sp.sb.Sync(context.Background(), sp.hosts[0].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.len() != len(es) {
+		t.Fatalf("after the second session: %d of %d", fresh.len(), len(es))
+	}
+	if st2.Received != len(es)-kept {
+		t.Fatalf("the second session carried %d entries, want the %d missing", st2.Received, len(es)-kept)
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(pushed) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if pushed[1] != len(es)-kept {
+		t.Fatalf("the full side pushed %d entries in the second session, want %d", pushed[1], len(es)-kept)
+	}
+	// Not an entry more than the missing ones, in bytes either.
+	missing := encodedSize(es) * int64(len(es)-kept) / int64(len(es))
+	t.Logf("second session: %d entries, %d bytes received for about %d bytes of missing entries", st2.Received, st2.RecvBytes, missing)
+	if st2.RecvBytes > missing*105/100+4096 {
+		t.Fatalf("the second session received %d bytes for %d bytes of entries", st2.RecvBytes, missing)
+	}
+}
+
+// waitFor waits, up to 10 s, for cond.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A turn pushes at most TurnBytes of entries; the rest follows in later
+// turns of the same session, in both directions.
+func TestStreamTurnsCappedInBytes(t *testing.T) {
+	_, es := testEntries(t, 3000)
+	var left, right []*crdt.Entry
+	for i, e := range es {
+		if i%2 == 0 || i < 10 {
+			left = append(left, e)
+		}
+		if i%2 == 1 || i < 10 {
+			right = append(right, e)
+		}
+	}
+	a, b := newMemReplica(left), newMemReplica(right)
+	opt := SyncOptions{TurnBytes: 4 << 10}
+	sp := newShapedPair(t, a, b, LinkProfile{}, opt, opt)
+	st, err := sp.sa.Sync(context.Background(), sp.hosts[1].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.len() != len(es) || b.len() != len(es) {
+		t.Fatalf("after one session: %d and %d of %d", a.len(), b.len(), len(es))
+	}
+	t.Logf("one session, turns of 4 KiB: %d entries pushed, %d received, %d messages", st.Pushed, st.Received, st.Rounds)
+}
+
+// (b) A link that moves steadily is not timed out, though the transfer
+// takes several times the idle timeout.
+func TestStreamSlowSteadyLinkIsNotTimedOut(t *testing.T) {
+	_, es := testEntries(t, 1500)
+	full, fresh := newMemReplica(es), newMemReplica(nil)
+	const idle = 2 * time.Second
+	prof := LinkProfile{Rate: 24 << 10, RTT: 200 * time.Millisecond}
+	opt := SyncOptions{IdleTimeout: idle}
+	sp := newShapedPair(t, full, fresh, prof, opt, opt)
+	st, err := sp.sb.Sync(context.Background(), sp.hosts[0].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := time.Duration(float64(st.SentBytes+st.RecvBytes) / prof.Rate * float64(time.Second))
+	t.Logf("%d entries, %d bytes on the stream at %.0f B/s: floor %v, took %v, idle timeout %v", st.Received, st.SentBytes+st.RecvBytes, prof.Rate, floor, st.Elapsed, idle)
+	if floor < 3*idle {
+		t.Fatalf("the transfer's floor is %v: too short to show anything against an idle timeout of %v", floor, idle)
+	}
+	if fresh.len() != len(es) {
+		t.Fatalf("%d of %d", fresh.len(), len(es))
+	}
+}
+
+// (c) A peer that goes silent is ended by the idle timeout, on either side.
+func TestStreamSilentPeerIsEnded(t *testing.T) {
+	_, es := testEntries(t, 10)
+	hosts, _ := gossipMesh(t, 2)
+	netID := crdt.ID{1}
+	ended := make(chan error, 1)
+	sa := NewSyncer(hosts[0], netID, newMemReplica(es), SyncOptions{IdleTimeout: time.Second, OnSessionEnd: func(_ peer.ID, _ Stats, err error) {
+		select {
+		case ended <- err:
+		default:
+		}
+	}})
+	defer sa.Close()
+	// The silent side: reads what it is sent, answers nothing.
+	release := make(chan struct{})
+	hosts[1].SetStreamHandler(Protocol(netID), func(s network.Stream) {
+		<-release
+		s.Reset()
+	})
+	defer close(release)
+	if err := hosts[0].Connect(context.Background(), peer.AddrInfo{ID: hosts[1].ID(), Addrs: hosts[1].Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+
+	// As the initiator.
+	_, err := sa.Sync(context.Background(), hosts[1].ID())
+	if !errors.Is(err, ErrIdle) {
+		t.Fatalf("a silent responder: %v, want ErrIdle", err)
+	}
+	<-ended
+
+	// As the responder: a peer that sends half a message and goes quiet.
+	s, err := hosts[1].NewStream(context.Background(), hosts[0].ID(), Protocol(netID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if _, err := s.Write([]byte{frameMsg, 40, 1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, ErrIdle) {
+			t.Fatalf("a silent initiator: %v, want ErrIdle", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the session with a silent initiator did not end")
+	}
+}
+
+// (d) Entry frames are compressed when that pays, and a frame that would
+// inflate beyond the limit is refused.
+func TestStreamDeflate(t *testing.T) {
+	_, es := testEntries(t, 200)
+	var payload []byte
+	for _, e := range es {
+		if len(payload)+len(e.Raw()) > entriesPerFrame {
+			break
+		}
+		payload = binary.AppendUvarint(payload, uint64(len(e.Raw())))
+		payload = append(payload, e.Raw()...)
+	}
+	d := newDeflater()
+	packed := d.pack(nil, payload)
+	t.Logf("an entry frame of %d bytes deflates to %d", len(payload), len(packed))
+	got, err := decodeEntries(frameDeflated, packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := splitEntries(payload)
+	if len(got) != len(want) {
+		t.Fatalf("%d entries after the round trip, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("entry %d differs after the round trip", i)
+		}
+	}
+
+	// Sent compressed only when shorter.
+	for _, c := range []struct {
+		name    string
+		payload []byte
+		want    byte
+	}{
+		{"entries", payload, frameDeflated},
+		{"random bytes", randomEntry(4000), frameEntries},
+	} {
+		var buf bytes.Buffer
+		ss := &session{w: bufio.NewWriter(&buf), frame: append([]byte(nil), c.payload...)}
+		if err := ss.flushEntries(); err != nil {
+			t.Fatal(err)
+		}
+		ss.w.Flush()
+		typ, p, err := readFrame(bufio.NewReader(&buf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != c.want {
+			t.Fatalf("%s: frame type %d, want %d", c.name, typ, c.want)
+		}
+		if _, err := decodeEntries(typ, p); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+
+	// A bomb: megabytes of zeros in a few kilobytes.
+	bomb := d.pack(nil, make([]byte, 16<<20))
+	t.Logf("a bomb of %d bytes that inflates to 16 MiB", len(bomb))
+	if _, err := decodeEntries(frameDeflated, bomb); err == nil {
+		t.Fatal("a bomb was inflated")
+	}
+	if _, err := inflate(d.pack(nil, make([]byte, maxEntriesPayload))); err != nil {
+		t.Fatalf("a payload at the limit: %v", err)
+	}
+	if _, err := inflate(d.pack(nil, make([]byte, maxEntriesPayload+1))); err == nil {
+		t.Fatal("a payload one byte over the limit was inflated")
+	}
+	if _, err := inflate([]byte("not deflate at all")); err == nil {
+		t.Fatal("garbage was inflated")
+	}
+}
+
+// randomEntry is an entries payload of one incompressible entry of n bytes.
+func randomEntry(n int) []byte {
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{1}).Read(b)
+	return append(binary.AppendUvarint(nil, uint64(n)), b...)
+}
+
+// FuzzDecodeEntries feeds arbitrary payloads to both entry frame types:
+// no panic, and nothing beyond the limits.
+func FuzzDecodeEntries(f *testing.F) {
+	d := newDeflater()
+	f.Add(frameEntries, randomEntry(100))
+	f.Add(frameDeflated, d.pack(nil, randomEntry(100)))
+	f.Add(frameDeflated, d.pack(nil, make([]byte, 1<<20)))
+	f.Add(frameDeflated, []byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
+		typ = frameEntries + typ%2*(frameDeflated-frameEntries)
+		raws, err := decodeEntries(typ, payload)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, raw := range raws {
+			if len(raw) == 0 || len(raw) > crdt.MaxEntrySize {
+				t.Fatalf("an entry of %d bytes", len(raw))
+			}
+			total += len(raw)
+		}
+		if limit := map[byte]int{frameEntries: maxFrame, frameDeflated: maxEntriesPayload}[typ]; total > limit {
+			t.Fatalf("%d bytes of entries from one frame of type %d", total, typ)
+		}
+	})
+}
+
+// BenchmarkSatellite: a day's work (500 entries, about 230 KB) crossing a
+// link of 32 kbit/s, 800 ms round trip, without and with 10% loss,
+// simulated in process (see satellite.go). The link runs 8 times faster
+// with an 8 times shorter round trip, so that a run takes seconds, not
+// minutes: the ratio to the floor is what it would be at full scale,
+// processing aside. It reports the time over the floor (the bytes on the
+// sync stream at the link's rate) and the bytes on the stream over the
+// entries' encoded size.
+func BenchmarkSatellite(b *testing.B) {
+	const scale = 8
+	raws, err := SatelliteEntries(500, 20, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, loss := range []float64{0, 0.1} {
+		b.Run(fmt.Sprintf("loss=%g", loss), func(b *testing.B) {
+			prof := LinkProfile{Rate: 32e3 / 8 * scale, RTT: 800 * time.Millisecond / scale, Loss: loss}
+			var res SatelliteResult
+			for b.Loop() {
+				if res, err = Satellite(context.Background(), prof, raws, SyncOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(res.Took)/float64(res.Floor), "x-floor")
+			b.ReportMetric(res.Took.Seconds()/(float64(res.EntryBytes)/prof.Rate), "x-entries-floor")
+			b.ReportMetric(float64(res.WireBytes)/float64(res.EntryBytes), "wire/entries")
+			b.ReportMetric(float64(res.EntryBytes)/1e3, "entry-KB")
+			b.ReportMetric((res.Took * scale).Seconds(), "s-at-32kbit")
+			b.ReportMetric((res.Floor * scale).Seconds(), "floor-s-at-32kbit")
+		})
+	}
+}
+
+// A session whose peer asks for everything and then reads nothing counts
+// nothing as sent: what it wrote is owed still.
+func TestStreamFailedSessionCountsOnlyWhatArrived(t *testing.T) {
+	_, es := testEntries(t, 2000)
+	hosts, _ := gossipMesh(t, 2)
+	netID := crdt.ID{1}
+	type end struct {
+		st  Stats
+		err error
+	}
+	ended := make(chan end, 1)
+	sa := NewSyncer(hosts[0], netID, newMemReplica(es), SyncOptions{IdleTimeout: time.Second, OnSessionEnd: func(_ peer.ID, st Stats, err error) {
+		ended <- end{st, err}
+	}})
+	defer sa.Close()
+	if err := hosts[1].Connect(context.Background(), peer.AddrInfo{ID: hosts[0].ID(), Addrs: hosts[0].Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := hosts[1].NewStream(context.Background(), hosts[0].ID(), Protocol(netID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	start, _ := NewSession(NewIndex(), Options{}).Start() // "I have nothing"
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	writeFrame(w, frameMsg, start)
+	w.Flush()
+	if _, err := s.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ended:
+		t.Logf("%v: %d pushed, %d unsent, %d bytes written", e.err, e.st.Pushed, e.st.Unsent, e.st.SentBytes)
+		if !errors.Is(e.err, ErrIdle) {
+			t.Fatalf("the session ended with %v, want ErrIdle", e.err)
+		}
+		if e.st.Pushed != 0 || e.st.Unsent != len(es) || e.st.SentBytes == 0 {
+			t.Fatalf("a session whose peer read nothing: %d pushed, %d unsent of %d, %d bytes written", e.st.Pushed, e.st.Unsent, len(es), e.st.SentBytes)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the session did not end")
 	}
 }

@@ -36,6 +36,7 @@ func main() {
 	flag.IntVar(&cfg.authors, "authors", 20, "organisations writing the ingested entries")
 	recon := flag.Bool("recon", true, "also print the reconciliation table (N = 10k, 100k, 1M)")
 	flag.IntVar(&cfg.catchUp, "catchup", 100_000, "entries a fresh node pulls from a peer over loopback (0: skip)")
+	flag.IntVar(&cfg.satellite, "satellite", 1, "a day's work over a simulated 32 kbit/s, 800 ms link: 1 at full scale (about 80 s), N to run it N times faster and scale back, 0 to skip")
 	flag.BoolVar(&cfg.testnet, "testnet", true, "also measure a 20-node in-process testnet: convergence after a heal, propagation latency")
 	only := flag.String("only", "", "run only this part: recon (the reconciliation table)")
 	flag.Parse()
@@ -61,6 +62,7 @@ type config struct {
 	entries, batch, appends, authors int
 	reconN                           []int // set sizes for the reconciliation table; none: skip it
 	catchUp                          int   // entries a fresh node pulls over loopback; 0: skip
+	satellite                        int   // the satellite profile's time scale (1: real time); 0: skip
 	testnet                          bool  // 20-node convergence and propagation latency
 }
 
@@ -160,6 +162,12 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		fmt.Fprintln(w)
 		if err := catchUp(ctx, w, cfg.catchUp); err != nil {
 			return fmt.Errorf("catch-up: %w", err)
+		}
+	}
+	if cfg.satellite > 0 {
+		fmt.Fprintln(w)
+		if err := satellite(ctx, w, cfg.satellite); err != nil {
+			return fmt.Errorf("satellite: %w", err)
 		}
 	}
 	if cfg.testnet {
