@@ -42,8 +42,12 @@ const (
 	// long says so (RunOptions.AloneAfter).
 	DefaultAloneAfter = time.Hour
 
-	maxDials          = 8                // dials of remembered members at once
-	dialTimeout       = 20 * time.Second // one dial (every address of a peer)
+	maxDials = 8 // dials of remembered members at once
+	// dialTimeout bounds one dial (every address of a peer): a TCP or QUIC
+	// handshake, then the security and muxer handshakes, is four to six
+	// round trips, each of which may be lost and retried on an 800 ms,
+	// 10%-loss link.
+	dialTimeout       = time.Minute
 	dialBackoffMin    = time.Second
 	dialBackoffMax    = 5 * time.Minute
 	contactWriteEvery = 10 * time.Minute // per device, unless how or where changed

@@ -722,10 +722,11 @@ func (r *Runner) pollLoop() {
 //   - yamux (TCP) resets a connection after yamuxWriteTimeout (2 min);
 //   - asking for the network secret: secretTimeout (1 min);
 //   - a join: joinReplyWindow (3 min);
-//   - dialling a peer (keepConnected, mDNS): 15 s, tight for a TCP
-//     handshake that loses its SYN twice (1 + 2 + 4 s) and then needs a
-//     few round trips of security and multiplexer handshakes: a minute
-//     would fit such links, and a failed dial is retried with backoff;
+//   - dialling a peer (remembered, hinted, --peer, mDNS): dialTimeout (1
+//     min): a TCP handshake that loses its SYN twice (1 + 2 + 4 s), then a
+//     few round trips of security and multiplexer handshakes; a failed
+//     dial is retried with backoff;
+//   - through a relay, or a members' dial-back: natDialTimeout (45 s);
 //   - gossip keeps pubsub's own timers (1 s heartbeat): on a thin link its
 //     per-peer queue fills and messages are dropped, and reconciliation
 //     carries what gossip dropped.
@@ -767,8 +768,7 @@ func (r *Runner) antiEntropyLoop() {
 	waitRetry := map[peer.ID]bool{} // the waiting peers: whether to retry if busy
 	// start reconciles with p in a goroutine of its own, or queues it.
 	// retryBusy: if a session with p is under way, try again after it.
-	var start func(p peer.ID, retryBusy bool)
-	start = func(p peer.ID, retryBusy bool) {
+	start := func(p peer.ID, retryBusy bool) {
 		switch {
 		case running[p]:
 			if retryBusy {
@@ -935,7 +935,7 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 		}
 		told = false
 		if r.h.Network().Connectedness(ai.ID) != network.Connected {
-			ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
+			ctx, cancel := context.WithTimeout(r.ctx, dialTimeout)
 			err := r.h.Connect(ctx, ai)
 			cancel()
 			if err == nil {
@@ -966,7 +966,7 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 		return // (a node not known as a member's is not dialled: see gater)
 	}
 	r.spawn(func() {
-		ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
+		ctx, cancel := context.WithTimeout(r.ctx, dialTimeout)
 		defer cancel()
 		r.h.Connect(ctx, ai)
 	})
