@@ -250,7 +250,11 @@ func (d *Procs) spawn(i int) (int64, error) {
 	fmt.Fprintf(errf, "--- testnet: murmur %s\n", strings.Join(args, " "))
 	cmd := exec.Command(d.Murmur, args...)
 	cmd.Stdout, cmd.Stderr = out, errf
-	cmd.Env = cleanEnv()
+	// Partitions are made by restarting nodes with --peer lists limited to
+	// each side (loopback has no firewall): nodes must not dial the
+	// members they remember from before. The network-namespace testnet
+	// partitions at the routers, and keeps that behaviour on.
+	cmd.Env = append(cleanEnv(), "MURMUR_TESTNET_NO_REDIAL=1")
 	setProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("testnet: starting node %d: %w", i, err)
