@@ -98,7 +98,7 @@ func (f *Forwarder) Start(ns string) error {
 	f.done = make(chan struct{})
 	f.up = &pipe{link: newLink(f.Up, f.Seed), q: make(chan packet, maxQueued)}
 	f.down = &pipe{link: newLink(f.Down, f.Seed+1), q: make(chan packet, maxQueued)}
-	f.wg.Add(2 + len(f.ups))
+	f.wg.Add(3 + len(f.ups))
 	go f.deliver(f.up)
 	go f.deliver(f.down)
 	go f.readClients()
