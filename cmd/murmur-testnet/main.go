@@ -80,6 +80,9 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 	keep := fs.Bool("keep", false, "procs: keep the data directories and node logs (kept anyway if the run fails)")
 	bench := fs.Bool("bench", false, "run the testnet benchmarks instead of the scenario")
 	scenario := fs.String("scenario", "", "play a scenario in network namespaces (needs root): "+strings.Join(netns.Names(), ", ")+"; empty or default: the default scenario on loopback")
+	satRate := fs.Int("sat-rate", 0, "-scenario satellite: the link's rate in bit/s each way (default 32000)")
+	satRTT := fs.Duration("sat-rtt", 800*time.Millisecond, "-scenario satellite with -sat-rate: round trip")
+	satLoss := fs.Float64("sat-loss", 0.10, "-scenario satellite with -sat-rate: loss each way (0 to 1)")
 	verbose := fs.Bool("v", false, "-scenario: also print every command that builds the namespaces")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: murmur-testnet [flags]\n\nRuns the default testnet scenario and exits 0 only if every node ends with the same entries.\n\nexample:\n  murmur-testnet -nodes 7 -seed 3\n\nflags:\n")
@@ -103,7 +106,11 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		return runScenario(ctx, *scenario, netns.Options{Murmur: *murmur, Keep: *keep, Seed: *seed}, *asJSON, *verbose, stdout, stderr)
+		opt := netns.Options{Murmur: *murmur, Keep: *keep, Seed: *seed}
+		if *satRate > 0 {
+			opt.Satellite.Rate, opt.Satellite.Delay, opt.Satellite.Loss = *satRate, *satRTT/2, *satLoss
+		}
+		return runScenario(ctx, *scenario, opt, *asJSON, *verbose, stdout, stderr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

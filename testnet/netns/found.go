@@ -130,7 +130,7 @@ func dayOfWork(network crdt.ID, writers [][]byte, total int, seed uint64) ([][]b
 	size := 0
 	for k := range requests {
 		w := k % len(writers)
-		e, err := sign(w, crdt.KindRequest, &crdt.Request{Type: crdt.Verification, Title: fmt.Sprintf("Does anyone know applicant %d?", k+1), Text: text(r, 240), Region: "TZ"}, 0)
+		e, err := sign(w, crdt.KindRequest, &crdt.Request{Type: crdt.Verification, Title: fmt.Sprintf("Does anyone know applicant %d?", k+1), Text: text(r, 200), Region: "TZ"}, 0)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -144,7 +144,7 @@ func dayOfWork(network crdt.ID, writers [][]byte, total int, seed uint64) ([][]b
 		if q.Author == crdt.PublicKeyOf(writers[w]) {
 			q = reqs[(k*7+2)%len(reqs)] // answer another organisation's request
 		}
-		e, err := sign(w, crdt.KindResponse, &crdt.Response{Request: q.ID(), Type: crdt.Vouch, Text: text(r, 200)}, q.Clock, q.ID())
+		e, err := sign(w, crdt.KindResponse, &crdt.Response{Request: q.ID(), Type: crdt.Vouch, Text: text(r, 160)}, q.Clock, q.ID())
 		if err != nil {
 			return nil, 0, err
 		}

@@ -292,11 +292,11 @@ func (ns *NS) nft(ctx context.Context, rules string) error {
 // src to dst, readable with Counted.
 func (ns *NS) CountBetween(ctx context.Context, name string, src, dst netip.Prefix) error {
 	rules := fmt.Sprintf(`table ip murmur_count {
-	chain fwd {
+	chain counted {
 		type filter hook forward priority filter; policy accept;
 	}
 }
-add rule ip murmur_count fwd ip saddr %s ip daddr %s counter comment %q
+add rule ip murmur_count counted ip saddr %s ip daddr %s counter comment %q
 `, src, dst, name)
 	return ns.nft(ctx, rules)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	gosync "sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -72,11 +73,21 @@ func TestLabRouter(t *testing.T) {
 	needLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// What a crashed run left: a namespace of a process that is gone.
+	stale := fmt.Sprintf("%s%d-1-crashed", Prefix, deadPID(t))
+	if out, err := exec.Command("ip", "netns", "add", stale).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", stale, err, out)
+	}
 	lab, err := NewLab(ctx, t.Logf)
 	if err != nil {
+		exec.Command("ip", "netns", "delete", stale).Run()
 		t.Fatal(err)
 	}
 	defer lab.Close()
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), stale) {
+		exec.Command("ip", "netns", "delete", stale).Run()
+		t.Fatalf("namespace %s of a dead process is still there after NewLab", stale)
+	}
 	office, err1 := lab.Namespace(ctx, "office")
 	router, err2 := lab.Namespace(ctx, "router")
 	public, err3 := lab.Namespace(ctx, "public")
@@ -111,11 +122,16 @@ func TestLabRouter(t *testing.T) {
 		}
 	}
 
-	// NAT: the server sees the router's address, not the office's.
+	// NAT: the server sees the router's address, not the office's; the
+	// router counts what it forwards.
+	must(router.CountBetween(ctx, "out", pfx("198.18.1.0/24"), pfx("198.19.0.10/32")))
 	send(10, 100)
 	n, from := receive(server, 2*time.Second, 10)
 	if n != 10 || from.Addr() != netip.MustParseAddr("198.19.0.1") {
 		t.Fatalf("got %d of 10 datagrams, from %v; want all, from the router's 198.19.0.1", n, from)
+	}
+	if p, b, err := router.Counted(ctx, "out"); err != nil || p != 10 || b != 10*128 {
+		t.Fatalf("the router counted %d packets, %d bytes (%v); want 10, 1280", p, b, err)
 	}
 
 	// Random drop: half of what leaves the router towards the server.
@@ -150,6 +166,17 @@ func TestLabRouter(t *testing.T) {
 	if strings.Contains(string(out2), full) {
 		t.Fatalf("namespace %s is still there after Close", full)
 	}
+}
+
+// deadPID is a process ID no process has.
+func deadPID(t *testing.T) int {
+	for pid := 4_000_000; pid > 3_000_000; pid -= 7919 {
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			return pid
+		}
+	}
+	t.Skip("no free process ID found for a stale namespace")
+	return 0
 }
 
 // The forwarder carries datagrams both ways between a client and a

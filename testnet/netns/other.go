@@ -12,12 +12,13 @@ var errLinux = errors.New("network namespaces exist only on Linux")
 
 // Options tune Run.
 type Options struct {
-	Murmur   string
-	Dir      string
-	Keep     bool
-	Seed     uint64
-	Logf     func(format string, args ...any)
-	Commands func(format string, args ...any)
+	Murmur    string
+	Dir       string
+	Keep      bool
+	Seed      uint64
+	Satellite Profile
+	Logf      func(format string, args ...any)
+	Commands  func(format string, args ...any)
 }
 
 // Report is the outcome of a scenario.

@@ -25,6 +25,9 @@ type Options struct {
 	Dir  string
 	Keep bool
 	Seed uint64
+	// Satellite replaces the satellite scenario's link (each way) if its
+	// Rate is set: to compare profiles, as the table does.
+	Satellite Profile
 	// Logf receives progress lines; nil: none. Commands reaches the
 	// commands run to build the namespaces, if set.
 	Logf     func(format string, args ...any)
@@ -62,7 +65,7 @@ func (r *Report) Print(w io.Writer) {
 		if !s.OK {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(w, "  %2d %s %-62s %8.1f s", i+1, mark, s.What, s.Millis/1000)
+		fmt.Fprintf(w, "  %2d %s %-70s %7.1f s", i+1, mark, s.What, s.Millis/1000)
 		if s.Note != "" {
 			fmt.Fprintf(w, "  %s", s.Note)
 		}
