@@ -268,7 +268,9 @@ func play(t *testing.T, name string, timeout time.Duration) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	rep, err := Run(ctx, name, Options{Murmur: murmur(t), Dir: t.TempDir(), Seed: 1, Logf: t.Logf})
+	// No Dir: Run makes its own and keeps it (logs, data) if the scenario
+	// fails; the report names it.
+	rep, err := Run(ctx, name, Options{Murmur: murmur(t), Seed: 1, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
