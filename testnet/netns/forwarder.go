@@ -178,10 +178,10 @@ func (f *Forwarder) deliver(p *pipe) {
 				return
 			}
 		}
-		pk.to(pk.data)
 		p.mu.Lock()
-		p.stats.Delivered++
+		p.stats.Delivered++ // before it is sent: whoever sees it has it counted
 		p.mu.Unlock()
+		pk.to(pk.data)
 	}
 }
 

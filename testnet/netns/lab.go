@@ -265,12 +265,25 @@ func (ns *NS) Forward(ctx context.Context) error {
 }
 
 // Masquerade puts whatever ns routes out of dev behind ns's address there
-// (nftables source NAT: a home or office router).
+// (nftables source NAT), with a home router's firewall: nothing new comes
+// in through dev, to ns or beyond it; only answers to what went out.
+// Dropping the unasked packets before conntrack confirms them matters for
+// hole punching: an unasked packet that the router accepted would hold
+// the port the office's own first packet out needs, and the NAT would
+// then map that one to another port.
 func (ns *NS) Masquerade(ctx context.Context, dev string) error {
 	rules := fmt.Sprintf(`table ip murmur_nat {
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
-		oifname %q masquerade
+		oifname %[1]q masquerade
+	}
+	chain in {
+		type filter hook input priority filter; policy accept;
+		iifname %[1]q ct state new drop
+	}
+	chain through {
+		type filter hook forward priority filter; policy accept;
+		iifname %[1]q ct state new drop
 	}
 }
 `, dev)

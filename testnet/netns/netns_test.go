@@ -286,3 +286,76 @@ func TestScenarioLAN(t *testing.T)       { play(t, "lan", 5*time.Minute) }
 func TestScenarioRestart(t *testing.T)   { play(t, "restart", 10*time.Minute) }
 func TestScenarioExile(t *testing.T)     { play(t, "exile", 12*time.Minute) }
 func TestScenarioSatellite(t *testing.T) { play(t, "satellite", 10*time.Minute) }
+
+// Two offices behind the lab's NAT routers can punch a direct UDP path
+// to each other, as DCUtR does: each learns its public address from a
+// server on the public segment (as identify tells a libp2p node), then
+// both send to the other's at once. The exile scenario relies on it.
+func TestNATHolePunch(t *testing.T) {
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab, err := NewLab(ctx, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wan, err := lab.Namespace(ctx, "wan")
+	must(err)
+	must(wan.Bridge(ctx, "br0"))
+	public, err := lab.Namespace(ctx, "public")
+	must(err)
+	must(lab.Plug(ctx, public, "eth0", pfx("198.19.0.10/24"), wan, "br0"))
+	var offices []*NS
+	for i := 1; i <= 2; i++ {
+		rt, err := lab.Namespace(ctx, fmt.Sprintf("router%d", i))
+		must(err)
+		office, err := lab.Namespace(ctx, fmt.Sprintf("office%d", i))
+		must(err)
+		must(lab.Plug(ctx, rt, "eth0", pfx(fmt.Sprintf("198.19.0.%d/24", i)), wan, "br0"))
+		must(lab.Link(ctx, office, "eth0", pfx(fmt.Sprintf("198.18.%d.2/24", i)), rt, "lan0", pfx(fmt.Sprintf("198.18.%d.1/24", i))))
+		must(office.DefaultRoute(ctx, netip.MustParseAddr(fmt.Sprintf("198.18.%d.1", i))))
+		must(rt.Forward(ctx))
+		must(rt.Masquerade(ctx, "eth0"))
+		offices = append(offices, office)
+	}
+	observer := udpIn(t, public, "198.19.0.10:3478")
+	socks := []*net.UDPConn{udpIn(t, offices[0], "198.18.1.2:4721"), udpIn(t, offices[1], "198.18.2.2:4721")}
+	var mapped []netip.AddrPort
+	for _, c := range socks {
+		if _, err := c.WriteToUDPAddrPort([]byte("who am I"), netip.MustParseAddrPort("198.19.0.10:3478")); err != nil {
+			t.Fatal(err)
+		}
+		n, from := receive(observer, 2*time.Second, 1)
+		if n != 1 {
+			t.Fatal("the observer heard nothing")
+		}
+		mapped = append(mapped, from)
+	}
+	if mapped[0].Addr() != netip.MustParseAddr("198.19.0.1") || mapped[1].Addr() != netip.MustParseAddr("198.19.0.2") {
+		t.Fatalf("public addresses %v, want the routers'", mapped)
+	}
+	// Before any punch, office2's router lets nothing in from office1.
+	socks[0].WriteToUDPAddrPort([]byte("unasked"), mapped[1])
+	if n, _ := receive(socks[1], time.Second, 1); n != 0 {
+		t.Fatal("an unsolicited datagram crossed the NAT")
+	}
+	// Both send at once (three rounds, as DCUtR retries); both must hear
+	// the other, from the other's public address.
+	for range 3 {
+		socks[0].WriteToUDPAddrPort([]byte("punch"), mapped[1])
+		socks[1].WriteToUDPAddrPort([]byte("punch"), mapped[0])
+	}
+	for i, c := range socks {
+		n, from := receive(c, 2*time.Second, 1)
+		if n != 1 || from != mapped[1-i] {
+			t.Fatalf("office%d heard %d datagrams, from %v; want one from %v", i+1, n, from, mapped[1-i])
+		}
+	}
+}

@@ -458,7 +458,7 @@ func playSatellite(r *run) {
 	})
 	setup := 1 + 1 + orgs // genesis, admissions; organisation keys come on top
 	r.step(fmt.Sprintf("both agree on the membership (%d organisations)", 2+orgs), func() (string, error) {
-		note, err := r.converged(nodes, setup, satelliteTimeout)
+		note, err := r.converged(nodes, setup, reconnectTimeout) // a few kB: seconds at the floor
 		if err == nil {
 			setup = r.entries(nodes[0])
 		}
