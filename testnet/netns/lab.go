@@ -216,13 +216,23 @@ func (l *Lab) Link(ctx context.Context, a *NS, aIf string, aAddr netip.Prefix, b
 	return nil
 }
 
-// lab addresses are all in 198.18.0.0/15, the range set aside for testing
-// networks (RFC 2544).
-var labRange = netip.MustParsePrefix("198.18.0.0/15")
+// Lab addresses are in 198.18.0.0/15, the range set aside for testing
+// networks (RFC 2544), except on segments that play the public internet.
+// go-libp2p counts 198.18.0.0/15 as unroutable (manet.IsPublicAddr), so a
+// node whose only outside address is there never believes it has a public
+// address: its hole punching (DCUtR) never starts. Public segments take
+// PublicRange instead, part of IANA's block for IETF protocol assignments
+// (192.0.0.0/24, not globally reachable), which go-libp2p counts as
+// public. Neither leaves the lab: no namespace of it has a link to the
+// host's own network.
+var (
+	LabRange    = netip.MustParsePrefix("198.18.0.0/15")
+	PublicRange = netip.MustParsePrefix("192.0.0.64/26")
+)
 
 func checkAddr(p netip.Prefix) error {
-	if p.IsValid() && !labRange.Contains(p.Addr()) {
-		return fmt.Errorf("testnet: %v is outside %v, the only range the lab uses", p, labRange)
+	if p.IsValid() && !LabRange.Contains(p.Addr()) && !PublicRange.Contains(p.Addr()) {
+		return fmt.Errorf("testnet: %v is outside %v and %v, the only ranges the lab uses", p, LabRange, PublicRange)
 	}
 	return nil
 }
