@@ -123,7 +123,10 @@ func (n *Node) Start(ctx context.Context, timeout time.Duration, extra ...string
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = out, errf
 	cmd.Env = cleanEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A process group of its own, so that a stop reaches all of it; and
+	// killed with this process, should that die without cleaning up (the
+	// next lab removes the namespace).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", n.Name, err)
 	}
