@@ -31,14 +31,42 @@ const (
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
-// writeEach writes count requests at each node.
+// writeEach writes count requests at each node, once it knows itself
+// admitted: a device the network has not admitted yet may not write.
 func (r *run) writeEach(nodes []*Node, count int, what string) (string, error) {
 	for _, n := range nodes {
+		if err := r.admitted(n, settleTimeout); err != nil {
+			return "", err
+		}
 		if _, err := n.Write(r.ctx, count, what); err != nil {
 			return "", err
 		}
 	}
 	return "", nil
+}
+
+// admitted waits until n holds its own admission (it reaches a
+// provisioned node from the founder by reconciliation), polling every
+// 200 ms, for at most timeout.
+func (r *run) admitted(n *Node, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := n.Status(r.ctx)
+		if err == nil && st.Admitted {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("holds %d entries, none admitting it", st.Entries)
+			}
+			return fmt.Errorf("%s did not learn of its admission within %v: %w", n.Name, timeout, err)
+		}
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // converged waits until nodes agree, holding at least min entries.
