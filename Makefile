@@ -11,8 +11,9 @@ FUZZTIME    ?= 10m
 SHORTFUZZ   ?= 5s
 NODES       ?= 5
 SEED        ?= 1
+SCENARIO    ?=
 
-.PHONY: all build run test fuzz bench testnet check fmt vet staticcheck clean
+.PHONY: all build run test fuzz bench testnet netns-tools check fmt vet staticcheck clean
 
 all: build
 
@@ -40,9 +41,12 @@ run: build
 	@echo
 	@exec $(MURMUR) run
 
-# All tests, then a short run of each fuzz target.
-test:
-	$(GO) test ./...
+# All tests, then a short run of each fuzz target. As root, the tests of
+# testnet/netns play the network scenarios in Linux network namespaces (a
+# few minutes; the satellite link alone takes over a minute), hence the
+# longer timeout; elsewhere they skip and say why.
+test: netns-tools
+	$(GO) test -timeout 30m ./...
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(SHORTFUZZ)
@@ -67,8 +71,30 @@ bench:
 # A local network of NODES real murmur processes on loopback through the
 # default scenario (partition with writes on both sides, a node killed and
 # restarted, a heal); exits 0 only if every node ends with the same entries.
+# With SCENARIO=lan|exile|satellite|restart (as root), that scenario in
+# Linux network namespaces instead: each node in a namespace of its own,
+# behind the routers, NATs and links the scenario makes and removes.
 testnet:
+ifeq ($(filter-out default,$(SCENARIO)),)
 	$(GO) run ./cmd/murmur-testnet -nodes $(NODES) -seed $(SEED)
+else
+	@$(MAKE) --no-print-directory netns-tools
+	$(GO) run ./cmd/murmur-testnet -scenario $(SCENARIO) -seed $(SEED)
+endif
+
+# What the namespace scenarios use besides iproute2 (ip, tc): nft and
+# iptables, installed when missing, as root, where apt-get exists.
+netns-tools:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		missing=""; \
+		command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
+		command -v iptables >/dev/null 2>&1 || missing="$$missing iptables"; \
+		command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || missing="$$missing iproute2"; \
+		if [ -n "$$missing" ]; then \
+			echo "Installing for the network-namespace tests:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		fi; \
+	fi
 
 check: fmt vet staticcheck
 	$(GO) test -race ./...

@@ -14,6 +14,11 @@
 //     `murmur request new` and read with `murmur status --json`, killed
 //     with SIGKILL. What `make testnet` runs.
 //
+// Subpackage netns plays the network scenarios (lan, exile, satellite,
+// restart) with each node in a Linux network namespace of its own, behind
+// NAT routers, shaped and lossy links and a userspace satellite link:
+// `make testnet SCENARIO=NAME`, as root.
+//
 // The package owns the harness only: nodes are driven through the node
 // package and the murmur command, exactly as people and scripts drive them.
 package testnet

@@ -5,7 +5,15 @@
 // entry count (and holds every entry written), 1 otherwise, 2 on a wrong
 // command line. `make testnet` runs it with real processes.
 //
+// With -scenario NAME (lan, exile, satellite, restart) it plays instead
+// one of the scenarios in network namespaces (package testnet/netns): each
+// node a real murmur process in a Linux network namespace of its own,
+// behind routers, NATs and emulated links the run makes and removes. It
+// needs root. The report names the scenario and the link profile and ends
+// in PASS or FAIL; the exit status is 0 only on PASS.
+//
 //	murmur-testnet [-nodes N] [-seed S] [-mode procs|inprocess] [-timeout D] [-json]
+//	murmur-testnet -scenario lan|exile|satellite|restart [-seed S] [-keep] [-v]
 //	murmur-testnet -bench   # the testnet benchmarks (convergence, live latency)
 package main
 
@@ -19,10 +27,12 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/murmurnet/murmur/testnet"
+	"github.com/murmurnet/murmur/testnet/netns"
 )
 
 func main() {
@@ -69,6 +79,11 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 	murmur := fs.String("murmur", "", "murmur binary to run (default: build ./cmd/murmur)")
 	keep := fs.Bool("keep", false, "procs: keep the data directories and node logs (kept anyway if the run fails)")
 	bench := fs.Bool("bench", false, "run the testnet benchmarks instead of the scenario")
+	scenario := fs.String("scenario", "", "play a scenario in network namespaces (needs root): "+strings.Join(netns.Names(), ", ")+"; empty or default: the default scenario on loopback")
+	satRate := fs.Int("sat-rate", 0, "-scenario satellite: the link's rate in bit/s each way (default 32000)")
+	satRTT := fs.Duration("sat-rtt", 800*time.Millisecond, "-scenario satellite with -sat-rate: round trip")
+	satLoss := fs.Float64("sat-loss", 0.10, "-scenario satellite with -sat-rate: loss each way (0 to 1)")
+	verbose := fs.Bool("v", false, "-scenario: also print every command that builds the namespaces")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: murmur-testnet [flags]\n\nRuns the default testnet scenario and exits 0 only if every node ends with the same entries.\n\nexample:\n  murmur-testnet -nodes 7 -seed 3\n\nflags:\n")
 		fs.PrintDefaults()
@@ -82,6 +97,20 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "murmur-testnet: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *scenario != "" && *scenario != "default" {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "timeout" })
+		if !set {
+			*timeout = 20 * time.Minute // each scenario bounds its own waits
+		}
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		opt := netns.Options{Murmur: *murmur, Keep: *keep, Seed: *seed}
+		if *satRate > 0 {
+			opt.Satellite.Rate, opt.Satellite.Delay, opt.Satellite.Loss = *satRate, *satRTT/2, *satLoss
+		}
+		return runScenario(ctx, *scenario, opt, *asJSON, *verbose, stdout, stderr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -131,6 +160,36 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
+	} else {
+		fmt.Fprintln(stdout)
+		rep.Print(stdout)
+	}
+	if !rep.Pass {
+		return 1
+	}
+	return 0
+}
+
+// runScenario plays a scenario in network namespaces and prints its report.
+func runScenario(ctx context.Context, name string, opt netns.Options, asJSON, verbose bool, stdout, stderr io.Writer) int {
+	if err := netns.Available(); err != nil {
+		fmt.Fprintf(stderr, "murmur-testnet: -scenario %s: %v\n", name, err)
+		return 1
+	}
+	opt.Logf = func(format string, args ...any) {
+		fmt.Fprintf(stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	if verbose {
+		opt.Commands = opt.Logf
+	}
+	fmt.Fprintf(stderr, "murmur-testnet: scenario %s: %s\n", name, netns.About(name))
+	rep, err := netns.Run(ctx, name, opt)
+	if err != nil {
+		fmt.Fprintf(stderr, "murmur-testnet: %v\n", err)
+		return 2
+	}
+	if asJSON {
+		rep.JSON(stdout)
 	} else {
 		fmt.Fprintln(stdout)
 		rep.Print(stdout)
