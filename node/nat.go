@@ -79,6 +79,16 @@ const (
 	// natDialTimeout bounds one dial through a relay or one dial-back: a
 	// few round trips of 800 ms, with room for loss.
 	natDialTimeout = 45 * time.Second
+	// dialBackTimeout bounds one dial-back. A router that drops what it
+	// did not ask for never answers, so the dial-back waits this long for
+	// every address that is not reachable (all at once): long enough for a
+	// TCP handshake that loses its SYN twice (1 + 2 + 4 s) or a QUIC
+	// handshake with a loss or two at 800 ms, short enough not to hold the
+	// asking node's other work.
+	dialBackTimeout = 15 * time.Second
+	// askTimeout bounds one question to a member: the dial-backs and a
+	// few round trips.
+	askTimeout = dialBackTimeout + 15*time.Second
 	// reachEvery: how often a node asks again whether it can be reached.
 	reachEvery = 10 * time.Minute
 	// maxIntroductions: dials through relays at once.
@@ -225,15 +235,18 @@ func (r *Runner) natStep(now time.Time) {
 	askedLongAgo := now.Sub(r.nat.asked) >= r.opt.ReachEvery
 	r.nat.mu.Unlock()
 
-	if askedLongAgo || reach == ReachUnknown || reach == "" {
-		r.askReachability(now)
-	}
-	if !r.opt.Relay && r.reachability() != ReachPublic {
+	// Until members have said whether they can reach this node, it
+	// reserves on the relays it knows too: asking takes a while, and an
+	// office must not wait for that to be introduced.
+	if !r.opt.Relay && reach != ReachPublic {
 		for _, ai := range relays {
 			r.keepReservation(ai, now)
 		}
 	}
 	r.introduce(relays)
+	if askedLongAgo || reach == ReachUnknown || reach == "" {
+		r.askReachability(now)
+	}
 }
 
 func (r *Runner) reachability() Reachability {
@@ -502,14 +515,14 @@ func (r *Runner) askReachability(now time.Time) {
 }
 
 func (r *Runner) askOne(p peer.ID, addrs []string) ([]ma.Multiaddr, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, 2*natDialTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, askTimeout)
 	defer cancel()
 	s, err := r.h.NewStream(ctx, p, reachProtocol(r.n.network))
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(2 * natDialTimeout))
+	s.SetDeadline(time.Now().Add(askTimeout))
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
 	if err := json.NewEncoder(s).Encode(reachRequest{Addrs: addrs}); err != nil {
@@ -544,7 +557,7 @@ func (r *Runner) serveReach(s network.Stream) {
 		s.Reset()
 		return
 	}
-	s.SetDeadline(time.Now().Add(2 * natDialTimeout))
+	s.SetDeadline(time.Now().Add(askTimeout))
 	var req reachRequest
 	if err := json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&req); err != nil {
 		s.Reset()
@@ -552,12 +565,19 @@ func (r *Runner) serveReach(s network.Stream) {
 	}
 	p := s.Conn().RemotePeer()
 	candidates := reachCandidates(req.Addrs, s.Conn().RemoteMultiaddr(), r.private)
+	reached := make([]bool, len(candidates))
+	var wg gosync.WaitGroup
+	for i, a := range candidates {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reached[i] = r.dialBack(p, a)
+		}()
+	}
+	wg.Wait()
 	var ans reachAnswer
-	for _, a := range candidates {
-		if r.ctx.Err() != nil {
-			break
-		}
-		if r.dialBack(p, a) {
+	for i, a := range candidates {
+		if reached[i] {
 			ans.Reached = append(ans.Reached, a.String())
 		}
 	}
@@ -614,7 +634,7 @@ func (r *Runner) dialBack(p peer.ID, a ma.Multiaddr) bool {
 	if err != nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, natDialTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, dialBackTimeout)
 	defer cancel()
 	if port, err := a.ValueForProtocol(ma.P_TCP); err == nil {
 		var d net.Dialer

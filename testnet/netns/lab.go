@@ -217,17 +217,16 @@ func (l *Lab) Link(ctx context.Context, a *NS, aIf string, aAddr netip.Prefix, b
 }
 
 // Lab addresses are in 198.18.0.0/15, the range set aside for testing
-// networks (RFC 2544), except on segments that play the public internet.
-// go-libp2p counts 198.18.0.0/15 as unroutable (manet.IsPublicAddr), so a
-// node whose only outside address is there never believes it has a public
-// address: its hole punching (DCUtR) never starts. Public segments take
-// PublicRange instead, part of IANA's block for IETF protocol assignments
-// (192.0.0.0/24, not globally reachable), which go-libp2p counts as
-// public. Neither leaves the lab: no namespace of it has a link to the
-// host's own network.
+// networks (RFC 2544); none leaves the lab: no namespace of it has a link
+// to the host's own network. go-libp2p counts 198.18.0.0/15 as unroutable
+// (manet.IsPublicAddr), so a node whose only outside address is there would
+// never believe it has a public address, and its hole punching (DCUtR)
+// would never start: the lab's murmur processes run with
+// MURMUR_TESTNET_PUBLIC set to LabRange, which makes them count it as the
+// public internet. Segments that play the internet take PublicRange.
 var (
 	LabRange    = netip.MustParsePrefix("198.18.0.0/15")
-	PublicRange = netip.MustParsePrefix("192.0.0.64/26")
+	PublicRange = netip.MustParsePrefix("198.19.0.64/26")
 )
 
 func checkAddr(p netip.Prefix) error {

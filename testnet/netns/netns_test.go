@@ -311,25 +311,25 @@ func TestNATHolePunch(t *testing.T) {
 	must(wan.Bridge(ctx, "br0"))
 	public, err := lab.Namespace(ctx, "public")
 	must(err)
-	must(lab.Plug(ctx, public, "eth0", pfx("192.0.0.74/26"), wan, "br0"))
+	must(lab.Plug(ctx, public, "eth0", pfx("198.19.0.74/26"), wan, "br0"))
 	var offices []*NS
 	for i := 1; i <= 2; i++ {
 		rt, err := lab.Namespace(ctx, fmt.Sprintf("router%d", i))
 		must(err)
 		office, err := lab.Namespace(ctx, fmt.Sprintf("office%d", i))
 		must(err)
-		must(lab.Plug(ctx, rt, "eth0", pfx(fmt.Sprintf("192.0.0.%d/26", 64+i)), wan, "br0"))
+		must(lab.Plug(ctx, rt, "eth0", pfx(fmt.Sprintf("198.19.0.%d/26", 64+i)), wan, "br0"))
 		must(lab.Link(ctx, office, "eth0", pfx(fmt.Sprintf("198.18.%d.2/24", i)), rt, "lan0", pfx(fmt.Sprintf("198.18.%d.1/24", i))))
 		must(office.DefaultRoute(ctx, netip.MustParseAddr(fmt.Sprintf("198.18.%d.1", i))))
 		must(rt.Forward(ctx))
 		must(rt.Masquerade(ctx, "eth0"))
 		offices = append(offices, office)
 	}
-	observer := udpIn(t, public, "192.0.0.74:3478")
+	observer := udpIn(t, public, "198.19.0.74:3478")
 	socks := []*net.UDPConn{udpIn(t, offices[0], "198.18.1.2:4721"), udpIn(t, offices[1], "198.18.2.2:4721")}
 	var mapped []netip.AddrPort
 	for _, c := range socks {
-		if _, err := c.WriteToUDPAddrPort([]byte("who am I"), netip.MustParseAddrPort("192.0.0.74:3478")); err != nil {
+		if _, err := c.WriteToUDPAddrPort([]byte("who am I"), netip.MustParseAddrPort("198.19.0.74:3478")); err != nil {
 			t.Fatal(err)
 		}
 		n, from := receive(observer, 2*time.Second, 1)
@@ -338,7 +338,7 @@ func TestNATHolePunch(t *testing.T) {
 		}
 		mapped = append(mapped, from)
 	}
-	if mapped[0].Addr() != netip.MustParseAddr("192.0.0.65") || mapped[1].Addr() != netip.MustParseAddr("192.0.0.66") {
+	if mapped[0].Addr() != netip.MustParseAddr("198.19.0.65") || mapped[1].Addr() != netip.MustParseAddr("198.19.0.66") {
 		t.Fatalf("public addresses %v, want the routers'", mapped)
 	}
 	// Before any punch, office2's router lets nothing in from office1.

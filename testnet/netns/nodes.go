@@ -122,7 +122,7 @@ func (n *Node) Start(ctx context.Context, timeout time.Duration, extra ...string
 	fmt.Fprintf(errf, "--- testnet %s: ip %s\n", time.Now().Format("15:04:05"), strings.Join(args, " "))
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = out, errf
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), "MURMUR_TESTNET_PUBLIC="+LabRange.String())
 	// A process group of its own, so that a stop reaches all of it; and
 	// killed with this process, should that die without cleaning up (the
 	// next lab removes the namespace).

@@ -5,6 +5,7 @@ package netns
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/murmurnet/murmur/node"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -281,7 +282,7 @@ func playExile(r *run) {
 	)
 	r.rep.Link = fmt.Sprintf("offices behind NAT (nftables masquerade); each office's uplink %g Mbit/s each way (tc tbf), %g%% random loss each way (iptables statistic); the exile on the public segment",
 		float64(uplink)/1e6, 100*loss)
-	r.rep.Topology = "public segment (addresses go-libp2p counts as public, see PublicRange) 192.0.0.64/26 (a bridge): exile 192.0.0.74, router1 192.0.0.65, router2 192.0.0.66; office1 198.18.1.2 behind router1, office2 198.18.2.2 behind router2"
+	r.rep.Topology = "public segment (198.18.0.0/15 counted as public through MURMUR_TESTNET_PUBLIC, see LabRange) 198.19.0.64/26 (a bridge): exile 198.19.0.74, router1 198.19.0.65, router2 198.19.0.66; office1 198.18.1.2 behind router1, office2 198.18.2.2 behind router2"
 	names := []string{"exile", "office1", "office2"}
 	var nodes []*Node
 	var exileNS *NS
@@ -297,14 +298,14 @@ func playExile(r *run) {
 		if exileNS, err = r.lab.Namespace(r.ctx, "exile"); err != nil {
 			return "", err
 		}
-		if err := r.lab.Plug(r.ctx, exileNS, "eth0", pfx("192.0.0.74/26"), wan, "br0"); err != nil {
+		if err := r.lab.Plug(r.ctx, exileNS, "eth0", pfx("198.19.0.74/26"), wan, "br0"); err != nil {
 			return "", err
 		}
 		f, err := found(r.ctx, r.opt.Dir, names, r.opt.Seed, 0)
 		if err != nil {
 			return "", err
 		}
-		nodes = append(nodes, r.h.addNode("exile", exileNS, netip.MustParseAddr("192.0.0.74"), f.dirs[0], f.peers[0]))
+		nodes = append(nodes, r.h.addNode("exile", exileNS, netip.MustParseAddr("198.19.0.74"), f.dirs[0], f.peers[0]))
 		for i := 1; i <= 2; i++ {
 			rt, err := r.lab.Namespace(r.ctx, fmt.Sprintf("router%d", i))
 			if err != nil {
@@ -315,7 +316,7 @@ func playExile(r *run) {
 			if err != nil {
 				return "", err
 			}
-			if err := r.lab.Plug(r.ctx, rt, "eth0", pfx(fmt.Sprintf("192.0.0.%d/26", 64+i)), wan, "br0"); err != nil {
+			if err := r.lab.Plug(r.ctx, rt, "eth0", pfx(fmt.Sprintf("198.19.0.%d/26", 64+i)), wan, "br0"); err != nil {
 				return "", err
 			}
 			if err := r.lab.Link(r.ctx, office, "eth0", pfx(fmt.Sprintf("198.18.%d.2/24", i)), rt, "lan0", pfx(fmt.Sprintf("198.18.%d.1/24", i))); err != nil {
@@ -341,7 +342,7 @@ func playExile(r *run) {
 			// Packets from this office to the other office's router: the
 			// direct (hole-punched) path, never the exile.
 			other := 3 - i
-			if err := rt.CountBetween(r.ctx, "direct", pfx(fmt.Sprintf("198.18.%d.0/24", i)), pfx(fmt.Sprintf("192.0.0.%d/32", 64+other))); err != nil {
+			if err := rt.CountBetween(r.ctx, "direct", pfx(fmt.Sprintf("198.18.%d.0/24", i)), pfx(fmt.Sprintf("198.19.0.%d/32", 64+other))); err != nil {
 				return "", err
 			}
 			nodes = append(nodes, r.h.addNode(fmt.Sprintf("office%d", i), office, netip.MustParseAddr(fmt.Sprintf("198.18.%d.2", i)), f.dirs[i], f.peers[i]))
@@ -350,7 +351,7 @@ func playExile(r *run) {
 	})
 	exile := func() []string {
 		return []string{"--no-mdns", "--relay",
-			"--announce", "/ip4/192.0.0.74/udp/4721/quic-v1", "--announce", "/ip4/192.0.0.74/tcp/4721"}
+			"--announce", "/ip4/198.19.0.74/udp/4721/quic-v1", "--announce", "/ip4/198.19.0.74/tcp/4721"}
 	}
 	r.step("start the exile (--relay --announce its public address)", func() (string, error) {
 		return "", nodes[0].Start(r.ctx, startTimeout, exile()...)
@@ -384,12 +385,23 @@ func playExile(r *run) {
 	})
 	r.step("write 1 request at each node", func() (string, error) { want += 3; return r.writeEach(nodes, 1, "after the restarts") })
 	r.step("all three agree", func() (string, error) { return r.converged(nodes, want, reconnectTimeout) })
-	r.step("the offices connect to each other (through the exile's introduction)", func() (string, error) {
+	r.step("the offices connect to each other directly (introduced by the exile, hole punched)", func() (string, error) {
+		// Connected through the relay is not enough: the relayed
+		// connection dies with the exile. Each office must say the other
+		// is connected now over a direct connection.
+		direct := func(st node.StatusInfo, other *Node) bool {
+			for _, c := range st.Contacts {
+				if c.Name == other.Name && c.Connected && c.Via == "direct" {
+					return true
+				}
+			}
+			return false
+		}
 		deadline := time.Now().Add(introductionTimeout)
 		for time.Now().Before(deadline) {
 			s1, err1 := nodes[1].Status(r.ctx)
 			s2, err2 := nodes[2].Status(r.ctx)
-			if err1 == nil && err2 == nil && slices.Contains(s1.Peers, nodes[2].Peer) && slices.Contains(s2.Peers, nodes[1].Peer) {
+			if err1 == nil && err2 == nil && direct(s1, nodes[2]) && direct(s2, nodes[1]) {
 				return "", nil
 			}
 			select {
@@ -398,7 +410,7 @@ func playExile(r *run) {
 			case <-time.After(time.Second):
 			}
 		}
-		return "", fmt.Errorf("office1 and office2 were not connected to each other within %v", introductionTimeout)
+		return "", fmt.Errorf("office1 and office2 were not connected to each other directly within %v", introductionTimeout)
 	})
 	var direct int64
 	r.step("cut the exile off: kill its node, take its link down", func() (string, error) {
