@@ -97,7 +97,7 @@ netns-tools:
 	fi
 
 check: fmt vet staticcheck
-	$(GO) test -race ./...
+	$(GO) test -race -timeout 30m ./...
 
 fmt:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
