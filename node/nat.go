@@ -262,7 +262,7 @@ func (r *Runner) reachability() Reachability {
 // their address hints, most recent first.
 func (r *Runner) memberRelays(now time.Time) []peer.AddrInfo {
 	var out []peer.AddrInfo
-	for _, h := range r.n.AddressHints(now) {
+	for _, h := range r.hints(now) {
 		if !h.Relay || h.Device == r.h.ID() || !r.n.MemberPeer(h.Device) || len(h.Addrs) == 0 {
 			continue
 		}

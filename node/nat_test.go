@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -108,5 +110,23 @@ func TestRelayIntroducesMembers(t *testing.T) {
 	}
 	if !relayed {
 		t.Error("office B reached office A, but not through the relay")
+	}
+}
+
+// Too many addresses to announce are refused with a plain error, and the
+// node that could not start stops cleanly.
+func TestAnnounceTooManyAddresses(t *testing.T) {
+	n := foundNetwork(t, node.InitOptions{})
+	var addrs []ma.Multiaddr
+	for i := range 9 {
+		addrs = append(addrs, ma.StringCast(fmt.Sprintf("/ip4/203.0.113.7/tcp/%d", 4721+i)))
+	}
+	r, err := n.Start(node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Announce: addrs})
+	if err == nil {
+		r.Close()
+		t.Fatal("nine addresses announced")
+	}
+	if !errors.Is(err, node.ErrInput) {
+		t.Errorf("%v is not an input error", err)
 	}
 }

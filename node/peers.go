@@ -87,8 +87,14 @@ func (n *Node) addressHints(now time.Time) []AddressHint {
 		}
 		ah := AddressHint{Device: p, Org: h.Org, OrgName: names[h.Org], Relay: h.Relay, Written: written}
 		for _, b := range h.Addrs {
+			// The same rule as for this device's own hint: another
+			// device's (perhaps a rogue one's, or an older release's)
+			// that names a host, a loopback address or a relay is not
+			// dialled.
 			if a, err := ma.NewMultiaddrBytes(b); err == nil {
-				ah.Addrs = append(ah.Addrs, a)
+				if a, err := checkHint(a, p, true); err == nil {
+					ah.Addrs = append(ah.Addrs, a)
+				}
 			}
 		}
 		if len(ah.Addrs) > 0 {
@@ -99,9 +105,8 @@ func (n *Node) addressHints(now time.Time) []AddressHint {
 }
 
 // ParseHintAddr reads an address for an address hint of the node whose
-// peer ID is self: a multiaddr another node can dial (an IP address or DNS
-// name and a TCP or UDP port, or a relay's /p2p-circuit address), with or
-// without a trailing /p2p/self.
+// peer ID is self: a multiaddr another node can dial (see checkHintAddr),
+// with or without a trailing /p2p/self.
 func ParseHintAddr(s string, self peer.ID) (ma.Multiaddr, error) {
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
@@ -110,7 +115,24 @@ func ParseHintAddr(s string, self peer.ID) (ma.Multiaddr, error) {
 	return checkHintAddr(a, self)
 }
 
+// isLinkLocal: 169.254.0.0/16 or fe80::/10.
+func isLinkLocal(a ma.Multiaddr) bool {
+	ip, err := manet.ToIP(a)
+	return err == nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast())
+}
+
+// checkHintAddr is the rule for an address in a hint, this device's or
+// another's: an IP address (a name would make every member's node look it
+// up), not loopback, link-local or unspecified (it would point members'
+// nodes at themselves), not through a relay, with a TCP or QUIC port.
 func checkHintAddr(a ma.Multiaddr, self peer.ID) (ma.Multiaddr, error) {
+	return checkHint(a, self, false)
+}
+
+// checkHint is checkHintAddr, with loopback addresses allowed if
+// loopbackOK (a node on loopback only: tests, a testnet on one machine;
+// see Runner.hints).
+func checkHint(a ma.Multiaddr, self peer.ID, loopbackOK bool) (ma.Multiaddr, error) {
 	if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
 		id, err := peer.Decode(last.Value())
 		if err != nil || id != self {
@@ -121,19 +143,36 @@ func checkHintAddr(a ma.Multiaddr, self peer.ID) (ma.Multiaddr, error) {
 	if len(a) == 0 {
 		return nil, inputErr("an address needs more than a peer ID")
 	}
-	first := a[0].Protocol().Code
-	switch first {
-	case ma.P_IP4, ma.P_IP6, ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+	switch a[0].Protocol().Code {
+	case ma.P_IP4, ma.P_IP6:
+	case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+		// Every member's node would look the name up, again and again:
+		// whoever answers for the name would learn when members are
+		// online, and through which resolvers.
+		return nil, inputErr("%s names a host: give its IP address (every member's node would look the name up, and whoever runs its DNS would see them)", a)
 	default:
-		return nil, inputErr("%s does not start with an IP address or a DNS name (/ip4/, /ip6/, /dns/)", a)
+		return nil, inputErr("%s does not start with an IP address (/ip4/ or /ip6/)", a)
 	}
 	if manet.IsIPUnspecified(a) {
 		return nil, inputErr("%s is not an address another node can reach (0.0.0.0 or ::): give this computer's public address", a)
 	}
-	_, tcpErr := a.ValueForProtocol(ma.P_TCP)
-	_, udpErr := a.ValueForProtocol(ma.P_UDP)
-	if tcpErr != nil && udpErr != nil {
-		return nil, inputErr("%s has no port: add /tcp/%d (or /udp/%d/quic-v1)", a, DefaultPort, DefaultPort)
+	if (manet.IsIPLoopback(a) && !loopbackOK) || isLinkLocal(a) {
+		return nil, inputErr("%s is reachable from this computer (or its own link) only: give an address other members' nodes can reach", a)
+	}
+	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		return nil, inputErr("%s goes through a relay: give this node's own address", a)
+	}
+	port, tcpErr := a.ValueForProtocol(ma.P_TCP)
+	if tcpErr != nil {
+		var udpErr, quicErr error
+		port, udpErr = a.ValueForProtocol(ma.P_UDP)
+		_, quicErr = a.ValueForProtocol(ma.P_QUIC_V1)
+		if udpErr != nil || quicErr != nil {
+			return nil, inputErr("%s says neither TCP nor QUIC: end it in /tcp/PORT or /udp/PORT/quic-v1 (like /tcp/%d)", a, DefaultPort)
+		}
+	}
+	if port == "0" {
+		return nil, inputErr("%s has port 0: give the port this node listens on (%d unless --listen says otherwise)", a, DefaultPort)
 	}
 	if len(a.Bytes()) > crdt.MaxAddrLen {
 		return nil, inputErr("%s is longer than %d bytes", a, crdt.MaxAddrLen)
@@ -142,7 +181,8 @@ func checkHintAddr(a ma.Multiaddr, self peer.ID) (ma.Multiaddr, error) {
 }
 
 // PublishAddressHint publishes this device's address hint: its node can be
-// reached at addrs (each checked as by ParseHintAddr), and runs a relay for
+// reached at addrs (each checked as by ParseHintAddr, but loopback addresses
+// are allowed: see Runner.hints), and runs a relay for
 // members if relay. Nothing is written when the device's current hint says
 // the same already.
 func (n *Node) PublishAddressHint(addrs []ma.Multiaddr, relay bool) error {
@@ -152,7 +192,7 @@ func (n *Node) PublishAddressHint(addrs []ma.Multiaddr, relay bool) error {
 	}
 	var raw [][]byte
 	for _, a := range addrs {
-		a, err := checkHintAddr(a, self)
+		a, err := checkHint(a, self, true)
 		if err != nil {
 			return err
 		}
@@ -527,7 +567,7 @@ func (r *Runner) candidates(now time.Time) []candidate {
 		seen = append(seen, p)
 	}
 	r.book.mu.Unlock()
-	for _, h := range r.n.AddressHints(r.n.Now()) { // aged by the node's clock
+	for _, h := range r.hints(r.n.Now()) { // aged by the node's clock
 		for _, a := range h.Addrs {
 			add(h.Device, a, time.Time{}) // a hint is no sign the node was reached
 		}
@@ -770,6 +810,25 @@ func (n *Node) contacts(info *runInfo) []ContactInfo {
 		}
 		if others {
 			out = append(out, ci)
+		}
+	}
+	return out
+}
+
+// hints are the address hints this runner may dial: a loopback address
+// points at this very machine, and is dialled only by a node that itself
+// listens on loopback alone (tests, a testnet on one machine), never by one
+// a member gone rogue could point at a local service.
+func (r *Runner) hints(now time.Time) []AddressHint {
+	hs := r.n.AddressHints(now)
+	if r.loopbackOnly {
+		return hs
+	}
+	out := hs[:0]
+	for _, h := range hs {
+		h.Addrs = slices.DeleteFunc(h.Addrs, manet.IsIPLoopback)
+		if len(h.Addrs) > 0 {
+			out = append(out, h)
 		}
 	}
 	return out

@@ -240,6 +240,12 @@ func TestPublishAddressHintRefusesBadAddresses(t *testing.T) {
 		"/tcp/4721",             // no address
 		"/ip4/203.0.113.7/tcp/4721/p2p/" + peerOf(t, b).String(), // another node's
 		"not a multiaddr",
+		"/dns/office.example.org/tcp/4721", // every member would look it up
+		"/ip4/127.0.0.1/tcp/4721",          // this computer only
+		"/ip6/fe80::1/tcp/4721",            // its own link only
+		"/ip4/203.0.113.7/udp/4721",        // neither TCP nor QUIC
+		"/ip4/203.0.113.7/tcp/0",           // no port
+		"/ip4/203.0.113.7/tcp/4721/p2p/" + peerOf(t, b).String() + "/p2p-circuit", // through a relay
 	} {
 		if _, err := node.ParseHintAddr(s, self); err == nil {
 			t.Errorf("%s: accepted", s)
@@ -247,8 +253,8 @@ func TestPublishAddressHintRefusesBadAddresses(t *testing.T) {
 			t.Errorf("%s: %v is not an input error", s, err)
 		}
 	}
-	if a, err := node.ParseHintAddr("/dns/office.example.org/tcp/4721/p2p/"+self.String(), self); err != nil || strings.Contains(a.String(), "/p2p/") {
-		t.Fatalf("a DNS address with this node's ID: %v, %v", a, err)
+	if a, err := node.ParseHintAddr("/ip4/203.0.113.7/udp/4721/quic-v1/p2p/"+self.String(), self); err != nil || strings.Contains(a.String(), "/p2p/") {
+		t.Fatalf("an address with this node's ID: %v, %v", a, err)
 	}
 }
 

@@ -122,6 +122,7 @@ type Runner struct {
 	peerAddrs []peer.AddrInfo  // --peer, kept connected
 
 	psk          []byte        // the network's pre-shared key, if it is private
+	loopbackOnly bool          // every listen address is loopback (or the host is the caller's)
 	nat          natState      // paths through NAT (nat.go)
 	reachLimiter *rate.Limiter // dial-backs served to others
 	book         *peerBook     // remembered peers and the dial loop (peers.go)
@@ -174,6 +175,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		}
 	}
 	r.psk = psk
+	r.loopbackOnly = opt.Host != nil || !beyondLoopback(r.opt.Listen)
 	r.reachLimiter = rate.NewLimiter(reachLimit, 3)
 	if r.private = psk != nil; r.private {
 		tcp, other := tcpListen(opt.Listen)
@@ -184,6 +186,9 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 			opt.Logf("this network is private, and a private network runs over TCP only: not listening on %s", strings.Join(other, ", "))
 		}
 		r.opt.Listen = tcp
+	}
+	if len(opt.Announce) > crdt.MaxHintAddrs {
+		return nil, inputErr("%d addresses to announce: at most %d", len(opt.Announce), crdt.MaxHintAddrs)
 	}
 	for _, s := range opt.Peers {
 		ai, err := peer.AddrInfoFromString(s)
@@ -198,9 +203,10 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	started := r // (an error return sets r to nil)
 	defer func() {
 		if err != nil {
-			r.Close()
+			started.Close()
 		}
 	}()
 	if r.h = opt.Host; r.h == nil {
