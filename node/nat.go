@@ -673,8 +673,12 @@ func (r *Runner) dialBack(p peer.ID, a ma.Multiaddr) bool {
 // natStatusLine is one line for people.
 func natStatusLine(st NATStatus, names func(string) string) string {
 	switch {
+	case st.Relaying && st.Reachability == ReachPublic:
+		return "Other members can reach this node directly, and it introduces members' nodes behind NAT to each other (relay)."
+	case st.Relaying && st.Reachability == ReachBehindNAT:
+		return "This node relays, but other members cannot reach it: run it where they can, and give its public address with --announce."
 	case st.Relaying:
-		return "Relays introductions for other members."
+		return "This node relays for members; whether they can reach it is not known yet."
 	case st.Reachability == ReachPublic:
 		return "Other members can reach this node directly."
 	case st.Reachability == ReachBehindNAT && len(st.Reserved) > 0:

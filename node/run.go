@@ -475,10 +475,10 @@ func (r *Runner) syncOptions() msync.SyncOptions {
 // started it, or the peer did): what moved, and, for one that failed, why.
 // A session that moved nothing and ended well is not worth a line.
 func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
-	who, got := short(p.String()), st.Received-st.Refused
+	who, got := r.n.deviceName(p), st.Received-st.Refused
 	if err == nil {
 		if got > 0 || st.Pushed > 0 {
-			r.opt.Logf("synced with %s in %s: %d entries received, %d sent", who, spellDuration(st.Elapsed), got, st.Pushed)
+			r.opt.Logf("synced with %s in %s: %s received, %d sent", who, spellDuration(st.Elapsed), entries(got), st.Pushed)
 		}
 		return
 	}
@@ -490,7 +490,7 @@ func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
 		// and it kept its own session (see msync.Syncer), or it is busy.
 		return
 	}
-	moved := fmt.Sprintf("%d entries received", got)
+	moved := entries(got) + " received"
 	if owed := st.Pushed + st.Unsent; owed > 0 {
 		moved += fmt.Sprintf(", %d of %d sent", st.Pushed, owed)
 	}
@@ -498,6 +498,14 @@ func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
 		moved += fmt.Sprintf(", %d refused", st.Refused)
 	}
 	r.opt.Logf("sync with %s failed after %s: %s; %s", who, spellDuration(st.Elapsed), moved, r.whySyncFailed(err))
+}
+
+// entries is "1 entry" or "N entries".
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }
 
 // whySyncFailed says in a few words why a session failed.
@@ -677,20 +685,19 @@ func (r *Runner) storeLoop() {
 // reconciliation instead, so an import or a script writing in bulk slows
 // nothing but itself.
 func (r *Runner) publishLoop() {
-	paced := false
+	var told time.Time
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
 		case e := <-r.own:
 			if !r.pace.Allow() {
-				if !paced {
-					r.opt.Logf("writing faster than the live path carries (%d entries at once, then %d a second): the rest goes by reconciliation", authorBurst, authorRate)
-					paced = true
+				if time.Since(told) > time.Minute {
+					r.opt.Logf("writing faster than entries are sent one by one (%d at once, then %d a second): the rest follow with the next sync", authorBurst, authorRate)
+					told = time.Now()
 				}
 				continue
 			}
-			paced = false
 			if err := r.gossip.Publish(r.ctx, e.Raw()); err != nil && r.ctx.Err() == nil {
 				r.opt.Logf("publishing: %v", err)
 			}

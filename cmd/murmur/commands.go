@@ -142,8 +142,8 @@ func cmdStatus(e *env, args []string) error {
 				fmt.Fprintf(tw, "reachable\t%s\n", st.Reach)
 			}
 			if t := st.Traffic; t != nil {
-				fmt.Fprintf(tw, "traffic\t%d reconciliations, %d entries received and %d sent by them; gossip %d bytes out, %d in\n",
-					t.Sync.Sessions, t.Sync.Received-t.Sync.Refused, t.Sync.Pushed, t.GossipSent, t.GossipRecv)
+				fmt.Fprintf(tw, "since it started\t%s received from other members, %d sent, in %s (%s exchanged)\n",
+					plural(t.Sync.Received-t.Sync.Refused, "entry"), t.Sync.Pushed, plural(t.Sync.Sessions, "sync"), bytesWord(t.Sync.SentBytes+t.Sync.RecvBytes+t.GossipSent+t.GossipRecv))
 			}
 		} else {
 			fmt.Fprintf(tw, "running\tno node is running on this data directory\n")
@@ -527,10 +527,24 @@ func cmdRequestShow(e *env, args []string) error {
 }
 
 func plural(n int, what string) string {
-	if n == 1 {
+	switch {
+	case n == 1:
 		return "1 " + what
+	case strings.HasSuffix(what, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(what, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// bytesWord is a byte count for people: "830 bytes", "12 KB", "3.4 MB".
+func bytesWord(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1_000_000:
+		return fmt.Sprintf("%d KB", n/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
 func indent(s string) string {
