@@ -106,13 +106,15 @@ func (n *Node) addressHints(now time.Time) []AddressHint {
 
 // ParseHintAddr reads an address for an address hint of the node whose
 // peer ID is self: a multiaddr another node can dial (see checkHintAddr),
-// with or without a trailing /p2p/self.
-func ParseHintAddr(s string, self peer.ID) (ma.Multiaddr, error) {
+// with or without a trailing /p2p/self. A loopback address is accepted
+// only from a node that listens on loopback alone (listen, as --listen
+// gives it): a test, or a testnet on one machine.
+func ParseHintAddr(s string, self peer.ID, listen []string) (ma.Multiaddr, error) {
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
 		return nil, inputErr("%q is not a multiaddr (like /ip4/203.0.113.7/tcp/%d): %v", s, DefaultPort, err)
 	}
-	return checkHintAddr(a, self)
+	return checkHint(a, self, len(listen) > 0 && !beyondLoopback(listen))
 }
 
 // isLinkLocal: 169.254.0.0/16 or fe80::/10.

@@ -247,14 +247,21 @@ func TestPublishAddressHintRefusesBadAddresses(t *testing.T) {
 		"/ip4/203.0.113.7/tcp/0",           // no port
 		"/ip4/203.0.113.7/tcp/4721/p2p/" + peerOf(t, b).String() + "/p2p-circuit", // through a relay
 	} {
-		if _, err := node.ParseHintAddr(s, self); err == nil {
+		if _, err := node.ParseHintAddr(s, self, nil); err == nil {
 			t.Errorf("%s: accepted", s)
 		} else if !errors.Is(err, node.ErrInput) {
 			t.Errorf("%s: %v is not an input error", s, err)
 		}
 	}
-	if a, err := node.ParseHintAddr("/ip4/203.0.113.7/udp/4721/quic-v1/p2p/"+self.String(), self); err != nil || strings.Contains(a.String(), "/p2p/") {
+	if a, err := node.ParseHintAddr("/ip4/203.0.113.7/udp/4721/quic-v1/p2p/"+self.String(), self, nil); err != nil || strings.Contains(a.String(), "/p2p/") {
 		t.Fatalf("an address with this node's ID: %v, %v", a, err)
+	}
+	// Loopback: only for a node that listens on loopback alone.
+	if _, err := node.ParseHintAddr("/ip4/127.0.0.1/tcp/4721", self, []string{"/ip4/127.0.0.1/tcp/0"}); err != nil {
+		t.Errorf("a loopback node announcing loopback: %v", err)
+	}
+	if _, err := node.ParseHintAddr("/ip4/127.0.0.1/tcp/4721", self, []string{"/ip4/0.0.0.0/tcp/4721"}); err == nil {
+		t.Error("a node listening beyond loopback announces a loopback address")
 	}
 }
 

@@ -63,7 +63,7 @@ func cmdRun(e *env, args []string) error {
 	}
 	var announced []ma.Multiaddr
 	for _, s := range *announce.vals {
-		a, err := node.ParseHintAddr(s, self)
+		a, err := node.ParseHintAddr(s, self, *listen.vals)
 		if err != nil {
 			return fmt.Errorf("--announce: %w", err)
 		}
