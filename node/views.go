@@ -3,10 +3,11 @@ package node
 import (
 	"encoding/hex"
 	"fmt"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
 )

@@ -303,9 +303,14 @@ func (d *Procs) waitListening(ctx context.Context, i int, offset int64) error {
 
 // tail is the end of a node's stderr log since its last start, for
 // error messages.
-func tail(path string) string {
+func tail(path string) string { return StderrTail(path, "--- testnet: murmur run") }
+
+// StderrTail is the end of a node's stderr log at path since the last line
+// that starts with marker (the harness writes one before each start), on
+// one line, for error messages.
+func StderrTail(path, marker string) string {
 	b, _ := os.ReadFile(path)
-	if k := bytes.LastIndex(b, []byte("--- testnet: murmur run")); k >= 0 {
+	if k := bytes.LastIndex(b, []byte(marker)); k >= 0 {
 		b = b[k:]
 		if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
 			b = b[nl+1:]

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/testnet"
 )
 
 // Node is one organisation's murmur node, run as a real `murmur run`
@@ -229,23 +230,7 @@ func (n *Node) Write(ctx context.Context, count int, what string) ([]string, err
 }
 
 // tail is the end of a node's stderr log since its last start.
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if k := bytes.LastIndex(b, []byte("--- testnet ")); k >= 0 {
-		b = b[k:]
-		if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
-			b = b[nl+1:]
-		}
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return "nothing on stderr"
-	}
-	if len(b) > 600 {
-		b = b[len(b)-600:]
-	}
-	return strings.ReplaceAll(string(b), "\n", " | ")
-}
+func tail(path string) string { return testnet.StderrTail(path, "--- testnet ") }
 
 // close stops every node and waits until each process is reaped.
 func (h *harness) close() error {
