@@ -105,7 +105,7 @@ func (n *Node) addressHints(now time.Time) []AddressHint {
 }
 
 // ParseHintAddr reads an address for an address hint of the node whose
-// peer ID is self: a multiaddr another node can dial (see checkHintAddr),
+// peer ID is self: a multiaddr another node can dial (see checkHint),
 // with or without a trailing /p2p/self. A loopback address is accepted
 // only from a node that listens on loopback alone (listen, as --listen
 // gives it): a test, or a testnet on one machine.
@@ -123,17 +123,12 @@ func isLinkLocal(a ma.Multiaddr) bool {
 	return err == nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast())
 }
 
-// checkHintAddr is the rule for an address in a hint, this device's or
+// checkHint is the rule for an address in a hint, this device's or
 // another's: an IP address (a name would make every member's node look it
-// up), not loopback, link-local or unspecified (it would point members'
-// nodes at themselves), not through a relay, with a TCP or QUIC port.
-func checkHintAddr(a ma.Multiaddr, self peer.ID) (ma.Multiaddr, error) {
-	return checkHint(a, self, false)
-}
-
-// checkHint is checkHintAddr, with loopback addresses allowed if
-// loopbackOK (a node on loopback only: tests, a testnet on one machine;
-// see Runner.hints).
+// up), not link-local or unspecified, nor loopback unless loopbackOK (it
+// would point members' nodes at themselves: allowed between nodes on
+// loopback alone, see Runner.hints), not through a relay, with a TCP or
+// QUIC port.
 func checkHint(a ma.Multiaddr, self peer.ID, loopbackOK bool) (ma.Multiaddr, error) {
 	if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
 		id, err := peer.Decode(last.Value())

@@ -83,6 +83,33 @@ func (r *run) converged(nodes []*Node, min int, timeout time.Duration) (string, 
 	return fmt.Sprintf("agreed after %.1f s: %d entries each", took.Seconds(), sts[0].Entries), nil
 }
 
+// statusesSay waits until every node's status satisfies cond, and says
+// which did not when the time is up.
+func (r *run) statusesSay(nodes []*Node, what string, timeout time.Duration, cond func(node.StatusInfo) bool) (string, error) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		var not []string
+		for _, n := range nodes {
+			st, err := n.Status(r.ctx)
+			if err != nil || !cond(st) {
+				not = append(not, fmt.Sprintf("%s (%s)", n.Name, st.Reach))
+			}
+		}
+		if len(not) == 0 {
+			return fmt.Sprintf("after %.1f s", time.Since(start).Seconds()), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s: not within %v for %s", what, timeout, strings.Join(not, ", "))
+		}
+		select {
+		case <-r.ctx.Done():
+			return "", r.ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // entries is what n holds now.
 func (r *run) entries(n *Node) int {
 	st, err := n.Status(r.ctx)
@@ -240,6 +267,11 @@ func playRestart(r *run) {
 	want := 1 + 2 // genesis, admissions; then the writes (organisation keys come on top)
 	r.step("write 1 request at each office", func() (string, error) { want += 3; return r.writeEach(nodes, 1, "restart") })
 	r.step("the three offices agree", func() (string, error) { return r.converged(nodes, want, settleTimeout) })
+	r.step("each office learns, from the others' dial-back, that they can reach it", func() (string, error) {
+		return r.statusesSay(nodes, "reachable", settleTimeout, func(st node.StatusInfo) bool {
+			return st.NAT != nil && st.NAT.Reachability == node.ReachPublic && len(st.NAT.Confirmed) > 0
+		})
+	})
 	for _, n := range nodes {
 		r.step(fmt.Sprintf("restart %s alone, with no --peer; write there", n.Name), func() (string, error) {
 			if err := n.Stop(false); err != nil {
@@ -367,6 +399,11 @@ func playExile(r *run) {
 	want := 1 + 2 // genesis, admissions; then the writes (organisation keys come on top)
 	r.step("write 1 request at each node", func() (string, error) { want += 3; return r.writeEach(nodes, 1, "exile") })
 	r.step("all three agree", func() (string, error) { return r.converged(nodes, want, settleTimeout) })
+	r.step("each office learns it is behind NAT, and holds a reservation on the exile's relay", func() (string, error) {
+		return r.statusesSay(nodes[1:], "behind NAT, reserved", settleTimeout, func(st node.StatusInfo) bool {
+			return st.NAT != nil && st.NAT.Reachability == node.ReachBehindNAT && len(st.NAT.Reserved) == 1
+		})
+	})
 	r.step("restart every node with no --peer (the exile keeps --relay --announce)", func() (string, error) {
 		for _, n := range nodes {
 			if err := n.Stop(false); err != nil {
