@@ -499,19 +499,42 @@ func (r *Runner) askReachability(now time.Time) {
 			}
 		}
 	}
-	if reach == ReachPublic {
+	if err := r.n.hintFromReach(reach, reached, r.opt.Relay); err != nil && r.ctx.Err() == nil {
+		r.opt.Logf("telling the other members where this node can be reached: %v", err)
+	}
+}
+
+// hintFromReach keeps this device's address hint true to what members
+// found (for a node run without --announce): the addresses they reached
+// replace it; if they reached none, a hint that names addresses is taken
+// back, so that members stop dialling where this node no longer is (an
+// address announced once, then moved). Loopback addresses are never
+// published from here. Nothing is written when the hint says so already.
+func (n *Node) hintFromReach(reach Reachability, reached []ma.Multiaddr, relay bool) error {
+	switch reach {
+	case ReachPublic:
 		var publish []ma.Multiaddr
 		for _, a := range reached {
 			if !manet.IsIPLoopback(a) {
 				publish = append(publish, a)
 			}
 		}
-		if len(publish) > 0 {
-			if err := r.n.PublishAddressHint(publish, r.opt.Relay); err != nil && r.ctx.Err() == nil {
-				r.opt.Logf("publishing where this node can be reached: %v", err)
+		if len(publish) == 0 {
+			return nil
+		}
+		return n.PublishAddressHint(publish, relay)
+	case ReachBehindNAT:
+		self, err := PeerID(n.device)
+		if err != nil {
+			return err
+		}
+		for _, h := range n.AddressHints(n.Now()) {
+			if h.Device == self && len(h.Addrs) > 0 {
+				return n.PublishAddressHint(nil, relay)
 			}
 		}
 	}
+	return nil
 }
 
 func (r *Runner) askOne(p peer.ID, addrs []string) ([]ma.Multiaddr, error) {

@@ -77,3 +77,66 @@ func TestReachCandidatesOnlyTheAskersIP(t *testing.T) {
 		t.Errorf("%d candidates from 50 asked, want %d", len(got), maxReachAddrs)
 	}
 }
+
+// Members' dial-back keeps a node's hint true: reached addresses replace
+// it, and a node they cannot reach takes back the addresses it announced.
+func TestHintFollowsReachability(t *testing.T) {
+	ctx := context.Background()
+	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Exile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	self, _ := PeerID(n.Device())
+	mine := func() []string {
+		var out []string
+		for _, h := range n.AddressHints(n.Now()) {
+			if h.Device == self {
+				for _, a := range h.Addrs {
+					out = append(out, a.String())
+				}
+			}
+		}
+		return out
+	}
+	entries := func() int { return n.Status().Entries }
+
+	// An address announced once.
+	if err := n.PublishAddressHint([]ma.Multiaddr{ma.StringCast("/ip4/203.0.113.7/tcp/4721")}, false); err != nil {
+		t.Fatal(err)
+	}
+	// Members reach it elsewhere: that replaces it (loopback is not published).
+	reached := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.9/tcp/4721"), ma.StringCast("/ip4/127.0.0.1/tcp/4721")}
+	if err := n.hintFromReach(ReachPublic, reached, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := mine(); !slices.Equal(got, []string{"/ip4/198.51.100.9/tcp/4721"}) {
+		t.Fatalf("after members reached it: %v", got)
+	}
+	// The same again writes nothing.
+	before := entries()
+	if err := n.hintFromReach(ReachPublic, reached, false); err != nil {
+		t.Fatal(err)
+	}
+	if entries() != before {
+		t.Error("an unchanged reachability wrote a new hint")
+	}
+	// Members cannot reach it any more: the hint is taken back, once.
+	if err := n.hintFromReach(ReachBehindNAT, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := mine(); len(got) != 0 {
+		t.Fatalf("behind NAT, the hint still names %v", got)
+	}
+	before = entries()
+	if err := n.hintFromReach(ReachBehindNAT, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if entries() != before {
+		t.Error("a node still behind NAT wrote another empty hint")
+	}
+	// Unknown changes nothing.
+	if err := n.hintFromReach(ReachUnknown, nil, false); err != nil || entries() != before {
+		t.Errorf("unknown reachability wrote something (%v)", err)
+	}
+}
