@@ -74,7 +74,7 @@ bench:
 # A local network of NODES real murmur processes on loopback through the
 # default scenario (partition with writes on both sides, a node killed and
 # restarted, a heal); exits 0 only if every node ends with the same entries.
-# With SCENARIO=lan|exile|satellite|restart (as root), that scenario in
+# With SCENARIO=lan|exile|satellite|restart|satellite-tcp (as root), that scenario in
 # Linux network namespaces instead: each node in a namespace of its own,
 # behind the routers, NATs and links the scenario makes and removes.
 testnet:

@@ -10,57 +10,15 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
-	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
-// startNodes is mesh with options of each node's own.
+// startNodes is meshOf without the mock network.
 func startNodes(t *testing.T, opts []node.RunOptions) []*meshNode {
 	t.Helper()
-	ctx := context.Background()
-	founder, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Org 0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := []*meshNode{{n: founder}}
-	for i := 1; i < len(opts); i++ {
-		m, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: founder.Genesis()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := founder.Append(ctx, &crdt.Admission{Device: m.Device(), Name: fmt.Sprintf("Org %d", i)}); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, &meshNode{n: m})
-	}
-	mn := mocknet.New()
-	t.Cleanup(func() { mn.Close() })
-	for i, m := range nodes {
-		key, err := m.n.HostKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := mn.AddPeer(key, ma.StringCast(fmt.Sprintf("/ip4/10.0.0.%d/tcp/4721", i+1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := opts[i]
-		o.Host = h
-		if m.r, err = m.n.Start(o); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.r.Close(); m.n.Close() })
-	}
-	if err := mn.LinkAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := mn.ConnectAllButSelf(); err != nil {
-		t.Fatal(err)
-	}
+	nodes, _ := meshOf(t, opts)
 	return nodes
 }
 

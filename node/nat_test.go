@@ -12,23 +12,14 @@ import (
 	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 )
 
 // A member's node dials this one back from a port of its own: on loopback
 // it gets through, so both say they can be reached.
 func TestMembersDialBack(t *testing.T) {
-	ctx := context.Background()
-	steward := foundNetwork(t, node.InitOptions{})
-	other, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: steward.Genesis()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	if _, err := steward.Append(ctx, &crdt.Admission{Device: other.Device(), Name: "Other"}); err != nil {
-		t.Fatal(err)
-	}
+	ns := orgsNet(t, 2)
+	steward, other := ns[0], ns[1]
 	opt := node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, NATEvery: 200 * time.Millisecond}
 	sr, stewardAddr := runLoopback(t, steward, opt)
 	opt.Peers = []string{stewardAddr.Addrs[0].String() + "/p2p/" + stewardAddr.ID.String()}
@@ -50,19 +41,8 @@ func TestMembersDialBack(t *testing.T) {
 // no address for.
 func TestRelayIntroducesMembers(t *testing.T) {
 	ctx := context.Background()
-	exile := foundNetwork(t, node.InitOptions{})
-	var offices []*node.Node
-	for _, name := range []string{"Office A", "Office B"} {
-		o, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: exile.Genesis()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { o.Close() })
-		if _, err := exile.Append(ctx, &crdt.Admission{Device: o.Device(), Name: name}); err != nil {
-			t.Fatal(err)
-		}
-		offices = append(offices, o)
-	}
+	ns := orgsNet(t, 3)
+	exile, offices := ns[0], ns[1:]
 	opt := node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, NATEvery: 200 * time.Millisecond}
 	ropt := opt
 	ropt.Relay = true

@@ -24,7 +24,6 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -290,8 +289,9 @@ func (b *peerBook) poke() {
 	}
 }
 
-// startPeers loads the remembered contacts and starts the dial loop and
-// the contact recorder (r.book is made by Start).
+// startPeers loads the remembered contacts and starts the dial loop (r.book
+// is made by Start; subscribeConnections tells it of peers that come and
+// go).
 func (r *Runner) startPeers() error {
 	cs, err := r.n.store.Contacts(r.ctx)
 	if err != nil {
@@ -305,33 +305,6 @@ func (r *Runner) startPeers() error {
 		}
 	}
 	r.book.mu.Unlock()
-	sub, err := r.h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
-	if err != nil {
-		return err
-	}
-	r.spawn(func() {
-		defer sub.Close()
-		for {
-			select {
-			case <-r.ctx.Done():
-				return
-			case ev, ok := <-sub.Out():
-				if !ok {
-					return
-				}
-				switch ev := ev.(type) {
-				case event.EvtPeerIdentificationCompleted:
-					if r.n.MemberPeer(ev.Peer) {
-						r.reached(ev.Peer)
-					}
-				case event.EvtPeerConnectednessChanged:
-					if ev.Connectedness != network.Connected && r.n.MemberPeer(ev.Peer) {
-						r.lost(ev.Peer)
-					}
-				}
-			}
-		}
-	})
 	if !r.opt.NoDial {
 		r.spawn(r.dialLoop)
 	}

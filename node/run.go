@@ -889,9 +889,10 @@ func (r *Runner) syncAllSoon(except peer.ID) {
 }
 
 // subscribeConnections schedules a reconciliation with every peer that
-// connects (once identify has told us its protocols).
+// connects (once identify has told us its protocols), and tells the peer
+// book (peers.go) of members' nodes reached and lost.
 func (r *Runner) subscribeConnections() error {
-	sub, err := r.h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	sub, err := r.h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
 	if err != nil {
 		return err
 	}
@@ -905,10 +906,20 @@ func (r *Runner) subscribeConnections() error {
 				if !ok {
 					return
 				}
+				if ch, ok := ev.(event.EvtPeerConnectednessChanged); ok {
+					if ch.Connectedness != network.Connected && r.n.MemberPeer(ch.Peer) {
+						r.lost(ch.Peer)
+					}
+					continue
+				}
 				p := ev.(event.EvtPeerIdentificationCompleted).Peer
-				// (A peer that is not a member yet is reconciled with
-				// when it gains standing: see enforce.)
-				if r.speaksSync(p) && r.n.MemberPeer(p) {
+				if !r.n.MemberPeer(p) {
+					// (A peer that is not a member yet is reconciled
+					// with when it gains standing: see enforce.)
+					continue
+				}
+				r.reached(p)
+				if r.speaksSync(p) {
 					if r.h.Network().Connectedness(p) == network.Limited {
 						r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
 					} else {

@@ -24,13 +24,23 @@ type meshNode struct {
 // linked on a mock network, running, and connected to each other.
 func mesh(t *testing.T, size int, opt node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
 	t.Helper()
+	opts := make([]node.RunOptions, size)
+	for i := range opts {
+		opts[i] = opt
+	}
+	return meshOf(t, opts)
+}
+
+// meshOf is mesh with options of each node's own.
+func meshOf(t *testing.T, opts []node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
+	t.Helper()
 	ctx := context.Background()
 	founder, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Org 0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	nodes := []*meshNode{{n: founder}}
-	for i := 1; i < size; i++ {
+	for i := 1; i < len(opts); i++ {
 		m, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: founder.Genesis()})
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +61,7 @@ func mesh(t *testing.T, size int, opt node.RunOptions) ([]*meshNode, mocknet.Moc
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := opt
+		o := opts[i]
 		o.Host = h
 		if m.r, err = m.n.Start(o); err != nil {
 			t.Fatal(err)

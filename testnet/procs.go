@@ -254,7 +254,7 @@ func (d *Procs) spawn(i int) (int64, error) {
 	// each side (loopback has no firewall): nodes must not dial the
 	// members they remember from before. The network-namespace testnet
 	// partitions at the routers, and keeps that behaviour on.
-	cmd.Env = append(cleanEnv(), "MURMUR_TESTNET_NO_REDIAL=1")
+	cmd.Env = append(CleanEnv(), "MURMUR_TESTNET_NO_REDIAL=1")
 	setProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("testnet: starting node %d: %w", i, err)
@@ -270,8 +270,8 @@ func (d *Procs) spawn(i int) (int64, error) {
 	return fi.Size(), nil
 }
 
-// cleanEnv is this environment without what would point murmur elsewhere.
-func cleanEnv() []string {
+// CleanEnv is this environment without what would point murmur elsewhere.
+func CleanEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "MURMUR_DIR=") || strings.HasPrefix(kv, "MURMUR_PASSPHRASE=")
 	})
@@ -392,8 +392,14 @@ func (d *Procs) restart(ctx context.Context, nodes []int) error {
 
 // murmur runs one murmur command and returns its stdout.
 func (d *Procs) murmur(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, d.Murmur, args...)
-	cmd.Env = cleanEnv()
+	return Murmur(ctx, d.Murmur, args...)
+}
+
+// Murmur runs one command of the murmur binary bin, in CleanEnv, and
+// returns its stdout; an error carries its stderr.
+func Murmur(ctx context.Context, bin string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = CleanEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -13,7 +13,7 @@
 // in PASS or FAIL; the exit status is 0 only on PASS.
 //
 //	murmur-testnet [-nodes N] [-seed S] [-mode procs|inprocess] [-timeout D] [-json]
-//	murmur-testnet -scenario lan|exile|satellite|restart [-seed S] [-keep] [-v]
+//	murmur-testnet -scenario lan|exile|satellite|restart|satellite-tcp [-seed S] [-keep] [-v]
 //	murmur-testnet -bench   # the testnet benchmarks (convergence, live latency)
 package main
 

@@ -287,6 +287,8 @@ func TestScenarioRestart(t *testing.T)   { play(t, "restart", 10*time.Minute) }
 func TestScenarioExile(t *testing.T)     { play(t, "exile", 12*time.Minute) }
 func TestScenarioSatellite(t *testing.T) { play(t, "satellite", 10*time.Minute) }
 
+func TestScenarioSatelliteTCP(t *testing.T) { play(t, "satellite-tcp", 10*time.Minute) }
+
 // Two offices behind the lab's NAT routers can punch a direct UDP path
 // to each other, as DCUtR does: each learns its public address from a
 // server on the public segment (as identify tells a libp2p node), then

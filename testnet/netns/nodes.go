@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	gosync "sync"
 	"syscall"
@@ -61,25 +60,10 @@ type harness struct {
 	nodes []*Node
 }
 
-// cleanEnv is this environment without what would point murmur elsewhere.
-func cleanEnv() []string {
-	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "MURMUR_DIR=") || strings.HasPrefix(kv, "MURMUR_PASSPHRASE=")
-	})
-}
-
 // murmur runs a murmur command (outside any namespace: commands other
 // than run only read and write the data directory) and returns its stdout.
 func (h *harness) murmur(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, h.bin, args...)
-	cmd.Env = cleanEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("murmur %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
+	return testnet.Murmur(ctx, h.bin, args...)
 }
 
 // addNode registers a node whose data directory is dir.
@@ -123,7 +107,7 @@ func (n *Node) Start(ctx context.Context, timeout time.Duration, extra ...string
 	fmt.Fprintf(errf, "--- testnet %s: ip %s\n", time.Now().Format("15:04:05"), strings.Join(args, " "))
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = out, errf
-	cmd.Env = append(cleanEnv(), "MURMUR_TESTNET_PUBLIC="+LabRange.String())
+	cmd.Env = append(testnet.CleanEnv(), "MURMUR_TESTNET_PUBLIC="+LabRange.String())
 	// A process group of its own, so that a stop reaches all of it; and
 	// killed with this process, should that die without cleaning up (the
 	// next lab removes the namespace).

@@ -586,3 +586,84 @@ func playSatellite(r *run) {
 		r.rep.Numbers[len(r.rep.Numbers)-1] = fmt.Sprintf("time: did not finish within %.0f s (the floor for the entries is %.1f s)", took.Seconds(), floor.Seconds())
 	}
 }
+
+// ---- satellite-tcp ---------------------------------------------------
+
+// playSatelliteTCP: the same day's work over TCP alone, through tc tbf at
+// 32 kbit/s on both ends of the link, as the issue measured it (nothing
+// crossed in 10 minutes: yamux reset any connection whose write blocked
+// for 10 s, and one 64 KiB yamux frame takes 16 s at that rate). UDP is
+// dropped both ways, so QUIC cannot carry it instead.
+func playSatelliteTCP(r *run) {
+	const rate = 32_000
+	const entries, orgs = 500, 20
+	r.rep.Link = fmt.Sprintf("one link, %d bit/s each way (tc tbf, 2 s of queue), TCP only (UDP dropped)", rate)
+	r.rep.Topology = "ground 198.18.12.2 -- remote 198.18.12.3 (--peer ground's TCP address)"
+	var nodes []*Node
+	var f *founded
+	r.step("make ground and remote, one shaped link between them, UDP dropped", func() (string, error) {
+		var err error
+		if f, err = found(r.ctx, r.opt.Dir, []string{"ground", "remote"}, r.opt.Seed, orgs); err != nil {
+			return "", err
+		}
+		ground, err := r.lab.Namespace(r.ctx, "ground")
+		if err != nil {
+			return "", err
+		}
+		remote, err := r.lab.Namespace(r.ctx, "remote")
+		if err != nil {
+			return "", err
+		}
+		if err := r.lab.Link(r.ctx, ground, "eth0", pfx("198.18.12.2/24"), remote, "eth0", pfx("198.18.12.3/24")); err != nil {
+			return "", err
+		}
+		for _, ns := range []*NS{ground, remote} {
+			if err := ns.Shape(r.ctx, "eth0", rate, 2*time.Second); err != nil {
+				return "", err
+			}
+			if _, err := ns.Exec(r.ctx, "iptables", "-A", "OUTPUT", "-p", "udp", "-j", "DROP"); err != nil {
+				return "", err
+			}
+		}
+		nodes = append(nodes, r.h.addNode("ground", ground, netip.MustParseAddr("198.18.12.2"), f.dirs[0], f.peers[0]),
+			r.h.addNode("remote", remote, netip.MustParseAddr("198.18.12.3"), f.dirs[1], f.peers[1]))
+		return "", nil
+	})
+	r.step("start ground; start remote with --peer ground over TCP", func() (string, error) {
+		if err := nodes[0].Start(r.ctx, startTimeout, "--no-mdns"); err != nil {
+			return "", err
+		}
+		return "", nodes[1].Start(r.ctx, startTimeout, "--no-mdns", "--peer", fmt.Sprintf("/ip4/198.18.12.2/tcp/4721/p2p/%s", nodes[0].Peer))
+	})
+	setup := 1 + 1 + orgs
+	r.step(fmt.Sprintf("both agree on the membership (%d organisations)", 2+orgs), func() (string, error) {
+		note, err := r.converged(nodes, setup, reconnectTimeout)
+		if err == nil {
+			setup = r.entries(nodes[0])
+		}
+		return note, err
+	})
+	var size int
+	r.step(fmt.Sprintf("a day's work: %d entries from %d organisations, taken in at ground", entries, orgs), func() (string, error) {
+		raws, n, err := dayOfWork(f.network, f.writers, entries, r.opt.Seed)
+		if err != nil {
+			return "", err
+		}
+		size = n
+		return fmt.Sprintf("%d bytes encoded", size), ingest(r.ctx, nodes[0].Dir, raws)
+	})
+	t0 := time.Now()
+	var took time.Duration
+	r.step("remote holds the day's work", func() (string, error) {
+		var err error
+		if took, err = r.h.converge(r.ctx, nodes, setup+entries, satelliteTimeout); err != nil {
+			took = time.Since(t0)
+			return fmt.Sprintf("remote holds %d entries of %d", r.entries(nodes[1]), setup+entries), err
+		}
+		return fmt.Sprintf("in %.1f s", took.Seconds()), nil
+	})
+	floor := time.Duration(int64(size) * 8 * int64(time.Second) / rate)
+	r.rep.Numbers = append(r.rep.Numbers,
+		fmt.Sprintf("entries' encoded size: %d bytes; the link's floor for them: %.1f s", size, floor.Seconds()),
+		fmt.Sprintf("time: %.1f s = %.2fx the floor for the entries (compressed frames can beat it)", took.Seconds(), took.Seconds()/floor.Seconds()))
+}

@@ -127,14 +127,15 @@ var scenarios = map[string]struct {
 	about string
 	play  func(r *run)
 }{
-	"lan":       {"three offices on one LAN, no route elsewhere, meet by mDNS; a fourth joins by invite with no reachable address", playLAN},
-	"exile":     {"two offices behind NAT and a reachable exile relay; restarts without --peer; the exile cut off", playExile},
-	"satellite": {"a day's work (500 entries from 20 organisations) over 32 kbit/s, 800 ms round trip, 10% loss", playSatellite},
-	"restart":   {"three routed offices restart, one at a time then all at once, without --peer", playRestart},
+	"lan":           {"three offices on one LAN, no route elsewhere, meet by mDNS; a fourth joins by invite with no reachable address", playLAN},
+	"exile":         {"two offices behind NAT and a reachable exile relay; restarts without --peer; the exile cut off", playExile},
+	"satellite":     {"a day's work (500 entries from 20 organisations) over 32 kbit/s, 800 ms round trip, 10% loss", playSatellite},
+	"restart":       {"three routed offices restart, one at a time then all at once, without --peer", playRestart},
+	"satellite-tcp": {"the same day's work over TCP alone, through tc tbf at 32 kbit/s", playSatelliteTCP},
 }
 
 // Names lists the scenarios Run knows.
-func Names() []string { return []string{"lan", "exile", "satellite", "restart"} }
+func Names() []string { return []string{"lan", "exile", "satellite", "restart", "satellite-tcp"} }
 
 // About describes a scenario in one line.
 func About(name string) string { return scenarios[name].about }
