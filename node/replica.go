@@ -53,8 +53,13 @@ func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte, liv
 	mayWait := device || n.memberPeer(from) // see ingestFromPeer
 	if held && !local {
 		// A replay of an entry this node holds (pubsub drops repeats of
-		// recent messages before asking; this is an older one): forwarding
-		// it would let anyone make the network send its history again.
+		// recent messages before asking; this is an older one, or one
+		// reconciliation brought first): forwarding it would let anyone
+		// make the network send its history again. It counts against what
+		// the sender may send (see throttle.replayed).
+		if mayWait && e.Network == n.network {
+			live.replayed(from, e.Author, device, time.Now())
+		}
 		n.mu.Unlock()
 		return msync.Ignore, nil
 	}

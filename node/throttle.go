@@ -88,16 +88,26 @@ func newThrottle() *throttle {
 	return &throttle{authors: map[crdt.DeviceKey]*rate.Limiter{}, senders: map[sender]*rate.Limiter{}, penalties: map[peer.ID]penalty{}}
 }
 
-// admit counts an entry by author that from sent, and says whether the live
-// path may take it. known says whether author is a device of the network;
-// if not, only the sender's allowance for unknown keys applies.
-func (t *throttle) admit(from peer.ID, author crdt.DeviceKey, known bool, now time.Time) bool {
+// replayed counts against from an entry by author that this node held
+// already: the sender's allowance only (a replay must not use up the
+// author's, or a member replaying someone's history would hold back their
+// new entries). An honest relay forwards only what it took itself, within
+// the author's rate: it stays within its allowance however reconciliation
+// races it. A flooder whose entries reached this node first by
+// reconciliation is blamed all the same.
+func (t *throttle) replayed(from peer.ID, author crdt.DeviceKey, known bool, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.sweep(now)
 	if !known {
 		author = crdt.DeviceKey{}
 	}
+	t.countSender(from, author, now)
+}
+
+// countSender takes one of what from may send of author's entries, and
+// blames it if there was none left. The caller holds t.mu.
+func (t *throttle) countSender(from peer.ID, author crdt.DeviceKey, now time.Time) bool {
 	s := sender{from, author}
 	sl := t.senders[s]
 	if sl == nil {
@@ -110,6 +120,20 @@ func (t *throttle) admit(from peer.ID, author crdt.DeviceKey, known bool, now ti
 		t.penalties[from] = penalty{value: decayed(p, now) + 1, at: now}
 		t.blamed++
 	}
+	return within
+}
+
+// admit counts an entry by author that from sent, and says whether the live
+// path may take it. known says whether author is a device of the network;
+// if not, only the sender's allowance for unknown keys applies.
+func (t *throttle) admit(from peer.ID, author crdt.DeviceKey, known bool, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweep(now)
+	if !known {
+		author = crdt.DeviceKey{}
+	}
+	within := t.countSender(from, author, now)
 	ok := within
 	if known {
 		al := t.authors[author]
