@@ -737,7 +737,11 @@ func newRogue(t *testing.T, hn *honestNet, as *outsider, opts ...pubsub.Option) 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h, append(opts, pubsub.WithMaxMessageSize(1<<20))...)
+	// It sends each message to every peer of the topic (flood publish), as
+	// an attacker would: an honest node that already pruned it from its
+	// mesh would otherwise only ask for its messages by IWANT, and take in
+	// none if their batched reply is over its message limit.
+	ps, err := pubsub.NewGossipSub(ctx, h, append(opts, pubsub.WithMaxMessageSize(1<<20), pubsub.WithFloodPublish(true))...)
 	if err != nil {
 		t.Fatal(err)
 	}
