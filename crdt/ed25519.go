@@ -1,22 +1,17 @@
 package crdt
 
-import (
-	"crypto/sha512"
-	"crypto/subtle"
+import "crypto/ed25519"
 
-	"filippo.io/edwards25519"
-)
-
-// Ed25519 (RFC 8032) over filippo.io/edwards25519, with the same checks as
-// Go's crypto/ed25519 (canonical S, cofactorless equation), against which
-// ed25519_test.go cross-checks it. It is here, rather than a call into
-// crypto/ed25519, because that package links crypto/rand and math/rand
-// into whatever imports it, and this package must not reach a random
-// source at all: signing is deterministic and keys are made by the caller.
+// Ed25519 (RFC 8032) is the standard library's crypto/ed25519. It links a
+// random source into the binary (for GenerateKey), which this package
+// never calls: signing is deterministic, and keys are made from a seed the
+// caller provides. purity_test.go holds the package to that: it forbids
+// crdt's own calls to a clock or a random source, not what the standard
+// library links.
 
 // PrivateKeySize is the size of a private key in the form crypto/ed25519
 // uses: the 32-byte seed followed by the public key.
-const PrivateKeySize = 64
+const PrivateKeySize = ed25519.PrivateKeySize
 
 // PublicKeyOf returns the public key of a private key (seed || public).
 func PublicKeyOf(priv []byte) DeviceKey {
@@ -28,53 +23,17 @@ func PublicKeyOf(priv []byte) DeviceKey {
 // KeyFromSeed expands a 32-byte seed into a private key (seed || public).
 // The caller provides the seed's randomness.
 func KeyFromSeed(seed []byte) []byte {
-	h := sha512.Sum512(seed[:32])
-	s, _ := new(edwards25519.Scalar).SetBytesWithClamping(h[:32])
-	a := new(edwards25519.Point).ScalarBaseMult(s)
-	return append(append(make([]byte, 0, PrivateKeySize), seed[:32]...), a.Bytes()...)
+	return ed25519.NewKeyFromSeed(seed[:ed25519.SeedSize])
 }
 
 func ed25519Sign(priv, msg []byte) [64]byte {
-	h := sha512.Sum512(priv[:32])
-	s, _ := new(edwards25519.Scalar).SetBytesWithClamping(h[:32])
-	mh := sha512.New()
-	mh.Write(h[32:])
-	mh.Write(msg)
-	r, _ := new(edwards25519.Scalar).SetUniformBytes(mh.Sum(nil))
-	R := new(edwards25519.Point).ScalarBaseMult(r)
-	kh := sha512.New()
-	kh.Write(R.Bytes())
-	kh.Write(priv[32:])
-	kh.Write(msg)
-	k, _ := new(edwards25519.Scalar).SetUniformBytes(kh.Sum(nil))
-	S := new(edwards25519.Scalar).MultiplyAdd(k, s, r)
 	var sig [64]byte
-	copy(sig[:32], R.Bytes())
-	copy(sig[32:], S.Bytes())
+	copy(sig[:], ed25519.Sign(ed25519.PrivateKey(priv[:PrivateKeySize]), msg))
 	return sig
 }
 
 func ed25519Verify(pub DeviceKey, msg []byte, sig *[64]byte) bool {
-	if sig[63]&224 != 0 {
-		return false
-	}
-	A, err := new(edwards25519.Point).SetBytes(pub[:])
-	if err != nil {
-		return false
-	}
-	kh := sha512.New()
-	kh.Write(sig[:32])
-	kh.Write(pub[:])
-	kh.Write(msg)
-	k, _ := new(edwards25519.Scalar).SetUniformBytes(kh.Sum(nil))
-	S, err := new(edwards25519.Scalar).SetCanonicalBytes(sig[32:])
-	if err != nil {
-		return false
-	}
-	// [S]B = R + [k]A  <=>  [k](-A) + [S]B = R
-	minusA := new(edwards25519.Point).Negate(A)
-	R := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(k, minusA, S)
-	return subtle.ConstantTimeCompare(sig[:32], R.Bytes()) == 1
+	return ed25519.Verify(pub[:], msg, sig[:])
 }
 
 // SignWith signs msg with an ed25519 private key (seed || public key):

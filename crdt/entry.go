@@ -100,6 +100,9 @@ func Sign(key []byte, d Draft) (*Entry, error) {
 	if len(key) != PrivateKeySize {
 		return nil, invalid("private key has %d bytes", len(key))
 	}
+	if PublicKeyOf(KeyFromSeed(key)) != PublicKeyOf(key) {
+		return nil, invalid("private key does not match its public half")
+	}
 	e := &Entry{
 		Network:  d.Network,
 		Seq:      d.Seq,
