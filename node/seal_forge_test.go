@@ -281,3 +281,54 @@ func sealWith(t *testing.T, key, nonce, msg, ad []byte) []byte {
 	}
 	return aead.Seal(nil, nonce, msg, ad)
 }
+
+// Issue 11, item 5: a reply to a sealed request is sealed by default, for
+// the organisations that can read the request (and only genuine ones: a
+// member that forges a key share for itself reads no reply); clear text
+// needs Open.
+func TestReplyToSealedRequestIsSealedByDefault(t *testing.T) {
+	ctx := context.Background()
+	a, b, g := threeOrgs(t)
+	req, err := a.NewRequest(ctx, RequestInput{Kind: "referral", Title: "Sealed case", Body: "Where the defender sleeps.", Region: "NI", To: []string{g.Org().String()}, Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b, g)
+	forgeShare(t, b, req, b.Org()) // Beta pretends it may read the request
+	exchange(t, a, b, g)
+
+	const reply = "REPLYMARK: we can take them on Friday."
+	resp, err := g.Respond(ctx, ResponseInput{Request: req.ID().String(), Type: "comment", Body: reply})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Kind != crdt.KindSealed || strings.Contains(string(resp.Raw()), "REPLYMARK") {
+		t.Fatalf("a reply to a sealed request, written without --sealed, is in clear (%v)", resp.Kind)
+	}
+	exchange(t, a, b, g)
+	for name, n := range map[string]*Node{"Alpha": a, "Gamma": g} {
+		if got, err := readText(t, n, resp.ID()); err != nil || got != reply {
+			t.Fatalf("%s, a reader of the request, reads the reply as %q, %v", name, got, err)
+		}
+	}
+	if _, err := readText(t, b, resp.ID()); !errors.Is(err, ErrCannotOpen) {
+		t.Fatalf("Beta, which forged a share for itself, reads the reply: %v", err)
+	}
+	// Clear text is asked for.
+	open, err := g.Respond(ctx, ResponseInput{Request: req.ID().String(), Type: "comment", Body: "OPENMARK", Open: true})
+	if err != nil || open.Kind != crdt.KindResponse || !strings.Contains(string(open.Raw()), "OPENMARK") {
+		t.Fatalf("--open: %v %v", open, err)
+	}
+	if _, err := g.Respond(ctx, ResponseInput{Request: req.ID().String(), Type: "comment", Body: "x", Open: true, Sealed: true}); !errors.Is(err, ErrInput) {
+		t.Fatalf("--sealed with --open: %v", err)
+	}
+	// A reply to an open request stays in clear.
+	plain, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Open case", Region: "NI"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b, g)
+	if r, err := g.Respond(ctx, ResponseInput{Request: plain.ID().String(), Type: "comment", Body: "in clear"}); err != nil || r.Kind != crdt.KindResponse {
+		t.Fatalf("a reply to an open request: %v %v", r, err)
+	}
+}
