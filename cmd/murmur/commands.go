@@ -596,7 +596,16 @@ func cmdRespond(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) { fmt.Fprintf(w, "Response recorded (%s).\n", ent.ID()) })
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
+		switch {
+		case ent.Kind != crdt.KindSealed:
+			fmt.Fprintf(w, "Response recorded (%s).\n", ent.ID())
+		case in.Sealed:
+			fmt.Fprintf(w, "Response recorded, sealed: only the requesting organisation and yours can read its text (%s).\n", ent.ID())
+		default:
+			fmt.Fprintf(w, "Response recorded, sealed like the request: only the organisations that can read the request can read its text (%s). Use --open to write it in clear.\n", ent.ID())
+		}
+	})
 }
 
 // contactLine is an organisation's last contact in plain words: "Beta

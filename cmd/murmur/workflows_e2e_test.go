@@ -495,6 +495,10 @@ func TestCLIWorkflows(t *testing.T) {
 		if len(s.Responses) != 2 || !inClear {
 			t.Fatalf("Beta's view of a reply written with --open: %+v", s.Responses)
 		}
+		// The one who replies is told that the reply is sealed, and how not to.
+		if r := g.run("respond", id2, "--type", "comment", "--body", "QUIETMARK-again"); r.code != 0 || !strings.Contains(r.stdout, "sealed like the request") || !strings.Contains(r.stdout, "--open") {
+			t.Fatalf("the reply sealed by default does not say so:\n%s", r)
+		}
 	})
 
 	t.Run("grants", func(t *testing.T) {
