@@ -29,6 +29,12 @@ import (
 // key: an ephemeral key agreement, HKDF-SHA256, XChaCha20-Poly1305 with the
 // ciphertext's binding and the organisation as associated data.
 //
+// Version 2 (issue 11; crdt.Sealed.Commit set) also commits to the content
+// key, and its wraps are deterministic (wrapFor): a reader accepts only the
+// committed key, whatever wraps other members add in key shares, and
+// whoever holds the content key can tell a genuine wrap from a forged one.
+// Version 1 bodies are still read (openSealed).
+//
 // An organisation's keys are handed to its devices in its org-key entries
 // (crdt.OrgKey), each wrapped for a device's X25519 key. A device's X25519
 // key derives from its ed25519 seed (the same scalar; the public key is the
