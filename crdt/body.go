@@ -278,13 +278,22 @@ type OrgKey struct {
 // one organisation: its ID (32 bytes), the organisation key it is sealed
 // for (32), an ephemeral X25519 key (32), the sealed content key (48).
 //
-//	1 inner kind  2 envelope  3 nonce  4 ciphertext  5 wraps (ascending)
+// Commit, when present, is a commitment to the content key (node/seal.go:
+// an HMAC-SHA256 keyed with the content key over the entry's binding): a
+// reader accepts only the content key that matches it, so a forged wrap
+// cannot hand it another key, and one ciphertext cannot show different
+// text to different readers. A sealed body with a commitment is version 2;
+// one without (version 1, written before the commitment existed) keeps its
+// old meaning and is still read.
+//
+//	1 inner kind  2 envelope  3 nonce  4 ciphertext  5 wraps (ascending)  6 key commitment
 type Sealed struct {
 	Inner      Kind
 	Envelope   []byte
 	Nonce      [24]byte
 	Ciphertext []byte
 	Wraps      [][]byte
+	Commit     [32]byte // zero: version 1, no commitment
 
 	inner any // the envelope, decoded
 }
@@ -445,6 +454,7 @@ func EncodeBody(b any) ([]byte, error) {
 		w.fixed(3, b.Nonce[:])
 		w.bytes(4, b.Ciphertext)
 		w.byteStrings(5, b.Wraps)
+		w.fixed(6, b.Commit[:])
 	case *KeyShare:
 		w.fixed(1, b.Target[:])
 		w.byteStrings(2, b.Wraps)
@@ -765,6 +775,7 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 		d.fixed(3, b.Nonce[:])
 		b.Ciphertext = d.bytes(4, MaxBodySize)
 		b.Wraps = d.byteStrings(5, MaxWraps, SealedWrapSize, SealedWrapSize)
+		d.fixed(6, b.Commit[:])
 		if err = d.finish(); err == nil {
 			switch {
 			case b.Inner != KindRequest && b.Inner != KindResponse:

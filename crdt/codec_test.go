@@ -47,6 +47,10 @@ func goldenEntries(t testing.TB) []struct {
 		{0x04, 198, 51, 100, 7, 0x06, 0x12, 0x71},
 		{0x04, 198, 51, 100, 7, 0x91, 0x02, 0x12, 0x71, 0xcc, 0x03},
 	}, Relay: true})
+	// Version 2 of the sealed body: with a commitment to its content key.
+	sealed2 := n.write(f, &Sealed{Inner: KindResponse, Envelope: mustBody(t, &Response{Request: req.ID(), Type: Comment}),
+		Nonce: [24]byte{4, 5, 6}, Ciphertext: bytes.Repeat([]byte{0x5d}, 40),
+		Wraps: [][]byte{bytes.Repeat([]byte{0x1a}, SealedWrapSize)}, Commit: [32]byte{0xc0, 0xff, 0xee}}, req.ID())
 	return []struct {
 		name string
 		e    *Entry
@@ -55,8 +59,17 @@ func goldenEntries(t testing.TB) []struct {
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
 		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
-		{"address-hint", hint},
+		{"address-hint", hint}, {"sealed-v2", sealed2},
 	}
+}
+
+func mustBody(t testing.TB, b any) []byte {
+	t.Helper()
+	raw, err := EncodeBody(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 func TestGoldenVectors(t *testing.T) {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -27,6 +28,12 @@ import (
 // content key is wrapped for each recipient organisation's current X25519
 // key: an ephemeral key agreement, HKDF-SHA256, XChaCha20-Poly1305 with the
 // ciphertext's binding and the organisation as associated data.
+//
+// Version 2 (issue 11; crdt.Sealed.Commit set) also commits to the content
+// key, and its wraps are deterministic (wrapFor): a reader accepts only the
+// committed key, whatever wraps other members add in key shares, and
+// whoever holds the content key can tell a genuine wrap from a forged one.
+// Version 1 bodies are still read (openSealed).
 //
 // An organisation's keys are handed to its devices in its org-key entries
 // (crdt.OrgKey), each wrapped for a device's X25519 key. A device's X25519
@@ -110,14 +117,37 @@ func openFrom(priv []byte, eph [32]byte, sealed, ad []byte, info string) ([]byte
 	return aead.Open(nil, zeroNonce, sealed, ad)
 }
 
-// sealedBinding is the associated data of a sealed entry's ciphertext.
-func sealedBinding(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crdt.Kind, envelope []byte) []byte {
+// sealedBinding is the associated data of a sealed entry's ciphertext. A
+// version 2 body (with a key commitment) has its own label, so a body
+// cannot be passed off as the other version.
+func sealedBinding(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crdt.Kind, envelope []byte, v2 bool) []byte {
 	b := []byte("murmur-sealed-v1\n")
+	if v2 {
+		b = []byte("murmur-sealed-v2\n")
+	}
 	b = append(b, network[:]...)
 	b = append(b, author[:]...)
 	b = binary.AppendUvarint(b, seq)
 	b = binary.AppendUvarint(b, uint64(inner))
 	return append(b, envelope...)
+}
+
+// bindingOf is the binding of sealed entry e, whose body is s.
+func bindingOf(e *crdt.Entry, s *crdt.Sealed) []byte {
+	return sealedBinding(e.Network, e.Author, e.Seq, s.Inner, s.Envelope, s.Commit != [32]byte{})
+}
+
+// keyCommitment commits to a content key (version 2): HMAC-SHA256 keyed
+// with the content key over the entry's binding. Finding two content keys
+// with one commitment means a SHA-256 collision, so the commitment in the
+// signed body names exactly one content key, and with it one plaintext.
+func keyCommitment(ck, binding []byte) [32]byte {
+	m := hmac.New(sha256.New, ck)
+	m.Write([]byte("murmur-key-commit-v2\n"))
+	m.Write(binding)
+	var out [32]byte
+	copy(out[:], m.Sum(nil))
+	return out
 }
 
 func wrapAD(binding []byte, org crdt.OrgID) []byte {
@@ -131,26 +161,48 @@ type recipient struct {
 	key [32]byte
 }
 
+// wrapFor wraps content key ck for r. The wrap is deterministic: its
+// ephemeral key derives (HKDF-SHA256) from the content key, the binding
+// and the recipient, so whoever holds the content key can make the wrap
+// again and tell a genuine one from a forged one (sealedReaders). The
+// ephemeral key stays as secret as the content key it derives from.
+func wrapFor(ck, binding []byte, r recipient) ([]byte, error) {
+	h := sha256.Sum256(binding)
+	info := append(append([]byte("murmur-wrap-ephemeral-v2\n"), r.org[:]...), r.key[:]...)
+	ephPriv := make([]byte, 32)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, ck, h[:], info), ephPriv); err != nil {
+		return nil, err
+	}
+	eph := x25519Public(ephPriv)
+	k, err := kek(ephPriv, r.key, eph, r.key, "murmur-wrap-v1")
+	if err != nil {
+		return nil, fmt.Errorf("sealing for %v: %w", r.org, err)
+	}
+	aead, _ := chacha20poly1305.NewX(k)
+	sealed := aead.Seal(nil, zeroNonce, ck, wrapAD(binding, r.org))
+	return append(append(append(append([]byte{}, r.org[:]...), r.key[:]...), eph[:]...), sealed...), nil
+}
+
 // wrapContentKey wraps a content key for each recipient.
 func wrapContentKey(ck, binding []byte, to []recipient) ([][]byte, error) {
 	var wraps [][]byte
 	for _, r := range to {
-		eph, sealed, err := sealTo(r.key, ck, wrapAD(binding, r.org), "murmur-wrap-v1")
+		w, err := wrapFor(ck, binding, r)
 		if err != nil {
-			return nil, fmt.Errorf("sealing for %v: %w", r.org, err)
+			return nil, err
 		}
-		w := append(append(append(append([]byte{}, r.org[:]...), r.key[:]...), eph[:]...), sealed...)
 		wraps = append(wraps, w)
 	}
 	sortBytes(wraps)
 	return wraps, nil
 }
 
-// seal encrypts details for recipients. It returns the sealed body.
+// seal encrypts details for recipients. It returns the sealed body, version
+// 2: with a commitment to its content key.
 func seal(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crdt.Kind, envelope []byte, details crdt.Details, to []recipient) (*crdt.Sealed, error) {
-	binding := sealedBinding(network, author, seq, inner, envelope)
+	binding := sealedBinding(network, author, seq, inner, envelope, true)
 	ck := random(chacha20poly1305.KeySize)
-	s := &crdt.Sealed{Inner: inner, Envelope: envelope}
+	s := &crdt.Sealed{Inner: inner, Envelope: envelope, Commit: keyCommitment(ck, binding)}
 	copy(s.Nonce[:], random(len(s.Nonce)))
 	aead, _ := chacha20poly1305.NewX(ck)
 	s.Ciphertext = aead.Seal(nil, s.Nonce[:], crdt.EncodeDetails(details), binding)
@@ -176,18 +228,41 @@ func parseWrap(w []byte) parsedWrap {
 	return p
 }
 
-// contentKey finds a wrap for org among wraps, opens it with one of the
-// organisation's private keys (by public key), and returns the content key.
-func contentKey(binding []byte, wraps [][]byte, org crdt.OrgID, keys map[[32]byte][]byte) ([]byte, error) {
+// allWraps lists the wraps of a sealed body and of its key shares.
+func allWraps(s *crdt.Sealed, shares []*crdt.Entry) [][]byte {
+	wraps := slices.Clone(s.Wraps)
+	for _, sh := range shares {
+		if ks, err := crdt.ParseKeyShare(sh); err == nil {
+			wraps = append(wraps, ks.Wraps...)
+		}
+	}
+	return wraps
+}
+
+// openSealed decrypts a sealed entry with the content key found in its own
+// wraps or in shares, and returns the whole body (*crdt.Request or
+// *crdt.Response) and the content key. Any member can write a key share,
+// so a wrap that opens proves nothing: every wrap for org is tried, and
+// only a content key that matches the body's commitment (version 2) or,
+// for a version 1 body, under which its ciphertext opens, is accepted.
+func openSealed(e *crdt.Entry, shares []*crdt.Entry, org crdt.OrgID, keys map[[32]byte][]byte) (any, []byte, error) {
+	s, err := crdt.ParseSealed(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	binding := bindingOf(e, s)
+	committed := s.Commit != [32]byte{}
 	var lastErr error = ErrCannotOpen
-	for _, raw := range wraps {
+	for _, raw := range allWraps(s, shares) {
 		w := parseWrap(raw)
 		if w.org != org {
 			continue
 		}
 		priv, ok := keys[w.key]
 		if !ok {
-			lastErr = fmt.Errorf("%w: sealed for a key of this organisation this device does not hold", ErrCannotOpen)
+			if lastErr == ErrCannotOpen {
+				lastErr = fmt.Errorf("%w: sealed for a key of this organisation this device does not hold", ErrCannotOpen)
+			}
 			continue
 		}
 		ck, err := openFrom(priv, w.eph, w.wrapped, wrapAD(binding, org), "murmur-wrap-v1")
@@ -195,63 +270,76 @@ func contentKey(binding []byte, wraps [][]byte, org crdt.OrgID, keys map[[32]byt
 			lastErr = fmt.Errorf("%w: its key wrap does not open (tampered?)", ErrCannotOpen)
 			continue
 		}
-		return ck, nil
-	}
-	return nil, lastErr
-}
-
-// openSealed decrypts a sealed entry with the content key found in its own
-// wraps or in shares, and returns the whole body (*crdt.Request or
-// *crdt.Response) and the content key.
-func openSealed(e *crdt.Entry, shares []*crdt.Entry, org crdt.OrgID, keys map[[32]byte][]byte) (any, []byte, error) {
-	s, err := crdt.ParseSealed(e)
-	if err != nil {
-		return nil, nil, err
-	}
-	binding := sealedBinding(e.Network, e.Author, e.Seq, s.Inner, s.Envelope)
-	wraps := s.Wraps
-	for _, sh := range shares {
-		if ks, err := crdt.ParseKeyShare(sh); err == nil {
-			wraps = append(wraps, ks.Wraps...)
+		if committed {
+			if c := keyCommitment(ck, binding); !hmac.Equal(c[:], s.Commit[:]) {
+				lastErr = fmt.Errorf("%w: a key wrap for it hands a key that is not its own (forged?)", ErrCannotOpen)
+				continue
+			}
 		}
+		aead, _ := chacha20poly1305.NewX(ck)
+		pt, err := aead.Open(nil, s.Nonce[:], s.Ciphertext, binding)
+		if err != nil {
+			lastErr = fmt.Errorf("%w: the ciphertext does not open with its key (moved from another entry, or tampered)", ErrCannotOpen)
+			continue
+		}
+		whole, err := s.Combine(pt, e.Deps)
+		if err != nil {
+			lastErr = fmt.Errorf("%w: %v", ErrCannotOpen, err)
+			continue
+		}
+		return whole, ck, nil
 	}
-	ck, err := contentKey(binding, wraps, org, keys)
-	if err != nil {
-		return nil, nil, err
-	}
-	aead, _ := chacha20poly1305.NewX(ck)
-	pt, err := aead.Open(nil, s.Nonce[:], s.Ciphertext, binding)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the ciphertext does not open with its key (moved from another entry, or tampered)", ErrCannotOpen)
-	}
-	whole, err := s.Combine(pt, e.Deps)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrCannotOpen, err)
-	}
-	return whole, ck, nil
+	return nil, nil, lastErr
 }
 
-// sealedWrapOrgs lists the organisations a sealed entry's content key is
-// wrapped for, in it and in its shares.
-func sealedWrapOrgs(e *crdt.Entry, shares []*crdt.Entry) []crdt.OrgID {
+// sealedReaders lists the organisations that can read a sealed entry, as
+// far as this node can tell, in order of first wrap. With the content key
+// ck of a version 2 body, a wrap counts only if it is genuine: made again
+// from ck, it is the same bytes. Otherwise (a version 1 body, whose wraps
+// are random, or a node that cannot read it) a wrap counts if the author
+// wrote it, or a device of an organisation that counts wrote its share:
+// a member that cannot read the entry cannot make another look able to.
+// orgOf names a device's organisation.
+func sealedReaders(e *crdt.Entry, shares []*crdt.Entry, ck []byte, orgOf func(crdt.DeviceKey) (crdt.OrgID, bool)) []crdt.OrgID {
 	s, err := crdt.ParseSealed(e)
 	if err != nil {
 		return nil
 	}
-	seen := map[crdt.OrgID]bool{}
 	var out []crdt.OrgID
-	add := func(wraps [][]byte) {
-		for _, w := range wraps {
-			if p := parseWrap(w); !seen[p.org] {
-				seen[p.org] = true
-				out = append(out, p.org)
-			}
+	add := func(o crdt.OrgID) {
+		if !slices.Contains(out, o) {
+			out = append(out, o)
 		}
 	}
-	add(s.Wraps)
-	for _, sh := range shares {
-		if ks, err := crdt.ParseKeyShare(sh); err == nil {
-			add(ks.Wraps)
+	if ck != nil && s.Commit != [32]byte{} {
+		binding := bindingOf(e, s)
+		for _, raw := range allWraps(s, shares) {
+			w := parseWrap(raw)
+			if again, err := wrapFor(ck, binding, recipient{w.org, w.key}); err == nil && bytes.Equal(again, raw) {
+				add(w.org)
+			}
+		}
+		return out
+	}
+	for _, w := range s.Wraps {
+		add(parseWrap(w).org)
+	}
+	// Shares by readers' devices, until no more readers are found (each
+	// pass adds one at least, or ends).
+	done := make([]bool, len(shares))
+	for progress := true; progress; {
+		progress = false
+		for i, sh := range shares {
+			o, ok := orgOf(sh.Author)
+			if done[i] || !ok || !slices.Contains(out, o) {
+				continue
+			}
+			done[i], progress = true, true
+			if ks, err := crdt.ParseKeyShare(sh); err == nil {
+				for _, w := range ks.Wraps {
+					add(parseWrap(w).org)
+				}
+			}
 		}
 	}
 	return out

@@ -97,14 +97,26 @@ func (n *Node) cachedKeyring() map[[32]byte][]byte {
 	return n.ring
 }
 
+// readers lists the organisations that can read sealed entry id, as far
+// as this node can tell (sealedReaders): exactly, if this node can read
+// it. The caller holds n.mu.
+func (n *Node) readers(id crdt.ID) []crdt.OrgID {
+	e, _, ok := n.state.Entry(id)
+	if !ok || e.Kind != crdt.KindSealed || e.Withheld {
+		return nil
+	}
+	shares := n.state.KeyShares(id)
+	var ck []byte
+	if n.key != nil {
+		_, ck, _ = openSealed(e, shares, n.org, n.cachedKeyring())
+	}
+	return sealedReaders(e, shares, ck, n.state.DeviceOrg)
+}
+
 // sharedWith names the organisations a sealed entry is readable by.
 func (n *Node) sharedWith(id crdt.ID, names map[crdt.OrgID]string) []string {
-	e, _, ok := n.state.Entry(id)
-	if !ok || e.Withheld {
-		return []string{}
-	}
 	out := []string{}
-	for _, o := range sealedWrapOrgs(e, n.state.KeyShares(id)) {
+	for _, o := range n.readers(id) {
 		out = append(out, nameOr(names, o))
 	}
 	return out
@@ -135,7 +147,9 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 	if err != nil {
 		return nil, fmt.Errorf("only an organisation that can read a sealed request can share it: %w", err)
 	}
-	already := sealedWrapOrgs(e, n.state.KeyShares(rv.ID))
+	// Only genuine wraps count: a forged share (any member can write one)
+	// must not make an organisation look able to read it already.
+	already := sealedReaders(e, n.state.KeyShares(rv.ID), ck, n.state.DeviceOrg)
 	var orgs []crdt.OrgID
 	for _, ref := range to {
 		o, err := n.resolveOrg(ref)
@@ -157,7 +171,7 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 		return nil, err
 	}
 	s, _ := crdt.ParseSealed(e)
-	wraps, err := wrapContentKey(ck, sealedBinding(e.Network, e.Author, e.Seq, s.Inner, s.Envelope), recips)
+	wraps, err := wrapContentKey(ck, bindingOf(e, s), recips)
 	if err != nil {
 		return nil, err
 	}

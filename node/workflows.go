@@ -295,8 +295,11 @@ type ResponseInput struct {
 	// every pledge of this organisation on the request.
 	Pledge string
 	// Sealed: the text is readable only by the requesting organisation and
-	// this one.
-	Sealed bool
+	// this one. Open: the text is in clear, for every member, even on a
+	// sealed request. With neither, a response to a sealed request is
+	// sealed for the organisations that can read the request, and one to
+	// an open request is in clear.
+	Sealed, Open bool
 }
 
 // Respond answers a request.
@@ -392,11 +395,20 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	} else if typ == crdt.Pledge {
 		return nil, inputErr("a pledge needs an amount (--amount N, and --currency if not the request's %s)", req.Currency)
 	}
-	if in.Sealed {
+	switch {
+	case in.Sealed && in.Open:
+		return nil, inputErr("--sealed and --open contradict each other: give one")
+	case in.Sealed:
 		if resp.Text == "" {
 			return nil, inputErr("a sealed response seals its text: give --body")
 		}
 		return n.appendSealed(ctx, crdt.KindResponse, resp, []crdt.OrgID{n.org, rv.Org}, deps)
+	case rv.Sealed && !in.Open && resp.Text != "":
+		// A reply to a sealed request is sealed by default, for those who
+		// can read the request (genuine readers only: a forged key share
+		// does not make its writer one).
+		to := append([]crdt.OrgID{n.org, rv.Org}, n.readers(rv.ID)...)
+		return n.appendSealed(ctx, crdt.KindResponse, resp, to, deps)
 	}
 	return n.append(ctx, resp, deps...)
 }

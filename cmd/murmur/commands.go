@@ -570,7 +570,7 @@ func cmdRequestClose(e *env, args []string) error {
 }
 
 func cmdRespond(e *env, args []string) error {
-	c := newFlags(e, "respond", "ID --type TYPE [--body TEXT] [--amount N --currency C] [--pledge PLEDGE]", `murmur respond 9c41d2aa --type vouch --body "We funded them in 2024."`)
+	c := newFlags(e, "respond", "ID --type TYPE [--body TEXT] [--amount N --currency C] [--pledge PLEDGE] [--sealed | --open]", `murmur respond 9c41d2aa --type vouch --body "We funded them in 2024."`)
 	var in node.ResponseInput
 	c.StringVar(&in.Type, "type", "", "vouch, concern or unknown (verification); accept or decline (referral); pledge or withdraw (funding); sign (letter); comment (any)")
 	c.StringVar(&in.Body, "body", "", "a note")
@@ -578,6 +578,7 @@ func cmdRespond(e *env, args []string) error {
 	c.StringVar(&in.Currency, "currency", "", "currency of the amount (default: the request's)")
 	c.StringVar(&in.Pledge, "pledge", "", "the pledge to withdraw (withdraw; default: all of your organisation's on the request)")
 	c.BoolVar(&in.Sealed, "sealed", false, "only the requesting organisation (and yours) can read the text")
+	c.BoolVar(&in.Open, "open", false, "every member can read the text, even on a sealed request (by default a reply to a sealed request is sealed for those who can read the request)")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err
@@ -595,7 +596,16 @@ func cmdRespond(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) { fmt.Fprintf(w, "Response recorded (%s).\n", ent.ID()) })
+	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
+		switch {
+		case ent.Kind != crdt.KindSealed:
+			fmt.Fprintf(w, "Response recorded (%s).\n", ent.ID())
+		case in.Sealed:
+			fmt.Fprintf(w, "Response recorded, sealed: only the requesting organisation and yours can read its text (%s).\n", ent.ID())
+		default:
+			fmt.Fprintf(w, "Response recorded, sealed like the request: only the organisations that can read the request can read its text (%s). Use --open to write it in clear.\n", ent.ID())
+		}
+	})
 }
 
 // contactLine is an organisation's last contact in plain words: "Beta

@@ -464,6 +464,41 @@ func TestCLIWorkflows(t *testing.T) {
 			t.Fatal("the sealed reply is in clear in Beta's files")
 		}
 		n.refusedUnchanged(a, 2, "--to", "request", "new", "--kind", "verification", "--sealed", "--title", "to nobody")
+
+		// A reply to a sealed request, with neither --sealed nor --open, is
+		// sealed for those who can read the request: Alpha and Gamma here.
+		const quiet, loud = "QUIETMARK-reply-3391", "LOUDMARK-reply-8812"
+		id2 := n.write(a, "request", "new", "--kind", "referral", "--sealed", "--to", n.gID, "--title", "Second sealed case", "--body", "For Gamma.", "--region", "NI")
+		n.sync()
+		n.write(g, "respond", id2, "--type", "comment", "--body", quiet)
+		n.sync()
+		a.json(&s, "request", "show", id2)
+		if len(s.Responses) != 1 || !s.Responses[0].Sealed || s.Responses[0].Body != quiet {
+			t.Fatalf("the requester's view of a reply sealed by default: %+v", s.Responses)
+		}
+		b.json(&s, "request", "show", id2)
+		if len(s.Responses) != 1 || !s.Responses[0].Sealed || s.Responses[0].Body != "(sealed)" {
+			t.Fatalf("Beta's view of a reply sealed by default: %+v", s.Responses)
+		}
+		if inFiles(b, "QUIETMARK") {
+			t.Fatal("a reply to a sealed request, sealed by default, is in clear in Beta's files")
+		}
+		// Clear text is asked for with --open.
+		n.refusedUnchanged(g, 2, "contradict", "respond", id2, "--type", "comment", "--sealed", "--open", "--body", "x")
+		n.write(g, "respond", id2, "--type", "comment", "--open", "--body", loud)
+		n.sync()
+		b.json(&s, "request", "show", id2)
+		inClear := false
+		for _, r := range s.Responses {
+			inClear = inClear || (r.Body == loud && !r.Sealed)
+		}
+		if len(s.Responses) != 2 || !inClear {
+			t.Fatalf("Beta's view of a reply written with --open: %+v", s.Responses)
+		}
+		// The one who replies is told that the reply is sealed, and how not to.
+		if r := g.run("respond", id2, "--type", "comment", "--body", "QUIETMARK-again"); r.code != 0 || !strings.Contains(r.stdout, "sealed like the request") || !strings.Contains(r.stdout, "--open") {
+			t.Fatalf("the reply sealed by default does not say so:\n%s", r)
+		}
 	})
 
 	t.Run("grants", func(t *testing.T) {
