@@ -47,6 +47,10 @@ func goldenEntries(t testing.TB) []struct {
 		{0x04, 198, 51, 100, 7, 0x06, 0x12, 0x71},
 		{0x04, 198, 51, 100, 7, 0x91, 0x02, 0x12, 0x71, 0xcc, 0x03},
 	}, Relay: true})
+	// The new form of org-key entry: it names the one it replaces, and a
+	// revocation it follows.
+	orgKeyV2 := n.write(f, &OrgKeyV2{Public: [32]byte{8, 8, 8}, Replaces: orgKey.ID(),
+		Wraps: [][]byte{bytes.Repeat([]byte{0x43}, orgKeyWrapMin), bytes.Repeat([]byte{0x44}, orgKeyWrapMin+64)}}, orgKey.ID(), rev.ID())
 	return []struct {
 		name string
 		e    *Entry
@@ -55,7 +59,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
 		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
-		{"address-hint", hint},
+		{"address-hint", hint}, {"org-key-v2", orgKeyV2},
 	}
 }
 
