@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 )
@@ -270,6 +271,26 @@ func TestOrgKeyJudgementIndependentOfArrivalOrder(t *testing.T) {
 			if all[i] != want[i] {
 				t.Fatalf("seed %d: judgement %d is %+v, want %+v", seed, i, all[i], want[i])
 			}
+		}
+	}
+}
+
+// The new form names the key it replaces among its dependencies too.
+func TestOrgKeyV2BodyRules(t *testing.T) {
+	f := newDev(601)
+	n := newNet(t, f, 1)
+	for name, b := range map[string]*OrgKeyV2{
+		"replaces, not a dependency": {Public: [32]byte{1}, Replaces: ID{7}, Wraps: orgKeyWraps(f)},
+		"no key":                     {Wraps: orgKeyWraps(f)},
+		"no wrap":                    {Public: [32]byte{1}},
+		"a wrap of a wrong size":     {Public: [32]byte{1}, Wraps: [][]byte{make([]byte, orgKeyWrapMin+5)}},
+	} {
+		raw, err := EncodeBody(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Sign(f.priv, Draft{Network: n.network, Seq: f.seq + 1, Prev: f.head, Clock: f.clock + 1, Kind: KindOrgKeyV2, Body: raw}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
