@@ -254,10 +254,13 @@ type Redaction struct {
 	Reason string
 }
 
-// OrgKey publishes an organisation's encryption key (kind 12), written by
-// one of its devices. Public is the X25519 key that bodies are sealed for
-// from now on (the organisation's latest OrgKey, by clock then ID, is its
-// current one). Each wrap hands the organisation's private keys, this one
+// OrgKey publishes an organisation's encryption key (kind 12, the old
+// form), written by one of its devices. Public is the X25519 key that bodies
+// are sealed for. The first release took the latest OrgKey, by clock then
+// ID, as the current one; since an author sets its own clock, that let a
+// device about to be revoked make its own key current for ever. The old form
+// is still read, with a narrower meaning: see OrgKeyV2 and
+// State.OrgKeyViews. Each wrap hands the organisation's private keys, this one
 // and the earlier ones, to one of its devices: the device's key (32
 // bytes), an ephemeral X25519 key (32), then the keys sealed for the
 // device (node/seal.go). A new one is written when a device joins the
@@ -268,6 +271,20 @@ type Redaction struct {
 type OrgKey struct {
 	Public [32]byte
 	Wraps  [][]byte
+}
+
+// OrgKeyV2 publishes an organisation's encryption key (kind 16): an OrgKey
+// that names the org-key entry it replaces (zero for the organisation's
+// first). Replaces is also among the entry's dependencies, and so are the
+// revocations of the organisation's devices its author knew of: which key
+// is current follows from these links and from standing, never from clocks
+// (State.OrgKeyViews). Wraps as in OrgKey.
+//
+//	1 public key  2 replaces  3 wraps (ascending)
+type OrgKeyV2 struct {
+	Public   [32]byte
+	Replaces ID
+	Wraps    [][]byte
 }
 
 // Sealed carries a request or a response whose details only some
@@ -448,6 +465,10 @@ func EncodeBody(b any) ([]byte, error) {
 	case *OrgKey:
 		w.fixed(1, b.Public[:])
 		w.byteStrings(2, b.Wraps)
+	case *OrgKeyV2:
+		w.fixed(1, b.Public[:])
+		w.fixed(2, b.Replaces[:])
+		w.byteStrings(3, b.Wraps)
 	case *Sealed:
 		w.uint(1, uint64(b.Inner))
 		w.bytes(2, b.Envelope)
@@ -497,6 +518,8 @@ func KindOf(b any) Kind {
 		return KindRedaction
 	case *OrgKey:
 		return KindOrgKey
+	case *OrgKeyV2:
+		return KindOrgKeyV2
 	case *Sealed:
 		return KindSealed
 	case *KeyShare:
@@ -547,14 +570,18 @@ func ParseKeyShare(e *Entry) (*KeyShare, error) {
 	return b.(*KeyShare), nil
 }
 
-// ParseOrgKey decodes the body of an org-key entry.
+// ParseOrgKey decodes the body of an org-key entry of either form: its
+// key and its wraps.
 func ParseOrgKey(e *Entry) (*OrgKey, error) {
-	if e.Kind != KindOrgKey || e.Withheld {
+	if e.Kind != KindOrgKey && e.Kind != KindOrgKeyV2 || e.Withheld {
 		return nil, invalid("entry %v holds no organisation key", e.ID())
 	}
 	b, err := decodeBody(e.Kind, e.Body, e.Deps)
 	if err != nil {
 		return nil, err
+	}
+	if v2, ok := b.(*OrgKeyV2); ok {
+		return &OrgKey{Public: v2.Public, Wraps: v2.Wraps}, nil
 	}
 	return b.(*OrgKey), nil
 }
@@ -757,15 +784,18 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 		d.fixed(1, b.Public[:])
 		b.Wraps = d.byteStrings(2, MaxWraps, orgKeyWrapMin, orgKeyWrapMin+32*(MaxKeyEpochs-1))
 		if err = d.finish(); err == nil {
-			switch {
-			case b.Public == [32]byte{} || len(b.Wraps) == 0:
-				err = invalid("organisation key: needs a key and at least one wrap")
-			default:
-				for _, w := range b.Wraps {
-					if (len(w)-orgKeyWrapMin)%32 != 0 {
-						err = invalid("organisation key: a wrap of %d bytes", len(w))
-					}
-				}
+			err = checkOrgKey(b.Public, b.Wraps)
+		}
+		out = b
+	case KindOrgKeyV2:
+		b := &OrgKeyV2{}
+		d.fixed(1, b.Public[:])
+		d.fixed(2, b.Replaces[:])
+		b.Wraps = d.byteStrings(3, MaxWraps, orgKeyWrapMin, orgKeyWrapMin+32*(MaxKeyEpochs-1))
+		if err = d.finish(); err == nil {
+			err = checkOrgKey(b.Public, b.Wraps)
+			if err == nil && !b.Replaces.IsZero() && !slices.Contains(deps, b.Replaces) {
+				err = invalid("organisation key: the key it replaces is not among the entry's dependencies")
 			}
 		}
 		out = b
@@ -810,6 +840,18 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func checkOrgKey(public [32]byte, wraps [][]byte) error {
+	if public == [32]byte{} || len(wraps) == 0 {
+		return invalid("organisation key: needs a key and at least one wrap")
+	}
+	for _, w := range wraps {
+		if (len(w)-orgKeyWrapMin)%32 != 0 {
+			return invalid("organisation key: a wrap of %d bytes", len(w))
+		}
+	}
+	return nil
 }
 
 func firstErr(errs ...error) error {

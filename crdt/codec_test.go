@@ -51,6 +51,10 @@ func goldenEntries(t testing.TB) []struct {
 	sealed2 := n.write(f, &Sealed{Inner: KindResponse, Envelope: mustBody(t, &Response{Request: req.ID(), Type: Comment}),
 		Nonce: [24]byte{4, 5, 6}, Ciphertext: bytes.Repeat([]byte{0x5d}, 40),
 		Wraps: [][]byte{bytes.Repeat([]byte{0x1a}, SealedWrapSize)}, Commit: [32]byte{0xc0, 0xff, 0xee}}, req.ID())
+	// The new form of org-key entry: it names the one it replaces, and a
+	// revocation it follows.
+	orgKeyV2 := n.write(f, &OrgKeyV2{Public: [32]byte{8, 8, 8}, Replaces: orgKey.ID(),
+		Wraps: [][]byte{bytes.Repeat([]byte{0x43}, orgKeyWrapMin), bytes.Repeat([]byte{0x44}, orgKeyWrapMin+64)}}, orgKey.ID(), rev.ID())
 	return []struct {
 		name string
 		e    *Entry
@@ -59,7 +63,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
 		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
-		{"address-hint", hint}, {"sealed-v2", sealed2},
+		{"address-hint", hint}, {"sealed-v2", sealed2}, {"org-key-v2", orgKeyV2},
 	}
 }
 

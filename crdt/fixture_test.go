@@ -1,8 +1,10 @@
 package crdt
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"slices"
 	"testing"
 )
 
@@ -135,4 +137,53 @@ func (n *tnet) invite(by *tdev, purpose InvitePurpose, org OrgID, seed byte, exp
 
 func (n *tnet) admitWith(by, first *tdev, name string, inv *Entry) *Entry {
 	return n.write(by, &Admission{Device: first.key, Name: name}, inv.ID())
+}
+
+// orgKeyWrap is a stand-in wrap of an organisation key for device d: its
+// key, then bytes of the right length (crdt never opens a wrap).
+func orgKeyWrap(d *tdev) []byte {
+	w := make([]byte, orgKeyWrapMin)
+	copy(w, d.key[:])
+	w[40] = 0x77
+	return w
+}
+
+func orgKeyWraps(for_ ...*tdev) [][]byte {
+	var ws [][]byte
+	for _, d := range for_ {
+		ws = append(ws, orgKeyWrap(d))
+	}
+	slices.SortFunc(ws, bytes.Compare)
+	return ws
+}
+
+// orgKey writes d's org-key entry of the new form for key pub, replacing
+// replaces, wrapped for the devices in for_; deps are further
+// dependencies (the revocations it follows).
+func (n *tnet) orgKey(d *tdev, pub byte, replaces ID, for_ []*tdev, deps ...ID) *Entry {
+	n.t.Helper()
+	if !replaces.IsZero() {
+		deps = append([]ID{replaces}, deps...)
+	}
+	return n.write(d, &OrgKeyV2{Public: [32]byte{pub}, Replaces: replaces, Wraps: orgKeyWraps(for_...)}, deps...)
+}
+
+// writeAt is write with a clock the author chooses: at millis.
+func (n *tnet) writeAt(d *tdev, millis uint64, body any, deps ...ID) *Entry {
+	n.t.Helper()
+	raw, err := EncodeBody(body)
+	if err != nil {
+		n.t.Fatalf("encode %T: %v", body, err)
+	}
+	e, err := Sign(d.priv, Draft{
+		Network: n.network, Seq: d.seq + 1, Prev: d.head,
+		Clock: max(ClockAt(millis), d.clock+1), Deps: deps, Kind: KindOf(body), Body: raw,
+	})
+	if err != nil {
+		n.t.Fatalf("sign: %v", err)
+	}
+	d.seq, d.head, d.clock = e.Seq, e.ID(), e.Clock
+	d.heads[e.Seq] = e.ID()
+	n.all = append(n.all, e)
+	return e
 }

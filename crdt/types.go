@@ -45,6 +45,7 @@ const (
 	KindSealed        Kind = 13
 	KindKeyShare      Kind = 14
 	KindAddressHint   Kind = 15
+	KindOrgKeyV2      Kind = 16
 )
 
 var kindNames = map[Kind]string{
@@ -63,6 +64,7 @@ var kindNames = map[Kind]string{
 	KindSealed:        "sealed",
 	KindKeyShare:      "key-share",
 	KindAddressHint:   "address-hint",
+	KindOrgKeyV2:      "org-key-v2",
 }
 
 // Known reports whether this release can read bodies of kind k.

@@ -59,7 +59,7 @@ func (v *views) add(r *record) {
 		}
 	case *KeyShare:
 		addTo(v.shares, b.Target, r)
-	case *OrgKey:
+	case *OrgKey, *OrgKeyV2:
 		v.orgKeys[r.id()] = r
 	default:
 		// A withheld body: the entry still counts as a request (a sealed
@@ -91,7 +91,7 @@ func (v *views) remove(r *record) {
 		}
 	case *KeyShare:
 		removeFrom(v.shares, b.Target, r)
-	case *OrgKey:
+	case *OrgKey, *OrgKeyV2:
 		delete(v.orgKeys, r.id())
 	}
 }
@@ -398,8 +398,9 @@ func (s *State) KeyShares(target ID) []*Entry {
 	return out
 }
 
-// OrgKeys lists the accepted organisation-key entries written by org's
-// devices, oldest first: the last is its current key.
+// OrgKeys lists the accepted organisation-key entries (both forms) written
+// by org's devices, by clock then ID. Which of them is current is not their
+// order: see OrgKeyViews.
 func (s *State) OrgKeys(org OrgID) []*Entry {
 	var rs []*record
 	for _, r := range s.v.orgKeys {

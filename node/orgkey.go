@@ -22,8 +22,10 @@ func orgKeyAD(network crdt.ID, org crdt.OrgID, public [32]byte, device crdt.Devi
 
 // keyring returns the private keys of this organisation that its org-key
 // entries hand to this device, by public key, and the current public key
-// (zero if the organisation has published none). The node must be
-// unlocked; the caller holds n.mu.
+// (zero if no key of the organisation counts: crdt.State.OrgKeyViews). It
+// opens every wrap for this device, also in entries that no longer count
+// (a key the organisation's devices were handed still opens what was sealed
+// to it). The node must be unlocked; the caller holds n.mu.
 func (n *Node) keyring() (map[[32]byte][]byte, [32]byte) {
 	keys := map[[32]byte][]byte{}
 	var current [32]byte
@@ -36,7 +38,6 @@ func (n *Node) keyring() (map[[32]byte][]byte, [32]byte) {
 		if err != nil {
 			continue
 		}
-		current = ok.Public
 		for _, w := range ok.Wraps {
 			if crdt.DeviceKey(w[:32]) != n.device {
 				continue
@@ -51,28 +52,62 @@ func (n *Node) keyring() (map[[32]byte][]byte, [32]byte) {
 			}
 		}
 	}
+	if v, ok := n.state.CurrentOrgKey(n.org); ok {
+		current = v.Public
+	}
 	return keys, current
 }
 
-// currentOrgKey is org's current public key, if it has published one.
-func (n *Node) currentOrgKey(org crdt.OrgID) ([32]byte, bool) {
-	es := n.state.OrgKeys(org)
-	if len(es) == 0 {
-		return [32]byte{}, false
+// currentOrgKey is org's current public key. If org has none that can be
+// trusted, the error says why, in words for the person sealing.
+func (n *Node) currentOrgKey(org crdt.OrgID) ([32]byte, error) {
+	v, ok := n.state.CurrentOrgKey(org)
+	if ok {
+		return v.Public, nil
 	}
-	ok, err := crdt.ParseOrgKey(es[len(es)-1])
-	if err != nil {
-		return [32]byte{}, false
+	name := nameOr(n.orgNames(), org)
+	if v.Entry == nil {
+		return [32]byte{}, fmt.Errorf("%s has published no encryption key yet (its node publishes one when it first runs after admission): nothing can be sealed for it", name)
 	}
-	return ok.Public, true
+	dev := n.deviceLabel(v.Device)
+	var why string
+	switch v.Doubt {
+	case crdt.KeyByRevoked:
+		why = fmt.Sprintf("its latest encryption key was written by %s, which has since been revoked", dev)
+	case crdt.KeyWrappedForRevoked:
+		why = fmt.Sprintf("its latest encryption key was handed to %s, which has since been revoked", dev)
+	case crdt.KeyWrappedForOther:
+		why = fmt.Sprintf("its latest encryption key was handed to %s, which is not one of its devices", dev)
+	default: // crdt.KeyBeforeRevocation
+		why = fmt.Sprintf("it revoked %s after its latest encryption key was written, and the revoked device may hold that key", dev)
+	}
+	return [32]byte{}, fmt.Errorf("nothing can be sealed for %s now: %s. Its remaining devices publish a new key when their node next runs; try again once this node has received it", name, why)
+}
+
+// deviceLabel names a device for a person: its label and the start of its key.
+func (n *Node) deviceLabel(k crdt.DeviceKey) string {
+	for _, o := range n.state.Members() {
+		for _, d := range o.Devices {
+			if d.Key == k && d.Label != "" {
+				return fmt.Sprintf("the device %q (%s) of %s", d.Label, short(k.String()), nameOr(n.orgNames(), o.ID))
+			}
+			if d.Key == k {
+				return fmt.Sprintf("the device %s of %s", short(k.String()), nameOr(n.orgNames(), o.ID))
+			}
+		}
+	}
+	return "the device " + short(k.String())
 }
 
 // EnsureOrgKey makes sure this organisation's keys are handed to each of
 // its devices with standing and to none that lost it: it publishes the
 // organisation's first key, wraps the keys for a device added since, or
-// rotates to a new key once a device was revoked. Concurrent writers are
-// harmless: every org-key entry wraps for every device, and a device
-// opens whatever is wrapped for it. It reports whether it wrote.
+// rotates to a new key when no key of the organisation counts any more (a
+// device was revoked: crdt.State.OrgKeyViews). Any device with standing
+// may rotate, also one that cannot open the latest key (which a seized
+// device may have written for itself alone). Concurrent writers are
+// harmless: every org-key entry wraps for every device, and a device opens
+// whatever is wrapped for it. It reports whether it wrote.
 func (n *Node) EnsureOrgKey(ctx context.Context) (bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -95,11 +130,11 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 			}
 		}
 	}
-	keys, current := n.keyring()
-	es := n.state.OrgKeys(n.org)
+	keys, _ := n.keyring()
+	cur, counts := n.state.CurrentOrgKey(n.org)
 	var covered []crdt.DeviceKey
-	if len(es) > 0 {
-		ok, err := crdt.ParseOrgKey(es[len(es)-1])
+	if counts {
+		ok, err := crdt.ParseOrgKey(cur.Entry)
 		if err != nil {
 			return false, err
 		}
@@ -107,15 +142,16 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 			covered = append(covered, crdt.DeviceKey(w[:32]))
 		}
 	}
-	rotate := len(es) == 0 || slices.ContainsFunc(covered, func(d crdt.DeviceKey) bool { return !slices.Contains(standing, d) })
+	rotate := !counts || slices.ContainsFunc(covered, func(d crdt.DeviceKey) bool { return !slices.Contains(standing, d) })
 	missing := slices.ContainsFunc(standing, func(d crdt.DeviceKey) bool { return !slices.Contains(covered, d) })
 	if !rotate && !missing {
 		return false, nil
 	}
 	// Only the organisation's first device publishes its first key (another
 	// may not have received it yet), and only a device that holds the
-	// current key hands keys on: the others wait for one that does.
-	if _, holds := keys[current]; len(es) == 0 && crdt.OrgIDFor(n.device) != n.org || len(es) > 0 && !holds {
+	// current key hands it on to a device added since: the others wait for
+	// one that does.
+	if _, holds := keys[cur.Public]; cur.Entry == nil && crdt.OrgIDFor(n.device) != n.org || !rotate && !holds {
 		return false, nil
 	}
 	// The keys to hand over: the current one first, then the others.
@@ -123,7 +159,7 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 	if rotate {
 		history = append(history, random(32))
 	} else {
-		history = append(history, keys[current])
+		history = append(history, keys[cur.Public])
 	}
 	for pub, priv := range keys {
 		if pub != x25519Public(history[0]) && len(history) < crdt.MaxKeyEpochs {
@@ -133,7 +169,14 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 	slices.SortFunc(history[1:], bytes.Compare)
 	public := x25519Public(history[0])
 	payload := slices.Concat(history...)
-	body := &crdt.OrgKey{Public: public}
+	// It replaces the current key and names the revocations it follows.
+	replaces, revs := n.state.OrgKeyBasis(n.org)
+	body := &crdt.OrgKeyV2{Public: public, Replaces: replaces}
+	var deps []crdt.ID
+	if !replaces.IsZero() {
+		deps = append(deps, replaces)
+	}
+	deps = append(deps, revs...)
 	for _, d := range standing {
 		dpub, err := devicePublicX25519(d)
 		if err != nil {
@@ -146,7 +189,7 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 		body.Wraps = append(body.Wraps, slices.Concat(d[:], eph[:], sealed))
 	}
 	sortBytes(body.Wraps)
-	if _, err := n.append(ctx, body); err != nil {
+	if _, err := n.append(ctx, body, deps...); err != nil {
 		return false, err
 	}
 	return true, nil

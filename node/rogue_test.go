@@ -629,7 +629,7 @@ func makeJunk(t *testing.T, hn *honestNet) *junkKit {
 	var replays []junk
 	var admission []byte
 	if _, err := founder.Store().Scan(ctx, 0, func(_ int64, r store.Record) error {
-		if r.Kind == crdt.KindOrgKey {
+		if r.Kind == crdt.KindOrgKey || r.Kind == crdt.KindOrgKeyV2 {
 			// Written by each organisation's node as it starts: it may
 			// still be on its way (live) when the replays are sent.
 			k.mustKeep[r.ID] = r.Raw

@@ -75,8 +75,8 @@ func threeOrgs(t *testing.T) (a, b, g *Node) {
 	exchange(t, a, b, g)
 	for _, n := range []*Node{a, b, g} {
 		for _, o := range []crdt.OrgID{a.Org(), b.Org(), g.Org()} {
-			if _, ok := n.currentOrgKey(o); !ok {
-				t.Fatalf("the fixture: a node does not know organisation %v's key", o)
+			if _, err := n.currentOrgKey(o); err != nil {
+				t.Fatalf("the fixture: a node does not know organisation %v's key: %v", o, err)
 			}
 		}
 	}
@@ -92,9 +92,9 @@ func forgeShare(t *testing.T, by *Node, target *crdt.Entry, org crdt.OrgID) *crd
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, ok := by.currentOrgKey(org)
-	if !ok {
-		t.Fatal("no key for the forged share")
+	key, err := by.currentOrgKey(org)
+	if err != nil {
+		t.Fatalf("no key for the forged share: %v", err)
 	}
 	eph, sealed, err := sealTo(key, random(32), wrapAD(bindingOf(target, s), org), "murmur-wrap-v1")
 	if err != nil {

@@ -42,15 +42,14 @@ func (n *Node) appendSealed(ctx context.Context, inner crdt.Kind, body any, to [
 
 // recipients pairs each organisation with its current key.
 func (n *Node) recipients(orgs []crdt.OrgID) ([]recipient, error) {
-	names := n.orgNames()
 	var out []recipient
 	for _, o := range orgs {
 		if slices.ContainsFunc(out, func(r recipient) bool { return r.org == o }) {
 			continue
 		}
-		k, ok := n.currentOrgKey(o)
-		if !ok {
-			return nil, fmt.Errorf("%s has published no encryption key yet (its node publishes one when it first runs after admission): nothing can be sealed for it", nameOr(names, o))
+		k, err := n.currentOrgKey(o) // only a key no revoked device can hold
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, recipient{o, k})
 	}
