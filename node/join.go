@@ -209,7 +209,8 @@ func ReadJoin(dir string) (JoinInfo, error) {
 }
 
 // CompleteJoin reaches the inviter of the join in dir — or, with lan, any
-// member it finds on the local network by mDNS that has seen the invite —
+// node it finds on the local network by mDNS (only the inviter's node lets
+// a stranger in: its addresses may have changed since the code was made) —
 // presents the invite, and on success sets the directory up as a node of
 // the network (opened and unlocked). It retries, backing off, until ctx is
 // done. Asking a member found by mDNS is safe: the request is bound to the

@@ -247,3 +247,31 @@ func askIdentify(t *testing.T, h host.Host, p peer.ID) []byte {
 	raw, _ := io.ReadAll(io.LimitReader(s, 64<<10))
 	return raw
 }
+
+// The LAN name: the inviting node and the holder of its code compute the
+// same one (the code holds the first half of the network's ID); it changes
+// with the day, and is nothing like another network's.
+func TestLANServiceName(t *testing.T) {
+	f, fr := founded(t, 1)
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	netID := f.Network()
+	day := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	member, joiner := lanServiceName(netID[:inviteNetLen], day), lanServiceName(code.Network[:], day)
+	if member != joiner {
+		t.Fatalf("the member announces %q, the joiner looks for %q", member, joiner)
+	}
+	if late := lanServiceName(netID[:inviteNetLen], day.Add(11*time.Hour)); late != member {
+		t.Errorf("the name changed within the day: %q, then %q", member, late)
+	}
+	if next := lanServiceName(netID[:inviteNetLen], day.Add(24*time.Hour)); next == member {
+		t.Errorf("the name did not change with the day: %q", next)
+	}
+	other := netID
+	other[0] ^= 1
+	if o := lanServiceName(other[:inviteNetLen], day); o == member {
+		t.Errorf("another network has the same name %q", o)
+	}
+	if len(member) != len("_")+14+len("._udp") || strings.Contains(member, hex.EncodeToString(netID[:4])) {
+		t.Errorf("the name %q is not 14 hex digits of a hash", member)
+	}
+}
