@@ -59,8 +59,10 @@ const (
 	ConnRefused
 	// Disconnected: a connected peer lost its standing and was cut off.
 	Disconnected
-	// StreamRefused: a stream of one of the network's protocols was reset
-	// before its handler saw it.
+	// StreamRefused: a stream was reset before its handler saw it (or, one
+	// this node opened, before a byte of it was written): one of the
+	// network's protocols, or on a host the runner creates any protocol
+	// but the join protocol, with a peer without standing.
 	StreamRefused
 	// StreamServed: a stream of one of the network's protocols was handed
 	// to its handler.
