@@ -22,15 +22,25 @@ import (
 //   - the connection: a libp2p connection gater (gater, below) refuses a
 //     peer once the security handshake has named it, before a muxer is
 //     negotiated or any stream opened, unless it is a member's node or —
-//     inbound, while an invite is open — anyone (who can do nothing but
-//     present the invite). Outbound, it dials members only. go-libp2p's
+//     inbound, while an invite this device issued is open — anyone (who
+//     can do nothing but present the invite). The node of any other member
+//     refuses strangers whatever invites are open elsewhere: the invite
+//     code names its inviter's addresses, and the joiner dials those. Outbound, it dials members only. go-libp2p's
 //     mock network takes no gater from outside its package, so a node
 //     running on a host it did not create (RunOptions.Host) relies on the
 //     next two levels alone;
-//   - the stream: every handler of the network's protocols (reconciliation,
-//     gossip) is registered through memberHost, which resets a stream from
-//     a peer without standing before the handler sees it. The join protocol
-//     is registered on the host itself: it is the one a stranger may use;
+//   - the stream: on a host the runner creates, the resource manager
+//     (streamGate, below) refuses every stream between this node and a
+//     peer without standing, in either direction and of any protocol —
+//     libp2p's own included: identify, its pushes, ping — except the one
+//     a guest may open, the join protocol. A guest is therefore never told
+//     the host's agent, protocols or addresses (identify would tell them
+//     to anyone connected). Besides, every handler of the network's
+//     protocols (reconciliation, gossip) is registered through memberHost,
+//     which resets a stream from a peer without standing before the
+//     handler sees it (the only stream gate on the mock network). The join
+//     protocol is registered on the host itself: it is the one a stranger
+//     may use;
 //   - the state: whenever a membership entry is accepted or undone (and
 //     every RecheckEvery, since an invite expires with time alone), the
 //     runner looks at its connected peers again and disconnects those that
@@ -49,8 +59,10 @@ const (
 	ConnRefused
 	// Disconnected: a connected peer lost its standing and was cut off.
 	Disconnected
-	// StreamRefused: a stream of one of the network's protocols was reset
-	// before its handler saw it.
+	// StreamRefused: a stream was reset before its handler saw it (or, one
+	// this node opened, before a byte of it was written): one of the
+	// network's protocols, or on a host the runner creates any protocol
+	// but the join protocol, with a peer without standing.
 	StreamRefused
 	// StreamServed: a stream of one of the network's protocols was handed
 	// to its handler.
@@ -84,8 +96,8 @@ type GateEvent struct {
 type standing int
 
 const (
-	stranger standing = iota // a key the network does not know, and no invite open
-	guest                    // a key the network does not know, while an invite is open
+	stranger standing = iota // a key the network does not know, and no invite of this device open
+	guest                    // a key the network does not know, while an invite of this device is open
 	member                   // a device with standing
 	former                   // a device of the network without standing: revoked
 )
@@ -150,6 +162,64 @@ func (g gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Conn
 
 // InterceptUpgraded: the peer was judged by InterceptSecured.
 func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+// streamGate is the resource manager of a host the runner creates, with
+// the stream gate: a stream's protocol is set (inbound, once multistream
+// has agreed on it, before its handler runs; outbound, before a byte of it
+// is written) through the stream's scope, and the gate's scope refuses it
+// unless allow says yes. A refused stream is reset.
+type streamGate struct {
+	network.ResourceManager
+	allow func(p peer.ID, proto protocol.ID, dir network.Direction) bool
+}
+
+func (g streamGate) OpenStream(p peer.ID, dir network.Direction) (network.StreamManagementScope, error) {
+	s, err := g.ResourceManager.OpenStream(p, dir)
+	if err != nil {
+		return nil, err
+	}
+	return gatedStream{StreamManagementScope: s, p: p, dir: dir, allow: g.allow}, nil
+}
+
+// GetConnLimit: go-libp2p compares the resource manager's connection limit
+// with the connection manager's.
+func (g streamGate) GetConnLimit() int {
+	if l, ok := g.ResourceManager.(connmgr.GetConnLimiter); ok {
+		return l.GetConnLimit()
+	}
+	return 0
+}
+
+type gatedStream struct {
+	network.StreamManagementScope
+	p     peer.ID
+	dir   network.Direction
+	allow func(peer.ID, protocol.ID, network.Direction) bool
+}
+
+// errNotMember refuses a stream at the stream gate.
+var errNotMember = errors.New("not a member of this network")
+
+func (s gatedStream) SetProtocol(proto protocol.ID) error {
+	if !s.allow(s.p, proto, s.dir) {
+		return errNotMember
+	}
+	return s.StreamManagementScope.SetProtocol(proto)
+}
+
+// streamAllowed is the stream gate's rule: every stream with a member's
+// node; with anyone else, only the join protocol, opened by them, while
+// they may connect at all (an invite of this device is open).
+func (r *Runner) streamAllowed(p peer.ID, proto protocol.ID, dir network.Direction) bool {
+	if r.n.MemberPeer(p) {
+		return true
+	}
+	if dir == network.DirInbound && proto == r.n.joinProtocol() && r.n.Admissible(p) {
+		return true
+	}
+	r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
+	return false
+}
 
 // memberHost is the host as the network's own protocols see it: a stream
 // handler registered through it serves members' nodes only. Everything

@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
@@ -41,8 +41,21 @@ import (
 // node like the others. Where the network's quorum needs more stewards,
 // the answer is "pending" and the organisation waits for their approvals.
 
-// JoinProtocol is the one protocol a node that is not a member may speak.
-const JoinProtocol = protocol.ID("/murmur/join/1")
+// joinProtocolFor is the one protocol a node that is not a member may
+// speak, to the network whose ID begins with prefix (an invite code's
+// prefix). Its name is a hash of that prefix: nothing in it names Murmur
+// or the network, so a stranger that reaches an inviting node and probes
+// it cannot tell what it runs or which network it belongs to unless it
+// knows the network's ID already.
+func joinProtocolFor(prefix []byte) protocol.ID {
+	h := sha256.New()
+	h.Write([]byte("murmur join protocol v2\n"))
+	h.Write(prefix)
+	return protocol.ID("/" + hex.EncodeToString(h.Sum(nil)[:16]))
+}
+
+// joinProtocol is the join protocol of this node's network.
+func (n *Node) joinProtocol() protocol.ID { return joinProtocolFor(n.network[:inviteNetLen]) }
 
 const (
 	joinName       = "join.json"
@@ -196,7 +209,8 @@ func ReadJoin(dir string) (JoinInfo, error) {
 }
 
 // CompleteJoin reaches the inviter of the join in dir — or, with lan, any
-// member it finds on the local network by mDNS that has seen the invite —
+// node it finds on the local network by mDNS (only the inviter's node lets
+// a stranger in: its addresses may have changed since the code was made) —
 // presents the invite, and on success sets the directory up as a node of
 // the network (opened and unlocked). It retries, backing off, until ctx is
 // done. Asking a member found by mDNS is safe: the request is bound to the
@@ -234,16 +248,20 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		return nil, err
 	}
 	found := newFoundPeers()
+	var ld *lanDiscovery
 	if lan {
-		svc := mdns.NewMdnsService(h, mdnsService(info.Code.Network[:]), found)
-		if err := svc.Start(); err == nil {
-			defer svc.Close()
+		if ld, err = startLAN(h, info.Code.Network[:], found, time.Now()); err == nil {
+			defer ld.Close()
 		} else {
 			logf("not looking for members on the local network: %v", err)
+			ld = nil
 		}
 	}
 	backoff := time.Second
 	for {
+		if ld != nil {
+			ld.renew(time.Now()) // (the day may have changed)
+		}
 		reply, err := askToJoin(ctx, h, target, info, priv)
 		for _, ai := range found.take() { // members met on the local network
 			if err == nil && reply.Status != "refused" {
@@ -274,11 +292,6 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		backoff = min(2*backoff, time.Minute)
 	}
 }
-
-// mdnsService is the mDNS service name of a network: members announce it,
-// and a joiner, who knows the first half of the network's ID from its
-// code, looks for it.
-func mdnsService(network []byte) string { return "murmur-" + hex.EncodeToString(network[:8]) }
 
 // foundPeers collects the peers mDNS finds, for the join loop to ask.
 type foundPeers struct {
@@ -313,7 +326,7 @@ func joinHost(priv, psk []byte, lan bool) (host.Host, error) {
 	if lan { // mDNS announces where this host listens
 		listen = libp2p.ListenAddrStrings("/ip4/0.0.0.0/tcp/0")
 	}
-	opts := []libp2p.Option{libp2p.Identity(key), listen, libp2p.Transport(tcp.NewTCPTransport)}
+	opts := []libp2p.Option{libp2p.Identity(key), libp2p.UserAgent(AgentVersion), listen, libp2p.Transport(tcp.NewTCPTransport)}
 	if psk != nil {
 		opts = append(opts, libp2p.PrivateNetwork(psk))
 	} else {
@@ -328,7 +341,7 @@ func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info Join
 	if err := h.Connect(cctx, target); err != nil {
 		return joinReply{}, err
 	}
-	s, err := h.NewStream(cctx, target.ID, JoinProtocol)
+	s, err := h.NewStream(cctx, target.ID, joinProtocolFor(info.Code.Network[:]))
 	if err != nil {
 		return joinReply{}, err
 	}

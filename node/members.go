@@ -38,15 +38,19 @@ func (n *Node) MemberPeer(p peer.ID) bool {
 	return n.memberPeer(p)
 }
 
-// openInvites reports whether an invite stands that has not expired by
-// this node's clock: only then may a stranger connect, to present it (and
-// nothing else). A used one keeps the door open until it expires, so that
-// whoever presents it again hears why it is refused instead of finding
-// the node unreachable. The caller holds n.mu.
+// openInvites reports whether this device issued an invite that stands
+// and has not expired by this node's clock: only then may a stranger
+// connect to this node, to present it (and nothing else). An invite code
+// carries its inviter's addresses, so the joiner dials the inviter's node
+// and no other: every other member's node refuses strangers whatever
+// invites are open elsewhere in the network. A used invite keeps the door
+// open until it expires, so that whoever presents it again hears why it
+// is refused instead of finding the node unreachable. The caller holds
+// n.mu.
 func (n *Node) openInvites() bool {
 	now := uint64(n.now().UnixMilli())
 	for _, iv := range n.state.Invites() {
-		if iv.Expires > now {
+		if iv.Author == n.device && iv.Expires > now {
 			return true
 		}
 	}
@@ -54,7 +58,7 @@ func (n *Node) openInvites() bool {
 }
 
 // Admissible reports whether a peer may connect at all: a member device,
-// or anyone while an invite is open (to present it, and nothing else) —
+// or anyone while an invite this device issued is open (to present it, and nothing else) —
 // except a device of the network that lost its standing (revoked): it is
 // no stranger, and is refused from the moment its revocation is known.
 func (n *Node) Admissible(p peer.ID) bool {

@@ -13,7 +13,7 @@ import (
 // scope of a peer as go-libp2p's resource manager sees it.
 func TestHostHasPerPeerLimits(t *testing.T) {
 	_, p := testDevice(t, 7) // a peer it has never seen
-	h, err := newHost(crdt.KeyFromSeed(make([]byte, 32)), []string{"/ip4/127.0.0.1/tcp/0"}, nil, nil)
+	h, err := newHost(crdt.KeyFromSeed(make([]byte, 32)), []string{"/ip4/127.0.0.1/tcp/0"}, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

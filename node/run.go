@@ -20,7 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -95,7 +95,7 @@ type Runner struct {
 	h      host.Host
 	gossip *msync.Gossip
 	syncer *msync.Syncer
-	mdns   mdns.Service
+	lan    *lanDiscovery
 	opt    RunOptions
 	lock   *runLock
 
@@ -211,7 +211,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}()
 	if r.h = opt.Host; r.h == nil {
 		r.gated = true
-		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
+		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +231,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	// gate.go). A protocol for strangers — presenting an invite — is
 	// registered on r.h itself.
 	members := memberHost{Host: r.h, r: r}
-	r.h.SetStreamHandler(JoinProtocol, n.serveJoin)
+	r.h.SetStreamHandler(n.joinProtocol(), n.serveJoin)
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
 	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
@@ -286,10 +286,10 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		r.spawn(func() { r.keepConnected(ai) })
 	}
 	if opt.MDNS {
-		r.mdns = mdns.NewMdnsService(r.h, mdnsService(n.network[:]), mdnsNotifee{r})
-		if err := r.mdns.Start(); err != nil {
+		if r.lan, err = startLAN(r.h, n.network[:inviteNetLen], mdnsNotifee{r}, time.Now()); err != nil {
 			return nil, fmt.Errorf("node: mDNS: %w", err)
 		}
+		r.spawn(r.lanLoop)
 	}
 	r.writeRunFile()
 	return r, nil
@@ -304,10 +304,17 @@ func (n *Node) HostKey() (lpcrypto.PrivKey, error) {
 	return lpcrypto.UnmarshalEd25519PrivateKey(n.key)
 }
 
+// AgentVersion is what a node's host calls itself in identify, to the
+// members' nodes that may ask (a stranger is never answered: see
+// streamGate). It names no software of ours: the libp2p stack's, as any
+// of its users might.
+const AgentVersion = "libp2p"
+
 // newHost creates the node's host: TCP and QUIC, or with a pre-shared
-// network key (psk) TCP only, behind the connection gate, with the
-// resource manager's per-peer limits.
-func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGater, extra ...libp2p.Option) (host.Host, error) {
+// network key (psk) TCP only, behind the connection gate and, if allow is
+// not nil, the stream gate (streamGate), with the resource manager's
+// per-peer limits.
+func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGater, allow func(peer.ID, protocol.ID, network.Direction) bool, extra ...libp2p.Option) (host.Host, error) {
 	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(key)
 	if err != nil {
 		return nil, err
@@ -319,8 +326,12 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 		if err != nil {
 			return nil, err
 		}
+		if allow != nil {
+			rm = streamGate{ResourceManager: rm, allow: allow}
+		}
 		o := []libp2p.Option{
 			libp2p.Identity(priv),
+			libp2p.UserAgent(AgentVersion),
 			libp2p.ListenAddrStrings(addrs...),
 			libp2p.ConnectionGater(gate),
 			libp2p.ResourceManager(rm),
@@ -574,8 +585,8 @@ func (r *Runner) Close() error {
 			r.cancel()
 		}
 		var errs []error
-		if r.mdns != nil {
-			errs = append(errs, r.mdns.Close())
+		if r.lan != nil {
+			errs = append(errs, r.lan.Close())
 		}
 		if r.gossip != nil {
 			errs = append(errs, r.gossip.Close())
@@ -973,6 +984,23 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 		case <-r.ctx.Done():
 			return
 		case <-time.After(wait):
+		}
+	}
+}
+
+// lanLoop moves the mDNS announcement to the next period's name (lan.go)
+// once the period changes: it looks every minute.
+func (r *Runner) lanLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case now := <-t.C:
+			if err := r.lan.renew(now); err != nil {
+				r.opt.Logf("looking for members on the local network: %v", err)
+			}
 		}
 	}
 }

@@ -19,12 +19,16 @@ type idOut struct {
 }
 
 func cmdInit(e *env, args []string) error {
-	c := newFlags(e, "init", "--org NAME [--network NAME] [--quorum N] [--private] [--no-passphrase]",
+	c := newFlags(e, "init", "--org NAME [--network NAME] [--quorum N] [--open] [--no-passphrase]",
 		`murmur init --org "Defenders Fund" --network "East Africa protection network"`)
 	org := c.String("org", "", "the founding organisation's name (required)")
 	network := c.String("network", "", `the network's name (default "ORG network")`)
 	quorum := c.Int("quorum", 1, "steward organisations that must approve each new organisation")
-	private := c.Bool("private", false, "also create a pre-shared network key that hides the network from scanners")
+	// Private by default: a node of an open network shows its device key —
+	// which a copy of the log ties to its organisation — to anyone who
+	// dials it (see ARCHITECTURE.md, "Strangers").
+	private := c.Bool("private", true, "create a pre-shared network key that hides the network's nodes from scanners (the default)")
+	open := c.Bool("open", false, "no pre-shared network key: nodes answer anyone who dials them, with their device key, and may use QUIC")
 	noPass := c.Bool("no-passphrase", false, "store the device key unprotected (only for throwaway test networks)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
@@ -45,7 +49,7 @@ func cmdInit(e *env, args []string) error {
 			return err
 		}
 	}
-	n, err := node.Init(e.ctx, dir, node.InitOptions{Org: strings.TrimSpace(*org), Network: strings.TrimSpace(*network), Quorum: *quorum, Private: *private, Passphrase: pass})
+	n, err := node.Init(e.ctx, dir, node.InitOptions{Org: strings.TrimSpace(*org), Network: strings.TrimSpace(*network), Quorum: *quorum, Private: *private && !*open, Passphrase: pass})
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ var tcpPort = regexp.MustCompile(`/tcp/(\d+)/`)
 func TestCLIRestartWithoutPeerReconnects(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a, b := newCLI(t, dirA), newCLI(t, dirB)
-	a.ok("init", "--org", "Alpha Fund", "--no-passphrase", "--dir", dirA)
+	a.ok("init", "--org", "Alpha Fund", "--open", "--no-passphrase", "--dir", dirA) // (B is provisioned by hand, without the network key)
 	ctx := context.Background()
 	na, err := node.Open(ctx, dirA)
 	if err != nil {

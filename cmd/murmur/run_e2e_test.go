@@ -132,7 +132,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 func TestCLIRun(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a, b := newCLI(t, dirA), newCLI(t, dirB)
-	a.ok("init", "--org", "Alpha Fund", "--no-passphrase", "--dir", dirA)
+	a.ok("init", "--org", "Alpha Fund", "--open", "--no-passphrase", "--dir", dirA) // (B is provisioned by hand, without the network key)
 
 	// There is no `join` yet: B's data directory is provisioned here with
 	// A's genesis, and A admits B's organisation.
