@@ -523,9 +523,14 @@ func (n *Node) addJoinerDevice(ctx context.Context, joiner crdt.DeviceKey, iv cr
 func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, n.org) }
 
 // membershipEntries are the genesis first, then the accepted membership
-// entries, in an order they can be applied in. Address hints are for
-// members only: for a joiner that is not one yet (member false), those
-// among them go without their body (the chain stays whole).
+// entries, in an order they can be applied in. Their authors' earlier
+// entries go too (a chain is accepted whole), but their content is for
+// members only: for a joiner that is not one yet (member false: an
+// organisation awaiting more stewards' approval, which may hold no more
+// than a stolen invite code) every entry that is not a membership entry
+// goes without its body. The signature covers the body's hash, so the
+// chain still verifies; once admitted, the node asks members for the
+// bodies (bodies.go).
 func (n *Node) membershipEntries(member bool) [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}
@@ -543,7 +548,7 @@ func (n *Node) membershipEntries(member bool) [][]byte {
 		// first reconciliation.)
 		if e.Kind != crdt.KindGenesis && e.Seq <= upTo[e.Author] && len(out) < maxJoinEntries && size+len(e.Raw()) < maxJoinReply/2 {
 			raw := e.Raw()
-			if e.Kind == crdt.KindAddressHint && !member {
+			if !member && !e.Kind.Membership() {
 				raw = e.Redacted().Raw()
 			}
 			out = append(out, raw)

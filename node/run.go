@@ -233,6 +233,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	members := memberHost{Host: r.h, r: r}
 	r.h.SetStreamHandler(JoinProtocol, n.serveJoin)
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
+	members.SetStreamHandler(BodiesProtocol(n.network), n.serveBodies)
 	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
 	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
@@ -857,6 +858,13 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// any member's node can hand it over.
 		if err := r.fetchSecret(p); err != nil {
 			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
+		}
+	}
+	if err == nil && r.n.MemberPeer(r.h.ID()) {
+		// Admitted: bodies held back while the organisation awaited
+		// admission (bodies.go).
+		if err := r.fetchBodies(p); err != nil {
+			r.opt.Logf("asking %s for the content held back before admission: %v", short(p.String()), err)
 		}
 	}
 	switch {
