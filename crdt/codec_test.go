@@ -47,6 +47,7 @@ func goldenEntries(t testing.TB) []struct {
 		{0x04, 198, 51, 100, 7, 0x06, 0x12, 0x71},
 		{0x04, 198, 51, 100, 7, 0x91, 0x02, 0x12, 0x71, 0xcc, 0x03},
 	}, Relay: true})
+	check := n.write(f, &SecretCheck{KeyCheck: [8]byte{0xab, 0xcd, 0xef, 1, 2, 3, 4, 5}})
 	return []struct {
 		name string
 		e    *Entry
@@ -55,7 +56,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"request", req}, {"response", resp}, {"request-closed", closed}, {"device-revoked", rev},
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
 		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
-		{"address-hint", hint},
+		{"address-hint", hint}, {"secret-check", check},
 	}
 }
 

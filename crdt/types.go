@@ -45,6 +45,9 @@ const (
 	KindSealed        Kind = 13
 	KindKeyShare      Kind = 14
 	KindAddressHint   Kind = 15
+	// 16 and 17 are left for the organisation key and key share formats
+	// of issue 11 (other branches).
+	KindSecretCheck Kind = 18
 )
 
 var kindNames = map[Kind]string{
@@ -63,6 +66,7 @@ var kindNames = map[Kind]string{
 	KindSealed:        "sealed",
 	KindKeyShare:      "key-share",
 	KindAddressHint:   "address-hint",
+	KindSecretCheck:   "secret-check",
 }
 
 // Known reports whether this release can read bodies of kind k.

@@ -1,0 +1,127 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// logLines collects a runner's log for a test to wait on.
+type logLines struct {
+	mu    gosync.Mutex
+	lines []string
+}
+
+func (l *logLines) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logLines) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.lines {
+		if strings.Contains(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func heldSecret(t *testing.T, n *Node) []byte {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, err := n.networkSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A rogue member writes a grant record under a secret of its own and hands
+// that secret to a newcomer. The newcomer refuses it (it is not the secret
+// the founder anchored), and ends up with the genuine one from an honest
+// member's node.
+func TestRogueNetworkSecretRefused(t *testing.T) {
+	ctx := context.Background()
+	f, fr := founded(t, 1)
+	genuine := heldSecret(t, f)
+	if kc, ok := f.state.NetworkKeyCheck(); !ok || kc != keyCheck(genuine) {
+		t.Fatalf("the founder did not anchor its secret (%x, %v)", kc, ok)
+	}
+
+	// The rogue: an ordinary member, admitted, with the genuine secret...
+	m := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Rogue", "")
+	mr := loopbackNode(t, m, fr.Addrs()...)
+	eventually(t, 20*time.Second, "the rogue receives the network secret", m.HasSecret)
+	// ...which it swaps for its own, and records a grant under it.
+	bogus := bytes.Repeat([]byte{0x66}, secretSize)
+	m.mu.Lock()
+	err := m.storeSecret(bogus)
+	m.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RecordGrant(ctx, GrantInput{Applicants: []string{"id:12345678"}, Amount: "100", Currency: "USD", Support: "legal-aid"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the founder holds the rogue's grant record", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.state.GrantKeyChecks()[keyCheck(bogus)] == 1
+	})
+
+	// The newcomer joins through the founder, then meets only the rogue.
+	c := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Newcomer", "")
+	if err := fr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var log logLines
+	if err := c.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := c.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: mr.Addrs(), SyncEvery: time.Second,
+		PollEvery: 20 * time.Millisecond, Logf: log.logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cr.Close() })
+	eventually(t, 30*time.Second, "the newcomer holds the rogue's grant record", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.state.GrantKeyChecks()[keyCheck(bogus)] == 1
+	})
+	eventually(t, 30*time.Second, "the newcomer is offered the rogue's secret", func() bool {
+		return log.has("refused") || c.HasSecret()
+	})
+	if c.HasSecret() {
+		if bytes.Equal(heldSecret(t, c), bogus) {
+			t.Fatal("the newcomer took the rogue's secret")
+		}
+		t.Fatal("the newcomer has a secret it can only have had from the rogue")
+	}
+
+	// An honest member's node hands it the genuine secret.
+	fr2 := loopbackNode(t, f)
+	ai, err := peer.AddrInfoFromString(fr2.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.h.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the newcomer receives the genuine secret", c.HasSecret)
+	if !bytes.Equal(heldSecret(t, c), genuine) {
+		t.Fatal("the newcomer holds a secret other than the founder's")
+	}
+}
