@@ -125,3 +125,54 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 		t.Fatal("the newcomer holds a secret other than the founder's")
 	}
 }
+
+// A network founded before secret-check entries existed has no anchor:
+// the founder's (a steward's) node that holds the secret writes it, and a
+// new member then receives that secret.
+func TestStewardAnchorsAnOldNetworksSecret(t *testing.T) {
+	ctx := context.Background()
+	seed, err := newSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := crdt.EncodeBody(&crdt.Genesis{NetworkName: "Old network", OrgName: "Founders", Quorum: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := crdt.Sign(crdt.KeyFromSeed(seed), crdt.Draft{Seq: 1, Clock: crdt.NextClock(0, 0, uint64(time.Now().UnixMilli())), Kind: crdt.KindGenesis, Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: g.Raw(), Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	secret := bytes.Repeat([]byte{0x42}, secretSize)
+	f.mu.Lock()
+	err = f.storeSecret(secret)
+	_, anchored := f.state.NetworkKeyCheck()
+	f.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if anchored {
+		t.Fatal("an old network's genesis alone anchors a secret")
+	}
+	fr := loopbackNode(t, f)
+	eventually(t, 20*time.Second, "the steward's node anchors the secret", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		kc, ok := f.state.NetworkKeyCheck()
+		return ok && kc == keyCheck(secret)
+	})
+	if wrote, err := f.EnsureSecretCheck(ctx); err != nil || wrote {
+		t.Fatalf("anchored twice (%v, %v)", wrote, err)
+	}
+	b := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Beta", "")
+	loopbackNode(t, b, fr.Addrs()...)
+	eventually(t, 20*time.Second, "the new member receives the anchored secret", b.HasSecret)
+	if !bytes.Equal(heldSecret(t, b), secret) {
+		t.Fatal("the new member holds another secret")
+	}
+}
