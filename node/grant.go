@@ -121,6 +121,22 @@ func (n *Node) ensureSecretCheck(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// needsSecret reports whether this node should ask for the network secret:
+// it holds none, or one other than the anchored one (taken from a rogue
+// member's node before the network had an anchor). The caller holds n.mu;
+// the node must be unlocked to look at a held secret.
+func (n *Node) needsSecret() bool {
+	if !n.HasSecret() {
+		return true
+	}
+	anchor, ok := n.state.NetworkKeyCheck()
+	if !ok || n.key == nil {
+		return false
+	}
+	secret, err := n.networkSecret()
+	return err == nil && keyCheck(secret) != anchor
+}
+
 // stewardPeer reports whether p is a device, with standing, of a steward
 // organisation. The caller holds n.mu.
 func (n *Node) stewardPeer(p peer.ID) bool {
@@ -154,8 +170,11 @@ func (n *Node) serveSecret(s network.Stream) {
 		return
 	}
 	secret, err := n.networkSecret()
-	if err != nil {
-		s.Reset() // not held here (yet): the peer asks another
+	n.mu.Lock()
+	anchor, anchored := n.state.NetworkKeyCheck()
+	n.mu.Unlock()
+	if err != nil || anchored && keyCheck(secret) != anchor {
+		s.Reset() // not held here (yet), or not the anchored one: the peer asks another
 		return
 	}
 	s.SetWriteDeadline(time.Now().Add(secretTimeout))
@@ -194,9 +213,10 @@ func (r *Runner) fetchSecret(p peer.ID) error {
 	secret := buf[1:]
 	r.n.mu.Lock()
 	defer r.n.mu.Unlock()
-	if r.n.HasSecret() {
+	if !r.n.needsSecret() {
 		return nil
 	}
+	replacing := r.n.HasSecret()
 	if anchor, ok := r.n.state.NetworkKeyCheck(); ok {
 		if keyCheck(secret) != anchor {
 			return fmt.Errorf("%s handed out a network secret other than the one the stewards anchored: refused", short(p.String()))
@@ -208,6 +228,10 @@ func (r *Runner) fetchSecret(p peer.ID) error {
 	}
 	if err := r.n.storeSecret(secret); err != nil {
 		return err
+	}
+	if replacing {
+		r.opt.Logf("the network's secret held here was not the one the stewards anchored: replaced with the one from %s (grants recorded here under the old one cannot be compared)", short(p.String()))
+		return nil
 	}
 	r.opt.Logf("received the network's secret from %s: the double-funding check (murmur grant) is ready", short(p.String()))
 	return nil

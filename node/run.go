@@ -853,9 +853,12 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		return false
 	}
 	st, err := r.syncer.Sync(r.ctx, p)
-	if err == nil && !r.n.HasSecret() && r.n.MemberPeer(r.h.ID()) {
-		// Admitted, and the double-funding check's secret not here yet:
-		// any member's node can hand it over.
+	r.n.mu.Lock()
+	needs := r.n.needsSecret()
+	r.n.mu.Unlock()
+	if err == nil && needs && r.n.MemberPeer(r.h.ID()) {
+		// Admitted, and the double-funding check's secret not here yet (or
+		// not the anchored one): any member's node can hand it over.
 		if err := r.fetchSecret(p); err != nil {
 			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
 		}

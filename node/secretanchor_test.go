@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
@@ -75,6 +76,11 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 	if _, err := m.RecordGrant(ctx, GrantInput{Applicants: []string{"id:12345678"}, Amount: "100", Currency: "USD", Support: "legal-aid"}); err != nil {
 		t.Fatal(err)
 	}
+	// Its node serves that secret to whoever asks, as a rogue's would.
+	mr.h.SetStreamHandler(SecretProtocol(m.Network()), func(s network.Stream) {
+		defer s.Close()
+		s.Write(append([]byte{1}, bogus...))
+	})
 	eventually(t, 20*time.Second, "the founder holds the rogue's grant record", func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -175,4 +181,18 @@ func TestStewardAnchorsAnOldNetworksSecret(t *testing.T) {
 	if !bytes.Equal(heldSecret(t, b), secret) {
 		t.Fatal("the new member holds another secret")
 	}
+	// A node that took a wrong secret before the network had an anchor
+	// (from a rogue member's node, under an earlier release) replaces it.
+	b.mu.Lock()
+	err = b.storeSecret(bytes.Repeat([]byte{0x66}, secretSize))
+	b.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the wrong secret is replaced by the anchored one", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		s, err := b.networkSecret()
+		return err == nil && bytes.Equal(s, secret)
+	})
 }
