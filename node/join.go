@@ -493,8 +493,20 @@ func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name stri
 	if !ok || !mine.Steward {
 		return fmt.Errorf("this node cannot admit organisations: ask the steward who invited you")
 	}
-	if o, ok := n.state.Org(crdt.OrgIDFor(joiner)); ok && (o.Admitted || n.approvedBy(o.ID)) {
+	o, known := n.state.Org(crdt.OrgIDFor(joiner))
+	if known && (o.Admitted || n.approvedBy(o.ID)) {
 		return nil // a retry: already done
+	}
+	// Where admission takes more than one steward, presenting the invite
+	// is one approval: the inviting organisation's. Presented to other
+	// stewards' nodes it must not collect theirs, or a stolen code would
+	// admit itself (at once, asking two nodes before either hears of the
+	// other's admission). They approve with `murmur approve`.
+	if n.state.Quorum() > 1 && iv.Org != n.org {
+		if known {
+			return nil // awaiting approval: the answer says so
+		}
+		return fmt.Errorf("where admission takes more than one steward, an invite is presented to the node of the organisation that gave it")
 	}
 	_, err := n.append(ctx, &crdt.Admission{Device: joiner, Name: name}, iv.ID)
 	return err

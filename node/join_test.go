@@ -337,3 +337,74 @@ func TestPendingJoinerReceivesNoContent(t *testing.T) {
 		return b.Status().Digest == f.Status().Digest
 	})
 }
+
+// Presenting the invite to another steward's node, as whoever holds a
+// stolen code can (it signs a request for any member), collects no second
+// approval: the organisation stays pending until a steward approves it.
+func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
+	ctx := context.Background()
+	f, fr := founded(t, 2)
+	s2, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	if _, err := f.Append(ctx, &crdt.Admission{Device: s2.Device(), Name: "Second steward", Steward: true}); err != nil {
+		t.Fatal(err)
+	}
+	s2r := loopbackNode(t, s2, fr.Addrs()...)
+	eventually(t, 20*time.Second, "the second steward is admitted", func() bool { return s2.Status().Steward })
+
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	eventually(t, 20*time.Second, "the second steward holds the invite", func() bool {
+		s2.mu.Lock()
+		defer s2.mu.Unlock()
+		_, pub := inviteKey(code.Secret)
+		_, ok := s2.state.InviteByKey(pub)
+		return ok
+	})
+	// Before anyone approved, the other steward's node is asked first.
+	seed, err := newSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := crdt.KeyFromSeed(seed)
+	h, err := joinHost(priv, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	info := JoinInfo{Code: code, OrgName: "Thief", Device: crdt.PublicKeyOf(priv)}
+	s2ai, err := peer.AddrInfoFromString(s2r.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := askToJoin(ctx, h, *s2ai, info, priv); err != nil || reply.Status != "refused" {
+		t.Fatalf("the other steward's node, asked first: %s (%s) %v", reply.Status, reply.Message, err)
+	}
+	// Then the inviting steward's (one approval), then the other's again.
+	fai, err := peer.AddrInfoFromString(fr.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := askToJoin(ctx, h, *fai, info, priv); err != nil || reply.Status != "pending" {
+		t.Fatalf("the inviter: %s (%s) %v", reply.Status, reply.Message, err)
+	}
+	ref := crdt.OrgIDFor(info.Device).String()
+	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
+		_, err := s2.ResolveOrg(ref)
+		return err == nil
+	})
+	if reply, err := askToJoin(ctx, h, *s2ai, info, priv); err != nil || reply.Status != "pending" {
+		t.Fatalf("the other steward's node, asked again: %s (%s) %v", reply.Status, reply.Message, err)
+	}
+	for _, n := range []*Node{f, s2} {
+		if o, err := n.ResolveOrg(ref); err != nil || o.Admitted || o.Approvals != 1 {
+			t.Fatalf("the organisation: %+v %v, want pending with one approval", o, err)
+		}
+	}
+	// A steward's deliberate approval admits it.
+	if _, err := s2.Approve(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+}
