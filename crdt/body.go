@@ -393,6 +393,19 @@ type AddressHint struct {
 	Relay bool
 }
 
+// SecretCheck anchors the network secret of the double-funding check
+// (kind 17): the key check of the secret (an HMAC of a fixed label under
+// it; node/grant.go), written by the founding device right after genesis,
+// or by a steward's node on a network founded before this kind existed. A
+// node given the secret by another member takes it only if it matches the
+// anchor (State.NetworkKeyCheck): one written by a device of a steward
+// organisation. Anyone else's is ignored.
+//
+//	1 key check
+type SecretCheck struct {
+	KeyCheck [8]byte
+}
+
 // EncodeBody returns the canonical encoding of one of the body types above.
 func EncodeBody(b any) ([]byte, error) {
 	w := &encoder{}
@@ -482,6 +495,8 @@ func EncodeBody(b any) ([]byte, error) {
 	case *AddressHint:
 		w.byteStrings(1, b.Addrs)
 		w.bool(2, b.Relay)
+	case *SecretCheck:
+		w.fixed(1, b.KeyCheck[:])
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -526,6 +541,8 @@ func KindOf(b any) Kind {
 		return KindKeyShare
 	case *AddressHint:
 		return KindAddressHint
+	case *SecretCheck:
+		return KindSecretCheck
 	}
 	return 0
 }
@@ -832,6 +849,13 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 		b.Addrs = d.byteStrings(1, MaxHintAddrs, 1, MaxAddrLen)
 		b.Relay = d.bool(2)
 		err = d.finish()
+		out = b
+	case KindSecretCheck:
+		b := &SecretCheck{}
+		d.fixed(1, b.KeyCheck[:])
+		if err = d.finish(); err == nil && b.KeyCheck == [8]byte{} {
+			err = invalid("secret check: no key check")
+		}
 		out = b
 	default:
 		return nil, invalid("no body format for %v", k)

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 )
@@ -65,4 +66,68 @@ func reversed(es []*Entry) []*Entry {
 	out := slices.Clone(es)
 	slices.Reverse(out)
 	return out
+}
+
+// An entry held without its body (as an organisation awaiting admission is
+// given its stewards' chains) takes the body when the whole entry comes,
+// and the state ends as if the whole entry had come first: except for a
+// body an accepted redaction took back, which is not taken again.
+func TestWithheldBodyFilledLater(t *testing.T) {
+	n, d := workflowNet(t)
+	a, b := d[0], d[1]
+	req := n.write(a, &Request{Type: Verification, Title: "Earlier case", Text: "Names a witness."})
+	resp := n.answer(b, req, &Response{Type: Vouch, Text: "We know them."})
+	gone := n.write(a, &Request{Type: Verification, Title: "Taken back", Text: "Should not return."})
+	red := n.write(a, &Redaction{Target: gone.ID(), Reason: "taken back"}, gone.ID())
+	want := n.state(n.all...)
+
+	for _, whole := range [][]*Entry{n.all, reversed(n.all)} {
+		s := NewState(n.network, DefaultLimits())
+		var told []ID
+		s.ObserveRedactions(func(e *Entry) { told = append(told, e.ID()) })
+		for _, e := range n.all {
+			if !e.Kind.Membership() {
+				e = e.Redacted()
+				if _, err := Verify(e.Raw()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if res, _ := s.Apply(e); res.Status != StatusAccepted {
+				t.Fatalf("%v without its body: %v (%v)", e.Kind, res.Status, res.Reason)
+			}
+		}
+		if rv, _ := s.Request(req.ID()); !rv.Withheld {
+			t.Fatal("a body from nowhere")
+		}
+		if got := s.Unfilled(100); !slices.Contains(got, req.ID()) || !slices.Contains(got, red.ID()) || len(got) < 4 {
+			t.Fatalf("unfilled: %v", got)
+		}
+		for _, e := range whole {
+			if res, _ := s.Apply(e); res.Status != StatusAccepted || !res.Duplicate {
+				t.Fatalf("the whole %v: %+v", e.Kind, res)
+			}
+		}
+		if got := s.Unfilled(100); len(got) != 0 {
+			t.Fatalf("still unfilled: %v", got)
+		}
+		for _, e := range []*Entry{req, resp, gone, red} {
+			g, _, _ := s.Entry(e.ID())
+			w, _, _ := want.Entry(e.ID())
+			if !bytes.Equal(g.Raw(), w.Raw()) {
+				t.Fatalf("%v: not as if the whole entries had come first (withheld %v, want %v)", e.Kind, g.Withheld, w.Withheld)
+			}
+		}
+		if rv, _ := s.Request(req.ID()); rv.Withheld || rv.Request.Title != "Earlier case" {
+			t.Fatalf("the filled request: %+v", rv)
+		}
+		if rv, _ := s.Request(gone.ID()); !rv.Withheld {
+			t.Fatal("a redacted body taken again")
+		}
+		if rv, _ := s.Request(req.ID()); len(rv.Responses) != 1 {
+			t.Fatal("the filled response is not counted")
+		}
+		if !slices.Contains(told, req.ID()) || !slices.Contains(told, resp.ID()) {
+			t.Fatalf("observer told of %v", told)
+		}
+	}
 }

@@ -79,6 +79,7 @@ type State struct {
 
 	redactObserver func(e *Entry)
 	redactedBy     map[ID][]*record // redactions (any status) by the entry they name
+	withheld       map[ID]*record   // entries held without their body (see Unfilled)
 
 	// per-Apply bookkeeping
 	dirty   bool               // membership must be replayed
@@ -104,6 +105,7 @@ func NewState(network ID, limits Limits) *State {
 		v:        newViews(),
 
 		redactedBy: map[ID][]*record{},
+		withheld:   map[ID]*record{},
 	}
 	s.m = newMembership(nil)
 	return s
@@ -117,7 +119,9 @@ func (s *State) Observe(fn func(e *Entry, from, to Status)) { s.observer = fn }
 
 // ObserveRedactions registers fn to be told of every entry whose body the
 // state drops because a redaction counts (e is the entry without its body),
-// so that the node can drop it from its store too. fn must not call back
+// so that the node can drop it from its store too; and of every entry held
+// without its body that receives it (e is then the whole entry: see fill),
+// so that the node stores the body too. fn must not call back
 // into the State.
 func (s *State) ObserveRedactions(fn func(e *Entry)) { s.redactObserver = fn }
 
@@ -142,18 +146,73 @@ func (s *State) redactIfDue(t *record) {
 	if t.status != StatusAccepted || t.e.Withheld || t.e.Kind.Membership() || t.e.Kind == KindRedaction {
 		return
 	}
-	org := s.orgOf(t)
-	if org == (OrgID{}) || !slices.ContainsFunc(s.redactedBy[t.id()], func(r *record) bool {
-		return r.status == StatusAccepted && s.orgOf(r) == org
-	}) {
+	if !s.redactedByOwn(t) {
 		return
 	}
 	s.v.remove(t)
 	t.e, t.body = t.e.Redacted(), nil
+	s.withheld[t.id()] = t
 	s.v.add(t)
 	if s.redactObserver != nil {
 		s.redactObserver(t.e)
 	}
+}
+
+// redactedByOwn reports whether an accepted redaction by t's own
+// organisation names t: its body is taken back for good.
+func (s *State) redactedByOwn(t *record) bool {
+	org := s.orgOf(t)
+	return org != (OrgID{}) && slices.ContainsFunc(s.redactedBy[t.id()], func(r *record) bool {
+		return r.status == StatusAccepted && s.orgOf(r) == org
+	})
+}
+
+// fill gives t, held without its body, the body e carries (e is the same
+// entry, whole: the same ID, so a body that hashes to the signed body
+// hash). An organisation that was awaiting admission when it joined was
+// given its stewards' entries without their bodies (node/join.go); once
+// admitted it asks for them, and this is where they arrive. A body that
+// an accepted redaction took back is not taken again. The state ends as
+// if the whole entry had come first.
+func (s *State) fill(t *record, e *Entry) {
+	if s.redactedByOwn(t) {
+		return
+	}
+	accepted := t.status == StatusAccepted
+	if accepted {
+		s.v.remove(t)
+	}
+	t.e, t.body = e, e.ParsedBody()
+	delete(s.withheld, t.id())
+	if accepted {
+		s.v.add(t)
+	}
+	if rd, ok := t.body.(*Redaction); ok {
+		s.redactedBy[rd.Target] = append(s.redactedBy[rd.Target], t)
+	}
+	if _, ok := s.before[t]; !ok {
+		s.before[t] = t.status // for redact, which looks at these
+	}
+	if s.redactObserver != nil {
+		s.redactObserver(t.e)
+	}
+}
+
+// Unfilled lists up to max accepted entries held without their body that
+// no accepted redaction took back: bodies a node asks its peers for
+// (node/bodies.go). Ordered by ID.
+func (s *State) Unfilled(max int) []ID {
+	var out []ID
+	for id, r := range s.withheld {
+		if r.status == StatusAccepted && !s.redactedByOwn(r) {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out
 }
 
 // Network is the ID of the state's network.
@@ -223,6 +282,9 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 		return nil, false, ErrUnverified
 	}
 	if r := s.recs[e.id]; r != nil {
+		if r.e.Withheld && !e.Withheld {
+			s.fill(r, e)
+		}
 		return r, true, nil
 	}
 	if e.Kind == KindGenesis {
@@ -243,6 +305,9 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	r := &record{e: e, body: e.ParsedBody(), arrival: s.arrivals}
 	s.arrivals++
 	s.recs[e.id] = r
+	if e.Withheld {
+		s.withheld[e.id] = r
+	}
 	s.fresh[r] = true
 	s.before[r] = StatusNone
 	chain := s.chains[e.Author]
@@ -348,6 +413,7 @@ func (s *State) drop(r *record, reason error, cascade bool) {
 		}
 		s.setStatus(x, StatusNone, reason)
 		delete(s.recs, x.id())
+		delete(s.withheld, x.id())
 		if rd, ok := x.body.(*Redaction); ok {
 			rs := slices.DeleteFunc(s.redactedBy[rd.Target], func(y *record) bool { return y == x })
 			if len(rs) == 0 {

@@ -508,3 +508,31 @@ func TestSelfDefeatingRevocationIsVoid(t *testing.T) {
 		t.Fatalf("admission %v, founder's later entry %v", status(s, adm), status(s, fl))
 	}
 }
+
+// The network secret's anchor counts only when a steward organisation's
+// device wrote it; the founding organisation's wins over another steward's.
+func TestNetworkKeyCheckOnlyFromStewards(t *testing.T) {
+	f, s, m := newDev(1), newDev(2), newDev(3)
+	n := newNet(t, f, 1)
+	n.admit(f, s, "Steward", true)
+	n.admit(f, m, "Member", false)
+	rogue := n.write(m, &SecretCheck{KeyCheck: [8]byte{6, 6, 6}})
+	st := n.state(n.all...)
+	if st2, _ := st.Has(rogue.ID()); st2 != StatusAccepted {
+		t.Fatalf("the member's anchor is %v", st2)
+	}
+	if kc, ok := st.NetworkKeyCheck(); ok {
+		t.Fatalf("a member that is no steward anchored the secret: %x", kc)
+	}
+	n.write(s, &SecretCheck{KeyCheck: [8]byte{2}})
+	if kc, ok := n.state(n.all...).NetworkKeyCheck(); !ok || kc != [8]byte{2} {
+		t.Fatalf("the steward's anchor: %x %v", kc, ok)
+	}
+	n.write(f, &SecretCheck{KeyCheck: [8]byte{1}})
+	n.write(f, &SecretCheck{KeyCheck: [8]byte{3}})
+	for _, order := range [][]*Entry{n.all, reversed(n.all)} {
+		if kc, ok := n.state(order...).NetworkKeyCheck(); !ok || kc != [8]byte{1} {
+			t.Fatalf("the founder's first anchor: %x %v", kc, ok)
+		}
+	}
+}

@@ -46,6 +46,7 @@ const (
 	KindKeyShare      Kind = 14
 	KindAddressHint   Kind = 15
 	KindOrgKeyV2      Kind = 16
+	KindSecretCheck   Kind = 17
 )
 
 var kindNames = map[Kind]string{
@@ -65,6 +66,7 @@ var kindNames = map[Kind]string{
 	KindKeyShare:      "key-share",
 	KindAddressHint:   "address-hint",
 	KindOrgKeyV2:      "org-key-v2",
+	KindSecretCheck:   "secret-check",
 }
 
 // Known reports whether this release can read bodies of kind k.

@@ -20,6 +20,7 @@ type views struct {
 	shares    map[ID]map[ID]*record       // key shares, by the sealed entry they share
 	orgKeys   map[ID]*record              // organisation keys
 	hints     map[ID]*record              // address hints, withheld ones too
+	checks    map[ID]*record              // secret checks (anchors of the network secret)
 }
 
 func newViews() views {
@@ -33,6 +34,7 @@ func newViews() views {
 		shares:    map[ID]map[ID]*record{},
 		orgKeys:   map[ID]*record{},
 		hints:     map[ID]*record{},
+		checks:    map[ID]*record{},
 	}
 }
 
@@ -61,6 +63,8 @@ func (v *views) add(r *record) {
 		addTo(v.shares, b.Target, r)
 	case *OrgKey, *OrgKeyV2:
 		v.orgKeys[r.id()] = r
+	case *SecretCheck:
+		v.checks[r.id()] = r
 	default:
 		// A withheld body: the entry still counts as a request (a sealed
 		// one without dependencies is a request: a response names its).
@@ -93,6 +97,8 @@ func (v *views) remove(r *record) {
 		removeFrom(v.shares, b.Target, r)
 	case *OrgKey, *OrgKeyV2:
 		delete(v.orgKeys, r.id())
+	case *SecretCheck:
+		delete(v.checks, r.id())
 	}
 }
 
@@ -451,4 +457,45 @@ func (s *State) AddressHints() []AddressHintView {
 	}
 	slices.SortFunc(out, func(a, b AddressHintView) int { return bytes.Compare(a.Device[:], b.Device[:]) })
 	return out
+}
+
+// NetworkKeyCheck is the key check of the network secret as its anchor
+// says (see SecretCheck), and whether there is one. Only an anchor written
+// by a device of a steward organisation counts: any member may write the
+// kind, and a member that is not a steward must not be able to name its
+// own secret as the network's. Where anchors disagree, the founding
+// organisation's counts (the lowest sequence number in its device's chain,
+// then the lowest ID); without one from it, the earliest by clock, then ID,
+// of the other stewards'.
+func (s *State) NetworkKeyCheck() ([8]byte, bool) {
+	var founder OrgID
+	if g := s.recs[s.network]; g != nil {
+		founder = OrgIDFor(g.e.Author)
+	}
+	var best *record
+	better := func(r, than *record) bool {
+		rf, tf := s.orgOf(r) == founder, s.orgOf(than) == founder
+		switch {
+		case rf != tf:
+			return rf
+		case rf && r.e.Seq != than.e.Seq:
+			return r.e.Seq < than.e.Seq
+		case !rf && r.e.Clock != than.e.Clock:
+			return r.e.Clock < than.e.Clock
+		}
+		return r.id().Less(than.id())
+	}
+	for _, r := range s.v.checks {
+		o := s.m.orgs[s.orgOf(r)]
+		if o == nil || !o.admitted || !o.steward {
+			continue
+		}
+		if best == nil || better(r, best) {
+			best = r
+		}
+	}
+	if best == nil {
+		return [8]byte{}, false
+	}
+	return best.body.(*SecretCheck).KeyCheck, true
 }

@@ -285,6 +285,11 @@ func (r *Runner) gateLoop() {
 		if _, err := r.n.EnsureOrgKey(r.ctx); err != nil && r.ctx.Err() == nil {
 			r.opt.Logf("organisation key: %v", err)
 		}
+		// A steward's node anchors the network secret where no one has
+		// (a network founded before anchors: grant.go).
+		if _, err := r.n.EnsureSecretCheck(r.ctx); err != nil && r.ctx.Err() == nil {
+			r.opt.Logf("anchoring the network's secret: %v", err)
+		}
 	}
 }
 

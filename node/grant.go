@@ -32,6 +32,16 @@ import (
 // reconciliation with any member after admission brings it. At rest it is
 // sealed under a key derived from the device key, so it is as protected
 // as the device key itself (by the passphrase, unless --no-passphrase).
+//
+// The secret is anchored: its key check is in a secret-check entry
+// (crdt.SecretCheck) that only a steward organisation's device can write
+// so that it counts (crdt.State.NetworkKeyCheck). The founding device
+// writes it at init; on a network founded before the kind existed, the
+// first steward's node that holds the secret writes it (EnsureSecretCheck,
+// from the runner's gate loop). A node handed the secret takes it only if
+// it matches the anchor; where there is none yet, only from a steward's
+// node. A member that is not a steward therefore cannot make newcomers
+// take a secret of its own (and record grants no one else can compare).
 
 const (
 	secretName = "network.secret"
@@ -79,6 +89,69 @@ func (n *Node) storeSecret(secret []byte) error {
 	return sealAtRest(filepath.Join(n.dir, secretName), n.key, n.device, n.network, "network-secret", secret)
 }
 
+// EnsureSecretCheck anchors the network secret where no steward has: it
+// writes the secret-check entry if this device is a steward
+// organisation's, holds the secret, and the network has no anchor. It
+// reports whether it wrote.
+func (n *Node) EnsureSecretCheck(ctx context.Context) (bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ensureSecretCheck(ctx)
+}
+
+func (n *Node) ensureSecretCheck(ctx context.Context) (bool, error) {
+	if n.key == nil {
+		return false, ErrLocked
+	}
+	if mine, ok := n.myOrg(); !ok || !mine.Steward {
+		return false, nil
+	}
+	if _, ok := n.state.NetworkKeyCheck(); ok {
+		return false, nil
+	}
+	secret, err := n.networkSecret()
+	if errors.Is(err, ErrNoSecret) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if _, err := n.append(ctx, &crdt.SecretCheck{KeyCheck: keyCheck(secret)}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// needsSecret reports whether this node should ask for the network secret:
+// it holds none, or one other than the anchored one (taken from a rogue
+// member's node before the network had an anchor). The caller holds n.mu;
+// the node must be unlocked to look at a held secret.
+func (n *Node) needsSecret() bool {
+	if !n.HasSecret() {
+		return true
+	}
+	anchor, ok := n.state.NetworkKeyCheck()
+	if !ok || n.key == nil {
+		return false
+	}
+	secret, err := n.networkSecret()
+	return err == nil && keyCheck(secret) != anchor
+}
+
+// stewardPeer reports whether p is a device, with standing, of a steward
+// organisation. The caller holds n.mu.
+func (n *Node) stewardPeer(p peer.ID) bool {
+	k, ok := peerDevice(p)
+	if !ok {
+		return false
+	}
+	org, ok := n.state.Standing(k)
+	if !ok {
+		return false
+	}
+	o, ok := n.state.Org(org)
+	return ok && o.Admitted && o.Steward
+}
+
 // keyCheck identifies a secret without revealing it.
 func keyCheck(secret []byte) [8]byte {
 	m := hmac.New(sha256.New, secret)
@@ -97,8 +170,11 @@ func (n *Node) serveSecret(s network.Stream) {
 		return
 	}
 	secret, err := n.networkSecret()
-	if err != nil {
-		s.Reset() // not held here (yet): the peer asks another
+	n.mu.Lock()
+	anchor, anchored := n.state.NetworkKeyCheck()
+	n.mu.Unlock()
+	if err != nil || anchored && keyCheck(secret) != anchor {
+		s.Reset() // not held here (yet), or not the anchored one: the peer asks another
 		return
 	}
 	s.SetWriteDeadline(time.Now().Add(secretTimeout))
@@ -106,12 +182,21 @@ func (n *Node) serveSecret(s network.Stream) {
 }
 
 // fetchSecret asks p for the network secret and keeps it. A secret whose
-// key check matches none of the grant records this node holds is refused:
-// a member's node handing out a wrong secret would make this node's
-// records and checks match nothing.
+// key check is not the anchored one (crdt.State.NetworkKeyCheck) is
+// refused: a member's node handing out a wrong secret would make this
+// node's records and checks match nothing. Where the network has no anchor
+// yet, the secret is taken from a steward's node only, and not if it
+// matches none of the grant records held here.
 func (r *Runner) fetchSecret(p peer.ID) error {
 	ctx, cancel := context.WithTimeout(r.ctx, secretTimeout)
 	defer cancel()
+	r.n.mu.Lock()
+	_, anchored := r.n.state.NetworkKeyCheck()
+	steward := r.n.stewardPeer(p)
+	r.n.mu.Unlock()
+	if !anchored && !steward {
+		return fmt.Errorf("no steward has anchored the network's secret yet: it is taken from a steward's node only")
+	}
 	s, err := r.h.NewStream(ctx, p, SecretProtocol(r.n.network))
 	if err != nil {
 		return err
@@ -128,14 +213,25 @@ func (r *Runner) fetchSecret(p peer.ID) error {
 	secret := buf[1:]
 	r.n.mu.Lock()
 	defer r.n.mu.Unlock()
-	if r.n.HasSecret() {
+	if !r.n.needsSecret() {
 		return nil
 	}
-	if checks := r.n.state.GrantKeyChecks(); len(checks) > 0 && checks[keyCheck(secret)] == 0 {
+	replacing := r.n.HasSecret()
+	if anchor, ok := r.n.state.NetworkKeyCheck(); ok {
+		if keyCheck(secret) != anchor {
+			return fmt.Errorf("%s handed out a network secret other than the one the stewards anchored: refused", short(p.String()))
+		}
+	} else if !r.n.stewardPeer(p) {
+		return fmt.Errorf("no steward has anchored the network's secret yet: it is taken from a steward's node only")
+	} else if checks := r.n.state.GrantKeyChecks(); len(checks) > 0 && checks[keyCheck(secret)] == 0 {
 		return fmt.Errorf("%s handed out a network secret that matches none of the grant records held here: refused", short(p.String()))
 	}
 	if err := r.n.storeSecret(secret); err != nil {
 		return err
+	}
+	if replacing {
+		r.opt.Logf("the network's secret held here was not the one the stewards anchored: replaced with the one from %s (grants recorded here under the old one cannot be compared)", short(p.String()))
+		return nil
 	}
 	r.opt.Logf("received the network's secret from %s: the double-funding check (murmur grant) is ready", short(p.String()))
 	return nil

@@ -100,7 +100,7 @@ func TestIngestWaitsThenApplies(t *testing.T) {
 		t.Fatal("an entry of another network was stored")
 	}
 	c, _ := n.Store().Counts(ctx)
-	if c.Accepted != 5 || c.Waiting != 0 || c.Held != 0 { // with the genesis and the founders' key
+	if c.Accepted != 6 || c.Waiting != 0 || c.Held != 0 { // with the genesis, the founders' key and the secret's check
 		t.Fatalf("store counts %+v", c)
 	}
 

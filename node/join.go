@@ -506,8 +506,20 @@ func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name stri
 	if !ok || !mine.Steward {
 		return fmt.Errorf("this node cannot admit organisations: ask the steward who invited you")
 	}
-	if o, ok := n.state.Org(crdt.OrgIDFor(joiner)); ok && (o.Admitted || n.approvedBy(o.ID)) {
+	o, known := n.state.Org(crdt.OrgIDFor(joiner))
+	if known && (o.Admitted || n.approvedBy(o.ID)) {
 		return nil // a retry: already done
+	}
+	// Where admission takes more than one steward, presenting the invite
+	// is one approval: the inviting organisation's. Presented to other
+	// stewards' nodes it must not collect theirs, or a stolen code would
+	// admit itself (at once, asking two nodes before either hears of the
+	// other's admission). They approve with `murmur approve`.
+	if n.state.Quorum() > 1 && iv.Org != n.org {
+		if known {
+			return nil // awaiting approval: the answer says so
+		}
+		return fmt.Errorf("where admission takes more than one steward, an invite is presented to the node of the organisation that gave it")
 	}
 	_, err := n.append(ctx, &crdt.Admission{Device: joiner, Name: name}, iv.ID)
 	return err
@@ -536,9 +548,14 @@ func (n *Node) addJoinerDevice(ctx context.Context, joiner crdt.DeviceKey, iv cr
 func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, n.org) }
 
 // membershipEntries are the genesis first, then the accepted membership
-// entries, in an order they can be applied in. Address hints are for
-// members only: for a joiner that is not one yet (member false), those
-// among them go without their body (the chain stays whole).
+// entries, in an order they can be applied in. Their authors' earlier
+// entries go too (a chain is accepted whole), but their content is for
+// members only: for a joiner that is not one yet (member false: an
+// organisation awaiting more stewards' approval, which may hold no more
+// than a stolen invite code) every entry that is not a membership entry
+// goes without its body. The signature covers the body's hash, so the
+// chain still verifies; once admitted, the node asks members for the
+// bodies (bodies.go).
 func (n *Node) membershipEntries(member bool) [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}
@@ -556,7 +573,7 @@ func (n *Node) membershipEntries(member bool) [][]byte {
 		// first reconciliation.)
 		if e.Kind != crdt.KindGenesis && e.Seq <= upTo[e.Author] && len(out) < maxJoinEntries && size+len(e.Raw()) < maxJoinReply/2 {
 			raw := e.Raw()
-			if e.Kind == crdt.KindAddressHint && !member {
+			if !member && !e.Kind.Membership() {
 				raw = e.Redacted().Raw()
 			}
 			out = append(out, raw)

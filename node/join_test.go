@@ -1,7 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +211,200 @@ func mustPeer(t *testing.T, k crdt.DeviceKey) peer.ID {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// filesHold reports which files under dir hold marker (every file: the
+// database, its WAL, the key files).
+func filesHold(t *testing.T, dir, marker string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(marker)) {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// A stolen invite code for an organisation, where the quorum is two,
+// reads nothing of the stewards' earlier cases: the join answer carries
+// their chains without bodies, and no path hands a pending node content.
+// Once admitted, the node receives the bodies and ends up holding what a
+// node that was never pending holds.
+func TestPendingJoinerReceivesNoContent(t *testing.T) {
+	ctx := context.Background()
+	const title, text = "MARKER-title-7f3a9c", "MARKER-text-1b5e2d"
+	f, fr := founded(t, 2)
+	req, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: title, Body: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Respond(ctx, ResponseInput{Request: req.ID().String(), Type: "comment", Body: text + "-reply"}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	if _, err := f.Append(ctx, &crdt.Admission{Device: s2.Device(), Name: "Second steward", Steward: true}); err != nil {
+		t.Fatal(err)
+	}
+	s2r := loopbackNode(t, s2, fr.Addrs()...)
+	eventually(t, 20*time.Second, "the second steward is admitted", func() bool { return s2.Status().Steward })
+
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	dir := t.TempDir()
+	b := join(t, dir, code, "Beta", "")
+	if st := b.Status(); st.Admitted {
+		t.Fatal("admitted with one approval of two")
+	}
+	for _, m := range []string{title, text} {
+		if files := filesHold(t, dir, m); len(files) > 0 {
+			t.Fatalf("the pending node's files %v hold %q from a steward's earlier request", files, m)
+		}
+	}
+	if d, err := b.Request(req.ID().String()); err != nil || !d.Withheld || d.Title != "" {
+		t.Fatalf("the pending node holds the steward's request (%v, %+v), want it without its body", err, d)
+	}
+	// Running, it connects to both stewards, and may ask them for anything.
+	if err := b.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	br := loopbackNode(t, b, fr.Addrs()[0], s2r.Addrs()[0])
+	ref := b.Org().String()
+	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
+		_, err := s2.ResolveOrg(ref)
+		return err == nil
+	})
+	eventually(t, 20*time.Second, "the pending node is connected to a steward", func() bool {
+		return len(br.h.Network().Peers()) > 0
+	})
+	for _, m := range []string{title, text} {
+		if files := filesHold(t, dir, m); len(files) > 0 {
+			t.Fatalf("the pending node's files %v hold %q from a steward's earlier request", files, m)
+		}
+	}
+	if d, err := b.Request(req.ID().String()); err != nil || !d.Withheld {
+		t.Fatalf("the pending node reads the steward's request (%v)", err)
+	}
+
+	// Approved by the second steward: admitted, it receives the bodies.
+	if _, err := s2.Approve(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "once admitted, it reads the earlier request", func() bool {
+		d, err := b.Request(req.ID().String())
+		if err != nil || d.Withheld || d.Title != title {
+			return false
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		withheld := 0 // (nothing here was redacted)
+		b.state.Accepted(func(e *crdt.Entry) {
+			if e.Withheld {
+				withheld++
+			}
+		})
+		return withheld == 0
+	})
+	// Byte for byte what the steward holds, in the state and on disk.
+	b.mu.Lock()
+	be, _, _ := b.state.Entry(req.ID())
+	b.mu.Unlock()
+	f.mu.Lock()
+	fe, _, _ := f.state.Entry(req.ID())
+	f.mu.Unlock()
+	if !bytes.Equal(be.Raw(), fe.Raw()) {
+		t.Fatal("the admitted node's copy of the request differs from the steward's")
+	}
+	rec, err := b.store.Get(ctx, req.ID())
+	if err != nil || !bytes.Equal(rec.Raw, fe.Raw()) {
+		t.Fatalf("the stored request is not the whole entry (%v)", err)
+	}
+	eventually(t, 30*time.Second, "its state is the steward's", func() bool {
+		return b.Status().Digest == f.Status().Digest
+	})
+}
+
+// Presenting the invite to another steward's node, as whoever holds a
+// stolen code can (it signs a request for any member), collects no second
+// approval: the organisation stays pending until a steward approves it.
+func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
+	ctx := context.Background()
+	f, fr := founded(t, 2)
+	s2, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	if _, err := f.Append(ctx, &crdt.Admission{Device: s2.Device(), Name: "Second steward", Steward: true}); err != nil {
+		t.Fatal(err)
+	}
+	s2r := loopbackNode(t, s2, fr.Addrs()...)
+	eventually(t, 20*time.Second, "the second steward is admitted", func() bool { return s2.Status().Steward })
+
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	eventually(t, 20*time.Second, "the second steward holds the invite", func() bool {
+		s2.mu.Lock()
+		defer s2.mu.Unlock()
+		_, pub := inviteKey(code.Secret)
+		_, ok := s2.state.InviteByKey(pub)
+		return ok
+	})
+	// Before anyone approved, the other steward's node is asked first.
+	seed, err := newSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := crdt.KeyFromSeed(seed)
+	h, err := joinHost(priv, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	info := JoinInfo{Code: code, OrgName: "Thief", Device: crdt.PublicKeyOf(priv)}
+	s2ai, err := peer.AddrInfoFromString(s2r.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := askToJoin(ctx, h, *s2ai, info, priv); err != nil || reply.Status != "refused" {
+		t.Fatalf("the other steward's node, asked first: %s (%s) %v", reply.Status, reply.Message, err)
+	}
+	// Then the inviting steward's (one approval), then the other's again.
+	fai, err := peer.AddrInfoFromString(fr.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := askToJoin(ctx, h, *fai, info, priv); err != nil || reply.Status != "pending" {
+		t.Fatalf("the inviter: %s (%s) %v", reply.Status, reply.Message, err)
+	}
+	ref := crdt.OrgIDFor(info.Device).String()
+	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
+		_, err := s2.ResolveOrg(ref)
+		return err == nil
+	})
+	if reply, err := askToJoin(ctx, h, *s2ai, info, priv); err != nil || reply.Status != "pending" {
+		t.Fatalf("the other steward's node, asked again: %s (%s) %v", reply.Status, reply.Message, err)
+	}
+	for _, n := range []*Node{f, s2} {
+		if o, err := n.ResolveOrg(ref); err != nil || o.Admitted || o.Approvals != 1 {
+			t.Fatalf("the organisation: %+v %v, want pending with one approval", o, err)
+		}
+	}
+	// A steward's deliberate approval admits it.
+	if _, err := s2.Approve(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -202,6 +202,9 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	if err == nil {
 		err = n.storeSecret(secret)
 	}
+	if err == nil {
+		_, err = n.EnsureSecretCheck(ctx) // its anchor (grant.go)
+	}
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("node: writing the network secret: %w", err)

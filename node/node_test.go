@@ -164,7 +164,7 @@ func TestInitAndOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := n.Status()
-	if st.OrgName != "Alpha Fund" || st.NetworkName != "East Africa network" || !st.Admitted || !st.Steward || st.Entries != 2 || st.Members != 1 { // the genesis and the founders' key
+	if st.OrgName != "Alpha Fund" || st.NetworkName != "East Africa network" || !st.Admitted || !st.Steward || st.Entries != 3 || st.Members != 1 { // the genesis, the founders' key and the secret's check
 		t.Errorf("new network's status: %+v", st)
 	}
 	if st.Org != crdt.OrgIDFor(n.Device()).String() || st.Network != n.Network().String() {
@@ -303,8 +303,8 @@ func TestPassphrase(t *testing.T) {
 	if _, err := n.Append(ctx, req); err != nil {
 		t.Fatalf("Append after Unlock: %v", err)
 	}
-	if got := n.Status().Entries; got != 3 {
-		t.Errorf("%d entries after one write, want 3 (genesis, the founders' key, the write)", got)
+	if got := n.Status().Entries; got != 4 {
+		t.Errorf("%d entries after one write, want 4 (genesis, the founders' key, the secret's check, the write)", got)
 	}
 }
 
@@ -534,8 +534,8 @@ func TestRefusalsBetweenOrganisations(t *testing.T) {
 	if err := respond(verif.ID(), "vouch", ""); err != nil {
 		t.Errorf("vouching: %v", err)
 	}
-	if got := a.Status().Entries; got != 10 {
-		t.Errorf("%d entries, want 10 (genesis, the founders' key, 2 admissions, 3 requests, 3 responses)", got)
+	if got := a.Status().Entries; got != 11 {
+		t.Errorf("%d entries, want 11 (genesis, the founders' key, the secret's check, 2 admissions, 3 requests, 3 responses)", got)
 	}
 }
 
@@ -742,7 +742,7 @@ func TestTwoHandlesOnOneDirectory(t *testing.T) {
 	if err := b.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if sa, sb := a.Status(), b.Status(); sa.Digest != sb.Digest || sa.Entries != 4 || len(sa.Forked) != 0 { // genesis, the founders' key, two requests
+	if sa, sb := a.Status(), b.Status(); sa.Digest != sb.Digest || sa.Entries != 5 || len(sa.Forked) != 0 { // genesis, the founders' key, the secret's check, two requests
 		t.Errorf("handles disagree or forked: %d/%d entries, digests %.12s/%.12s, forked %v", sa.Entries, sb.Entries, sa.Digest, sb.Digest, sa.Forked)
 	}
 }

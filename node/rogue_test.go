@@ -398,11 +398,12 @@ func startHonest(t *testing.T, size int) *honestNet {
 			}
 		}
 	}
-	// Settled: genesis, the founders' key, an admission and a key for each
-	// other organisation, the insiders' and rogues' admissions. (Each node
-	// publishes its organisation's key once it knows it is admitted.)
+	// Settled: genesis, the founders' key and secret check, an admission
+	// and a key for each other organisation, the insiders' and rogues'
+	// admissions. (Each node publishes its organisation's key once it
+	// knows it is admitted.)
 	waitFor(t, 20*time.Second, "the honest network settles", func() bool {
-		return converged(hn.nodes) && hn.nodes[0].n.Status().Entries == 2+2*(size-1)+4
+		return converged(hn.nodes) && hn.nodes[0].n.Status().Entries == 3+2*(size-1)+4
 	})
 	return hn
 }

@@ -233,6 +233,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	members := memberHost{Host: r.h, r: r}
 	r.h.SetStreamHandler(n.joinProtocol(), n.serveJoin)
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
+	members.SetStreamHandler(BodiesProtocol(n.network), n.serveBodies)
 	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
 	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
@@ -863,11 +864,21 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		return false
 	}
 	st, err := r.syncer.Sync(r.ctx, p)
-	if err == nil && !r.n.HasSecret() && r.n.MemberPeer(r.h.ID()) {
-		// Admitted, and the double-funding check's secret not here yet:
-		// any member's node can hand it over.
+	r.n.mu.Lock()
+	needs := r.n.needsSecret()
+	r.n.mu.Unlock()
+	if err == nil && needs && r.n.MemberPeer(r.h.ID()) {
+		// Admitted, and the double-funding check's secret not here yet (or
+		// not the anchored one): any member's node can hand it over.
 		if err := r.fetchSecret(p); err != nil {
 			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
+		}
+	}
+	if err == nil && r.n.MemberPeer(r.h.ID()) {
+		// Admitted: bodies held back while the organisation awaited
+		// admission (bodies.go).
+		if err := r.fetchBodies(p); err != nil {
+			r.opt.Logf("asking %s for the content held back before admission: %v", short(p.String()), err)
 		}
 	}
 	switch {

@@ -183,7 +183,7 @@ func TestPartitionHealConverges(t *testing.T) {
 	}
 	took := waitFor(t, 60*time.Second, "all five converge after the heal", func() bool { return converged(nodes) })
 	t.Logf("converged %v after the heal; %d entries", took, nodes[0].n.Status().Entries)
-	if got := nodes[4].n.Status().Entries; got != 1+4+50+5 {
-		t.Fatalf("%d entries, want genesis + 4 admissions + 50 requests + 5 organisations' keys", got)
+	if got := nodes[4].n.Status().Entries; got != 1+1+4+50+5 {
+		t.Fatalf("%d entries, want genesis + the secret's check + 4 admissions + 50 requests + 5 organisations' keys", got)
 	}
 }

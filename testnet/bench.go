@@ -99,7 +99,7 @@ func MeasureConvergence(ctx context.Context, nodes, perSide int, seed uint64) (C
 		return res, err
 	}
 	res.Took, res.Entries = took, after[0].Entries
-	if want := 3*nodes + 2*perSide; res.Entries != want { // genesis and admissions, bulk writers, organisation keys, the writes
+	if want := 3*nodes + 1 + 2*perSide; res.Entries != want { // genesis and admissions, bulk writers, organisation keys, the secret's check, the writes
 		return res, fmt.Errorf("testnet: converged on %d entries, want %d", res.Entries, want)
 	}
 	for k := range after {

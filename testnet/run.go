@@ -110,9 +110,10 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 	for i := range all {
 		all[i] = i
 	}
-	// Genesis, one admission per organisation, one per bulk writer, and each
-	// node's organisation key (published once it knows it is admitted).
-	rep.Expected = 2 * sc.Nodes
+	// Genesis, one admission per organisation, one per bulk writer, each
+	// node's organisation key (published once it knows it is admitted), and
+	// the founder's secret check.
+	rep.Expected = 2*sc.Nodes + 1
 	if sc.usesBulk() {
 		rep.Expected += sc.Nodes
 	}

@@ -60,8 +60,8 @@ func TestOfflineNodeCatchesUp(t *testing.T) {
 		Restart(2),
 	}}
 	rep := runInProcess(t, sc)
-	// Genesis, 2 admissions, 3 bulk writers' admissions, 3 organisation keys, the entries.
-	if want := 1 + 2 + 3 + 3 + entries; rep.Expected != want || rep.PerNode[2].Entries != want {
+	// Genesis, the secret's check, 2 admissions, 3 bulk writers' admissions, 3 organisation keys, the entries.
+	if want := 1 + 1 + 2 + 3 + 3 + entries; rep.Expected != want || rep.PerNode[2].Entries != want {
 		t.Fatalf("the restarted node holds %d entries, want %d", rep.PerNode[2].Entries, want)
 	}
 	t.Logf("the restarted node caught up on %d entries %.0f ms after it started", entries, rep.ConvergedMillis)
@@ -167,7 +167,7 @@ func TestBenchMeasurementsRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conv.Entries != 3*4+2*50 || conv.BytesAfterHeal <= 0 {
+	if conv.Entries != 3*4+1+2*50 || conv.BytesAfterHeal <= 0 {
 		t.Fatalf("%+v", conv)
 	}
 	lat, err := MeasureLatency(ctx, 4, 10, 20*time.Millisecond, 1)

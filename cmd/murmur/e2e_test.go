@@ -316,7 +316,7 @@ func TestCLIInit(t *testing.T) {
 		t.Errorf("init: peer %q is not an ed25519 libp2p peer ID", out.Peer)
 	}
 	st := c.status()
-	if st.Network != out.Network || st.Org != out.Org || st.Device != out.Device || st.OrgName != "Alpha Fund" || st.Entries != 2 { // genesis, the founders' key
+	if st.Network != out.Network || st.Org != out.Org || st.Device != out.Device || st.OrgName != "Alpha Fund" || st.Entries != 3 { // genesis, the founders' key, the secret's check
 		t.Errorf("status after init: %+v; init said %+v", st, out)
 	}
 
@@ -440,7 +440,7 @@ func TestCLIStatusAndMembers(t *testing.T) {
 		}
 	}
 	want := map[string]any{"network": out.Network, "org": out.Org, "org_name": "Alpha Fund", "device": out.Device, "peer": out.Peer,
-		"entries": 2.0, "members": 1.0, "running": false} // genesis, the founders' key
+		"entries": 3.0, "members": 1.0, "running": false} // genesis, the founders' key, the secret's check
 	for field, w := range want {
 		if st[field] != w {
 			t.Errorf("status --json %q = %v, want %v", field, st[field], w)

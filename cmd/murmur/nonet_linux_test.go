@@ -351,7 +351,7 @@ func TestOfflineCommandsOpenNoSocket(t *testing.T) {
 	c.okOffline("status")
 	var st statusOut
 	c.jsonOffline(&st, "status")
-	if st.Org != out.Org || st.Entries != 2 { // genesis, the founders' key
+	if st.Org != out.Org || st.Entries != 3 { // genesis, the founders' key, the secret's check
 		t.Fatalf("status --json with no network: %+v", st)
 	}
 	c.okOffline("members")

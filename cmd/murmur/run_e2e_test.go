@@ -173,7 +173,7 @@ func TestCLIRun(t *testing.T) {
 		b.json(&sb, "status", "--dir", dirB)
 		return sb.Entries == sa.Entries && sb.Digest == sa.Digest && len(sa.Peers) > 0 && len(sb.Peers) > 0
 	})
-	if sa.Entries != 5 { // genesis, A's and B's organisation keys, B's admission, the request
+	if sa.Entries != 6 { // genesis, A's secret check, A's and B's organisation keys, B's admission, the request
 		t.Errorf("%d entries, want 5", sa.Entries)
 	}
 	var shown struct {
