@@ -153,12 +153,13 @@ func TestFailedSessionsAreLogged(t *testing.T) {
 
 	// A as the initiator, B gone silent.
 	stall(t, b)
-	if _, err := a.r.SyncWith(context.Background(), b.r.Host().ID()); err == nil {
+	_, err := a.r.SyncWith(context.Background(), b.r.Host().ID())
+	if err == nil {
 		t.Fatal("a session with a silent peer succeeded")
 	}
 	line := la.find("sync with "+bID+" failed after", "0 entries received", "the link went quiet for 1 s")
 	if line == "" {
-		t.Fatalf("no failure line on the initiator's side; log:\n%s", strings.Join(la.all(), "\n"))
+		t.Fatalf("no failure line on the initiator's side (the session: %v); log:\n%s", err, strings.Join(la.all(), "\n"))
 	}
 	t.Log(line)
 

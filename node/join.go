@@ -347,12 +347,7 @@ func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info Join
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(joinReplyWindow))
-	ipriv, ipub := inviteKey(info.Code.Secret)
-	req := joinRequest{Version: 1, Network: hex.EncodeToString(info.Code.Network[:]), Purpose: int(info.Code.Purpose),
-		OrgName: info.OrgName, Invite: hex.EncodeToString(ipub[:]), Target: target.ID.String()}
-	sig := crdt.SignWith(ipriv, joinMessage(req, crdt.PublicKeyOf(priv)))
-	req.Sig = hex.EncodeToString(sig[:])
-	if err := json.NewEncoder(s).Encode(req); err != nil {
+	if err := json.NewEncoder(s).Encode(newJoinRequest(info, priv, target.ID)); err != nil {
 		return joinReply{}, err
 	}
 	var reply joinReply
@@ -360,6 +355,17 @@ func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info Join
 		return joinReply{}, fmt.Errorf("reading the inviter's answer: %w", err)
 	}
 	return reply, nil
+}
+
+// newJoinRequest is the request to join that target is sent: signed with
+// the invite's key, bound to target and to the joiner's device key.
+func newJoinRequest(info JoinInfo, priv []byte, target peer.ID) joinRequest {
+	ipriv, ipub := inviteKey(info.Code.Secret)
+	req := joinRequest{Version: 1, Network: hex.EncodeToString(info.Code.Network[:]), Purpose: int(info.Code.Purpose),
+		OrgName: info.OrgName, Invite: hex.EncodeToString(ipub[:]), Target: target.String()}
+	sig := crdt.SignWith(ipriv, joinMessage(req, crdt.PublicKeyOf(priv)))
+	req.Sig = hex.EncodeToString(sig[:])
+	return req
 }
 
 // finishJoin turns the joining directory into a node of the network.
