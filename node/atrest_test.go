@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
+	_ "modernc.org/sqlite"
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
@@ -186,5 +188,111 @@ func TestDatabaseAtRestHoldsNoClearText(t *testing.T) {
 	cs, err := again.Store().Contacts(ctx)
 	if err != nil || len(cs) == 0 {
 		t.Fatalf("contacts after reopening: %d, %v", len(cs), err)
+	}
+}
+
+// oldSchema is the schema the release before sealing created
+// (store/migrations 0001 and 0002), with its user_version.
+const (
+	oldSchema = `
+CREATE TABLE entries (
+	cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+	id     BLOB    NOT NULL UNIQUE,
+	author BLOB    NOT NULL,
+	seq    INTEGER NOT NULL,
+	clock  INTEGER NOT NULL,
+	kind   INTEGER NOT NULL,
+	status INTEGER NOT NULL,
+	raw    BLOB    NOT NULL
+);
+CREATE INDEX entries_author_seq ON entries (author, seq);
+CREATE INDEX entries_clock ON entries (clock);
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+);
+CREATE TABLE contacts (
+	device BLOB    NOT NULL,
+	addr   BLOB    NOT NULL,
+	last   INTEGER NOT NULL,
+	via    INTEGER NOT NULL,
+	PRIMARY KEY (device, addr)
+) WITHOUT ROWID;
+PRAGMA user_version = 2;`
+)
+
+// A data directory of the release before sealing, with a passphrase, is
+// sealed in place the first time it is opened: its requests still read,
+// and no title is left in any of its files.
+func TestOldDataDirectoryIsSealedInPlace(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pass := func() ([]byte, error) { return []byte("correct horse battery staple"), nil }
+	n, err := node.Init(ctx, dir, node.InitOptions{Org: "OldOrgMarker", Passphrase: []byte("correct horse battery staple")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var markers [][]byte
+	var ids []crdt.ID
+	for i := range 50 {
+		title := fmt.Sprintf("OldTitleMarker%03d", i)
+		markers = append(markers, []byte(title))
+		e, err := n.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: title})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID())
+	}
+	var recs []store.Record
+	if _, err := n.Store().Scan(ctx, 0, func(_ int64, r store.Record) error {
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	network := n.Network()
+	n.Close()
+
+	// The same entries, as the old release stored them: in clear.
+	path := filepath.Join(dir, "murmur.db")
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		os.Remove(f)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(oldSchema); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if _, err := db.Exec(`INSERT INTO entries (id, author, seq, clock, kind, status, raw) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			r.ID[:], r.Author[:], int64(r.Seq), int64(r.Clock), int64(r.Kind), int64(r.Status), r.Raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO meta (key, value) VALUES ('network', ?)`, network[:]); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if where := clearIn(t, dir, markers); len(where) == 0 {
+		t.Fatal("the old database holds no title in clear: the test would prove nothing")
+	}
+
+	n, err = node.OpenWith(ctx, dir, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for i, id := range ids {
+		if d, err := n.Request(id.String()); err != nil || d.Title != string(markers[i]) {
+			t.Fatalf("request %d after the upgrade: %+v, %v", i, d, err)
+		}
+	}
+	if _, err := n.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "after the upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	if where := clearIn(t, dir, append(markers, []byte("OldOrgMarker"))); len(where) > 0 {
+		t.Errorf("after the upgrade: %v", where)
 	}
 }
