@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/hkdf"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
 )
 
 // ErrWrongPassphrase is returned when the passphrase does not open the key.
@@ -150,6 +151,18 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// storeKey is the key the database is sealed under (store/seal.go),
+// derived (HKDF-SHA256) from the device key's seed for that purpose alone.
+// Without a passphrase the seed is in clear beside the database, so the
+// sealing then keeps out only someone who copies the database alone.
+func storeKey(priv []byte, device crdt.DeviceKey) ([]byte, error) {
+	k := make([]byte, store.KeySize)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, priv[:32], nil, []byte("murmur-store-v1\n"+device.String())), k); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // Small secrets at rest (the network secret, the network key) are sealed

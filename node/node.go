@@ -313,7 +313,11 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 		return nil, fmt.Errorf("node: creating %s: %w", dbPath, err)
 	}
 	f.Close()
-	st, err := store.OpenSQLite(dbPath)
+	sk, err := storeKey(priv, device)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenSQLite(dbPath, sk)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +336,7 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 		return nil, fmt.Errorf("node: writing %s: %w", cfgPath, err)
 	}
 	created = append(created, cfgPath)
-	if n, err = Open(ctx, dir); err != nil {
+	if n, err = open(ctx, dir, priv); err != nil {
 		return nil, err
 	}
 	n.now = now
@@ -348,9 +352,66 @@ func (n *Node) Genesis() []byte {
 	return e.Raw()
 }
 
-// Open opens the node in dir and loads its state. The device key stays
-// locked: reading needs no key, writing does (see Unlock).
+// Open opens the node in dir and loads its state. The database is sealed
+// under the device key (store/seal.go), so Open reads the key; a data
+// directory protected by a passphrase therefore needs OpenWith, and Open
+// refuses it with ErrNeedPassphrase. Without a passphrase the device key
+// stays locked for writing (see Unlock).
 func Open(ctx context.Context, dir string) (*Node, error) {
+	if !Initialised(dir) {
+		return nil, ErrNotInitialised
+	}
+	priv, err := readDeviceKey(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, dir, priv)
+}
+
+// OpenWith opens the node in dir, asking pass for the passphrase if the
+// device key has one, and leaves the key unlocked. A wrong passphrase is
+// refused before anything is read.
+func OpenWith(ctx context.Context, dir string, pass PassphraseSource) (*Node, error) {
+	if !Initialised(dir) {
+		return nil, ErrNotInitialised
+	}
+	priv, err := readDeviceKey(dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	n, err := open(ctx, dir, priv)
+	if err != nil {
+		return nil, err
+	}
+	n.key = priv
+	return n, nil
+}
+
+// readDeviceKey reads the device key of dir, asking pass for the
+// passphrase if it has one.
+func readDeviceKey(dir string, pass PassphraseSource) ([]byte, error) {
+	kf, err := readKeyFile(filepath.Join(dir, keyName))
+	if err != nil {
+		return nil, err
+	}
+	var p []byte
+	if kf.Protected() {
+		if pass == nil {
+			return nil, ErrNeedPassphrase
+		}
+		if p, err = pass(); err != nil {
+			return nil, err
+		}
+	}
+	seed, err := kf.open(p)
+	if err != nil {
+		return nil, err
+	}
+	return crdt.KeyFromSeed(seed), nil
+}
+
+// open opens the node in dir whose device key is priv, locked.
+func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	b, err := os.ReadFile(filepath.Join(dir, configName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotInitialised
@@ -373,7 +434,14 @@ func Open(ctx context.Context, dir string) (*Node, error) {
 	if _, err := os.Stat(filepath.Join(dir, dbName)); err != nil {
 		return nil, fmt.Errorf("node: %s has %s but no readable %s: %w", dir, configName, dbName, err)
 	}
-	if n.store, err = store.OpenSQLite(filepath.Join(dir, dbName)); err != nil {
+	if crdt.PublicKeyOf(priv) != n.device {
+		return nil, fmt.Errorf("node: the device key does not belong to this node's device")
+	}
+	sk, err := storeKey(priv, n.device)
+	if err != nil {
+		return nil, err
+	}
+	if n.store, err = store.OpenSQLite(filepath.Join(dir, dbName), sk); err != nil {
 		return nil, err
 	}
 	if meta, err := n.store.GetMeta(ctx, "network"); err != nil || string(meta) != string(n.network[:]) {
@@ -408,24 +476,10 @@ func (n *Node) Unlock(pass PassphraseSource) error {
 	if n.key != nil {
 		return nil
 	}
-	kf, err := readKeyFile(filepath.Join(n.dir, keyName))
+	priv, err := readDeviceKey(n.dir, pass)
 	if err != nil {
 		return err
 	}
-	var p []byte
-	if kf.Protected() {
-		if pass == nil {
-			return ErrNeedPassphrase
-		}
-		if p, err = pass(); err != nil {
-			return err
-		}
-	}
-	seed, err := kf.open(p)
-	if err != nil {
-		return err
-	}
-	priv := crdt.KeyFromSeed(seed)
 	if crdt.PublicKeyOf(priv) != n.device {
 		return fmt.Errorf("node: the device key does not belong to this node's device")
 	}

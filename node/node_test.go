@@ -270,35 +270,61 @@ func TestPassphrase(t *testing.T) {
 	}
 	n.Close()
 
-	n, err = node.Open(ctx, dir)
+	// The database is sealed under the device key: without the
+	// passphrase nothing of it is read.
+	if _, err := node.Open(ctx, dir); !errors.Is(err, node.ErrNeedPassphrase) {
+		t.Fatalf("Open without the passphrase: %v, want ErrNeedPassphrase", err)
+	}
+	if _, err := node.OpenWith(ctx, dir, func() ([]byte, error) { return []byte("incorrect horse"), nil }); !errors.Is(err, node.ErrWrongPassphrase) {
+		t.Errorf("OpenWith a wrong passphrase: %v, want ErrWrongPassphrase", err)
+	}
+	if _, err := node.OpenWith(ctx, dir, nil); !errors.Is(err, node.ErrNeedPassphrase) {
+		t.Errorf("OpenWith no passphrase source: %v, want ErrNeedPassphrase", err)
+	}
+	errTyping := errors.New("terminal went away")
+	if _, err := node.OpenWith(ctx, dir, func() ([]byte, error) { return nil, errTyping }); !errors.Is(err, errTyping) {
+		t.Errorf("OpenWith a source that fails: %v, want the source's error", err)
+	}
+	n, err = node.OpenWith(ctx, dir, func() ([]byte, error) { return right, nil })
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("OpenWith the right passphrase: %v", err)
 	}
 	defer n.Close()
 	if p, err := n.Protected(); err != nil || !p {
 		t.Errorf("Protected() = %v, %v; want true", p, err)
 	}
+	req := &crdt.Request{Type: crdt.Verification, Title: "Does anyone know this applicant?"}
+	if _, err := n.Append(ctx, req); err != nil {
+		t.Fatalf("Append after OpenWith: %v", err)
+	}
+	if got := n.Status().Entries; got != 4 {
+		t.Errorf("%d entries after one write, want 4 (genesis, the founders' key, the secret's check, the write)", got)
+	}
+}
+
+// Without a passphrase, Open reads the database but leaves the key locked
+// for writing until Unlock.
+func TestOpenLeavesKeyLocked(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	n, err := node.Init(ctx, dir, node.InitOptions{Org: "Alpha Fund"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	n, err = node.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
 	same := unchanged(t, n)
 	req := &crdt.Request{Type: crdt.Verification, Title: "Does anyone know this applicant?"}
 	if _, err := n.Append(ctx, req); !errors.Is(err, node.ErrLocked) {
 		t.Errorf("Append before Unlock: %v, want ErrLocked", err)
 	}
-	if err := n.Unlock(func() ([]byte, error) { return []byte("incorrect horse"), nil }); !errors.Is(err, node.ErrWrongPassphrase) {
-		t.Errorf("Unlock with a wrong passphrase: %v, want ErrWrongPassphrase", err)
-	}
-	if _, err := n.Append(ctx, req); !errors.Is(err, node.ErrLocked) {
-		t.Errorf("Append after a wrong passphrase: %v, want ErrLocked", err)
-	}
-	if err := n.Unlock(nil); !errors.Is(err, node.ErrNeedPassphrase) {
-		t.Errorf("Unlock with no passphrase source: %v, want ErrNeedPassphrase", err)
-	}
-	errTyping := errors.New("terminal went away")
-	if err := n.Unlock(func() ([]byte, error) { return nil, errTyping }); !errors.Is(err, errTyping) {
-		t.Errorf("Unlock whose source fails: %v, want the source's error", err)
-	}
 	same("a locked node")
-	if err := n.Unlock(func() ([]byte, error) { return right, nil }); err != nil {
-		t.Fatalf("Unlock with the right passphrase: %v", err)
+	if err := n.Unlock(nil); err != nil {
+		t.Fatalf("Unlock of a key without a passphrase: %v", err)
 	}
 	if _, err := n.Append(ctx, req); err != nil {
 		t.Fatalf("Append after Unlock: %v", err)

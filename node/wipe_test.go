@@ -90,8 +90,16 @@ func TestWipeLeavesNothingReadable(t *testing.T) {
 		}
 		return len(seen), where
 	}
-	if n, _ := found(); n != markers-len(sealed) {
-		t.Fatalf("before the wipe, %d of the %d markers in open bodies are in the files: the test would prove nothing", n, markers-len(sealed))
+	// The database is sealed at rest: no marker is in clear even before
+	// the wipe. What the wipe must destroy is then the sealed bytes (the
+	// device key opens them): samples of every file's random-looking
+	// content, taken before.
+	if n, where := found(); n != 0 {
+		t.Fatalf("before the wipe, %d markers are in clear (in %v)", n, where)
+	}
+	samples := contentSamples(t, links)
+	if len(samples[dbName]) < 100 {
+		t.Fatalf("only %d samples of %s's sealed content: the test would prove nothing", len(samples[dbName]), dbName)
 	}
 	for _, name := range []string{keyName, pskName, secretName, dbName} {
 		if _, ok := sizes[name]; !ok {
@@ -108,6 +116,21 @@ func TestWipeLeavesNothingReadable(t *testing.T) {
 	if n, where := found(); n != 0 {
 		t.Fatalf("%d markers can still be read after the wipe (in %v)", n, where)
 	}
+	for name, ss := range samples {
+		b, err := os.ReadFile(filepath.Join(links, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := 0
+		for _, sample := range ss {
+			if bytes.Contains(b, sample) {
+				left++
+			}
+		}
+		if left > 0 {
+			t.Errorf("%s: %d of %d samples of its content survive the wipe", name, left, len(ss))
+		}
+	}
 	for name, size := range sizes {
 		fi, err := os.Stat(filepath.Join(links, name))
 		if err != nil {
@@ -117,6 +140,35 @@ func TestWipeLeavesNothingReadable(t *testing.T) {
 			t.Errorf("%s: %d bytes after the wipe, %d before (overwritten in place, not truncated)", name, fi.Size(), size)
 		}
 	}
+}
+
+// contentSamples takes, from each file in dir, 32-byte windows every 256
+// bytes that look random (at least 24 distinct byte values: sealed bytes,
+// keys), which a wipe must leave in no file.
+func contentSamples(t *testing.T, dir string) map[string][][]byte {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][][]byte{}
+	for _, de := range des {
+		b, err := os.ReadFile(filepath.Join(dir, de.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+32 <= len(b); off += 256 {
+			w := b[off : off+32]
+			distinct := map[byte]bool{}
+			for _, c := range w {
+				distinct[c] = true
+			}
+			if len(distinct) >= 24 {
+				out[de.Name()] = append(out[de.Name()], bytes.Clone(w))
+			}
+		}
+	}
+	return out
 }
 
 func TestWipeRefusesWhatIsNotADataDirectory(t *testing.T) {

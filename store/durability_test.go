@@ -69,7 +69,7 @@ func TestDurabilityChild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", childSeedEnv, err)
 	}
-	s, err := OpenSQLite(path)
+	s, err := OpenSQLite(path, testSealKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func killChildAfter(t *testing.T, path string, childSeed uint64, delay time.Dura
 func checkAfterCrash(t *testing.T, round int, path string, ids []crdt.ID, committed map[crdt.ID]bool) int {
 	t.Helper()
 	ctx := context.Background()
-	s, err := OpenSQLite(path)
+	s, err := OpenSQLite(path, testSealKey)
 	if err != nil {
 		t.Fatalf("round %d: open after kill: %v", round, err)
 	}

@@ -21,6 +21,7 @@ package store
 // the numbers are at the top of migrations/0001_entries.sql.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -77,6 +78,9 @@ type SQLite struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// seal seals and opens what the store keeps (seal.go).
+	seal *sealer
+
 	// applied lists the migrations this open applied, for tests.
 	applied []int
 }
@@ -109,20 +113,26 @@ func dsn(path string, extra url.Values) (string, error) {
 	return u.String(), nil
 }
 
-// OpenSQLite opens (creating if needed) the store at path and brings its
-// schema up to date. It refuses, with ErrSchemaTooNew, a database written by
-// a newer release.
-func OpenSQLite(path string) (*SQLite, error) {
-	s, err := openSQLite(path)
+// OpenSQLite opens (creating if needed) the store at path, sealed under key
+// (KeySize bytes, derived from the device key: see seal.go), and brings its
+// schema up to date; a database from a release that kept it in clear is
+// sealed in place. It refuses, with ErrSchemaTooNew, a database written by a
+// newer release, and with ErrWrongKey one sealed under another key.
+func OpenSQLite(path string, key []byte) (*SQLite, error) {
+	s, err := openSQLite(path, key)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
 }
 
-func openSQLite(path string) (*SQLite, error) {
+func openSQLite(path string, key []byte) (*SQLite, error) {
 	ctx := context.Background()
 	migrations, err := parseMigrations(migrationFiles)
+	if err != nil {
+		return nil, err
+	}
+	seal, err := newSealer(key)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +147,7 @@ func openSQLite(path string) (*SQLite, error) {
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
-	s := &SQLite{writer: writer, writeSlot: make(chan struct{}, 1)}
+	s := &SQLite{writer: writer, writeSlot: make(chan struct{}, 1), seal: seal}
 
 	// Opening the first connection applies the pragmas; journal_mode=WAL
 	// is a no-op when the file system cannot do WAL, so check it took.
@@ -151,7 +161,22 @@ func openSQLite(path string) (*SQLite, error) {
 		return nil, fmt.Errorf("journal_mode is %q, not wal: put the data directory on a local file system", mode)
 	}
 
-	if s.applied, err = migrate(ctx, writer, migrations); err != nil {
+	var upgraded bool
+	if s.applied, upgraded, err = migrate(ctx, writer, migrations, seal); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	if upgraded {
+		// The rows were sealed in place: rebuild the file so that no page
+		// of the clear rows is left in it, and empty the WAL.
+		for _, q := range []string{"VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"} {
+			if _, err := writer.ExecContext(ctx, q); err != nil {
+				writer.Close()
+				return nil, fmt.Errorf("sealing the database: %w", err)
+			}
+		}
+	}
+	if err := checkKey(ctx, writer, seal); err != nil {
 		writer.Close()
 		return nil, err
 	}
@@ -209,42 +234,214 @@ func parseMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
+// goSteps are the steps of migrations that SQL alone cannot do. A
+// migration names one on a line of its own, "-- go: NAME"; it runs there,
+// in the migration's transaction, between the statements before and after.
+var goSteps = map[string]func(ctx context.Context, tx *sql.Tx, seal *sealer) error{
+	"sealRows": sealRows,
+}
+
+const goStepMarker = "\n-- go: "
+
 // migrate applies, in one transaction, the migrations newer than the
-// database's user_version, and returns the versions it applied.
-func migrate(ctx context.Context, db *sql.DB, ms []migration) ([]int, error) {
+// database's user_version, and returns the versions it applied. upgraded
+// reports that a Go step rewrote rows the database already held.
+func migrate(ctx context.Context, db *sql.DB, ms []migration, seal *sealer) (applied []int, upgraded bool, err error) {
 	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: two processes opening a new file do not both migrate
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer tx.Rollback()
 
 	var current int
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if current > len(ms) {
-		return nil, fmt.Errorf("%w: the database has schema version %d and this release knows up to %d; upgrade murmur to open it",
+		return nil, false, fmt.Errorf("%w: the database has schema version %d and this release knows up to %d; upgrade murmur to open it",
 			ErrSchemaTooNew, current, len(ms))
 	}
-	var applied []int
 	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return nil, fmt.Errorf("migration %s: %w", m.name, err)
+		rest := m.sql
+		for {
+			before, after, found := strings.Cut(rest, goStepMarker)
+			if _, err := tx.ExecContext(ctx, before); err != nil {
+				return nil, false, fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if !found {
+				break
+			}
+			name, next, _ := strings.Cut(after, "\n")
+			step := goSteps[strings.TrimSpace(name)]
+			if step == nil {
+				return nil, false, fmt.Errorf("migration %s: no Go step %q", m.name, strings.TrimSpace(name))
+			}
+			if err := step(ctx, tx, seal); err != nil {
+				return nil, false, fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			upgraded = upgraded || current > 0
+			rest = next
 		}
 		applied = append(applied, m.version)
 	}
 	if len(applied) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	// user_version lives in the database header, which is part of the
 	// transaction: a crash before commit leaves neither schema nor version.
 	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(len(ms))); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return applied, nil
+	return applied, upgraded, nil
+}
+
+// sealRows is migration 3's Go step: it seals, in place, every row a
+// database of schema 2 holds in clear, and writes the key check.
+func sealRows(ctx context.Context, tx *sql.Tx, seal *sealer) error {
+	// Entries, a page at a time.
+	type row struct {
+		cursor int64
+		rec    Record
+	}
+	for after := int64(0); ; {
+		var page []row
+		err := func() error {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT cursor, id, author, kind, raw FROM entries WHERE cursor > ? ORDER BY cursor LIMIT ?`, after, scanPage)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var rw row
+				var id, author []byte
+				var kind int64
+				if err := rows.Scan(&rw.cursor, &id, &author, &kind, &rw.rec.Raw); err != nil {
+					return err
+				}
+				if err := copy32(rw.rec.ID[:], id, "id"); err != nil {
+					return err
+				}
+				if err := copy32(rw.rec.Author[:], author, "author"); err != nil {
+					return err
+				}
+				rw.rec.Kind = crdt.Kind(uint64(kind))
+				page = append(page, rw)
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return err
+		}
+		for _, rw := range page {
+			sealed, err := seal.sealEntry(rw.rec.ID, rw.rec.Author, rw.rec.Kind, rw.rec.Raw)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE entries SET author = ?, kind = 0, raw = ? WHERE cursor = ?`,
+				seal.author(rw.rec.Author), sealed, rw.cursor); err != nil {
+				return err
+			}
+			after = rw.cursor
+		}
+		if len(page) < scanPage {
+			break
+		}
+	}
+
+	// Meta values.
+	metas := map[string][]byte{}
+	if err := func() error {
+		rows, err := tx.QueryContext(ctx, `SELECT key, value FROM meta`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var v []byte
+			if err := rows.Scan(&k, &v); err != nil {
+				return err
+			}
+			metas[k] = v
+		}
+		return rows.Err()
+	}(); err != nil {
+		return err
+	}
+	for k, v := range metas {
+		sealed, err := seal.seal(nil, v, metaAD(k))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = ?`, sealed, k); err != nil {
+			return err
+		}
+	}
+
+	// Contacts, into the new table.
+	var contacts []Contact
+	if err := func() error {
+		rows, err := tx.QueryContext(ctx, `SELECT device, addr, last, via FROM contacts`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c Contact
+			var device []byte
+			var last, via int64
+			if err := rows.Scan(&device, &c.Addr, &last, &via); err != nil {
+				return err
+			}
+			if err := copy32(c.Device[:], device, "device"); err != nil {
+				return err
+			}
+			c.Last, c.Via = time.UnixMilli(last), Via(via)
+			contacts = append(contacts, c)
+		}
+		return rows.Err()
+	}(); err != nil {
+		return err
+	}
+	for _, c := range contacts {
+		dev, addr := seal.contactKey(c.Device, c.Addr)
+		sealed, err := seal.sealContact(dev, addr, c.Device, c.Via, c.Addr)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contacts_sealed (device, addr, last, sealed) VALUES (?, ?, ?, ?)`,
+			dev, addr, c.Last.UnixMilli(), sealed); err != nil {
+			return err
+		}
+	}
+
+	check, err := seal.seal(nil, nil, []byte(adCheck))
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)`, checkMeta, check)
+	return err
+}
+
+// checkKey refuses a key the database was not sealed under, before any
+// row is read.
+func checkKey(ctx context.Context, db *sql.DB, seal *sealer) error {
+	var v []byte
+	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, checkMeta).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: the database has no key check", ErrCorrupt)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := seal.open(v, []byte(adCheck)); err != nil {
+		return ErrWrongKey
+	}
+	return nil
 }
 
 // fail wraps err with the operation, or reports ErrClosed when the error
@@ -283,18 +480,28 @@ func (s *SQLite) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 	return nil
 }
 
-const insertEntry = `INSERT OR IGNORE INTO entries (id, author, seq, clock, kind, status, raw) VALUES (?, ?, ?, ?, ?, ?, ?)`
+const insertEntry = `INSERT OR IGNORE INTO entries (id, author, seq, clock, status, sealed) VALUES (?, ?, ?, ?, ?, ?)`
 
-func insertArgs(r Record) []any {
-	raw := r.Raw
-	if raw == nil {
-		raw = []byte{} // nil binds as NULL
+// insertArgs seals r and returns the values of its row.
+func (s *SQLite) insertArgs(r Record) ([]any, error) {
+	sealed, err := s.seal.sealEntry(r.ID, r.Author, r.Kind, r.Raw)
+	if err != nil {
+		return nil, err
 	}
-	return []any{r.ID[:], r.Author[:], int64(r.Seq), int64(r.Clock), int64(r.Kind), int64(r.Status), raw}
+	return []any{r.ID[:], s.seal.author(r.Author), int64(r.Seq), int64(r.Clock), int64(r.Status), sealed}, nil
 }
 
 // Put implements Store.
 func (s *SQLite) Put(ctx context.Context, recs []Record, changes []crdt.Change) (int, error) {
+	// Sealed before the write slot is taken: the writer waits on nobody's
+	// encryption.
+	args := make([][]any, len(recs))
+	for i, r := range recs {
+		var err error
+		if args[i], err = s.insertArgs(r); err != nil {
+			return 0, s.fail("put", err)
+		}
+	}
 	var added int
 	err := s.write(ctx, "put", func(tx *sql.Tx) error {
 		added = 0
@@ -304,8 +511,8 @@ func (s *SQLite) Put(ctx context.Context, recs []Record, changes []crdt.Change) 
 				return err
 			}
 			defer ins.Close()
-			for _, r := range recs {
-				res, err := ins.ExecContext(ctx, insertArgs(r)...)
+			for _, a := range args {
+				res, err := ins.ExecContext(ctx, a...)
 				if err != nil {
 					return err
 				}
@@ -339,7 +546,7 @@ func (s *SQLite) Put(ctx context.Context, recs []Record, changes []crdt.Change) 
 func (s *SQLite) Append(ctx context.Context, author crdt.DeviceKey, fn func(head Head, maxClock crdt.Clock) (Record, error)) error {
 	var fnErr error // fn's error, returned as it is
 	err := s.write(ctx, "append", func(tx *sql.Tx) error {
-		head, err := readHead(ctx, tx, author)
+		head, err := readHead(ctx, tx, s.seal.author(author))
 		if err != nil {
 			return err
 		}
@@ -354,7 +561,11 @@ func (s *SQLite) Append(ctx context.Context, author crdt.DeviceKey, fn func(head
 		if r.Author != author {
 			return fmt.Errorf("%w: record by %s, chain of %s", ErrWrongAuthor, r.Author, author)
 		}
-		res, err := tx.ExecContext(ctx, insertEntry, insertArgs(r)...)
+		args, err := s.insertArgs(r)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, insertEntry, args...)
 		if err != nil {
 			return err
 		}
@@ -389,11 +600,12 @@ const (
 	maxLow   = `SELECT clock FROM entries ORDER BY clock DESC LIMIT 1`
 )
 
-func readHead(ctx context.Context, q querier, author crdt.DeviceKey) (Head, error) {
+// readHead reads the head of the chain whose author's keyed hash is author.
+func readHead(ctx context.Context, q querier, author []byte) (Head, error) {
 	for _, query := range []string{headHigh, headLow} {
 		var seq, clock int64
 		var id []byte
-		err := q.QueryRowContext(ctx, query, author[:]).Scan(&seq, &id, &clock)
+		err := q.QueryRowContext(ctx, query, author).Scan(&seq, &id, &clock)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -438,16 +650,16 @@ func (s *SQLite) Get(ctx context.Context, id crdt.ID) (Record, error) {
 		return Record{}, ErrClosed
 	}
 	row := s.readers.QueryRowContext(ctx,
-		`SELECT id, author, seq, clock, kind, status, raw FROM entries WHERE id = ?`, id[:])
+		`SELECT id, seq, clock, status, sealed FROM entries WHERE id = ?`, id[:])
 	var r Record
-	var rid, author []byte
-	var seq, clock, kind, status int64
-	err := row.Scan(&rid, &author, &seq, &clock, &kind, &status, &r.Raw)
+	var rid, sealed []byte
+	var seq, clock, status int64
+	err := row.Scan(&rid, &seq, &clock, &status, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Record{}, fmt.Errorf("%w: entry %s", ErrNotFound, id)
 	}
 	if err == nil {
-		err = fillRecord(&r, rid, author, seq, clock, kind, status)
+		err = s.fillRecord(&r, rid, seq, clock, status, sealed)
 	}
 	if err != nil {
 		return Record{}, s.fail("get", err)
@@ -455,19 +667,19 @@ func (s *SQLite) Get(ctx context.Context, id crdt.ID) (Record, error) {
 	return r, nil
 }
 
-func fillRecord(r *Record, id, author []byte, seq, clock, kind, status int64) error {
+// fillRecord fills r from its row's clear columns and opens its sealed one.
+func (s *SQLite) fillRecord(r *Record, id []byte, seq, clock, status int64, sealed []byte) error {
 	if err := copy32(r.ID[:], id, "id"); err != nil {
-		return err
-	}
-	if err := copy32(r.Author[:], author, "author"); err != nil {
 		return err
 	}
 	if status < 0 || status > 255 {
 		return fmt.Errorf("%w: status %d", ErrCorrupt, status)
 	}
+	if err := s.seal.openEntry(r, sealed); err != nil {
+		return err
+	}
 	r.Seq = uint64(seq)
 	r.Clock = crdt.Clock(uint64(clock))
-	r.Kind = crdt.Kind(uint64(kind))
 	r.Status = crdt.Status(status)
 	if r.Raw == nil {
 		r.Raw = []byte{}
@@ -488,7 +700,7 @@ func (s *SQLite) Scan(ctx context.Context, after int64, fn func(cursor int64, r 
 		page := make([]row, 0, scanPage)
 		err := func() error {
 			rows, err := s.readers.QueryContext(ctx,
-				`SELECT cursor, id, author, seq, clock, kind, status, raw FROM entries WHERE cursor > ? ORDER BY cursor LIMIT ?`,
+				`SELECT cursor, id, seq, clock, status, sealed FROM entries WHERE cursor > ? ORDER BY cursor LIMIT ?`,
 				after, scanPage)
 			if err != nil {
 				return err
@@ -496,12 +708,12 @@ func (s *SQLite) Scan(ctx context.Context, after int64, fn func(cursor int64, r 
 			defer rows.Close()
 			for rows.Next() {
 				var rw row
-				var id, author []byte
-				var seq, clock, kind, status int64
-				if err := rows.Scan(&rw.cursor, &id, &author, &seq, &clock, &kind, &status, &rw.rec.Raw); err != nil {
+				var id, sealed []byte
+				var seq, clock, status int64
+				if err := rows.Scan(&rw.cursor, &id, &seq, &clock, &status, &sealed); err != nil {
 					return err
 				}
-				if err := fillRecord(&rw.rec, id, author, seq, clock, kind, status); err != nil {
+				if err := s.fillRecord(&rw.rec, id, seq, clock, status, sealed); err != nil {
 					return err
 				}
 				page = append(page, rw)
@@ -534,7 +746,7 @@ func (s *SQLite) Counts(ctx context.Context) (Counts, error) {
 		return Counts{}, ErrClosed
 	}
 	rows, err := s.readers.QueryContext(ctx,
-		`SELECT status, COUNT(*), COALESCE(SUM(LENGTH(raw)), 0) FROM entries GROUP BY status`)
+		`SELECT status, COUNT(*), COALESCE(SUM(LENGTH(sealed)), 0) FROM entries GROUP BY status`)
 	if err != nil {
 		return Counts{}, s.fail("counts", err)
 	}
@@ -545,7 +757,7 @@ func (s *SQLite) Counts(ctx context.Context) (Counts, error) {
 		if err := rows.Scan(&status, &n, &size); err != nil {
 			return Counts{}, s.fail("counts", err)
 		}
-		addCount(&c, crdt.Status(status), int(n), size)
+		addCount(&c, crdt.Status(status), int(n), size-n*entryOverhead) // the entries' bytes, without the sealing
 	}
 	if err := rows.Err(); err != nil {
 		return Counts{}, s.fail("counts", err)
@@ -572,13 +784,20 @@ func (s *SQLite) GetMeta(ctx context.Context, key string) ([]byte, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	var v []byte
-	err := s.readers.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if key == checkMeta {
+		return nil, fmt.Errorf("%w: meta %q", ErrNotFound, key)
+	}
+	var sealed []byte
+	err := s.readers.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: meta %q", ErrNotFound, key)
 	}
 	if err != nil {
 		return nil, s.fail("get meta", err)
+	}
+	v, err := s.seal.open(sealed, metaAD(key))
+	if err != nil {
+		return nil, s.fail("get meta", fmt.Errorf("%q: %w", key, err))
 	}
 	if v == nil {
 		v = []byte{}
@@ -588,13 +807,17 @@ func (s *SQLite) GetMeta(ctx context.Context, key string) ([]byte, error) {
 
 // SetMeta implements Store.
 func (s *SQLite) SetMeta(ctx context.Context, key string, value []byte) error {
-	if value == nil {
-		value = []byte{}
+	if key == checkMeta {
+		return fmt.Errorf("store: set meta: %q is the store's own", key)
+	}
+	sealed, err := s.seal.seal(nil, value, metaAD(key))
+	if err != nil {
+		return s.fail("set meta", err)
 	}
 	return s.write(ctx, "set meta", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-			key, value)
+			key, sealed)
 		return err
 	})
 }
@@ -642,11 +865,23 @@ func (s *SQLite) Close() error {
 }
 
 func (s *SQLite) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
-	if raw == nil {
-		raw = []byte{}
-	}
 	err := s.write(ctx, "redact", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE entries SET raw = ? WHERE id = ?`, raw, id[:])
+		var sealed []byte
+		err := tx.QueryRowContext(ctx, `SELECT sealed FROM entries WHERE id = ?`, id[:]).Scan(&sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r := Record{ID: id}
+		if err := s.seal.openEntry(&r, sealed); err != nil {
+			return err
+		}
+		if sealed, err = s.seal.sealEntry(id, r.Author, r.Kind, raw); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE entries SET sealed = ? WHERE id = ?`, sealed, id[:])
 		return err
 	})
 	if err != nil {
@@ -666,25 +901,94 @@ func (s *SQLite) RecordContact(ctx context.Context, device crdt.DeviceKey, at ti
 		return nil
 	}
 	ms := at.UnixMilli()
+	type row struct{ dev, addr, sealed []byte }
+	rows := make([]row, len(addrs))
+	for i, a := range addrs {
+		dev, addr := s.seal.contactKey(device, a)
+		sealed, err := s.seal.sealContact(dev, addr, device, via, a)
+		if err != nil {
+			return s.fail("record contact", err)
+		}
+		rows[i] = row{dev, addr, sealed}
+	}
 	return s.write(ctx, "record contact", func(tx *sql.Tx) error {
-		for _, a := range addrs {
-			if a == nil {
-				a = []byte{}
-			}
+		for _, r := range rows {
 			_, err := tx.ExecContext(ctx,
-				`INSERT INTO contacts (device, addr, last, via) VALUES (?, ?, ?, ?)
-				 ON CONFLICT (device, addr) DO UPDATE SET last = excluded.last, via = excluded.via WHERE excluded.last >= contacts.last`,
-				device[:], a, ms, int64(via))
+				`INSERT INTO contacts (device, addr, last, sealed) VALUES (?, ?, ?, ?)
+				 ON CONFLICT (device, addr) DO UPDATE SET last = excluded.last, sealed = excluded.sealed WHERE excluded.last >= contacts.last`,
+				r.dev, r.addr, ms, r.sealed)
 			if err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx,
-			`DELETE FROM contacts WHERE device = ?1 AND addr NOT IN
-			 (SELECT addr FROM contacts WHERE device = ?1 ORDER BY last DESC, addr ASC LIMIT ?2)`,
-			device[:], MaxContactAddrs)
-		return err
+		// Keep the device's MaxContactAddrs most recent addresses (ties:
+		// the lowest address), ordered here, as the addresses are sealed.
+		cs, err := s.readContacts(ctx, tx, `SELECT device, addr, last, sealed FROM contacts WHERE device = ?`, rows[0].dev)
+		if err != nil {
+			return err
+		}
+		if len(cs) <= MaxContactAddrs {
+			return nil
+		}
+		sortContacts(cs)
+		for _, c := range cs[MaxContactAddrs:] {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE device = ? AND addr = ?`, c.dev, c.addr); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// storedContact is a contact with its row's key.
+type storedContact struct {
+	Contact
+	dev, addr []byte
+}
+
+// sortContacts orders contacts most recent first, then by device and
+// address.
+func sortContacts(cs []storedContact) {
+	sort.Slice(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if !a.Last.Equal(b.Last) {
+			return a.Last.After(b.Last)
+		}
+		if c := bytes.Compare(a.Device[:], b.Device[:]); c != 0 {
+			return c < 0
+		}
+		return bytes.Compare(a.Addr, b.Addr) < 0
+	})
+}
+
+// rowQuerier is what *sql.DB and *sql.Tx share for queries of many rows.
+type rowQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readContacts reads and opens the contacts query selects (device, addr,
+// last, sealed).
+func (s *SQLite) readContacts(ctx context.Context, q rowQuerier, query string, args ...any) ([]storedContact, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storedContact
+	for rows.Next() {
+		var dev, addr, sealed []byte
+		var last int64
+		if err := rows.Scan(&dev, &addr, &last, &sealed); err != nil {
+			return nil, err
+		}
+		c, err := s.seal.openContact(dev, addr, sealed)
+		if err != nil {
+			return nil, err
+		}
+		c.Last = time.UnixMilli(last)
+		out = append(out, storedContact{Contact: c, dev: dev, addr: addr})
+	}
+	return out, rows.Err()
 }
 
 // Contacts implements Store.
@@ -692,30 +996,14 @@ func (s *SQLite) Contacts(ctx context.Context) ([]Contact, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	rows, err := s.readers.QueryContext(ctx, `SELECT device, addr, last, via FROM contacts ORDER BY last DESC, device ASC, addr ASC`)
+	cs, err := s.readContacts(ctx, s.readers, `SELECT device, addr, last, sealed FROM contacts`)
 	if err != nil {
 		return nil, s.fail("contacts", err)
 	}
-	defer rows.Close()
+	sortContacts(cs)
 	var out []Contact
-	for rows.Next() {
-		var c Contact
-		var device []byte
-		var last, via int64
-		if err := rows.Scan(&device, &c.Addr, &last, &via); err != nil {
-			return nil, s.fail("contacts", err)
-		}
-		if err := copy32(c.Device[:], device, "device"); err != nil {
-			return nil, s.fail("contacts", err)
-		}
-		if c.Addr == nil {
-			c.Addr = []byte{}
-		}
-		c.Last, c.Via = time.UnixMilli(last), Via(via)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("contacts", err)
+	for _, c := range cs {
+		out = append(out, c.Contact)
 	}
 	return out, nil
 }

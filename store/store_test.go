@@ -42,7 +42,7 @@ func forEachStore(t *testing.T, test func(t *testing.T, s Store)) {
 
 func openTemp(t *testing.T, path string) *SQLite {
 	t.Helper()
-	s, err := OpenSQLite(path)
+	s, err := OpenSQLite(path, testSealKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +53,9 @@ func openTemp(t *testing.T, path string) *SQLite {
 	})
 	return s
 }
+
+// testSealKey is the key test stores are sealed under.
+var testSealKey = bytes.Repeat([]byte{0x5e}, KeySize)
 
 func testID(n int) crdt.ID { return crdt.ID(sha256.Sum256(fmt.Appendf(nil, "id-%d", n))) }
 func testKey(n int) crdt.DeviceKey {
@@ -718,7 +721,7 @@ func TestWriteLockTakenAtBegin(t *testing.T) {
 func TestReopenKeepsEverything(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "murmur.db")
-	s, err := OpenSQLite(path)
+	s, err := OpenSQLite(path, testSealKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -780,7 +783,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestRefusesNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "murmur.db")
-	s, err := OpenSQLite(path)
+	s, err := OpenSQLite(path, testSealKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -792,7 +795,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2, err := OpenSQLite(path)
+	s2, err := OpenSQLite(path, testSealKey)
 	if err == nil {
 		s2.Close()
 		t.Fatal("opened a database with a newer schema")
@@ -884,7 +887,7 @@ func TestQueryPlans(t *testing.T) {
 	key := testKey(1)
 	queries := map[string][]any{
 		headHigh: {key[:]}, headLow: {key[:]}, maxHigh: nil, maxLow: nil,
-		`SELECT raw FROM entries WHERE id = ?`:                    {key[:]},
+		`SELECT sealed FROM entries WHERE id = ?`:                 {key[:]},
 		`SELECT id FROM entries WHERE cursor > ? ORDER BY cursor`: {int64(0)},
 	}
 	for q, args := range queries {

@@ -127,7 +127,6 @@ func (c *cmdFlags) dataDir(e *env) (string, error) {
 	return node.DefaultDir()
 }
 
-// open opens the node for reading.
 // open opens the node in the data directory and unlocks its keys: every
 // command that opens a data directory protected by a passphrase asks for it
 // (or reads MURMUR_PASSPHRASE), and a wrong one is refused before anything
@@ -138,15 +137,9 @@ func (c *cmdFlags) open(e *env) (*node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.Open(e.ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := n.Unlock(passphraseFrom(e, "Passphrase for "+dir)); err != nil {
-		n.Close()
-		return nil, err
-	}
-	return n, nil
+	// The database is sealed under the device key: the passphrase opens
+	// both.
+	return node.OpenWith(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir))
 }
 
 // passphraseFrom reads MURMUR_PASSPHRASE, or asks on the terminal.
