@@ -89,6 +89,12 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 
 	// The newcomer joins through the founder, then meets only the rogue.
 	c := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Newcomer", "")
+	// (The rogue's node must know of the admission before the founder's
+	// goes away, or its gate would refuse the newcomer.)
+	eventually(t, 30*time.Second, "the rogue's node knows the newcomer is admitted", func() bool {
+		o, err := m.ResolveOrg(c.Org().String())
+		return err == nil && o.Admitted
+	})
 	if err := fr.Close(); err != nil {
 		t.Fatal(err)
 	}
