@@ -321,7 +321,7 @@ func (n *Node) inviteAddrs(given []string, private bool) ([]InviteAddr, error) {
 		mas = append(mas, a)
 	}
 	if len(mas) == 0 {
-		if info, ok := readRunFile(n.dir); ok {
+		if info, ok := n.running(); ok {
 			for _, s := range info.Addrs {
 				if a, err := ma.NewMultiaddr(s); err == nil {
 					mas = append(mas, a)

@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"crypto/cipher"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,6 +91,8 @@ type Node struct {
 	state   *crdt.State
 	cursor  int64
 	key     []byte // private key, nil until Unlock
+	// runAEAD seals what a running node says of itself (runfile.go).
+	runAEAD cipher.AEAD
 	now     func() time.Time
 
 	// mu guards state, cursor and the store's derived statuses: a running
@@ -439,6 +442,9 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	}
 	sk, err := storeKey(priv, n.device)
 	if err != nil {
+		return nil, err
+	}
+	if n.runAEAD, err = atRestAEAD(priv, n.device, "run"); err != nil {
 		return nil, err
 	}
 	if n.store, err = store.OpenSQLite(filepath.Join(dir, dbName), sk); err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,10 @@ import (
 // A running node describes itself in run.json, rewritten every second, so
 // that `murmur status` in another process can show its peers and
 // addresses. A node killed without warning leaves the file behind; it goes
-// stale after runFileFresh and is then ignored.
+// stale after runFileFresh and is then ignored. Only the process and the
+// time are in clear (to stop the node, and to tell a stale file): where its
+// peers are, and who they are, is sealed under a key derived from the
+// device key, as the database is, so an imaged disk does not give them away.
 const (
 	runFileName  = "run.json"
 	runLockName  = "run.lock"
@@ -39,6 +43,19 @@ type runInfo struct {
 	// AloneSince: no member's node has been connected since then, for
 	// longer than RunOptions.AloneAfter.
 	AloneSince *time.Time `json:"alone_since,omitempty"`
+}
+
+// runFile is run.json on disk.
+type runFile struct {
+	PID     int       `json:"pid"`
+	Updated time.Time `json:"updated"`
+	// Sealed: the runInfo, nonce first (XChaCha20-Poly1305, Node.runAEAD).
+	Sealed []byte `json:"sealed"`
+}
+
+// runFileAD binds the sealed part to its network and process.
+func runFileAD(network string, pid int, updated time.Time) []byte {
+	return fmt.Appendf(nil, "murmur-run-v1\n%s\n%d\n%s", network, pid, updated.Format(time.RFC3339Nano))
 }
 
 func (r *Runner) writeRunFile() {
@@ -69,7 +86,14 @@ func (r *Runner) writeRunFile() {
 		since = since.UTC()
 		info.AloneSince = &since
 	}
-	b, _ := json.MarshalIndent(info, "", "  ")
+	plain, _ := json.Marshal(info)
+	nonce := make([]byte, r.n.runAEAD.NonceSize(), r.n.runAEAD.NonceSize()+len(plain)+r.n.runAEAD.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return
+	}
+	f := runFile{PID: info.PID, Updated: info.Updated}
+	f.Sealed = r.n.runAEAD.Seal(nonce, nonce, plain, runFileAD(r.n.network.String(), f.PID, f.Updated))
+	b, _ := json.Marshal(f)
 	path := filepath.Join(r.n.dir, runFileName)
 	tmp := path + ".tmp"
 	if os.WriteFile(tmp, b, 0o600) == nil {
@@ -79,14 +103,36 @@ func (r *Runner) writeRunFile() {
 
 func removeRunFile(dir string) { os.Remove(filepath.Join(dir, runFileName)) }
 
-// readRunFile returns what a running node says of itself, if it is fresh.
+// readRunFile returns which process runs a node on dir, and whether it
+// said so recently: what anyone may read of run.json.
 func readRunFile(dir string) (runInfo, bool) {
-	var info runInfo
+	var f runFile
 	b, err := os.ReadFile(filepath.Join(dir, runFileName))
-	if err != nil || json.Unmarshal(b, &info) != nil {
-		return info, false
+	if err != nil || json.Unmarshal(b, &f) != nil {
+		return runInfo{}, false
 	}
-	return info, time.Since(info.Updated) < runFileFresh
+	return runInfo{PID: f.PID, Updated: f.Updated}, time.Since(f.Updated) < runFileFresh
+}
+
+// running returns what the node running on n's directory says of itself,
+// if it said so recently and it opens with this device's key.
+func (n *Node) running() (runInfo, bool) {
+	var f runFile
+	b, err := os.ReadFile(filepath.Join(n.dir, runFileName))
+	if err != nil || json.Unmarshal(b, &f) != nil || time.Since(f.Updated) >= runFileFresh {
+		return runInfo{}, false
+	}
+	ns := n.runAEAD.NonceSize()
+	if len(f.Sealed) < ns {
+		return runInfo{}, false
+	}
+	plain, err := n.runAEAD.Open(nil, f.Sealed[:ns], f.Sealed[ns:], runFileAD(n.network.String(), f.PID, f.Updated))
+	var info runInfo
+	if err != nil || json.Unmarshal(plain, &info) != nil {
+		return runInfo{}, false
+	}
+	info.PID, info.Updated = f.PID, f.Updated
+	return info, true
 }
 
 func lockRun(dir string) (*runLock, error) {

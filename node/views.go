@@ -83,7 +83,7 @@ func (n *Node) Status() StatusInfo {
 			st.Alerts = append(st.Alerts, n.summary(reqs[i], names))
 		}
 	}
-	info, running := readRunFile(n.dir)
+	info, running := n.running()
 	if running {
 		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince
 		if info.NAT != nil {

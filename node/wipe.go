@@ -135,9 +135,9 @@ func overwrite(path string, size int64) error {
 }
 
 // RunningPeers lists the addresses (with /p2p/PEERID) of the peers that a
-// node running on dir is connected to, as it last said.
-func RunningPeers(dir string) []string {
-	info, ok := readRunFile(dir)
+// node running on n's directory is connected to, as it last said.
+func (n *Node) RunningPeers() []string {
+	info, ok := n.running()
 	if !ok {
 		return nil
 	}

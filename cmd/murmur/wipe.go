@@ -81,7 +81,7 @@ func revokeSelf(e *env, c *cmdFlags, dir string, peers []string, lan bool) (bool
 	// A node running here is stopped first, and the revocation handed over
 	// by reconciliation with the peers it was connected to: they accept
 	// this device's connection until they have it, and then only.
-	peers = append(peers, node.RunningPeers(dir)...)
+	peers = append(peers, n.RunningPeers()...)
 	if _, err := node.StopRunning(dir); err != nil {
 		return false, err
 	}
