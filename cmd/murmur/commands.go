@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +28,7 @@ func cmdInit(e *env, args []string) error {
 	// Private by default: a node of an open network shows its device key —
 	// which a copy of the log ties to its organisation — to anyone who
 	// dials it (see ARCHITECTURE.md, "Strangers").
-	private := c.Bool("private", true, "create a pre-shared network key that hides the network's nodes from scanners (the default)")
+	private := c.Bool("private", true, "create a pre-shared network key that hides the network's nodes from scanners")
 	open := c.Bool("open", false, "no pre-shared network key: nodes answer anyone who dials them, with their device key, and may use QUIC")
 	noPass := c.Bool("no-passphrase", false, "store the device key unprotected (only for throwaway test networks)")
 	if _, err := c.parseArgs(args); err != nil {
@@ -35,6 +36,11 @@ func cmdInit(e *env, args []string) error {
 	}
 	if strings.TrimSpace(*org) == "" {
 		return usagef("--org NAME is required: the name of your organisation")
+	}
+	privateSet := false
+	c.Visit(func(f *flag.Flag) { privateSet = privateSet || f.Name == "private" })
+	if *open && privateSet && *private {
+		return usagef("--open and --private contradict each other: a network is private (the default) or open")
 	}
 	dir, err := c.dataDir(e)
 	if err != nil {
@@ -64,10 +70,18 @@ func cmdInit(e *env, args []string) error {
 	return c.output(e, out, func(w io.Writer) {
 		fmt.Fprintf(w, "Founded %q with %s as its first organisation and steward.\n\n", st.NetworkName, st.OrgName)
 		fmt.Fprintf(w, "  network  %s\n  org      %s\n  device   %s\n  data     %s\n", st.Network, st.Org, st.Device, st.Dir)
+		if st.Private {
+			fmt.Fprintf(w, "\nThe network is private: its nodes answer only those who hold its network key, which every invite code carries (keep codes as secret as the key).\n")
+		} else {
+			fmt.Fprintf(w, "\nThe network is open: its nodes answer anyone who dials them, and show them their device key.\n")
+		}
+		if *quorum > 1 {
+			fmt.Fprintf(w, "\nAdmissions need %d steward organisations' approval, but %s is the only steward: until others are named, its approval alone admits.\n", *quorum, st.OrgName)
+		}
 		if *noPass {
 			fmt.Fprintf(w, "\nThe device key is NOT protected by a passphrase: use this data directory for tests only.\n")
 		}
-		fmt.Fprintf(w, "\nNext:\n  murmur status\n  murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw\n  murmur request new --kind verification --title \"Does anyone know this applicant?\"\n")
+		fmt.Fprintf(w, "\nNext:\n  murmur run          (start the node; leave it running)\n  murmur invite       (an invite code for another organisation)\n  murmur status\n  murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw\n  murmur request new --kind verification --title \"Does anyone know this applicant?\"\n")
 	})
 }
 
@@ -119,7 +133,11 @@ func cmdStatus(e *env, args []string) error {
 	return c.output(e, st, func(w io.Writer) {
 		printAlerts(w, st.Alerts)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "network\t%s (%s)\n", st.NetworkName, st.Network)
+		kind := "open"
+		if st.Private {
+			kind = "private"
+		}
+		fmt.Fprintf(tw, "network\t%s (%s), %s\n", st.NetworkName, st.Network, kind)
 		role := "member"
 		switch {
 		case !st.Admitted:
