@@ -220,20 +220,7 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 	if err != nil {
 		return nil, err
 	}
-	kf, err := readKeyFile(filepath.Join(dir, keyName))
-	if err != nil {
-		return nil, err
-	}
-	var p []byte
-	if kf.Protected() {
-		if pass == nil {
-			return nil, ErrNeedPassphrase
-		}
-		if p, err = pass(); err != nil {
-			return nil, err
-		}
-	}
-	seed, err := kf.open(p)
+	seed, err := readDeviceSeed(dir, pass)
 	if err != nil {
 		return nil, err
 	}

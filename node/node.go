@@ -393,6 +393,16 @@ func OpenWith(ctx context.Context, dir string, pass PassphraseSource) (*Node, er
 // readDeviceKey reads the device key of dir, asking pass for the
 // passphrase if it has one.
 func readDeviceKey(dir string, pass PassphraseSource) ([]byte, error) {
+	seed, err := readDeviceSeed(dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	return crdt.KeyFromSeed(seed), nil
+}
+
+// readDeviceSeed reads the seed of dir's device key, asking pass for the
+// passphrase if it has one.
+func readDeviceSeed(dir string, pass PassphraseSource) ([]byte, error) {
 	kf, err := readKeyFile(filepath.Join(dir, keyName))
 	if err != nil {
 		return nil, err
@@ -406,11 +416,7 @@ func readDeviceKey(dir string, pass PassphraseSource) ([]byte, error) {
 			return nil, err
 		}
 	}
-	seed, err := kf.open(p)
-	if err != nil {
-		return nil, err
-	}
-	return crdt.KeyFromSeed(seed), nil
+	return kf.open(p)
 }
 
 // open opens the node in dir whose device key is priv, locked.
