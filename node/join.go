@@ -95,6 +95,11 @@ type joinReply struct {
 	Status  string   `json:"status"` // admitted, pending, refused
 	Message string   `json:"message,omitempty"`
 	Entries [][]byte `json:"entries,omitempty"` // genesis and membership entries
+	// NetworkKey is a private network's pre-shared key (an invite code
+	// does not carry it). The reply comes over a channel only the holder
+	// of the code could open (the door's), from the peer the code names,
+	// after the invite's signature bound to the joiner was checked.
+	NetworkKey []byte `json:"network_key,omitempty"`
 }
 
 // joinMessage is what the invite key signs: everything the request claims,
@@ -225,7 +230,12 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		return nil, err
 	}
 	priv := crdt.KeyFromSeed(seed)
-	h, err := joinHost(priv, info.Code.NetworkKey, lan)
+	psk := info.Code.NetworkKey // (a version 1 code's)
+	if info.Code.Private {
+		// The inviter's door for this invite (door.go).
+		psk = doorKey(info.Code.Secret, info.Code.Network[:])
+	}
+	h, err := joinHost(priv, psk, lan)
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +263,9 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		for _, ai := range found.take() { // members met on the local network
 			if err == nil && reply.Status != "refused" {
 				break
+			}
+			if info.Code.Private { // only a door lets a joiner in
+				ai = doorAddrs(ai, doorPort(info.Code.Secret))
 			}
 			if r, e := askToJoin(ctx, h, ai, info, priv); e == nil && r.Status != "refused" {
 				reply, err = r, nil
@@ -372,8 +385,14 @@ func finishJoin(ctx context.Context, dir string, info JoinInfo, seed, priv []byt
 		}
 		org = iv
 	}
+	psk := info.Code.NetworkKey // (a version 1 code's)
+	if info.Code.Private {
+		if psk = reply.NetworkKey; len(psk) != 32 {
+			return nil, fmt.Errorf("the inviter's answer does not hold the network's key")
+		}
+	}
 	// The (sealed) key file stays; join.json gives way to a node.
-	n, err := provision(ctx, dir, genesis, seed, org, nil, info.Code.NetworkKey, time.Now)
+	n, err := provision(ctx, dir, genesis, seed, org, nil, psk, time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +501,11 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		return refuse("%v", err)
 	}
 	_, member := n.state.Standing(joiner)
-	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(member)}
+	psk, err := n.networkKey()
+	if err != nil {
+		return refuse("this node cannot read its network's key")
+	}
+	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(member), NetworkKey: psk}
 	if iv.Purpose == crdt.InviteOrganisation {
 		if o, _ := n.state.Org(crdt.OrgIDFor(joiner)); !o.Admitted {
 			reply.Status = "pending"
