@@ -32,7 +32,8 @@ import (
 
 // Joining. `murmur join CODE` sets a data directory up in a joining state:
 // the device key and join.json (the code, the organisation's name). The
-// next `murmur run` dials the inviter named in the code, and over the join
+// next `murmur run` dials the inviter named in the code (on a private
+// network, its door for the invite: door.go), and over the join
 // protocol presents a request signed with the invite's key (derived from
 // the code's secret, which is never sent), bound to the joiner's device
 // key and to the member it is talking to, so that whoever sees the request
