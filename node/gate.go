@@ -280,6 +280,7 @@ func (r *Runner) gateLoop() {
 		case <-t.C:
 		}
 		outsiders = r.enforce(outsiders)
+		r.reconcileDoors()
 		// Membership changed, or time passed: hand the organisation's keys
 		// to a device added since, or rotate them after a revocation.
 		if _, err := r.n.EnsureOrgKey(r.ctx); err != nil && r.ctx.Err() == nil {

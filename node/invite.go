@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,15 +31,21 @@ import (
 //	10 bytes  secret: the invite's key is derived from it; it never leaves the code
 //	32 bytes  the inviter's device key, which is its node's peer ID
 //	16 bytes  the first half of the network's ID
-//	32 bytes  the network's pre-shared key (private networks only)
 //	1  byte   number of addresses (at most 4), then for each:
-//	          type (bit 0: IPv6, bit 1: QUIC), address (4 or 16 bytes), port (2 bytes)
+//	          type (bit 0: IPv6, bit 1: QUIC), address (4 or 16 bytes),
+//	          port (2 bytes; open networks only)
 //	3  bytes  checksum: the first bytes of the SHA-256 of all of the above
 //
-// About 120 characters for a public network with one IPv4 address.
+// About 120 characters for a network with one IPv4 address. A code never
+// carries the network's pre-shared key: on a private network the joiner
+// reaches the inviter's door (door.go) at the port and under the key its
+// secret derives, and the join reply hands it the network key. Version 1
+// codes carried the key (after the network's ID) and the ports; a joiner
+// still reads them.
 
 const (
-	inviteVersion   = 1
+	inviteVersion   = 2
+	inviteVersionV1 = 1
 	inviteSecretLen = 10
 	inviteNetLen    = 16
 	maxInviteAddrs  = 4
@@ -61,8 +68,9 @@ type InviteCode struct {
 	Secret     [inviteSecretLen]byte
 	Inviter    crdt.DeviceKey
 	Network    [inviteNetLen]byte // prefix of the network's ID
-	NetworkKey []byte             // the pre-shared key, for a private network
-	Addrs      []InviteAddr
+	Private    bool               // the network has a pre-shared key: the joiner dials the inviter's door
+	NetworkKey []byte             // only in a version 1 code: the pre-shared key itself
+	Addrs      []InviteAddr       // on a private network, at the door's port
 }
 
 // InviteAddr is one address of the inviter's node.
@@ -110,8 +118,12 @@ func (c InviteCode) MatchesNetwork(id crdt.ID) bool {
 }
 
 func (c InviteCode) binary() []byte {
-	b := []byte{inviteVersion<<4 | byte(c.Purpose&3)}
+	version := byte(inviteVersion)
 	if c.NetworkKey != nil {
+		version = inviteVersionV1 // (tests of old codes)
+	}
+	b := []byte{version<<4 | byte(c.Purpose&3)}
+	if c.Private || c.NetworkKey != nil {
 		b[0] |= 4
 	}
 	hours := min(max((c.Expires.Unix()-inviteEpoch.Unix())/3600, 0), 1<<24-1)
@@ -131,7 +143,9 @@ func (c InviteCode) binary() []byte {
 		}
 		b = append(b, t)
 		b = append(b, a.AddrPort.Addr().AsSlice()...)
-		b = binary.BigEndian.AppendUint16(b, a.AddrPort.Port())
+		if version == inviteVersionV1 || !c.Private {
+			b = binary.BigEndian.AppendUint16(b, a.AddrPort.Port())
+		}
 	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:3]...)
@@ -158,18 +172,24 @@ func ParseInviteCode(s string) (InviteCode, error) {
 	if want := sha256.Sum256(body); !bytes.Equal(want[:3], sum) {
 		return InviteCode{}, ErrInviteTypo
 	}
-	if body[0]>>4 != inviteVersion {
+	version := body[0] >> 4
+	if version != inviteVersion && version != inviteVersionV1 {
 		return InviteCode{}, fmt.Errorf("%w (version %d: it needs a newer release of Murmur)", ErrInviteFormat, body[0]>>4)
 	}
 	var c InviteCode
 	c.Purpose = crdt.InvitePurpose(body[0] & 3)
 	private := body[0]&4 != 0
+	c.Private = private && version != inviteVersionV1
+	portLen := 2
+	if c.Private {
+		portLen = 0 // the door's, derived from the secret
+	}
 	c.Expires = expiryHour(int64(body[1])<<16 | int64(body[2])<<8 | int64(body[3]))
 	p := body[4:]
 	p = p[copy(c.Secret[:], p):]
 	p = p[copy(c.Inviter[:], p):]
 	p = p[copy(c.Network[:], p):]
-	if private {
+	if private && version == inviteVersionV1 {
 		if len(p) < 33 {
 			return InviteCode{}, ErrInviteFormat
 		}
@@ -188,14 +208,18 @@ func ParseInviteCode(s string) (InviteCode, error) {
 		if t&1 != 0 {
 			l = 16
 		}
-		if len(p) < 1+l+2 {
+		if len(p) < 1+l+portLen {
 			return InviteCode{}, ErrInviteFormat
 		}
 		ip, _ := netip.AddrFromSlice(p[1 : 1+l])
-		c.Addrs = append(c.Addrs, InviteAddr{AddrPort: netip.AddrPortFrom(ip, binary.BigEndian.Uint16(p[1+l:])), QUIC: t&2 != 0})
-		p = p[1+l+2:]
+		port := doorPort(c.Secret)
+		if portLen > 0 {
+			port = binary.BigEndian.Uint16(p[1+l:])
+		}
+		c.Addrs = append(c.Addrs, InviteAddr{AddrPort: netip.AddrPortFrom(ip, port), QUIC: t&2 != 0})
+		p = p[1+l+portLen:]
 	}
-	if len(p) != 0 || (c.Purpose != crdt.InviteOrganisation && c.Purpose != crdt.InviteDevice) {
+	if len(p) != 0 || (c.Private && slices.ContainsFunc(c.Addrs, func(a InviteAddr) bool { return a.QUIC })) || (c.Purpose != crdt.InviteOrganisation && c.Purpose != crdt.InviteDevice) {
 		return InviteCode{}, ErrInviteFormat
 	}
 	return c, nil
@@ -291,13 +315,27 @@ func (n *Node) Invite(ctx context.Context, opt InviteOptions) (InviteCode, error
 	if err != nil {
 		return InviteCode{}, err
 	}
-	c.NetworkKey = psk
-	addrs, err := n.inviteAddrs(opt.Addrs, c.NetworkKey != nil)
+	// The code never carries the network key: a private network's joiner
+	// knocks at this device's door for the invite (door.go).
+	c.Private = psk != nil
+	port := uint16(0)
+	if c.Private {
+		port = doorPort(c.Secret)
+	}
+	addrs, err := n.inviteAddrs(opt.Addrs, port)
 	if err != nil {
 		return InviteCode{}, err
 	}
 	c.Addrs = addrs
 	_, pub := inviteKey(c.Secret)
+	if c.Private {
+		// The runner opens the door for it: it must know the secret. Kept
+		// before the invite is written, so the runner never sees an invite
+		// of this device it has no secret for.
+		if err := n.keepDoorSecret(c.Secret, expires); err != nil {
+			return InviteCode{}, err
+		}
+	}
 	inv := &crdt.Invite{Key: pub, Expires: uint64(expires.UnixMilli()), Purpose: opt.Purpose}
 	if opt.Purpose == crdt.InviteDevice {
 		inv.Org = n.org
@@ -310,8 +348,10 @@ func (n *Node) Invite(ctx context.Context, opt InviteOptions) (InviteCode, error
 
 // inviteAddrs picks where a joiner can reach this node: the addresses
 // given, else those the running node listens on, else this machine's
-// addresses on the default port. Public ones first, loopback last.
-func (n *Node) inviteAddrs(given []string, private bool) ([]InviteAddr, error) {
+// addresses on the default port. Public ones first, loopback last. With
+// door not 0 (a private network) the addresses are TCP, at the door's port.
+func (n *Node) inviteAddrs(given []string, door uint16) ([]InviteAddr, error) {
+	private := door != 0
 	var mas []ma.Multiaddr
 	for _, s := range given {
 		a, err := ma.NewMultiaddr(s)
@@ -349,6 +389,9 @@ func (n *Node) inviteAddrs(given []string, private bool) ([]InviteAddr, error) {
 	} {
 		for _, a := range mas {
 			ia, ok := inviteAddrOf(a)
+			if ok && private && !ia.QUIC {
+				ia.AddrPort = netip.AddrPortFrom(ia.AddrPort.Addr(), door)
+			}
 			if !ok || seen[ia] || !rank(ia.AddrPort.Addr()) || (private && ia.QUIC) || len(out) == maxInviteAddrs {
 				continue
 			}

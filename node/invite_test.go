@@ -19,11 +19,14 @@ func randomCode(rng *rand.Rand) InviteCode {
 			b[i] = byte(rng.UintN(256))
 		}
 	}
-	if rng.IntN(2) == 0 {
+	switch rng.IntN(3) {
+	case 0: // a version 1 code of a private network: it held the key
 		c.NetworkKey = make([]byte, 32)
 		for i := range c.NetworkKey {
 			c.NetworkKey[i] = byte(rng.UintN(256))
 		}
+	case 1:
+		c.Private = true
 	}
 	for i := 0; i < rng.IntN(maxInviteAddrs+1); i++ {
 		var ip netip.Addr
@@ -32,7 +35,11 @@ func randomCode(rng *rand.Rand) InviteCode {
 		} else {
 			ip = netip.AddrFrom16([16]byte{0x20, 1, 0xd, 0xb8, 15: byte(rng.UintN(256))})
 		}
-		c.Addrs = append(c.Addrs, InviteAddr{AddrPort: netip.AddrPortFrom(ip, uint16(1+rng.IntN(65535))), QUIC: rng.IntN(2) == 0})
+		a := InviteAddr{AddrPort: netip.AddrPortFrom(ip, uint16(1+rng.IntN(65535))), QUIC: rng.IntN(2) == 0}
+		if c.Private { // at the door: TCP, its port
+			a = InviteAddr{AddrPort: netip.AddrPortFrom(ip, doorPort(c.Secret))}
+		}
+		c.Addrs = append(c.Addrs, a)
 	}
 	return c
 }

@@ -21,15 +21,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/crdt"
 )
 
 // Joining. `murmur join CODE` sets a data directory up in a joining state:
 // the device key and join.json (the code, the organisation's name). The
-// next `murmur run` dials the inviter named in the code, and over the join
+// next `murmur run` dials the inviter named in the code (on a private
+// network, its door for the invite: door.go), and over the join
 // protocol presents a request signed with the invite's key (derived from
 // the code's secret, which is never sent), bound to the joiner's device
 // key and to the member it is talking to, so that whoever sees the request
@@ -95,6 +99,16 @@ type joinReply struct {
 	Status  string   `json:"status"` // admitted, pending, refused
 	Message string   `json:"message,omitempty"`
 	Entries [][]byte `json:"entries,omitempty"` // genesis and membership entries
+	// NetworkKey is a private network's pre-shared key (an invite code
+	// does not carry it). The reply comes over a channel only the holder
+	// of the code could open (the door's), from the peer the code names,
+	// after the invite's signature bound to the joiner was checked.
+	NetworkKey []byte `json:"network_key,omitempty"`
+	// Addrs are where the member's node listens (with /p2p/ID): on a
+	// private network the joiner reached its door, not the node.
+	Addrs []string `json:"addrs,omitempty"`
+
+	via ma.Multiaddr // (the joiner's side: where it reached the member)
 }
 
 // joinMessage is what the invite key signs: everything the request claims,
@@ -225,7 +239,12 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		return nil, err
 	}
 	priv := crdt.KeyFromSeed(seed)
-	h, err := joinHost(priv, info.Code.NetworkKey, lan)
+	psk := info.Code.NetworkKey // (a version 1 code's)
+	if info.Code.Private {
+		// The inviter's door for this invite (door.go).
+		psk = doorKey(info.Code.Secret, info.Code.Network[:])
+	}
+	h, err := joinHost(priv, psk, lan)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +273,9 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 			if err == nil && reply.Status != "refused" {
 				break
 			}
+			if info.Code.Private { // only a door lets a joiner in
+				ai = doorAddrs(ai, doorPort(info.Code.Secret))
+			}
 			if r, e := askToJoin(ctx, h, ai, info, priv); e == nil && r.Status != "refused" {
 				reply, err = r, nil
 			}
@@ -270,7 +292,11 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
-		logf("cannot reach the inviter yet (%v); trying again in %v", err, backoff.Round(time.Second))
+		if info.Code.Private {
+			logf("cannot reach the inviter yet (%v): its node may be stopped, or the invite used or expired; trying again in %v", err, backoff.Round(time.Second))
+		} else {
+			logf("cannot reach the inviter yet (%v); trying again in %v", err, backoff.Round(time.Second))
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -325,6 +351,11 @@ func joinHost(priv, psk []byte, lan bool) (host.Host, error) {
 func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info JoinInfo, priv []byte) (joinReply, error) {
 	cctx, cancel := context.WithTimeout(ctx, joinReplyWindow)
 	defer cancel()
+	// The join loop backs off on its own: a door that was not open yet a
+	// moment ago is dialled at once.
+	if sw, ok := h.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+		sw.Backoff().Clear(target.ID)
+	}
 	if err := h.Connect(cctx, target); err != nil {
 		return joinReply{}, err
 	}
@@ -341,6 +372,7 @@ func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info Join
 	if err := json.NewDecoder(io.LimitReader(s, maxJoinReply)).Decode(&reply); err != nil {
 		return joinReply{}, fmt.Errorf("reading the inviter's answer: %w", err)
 	}
+	reply.via = s.Conn().RemoteMultiaddr()
 	return reply, nil
 }
 
@@ -372,12 +404,19 @@ func finishJoin(ctx context.Context, dir string, info JoinInfo, seed, priv []byt
 		}
 		org = iv
 	}
+	psk := info.Code.NetworkKey // (a version 1 code's)
+	if info.Code.Private {
+		if psk = reply.NetworkKey; len(psk) != 32 {
+			return nil, fmt.Errorf("the inviter's answer does not hold the network's key")
+		}
+	}
 	// The (sealed) key file stays; join.json gives way to a node.
-	n, err := provision(ctx, dir, genesis, seed, org, nil, info.Code.NetworkKey, time.Now)
+	n, err := provision(ctx, dir, genesis, seed, org, nil, psk, time.Now)
 	if err != nil {
 		return nil, err
 	}
 	os.Remove(filepath.Join(dir, joinName))
+	n.joined = memberAddrs(reply)
 	if _, err := n.Ingest(ctx, reply.Entries[1:]); err != nil {
 		n.Close()
 		return nil, err
@@ -390,6 +429,32 @@ func finishJoin(ctx context.Context, dir string, info JoinInfo, seed, priv []byt
 	}
 	return n, nil
 }
+
+// memberAddrs are the addresses a join reply gives for the member's node:
+// those at the IP address it was reached at, if any, else all (at most
+// maxInviteAddrs); each ends in the member's peer ID.
+func memberAddrs(reply joinReply) []string {
+	var all, same []string
+	viaIP, _ := inviteAddrOf(reply.via)
+	for _, s := range reply.Addrs {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil || len(ai.Addrs) != 1 || len(all) == maxInviteAddrs {
+			continue
+		}
+		all = append(all, s)
+		if ia, ok := inviteAddrOf(ai.Addrs[0]); ok && reply.via != nil && ia.AddrPort.Addr() == viaIP.AddrPort.Addr() {
+			same = append(same, s)
+		}
+	}
+	if len(same) > 0 {
+		return same
+	}
+	return all
+}
+
+// InviterAddrs are where the node that answered the join listens (with
+// /p2p/ID), as its answer said; empty unless this node just joined.
+func (n *Node) InviterAddrs() []string { return n.joined }
 
 // findInviteOrg finds, among the entries, the device invite of the code,
 // and returns the organisation it invites to.
@@ -482,7 +547,14 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		return refuse("%v", err)
 	}
 	_, member := n.state.Standing(joiner)
-	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(member)}
+	psk, err := n.networkKey()
+	if err != nil {
+		return refuse("this node cannot read its network's key")
+	}
+	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(member), NetworkKey: psk}
+	if info, ok := n.running(); ok {
+		reply.Addrs = info.Addrs
+	}
 	if iv.Purpose == crdt.InviteOrganisation {
 		if o, _ := n.state.Org(crdt.OrgIDFor(joiner)); !o.Admitted {
 			reply.Status = "pending"

@@ -83,6 +83,7 @@ func Initialised(dir string) bool {
 // Node is one organisation's device: its keys, store and state.
 type Node struct {
 	dir     string
+	joined  []string // where the inviter's node was said to listen, after a join (InviterAddrs)
 	cfg     config
 	network crdt.ID
 	org     crdt.OrgID

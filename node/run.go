@@ -126,6 +126,7 @@ type Runner struct {
 	nat          natState      // paths through NAT (nat.go)
 	reachLimiter *rate.Limiter // dial-backs served to others
 	book         *peerBook     // remembered peers and the dial loop (peers.go)
+	doors        doors         // this device's open invites' doors (door.go)
 }
 
 func (opt *RunOptions) defaults() {
@@ -168,6 +169,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	opt.defaults()
 	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
 	r.book = newPeerBook()
+	r.doors = doors{open: map[[inviteSecretLen]byte]*door{}, failed: map[[inviteSecretLen]byte]bool{}}
 	var psk []byte
 	if opt.Host == nil {
 		if psk, err = n.networkKey(); err != nil {
@@ -293,6 +295,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		r.spawn(r.lanLoop)
 	}
 	r.writeRunFile()
+	r.recheckSoon() // (opens the doors of this device's open invites)
 	return r, nil
 }
 
@@ -596,6 +599,7 @@ func (r *Runner) Close() error {
 			errs = append(errs, r.syncer.Close())
 		}
 		r.wg.Wait()
+		errs = append(errs, r.closeDoors())
 		r.flushContacts()
 		if r.h != nil && r.opt.Host == nil {
 			errs = append(errs, r.h.Close())

@@ -71,7 +71,7 @@ func cmdInit(e *env, args []string) error {
 		fmt.Fprintf(w, "Founded %q with %s as its first organisation and steward.\n\n", st.NetworkName, st.OrgName)
 		fmt.Fprintf(w, "  network  %s\n  org      %s\n  device   %s\n  data     %s\n", st.Network, st.Org, st.Device, st.Dir)
 		if st.Private {
-			fmt.Fprintf(w, "\nThe network is private: its nodes answer only those who hold its network key, which every invite code carries (keep codes as secret as the key).\n")
+			fmt.Fprintf(w, "\nThe network is private: its nodes answer only those who hold its network key. Invite codes do not carry it: a joiner is handed it by the inviting node, while the invite is open.\n")
 		} else {
 			fmt.Fprintf(w, "\nThe network is open: its nodes answer anyone who dials them, and show them their device key.\n")
 		}

@@ -61,6 +61,9 @@ func invite(e *env, args []string, name string, purpose crdt.InvitePurpose, exam
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "On the new machine:\n  %s\n  murmur run\nThe join completes when that node reaches this one (keep `murmur run` going here).\n", then)
+		if code.Private && len(code.Addrs) > 0 {
+			fmt.Fprintf(w, "The code does not carry the network's key: this node hands it over at TCP port %d, this invite's own, until the invite is used or expires. Let that port through a firewall as you do this node's.\n", code.Addrs[0].AddrPort.Port())
+		}
 	})
 }
 

@@ -48,9 +48,14 @@ func cmdRun(e *env, args []string) error {
 		if n, err = node.CompleteJoin(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), !*noMDNS, logf); err != nil {
 			return err
 		}
-		ai, _ := info.Code.InviterAddrInfo()
-		for _, a := range ai.Addrs {
-			*peers.vals = append(*peers.vals, a.String()+"/p2p/"+ai.ID.String())
+		// Where the inviter's node listens, as it said; else the code's
+		// addresses (on a private network they are its door's, for the
+		// invite only).
+		*peers.vals = append(*peers.vals, n.InviterAddrs()...)
+		if ai, _ := info.Code.InviterAddrInfo(); len(n.InviterAddrs()) == 0 && !info.Code.Private {
+			for _, a := range ai.Addrs {
+				*peers.vals = append(*peers.vals, a.String()+"/p2p/"+ai.ID.String())
+			}
 		}
 		logf("joined the network")
 	} else if n, err = c.open(e); err != nil {

@@ -30,12 +30,21 @@ type founded struct {
 // node, whose entries a scenario signs itself. The admissions reach the
 // others by reconciliation once the nodes run, as in testnet.Procs.
 func found(ctx context.Context, root string, names []string, seed uint64, writers int) (*founded, error) {
+	return foundWith(ctx, root, names, seed, writers, false)
+}
+
+// foundWith is found, on a private network (a pre-shared key) if private.
+func foundWith(ctx context.Context, root string, names []string, seed uint64, writers int, private bool) (*founded, error) {
 	f := &founded{}
-	founder, err := node.Init(ctx, filepath.Join(root, names[0]), node.InitOptions{Org: names[0], Network: fmt.Sprintf("netns testnet, seed %d", seed)})
+	founder, err := node.Init(ctx, filepath.Join(root, names[0]), node.InitOptions{Org: names[0], Network: fmt.Sprintf("netns testnet, seed %d", seed), Private: private})
 	if err != nil {
 		return nil, err
 	}
 	defer founder.Close()
+	psk, err := founder.NetworkKey()
+	if err != nil {
+		return nil, err
+	}
 	opened := []*node.Node{founder}
 	defer func() {
 		for _, n := range opened[1:] {
@@ -43,7 +52,7 @@ func found(ctx context.Context, root string, names []string, seed uint64, writer
 		}
 	}()
 	for i, name := range names[1:] {
-		m, err := node.Provision(ctx, filepath.Join(root, name), node.ProvisionOptions{Genesis: founder.Genesis(), Seed: derive(seed, "device", i+1)})
+		m, err := node.Provision(ctx, filepath.Join(root, name), node.ProvisionOptions{Genesis: founder.Genesis(), Seed: derive(seed, "device", i+1), NetworkKey: psk})
 		if err != nil {
 			return nil, err
 		}

@@ -282,10 +282,11 @@ func play(t *testing.T, name string, timeout time.Duration) {
 	}
 }
 
-func TestScenarioLAN(t *testing.T)       { play(t, "lan", 5*time.Minute) }
-func TestScenarioRestart(t *testing.T)   { play(t, "restart", 10*time.Minute) }
-func TestScenarioExile(t *testing.T)     { play(t, "exile", 12*time.Minute) }
-func TestScenarioSatellite(t *testing.T) { play(t, "satellite", 10*time.Minute) }
+func TestScenarioLAN(t *testing.T)        { play(t, "lan", 5*time.Minute) }
+func TestScenarioLANPrivate(t *testing.T) { play(t, "lan-private", 5*time.Minute) }
+func TestScenarioRestart(t *testing.T)    { play(t, "restart", 10*time.Minute) }
+func TestScenarioExile(t *testing.T)      { play(t, "exile", 12*time.Minute) }
+func TestScenarioSatellite(t *testing.T)  { play(t, "satellite", 10*time.Minute) }
 
 func TestScenarioSatelliteTCP(t *testing.T) { play(t, "satellite-tcp", 10*time.Minute) }
 

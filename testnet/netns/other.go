@@ -31,7 +31,7 @@ func (r *Report) JSON(w io.Writer) error { return nil }
 func Available() error { return errLinux }
 
 // Names lists the scenarios.
-func Names() []string { return []string{"lan", "exile", "satellite", "restart"} }
+func Names() []string { return []string{"lan", "lan-private", "exile", "satellite", "restart"} }
 
 // About describes a scenario.
 func About(string) string { return "" }

@@ -125,7 +125,14 @@ func (r *run) entries(n *Node) int {
 // anywhere else and no --peer: mDNS is the only way they can meet. Then
 // office 3 joins with an invite code whose only address is one it cannot
 // reach, so only mDNS finds the inviter.
-func playLAN(r *run) {
+func playLAN(r *run) { playLANWith(r, false) }
+
+// playLANPrivate is playLAN on a private network: the code carries no
+// network key, and office 3 must find the inviter's door (node/door.go) at
+// the addresses mDNS gives for the members.
+func playLANPrivate(r *run) { playLANWith(r, true) }
+
+func playLANWith(r *run, private bool) {
 	r.rep.Link = "one LAN: a Linux bridge, no router, no default route; mDNS on, no --peer anywhere"
 	r.rep.Topology = "offices 0-3 at 198.18.0.10-13/24 on bridge br0; nothing else"
 	names := []string{"office0", "office1", "office2"}
@@ -158,7 +165,7 @@ func playLAN(r *run) {
 	var f *founded
 	r.step("found the network: office0 founds, admits office1 and office2", func() (string, error) {
 		var err error
-		if f, err = found(r.ctx, r.opt.Dir, names, r.opt.Seed, 0); err != nil {
+		if f, err = foundWith(r.ctx, r.opt.Dir, names, r.opt.Seed, 0, private); err != nil {
 			return "", err
 		}
 		for i, name := range names {

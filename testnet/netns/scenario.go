@@ -128,6 +128,7 @@ var scenarios = map[string]struct {
 	play  func(r *run)
 }{
 	"lan":           {"three offices on one LAN, no route elsewhere, meet by mDNS; a fourth joins by invite with no reachable address", playLAN},
+	"lan-private":   {"the same on a private network (a pre-shared key): the fourth finds the inviter's door for its invite by mDNS", playLANPrivate},
 	"exile":         {"two offices behind NAT and a reachable exile relay; restarts without --peer; the exile cut off", playExile},
 	"satellite":     {"a day's work (500 entries from 20 organisations) over 32 kbit/s, 800 ms round trip, 10% loss", playSatellite},
 	"restart":       {"three routed offices restart, one at a time then all at once, without --peer", playRestart},
@@ -135,7 +136,9 @@ var scenarios = map[string]struct {
 }
 
 // Names lists the scenarios Run knows.
-func Names() []string { return []string{"lan", "exile", "satellite", "restart", "satellite-tcp"} }
+func Names() []string {
+	return []string{"lan", "lan-private", "exile", "satellite", "restart", "satellite-tcp"}
+}
 
 // About describes a scenario in one line.
 func About(name string) string { return scenarios[name].about }

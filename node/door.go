@@ -1,0 +1,327 @@
+package node
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/crypto/hkdf"
+)
+
+// The door. On a private network every connection is encrypted under the
+// network's pre-shared key before libp2p's own handshake, so a node
+// without the key cannot even learn a member node's peer ID (its device
+// key). An invite code must not carry that key: a code is read out, sent,
+// photographed, and stays valid in whoever saw it long after it is used.
+// Instead, while an invite of this device is open (written, not used, not
+// expired), the running node opens a door for it: a second libp2p host,
+// TCP only, on a port derived from the invite's secret (doorPort), on the
+// same IP addresses as the node's host, under a pre-shared key derived
+// from the secret (doorKey), serving the join protocol and nothing else.
+// The code carries the inviter's IP addresses; the joiner dials the door
+// port there (or on the addresses of members found by mDNS), presents the
+// invite, and the join reply — over the door's encrypted channel, from
+// the peer the code names — hands it the network key. Once the invite is
+// used or expires the door closes (after the join exchange in progress),
+// and whoever holds the code finds nothing that answers with the key it
+// derives. A code made while the node is stopped stays good: the port and
+// the key are functions of the secret, and the runner opens the door when
+// it starts. The secrets of this device's open invites are kept in
+// doors.sealed, sealed under the device key like network.psk.
+//
+// Open networks (no pre-shared key) need no door: there, anyone may reach
+// a node's host, and the inviter's host serves the join protocol while an
+// invite of its device is open (gate.go).
+
+const (
+	doorsName    = "doors.sealed"
+	doorPortBase = 20000
+	doorPortSpan = 20000
+)
+
+// doorPort is the TCP port of the door of the invite with this secret.
+func doorPort(secret [inviteSecretLen]byte) uint16 {
+	m := hmac.New(sha256.New, secret[:])
+	m.Write([]byte("murmur-door-port-v1"))
+	return uint16(doorPortBase + binary.BigEndian.Uint32(m.Sum(nil))%doorPortSpan)
+}
+
+// doorKey is the pre-shared key of the door of the invite with this
+// secret, on the network whose ID begins with prefix (the code's).
+func doorKey(secret [inviteSecretLen]byte, prefix []byte) []byte {
+	k := make([]byte, 32)
+	io.ReadFull(hkdf.New(sha256.New, secret[:], nil, append([]byte("murmur-door-v1"), prefix...)), k)
+	return k
+}
+
+// doorSecret is one invite secret this device keeps for its door.
+type doorSecret struct {
+	Secret  []byte `json:"secret"`
+	Expires int64  `json:"expires"` // Unix milliseconds
+}
+
+// doorSecrets reads this device's kept invite secrets (none if there is
+// no file).
+func (n *Node) doorSecrets() ([]doorSecret, error) {
+	b, err := openAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []doorSecret
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("%s is damaged", doorsName)
+	}
+	return out, nil
+}
+
+// keepDoorSecret adds an invite's secret to doors.sealed, dropping those
+// of expired invites.
+func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) error {
+	if n.key == nil {
+		return ErrLocked
+	}
+	kept, err := n.doorSecrets()
+	if err != nil {
+		return err
+	}
+	now := n.now().UnixMilli()
+	kept = slices.DeleteFunc(kept, func(d doorSecret) bool { return d.Expires < now || len(d.Secret) != inviteSecretLen })
+	kept = append(kept, doorSecret{Secret: secret[:], Expires: expires.UnixMilli()})
+	b, _ := json.Marshal(kept)
+	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
+}
+
+// doorsWanted are the secrets of this device's open invites: written,
+// standing, not used, not expired.
+func (n *Node) doorsWanted() map[[inviteSecretLen]byte]bool {
+	kept, err := n.doorSecrets()
+	if err != nil || len(kept) == 0 {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := uint64(n.now().UnixMilli())
+	open := map[[32]byte]bool{}
+	for _, iv := range n.state.Invites() {
+		if iv.Author == n.device && iv.UsedBy == "" && iv.Expires > now {
+			open[iv.Key] = true
+		}
+	}
+	out := map[[inviteSecretLen]byte]bool{}
+	for _, d := range kept {
+		var s [inviteSecretLen]byte
+		if len(d.Secret) != inviteSecretLen {
+			continue
+		}
+		copy(s[:], d.Secret)
+		if _, pub := inviteKey(s); open[pub] {
+			out[s] = true
+		}
+	}
+	return out
+}
+
+// doors are a runner's open doors.
+type doors struct {
+	mu     gosync.Mutex
+	open   map[[inviteSecretLen]byte]*door
+	failed map[[inviteSecretLen]byte]bool // said already that it cannot open
+	closed bool
+}
+
+// door is one open door. Once its invite is used or expires it is shut:
+// it takes no new connection, and closes once the join exchange in
+// progress has ended (the joiner hangs up after the reply; closing at once
+// could cut the reply off in flight), or after joinReplyWindow at most.
+type door struct {
+	h     host.Host
+	shut  atomic.Bool
+	since time.Time // shut since
+}
+
+// doorGater is a door's connection gate: the node's (gate.go), and no new
+// connection once the door is shut.
+type doorGater struct {
+	gater
+	d *door
+}
+
+func (g doorGater) InterceptAccept(a network.ConnMultiaddrs) bool {
+	return !g.d.shut.Load() && g.gater.InterceptAccept(a)
+}
+
+func (g doorGater) InterceptSecured(dir network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
+	return !g.d.shut.Load() && g.gater.InterceptSecured(dir, p, a)
+}
+
+// doorListen are the door's listen addresses: TCP at port on the IP
+// addresses the node's host listens on.
+func doorListen(listen []string, port uint16) []string {
+	var out []string
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil || !overTCP(a) {
+			continue
+		}
+		ia, ok := inviteAddrOf(a)
+		if !ok {
+			if ip4, err := a.ValueForProtocol(ma.P_IP4); err == nil {
+				ia.AddrPort = netip.AddrPortFrom(netip.MustParseAddr(ip4), 1)
+			} else if ip6, err := a.ValueForProtocol(ma.P_IP6); err == nil {
+				ia.AddrPort = netip.AddrPortFrom(netip.MustParseAddr(ip6), 1)
+			} else {
+				continue
+			}
+		}
+		ia.AddrPort = netip.AddrPortFrom(ia.AddrPort.Addr(), port)
+		if m := ia.Multiaddr().String(); !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// doorAddrs are ai's addresses at the door's port (members found by mDNS
+// announce their host's).
+func doorAddrs(ai peer.AddrInfo, port uint16) peer.AddrInfo {
+	out := peer.AddrInfo{ID: ai.ID}
+	for _, a := range ai.Addrs {
+		if ia, ok := inviteAddrOf(a); ok && !ia.QUIC {
+			ia.AddrPort = netip.AddrPortFrom(ia.AddrPort.Addr(), port)
+			if m := ia.Multiaddr(); !slices.ContainsFunc(out.Addrs, m.Equal) {
+				out.Addrs = append(out.Addrs, m)
+			}
+		}
+	}
+	return out
+}
+
+// reconcileDoors opens a door for each open invite of this device and
+// closes the others (a door with a join exchange in progress closes at a
+// later look). Only a private network's node on a host it created has
+// doors.
+func (r *Runner) reconcileDoors() {
+	if !r.gated || !r.private {
+		return
+	}
+	want := r.n.doorsWanted()
+	d := &r.doors
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	now := time.Now()
+	for s, o := range d.open {
+		switch {
+		case want[s]:
+			o.shut.Store(false)
+			continue
+		case !o.shut.Load():
+			o.shut.Store(true)
+			o.since = now
+		}
+		if len(o.h.Network().Conns()) > 0 && now.Sub(o.since) < joinReplyWindow {
+			continue // (a disconnection makes the gate loop look again)
+		}
+		o.h.Close()
+		delete(d.open, s)
+		r.opt.Logf("closed the door for an invite: it is used or has expired")
+	}
+	for s := range want {
+		if d.open[s] != nil {
+			continue
+		}
+		port := doorPort(s)
+		listen := doorListen(r.opt.Listen, port)
+		err := portsFree(listen)
+		o := &door{}
+		if err == nil {
+			o.h, err = newHost(r.n.key, listen, doorKey(s, r.n.network[:inviteNetLen]), doorGater{gater: gater{n: r.n, event: r.event}, d: o}, r.doorAllowed)
+		}
+		if err != nil {
+			if !d.failed[s] {
+				r.opt.Logf("cannot open the door for an invite on TCP port %d (%v): that invite cannot be used until the port is free", port, err)
+				d.failed[s] = true
+			}
+			continue
+		}
+		o.h.SetStreamHandler(r.n.joinProtocol(), r.n.serveJoin)
+		o.h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(network.Network, network.Conn) { r.recheckSoon() }})
+		d.open[s] = o
+		delete(d.failed, s)
+		r.opt.Logf("opened the door for an invite on TCP port %d", port)
+	}
+}
+
+// portsFree checks that the door's addresses can be listened on (a
+// libp2p host that fails to listen leaves goroutines behind).
+func portsFree(listen []string) error {
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return err
+		}
+		ia, ok := inviteAddrOf(a)
+		if !ok {
+			return fmt.Errorf("%s is not an address to listen on", s)
+		}
+		l, err := net.Listen("tcp", ia.AddrPort.String())
+		if err != nil {
+			return err
+		}
+		l.Close()
+	}
+	return nil
+}
+
+// doorAllowed is a door's stream gate: the join protocol, opened by the
+// other side, while an invite of this device is open; nothing else.
+func (r *Runner) doorAllowed(p peer.ID, proto protocol.ID, dir network.Direction) bool {
+	if dir == network.DirInbound && proto == r.n.joinProtocol() && r.n.Admissible(p) {
+		return true
+	}
+	r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
+	return false
+}
+
+// closeDoors closes every door (the runner stops).
+func (r *Runner) closeDoors() error {
+	d := &r.doors
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	var errs []error
+	for s, o := range d.open {
+		errs = append(errs, o.h.Close())
+		delete(d.open, s)
+	}
+	return errors.Join(errs...)
+}
+
+// openDoors is how many doors are open (tests).
+func (r *Runner) openDoors() int {
+	r.doors.mu.Lock()
+	defer r.doors.mu.Unlock()
+	return len(r.doors.open)
+}

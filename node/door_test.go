@@ -1,0 +1,260 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// foundedPrivate is founded, on a private network.
+func foundedPrivate(t *testing.T) (*Node, *Runner) {
+	t.Helper()
+	f, err := Init(context.Background(), t.TempDir(), InitOptions{Org: "Founders", Quorum: 1, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, loopbackNode(t, f)
+}
+
+// The network key is in no invite code, in any form a reader of the code
+// can get at: neither its bytes nor the field.
+func TestInviteCodeCarriesNoNetworkKey(t *testing.T) {
+	f, fr := foundedPrivate(t)
+	psk, err := f.NetworkKey()
+	if err != nil || len(psk) != 32 {
+		t.Fatal(psk, err)
+	}
+	for _, purpose := range []crdt.InvitePurpose{crdt.InviteOrganisation, crdt.InviteDevice} {
+		code := newInvite(t, f, fr, purpose, time.Hour)
+		raw, ok := base32Decode(code.String())
+		if !ok {
+			t.Fatal("the code does not decode")
+		}
+		if bytes.Contains(raw, psk) || bytes.Contains(raw, psk[:8]) {
+			t.Errorf("the %v code holds the network key", purpose)
+		}
+		parsed, err := ParseInviteCode(code.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parsed.NetworkKey != nil {
+			t.Errorf("the %v code, parsed, holds a network key", purpose)
+		}
+		t.Logf("a %v code of a private network: %d characters", purpose, len(code.String()))
+	}
+}
+
+// codeDerivedKeys are keys anyone holding the code can compute: the door's
+// (HKDF of the secret, as the design says), and others of the secret.
+func codeDerivedKeys(code InviteCode) [][]byte {
+	dk := make([]byte, 32)
+	io.ReadFull(hkdf.New(sha256.New, code.Secret[:], nil, append([]byte("murmur-door-v1"), code.Network[:]...)), dk)
+	h := sha256.Sum256(code.Secret[:])
+	seed := sha256.Sum256(append([]byte("murmur-invite-v1\n"), code.Secret[:]...))
+	padded := make([]byte, 32)
+	copy(padded, code.Secret[:])
+	keys := [][]byte{dk, h[:], seed[:], padded}
+	if code.NetworkKey != nil {
+		keys = append(keys, code.NetworkKey)
+	}
+	return keys
+}
+
+// codeDoorPort is the door's port, computed from the code as the design says.
+func codeDoorPort(code InviteCode) int {
+	m := hmac.New(sha256.New, code.Secret[:])
+	m.Write([]byte("murmur-door-port-v1"))
+	return 20000 + int(binary.BigEndian.Uint32(m.Sum(nil))%20000)
+}
+
+// A holder of a used invite code (the joiner's, or a photo of it) cannot
+// complete a handshake with any member's node, the inviter's included:
+// not at the addresses the code names, not at the members' own, with no
+// key the code gives. The dial fails before the handshake names a peer.
+func TestUsedInviteCodeOpensNoHandshake(t *testing.T) {
+	f, fr := foundedPrivate(t)
+	psk, _ := f.NetworkKey()
+
+	// Beta joins with a code, and runs.
+	b := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Beta Collective", "")
+	br := loopbackNode(t, b, fr.Addrs()...)
+	if k, err := b.NetworkKey(); err != nil || !bytes.Equal(k, psk) {
+		t.Fatalf("the joined node does not hold the network key: %v", err)
+	}
+
+	// Gamma joins with another; that code is the attacker's.
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	g := join(t, t.TempDir(), code, "Gamma", "")
+	gr := loopbackNode(t, g, fr.Addrs()...)
+	eventually(t, 30*time.Second, "the three nodes converge", func() bool {
+		d := f.Status().Digest
+		return b.Status().Digest == d && g.Status().Digest == d
+	})
+	door := fmt.Sprintf("127.0.0.1:%d", codeDoorPort(code))
+	eventually(t, 30*time.Second, "the inviter's door for the used invite closes", func() bool {
+		c, err := net.DialTimeout("tcp", door, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+
+	targets := map[string]peer.AddrInfo{}
+	if ai, err := code.InviterAddrInfo(); err == nil {
+		targets["the addresses in the code"] = ai
+	}
+	for name, r := range map[string]*Runner{"f": fr, "b": br, "g": gr} {
+		ai := peer.AddrInfo{ID: r.h.ID()}
+		for _, s := range r.Addrs() {
+			a, err := peer.AddrInfoFromString(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ai.Addrs = append(ai.Addrs, a.Addrs...)
+		}
+		ai.Addrs = append(ai.Addrs, ma.StringCast("/ip4/127.0.0.1/tcp/"+fmt.Sprint(codeDoorPort(code))))
+		targets[name] = ai
+	}
+	wrongID := func() peer.ID {
+		_, pub, _ := lpcrypto.GenerateEd25519Key(nil)
+		id, _ := peer.IDFromPublicKey(pub)
+		return id
+	}()
+	var wg gosync.WaitGroup
+	for ki, key := range codeDerivedKeys(code) {
+		h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport), libp2p.DisableRelay(), libp2p.PrivateNetwork(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		for name, ai := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := h.Connect(ctx, ai); err == nil {
+					t.Errorf("key %d from the used code completes a handshake with %s", ki, name)
+				}
+				// Dialled under another peer ID, the error would name the
+				// real one if the handshake got that far.
+				err := h.Connect(ctx, peer.AddrInfo{ID: wrongID, Addrs: ai.Addrs})
+				if err == nil {
+					t.Errorf("key %d from the used code: a handshake with %s under a wrong peer ID succeeded", ki, name)
+					return
+				}
+				for _, r := range []*Runner{fr, br, gr} {
+					if strings.Contains(err.Error(), r.h.ID().String()) {
+						t.Errorf("key %d from the used code: dialling %s revealed the peer ID %s", ki, name, r.h.ID())
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// A code of the previous version, which carried the network key, is still
+// read, and its join still works (the inviter's host takes it).
+func TestVersion1CodeStillJoins(t *testing.T) {
+	f, fr := foundedPrivate(t)
+	psk, _ := f.NetworkKey()
+	code := newInvite(t, f, fr, crdt.InviteDevice, time.Hour)
+	old := code
+	old.Private, old.NetworkKey = false, psk
+	old.Addrs = nil
+	ai := loopbackAddr(t, fr)
+	if ia, ok := inviteAddrOf(ai.Addrs[0]); ok {
+		old.Addrs = []InviteAddr{ia}
+	}
+	parsed, err := ParseInviteCode(old.String())
+	if err != nil || !bytes.Equal(parsed.NetworkKey, psk) {
+		t.Fatalf("a version 1 code is not read: %v", err)
+	}
+	d := join(t, t.TempDir(), parsed, "", "")
+	if d.Org() != f.Org() {
+		t.Fatalf("the device joined %v, want %v", d.Org(), f.Org())
+	}
+}
+
+// The door opens for an open invite and closes when the invite expires.
+func TestDoorClosesWhenTheInviteExpires(t *testing.T) {
+	f, fr := foundedPrivate(t)
+	code := newInvite(t, f, fr, crdt.InviteDevice, time.Minute)
+	eventually(t, 30*time.Second, "the door opens", func() bool { return fr.openDoors() == 1 })
+	f.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
+	fr.recheckSoon()
+	eventually(t, 30*time.Second, "the door closes once the invite expires", func() bool { return fr.openDoors() == 0 })
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", doorPort(code.Secret)), time.Second); err == nil {
+		c.Close()
+		t.Error("something still listens at the expired invite's door")
+	}
+}
+
+// A code made while the node is stopped is good once it runs; a door
+// whose port is taken is said plainly, and opens once the port is free.
+func TestDoorOfACodeMadeOffline(t *testing.T) {
+	f, err := Init(context.Background(), t.TempDir(), InitOptions{Org: "Founders", Quorum: 1, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	code, err := f.Invite(context.Background(), InviteOptions{Purpose: crdt.InviteDevice, Expires: time.Hour, Addrs: []string{"/ip4/127.0.0.1/tcp/4721"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code.Addrs) != 1 || code.Addrs[0].AddrPort.Port() != doorPort(code.Secret) {
+		t.Fatalf("the code names %v, not the door's port %d", code.Addrs, doorPort(code.Secret))
+	}
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", doorPort(code.Secret)))
+	if err != nil {
+		t.Skipf("the door's port is in use on this machine: %v", err)
+	}
+	logs := make(chan string, 100)
+	fr, err := f.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, Logf: func(format string, args ...any) {
+		t.Logf(format, args...)
+		select {
+		case logs <- fmt.Sprintf(format, args...):
+		default:
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fr.Close() })
+	deadline := time.After(30 * time.Second)
+	for said := false; !said; {
+		select {
+		case l := <-logs:
+			said = strings.Contains(l, "cannot open the door") && strings.Contains(l, fmt.Sprint(doorPort(code.Secret)))
+		case <-deadline:
+			t.Fatal("the runner did not say that the door's port is taken")
+		}
+	}
+	taken.Close()
+	eventually(t, 30*time.Second, "the door opens once its port is free", func() bool { return fr.openDoors() == 1 })
+	d := join(t, t.TempDir(), code, "", "")
+	if d.Org() != f.Org() {
+		t.Fatalf("the device joined %v, want %v", d.Org(), f.Org())
+	}
+	eventually(t, 30*time.Second, "the door closes once the invite is used", func() bool { return fr.openDoors() == 0 })
+}
