@@ -156,20 +156,28 @@ func TestJoinSecondDevice(t *testing.T) {
 	})
 }
 
-func TestJoinWaitsForQuorum(t *testing.T) {
-	ctx := context.Background()
-	f, fr := founded(t, 2)
-	// A second steward organisation, admitted while there is one steward.
-	s2, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
+// secondSteward admits a second steward organisation, whose node runs on
+// loopback, connected to the founder's.
+func secondSteward(t *testing.T, f *Node, fr *Runner) (*Node, *Runner) {
+	t.Helper()
+	s2, err := Provision(context.Background(), t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s2.Close() })
-	if _, err := f.Append(ctx, &crdt.Admission{Device: s2.Device(), Name: "Second steward", Steward: true}); err != nil {
+	if _, err := f.Append(context.Background(), &crdt.Admission{Device: s2.Device(), Name: "Second steward", Steward: true}); err != nil {
 		t.Fatal(err)
 	}
 	s2r := loopbackNode(t, s2, fr.Addrs()...)
 	eventually(t, 20*time.Second, "the second steward is admitted", func() bool { return s2.Status().Steward })
+	return s2, s2r
+}
+
+func TestJoinWaitsForQuorum(t *testing.T) {
+	ctx := context.Background()
+	f, fr := founded(t, 2)
+	// A second steward organisation, admitted while there is one steward.
+	s2, s2r := secondSteward(t, f, fr)
 	eventually(t, 20*time.Second, "the second steward receives the network secret", s2.HasSecret)
 
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
@@ -254,16 +262,7 @@ func TestPendingJoinerReceivesNoContent(t *testing.T) {
 	if _, err := f.Respond(ctx, ResponseInput{Request: req.ID().String(), Type: "comment", Body: text + "-reply"}); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s2.Close() })
-	if _, err := f.Append(ctx, &crdt.Admission{Device: s2.Device(), Name: "Second steward", Steward: true}); err != nil {
-		t.Fatal(err)
-	}
-	s2r := loopbackNode(t, s2, fr.Addrs()...)
-	eventually(t, 20*time.Second, "the second steward is admitted", func() bool { return s2.Status().Steward })
+	s2, s2r := secondSteward(t, f, fr)
 
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	dir := t.TempDir()
@@ -345,16 +344,7 @@ func TestPendingJoinerReceivesNoContent(t *testing.T) {
 func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
 	ctx := context.Background()
 	f, fr := founded(t, 2)
-	s2, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s2.Close() })
-	if _, err := f.Append(ctx, &crdt.Admission{Device: s2.Device(), Name: "Second steward", Steward: true}); err != nil {
-		t.Fatal(err)
-	}
-	s2r := loopbackNode(t, s2, fr.Addrs()...)
-	eventually(t, 20*time.Second, "the second steward is admitted", func() bool { return s2.Status().Steward })
+	s2, s2r := secondSteward(t, f, fr)
 
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	eventually(t, 20*time.Second, "the second steward holds the invite", func() bool {
