@@ -51,6 +51,30 @@ func TestThrottle(t *testing.T) {
 		}
 	})
 
+	t.Run("entries held already count against their sender, not their author", func(t *testing.T) {
+		// A flooder whose entries reconciliation delivered first replays
+		// them on the live path: blamed all the same.
+		th := newThrottle()
+		for range senderBurst + 10 {
+			th.replayed(flooderPeer, flooder, true, now)
+		}
+		if st := th.stats(); st.Blamed != 10 || th.score(flooderPeer, now) >= 0 {
+			t.Fatalf("%+v, score %v: 10 replays beyond the sender's allowance, want 10 blamed", st, th.score(flooderPeer, now))
+		}
+		// The author's own allowance is untouched: its next new entries,
+		// from another peer, are taken.
+		if !th.admit(relayPeer, flooder, true, now) {
+			t.Fatal("replays used up the author's allowance")
+		}
+		// An honest relay replaying within the author's rate is not blamed.
+		for i := range authorBurst {
+			th.replayed(relayPeer, writer, true, now.Add(time.Duration(i)*time.Second/authorRate))
+		}
+		if th.score(relayPeer, now.Add(time.Minute)) != 0 {
+			t.Fatal("a relay within the author's rate was blamed for replays")
+		}
+	})
+
 	t.Run("a flooder is blamed, an honest relay is not", func(t *testing.T) {
 		th := newThrottle()
 		// The flooder sends 100 times the sustained rate for 10 s; the
