@@ -113,10 +113,10 @@ func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) e
 
 // doorsWanted are the secrets of this device's open invites: written,
 // standing, not used, not expired.
-func (n *Node) doorsWanted() map[[inviteSecretLen]byte]bool {
+func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]bool, error) {
 	kept, err := n.doorSecrets()
 	if err != nil || len(kept) == 0 {
-		return nil
+		return nil, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -138,7 +138,7 @@ func (n *Node) doorsWanted() map[[inviteSecretLen]byte]bool {
 			out[s] = true
 		}
 	}
-	return out
+	return out, nil
 }
 
 // doors are a runner's open doors.
@@ -146,7 +146,9 @@ type doors struct {
 	mu     gosync.Mutex
 	open   map[[inviteSecretLen]byte]*door
 	failed map[[inviteSecretLen]byte]bool // said already that it cannot open
-	closed bool
+	// unreadable: said already that the invites' secrets cannot be read.
+	unreadable bool
+	closed     bool
 }
 
 // door is one open door. Once its invite is used or expires it is shut:
@@ -224,13 +226,17 @@ func (r *Runner) reconcileDoors() {
 	if !r.gated || !r.private {
 		return
 	}
-	want := r.n.doorsWanted()
+	want, err := r.n.doorsWanted()
 	d := &r.doors
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return
 	}
+	if err != nil && !d.unreadable {
+		r.opt.Logf("cannot read this node's open invites (%s): no one can join with them through this node (%v); make a new invite", doorsName, err)
+	}
+	d.unreadable = err != nil
 	now := time.Now()
 	for s, o := range d.open {
 		switch {

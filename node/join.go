@@ -102,7 +102,11 @@ type joinReply struct {
 	// NetworkKey is a private network's pre-shared key (an invite code
 	// does not carry it). The reply comes over a channel only the holder
 	// of the code could open (the door's), from the peer the code names,
-	// after the invite's signature bound to the joiner was checked.
+	// after the invite's signature bound to the joiner was checked. A
+	// pending organisation gets it too, on purpose: without it its node
+	// could reach no member's to learn of its admission and fetch the
+	// bodies withheld until then (it reaches nothing else: the gate takes
+	// a device without standing for a stranger).
 	NetworkKey []byte `json:"network_key,omitempty"`
 	// Addrs are where the member's node listens (with /p2p/ID): on a
 	// private network the joiner reached its door, not the node.

@@ -158,8 +158,14 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // Without a passphrase the seed is in clear beside the database, so the
 // sealing then keeps out only someone who copies the database alone.
 func storeKey(priv []byte, device crdt.DeviceKey) ([]byte, error) {
-	k := make([]byte, store.KeySize)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, priv[:32], nil, []byte("murmur-store-v1\n"+device.String())), k); err != nil {
+	return atRestKey(priv, device, "store", store.KeySize)
+}
+
+// atRestKey derives from the device seed a key of size bytes for one
+// purpose (HKDF-SHA256, the purpose and the device in its info).
+func atRestKey(priv []byte, device crdt.DeviceKey, purpose string, size int) ([]byte, error) {
+	k := make([]byte, size)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, priv[:32], nil, []byte("murmur-"+purpose+"-v1\n"+device.String())), k); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -179,8 +185,8 @@ func atRestAEAD(priv []byte, device crdt.DeviceKey, purpose string) (cipher.AEAD
 	if priv == nil {
 		return nil, ErrLocked
 	}
-	k := make([]byte, chacha20poly1305.KeySize)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, priv[:32], nil, []byte("murmur-"+purpose+"-v1\n"+device.String())), k); err != nil {
+	k, err := atRestKey(priv, device, purpose, chacha20poly1305.KeySize)
+	if err != nil {
 		return nil, err
 	}
 	return chacha20poly1305.NewX(k)
