@@ -321,6 +321,41 @@ func (r *Runner) sawOnLAN(p peer.ID) {
 	r.book.mu.Unlock()
 }
 
+// lanDialDelay is how long the node with the higher peer ID waits before
+// dialling a member's node that mDNS found (see dialFoundOnLAN).
+const lanDialDelay = 3 * time.Second
+
+// dialFoundOnLAN hands p, a member's node that mDNS found, to the dial
+// loop, which dials it and, if that fails, again with backoff: mDNS tells
+// of a node only once while its announcement lives, so one failed dial
+// must not leave two offices on one LAN apart.
+//
+// Two nodes find each other by mDNS at the same moment. Over TCP, each
+// dials from its listening port (go-libp2p sets SO_REUSEPORT), so two
+// simultaneous dials become one TCP connection on which both sides start
+// the security handshake as its initiator, and both fail. So the node with
+// the lower peer ID dials at once and the other waits lanDialDelay
+// (jittered), and dials only if still not connected.
+func (r *Runner) dialFoundOnLAN(p peer.ID) {
+	b := r.book
+	now := time.Now()
+	next := now
+	if r.h.ID() > p {
+		next = now.Add(jitter(lanDialDelay))
+	}
+	b.mu.Lock()
+	d := b.dials[p]
+	if d == nil {
+		d = &dialState{backoff: dialBackoffMin}
+		b.dials[p] = d
+	}
+	if !d.inflight {
+		d.next = next
+	}
+	b.mu.Unlock()
+	b.poke()
+}
+
 // sessionEnded notes a successful reconciliation as a contact.
 func (r *Runner) sessionEnded(p peer.ID, err error) {
 	if err == nil && r.book != nil {

@@ -1032,9 +1032,5 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if r.h.Network().Connectedness(ai.ID) == network.Connected || !r.n.MemberPeer(ai.ID) {
 		return // (a node not known as a member's is not dialled: see gater)
 	}
-	r.spawn(func() {
-		ctx, cancel := context.WithTimeout(r.ctx, dialTimeout)
-		defer cancel()
-		r.h.Connect(ctx, ai)
-	})
+	r.dialFoundOnLAN(ai.ID) // (peers.go)
 }
