@@ -13,7 +13,7 @@ NODES       ?= 5
 SEED        ?= 1
 SCENARIO    ?=
 
-.PHONY: all build run test fuzz bench testnet netns-tools check fmt vet staticcheck clean
+.PHONY: all build run test stress fuzz bench testnet netns-tools check fmt vet staticcheck clean
 
 all: build
 
@@ -55,6 +55,22 @@ test: netns-tools
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzDecodeEntries$$' -fuzztime $(SHORTFUZZ)
+
+# make test's packages, uncached, while STRESS_BURNERS CPU-bound processes
+# compete for the cores, STRESS_RUNS times in a row (default 3 and 4): the
+# tests must wait on conditions, never on the clock. The burners stop with
+# the run, whatever its end.
+STRESS_RUNS    ?= 3
+STRESS_BURNERS ?= 4
+stress: netns-tools
+	@pids=""; trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq $(STRESS_BURNERS)); do sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
+	for run in $$(seq $(STRESS_RUNS)); do \
+		echo "stress run $$run of $(STRESS_RUNS), beside $(STRESS_BURNERS) CPU-bound processes"; \
+		$(GO) test -count=1 -timeout 45m $$($(GO) list ./... | grep -v /testnet/netns) || exit 1; \
+		$(GO) test -count=1 -timeout 45m ./testnet/netns || exit 1; \
+	done; \
+	echo "stress: $(STRESS_RUNS) runs in a row passed"
 
 # Long fuzzing: FUZZTIME per target (default 10m).
 fuzz:

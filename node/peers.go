@@ -272,14 +272,14 @@ type peerBook struct {
 	remembered map[peer.ID][]store.Contact // from the store, most recent first
 	dials      map[peer.ID]*dialState
 	lan        map[peer.ID]bool // found by mDNS
-	lastMember time.Time        // a member's node was last connected (or the start)
+	lastMember time.Time        // a member's node was last connected (or the start; the runner's clock)
 	aloneSaid  bool             // the log said so for this stretch
 	wake       chan struct{}
 }
 
 func newPeerBook() *peerBook {
 	return &peerBook{notes: map[peer.ID]*contactNote{}, remembered: map[peer.ID][]store.Contact{},
-		dials: map[peer.ID]*dialState{}, lan: map[peer.ID]bool{}, lastMember: time.Now(), wake: make(chan struct{}, 1)}
+		dials: map[peer.ID]*dialState{}, lan: map[peer.ID]bool{}, wake: make(chan struct{}, 1)}
 }
 
 func (b *peerBook) poke() {
@@ -338,7 +338,7 @@ const lanDialDelay = 3 * time.Second
 // (jittered), and dials only if still not connected.
 func (r *Runner) dialFoundOnLAN(p peer.ID) {
 	b := r.book
-	now := time.Now()
+	now := r.clock.Now()
 	next := now
 	if r.h.ID() > p {
 		next = now.Add(jitter(lanDialDelay))
@@ -370,7 +370,7 @@ func (r *Runner) reached(p peer.ID) {
 	if !ok {
 		return
 	}
-	now := time.Now()
+	now := r.clock.Now()
 	others := r.anyMemberExcept(p)
 	b := r.book
 	b.mu.Lock()
@@ -471,7 +471,7 @@ func (r *Runner) lost(p peer.ID) {
 		b.dials[p] = d
 	}
 	if !d.inflight {
-		d.backoff, d.next = dialBackoffMin, time.Now().Add(jitter(dialBackoffMin))
+		d.backoff, d.next = dialBackoffMin, r.clock.Now().Add(jitter(dialBackoffMin))
 	}
 	b.mu.Unlock()
 	b.poke()
@@ -607,7 +607,7 @@ func (r *Runner) candidates(now time.Time) []candidate {
 func (r *Runner) dialLoop() {
 	sem := make(chan struct{}, maxDials)
 	for {
-		now := time.Now()
+		now := r.clock.Now()
 		r.checkAlone(now)
 		for _, c := range r.candidates(now) {
 			b := r.book
@@ -639,7 +639,7 @@ func (r *Runner) dialLoop() {
 		case <-r.ctx.Done():
 			return
 		case <-r.book.wake:
-		case <-time.After(time.Second):
+		case <-r.clock.After(time.Second):
 		}
 	}
 }
@@ -654,10 +654,10 @@ func (r *Runner) dial(c candidate) {
 	d := b.dials[c.p]
 	d.inflight = false
 	if err == nil {
-		d.backoff, d.next = dialBackoffMin, time.Now()
+		d.backoff, d.next = dialBackoffMin, r.clock.Now()
 		return
 	}
-	d.next = time.Now().Add(jitter(d.backoff))
+	d.next = r.clock.Now().Add(jitter(d.backoff))
 	d.backoff = min(2*d.backoff, dialBackoffMax)
 }
 

@@ -213,7 +213,7 @@ func TestRogueHost(t *testing.T) {
 			start := time.Now()
 			r1.initiate(t, honest[to].r.Host().ID(), kit.network, sc.send)
 			var end sessionEnd
-			waitFor(t, rogueTurn+5*time.Second, sc.name+": the honest session ends", func() bool {
+			waitFor(t, rogueTurn+time.Minute, sc.name+": the honest session ends", func() bool { // (a hang guard)
 				ends := hn.sessions[to].with(r1.h.ID())
 				if len(ends) > before {
 					end = ends[before]
@@ -235,13 +235,15 @@ func TestRogueHost(t *testing.T) {
 			r2.mode.Store(int32(mode))
 			from := hn.nodes[mode%len(honest)]
 			var (
-				err error
-				st  msync.Stats
+				err    error
+				st     msync.Stats
+				gaveUp bool // the test's deadline, not the node, ended the session
 			)
 			start := time.Now()
 			for {
-				sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				sctx, cancel := context.WithTimeout(ctx, time.Minute) // a hang guard
 				st, err = from.r.SyncWith(sctx, r2.h.ID())
+				gaveUp = sctx.Err() != nil
 				cancel()
 				if !errors.Is(err, msync.ErrBusy) { // an automatic session with the rogue is under way
 					break
@@ -253,8 +255,8 @@ func TestRogueHost(t *testing.T) {
 			if err == nil {
 				t.Errorf("rogue answering with %s: the session ended without an error", respondModes[mode])
 			}
-			if took > 2*rogueTurn+5*time.Second {
-				t.Errorf("rogue answering with %s: the session took %v", respondModes[mode], took)
+			if gaveUp {
+				t.Errorf("rogue answering with %s: the node never ended the session itself (%v)", respondModes[mode], took)
 			}
 		}
 	})
@@ -813,13 +815,13 @@ func (r *rogue) extra() []junk {
 // for the honest side to hang up (the rogue gives up after a while).
 func (r *rogue) initiate(t *testing.T, p peer.ID, network crdt.ID, send func(w io.Writer, rd *bufio.Reader) error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := r.h.NewStream(ctx, p, msync.Protocol(network))
 	if err != nil {
 		t.Fatalf("rogue opening a reconciliation: %v", err)
 	}
-	giveUp := time.AfterFunc(rogueTurn+5*time.Second, func() { s.Reset() })
+	giveUp := time.AfterFunc(rogueTurn+time.Minute, func() { s.Reset() }) // a hang guard
 	defer giveUp.Stop()
 	defer s.Reset()
 	rd := bufio.NewReader(s)
@@ -831,7 +833,7 @@ func (r *rogue) initiate(t *testing.T, p peer.ID, network crdt.ID, send func(w i
 var respondModes = []string{"junk entries", "an unknown frame type", "a huge length prefix", "a truncated frame", "silence", "a message of random bytes"}
 
 func (r *rogue) respond(s network.Stream) {
-	giveUp := time.AfterFunc(2*rogueTurn+5*time.Second, func() { s.Reset() })
+	giveUp := time.AfterFunc(2*rogueTurn+time.Minute, func() { s.Reset() }) // a hang guard
 	defer giveUp.Stop()
 	defer s.Reset()
 	rd := bufio.NewReader(s)

@@ -87,6 +87,9 @@ type RunOptions struct {
 	// AloneAfter is how long with no member's node connected before the
 	// node says it is alone; default DefaultAloneAfter.
 	AloneAfter time.Duration
+	// Clock schedules the runner's own timers (clock.go); default the real
+	// clock. Tests pass a ManualClock.
+	Clock Clock
 }
 
 // Runner is a node taking part in its network. Close stops it.
@@ -97,6 +100,7 @@ type Runner struct {
 	syncer *msync.Syncer
 	lan    *lanDiscovery
 	opt    RunOptions
+	clock  Clock
 	lock   *runLock
 
 	ctx       context.Context
@@ -156,6 +160,9 @@ func (opt *RunOptions) defaults() {
 	if opt.AloneAfter == 0 {
 		opt.AloneAfter = DefaultAloneAfter
 	}
+	if opt.Clock == nil {
+		opt.Clock = realClock{}
+	}
 }
 
 // Start joins the network: it listens, keeps the given peers connected,
@@ -168,7 +175,9 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
 	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r.clock = opt.Clock
 	r.book = newPeerBook()
+	r.book.lastMember = r.clock.Now()
 	r.doors = doors{open: map[[inviteSecretLen]byte]*door{}, failed: map[[inviteSecretLen]byte]bool{}}
 	var psk []byte
 	if opt.Host == nil {
@@ -626,6 +635,10 @@ func (n *Node) Run(ctx context.Context, opt RunOptions) error {
 // Host is the runner's libp2p host.
 func (r *Runner) Host() host.Host { return r.h }
 
+// InMesh reports whether what this node publishes reaches p directly now
+// (msync.Gossip.InMesh).
+func (r *Runner) InMesh(p peer.ID) bool { return r.gossip.InMesh(p) }
+
 // Addrs are the addresses peers can dial, each ending in /p2p/PEERID: TCP
 // ones only on a private network.
 func (r *Runner) Addrs() []string {
@@ -774,15 +787,14 @@ func (r *Runner) antiEntropyLoop() {
 	period := func() time.Duration { // jittered, so peers do not all sync at once
 		return r.opt.SyncEvery/2 + time.Duration(rand.Int64N(int64(r.opt.SyncEvery)))
 	}
-	t := time.NewTimer(period())
-	defer t.Stop()
+	periodic := r.clock.After(period())
 	// A new peer is reconciled with at once, and again once gossip has
 	// warmed up: what was published in between may not have reached it.
 	again := map[peer.ID]time.Time{}
 	// One session runs with a peer at a time (msync.ErrBusy): when one is
 	// under way, a reconciliation that must happen after it is tried again.
 	retry := func(p peer.ID) {
-		due := time.Now().Add(time.Second)
+		due := r.clock.Now().Add(time.Second)
 		if d, ok := again[p]; !ok || d.Before(due) {
 			again[p] = due
 		}
@@ -819,8 +831,7 @@ func (r *Runner) antiEntropyLoop() {
 			})
 		}
 	}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
+	tick := r.clock.After(250 * time.Millisecond)
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -841,19 +852,20 @@ func (r *Runner) antiEntropyLoop() {
 			start(p, true)
 		case p := <-r.connected:
 			start(p, false) // busy: the session under way (the peer's) is this one
-			again[p] = time.Now().Add(msync.GossipWarmUp)
-		case now := <-tick.C:
+			again[p] = r.clock.Now().Add(msync.GossipWarmUp)
+		case now := <-tick:
 			for p, due := range again {
 				if now.After(due) {
 					delete(again, p)
 					start(p, true)
 				}
 			}
-		case <-t.C:
+			tick = r.clock.After(250 * time.Millisecond)
+		case <-periodic:
 			for _, p := range r.h.Network().Peers() {
 				start(p, false)
 			}
-			t.Reset(period())
+			periodic = r.clock.After(period())
 		}
 	}
 }

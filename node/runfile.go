@@ -82,7 +82,7 @@ func (r *Runner) writeRunFile() {
 		}
 	}
 	info.Contacts = r.runContacts()
-	if since, ok := r.aloneSince(time.Now()); ok {
+	if since, ok := r.aloneSince(r.clock.Now()); ok {
 		since = since.UTC()
 		info.AloneSince = &since
 	}

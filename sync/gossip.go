@@ -13,6 +13,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -86,6 +87,10 @@ type Gossip struct {
 
 	scoresMu gosync.Mutex
 	scores   map[peer.ID]float64 // the peers' scores, as of the last second
+
+	meshMu gosync.Mutex
+	mesh   map[peer.ID]bool // grafted onto this node's mesh of the topic
+	h      host.Host
 }
 
 // byteCounter is a pubsub tracer that counts the bytes of RPCs.
@@ -129,11 +134,17 @@ func (b byteCounter) Leave(topic string) {
 	}
 }
 func (b byteCounter) Graft(p peer.ID, topic string) {
+	b.g.meshMu.Lock()
+	b.g.mesh[p] = true
+	b.g.meshMu.Unlock()
 	if b.next != nil {
 		b.next.Graft(p, topic)
 	}
 }
 func (b byteCounter) Prune(p peer.ID, topic string) {
+	b.g.meshMu.Lock()
+	delete(b.g.mesh, p)
+	b.g.meshMu.Unlock()
 	if b.next != nil {
 		b.next.Prune(p, topic)
 	}
@@ -174,6 +185,17 @@ func (b byteCounter) UndeliverableMessage(m *pubsub.Message) {
 	}
 }
 
+// InMesh reports whether p, connected now, is in this node's mesh of the
+// topic: what this node publishes from now on reaches p directly.
+// (GossipSub drops what is published before its mesh forms: see
+// GossipWarmUp.) Tests wait on it instead of sleeping through the warm-up.
+func (g *Gossip) InMesh(p peer.ID) bool {
+	g.meshMu.Lock()
+	in := g.mesh[p]
+	g.meshMu.Unlock()
+	return in && g.h.Network().Connectedness(p) == network.Connected
+}
+
 // Traffic is the bytes of gossip sent and received so far.
 func (g *Gossip) Traffic() (sent, received int64) { return g.sent.Load(), g.received.Load() }
 
@@ -204,7 +226,7 @@ func JoinGossip(ctx context.Context, h host.Host, network crdt.ID, validate Vali
 		pubsub.WithMaxMessageSize(crdt.MaxEntrySize + 4096),
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	g := &Gossip{cancel: cancel}
+	g := &Gossip{cancel: cancel, mesh: map[peer.ID]bool{}, h: h}
 	opts = append(opts, pubsub.WithRawTracer(byteCounter{g: g, next: opt.Tracer}))
 	name := GossipTopic(network)
 	app := opt.AppScore

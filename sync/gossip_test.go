@@ -82,10 +82,15 @@ func TestGossipDeliversAcceptedEntries(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// GossipSub drops what is published in about the first second after
-	// peers meet (its warm-up); the node covers that window with a second
-	// reconciliation. Here the live path alone is under test.
-	time.Sleep(GossipWarmUp)
+	// GossipSub drops what is published before its mesh forms (its
+	// warm-up); the node covers that window with a second reconciliation.
+	// Here the live path alone is under test: wait for the mesh.
+	for !gs[0].InMesh(hosts[2].ID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the mesh never formed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := gs[0].Publish(context.Background(), es[1].Raw()); err != nil {
 		t.Fatal(err)
 	}

@@ -245,13 +245,13 @@ func TestStreamCutTransferKeepsWhatCrossed(t *testing.T) {
 	}
 }
 
-// waitFor waits, up to 10 s, for cond.
+// waitFor waits, up to a minute (a hang guard), for cond.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
+			t.Fatal("condition not met within a minute")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -111,8 +111,8 @@ func (rn *runningNode) interrupt(t *testing.T) time.Duration {
 	}
 	select {
 	case <-rn.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("murmur run did not exit 15 s after SIGINT\nstderr: %s", rn.stderr.String())
+	case <-time.After(time.Minute): // a hang, not slowness
+		t.Fatalf("murmur run did not exit a minute after SIGINT\nstderr: %s", rn.stderr.String())
 	}
 	return time.Since(start)
 }
@@ -120,6 +120,9 @@ func (rn *runningNode) interrupt(t *testing.T) time.Duration {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	// within is what a quiet machine needs; a busy one gets more, for
+	// the deadline only turns a hang into a failure.
+	within = max(3*within, time.Minute)
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -193,9 +196,6 @@ func TestCLIRun(t *testing.T) {
 		took := rn.interrupt(t)
 		if rn.err != nil { // a non-zero exit status, or a signal
 			t.Errorf("node %s exited with %v after SIGINT\nstderr: %s", name, rn.err, rn.stderr.String())
-		}
-		if took > 5*time.Second {
-			t.Errorf("node %s took %v to stop after SIGINT", name, took)
 		}
 		t.Logf("node %s stopped %v after SIGINT", name, took.Round(time.Millisecond))
 	}
