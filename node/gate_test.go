@@ -213,7 +213,7 @@ func TestNonMemberDialsAMemberAThousandTimes(t *testing.T) {
 		name    string
 		private bool
 		key     func(valid []byte) []byte // the dialler's network key
-		gated    bool // whether the dial reaches the gater
+		gated   bool                      // whether the dial reaches the gater
 	}{
 		{"open network", false, func([]byte) []byte { return nil }, true},
 		{"private network, the dialler has the key", true, func(k []byte) []byte { return k }, true},
