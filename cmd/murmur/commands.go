@@ -527,7 +527,7 @@ func cmdRequestShow(e *env, args []string) error {
 		switch {
 		case d.Withheld:
 			fmt.Fprintf(w, "\n  (the details are not held on this node: withheld or redacted)\n")
-		case d.Sealed && !d.Readable:
+		case d.Sealed && !d.Readable && d.Redacted == nil:
 			fmt.Fprintf(w, "\n  (sealed: your organisation is not among those who can read it, or the passphrase was not given)\n")
 		case d.Body != "":
 			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
