@@ -173,3 +173,25 @@ func TestRedactionV2Rules(t *testing.T) {
 		t.Fatalf("a kept body that does not fit: %+v", rv)
 	}
 }
+
+// A redacted pledge keeps its amount in the sum, and a redacted close
+// keeps the request closed: only the pledge's text and the close's note go.
+func TestRedactionKeepsPledgesAndCloses(t *testing.T) {
+	n, d := workflowNet(t)
+	a, b := d[0], d[1]
+	req := n.write(a, &Request{Type: Funding, Title: "Relocation", Text: "Family of four.", Amount: 100000, Currency: "USD"})
+	pledge := n.answer(b, req, &Response{Type: Pledge, Text: "Our donor's name", Amount: 40000, Currency: "USD"})
+	closed := n.write(a, &RequestClosed{Request: req.ID(), Note: "Names the family."}, req.ID())
+	before, _ := n.state(n.all...).Request(req.ID())
+	redactV2(t, n, b, pledge, "named our donor")
+	redactV2(t, n, a, closed, "named the family")
+	for _, order := range [][]*Entry{n.all, reversed(n.all)} {
+		rv, _ := n.state(order...).Request(req.ID())
+		if !rv.Closed || rv.ClosedBy != closed.ID() || !reflect.DeepEqual(rv.Outcome.Pledged, before.Outcome.Pledged) || rv.Outcome.Remaining != 60000 {
+			t.Fatalf("after the redactions: closed %v, pledged %v, remaining %d", rv.Closed, rv.Outcome.Pledged, rv.Outcome.Remaining)
+		}
+		if p := rv.Outcome.Pledges[0]; p.Text != "" || p.Amount != 40000 || p.Redacted == nil || p.Redacted.Reason != "named our donor" {
+			t.Fatalf("the redacted pledge: %+v", p)
+		}
+	}
+}
