@@ -254,6 +254,29 @@ type Redaction struct {
 	Reason string
 }
 
+// RedactionV2 takes back the words of an entry, not the facts (kind 20). As
+// a Redaction, it counts only when written by a device of the
+// organisation that wrote Target, and every node drops Target's body; but
+// it carries the part of that body that is no one's words, Kept, so that
+// the entry keeps its place in every count: a request's type, region,
+// addressees and deadline, a response's type and amount. Kept is Target's
+// body of kind KeptKind with its words left out (a request's title and
+// text, a response's text, a close's note), as in a sealed entry's
+// envelope; a sealed entry's kept body is its envelope. KeptKind is zero
+// when the target's kind has nothing to keep (a directory entry). The
+// reason is required: members are shown who redacted what, when and why.
+// The kept body must fit Target (State checks it: the same kind, or for a
+// sealed target the kind of envelope it carries); one that does not is
+// ignored, and the entry counts as an old Redaction.
+//
+//	1 target  2 reason  3 kept kind  4 kept body
+type RedactionV2 struct {
+	Target   ID
+	Reason   string
+	KeptKind Kind
+	Kept     []byte
+}
+
 // OrgKey publishes an organisation's encryption key (kind 12, the old
 // form), written by one of its devices. Public is the X25519 key that bodies
 // are sealed for. The first release took the latest OrgKey, by clock then
@@ -406,6 +429,52 @@ type SecretCheck struct {
 	KeyCheck [8]byte
 }
 
+// keepable reports whether a RedactionV2 can keep a body of kind k: the
+// kinds whose bodies mix facts others count with words.
+func keepable(k Kind) bool {
+	return k == KindRequest || k == KindResponse || k == KindRequestClosed
+}
+
+// Keep returns what a redaction of e keeps of its body: the kind and
+// encoding of its body with the words left out (for a sealed entry, its
+// envelope). kind is zero when e's body has nothing to keep.
+func Keep(e *Entry) (kind Kind, kept []byte, err error) {
+	if e.Withheld {
+		return 0, nil, invalid("entry %v is held without its body", e.ID())
+	}
+	var b any
+	switch e.Kind {
+	case KindSealed:
+		s, err := ParseSealed(e)
+		if err != nil {
+			return 0, nil, err
+		}
+		return s.Inner, append([]byte{}, s.Envelope...), nil
+	case KindRequest, KindResponse, KindRequestClosed:
+		b = e.ParsedBody()
+	default:
+		return 0, nil, nil
+	}
+	switch x := b.(type) {
+	case *Request:
+		c := *x
+		c.Title, c.Text = "", ""
+		b = &c
+	case *Response:
+		c := *x
+		c.Text = ""
+		b = &c
+	case *RequestClosed:
+		c := *x
+		c.Note = ""
+		b = &c
+	default:
+		return 0, nil, invalid("entry %v: unreadable body", e.ID())
+	}
+	kept, err = EncodeBody(b)
+	return KindOf(b), kept, err
+}
+
 // EncodeBody returns the canonical encoding of one of the body types above.
 func EncodeBody(b any) ([]byte, error) {
 	w := &encoder{}
@@ -475,6 +544,11 @@ func EncodeBody(b any) ([]byte, error) {
 	case *Redaction:
 		w.fixed(1, b.Target[:])
 		w.string(2, b.Reason)
+	case *RedactionV2:
+		w.fixed(1, b.Target[:])
+		w.string(2, b.Reason)
+		w.uint(3, uint64(b.KeptKind))
+		w.bytes(4, b.Kept)
 	case *OrgKey:
 		w.fixed(1, b.Public[:])
 		w.byteStrings(2, b.Wraps)
@@ -531,6 +605,8 @@ func KindOf(b any) Kind {
 		return KindGrant
 	case *Redaction:
 		return KindRedaction
+	case *RedactionV2:
+		return KindRedactionV2
 	case *OrgKey:
 		return KindOrgKey
 	case *OrgKeyV2:
@@ -605,12 +681,25 @@ func ParseOrgKey(e *Entry) (*OrgKey, error) {
 
 // decodeBody decodes and checks a body of a known kind.
 func decodeBody(k Kind, raw []byte, deps []ID) (any, error) {
-	return decodeBodyAs(k, raw, deps, false)
+	return decodeBodyAs(k, raw, deps, formWhole)
 }
 
-// decodeBodyAs decodes a body; envelope: it is a sealed entry's envelope,
-// whose sealed fields must be left out.
-func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
+// bodyForm says what part of a body decodeBodyAs is given.
+type bodyForm int
+
+const (
+	formWhole    bodyForm = iota // an entry's whole body
+	formEnvelope                 // a sealed entry's envelope: the sealed fields left out
+	// formKept is the body a RedactionV2 keeps of its target: the words
+	// left out, as in an envelope. Its links to dependencies are checked
+	// against the target's (State), not here: pass deps nil.
+	formKept
+)
+
+// decodeBodyAs decodes a body, or the part of it that form says.
+func decodeBodyAs(k Kind, raw []byte, deps []ID, form bodyForm) (any, error) {
+	envelope := form != formWhole
+	linked := func(id ID) bool { return form == formKept || slices.Contains(deps, id) }
 	d := newDecoder(k.String()+" body", raw)
 	var (
 		out any
@@ -732,7 +821,7 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 				err = invalid("sealed response: the text belongs in the ciphertext")
 			case b.Request.IsZero() || b.Type == 0:
 				err = invalid("response: needs a request and a type")
-			case !slices.Contains(deps, b.Request):
+			case !linked(b.Request):
 				err = invalid("response: request is not among the entry's dependencies")
 			case b.Type == Pledge && b.Amount == 0:
 				err = invalid("pledge: no amount")
@@ -745,8 +834,11 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 		b.Note = d.string(2, MaxNoteLen)
 		if err = d.finish(); err == nil {
 			err = checkText("note", b.Note)
-			if err == nil && (b.Request.IsZero() || !slices.Contains(deps, b.Request)) {
+			if err == nil && (b.Request.IsZero() || !linked(b.Request)) {
 				err = invalid("close: request missing or not among the entry's dependencies")
+			}
+			if err == nil && envelope && b.Note != "" {
+				err = invalid("kept close: the note is words a redaction takes back")
 			}
 		}
 		out = b
@@ -796,6 +888,29 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 			}
 		}
 		out = b
+	case KindRedactionV2:
+		b := &RedactionV2{}
+		d.fixed(1, b.Target[:])
+		b.Reason = d.string(2, MaxNoteLen)
+		b.KeptKind = Kind(d.uint(3))
+		b.Kept = d.bytes(4, MaxBodySize)
+		if err = d.finish(); err == nil {
+			err = checkText("reason", b.Reason)
+			switch {
+			case err != nil:
+			case strings.TrimSpace(b.Reason) == "":
+				err = invalid("redaction: no reason")
+			case b.Target.IsZero() || !slices.Contains(deps, b.Target):
+				err = invalid("redaction: target missing or not among the entry's dependencies")
+			case b.KeptKind == 0 && len(b.Kept) > 0:
+				err = invalid("redaction: a kept body without its kind")
+			case b.KeptKind != 0 && !keepable(b.KeptKind):
+				err = invalid("redaction: keeps a body of kind %v", b.KeptKind)
+			case b.KeptKind != 0:
+				_, err = decodeBodyAs(b.KeptKind, b.Kept, nil, formKept)
+			}
+		}
+		out = b
 	case KindOrgKey:
 		b := &OrgKey{}
 		d.fixed(1, b.Public[:])
@@ -830,7 +945,7 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 			case len(b.Ciphertext) < 16 || len(b.Wraps) == 0 || b.Nonce == [24]byte{}:
 				err = invalid("sealed: needs a nonce, a ciphertext and at least one wrap")
 			default:
-				b.inner, err = decodeBodyAs(b.Inner, b.Envelope, deps, true)
+				b.inner, err = decodeBodyAs(b.Inner, b.Envelope, deps, formEnvelope)
 			}
 		}
 		out = b

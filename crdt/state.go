@@ -130,8 +130,8 @@ func (s *State) ObserveRedactions(fn func(e *Entry)) { s.redactObserver = fn }
 // redaction that became accepted, or a target that did.
 func (s *State) redact() {
 	for r := range s.before {
-		if rd, ok := r.body.(*Redaction); ok {
-			if t := s.recs[rd.Target]; t != nil {
+		if target, ok := redactionTarget(r.body); ok {
+			if t := s.recs[target]; t != nil {
 				s.redactIfDue(t)
 			}
 		} else {
@@ -140,17 +140,45 @@ func (s *State) redact() {
 	}
 }
 
+// redactionTarget returns the entry a redaction body (of either kind)
+// names.
+func redactionTarget(b any) (ID, bool) {
+	switch rd := b.(type) {
+	case *Redaction:
+		return rd.Target, true
+	case *RedactionV2:
+		return rd.Target, true
+	}
+	return ID{}, false
+}
+
+// isRedaction reports whether entries of kind k are redactions.
+func isRedaction(k Kind) bool { return k == KindRedaction || k == KindRedactionV2 }
+
 // redactIfDue drops t's body if an accepted redaction by its own
-// organisation names it.
+// organisation names it, keeping what that redaction keeps of it (kept).
+// An entry held without its body (given redacted by a peer, or read back
+// from the store) takes the kept body too: every node ends with the same
+// view of a redacted entry, whether it ever held the words or not.
 func (s *State) redactIfDue(t *record) {
-	if t.status != StatusAccepted || t.e.Withheld || t.e.Kind.Membership() || t.e.Kind == KindRedaction {
+	if t.status != StatusAccepted || t.e.Kind.Membership() || isRedaction(t.e.Kind) {
 		return
 	}
-	if !s.redactedByOwn(t) {
+	if s.redactionOf(t) == nil {
+		return
+	}
+	if t.e.Withheld {
+		if t.body == nil {
+			if k := s.kept(t); k != nil {
+				s.v.remove(t)
+				t.body = k
+				s.v.add(t)
+			}
+		}
 		return
 	}
 	s.v.remove(t)
-	t.e, t.body = t.e.Redacted(), nil
+	t.e, t.body = t.e.Redacted(), s.kept(t)
 	s.withheld[t.id()] = t
 	s.v.add(t)
 	if s.redactObserver != nil {
@@ -158,13 +186,49 @@ func (s *State) redactIfDue(t *record) {
 	}
 }
 
+// redactionOf returns the redaction that counts for t: the earliest (by
+// clock, then ID) accepted one by t's own organisation; nil if none.
+func (s *State) redactionOf(t *record) *record {
+	org := s.orgOf(t)
+	if org == (OrgID{}) {
+		return nil
+	}
+	var first *record
+	for _, r := range s.redactedBy[t.id()] {
+		if r.status == StatusAccepted && s.orgOf(r) == org && (first == nil || r.less(first)) {
+			first = r
+		}
+	}
+	return first
+}
+
 // redactedByOwn reports whether an accepted redaction by t's own
 // organisation names t: its body is taken back for good.
-func (s *State) redactedByOwn(t *record) bool {
-	org := s.orgOf(t)
-	return org != (OrgID{}) && slices.ContainsFunc(s.redactedBy[t.id()], func(r *record) bool {
-		return r.status == StatusAccepted && s.orgOf(r) == org
-	})
+func (s *State) redactedByOwn(t *record) bool { return s.redactionOf(t) != nil }
+
+// kept returns the body a redacted t keeps: what the redaction that counts
+// kept of it, decoded against t's own dependencies, if it fits t (the same
+// kind; for a sealed t, a request or response envelope). nil when there is
+// none: an old Redaction, or a kept body that does not fit.
+func (s *State) kept(t *record) any {
+	r := s.redactionOf(t)
+	if r == nil {
+		return nil
+	}
+	rd, ok := r.body.(*RedactionV2)
+	if !ok || rd.KeptKind == 0 {
+		return nil
+	}
+	fits := t.e.Kind == rd.KeptKind ||
+		t.e.Kind == KindSealed && (rd.KeptKind == KindRequest || rd.KeptKind == KindResponse)
+	if !fits {
+		return nil
+	}
+	b, err := decodeBodyAs(rd.KeptKind, rd.Kept, t.e.Deps, formEnvelope)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // fill gives t, held without its body, the body e carries (e is the same
@@ -187,8 +251,8 @@ func (s *State) fill(t *record, e *Entry) {
 	if accepted {
 		s.v.add(t)
 	}
-	if rd, ok := t.body.(*Redaction); ok {
-		s.redactedBy[rd.Target] = append(s.redactedBy[rd.Target], t)
+	if target, ok := redactionTarget(t.body); ok {
+		s.redactedBy[target] = append(s.redactedBy[target], t)
 	}
 	if _, ok := s.before[t]; !ok {
 		s.before[t] = t.status // for redact, which looks at these
@@ -319,8 +383,8 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	if e.Clock > s.maxClock {
 		s.maxClock = e.Clock
 	}
-	if rd, ok := r.body.(*Redaction); ok {
-		s.redactedBy[rd.Target] = append(s.redactedBy[rd.Target], r)
+	if target, ok := redactionTarget(r.body); ok {
+		s.redactedBy[target] = append(s.redactedBy[target], r)
 	}
 	if e.Kind.Membership() {
 		s.members[e.id] = r
@@ -414,12 +478,12 @@ func (s *State) drop(r *record, reason error, cascade bool) {
 		s.setStatus(x, StatusNone, reason)
 		delete(s.recs, x.id())
 		delete(s.withheld, x.id())
-		if rd, ok := x.body.(*Redaction); ok {
-			rs := slices.DeleteFunc(s.redactedBy[rd.Target], func(y *record) bool { return y == x })
+		if target, ok := redactionTarget(x.body); ok {
+			rs := slices.DeleteFunc(s.redactedBy[target], func(y *record) bool { return y == x })
 			if len(rs) == 0 {
-				delete(s.redactedBy, rd.Target)
+				delete(s.redactedBy, target)
 			} else {
-				s.redactedBy[rd.Target] = rs
+				s.redactedBy[target] = rs
 			}
 		}
 		chain := s.chains[x.e.Author]
@@ -738,7 +802,7 @@ func (s *State) Redactable(org OrgID) []ID {
 	var out []ID
 	for _, id := range s.acceptedIDs() {
 		r := s.recs[id]
-		if r.e.Withheld || r.e.Kind.Membership() || r.e.Kind == KindRedaction || s.orgOf(r) != org {
+		if r.e.Withheld || r.e.Kind.Membership() || isRedaction(r.e.Kind) || s.orgOf(r) != org {
 			continue
 		}
 		out = append(out, id)

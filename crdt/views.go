@@ -262,13 +262,16 @@ func (s *State) Directory() []DirectoryView {
 
 // RequestView is a request with what has happened to it.
 type RequestView struct {
-	ID        ID
-	Org       OrgID
-	Author    DeviceKey
-	Clock     Clock
-	Withheld  bool     // the body is not held here
-	Sealed    bool     // its title and text are sealed: Request holds the envelope
-	Request   *Request // nil if Withheld
+	ID       ID
+	Org      OrgID
+	Author   DeviceKey
+	Clock    Clock
+	Withheld bool     // the body is not held here
+	Sealed   bool     // its title and text are sealed: Request holds the envelope
+	Request  *Request // nil if Withheld and nothing of it was kept
+	// Redacted says who took back its words, when and why; nil if no one
+	// did. Request then holds what the redaction kept: the envelope.
+	Redacted  *RedactionView
 	Closed    bool
 	ClosedBy  ID // the close that counts: the requester's earliest
 	Responses []ResponseView
@@ -283,7 +286,46 @@ type ResponseView struct {
 	Clock  Clock
 	Deps   []ID // the entry's dependencies: the request, and for a withdrawal the pledges it withdraws
 	Sealed bool // its text is sealed
+	// Redacted: its words were taken back (Text is empty); nil if not.
+	Redacted *RedactionView
 	Response
+}
+
+// RedactionView is the redaction that counts for an entry: the earliest
+// (by clock, then ID) accepted redaction by the entry's own organisation.
+type RedactionView struct {
+	ID     ID // the redaction entry
+	Org    OrgID
+	Clock  Clock
+	Reason string
+}
+
+// Redaction returns the redaction that counts for the entry id, if any.
+func (s *State) Redaction(id ID) (RedactionView, bool) {
+	t := s.recs[id]
+	if t == nil {
+		return RedactionView{}, false
+	}
+	v := s.redactionView(t)
+	if v == nil {
+		return RedactionView{}, false
+	}
+	return *v, true
+}
+
+func (s *State) redactionView(t *record) *RedactionView {
+	r := s.redactionOf(t)
+	if r == nil {
+		return nil
+	}
+	v := &RedactionView{ID: r.id(), Org: s.orgOf(r), Clock: r.e.Clock}
+	switch b := r.body.(type) {
+	case *Redaction:
+		v.Reason = b.Reason
+	case *RedactionV2:
+		v.Reason = b.Reason
+	}
+	return v
 }
 
 // Requests lists every request, oldest first (by clock, then ID).
@@ -312,7 +354,7 @@ func (s *State) Request(id ID) (RequestView, bool) {
 func (s *State) requestView(r *record) RequestView {
 	rv := RequestView{ID: r.id(), Org: s.orgOf(r), Author: r.e.Author, Clock: r.e.Clock, Sealed: r.e.Kind == KindSealed}
 	req, _ := r.body.(*Request)
-	rv.Request, rv.Withheld = req, req == nil
+	rv.Request, rv.Withheld, rv.Redacted = req, req == nil, s.redactionView(r)
 	var closes []*record
 	for _, c := range s.v.closes[r.id()] {
 		if s.orgOf(c) == rv.Org {
@@ -331,7 +373,7 @@ func (s *State) requestView(r *record) RequestView {
 	}
 	sortRecords(resps)
 	for _, x := range resps {
-		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Sealed: x.e.Kind == KindSealed, Response: *x.body.(*Response)})
+		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Sealed: x.e.Kind == KindSealed, Redacted: s.redactionView(x), Response: *x.body.(*Response)})
 	}
 	if req != nil {
 		rv.Outcome = outcome(rv.Org, req, rv.Responses)

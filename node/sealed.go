@@ -137,6 +137,10 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 	if !rv.Sealed {
 		return nil, fmt.Errorf("request %s is not sealed: every member can read it already", short(rv.ID.String()))
 	}
+	if rv.Redacted != nil {
+		return nil, fmt.Errorf("request %s was %v; its sealed details are gone, so there is nothing to share", short(rv.ID.String()),
+			redactionInfo(rv.Redacted, n.orgNames()))
+	}
 	e, _, _ := n.state.Entry(rv.ID)
 	if n.key == nil {
 		return nil, ErrLocked

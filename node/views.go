@@ -261,6 +261,9 @@ type RequestSummary struct {
 	// key is unlocked). An unreadable sealed request's title is "(sealed)".
 	Sealed   bool `json:"sealed"`
 	Readable bool `json:"readable"`
+	// Redacted: the requesting organisation took back the title and text
+	// (and sealed details); the rest stands. Null if not.
+	Redacted *RedactionInfo `json:"redacted"`
 }
 
 // ResponseInfo is one answer in `request show`.
@@ -274,6 +277,9 @@ type ResponseInfo struct {
 	Currency string `json:"currency"`
 	Created  string `json:"created"`
 	Sealed   bool   `json:"sealed"`
+	// Redacted: its organisation took back its text; its type and amount
+	// still count. Null if not.
+	Redacted *RedactionInfo `json:"redacted"`
 }
 
 // RequestDetail is `request show`.
@@ -300,11 +306,12 @@ type RequestDetail struct {
 
 // PositionInfo is one organisation's standing answer.
 type PositionInfo struct {
-	Org     string `json:"org"`
-	OrgName string `json:"org_name"`
-	Type    string `json:"type"`
-	Body    string `json:"body"`
-	Created string `json:"created"`
+	Org      string         `json:"org"`
+	OrgName  string         `json:"org_name"`
+	Type     string         `json:"type"`
+	Body     string         `json:"body"`
+	Created  string         `json:"created"`
+	Redacted *RedactionInfo `json:"redacted"` // its text was taken back; it still counts
 }
 
 // VerificationSummary: each organisation's latest answer, counted.
@@ -367,7 +374,8 @@ func (n *Node) orgNames() map[crdt.OrgID]string {
 
 func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) RequestSummary {
 	s := RequestSummary{ID: rv.ID.String(), Org: rv.Org.String(), OrgName: names[rv.Org], Status: "open",
-		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: len(rv.Responses), Kind: "unknown"}
+		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: len(rv.Responses), Kind: "unknown",
+		Redacted: redactionInfo(rv.Redacted, names)}
 	o := rv.Outcome
 	switch {
 	case rv.Closed:
@@ -387,7 +395,9 @@ func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) Request
 		s.Readable = !rv.Sealed
 		if rv.Sealed {
 			s.Sealed, s.Title = true, "(sealed)"
-			if whole, err := n.unseal(rv.ID); err == nil {
+			if rv.Redacted != nil {
+				s.Title = "" // the details are gone, for everyone
+			} else if whole, err := n.unseal(rv.ID); err == nil {
 				s.Title, s.Readable = whole.(*crdt.Request).Title, true
 			}
 		}
@@ -546,8 +556,8 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 	}
 	for _, x := range rv.Responses {
 		ri := ResponseInfo{ID: x.ID.String(), Org: x.Org.String(), OrgName: names[x.Org], Type: x.Type.String(), Body: x.Text,
-			Currency: x.Currency, Created: formatMillis(x.Clock.Millis()), Sealed: x.Sealed}
-		if x.Sealed {
+			Currency: x.Currency, Created: formatMillis(x.Clock.Millis()), Sealed: x.Sealed, Redacted: redactionInfo(x.Redacted, names)}
+		if x.Sealed && x.Redacted == nil {
 			ri.Body = "(sealed)"
 			if whole, err := n.unseal(x.ID); err == nil {
 				ri.Body = whole.(*crdt.Response).Text
@@ -566,7 +576,8 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 }
 
 func positionInfo(r crdt.ResponseView, names map[crdt.OrgID]string) PositionInfo {
-	return PositionInfo{Org: r.Org.String(), OrgName: names[r.Org], Type: r.Type.String(), Body: r.Text, Created: formatMillis(r.Clock.Millis())}
+	return PositionInfo{Org: r.Org.String(), OrgName: names[r.Org], Type: r.Type.String(), Body: r.Text, Created: formatMillis(r.Clock.Millis()),
+		Redacted: redactionInfo(r.Redacted, names)}
 }
 
 // addOutcome fills in what the responses add up to.

@@ -489,14 +489,22 @@ func formatMillis(ms uint64) string {
 	return time.UnixMilli(int64(ms)).UTC().Format(time.RFC3339)
 }
 
-// Redact takes back the body of one of this organisation's entries (a
-// request, a response, a directory entry, a grant record): every node
-// drops it and keeps the rest, so the log stays verifiable.
+// Redact takes back the words of one of this organisation's entries (a
+// request's title and text, a response's text, a sealed entry's details, a
+// directory entry, a grant record): every node drops its body and keeps
+// the entry, so the log stays verifiable, and keeps its envelope (a
+// request's type, region, addressees and deadline; a response's type and
+// amount), so that it keeps its place in every count. The reason is
+// required: every member is shown who redacted what, when and why.
 func (n *Node) Redact(ctx context.Context, ref, reason string) (*crdt.Entry, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.myOrg(); !ok {
 		return nil, fmt.Errorf("this organisation is not admitted yet")
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, inputErr("a redaction needs a reason: members are shown who redacted what, when and why")
 	}
 	if strings.ContainsRune(reason, 0) || len(reason) > crdt.MaxNoteLen {
 		return nil, inputErr("the reason is at most %d bytes of text", crdt.MaxNoteLen)
@@ -510,5 +518,13 @@ func (n *Node) Redact(ctx context.Context, ref, reason string) (*crdt.Entry, err
 	if err != nil {
 		return nil, err
 	}
-	return n.append(ctx, &crdt.Redaction{Target: cands[i], Reason: strings.TrimSpace(reason)}, cands[i])
+	target, _, ok := n.state.Entry(cands[i])
+	if !ok {
+		return nil, fmt.Errorf("entry %s is not held here", short(cands[i].String()))
+	}
+	kind, kept, err := crdt.Keep(target)
+	if err != nil {
+		return nil, err
+	}
+	return n.append(ctx, &crdt.RedactionV2{Target: cands[i], Reason: reason, KeptKind: kind, Kept: kept}, cands[i])
 }

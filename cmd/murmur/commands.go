@@ -207,7 +207,7 @@ func printAlerts(w io.Writer, alerts []node.RequestSummary) {
 		if region == "" {
 			region = "all regions"
 		}
-		fmt.Fprintf(w, "!! ALERT %s (%s, from %s, %s): %s\n", a.ID[:12], region, a.OrgName, a.Created[:16], a.Title)
+		fmt.Fprintf(w, "!! ALERT %s (%s, from %s, %s): %s\n", a.ID[:12], region, a.OrgName, a.Created[:16], shownTitle(a))
 	}
 	if len(alerts) > 0 {
 		fmt.Fprintln(w)
@@ -474,7 +474,7 @@ func cmdRequestList(e *env, args []string) error {
 			if r.Urgent {
 				kind = "!! ALERT"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, r.Responses, r.Title)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, r.Responses, shownTitle(r))
 		}
 		tw.Flush()
 	})
@@ -496,7 +496,7 @@ func cmdRequestShow(e *env, args []string) error {
 		return err
 	}
 	return c.output(e, d, func(w io.Writer) {
-		fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(d.Kind), d.Title)
+		fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(d.Kind), shownTitle(d.RequestSummary))
 		status := d.Status
 		switch {
 		case d.Reopened:
@@ -521,13 +521,13 @@ func cmdRequestShow(e *env, args []string) error {
 		if len(d.To) > 0 {
 			fmt.Fprintf(w, "  to       %s\n", strings.Join(d.To, ", "))
 		}
-		if d.Sealed {
+		if d.Sealed && d.Redacted == nil {
 			fmt.Fprintf(w, "  sealed   readable by %s\n", strings.Join(d.SharedWith, ", "))
 		}
 		switch {
 		case d.Withheld:
 			fmt.Fprintf(w, "\n  (the details are not held on this node: withheld or redacted)\n")
-		case d.Sealed && !d.Readable:
+		case d.Sealed && !d.Readable && d.Redacted == nil:
 			fmt.Fprintf(w, "\n  (sealed: your organisation is not among those who can read it, or the passphrase was not given)\n")
 		case d.Body != "":
 			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
@@ -540,8 +540,8 @@ func cmdRequestShow(e *env, args []string) error {
 				amt = fmt.Sprintf(" %s %s", node.FormatAmount(uint64(*r.Amount)), r.Currency)
 			}
 			fmt.Fprintf(w, "  %s  %-8s%s  %s", r.Created[:16], r.Type, amt, r.OrgName)
-			if r.Body != "" {
-				fmt.Fprintf(w, ": %s", oneLine(r.Body))
+			if body := shownText(r.Body, r.Redacted); body != "" {
+				fmt.Fprintf(w, ": %s", oneLine(body))
 			}
 			fmt.Fprintln(w)
 		}

@@ -41,7 +41,7 @@ var commands = []command{
 	{"request share", "give more organisations access to a sealed request", cmdRequestShare},
 	{"request close", "close one of this organisation's requests", cmdRequestClose},
 	{"respond", "answer a request", cmdRespond},
-	{"redact", "take back the body of one of your organisation's entries, on every node", cmdRedact},
+	{"redact", "take back the words of one of your organisation's entries on every node; its counts stay", cmdRedact},
 	{"grant record", "record a grant made, the applicant's identifiers blinded", cmdGrantRecord},
 	{"grant check", "has any member recorded a grant to this applicant? Works offline; tells no one", cmdGrantCheck},
 	{"wipe", "destroy this node's keys and data beyond recovery; --revoke first tells reachable members", cmdWipe},

@@ -26,7 +26,7 @@ func printOutcome(w io.Writer, d node.RequestDetail) {
 		v := d.Verification
 		fmt.Fprintf(w, "\nVerification: %d vouch, %d concern, %d unknown\n", v.Vouch, v.Concern, v.Unknown)
 		for _, p := range v.Positions {
-			fmt.Fprintf(w, "  %-8s %s%s\n", p.Type, p.OrgName, note(p.Body))
+			fmt.Fprintf(w, "  %-8s %s%s\n", p.Type, p.OrgName, note(shownText(p.Body, p.Redacted)))
 		}
 	case d.Referral != nil:
 		r := d.Referral
@@ -40,7 +40,7 @@ func printOutcome(w io.Writer, d node.RequestDetail) {
 			fmt.Fprintf(w, "Referral: not accepted yet (murmur request suggest %s lists members that fit)\n", d.ID[:12])
 		}
 		for _, p := range r.Positions {
-			fmt.Fprintf(w, "  %-8s %s%s\n", p.Type, p.OrgName, note(p.Body))
+			fmt.Fprintf(w, "  %-8s %s%s\n", p.Type, p.OrgName, note(shownText(p.Body, p.Redacted)))
 		}
 		if len(r.Awaiting) > 0 {
 			fmt.Fprintf(w, "  awaiting an answer from %s\n", strings.Join(r.Awaiting, ", "))
@@ -138,7 +138,7 @@ func cmdRequestSignatories(e *env, args []string) error {
 			cw.Flush()
 			return
 		}
-		fmt.Fprintf(w, "%s\n\nSigned by %s:\n\n", letter.Title, plural(len(list), "organisation"))
+		fmt.Fprintf(w, "%s\n\nSigned by %s:\n\n", shownTitle(letter), plural(len(list), "organisation"))
 		for _, s := range list {
 			fmt.Fprintf(w, "%s\n", s.Name)
 		}
@@ -286,11 +286,20 @@ func printMatches(w io.Writer, ms []node.GrantMatch) {
 }
 
 func cmdRedact(e *env, args []string) error {
-	c := newFlags(e, "redact", "ID [--reason TEXT]", `murmur redact 9c41d2aa --reason "named the defender"`)
-	reason := c.String("reason", "", "why (kept with the redaction, visible to members)")
+	c := newFlags(e, "redact", "ID --reason TEXT\n\n"+
+		"Takes back the words of one of your organisation's entries, on every node:\n"+
+		"a request's title and text, an answer's text, a sealed entry's details.\n"+
+		"The facts stay: the entry keeps its kind, type of answer, region,\n"+
+		"addressees, deadline and its place in every count. Members see\n"+
+		"\"redacted by ORG on DATE: REASON\" where the words were. The reason is required.",
+		`murmur redact 9c41d2aa --reason "named the defender"`)
+	reason := c.String("reason", "", "why (required; shown to every member with the redaction)")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return usagef("say why with --reason: every member is shown who redacted what, when and why")
 	}
 	n, err := c.open(e)
 	if err != nil {
@@ -302,7 +311,7 @@ func cmdRedact(e *env, args []string) error {
 		return err
 	}
 	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
-		fmt.Fprintf(w, "Redaction recorded (%s): every node drops the body and keeps the entry.\n", ent.ID())
+		fmt.Fprintf(w, "Redaction recorded (%s): every node drops the words and keeps the entry, its counts and its place.\n", ent.ID())
 	})
 }
 

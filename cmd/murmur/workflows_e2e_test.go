@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -391,26 +392,126 @@ func TestCLIWorkflows(t *testing.T) {
 		// The database is sealed at rest: the body is in no file in clear
 		// even before the redaction. That the redaction leaves no trace of
 		// its sealed bytes either is TestRedactLeavesNoTraceInTheFiles
-		// (store); here, that every node withholds it.
+		// (store), and that no node's store keeps it is
+		// TestRedactionTakesBackWordsNotFacts (node); here, that every
+		// node shows it gone.
 		if inFiles(b, marker) {
 			t.Fatal("the body is in clear in Beta's files: the database should be sealed at rest")
 		}
-		n.refusedUnchanged(b, 1, "no entry", "redact", id)        // not Beta's
-		n.refusedUnchanged(a, 1, "no entry", "redact", resp[:12]) // not Alpha's
+		n.refusedUnchanged(b, 1, "no entry", "redact", id, "--reason", "x")        // not Beta's
+		n.refusedUnchanged(a, 1, "no entry", "redact", resp[:12], "--reason", "x") // not Alpha's
 		n.write(a, "redact", id, "--reason", "named the defender's address")
 		n.sync()
 		for _, c := range []*cli{a, b, g} {
 			var d struct {
-				Withheld bool   `json:"withheld"`
+				Title    string `json:"title"`
+				Kind     string `json:"kind"`
 				Body     string `json:"body"`
+				Redacted *struct {
+					OrgName string `json:"org_name"`
+					At      string `json:"at"`
+					Reason  string `json:"reason"`
+				} `json:"redacted"`
+				Responses []struct {
+					Body string `json:"body"`
+				} `json:"responses"`
 			}
 			c.json(&d, "request", "show", id)
-			if !d.Withheld || d.Body != "" {
-				t.Errorf("after the redaction: %+v", d)
+			if d.Title != "" || d.Body != "" || d.Kind != "verification" || d.Redacted == nil || d.Redacted.OrgName != "Alpha Fund" ||
+				d.Redacted.Reason != "named the defender's address" || len(d.Responses) != 1 || d.Responses[0].Body != "Seen." {
+				t.Errorf("after the redaction: %+v %+v", d, d.Redacted)
+			} else if _, err := time.Parse(time.RFC3339, d.Redacted.At); err != nil {
+				t.Errorf("the redaction's date in JSON: %v", err)
 			}
 			eventually(t, 10*time.Second, "no file of the data directory holds the redacted body", func() bool { return !inFiles(c, marker) })
+			if out := c.ok("request", "list").stdout; !strings.Contains(out, "redacted by Alpha Fund on ") || !strings.Contains(out, ": named the defender's address") {
+				t.Errorf("request list does not say who redacted what and why:\n%s", out)
+			}
 		}
-		n.refusedUnchanged(a, 1, "no entry", "redact", id) // already redacted
+		n.refusedUnchanged(a, 1, "no entry", "redact", id, "--reason", "again") // already redacted
+	})
+
+	// Issue 12, point 2: a redaction takes back words, not facts.
+	t.Run("redaction keeps the facts", func(t *testing.T) {
+		const concern, secret = "CONCERNMARK-5150 names a witness", "REFMARK-8808 safe house"
+		ver := n.write(a, "request", "new", "--kind", "verification", "--title", "Is this lawyer known?", "--region", "TZ")
+		n.write(b, "respond", ver, "--type", "vouch", "--body", "We worked with them.")
+		cid := n.write(g, "respond", ver, "--type", "concern", "--body", concern)
+		ref := n.write(a, "request", "new", "--kind", "referral", "--sealed", "--to", n.gID, "--to", n.betaID, "--title", "REFMARK-8808",
+			"--body", secret, "--region", "NI", "--respond-by", "3d")
+		n.sync()
+		n.write(g, "respond", ref, "--type", "accept", "--body", "We take them.")
+		n.sync()
+		type facts struct {
+			Kind         string   `json:"kind"`
+			Region       string   `json:"region"`
+			Status       string   `json:"status"`
+			RespondBy    *string  `json:"respond_by"`
+			To           []string `json:"to"`
+			Verification *struct {
+				Vouch, Concern, Unknown int
+				Positions               []struct {
+					OrgName string `json:"org_name"`
+					Type    string `json:"type"`
+				} `json:"positions"`
+			} `json:"verification"`
+			Referral *struct {
+				AcceptedByName string   `json:"accepted_by_name"`
+				Awaiting       []string `json:"awaiting"`
+			} `json:"referral"`
+			Responses []struct {
+				OrgName string `json:"org_name"`
+				Type    string `json:"type"`
+			} `json:"responses"`
+		}
+		shown := func(c *cli, id string) facts {
+			var f facts
+			c.json(&f, "request", "show", id)
+			return f
+		}
+		before := map[*cli][2]facts{}
+		for _, c := range []*cli{a, b, g} {
+			before[c] = [2]facts{shown(c, ver), shown(c, ref)}
+		}
+		if v := before[a][0].Verification; v == nil || v.Vouch != 1 || v.Concern != 1 {
+			t.Fatalf("before: %+v", v)
+		}
+		if r := before[a][1].Referral; r == nil || r.AcceptedByName != "Gamma Legal Aid" {
+			t.Fatalf("before: %+v", r)
+		}
+
+		// Without a reason: refused, exit 2, one line that says what to do.
+		n.refusedUnchanged(g, 2, "--reason", "redact", cid)
+		n.refusedUnchanged(g, 2, "--reason", "redact", cid, "--reason", "  ")
+		n.write(g, "redact", cid, "--reason", "named a witness")
+		n.write(a, "redact", ref, "--reason", "wrong case file attached")
+		n.sync()
+		for _, c := range []*cli{a, b, g} {
+			if after := [2]facts{shown(c, ver), shown(c, ref)}; !reflect.DeepEqual(after, before[c]) {
+				t.Errorf("%s: the facts changed:\n got %+v\nwant %+v", c.dir, after, before[c])
+			}
+			for _, m := range []string{"CONCERNMARK-5150", "REFMARK-8808"} {
+				if out := c.ok("request", "show", ver).stdout + c.ok("request", "show", ref).stdout + c.ok("request", "list").stdout; strings.Contains(out, m) {
+					t.Errorf("%s still shows %s", c.dir, m)
+				}
+				if inFiles(c, m) {
+					t.Errorf("%s is in a file of %s", m, c.dir)
+				}
+			}
+			out := c.ok("request", "show", ver).stdout
+			if !strings.Contains(out, "Verification: 1 vouch, 1 concern, 0 unknown") || !strings.Contains(out, "concern  Gamma Legal Aid: redacted by Gamma Legal Aid on ") ||
+				!strings.Contains(out, ": named a witness") {
+				t.Errorf("request show after the redaction of the concern:\n%s", out)
+			}
+			out = c.ok("request", "show", ref).stdout
+			if !strings.Contains(out, "REFERRAL: redacted by Alpha Fund on ") || !strings.Contains(out, ": wrong case file attached") ||
+				!strings.Contains(out, "Referral: accepted by Gamma Legal Aid") || !strings.Contains(out, "region   NI") {
+				t.Errorf("request show after the redaction of the referral:\n%s", out)
+			}
+		}
+		// Its author still sees the referral's state, but the details are
+		// gone: there is nothing to share.
+		n.refusedUnchanged(a, 1, "nothing to share", "request", "share", ref, "--to", n.betaID)
 	})
 
 	t.Run("sealed", func(t *testing.T) {
