@@ -47,6 +47,9 @@ const (
 	KindAddressHint   Kind = 15
 	KindOrgKeyV2      Kind = 16
 	KindSecretCheck   Kind = 17
+	// 18 to 23 are left to kinds other work in flight assigns.
+	KindStewardChange Kind = 24
+	KindQuorumChange  Kind = 25
 )
 
 var kindNames = map[Kind]string{
@@ -67,6 +70,8 @@ var kindNames = map[Kind]string{
 	KindAddressHint:   "address-hint",
 	KindOrgKeyV2:      "org-key-v2",
 	KindSecretCheck:   "secret-check",
+	KindStewardChange: "steward-change",
+	KindQuorumChange:  "quorum-change",
 }
 
 // Known reports whether this release can read bodies of kind k.
@@ -75,7 +80,7 @@ func (k Kind) Known() bool { _, ok := kindNames[k]; return ok }
 // Membership reports whether entries of kind k change who may write.
 func (k Kind) Membership() bool {
 	switch k {
-	case KindGenesis, KindAdmission, KindDeviceAdded, KindDeviceRevoked, KindInvite:
+	case KindGenesis, KindAdmission, KindDeviceAdded, KindDeviceRevoked, KindInvite, KindStewardChange, KindQuorumChange:
 		return true
 	}
 	return false
