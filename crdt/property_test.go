@@ -267,7 +267,7 @@ func dump(s *State) string {
 // checkInvariants checks rules that must hold in any state.
 func checkInvariants(t *testing.T, seed uint64, s *State) {
 	t.Helper()
-	if g := s.Governance(); s.m.orgs[OrgIDFor(s.recs[s.network].e.Author)] != nil && (len(g.Stewards) == 0 || g.Quorum < 1 || g.Needed < 1) {
+	if g, gen := s.Governance(), s.recs[s.network]; gen != nil && s.m.orgs[OrgIDFor(gen.e.Author)] != nil && (len(g.Stewards) == 0 || g.Quorum < 1 || g.Needed < 1) {
 		t.Fatalf("seed %d: a network without a steward or a quorum: %+v", seed, g)
 	}
 	for _, r := range s.recs {
