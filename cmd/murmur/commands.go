@@ -215,7 +215,15 @@ func printAlerts(w io.Writer, alerts []node.RequestSummary) {
 }
 
 func cmdMembers(e *env, args []string) error {
-	c := newFlags(e, "members", "", "murmur members --json")
+	c := newFlags(e, "members", `
+
+Every organisation with its devices: stewards, members, and those awaiting
+admission. Then the stewards, the quorum, and every change awaiting the
+stewards' approval (admissions, changes of stewards, changes of quorum)
+with who has approved it so far. With --json, each organisation also
+carries "approved_by" (while awaiting admission) and "steward_change" (a
+pending change of its steward standing); murmur steward list --json gives
+the quorum and every pending change in one object.`, "murmur members --json")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -225,12 +233,13 @@ func cmdMembers(e *env, args []string) error {
 	}
 	defer n.Close()
 	ms := n.Members()
-	return c.output(e, ms, func(w io.Writer) {
+	g := n.Governance()
+	return c.output(e, membersWithPending(ms, g), func(w io.Writer) {
 		for _, m := range ms {
 			role := "member"
 			switch {
 			case !m.Admitted:
-				role = fmt.Sprintf("awaiting admission (%d approvals of %d needed)", m.Approvals, n.State().Quorum())
+				role = fmt.Sprintf("awaiting admission (%d approvals of %d needed)", m.Approvals, g.Needed)
 			case m.Steward:
 				role = "steward"
 			}
@@ -252,6 +261,8 @@ func cmdMembers(e *env, args []string) error {
 				fmt.Fprintf(w, "    device %s  %d entries  %s\n", d.Device, d.Entries, strings.Join(notes, ", "))
 			}
 		}
+		fmt.Fprintln(w)
+		printGovernance(w, g)
 	})
 }
 
