@@ -579,6 +579,9 @@ func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name stri
 	if known && (o.Admitted || n.approvedBy(o.ID)) {
 		return nil // a retry: already done
 	}
+	if err := n.takenName(name, crdt.OrgIDFor(joiner)); err != nil {
+		return err
+	}
 	// Where admission takes more than one steward, presenting the invite
 	// is one approval: the inviting organisation's. Presented to other
 	// stewards' nodes it must not collect theirs, or a stolen code would
@@ -670,6 +673,9 @@ func (n *Node) Approve(ctx context.Context, ref string) (*crdt.Entry, error) {
 		return nil, fmt.Errorf("%s is admitted already", o.Name)
 	case n.approvedBy(o.ID):
 		return nil, fmt.Errorf("your organisation has approved %s already; it awaits other stewards", o.Name)
+	}
+	if err := n.takenName(o.Name, o.ID); err != nil {
+		return nil, err
 	}
 	var deps []crdt.ID
 	for _, iv := range n.state.Invites() {

@@ -264,3 +264,22 @@ func (n *Node) Governance() GovernanceInfo {
 	}
 	return out
 }
+
+// takenName refuses an organisation's name that another organisation
+// (admitted or awaiting admission) has already once case and spacing are
+// set aside: two of the same name would be mistaken for each other, in
+// members, in --to and on every screen. id is the organisation being
+// admitted. The caller holds n.mu.
+func (n *Node) takenName(name string, id crdt.OrgID) error {
+	for _, o := range n.state.Members() {
+		if o.ID != id && sameName(o.Name, name) {
+			state := "a member"
+			if !o.Admitted {
+				state = "awaiting admission"
+			}
+			return fmt.Errorf("an organisation called %q is %s already (%s): two of the same name would be mistaken for each other; the new one must join under another name",
+				o.Name, state, o.ID.String()[:12])
+		}
+	}
+	return nil
+}

@@ -184,3 +184,25 @@ func TestCLIStewardRefusals(t *testing.T) {
 		t.Errorf("steward add --help:\n%s", r.stdout)
 	}
 }
+
+// An organisation cannot join under a member's name, whatever its case
+// and spacing: the joiner's run says why, and nothing is admitted.
+func TestCLIJoinRefusesAMembersName(t *testing.T) {
+	t.Parallel()
+	a, _ := founded(t)
+	ra := a.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	var code codeOut
+	a.json(&code, "invite", "--addr", ra.addr(t), "--expires", "1h")
+	j := newCLI(t, t.TempDir())
+	j.ok("join", code.Code, "--org", "alpha FUND", "--no-passphrase")
+	r := j.run("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	if r.code != 1 || !strings.Contains(r.stderr, `the inviter refused: an organisation called "Alpha Fund" is a member already`) {
+		t.Fatalf("want the run to end with the refusal:\n%s", r)
+	}
+	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); !strings.HasPrefix(lines[len(lines)-1], "murmur run: ") {
+		t.Errorf("want the refusal as the last line on stderr:\n%s", r)
+	}
+	if st := a.memberStatus(); st.Members != 1 {
+		t.Fatalf("members after a refused name: %d", st.Members)
+	}
+}
