@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -141,6 +142,7 @@ func printGovernance(w io.Writer, g node.GovernanceInfo) {
 	for i, s := range g.Stewards {
 		names[i] = s.Name
 	}
+	slices.Sort(names)
 	fmt.Fprintf(w, "stewards  %s\n", strings.Join(names, ", "))
 	if g.Needed < g.Quorum {
 		fmt.Fprintf(w, "quorum    %d; with only %s, every steward must approve (%d)\n", g.Quorum, plural(len(g.Stewards), "steward"), g.Needed)

@@ -144,8 +144,16 @@ func TestCLIStewardsAndQuorum(t *testing.T) {
 	// Beta can no longer approve anything.
 	n.refusedUnchanged(n.beta, 1, "only stewards approve a change", "quorum", "set", "3")
 	n.refusedUnchanged(n.beta, 1, "only stewards approve a change", "steward", "remove", "Gamma Legal Aid")
-	// Beta is still a member, and writes.
-	n.write(n.beta, "request", "new", "--kind", "verification", "--title", "Still a member", "--region", "TZ")
+	// Beta is still a member, and writes: to Gamma, named by its name.
+	id := n.write(n.beta, "request", "new", "--kind", "verification", "--title", "Still a member", "--region", "TZ", "--to", "gamma legal aid")
+	var req struct {
+		To []string `json:"to"`
+	}
+	n.beta.json(&req, "request", "show", id)
+	if !slices.Equal(req.To, []string{n.gID}) {
+		t.Fatalf("--to by name: %v, want Gamma %s", req.To, n.gID)
+	}
+	n.refusedUnchanged(n.beta, 2, `no organisation is called "Nobody Known"`, "request", "new", "--kind", "verification", "--title", "To nobody", "--to", "Nobody Known")
 }
 
 // Refusals a single steward meets, without a network.
