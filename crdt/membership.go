@@ -89,10 +89,6 @@ type membership struct {
 	// quorumVotes: for each proposed quorum, the steward organisations
 	// that approved it.
 	quorumVotes map[uint64][]OrgID
-	// changedBy: the entry with which each organisation's steward
-	// standing last changed through a steward change.
-	changedBy map[OrgID]ID
-	quorumBy  ID // the entry with which the quorum last changed, if any
 }
 
 func newMembership(genesis *record) *membership {
@@ -109,7 +105,6 @@ func newMembership(genesis *record) *membership {
 		inviteUse:   map[ID]string{},
 		changeVotes: map[OrgID][]OrgID{},
 		quorumVotes: map[uint64][]OrgID{},
-		changedBy:   map[OrgID]ID{},
 	}
 }
 
@@ -730,7 +725,6 @@ func (m *membership) settleAdmission(o *orgState, by ID) {
 	if o.admitted && !o.steward && m.approving(o.stewardVotes) >= need {
 		o.steward = true
 		delete(m.changeVotes, o.id)
-		m.changedBy[o.id] = by
 	}
 }
 
@@ -739,7 +733,9 @@ func (m *membership) settleAdmission(o *orgState, by ID) {
 // through (a steward removed lowers what is needed while there are fewer
 // stewards than the quorum), so it goes round until nothing changes, in a
 // fixed order: steward changes by organisation ID, then quorums, lowest
-// first, then admissions by organisation ID. Each round changes a
+// first, then admissions by organisation ID (an organisation admitted
+// already whose approvals as a steward fall short waits for its next
+// admission entry, as before these kinds). Each round changes a
 // standing or the quorum and clears what was approved for it, so the
 // rounds are bounded by the votes held.
 func (m *membership) settle(by ID) {
@@ -768,7 +764,6 @@ func (m *membership) settleOnce(by ID) bool {
 		o.steward = !o.steward
 		o.stewardVotes = nil
 		delete(m.changeVotes, id)
-		m.changedBy[id] = by
 		if !o.steward {
 			m.forget(id)
 		}
@@ -783,22 +778,20 @@ func (m *membership) settleOnce(by ID) bool {
 		if m.approving(m.quorumVotes[q]) >= need && q <= uint64(m.stewards()) {
 			m.quorum = int(q)
 			m.quorumVotes = map[uint64][]OrgID{} // the other proposals were for another quorum
-			m.quorumBy = by
 			return true
 		}
 	}
 	ids := make([]OrgID, 0, len(m.orgs))
 	for id, o := range m.orgs {
-		if !o.admitted || !o.steward {
+		if !o.admitted {
 			ids = append(ids, id)
 		}
 	}
 	slices.SortFunc(ids, func(a, b OrgID) int { return bytes.Compare(a[:], b[:]) })
 	for _, id := range ids {
 		o := m.orgs[id]
-		was, wasSteward := o.admitted, o.steward
 		m.settleAdmission(o, by)
-		if o.admitted != was || o.steward != wasSteward {
+		if o.admitted {
 			return true
 		}
 	}
