@@ -562,7 +562,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	if iv.Purpose == crdt.InviteOrganisation {
 		if o, _ := n.state.Org(crdt.OrgIDFor(joiner)); !o.Admitted {
 			reply.Status = "pending"
-			reply.Message = fmt.Sprintf("%d of %d approvals", o.Approvals, n.state.Quorum())
+			reply.Message = fmt.Sprintf("%d of %d approvals", o.Approvals, n.state.Governance().Needed)
 		}
 	}
 	return reply

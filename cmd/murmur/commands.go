@@ -24,7 +24,7 @@ func cmdInit(e *env, args []string) error {
 		`murmur init --org "Defenders Fund" --network "East Africa protection network"`)
 	org := c.String("org", "", "the founding organisation's name (required)")
 	network := c.String("network", "", `the network's name (default "ORG network")`)
-	quorum := c.Int("quorum", 1, "steward organisations that must approve each new organisation")
+	quorum := c.Int("quorum", 1, "steward organisations that must approve each new organisation, and each change of stewards or quorum (change it later with murmur quorum set)")
 	// Private by default: a node of an open network shows its device key —
 	// which a copy of the log ties to its organisation — to anyone who
 	// dials it (see ARCHITECTURE.md, "Strangers").
@@ -76,7 +76,7 @@ func cmdInit(e *env, args []string) error {
 			fmt.Fprintf(w, "\nThe network is open: its nodes answer anyone who dials them, and show them their device key.\n")
 		}
 		if *quorum > 1 {
-			fmt.Fprintf(w, "\nAdmissions need %d steward organisations' approval, but %s is the only steward: until others are named, its approval alone admits.\n", *quorum, st.OrgName)
+			fmt.Fprintf(w, "\nAdmissions need %d steward organisations' approval, but %s is the only steward: until others are named (murmur steward add ORG), its approval alone admits.\n", *quorum, st.OrgName)
 		}
 		if *noPass {
 			fmt.Fprintf(w, "\nThe device key is NOT protected by a passphrase: use this data directory for tests only.\n")
