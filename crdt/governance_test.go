@@ -290,3 +290,24 @@ func TestGovernanceAnyOrder(t *testing.T) {
 func dumpGovernance(s *State) string {
 	return fmt.Sprintf("%+v\n", s.Governance()) + dump(s)
 }
+
+// Two stewards, quorum 1, each removing the other at once: whichever the
+// replay orders first stands, the other's author is no steward by then,
+// and the network keeps one steward, the same on every node.
+func TestStewardsRemovingEachOtherAtOnce(t *testing.T) {
+	f, a := newDev(1), newDev(2)
+	n := newNet(t, f, 1)
+	n.admit(f, a, "Alpha", true)
+	x := n.stewardChange(f, a.org(), false)
+	y := n.stewardChange(a, f.org(), false)
+	for _, order := range [][]*Entry{n.all, {n.all[0], n.all[1], y, x}} {
+		s := n.state(order...)
+		g := s.Governance()
+		if len(g.Stewards) != 1 || g.Stewards[0] != f.org() {
+			t.Fatalf("stewards %v", g.Stewards)
+		}
+		if status(s, x) != StatusAccepted || status(s, y) != StatusHeld || !errors.Is(s.Why(y.ID()), ErrNoAuthority) {
+			t.Fatalf("x %v, y %v (%v)", status(s, x), status(s, y), s.Why(y.ID()))
+		}
+	}
+}
