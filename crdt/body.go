@@ -37,6 +37,27 @@ type Admission struct {
 // Org is the ID of the organisation the admission is for.
 func (a *Admission) Org() OrgID { return OrgIDFor(a.Device) }
 
+// StewardChange is one steward organisation's approval of a change to who
+// the stewards are (kind 24): that Org becomes a steward (Steward true) or
+// stops being one (false). The change takes effect once steward
+// organisations as many as the quorum in force (or every steward, while
+// there are fewer) have approved it; see membership.go.
+//
+//	1 organisation  2 steward (bool)
+type StewardChange struct {
+	Org     OrgID
+	Steward bool
+}
+
+// QuorumChange is one steward organisation's approval of a new quorum
+// (kind 25): how many steward organisations must approve an admission, a
+// steward change or a quorum change. It takes effect the same way.
+//
+//	1 quorum
+type QuorumChange struct {
+	Quorum uint64
+}
+
 // DeviceAdded adds a device to an organisation (kind 3).
 //
 //	1 device key  2 organisation  3 label
@@ -571,6 +592,11 @@ func EncodeBody(b any) ([]byte, error) {
 		w.bool(2, b.Relay)
 	case *SecretCheck:
 		w.fixed(1, b.KeyCheck[:])
+	case *StewardChange:
+		w.fixed(1, b.Org[:])
+		w.bool(2, b.Steward)
+	case *QuorumChange:
+		w.uint(1, b.Quorum)
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -619,6 +645,10 @@ func KindOf(b any) Kind {
 		return KindAddressHint
 	case *SecretCheck:
 		return KindSecretCheck
+	case *StewardChange:
+		return KindStewardChange
+	case *QuorumChange:
+		return KindQuorumChange
 	}
 	return 0
 }
@@ -970,6 +1000,21 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, form bodyForm) (any, error) {
 		d.fixed(1, b.KeyCheck[:])
 		if err = d.finish(); err == nil && b.KeyCheck == [8]byte{} {
 			err = invalid("secret check: no key check")
+		}
+		out = b
+	case KindStewardChange:
+		b := &StewardChange{}
+		d.fixed(1, b.Org[:])
+		b.Steward = d.bool(2)
+		if err = d.finish(); err == nil && b.Org == (OrgID{}) {
+			err = invalid("steward change: no organisation")
+		}
+		out = b
+	case KindQuorumChange:
+		b := &QuorumChange{}
+		b.Quorum = d.uintMax(1, MaxQuorum)
+		if err = d.finish(); err == nil && b.Quorum == 0 {
+			err = invalid("quorum change: the quorum must be at least 1")
 		}
 		out = b
 	default:

@@ -63,6 +63,9 @@ func goldenEntries(t testing.TB) []struct {
 		t.Fatal(err)
 	}
 	redaction2 := n.write(f, &RedactionV2{Target: sealed2.ID(), Reason: "Named the defender.", KeptKind: keptKind, Kept: kept}, sealed2.ID())
+	// Governance: a steward's approval of another steward, and of a quorum.
+	stewardChange := n.write(f, &StewardChange{Org: b.org(), Steward: true})
+	quorumChange := n.write(f, &QuorumChange{Quorum: 2})
 	return []struct {
 		name string
 		e    *Entry
@@ -73,6 +76,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
 		{"address-hint", hint}, {"sealed-v2", sealed2}, {"org-key-v2", orgKeyV2}, {"secret-check", check},
 		{"redaction-v2", redaction2},
+		{"steward-change", stewardChange}, {"quorum-change", quorumChange},
 	}
 }
 

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"container/heap"
 	"fmt"
 	"slices"
@@ -81,6 +82,13 @@ type membership struct {
 	// inviteUse says who used each invite: the organisation (for an
 	// organisation invite) or the device it admitted, as a string.
 	inviteUse map[ID]string
+	// changeVotes: for each organisation, the steward organisations that
+	// approved changing its steward standing to the opposite of what it
+	// is now (a steward change for the standing it has is no vote).
+	changeVotes map[OrgID][]OrgID
+	// quorumVotes: for each proposed quorum, the steward organisations
+	// that approved it.
+	quorumVotes map[uint64][]OrgID
 }
 
 func newMembership(genesis *record) *membership {
@@ -94,7 +102,9 @@ func newMembership(genesis *record) *membership {
 		waiting: map[ID]bool{},
 		stepOf:  map[ID]int{},
 
-		inviteUse: map[ID]string{},
+		inviteUse:   map[ID]string{},
+		changeVotes: map[OrgID][]OrgID{},
+		quorumVotes: map[uint64][]OrgID{},
 	}
 }
 
@@ -545,6 +555,24 @@ func (m *membership) judge(s *State, r *record) error {
 		if author.org != target.org && !own.steward {
 			return fmt.Errorf("%w: only the device's organisation or a steward revokes it", ErrNoAuthority)
 		}
+	case *StewardChange:
+		if !own.steward {
+			return fmt.Errorf("%w: only stewards approve a change of stewards", ErrNoAuthority)
+		}
+		o := m.orgs[b.Org]
+		if o == nil || !o.admitted {
+			return fmt.Errorf("%w: the organisation is not a member", ErrNoAuthority)
+		}
+		if !b.Steward && o.steward && m.stewards() == 1 {
+			return fmt.Errorf("%w: it would leave the network without a steward", ErrNoAuthority)
+		}
+	case *QuorumChange:
+		if !own.steward {
+			return fmt.Errorf("%w: only stewards approve a change of quorum", ErrNoAuthority)
+		}
+		if n := m.stewards(); b.Quorum > uint64(n) {
+			return fmt.Errorf("%w: a quorum of %d with only %d stewards", ErrNoAuthority, b.Quorum, n)
+		}
 	}
 	return nil
 }
@@ -620,14 +648,20 @@ func (m *membership) apply(s *State, r *record) {
 		if b.Steward && !slices.Contains(o.stewardVotes, approver) {
 			o.stewardVotes = append(o.stewardVotes, approver)
 		}
-		need := m.needed()
-		if !o.admitted && len(o.approvals) >= need {
-			o.admitted = true
-			m.addDevice(o.first, id, "", r.id())
+		m.settleAdmission(o, r.id())
+	case *StewardChange:
+		o := m.orgs[b.Org]
+		approver := m.devices[r.e.Author].org
+		if o.steward != b.Steward && !slices.Contains(m.changeVotes[o.id], approver) {
+			m.changeVotes[o.id] = append(m.changeVotes[o.id], approver)
 		}
-		if o.admitted && len(o.stewardVotes) >= need {
-			o.steward = true
+		m.settle(r.id())
+	case *QuorumChange:
+		approver := m.devices[r.e.Author].org
+		if q := b.Quorum; q != uint64(m.quorum) && !slices.Contains(m.quorumVotes[q], approver) {
+			m.quorumVotes[q] = append(m.quorumVotes[q], approver)
 		}
+		m.settle(r.id())
 	case *DeviceAdded:
 		if m.devices[b.Device] == nil {
 			m.addDevice(b.Device, b.Org, b.Label, r.id())
@@ -649,17 +683,146 @@ func (m *membership) apply(s *State, r *record) {
 	}
 }
 
-// needed is how many steward organisations must approve an admission: the
-// quorum set at genesis, or every steward while there are fewer (a new
-// network with a quorum of three starts with one steward).
+// needed is how many steward organisations must approve an admission, a
+// steward change or a quorum change: the quorum in force (set at genesis,
+// or by a quorum change since), or every steward while there are fewer (a
+// new network with a quorum of three starts with one steward).
 func (m *membership) needed() int {
-	stewards := 0
+	return min(m.quorum, m.stewards())
+}
+
+// stewards is how many steward organisations there are.
+func (m *membership) stewards() int {
+	n := 0
 	for _, o := range m.orgs {
 		if o.admitted && o.steward {
-			stewards++
+			n++
 		}
 	}
-	return min(m.quorum, stewards)
+	return n
+}
+
+// approving counts the organisations in votes that are stewards now: an
+// organisation that stopped being one no longer counts.
+func (m *membership) approving(votes []OrgID) int {
+	n := 0
+	for _, id := range votes {
+		if o := m.orgs[id]; o != nil && o.admitted && o.steward {
+			n++
+		}
+	}
+	return n
+}
+
+// settleAdmission admits o, and makes it a steward, once enough stewards
+// approved; by is the entry being applied.
+func (m *membership) settleAdmission(o *orgState, by ID) {
+	need := m.needed()
+	if !o.admitted && m.approving(o.approvals) >= need {
+		o.admitted = true
+		m.addDevice(o.first, o.id, "", by)
+	}
+	if o.admitted && !o.steward && m.approving(o.stewardVotes) >= need {
+		o.steward = true
+		delete(m.changeVotes, o.id)
+	}
+}
+
+// settle makes every pending change that enough stewards approved take
+// effect, by is the entry being applied. One change can let another
+// through (a steward removed lowers what is needed while there are fewer
+// stewards than the quorum), so it goes round until nothing changes, in a
+// fixed order: steward changes by organisation ID, then quorums, lowest
+// first, then admissions by organisation ID (an organisation admitted
+// already whose approvals as a steward fall short waits for its next
+// admission entry, as before these kinds). Each round changes a
+// standing or the quorum and clears what was approved for it, so the
+// rounds are bounded by the votes held.
+func (m *membership) settle(by ID) {
+	for range 1 + len(m.orgs) + len(m.changeVotes) + len(m.quorumVotes) {
+		if !m.settleOnce(by) {
+			return
+		}
+	}
+}
+
+func (m *membership) settleOnce(by ID) bool {
+	need := m.needed()
+	orgs := make([]OrgID, 0, len(m.changeVotes))
+	for id := range m.changeVotes {
+		orgs = append(orgs, id)
+	}
+	slices.SortFunc(orgs, func(a, b OrgID) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range orgs {
+		o := m.orgs[id]
+		if m.approving(m.changeVotes[id]) < need {
+			continue
+		}
+		if o.steward && m.stewards() == 1 {
+			continue // never the last steward
+		}
+		o.steward = !o.steward
+		o.stewardVotes = nil
+		delete(m.changeVotes, id)
+		if !o.steward {
+			m.forget(id)
+		}
+		return true
+	}
+	qs := make([]uint64, 0, len(m.quorumVotes))
+	for q := range m.quorumVotes {
+		qs = append(qs, q)
+	}
+	slices.Sort(qs)
+	for _, q := range qs {
+		if m.approving(m.quorumVotes[q]) >= need && q <= uint64(m.stewards()) {
+			m.quorum = int(q)
+			m.quorumVotes = map[uint64][]OrgID{} // the other proposals were for another quorum
+			return true
+		}
+	}
+	ids := make([]OrgID, 0, len(m.orgs))
+	for id, o := range m.orgs {
+		if !o.admitted {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b OrgID) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range ids {
+		o := m.orgs[id]
+		m.settleAdmission(o, by)
+		if o.admitted {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops every pending approval of an organisation that stopped
+// being a steward: should it become one again, what it approved before
+// does not come back.
+func (m *membership) forget(id OrgID) {
+	drop := func(votes []OrgID) []OrgID {
+		return slices.DeleteFunc(votes, func(v OrgID) bool { return v == id })
+	}
+	for k, v := range m.changeVotes {
+		if m.changeVotes[k] = drop(v); len(m.changeVotes[k]) == 0 {
+			delete(m.changeVotes, k)
+		}
+	}
+	for k, v := range m.quorumVotes {
+		if m.quorumVotes[k] = drop(v); len(m.quorumVotes[k]) == 0 {
+			delete(m.quorumVotes, k)
+		}
+	}
+	for _, o := range m.orgs {
+		if !o.admitted {
+			o.approvals = drop(o.approvals)
+		}
+		if !o.steward {
+			o.stewardVotes = drop(o.stewardVotes)
+		}
+	}
 }
 
 func (m *membership) addDevice(key DeviceKey, org OrgID, label string, by ID) {

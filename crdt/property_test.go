@@ -129,6 +129,24 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 			n.request(c, "from the clone")
 		case k < 33:
 			n.writeRaw(pick(), Kind(100+rng.IntN(3)), []byte(fmt.Sprintf("future %d", i)))
+		case k < 38:
+			// Governance: a steward change or a quorum change, mostly by a
+			// steward, sometimes by anyone (held), sometimes for an
+			// organisation not admitted, or its own removal.
+			by := stewardDev()
+			if rng.IntN(4) == 0 {
+				by = pick()
+			}
+			if rng.IntN(3) == 0 {
+				n.write(by, &QuorumChange{Quorum: uint64(1 + rng.IntN(4))})
+				break
+			}
+			o := orgs[rng.IntN(len(orgs))]
+			add := rng.IntN(2) == 0
+			n.write(by, &StewardChange{Org: o.id, Steward: add})
+			if add && rng.IntN(2) == 0 {
+				o.steward = true // the generator's guess; the state decides
+			}
 		case k < 43:
 			// An address hint; the same device's later one replaces it.
 			h := &AddressHint{Relay: rng.IntN(2) == 0}
@@ -206,6 +224,7 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 func dump(s *State) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "digest %x\nmembers %+v\ndirectory %+v\n", s.Digest(), s.Members(), s.Directory())
+	fmt.Fprintf(&b, "governance %+v\n", s.Governance())
 	for _, r := range s.Requests() {
 		// Whether a body is held is part of the state only where the
 		// redactions that name it are settled: a redaction that counted
@@ -248,6 +267,9 @@ func dump(s *State) string {
 // checkInvariants checks rules that must hold in any state.
 func checkInvariants(t *testing.T, seed uint64, s *State) {
 	t.Helper()
+	if g, gen := s.Governance(), s.recs[s.network]; gen != nil && s.m.orgs[OrgIDFor(gen.e.Author)] != nil && (len(g.Stewards) == 0 || g.Quorum < 1 || g.Needed < 1) {
+		t.Fatalf("seed %d: a network without a steward or a quorum: %+v", seed, g)
+	}
 	for _, r := range s.recs {
 		if r.status != StatusAccepted {
 			continue
@@ -269,7 +291,7 @@ func TestConvergenceProperty(t *testing.T) {
 	if testing.Short() {
 		cases = 200
 	}
-	var accepted, held, waiting, forks, revs int
+	var accepted, held, waiting, forks, revs, govAccepted, govHeld int
 	for c := 0; c < cases; c++ {
 		seed := *propSeed + uint64(c)
 		n := genHistory(t, seed)
@@ -321,6 +343,15 @@ func TestConvergenceProperty(t *testing.T) {
 				want = got
 				c := s.Counts()
 				accepted, held, waiting = accepted+c.Accepted, held+c.Held, waiting+c.Waiting
+				for _, r := range s.members {
+					if r.e.Kind == KindStewardChange || r.e.Kind == KindQuorumChange {
+						if r.status == StatusAccepted {
+							govAccepted++
+						} else {
+							govHeld++
+						}
+					}
+				}
 				for _, o := range s.Members() {
 					for _, dv := range o.Devices {
 						if dv.Forked {
@@ -338,9 +369,10 @@ func TestConvergenceProperty(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d cases: %d accepted, %d held, %d waiting; %d forked devices, %d revoked devices", cases, accepted, held, waiting, forks, revs)
-	if held == 0 || forks == 0 || revs == 0 {
-		t.Fatalf("generator too tame: held %d forks %d revocations %d", held, forks, revs)
+	t.Logf("%d cases: %d accepted, %d held, %d waiting; %d forked devices, %d revoked devices; governance changes %d accepted, %d not",
+		cases, accepted, held, waiting, forks, revs, govAccepted, govHeld)
+	if held == 0 || forks == 0 || revs == 0 || govAccepted == 0 || govHeld == 0 {
+		t.Fatalf("generator too tame: held %d forks %d revocations %d governance %d/%d", held, forks, revs, govAccepted, govHeld)
 	}
 }
 

@@ -48,6 +48,9 @@ const (
 	KindOrgKeyV2      Kind = 16
 	KindSecretCheck   Kind = 17
 	KindRedactionV2   Kind = 20
+	// 18 to 23 are left to kinds other work in flight assigns.
+	KindStewardChange Kind = 24
+	KindQuorumChange  Kind = 25
 )
 
 var kindNames = map[Kind]string{
@@ -69,6 +72,8 @@ var kindNames = map[Kind]string{
 	KindOrgKeyV2:      "org-key-v2",
 	KindSecretCheck:   "secret-check",
 	KindRedactionV2:   "redaction-v2",
+	KindStewardChange: "steward-change",
+	KindQuorumChange:  "quorum-change",
 }
 
 // Known reports whether this release can read bodies of kind k.
@@ -77,7 +82,7 @@ func (k Kind) Known() bool { _, ok := kindNames[k]; return ok }
 // Membership reports whether entries of kind k change who may write.
 func (k Kind) Membership() bool {
 	switch k {
-	case KindGenesis, KindAdmission, KindDeviceAdded, KindDeviceRevoked, KindInvite:
+	case KindGenesis, KindAdmission, KindDeviceAdded, KindDeviceRevoked, KindInvite, KindStewardChange, KindQuorumChange:
 		return true
 	}
 	return false

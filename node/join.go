@@ -562,7 +562,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	if iv.Purpose == crdt.InviteOrganisation {
 		if o, _ := n.state.Org(crdt.OrgIDFor(joiner)); !o.Admitted {
 			reply.Status = "pending"
-			reply.Message = fmt.Sprintf("%d of %d approvals", o.Approvals, n.state.Quorum())
+			reply.Message = fmt.Sprintf("%d of %d approvals", o.Approvals, n.state.Governance().Needed)
 		}
 	}
 	return reply
@@ -578,6 +578,9 @@ func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name stri
 	o, known := n.state.Org(crdt.OrgIDFor(joiner))
 	if known && (o.Admitted || n.approvedBy(o.ID)) {
 		return nil // a retry: already done
+	}
+	if err := n.takenName(name, crdt.OrgIDFor(joiner)); err != nil {
+		return err
 	}
 	// Where admission takes more than one steward, presenting the invite
 	// is one approval: the inviting organisation's. Presented to other
@@ -670,6 +673,9 @@ func (n *Node) Approve(ctx context.Context, ref string) (*crdt.Entry, error) {
 		return nil, fmt.Errorf("%s is admitted already", o.Name)
 	case n.approvedBy(o.ID):
 		return nil, fmt.Errorf("your organisation has approved %s already; it awaits other stewards", o.Name)
+	}
+	if err := n.takenName(o.Name, o.ID); err != nil {
+		return nil, err
 	}
 	var deps []crdt.ID
 	for _, iv := range n.state.Invites() {

@@ -155,7 +155,7 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 	already := sealedReaders(e, n.state.KeyShares(rv.ID), ck, n.state.DeviceOrg)
 	var orgs []crdt.OrgID
 	for _, ref := range to {
-		o, err := n.resolveOrg(ref)
+		o, err := n.resolveMember(ref) // by name or ID
 		if err != nil {
 			return nil, err
 		}

@@ -225,7 +225,7 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		req.RespondBy = uint64(t.UnixMilli())
 	}
 	for _, ref := range in.To {
-		o, err := n.resolveOrg(ref)
+		o, err := n.resolveMember(ref) // by name or ID
 		if err != nil {
 			return nil, err
 		}

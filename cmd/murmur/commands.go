@@ -24,7 +24,7 @@ func cmdInit(e *env, args []string) error {
 		`murmur init --org "Defenders Fund" --network "East Africa protection network"`)
 	org := c.String("org", "", "the founding organisation's name (required)")
 	network := c.String("network", "", `the network's name (default "ORG network")`)
-	quorum := c.Int("quorum", 1, "steward organisations that must approve each new organisation")
+	quorum := c.Int("quorum", 1, "steward organisations that must approve each new organisation, and each change of stewards or quorum (change it later with murmur quorum set)")
 	// Private by default: a node of an open network shows its device key —
 	// which a copy of the log ties to its organisation — to anyone who
 	// dials it (see ARCHITECTURE.md, "Strangers").
@@ -76,7 +76,7 @@ func cmdInit(e *env, args []string) error {
 			fmt.Fprintf(w, "\nThe network is open: its nodes answer anyone who dials them, and show them their device key.\n")
 		}
 		if *quorum > 1 {
-			fmt.Fprintf(w, "\nAdmissions need %d steward organisations' approval, but %s is the only steward: until others are named, its approval alone admits.\n", *quorum, st.OrgName)
+			fmt.Fprintf(w, "\nAdmissions need %d steward organisations' approval, but %s is the only steward: until others are named (murmur steward add ORG), its approval alone admits.\n", *quorum, st.OrgName)
 		}
 		if *noPass {
 			fmt.Fprintf(w, "\nThe device key is NOT protected by a passphrase: use this data directory for tests only.\n")
@@ -215,7 +215,15 @@ func printAlerts(w io.Writer, alerts []node.RequestSummary) {
 }
 
 func cmdMembers(e *env, args []string) error {
-	c := newFlags(e, "members", "", "murmur members --json")
+	c := newFlags(e, "members", `
+
+Every organisation with its devices: stewards, members, and those awaiting
+admission. Then the stewards, the quorum, and every change awaiting the
+stewards' approval (admissions, changes of stewards, changes of quorum)
+with who has approved it so far. With --json, each organisation also
+carries "approved_by" (while awaiting admission) and "steward_change" (a
+pending change of its steward standing); murmur steward list --json gives
+the quorum and every pending change in one object.`, "murmur members --json")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -225,12 +233,13 @@ func cmdMembers(e *env, args []string) error {
 	}
 	defer n.Close()
 	ms := n.Members()
-	return c.output(e, ms, func(w io.Writer) {
+	g := n.Governance()
+	return c.output(e, membersWithPending(ms, g), func(w io.Writer) {
 		for _, m := range ms {
 			role := "member"
 			switch {
 			case !m.Admitted:
-				role = fmt.Sprintf("awaiting admission (%d approvals of %d needed)", m.Approvals, n.State().Quorum())
+				role = fmt.Sprintf("awaiting admission (%d approvals of %d needed)", m.Approvals, g.Needed)
 			case m.Steward:
 				role = "steward"
 			}
@@ -252,6 +261,8 @@ func cmdMembers(e *env, args []string) error {
 				fmt.Fprintf(w, "    device %s  %d entries  %s\n", d.Device, d.Entries, strings.Join(notes, ", "))
 			}
 		}
+		fmt.Fprintln(w)
+		printGovernance(w, g)
 	})
 }
 
@@ -370,7 +381,7 @@ func cmdRequestNew(e *env, args []string) error {
 	c.StringVar(&in.Body, "body", "", "the details")
 	bodyFile := c.String("body-file", "", "read the details from this file (- for standard input)")
 	c.StringVar(&in.Region, "region", "", "ISO 3166-1 code of the region concerned (required for referrals and alerts)")
-	to := c.list("to", "address the request to an organisation (ID or prefix); repeatable")
+	to := c.list("to", "address the request to an organisation (its name, ID or ID prefix, as murmur members shows them); repeatable")
 	c.StringVar(&in.RespondBy, "respond-by", "", "deadline: a duration from now (72h, 3d, 2w) or a date (2026-12-01)")
 	c.StringVar(&in.Amount, "amount", "", "amount needed (funding), for example 4500 or 4500.50")
 	c.StringVar(&in.Currency, "currency", "", "ISO 4217 currency of the amount (USD, EUR, KES)")

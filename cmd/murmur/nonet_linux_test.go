@@ -357,6 +357,7 @@ func TestOfflineCommandsOpenNoSocket(t *testing.T) {
 	if len(members) != 1 {
 		t.Errorf("members --json with no network: %v", members)
 	}
+	c.okOffline("steward", "list")
 
 	entries := st.Entries
 	write := func(args ...string) string {

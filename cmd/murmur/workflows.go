@@ -317,7 +317,7 @@ func cmdRedact(e *env, args []string) error {
 
 func cmdRequestShare(e *env, args []string) error {
 	c := newFlags(e, "request share", "ID --to ORG...", "murmur request share 9c41d2aa --to 5c1e09ab")
-	to := c.list("to", "an organisation to give access to (ID or prefix); repeatable")
+	to := c.list("to", "an organisation to give access to (its name, ID or ID prefix, as murmur members shows them); repeatable")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err
