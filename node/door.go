@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/murmurnet/murmur/crdt"
 )
 
 // The door. On a private network every connection is encrypted under the
@@ -71,6 +74,30 @@ func doorKey(secret [inviteSecretLen]byte, prefix []byte) []byte {
 	return k
 }
 
+// doorIdentity is the private key of the door of the invite with this
+// secret: its libp2p identity (peer ID), which the joiner derives from the
+// code to dial it.
+func doorIdentity(secret [inviteSecretLen]byte, prefix []byte) []byte {
+	seed := make([]byte, 32)
+	io.ReadFull(hkdf.New(sha256.New, secret[:], nil, append([]byte("murmur-door-identity-v1"), prefix...)), seed)
+	return crdt.KeyFromSeed(seed)
+}
+
+// doorPeer is the peer ID of the door of the invite with this secret.
+func doorPeer(secret [inviteSecretLen]byte, prefix []byte) peer.ID {
+	id, _ := PeerID(crdt.PublicKeyOf(doorIdentity(secret, prefix)))
+	return id
+}
+
+// doorServiceName is the mDNS service name under which the door of the
+// invite with this secret is announced during the day that holds t: only
+// the holder of the code can compute it, and it changes every day.
+func doorServiceName(secret [inviteSecretLen]byte, t time.Time) string {
+	m := hmac.New(sha256.New, secret[:])
+	fmt.Fprintf(m, "murmur door lan v1\n%d", t.Unix()/int64(lanPeriod/time.Second))
+	return "_" + hex.EncodeToString(m.Sum(nil)[:7]) + "._udp"
+}
+
 // doorSecret is one invite secret this device keeps for its door.
 type doorSecret struct {
 	Secret  []byte `json:"secret"`
@@ -111,9 +138,12 @@ func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) e
 	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
 }
 
-// doorsWanted are the secrets of this device's open invites: written,
-// standing, not used, not expired.
-func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]bool, error) {
+// doorsWanted are the secrets of this device's open invites (written,
+// standing, not expired), each with who used it ("" if no one yet: an
+// organisation's ID, or a device key). The door of a used invite stays
+// open, until the invite expires, for the one who used it: a joiner whose
+// reply was lost asks again.
+func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]string, error) {
 	kept, err := n.doorSecrets()
 	if err != nil || len(kept) == 0 {
 		return nil, err
@@ -121,21 +151,22 @@ func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := uint64(n.now().UnixMilli())
-	open := map[[32]byte]bool{}
+	open := map[[32]byte]string{}
 	for _, iv := range n.state.Invites() {
-		if iv.Author == n.device && iv.UsedBy == "" && iv.Expires > now {
-			open[iv.Key] = true
+		if iv.Author == n.device && iv.Expires > now {
+			open[iv.Key] = iv.UsedBy
 		}
 	}
-	out := map[[inviteSecretLen]byte]bool{}
+	out := map[[inviteSecretLen]byte]string{}
 	for _, d := range kept {
 		var s [inviteSecretLen]byte
 		if len(d.Secret) != inviteSecretLen {
 			continue
 		}
 		copy(s[:], d.Secret)
-		if _, pub := inviteKey(s); open[pub] {
-			out[s] = true
+		_, pub := inviteKey(s)
+		if used, ok := open[pub]; ok {
+			out[s] = used
 		}
 	}
 	return out, nil
@@ -156,9 +187,25 @@ type doors struct {
 // progress has ended (the joiner hangs up after the reply; closing at once
 // could cut the reply off in flight), or after joinReplyWindow at most.
 type door struct {
-	h     host.Host
-	shut  atomic.Bool
-	since time.Time // shut since
+	h      host.Host
+	lan    *lanDiscovery // its mDNS announcement, if the runner has mDNS
+	shut   atomic.Bool
+	since  time.Time                   // shut since
+	usedBy atomic.Pointer[string]      // who used the invite ("" no one yet): only they may come back
+}
+
+// lets reports whether the door lets p in: anyone while the invite is
+// unused, then only the device or organisation that used it.
+func (d *door) lets(p peer.ID) bool {
+	if d.shut.Load() {
+		return false
+	}
+	used := d.usedBy.Load()
+	if used == nil || *used == "" {
+		return true
+	}
+	k, ok := peerDevice(p)
+	return ok && (k.String() == *used || crdt.OrgIDFor(k).String() == *used)
 }
 
 // doorGater is a door's connection gate: the node's (gate.go), and no new
@@ -173,7 +220,7 @@ func (g doorGater) InterceptAccept(a network.ConnMultiaddrs) bool {
 }
 
 func (g doorGater) InterceptSecured(dir network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
-	return !g.d.shut.Load() && g.gater.InterceptSecured(dir, p, a)
+	return g.d.lets(p) && g.gater.InterceptSecured(dir, p, a)
 }
 
 // doorListen are the door's listen addresses: TCP at port on the IP
@@ -223,7 +270,7 @@ func doorAddrs(ai peer.AddrInfo, port uint16) peer.AddrInfo {
 // later look). Only a private network's node on a host it created has
 // doors.
 func (r *Runner) reconcileDoors() {
-	if !r.gated || !r.private {
+	if !r.gated {
 		return
 	}
 	want, err := r.n.doorsWanted()
@@ -239,9 +286,14 @@ func (r *Runner) reconcileDoors() {
 	d.unreadable = err != nil
 	now := time.Now()
 	for s, o := range d.open {
+		used, ok := want[s]
 		switch {
-		case want[s]:
+		case ok:
+			o.usedBy.Store(&used)
 			o.shut.Store(false)
+			if o.lan != nil {
+				o.lan.renew(now)
+			}
 			continue
 		case !o.shut.Load():
 			o.shut.Store(true)
@@ -250,11 +302,11 @@ func (r *Runner) reconcileDoors() {
 		if len(o.h.Network().Conns()) > 0 && now.Sub(o.since) < joinReplyWindow {
 			continue // (a disconnection makes the gate loop look again)
 		}
-		o.h.Close()
+		o.close()
 		delete(d.open, s)
-		r.opt.Logf("closed the door for an invite: it is used or has expired")
+		r.opt.Logf("closed the door for an invite: it has expired or is withdrawn")
 	}
-	for s := range want {
+	for s, used := range want {
 		if d.open[s] != nil {
 			continue
 		}
@@ -262,8 +314,10 @@ func (r *Runner) reconcileDoors() {
 		listen := doorListen(r.opt.Listen, port)
 		err := portsFree(listen)
 		o := &door{}
+		o.usedBy.Store(&used)
 		if err == nil {
-			o.h, err = newHost(r.n.key, listen, doorKey(s, r.n.network[:inviteNetLen]), doorGater{gater: gater{n: r.n, event: r.event}, d: o}, r.doorAllowed)
+			prefix := r.n.network[:inviteNetLen]
+			o.h, err = newHost(doorIdentity(s, prefix), listen, doorKey(s, prefix), doorGater{gater: gater{n: r.n, event: r.event}, d: o}, r.doorAllowed(o))
 		}
 		if err != nil {
 			if !d.failed[s] {
@@ -274,6 +328,13 @@ func (r *Runner) reconcileDoors() {
 		}
 		o.h.SetStreamHandler(r.n.joinProtocol(), r.n.serveJoin)
 		o.h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(network.Network, network.Conn) { r.recheckSoon() }})
+		if r.opt.MDNS {
+			secret := s
+			o.lan, err = startLANAs(o.h, func(t time.Time) string { return doorServiceName(secret, t) }, ignorePeers{}, now)
+			if err != nil {
+				r.opt.Logf("not announcing the door for an invite on the local network: %v", err)
+			}
+		}
 		d.open[s] = o
 		delete(d.failed, s)
 		r.opt.Logf("opened the door for an invite on TCP port %d", port)
@@ -302,14 +363,29 @@ func portsFree(listen []string) error {
 }
 
 // doorAllowed is a door's stream gate: the join protocol, opened by the
-// other side, while an invite of this device is open; nothing else.
-func (r *Runner) doorAllowed(p peer.ID, proto protocol.ID, dir network.Direction) bool {
-	if dir == network.DirInbound && proto == r.n.joinProtocol() && r.n.Admissible(p) {
-		return true
+// other side, by whom the door lets in; nothing else.
+func (r *Runner) doorAllowed(o *door) func(peer.ID, protocol.ID, network.Direction) bool {
+	return func(p peer.ID, proto protocol.ID, dir network.Direction) bool {
+		if dir == network.DirInbound && proto == r.n.joinProtocol() && o.lets(p) && r.n.Admissible(p) {
+			return true
+		}
+		r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
+		return false
 	}
-	r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
-	return false
 }
+
+// close closes the door's announcement and host.
+func (o *door) close() error {
+	if o.lan != nil {
+		o.lan.Close()
+	}
+	return o.h.Close()
+}
+
+// ignorePeers is the notifee of a door's mDNS service: a door dials no one.
+type ignorePeers struct{}
+
+func (ignorePeers) HandlePeerFound(peer.AddrInfo) {}
 
 // closeDoors closes every door (the runner stops).
 func (r *Runner) closeDoors() error {
@@ -319,7 +395,7 @@ func (r *Runner) closeDoors() error {
 	d.closed = true
 	var errs []error
 	for s, o := range d.open {
-		errs = append(errs, o.h.Close())
+		errs = append(errs, o.close())
 		delete(d.open, s)
 	}
 	return errors.Join(errs...)

@@ -28,6 +28,10 @@ import (
 // lanPeriod is how long one service name is used.
 const lanPeriod = 24 * time.Hour
 
+// lanPrefixLen is how much of the network's ID the members' service name
+// is keyed with (a joiner looks for the door of its invite instead).
+const lanPrefixLen = 16
+
 // lanServiceName is the mDNS service name of the network whose ID begins
 // with prefix, during the period that holds t.
 func lanServiceName(prefix []byte, t time.Time) string {
@@ -42,7 +46,7 @@ func lanServiceName(prefix []byte, t time.Time) string {
 // (renew).
 type lanDiscovery struct {
 	h       host.Host
-	prefix  []byte
+	nameAt  func(time.Time) string
 	notifee mdns.Notifee
 
 	mu     gosync.Mutex
@@ -52,7 +56,13 @@ type lanDiscovery struct {
 }
 
 func startLAN(h host.Host, prefix []byte, notifee mdns.Notifee, now time.Time) (*lanDiscovery, error) {
-	l := &lanDiscovery{h: h, prefix: append([]byte(nil), prefix...), notifee: notifee}
+	prefix = append([]byte(nil), prefix...)
+	return startLANAs(h, func(t time.Time) string { return lanServiceName(prefix, t) }, notifee, now)
+}
+
+// startLANAs runs mDNS under the names nameAt gives (an invite's door).
+func startLANAs(h host.Host, nameAt func(time.Time) string, notifee mdns.Notifee, now time.Time) (*lanDiscovery, error) {
+	l := &lanDiscovery{h: h, nameAt: nameAt, notifee: notifee}
 	if err := l.renew(now); err != nil {
 		return nil, err
 	}
@@ -64,7 +74,7 @@ func startLAN(h host.Host, prefix []byte, notifee mdns.Notifee, now time.Time) (
 func (l *lanDiscovery) renew(now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	name := lanServiceName(l.prefix, now)
+	name := l.nameAt(now)
 	if l.closed || name == l.name {
 		return nil
 	}
