@@ -190,8 +190,8 @@ type door struct {
 	h      host.Host
 	lan    *lanDiscovery // its mDNS announcement, if the runner has mDNS
 	shut   atomic.Bool
-	since  time.Time                   // shut since
-	usedBy atomic.Pointer[string]      // who used the invite ("" no one yet): only they may come back
+	since  time.Time              // shut since
+	usedBy atomic.Pointer[string] // who used the invite ("" no one yet): only they may come back
 }
 
 // lets reports whether the door lets p in: anyone while the invite is

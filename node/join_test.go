@@ -56,7 +56,7 @@ func join(t *testing.T, dir string, code InviteCode, org, wantErr string) *Node 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n, err := CompleteJoin(ctx, dir, nil, false, t.Logf)
+	n, err := CompleteJoin(ctx, dir, nil, false, nil, t.Logf)
 	if wantErr != "" {
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Fatalf("joining: got %v, want %q", err, wantErr)
