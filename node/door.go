@@ -407,3 +407,7 @@ func (r *Runner) openDoors() int {
 	defer r.doors.mu.Unlock()
 	return len(r.doors.open)
 }
+
+// DoorPort is the TCP port at which the inviting node lets the holder of
+// code in.
+func DoorPort(code InviteCode) uint16 { return doorPort(code.Secret) }
