@@ -323,7 +323,7 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
-		logf("cannot reach the inviter yet (%v): its node may be stopped, elsewhere, or the invite expired; trying again in %v", err, backoff.Round(time.Second))
+		logf("cannot reach the inviter yet (%v): its node may be stopped or elsewhere, or the invite used or expired; trying again in %v", err, backoff.Round(time.Second))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
