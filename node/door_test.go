@@ -257,3 +257,67 @@ func TestDoorOfACodeMadeOffline(t *testing.T) {
 		t.Errorf("%d doors open after the invite was used, want its user's", fr.openDoors())
 	}
 }
+
+// A joiner whose reply was lost asks again and is answered again: the door
+// of a used invite stays open, until it expires, for the device that used
+// it, and for no one else.
+func TestDoorLetsItsJoinerAskAgain(t *testing.T) {
+	f, fr := foundedPrivate(t)
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	dir := t.TempDir()
+	if _, err := PrepareJoin(dir, code, JoinOptions{OrgName: "Beta Collective"}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := ReadJoin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := readDeviceSeed(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := crdt.KeyFromSeed(seed)
+	door := peer.AddrInfo{ID: doorPeer(code.Secret, code.Network[:]), Addrs: []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", DoorPort(code)))}}
+	eventually(t, 30*time.Second, "the door opens", func() bool { return fr.openDoors() == 1 })
+	ask := func(priv []byte) (joinReply, error) {
+		h, err := joinHost(priv, doorKey(code.Secret, code.Network[:]), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return askToJoin(ctx, h, door, info, priv)
+	}
+	if r, err := ask(priv); err != nil || r.Status != "admitted" {
+		t.Fatalf("first ask: %+v, %v", r.Status, err)
+	}
+	// (That answer is lost.) The runner sees the invite used.
+	eventually(t, 30*time.Second, "the runner sees the invite used", func() bool {
+		fr.recheckSoon()
+		fr.doors.mu.Lock()
+		defer fr.doors.mu.Unlock()
+		o := fr.doors.open[code.Secret]
+		return o != nil && o.usedBy.Load() != nil && *o.usedBy.Load() != ""
+	})
+	// Someone else with the code: not let in.
+	if r, err := ask(crdt.KeyFromSeed(make([]byte, 32))); err == nil {
+		t.Fatalf("another device with the used code was answered: %+v", r.Status)
+	}
+	// The joiner again: answered, and its join completes with that answer.
+	r, err := ask(priv)
+	if err != nil || r.Status != "admitted" {
+		t.Fatalf("the joiner asking again: %+v, %v", r.Status, err)
+	}
+	n, err := finishJoin(context.Background(), dir, info, seed, priv, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if st := n.Status(); !st.Admitted || st.Members != 2 {
+		t.Fatalf("after asking again: %+v", st)
+	}
+	if st := f.Status(); st.Members != 2 {
+		t.Fatalf("the inviter counts %d members, want 2", st.Members)
+	}
+}
