@@ -23,13 +23,23 @@ type codeOut struct {
 
 func cmdInvite(e *env, args []string) error {
 	return invite(e, args, "invite", crdt.InviteOrganisation,
-		`murmur invite --expires 48h`)
+		`murmur invite --expires 48h`+inviteHelp)
 }
 
 func cmdDeviceInvite(e *env, args []string) error {
 	return invite(e, args, "device invite", crdt.InviteDevice,
-		`murmur device invite --expires 2h --no-qr`)
+		`murmur device invite --expires 2h --no-qr`+inviteHelp)
 }
+
+const inviteHelp = `
+
+The code is 30 characters in six groups of five (dashes, spaces and case
+do not matter when it is typed), valid once, until the exact moment printed
+in local time (--expires: from 1 minute to 30 days). Beside it: this node's
+IP addresses, needed only when the new machine is not on this local
+network, and a QR code holding the code and the addresses. This node lets
+the joiner in at a TCP port of the invite's own (printed) while
+murmur run runs here.`
 
 // exactTime is a moment as people read it: local time, to the minute,
 // with the day and the time zone.
@@ -38,7 +48,7 @@ func exactTime(t time.Time) string { return t.Local().Format("Mon 2 Jan 2006 15:
 func invite(e *env, args []string, name string, purpose crdt.InvitePurpose, example string) error {
 	c := newFlags(e, name, "[--expires DURATION] [--no-qr] [--addr ADDRESS]...", example)
 	expires := c.String("expires", "72h", "how long the code stays valid, from 1 minute to 30 days (30m, 48h, 7d)")
-	c.Bool("qr", true, "print the QR code (the default)")
+	c.Bool("qr", true, "print the QR code (on unless --no-qr)")
 	noQR := c.Bool("no-qr", false, "do not print the QR code")
 	addrs := c.list("addr", "an IP address (or multiaddr) where the joiner can reach this node, printed beside the code (default: where it runs, or this machine's addresses)")
 	if _, err := c.parseArgs(args); err != nil {
@@ -144,7 +154,13 @@ type joinOut struct {
 }
 
 func cmdJoin(e *env, args []string) error {
-	c := newFlags(e, "join", "CODE [--addr ADDRESS]... [--org NAME] [--no-passphrase]", `murmur join 8R2KX-4M7QD-... --addr 192.168.1.20 --org "Defenders Fund"`)
+	c := newFlags(e, "join", "CODE [--addr ADDRESS]... [--org NAME] [--no-passphrase]", `murmur join 8R2KX-4M7QD-... --addr 192.168.1.20 --org "Defenders Fund"
+
+CODE is the invite code (30 characters; dashes, spaces and case do not
+matter), or the QR code's text whole (the code and the inviter's
+addresses). Nothing is sent: murmur run then reaches the inviter, by mDNS
+on its local network, else at the addresses given here or with
+murmur run --peer. An expired code is refused here, offline.`)
 	org := c.String("org", "", "your organisation's name (for an invite to a new organisation)")
 	noPass := c.Bool("no-passphrase", false, "store the device key unprotected (only for throwaway test networks)")
 	addrs := c.list("addr", "an address of the inviter's node, as printed beside the code (repeatable; not needed on the inviter's local network)")
