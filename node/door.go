@@ -208,6 +208,32 @@ func (d *door) lets(p peer.ID) bool {
 	return ok && (k.String() == *used || crdt.OrgIDFor(k).String() == *used)
 }
 
+// usedBy reports whether p's device (or its organisation) used the invite.
+func (d *door) usedByPeer(p peer.ID) bool {
+	used := d.usedBy.Load()
+	if used == nil || *used == "" {
+		return false
+	}
+	k, ok := peerDevice(p)
+	return ok && (k.String() == *used || crdt.OrgIDFor(k).String() == *used)
+}
+
+// admits is a door's judgement of p: the door lets p in, and p is one the
+// node admits (gate.go) or the one who used the invite — which, where its
+// organisation awaits more stewards' approval, has no standing yet — unless
+// the network knows its device as revoked.
+func (o *door) admits(n *Node, p peer.ID) bool {
+	if !o.lets(p) {
+		return false
+	}
+	if o.usedByPeer(p) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return !n.formerPeer(p)
+	}
+	return n.Admissible(p)
+}
+
 // doorGater is a door's connection gate: the node's (gate.go), and no new
 // connection once the door is shut.
 type doorGater struct {
@@ -220,7 +246,11 @@ func (g doorGater) InterceptAccept(a network.ConnMultiaddrs) bool {
 }
 
 func (g doorGater) InterceptSecured(dir network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
-	return g.d.lets(p) && g.gater.InterceptSecured(dir, p, a)
+	if dir == network.DirInbound && g.d.admits(g.n, p) {
+		return true
+	}
+	g.event(GateEvent{Peer: p, Decision: ConnRefused})
+	return false
 }
 
 // doorListen are the door's listen addresses: TCP at port on the IP
@@ -326,7 +356,9 @@ func (r *Runner) reconcileDoors() {
 			}
 			continue
 		}
-		o.h.SetStreamHandler(r.n.joinProtocol(), r.n.serveJoin)
+		o.h.SetStreamHandler(r.n.joinProtocol(), func(st network.Stream) {
+			r.n.serveJoinIf(st, func(p peer.ID) bool { return o.admits(r.n, p) })
+		})
 		o.h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(network.Network, network.Conn) { r.recheckSoon() }})
 		if r.opt.MDNS {
 			secret := s
@@ -366,7 +398,7 @@ func portsFree(listen []string) error {
 // other side, by whom the door lets in; nothing else.
 func (r *Runner) doorAllowed(o *door) func(peer.ID, protocol.ID, network.Direction) bool {
 	return func(p peer.ID, proto protocol.ID, dir network.Direction) bool {
-		if dir == network.DirInbound && proto == r.n.joinProtocol() && o.lets(p) && r.n.Admissible(p) {
+		if dir == network.DirInbound && proto == r.n.joinProtocol() && o.admits(r.n, p) {
 			return true
 		}
 		r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})

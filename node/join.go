@@ -498,9 +498,12 @@ func findInviteOrg(raws [][]byte, code InviteCode) (crdt.OrgID, bool) {
 }
 
 // serveJoin answers a join request: the one thing a stranger may ask.
-func (n *Node) serveJoin(s network.Stream) {
+func (n *Node) serveJoin(s network.Stream) { n.serveJoinIf(s, n.Admissible) }
+
+// serveJoinIf is serveJoin for a peer that admit lets in (a door's gate).
+func (n *Node) serveJoinIf(s network.Stream, admit func(peer.ID) bool) {
 	defer s.Close()
-	if !n.Admissible(s.Conn().RemotePeer()) { // where no gater ran (the mock network), this is the gate
+	if !admit(s.Conn().RemotePeer()) { // where no gater ran (the mock network), this is the gate
 		s.Reset()
 		return
 	}
