@@ -33,25 +33,28 @@ import (
 // without the key cannot even learn a member node's peer ID (its device
 // key). An invite code must not carry that key: a code is read out, sent,
 // photographed, and stays valid in whoever saw it long after it is used.
-// Instead, while an invite of this device is open (written, not used, not
-// expired), the running node opens a door for it: a second libp2p host,
-// TCP only, on a port derived from the invite's secret (doorPort), on the
-// same IP addresses as the node's host, under a pre-shared key derived
-// from the secret (doorKey), serving the join protocol and nothing else.
-// The code carries the inviter's IP addresses; the joiner dials the door
-// port there (or on the addresses of members found by mDNS), presents the
-// invite, and the join reply — over the door's encrypted channel, from
-// the peer the code names — hands it the network key. Once the invite is
-// used or expires the door closes (after the join exchange in progress),
-// and whoever holds the code finds nothing that answers with the key it
-// derives. A code made while the node is stopped stays good: the port and
-// the key are functions of the secret, and the runner opens the door when
-// it starts. The secrets of this device's open invites are kept in
-// doors.sealed, sealed under the device key like network.psk.
+// Instead, while an invite of this device is unexpired, the running node
+// opens a door for it: a second libp2p host, TCP only, on a port derived
+// from the invite's secret (doorPort), on the same IP addresses as the
+// node's host, under a pre-shared key derived from the secret (doorKey),
+// with an identity derived from the secret (doorIdentity: the code names
+// no peer, and a door is never a device), announced by mDNS under a name
+// derived from the secret (doorServiceName), serving the join protocol
+// and nothing else. The joiner dials the door port at the IP addresses
+// that travel beside the code (or that mDNS gives for the door), presents
+// the invite, and the join reply — over the door's encrypted channel —
+// hands it the network key. Once the invite is used the door lets in only
+// the device (or organisation) that used it, so that a joiner whose reply
+// was lost asks again; once it expires the door closes (after the join
+// exchange in progress), and whoever holds the code finds nothing that
+// answers with the key it derives. A code made while the node is stopped
+// stays good: port, key, identity and name are functions of the secret,
+// and the runner opens the door when it starts. The secrets of this
+// device's invites are kept in doors.sealed, sealed under the device key
+// like network.psk.
 //
-// Open networks (no pre-shared key) need no door: there, anyone may reach
-// a node's host, and the inviter's host serves the join protocol while an
-// invite of its device is open (gate.go).
+// Open networks (no pre-shared key) have doors too, since a code names no
+// peer to dial; the door's key there protects nothing but the invite.
 
 const (
 	doorsName    = "doors.sealed"
@@ -182,7 +185,8 @@ type doors struct {
 	closed     bool
 }
 
-// door is one open door. Once its invite is used or expires it is shut:
+// door is one open door. Once its invite expires (or leaves the log's
+// open invites of this device) it is shut:
 // it takes no new connection, and closes once the join exchange in
 // progress has ended (the joiner hangs up after the reply; closing at once
 // could cut the reply off in flight), or after joinReplyWindow at most.
@@ -275,21 +279,6 @@ func doorListen(listen []string, port uint16) []string {
 		ia.AddrPort = netip.AddrPortFrom(ia.AddrPort.Addr(), port)
 		if m := ia.Multiaddr().String(); !slices.Contains(out, m) {
 			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// doorAddrs are ai's addresses at the door's port (members found by mDNS
-// announce their host's).
-func doorAddrs(ai peer.AddrInfo, port uint16) peer.AddrInfo {
-	out := peer.AddrInfo{ID: ai.ID}
-	for _, a := range ai.Addrs {
-		if ia, ok := inviteAddrOf(a); ok && !ia.QUIC {
-			ia.AddrPort = netip.AddrPortFrom(ia.AddrPort.Addr(), port)
-			if m := ia.Multiaddr(); !slices.ContainsFunc(out.Addrs, m.Equal) {
-				out.Addrs = append(out.Addrs, m)
-			}
 		}
 	}
 	return out
