@@ -33,13 +33,15 @@ import (
 )
 
 // Joining. `murmur join CODE` sets a data directory up in a joining state:
-// the device key and join.json (the code, the organisation's name). The
-// next `murmur run` dials the inviter named in the code (on a private
-// network, its door for the invite: door.go), and over the join
+// the device key and join.json (the code, the addresses that came with
+// it, its expiry, the organisation's name). The next `murmur run` dials
+// the inviter's door for the invite (door.go: its peer ID, port and key
+// derive from the code's secret) at those addresses, at --peer's, or where
+// mDNS finds it, and over the join
 // protocol presents a request signed with the invite's key (derived from
 // the code's secret, which is never sent), bound to the joiner's device
-// key and to the member it is talking to, so that whoever sees the request
-// cannot use it for another key or take it to another member. The member
+// key and to the door it is talking to, so that whoever sees the request
+// cannot use it for another key or take it elsewhere. The member
 // checks the invite it holds (standing, open, not expired), writes the
 // admission (or, for a device, the device-added entry) naming the invite,
 // and answers with the network's genesis and membership entries; the

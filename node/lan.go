@@ -15,11 +15,11 @@ import (
 // Finding members on the local network (mDNS). A node announces itself on
 // whatever network its machine joins — a café's Wi-Fi too — so the
 // announcement must tell a listener nothing about whose node it is. Its
-// service name is a keyed hash of the network's ID (the part of it an
-// invite code carries, so a joiner can look for it) and of the current
-// day (UTC): it changes every day, and only whoever knows the network's ID
-// — its members, and the holder of an invite code — can compute it and
-// tell that the node is one of theirs. Nothing else in it names the
+// service name is a keyed hash of the network's ID (its first 16 bytes)
+// and of the current day (UTC): it changes every day, and only whoever
+// knows the network's ID — its members — can compute it and tell that the
+// node is one of theirs. (A joiner looks for the door of its invite, under
+// a name keyed with the invite's secret: door.go.) Nothing else in it names the
 // network or the organisation: the instance and host names are random
 // (go-libp2p's), and the text records carry the node's addresses and peer
 // ID, which a listener without the log cannot place. (A copy of the log
