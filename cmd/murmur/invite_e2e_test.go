@@ -72,6 +72,19 @@ func TestCLIShortInviteCode(t *testing.T) {
 		t.Errorf("invite --json: %+v (%d characters)", out, n)
 	}
 
+	// The QR code's text, pasted whole: the code and the address.
+	j := newCLI(t, t.TempDir())
+	j.ok("join", out.QR, "--org", "Beta Collective", "--no-passphrase")
+	var js struct {
+		Joining bool     `json:"joining"`
+		Addrs   []string `json:"inviter_addrs"`
+		Expires string   `json:"invite_expires"`
+	}
+	j.json(&js, "status")
+	if !js.Joining || len(js.Addrs) != 1 || js.Addrs[0] != "192.0.2.7" || js.Expires != out.Expires {
+		t.Errorf("status after joining with the QR text: %+v (invite expires %s)", js, out.Expires)
+	}
+
 	// Joins refused offline: nothing is written in the data directory.
 	expired := node.InviteCode{Purpose: crdt.InviteOrganisation, Expires: time.Now().Add(-2 * time.Minute).Truncate(time.Minute)}
 	rand.Read(expired.Secret[:])

@@ -23,9 +23,9 @@ func (c *cli) memberStatus() memberStatus {
 
 // Three organisations with the real binary on loopback: the first founds
 // the network and runs; it invites the other two, which join with their
-// codes and run (Beta with the QR code's text, the code and the address
-// line; Gamma with the code alone and the inviter's address given to
-// `murmur run --peer`); each writes; all converge. A code used twice is
+// codes and run (Beta with the code and the address line, `join CODE
+// --addr ADDRESS`; Gamma with the code alone and the inviter's address
+// given to `murmur run --peer`); each writes; all converge. A code used twice is
 // refused.
 func TestCLIInviteJoinThreeOrganisations(t *testing.T) {
 	a, _ := founded(t)
@@ -52,7 +52,7 @@ func TestCLIInviteJoinThreeOrganisations(t *testing.T) {
 		var out joinOut
 		runArgs := []string{"run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}
 		if name == "Beta Collective" {
-			j.json(&out, "join", code.QR, "--org", name, "--no-passphrase")
+			j.json(&out, "join", code.Code, "--addr", code.Addrs[0], "--org", name, "--no-passphrase")
 		} else {
 			j.json(&out, "join", code.Code, "--org", name, "--no-passphrase")
 			runArgs = append(runArgs, "--peer", addrA)
