@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/murmurnet/murmur/crdt"
 )
 
 // The door. On a private network every connection is encrypted under the
@@ -30,25 +33,28 @@ import (
 // without the key cannot even learn a member node's peer ID (its device
 // key). An invite code must not carry that key: a code is read out, sent,
 // photographed, and stays valid in whoever saw it long after it is used.
-// Instead, while an invite of this device is open (written, not used, not
-// expired), the running node opens a door for it: a second libp2p host,
-// TCP only, on a port derived from the invite's secret (doorPort), on the
-// same IP addresses as the node's host, under a pre-shared key derived
-// from the secret (doorKey), serving the join protocol and nothing else.
-// The code carries the inviter's IP addresses; the joiner dials the door
-// port there (or on the addresses of members found by mDNS), presents the
-// invite, and the join reply — over the door's encrypted channel, from
-// the peer the code names — hands it the network key. Once the invite is
-// used or expires the door closes (after the join exchange in progress),
-// and whoever holds the code finds nothing that answers with the key it
-// derives. A code made while the node is stopped stays good: the port and
-// the key are functions of the secret, and the runner opens the door when
-// it starts. The secrets of this device's open invites are kept in
-// doors.sealed, sealed under the device key like network.psk.
+// Instead, while an invite of this device is unexpired, the running node
+// opens a door for it: a second libp2p host, TCP only, on a port derived
+// from the invite's secret (doorPort), on the same IP addresses as the
+// node's host, under a pre-shared key derived from the secret (doorKey),
+// with an identity derived from the secret (doorIdentity: the code names
+// no peer, and a door is never a device), announced by mDNS under a name
+// derived from the secret (doorServiceName), serving the join protocol
+// and nothing else. The joiner dials the door port at the IP addresses
+// that travel beside the code (or that mDNS gives for the door), presents
+// the invite, and the join reply — over the door's encrypted channel —
+// hands it the network key. Once the invite is used the door lets in only
+// the device (or organisation) that used it, so that a joiner whose reply
+// was lost asks again; once it expires the door closes (after the join
+// exchange in progress), and whoever holds the code finds nothing that
+// answers with the key it derives. A code made while the node is stopped
+// stays good: port, key, identity and name are functions of the secret,
+// and the runner opens the door when it starts. The secrets of this
+// device's invites are kept in doors.sealed, sealed under the device key
+// like network.psk.
 //
-// Open networks (no pre-shared key) need no door: there, anyone may reach
-// a node's host, and the inviter's host serves the join protocol while an
-// invite of its device is open (gate.go).
+// Open networks (no pre-shared key) have doors too, since a code names no
+// peer to dial; the door's key there protects nothing but the invite.
 
 const (
 	doorsName    = "doors.sealed"
@@ -69,6 +75,30 @@ func doorKey(secret [inviteSecretLen]byte, prefix []byte) []byte {
 	k := make([]byte, 32)
 	io.ReadFull(hkdf.New(sha256.New, secret[:], nil, append([]byte("murmur-door-v1"), prefix...)), k)
 	return k
+}
+
+// doorIdentity is the private key of the door of the invite with this
+// secret: its libp2p identity (peer ID), which the joiner derives from the
+// code to dial it.
+func doorIdentity(secret [inviteSecretLen]byte, prefix []byte) []byte {
+	seed := make([]byte, 32)
+	io.ReadFull(hkdf.New(sha256.New, secret[:], nil, append([]byte("murmur-door-identity-v1"), prefix...)), seed)
+	return crdt.KeyFromSeed(seed)
+}
+
+// doorPeer is the peer ID of the door of the invite with this secret.
+func doorPeer(secret [inviteSecretLen]byte, prefix []byte) peer.ID {
+	id, _ := PeerID(crdt.PublicKeyOf(doorIdentity(secret, prefix)))
+	return id
+}
+
+// doorServiceName is the mDNS service name under which the door of the
+// invite with this secret is announced during the day that holds t: only
+// the holder of the code can compute it, and it changes every day.
+func doorServiceName(secret [inviteSecretLen]byte, t time.Time) string {
+	m := hmac.New(sha256.New, secret[:])
+	fmt.Fprintf(m, "murmur door lan v1\n%d", t.Unix()/int64(lanPeriod/time.Second))
+	return "_" + hex.EncodeToString(m.Sum(nil)[:7]) + "._udp"
 }
 
 // doorSecret is one invite secret this device keeps for its door.
@@ -111,9 +141,12 @@ func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) e
 	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
 }
 
-// doorsWanted are the secrets of this device's open invites: written,
-// standing, not used, not expired.
-func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]bool, error) {
+// doorsWanted are the secrets of this device's open invites (written,
+// standing, not expired), each with who used it ("" if no one yet: an
+// organisation's ID, or a device key). The door of a used invite stays
+// open, until the invite expires, for the one who used it: a joiner whose
+// reply was lost asks again.
+func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]string, error) {
 	kept, err := n.doorSecrets()
 	if err != nil || len(kept) == 0 {
 		return nil, err
@@ -121,21 +154,22 @@ func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := uint64(n.now().UnixMilli())
-	open := map[[32]byte]bool{}
+	open := map[[32]byte]string{}
 	for _, iv := range n.state.Invites() {
-		if iv.Author == n.device && iv.UsedBy == "" && iv.Expires > now {
-			open[iv.Key] = true
+		if iv.Author == n.device && iv.Expires > now {
+			open[iv.Key] = iv.UsedBy
 		}
 	}
-	out := map[[inviteSecretLen]byte]bool{}
+	out := map[[inviteSecretLen]byte]string{}
 	for _, d := range kept {
 		var s [inviteSecretLen]byte
 		if len(d.Secret) != inviteSecretLen {
 			continue
 		}
 		copy(s[:], d.Secret)
-		if _, pub := inviteKey(s); open[pub] {
-			out[s] = true
+		_, pub := inviteKey(s)
+		if used, ok := open[pub]; ok {
+			out[s] = used
 		}
 	}
 	return out, nil
@@ -151,14 +185,57 @@ type doors struct {
 	closed     bool
 }
 
-// door is one open door. Once its invite is used or expires it is shut:
+// door is one open door. Once its invite expires (or leaves the log's
+// open invites of this device) it is shut:
 // it takes no new connection, and closes once the join exchange in
 // progress has ended (the joiner hangs up after the reply; closing at once
 // could cut the reply off in flight), or after joinReplyWindow at most.
 type door struct {
-	h     host.Host
-	shut  atomic.Bool
-	since time.Time // shut since
+	h      host.Host
+	lan    *lanDiscovery // its mDNS announcement, if the runner has mDNS
+	shut   atomic.Bool
+	since  time.Time              // shut since
+	usedBy atomic.Pointer[string] // who used the invite ("" no one yet): only they may come back
+}
+
+// lets reports whether the door lets p in: anyone while the invite is
+// unused, then only the device or organisation that used it.
+func (d *door) lets(p peer.ID) bool {
+	if d.shut.Load() {
+		return false
+	}
+	used := d.usedBy.Load()
+	if used == nil || *used == "" {
+		return true
+	}
+	k, ok := peerDevice(p)
+	return ok && (k.String() == *used || crdt.OrgIDFor(k).String() == *used)
+}
+
+// usedBy reports whether p's device (or its organisation) used the invite.
+func (d *door) usedByPeer(p peer.ID) bool {
+	used := d.usedBy.Load()
+	if used == nil || *used == "" {
+		return false
+	}
+	k, ok := peerDevice(p)
+	return ok && (k.String() == *used || crdt.OrgIDFor(k).String() == *used)
+}
+
+// admits is a door's judgement of p: the door lets p in, and p is one the
+// node admits (gate.go) or the one who used the invite — which, where its
+// organisation awaits more stewards' approval, has no standing yet — unless
+// the network knows its device as revoked.
+func (o *door) admits(n *Node, p peer.ID) bool {
+	if !o.lets(p) {
+		return false
+	}
+	if o.usedByPeer(p) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return !n.formerPeer(p)
+	}
+	return n.Admissible(p)
 }
 
 // doorGater is a door's connection gate: the node's (gate.go), and no new
@@ -173,7 +250,11 @@ func (g doorGater) InterceptAccept(a network.ConnMultiaddrs) bool {
 }
 
 func (g doorGater) InterceptSecured(dir network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
-	return !g.d.shut.Load() && g.gater.InterceptSecured(dir, p, a)
+	if dir == network.DirInbound && g.d.admits(g.n, p) {
+		return true
+	}
+	g.event(GateEvent{Peer: p, Decision: ConnRefused})
+	return false
 }
 
 // doorListen are the door's listen addresses: TCP at port on the IP
@@ -203,27 +284,12 @@ func doorListen(listen []string, port uint16) []string {
 	return out
 }
 
-// doorAddrs are ai's addresses at the door's port (members found by mDNS
-// announce their host's).
-func doorAddrs(ai peer.AddrInfo, port uint16) peer.AddrInfo {
-	out := peer.AddrInfo{ID: ai.ID}
-	for _, a := range ai.Addrs {
-		if ia, ok := inviteAddrOf(a); ok && !ia.QUIC {
-			ia.AddrPort = netip.AddrPortFrom(ia.AddrPort.Addr(), port)
-			if m := ia.Multiaddr(); !slices.ContainsFunc(out.Addrs, m.Equal) {
-				out.Addrs = append(out.Addrs, m)
-			}
-		}
-	}
-	return out
-}
-
 // reconcileDoors opens a door for each open invite of this device and
 // closes the others (a door with a join exchange in progress closes at a
 // later look). Only a private network's node on a host it created has
 // doors.
 func (r *Runner) reconcileDoors() {
-	if !r.gated || !r.private {
+	if !r.gated {
 		return
 	}
 	want, err := r.n.doorsWanted()
@@ -239,9 +305,14 @@ func (r *Runner) reconcileDoors() {
 	d.unreadable = err != nil
 	now := time.Now()
 	for s, o := range d.open {
+		used, ok := want[s]
 		switch {
-		case want[s]:
+		case ok:
+			o.usedBy.Store(&used)
 			o.shut.Store(false)
+			if o.lan != nil {
+				o.lan.renew(now)
+			}
 			continue
 		case !o.shut.Load():
 			o.shut.Store(true)
@@ -250,11 +321,11 @@ func (r *Runner) reconcileDoors() {
 		if len(o.h.Network().Conns()) > 0 && now.Sub(o.since) < joinReplyWindow {
 			continue // (a disconnection makes the gate loop look again)
 		}
-		o.h.Close()
+		o.close()
 		delete(d.open, s)
-		r.opt.Logf("closed the door for an invite: it is used or has expired")
+		r.opt.Logf("closed the door for an invite: it has expired or is withdrawn")
 	}
-	for s := range want {
+	for s, used := range want {
 		if d.open[s] != nil {
 			continue
 		}
@@ -262,8 +333,10 @@ func (r *Runner) reconcileDoors() {
 		listen := doorListen(r.opt.Listen, port)
 		err := portsFree(listen)
 		o := &door{}
+		o.usedBy.Store(&used)
 		if err == nil {
-			o.h, err = newHost(r.n.key, listen, doorKey(s, r.n.network[:inviteNetLen]), doorGater{gater: gater{n: r.n, event: r.event}, d: o}, r.doorAllowed)
+			prefix := r.n.network[:inviteNetLen]
+			o.h, err = newHost(doorIdentity(s, prefix), listen, doorKey(s, prefix), doorGater{gater: gater{n: r.n, event: r.event}, d: o}, r.doorAllowed(o))
 		}
 		if err != nil {
 			if !d.failed[s] {
@@ -272,8 +345,17 @@ func (r *Runner) reconcileDoors() {
 			}
 			continue
 		}
-		o.h.SetStreamHandler(r.n.joinProtocol(), r.n.serveJoin)
+		o.h.SetStreamHandler(r.n.joinProtocol(), func(st network.Stream) {
+			r.n.serveJoinIf(st, func(p peer.ID) bool { return o.admits(r.n, p) })
+		})
 		o.h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(network.Network, network.Conn) { r.recheckSoon() }})
+		if r.opt.MDNS {
+			secret := s
+			o.lan, err = startLANAs(o.h, func(t time.Time) string { return doorServiceName(secret, t) }, ignorePeers{}, now)
+			if err != nil {
+				r.opt.Logf("not announcing the door for an invite on the local network: %v", err)
+			}
+		}
 		d.open[s] = o
 		delete(d.failed, s)
 		r.opt.Logf("opened the door for an invite on TCP port %d", port)
@@ -302,14 +384,29 @@ func portsFree(listen []string) error {
 }
 
 // doorAllowed is a door's stream gate: the join protocol, opened by the
-// other side, while an invite of this device is open; nothing else.
-func (r *Runner) doorAllowed(p peer.ID, proto protocol.ID, dir network.Direction) bool {
-	if dir == network.DirInbound && proto == r.n.joinProtocol() && r.n.Admissible(p) {
-		return true
+// other side, by whom the door lets in; nothing else.
+func (r *Runner) doorAllowed(o *door) func(peer.ID, protocol.ID, network.Direction) bool {
+	return func(p peer.ID, proto protocol.ID, dir network.Direction) bool {
+		if dir == network.DirInbound && proto == r.n.joinProtocol() && o.admits(r.n, p) {
+			return true
+		}
+		r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
+		return false
 	}
-	r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
-	return false
 }
+
+// close closes the door's announcement and host.
+func (o *door) close() error {
+	if o.lan != nil {
+		o.lan.Close()
+	}
+	return o.h.Close()
+}
+
+// ignorePeers is the notifee of a door's mDNS service: a door dials no one.
+type ignorePeers struct{}
+
+func (ignorePeers) HandlePeerFound(peer.AddrInfo) {}
 
 // closeDoors closes every door (the runner stops).
 func (r *Runner) closeDoors() error {
@@ -319,7 +416,7 @@ func (r *Runner) closeDoors() error {
 	d.closed = true
 	var errs []error
 	for s, o := range d.open {
-		errs = append(errs, o.h.Close())
+		errs = append(errs, o.close())
 		delete(d.open, s)
 	}
 	return errors.Join(errs...)
@@ -331,3 +428,7 @@ func (r *Runner) openDoors() int {
 	defer r.doors.mu.Unlock()
 	return len(r.doors.open)
 }
+
+// DoorPort is the TCP port at which the inviting node lets the holder of
+// code in.
+func DoorPort(code InviteCode) uint16 { return doorPort(code.Secret) }

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
@@ -31,13 +33,15 @@ import (
 )
 
 // Joining. `murmur join CODE` sets a data directory up in a joining state:
-// the device key and join.json (the code, the organisation's name). The
-// next `murmur run` dials the inviter named in the code (on a private
-// network, its door for the invite: door.go), and over the join
+// the device key and join.json (the code, the addresses that came with
+// it, its expiry, the organisation's name). The next `murmur run` dials
+// the inviter's door for the invite (door.go: its peer ID, port and key
+// derive from the code's secret) at those addresses, at --peer's, or where
+// mDNS finds it, and over the join
 // protocol presents a request signed with the invite's key (derived from
 // the code's secret, which is never sent), bound to the joiner's device
-// key and to the member it is talking to, so that whoever sees the request
-// cannot use it for another key or take it to another member. The member
+// key and to the door it is talking to, so that whoever sees the request
+// cannot use it for another key or take it elsewhere. The member
 // checks the invite it holds (standing, open, not expired), writes the
 // admission (or, for a device, the device-added entry) naming the invite,
 // and answers with the network's genesis and membership entries; the
@@ -80,9 +84,11 @@ var ErrJoining = errors.New("this node has not joined its network yet: run `murm
 
 // joinState is join.json.
 type joinState struct {
-	Version int    `json:"version"`
-	Code    string `json:"code"`
-	OrgName string `json:"org_name,omitempty"`
+	Version int      `json:"version"`
+	Code    string   `json:"code"`
+	Addrs   []string `json:"addrs,omitempty"`   // where the inviter's door may be reached
+	Expires int64    `json:"expires,omitempty"` // the code's expiry, Unix seconds (as read when joining)
+	OrgName string   `json:"org_name,omitempty"`
 }
 
 type joinRequest struct {
@@ -140,8 +146,8 @@ func PrepareJoin(dir string, code InviteCode, opt JoinOptions) (crdt.DeviceKey, 
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.Now().After(code.Expires) {
-		return crdt.DeviceKey{}, ErrInviteExpired
+	if !opt.Now().Before(code.Expires) {
+		return crdt.DeviceKey{}, fmt.Errorf("%w (it expired %s)", ErrInviteExpired, code.Expires.Local().Format("Mon 2 Jan 2006 15:04"))
 	}
 	if code.Purpose == crdt.InviteOrganisation {
 		opt.OrgName = strings.TrimSpace(opt.OrgName)
@@ -179,7 +185,11 @@ func PrepareJoin(dir string, code InviteCode, opt JoinOptions) (crdt.DeviceKey, 
 	if err := writeFileAtomic(filepath.Join(dir, keyName), kb, 0o600); err != nil {
 		return crdt.DeviceKey{}, err
 	}
-	jb, _ := json.MarshalIndent(joinState{Version: 1, Code: code.String(), OrgName: opt.OrgName}, "", "  ")
+	js := joinState{Version: 2, Code: code.String(), Expires: code.Expires.Unix(), OrgName: opt.OrgName}
+	for _, a := range code.Addrs {
+		js.Addrs = append(js.Addrs, a.String())
+	}
+	jb, _ := json.MarshalIndent(js, "", "  ")
 	if err := writeFileAtomic(filepath.Join(dir, joinName), jb, 0o600); err != nil {
 		os.Remove(filepath.Join(dir, keyName))
 		return crdt.DeviceKey{}, err
@@ -208,12 +218,21 @@ func ReadJoin(dir string) (JoinInfo, error) {
 		return JoinInfo{}, err
 	}
 	var js joinState
-	if err := json.Unmarshal(b, &js); err != nil || js.Version != 1 {
+	if err := json.Unmarshal(b, &js); err != nil {
 		return JoinInfo{}, fmt.Errorf("%s is damaged", joinName)
 	}
-	code, err := ParseInviteCode(js.Code)
+	if js.Version != 2 {
+		return JoinInfo{}, fmt.Errorf("%s was written by an earlier release of Murmur, for an invite code it no longer accepts: move the data directory aside and join again with a new code", joinName)
+	}
+	code, err := parseInviteCodeAt(js.Code, time.Unix(js.Expires, 0))
 	if err != nil {
 		return JoinInfo{}, err
+	}
+	code.Expires = time.Unix(js.Expires, 0).UTC()
+	for _, a := range js.Addrs {
+		if ip, ok := parseInviteAddr(a); ok {
+			code.Addrs = append(code.Addrs, ip)
+		}
 	}
 	kf, err := readKeyFile(filepath.Join(dir, keyName))
 	if err != nil {
@@ -226,14 +245,16 @@ func ReadJoin(dir string) (JoinInfo, error) {
 	return JoinInfo{Code: code, OrgName: js.OrgName, Device: device}, nil
 }
 
-// CompleteJoin reaches the inviter of the join in dir — or, with lan, any
-// node it finds on the local network by mDNS (only the inviter's node lets
-// a stranger in: its addresses may have changed since the code was made) —
-// presents the invite, and on success sets the directory up as a node of
-// the network (opened and unlocked). It retries, backing off, until ctx is
-// done. Asking a member found by mDNS is safe: the request is bound to the
-// member asked, and the answer must be the network the code names.
-func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bool, logf func(string, ...any)) (*Node, error) {
+// CompleteJoin reaches the door the inviter opened for the invite of the
+// join in dir (door.go) — at the addresses that came with the code, at the
+// IP addresses of peers (multiaddrs or IP addresses: `murmur run --peer`),
+// and, with lan, wherever mDNS finds it under the name the code's secret
+// derives — presents the invite, and on success sets the directory up as a
+// node of the network (opened and unlocked). It retries, backing off,
+// until ctx is done. The door's identity derives from the code's secret:
+// only a holder of the code can pose as it, and the answer must be the
+// network the code names.
+func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bool, peers []string, logf func(string, ...any)) (*Node, error) {
 	info, err := ReadJoin(dir)
 	if err != nil {
 		return nil, err
@@ -243,46 +264,54 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		return nil, err
 	}
 	priv := crdt.KeyFromSeed(seed)
-	psk := info.Code.NetworkKey // (a version 1 code's)
-	if info.Code.Private {
-		// The inviter's door for this invite (door.go).
-		psk = doorKey(info.Code.Secret, info.Code.Network[:])
-	}
-	h, err := joinHost(priv, psk, lan)
+	secret, prefix := info.Code.Secret, info.Code.Network[:]
+	h, err := joinHost(priv, doorKey(secret, prefix), lan)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	target, err := info.Code.InviterAddrInfo()
-	if err != nil {
-		return nil, err
+	target := peer.AddrInfo{ID: doorPeer(secret, prefix)}
+	port := doorPort(secret)
+	ips := append([]netip.Addr(nil), info.Code.Addrs...)
+	for _, s := range peers {
+		if ip, ok := parseInviteAddr(s); ok && !slices.Contains(ips, ip) {
+			ips = append(ips, ip)
+		}
+	}
+	for _, ip := range ips {
+		target.Addrs = append(target.Addrs, inviteAddr{AddrPort: netip.AddrPortFrom(ip, port)}.Multiaddr())
 	}
 	found := newFoundPeers()
 	var ld *lanDiscovery
 	if lan {
-		if ld, err = startLAN(h, info.Code.Network[:], found, time.Now()); err == nil {
+		if ld, err = startLANAs(h, func(t time.Time) string { return doorServiceName(secret, t) }, found, time.Now()); err == nil {
 			defer ld.Close()
 		} else {
-			logf("not looking for members on the local network: %v", err)
+			logf("not looking for the inviter on the local network: %v", err)
 			ld = nil
 		}
+	}
+	if len(target.Addrs) == 0 && ld == nil {
+		return nil, inputErr("no address to reach the inviter: give the address that came with the code (murmur run --peer ADDRESS), or let mDNS look on the local network")
 	}
 	backoff := time.Second
 	for {
 		if ld != nil {
 			ld.renew(time.Now()) // (the day may have changed)
 		}
-		reply, err := askToJoin(ctx, h, target, info, priv)
-		for _, ai := range found.take() { // members met on the local network
-			if err == nil && reply.Status != "refused" {
-				break
+		for _, ai := range found.take() { // the door, found on the local network
+			if ai.ID == target.ID {
+				for _, a := range ai.Addrs {
+					if ia, ok := inviteAddrOf(a); ok && !ia.QUIC && !slices.ContainsFunc(target.Addrs, a.Equal) {
+						target.Addrs = append(target.Addrs, a)
+					}
+				}
 			}
-			if info.Code.Private { // only a door lets a joiner in
-				ai = doorAddrs(ai, doorPort(info.Code.Secret))
-			}
-			if r, e := askToJoin(ctx, h, ai, info, priv); e == nil && r.Status != "refused" {
-				reply, err = r, nil
-			}
+		}
+		var reply joinReply
+		err := errNoAddress
+		if len(target.Addrs) > 0 {
+			reply, err = askToJoin(ctx, h, target, info, priv)
 		}
 		switch {
 		case err == nil && reply.Status == "refused":
@@ -296,11 +325,7 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
-		if info.Code.Private {
-			logf("cannot reach the inviter yet (%v): its node may be stopped, or the invite used or expired; trying again in %v", err, backoff.Round(time.Second))
-		} else {
-			logf("cannot reach the inviter yet (%v); trying again in %v", err, backoff.Round(time.Second))
-		}
+		logf("cannot reach the inviter yet (%v): its node may be stopped or elsewhere, or the invite used or expired; trying again in %v", err, backoff.Round(time.Second))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -309,6 +334,8 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		backoff = min(2*backoff, time.Minute)
 	}
 }
+
+var errNoAddress = errors.New("not found on the local network yet")
 
 // foundPeers collects the peers mDNS finds, for the join loop to ask.
 type foundPeers struct {
@@ -408,11 +435,9 @@ func finishJoin(ctx context.Context, dir string, info JoinInfo, seed, priv []byt
 		}
 		org = iv
 	}
-	psk := info.Code.NetworkKey // (a version 1 code's)
-	if info.Code.Private {
-		if psk = reply.NetworkKey; len(psk) != 32 {
-			return nil, fmt.Errorf("the inviter's answer does not hold the network's key")
-		}
+	psk := reply.NetworkKey // nil: an open network
+	if psk != nil && len(psk) != 32 {
+		return nil, fmt.Errorf("the inviter's answer holds a damaged network key")
 	}
 	// The (sealed) key file stays; join.json gives way to a node.
 	n, err := provision(ctx, dir, genesis, seed, org, nil, psk, time.Now)
@@ -475,9 +500,12 @@ func findInviteOrg(raws [][]byte, code InviteCode) (crdt.OrgID, bool) {
 }
 
 // serveJoin answers a join request: the one thing a stranger may ask.
-func (n *Node) serveJoin(s network.Stream) {
+func (n *Node) serveJoin(s network.Stream) { n.serveJoinIf(s, n.Admissible) }
+
+// serveJoinIf is serveJoin for a peer that admit lets in (a door's gate).
+func (n *Node) serveJoinIf(s network.Stream, admit func(peer.ID) bool) {
 	defer s.Close()
-	if !n.Admissible(s.Conn().RemotePeer()) { // where no gater ran (the mock network), this is the gate
+	if !admit(s.Conn().RemotePeer()) { // where no gater ran (the mock network), this is the gate
 		s.Reset()
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -59,7 +60,7 @@ func join(t *testing.T, dir string, code InviteCode, org, wantErr string) *Node 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n, err := CompleteJoin(ctx, dir, nil, false, t.Logf)
+	n, err := CompleteJoin(ctx, dir, nil, false, nil, t.Logf)
 	if wantErr != "" {
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Fatalf("joining: got %v, want %q", err, wantErr)
@@ -71,6 +72,26 @@ func join(t *testing.T, dir string, code InviteCode, org, wantErr string) *Node 
 	}
 	t.Cleanup(func() { n.Close() })
 	return n
+}
+
+// joinReachesNothing prepares dir with code and checks that the join
+// completes nowhere: no door answers for it (a door lets in only the
+// holder of an open invite, or the one who used it).
+func joinReachesNothing(t *testing.T, dir string, code InviteCode, org string) {
+	t.Helper()
+	if _, err := PrepareJoin(dir, code, JoinOptions{OrgName: org}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	n, err := CompleteJoin(ctx, dir, nil, false, nil, t.Logf)
+	if err == nil {
+		n.Close()
+		t.Fatal("the join completed")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("joining: got %v, want no answer at all", err)
+	}
 }
 
 func founded(t *testing.T, quorum int) (*Node, *Runner) {
@@ -99,9 +120,10 @@ func TestJoinWithInvite(t *testing.T) {
 	})
 	_ = br
 
-	// The same code again, for another organisation: refused, nothing admitted.
+	// The same code again, for another organisation: its door lets only
+	// Beta's device in; nothing is admitted.
 	before := f.Status()
-	join(t, t.TempDir(), code, "Gamma", "used already")
+	joinReachesNothing(t, t.TempDir(), code, "Gamma")
 	if after := f.Status(); after.Members != before.Members || after.PendingOrgs != before.PendingOrgs {
 		t.Fatalf("a reused invite changed the membership: %+v -> %+v", before, after)
 	}
@@ -111,16 +133,27 @@ func TestJoinRefusals(t *testing.T) {
 	f, fr := founded(t, 1)
 	before := f.Status()
 
-	// Altered: the right checksum, the wrong secret.
+	// Altered: the right check, the wrong secret. No door opens for it.
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	altered := code
 	altered.Secret[0] ^= 1
-	join(t, t.TempDir(), altered, "Altered", "not know the invite")
+	joinReachesNothing(t, t.TempDir(), altered, "Altered")
 
-	// Expired by the member's clock.
+	// Expired by the member's clock: the door refuses it, or has closed.
 	short := newInvite(t, f, fr, crdt.InviteOrganisation, time.Minute)
 	f.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
-	join(t, t.TempDir(), short, "Late", "expired")
+	dir := t.TempDir()
+	if _, err := PrepareJoin(dir, short, JoinOptions{OrgName: "Late"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	if n, err := CompleteJoin(ctx, dir, nil, false, nil, t.Logf); err == nil {
+		n.Close()
+		t.Fatal("an expired invite was used")
+	} else if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("an expired invite: %v", err)
+	}
+	cancel()
 	f.SetClock(time.Now)
 
 	// A device invite presented as an organisation's.

@@ -15,11 +15,11 @@ import (
 // Finding members on the local network (mDNS). A node announces itself on
 // whatever network its machine joins — a café's Wi-Fi too — so the
 // announcement must tell a listener nothing about whose node it is. Its
-// service name is a keyed hash of the network's ID (the part of it an
-// invite code carries, so a joiner can look for it) and of the current
-// day (UTC): it changes every day, and only whoever knows the network's ID
-// — its members, and the holder of an invite code — can compute it and
-// tell that the node is one of theirs. Nothing else in it names the
+// service name is a keyed hash of the network's ID (its first 16 bytes)
+// and of the current day (UTC): it changes every day, and only whoever
+// knows the network's ID — its members — can compute it and tell that the
+// node is one of theirs. (A joiner looks for the door of its invite, under
+// a name keyed with the invite's secret: door.go.) Nothing else in it names the
 // network or the organisation: the instance and host names are random
 // (go-libp2p's), and the text records carry the node's addresses and peer
 // ID, which a listener without the log cannot place. (A copy of the log
@@ -27,6 +27,10 @@ import (
 
 // lanPeriod is how long one service name is used.
 const lanPeriod = 24 * time.Hour
+
+// lanPrefixLen is how much of the network's ID the members' service name
+// is keyed with (a joiner looks for the door of its invite instead).
+const lanPrefixLen = 16
 
 // lanServiceName is the mDNS service name of the network whose ID begins
 // with prefix, during the period that holds t.
@@ -42,7 +46,7 @@ func lanServiceName(prefix []byte, t time.Time) string {
 // (renew).
 type lanDiscovery struct {
 	h       host.Host
-	prefix  []byte
+	nameAt  func(time.Time) string
 	notifee mdns.Notifee
 
 	mu     gosync.Mutex
@@ -52,7 +56,13 @@ type lanDiscovery struct {
 }
 
 func startLAN(h host.Host, prefix []byte, notifee mdns.Notifee, now time.Time) (*lanDiscovery, error) {
-	l := &lanDiscovery{h: h, prefix: append([]byte(nil), prefix...), notifee: notifee}
+	prefix = append([]byte(nil), prefix...)
+	return startLANAs(h, func(t time.Time) string { return lanServiceName(prefix, t) }, notifee, now)
+}
+
+// startLANAs runs mDNS under the names nameAt gives (an invite's door).
+func startLANAs(h host.Host, nameAt func(time.Time) string, notifee mdns.Notifee, now time.Time) (*lanDiscovery, error) {
+	l := &lanDiscovery{h: h, nameAt: nameAt, notifee: notifee}
 	if err := l.renew(now); err != nil {
 		return nil, err
 	}
@@ -64,7 +74,7 @@ func startLAN(h host.Host, prefix []byte, notifee mdns.Notifee, now time.Time) (
 func (l *lanDiscovery) renew(now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	name := lanServiceName(l.prefix, now)
+	name := l.nameAt(now)
 	if l.closed || name == l.name {
 		return nil
 	}

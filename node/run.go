@@ -298,7 +298,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		r.spawn(func() { r.keepConnected(ai) })
 	}
 	if opt.MDNS {
-		if r.lan, err = startLAN(r.h, n.network[:inviteNetLen], mdnsNotifee{r}, time.Now()); err != nil {
+		if r.lan, err = startLAN(r.h, n.network[:lanPrefixLen], mdnsNotifee{r}, time.Now()); err != nil {
 			return nil, fmt.Errorf("node: mDNS: %w", err)
 		}
 		r.spawn(r.lanLoop)

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,30 +15,51 @@ import (
 )
 
 type codeOut struct {
-	Code string `json:"code"`
+	Code    string   `json:"code"`    // 30 characters, grouped by dashes
+	Addrs   []string `json:"addrs"`   // IP addresses of this node, beside the code
+	QR      string   `json:"qr"`      // what the QR code holds: the code and the addresses
+	Expires string   `json:"expires"` // RFC 3339, exact
 }
 
 func cmdInvite(e *env, args []string) error {
 	return invite(e, args, "invite", crdt.InviteOrganisation,
-		`murmur invite --expires 48h --qr`)
+		`murmur invite --expires 48h`+inviteHelp)
 }
 
 func cmdDeviceInvite(e *env, args []string) error {
 	return invite(e, args, "device invite", crdt.InviteDevice,
-		`murmur device invite --expires 2h`)
+		`murmur device invite --expires 2h --no-qr`+inviteHelp)
 }
 
+const inviteHelp = `
+
+The code is 30 characters in six groups of five (dashes, spaces and case
+do not matter when it is typed), valid once, until the exact moment printed
+in local time (--expires: from 1 minute to 30 days). Beside it: this node's
+IP addresses, needed only when the new machine is not on this local
+network, and a QR code holding the code and the addresses. This node lets
+the joiner in at a TCP port of the invite's own (printed) while
+murmur run runs here.`
+
+// exactTime is a moment as people read it: local time, to the minute,
+// with the day and the time zone.
+func exactTime(t time.Time) string { return t.Local().Format("Mon 2 Jan 2006 15:04 MST") }
+
 func invite(e *env, args []string, name string, purpose crdt.InvitePurpose, example string) error {
-	c := newFlags(e, name, "[--expires DURATION] [--qr] [--addr MULTIADDR]...", example)
-	expires := c.String("expires", "72h", "how long the code stays valid (30m, 48h, 7d)")
-	showQR := c.Bool("qr", false, "also print the code as a QR code")
-	addrs := c.list("addr", "an address where the joiner can reach this node (default: where it runs, or this machine's addresses)")
+	c := newFlags(e, name, "[--expires DURATION] [--no-qr] [--addr ADDRESS]...", example)
+	expires := c.String("expires", "72h", "how long the code stays valid, from 1 minute to 30 days (30m, 48h, 7d)")
+	c.Bool("qr", true, "print the QR code (on unless --no-qr)")
+	noQR := c.Bool("no-qr", false, "do not print the QR code")
+	addrs := c.list("addr", "an IP address (or multiaddr) where the joiner can reach this node, printed beside the code (default: where it runs, or this machine's addresses)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	d, err := parseDuration(*expires)
 	if err != nil {
 		return usagef("--expires %q: %v", *expires, err)
+	}
+	if d <= 0 {
+		return usagef("--expires %q: an invite must stay valid for some time (from 1 minute to 30 days, for example 30m, 48h or 7d)", *expires)
 	}
 	n, err := c.open(e)
 	if err != nil {
@@ -49,21 +71,32 @@ func invite(e *env, args []string, name string, purpose crdt.InvitePurpose, exam
 		return err
 	}
 	text := code.String()
-	return c.output(e, codeOut{text}, func(w io.Writer) {
+	out := codeOut{Code: text, Addrs: []string{}, QR: code.QRText(), Expires: code.Expires.Format(time.RFC3339)}
+	for _, a := range code.Addrs {
+		out.Addrs = append(out.Addrs, a.String())
+	}
+	return c.output(e, out, func(w io.Writer) {
 		what := "another organisation to join the network"
-		then := `murmur join CODE --org "THEIR ORGANISATION'S NAME"`
+		org := ` --org "THEIR ORGANISATION'S NAME"`
 		if purpose == crdt.InviteDevice {
-			what, then = "another device of your organisation", "murmur join CODE"
+			what, org = "another device of your organisation", ""
 		}
-		fmt.Fprintf(w, "Invite code for %s, valid once, until %s:\n\n  %s\n\n", what, code.Expires.Local().Format("2 Jan 2006 15:04"), text)
-		if *showQR {
-			printQR(w, text)
+		fmt.Fprintf(w, "Invite code for %s, valid once, until %s:\n\n  %s\n\n", what, exactTime(code.Expires), text)
+		if line := code.AddrLine(); line != "" {
+			fmt.Fprintf(w, "This node's addresses (needed only if the new machine is not on this local network):\n\n  %s\n\n", line)
+		}
+		if !*noQR {
+			fmt.Fprintf(w, "The QR code holds the code and the addresses:\n\n")
+			printQR(w, code.QRText())
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "On the new machine:\n  %s\n  murmur run\nThe join completes when that node reaches this one (keep `murmur run` going here).\n", then)
-		if code.Private && len(code.Addrs) > 0 {
-			fmt.Fprintf(w, "The code does not carry the network's key: this node hands it over at TCP port %d, this invite's own, until the invite is used or expires. Let that port through a firewall as you do this node's.\n", code.Addrs[0].AddrPort.Port())
+		var withAddrs string
+		for _, a := range code.Addrs {
+			withAddrs += " --addr " + a.String()
 		}
+		fmt.Fprintf(w, "On the new machine:\n  murmur join CODE%s%s\n  murmur run\n", withAddrs, org)
+		fmt.Fprintf(w, "The join completes when that node reaches this one (keep `murmur run` going here): on this local network it finds it by itself; elsewhere it needs the addresses above.\n")
+		fmt.Fprintf(w, "This node lets the joiner in at TCP port %d, this invite's own, until the invite expires. Let that port through a firewall as you do this node's.\n", node.DoorPort(code))
 	})
 }
 
@@ -112,27 +145,50 @@ func printQR(w io.Writer, text string) {
 }
 
 type joinOut struct {
-	Network string `json:"network"` // the first half of the network's ID, until the join completes
+	Network string `json:"network"` // the start of the network's ID the code names, until the join completes
 	Org     string `json:"org"`
 	Device  string `json:"device"`
 	Peer    string `json:"peer"`
 	Joining bool   `json:"joining"`
+	Expires string `json:"invite_expires"`
 }
 
 func cmdJoin(e *env, args []string) error {
-	c := newFlags(e, "join", "CODE [--org NAME] [--no-passphrase]", `murmur join 08R2K-... --org "Defenders Fund"`)
+	c := newFlags(e, "join", "CODE [--addr ADDRESS]... [--org NAME] [--no-passphrase]", `murmur join 8R2KX-4M7QD-... --addr 192.168.1.20 --org "Defenders Fund"
+
+CODE is the invite code (30 characters; dashes, spaces and case do not
+matter), or the QR code's text whole (the code and the inviter's
+addresses). Nothing is sent: murmur run then reaches the inviter, by mDNS
+on its local network, else at the addresses given here or with
+murmur run --peer. An expired code is refused here, offline.`)
 	org := c.String("org", "", "your organisation's name (for an invite to a new organisation)")
 	noPass := c.Bool("no-passphrase", false, "store the device key unprotected (only for throwaway test networks)")
-	pos, err := c.parseArgs(args, "CODE")
+	addrs := c.list("addr", "an address of the inviter's node, as printed beside the code (repeatable; not needed on the inviter's local network)")
+	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
-	code, err := node.ParseInviteCode(pos[0])
+	if len(pos) == 0 {
+		return usagef("murmur join takes CODE (see --help)")
+	}
+	// The code may be typed in groups with spaces, or be the QR code's
+	// text: the code and addresses.
+	code, err := node.ParseInviteCode(strings.Join(pos, " "))
 	if err != nil {
-		if err == node.ErrInviteTypo || err == node.ErrInviteFormat {
-			return usagef("%v", err)
+		return usagef("%v", err)
+	}
+	for _, s := range *addrs.vals {
+		ip, err := node.ParseInviteAddr(s)
+		if err != nil {
+			return usagef("--addr: %v", err)
 		}
-		return err
+		if !slices.Contains(code.Addrs, ip) {
+			code.Addrs = append(code.Addrs, ip)
+		}
+	}
+	// Refused offline too: the code says when it expires.
+	if !time.Now().Before(code.Expires) {
+		return fmt.Errorf("%w (it expired %s)", node.ErrInviteExpired, exactTime(code.Expires))
 	}
 	dir, err := c.dataDir(e)
 	if err != nil {
@@ -152,13 +208,16 @@ func cmdJoin(e *env, args []string) error {
 		return err
 	}
 	pid, _ := node.PeerID(device)
-	out := joinOut{Network: hex.EncodeToString(code.Network[:]), Device: device.String(), Peer: pid.String(), Joining: true}
+	out := joinOut{Network: hex.EncodeToString(code.Network[:]), Device: device.String(), Peer: pid.String(), Joining: true, Expires: code.Expires.Format(time.RFC3339)}
 	if code.Purpose == crdt.InviteOrganisation {
 		out.Org = crdt.OrgIDFor(device).String()
 	}
 	return c.output(e, out, func(w io.Writer) {
-		fmt.Fprintf(w, "Ready to join (the invite is valid until %s).\n", code.Expires.Local().Format("2 Jan 2006 15:04"))
+		fmt.Fprintf(w, "Ready to join (the invite is valid until %s).\n", exactTime(code.Expires))
 		fmt.Fprintf(w, "Now run:\n  murmur run\nIt reaches the inviter, completes the join, and keeps running as your node.\n")
+		if len(code.Addrs) == 0 {
+			fmt.Fprintf(w, "No address came with the code: the inviter's node is looked for on this local network. Elsewhere, give its address: murmur run --peer ADDRESS.\n")
+		}
 	})
 }
 
@@ -183,14 +242,14 @@ func cmdApprove(e *env, args []string) error {
 }
 
 type joiningOut struct {
-	Joining bool   `json:"joining"`
-	Network string `json:"network"`
-	OrgName string `json:"org_name,omitempty"`
-	Device  string `json:"device"`
-	Peer    string `json:"peer"`
-	Inviter string `json:"inviter"`
-	Expires string `json:"invite_expires"`
-	Running bool   `json:"running"`
+	Joining bool     `json:"joining"`
+	Network string   `json:"network"`
+	OrgName string   `json:"org_name,omitempty"`
+	Device  string   `json:"device"`
+	Peer    string   `json:"peer"`
+	Addrs   []string `json:"inviter_addrs"`
+	Expires string   `json:"invite_expires"`
+	Running bool     `json:"running"`
 }
 
 // joiningStatus describes a data directory whose join is not complete.
@@ -200,12 +259,18 @@ func joiningStatus(e *env, c *cmdFlags, dir string) error {
 		return err
 	}
 	pid, _ := node.PeerID(info.Device)
-	inviter, _ := info.Code.InviterAddrInfo()
 	out := joiningOut{Joining: true, Network: hex.EncodeToString(info.Code.Network[:]), OrgName: info.OrgName,
-		Device: info.Device.String(), Peer: pid.String(), Inviter: inviter.ID.String(), Expires: info.Code.Expires.UTC().Format(time.RFC3339)}
+		Device: info.Device.String(), Peer: pid.String(), Addrs: []string{}, Expires: info.Code.Expires.UTC().Format(time.RFC3339)}
+	for _, a := range info.Code.Addrs {
+		out.Addrs = append(out.Addrs, a.String())
+	}
 	return c.output(e, out, func(w io.Writer) {
-		fmt.Fprintf(w, "This node is joining a network (%s...) and has not reached it yet.\n", out.Network[:16])
-		fmt.Fprintf(w, "  inviter  %s\n  device   %s\n  invite valid until %s\n", out.Inviter, out.Device, info.Code.Expires.Local().Format("2 Jan 2006 15:04"))
+		fmt.Fprintf(w, "This node is joining a network (%s...) and has not reached it yet.\n", out.Network)
+		where := strings.Join(out.Addrs, " ")
+		if where == "" {
+			where = "(no address given: looked for on the local network)"
+		}
+		fmt.Fprintf(w, "  inviter  %s\n  device   %s\n  invite valid until %s\n", where, out.Device, exactTime(info.Code.Expires))
 		fmt.Fprintf(w, "Run `murmur run` while the inviter's node is reachable: it completes the join.\n")
 	})
 }

@@ -23,7 +23,10 @@ func (c *cli) memberStatus() memberStatus {
 
 // Three organisations with the real binary on loopback: the first founds
 // the network and runs; it invites the other two, which join with their
-// codes and run; each writes; all converge. A code used twice is refused.
+// codes and run (Beta with the code and the address line, `join CODE
+// --addr ADDRESS`; Gamma with the code alone and the inviter's address
+// given to `murmur run --peer`); each writes; all converge. A code used twice is
+// refused.
 func TestCLIInviteJoinThreeOrganisations(t *testing.T) {
 	a, _ := founded(t)
 	ra := a.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
@@ -42,16 +45,25 @@ func TestCLIInviteJoinThreeOrganisations(t *testing.T) {
 		if firstCode == "" {
 			firstCode = code.Code
 		}
+		if n := len(strings.ReplaceAll(code.Code, "-", "")); n > 32 || code.QR != code.Code+" 127.0.0.1" {
+			t.Fatalf("invite output %+v: %d characters", code, n)
+		}
 		j := newCLI(t, t.TempDir())
 		var out joinOut
-		j.json(&out, "join", code.Code, "--org", name, "--no-passphrase")
-		if !out.Joining || len(out.Network) != 32 {
+		runArgs := []string{"run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}
+		if name == "Beta Collective" {
+			j.json(&out, "join", code.Code, "--addr", code.Addrs[0], "--org", name, "--no-passphrase")
+		} else {
+			j.json(&out, "join", code.Code, "--org", name, "--no-passphrase")
+			runArgs = append(runArgs, "--peer", addrA)
+		}
+		if !out.Joining || len(out.Network) != 4 {
 			t.Fatalf("join output %+v", out)
 		}
 		if st := j.memberStatus(); !st.Joining {
 			t.Fatalf("status before the join completes: %+v", st)
 		}
-		rj := j.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+		rj := j.start(runArgs...)
 		eventually(t, 30*time.Second, name+" is admitted", func() bool {
 			st := j.memberStatus()
 			return !st.Joining && st.Admitted
@@ -82,11 +94,11 @@ func TestCLIInviteJoinThreeOrganisations(t *testing.T) {
 	})
 
 	// The first code, used already, presented again by a fourth
-	// organisation. The network is private: the door that code names
-	// closed once it was used, so its holder reaches nothing at all (not
-	// even a refusal), and is told why that may be.
+	// organisation. The door that code opens lets only the device that
+	// used it in, so its holder reaches nothing at all (not even a
+	// refusal), and is told why that may be.
 	d := newCLI(t, t.TempDir())
-	d.ok("join", firstCode, "--org", "Delta", "--no-passphrase")
+	d.ok("join", firstCode, "--addr", "127.0.0.1", "--org", "Delta", "--no-passphrase")
 	rd := d.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	eventually(t, 30*time.Second, "the reused code's holder says it reaches nothing", func() bool {
 		return strings.Count(rd.stderr.String(), "the invite used or expired") >= 2

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ func cmdRun(e *env, args []string) error {
 	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", node.DefaultPort))
-	peers := c.list("peer", "a peer to keep connected to, as printed by its murmur run (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts)")
+	peers := c.list("peer", "a peer to keep connected to, as printed by its murmur run (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts); while joining, the inviter's IP address will do")
 	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
 	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address with a port, like /ip4/203.0.113.7/tcp/4721 or /ip4/203.0.113.7/udp/4721/quic-v1 (repeatable, at most 8); every member's node learns it")
@@ -40,23 +41,19 @@ func cmdRun(e *env, args []string) error {
 	var n *node.Node
 	if node.Joining(dir) {
 		// First the join: reach the inviter, present the invite.
-		info, err := node.ReadJoin(dir)
-		if err != nil {
+		if _, err := node.ReadJoin(dir); err != nil {
 			return err
 		}
 		logf("joining: reaching the inviter")
-		if n, err = node.CompleteJoin(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), !*noMDNS, logf); err != nil {
+		// The inviter's door is looked for at the addresses that came with
+		// the code, at those of --peer, and by mDNS.
+		if n, err = node.CompleteJoin(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), !*noMDNS, *peers.vals, logf); err != nil {
 			return err
 		}
-		// Where the inviter's node listens, as it said; else the code's
-		// addresses (on a private network they are its door's, for the
-		// invite only).
+		// Where the inviter's node listens, as it said; a --peer that was
+		// only an IP address (for the door) names no node to keep.
+		*peers.vals = slices.DeleteFunc(*peers.vals, func(s string) bool { return !strings.Contains(s, "/p2p/") })
 		*peers.vals = append(*peers.vals, n.InviterAddrs()...)
-		if ai, _ := info.Code.InviterAddrInfo(); len(n.InviterAddrs()) == 0 && !info.Code.Private {
-			for _, a := range ai.Addrs {
-				*peers.vals = append(*peers.vals, a.String()+"/p2p/"+ai.ID.String())
-			}
-		}
 		logf("joined the network")
 	} else if n, err = c.open(e); err != nil {
 		return err

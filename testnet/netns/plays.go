@@ -123,13 +123,15 @@ func (r *run) entries(n *Node) int {
 
 // playLAN: offices 0-2 are on one switch (a bridge), with no route
 // anywhere else and no --peer: mDNS is the only way they can meet. Then
-// office 3 joins with an invite code whose only address is one it cannot
-// reach, so only mDNS finds the inviter.
+// office 3 joins with an invite code whose only address (the line beside
+// the code, carried by the QR code's text) is one it cannot reach, so only
+// mDNS finds the inviter's door for that invite.
 func playLAN(r *run) { playLANWith(r, false) }
 
 // playLANPrivate is playLAN on a private network: the code carries no
-// network key, and office 3 must find the inviter's door (node/door.go) at
-// the addresses mDNS gives for the members.
+// network key, and office 3 must find the inviter's door (node/door.go)
+// under the mDNS name its invite's secret derives, and be handed the key
+// there.
 func playLANPrivate(r *run) { playLANWith(r, true) }
 
 func playLANWith(r *run, private bool) {
@@ -188,16 +190,16 @@ func playLANWith(r *run, private bool) {
 	dir3 := filepath.Join(r.opt.Dir, "office3")
 	r.step("office0 invites office3; the code's only address is unreachable", func() (string, error) {
 		// 198.19.255.1 is on no link of office3's namespace, which has no
-		// route: dialling it fails at once. mDNS must find a member.
+		// route: dialling it fails at once. mDNS must find the door.
 		out, err := r.h.murmur(r.ctx, "invite", "--dir", f.dirs[0], "--addr", "/ip4/198.19.255.1/tcp/4721", "--json")
 		if err != nil {
 			return "", err
 		}
-		var v struct{ Code string }
-		if err := json.Unmarshal(out, &v); err != nil || v.Code == "" {
+		var v struct{ Code, QR string }
+		if err := json.Unmarshal(out, &v); err != nil || v.Code == "" || v.QR != v.Code+" 198.19.255.1" {
 			return "", fmt.Errorf("murmur invite printed %q: %v", out, err)
 		}
-		code = v.Code
+		code = v.QR // the code and its (unreachable) address, as the QR code holds them
 		out, err = r.h.murmur(r.ctx, "join", code, "--org", "office3", "--no-passphrase", "--dir", dir3, "--json")
 		if err != nil {
 			return "", err
@@ -207,7 +209,7 @@ func playLANWith(r *run, private bool) {
 			return "", fmt.Errorf("murmur join printed %q: %v", out, err)
 		}
 		peer3 = j.Peer
-		return "invite address /ip4/198.19.255.1/tcp/4721", nil
+		return fmt.Sprintf("code %s, address 198.19.255.1", v.Code), nil
 	})
 	var office3 *Node
 	r.step("office3 runs: the join completes through mDNS", func() (string, error) {
