@@ -202,7 +202,7 @@ func TestCLIJoinRefusesAMembersName(t *testing.T) {
 	var code codeOut
 	a.json(&code, "invite", "--addr", ra.addr(t), "--expires", "1h")
 	j := newCLI(t, t.TempDir())
-	j.ok("join", code.Code, "--org", "alpha FUND", "--no-passphrase")
+	j.ok("join", code.Code, "--addr", code.Addrs[0], "--org", "alpha FUND", "--no-passphrase")
 	r := j.run("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	if r.code != 1 || !strings.Contains(r.stderr, `the inviter refused: an organisation called "Alpha Fund" is a member already`) {
 		t.Fatalf("want the run to end with the refusal:\n%s", r)
