@@ -103,6 +103,9 @@ func (n *Node) ensureSecretCheck(ctx context.Context) (bool, error) {
 	if n.key == nil {
 		return false, ErrLocked
 	}
+	if n.recovering != nil { // what the state lacks says nothing yet (repair.go)
+		return false, nil
+	}
 	if mine, ok := n.myOrg(); !ok || !mine.Steward {
 		return false, nil
 	}
