@@ -275,7 +275,7 @@ func diagnoseDatabase(ctx context.Context, dir string, priv []byte, device crdt.
 		find("the network's founding entry is missing from the database")
 	}
 	if scanErr == nil && bad == 0 {
-		d.Checked = append(d.Checked, fmt.Sprintf("all %d stored entries decode and their signatures verify", len(recs)))
+		d.Checked = append(d.Checked, fmt.Sprintf("%s decode and their signatures verify", nEntries(len(recs), "the stored entry", "all %d stored entries")))
 	}
 
 	// Chains: an accepted entry follows an accepted one of its author,
@@ -319,11 +319,19 @@ func diagnoseDatabase(ctx context.Context, dir string, priv []byte, device crdt.
 		}
 	}
 	if broken > 0 {
-		find(fmt.Sprintf("the chains of %d devices have accepted entries whose predecessor is missing", broken))
+		find(nEntries(broken, "the chain of one device has accepted entries whose predecessor is missing", "the chains of %d devices have accepted entries whose predecessor is missing"))
 	} else if scanErr == nil {
-		d.Checked = append(d.Checked, fmt.Sprintf("the chains of entries of all %d devices are whole", len(chains)))
+		d.Checked = append(d.Checked, nEntries(len(chains), "the device's chain of entries is whole", "the chains of entries of all %d devices are whole"))
 	}
 	return out
+}
+
+// nEntries is one when n is 1, else many with n in it.
+func nEntries(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return fmt.Sprintf(many, n)
 }
 
 // verifyParallel decodes and verifies every record's bytes, on all cores.
