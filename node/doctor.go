@@ -275,7 +275,7 @@ func diagnoseDatabase(ctx context.Context, dir string, priv []byte, device crdt.
 		find("the network's founding entry is missing from the database")
 	}
 	if scanErr == nil && bad == 0 {
-		d.Checked = append(d.Checked, fmt.Sprintf("%s decode and their signatures verify", nEntries(len(recs), "the stored entry", "all %d stored entries")))
+		d.Checked = append(d.Checked, nEntries(len(recs), "the one stored entry decodes and its signature verifies", "all %d stored entries decode and their signatures verify"))
 	}
 
 	// Chains: an accepted entry follows an accepted one of its author,
