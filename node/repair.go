@@ -146,6 +146,32 @@ func (n *Node) endRecovery() bool {
 	return true
 }
 
+// ErrNotRecovering is returned by ResumeWrites when no rebuilt database
+// waits for a sync.
+var ErrNotRecovering = errors.New("no rebuilt database waits for a sync here: this device writes already")
+
+// ResumeWrites removes the mark of a rebuilt database in dir without the
+// sync that would prove it safe, for a device that has no member to sync
+// with (the network's only node). If this device wrote entries that
+// reached another node and were lost here, its next entries fork with
+// them.
+func ResumeWrites(dir string) (*RepairMark, error) {
+	if !Initialised(dir) {
+		return nil, ErrNotInitialised
+	}
+	m, err := readRepairMark(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotRecovering
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(dir, repairName)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // knownMemberPeer is knownMember for callers that do not hold the lock.
 func (n *Node) knownMemberPeer(p peer.ID) bool {
 	n.mu.Lock()

@@ -74,14 +74,31 @@ func cmdRepair(e *env, args []string) error {
 			"reaches one: name one with --peer if the database lost who the members are.\n"+
 			"Until it has synced with a member's node, this device writes nothing, so that\n"+
 			"it never signs two different entries at one place in its chain.\n"+
-			"Stop the node first.")
+			"Stop the node first. The network's only node, with no member to sync with,\n"+
+			"lets itself write again with --resume-writes.")
 	force := c.Bool("force", false, "rebuild the database even if `murmur doctor` finds nothing wrong with it")
+	resume := c.Bool("resume-writes", false, "after a repair or restore, let this device write again without waiting for a sync with a member's node: only for the network's only node (if entries this device wrote reached another node and were lost here, its next entries fork with them)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	dir, err := c.dataDir(e)
 	if err != nil {
 		return err
+	}
+	if *resume {
+		if *force {
+			return usagef("--resume-writes and --force do different things: give one")
+		}
+		m, err := node.ResumeWrites(dir)
+		if err != nil {
+			return err
+		}
+		return c.output(e, struct {
+			Resumed bool             `json:"resumed"`
+			Mark    *node.RepairMark `json:"was"`
+		}{true, m}, func(w io.Writer) {
+			fmt.Fprintf(w, "This device writes again, without having synced since the %s. If entries it wrote reached another node and were lost here, its next entries fork with them.\n", m.How)
+		})
 	}
 	rep, err := node.Repair(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), *force)
 	if err != nil {

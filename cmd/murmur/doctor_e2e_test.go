@@ -155,6 +155,21 @@ func TestCLIDamagedDatabase(t *testing.T) {
 	if !d.Healthy || d.Recovering != nil {
 		t.Fatalf("doctor at the end: %+v", d)
 	}
+	refused(t, b.run("repair", "--resume-writes"), 1) // nothing waits
+
+	// The network's only node: repaired, it has no one to sync with, and
+	// says it may write again only when told to.
+	rb.interrupt(t)
+	lone, _ := founded(t)
+	lone.ok("request", "new", "--kind", "verification", "--title", "Alone")
+	damage(t, lone.dir, "corrupt pages")
+	lone.ok("repair")
+	refused(t, lone.run("request", "new", "--kind", "verification", "--title", "Too early"), 1)
+	r := lone.ok("repair", "--resume-writes")
+	if !strings.Contains(r.stdout, "writes again") {
+		t.Errorf("resume:\n%s", r)
+	}
+	lone.ok("request", "new", "--kind", "verification", "--title", "Alone again")
 }
 
 // A backup needs a passphrase; restored into a fresh directory, the node
