@@ -184,9 +184,7 @@ func Diagnose(ctx context.Context, dir string, pass PassphraseSource) (*Diagnosi
 	if mark, err := readRepairMark(dir); err == nil {
 		d.Recovering = mark
 	}
-	for _, f := range diagnoseDatabase(ctx, dir, priv, device, network, d) {
-		d.Findings = append(d.Findings, f)
-	}
+	d.Findings = append(d.Findings, diagnoseDatabase(ctx, dir, priv, device, network, d)...)
 	return d, nil
 }
 

@@ -739,6 +739,10 @@ func (r *Runner) pollLoop() {
 		case <-t.C:
 		}
 		if err := r.n.Refresh(r.ctx); err != nil && r.ctx.Err() == nil {
+			if d := damaged(r.n.dir, err); errors.Is(d, ErrDamaged) {
+				r.opt.Logf("%v (stop the node first)", d)
+				continue
+			}
 			r.opt.Logf("reading the store: %v", err)
 		}
 		if time.Since(last) >= time.Second {
