@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
 )
 
 // damageDB damages a closed node's database the way named.
@@ -231,4 +232,82 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	converged(t, rn, f)
+}
+
+func TestDiagnoseFindings(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := Init(ctx, dir, InitOptions{Org: "Founders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Will be altered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if d, err := Diagnose(ctx, dir, nil); err != nil || !d.Healthy || d.Entries == 0 {
+		t.Fatalf("a healthy directory: %+v, %v", d, err)
+	}
+
+	// An entry whose stored bytes changed (its signature no longer
+	// verifies), and a network secret that no longer opens.
+	priv, err := readDeviceKey(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, _ := storeKey(priv, crdt.PublicKeyOf(priv))
+	st, err := store.OpenSQLite(filepath.Join(dir, dbName), sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := append([]byte(nil), e.Raw()...)
+	altered[len(altered)-1] ^= 1 // in the body: the signature no longer matches
+	if err := st.Redact(ctx, e.ID(), altered); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := os.WriteFile(filepath.Join(dir, secretName), []byte(`{"version":1,"nonce":"AAAA","sealed":"AAAA"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Diagnose(ctx, dir, nil)
+	if err != nil || d.Healthy {
+		t.Fatalf("diagnosis: %+v, %v", d, err)
+	}
+	var parts []string
+	for _, f := range d.Findings {
+		parts = append(parts, f.Part+": "+f.Problem+" / "+f.Do)
+	}
+	all := strings.Join(parts, "\n")
+	for _, want := range []string{"network.secret: network.secret does not open", "database: 1 of the", "no longer verify", "murmur repair"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("findings lack %q:\n%s", want, all)
+		}
+	}
+
+	// The repair leaves out what no longer verifies; the rest stays.
+	rep, err := Repair(ctx, dir, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Refused != 1 || rep.Salvaged < 4 {
+		t.Fatalf("repair: %+v", rep)
+	}
+	n, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, _, ok := n.state.Entry(e.ID()); ok {
+		t.Fatalf("the altered entry is back")
+	}
+
+	// A damaged device key: nothing more can be read.
+	if err := os.WriteFile(filepath.Join(dir, keyName), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Diagnose(ctx, dir, nil)
+	if err != nil || d.Healthy || d.Findings[0].Part != "device key" || !strings.Contains(d.Findings[0].Do, "murmur restore") {
+		t.Fatalf("a damaged key: %+v, %v", d, err)
+	}
 }
