@@ -168,7 +168,7 @@ func keyCheck(secret []byte) [8]byte {
 // through memberHost: no one else reaches it).
 func (n *Node) serveSecret(s network.Stream) {
 	defer s.Close()
-	if !n.MemberPeer(s.Conn().RemotePeer()) {
+	if !n.knownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
 		s.Reset()
 		return
 	}

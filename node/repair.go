@@ -32,7 +32,9 @@ package node
 // therefore let through the gate as if they were members (unless the
 // state knows them as revoked): the person repairing vouches for them.
 // Nothing they send is trusted more for it: every entry is verified and
-// judged by the state, from the genesis entry down.
+// judged by the state, from the genesis entry down. They get connections
+// and reconciliation only: not the network secret, not bodies held back,
+// not this node's relay, which stay for the devices the state knows.
 
 import (
 	"context"
