@@ -249,6 +249,7 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 	}
 	if !force {
 		var d Diagnosis
+		d.Recovering, _ = readRepairMark(dir)
 		if len(diagnoseDatabase(ctx, dir, priv, device, network, &d)) == 0 {
 			return nil, ErrHealthy
 		}
