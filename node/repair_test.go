@@ -311,3 +311,50 @@ func TestDiagnoseFindings(t *testing.T) {
 		t.Fatalf("a damaged key: %+v, %v", d, err)
 	}
 }
+
+// Own entries lost from the middle of this device's chain: the doctor
+// says so; after the repair, the entries after the gap wait, and the
+// doctor counts on the sync to fill it.
+func TestDiagnoseOwnChainGap(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := Init(ctx, dir, InitOptions{Org: "Founders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost crdt.ID
+	for i := range 4 {
+		e, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Request " + string(rune('A'+i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			lost = e.ID()
+		}
+	}
+	f.Close()
+	priv, _ := readDeviceKey(dir, nil)
+	sk, _ := storeKey(priv, crdt.PublicKeyOf(priv))
+	st, err := store.OpenSQLite(filepath.Join(dir, dbName), sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, nil, []crdt.Change{{ID: lost, From: crdt.StatusAccepted, To: crdt.StatusNone}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	d, err := Diagnose(ctx, dir, nil)
+	if err != nil || d.Healthy || !strings.Contains(d.Findings[0].Problem, "own chain of entries has a gap") {
+		t.Fatalf("diagnosis: %+v, %v", d, err)
+	}
+	if _, err := Repair(ctx, dir, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Diagnose(ctx, dir, nil)
+	if err != nil || !d.Healthy || d.Recovering == nil {
+		t.Fatalf("diagnosis after the repair: %+v, %v", d, err)
+	}
+	if _, err := Repair(ctx, dir, nil, false); !errors.Is(err, ErrHealthy) {
+		t.Fatalf("a second repair: %v", err)
+	}
+}
