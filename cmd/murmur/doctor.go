@@ -66,7 +66,7 @@ func count(n int, one, many string) string {
 }
 
 func cmdRepair(e *env, args []string) error {
-	c := newFlags(e, "repair", "[--force] [--json]",
+	c := newFlags(e, "repair", "[--force | --resume-writes] [--json]",
 		"murmur repair && murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n\n"+
 			"Rebuilds a damaged database from what still verifies in it, keeping this\n"+
 			"device's keys. The damaged file is moved aside (murmur.db.damaged-TIME), never\n"+
@@ -76,7 +76,7 @@ func cmdRepair(e *env, args []string) error {
 			"it never signs two different entries at one place in its chain.\n"+
 			"Stop the node first. The network's only node, with no member to sync with,\n"+
 			"lets itself write again with --resume-writes.")
-	force := c.Bool("force", false, "rebuild the database even if `murmur doctor` finds nothing wrong with it")
+	force := c.Bool("force", false, "rebuild the database even if murmur doctor finds nothing wrong with it")
 	resume := c.Bool("resume-writes", false, "after a repair or restore, let this device write again without waiting for a sync with a member's node: only for the network's only node (if entries this device wrote reached another node and were lost here, its next entries fork with them)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
