@@ -732,6 +732,7 @@ func (r *Runner) pollLoop() {
 	t := time.NewTicker(r.opt.PollEvery)
 	defer t.Stop()
 	last := time.Now()
+	saidDamaged := false
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -740,10 +741,13 @@ func (r *Runner) pollLoop() {
 		}
 		if err := r.n.Refresh(r.ctx); err != nil && r.ctx.Err() == nil {
 			if d := damaged(r.n.dir, err); errors.Is(d, ErrDamaged) {
-				r.opt.Logf("%v (stop the node first)", d)
-				continue
+				if !saidDamaged { // once: it stays damaged
+					r.opt.Logf("%v (stop the node first)", d)
+					saidDamaged = true
+				}
+			} else {
+				r.opt.Logf("reading the store: %v", err)
 			}
-			r.opt.Logf("reading the store: %v", err)
 		}
 		if time.Since(last) >= time.Second {
 			r.writeRunFile()
@@ -889,7 +893,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	if err == nil && r.n.knownMemberPeer(p) && r.n.endRecovery() {
 		// The rebuilt database holds all this member holds, this
 		// device's own entries included: it may write again (repair.go).
-		r.opt.Logf("caught up with %s's node after the repair: this device writes again", r.n.deviceName(p))
+		r.opt.Logf("caught up with %s's node since the database was rebuilt: this device writes again", r.n.deviceName(p))
 		r.recheckSoon()
 		if len(r.opt.Announce) > 0 {
 			if err := r.n.PublishAddressHint(r.opt.Announce, r.opt.Relay); err != nil {
