@@ -50,7 +50,7 @@ func BodiesProtocol(network crdt.ID) protocol.ID {
 // serveBodies answers a member's node asking for bodies.
 func (n *Node) serveBodies(s network.Stream) {
 	defer s.Close()
-	if !n.MemberPeer(s.Conn().RemotePeer()) {
+	if !n.knownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
 		s.Reset()
 		return
 	}

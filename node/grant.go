@@ -103,6 +103,9 @@ func (n *Node) ensureSecretCheck(ctx context.Context) (bool, error) {
 	if n.key == nil {
 		return false, ErrLocked
 	}
+	if n.recovering != nil { // what the state lacks says nothing yet (repair.go)
+		return false, nil
+	}
 	if mine, ok := n.myOrg(); !ok || !mine.Steward {
 		return false, nil
 	}
@@ -165,7 +168,7 @@ func keyCheck(secret []byte) [8]byte {
 // through memberHost: no one else reaches it).
 func (n *Node) serveSecret(s network.Stream) {
 	defer s.Close()
-	if !n.MemberPeer(s.Conn().RemotePeer()) {
+	if !n.knownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
 		s.Reset()
 		return
 	}

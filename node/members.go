@@ -23,6 +23,17 @@ func peerDevice(p peer.ID) (crdt.DeviceKey, bool) {
 // memberPeer reports whether p is the node of a device with standing: a
 // device of an admitted organisation, not revoked. The caller holds n.mu.
 func (n *Node) memberPeer(p peer.ID) bool {
+	if n.knownMember(p) {
+		return true
+	}
+	// After a repair, until the first sync: the peers named with --peer
+	// (repair.go).
+	return n.recovering != nil && n.vouched[p] && !n.formerPeer(p)
+}
+
+// knownMember reports whether the state knows p as the node of a device
+// with standing. The caller holds n.mu.
+func (n *Node) knownMember(p peer.ID) bool {
 	k, ok := peerDevice(p)
 	if !ok {
 		return false

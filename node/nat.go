@@ -140,9 +140,9 @@ func beyondLoopback(listen []string) bool {
 // relayACL: a relay serves member devices only, on both ends of a circuit.
 type relayACL struct{ n *Node }
 
-func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.MemberPeer(p) }
+func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.knownMemberPeer(p) }
 func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
-	return a.n.MemberPeer(src) && a.n.MemberPeer(dest)
+	return a.n.knownMemberPeer(src) && a.n.knownMemberPeer(dest)
 }
 
 // natState is what the runner knows of its paths through NAT.

@@ -120,6 +120,12 @@ type Node struct {
 	ring    map[[32]byte][]byte
 	ringFor crdt.ID
 	ringLen int
+	// recovering is set while the database, rebuilt by a repair or a
+	// restore, has not synced with a member's node: this device signs
+	// nothing (repair.go). vouched are the peers named with --peer, let
+	// through the gate meanwhile.
+	recovering *RepairMark
+	vouched    map[peer.ID]bool
 }
 
 // resetState starts an empty state (to be filled by refresh), with the
@@ -441,8 +447,10 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %s is damaged: %w", configName, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, dbName)); err != nil {
-		return nil, fmt.Errorf("node: %s has %s but no readable %s: %w", dir, configName, dbName, err)
+	// A damaged database is refused before it is read (doctor.go).
+	dbPath := filepath.Join(dir, dbName)
+	if err := store.CheckFile(dbPath); err != nil {
+		return nil, damaged(dir, err)
 	}
 	if crdt.PublicKeyOf(priv) != n.device {
 		return nil, fmt.Errorf("node: the device key does not belong to this node's device")
@@ -454,8 +462,12 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	if n.runAEAD, err = atRestAEAD(priv, n.device, "run"); err != nil {
 		return nil, err
 	}
-	if n.store, err = store.OpenSQLite(filepath.Join(dir, dbName), sk); err != nil {
-		return nil, err
+	if n.store, err = store.OpenSQLite(dbPath, sk); err != nil {
+		return nil, damaged(dir, err)
+	}
+	if err := n.store.QuickCheck(ctx); err != nil {
+		n.store.Close()
+		return nil, damaged(dir, err)
 	}
 	if meta, err := n.store.GetMeta(ctx, "network"); err != nil || string(meta) != string(n.network[:]) {
 		n.store.Close()
@@ -464,8 +476,12 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	n.resetState()
 	if err := n.Refresh(ctx); err != nil {
 		n.store.Close()
-		return nil, err
+		return nil, damaged(dir, err)
 	}
+	if m, err := readRepairMark(dir); err == nil {
+		n.recovering = m
+	}
+	n.keepGenesis(priv)
 	return n, nil
 }
 
@@ -567,7 +583,7 @@ func (n *Node) refresh(ctx context.Context) ([]crdt.Change, error) {
 	cursor, err := n.store.Scan(ctx, n.cursor, func(_ int64, r store.Record) error {
 		e, err := crdt.Trusted(r.Raw)
 		if err != nil {
-			return fmt.Errorf("node: stored entry %v no longer decodes: %w", r.ID, err)
+			return fmt.Errorf("node: stored entry %v no longer decodes: %w: %w", r.ID, store.ErrCorrupt, err)
 		}
 		stored[r.ID] = r.Status
 		if es = append(es, e); len(es) == batch {
@@ -615,6 +631,9 @@ func (n *Node) Append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Entry, error) {
 	if n.key == nil {
 		return nil, ErrLocked
+	}
+	if err := n.refuseWhileRecovering(); err != nil {
+		return nil, err
 	}
 	var raw []byte
 	encode := func(b any) error {

@@ -118,6 +118,9 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 	if n.key == nil {
 		return false, ErrLocked
 	}
+	if n.recovering != nil { // what the state lacks says nothing yet (repair.go)
+		return false, nil
+	}
 	if _, ok := n.state.Standing(n.device); !ok {
 		return false, nil
 	}

@@ -201,6 +201,9 @@ func (n *Node) PublishAddressHint(addrs []ma.Multiaddr, relay bool) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.recovering != nil { // published once the node has caught up (repair.go)
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Another process may have published one a moment ago.

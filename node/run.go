@@ -213,6 +213,10 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 			return nil, err
 		}
 	}
+	if m := n.Recovering(); m != nil {
+		n.vouch(r.peerAddrs)
+		opt.Logf("the database was rebuilt: this device writes nothing until it has synced with a member's node")
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	started := r // (an error return sets r to nil)
 	defer func() {
@@ -741,6 +745,7 @@ func (r *Runner) pollLoop() {
 	t := time.NewTicker(r.opt.PollEvery)
 	defer t.Stop()
 	last := time.Now()
+	saidDamaged := false
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -748,7 +753,14 @@ func (r *Runner) pollLoop() {
 		case <-t.C:
 		}
 		if err := r.n.Refresh(r.ctx); err != nil && r.ctx.Err() == nil {
-			r.opt.Logf("reading the store: %v", err)
+			if d := damaged(r.n.dir, err); errors.Is(d, ErrDamaged) {
+				if !saidDamaged { // once: it stays damaged
+					r.opt.Logf("%v (stop the node first)", d)
+					saidDamaged = true
+				}
+			} else {
+				r.opt.Logf("reading the store: %v", err)
+			}
 		}
 		if time.Since(last) >= time.Second {
 			r.writeRunFile()
@@ -888,6 +900,17 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// not the anchored one): any member's node can hand it over.
 		if err := r.fetchSecret(p); err != nil {
 			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
+		}
+	}
+	if err == nil && r.n.knownMemberPeer(p) && r.n.endRecovery() {
+		// The rebuilt database holds all this member holds, this
+		// device's own entries included: it may write again (repair.go).
+		r.opt.Logf("caught up with %s's node since the database was rebuilt: this device writes again", r.n.deviceName(p))
+		r.recheckSoon()
+		if len(r.opt.Announce) > 0 {
+			if err := r.n.PublishAddressHint(r.opt.Announce, r.opt.Relay); err != nil {
+				r.opt.Logf("telling the other members where this node can be reached: %v", err)
+			}
 		}
 	}
 	if err == nil && r.n.MemberPeer(r.h.ID()) {

@@ -121,6 +121,9 @@ func dsn(path string, extra url.Values) (string, error) {
 func OpenSQLite(path string, key []byte) (*SQLite, error) {
 	s, err := openSQLite(path, key)
 	if err != nil {
+		if corruptCode(err) {
+			return nil, fmt.Errorf("store: open %s: %w: %w", path, ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
@@ -449,6 +452,9 @@ func checkKey(ctx context.Context, db *sql.DB, seal *sealer) error {
 func (s *SQLite) fail(op string, err error) error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if corruptCode(err) {
+		return fmt.Errorf("store: %s: %w: %w", op, ErrCorrupt, err)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }

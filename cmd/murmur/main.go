@@ -50,6 +50,10 @@ var commands = []command{
 	{"grant check", "has any member recorded a grant to this applicant? Works offline; tells no one", cmdGrantCheck},
 	{"wipe", "destroy this node's keys and data beyond recovery; --revoke first tells reachable members", cmdWipe},
 	{"stats", "response times: share answered before the deadline, median time to first answer", cmdStats},
+	{"doctor", "check this data directory and say, in plain words, what is wrong and what to do", cmdDoctor},
+	{"repair", "rebuild a damaged database from what still verifies; members' nodes send the rest", cmdRepair},
+	{"backup", "write one file with this device's keys and entries, sealed under the passphrase", cmdBackup},
+	{"restore", "bring a backup back into an empty data directory, on this machine or another", cmdRestore},
 	{"help", "list the commands, or explain one", nil},
 }
 
