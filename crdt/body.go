@@ -903,7 +903,8 @@ func checkOptional(s string, check func(string) error) error {
 	return check(s)
 }
 
-// checkName: one line of printable text, no surrounding space.
+// checkName: one line of printable text, no surrounding space; invisible
+// characters only where a language needs them (see nameProblem).
 func checkName(what, s string, required bool) error {
 	if s == "" {
 		if required {
@@ -914,12 +915,7 @@ func checkName(what, s string, required bool) error {
 	if strings.TrimSpace(s) != s {
 		return invalid("%s has leading or trailing space", what)
 	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' {
-			return invalid("%s contains a control or invisible character", what)
-		}
-	}
-	return nil
+	return checkNameChars(what, s, true)
 }
 
 // checkText: free text; newlines and tabs allowed, other controls not.

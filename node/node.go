@@ -174,7 +174,11 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	body, err := crdt.EncodeBody(&crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)})
+	gb := &crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)}
+	if err := crdt.CheckNew(gb); err != nil {
+		return nil, bodyErr(err)
+	}
+	body, err := crdt.EncodeBody(gb)
 	if err != nil {
 		return nil, bodyErr(err)
 	}
@@ -627,6 +631,9 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 	}
 	later, sealing := body.(sealLater)
 	if !sealing {
+		if err := crdt.CheckNew(body); err != nil { // names as they are written now
+			return nil, bodyErr(err)
+		}
 		if err := encode(body); err != nil {
 			return nil, err
 		}

@@ -924,6 +924,11 @@ func (r *Runner) subscribeConnections() error {
 	}
 	r.spawn(func() {
 		defer sub.Close()
+		// said holds how each peer was last said to be connected: identify
+		// completes once per connection, and two nodes often hold two
+		// connections (each dialled the other, or TCP and QUIC), but a
+		// person is told once.
+		said := map[peer.ID]network.Connectedness{}
 		for {
 			select {
 			case <-r.ctx.Done():
@@ -933,6 +938,9 @@ func (r *Runner) subscribeConnections() error {
 					return
 				}
 				if ch, ok := ev.(event.EvtPeerConnectednessChanged); ok {
+					if ch.Connectedness == network.NotConnected {
+						delete(said, ch.Peer)
+					}
 					if ch.Connectedness != network.Connected && r.n.MemberPeer(ch.Peer) {
 						r.lost(ch.Peer)
 					}
@@ -946,10 +954,13 @@ func (r *Runner) subscribeConnections() error {
 				}
 				r.reached(p)
 				if r.speaksSync(p) {
-					if r.h.Network().Connectedness(p) == network.Limited {
-						r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
-					} else {
-						r.opt.Logf("connected to %s", short(p.String()))
+					if how := r.h.Network().Connectedness(p); how != said[p] {
+						said[p] = how
+						if how == network.Limited {
+							r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
+						} else {
+							r.opt.Logf("connected to %s", r.n.deviceName(p))
+						}
 					}
 					select {
 					case r.connected <- p:

@@ -190,8 +190,10 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		return nil, inputErr("the title is %d bytes; the limit is %d", len(req.Title), crdt.MaxTitleLen)
 	case len(req.Text) > crdt.MaxBodySize-1024:
 		return nil, inputErr("the body is %d bytes; the limit is %d", len(req.Text), crdt.MaxBodySize-1024)
+	case !utf8.ValidString(req.Title):
+		return nil, inputErr("the title is not readable text (it is not UTF-8): retype it")
 	case !utf8.ValidString(req.Text):
-		return nil, inputErr("the body is not UTF-8 text")
+		return nil, inputErr("the text is not readable text (it is not UTF-8): save it as UTF-8 and try again")
 	}
 	var err error
 	if in.Region != "" {
