@@ -497,6 +497,8 @@ func EncodeBody(b any) ([]byte, error) {
 		w.bool(2, b.Relay)
 	case *SecretCheck:
 		w.fixed(1, b.KeyCheck[:])
+	case *AlertAck:
+		w.fixed(1, b.Request[:])
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -543,6 +545,8 @@ func KindOf(b any) Kind {
 		return KindAddressHint
 	case *SecretCheck:
 		return KindSecretCheck
+	case *AlertAck:
+		return KindAlertAck
 	}
 	return 0
 }
@@ -849,6 +853,13 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, envelope bool) (any, error) {
 		b.Addrs = d.byteStrings(1, MaxHintAddrs, 1, MaxAddrLen)
 		b.Relay = d.bool(2)
 		err = d.finish()
+		out = b
+	case KindAlertAck:
+		b := &AlertAck{}
+		d.fixed(1, b.Request[:])
+		if err = d.finish(); err == nil && (b.Request.IsZero() || !slices.Contains(deps, b.Request)) {
+			err = invalid("acknowledgement: alert missing or not among the entry's dependencies")
+		}
 		out = b
 	case KindSecretCheck:
 		b := &SecretCheck{}

@@ -56,6 +56,7 @@ func goldenEntries(t testing.TB) []struct {
 	orgKeyV2 := n.write(f, &OrgKeyV2{Public: [32]byte{8, 8, 8}, Replaces: orgKey.ID(),
 		Wraps: [][]byte{bytes.Repeat([]byte{0x43}, orgKeyWrapMin), bytes.Repeat([]byte{0x44}, orgKeyWrapMin+64)}}, orgKey.ID(), rev.ID())
 	check := n.write(f, &SecretCheck{KeyCheck: [8]byte{0xab, 0xcd, 0xef, 1, 2, 3, 4, 5}})
+	ack := n.write(b, &AlertAck{Request: req.ID()}, req.ID())
 	return []struct {
 		name string
 		e    *Entry
@@ -65,6 +66,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"unknown-kind", unknown}, {"request-withheld", req.Redacted()}, {"invite", inv},
 		{"grant", grant}, {"redaction", redaction}, {"org-key", orgKey}, {"sealed", sealed}, {"key-share", share},
 		{"address-hint", hint}, {"sealed-v2", sealed2}, {"org-key-v2", orgKeyV2}, {"secret-check", check},
+		{"alert-ack", ack},
 	}
 }
 

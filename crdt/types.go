@@ -47,6 +47,7 @@ const (
 	KindAddressHint   Kind = 15
 	KindOrgKeyV2      Kind = 16
 	KindSecretCheck   Kind = 17
+	KindAlertAck      Kind = 18
 )
 
 var kindNames = map[Kind]string{
@@ -67,6 +68,7 @@ var kindNames = map[Kind]string{
 	KindAddressHint:   "address-hint",
 	KindOrgKeyV2:      "org-key-v2",
 	KindSecretCheck:   "secret-check",
+	KindAlertAck:      "alert-ack",
 }
 
 // Known reports whether this release can read bodies of kind k.
