@@ -290,7 +290,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}
 	if opt.MDNS {
 		if r.lan, err = startLAN(r.h, n.network[:inviteNetLen], mdnsNotifee{r}, time.Now()); err != nil {
-			return nil, fmt.Errorf("node: mDNS: %w", err)
+			return nil, fmt.Errorf("mDNS: %w", err)
 		}
 		r.spawn(r.lanLoop)
 	}
@@ -368,11 +368,11 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 		fallback = append(fallback, replaceSuffixPort(a, def))
 	}
 	if slices.Equal(fallback, listen) {
-		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("listening on %v: %w", listen, err)
 	}
 	h, err2 := try(fallback)
 	if err2 != nil {
-		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("listening on %v: %w", listen, err)
 	}
 	return h, nil
 }

@@ -201,7 +201,7 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 			return nil, err
 		}
 	} else if typ == crdt.Alert || typ == crdt.Referral {
-		return nil, inputErr("a %v needs a region (--region, an ISO 3166-1 code such as TZ)", typ)
+		return nil, inputErr("%s needs a region (--region, an ISO 3166-1 code such as TZ)", anyKind(typ))
 	}
 	if in.Amount != "" || in.Currency != "" {
 		if typ != crdt.Funding {
@@ -324,7 +324,7 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	}
 	req := rv.Request
 	if !typ.Fits(req.Type) {
-		return nil, inputErr("a %v request cannot be answered with %q", req.Type, typ)
+		return nil, inputErr("%s request cannot be answered with %q", anyKind(req.Type), typ)
 	}
 	if rv.Closed {
 		return nil, fmt.Errorf("request %s is closed", short(rv.ID.String()))
