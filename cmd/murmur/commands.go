@@ -474,7 +474,7 @@ func cmdRequestList(e *env, args []string) error {
 		}
 		tw.Flush()
 		if more > 0 {
-			fmt.Fprintf(w, "%s more: murmur request list --after %s (or --limit %d)\n", plural(more, "request"), list[len(list)-1].ID[:12], len(list)+more)
+			fmt.Fprintf(w, "%s: murmur request list --after %s (or --limit %d)\n", plural(more, "more request"), list[len(list)-1].ID[:12], len(list)+more)
 		}
 	})
 }
