@@ -27,7 +27,7 @@ func TestCLITitlesInTheWorldsLanguages(t *testing.T) {
 	persian := "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645 \u06A9\u0645\u06A9" // می‌خواهم کمک, with its ZWNJ
 	for _, title := range []string{
 		persian,
-		"\u0915\u094D\u200D\u0937 \u0938\u0939\u093E\u092F\u0924\u093E", // Hindi with ZWJ
+		"\u0915\u094D\u200D\u0937 \u0938\u0939\u093E\u092F\u0924\u093E",                         // Hindi with ZWJ
 		"\u09B0\u200D\u09CD\u09AF\u09BE\u09AC \u09A8\u09BF\u09B0\u09CD\u09AF\u09BE\u09A4\u09A8", // Bengali with ZWJ
 		"Need a \U0001F469\u200D\u2695\uFE0F and a \U0001F3F3\uFE0F\u200D\U0001F308 shelter",
 		"طلب من \u2068Amnesty International\u2069 للمساعدة",
