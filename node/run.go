@@ -924,11 +924,7 @@ func (r *Runner) subscribeConnections() error {
 	}
 	r.spawn(func() {
 		defer sub.Close()
-		// said holds how each peer was last said to be connected: identify
-		// completes once per connection, and two nodes often hold two
-		// connections (each dialled the other, or TCP and QUIC), but a
-		// person is told once.
-		said := map[peer.ID]network.Connectedness{}
+		said := connectedNotes{} // a person is told once per peer
 		for {
 			select {
 			case <-r.ctx.Done():
@@ -938,9 +934,7 @@ func (r *Runner) subscribeConnections() error {
 					return
 				}
 				if ch, ok := ev.(event.EvtPeerConnectednessChanged); ok {
-					if ch.Connectedness == network.NotConnected {
-						delete(said, ch.Peer)
-					}
+					said.changed(ch.Peer, ch.Connectedness)
 					if ch.Connectedness != network.Connected && r.n.MemberPeer(ch.Peer) {
 						r.lost(ch.Peer)
 					}
@@ -954,8 +948,7 @@ func (r *Runner) subscribeConnections() error {
 				}
 				r.reached(p)
 				if r.speaksSync(p) {
-					if how := r.h.Network().Connectedness(p); how != said[p] {
-						said[p] = how
+					if how := r.h.Network().Connectedness(p); said.say(p, how) {
 						if how == network.Limited {
 							r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
 						} else {
