@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // aOrAn is the word with its indefinite article: "an alert", "a referral".
@@ -15,3 +16,10 @@ func aOrAn(word string) string {
 
 // anyKind is aOrAn for a value printed with %v (a request or response type).
 func anyKind(v any) string { return aOrAn(fmt.Sprint(v)) }
+
+// localMillis is a moment in a message a person reads: local time, with
+// the weekday ("Tue 1 Dec 2026 14:05"). --json output keeps RFC 3339
+// (formatMillis).
+func localMillis(ms uint64) string {
+	return time.UnixMilli(int64(ms)).Local().Format("Mon 2 Jan 2006 15:04")
+}

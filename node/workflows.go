@@ -341,7 +341,7 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	case typ == crdt.Accept && o.AcceptedBy != nil:
 		return nil, fmt.Errorf("your organisation has already accepted this referral")
 	case typ == crdt.SignOn && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy):
-		return nil, fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", formatMillis(req.RespondBy))
+		return nil, fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", localMillis(req.RespondBy))
 	case typ == crdt.SignOn && slices.ContainsFunc(o.Signatures, func(r crdt.ResponseView) bool { return r.Org == n.org }):
 		return nil, fmt.Errorf("your organisation has already signed this letter")
 	}
