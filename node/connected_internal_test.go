@@ -1,10 +1,15 @@
 package node
 
 import (
+	"fmt"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	msync "github.com/murmurnet/murmur/sync"
 )
 
 func TestConnectedSaidOncePerPeer(t *testing.T) {
@@ -34,6 +39,18 @@ func TestConnectedSaidOncePerPeer(t *testing.T) {
 	for _, st := range steps {
 		if got := st.do(); got != st.want {
 			t.Errorf("%s: said %v, want %v", st.what, got, st.want)
+		}
+	}
+}
+
+// Why a sync failed is said without the sync package's words.
+func TestWhySyncFailedInPlainWords(t *testing.T) {
+	r := &Runner{}
+	for _, err := range []error{msync.ErrIdle, msync.ErrPeerMisbehaved, msync.ErrVersion, msync.ErrTooManyRounds,
+		msync.ErrMalformed, msync.ErrTooLarge, msync.ErrBusy, msync.ErrNotAllowed, io.EOF} {
+		why := r.whySyncFailed(fmt.Errorf("sync: a session: %w", err))
+		if strings.Contains(why, "sync:") || strings.Contains(why, "reconcil") || why == "" {
+			t.Errorf("%v: said as %q", err, why)
 		}
 	}
 }

@@ -537,6 +537,16 @@ func (r *Runner) whySyncFailed(err error) string {
 	case errors.Is(err, network.ErrReset), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed):
 		return "the connection was cut"
+	case errors.Is(err, msync.ErrVersion):
+		return "the other node runs a release that syncs differently: upgrade the older one"
+	case errors.Is(err, msync.ErrTooManyRounds):
+		return "the two held too much that differed to finish at once: the next sync continues"
+	case errors.Is(err, msync.ErrMalformed), errors.Is(err, msync.ErrTooLarge):
+		return "the other node sent something this release cannot read"
+	case errors.Is(err, msync.ErrBusy):
+		return "a sync with this member was already under way"
+	case errors.Is(err, msync.ErrNotAllowed):
+		return "that node is not a member's node as far as this one knows"
 	}
 	return strings.TrimPrefix(err.Error(), "sync: ")
 }
