@@ -120,7 +120,7 @@ func inScripts(r rune, tables []*unicode.RangeTable) bool {
 // legacy: also accept what the rule before this one accepted.
 func nameProblem(s string, legacy bool) (int, string) {
 	if !utf8.ValidString(s) {
-		return 0, "is not valid text"
+		return notUTF8, "is not readable text (it is not UTF-8): retype it"
 	}
 	rs := []rune(s)
 	var isolates []rune
@@ -199,6 +199,9 @@ func nameProblem(s string, legacy bool) (int, string) {
 	return -1, ""
 }
 
+// notUTF8 is nameProblem's index for text that is not UTF-8 at all.
+const notUTF8 = -2
+
 // describe names the character at i of s for an error message.
 func describe(s string, i int) string {
 	rs := []rune(s)
@@ -210,28 +213,46 @@ func describe(s string, i int) string {
 
 // checkNameChars applies nameProblem to a name called what.
 func checkNameChars(what, s string, legacy bool) error {
-	if i, why := nameProblem(s, legacy); i >= 0 {
+	if i, why := nameProblem(s, legacy); i != -1 {
 		return invalid("%s %s%s", what, why, describe(s, i))
 	}
 	return nil
 }
 
-// CheckNew checks the names and titles in a body about to be written with
-// the rule for new text (see nameProblem), which is stricter than what is
-// accepted from other nodes for a few characters that older versions let
-// through.
+// checkUTF8 refuses free text that is not UTF-8, in words, before the
+// encoding's own check would call it a malformed field.
+func checkUTF8(what, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid("the %s is not readable text (it is not UTF-8): save or type it again as UTF-8", what)
+	}
+	return nil
+}
+
+// CheckNew checks the names, titles and texts in a body about to be
+// written: names with the rule for new text (see nameProblem), which is
+// stricter than what is accepted from other nodes for a few characters
+// that older versions let through; texts for being UTF-8, so that a person
+// is told which one is not in words rather than by a field number.
 func CheckNew(b any) error {
 	switch b := b.(type) {
 	case *Genesis:
-		return firstErr(checkNameChars("network name", b.NetworkName, false), checkNameChars("organisation name", b.OrgName, false))
+		return firstErr(checkNameChars("organisation name", b.OrgName, false), checkNameChars("network name", b.NetworkName, false))
 	case *Admission:
 		return checkNameChars("organisation name", b.Name, false)
 	case *DeviceAdded:
 		return checkNameChars("device label", b.Label, false)
+	case *DeviceRevoked:
+		return checkUTF8("reason", b.Reason)
 	case *Directory:
-		return checkNameChars("name", b.Name, false)
+		return firstErr(checkNameChars("name", b.Name, false), checkUTF8("contact", b.Contact))
 	case *Request:
-		return checkNameChars("title", b.Title, false)
+		return firstErr(checkNameChars("title", b.Title, false), checkUTF8("text", b.Text))
+	case *Response:
+		return checkUTF8("text", b.Text)
+	case *RequestClosed:
+		return checkUTF8("note", b.Note)
+	case *Redaction:
+		return checkUTF8("reason", b.Reason)
 	}
 	return nil
 }

@@ -155,3 +155,24 @@ func testKey(t *testing.T) []byte {
 	seed[0] = 7
 	return KeyFromSeed(seed)
 }
+
+// Text that is not UTF-8 is named in words, not by a field number.
+func TestNotUTF8SaidInWords(t *testing.T) {
+	cases := []struct {
+		body any
+		want string
+	}{
+		{&Genesis{NetworkName: "\xff network", OrgName: "\xff", Quorum: 1}, "organisation name is not readable text (it is not UTF-8): retype it"},
+		{&Request{Type: Verification, Title: "ok", Text: "a\xffb"}, "the text is not readable text (it is not UTF-8): save or type it again as UTF-8"},
+		{&Response{Request: ID{1}, Type: Comment, Text: "\xfe"}, "the text is not readable text"},
+		{&Directory{Contact: "\xfe"}, "the contact is not readable text"},
+		{&Redaction{Target: ID{1}, Reason: "\xfe"}, "the reason is not readable text"},
+		{&RequestClosed{Request: ID{1}, Note: "\xfe"}, "the note is not readable text"},
+	}
+	for _, c := range cases {
+		err := CheckNew(c.body)
+		if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "U+") {
+			t.Errorf("%T: %v, want %q", c.body, err, c.want)
+		}
+	}
+}
