@@ -117,7 +117,9 @@ func newPassphrase(e *env) ([]byte, error) {
 }
 
 func cmdStatus(e *env, args []string) error {
-	c := newFlags(e, "status", "", "murmur status --json")
+	c := newFlags(e, "status", "\n\nThis node and its state. First come the open alerts of the last 7 days, those\n"+
+		"your organisation has not acknowledged first (murmur alert ack ID); older open\n"+
+		"alerts are counted, and listed by murmur request list --kind alert --open.", "murmur status --json")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
