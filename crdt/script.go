@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -29,6 +30,10 @@ import (
 //   - Bidi isolates (LRI, RLI, FSI) each closed by PDI, nested, within the
 //     name: they set a Latin name inside a Persian title, and once closed
 //     they cannot reorder anything outside them.
+//   - The direction marks LRM, RLM and ALM, one at a time, in a name that
+//     holds right-to-left letters: there they keep a number or a final
+//     "?" in its place, and messaging apps paste them with Arabic and
+//     Persian text. Elsewhere they change nothing a reader sees.
 //
 // It refuses every control; the bidi embeddings and overrides (LRE, RLE,
 // LRO, RLO, PDF): an override shows characters in a different order than
@@ -36,7 +41,8 @@ import (
 // it is not, and isolates do what embeddings did, so nothing real needs
 // them in one line; an unclosed isolate or a stray PDI; and every other
 // default-ignorable character (soft hyphen, word joiner, Hangul fillers,
-// tag characters outside a flag, bidi marks...), which a reader cannot see.
+// tag characters outside a flag...), which a reader cannot see; and, in
+// what this node writes, a name with nothing visible in it at all.
 //
 // Names written before this rule were checked with unicode.IsPrint only,
 // which let through variation selectors without a base and printable
@@ -50,6 +56,7 @@ const (
 	lre, rle, pdf, lro, rlo = '\u202A', '\u202B', '\u202C', '\u202D', '\u202E'
 	lri, rli, fsi, pdi      = '\u2066', '\u2067', '\u2068', '\u2069'
 	zwsp, zwnj, zwj         = '\u200B', '\u200C', '\u200D'
+	lrm, rlm, alm           = '\u200E', '\u200F', '\u061C'
 	blackFlag, cancelTag    = '\U0001F3F4', '\U000E007F'
 )
 
@@ -63,6 +70,13 @@ var joining = []*unicode.RangeTable{
 	unicode.Tamil, unicode.Telugu, unicode.Kannada, unicode.Malayalam, unicode.Sinhala,
 	unicode.Tibetan, unicode.Myanmar, unicode.Khmer, unicode.Tai_Tham, unicode.Balinese,
 	unicode.Javanese, unicode.Chakma, unicode.Hanifi_Rohingya,
+}
+
+// rightToLeft holds the scripts written right to left, where the direction
+// marks LRM, RLM and ALM keep numbers and punctuation in their place.
+var rightToLeft = []*unicode.RangeTable{
+	unicode.Arabic, unicode.Hebrew, unicode.Syriac, unicode.Thaana, unicode.Nko, unicode.Samaritan,
+	unicode.Mandaic, unicode.Adlam, unicode.Hanifi_Rohingya, unicode.Yezidi,
 }
 
 // unspaced holds the scripts written without spaces between words.
@@ -123,6 +137,10 @@ func nameProblem(s string, legacy bool) (int, string) {
 		return notUTF8, "is not readable text (it is not UTF-8): retype it"
 	}
 	rs := []rune(s)
+	rtl := slices.ContainsFunc(rs, func(r rune) bool { return unicode.IsLetter(r) && unicode.In(r, rightToLeft...) })
+	// visible: something a reader sees; newer: a character the rule
+	// before this one refused, so that the entry cannot be an old one.
+	visible, newer := false, false
 	var isolates []rune
 	inTag := false
 	for i, r := range rs {
@@ -132,6 +150,12 @@ func nameProblem(s string, legacy bool) (int, string) {
 		}
 		if i+1 < len(rs) {
 			next = rs[i+1]
+		}
+		if unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) && !unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) {
+			visible = true
+		}
+		if !unicode.IsPrint(r) && r != ' ' {
+			newer = true
 		}
 		if inTag {
 			switch {
@@ -177,6 +201,13 @@ func nameProblem(s string, legacy bool) (int, string) {
 			isolates = isolates[:len(isolates)-1]
 		case r >= lre && r <= rlo:
 			return i, "holds a direction override or embedding, which can make text read differently than it is stored"
+		case r == lrm || r == rlm || r == alm:
+			if !rtl {
+				return i, "holds a direction mark in text with no right-to-left letters, where it only hides"
+			}
+			if prev == lrm || prev == rlm || prev == alm {
+				return i, "holds two direction marks in a row"
+			}
 		case r == blackFlag && next == 0xE0067: // 🏴 + tag "g...": a subdivision flag
 			inTag = true
 		case unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) && unicode.IsPrint(r):
@@ -195,6 +226,9 @@ func nameProblem(s string, legacy bool) (int, string) {
 	}
 	if len(isolates) > 0 {
 		return len(rs), "opens a direction isolate it does not close"
+	}
+	if !visible && len(rs) > 0 && (!legacy || newer) {
+		return len(rs), "has nothing a reader can see"
 	}
 	return -1, ""
 }

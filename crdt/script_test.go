@@ -37,6 +37,9 @@ var writableNames = []struct{ lang, s string }{
 	{"emoji: keycap and heart", "1\uFE0F\u20E3 \u2764\uFE0F"},
 	{"ideographic variation selector", "\u845B\U000E0100\u98FE"},
 	{"Latin with accents", "Défenseurs des droits – Côte d’Ivoire"},
+	{"Arabic with a right-to-left mark keeping the question mark in place", "\u0647\u0644 \u062A\u0639\u0631\u0641\u0648\u0646 2024\u200F\u061F"},
+	{"Persian with a left-to-right mark after a Latin acronym", "\u06AF\u0632\u0627\u0631\u0634 UN\u200E \u062F\u0631\u0628\u0627\u0631\u0647"},
+	{"Hebrew with an Arabic letter mark", "\u05E2\u05D6\u05E8\u061C 3"},
 }
 
 // Names that hide or spoof text: refused when written and when received.
@@ -61,8 +64,10 @@ var hiddenNames = []struct{ what, s, want string }{
 	{"delete", "a\u007Fb", "control"},
 	{"soft hyphen", "pass\u00ADword", "invisible"},
 	{"word joiner", "a\u2060b", "invisible"},
-	{"right-to-left mark", "\u0645\u200Fabc", "invisible"},
-	{"Arabic letter mark", "\u0645\u061Cabc", "invisible"},
+	{"right-to-left mark in Latin text", "abc\u200Fdef", "no right-to-left letters"},
+	{"Arabic letter mark in Latin text", "a\u061Cb", "no right-to-left letters"},
+	{"two marks in a row", "\u0645\u200F\u200Fabc", "two direction marks"},
+	{"isolates around nothing", "\u2066 \u2069", "nothing a reader can see"},
 	{"byte order mark", "\uFEFFabc", "invisible"},
 	{"interlinear annotation", "a\uFFF9b\uFFFBc", "invisible"},
 	{"tag characters smuggling ASCII", "hello\U000E0041\U000E0042", "invisible"},
@@ -75,6 +80,7 @@ var hiddenNames = []struct{ what, s, want string }{
 var legacyNames = []struct{ what, s, want string }{
 	{"Hangul filler as a blank name", "\u3164", "filler"},
 	{"halfwidth Hangul filler", "a\uFFA0b", "filler"},
+	{"only a combining mark", "\u0301", "nothing a reader can see"},
 	{"combining grapheme joiner", "a\u034Fb", "filler"},
 	{"variation selector with no base", "\uFE0Fabc", "variation selector"},
 	{"variation selector after a space", "a \uFE0F", "variation selector"},
