@@ -2,8 +2,10 @@ package crdt
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // Real titles and names that must be accepted, written with the invisible
@@ -179,6 +181,36 @@ func TestNotUTF8SaidInWords(t *testing.T) {
 		err := CheckNew(c.body)
 		if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "U+") {
 			t.Errorf("%T: %v, want %q", c.body, err, c.want)
+		}
+	}
+}
+
+// Over random strings of the characters that matter: a name valid under
+// the rule before this one stays valid from peers (no entry already signed
+// becomes invalid), and what may be written is always accepted from peers.
+func TestNameRuleOnlyWidensForPeers(t *testing.T) {
+	alphabet := []rune("aZ 1.?\u0645\u06CC\u062E\u064E\u0915\u094D\u0937\u0DCA\u17D2\u1780\u05D0" +
+		"\u200B\u200C\u200D\u200E\u200F\u061C\u2066\u2067\u2068\u2069\u202A\u202E\u202C" +
+		"\uFE0F\uFE00\U000E0100\u3164\u034F\u0301\u00AD\u2060\uFEFF\u0007" +
+		"\U0001F469\u2695\U0001F3F3\U0001F308\U0001F3FD\U0001F3F4\U000E0067\U000E0062\U000E007F")
+	rng := rand.New(rand.NewPCG(12, 34))
+	for range 50000 {
+		rs := make([]rune, 1+rng.IntN(8))
+		for i := range rs {
+			rs[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(rs)
+		old := true
+		for _, r := range s {
+			old = old && (unicode.IsPrint(r) || r == ' ')
+		}
+		strict, _ := nameProblem(s, false)
+		legacy, why := nameProblem(s, true)
+		if old && legacy != -1 {
+			t.Fatalf("%+q was valid before, now refused from peers: %s", s, why)
+		}
+		if strict == -1 && legacy != -1 {
+			t.Fatalf("%+q may be written but is refused from peers: %s", s, why)
 		}
 	}
 }
