@@ -469,7 +469,10 @@ func cmdRequestList(e *env, args []string) error {
 			case r.AcceptedByName != "":
 				status = "accepted by " + r.AcceptedByName
 			}
-			if r.Urgent {
+			switch {
+			case r.Urgent && r.Acknowledged:
+				kind = "alert (acknowledged)"
+			case r.Urgent:
 				kind = "!! ALERT"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, r.Responses, r.Title)

@@ -138,6 +138,11 @@ func TestCLIAlertAck(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "!! ALERT "+first[:12]) || !strings.Contains(lines[1], "alert (acknowledged) "+second[:12]) {
 		t.Fatalf("status after acknowledging the newest: want the other one first:\n%s", strings.Join(lines, "\n"))
 	}
+	list := c.ok("request", "list").stdout
+	if !regexp.MustCompile(`(?m)^` + second[:12] + `\s+alert \(acknowledged\)`).MatchString(list) ||
+		!regexp.MustCompile(`(?m)^` + first[:12] + `\s+!! ALERT`).MatchString(list) {
+		t.Errorf("request list after the acknowledgement:\n%s", list)
+	}
 	var st struct {
 		Alerts []struct {
 			ID           string `json:"id"`
