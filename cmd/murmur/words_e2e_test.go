@@ -139,8 +139,8 @@ func TestCLIAlertAck(t *testing.T) {
 		t.Fatalf("status after acknowledging the newest: want the other one first:\n%s", strings.Join(lines, "\n"))
 	}
 	list := c.ok("request", "list").stdout
-	if !regexp.MustCompile(`(?m)^` + second[:12] + `\s+alert \(acknowledged\)`).MatchString(list) ||
-		!regexp.MustCompile(`(?m)^` + first[:12] + `\s+!! ALERT`).MatchString(list) {
+	if !regexp.MustCompile(`(?m)^`+second[:12]+`\s+alert \(acknowledged\)`).MatchString(list) ||
+		!regexp.MustCompile(`(?m)^`+first[:12]+`\s+!! ALERT`).MatchString(list) {
 		t.Errorf("request list after the acknowledgement:\n%s", list)
 	}
 	var st struct {
