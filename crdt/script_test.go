@@ -11,7 +11,7 @@ import (
 // Real titles and names that must be accepted, written with the invisible
 // characters spelled out so that an editor cannot drop them.
 var writableNames = []struct{ lang, s string }{
-	{"Persian: I need help (ZWNJ in می‌خواهم)", "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645 \u06A9\u0645\u06A9"},
+	{"Persian: I need help (ZWNJ in mi-khaham)", "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645 \u06A9\u0645\u06A9"},
 	{"Persian: letters (ZWNJ before a plural suffix)", "\u0646\u0627\u0645\u0647\u200C\u0647\u0627"},
 	{"Persian: ZWNJ before a vowel sign", "\u0628\u200C\u064E\u0627"},
 	{"Arabic: urgent help for defenders", "طلب مساعدة عاجلة للمدافعين"},
@@ -31,8 +31,8 @@ var writableNames = []struct{ lang, s string }{
 	{"Khmer: human rights", "សិទ្ធិមនុស្ស"},
 	{"Khmer with a zero-width space between words", "\u179F\u17B7\u1791\u17D2\u1792\u17B7\u200B\u1798\u1793\u17BB\u179F\u17D2\u179F"},
 	{"Thai: help", "ขอความช่วยเหลือ"},
-	{"emoji: health worker 👩‍⚕️", "Need a \U0001F469\u200D\u2695\uFE0F in Goma"},
-	{"emoji: rainbow flag 🏳️‍🌈", "\U0001F3F3\uFE0F\u200D\U0001F308 shelter"},
+	{"emoji: health worker (woman, ZWJ, staff of Aesculapius)", "Need a \U0001F469\u200D\u2695\uFE0F in Goma"},
+	{"emoji: rainbow flag (white flag, VS16, ZWJ, rainbow)", "\U0001F3F3\uFE0F\u200D\U0001F308 shelter"},
 	{"emoji: family", "\U0001F468\u200D\U0001F469\u200D\U0001F467"},
 	{"emoji: technologist with a skin tone", "\U0001F9D1\U0001F3FD\u200D\U0001F4BB support"},
 	{"emoji: Scotland's flag (tag sequence)", "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"},
