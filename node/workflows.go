@@ -262,7 +262,8 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 }
 
 // parseDeadline reads "72h", "3d", "2w", "90m" (from now) or a date
-// ("2026-12-01", end of that day UTC) or an RFC 3339 time.
+// ("2026-12-01", the end of that day in the local time of the person
+// typing it, as "now" gives it) or an RFC 3339 time.
 func parseDeadline(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	bad := inputErr("--respond-by %q: give a duration (72h, 3d, 2w) or a date (2026-12-01)", s)
@@ -272,8 +273,8 @@ func parseDeadline(s string, now time.Time) (time.Time, error) {
 		}
 		return t, nil
 	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		t = t.Add(24*time.Hour - time.Millisecond)
+	if t, err := time.ParseInLocation("2006-01-02", s, now.Location()); err == nil {
+		t = t.AddDate(0, 0, 1).Add(-time.Millisecond) // a day is not always 24 h
 		if !t.After(now) {
 			return time.Time{}, inputErr("--respond-by %s is in the past", s)
 		}

@@ -304,3 +304,34 @@ func TestCLIConnectedSaidOnce(t *testing.T) {
 func writeFile(dir, name, content string) error {
 	return os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600)
 }
+
+// Times are printed in the local time of whoever reads them; --json gives
+// RFC 3339. A date typed as a deadline is the end of that day, locally.
+func TestCLITimesAreLocal(t *testing.T) {
+	for _, zone := range []string{"Asia/Kathmandu", "America/Managua"} {
+		if _, err := time.LoadLocation(zone); err != nil {
+			t.Fatalf("this test reads time zones from the system's tz database (package tzdata): %v", err)
+		}
+	}
+	c, _ := founded(t)
+	nepal := c.with("TZ=Asia/Kathmandu") // UTC+05:45
+	id := nepal.write("request", "new", "--kind", "letter", "--title", "Release the journalists", "--respond-by", "2030-06-01")
+	if r := nepal.ok("request", "show", id); !strings.Contains(r.stdout, "\n  by       Sat 1 Jun 2030 23:59\n") {
+		t.Errorf("the deadline in Kathmandu:\n%s", r.stdout)
+	}
+	var shown struct {
+		RespondBy string `json:"respond_by"`
+		Created   string `json:"created"`
+	}
+	nepal.json(&shown, "request", "show", id)
+	if shown.RespondBy != "2030-06-01T18:14:59Z" {
+		t.Errorf("--json respond_by %q, want RFC 3339 in UTC", shown.RespondBy)
+	}
+	// Read in Nicaragua (UTC-6), the same deadline is that day's noon.
+	if r := c.with("TZ=America/Managua").ok("request", "show", id); !strings.Contains(r.stdout, "\n  by       Sat 1 Jun 2030 12:14\n") {
+		t.Errorf("the deadline in Managua:\n%s", r.stdout)
+	}
+	if r := nepal.ok("request", "list"); !strings.Contains(r.stdout, "Sat 1 Jun 2030 23:59") {
+		t.Errorf("request list:\n%s", r.stdout)
+	}
+}
