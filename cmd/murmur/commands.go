@@ -359,7 +359,7 @@ func cmdRequestNew(e *env, args []string) error {
 	bodyFile := c.String("body-file", "", "read the details from this file (- for standard input)")
 	c.StringVar(&in.Region, "region", "", "ISO 3166-1 code of the region concerned (required for referrals and alerts)")
 	to := c.list("to", "address the request to an organisation (ID or prefix); repeatable")
-	c.StringVar(&in.RespondBy, "respond-by", "", "deadline: a duration from now (72h, 3d, 2w) or a date (2026-12-01)")
+	c.StringVar(&in.RespondBy, "respond-by", "", "deadline: a duration from now (72h, 3d, 2w) or a date (2026-12-01: the end of that day, in your local time)")
 	c.StringVar(&in.Amount, "amount", "", "amount needed (funding), for example 4500 or 4500.50")
 	c.StringVar(&in.Currency, "currency", "", "ISO 4217 currency of the amount (USD, EUR, KES)")
 	needs := c.list("needs", "support types needed (referral): "+strings.Join(node.SupportTypes, ", "))
