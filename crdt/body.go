@@ -597,6 +597,8 @@ func EncodeBody(b any) ([]byte, error) {
 		w.bool(2, b.Steward)
 	case *QuorumChange:
 		w.uint(1, b.Quorum)
+	case *AlertAck:
+		w.fixed(1, b.Request[:])
 	default:
 		return nil, fmt.Errorf("%w: no body format for %T", ErrInvalid, b)
 	}
@@ -649,6 +651,8 @@ func KindOf(b any) Kind {
 		return KindStewardChange
 	case *QuorumChange:
 		return KindQuorumChange
+	case *AlertAck:
+		return KindAlertAck
 	}
 	return 0
 }
@@ -995,6 +999,13 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, form bodyForm) (any, error) {
 		b.Relay = d.bool(2)
 		err = d.finish()
 		out = b
+	case KindAlertAck:
+		b := &AlertAck{}
+		d.fixed(1, b.Request[:])
+		if err = d.finish(); err == nil && (b.Request.IsZero() || !slices.Contains(deps, b.Request)) {
+			err = invalid("acknowledgement: alert missing or not among the entry's dependencies")
+		}
+		out = b
 	case KindSecretCheck:
 		b := &SecretCheck{}
 		d.fixed(1, b.KeyCheck[:])
@@ -1063,7 +1074,8 @@ func checkOptional(s string, check func(string) error) error {
 	return check(s)
 }
 
-// checkName: one line of printable text, no surrounding space.
+// checkName: one line of printable text, no surrounding space; invisible
+// characters only where a language needs them (see nameProblem).
 func checkName(what, s string, required bool) error {
 	if s == "" {
 		if required {
@@ -1074,12 +1086,7 @@ func checkName(what, s string, required bool) error {
 	if strings.TrimSpace(s) != s {
 		return invalid("%s has leading or trailing space", what)
 	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' {
-			return invalid("%s contains a control or invisible character", what)
-		}
-	}
-	return nil
+	return checkNameChars(what, s, true)
 }
 
 // checkText: free text; newlines and tabs allowed, other controls not.

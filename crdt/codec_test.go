@@ -66,6 +66,7 @@ func goldenEntries(t testing.TB) []struct {
 	// Governance: a steward's approval of another steward, and of a quorum.
 	stewardChange := n.write(f, &StewardChange{Org: b.org(), Steward: true})
 	quorumChange := n.write(f, &QuorumChange{Quorum: 2})
+	ack := n.write(b, &AlertAck{Request: req.ID()}, req.ID())
 	return []struct {
 		name string
 		e    *Entry
@@ -77,6 +78,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"address-hint", hint}, {"sealed-v2", sealed2}, {"org-key-v2", orgKeyV2}, {"secret-check", check},
 		{"redaction-v2", redaction2},
 		{"steward-change", stewardChange}, {"quorum-change", quorumChange},
+		{"alert-ack", ack},
 	}
 }
 

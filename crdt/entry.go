@@ -69,9 +69,17 @@ var (
 	ErrInvalid      = errors.New("crdt: invalid entry")
 )
 
+// invalid returns an error that is ErrInvalid (errors.Is) and reads as
+// only what is wrong: its text may reach a person who typed a title, so it
+// carries no package prefix.
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return invalidError(fmt.Sprintf(format, args...))
 }
+
+type invalidError string
+
+func (e invalidError) Error() string        { return string(e) }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
 
 // ID is the entry's identifier.
 func (e *Entry) ID() ID { return e.id }

@@ -214,6 +214,10 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 			}
 		default:
 			req := requests[rng.IntN(len(requests))]
+			if rng.IntN(3) == 0 { // an acknowledgement, perhaps of an alert
+				n.write(pick(), &AlertAck{Request: req.ID()}, req.ID())
+				continue
+			}
 			n.write(pick(), &RequestClosed{Request: req.ID()}, req.ID())
 		}
 	}
@@ -245,7 +249,7 @@ func dump(s *State) string {
 			fmt.Fprintf(&b, " accepted-by=%v", a.ID)
 		}
 		o.AcceptedBy = nil // a pointer: printed as its address
-		fmt.Fprintf(&b, " outcome=%+v", o)
+		fmt.Fprintf(&b, " outcome=%+v acked-by=%v", o, r.AckedBy)
 		b.WriteString("\n")
 	}
 	for t := 0; t < 8; t++ {

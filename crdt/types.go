@@ -47,8 +47,9 @@ const (
 	KindAddressHint   Kind = 15
 	KindOrgKeyV2      Kind = 16
 	KindSecretCheck   Kind = 17
+	KindAlertAck      Kind = 18
 	KindRedactionV2   Kind = 20
-	// 18 to 23 are left to kinds other work in flight assigns.
+	// 19 and 21 to 23 are unassigned.
 	KindStewardChange Kind = 24
 	KindQuorumChange  Kind = 25
 )
@@ -71,6 +72,7 @@ var kindNames = map[Kind]string{
 	KindAddressHint:   "address-hint",
 	KindOrgKeyV2:      "org-key-v2",
 	KindSecretCheck:   "secret-check",
+	KindAlertAck:      "alert-ack",
 	KindRedactionV2:   "redaction-v2",
 	KindStewardChange: "steward-change",
 	KindQuorumChange:  "quorum-change",

@@ -21,6 +21,7 @@ type views struct {
 	orgKeys   map[ID]*record              // organisation keys
 	hints     map[ID]*record              // address hints, withheld ones too
 	checks    map[ID]*record              // secret checks (anchors of the network secret)
+	acks      map[ID]map[ID]*record       // alert acknowledgements, by request
 }
 
 func newViews() views {
@@ -35,6 +36,7 @@ func newViews() views {
 		orgKeys:   map[ID]*record{},
 		hints:     map[ID]*record{},
 		checks:    map[ID]*record{},
+		acks:      map[ID]map[ID]*record{},
 	}
 }
 
@@ -65,6 +67,8 @@ func (v *views) add(r *record) {
 		v.orgKeys[r.id()] = r
 	case *SecretCheck:
 		v.checks[r.id()] = r
+	case *AlertAck:
+		addTo(v.acks, b.Request, r)
 	default:
 		// A withheld body: the entry still counts as a request (a sealed
 		// one without dependencies is a request: a response names its).
@@ -99,6 +103,8 @@ func (v *views) remove(r *record) {
 		delete(v.orgKeys, r.id())
 	case *SecretCheck:
 		delete(v.checks, r.id())
+	case *AlertAck:
+		removeFrom(v.acks, b.Request, r)
 	}
 }
 
@@ -276,6 +282,9 @@ type RequestView struct {
 	ClosedBy  ID // the close that counts: the requester's earliest
 	Responses []ResponseView
 	Outcome   Outcome // what the responses add up to (workflows.go)
+	// AckedBy: the organisations that acknowledged the alert (ack.go),
+	// ascending.
+	AckedBy []OrgID
 }
 
 // ResponseView is one answer to a request.
@@ -378,6 +387,7 @@ func (s *State) requestView(r *record) RequestView {
 	if req != nil {
 		rv.Outcome = outcome(rv.Org, req, rv.Responses)
 	}
+	rv.AckedBy = s.ackedBy(r.id())
 	return rv
 }
 

@@ -344,13 +344,13 @@ func (n *Node) networkKey() ([]byte, error) {
 	psk, err := openAtRest(filepath.Join(n.dir, pskName), n.key, n.device, n.network, "network-key")
 	switch {
 	case errors.Is(err, os.ErrNotExist) && n.cfg.Private:
-		return nil, fmt.Errorf("node: this node's network is private, but %s is missing from %s: without it no member can be reached", pskName, n.dir)
+		return nil, fmt.Errorf("this node's network is private, but %s is missing from %s: without it no member can be reached", pskName, n.dir)
 	case errors.Is(err, os.ErrNotExist):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("node: reading the network key: %w", err)
+		return nil, fmt.Errorf("reading the network key: %w", err)
 	case len(psk) != 32:
-		return nil, fmt.Errorf("node: %s in %s holds %d bytes, not 32: it is damaged", pskName, n.dir, len(psk))
+		return nil, fmt.Errorf("%s in %s holds %d bytes, not 32: it is damaged", pskName, n.dir, len(psk))
 	}
 	return psk, nil
 }

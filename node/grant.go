@@ -79,7 +79,7 @@ func (n *Node) networkSecret() ([]byte, error) {
 	case err != nil:
 		return nil, err
 	case len(secret) != secretSize:
-		return nil, fmt.Errorf("node: %s holds no usable secret", secretName)
+		return nil, fmt.Errorf("%s holds no usable secret", secretName)
 	}
 	return secret, nil
 }

@@ -157,6 +157,9 @@ func PrepareJoin(dir string, code InviteCode, opt JoinOptions) (crdt.DeviceKey, 
 		if _, err := crdt.EncodeBody(&crdt.Admission{Device: crdt.DeviceKey{1}, Name: opt.OrgName}); err != nil {
 			return crdt.DeviceKey{}, bodyErr(err)
 		}
+		if err := crdt.CheckNew(&crdt.Admission{Name: opt.OrgName}); err != nil {
+			return crdt.DeviceKey{}, bodyErr(err)
+		}
 		if err := checkOrgName(opt.OrgName); err != nil {
 			return crdt.DeviceKey{}, err
 		}

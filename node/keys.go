@@ -51,7 +51,7 @@ var defaultKDF = kdf{Name: "argon2id", Time: 3, Memory: 64 << 10, Threads: 2}
 func newSeed() ([]byte, error) {
 	seed := make([]byte, 32)
 	if _, err := rand.Read(seed); err != nil {
-		return nil, fmt.Errorf("node: reading randomness: %w", err)
+		return nil, fmt.Errorf("reading randomness: %w", err)
 	}
 	return seed, nil
 }
@@ -86,12 +86,12 @@ func (kf *keyFile) Protected() bool { return kf.Sealed != nil }
 func (kf *keyFile) open(passphrase []byte) ([]byte, error) {
 	if !kf.Protected() {
 		if len(kf.Seed) != 32 {
-			return nil, fmt.Errorf("node: key file holds no usable key")
+			return nil, fmt.Errorf("key file holds no usable key")
 		}
 		return kf.Seed, nil
 	}
 	if kf.KDF == nil || kf.KDF.Name != "argon2id" || kf.KDF.Memory > 4<<20 || kf.KDF.Time > 100 || kf.KDF.Threads == 0 {
-		return nil, fmt.Errorf("node: key file uses key derivation this release does not read")
+		return nil, fmt.Errorf("key file uses key derivation this release does not read")
 	}
 	k := kf.KDF
 	aead, err := chacha20poly1305.NewX(argon2.IDKey(passphrase, k.Salt, k.Time, k.Memory, k.Threads, chacha20poly1305.KeySize))
@@ -99,7 +99,7 @@ func (kf *keyFile) open(passphrase []byte) ([]byte, error) {
 		return nil, err
 	}
 	if len(kf.Nonce) != aead.NonceSize() {
-		return nil, fmt.Errorf("node: key file is damaged")
+		return nil, fmt.Errorf("key file is damaged")
 	}
 	seed, err := aead.Open(nil, kf.Nonce, kf.Sealed, []byte("murmur-device-key-v1\n"+kf.Device))
 	if err != nil {
@@ -111,11 +111,11 @@ func (kf *keyFile) open(passphrase []byte) ([]byte, error) {
 func readKeyFile(path string) (*keyFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("node: reading device key: %w", err)
+		return nil, fmt.Errorf("reading device key: %w", err)
 	}
 	var kf keyFile
 	if err := json.Unmarshal(b, &kf); err != nil || kf.Version != 1 {
-		return nil, fmt.Errorf("node: device key file %s is damaged or from a newer release", path)
+		return nil, fmt.Errorf("device key file %s is damaged or from a newer release", path)
 	}
 	return &kf, nil
 }
@@ -213,18 +213,18 @@ func openAtRest(path string, priv []byte, device crdt.DeviceKey, network crdt.ID
 	}
 	var f atRestFile
 	if err := json.Unmarshal(b, &f); err != nil || f.Version != 1 {
-		return nil, fmt.Errorf("node: %s is damaged or from a newer release", path)
+		return nil, fmt.Errorf("%s is damaged or from a newer release", path)
 	}
 	aead, err := atRestAEAD(priv, device, purpose)
 	if err != nil {
 		return nil, err
 	}
 	if len(f.Nonce) != aead.NonceSize() {
-		return nil, fmt.Errorf("node: %s is damaged", path)
+		return nil, fmt.Errorf("%s is damaged", path)
 	}
 	secret, err := aead.Open(nil, f.Nonce, f.Sealed, []byte("murmur-"+purpose+"-v1\n"+network.String()))
 	if err != nil {
-		return nil, fmt.Errorf("node: %s does not open with this device's key: it is damaged or from another device", path)
+		return nil, fmt.Errorf("%s does not open with this device's key: it is damaged or from another device", path)
 	}
 	return secret, nil
 }

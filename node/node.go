@@ -59,7 +59,7 @@ func DefaultDir() (string, error) {
 			return filepath.Join(home, ".local", "share", "murmur"), nil
 		}
 	}
-	return "", fmt.Errorf("node: no data directory: set MURMUR_DIR or use --dir")
+	return "", fmt.Errorf("no data directory: set MURMUR_DIR or use --dir")
 }
 
 func dirOf(path string) string { return filepath.Dir(path) }
@@ -180,7 +180,11 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	body, err := crdt.EncodeBody(&crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)})
+	gb := &crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)}
+	if err := crdt.CheckNew(gb); err != nil {
+		return nil, bodyErr(err)
+	}
+	body, err := crdt.EncodeBody(gb)
 	if err != nil {
 		return nil, bodyErr(err)
 	}
@@ -217,12 +221,12 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	}
 	if err != nil {
 		n.Close()
-		return nil, fmt.Errorf("node: writing the network secret: %w", err)
+		return nil, fmt.Errorf("writing the network secret: %w", err)
 	}
 	// The founding organisation's encryption key, for sealed bodies.
 	if _, err := n.EnsureOrgKey(ctx); err != nil {
 		n.Close()
-		return nil, fmt.Errorf("node: publishing the organisation's key: %w", err)
+		return nil, fmt.Errorf("publishing the organisation's key: %w", err)
 	}
 	return n, nil
 }
@@ -245,7 +249,7 @@ type ProvisionOptions struct {
 func Provision(ctx context.Context, dir string, opt ProvisionOptions) (*Node, error) {
 	genesis, err := crdt.Verify(opt.Genesis)
 	if err != nil || genesis.Kind != crdt.KindGenesis {
-		return nil, fmt.Errorf("node: not a genesis entry: %v", err)
+		return nil, fmt.Errorf("not a genesis entry: %v", err)
 	}
 	seed := opt.Seed
 	if seed == nil {
@@ -254,7 +258,7 @@ func Provision(ctx context.Context, dir string, opt ProvisionOptions) (*Node, er
 		}
 	}
 	if len(seed) != 32 {
-		return nil, fmt.Errorf("node: a device seed has 32 bytes, not %d", len(seed))
+		return nil, fmt.Errorf("a device seed has 32 bytes, not %d", len(seed))
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -284,7 +288,7 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: creating %s: %w", dir, err)
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
 	var created []string
 	defer func() {
@@ -303,14 +307,14 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 		kb, _ := json.MarshalIndent(kf, "", "  ")
 		keyPath := filepath.Join(dir, keyName)
 		if err := writeFileAtomic(keyPath, kb, 0o600); err != nil {
-			return nil, fmt.Errorf("node: writing device key: %w", err)
+			return nil, fmt.Errorf("writing device key: %w", err)
 		}
 		created = append(created, keyPath)
 	}
 	if psk != nil { // sealed, as the network secret is (keys.go)
 		pskPath := filepath.Join(dir, pskName)
 		if err := sealAtRest(pskPath, priv, device, genesis.ID(), "network-key", psk); err != nil {
-			return nil, fmt.Errorf("node: writing network key: %w", err)
+			return nil, fmt.Errorf("writing network key: %w", err)
 		}
 		created = append(created, pskPath)
 	}
@@ -320,7 +324,7 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 	// create it readable by this user only.
 	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("node: creating %s: %w", dbPath, err)
+		return nil, fmt.Errorf("creating %s: %w", dbPath, err)
 	}
 	f.Close()
 	sk, err := storeKey(priv, device)
@@ -343,7 +347,7 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 	cb, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(dir, configName)
 	if err := writeFileAtomic(cfgPath, cb, 0o600); err != nil {
-		return nil, fmt.Errorf("node: writing %s: %w", cfgPath, err)
+		return nil, fmt.Errorf("writing %s: %w", cfgPath, err)
 	}
 	created = append(created, cfgPath)
 	if n, err = open(ctx, dir, priv); err != nil {
@@ -433,11 +437,11 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 		return nil, ErrNotInitialised
 	}
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	n := &Node{dir: dir, now: time.Now}
 	if err := json.Unmarshal(b, &n.cfg); err != nil || n.cfg.Version != 1 {
-		return nil, fmt.Errorf("node: %s is damaged or from a newer release", configName)
+		return nil, fmt.Errorf("%s is damaged or from a newer release", configName)
 	}
 	if n.network, err = crdt.ParseID(n.cfg.Network); err == nil {
 		if n.org, err = crdt.ParseOrgID(n.cfg.Org); err == nil {
@@ -445,7 +449,7 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("node: %s is damaged: %w", configName, err)
+		return nil, fmt.Errorf("%s is damaged: %w", configName, err)
 	}
 	// A damaged database is refused before it is read (doctor.go).
 	dbPath := filepath.Join(dir, dbName)
@@ -453,7 +457,7 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 		return nil, damaged(dir, err)
 	}
 	if crdt.PublicKeyOf(priv) != n.device {
-		return nil, fmt.Errorf("node: the device key does not belong to this node's device")
+		return nil, fmt.Errorf("the device key does not belong to this node's device")
 	}
 	sk, err := storeKey(priv, n.device)
 	if err != nil {
@@ -471,7 +475,7 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	}
 	if meta, err := n.store.GetMeta(ctx, "network"); err != nil || string(meta) != string(n.network[:]) {
 		n.store.Close()
-		return nil, fmt.Errorf("node: the database in %s is not this node's network's (%v)", dir, err)
+		return nil, fmt.Errorf("the database in %s is not this node's network's (%v)", dir, err)
 	}
 	n.resetState()
 	if err := n.Refresh(ctx); err != nil {
@@ -510,7 +514,7 @@ func (n *Node) Unlock(pass PassphraseSource) error {
 		return err
 	}
 	if crdt.PublicKeyOf(priv) != n.device {
-		return fmt.Errorf("node: the device key does not belong to this node's device")
+		return fmt.Errorf("the device key does not belong to this node's device")
 	}
 	n.key = priv
 	return nil
@@ -551,7 +555,7 @@ func (n *Node) flushRedactions(ctx context.Context) error {
 	for len(n.redacted) > 0 {
 		e := n.redacted[0]
 		if err := n.store.Redact(ctx, e.ID(), e.Raw()); err != nil {
-			return fmt.Errorf("node: dropping a redacted body: %w", err)
+			return fmt.Errorf("dropping a redacted body: %w", err)
 		}
 		n.redacted = n.redacted[1:]
 	}
@@ -583,7 +587,7 @@ func (n *Node) refresh(ctx context.Context) ([]crdt.Change, error) {
 	cursor, err := n.store.Scan(ctx, n.cursor, func(_ int64, r store.Record) error {
 		e, err := crdt.Trusted(r.Raw)
 		if err != nil {
-			return fmt.Errorf("node: stored entry %v no longer decodes: %w: %w", r.ID, store.ErrCorrupt, err)
+			return fmt.Errorf("stored entry %v no longer decodes: %w: %w", r.ID, store.ErrCorrupt, err)
 		}
 		stored[r.ID] = r.Status
 		if es = append(es, e); len(es) == batch {
@@ -646,6 +650,9 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 	}
 	later, sealing := body.(sealLater)
 	if !sealing {
+		if err := crdt.CheckNew(body); err != nil { // names as they are written now
+			return nil, bodyErr(err)
+		}
 		if err := encode(body); err != nil {
 			return nil, err
 		}

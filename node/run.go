@@ -303,7 +303,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}
 	if opt.MDNS {
 		if r.lan, err = startLAN(r.h, n.network[:lanPrefixLen], mdnsNotifee{r}, time.Now()); err != nil {
-			return nil, fmt.Errorf("node: mDNS: %w", err)
+			return nil, fmt.Errorf("mDNS: %w", err)
 		}
 		r.spawn(r.lanLoop)
 	}
@@ -381,11 +381,11 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 		fallback = append(fallback, replaceSuffixPort(a, def))
 	}
 	if slices.Equal(fallback, listen) {
-		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("listening on %v: %w", listen, err)
 	}
 	h, err2 := try(fallback)
 	if err2 != nil {
-		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("listening on %v: %w", listen, err)
 	}
 	return h, nil
 }
@@ -550,6 +550,16 @@ func (r *Runner) whySyncFailed(err error) string {
 	case errors.Is(err, network.ErrReset), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed):
 		return "the connection was cut"
+	case errors.Is(err, msync.ErrVersion):
+		return "the other node runs a release that syncs differently: upgrade the older one"
+	case errors.Is(err, msync.ErrTooManyRounds):
+		return "the two held too much that differed to finish at once: the next sync continues"
+	case errors.Is(err, msync.ErrMalformed), errors.Is(err, msync.ErrTooLarge):
+		return "the other node sent something this release cannot read"
+	case errors.Is(err, msync.ErrBusy):
+		return "a sync with this member was already under way"
+	case errors.Is(err, msync.ErrNotAllowed):
+		return "that node is not a member's node as far as this one knows"
 	}
 	return strings.TrimPrefix(err.Error(), "sync: ")
 }
@@ -959,6 +969,7 @@ func (r *Runner) subscribeConnections() error {
 	}
 	r.spawn(func() {
 		defer sub.Close()
+		said := connectedNotes{} // a person is told once per peer
 		for {
 			select {
 			case <-r.ctx.Done():
@@ -968,6 +979,7 @@ func (r *Runner) subscribeConnections() error {
 					return
 				}
 				if ch, ok := ev.(event.EvtPeerConnectednessChanged); ok {
+					said.changed(ch.Peer, ch.Connectedness)
 					if ch.Connectedness != network.Connected && r.n.MemberPeer(ch.Peer) {
 						r.lost(ch.Peer)
 					}
@@ -981,10 +993,12 @@ func (r *Runner) subscribeConnections() error {
 				}
 				r.reached(p)
 				if r.speaksSync(p) {
-					if r.h.Network().Connectedness(p) == network.Limited {
-						r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
-					} else {
-						r.opt.Logf("connected to %s", short(p.String()))
+					if how := r.h.Network().Connectedness(p); said.say(p, how) {
+						if how == network.Limited {
+							r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
+						} else {
+							r.opt.Logf("connected to %s", r.n.deviceName(p))
+						}
 					}
 					select {
 					case r.connected <- p:

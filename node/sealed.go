@@ -27,6 +27,9 @@ func (n *Node) appendSealed(ctx context.Context, inner crdt.Kind, body any, to [
 		env.Text = ""
 		envelope = &env
 	}
+	if err := crdt.CheckNew(body); err != nil { // the title, before it is sealed
+		return nil, bodyErr(err)
+	}
 	envRaw, err := crdt.EncodeBody(envelope)
 	if err != nil {
 		return nil, err

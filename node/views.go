@@ -48,8 +48,11 @@ type StatusInfo struct {
 	// GrantSecret: this node holds the network secret the double-funding
 	// check needs.
 	GrantSecret bool `json:"grant_secret"`
-	// Alerts are the open alerts, newest first: shown before anything else.
-	Alerts []RequestSummary `json:"alerts"`
+	// Alerts are the open alerts of the last 7 days (AlertWindow), those
+	// this organisation has not acknowledged first, then newest first:
+	// shown before anything else. OlderAlerts counts the open ones before.
+	Alerts      []RequestSummary `json:"alerts"`
+	OlderAlerts int              `json:"older_alerts"`
 	// Contacts: each member organisation's last contact with this node.
 	Contacts []ContactInfo `json:"contacts"`
 	// AloneSince: the running node has reached no other member's node
@@ -75,14 +78,7 @@ func (n *Node) Status() StatusInfo {
 		st.UnknownKinds[k.String()] = v
 	}
 	st.GrantSecret = n.HasSecret()
-	st.Alerts = []RequestSummary{}
-	names := n.orgNames()
-	reqs := s.Requests()
-	for i := len(reqs) - 1; i >= 0; i-- {
-		if urgent(reqs[i]) {
-			st.Alerts = append(st.Alerts, n.summary(reqs[i], names))
-		}
-	}
+	st.Alerts, st.OlderAlerts = n.recentAlerts(s.Requests(), n.orgNames())
 	info, running := n.running()
 	if running {
 		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince
@@ -256,6 +252,9 @@ type RequestSummary struct {
 	Reopened bool `json:"reopened"`
 	// Urgent marks an alert that is not closed: shown first.
 	Urgent bool `json:"urgent"`
+	// Acknowledged: this organisation acknowledged the alert (murmur alert
+	// ack).
+	Acknowledged bool `json:"acknowledged"`
 	// Sealed: the title and text are readable only by some organisations;
 	// Readable: this node's organisation is one of them (and the device
 	// key is unlocked). An unreadable sealed request's title is "(sealed)".
@@ -391,6 +390,7 @@ func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) Request
 	s.Reopened = o.Reopened && o.AcceptedBy == nil
 	if r := rv.Request; r != nil {
 		s.Urgent = r.Type == crdt.Alert && !rv.Closed
+		s.Acknowledged = r.Type == crdt.Alert && slices.Contains(rv.AckedBy, n.org)
 		s.Kind, s.Title, s.Region = r.Type.String(), r.Title, r.Region
 		s.Readable = !rv.Sealed
 		if rv.Sealed {
@@ -656,7 +656,7 @@ func (n *Node) Signatories(ref string) (RequestSummary, []Signatory, error) {
 		return RequestSummary{}, nil, fmt.Errorf("request %s: its details are not held here", short(rv.ID.String()))
 	}
 	if rv.Request.Type != crdt.Letter {
-		return RequestSummary{}, nil, fmt.Errorf("request %s is a %v, not a letter: only letters have signatories", short(rv.ID.String()), rv.Request.Type)
+		return RequestSummary{}, nil, fmt.Errorf("request %s is %s, not a letter: only letters have signatories", short(rv.ID.String()), anyKind(rv.Request.Type))
 	}
 	names := n.orgNames()
 	out := []Signatory{}

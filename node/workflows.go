@@ -190,8 +190,10 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		return nil, inputErr("the title is %d bytes; the limit is %d", len(req.Title), crdt.MaxTitleLen)
 	case len(req.Text) > crdt.MaxBodySize-1024:
 		return nil, inputErr("the body is %d bytes; the limit is %d", len(req.Text), crdt.MaxBodySize-1024)
+	case !utf8.ValidString(req.Title):
+		return nil, inputErr("the title is not readable text (it is not UTF-8): retype it")
 	case !utf8.ValidString(req.Text):
-		return nil, inputErr("the body is not UTF-8 text")
+		return nil, inputErr("the text is not readable text (it is not UTF-8): save it as UTF-8 and try again")
 	}
 	var err error
 	if in.Region != "" {
@@ -199,7 +201,7 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 			return nil, err
 		}
 	} else if typ == crdt.Alert || typ == crdt.Referral {
-		return nil, inputErr("a %v needs a region (--region, an ISO 3166-1 code such as TZ)", typ)
+		return nil, inputErr("%s needs a region (--region, an ISO 3166-1 code such as TZ)", anyKind(typ))
 	}
 	if in.Amount != "" || in.Currency != "" {
 		if typ != crdt.Funding {
@@ -260,7 +262,8 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 }
 
 // parseDeadline reads "72h", "3d", "2w", "90m" (from now) or a date
-// ("2026-12-01", end of that day UTC) or an RFC 3339 time.
+// ("2026-12-01", the end of that day in the local time of the person
+// typing it, as "now" gives it) or an RFC 3339 time.
 func parseDeadline(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	bad := inputErr("--respond-by %q: give a duration (72h, 3d, 2w) or a date (2026-12-01)", s)
@@ -270,8 +273,8 @@ func parseDeadline(s string, now time.Time) (time.Time, error) {
 		}
 		return t, nil
 	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		t = t.Add(24*time.Hour - time.Millisecond)
+	if t, err := time.ParseInLocation("2006-01-02", s, now.Location()); err == nil {
+		t = t.AddDate(0, 0, 1).Add(-time.Millisecond) // a day is not always 24 h
 		if !t.After(now) {
 			return time.Time{}, inputErr("--respond-by %s is in the past", s)
 		}
@@ -322,7 +325,7 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	}
 	req := rv.Request
 	if !typ.Fits(req.Type) {
-		return nil, inputErr("a %v request cannot be answered with %q", req.Type, typ)
+		return nil, inputErr("%s request cannot be answered with %q", anyKind(req.Type), typ)
 	}
 	if rv.Closed {
 		return nil, fmt.Errorf("request %s is closed", short(rv.ID.String()))
@@ -339,7 +342,7 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	case typ == crdt.Accept && o.AcceptedBy != nil:
 		return nil, fmt.Errorf("your organisation has already accepted this referral")
 	case typ == crdt.SignOn && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy):
-		return nil, fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", formatMillis(req.RespondBy))
+		return nil, fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", localMillis(req.RespondBy))
 	case typ == crdt.SignOn && slices.ContainsFunc(o.Signatures, func(r crdt.ResponseView) bool { return r.Org == n.org }):
 		return nil, fmt.Errorf("your organisation has already signed this letter")
 	}

@@ -117,7 +117,9 @@ func newPassphrase(e *env) ([]byte, error) {
 }
 
 func cmdStatus(e *env, args []string) error {
-	c := newFlags(e, "status", "", "murmur status --json")
+	c := newFlags(e, "status", "\n\nThis node and its state. First come the open alerts of the last 7 days, those\n"+
+		"your organisation has not acknowledged first (murmur alert ack ID); older open\n"+
+		"alerts are counted, and listed by murmur request list --kind alert --open.", "murmur status --json")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func cmdStatus(e *env, args []string) error {
 	defer n.Close()
 	st := n.Status()
 	return c.output(e, st, func(w io.Writer) {
-		printAlerts(w, st.Alerts)
+		printAlerts(w, st.Alerts, st.OlderAlerts, time.Now())
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		kind := "open"
 		if st.Private {
@@ -164,8 +166,8 @@ func cmdStatus(e *env, args []string) error {
 				fmt.Fprintf(tw, "reachable\t%s\n", st.Reach)
 			}
 			if t := st.Traffic; t != nil {
-				fmt.Fprintf(tw, "since it started\t%s received from other members, %d sent, in %s (%s exchanged)\n",
-					plural(t.Sync.Received-t.Sync.Refused, "entry"), t.Sync.Pushed, plural(t.Sync.Sessions, "sync"), bytesWord(t.Sync.SentBytes+t.Sync.RecvBytes+t.GossipSent+t.GossipRecv))
+				fmt.Fprintf(tw, "since it started\t%s received from other members, %d sent (%s exchanged)\n",
+					plural(t.Sync.Received-t.Sync.Refused, "entry", "entries"), t.Sync.Pushed, bytesWord(t.Sync.SentBytes+t.Sync.RecvBytes+t.GossipSent+t.GossipRecv))
 			}
 		} else {
 			fmt.Fprintf(tw, "running\tno node is running on this data directory\n")
@@ -198,20 +200,6 @@ func cmdStatus(e *env, args []string) error {
 		fmt.Fprintf(tw, "data\t%s\n", st.Dir)
 		tw.Flush()
 	})
-}
-
-// printAlerts puts open alerts before anything else a person reads.
-func printAlerts(w io.Writer, alerts []node.RequestSummary) {
-	for _, a := range alerts {
-		region := a.Region
-		if region == "" {
-			region = "all regions"
-		}
-		fmt.Fprintf(w, "!! ALERT %s (%s, from %s, %s): %s\n", a.ID[:12], region, a.OrgName, a.Created[:16], shownTitle(a))
-	}
-	if len(alerts) > 0 {
-		fmt.Fprintln(w)
-	}
 }
 
 func cmdMembers(e *env, args []string) error {
@@ -258,7 +246,7 @@ the quorum and every pending change in one object.`, "murmur members --json")
 				if d.Forked {
 					notes = append(notes, "FORKED: two histories")
 				}
-				fmt.Fprintf(w, "    device %s  %d entries  %s\n", d.Device, d.Entries, strings.Join(notes, ", "))
+				fmt.Fprintf(w, "    device %s  %s  %s\n", d.Device, plural(d.Entries, "entry"), strings.Join(notes, ", "))
 			}
 		}
 		fmt.Fprintln(w)
@@ -382,7 +370,7 @@ func cmdRequestNew(e *env, args []string) error {
 	bodyFile := c.String("body-file", "", "read the details from this file (- for standard input)")
 	c.StringVar(&in.Region, "region", "", "ISO 3166-1 code of the region concerned (required for referrals and alerts)")
 	to := c.list("to", "address the request to an organisation (its name, ID or ID prefix, as murmur members shows them); repeatable")
-	c.StringVar(&in.RespondBy, "respond-by", "", "deadline: a duration from now (72h, 3d, 2w) or a date (2026-12-01)")
+	c.StringVar(&in.RespondBy, "respond-by", "", "deadline: a duration from now (72h, 3d, 2w) or a date (2026-12-01: the end of that day, in your local time)")
 	c.StringVar(&in.Amount, "amount", "", "amount needed (funding), for example 4500 or 4500.50")
 	c.StringVar(&in.Currency, "currency", "", "ISO 4217 currency of the amount (USD, EUR, KES)")
 	needs := c.list("needs", "support types needed (referral): "+strings.Join(node.SupportTypes, ", "))
@@ -443,23 +431,33 @@ func readBody(e *env, path string) (string, error) {
 }
 
 func cmdRequestList(e *env, args []string) error {
-	c := newFlags(e, "request list", "[--open] [--kind KIND] [--inbox]", "murmur request list --inbox")
+	c := newFlags(e, "request list", "[--open] [--kind KIND] [--inbox] [--limit N] [--after ID]", "murmur request list --inbox")
 	var f node.RequestFilter
 	c.BoolVar(&f.Open, "open", false, "only requests that are not closed")
 	c.StringVar(&f.Kind, "kind", "", "only requests of this kind")
 	c.BoolVar(&f.Inbox, "inbox", false, "only requests awaiting this organisation's answer, soonest deadline first")
+	limit := c.Int("limit", defaultLimit, "show at most N requests (0: all)")
+	after := c.String("after", "", "start after this request (ID or prefix): the next page")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
+	}
+	if *limit < 0 {
+		return usagef("--limit %d: give a number of requests, or 0 for all", *limit)
 	}
 	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	list, err := n.Requests(f)
+	all, err := n.Requests(f)
 	if err != nil {
 		return err
 	}
+	list, more, err := page(all, func(r node.RequestSummary) string { return r.ID }, *after, *limit)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
 	return c.output(e, list, func(w io.Writer) {
 		if len(list) == 0 {
 			fmt.Fprintln(w, "No requests.")
@@ -470,7 +468,7 @@ func cmdRequestList(e *env, args []string) error {
 		for _, r := range list {
 			due := "-"
 			if r.RespondBy != nil {
-				due = (*r.RespondBy)[:16]
+				due = whenText(*r.RespondBy, now)
 				if r.Overdue {
 					due += " OVERDUE"
 				}
@@ -482,12 +480,18 @@ func cmdRequestList(e *env, args []string) error {
 			case r.AcceptedByName != "":
 				status = "accepted by " + r.AcceptedByName
 			}
-			if r.Urgent {
+			switch {
+			case r.Urgent && r.Acknowledged:
+				kind = "alert (acknowledged)"
+			case r.Urgent:
 				kind = "!! ALERT"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, r.Responses, shownTitle(r))
 		}
 		tw.Flush()
+		if more > 0 {
+			fmt.Fprintf(w, "%s: murmur request list --after %s (or --limit %d)\n", plural(more, "more request"), list[len(list)-1].ID[:12], len(list)+more)
+		}
 	})
 }
 
@@ -515,7 +519,8 @@ func cmdRequestShow(e *env, args []string) error {
 		case d.AcceptedByName != "":
 			status = "accepted by " + d.AcceptedByName
 		}
-		fmt.Fprintf(w, "  id       %s\n  from     %s (%s)\n  status   %s\n  created  %s\n", d.ID, d.OrgName, d.Org[:12], status, d.Created)
+		now := time.Now()
+		fmt.Fprintf(w, "  id       %s\n  from     %s (%s)\n  status   %s\n  created  %s\n", d.ID, d.OrgName, d.Org[:12], status, whenText(d.Created, now))
 		if d.Region != "" {
 			fmt.Fprintf(w, "  region   %s\n", d.Region)
 		}
@@ -524,7 +529,7 @@ func cmdRequestShow(e *env, args []string) error {
 			if d.Overdue {
 				over = " (overdue)"
 			}
-			fmt.Fprintf(w, "  by       %s%s\n", *d.RespondBy, over)
+			fmt.Fprintf(w, "  by       %s%s\n", whenText(*d.RespondBy, now), over)
 		}
 		if d.Amount != nil {
 			fmt.Fprintf(w, "  amount   %s %s\n", node.FormatAmount(uint64(*d.Amount)), d.Currency)
@@ -544,29 +549,19 @@ func cmdRequestShow(e *env, args []string) error {
 			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
 		}
 		printOutcome(w, d)
-		fmt.Fprintf(w, "\n%d responses\n", len(d.Responses))
+		fmt.Fprintf(w, "\n%s\n", plural(len(d.Responses), "response"))
 		for _, r := range d.Responses {
 			amt := ""
 			if r.Amount != nil {
 				amt = fmt.Sprintf(" %s %s", node.FormatAmount(uint64(*r.Amount)), r.Currency)
 			}
-			fmt.Fprintf(w, "  %s  %-8s%s  %s", r.Created[:16], r.Type, amt, r.OrgName)
+			fmt.Fprintf(w, "  %s  %-8s%s  %s", whenText(r.Created, now), r.Type, amt, r.OrgName)
 			if body := shownText(r.Body, r.Redacted); body != "" {
 				fmt.Fprintf(w, ": %s", oneLine(body))
 			}
 			fmt.Fprintln(w)
 		}
 	})
-}
-
-func plural(n int, what string) string {
-	switch {
-	case n == 1:
-		return "1 " + what
-	case strings.HasSuffix(what, "y"):
-		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(what, "y"))
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // bytesWord is a byte count for people: "830 bytes", "12 KB", "3.4 MB".
@@ -654,15 +649,11 @@ func contactLine(c node.ContactInfo, now time.Time) string {
 	if how == "" {
 		how = "via " + c.Via
 	}
-	at := c.LastSynced.Local()
-	when := at.Format("15:04")
-	if y, m, d := at.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
-		when = at.Format("2 Jan 15:04")
-	}
+	at := *c.LastSynced
 	if c.Connected {
-		return fmt.Sprintf("%s: connected now %s (last synced %s)", c.Name, how, when)
+		return fmt.Sprintf("%s: connected now %s (last synced %s)", c.Name, how, when(at, now))
 	}
-	return fmt.Sprintf("%s: last synced %s %s (%s)", c.Name, ago(now.Sub(at)), how, when)
+	return fmt.Sprintf("%s: last synced %s %s (%s)", c.Name, ago(now.Sub(at)), how, when(at, now))
 }
 
 // ago is a past duration in plain words.

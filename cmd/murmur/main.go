@@ -45,6 +45,7 @@ var commands = []command{
 	{"request share", "give more organisations access to a sealed request", cmdRequestShare},
 	{"request close", "close one of this organisation's requests", cmdRequestClose},
 	{"respond", "answer a request", cmdRespond},
+	{"alert ack", "acknowledge an alert for this organisation: status lists it after those not yet acknowledged", cmdAlertAck},
 	{"redact", "take back the words of one of your organisation's entries on every node; its counts stay", cmdRedact},
 	{"grant record", "record a grant made, the applicant's identifiers blinded", cmdGrantRecord},
 	{"grant check", "has any member recorded a grant to this applicant? Works offline; tells no one", cmdGrantCheck},
@@ -86,7 +87,7 @@ func run(e *env, args []string) int {
 	}
 	err := cmd.run(e, rest)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, oneLine(err.Error()))
+		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, plainError(err))
 	}
 	return exitCode(err)
 }

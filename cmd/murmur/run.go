@@ -32,7 +32,7 @@ func cmdRun(e *env, args []string) error {
 		}
 	}
 	logf := func(format string, args ...any) {
-		fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+		fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), plainText(fmt.Sprintf(format, args...)))
 	}
 	dir, err := c.dataDir(e)
 	if err != nil {

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// when is a moment for people, in the local time of now's location:
+// "today 14:05", "yesterday 09:30", "tomorrow 18:00", "Tue 1 Dec 14:05",
+// and the year too when it is not now's: "Mon 30 Nov 2026 14:05".
+// --json output keeps RFC 3339 instead.
+func when(t, now time.Time) string {
+	t = t.In(now.Location())
+	clock := t.Format("15:04")
+	ty, tm, td := t.Date()
+	ny, nm, nd := now.Date()
+	day := time.Date(ty, tm, td, 0, 0, 0, 0, time.UTC)
+	today := time.Date(ny, nm, nd, 0, 0, 0, 0, time.UTC)
+	switch day.Sub(today) {
+	case 0:
+		return "today " + clock
+	case -24 * time.Hour:
+		return "yesterday " + clock
+	case 24 * time.Hour:
+		return "tomorrow " + clock
+	}
+	if ty != ny {
+		return t.Format("Mon 2 Jan 2006 15:04")
+	}
+	return t.Format("Mon 2 Jan 15:04")
+}
+
+// whenText is when for a time as the node's views give it (RFC 3339); text
+// that is not one is returned as it is.
+func whenText(s string, now time.Time) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return when(t, now)
+}
+
+// plural is a count with its noun: plural(1, "entry") is "1 entry",
+// plural(3, "entry") "3 entries", plural(2, "person", "people") "2 people".
+// Without many, the plural is made by the usual English rules.
+func plural(n int, one string, many ...string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	if len(many) > 0 {
+		return fmt.Sprintf("%d %s", n, many[0])
+	}
+	return fmt.Sprintf("%d %s", n, pluralOf(one))
+}
+
+func pluralOf(w string) string {
+	switch {
+	case strings.HasSuffix(w, "y") && len(w) > 1 && !strings.ContainsRune("aeiou", rune(w[len(w)-2])):
+		return w[:len(w)-1] + "ies" // entry, reply
+	case strings.HasSuffix(w, "s"), strings.HasSuffix(w, "x"), strings.HasSuffix(w, "ch"), strings.HasSuffix(w, "sh"):
+		return w + "es" // address, box, match
+	}
+	return w + "s"
+}
+
+// article is "a" or "an" for the word that follows: "an alert", "a
+// referral".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// defaultLimit is the page size of lists.
+const defaultLimit = 50
+
+// page returns the items of list after the one whose ID starts with after
+// (all of them if after is empty), at most limit of them (0: no limit), and
+// how many more follow.
+func page[T any](list []T, id func(T) string, after string, limit int) ([]T, int, error) {
+	if after != "" {
+		i := slices.IndexFunc(list, func(x T) bool { return strings.HasPrefix(id(x), strings.ToLower(after)) })
+		if i < 0 {
+			return nil, 0, usagef("--after %s: no such item in this list (it may have been filtered out)", after)
+		}
+		list = list[i+1:]
+	}
+	if limit == 0 || len(list) <= limit {
+		return list, 0, nil
+	}
+	return list[:limit], len(list) - limit, nil
+}
