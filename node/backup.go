@@ -65,6 +65,7 @@ func backupAD(device, network string) []byte {
 type BackupReport struct {
 	File      string `json:"file"`
 	Entries   int    `json:"entries"`
+	Digest    string `json:"digest"` // as status prints it: equal on nodes holding the same valid entries
 	Contacts  int    `json:"contacts"`
 	Protected bool   `json:"protected"`
 }
@@ -137,7 +138,7 @@ func (n *Node) Backup(ctx context.Context, path string, passphrase []byte) (*Bac
 	if err := writeFileAtomic(path, out, 0o600); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	return &BackupReport{File: path, Entries: len(c.Entries), Contacts: len(c.Contacts), Protected: bf.Protected}, nil
+	return &BackupReport{File: path, Entries: len(c.Entries), Digest: n.Status().Digest, Contacts: len(c.Contacts), Protected: bf.Protected}, nil
 }
 
 // RestoreReport says what a restore brought back.
@@ -147,6 +148,7 @@ type RestoreReport struct {
 	Device  string    `json:"device"`
 	Written time.Time `json:"backup_written"`
 	Entries int       `json:"entries"`
+	Digest  string    `json:"digest"` // as status prints it
 	Refused int       `json:"refused"`
 	OwnHead uint64    `json:"own_head"`
 }
@@ -284,7 +286,7 @@ func Restore(ctx context.Context, file, dir string, pass PassphraseSource) (rep 
 	if err := writeRepairMark(dir, RepairMark{When: time.Now(), How: "restore", OwnHead: head, From: file}); err != nil {
 		return nil, err
 	}
-	return &RestoreReport{Dir: dir, Network: cfg.Network, Device: cfg.Device, Written: bf.Written, Entries: entries, Refused: refused, OwnHead: head}, nil
+	return &RestoreReport{Dir: dir, Network: cfg.Network, Device: cfg.Device, Written: bf.Written, Entries: entries, Digest: n.Status().Digest, Refused: refused, OwnHead: head}, nil
 }
 
 // KeyProtected reports whether the device key in dir has a passphrase.

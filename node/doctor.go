@@ -97,8 +97,8 @@ type Finding struct {
 // Diagnosis is what the doctor found in a data directory.
 type Diagnosis struct {
 	Dir      string    `json:"dir"`
-	Healthy  bool      `json:"healthy"`
-	Findings []Finding `json:"findings"`
+	Healthy  bool      `json:"ok"`      // (CLI.md)
+	Findings []Finding `json:"problems"`
 	// Checked lists what was checked and found sound, in plain words.
 	Checked []string `json:"checked"`
 	// Entries: how many stored entries were read and verified.

@@ -24,7 +24,7 @@ func joinedPair(t *testing.T) (a, b *cli, addrA string, rb *runningNode) {
 	a.json(&code, "invite", "--addr", addrA, "--expires", "1h")
 	b = newCLI(t, t.TempDir())
 	var out joinOut
-	b.json(&out, "join", code.Code, "--org", "Beta Collective", "--no-passphrase")
+	b.json(&out, "join", code.Code, "--addr", code.Addrs[0], "--org", "Beta Collective", "--no-passphrase")
 	rb = b.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	eventually(t, 30*time.Second, "B is admitted", func() bool {
 		st := b.memberStatus()
@@ -79,10 +79,10 @@ func damage(t *testing.T, dir, how string) {
 }
 
 type doctorOut struct {
-	Healthy  bool `json:"healthy"`
+	Healthy  bool `json:"ok"`
 	Findings []struct {
 		Part, Problem, Do string
-	} `json:"findings"`
+	} `json:"problems"`
 	Recovering *struct {
 		How string `json:"how"`
 	} `json:"recovering"`
@@ -195,6 +195,14 @@ func TestCLIBackupRestore(t *testing.T) {
 		t.Fatalf("the backup holds words in clear")
 	}
 	refused(t, pb.run("backup", file), 2) // the file exists
+	var bo struct {
+		Entries int    `json:"entries"`
+		Digest  string `json:"digest"`
+	}
+	pb.json(&bo, "backup", file+".2")
+	if st := b.memberStatus(); bo.Digest != st.Digest || bo.Entries == 0 {
+		t.Errorf("backup --json: %+v, status digest %s", bo, st.Digest)
+	}
 
 	// The old machine is gone; A writes meanwhile.
 	rb.interrupt(t)
