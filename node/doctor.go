@@ -97,7 +97,7 @@ type Finding struct {
 // Diagnosis is what the doctor found in a data directory.
 type Diagnosis struct {
 	Dir      string    `json:"dir"`
-	Healthy  bool      `json:"ok"`      // (CLI.md)
+	Healthy  bool      `json:"ok"` // (CLI.md)
 	Findings []Finding `json:"problems"`
 	// Checked lists what was checked and found sound, in plain words.
 	Checked []string `json:"checked"`
