@@ -211,16 +211,27 @@ stewards' approval (admissions, changes of stewards, changes of quorum)
 with who has approved it so far. With --json, each organisation also
 carries "approved_by" (while awaiting admission) and "steward_change" (a
 pending change of its steward standing); murmur steward list --json gives
-the quorum and every pending change in one object.`, "murmur members --json")
+the quorum and every pending change in one object.
+
+At most --limit organisations are shown (default 50); --after ORG gives the
+next page.`, "murmur members --json")
+	limit := c.Int("limit", defaultLimit, "show at most N organisations (0: all)")
+	after := c.String("after", "", "start after this organisation (ID or prefix): the next page")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
+	}
+	if *limit < 0 {
+		return usagef("--limit %d: give a number of organisations, or 0 for all", *limit)
 	}
 	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	ms := n.Members()
+	ms, more, err := page(n.Members(), func(m node.MemberInfo) string { return m.Org }, *after, *limit)
+	if err != nil {
+		return err
+	}
 	g := n.Governance()
 	return c.output(e, membersWithPending(ms, g), func(w io.Writer) {
 		for _, m := range ms {
@@ -248,6 +259,9 @@ the quorum and every pending change in one object.`, "murmur members --json")
 				}
 				fmt.Fprintf(w, "    device %s  %s  %s\n", d.Device, plural(d.Entries, "entry"), strings.Join(notes, ", "))
 			}
+		}
+		if more > 0 {
+			fmt.Fprintf(w, "%s: murmur members --after %s (or --limit %d)\n", plural(more, "more organisation"), ms[len(ms)-1].Org[:12], len(ms)+more)
 		}
 		fmt.Fprintln(w)
 		printGovernance(w, g)
@@ -327,21 +341,30 @@ func cmdDirectorySet(e *env, args []string) error {
 }
 
 func cmdDirectoryList(e *env, args []string) error {
-	c := newFlags(e, "directory list", "[--region CC] [--offers T] [--language L] [--group G]", "murmur directory list --region TZ --offers legal-aid")
+	c := newFlags(e, "directory list", "[--region CC] [--offers T] [--language L] [--group G] [--limit N] [--after ORG]", "murmur directory list --region TZ --offers legal-aid")
 	var f node.DirectoryFilter
 	c.StringVar(&f.Region, "region", "", "only organisations covering this region")
 	c.StringVar(&f.Offers, "offers", "", "only organisations offering this support type")
 	c.StringVar(&f.Language, "language", "", "only organisations working in this language")
 	c.StringVar(&f.Group, "group", "", "only organisations serving this group")
+	limit := c.Int("limit", defaultLimit, "show at most N organisations (0: all)")
+	after := c.String("after", "", "start after this organisation (ID or prefix): the next page")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
+	}
+	if *limit < 0 {
+		return usagef("--limit %d: give a number of organisations, or 0 for all", *limit)
 	}
 	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	list, err := n.Directory(f)
+	all, err := n.Directory(f)
+	if err != nil {
+		return err
+	}
+	list, more, err := page(all, func(d node.DirectoryInfo) string { return d.Org }, *after, *limit)
 	if err != nil {
 		return err
 	}
@@ -357,6 +380,9 @@ func cmdDirectoryList(e *env, args []string) error {
 				strings.Join(d.Languages, ","), strings.Join(d.Groups, ","), d.Org[:12])
 		}
 		tw.Flush()
+		if more > 0 {
+			fmt.Fprintf(w, "%s: murmur directory list --after %s (or --limit %d)\n", plural(more, "more organisation"), list[len(list)-1].Org[:12], len(list)+more)
+		}
 	})
 }
 

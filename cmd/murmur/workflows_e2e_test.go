@@ -179,6 +179,33 @@ func TestCLIWorkflows(t *testing.T) {
 		}
 		refused(t, a.run("directory", "list", "--offers", "cash"), 2)
 		refused(t, a.run("directory", "list", "--region", "XX"), 2)
+
+		// Lists page: --limit, then --after the last one shown.
+		var all, first, rest []directoryOut
+		a.json(&all, "directory", "list")
+		a.json(&first, "directory", "list", "--limit", "1")
+		if len(all) != 2 || len(first) != 1 {
+			t.Fatalf("directory list: %d entries, --limit 1: %d", len(all), len(first))
+		}
+		a.json(&rest, "directory", "list", "--after", first[0].Org[:12])
+		if len(rest) != 1 || rest[0].Org == first[0].Org {
+			t.Errorf("directory list --after: %+v", rest)
+		}
+		if r := a.ok("directory", "list", "--limit", "1"); !strings.Contains(r.stdout, "1 more organisation: murmur directory list --after "+first[0].Org[:12]) {
+			t.Errorf("directory list --limit 1:\n%s", r.stdout)
+		}
+		var ms, msRest []struct {
+			Org string `json:"org"`
+		}
+		a.json(&ms, "members", "--limit", "2")
+		a.json(&msRest, "members", "--after", ms[1].Org[:12])
+		if len(ms) != 2 || len(msRest) != 1 {
+			t.Errorf("members --limit 2: %d, then --after: %d", len(ms), len(msRest))
+		}
+		if r := a.ok("members", "--limit", "1"); !strings.Contains(r.stdout, "2 more organisations: murmur members --after "+ms[0].Org[:12]) {
+			t.Errorf("members --limit 1:\n%s", r.stdout)
+		}
+		refused(t, a.run("members", "--limit", "-1"), 2)
 	})
 
 	t.Run("verification", func(t *testing.T) {
