@@ -845,7 +845,7 @@ func TestCLISelfRevocation(t *testing.T) {
 func TestCLIHelp(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, "")
-	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		r := c.ok(args...)
 		if !strings.Contains(r.stdout, "usage: murmur COMMAND") || !strings.Contains(r.stdout, "\nexample:\n  murmur ") {
 			t.Errorf("murmur %s does not print the usage with an example:\n%s", strings.Join(args, " "), r)

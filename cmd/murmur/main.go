@@ -5,12 +5,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -58,20 +60,42 @@ func main() {
 
 // run executes one command line and returns the exit status.
 func run(e *env, args []string) int {
+	if len(args) == 0 {
+		// A script that forgot its command must not carry on as if
+		// something had been done.
+		fmt.Fprintln(e.stderr, "murmur: no command given (murmur help lists the commands; murmur init --org NAME founds a network)")
+		return 2
+	}
 	cmd, rest := find(args)
 	if cmd == nil || cmd.name == "help" {
+		asJSON := false
+		if cmd != nil {
+			rest = slices.DeleteFunc(slices.Clone(rest), func(a string) bool {
+				if a == "--json" || a == "-json" {
+					asJSON = true
+					return true
+				}
+				return false
+			})
+		}
 		if cmd != nil && len(rest) > 0 { // murmur help COMMAND
 			if c, _ := find(rest); c != nil && c.run != nil {
+				if asJSON {
+					return helpJSON(e, c)
+				}
 				return exitCode(c.run(e, []string{"--help"}))
 			}
 			fmt.Fprintf(e.stderr, "murmur help: unknown command %q (see murmur help)\n", strings.Join(rest, " "))
 			return 2
 		}
-		if cmd == nil && len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+		if cmd == nil && args[0] != "--help" && args[0] != "-h" {
 			// An error is one line on stderr and nothing on stdout, where a
 			// script may be reading JSON.
 			fmt.Fprintf(e.stderr, "murmur: unknown command %q (see murmur help)\n", strings.Join(args, " "))
 			return 2
+		}
+		if asJSON {
+			return helpJSON(e, nil)
 		}
 		help(e.stdout)
 		return 0
@@ -81,6 +105,43 @@ func run(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, oneLine(err.Error()))
 	}
 	return exitCode(err)
+}
+
+// commandJSON is one command as `murmur help --json` lists it.
+type commandJSON struct {
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+	Usage   string `json:"usage,omitempty"` // `murmur help COMMAND --json` only
+}
+
+// helpJSON prints the commands (c nil), or one command with its usage, as
+// one JSON value.
+func helpJSON(e *env, c *command) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if c == nil {
+		out := struct {
+			Commands []commandJSON `json:"commands"`
+		}{}
+		for _, c := range commands {
+			out.Commands = append(out.Commands, commandJSON{Name: c.name, Summary: c.summary})
+		}
+		if enc.Encode(out) != nil {
+			return 1
+		}
+		return 0
+	}
+	var usage strings.Builder
+	sub := *e
+	sub.stdout = &usage
+	if err := c.run(&sub, []string{"--help"}); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(e.stderr, "murmur help %s: %s\n", c.name, oneLine(err.Error()))
+		return 1
+	}
+	if enc.Encode(commandJSON{Name: c.name, Summary: c.summary, Usage: usage.String()}) != nil {
+		return 1
+	}
+	return 0
 }
 
 // find matches the longest command name at the start of args.
