@@ -213,6 +213,10 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}()
 	if r.h = opt.Host; r.h == nil {
 		r.gated = true
+		// A port another node holds is refused, not shared (listen.go).
+		if r.opt.Listen, err = chooseListen(r.opt.Listen, !chosenListen, DefaultPort, opt.Logf); err != nil {
+			return nil, err
+		}
 		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
 			return nil, err
 		}
@@ -368,11 +372,11 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 		fallback = append(fallback, replaceSuffixPort(a, def))
 	}
 	if slices.Equal(fallback, listen) {
-		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w", strings.Join(listen, " "), err)
 	}
 	h, err2 := try(fallback)
 	if err2 != nil {
-		return nil, fmt.Errorf("node: listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w", strings.Join(listen, " "), err)
 	}
 	return h, nil
 }

@@ -52,3 +52,21 @@ func TestCLINoCommandAndHelpJSON(t *testing.T) {
 	}
 	wantLine(t, c.run("help", "nonsense", "--json"), 2, "unknown command")
 }
+
+// A listen address this machine cannot bind ends the command with one line
+// and exit 1 (before: libp2p's log, then a crash); a port another Murmur
+// node holds is refused, not shared.
+func TestCLIRunListenRefusals(t *testing.T) {
+	t.Parallel()
+	a, _ := founded(t)
+	wantLine(t, a.run("run", "--no-mdns", "--listen", "/ip4/192.0.2.77/tcp/4721"), 1, "this machine has no address 192.0.2.77")
+
+	rn := a.start("run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
+	addr := rn.addr(t) // /ip4/127.0.0.1/tcp/PORT/p2p/ID
+	held, _, _ := strings.Cut(addr, "/p2p/")
+	port := strings.TrimPrefix(held, "/ip4/127.0.0.1/tcp/")
+
+	b, _ := founded(t)
+	wantLine(t, b.run("run", "--no-mdns", "--listen", held), 1, "port "+port+" is already in use on this machine, perhaps by another Murmur node")
+	rn.interrupt(t)
+}
