@@ -1,0 +1,77 @@
+package node
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+func TestRevocationRisk(t *testing.T) {
+	key := func(b byte) crdt.DeviceKey { return crdt.DeviceKey{b} }
+	org := func(id byte, name string, steward bool, devs ...crdt.DeviceView) crdt.OrgView {
+		return crdt.OrgView{ID: crdt.OrgID{id}, Name: name, Steward: steward, Admitted: true, Devices: devs}
+	}
+	live := func(b byte) crdt.DeviceView { return crdt.DeviceView{Key: key(b)} }
+	gone := func(b byte) crdt.DeviceView { return crdt.DeviceView{Key: key(b), Revoked: true} }
+	alpha, beta, gamma := crdt.OrgID{1}, crdt.OrgID{2}, crdt.OrgID{3}
+
+	for _, tc := range []struct {
+		name   string
+		orgs   []crdt.OrgView
+		quorum int
+		mine   crdt.OrgID
+		target byte
+		want   string // in the refusal; "" = allowed
+	}{
+		{"the founder's only device", []crdt.OrgView{org(1, "Alpha", true, live(10))}, 1, alpha, 10,
+			"your organisation's last device"},
+		{"one of two devices of one's own organisation", []crdt.OrgView{org(1, "Alpha", true, live(10), live(11))}, 1, alpha, 11, ""},
+		{"the other device is revoked already", []crdt.OrgView{org(1, "Alpha", true, live(10), gone(11))}, 1, alpha, 10,
+			"your organisation's last device"},
+		{"the last steward device, revoked by a member", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", false, live(20))}, 1, beta, 10,
+			"no steward organisation would keep a device"},
+		{"the founder's only device, one other steward left", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20))}, 1, alpha, 10,
+			"your organisation's last device"},
+		{"a steward's last device, another steward left, quorum 1", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20))}, 1, beta, 10, ""},
+		{"a steward's last device, quorum 2 no longer reachable", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20)), org(3, "Gamma", false, live(30))}, 2, gamma, 10,
+			"admitting an organisation needs 2"},
+		{"quorum 2 already out of reach, one steward still left", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20), gone(21)), org(3, "Gamma", true, gone(30))}, 3, beta, 10, ""},
+		{"a member's last device, revoked by a steward (seized)", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", false, live(20))}, 1, alpha, 20, ""},
+		{"an already revoked device (a lower cut-off)", []crdt.OrgView{org(1, "Alpha", true, live(10), gone(11))}, 1, alpha, 11, ""},
+		{"a steward with two devices", []crdt.OrgView{org(1, "Alpha", true, live(10), live(12)), org(2, "Beta", false, live(20))}, 1, beta, 10, ""},
+	} {
+		err := revocationRisk(tc.orgs, tc.quorum, tc.mine, key(tc.target))
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s: refused: %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--force") {
+			t.Errorf("%s: %v, want a refusal saying %q and --force", tc.name, err, tc.want)
+			continue
+		}
+		if !errors.Is(err, ErrIrreversible) || !errors.Is(err, ErrInput) {
+			t.Errorf("%s: %v is not ErrIrreversible and ErrInput", tc.name, err)
+		}
+	}
+}
+
+func TestWhenLocal(t *testing.T) {
+	now := time.Date(2026, 12, 1, 16, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2026, 12, 1, 14, 5, 0, 0, time.Local), "today 14:05"},
+		{time.Date(2026, 11, 30, 9, 7, 0, 0, time.Local), "Mon 30 Nov 09:07"},
+		{time.Date(2025, 12, 1, 14, 5, 0, 0, time.Local), "Mon 1 Dec 2025 14:05"},
+	} {
+		if got := whenLocal(tc.t, now); got != tc.want {
+			t.Errorf("whenLocal(%v) = %q, want %q", tc.t, got, tc.want)
+		}
+	}
+}
