@@ -29,6 +29,15 @@ var ErrIrreversible = errors.New("irreversible without --force")
 // and revoke on the network's behalf: once fewer steward organisations
 // than the quorum keep a device, nobody can ever be admitted again.
 func revocationRisk(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.DeviceKey) error {
+	why := irreversible(orgs, quorum, mine, target)
+	if why == "" {
+		return nil
+	}
+	return inputError{msg: "not revoked: " + why + " (add --force if that is what you want)", err: ErrIrreversible}
+}
+
+// irreversible is revocationRisk's reason in words; "" if there is none.
+func irreversible(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.DeviceKey) string {
 	live := func(o crdt.OrgView, except crdt.DeviceKey) int {
 		n := 0
 		for _, d := range o.Devices {
@@ -43,14 +52,14 @@ func revocationRisk(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crd
 		for _, d := range orgs[i].Devices {
 			if d.Key == target {
 				if d.Revoked {
-					return nil // a revoked device is cut off already; a lower cut-off changes no one's standing
+					return "" // a revoked device is cut off already; a lower cut-off changes no one's standing
 				}
 				org = &orgs[i]
 			}
 		}
 	}
 	if org == nil || !org.Admitted || live(*org, target) > 0 {
-		return nil
+		return ""
 	}
 	// Another organisation's last device is revoked by a steward when it
 	// is seized: that is what stewards are for, and not refused here.
@@ -79,10 +88,7 @@ func revocationRisk(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crd
 			why = append(why, fmt.Sprintf("only %d steward organisations would keep a device, and admitting an organisation needs %d: nobody could be admitted again", after, need))
 		}
 	}
-	if len(why) == 0 {
-		return nil
-	}
-	return inputError{msg: "not revoked: " + strings.Join(why, "; and ") + " (add --force if that is what you want)", err: ErrIrreversible}
+	return strings.Join(why, "; and ")
 }
 
 // RevocationPlan is what revoking a device would cut off: what a person
@@ -100,6 +106,8 @@ type RevocationPlan struct {
 	// Irreversible says why the revocation needs --force; empty if it
 	// does not.
 	Irreversible string `json:"irreversible,omitempty"`
+	// Risk is Irreversible as the error RevokeDevice returns.
+	Risk error `json:"-"`
 }
 
 // PlanRevocation describes what revoking the device ref (ID or prefix)
@@ -133,10 +141,42 @@ func (n *Node) PlanRevocation(ctx context.Context, ref string) (RevocationPlan, 
 	if !last.IsZero() {
 		p.LastSeen = &last
 	}
-	if err := revocationRisk(n.state.Members(), n.state.Quorum(), n.org, dv.Key); err != nil {
-		p.Irreversible = err.Error()
-	}
+	members, quorum := n.state.Members(), n.state.Quorum()
+	p.Irreversible = irreversible(members, quorum, n.org, dv.Key)
+	p.Risk = revocationRisk(members, quorum, n.org, dv.Key)
 	return p, nil
+}
+
+// RedactionPreview names the entry a redaction of ref (ID or prefix) would
+// take the body of, for a person to confirm: its full ID, and what it is
+// ("request “Title”", "response", ...). It writes nothing, and resolves
+// ref the way Redact does.
+func (n *Node) RedactionPreview(ref string) (id, what string, err error) {
+	n.mu.Lock()
+	cands := n.state.Redactable(n.org)
+	ids := make([]string, len(cands))
+	for i, c := range cands {
+		ids[i] = c.String()
+	}
+	i, err := resolve("entry of your organisation with a body to redact", ref, ids)
+	if err != nil {
+		n.mu.Unlock()
+		return "", "", err
+	}
+	id = ids[i]
+	what = "entry"
+	if e, _, ok := n.state.Entry(cands[i]); ok {
+		what = e.Kind.String()
+	}
+	_, isRequest := n.state.Request(cands[i])
+	n.mu.Unlock()
+	if isRequest {
+		what = "request"
+		if d, err := n.Request(id); err == nil && d.Title != "" {
+			what = fmt.Sprintf("request %q", d.Title)
+		}
+	}
+	return id, what, nil
 }
 
 // revokedError is what a revoked device is told when it writes.
@@ -159,7 +199,7 @@ func (n *Node) revokedNotice() error {
 	if o, ok := n.state.Org(rv.ByOrg); ok && o.Name != "" {
 		by = o.Name
 	}
-	return revokedError{fmt.Sprintf("this device was revoked by %s on %s: nothing it writes is accepted", by, whenLocal(time.UnixMilli(int64(rv.Clock.Millis())), n.now()))}
+	return revokedError{fmt.Sprintf("this device was revoked by %s on %s: nothing it writes is accepted", by, WhenLocal(time.UnixMilli(int64(rv.Clock.Millis())), n.now()))}
 }
 
 // RevokedNotice is what a revoked device is told, for its status: who
@@ -173,9 +213,9 @@ func (n *Node) RevokedNotice() string {
 	return ""
 }
 
-// whenLocal is t in local time, as people say it: "today 14:05",
+// WhenLocal is t in local time, as people say it: "today 14:05",
 // "Tue 1 Dec 14:05", or with the year if it is not now's.
-func whenLocal(t, now time.Time) string {
+func WhenLocal(t, now time.Time) string {
 	t, now = t.Local(), now.Local()
 	switch {
 	case t.YearDay() == now.YearDay() && t.Year() == now.Year():

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -70,8 +71,31 @@ func TestWhenLocal(t *testing.T) {
 		{time.Date(2026, 11, 30, 9, 7, 0, 0, time.Local), "Mon 30 Nov 09:07"},
 		{time.Date(2025, 12, 1, 14, 5, 0, 0, time.Local), "Mon 1 Dec 2025 14:05"},
 	} {
-		if got := whenLocal(tc.t, now); got != tc.want {
-			t.Errorf("whenLocal(%v) = %q, want %q", tc.t, got, tc.want)
+		if got := WhenLocal(tc.t, now); got != tc.want {
+			t.Errorf("WhenLocal(%v) = %q, want %q", tc.t, got, tc.want)
 		}
+	}
+}
+
+func TestReferralToOneselfIsRefused(t *testing.T) {
+	ctx := context.Background()
+	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	before := n.Status()
+	for _, sealed := range []bool{false, true} {
+		_, err := n.NewRequest(ctx, RequestInput{Kind: "referral", Title: "Legal aid in Arusha", Region: "TZ", To: []string{n.Org().String()[:8]}, Sealed: sealed})
+		if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "Alpha is your own organisation") {
+			t.Errorf("a referral to oneself (sealed %v): %v", sealed, err)
+		}
+	}
+	if after := n.Status(); after.Digest != before.Digest {
+		t.Error("a refused referral changed the state")
+	}
+	// A verification sealed for this organisation's eyes only is fine.
+	if _, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: "For us only", To: []string{n.Org().String()}, Sealed: true}); err != nil {
+		t.Errorf("a sealed note to oneself: %v", err)
 	}
 }

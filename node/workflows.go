@@ -232,6 +232,12 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		if !o.Admitted {
 			return nil, fmt.Errorf("%s has not been admitted to the network yet", o.Name)
 		}
+		if o.ID == n.org && typ == crdt.Referral {
+			// It could never be answered: an organisation does not accept
+			// its own referral. (Other requests may be sealed for this
+			// organisation's eyes only.)
+			return nil, inputErr("%s is your own organisation: a referral is addressed to other organisations (--to)", o.Name)
+		}
 		if !slices.Contains(req.To, o.ID) {
 			req.To = append(req.To, o.ID)
 		}

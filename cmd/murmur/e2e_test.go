@@ -811,7 +811,7 @@ func TestCLISelfRevocation(t *testing.T) {
 	t.Parallel()
 	c, out := founded(t)
 	req := c.write("request", "new", "--kind", "verification", "--title", "Before the seizure")
-	c.write("device", "revoke", out.Device[:8])
+	c.write("device", "revoke", out.Device[:8], "--force", "--yes")
 
 	st := c.status()
 	if !st.DeviceRevoked {
@@ -834,10 +834,14 @@ func TestCLISelfRevocation(t *testing.T) {
 		{"respond", req, "--type", "comment", "--body", "still here"},
 		{"directory", "set", "--name", "Alpha"},
 		{"request", "close", req},
-		{"device", "revoke", out.Device},
+		{"device", "revoke", out.Device, "--yes"},
 	} {
 		r := c.run(append(args, "--json")...)
 		refused(t, r, 1)
+		// Who revoked it and when, in local time ("today 14:05").
+		if !regexp.MustCompile(`: this device was revoked by Alpha Fund on today \d\d:\d\d: nothing it writes is accepted\n$`).MatchString(r.stderr) {
+			t.Errorf("a write by a revoked device should say who revoked it and when:\n%s", r)
+		}
 		same(r)
 	}
 }

@@ -70,3 +70,49 @@ func TestCLIRunListenRefusals(t *testing.T) {
 	wantLine(t, b.run("run", "--no-mdns", "--listen", held), 1, "port "+port+" is already in use on this machine, perhaps by another Murmur node")
 	rn.interrupt(t)
 }
+
+// One typo must not cut off the founder's only device: the revocation is
+// refused unless forced, and a revocation without a terminal to confirm it
+// on needs --yes.
+func TestCLIRevokeGuards(t *testing.T) {
+	t.Parallel()
+	c, out := founded(t)
+	same := c.unchanged()
+	wantLine(t, c.run("device", "revoke", out.Device[:8], "--yes"), 2,
+		"murmur device revoke: not revoked: it is your organisation's last device that is not revoked")
+	same(c.run("status"))
+	r := c.run("device", "revoke", out.Device[:8], "--yes", "--json")
+	wantLine(t, r, 2, "no steward organisation would keep a device")
+	same(r)
+	// Forced, it still needs a confirmation, which a pipe cannot give.
+	r = c.input("y\n").run("device", "revoke", out.Device[:8], "--force")
+	wantLine(t, r, 2, "add --yes to confirm")
+	same(r)
+	r = c.run("device", "revoke", out.Device[:8], "--force", "--json")
+	wantLine(t, r, 2, "add --yes to confirm: this cannot be undone, and with --json or without a terminal nobody can be asked (nothing was revoked)")
+	same(r)
+
+	// Forced and confirmed: the founder chose to cut itself off.
+	var rev struct {
+		ID           string  `json:"id"`
+		Device       string  `json:"device"`
+		OrgName      string  `json:"org_name"`
+		ThisDevice   bool    `json:"this_device"`
+		LastSeen     *string `json:"last_seen"`
+		Irreversible string  `json:"irreversible"`
+	}
+	c.json(&rev, "device", "revoke", out.Device[:8], "--force", "--yes")
+	if rev.Device != out.Device || rev.OrgName != "Alpha Fund" || !rev.ThisDevice || rev.LastSeen == nil || rev.Irreversible == "" {
+		t.Errorf("device revoke --json should say what was cut off: %+v", rev)
+	}
+	var st struct {
+		Notice string `json:"revoked_notice"`
+	}
+	c.json(&st, "status")
+	if !strings.HasPrefix(st.Notice, "this device was revoked by Alpha Fund on today ") {
+		t.Errorf("status --json of a revoked device: revoked_notice %q", st.Notice)
+	}
+	if human := c.ok("status").stdout; !strings.HasPrefix(human, "WARNING: this device was revoked by Alpha Fund on today ") {
+		t.Errorf("status should open with who revoked this device:\n%s", human)
+	}
+}

@@ -286,8 +286,9 @@ func printMatches(w io.Writer, ms []node.GrantMatch) {
 }
 
 func cmdRedact(e *env, args []string) error {
-	c := newFlags(e, "redact", "ID [--reason TEXT]", `murmur redact 9c41d2aa --reason "named the defender"`)
+	c := newFlags(e, "redact", "ID [--reason TEXT] [--yes]", `murmur redact 9c41d2aa --reason "named the defender"`)
 	reason := c.String("reason", "", "why (kept with the redaction, visible to members)")
+	yes := c.Bool("yes", false, "do not ask for confirmation (needed with --json, or when the input is not a terminal)")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err
@@ -297,6 +298,9 @@ func cmdRedact(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
+	if err := confirmRedaction(e, c, n, pos[0], *yes); err != nil {
+		return err
+	}
 	ent, err := n.Redact(e.ctx, pos[0], *reason)
 	if err != nil {
 		return err

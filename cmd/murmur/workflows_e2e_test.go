@@ -395,9 +395,9 @@ func TestCLIWorkflows(t *testing.T) {
 		if inFiles(b, marker) {
 			t.Fatal("the body is in clear in Beta's files: the database should be sealed at rest")
 		}
-		n.refusedUnchanged(b, 1, "no entry", "redact", id)        // not Beta's
-		n.refusedUnchanged(a, 1, "no entry", "redact", resp[:12]) // not Alpha's
-		n.write(a, "redact", id, "--reason", "named the defender's address")
+		n.refusedUnchanged(b, 1, "no entry", "redact", id, "--yes")        // not Beta's
+		n.refusedUnchanged(a, 1, "no entry", "redact", resp[:12], "--yes") // not Alpha's
+		n.write(a, "redact", id, "--reason", "named the defender's address", "--yes")
 		n.sync()
 		for _, c := range []*cli{a, b, g} {
 			var d struct {
@@ -410,7 +410,7 @@ func TestCLIWorkflows(t *testing.T) {
 			}
 			eventually(t, 10*time.Second, "no file of the data directory holds the redacted body", func() bool { return !inFiles(c, marker) })
 		}
-		n.refusedUnchanged(a, 1, "no entry", "redact", id) // already redacted
+		n.refusedUnchanged(a, 1, "no entry", "redact", id, "--yes") // already redacted
 	})
 
 	t.Run("sealed", func(t *testing.T) {
