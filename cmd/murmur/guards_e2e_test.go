@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // wantLine checks a refusal (exit status, nothing on stdout, one line on
@@ -114,5 +115,41 @@ func TestCLIRevokeGuards(t *testing.T) {
 	}
 	if human := c.ok("status").stdout; !strings.HasPrefix(human, "WARNING: this device was revoked by Alpha Fund on today ") {
 		t.Errorf("status should open with who revoked this device:\n%s", human)
+	}
+}
+
+// Between three organisations: a revocation shows what it cuts off and
+// needs --yes without a terminal; a redaction needs --yes the same way; a
+// referral to one's own organisation is refused; and the revoked device is
+// told by whom and when, in its status and at its next write.
+func TestCLIRevokeRedactReferralBetweenOrganisations(t *testing.T) {
+	n := threeOrgs(t)
+	a, b, g := n.alpha, n.beta, n.gamma
+	gDevice := g.status().Device
+
+	n.refusedUnchanged(a, 2, "add --yes to confirm", "device", "revoke", gDevice[:10])
+	n.refusedUnchanged(a, 2, "add --yes to confirm", "device", "revoke", gDevice[:10], "--json")
+	id := n.write(a, "request", "new", "--kind", "verification", "--title", "Does anyone know this applicant?")
+	n.refusedUnchanged(a, 2, "add --yes to confirm", "redact", id[:12], "--reason", "named the applicant")
+	n.refusedUnchanged(b, 2, "Beta Collective is your own organisation: a referral is addressed to other organisations",
+		"request", "new", "--kind", "referral", "--title", "Legal aid in Arusha", "--region", "TZ", "--to", n.betaID[:8])
+	n.write(b, "request", "new", "--kind", "referral", "--title", "Legal aid in Arusha", "--region", "TZ", "--to", n.gID[:8])
+
+	n.sync()
+	var rev struct {
+		ID       string  `json:"id"`
+		Device   string  `json:"device"`
+		OrgName  string  `json:"org_name"`
+		LastSeen *string `json:"last_seen"`
+	}
+	a.json(&rev, "device", "revoke", gDevice[:10], "--yes")
+	if rev.Device != gDevice || rev.OrgName != "Gamma Legal Aid" || rev.LastSeen == nil || !hexID.MatchString(rev.ID) {
+		t.Errorf("device revoke --json: %+v, want Gamma's device, last seen", rev)
+	}
+	eventually(t, 30*time.Second, "Gamma's node learns it is revoked", func() bool { return g.status().DeviceRevoked })
+	r := g.run("request", "new", "--kind", "verification", "--title", "After the revocation")
+	wantLine(t, r, 1, "this device was revoked by Alpha Fund on today ")
+	if !strings.HasSuffix(r.stderr, ": nothing it writes is accepted\n") {
+		t.Errorf("the revoked device's write:\n%s", r)
 	}
 }
