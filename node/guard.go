@@ -68,11 +68,12 @@ func irreversible(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.
 		why = append(why, "it is your organisation's last device that is not revoked: after it, "+org.Name+" can never write, invite or add a device again")
 	}
 	if org.Steward {
-		before, after := 0, 0
+		stewards, before, after := 0, 0, 0
 		for _, o := range orgs {
 			if !o.Admitted || !o.Steward {
 				continue
 			}
+			stewards++
 			if live(o, crdt.DeviceKey{}) > 0 {
 				before++
 			}
@@ -80,7 +81,9 @@ func irreversible(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.
 				after++
 			}
 		}
-		need := max(quorum, 1)
+		// As crdt counts it: the quorum, or every steward organisation
+		// (with a device or not) while there are fewer.
+		need := max(min(quorum, stewards), 1)
 		switch {
 		case after == 0:
 			why = append(why, "no steward organisation would keep a device, so nobody could ever admit an organisation or revoke a device for the network again")

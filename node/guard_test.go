@@ -39,6 +39,8 @@ func TestRevocationRisk(t *testing.T) {
 		{"a steward's last device, another steward left, quorum 1", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20))}, 1, beta, 10, ""},
 		{"a steward's last device, quorum 2 no longer reachable", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20)), org(3, "Gamma", false, live(30))}, 2, gamma, 10,
 			"admitting an organisation needs 2"},
+		{"quorum 3 with two stewards: both needed", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20))}, 3, alpha, 20,
+			"admitting an organisation needs 2"},
 		{"quorum 2 already out of reach, one steward still left", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", true, live(20), gone(21)), org(3, "Gamma", true, gone(30))}, 3, beta, 10, ""},
 		{"a member's last device, revoked by a steward (seized)", []crdt.OrgView{org(1, "Alpha", true, live(10)), org(2, "Beta", false, live(20))}, 1, alpha, 20, ""},
 		{"an already revoked device (a lower cut-off)", []crdt.OrgView{org(1, "Alpha", true, live(10), gone(11))}, 1, alpha, 11, ""},
