@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,9 @@ import (
 // listenProblem says in plain words why addr cannot be listened on; nil if
 // it can (or if its port is chosen by the system, or it names no IP).
 func listenProblem(addr string) error {
+	if err := listenForm(addr); err != nil {
+		return err
+	}
 	network, hostport, port, ok := probeArgs(addr)
 	if !ok {
 		return nil
@@ -42,6 +46,24 @@ func listenProblem(addr string) error {
 		return fmt.Errorf("cannot listen on %s: port %d needs administrator rights; choose a port above 1023 (nothing was started)", addr, port)
 	}
 	return fmt.Errorf("cannot listen on %s: %v (nothing was started)", addr, err)
+}
+
+// listenForm refuses an address the node's transports cannot listen on
+// (go-libp2p would fail too, after starting goroutines it does not stop).
+func listenForm(addr string) error {
+	a, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %q: it is not an address like /ip4/0.0.0.0/tcp/%d (nothing was started)", addr, DefaultPort)
+	}
+	var codes []int
+	for _, c := range a {
+		codes = append(codes, c.Protocol().Code)
+	}
+	host := len(codes) > 0 && slices.Contains([]int{ma.P_IP4, ma.P_IP6, ma.P_DNS, ma.P_DNS4, ma.P_DNS6}, codes[0])
+	if host && (slices.Equal(codes[1:], []int{ma.P_TCP}) || slices.Equal(codes[1:], []int{ma.P_UDP, ma.P_QUIC_V1})) {
+		return nil
+	}
+	return fmt.Errorf("cannot listen on %s: a node listens on TCP (/ip4/0.0.0.0/tcp/%d) or QUIC (/ip4/0.0.0.0/udp/%d/quic-v1) addresses only (nothing was started)", addr, DefaultPort, DefaultPort)
 }
 
 // probeArgs turns a listen multiaddr into what net.Listen or

@@ -107,3 +107,36 @@ func TestWithPort(t *testing.T) {
 		}
 	}
 }
+
+// A runner that cannot listen returns an error (it once dereferenced the
+// nil runner its error return had set), releases the data directory, and
+// the next start works.
+func TestStartThatCannotListenFailsCleanly(t *testing.T) {
+	n, err := Init(context.Background(), t.TempDir(), InitOptions{Org: "Alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, tc := range []struct{ addr, want string }{
+		{"/ip4/192.0.2.77/tcp/4721", "this machine has no address 192.0.2.77"}, // found by the probe
+		{"/ip4/127.0.0.1/tcp/0/ws", "TCP (/ip4/0.0.0.0/tcp/4721) or QUIC"},
+		{"/ip4/127.0.0.1/udp/0", "TCP (/ip4/0.0.0.0/tcp/4721) or QUIC"},
+		{"garbage", "not an address like /ip4/0.0.0.0/tcp/4721"},
+	} {
+		r, err := n.Start(RunOptions{Listen: []string{tc.addr}, Logf: t.Logf})
+		if err == nil {
+			r.Close()
+			t.Fatalf("Start on %s: no error", tc.addr)
+		}
+		if r != nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "node:") {
+			t.Errorf("Start on %s: %v (runner %v), want %q", tc.addr, err, r, tc.want)
+		}
+	}
+	r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("Start after failed starts: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Error(err)
+	}
+}
