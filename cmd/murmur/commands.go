@@ -290,7 +290,7 @@ func cmdDeviceRevoke(e *env, args []string) error {
 	if plan.Risk != nil && !*force {
 		return plan.Risk
 	}
-	if err := confirm(e, c, *yes, revocationDetails(plan, n.Now()), "Revoke this device?", "revoked"); err != nil {
+	if err := confirm(e, c, *yes, revocationDetails(plan, cut, n.Now()), "Revoke this device?", "revoked"); err != nil {
 		return err
 	}
 	revoke := n.RevokeDevice
@@ -305,7 +305,8 @@ func cmdDeviceRevoke(e *env, args []string) error {
 		ID string `json:"id"`
 		node.RevocationPlan
 	}{ent.ID().String(), plan}, func(w io.Writer) {
-		fmt.Fprintf(w, "Revoked. Entries the device signs after the cut-off will be refused by every member.\nrevocation %s\n", ent.ID())
+		fmt.Fprintf(w, "Revoked %s of %s, last seen %s. Entries it signs after the cut-off will be refused by every member.\nrevocation %s\n",
+			deviceWords(plan), plan.OrgName, lastSeen(plan, n.Now()), ent.ID())
 	})
 }
 
