@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,40 @@ func TestReferralToOneselfIsRefused(t *testing.T) {
 	// A verification sealed for this organisation's eyes only is fine.
 	if _, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: "For us only", To: []string{n.Org().String()}, Sealed: true}); err != nil {
 		t.Errorf("a sealed note to oneself: %v", err)
+	}
+}
+
+// A device revoked by a steward of another organisation is told who and
+// when, once the revocation reaches it: in its status and at its next
+// write, which changes nothing.
+func TestRevokedDeviceIsToldByWhomAndWhen(t *testing.T) {
+	ctx := context.Background()
+	a, b, g := threeOrgs(t)
+	if notice := g.RevokedNotice(); notice != "" {
+		t.Fatalf("before any revocation: %q", notice)
+	}
+	// Gamma's only device, revoked by Alpha (a steward): not irreversible
+	// for the network, and what stewards are for.
+	if _, err := a.RevokeDevice(ctx, g.Device().String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b, g)
+	want := regexp.MustCompile(`^this device was revoked by Alpha on (today|[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}) \d\d:\d\d: nothing it writes is accepted$`)
+	if st := g.Status(); !st.Revoked || !want.MatchString(st.RevokedNotice) {
+		t.Errorf("Gamma's status: revoked %v, %q", st.Revoked, st.RevokedNotice)
+	}
+	before := g.Status().Digest
+	_, err := g.NewRequest(ctx, RequestInput{Kind: "verification", Title: "after"})
+	if err == nil || !want.MatchString(err.Error()) || !errors.Is(err, ErrRefused) {
+		t.Errorf("Gamma's write: %v", err)
+	}
+	if _, err := g.RevokeDevice(ctx, a.Device().String(), nil); err == nil || !want.MatchString(err.Error()) {
+		t.Errorf("Gamma's revocation of Alpha's device: %v", err)
+	}
+	if g.Status().Digest != before {
+		t.Error("a revoked device's refused writes changed its state")
+	}
+	if b.RevokedNotice() != "" {
+		t.Errorf("Beta is told it is revoked: %q", b.RevokedNotice())
 	}
 }
