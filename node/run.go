@@ -127,6 +127,7 @@ type Runner struct {
 	reachLimiter *rate.Limiter // dial-backs served to others
 	book         *peerBook     // remembered peers and the dial loop (peers.go)
 	doors        doors         // this device's open invites' doors (door.go)
+	telling      telling       // revoked peers being told before they are cut off (told.go)
 }
 
 func (opt *RunOptions) defaults() {
@@ -241,6 +242,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
 	members.SetStreamHandler(BodiesProtocol(n.network), n.serveBodies)
 	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
+	members.SetStreamHandler(toldProtocol(n.network), r.serveTold)
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
 	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
 		r.sessionEnded(p, err)
