@@ -125,7 +125,9 @@ func TestCLIRevokeGuards(t *testing.T) {
 
 // Between three organisations: a revocation shows what it cuts off and
 // needs --yes without a terminal; a redaction needs --yes the same way; a
-// referral to one's own organisation is refused.
+// referral to one's own organisation is refused; and the device revoked by
+// another organisation is told by whom and when, in its status and at its
+// next write.
 func TestCLIRevokeRedactReferralBetweenOrganisations(t *testing.T) {
 	n := threeOrgs(t)
 	a, b, g := n.alpha, n.beta, n.gamma
@@ -150,11 +152,20 @@ func TestCLIRevokeRedactReferralBetweenOrganisations(t *testing.T) {
 	if rev.Device != gDevice || rev.OrgName != "Gamma Legal Aid" || rev.LastSeen == nil || !hexID.MatchString(rev.ID) {
 		t.Errorf("device revoke --json: %+v, want Gamma's device, last seen", rev)
 	}
-	// Whether Gamma's node hears of it is a race: every node that knows
-	// cuts the revoked device off at once, and the gossip may or may not
-	// have reached it first. What it is told once it has heard is shown by
-	// node's TestRevokedDeviceIsToldByWhomAndWhen and, for a device
-	// revoked by its own organisation, by TestCLIRevokeGuards.
+	// Alpha's node tells Gamma's before it cuts it off (node/told.go).
+	eventually(t, 30*time.Second, "Gamma's node learns it is revoked", func() bool { return g.status().DeviceRevoked })
+	r := g.run("request", "new", "--kind", "verification", "--title", "After the revocation")
+	refused(t, r, 1)
+	if !revokedLine.MatchString(r.stderr) || !strings.HasSuffix(r.stderr, ": nothing it writes is accepted\n") {
+		t.Errorf("the revoked device's write:\n%s", r)
+	}
+	var gst struct {
+		Notice string `json:"revoked_notice"`
+	}
+	g.json(&gst, "status")
+	if !revokedLine.MatchString(gst.Notice) {
+		t.Errorf("the revoked device's status: revoked_notice %q", gst.Notice)
+	}
 	eventually(t, 30*time.Second, "Beta's node knows Gamma's device is revoked", func() bool {
 		var members []struct {
 			Devices []struct {
