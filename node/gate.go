@@ -217,6 +217,9 @@ func (r *Runner) streamAllowed(p peer.ID, proto protocol.ID, dir network.Directi
 	if dir == network.DirInbound && proto == r.n.joinProtocol() && r.n.Admissible(p) {
 		return true
 	}
+	if dir == network.DirOutbound && proto == toldProtocol(r.n.network) && r.n.standingOf(p) == former {
+		return true // telling a revoked device of its revocation (told.go)
+	}
 	r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
 	return false
 }
@@ -307,6 +310,9 @@ func (r *Runner) enforce(before map[peer.ID]bool) map[peer.ID]bool {
 		st := r.n.standingOf(p)
 		cut := st == former || (st == stranger && r.gated && !r.inboundStreams(p))
 		switch {
+		case cut && st == former:
+			r.opt.Logf("disconnecting %s: %v", short(p.String()), st)
+			r.tellAndCut(p) // it hears of its revocation first (told.go)
 		case cut:
 			r.opt.Logf("disconnecting %s: %v", short(p.String()), st)
 			r.h.Network().ClosePeer(p)

@@ -685,6 +685,9 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 			return store.Record{}, bodyErr(err)
 		}
 		if st, why := n.state.Check(cand); st != crdt.StatusAccepted {
+			if notice := n.revokedNotice(); notice != nil && errors.Is(why, crdt.ErrRevoked) {
+				return store.Record{}, notice // who revoked this device, and when
+			}
 			return store.Record{}, fmt.Errorf("%w: %w", ErrRefused, why)
 		}
 		e = cand

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -722,16 +723,28 @@ func TestRevokingOwnDevice(t *testing.T) {
 	if _, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "before"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.RevokeDevice(ctx, a.Device().String()[:8], nil); err != nil {
+	same := unchanged(t, a)
+	if _, err := a.RevokeDevice(ctx, a.Device().String()[:8], nil); !errors.Is(err, node.ErrIrreversible) || !errors.Is(err, node.ErrInput) {
+		t.Fatalf("revoking the founder's only device without force: %v, want ErrIrreversible", err)
+	}
+	same("a refused revocation of the last device")
+	if _, err := a.ForceRevokeDevice(ctx, a.Device().String()[:8], nil); err != nil {
 		t.Fatalf("revoking one's own device: %v", err)
 	}
 	if !a.Status().Revoked {
 		t.Error("Status().Revoked is false after revoking this device")
 	}
-	same := unchanged(t, a)
+	same = unchanged(t, a)
 	_, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "after"})
 	if !errors.Is(err, node.ErrRefused) || !errors.Is(err, crdt.ErrRevoked) {
 		t.Errorf("writing with a revoked device: %v, want ErrRefused and crdt.ErrRevoked", err)
+	}
+	// (Just after midnight the day is named instead of "today".)
+	if want := regexp.MustCompile(`^this device was revoked by Alpha Fund on (today|[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}) \d\d:\d\d: nothing it writes is accepted$`); err == nil || !want.MatchString(err.Error()) {
+		t.Errorf("a revoked device is told %q, want %v", err, want)
+	}
+	if got := a.RevokedNotice(); err == nil || got != err.Error() {
+		t.Errorf("RevokedNotice() = %q, want the write's %q", got, err)
 	}
 	same("a write by a revoked device")
 }

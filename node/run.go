@@ -131,6 +131,7 @@ type Runner struct {
 	reachLimiter *rate.Limiter // dial-backs served to others
 	book         *peerBook     // remembered peers and the dial loop (peers.go)
 	doors        doors         // this device's open invites' doors (door.go)
+	telling      telling       // revoked peers being told before they are cut off (told.go)
 }
 
 func (opt *RunOptions) defaults() {
@@ -226,6 +227,10 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	}()
 	if r.h = opt.Host; r.h == nil {
 		r.gated = true
+		// A port another node holds is refused, not shared (listen.go).
+		if r.opt.Listen, err = chooseListen(r.opt.Listen, !chosenListen, DefaultPort, opt.Logf); err != nil {
+			return nil, err
+		}
 		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
 			return nil, err
 		}
@@ -250,6 +255,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
 	members.SetStreamHandler(BodiesProtocol(n.network), n.serveBodies)
 	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
+	members.SetStreamHandler(toldProtocol(n.network), r.serveTold)
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
 	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
 		r.sessionEnded(p, err)
@@ -381,11 +387,11 @@ func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGat
 		fallback = append(fallback, replaceSuffixPort(a, def))
 	}
 	if slices.Equal(fallback, listen) {
-		return nil, fmt.Errorf("listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w", strings.Join(listen, " "), err)
 	}
 	h, err2 := try(fallback)
 	if err2 != nil {
-		return nil, fmt.Errorf("listening on %v: %w", listen, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w", strings.Join(listen, " "), err)
 	}
 	return h, nil
 }

@@ -133,7 +133,7 @@ func TestForgedKeyShareDoesNotBlockSharing(t *testing.T) {
 	ctx := context.Background()
 	a, b, g := threeOrgs(t)
 	const text = "The defender moves on Tuesday."
-	req, err := a.NewRequest(ctx, RequestInput{Kind: "referral", Title: "Sealed case", Body: text, Region: "NI", To: []string{a.Org().String()}, Sealed: true})
+	req, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Sealed case", Body: text, Region: "NI", To: []string{a.Org().String()}, Sealed: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func sealedFixture(t *testing.T) (*Node, *crdt.Entry) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	e, err := n.NewRequest(ctx, RequestInput{Kind: "referral", Title: "A sealed case", Body: "The defender's address.", Region: "NI", To: []string{n.Org().String()}, Sealed: true})
+	e, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: "A sealed case", Body: "The defender's address.", Region: "NI", To: []string{n.Org().String()}, Sealed: true})
 	if err != nil {
 		t.Fatal(err)
 	}

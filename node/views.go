@@ -58,6 +58,9 @@ type StatusInfo struct {
 	// AloneSince: the running node has reached no other member's node
 	// since then, more than an hour ago (omitted otherwise).
 	AloneSince *time.Time `json:"alone_since,omitempty"`
+	// RevokedNotice: who revoked this device and when, in words (omitted
+	// if it is not revoked).
+	RevokedNotice string `json:"revoked_notice,omitempty"`
 }
 
 // Status describes this node. A node that runs fills in Running, Peers and
@@ -113,6 +116,9 @@ func (n *Node) Status() StatusInfo {
 				st.Revoked = dv.Revoked
 			}
 		}
+	}
+	if err := n.revokedNotice(); err != nil {
+		st.RevokedNotice = err.Error()
 	}
 	return st
 }

@@ -234,6 +234,12 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		if !o.Admitted {
 			return nil, fmt.Errorf("%s has not been admitted to the network yet", o.Name)
 		}
+		if o.ID == n.org && typ == crdt.Referral {
+			// It could never be answered: an organisation does not accept
+			// its own referral. (Other requests may be sealed for this
+			// organisation's eyes only.)
+			return nil, inputErr("%s is your own organisation: a referral is addressed to other organisations (--to)", o.Name)
+		}
 		if !slices.Contains(req.To, o.ID) {
 			req.To = append(req.To, o.ID)
 		}
@@ -435,7 +441,22 @@ func (n *Node) CloseRequest(ctx context.Context, ref string) (*crdt.Entry, error
 
 // RevokeDevice revokes a device. cutoff, if not nil, is the last of its
 // entries to accept; by default, everything of it this node holds.
+//
+// A revocation that would cut off an organisation's last device, or leave
+// too few stewards to admit anyone, is refused with ErrIrreversible
+// (revocationRisk); ForceRevokeDevice writes it anyway.
 func (n *Node) RevokeDevice(ctx context.Context, ref string, cutoff *uint64) (*crdt.Entry, error) {
+	return n.revokeDevice(ctx, ref, cutoff, false)
+}
+
+// ForceRevokeDevice is RevokeDevice without the check for an irreversible
+// revocation: for `--force`, and for a wipe, which destroys the keys
+// anyway.
+func (n *Node) ForceRevokeDevice(ctx context.Context, ref string, cutoff *uint64) (*crdt.Entry, error) {
+	return n.revokeDevice(ctx, ref, cutoff, true)
+}
+
+func (n *Node) revokeDevice(ctx context.Context, ref string, cutoff *uint64, force bool) (*crdt.Entry, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	dv, ov, err := n.resolveDevice(ref)
@@ -446,8 +467,16 @@ func (n *Node) RevokeDevice(ctx context.Context, ref string, cutoff *uint64) (*c
 	if !ok {
 		return nil, fmt.Errorf("this organisation is not admitted yet")
 	}
+	if notice := n.revokedNotice(); notice != nil {
+		return nil, notice
+	}
 	if ov.ID != n.org && !mine.Steward {
 		return nil, fmt.Errorf("device %s belongs to %s: only its organisation or a steward can revoke it", short(dv.Key.String()), ov.Name)
+	}
+	if !force {
+		if err := revocationRisk(n.state.Members(), n.state.Quorum(), n.org, dv.Key); err != nil {
+			return nil, err
+		}
 	}
 	head := n.state.Head(dv.Key)
 	rev := &crdt.DeviceRevoked{Device: dv.Key}

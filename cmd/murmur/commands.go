@@ -133,7 +133,10 @@ func cmdStatus(e *env, args []string) error {
 	defer n.Close()
 	st := n.Status()
 	return c.output(e, st, func(w io.Writer) {
-		printAlerts(w, st.Alerts, st.OlderAlerts, time.Now())
+		if st.RevokedNotice != "" { // before anything else: nothing it writes counts
+			fmt.Fprintf(w, "WARNING: %s.\n\n", st.RevokedNotice)
+		}
+				printAlerts(w, st.Alerts, st.OlderAlerts, time.Now())
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		kind := "open"
 		if st.Private {
@@ -192,7 +195,7 @@ func cmdStatus(e *env, args []string) error {
 			fmt.Fprintf(tw, "WARNING\tdevice %s wrote two histories (a copied key?): consider revoking it\n", d[:16])
 		}
 		if st.Revoked {
-			fmt.Fprintf(tw, "WARNING\tthis device has been revoked: what it writes now is refused\n")
+			fmt.Fprintf(tw, "WARNING\t%s\n", st.RevokedNotice)
 		}
 		if st.Admitted && !st.GrantSecret {
 			fmt.Fprintf(tw, "grant check\tnot ready: the network secret comes from any member's node when this node runs connected\n")
@@ -269,8 +272,10 @@ next page.`, "murmur members --json")
 }
 
 func cmdDeviceRevoke(e *env, args []string) error {
-	c := newFlags(e, "device revoke", "DEVICE [--cutoff N]", "murmur device revoke 3fa9c1e2 --cutoff 41")
+	c := newFlags(e, "device revoke", "DEVICE [--cutoff N] [--yes] [--force]", "murmur device revoke 3fa9c1e2 --cutoff 41")
 	cutoff := c.optional("cutoff", "the last entry of the device to accept (default: all this node holds)")
+	yes := c.Bool("yes", false, "do not ask for confirmation (needed with --json, or when the input is not a terminal)")
+	force := c.Bool("force", false, "revoke even your organisation's last device, or the device whose loss leaves too few stewards to admit anyone: this cannot be undone")
 	pos, err := c.parseArgs(args, "DEVICE")
 	if err != nil {
 		return err
@@ -288,12 +293,33 @@ func cmdDeviceRevoke(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	ent, err := n.RevokeDevice(e.ctx, pos[0], cut)
+	if notice := n.RevokedNotice(); notice != "" {
+		return errors.New(notice) // before asking anything: it cannot write
+	}
+	plan, err := n.PlanRevocation(e.ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	return c.output(e, idOut{ent.ID().String()}, func(w io.Writer) {
-		fmt.Fprintf(w, "Revoked. Entries the device signs after the cut-off will be refused by every member.\nrevocation %s\n", ent.ID())
+	if plan.Risk != nil && !*force {
+		return plan.Risk
+	}
+	if err := confirm(e, c, *yes, revocationDetails(plan, cut, n.Now()), "Revoke this device?", "revoked"); err != nil {
+		return err
+	}
+	revoke := n.RevokeDevice
+	if *force {
+		revoke = n.ForceRevokeDevice
+	}
+	ent, err := revoke(e.ctx, pos[0], cut)
+	if err != nil {
+		return err
+	}
+	return c.output(e, struct {
+		ID string `json:"id"`
+		node.RevocationPlan
+	}{ent.ID().String(), plan}, func(w io.Writer) {
+		fmt.Fprintf(w, "Revoked %s of %s, last seen %s. Entries it signs after the cut-off will be refused by every member.\nrevocation %s\n",
+			deviceWords(plan), plan.OrgName, lastSeen(plan, n.Now()), ent.ID())
 	})
 }
 

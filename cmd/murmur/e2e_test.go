@@ -812,7 +812,7 @@ func TestCLISelfRevocation(t *testing.T) {
 	t.Parallel()
 	c, out := founded(t)
 	req := c.write("request", "new", "--kind", "verification", "--title", "Before the seizure")
-	c.write("device", "revoke", out.Device[:8])
+	c.write("device", "revoke", out.Device[:8], "--force", "--yes")
 
 	st := c.status()
 	if !st.DeviceRevoked {
@@ -835,10 +835,15 @@ func TestCLISelfRevocation(t *testing.T) {
 		{"respond", req, "--type", "comment", "--body", "still here"},
 		{"directory", "set", "--name", "Alpha"},
 		{"request", "close", req},
-		{"device", "revoke", out.Device},
+		{"device", "revoke", out.Device, "--yes"},
 	} {
 		r := c.run(append(args, "--json")...)
 		refused(t, r, 1)
+		// Who revoked it and when, in local time ("today 14:05", or
+		// "Tue 1 Dec 23:59" just after midnight).
+		if !revokedLine.MatchString(r.stderr) {
+			t.Errorf("a write by a revoked device should say who revoked it and when:\n%s", r)
+		}
 		same(r)
 	}
 }
@@ -846,7 +851,7 @@ func TestCLISelfRevocation(t *testing.T) {
 func TestCLIHelp(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, "")
-	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		r := c.ok(args...)
 		if !strings.Contains(r.stdout, "usage: murmur COMMAND") || !strings.Contains(r.stdout, "\nexample:\n  murmur ") {
 			t.Errorf("murmur %s does not print the usage with an example:\n%s", strings.Join(args, " "), r)

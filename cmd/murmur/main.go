@@ -5,12 +5,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -34,7 +36,7 @@ var commands = []command{
 	{"steward list", "the stewards, the quorum, and what awaits their approval", cmdStewardList},
 	{"quorum set", "a steward's approval of a new quorum (stewards needed to approve a change)", cmdQuorumSet},
 	{"device invite", "an invite code for another device of this organisation", cmdDeviceInvite},
-	{"device revoke", "revoke a device: its later entries are refused everywhere", cmdDeviceRevoke},
+	{"device revoke", "revoke a device: its later entries are refused everywhere (shows what it cuts off, asks first)", cmdDeviceRevoke},
 	{"directory set", "publish this organisation's directory entry", cmdDirectorySet},
 	{"directory list", "the member directory, filtered", cmdDirectoryList},
 	{"request new", "open a request: verification, referral, funding, letter or alert", cmdRequestNew},
@@ -46,7 +48,7 @@ var commands = []command{
 	{"request close", "close one of this organisation's requests", cmdRequestClose},
 	{"respond", "answer a request", cmdRespond},
 	{"alert ack", "acknowledge an alert for this organisation: status lists it after those not yet acknowledged", cmdAlertAck},
-	{"redact", "take back the words of one of your organisation's entries on every node; its counts stay", cmdRedact},
+	{"redact", "take back the words of one of your organisation's entries on every node; its counts stay (asks first)", cmdRedact},
 	{"grant record", "record a grant made, the applicant's identifiers blinded", cmdGrantRecord},
 	{"grant check", "has any member recorded a grant to this applicant? Works offline; tells no one", cmdGrantCheck},
 	{"wipe", "destroy this node's keys and data beyond recovery; --revoke first tells reachable members", cmdWipe},
@@ -67,20 +69,42 @@ func main() {
 
 // run executes one command line and returns the exit status.
 func run(e *env, args []string) int {
+	if len(args) == 0 {
+		// A script that forgot its command must not carry on as if
+		// something had been done.
+		fmt.Fprintln(e.stderr, "murmur: no command given (murmur help lists the commands; murmur init --org NAME founds a network)")
+		return 2
+	}
 	cmd, rest := find(args)
 	if cmd == nil || cmd.name == "help" {
+		asJSON := false
+		if cmd != nil {
+			rest = slices.DeleteFunc(slices.Clone(rest), func(a string) bool {
+				if a == "--json" || a == "-json" {
+					asJSON = true
+					return true
+				}
+				return false
+			})
+		}
 		if cmd != nil && len(rest) > 0 { // murmur help COMMAND
 			if c, _ := find(rest); c != nil && c.run != nil {
+				if asJSON {
+					return helpJSON(e, c)
+				}
 				return exitCode(c.run(e, []string{"--help"}))
 			}
 			fmt.Fprintf(e.stderr, "murmur help: unknown command %q (see murmur help)\n", strings.Join(rest, " "))
 			return 2
 		}
-		if cmd == nil && len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+		if cmd == nil && args[0] != "--help" && args[0] != "-h" {
 			// An error is one line on stderr and nothing on stdout, where a
 			// script may be reading JSON.
 			fmt.Fprintf(e.stderr, "murmur: unknown command %q (see murmur help)\n", strings.Join(args, " "))
 			return 2
+		}
+		if asJSON {
+			return helpJSON(e, nil)
 		}
 		help(e.stdout)
 		return 0
@@ -90,6 +114,43 @@ func run(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, plainError(err))
 	}
 	return exitCode(err)
+}
+
+// commandJSON is one command as `murmur help --json` lists it.
+type commandJSON struct {
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+	Usage   string `json:"usage,omitempty"` // `murmur help COMMAND --json` only
+}
+
+// helpJSON prints the commands (c nil), or one command with its usage, as
+// one JSON value.
+func helpJSON(e *env, c *command) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if c == nil {
+		out := struct {
+			Commands []commandJSON `json:"commands"`
+		}{}
+		for _, c := range commands {
+			out.Commands = append(out.Commands, commandJSON{Name: c.name, Summary: c.summary})
+		}
+		if enc.Encode(out) != nil {
+			return 1
+		}
+		return 0
+	}
+	var usage strings.Builder
+	sub := *e
+	sub.stdout = &usage
+	if err := c.run(&sub, []string{"--help"}); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(e.stderr, "murmur help %s: %s\n", c.name, oneLine(err.Error()))
+		return 1
+	}
+	if enc.Encode(commandJSON{Name: c.name, Summary: c.summary, Usage: usage.String()}) != nil {
+		return 1
+	}
+	return 0
 }
 
 // find matches the longest command name at the start of args.

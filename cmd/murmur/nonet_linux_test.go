@@ -471,7 +471,7 @@ func TestOfflineCommandsOpenNoSocket(t *testing.T) {
 	}
 
 	// Last, as it stops this device from writing.
-	write("device", "revoke", out.Device[:8])
+	write("device", "revoke", out.Device[:8], "--force", "--yes")
 	c.jsonOffline(&st, "status")
 	if !st.DeviceRevoked || st.Entries != entries {
 		t.Errorf("status after revoking this device with no network: %+v, want %d entries", st, entries)

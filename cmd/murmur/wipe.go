@@ -85,7 +85,7 @@ func revokeSelf(e *env, c *cmdFlags, dir string, peers []string, lan bool) (bool
 	if _, err := node.StopRunning(dir); err != nil {
 		return false, err
 	}
-	if _, err := n.RevokeDevice(e.ctx, n.Device().String(), nil); err != nil {
+	if _, err := n.ForceRevokeDevice(e.ctx, n.Device().String(), nil); err != nil { // the keys go anyway
 		return false, fmt.Errorf("revoking this device: %w (nothing was wiped; --revoke can be left out)", err)
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, revokeWithin)

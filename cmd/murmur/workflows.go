@@ -286,7 +286,7 @@ func printMatches(w io.Writer, ms []node.GrantMatch) {
 }
 
 func cmdRedact(e *env, args []string) error {
-	c := newFlags(e, "redact", "ID --reason TEXT\n\n"+
+	c := newFlags(e, "redact", "ID --reason TEXT [--yes]\n\n"+
 		"Takes back the words of one of your organisation's entries, on every node:\n"+
 		"a request's title and text, an answer's text, a sealed entry's details.\n"+
 		"The facts stay: the entry keeps its kind, type of answer, region,\n"+
@@ -294,6 +294,7 @@ func cmdRedact(e *env, args []string) error {
 		"\"redacted by ORG on DATE: REASON\" where the words were. The reason is required.",
 		`murmur redact 9c41d2aa --reason "named the defender"`)
 	reason := c.String("reason", "", "why (required; shown to every member with the redaction)")
+	yes := c.Bool("yes", false, "do not ask for confirmation (needed with --json, or when the input is not a terminal)")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err
@@ -306,6 +307,9 @@ func cmdRedact(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
+	if err := confirmRedaction(e, c, n, pos[0], *yes); err != nil {
+		return err
+	}
 	ent, err := n.Redact(e.ctx, pos[0], *reason)
 	if err != nil {
 		return err

@@ -425,9 +425,9 @@ func TestCLIWorkflows(t *testing.T) {
 		if inFiles(b, marker) {
 			t.Fatal("the body is in clear in Beta's files: the database should be sealed at rest")
 		}
-		n.refusedUnchanged(b, 1, "no entry", "redact", id, "--reason", "x")        // not Beta's
-		n.refusedUnchanged(a, 1, "no entry", "redact", resp[:12], "--reason", "x") // not Alpha's
-		n.write(a, "redact", id, "--reason", "named the defender's address")
+		n.refusedUnchanged(b, 1, "no entry", "redact", id, "--reason", "x", "--yes")        // not Beta's
+		n.refusedUnchanged(a, 1, "no entry", "redact", resp[:12], "--reason", "x", "--yes") // not Alpha's
+		n.write(a, "redact", id, "--reason", "named the defender's address", "--yes")
 		n.sync()
 		for _, c := range []*cli{a, b, g} {
 			var d struct {
@@ -455,7 +455,7 @@ func TestCLIWorkflows(t *testing.T) {
 				t.Errorf("request list does not say who redacted what and why:\n%s", out)
 			}
 		}
-		n.refusedUnchanged(a, 1, "no entry", "redact", id, "--reason", "again") // already redacted
+		n.refusedUnchanged(a, 1, "no entry", "redact", id, "--reason", "again", "--yes") // already redacted
 	})
 
 	// Issue 12, point 2: a redaction takes back words, not facts.
@@ -510,8 +510,8 @@ func TestCLIWorkflows(t *testing.T) {
 		// Without a reason: refused, exit 2, one line that says what to do.
 		n.refusedUnchanged(g, 2, "--reason", "redact", cid)
 		n.refusedUnchanged(g, 2, "--reason", "redact", cid, "--reason", "  ")
-		n.write(g, "redact", cid, "--reason", "named a witness")
-		n.write(a, "redact", ref, "--reason", "wrong case file attached")
+		n.write(g, "redact", cid, "--reason", "named a witness", "--yes")
+		n.write(a, "redact", ref, "--reason", "wrong case file attached", "--yes")
 		n.sync()
 		for _, c := range []*cli{a, b, g} {
 			if after := [2]facts{shown(c, ver), shown(c, ref)}; !reflect.DeepEqual(after, before[c]) {
