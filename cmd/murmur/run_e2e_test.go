@@ -169,7 +169,12 @@ func TestCLIRun(t *testing.T) {
 		t.Errorf("a second murmur run should say a node already runs:\n%s", r)
 	}
 
-	id := a.write("request", "new", "--dir", dirA, "--kind", "verification", "--title", "Does anyone know this applicant?")
+	// (Not a.write, which wants exactly one entry more: B's node writes
+	// entries of its own as it starts, its organisation key among them,
+	// and they reach A at any moment.)
+	var created idOutput
+	a.json(&created, "request", "new", "--dir", dirA, "--kind", "verification", "--title", "Does anyone know this applicant?")
+	id := created.ID
 	var sa, sb runStatus
 	eventually(t, 20*time.Second, "the request reaches B", func() bool {
 		a.json(&sa, "status", "--dir", dirA)
