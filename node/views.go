@@ -61,6 +61,10 @@ type StatusInfo struct {
 	// RevokedNotice: who revoked this device and when, in words (omitted
 	// if it is not revoked).
 	RevokedNotice string `json:"revoked_notice,omitempty"`
+	// Recovering: the database was rebuilt (repair, restore) and this
+	// device writes nothing until it has synced with a member's node, in
+	// words (omitted otherwise).
+	Recovering string `json:"recovering,omitempty"`
 }
 
 // Status describes this node. A node that runs fills in Running, Peers and
@@ -119,6 +123,11 @@ func (n *Node) Status() StatusInfo {
 	}
 	if err := n.revokedNotice(); err != nil {
 		st.RevokedNotice = err.Error()
+	}
+	if n.recovering != nil { // (the running node, in another process, may have synced since)
+		if m, err := readRepairMark(n.dir); err == nil {
+			st.Recovering = (&RecoveringError{Mark: *m}).Error()
+		}
 	}
 	return st
 }

@@ -136,6 +136,9 @@ func cmdStatus(e *env, args []string) error {
 		if st.RevokedNotice != "" { // before anything else: nothing it writes counts
 			fmt.Fprintf(w, "WARNING: %s.\n\n", st.RevokedNotice)
 		}
+		if st.Recovering != "" {
+			fmt.Fprintf(w, "NOTE: %s.\n\n", st.Recovering)
+		}
 				printAlerts(w, st.Alerts, st.OlderAlerts, time.Now())
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		kind := "open"
@@ -255,7 +258,7 @@ next page.`, "murmur members --json")
 					notes = append(notes, d.Label)
 				}
 				if d.Revoked {
-					notes = append(notes, fmt.Sprintf("REVOKED after entry %d", d.Cutoff))
+					notes = append(notes, fmt.Sprintf("REVOKED: what it wrote after its first %s is refused", plural(int(d.Cutoff), "entry")))
 				}
 				if d.Forked {
 					notes = append(notes, "FORKED: two histories")

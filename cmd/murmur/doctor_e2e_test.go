@@ -165,11 +165,17 @@ func TestCLIDamagedDatabase(t *testing.T) {
 	damage(t, lone.dir, "corrupt pages")
 	lone.ok("repair")
 	refused(t, lone.run("request", "new", "--kind", "verification", "--title", "Too early"), 1)
+	if out := lone.ok("status").stdout; !strings.Contains(out, "NOTE: this node's database was rebuilt by `murmur repair`") {
+		t.Errorf("status after a repair does not say the node waits for a sync:\n%s", out)
+	}
 	r := lone.ok("repair", "--resume-writes")
 	if !strings.Contains(r.stdout, "writes again") {
 		t.Errorf("resume:\n%s", r)
 	}
 	lone.ok("request", "new", "--kind", "verification", "--title", "Alone again")
+	if out := lone.ok("status").stdout; strings.Contains(out, "NOTE:") {
+		t.Errorf("status after writes resumed still says the node waits:\n%s", out)
+	}
 }
 
 // A backup needs a passphrase; restored into a fresh directory, the node
