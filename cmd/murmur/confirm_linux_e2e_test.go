@@ -86,7 +86,7 @@ func TestCLIRevokeAsksOnATerminal(t *testing.T) {
 		same(r)
 	}
 	r := c.onTerminal("n\n", "redact", id[:12], "--reason", "named the applicant")
-	if r.code != 1 || !strings.Contains(r.stderr, `This takes back the body of request "Does anyone know this applicant?" `+id[:12]) ||
+	if r.code != 1 || !strings.Contains(r.stderr, `This takes back the words of request "Does anyone know this applicant?" `+id[:12]) ||
 		!strings.HasSuffix(r.stderr, "Redact it? [y/N] murmur redact: not confirmed: nothing was redacted\n") {
 		t.Errorf("redact answered no:\n%s", r)
 	}
