@@ -311,3 +311,23 @@ func TestStewardsRemovingEachOtherAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// An organisation whose every device is revoked is never made a steward:
+// it could never approve, and with the quorum at the number of stewards no
+// change could ever be approved again (a newcomer locked a network so).
+func TestStewardNeedsALiveDevice(t *testing.T) {
+	f, b := newDev(1), newDev(2)
+	n := newNet(t, f, 1)
+	n.admit(f, b, "Beta", false)
+	n.revoke(f, b, 0)
+	x := n.stewardChange(f, b.org(), true)
+	s := n.state(n.all...)
+	if status(s, x) != StatusHeld || !errors.Is(s.Why(x.ID()), ErrNoAuthority) || isSteward(t, s, b.org()) {
+		t.Fatalf("steward change for an organisation with no live device: %v %v", status(s, x), s.Why(x.ID()))
+	}
+	// Then the quorum cannot be raised past the one steward left.
+	q := n.quorumChange(f, 2)
+	if s := n.state(n.all...); status(s, q) != StatusHeld {
+		t.Fatalf("quorum 2 with one steward: %v", status(s, q))
+	}
+}

@@ -566,6 +566,12 @@ func (m *membership) judge(s *State, r *record) error {
 		if !b.Steward && o.steward && m.stewards() == 1 {
 			return fmt.Errorf("%w: it would leave the network without a steward", ErrNoAuthority)
 		}
+		if b.Steward && !o.steward && !m.hasLiveDevice(o) {
+			// A steward that can never approve would count towards
+			// needed() for ever: with the quorum at its number, no change
+			// could be approved again.
+			return fmt.Errorf("%w: every device of the organisation is revoked, so it could never approve anything", ErrNoAuthority)
+		}
 	case *QuorumChange:
 		if !own.steward {
 			return fmt.Errorf("%w: only stewards approve a change of quorum", ErrNoAuthority)
@@ -692,6 +698,17 @@ func (m *membership) needed() int {
 }
 
 // stewards is how many steward organisations there are.
+// hasLiveDevice reports whether a device of o is not revoked (so far in
+// the replay).
+func (m *membership) hasLiveDevice(o *orgState) bool {
+	for _, d := range o.devices {
+		if len(m.revs[d]) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *membership) stewards() int {
 	n := 0
 	for _, o := range m.orgs {

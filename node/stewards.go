@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/murmurnet/murmur/crdt"
@@ -109,6 +110,8 @@ func (n *Node) ChangeSteward(ctx context.Context, ref string, steward bool) (Cha
 		return ChangeOutcome{}, fmt.Errorf("%s is a steward already", o.Name)
 	case !steward && !o.Steward:
 		return ChangeOutcome{}, fmt.Errorf("%s is not a steward", o.Name)
+	case steward && !slices.ContainsFunc(o.Devices, func(d crdt.DeviceView) bool { return !d.Revoked }):
+		return ChangeOutcome{}, fmt.Errorf("every device of %s is revoked: as a steward it could never approve anything, and changes needing its approval would wait for ever", o.Name)
 	case !steward && len(g.Stewards) == 1:
 		return ChangeOutcome{}, fmt.Errorf("%s is the network's only steward: name another one first (murmur steward add ORG), or nobody could ever admit or revoke again", o.Name)
 	case g.ApprovedChange(kind, o.ID, 0, n.org):

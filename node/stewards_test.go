@@ -76,3 +76,33 @@ func TestStewardsThroughTheNode(t *testing.T) {
 		t.Fatalf("a removed steward's approval: %v", st)
 	}
 }
+
+// An organisation whose devices are all revoked is not proposed as a
+// steward: the node says why before writing anything.
+func TestStewardAddRefusesAnOrganisationWithNoDevice(t *testing.T) {
+	ctx := context.Background()
+	f, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: f.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := f.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ForceRevokeDevice(ctx, b.Device().String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	before := f.Status().Entries
+	_, err = f.ChangeSteward(ctx, "Beta", true)
+	if err == nil || !strings.Contains(err.Error(), "every device of Beta is revoked") {
+		t.Fatalf("steward add of an organisation with no device: %v", err)
+	}
+	if f.Status().Entries != before {
+		t.Fatal("a refused steward change wrote an entry")
+	}
+}
