@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
 )
 
 // lanPair founds a network of two organisations on disk, the second
@@ -120,5 +121,43 @@ func TestFoundOnLANOneDialsFirst(t *testing.T) {
 			t.Fatal("the two nodes never met")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A node awaiting admission dials members' nodes at least every 10 s:
+// they refuse it until the stewards approve, and it must not sit out a
+// 5-minute backoff once they have (a newcomer's joiner stayed "not admitted
+// yet" until it was restarted).
+func TestPendingNodeKeepsDialling(t *testing.T) {
+	ctx := context.Background()
+	a, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	rb := runLoopback(t, b, 0)
+	if got := rb.backoffMax(); got != pendingBackoffMax {
+		t.Fatalf("awaiting admission: backoff up to %v, want %v", got, pendingBackoffMax)
+	}
+	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta"}); err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	if _, err := a.store.Scan(ctx, 0, func(_ int64, r store.Record) error {
+		raws = append(raws, r.Raw)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ingest(ctx, raws); err != nil {
+		t.Fatal(err)
+	}
+	if got := rb.backoffMax(); got != dialBackoffMax {
+		t.Fatalf("admitted: backoff up to %v, want %v", got, dialBackoffMax)
 	}
 }

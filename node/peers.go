@@ -651,6 +651,7 @@ func (r *Runner) dial(c candidate) {
 	ctx, cancel := context.WithTimeout(r.ctx, dialTimeout)
 	err := r.h.Connect(ctx, peer.AddrInfo{ID: c.p, Addrs: c.addrs})
 	cancel()
+	most := r.backoffMax() // (before b.mu: it takes the node's lock)
 	b := r.book
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -661,7 +662,23 @@ func (r *Runner) dial(c candidate) {
 		return
 	}
 	d.next = r.clock.Now().Add(jitter(d.backoff))
-	d.backoff = min(2*d.backoff, dialBackoffMax)
+	d.backoff = min(2*d.backoff, most)
+}
+
+// pendingBackoffMax caps the dial backoff of a node whose device has no
+// standing yet (its organisation awaits the stewards' approval): members'
+// nodes refuse it until then, and it must not wait minutes to learn it was
+// admitted.
+const pendingBackoffMax = 10 * time.Second
+
+func (r *Runner) backoffMax() time.Duration {
+	r.n.mu.Lock()
+	_, ok := r.n.state.Standing(r.n.device)
+	r.n.mu.Unlock()
+	if !ok {
+		return pendingBackoffMax
+	}
+	return dialBackoffMax
 }
 
 // otherMembers reports whether any device with standing other than this
