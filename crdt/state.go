@@ -798,6 +798,18 @@ func (s *State) Check(e *Entry) (Status, error) {
 // Redactable lists the accepted entries of org whose bodies a redaction by
 // org would take back: not membership entries, not redactions, not
 // withheld already. Ordered by ID.
+// Redacted lists org's entries whose words its redaction took back.
+func (s *State) Redacted(org OrgID) []ID {
+	var out []ID
+	for id := range s.redactedBy {
+		if t := s.recs[id]; t != nil && s.orgOf(t) == org && s.redactionOf(t) != nil {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
 func (s *State) Redactable(org OrgID) []ID {
 	var out []ID
 	for _, id := range s.acceptedIDs() {

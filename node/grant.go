@@ -236,7 +236,7 @@ func (r *Runner) fetchSecret(p peer.ID) error {
 		r.opt.Logf("the network's secret held here was not the one the stewards anchored: replaced with the one from %s (grants recorded here under the old one cannot be compared)", short(p.String()))
 		return nil
 	}
-	r.opt.Logf("received the network's secret from %s: the double-funding check (murmur grant) is ready", short(p.String()))
+	r.opt.Logf("received the network's secret from %s: the double-funding check (murmur grant) is ready", r.n.deviceNameLocked(p)) // (n.mu is held)
 	return nil
 }
 

@@ -548,6 +548,17 @@ func (n *Node) Redact(ctx context.Context, ref, reason string) (*crdt.Entry, err
 	}
 	i, err := resolve("entry of your organisation with a body to redact", ref, ids)
 	if err != nil {
+		if done := n.state.Redacted(n.org); len(done) > 0 {
+			dids := make([]string, len(done))
+			for k, id := range done {
+				dids[k] = id.String()
+			}
+			if k, err2 := resolve("redacted entry", ref, dids); err2 == nil {
+				if v, ok := n.state.Redaction(done[k]); ok {
+					return nil, fmt.Errorf("%s was redacted already, on %s: %s", short(dids[k]), time.UnixMilli(int64(v.Clock.Millis())).Local().Format("Mon 2 Jan 2006 15:04"), v.Reason)
+				}
+			}
+		}
 		return nil, err
 	}
 	target, _, ok := n.state.Entry(cands[i])

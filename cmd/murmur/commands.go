@@ -244,7 +244,7 @@ next page.`, "murmur members --json")
 			role := "member"
 			switch {
 			case !m.Admitted:
-				role = fmt.Sprintf("awaiting admission (%d approvals of %d needed)", m.Approvals, g.Needed)
+				role = fmt.Sprintf("awaiting admission (%s of %d needed)", plural(m.Approvals, "approval"), g.Needed)
 			case m.Steward:
 				role = "steward"
 			}

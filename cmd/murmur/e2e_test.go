@@ -788,6 +788,7 @@ func TestCLIRefusals(t *testing.T) {
 		{"init without --org", 2, "", []string{"init", "--no-passphrase"}},
 		{"unknown command", 2, "", []string{"frobnicate"}},
 		{"unknown subcommand", 2, "", []string{"request", "frobnicate"}},
+		{"a group with no subcommand", 2, "", []string{"steward"}},
 		{"revoke an unknown device", 1, "", []string{"device", "revoke", madeUp}},
 		{"revoke a too-short prefix", 2, "", []string{"device", "revoke", out.Device[:4]}},
 		{"list an unknown kind", 2, "", []string{"request", "list", "--kind", "petition"}},

@@ -57,6 +57,7 @@ func TestCLINoCommandAndHelpJSON(t *testing.T) {
 		t.Errorf("murmur --help should print text, not JSON")
 	}
 	wantLine(t, c.run("help", "nonsense", "--json"), 2, "unknown command")
+	wantLine(t, c.run("steward"), 2, "murmur steward: say which: steward add, steward remove, steward list")
 }
 
 // A listen address this machine cannot bind ends the command with one line

@@ -100,6 +100,10 @@ func run(e *env, args []string) int {
 		if cmd == nil && args[0] != "--help" && args[0] != "-h" {
 			// An error is one line on stderr and nothing on stdout, where a
 			// script may be reading JSON.
+			if sub := subcommands(args[0]); len(sub) > 0 { // murmur steward
+				fmt.Fprintf(e.stderr, "murmur %s: say which: %s (murmur %s --help explains one)\n", args[0], strings.Join(sub, ", "), sub[0])
+				return 2
+			}
 			fmt.Fprintf(e.stderr, "murmur: unknown command %q (see murmur help)\n", strings.Join(args, " "))
 			return 2
 		}
@@ -167,6 +171,18 @@ func find(args []string) (*command, []string) {
 		}
 	}
 	return nil, args
+}
+
+// subcommands are the commands of two words whose first is word
+// ("steward" → "steward add", "steward remove", "steward list").
+func subcommands(word string) []string {
+	var out []string
+	for _, c := range commands {
+		if first, _, two := strings.Cut(c.name, " "); two && first == word {
+			out = append(out, c.name)
+		}
+	}
+	return out
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

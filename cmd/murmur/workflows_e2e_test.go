@@ -455,7 +455,7 @@ func TestCLIWorkflows(t *testing.T) {
 				t.Errorf("request list does not say who redacted what and why:\n%s", out)
 			}
 		}
-		n.refusedUnchanged(a, 1, "no entry", "redact", id, "--reason", "again", "--yes") // already redacted
+		n.refusedUnchanged(a, 1, "was redacted already, on ", "redact", id, "--reason", "again", "--yes")
 	})
 
 	// Issue 12, point 2: a redaction takes back words, not facts.
