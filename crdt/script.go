@@ -265,28 +265,32 @@ func checkUTF8(what, s string) error {
 // CheckNew checks the names, titles and texts in a body about to be
 // written: names with the rule for new text (see nameProblem), which is
 // stricter than what is accepted from other nodes for a few characters
-// that older versions let through; texts for being UTF-8, so that a person
-// is told which one is not in words rather than by a field number.
+// that older versions let through, and organisations' and the network's
+// names also with orgNameProblem (see confusable.go); free texts with
+// freeTextProblem, and for being UTF-8, so that a person is told which one
+// is not in words rather than by a field number.
 func CheckNew(b any) error {
 	switch b := b.(type) {
 	case *Genesis:
-		return firstErr(checkNameChars("organisation name", b.OrgName, false), checkNameChars("network name", b.NetworkName, false))
+		return firstErr(checkOrgName("organisation name", b.OrgName), checkOrgName("network name", b.NetworkName))
 	case *Admission:
-		return checkNameChars("organisation name", b.Name, false)
+		return checkOrgName("organisation name", b.Name)
 	case *DeviceAdded:
 		return checkNameChars("device label", b.Label, false)
 	case *DeviceRevoked:
-		return checkUTF8("reason", b.Reason)
+		return checkFreeText("reason", b.Reason)
 	case *Directory:
-		return firstErr(checkNameChars("name", b.Name, false), checkUTF8("contact", b.Contact))
+		return firstErr(checkNameChars("name", b.Name, false), checkFreeText("contact", b.Contact))
 	case *Request:
-		return firstErr(checkNameChars("title", b.Title, false), checkUTF8("text", b.Text))
+		return firstErr(checkNameChars("title", b.Title, false), checkFreeText("text", b.Text))
 	case *Response:
-		return checkUTF8("text", b.Text)
+		return checkFreeText("text", b.Text)
 	case *RequestClosed:
-		return checkUTF8("note", b.Note)
+		return checkFreeText("note", b.Note)
 	case *Redaction:
-		return checkUTF8("reason", b.Reason)
+		return checkFreeText("reason", b.Reason)
+	case *RedactionV2:
+		return checkFreeText("reason", b.Reason)
 	}
 	return nil
 }

@@ -32,3 +32,43 @@ func TestJoinRefusesAMembersName(t *testing.T) {
 		t.Fatal("the founders' name is not taken")
 	}
 }
+
+// A name that only looks like a member's is the member's name: with an
+// invisible variation selector, a Cyrillic letter, or in Cyrillic
+// capitals. The joiner's node refuses the first two as they are typed;
+// the inviter's refuses all of them (an older joiner does not check), and
+// the whole-Cyrillic one reaches it and is refused there.
+func TestJoinRefusesALookalikeName(t *testing.T) {
+	f, fr := founded(t, 1)
+	b := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Beta", "")
+	eventually(t, 20*time.Second, "the founder knows Beta", func() bool {
+		o, err := f.ResolveMember(b.Org().String())
+		return err == nil && o.Admitted
+	})
+	before := f.Status()
+	for _, tc := range []struct{ name, want string }{
+		{"Be\uFE0Fta", "organisation name holds a variation selector after a letter"},
+		{"B\u0435ta", "organisation name mixes Latin and Cyrillic letters in one word"},
+	} {
+		_, err := PrepareJoin(t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), JoinOptions{OrgName: tc.name})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("joining as %+q: got %v, want one line with %q", tc.name, err, tc.want)
+		}
+	}
+	join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "\u0412\u0415\u0422\u0410", `an organisation called "Beta" is a member already`)
+	after := f.Status()
+	if after.Members != before.Members || after.PendingOrgs != 0 {
+		t.Fatalf("a look-alike name changed the membership: %+v -> %+v", before, after)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, name := range []string{"Be\uFE0Fta", "B\u0435ta", "Be\u180Bta", "\u0392\u0395\u03A4\u0391", "\uFF22\uFF45\uFF54\uFF41"} {
+		err := f.takenName(name, crdt.OrgID{})
+		if err == nil || !strings.Contains(err.Error(), `an organisation called "Beta" is a member already`) {
+			t.Errorf("%+q: got %v", name, err)
+		}
+	}
+	if err := f.takenName("Betta", crdt.OrgID{}); err != nil {
+		t.Errorf("Betta is another name: %v", err)
+	}
+}

@@ -23,12 +23,12 @@ func (n *Node) ResolveMember(ref string) (crdt.OrgView, error) {
 	return n.resolveMember(ref)
 }
 
-// sameName reports whether two organisation names are the same once case
-// and spacing are set aside.
-func sameName(a, b string) bool {
-	norm := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
-	return norm(a) == norm(b)
-}
+// sameName reports whether two organisation names would be taken for one
+// another: the same once case, spacing, invisible characters, variation
+// selectors, compatibility forms and Cyrillic or Greek look-alikes of Latin
+// letters are set aside (crdt.SameName). Both the duplicate check on
+// admission and approval (takenName) and the lookup by name use it.
+func sameName(a, b string) bool { return crdt.SameName(a, b) }
 
 func (n *Node) resolveMember(ref string) (crdt.OrgView, error) {
 	var named []crdt.OrgView
@@ -269,8 +269,9 @@ func (n *Node) Governance() GovernanceInfo {
 }
 
 // takenName refuses an organisation's name that another organisation
-// (admitted or awaiting admission) has already once case and spacing are
-// set aside: two of the same name would be mistaken for each other, in
+// (admitted or awaiting admission) has already once case, spacing,
+// invisible characters and look-alike letters are set aside (sameName):
+// two names that look the same would be mistaken for each other, in
 // members, in --to and on every screen. id is the organisation being
 // admitted. The caller holds n.mu.
 func (n *Node) takenName(name string, id crdt.OrgID) error {
@@ -280,7 +281,7 @@ func (n *Node) takenName(name string, id crdt.OrgID) error {
 			if !o.Admitted {
 				state = "awaiting admission"
 			}
-			return fmt.Errorf("an organisation called %q is %s already (%s): two of the same name would be mistaken for each other; the new one must join under another name",
+			return fmt.Errorf("an organisation called %q is %s already (%s): two names that look the same would be mistaken for each other; the new one must join under another name",
 				o.Name, state, o.ID.String()[:12])
 		}
 	}

@@ -335,7 +335,7 @@ func cmdDirectorySet(e *env, args []string) error {
 	langs := c.list("languages", "BCP 47 tags of the languages you work in (en,sw,pt-BR)")
 	groups := c.list("groups", "groups you serve: "+strings.Join(node.Groups, ", "))
 	turnaround := c.optional("turnaround", "typical hours from request to answer")
-	contact := c.optional("contact", "how members reach you (a short note)")
+	contact := c.optional("contact", "how members reach you, a short note (any language, line breaks kept; direction overrides and control characters are refused)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -421,7 +421,7 @@ func cmdRequestNew(e *env, args []string) error {
 	var in node.RequestInput
 	c.StringVar(&in.Kind, "kind", "", "verification, referral, funding, letter or alert (required)")
 	c.StringVar(&in.Title, "title", "", "one line saying what is asked (required)")
-	c.StringVar(&in.Body, "body", "", "the details")
+	c.StringVar(&in.Body, "body", "", "the details (any language, line breaks kept; direction overrides and control characters are refused)")
 	bodyFile := c.String("body-file", "", "read the details from this file (- for standard input)")
 	c.StringVar(&in.Region, "region", "", "ISO 3166-1 code of the region concerned (required for referrals and alerts)")
 	to := c.list("to", "address the request to an organisation (its name, ID or ID prefix, as murmur members shows them); repeatable")
@@ -656,7 +656,7 @@ func cmdRespond(e *env, args []string) error {
 	c := newFlags(e, "respond", "ID --type TYPE [--body TEXT] [--amount N --currency C] [--pledge PLEDGE] [--sealed | --open]", `murmur respond 9c41d2aa --type vouch --body "We funded them in 2024."`)
 	var in node.ResponseInput
 	c.StringVar(&in.Type, "type", "", "vouch, concern or unknown (verification); accept or decline (referral); pledge or withdraw (funding); sign (letter); comment (any)")
-	c.StringVar(&in.Body, "body", "", "a note")
+	c.StringVar(&in.Body, "body", "", "a note (any language, line breaks kept; direction overrides and control characters are refused)")
 	c.StringVar(&in.Amount, "amount", "", "amount pledged (pledge)")
 	c.StringVar(&in.Currency, "currency", "", "currency of the amount (default: the request's)")
 	c.StringVar(&in.Pledge, "pledge", "", "the pledge to withdraw (withdraw; default: all of your organisation's on the request)")

@@ -161,7 +161,7 @@ matter), or the QR code's text whole (the code and the inviter's
 addresses). Nothing is sent: murmur run then reaches the inviter, by mDNS
 on its local network, else at the addresses given here or with
 murmur run --peer. An expired code is refused here, offline.`)
-	org := c.String("org", "", "your organisation's name (for an invite to a new organisation)")
+	org := c.String("org", "", "your organisation's name (for an invite to a new organisation): one no member has, nor one that looks like it")
 	noPass := c.Bool("no-passphrase", false, "store the device key unprotected (only for throwaway test networks)")
 	addrs := c.list("addr", "an address of the inviter's node, as printed beside the code (repeatable; not needed on the inviter's local network)")
 	pos, err := c.parse(args)

@@ -291,9 +291,11 @@ func cmdRedact(e *env, args []string) error {
 		"a request's title and text, an answer's text, a sealed entry's details.\n"+
 		"The facts stay: the entry keeps its kind, type of answer, region,\n"+
 		"addressees, deadline and its place in every count. Members see\n"+
-		"\"redacted by ORG on DATE: REASON\" where the words were. The reason is required.",
+		"\"redacted by ORG on DATE: REASON\" where the words were. The reason is required\n"+
+		"and is shown to every member, even for a sealed entry only its addressees\n"+
+		"could read: it must not name anyone or repeat what is taken back.",
 		`murmur redact 9c41d2aa --reason "named the defender"`)
-	reason := c.String("reason", "", "why (required; shown to every member with the redaction)")
+	reason := c.String("reason", "", "why (required; shown to every member, even for a sealed entry: name no one)")
 	yes := c.Bool("yes", false, "do not ask for confirmation (needed with --json, or when the input is not a terminal)")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
