@@ -482,7 +482,9 @@ func readBody(e *env, path string) (string, error) {
 	if len(b) > crdt.MaxBodySize-1024 {
 		return "", usagef("the body in %s is over the limit of %d bytes", path, crdt.MaxBodySize-1024)
 	}
-	return string(b), nil
+	// A file written on Windows ends its lines with CR LF; stored text
+	// ends them with LF alone (a bare CR is refused as a control character).
+	return strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\r", "\n"), nil
 }
 
 func cmdRequestList(e *env, args []string) error {

@@ -4,6 +4,8 @@ package main
 // can disguise itself (issue 12, the review of point 5).
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -69,5 +71,16 @@ func TestCLIFreeTextRefusesOverrides(t *testing.T) {
 	c.json(&d, "request", "show", ver[:12])
 	if len(d.Responses) != 1 || d.Responses[0].Body != french {
 		t.Errorf("the French answer is not kept as written: %+v", d.Responses)
+	}
+	// A body file written on Windows (CR LF) is taken, its lines ending
+	// in LF.
+	file := filepath.Join(t.TempDir(), "note.txt")
+	if err := os.WriteFile(file, []byte("First line.\r\nSecond line.\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := c.write("request", "new", "--kind", "verification", "--title", "From a Windows file", "--body-file", file)
+	c.json(&d, "request", "show", id[:12])
+	if d.Body != "First line.\nSecond line.\n" {
+		t.Errorf("a CR LF body file: %q", d.Body)
 	}
 }
