@@ -639,6 +639,9 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 	if err := n.refuseWhileRecovering(); err != nil {
 		return nil, err
 	}
+	if err := n.forkedNotice(); err != nil {
+		return nil, err
+	}
 	var raw []byte
 	encode := func(b any) error {
 		var err error
@@ -666,6 +669,9 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 		ch, err := n.refresh(ctx)
 		fixes = append(fixes, ch...)
 		if err != nil {
+			return store.Record{}, err
+		}
+		if err := n.forkedNotice(); err != nil { // (the refresh may have brought the other copy's entry)
 			return store.Record{}, err
 		}
 		clock := crdt.NextClock(head.Clock, max(maxClock, n.state.MaxClock()), uint64(n.now().UnixMilli()))

@@ -152,12 +152,18 @@ func (n *Node) endRecovery() bool {
 // waits for a sync.
 var ErrNotRecovering = errors.New("no rebuilt database waits for a sync here: this device writes already")
 
+// ErrNotAlone is returned by ResumeWrites when the state knows another
+// node that could hold entries this device wrote: the sync that ends the
+// wait is the safe way.
+var ErrNotAlone error = inputError{msg: "this network has other members' devices, which may hold entries this device wrote: run `murmur run` with a member's node reachable (name one with --peer) and writes resume once it has synced; --force resumes without it, at the risk of a forked key"}
+
 // ResumeWrites removes the mark of a rebuilt database in dir without the
 // sync that would prove it safe, for a device that has no member to sync
-// with (the network's only node). If this device wrote entries that
-// reached another node and were lost here, its next entries fork with
-// them.
-func ResumeWrites(dir string) (*RepairMark, error) {
+// with (the network's only node). Unless force, it refuses (ErrNotAlone)
+// when the state knows any other organisation, or another unrevoked
+// device of this one: they may hold entries this device wrote and lost
+// here, and its next entries would fork with them.
+func ResumeWrites(ctx context.Context, dir string, pass PassphraseSource, force bool) (*RepairMark, error) {
 	if !Initialised(dir) {
 		return nil, ErrNotInitialised
 	}
@@ -168,10 +174,39 @@ func ResumeWrites(dir string) (*RepairMark, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !force {
+		n, err := OpenWith(ctx, dir, pass)
+		if err != nil {
+			return nil, err
+		}
+		alone := n.alone()
+		n.Close()
+		if !alone {
+			return nil, ErrNotAlone
+		}
+	}
 	if err := os.Remove(filepath.Join(dir, repairName)); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// alone reports whether the state knows no other organisation and no
+// other unrevoked device of this one.
+func (n *Node) alone() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, o := range n.state.Members() {
+		if o.ID != n.org {
+			return false
+		}
+		for _, dv := range o.Devices {
+			if dv.Key != n.device && !dv.Revoked {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // knownMemberPeer is knownMember for callers that do not hold the lock.
