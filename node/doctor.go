@@ -314,8 +314,7 @@ func diagnoseDatabase(ctx context.Context, dir string, priv []byte, device crdt.
 					break
 				}
 				if len(bySeq[q]) > 1 {
-					out = append(out, Finding{"device key", fmt.Sprintf("this device signed two different entries at place %d of its chain: its key is in use somewhere else too (a copied data directory?)", q),
-						"from another device of your organisation, revoke this one (`murmur device revoke`), then set this machine up again as a new device (`murmur wipe`, then `murmur join` with a device invite)"})
+					out = append(out, Finding{"device key", fmt.Sprintf("this device's key is in use in two places: two different entries were signed with it at place %d of its chain (a backup restored on two machines, or a copied data directory?)", q), forkAdvice})
 					break
 				}
 			}

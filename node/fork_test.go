@@ -1,0 +1,104 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// One backup restored on two machines: both copies sync, both write, and
+// the two entries at one place of the device's chain reach a member. Both
+// copies then say so in status, refuse every write and fail the doctor;
+// the member's status names the organisation.
+func TestRestoredTwiceForks(t *testing.T) {
+	f, fr, b, br, _ := twoOrgs(t)
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "beta.backup")
+	if _, err := b.Backup(ctx, file, nil); err != nil {
+		t.Fatal(err)
+	}
+	br.Close()
+	b.Close()
+	d1, d2 := filepath.Join(t.TempDir(), "one"), filepath.Join(t.TempDir(), "two")
+	for _, d := range []string{d1, d2} {
+		if _, err := Restore(ctx, file, d, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// start opens a copy and runs it with the founder's node reachable,
+	// one copy at a time (the two share a peer ID).
+	start := func(dir string) (*Node, *Runner) {
+		n, err := OpenWith(ctx, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+		if err != nil {
+			n.Close()
+			t.Fatal(err)
+		}
+		return n, r
+	}
+	write := func(n *Node, title string) error {
+		_, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: title})
+		return err
+	}
+	n1, r1 := start(d1)
+	eventually(t, 30*time.Second, "copy one writes again", func() bool { return n1.Recovering() == nil })
+	r1.Close()
+	n1.Close()
+	n2, r2 := start(d2)
+	eventually(t, 30*time.Second, "copy two writes again", func() bool { return n2.Recovering() == nil })
+	if err := write(n2, "From copy two"); err != nil {
+		t.Fatal(err)
+	}
+	converged(t, n2, f)
+	r2.Close()
+	n2.Close()
+	// Copy one, not having seen copy two's entry, writes at the same place.
+	n1, err := OpenWith(ctx, d1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := write(n1, "From copy one"); err != nil {
+		t.Fatal(err)
+	}
+	if st := n1.Status(); st.ForkedNotice != "" || len(st.ForkedOrgs) != 0 {
+		t.Fatalf("a fork before anyone saw one: %+v", st)
+	}
+	n1.Close()
+	for _, d := range []string{d1, d2} {
+		n, r := start(d)
+		converged(t, n, f)
+		st := n.Status()
+		if !strings.Contains(st.ForkedNotice, "this device's key is in use in two places") || !strings.Contains(st.ForkedNotice, "revoke this device") {
+			t.Fatalf("%s: status says %q", filepath.Base(d), st.ForkedNotice)
+		}
+		if err := write(n, "After the fork"); !errors.Is(err, ErrForked) {
+			t.Fatalf("%s: a write from a forked device: %v", filepath.Base(d), err)
+		}
+		r.Close()
+		n.Close()
+		dg, err := Diagnose(ctx, d, nil)
+		if err != nil || dg.Healthy {
+			t.Fatalf("%s: the doctor says %+v, %v", filepath.Base(d), dg, err)
+		}
+		found := false
+		for _, fd := range dg.Findings {
+			found = found || (strings.Contains(fd.Problem, "in use in two places") && strings.Contains(fd.Do, "revoke"))
+		}
+		if !found {
+			t.Fatalf("%s: the doctor's findings: %+v", filepath.Base(d), dg.Findings)
+		}
+	}
+	st := f.Status()
+	if st.ForkedNotice != "" || len(st.ForkedOrgs) != 1 || st.ForkedOrgs[0] != "a device of Beta Collective is in use in two places: ask them to revoke it" {
+		t.Fatalf("the founder's status: %q, %q", st.ForkedNotice, st.ForkedOrgs)
+	}
+	if err := write(f, "The founder still writes"); err != nil {
+		t.Fatal(err)
+	}
+}
