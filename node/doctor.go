@@ -215,6 +215,14 @@ func diagnoseDatabase(ctx context.Context, dir string, priv []byte, device crdt.
 		return out
 	}
 	defer st.Close()
+	if b, err := st.GetMeta(ctx, rebuiltMeta); err == nil && len(b) > 0 && d.Recovering == nil {
+		// repair.pending went, but the database says the wait goes on.
+		var m RepairMark
+		if json.Unmarshal(b, &m) != nil {
+			m = RepairMark{Version: 1, How: "repair"}
+		}
+		d.Recovering = &m
+	}
 	if err := st.IntegrityCheck(ctx); err != nil {
 		if p, ok := store.DamageOf(err); ok {
 			find(p)

@@ -3,8 +3,11 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -101,4 +104,119 @@ func TestRestoredTwiceForks(t *testing.T) {
 	if err := write(f, "The founder still writes"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The mark of a rebuilt database is kept in the database too: deleting
+// repair.pending by hand does not lift the wait. --resume-writes (the
+// network's only node) does.
+func TestRepairMarkDeletedByHand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := Init(ctx, dir, InitOptions{Org: "Founders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Alone"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := Repair(ctx, dir, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, repairName)); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := Diagnose(ctx, dir, nil); err != nil || d.Recovering == nil {
+		t.Fatalf("the doctor, the mark deleted: %+v, %v", d, err)
+	}
+	n, err := OpenWith(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Recovering() == nil || n.Status().Recovering == "" {
+		t.Fatalf("the wait ended with the file deleted by hand")
+	}
+	if _, err := os.Stat(filepath.Join(dir, repairName)); err != nil {
+		t.Fatalf("repair.pending not written again: %v", err)
+	}
+	os.Remove(filepath.Join(dir, repairName)) // again, while the node is open
+	if _, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Too early"}); !errors.Is(err, ErrRecovering) {
+		t.Fatalf("a write with the mark deleted by hand: %v", err)
+	}
+	n.Close()
+	if _, err := ResumeWrites(ctx, dir, nil, false); err != nil { // the network's only node
+		t.Fatal(err)
+	}
+	n, err = OpenWith(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if n.Recovering() != nil {
+		t.Fatalf("still waiting after --resume-writes")
+	}
+	if _, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Alone again"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResumeWrites(ctx, dir, nil, false); !errors.Is(err, ErrNotRecovering) {
+		t.Fatalf("resume with nothing waiting: %v", err)
+	}
+}
+
+// --resume-writes is refused in a network with other members, unless
+// forced; and writes resume only after a sync with a member that lacked
+// nothing the rebuilt database holds.
+func TestRecoveryEndsWithAMemberThatLacksNothing(t *testing.T) {
+	f, fr, b, br, _ := twoOrgs(t)
+	ctx := context.Background()
+	// B writes while cut off from the founder, then is backed up.
+	br.Close()
+	if _, err := b.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Never reached the founder"}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "beta.backup")
+	if _, err := b.Backup(ctx, file, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	d := filepath.Join(t.TempDir(), "restored")
+	if _, err := Restore(ctx, file, d, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResumeWrites(ctx, d, nil, false); !errors.Is(err, ErrNotAlone) || !errors.Is(err, ErrInput) {
+		t.Fatalf("--resume-writes with other members: %v", err)
+	}
+	n, err := OpenWith(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var mu sync.Mutex
+	var log []string
+	r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
+		Logf: func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			log = append(log, fmt.Sprintf(format, args...))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	eventually(t, 30*time.Second, "the restored node writes again", func() bool { return n.Recovering() == nil })
+	mu.Lock()
+	lacked, resumed := -1, -1
+	for i, l := range log {
+		if strings.Contains(l, "lacked entries this node holds") && lacked < 0 {
+			lacked = i
+		}
+		if strings.Contains(l, "this device writes again") {
+			resumed = i
+		}
+	}
+	mu.Unlock()
+	if lacked < 0 || resumed < lacked {
+		t.Fatalf("writes resumed after a sync with a member that lacked entries: %q", log)
+	}
+	converged(t, n, f)
 }

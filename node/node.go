@@ -482,9 +482,7 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 		n.store.Close()
 		return nil, damaged(dir, err)
 	}
-	if m, err := readRepairMark(dir); err == nil {
-		n.recovering = m
-	}
+	n.recovering = n.loadMark(ctx)
 	n.keepGenesis(priv)
 	return n, nil
 }

@@ -85,6 +85,51 @@ func writeRepairMark(dir string, m RepairMark) error {
 	return writeFileAtomic(filepath.Join(dir, repairName), b, 0o600)
 }
 
+// rebuiltMeta is the store's own record of the mark (see above): the mark
+// in the database, sealed under the device key, while repair.pending is
+// its copy, for other processes and for people. Deleting the file by hand
+// does not lift the wait: it is written again from the database. An empty
+// value says the wait ended.
+const rebuiltMeta = "rebuilt"
+
+// markRebuilt writes the mark of a rebuilt database: in the database, and
+// as repair.pending.
+func (n *Node) markRebuilt(ctx context.Context, m RepairMark) error {
+	m.Version = 1
+	b, _ := json.Marshal(m)
+	if err := n.store.SetMeta(ctx, rebuiltMeta, b); err != nil {
+		return err
+	}
+	return writeRepairMark(n.dir, m)
+}
+
+// storedMark reads the mark the database holds: nil if none, or if the
+// wait ended.
+func (n *Node) storedMark(ctx context.Context) *RepairMark {
+	b, err := n.store.GetMeta(ctx, rebuiltMeta)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	var m RepairMark
+	if json.Unmarshal(b, &m) != nil || m.Version != 1 {
+		return &RepairMark{Version: 1, How: "repair"}
+	}
+	return &m
+}
+
+// loadMark finds the mark at open: repair.pending, or, if that went, the
+// database's record, written out again.
+func (n *Node) loadMark(ctx context.Context) *RepairMark {
+	m, err := readRepairMark(n.dir)
+	if err == nil {
+		return m
+	}
+	if m = n.storedMark(ctx); m != nil {
+		writeRepairMark(n.dir, *m)
+	}
+	return m
+}
+
 // ErrRecovering matches (errors.Is) a write refused because the database
 // was rebuilt and has not synced with a member since.
 var ErrRecovering = errors.New("this device writes again once it has synced with a member's node")
@@ -121,14 +166,12 @@ func (n *Node) refuseWhileRecovering() error {
 	if n.recovering == nil {
 		return nil
 	}
-	m, err := readRepairMark(n.dir)
-	if errors.Is(err, os.ErrNotExist) {
+	m := n.loadMark(context.Background())
+	if m == nil {
 		n.recovering = nil
 		return nil
 	}
-	if err == nil {
-		n.recovering = m
-	}
+	n.recovering = m
 	return &RecoveringError{Mark: *n.recovering}
 }
 
@@ -138,6 +181,9 @@ func (n *Node) endRecovery() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.recovering == nil {
+		return false
+	}
+	if err := n.store.SetMeta(context.Background(), rebuiltMeta, []byte{}); err != nil {
 		return false
 	}
 	if err := os.Remove(filepath.Join(n.dir, repairName)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -167,25 +213,22 @@ func ResumeWrites(ctx context.Context, dir string, pass PassphraseSource, force 
 	if !Initialised(dir) {
 		return nil, ErrNotInitialised
 	}
-	m, err := readRepairMark(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotRecovering
-	}
+	n, err := OpenWith(ctx, dir, pass)
 	if err != nil {
 		return nil, err
 	}
-	if !force {
-		n, err := OpenWith(ctx, dir, pass)
-		if err != nil {
-			return nil, err
-		}
-		alone := n.alone()
-		n.Close()
-		if !alone {
-			return nil, ErrNotAlone
-		}
+	defer n.Close()
+	m := n.Recovering()
+	if m == nil {
+		return nil, ErrNotRecovering
 	}
-	if err := os.Remove(filepath.Join(dir, repairName)); err != nil {
+	if !force && !n.alone() {
+		return nil, ErrNotAlone
+	}
+	if err := n.store.SetMeta(ctx, rebuiltMeta, []byte{}); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(dir, repairName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	return m, nil
@@ -372,7 +415,7 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 	rep.Entries, rep.OwnHead = n.storedSummary()
 	n.keepGenesis(priv)
 	mark := RepairMark{When: time.Now(), How: "repair", Aside: aside, OwnHead: rep.OwnHead}
-	if err := writeRepairMark(dir, mark); err != nil {
+	if err := n.markRebuilt(ctx, mark); err != nil {
 		return nil, fmt.Errorf("marking the rebuilt database: %w", err)
 	}
 	return rep, nil

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -136,7 +137,7 @@ func (n *Node) Status() StatusInfo {
 	}
 	st.ForkedOrgs = append([]string{}, n.forkedOthers()...)
 	if n.recovering != nil { // (the running node, in another process, may have synced since)
-		if m, err := readRepairMark(n.dir); err == nil {
+		if m := n.loadMark(context.Background()); m != nil {
 			st.Recovering = (&RecoveringError{Mark: *m}).Error()
 		}
 	}
