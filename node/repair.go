@@ -20,8 +20,10 @@ package node
 // signs nothing: every write is refused, with why, and the node does not
 // write on its own either (organisation keys, address hints, the secret's
 // anchor). The mark goes once the running node has completed a sync with
-// a member's node: it then holds every entry that member holds, its own
-// included. What that cannot see (documented in ARCHITECTURE.md): an own
+// a member's node in which it pushed nothing: the member held every entry
+// this node holds, and this node now holds every entry that member holds,
+// its own included. The mark is kept in the database too (rebuiltMeta):
+// repair.pending deleted by hand is written again from it. What that cannot see (documented in ARCHITECTURE.md): an own
 // entry that reached only other members, none of whom this node has
 // synced with yet, is still missing when writes resume.
 //
