@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	msync "github.com/murmurnet/murmur/sync"
 )
 
 // One backup restored on two machines: both copies sync, both write, and
@@ -171,9 +173,11 @@ func TestRecoveryEndsWithAMemberThatLacksNothing(t *testing.T) {
 	ctx := context.Background()
 	// B writes while cut off from the founder, then is backed up.
 	br.Close()
-	if _, err := b.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Never reached the founder"}); err != nil {
+	e, err := b.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Never reached the founder"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	own := e.ID()
 	file := filepath.Join(t.TempDir(), "beta.backup")
 	if _, err := b.Backup(ctx, file, nil); err != nil {
 		t.Fatal(err)
@@ -204,6 +208,14 @@ func TestRecoveryEndsWithAMemberThatLacksNothing(t *testing.T) {
 	}
 	defer r.Close()
 	eventually(t, 30*time.Second, "the restored node writes again", func() bool { return n.Recovering() == nil })
+	// The wait ended in a session in which the founder lacked nothing:
+	// it held the entry that never reached it before writes resumed.
+	f.mu.Lock()
+	_, _, held := f.state.Entry(own)
+	f.mu.Unlock()
+	if !held {
+		t.Fatalf("writes resumed before the founder held the restored node's entries")
+	}
 	mu.Lock()
 	lacked, resumed := -1, -1
 	for i, l := range log {
@@ -215,8 +227,17 @@ func TestRecoveryEndsWithAMemberThatLacksNothing(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	if lacked < 0 || resumed < lacked {
-		t.Fatalf("writes resumed after a sync with a member that lacked entries: %q", log)
+	if resumed < 0 || resumed < lacked {
+		t.Fatalf("writes resumed before a session with a member that lacked nothing: %q", log)
+	}
+	// The rule itself: a session that pushed or owed entries ends nothing.
+	for _, c := range []struct {
+		st   msync.Stats
+		want bool
+	}{{msync.Stats{Received: 3}, true}, {msync.Stats{Pushed: 1}, false}, {msync.Stats{Unsent: 2}, false}} {
+		if got := lackedNothing(c.st); got != c.want {
+			t.Errorf("lackedNothing(%+v) = %v", c.st, got)
+		}
 	}
 	converged(t, n, f)
 }

@@ -918,7 +918,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
 		}
 	}
-	if err == nil && r.n.Recovering() != nil && (st.Pushed > 0 || st.Unsent > 0) && r.n.knownMemberPeer(p) {
+	if err == nil && r.n.Recovering() != nil && !lackedNothing(st) && r.n.knownMemberPeer(p) {
 		// The member lacked entries the rebuilt database holds: it is
 		// behind, and may lack this device's newest entries too. Writes
 		// resume after a sync with a member that lacked nothing
