@@ -283,7 +283,7 @@ func Restore(ctx context.Context, file, dir string, pass PassphraseSource) (rep 
 		n.store.RecordContact(ctx, ct.Device, ct.Last, ct.Via, ct.Addr)
 	}
 	entries, head := n.storedSummary()
-	if err := writeRepairMark(dir, RepairMark{When: time.Now(), How: "restore", OwnHead: head, From: file}); err != nil {
+	if err := n.markRebuilt(ctx, RepairMark{When: time.Now(), How: "restore", OwnHead: head, From: file}); err != nil {
 		return nil, err
 	}
 	return &RestoreReport{Dir: dir, Network: cfg.Network, Device: cfg.Device, Written: bf.Written, Entries: entries, Digest: n.Status().Digest, Refused: refused, OwnHead: head}, nil

@@ -215,6 +215,14 @@ func diagnoseDatabase(ctx context.Context, dir string, priv []byte, device crdt.
 		return out
 	}
 	defer st.Close()
+	if b, err := st.GetMeta(ctx, rebuiltMeta); err == nil && len(b) > 0 && d.Recovering == nil {
+		// repair.pending went, but the database says the wait goes on.
+		var m RepairMark
+		if json.Unmarshal(b, &m) != nil {
+			m = RepairMark{Version: 1, How: "repair"}
+		}
+		d.Recovering = &m
+	}
 	if err := st.IntegrityCheck(ctx); err != nil {
 		if p, ok := store.DamageOf(err); ok {
 			find(p)
@@ -314,8 +322,7 @@ func diagnoseDatabase(ctx context.Context, dir string, priv []byte, device crdt.
 					break
 				}
 				if len(bySeq[q]) > 1 {
-					out = append(out, Finding{"device key", fmt.Sprintf("this device signed two different entries at place %d of its chain: its key is in use somewhere else too (a copied data directory?)", q),
-						"from another device of your organisation, revoke this one (`murmur device revoke`), then set this machine up again as a new device (`murmur wipe`, then `murmur join` with a device invite)"})
+					out = append(out, Finding{"device key", fmt.Sprintf("this device's key is in use in two places: two different entries were signed with it at place %d of its chain (a backup restored on two machines, or a copied data directory?)", q), forkAdvice})
 					break
 				}
 			}

@@ -482,9 +482,7 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 		n.store.Close()
 		return nil, damaged(dir, err)
 	}
-	if m, err := readRepairMark(dir); err == nil {
-		n.recovering = m
-	}
+	n.recovering = n.loadMark(ctx)
 	n.keepGenesis(priv)
 	return n, nil
 }
@@ -639,6 +637,9 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 	if err := n.refuseWhileRecovering(); err != nil {
 		return nil, err
 	}
+	if err := n.forkedNotice(); err != nil {
+		return nil, err
+	}
 	var raw []byte
 	encode := func(b any) error {
 		var err error
@@ -666,6 +667,9 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 		ch, err := n.refresh(ctx)
 		fixes = append(fixes, ch...)
 		if err != nil {
+			return store.Record{}, err
+		}
+		if err := n.forkedNotice(); err != nil { // (the refresh may have brought the other copy's entry)
 			return store.Record{}, err
 		}
 		clock := crdt.NextClock(head.Clock, max(maxClock, n.state.MaxClock()), uint64(n.now().UnixMilli()))

@@ -20,8 +20,10 @@ package node
 // signs nothing: every write is refused, with why, and the node does not
 // write on its own either (organisation keys, address hints, the secret's
 // anchor). The mark goes once the running node has completed a sync with
-// a member's node: it then holds every entry that member holds, its own
-// included. What that cannot see (documented in ARCHITECTURE.md): an own
+// a member's node in which it pushed nothing: the member held every entry
+// this node holds, and this node now holds every entry that member holds,
+// its own included. The mark is kept in the database too (rebuiltMeta):
+// repair.pending deleted by hand is written again from it. What that cannot see (documented in ARCHITECTURE.md): an own
 // entry that reached only other members, none of whom this node has
 // synced with yet, is still missing when writes resume.
 //
@@ -50,6 +52,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/store"
+	msync "github.com/murmurnet/murmur/sync"
 )
 
 // repairName is the mark of a rebuilt database (see above).
@@ -83,6 +86,51 @@ func writeRepairMark(dir string, m RepairMark) error {
 	m.Version = 1
 	b, _ := json.MarshalIndent(m, "", "  ")
 	return writeFileAtomic(filepath.Join(dir, repairName), b, 0o600)
+}
+
+// rebuiltMeta is the store's own record of the mark (see above): the mark
+// in the database, sealed under the device key, while repair.pending is
+// its copy, for other processes and for people. Deleting the file by hand
+// does not lift the wait: it is written again from the database. An empty
+// value says the wait ended.
+const rebuiltMeta = "rebuilt"
+
+// markRebuilt writes the mark of a rebuilt database: in the database, and
+// as repair.pending.
+func (n *Node) markRebuilt(ctx context.Context, m RepairMark) error {
+	m.Version = 1
+	b, _ := json.Marshal(m)
+	if err := n.store.SetMeta(ctx, rebuiltMeta, b); err != nil {
+		return err
+	}
+	return writeRepairMark(n.dir, m)
+}
+
+// storedMark reads the mark the database holds: nil if none, or if the
+// wait ended.
+func (n *Node) storedMark(ctx context.Context) *RepairMark {
+	b, err := n.store.GetMeta(ctx, rebuiltMeta)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	var m RepairMark
+	if json.Unmarshal(b, &m) != nil || m.Version != 1 {
+		return &RepairMark{Version: 1, How: "repair"}
+	}
+	return &m
+}
+
+// loadMark finds the mark at open: repair.pending, or, if that went, the
+// database's record, written out again.
+func (n *Node) loadMark(ctx context.Context) *RepairMark {
+	m, err := readRepairMark(n.dir)
+	if err == nil {
+		return m
+	}
+	if m = n.storedMark(ctx); m != nil {
+		writeRepairMark(n.dir, *m)
+	}
+	return m
 }
 
 // ErrRecovering matches (errors.Is) a write refused because the database
@@ -121,14 +169,12 @@ func (n *Node) refuseWhileRecovering() error {
 	if n.recovering == nil {
 		return nil
 	}
-	m, err := readRepairMark(n.dir)
-	if errors.Is(err, os.ErrNotExist) {
+	m := n.loadMark(context.Background())
+	if m == nil {
 		n.recovering = nil
 		return nil
 	}
-	if err == nil {
-		n.recovering = m
-	}
+	n.recovering = m
 	return &RecoveringError{Mark: *n.recovering}
 }
 
@@ -140,6 +186,9 @@ func (n *Node) endRecovery() bool {
 	if n.recovering == nil {
 		return false
 	}
+	if err := n.store.SetMeta(context.Background(), rebuiltMeta, []byte{}); err != nil {
+		return false
+	}
 	if err := os.Remove(filepath.Join(n.dir, repairName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false
 	}
@@ -148,30 +197,68 @@ func (n *Node) endRecovery() bool {
 	return true
 }
 
+// lackedNothing reports whether, in a sync session this node began, the
+// peer already held every entry this node holds: nothing was pushed, and
+// nothing was left owed. Only such a session with a member ends the wait
+// after a rebuild (see above).
+func lackedNothing(st msync.Stats) bool { return st.Pushed == 0 && st.Unsent == 0 }
+
 // ErrNotRecovering is returned by ResumeWrites when no rebuilt database
 // waits for a sync.
 var ErrNotRecovering = errors.New("no rebuilt database waits for a sync here: this device writes already")
 
+// ErrNotAlone is returned by ResumeWrites when the state knows another
+// node that could hold entries this device wrote: the sync that ends the
+// wait is the safe way.
+var ErrNotAlone error = inputError{msg: "this network has other members' devices, which may hold entries this device wrote: run `murmur run` with a member's node reachable (name one with --peer) and writes resume once it has synced; --force resumes without it, at the risk of a forked key"}
+
 // ResumeWrites removes the mark of a rebuilt database in dir without the
 // sync that would prove it safe, for a device that has no member to sync
-// with (the network's only node). If this device wrote entries that
-// reached another node and were lost here, its next entries fork with
-// them.
-func ResumeWrites(dir string) (*RepairMark, error) {
+// with (the network's only node). Unless force, it refuses (ErrNotAlone)
+// when the state knows any other organisation, or another unrevoked
+// device of this one: they may hold entries this device wrote and lost
+// here, and its next entries would fork with them.
+func ResumeWrites(ctx context.Context, dir string, pass PassphraseSource, force bool) (*RepairMark, error) {
 	if !Initialised(dir) {
 		return nil, ErrNotInitialised
 	}
-	m, err := readRepairMark(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotRecovering
-	}
+	n, err := OpenWith(ctx, dir, pass)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Remove(filepath.Join(dir, repairName)); err != nil {
+	defer n.Close()
+	m := n.Recovering()
+	if m == nil {
+		return nil, ErrNotRecovering
+	}
+	if !force && !n.alone() {
+		return nil, ErrNotAlone
+	}
+	if err := n.store.SetMeta(ctx, rebuiltMeta, []byte{}); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(dir, repairName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// alone reports whether the state knows no other organisation and no
+// other unrevoked device of this one.
+func (n *Node) alone() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, o := range n.state.Members() {
+		if o.ID != n.org {
+			return false
+		}
+		for _, dv := range o.Devices {
+			if dv.Key != n.device && !dv.Revoked {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // knownMemberPeer is knownMember for callers that do not hold the lock.
@@ -337,7 +424,7 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 	rep.Entries, rep.OwnHead = n.storedSummary()
 	n.keepGenesis(priv)
 	mark := RepairMark{When: time.Now(), How: "repair", Aside: aside, OwnHead: rep.OwnHead}
-	if err := writeRepairMark(dir, mark); err != nil {
+	if err := n.markRebuilt(ctx, mark); err != nil {
 		return nil, fmt.Errorf("marking the rebuilt database: %w", err)
 	}
 	return rep, nil

@@ -918,7 +918,14 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
 		}
 	}
-	if err == nil && r.n.knownMemberPeer(p) && r.n.endRecovery() {
+	if err == nil && r.n.Recovering() != nil && !lackedNothing(st) && r.n.knownMemberPeer(p) {
+		// The member lacked entries the rebuilt database holds: it is
+		// behind, and may lack this device's newest entries too. Writes
+		// resume after a sync with a member that lacked nothing
+		// (repair.go): the next periodic one with this member, say, now
+		// it has them.
+		r.opt.Logf("%s's node lacked entries this node holds: this device writes again once a member's node holds all it holds", r.n.deviceName(p))
+	} else if err == nil && r.n.knownMemberPeer(p) && r.n.endRecovery() {
 		// The rebuilt database holds all this member holds, this
 		// device's own entries included: it may write again (repair.go).
 		r.opt.Logf("caught up with %s's node since the database was rebuilt: this device writes again", r.n.deviceName(p))

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -65,6 +66,13 @@ type StatusInfo struct {
 	// device writes nothing until it has synced with a member's node, in
 	// words (omitted otherwise).
 	Recovering string `json:"recovering,omitempty"`
+	// ForkedNotice: this device's key signed two different entries at one
+	// place of its chain (it is in use in two places), and what to do, in
+	// words (omitted otherwise). This node then writes nothing (fork.go).
+	ForkedNotice string `json:"forked_notice,omitempty"`
+	// ForkedOrgs: one line per organisation with another device in use in
+	// two places.
+	ForkedOrgs []string `json:"forked_orgs"`
 }
 
 // Status describes this node. A node that runs fills in Running, Peers and
@@ -124,8 +132,12 @@ func (n *Node) Status() StatusInfo {
 	if err := n.revokedNotice(); err != nil {
 		st.RevokedNotice = err.Error()
 	}
+	if err := n.forkedNotice(); err != nil {
+		st.ForkedNotice = err.Error()
+	}
+	st.ForkedOrgs = append([]string{}, n.forkedOthers()...)
 	if n.recovering != nil { // (the running node, in another process, may have synced since)
-		if m, err := readRepairMark(n.dir); err == nil {
+		if m := n.loadMark(context.Background()); m != nil {
 			st.Recovering = (&RecoveringError{Mark: *m}).Error()
 		}
 	}

@@ -136,6 +136,12 @@ func cmdStatus(e *env, args []string) error {
 		if st.RevokedNotice != "" { // before anything else: nothing it writes counts
 			fmt.Fprintf(w, "WARNING: %s.\n\n", st.RevokedNotice)
 		}
+		if st.ForkedNotice != "" { // before anything else: the key is compromised
+			fmt.Fprintf(w, "WARNING: %s.\n\n", st.ForkedNotice)
+		}
+		for _, f := range st.ForkedOrgs {
+			fmt.Fprintf(w, "WARNING: %s.\n\n", f)
+		}
 		if st.Recovering != "" {
 			fmt.Fprintf(w, "NOTE: %s.\n\n", st.Recovering)
 		}
@@ -193,9 +199,6 @@ func cmdStatus(e *env, args []string) error {
 		}
 		for k, v := range st.UnknownKinds {
 			fmt.Fprintf(tw, "newer entries\t%d of %s, which this release stores and relays but cannot read: consider upgrading\n", v, k)
-		}
-		for _, d := range st.Forked {
-			fmt.Fprintf(tw, "WARNING\tdevice %s wrote two histories (a copied key?): consider revoking it\n", d[:16])
 		}
 		if st.Revoked {
 			fmt.Fprintf(tw, "WARNING\t%s\n", st.RevokedNotice)

@@ -75,8 +75,10 @@ func cmdRepair(e *env, args []string) error {
 			"Until it has synced with a member's node, this device writes nothing, so that\n"+
 			"it never signs two different entries at one place in its chain.\n"+
 			"Stop the node first. The network's only node, with no member to sync with,\n"+
-			"lets itself write again with --resume-writes.")
-	force := c.Bool("force", false, "rebuild the database even if murmur doctor finds nothing wrong with it")
+			"lets itself write again with --resume-writes; in a network with other\n"+
+			"members that is refused (unless --force): run `murmur run` with a member's\n"+
+			"node reachable instead.")
+	force := c.Bool("force", false, "rebuild the database even if murmur doctor finds nothing wrong with it; with --resume-writes, resume even though the network has other members")
 	resume := c.Bool("resume-writes", false, "after a repair or restore, let this device write again without waiting for a sync with a member's node: only for the network's only node (if entries this device wrote reached another node and were lost here, its next entries fork with them)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
@@ -86,10 +88,7 @@ func cmdRepair(e *env, args []string) error {
 		return err
 	}
 	if *resume {
-		if *force {
-			return usagef("--resume-writes and --force do different things: give one")
-		}
-		m, err := node.ResumeWrites(dir)
+		m, err := node.ResumeWrites(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), *force)
 		if err != nil {
 			return err
 		}
