@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
@@ -94,7 +95,7 @@ type Node struct {
 	key     []byte // private key, nil until Unlock
 	// runAEAD seals what a running node says of itself (runfile.go).
 	runAEAD cipher.AEAD
-	now     func() time.Time
+	wall    atomic.Pointer[func() time.Time] // the wall clock: time.Now, or a test's (SetClock)
 
 	// mu guards state, cursor and the store's derived statuses: a running
 	// node takes entries from gossip and reconciliation, polls the store
@@ -353,7 +354,7 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 	if n, err = open(ctx, dir, priv); err != nil {
 		return nil, err
 	}
-	n.now = now
+	n.wall.Store(&now)
 	n.key = priv
 	return n, nil
 }
@@ -439,7 +440,9 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w", err)
 	}
-	n := &Node{dir: dir, now: time.Now}
+	n := &Node{dir: dir}
+	now := time.Now
+	n.wall.Store(&now)
 	if err := json.Unmarshal(b, &n.cfg); err != nil || n.cfg.Version != 1 {
 		return nil, fmt.Errorf("%s is damaged or from a newer release", configName)
 	}

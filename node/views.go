@@ -660,8 +660,12 @@ func (n *Node) addOutcome(d *RequestDetail, rv crdt.RequestView, names map[crdt.
 // Now is the node's wall clock (replaceable in tests).
 func (n *Node) Now() time.Time { return n.now() }
 
+// now reads the node's wall clock; a running node's goroutines read it
+// while a test may replace it.
+func (n *Node) now() time.Time { return (*n.wall.Load())() }
+
 // SetClock replaces the node's wall clock (tests, the testnet).
-func (n *Node) SetClock(now func() time.Time) { n.now = now }
+func (n *Node) SetClock(now func() time.Time) { n.wall.Store(&now) }
 
 // Signatory is an organisation that signed a letter.
 type Signatory struct {
