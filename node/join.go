@@ -67,6 +67,7 @@ func (n *Node) joinProtocol() protocol.ID { return joinProtocolFor(n.network[:in
 
 const (
 	joinName       = "join.json"
+	joinCodeName   = "join.sealed" // the invite code, sealed under the device key (version 3)
 	maxJoinRequest = 4 << 10
 	maxJoinReply   = 16 << 20
 	maxJoinEntries = 20000
@@ -82,10 +83,15 @@ const (
 // ErrJoining is returned by Open on a directory whose join is not complete.
 var ErrJoining = errors.New("this node has not joined its network yet: run `murmur run` while the inviter is reachable")
 
-// joinState is join.json.
+// joinState is join.json. Since version 3 the code itself is not in it:
+// it is sealed in join.sealed under a key derived from the device key (so
+// under the passphrase), and a laptop seized before the join completes
+// does not hand over a code that is still valid.
 type joinState struct {
 	Version int      `json:"version"`
-	Code    string   `json:"code"`
+	Code    string   `json:"code,omitempty"`    // version 2 only
+	Network string   `json:"network,omitempty"` // the code's prefix of the network ID, hex (version 3)
+	Purpose int      `json:"purpose,omitempty"` // the code's purpose (version 3)
 	Addrs   []string `json:"addrs,omitempty"`   // where the inviter's door may be reached
 	Expires int64    `json:"expires,omitempty"` // the code's expiry, Unix seconds (as read when joining)
 	OrgName string   `json:"org_name,omitempty"`
@@ -188,12 +194,17 @@ func PrepareJoin(dir string, code InviteCode, opt JoinOptions) (crdt.DeviceKey, 
 	if err := writeFileAtomic(filepath.Join(dir, keyName), kb, 0o600); err != nil {
 		return crdt.DeviceKey{}, err
 	}
-	js := joinState{Version: 2, Code: code.String(), Expires: code.Expires.Unix(), OrgName: opt.OrgName}
+	if err := sealAtRest(filepath.Join(dir, joinCodeName), crdt.KeyFromSeed(seed), device, crdt.ID{}, "join-code", []byte(code.String())); err != nil {
+		os.Remove(filepath.Join(dir, keyName))
+		return crdt.DeviceKey{}, err
+	}
+	js := joinState{Version: 3, Network: hex.EncodeToString(code.Network[:]), Purpose: int(code.Purpose), Expires: code.Expires.Unix(), OrgName: opt.OrgName}
 	for _, a := range code.Addrs {
 		js.Addrs = append(js.Addrs, a.String())
 	}
 	jb, _ := json.MarshalIndent(js, "", "  ")
 	if err := writeFileAtomic(filepath.Join(dir, joinName), jb, 0o600); err != nil {
+		os.Remove(filepath.Join(dir, joinCodeName))
 		os.Remove(filepath.Join(dir, keyName))
 		return crdt.DeviceKey{}, err
 	}
@@ -224,12 +235,21 @@ func ReadJoin(dir string) (JoinInfo, error) {
 	if err := json.Unmarshal(b, &js); err != nil {
 		return JoinInfo{}, fmt.Errorf("%s is damaged", joinName)
 	}
-	if js.Version != 2 {
+	var code InviteCode
+	switch js.Version {
+	case 2: // the code in clear (issue 12's first release)
+		if code, err = parseInviteCodeAt(js.Code, time.Unix(js.Expires, 0)); err != nil {
+			return JoinInfo{}, err
+		}
+	case 3: // the code sealed in join.sealed: here, all but its secret
+		prefix, err := hex.DecodeString(js.Network)
+		if err != nil || len(prefix) != inviteNetLen {
+			return JoinInfo{}, fmt.Errorf("%s is damaged", joinName)
+		}
+		copy(code.Network[:], prefix)
+		code.Purpose = crdt.InvitePurpose(js.Purpose)
+	default:
 		return JoinInfo{}, fmt.Errorf("%s was written by an earlier release of Murmur, for an invite code it no longer accepts: move the data directory aside and join again with a new code", joinName)
-	}
-	code, err := parseInviteCodeAt(js.Code, time.Unix(js.Expires, 0))
-	if err != nil {
-		return JoinInfo{}, err
 	}
 	code.Expires = time.Unix(js.Expires, 0).UTC()
 	for _, a := range js.Addrs {
@@ -267,6 +287,17 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		return nil, err
 	}
 	priv := crdt.KeyFromSeed(seed)
+	if info.Code.Secret == ([inviteSecretLen]byte{}) { // version 3: the code is sealed
+		raw, err := openAtRest(filepath.Join(dir, joinCodeName), priv, info.Device, crdt.ID{}, "join-code")
+		if err != nil {
+			return nil, err
+		}
+		code, err := parseInviteCodeAt(string(raw), info.Code.Expires)
+		if err != nil || code.Network != info.Code.Network {
+			return nil, fmt.Errorf("%s and %s disagree: move the data directory aside and join again", joinCodeName, joinName)
+		}
+		info.Code.Secret = code.Secret
+	}
 	secret, prefix := info.Code.Secret, info.Code.Network[:]
 	h, err := joinHost(priv, doorKey(secret, prefix), lan)
 	if err != nil {
@@ -448,6 +479,7 @@ func finishJoin(ctx context.Context, dir string, info JoinInfo, seed, priv []byt
 		return nil, err
 	}
 	os.Remove(filepath.Join(dir, joinName))
+	os.Remove(filepath.Join(dir, joinCodeName))
 	n.joined = memberAddrs(reply)
 	if _, err := n.Ingest(ctx, reply.Entries[1:]); err != nil {
 		n.Close()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -446,5 +447,39 @@ func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
 	// A steward's deliberate approval admits it.
 	if _, err := s2.Approve(ctx, ref); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A laptop seized between `murmur join` and the join's completion holds the
+// invite code sealed under its passphrase, not in clear: no file of the
+// data directory shows the code, typed or without its dashes, and the
+// join still completes with the passphrase.
+func TestPendingJoinKeepsTheCodeSealed(t *testing.T) {
+	f, fr := founded(t, 1)
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	dir := t.TempDir()
+	pass := []byte("a long enough passphrase")
+	if _, err := PrepareJoin(dir, code, JoinOptions{OrgName: "Beta", Passphrase: pass}); err != nil {
+		t.Fatal(err)
+	}
+	typed := code.String()
+	for _, marker := range []string{typed, strings.ReplaceAll(typed, "-", ""), fmt.Sprintf("%x", code.Secret[:])} {
+		if files := filesHold(t, dir, marker); len(files) > 0 {
+			t.Fatalf("the pending join shows the code (%q) in %v", marker, files)
+		}
+	}
+	info, err := ReadJoin(dir) // what status shows of a pending join, without the passphrase
+	if err != nil || info.Code.Network != code.Network || info.OrgName != "Beta" {
+		t.Fatalf("ReadJoin: %+v %v", info, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n, err := CompleteJoin(ctx, dir, func() ([]byte, error) { return pass, nil }, false, nil, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := os.Stat(filepath.Join(dir, joinCodeName)); !os.IsNotExist(err) {
+		t.Errorf("the sealed code outlives the join: %v", err)
 	}
 }
