@@ -290,6 +290,9 @@ func askAgain(t *testing.T, f *Node, fr *Runner, status string, members int) {
 		t.Fatal(err)
 	}
 	priv := crdt.KeyFromSeed(seed)
+	if err := unsealJoinCode(dir, priv, &info); err != nil {
+		t.Fatal(err)
+	}
 	door := peer.AddrInfo{ID: doorPeer(code.Secret, code.Network[:]), Addrs: []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", DoorPort(code)))}}
 	eventually(t, 30*time.Second, "the door opens", func() bool {
 		fr.doors.mu.Lock()

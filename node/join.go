@@ -225,7 +225,26 @@ type JoinInfo struct {
 	Device  crdt.DeviceKey
 }
 
-// ReadJoin describes the join in progress in dir.
+// unsealJoinCode fills in the secret of info's code from join.sealed
+// (join.json version 3 keeps it there, under the device key priv).
+func unsealJoinCode(dir string, priv []byte, info *JoinInfo) error {
+	if info.Code.Secret != ([inviteSecretLen]byte{}) { // version 2: the code was in clear
+		return nil
+	}
+	raw, err := openAtRest(filepath.Join(dir, joinCodeName), priv, info.Device, crdt.ID{}, "join-code")
+	if err != nil {
+		return err
+	}
+	code, err := parseInviteCodeAt(string(raw), info.Code.Expires)
+	if err != nil || code.Network != info.Code.Network {
+		return fmt.Errorf("%s and %s disagree: move the data directory aside and join again", joinCodeName, joinName)
+	}
+	info.Code.Secret = code.Secret
+	return nil
+}
+
+// ReadJoin describes the join in progress in dir (all of its code but the
+// secret, which is sealed: see unsealJoinCode).
 func ReadJoin(dir string) (JoinInfo, error) {
 	b, err := os.ReadFile(filepath.Join(dir, joinName))
 	if err != nil {
@@ -287,16 +306,8 @@ func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 		return nil, err
 	}
 	priv := crdt.KeyFromSeed(seed)
-	if info.Code.Secret == ([inviteSecretLen]byte{}) { // version 3: the code is sealed
-		raw, err := openAtRest(filepath.Join(dir, joinCodeName), priv, info.Device, crdt.ID{}, "join-code")
-		if err != nil {
-			return nil, err
-		}
-		code, err := parseInviteCodeAt(string(raw), info.Code.Expires)
-		if err != nil || code.Network != info.Code.Network {
-			return nil, fmt.Errorf("%s and %s disagree: move the data directory aside and join again", joinCodeName, joinName)
-		}
-		info.Code.Secret = code.Secret
+	if err := unsealJoinCode(dir, priv, &info); err != nil {
+		return nil, err
 	}
 	secret, prefix := info.Code.Secret, info.Code.Network[:]
 	h, err := joinHost(priv, doorKey(secret, prefix), lan)
