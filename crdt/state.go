@@ -674,6 +674,14 @@ func (s *State) Counts() Counts {
 	return c
 }
 
+// Each calls fn for every entry the state holds, whatever its status, in
+// no particular order. fn must not call back into the State.
+func (s *State) Each(fn func(e *Entry, st Status)) {
+	for _, r := range s.recs {
+		fn(r.e, r.status)
+	}
+}
+
 // Accepted calls fn for every accepted entry, in ID order.
 func (s *State) Accepted(fn func(*Entry)) {
 	ids := s.acceptedIDs()

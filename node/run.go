@@ -94,7 +94,11 @@ type RunOptions struct {
 
 // Runner is a node taking part in its network. Close stops it.
 type Runner struct {
-	n      *Node
+	n *Node
+	// synced remembers, per member organisation, the last reconciliation
+	// this node started with one of its nodes that ended well (bundle.go,
+	// noteSynced); r.n.mu guards it.
+	synced map[crdt.OrgID]syncedNote
 	h      host.Host
 	gossip *msync.Gossip
 	syncer *msync.Syncer
@@ -630,6 +634,7 @@ func (r *Runner) Close() error {
 		r.wg.Wait()
 		errs = append(errs, r.closeDoors())
 		r.flushContacts()
+		r.flushSynced()
 		if r.h != nil && r.opt.Host == nil {
 			errs = append(errs, r.h.Close())
 		}
@@ -907,9 +912,15 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) || !r.n.MemberPeer(p) {
 		return false
 	}
+	r.n.mu.Lock()
+	before := r.n.cursor // what this node held as the session began
+	r.n.mu.Unlock()
 	st, err := r.syncer.Sync(r.ctx, p)
 	r.n.mu.Lock()
 	needs := r.n.needsSecret()
+	if err == nil && st.Unsent == 0 {
+		r.noteSynced(p, before)
+	}
 	r.n.mu.Unlock()
 	if err == nil && needs && r.n.MemberPeer(r.h.ID()) {
 		// Admitted, and the double-funding check's secret not here yet (or

@@ -57,6 +57,9 @@ var commands = []command{
 	{"repair", "rebuild a damaged database from what still verifies; members' nodes send the rest", cmdRepair},
 	{"backup", "write one file with this device's keys and entries, sealed under the passphrase", cmdBackup},
 	{"restore", "bring a backup back into an empty data directory, on this machine or another", cmdRestore},
+	{"bundle summary", "write what this node holds, for a member to export exactly what it lacks", cmdBundleSummary},
+	{"bundle export", "write entries to a sealed file to carry where no link goes (USB stick, e-mail, messenger)", cmdBundleExport},
+	{"bundle import", "take in bundle files, with the same checks as the network", cmdBundleImport},
 	{"help", "list the commands, or explain one", nil},
 }
 

@@ -1,0 +1,778 @@
+package node
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
+	msync "github.com/murmurnet/murmur/sync"
+)
+
+// Bundles: the network carried on a USB stick, an SD card, an e-mail
+// attachment or a messenger's file (sync/bundle.go has the file format).
+//
+// An export writes accepted entries, as a reconciliation pushes them; an
+// import hands them to Ingest, the one validation path every entry from
+// elsewhere takes, in batches, each stored durably: an import cut off keeps
+// what it stored, and the same import again takes the rest. A summary
+// (WriteSummary) says what this node holds, so that another node exports
+// exactly what it lacks; every bundle carries its maker's summary too, so
+// a bundle received is also a summary to answer. What a member
+// organisation's node is known to hold is remembered (holdings): from the
+// summaries and bundles of its devices, and from each reconciliation with
+// one of its nodes that this node started and that ended well.
+
+// Errors of bundles, in words for the person holding the file.
+var (
+	ErrNoBundleKey  = errors.New("this node has not received the network's secret yet, and bundles are sealed under it: it comes from any member's node once this organisation is admitted (run `murmur run` while a member is reachable)")
+	ErrNothingKnown = errors.New("nothing is known yet of what that organisation's node holds: export everything (leave out --org), or ask them for a summary (`murmur bundle summary FILE`) and use --for")
+)
+
+// BundleOptions say what an export writes.
+type BundleOptions struct {
+	For   string    // a summary or bundle file the recipient made: what it lacks
+	Since time.Time // entries written at or after this time
+	Org   string    // what that organisation's node was last known to lack
+	To    string    // only that organisation can read the entries
+	Split int64     // bytes per part (numbered files); 0 for one file
+	// Progress, if set, is told how far the work has gone, now and then.
+	Progress func(Progress)
+}
+
+// Progress is how far an export or import has gone.
+type Progress struct {
+	Done, Total int   // entries
+	Bytes       int64 // bytes written or read
+}
+
+// SummaryReport says what WriteSummary wrote.
+type SummaryReport struct {
+	Devices int    `json:"devices"`
+	Bytes   int64  `json:"-"`
+	File    string `json:"-"`
+}
+
+// ExportReport says what ExportBundle wrote.
+type ExportReport struct {
+	Entries int      `json:"entries"`
+	Bytes   int64    `json:"bytes"`
+	Files   []string `json:"files"`
+	Basis   string   `json:"-"` // what was left out, in words ("what Beta Collective's summary of 3 Dec 14:02 holds")
+	To      string   `json:"-"` // the organisation that alone can read it
+}
+
+// ImportReport says what ImportBundles took in.
+type ImportReport struct {
+	New     int            `json:"new"`     // entries stored
+	Held    int            `json:"held"`    // entries this node already held
+	Refused int            `json:"refused"` // entries refused, with the same checks as from the network
+	Waiting int            `json:"-"`       // of the new ones: waiting for entries not here yet
+	Why     map[string]int `json:"-"`       // refused entries by reason, in words
+	Files   int            `json:"-"`
+	From    []string       `json:"-"` // the organisations that made the bundles
+	Missing []string       `json:"-"` // parts of a split export not given, in words
+}
+
+// bundleKey is the key of this network's bundles. The caller holds n.mu.
+func (n *Node) bundleKey() (msync.BundleKey, error) {
+	if n.key == nil {
+		return msync.BundleKey{}, ErrLocked
+	}
+	secret, err := n.networkSecret()
+	if errors.Is(err, ErrNoSecret) {
+		return msync.BundleKey{}, ErrNoBundleKey
+	}
+	if err != nil {
+		return msync.BundleKey{}, err
+	}
+	return msync.BundleKey{Secret: secret, Network: n.network}, nil
+}
+
+// holdingsOf lists the entries the state holds: all of them, or the
+// accepted ones only. The caller holds n.mu.
+func (n *Node) holdingsOf(acceptedOnly bool) []msync.Holding {
+	var out []msync.Holding
+	n.state.Each(func(e *crdt.Entry, st crdt.Status) {
+		if acceptedOnly && st != crdt.StatusAccepted {
+			return
+		}
+		out = append(out, msync.Holding{Author: e.Author, Seq: e.Seq, ID: e.ID(), Prev: e.Prev, Clock: e.Clock})
+	})
+	return out
+}
+
+// WriteSummary writes a summary file: what this node holds, for another
+// member's node to export exactly what it lacks (ExportBundle's For).
+func (n *Node) WriteSummary(ctx context.Context, path string) (SummaryReport, error) {
+	n.mu.Lock()
+	key, err := n.bundleKey()
+	if err != nil {
+		n.mu.Unlock()
+		return SummaryReport{}, err
+	}
+	sum := msync.Summarise(n.holdingsOf(false))
+	h := msync.Header{Kind: msync.KindSummary, Network: n.network, Device: n.device, Made: n.now(), Set: [16]byte(random(16)), Part: 1, Summary: sum}
+	n.mu.Unlock()
+	var size int64
+	err = writeAtomic(path, func(w io.Writer) error {
+		bw, err := msync.NewBundleWriter(w, key, h, nil)
+		if err != nil {
+			return err
+		}
+		err = bw.Close(true)
+		size = bw.Size()
+		return err
+	})
+	if err != nil {
+		return SummaryReport{}, err
+	}
+	return SummaryReport{Devices: sum.Devices(), Bytes: fileLen(path, size), File: path}, nil
+}
+
+func fileLen(path string, guess int64) int64 {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.Size()
+	}
+	return guess
+}
+
+// writeAtomic writes a file through a temporary one beside it, so that a
+// failed or interrupted write leaves no half file under the name.
+func writeAtomic(path string, fn func(w io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := fn(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// readHeader opens a bundle or summary file and reads its header. The
+// caller holds n.mu.
+func (n *Node) readHeader(path string, key msync.BundleKey) (msync.Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return msync.Header{}, err
+	}
+	defer f.Close()
+	br, err := msync.OpenBundle(f, key)
+	if err != nil {
+		return msync.Header{}, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return br.Header(), nil
+}
+
+// ExportBundle writes a bundle of the accepted entries o selects (all of
+// them by default), in reconciliation order.
+func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (ExportReport, error) {
+	if o.Split != 0 && o.Split < msync.MinBundleSize {
+		return ExportReport{}, inputError{msg: fmt.Sprintf("parts must hold at least %d KB", msync.MinBundleSize>>10), err: ErrRefused}
+	}
+	n.mu.Lock()
+	raws, h, toKey, rep, err := n.exportPlan(ctx, o)
+	n.mu.Unlock()
+	if err != nil {
+		return ExportReport{}, err
+	}
+	key := msync.BundleKey{}
+	n.mu.Lock()
+	key, err = n.bundleKey()
+	n.mu.Unlock()
+	if err != nil {
+		return ExportReport{}, err
+	}
+	name := func(part int) string {
+		if o.Split == 0 {
+			return path
+		}
+		return fmt.Sprintf("%s.%03d", path, part)
+	}
+	next := 0
+	progress := func() {
+		if o.Progress != nil {
+			o.Progress(Progress{Done: next, Total: len(raws), Bytes: rep.Bytes})
+		}
+	}
+	for part := 1; part == 1 || next < len(raws); part++ {
+		h.Part = part
+		var size int64
+		err := writeAtomic(name(part), func(w io.Writer) error {
+			bw, err := msync.NewBundleWriter(w, key, h, toKey)
+			if err != nil {
+				return err
+			}
+			var unflushed int64
+			for ; next < len(raws); next++ {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				raw := raws[next]
+				if o.Split > 0 && bw.Entries() > 0 {
+					if bw.Size()+unflushed+int64(len(raw))+msync.FrameOverhead > o.Split {
+						if err := bw.Flush(); err != nil {
+							return err
+						}
+						unflushed = 0
+						if bw.Size()+int64(len(raw))+msync.FrameOverhead > o.Split {
+							break // this part is full
+						}
+					}
+				}
+				if err := bw.Add(raw); err != nil {
+					return err
+				}
+				unflushed += int64(len(raw)) + 4
+				if next%256 == 0 {
+					progress()
+				}
+			}
+			err = bw.Close(next == len(raws))
+			size = bw.Size()
+			return err
+		})
+		if err != nil {
+			for _, f := range rep.Files { // no partial export left behind
+				os.Remove(f)
+			}
+			if errors.Is(err, context.Canceled) {
+				return ExportReport{}, fmt.Errorf("export interrupted: nothing was written")
+			}
+			return ExportReport{}, err
+		}
+		rep.Files = append(rep.Files, name(part))
+		rep.Bytes += fileLen(name(part), size)
+	}
+	rep.Entries = len(raws)
+	progress()
+	return rep, nil
+}
+
+// exportPlan chooses the entries to export and makes the header. The
+// caller holds n.mu.
+func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, h msync.Header, toKey []byte, rep ExportReport, err error) {
+	key, err := n.bundleKey()
+	if err != nil {
+		return nil, h, nil, rep, err
+	}
+	all := n.holdingsOf(false)
+	var accepted []msync.Holding
+	for _, x := range all {
+		if st, _ := n.state.Has(x.ID); st == crdt.StatusAccepted {
+			accepted = append(accepted, x)
+		}
+	}
+	var sel []msync.Holding
+	switch {
+	case o.For != "":
+		fh, err := n.readHeader(o.For, key)
+		if err != nil {
+			return nil, h, nil, rep, err
+		}
+		sel = fh.Summary.Lacks(accepted)
+		who := n.deviceOrgName(fh.Device)
+		rep.Basis = fmt.Sprintf("what %s's node held on %s", who, fh.Made.Local().Format("Mon 2 Jan 15:04"))
+		if org, ok := n.state.DeviceOrg(fh.Device); ok && fh.Device != n.device {
+			n.rememberSummary(ctx, org, fh.Summary, fh.Made)
+		}
+	case o.Org != "":
+		org, err := n.resolveMember(o.Org)
+		if err != nil {
+			return nil, h, nil, rep, err
+		}
+		if org.ID == n.org {
+			return nil, h, nil, rep, inputError{msg: "--org names an organisation to send entries to: this node's own organisation holds what its nodes wrote", err: ErrRefused}
+		}
+		k, ok := n.knownHoldings(ctx)[org.ID]
+		if !ok {
+			return nil, h, nil, rep, inputError{msg: strings.Replace(ErrNothingKnown.Error(), "that organisation", org.Name, 1), err: ErrNothingKnown}
+		}
+		sel = accepted
+		if k.Cursor > 0 {
+			after := map[crdt.ID]bool{}
+			if _, err := n.store.Scan(ctx, k.Cursor, func(_ int64, r store.Record) error {
+				after[r.ID] = true
+				return nil
+			}); err != nil {
+				return nil, h, nil, rep, err
+			}
+			sel = slices.DeleteFunc(slices.Clone(accepted), func(x msync.Holding) bool { return !after[x.ID] })
+		}
+		if len(k.Summary) > 0 {
+			if s, err := msync.DecodeSummary(k.Summary); err == nil {
+				sel = s.Lacks(sel)
+			}
+		}
+		rep.Basis = fmt.Sprintf("what %s's node was known to hold on %s", org.Name, time.UnixMilli(max(k.Synced, k.Seen)).Local().Format("Mon 2 Jan 15:04"))
+	case !o.Since.IsZero():
+		since := uint64(o.Since.UnixMilli())
+		for _, x := range accepted {
+			if x.Clock.Millis() >= since {
+				sel = append(sel, x)
+			}
+		}
+		rep.Basis = "entries written since " + o.Since.Local().Format("Mon 2 Jan 2006 15:04")
+	default:
+		sel = accepted
+	}
+	slices.SortFunc(sel, func(a, b msync.Holding) int {
+		return cmp.Or(cmp.Compare(a.Clock, b.Clock), bytes.Compare(a.ID[:], b.ID[:]))
+	})
+	raws = make([][]byte, 0, len(sel))
+	for _, x := range sel {
+		if e, _, ok := n.state.Entry(x.ID); ok {
+			raws = append(raws, e.Raw())
+		}
+	}
+	h = msync.Header{Kind: msync.KindBundle, Network: n.network, Device: n.device, Made: n.now(), Set: [16]byte(random(16)), Summary: msync.Summarise(all)}
+	if o.To != "" {
+		org, err := n.resolveMember(o.To)
+		if err != nil {
+			return nil, h, nil, rep, err
+		}
+		pub, err := n.currentOrgKey(org.ID)
+		if err != nil {
+			return nil, h, nil, rep, err
+		}
+		toKey = random(32)
+		eph, sealed, err := sealTo(pub, toKey, toAD(n.network, org.ID, pub, h.Set), toInfo)
+		if err != nil {
+			return nil, h, nil, rep, err
+		}
+		h.To = slices.Concat(org.ID[:], pub[:], eph[:], sealed)
+		rep.To = org.Name
+	}
+	return raws, h, toKey, rep, nil
+}
+
+const toInfo = "murmur-bundle-to-v1"
+
+func toAD(network crdt.ID, org crdt.OrgID, pub [32]byte, set [16]byte) []byte {
+	return slices.Concat([]byte(toInfo), network[:], org[:], pub[:], set[:])
+}
+
+// unsealTo opens the key of a bundle restricted to one organisation. The
+// caller holds n.mu.
+func (n *Node) unsealTo(h msync.Header) ([]byte, error) {
+	if len(h.To) < 32+32+32+16 {
+		return nil, msync.ErrDamagedBundle
+	}
+	org, pub, eph := crdt.OrgID(h.To[:32]), [32]byte(h.To[32:64]), [32]byte(h.To[64:96])
+	if org != n.org {
+		return nil, fmt.Errorf("it was made for %s only: only that organisation's nodes can read it", nameOr(n.orgNames(), org))
+	}
+	priv, ok := n.cachedKeyring()[pub]
+	if !ok {
+		return nil, fmt.Errorf("it was sealed for a key of this organisation that this device does not hold (its node publishes the organisation's key when it runs: ask for the bundle again later)")
+	}
+	toKey, err := openFrom(priv, eph, h.To[96:], toAD(n.network, org, pub, h.Set), toInfo)
+	if err != nil {
+		return nil, msync.ErrDamagedBundle
+	}
+	return toKey, nil
+}
+
+// deviceOrgName names the organisation of device k. The caller holds n.mu.
+func (n *Node) deviceOrgName(k crdt.DeviceKey) string {
+	if org, ok := n.state.DeviceOrg(k); ok {
+		return nameOr(n.orgNames(), org)
+	}
+	return "an unknown device"
+}
+
+// bundleFile is one file an import takes.
+type bundleFile struct {
+	path  string
+	h     msync.Header
+	toKey []byte
+	count int
+	last  bool
+	size  int64
+}
+
+// ImportBundles takes in the entries of bundle files, in any order. Every
+// file is read and checked whole first: one that is not a bundle of this
+// network, is cut short or was altered, or is restricted to another
+// organisation, is named and nothing is imported. Then the entries go
+// through Ingest, a batch at a time, parts of one export in their order.
+func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(Progress)) (ImportReport, error) {
+	rep := ImportReport{Why: map[string]int{}}
+	n.mu.Lock()
+	key, err := n.bundleKey()
+	n.mu.Unlock()
+	if err != nil {
+		return rep, err
+	}
+	var files []*bundleFile
+	total := 0
+	var totalBytes int64
+	for _, p := range paths {
+		bf, err := n.checkBundle(ctx, p, key)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w; nothing was imported", filepath.Base(p), err)
+		}
+		files = append(files, bf)
+		total += bf.count
+		totalBytes += bf.size
+	}
+	slices.SortStableFunc(files, func(a, b *bundleFile) int {
+		return cmp.Or(bytes.Compare(a.h.Set[:], b.h.Set[:]), cmp.Compare(a.h.Part, b.h.Part))
+	})
+	rep.Files = len(files)
+	done := 0
+	var read int64
+	tell := func() {
+		if progress != nil {
+			progress(Progress{Done: done, Total: total, Bytes: read})
+		}
+	}
+	for _, bf := range files {
+		if err := n.importOne(ctx, bf, key, &rep, func(k int) { done += k; tell() }); err != nil {
+			if ctx.Err() != nil {
+				return rep, fmt.Errorf("import interrupted after %d of %d entries (those are kept): run the same import again to take the rest", done, total)
+			}
+			return rep, err
+		}
+		read += bf.size
+		tell()
+	}
+	n.mu.Lock()
+	names := map[string]bool{}
+	for _, bf := range files {
+		if bf.h.Device == n.device {
+			continue
+		}
+		if org, ok := n.state.DeviceOrg(bf.h.Device); ok {
+			n.rememberSummary(ctx, org, bf.h.Summary, bf.h.Made)
+			names[nameOr(n.orgNames(), org)] = true
+		}
+	}
+	n.mu.Unlock()
+	for name := range names {
+		rep.From = append(rep.From, name)
+	}
+	slices.Sort(rep.From)
+	rep.Missing = missingParts(files)
+	return rep, nil
+}
+
+// checkBundle reads a whole bundle file, checking every byte of it.
+func (n *Node) checkBundle(ctx context.Context, path string, key msync.BundleKey) (*bundleFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("is a folder: give the bundle files in it")
+	}
+	br, err := msync.OpenBundle(f, key)
+	if err != nil {
+		return nil, err
+	}
+	bf := &bundleFile{path: path, h: br.Header(), size: fi.Size()}
+	if bf.h.Kind == msync.KindSummary {
+		return nil, fmt.Errorf("this is a summary, not a bundle: answer it with `murmur bundle export FILE --for %s`", path)
+	}
+	if len(bf.h.To) > 0 {
+		n.mu.Lock()
+		bf.toKey, err = n.unsealTo(bf.h)
+		n.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		br.Unseal(bf.toKey)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := br.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	bf.count, bf.last = br.Count(), br.Last()
+	return bf, nil
+}
+
+// importBatch is how many entries go to Ingest at a time: each batch is one
+// durable transaction.
+const importBatch = 1024
+
+func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKey, rep *ImportReport, moved func(int)) error {
+	f, err := os.Open(bf.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br, err := msync.OpenBundle(f, key)
+	if err != nil {
+		return fmt.Errorf("%s: %w (it changed while being imported)", filepath.Base(bf.path), err)
+	}
+	if bf.toKey != nil {
+		br.Unseal(bf.toKey)
+	}
+	var batch [][]byte
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := n.Ingest(ctx, batch)
+		if err != nil {
+			return err
+		}
+		rep.New += r.Accepted + r.Waiting + r.Held
+		rep.Waiting += r.Waiting
+		rep.Held += r.Duplicate
+		rep.Refused += len(r.Refused)
+		for _, why := range r.Refused {
+			rep.Why[refusalWords(why)]++
+		}
+		moved(len(batch))
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		es, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w (it changed while being imported)", filepath.Base(bf.path), err)
+		}
+		for _, e := range es {
+			batch = append(batch, bytes.Clone(e))
+			if len(batch) == importBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+// refusalWords says why an entry was refused, for a person.
+func refusalWords(err error) string {
+	switch {
+	case errors.Is(err, crdt.ErrWrongNetwork):
+		return "they belong to another network"
+	case errors.Is(err, crdt.ErrBrokenChain):
+		return "they do not follow their author's previous entry"
+	case errors.Is(err, crdt.ErrNotMember):
+		return "their author is not a member's device"
+	case errors.Is(err, crdt.ErrRevoked):
+		return "their device was revoked before it wrote them"
+	case errors.Is(err, crdt.ErrNoAuthority):
+		return "their author had no authority for the change"
+	}
+	return "they are malformed or their signature does not check"
+}
+
+// missingParts names the parts of split exports that were not given.
+func missingParts(files []*bundleFile) []string {
+	type set struct {
+		parts map[int]bool
+		last  int
+	}
+	sets := map[[16]byte]*set{}
+	var order [][16]byte
+	for _, bf := range files {
+		s := sets[bf.h.Set]
+		if s == nil {
+			s = &set{parts: map[int]bool{}}
+			sets[bf.h.Set] = s
+			order = append(order, bf.h.Set)
+		}
+		s.parts[bf.h.Part] = true
+		if bf.last {
+			s.last = bf.h.Part
+		}
+	}
+	var out []string
+	for _, id := range order {
+		s := sets[id]
+		if s.last == 1 && len(s.parts) == 1 {
+			continue // one whole file
+		}
+		top := s.last
+		if top == 0 {
+			for p := range s.parts {
+				top = max(top, p)
+			}
+		}
+		var gone []string
+		for p := 1; p <= top; p++ {
+			if !s.parts[p] {
+				gone = append(gone, fmt.Sprintf("%03d", p))
+			}
+		}
+		if s.last == 0 {
+			gone = append(gone, fmt.Sprintf("those after %03d", top))
+		}
+		if len(gone) > 0 {
+			out = append(out, "part "+strings.Join(gone, ", "))
+		}
+	}
+	return out
+}
+
+// What member organisations' nodes are known to hold: the meta value
+// holdingsMeta, sealed like every meta value, by organisation.
+const holdingsMeta = "holdings"
+
+type holding struct {
+	Cursor  int64  `json:"cursor,omitempty"`  // held everything this node had stored up to this cursor
+	Synced  int64  `json:"synced,omitempty"`  // when (Unix ms)
+	Summary []byte `json:"summary,omitempty"` // and what its summaries and bundles said it held
+	Seen    int64  `json:"seen,omitempty"`    // made when (Unix ms)
+}
+
+// knownHoldings reads what is known of members' holdings. The caller
+// holds n.mu.
+func (n *Node) knownHoldings(ctx context.Context) map[crdt.OrgID]holding {
+	out := map[crdt.OrgID]holding{}
+	raw, err := n.store.GetMeta(ctx, holdingsMeta)
+	if err != nil {
+		return out
+	}
+	var m map[string]holding
+	if json.Unmarshal(raw, &m) != nil {
+		return out
+	}
+	for k, v := range m {
+		if b, err := hex.DecodeString(k); err == nil && len(b) == 32 {
+			out[crdt.OrgID(b)] = v
+		}
+	}
+	return out
+}
+
+func (n *Node) saveHoldings(ctx context.Context, m map[crdt.OrgID]holding) error {
+	out := map[string]holding{}
+	for k, v := range m {
+		out[hex.EncodeToString(k[:])] = v
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	return n.store.SetMeta(ctx, holdingsMeta, raw)
+}
+
+// rememberSummary notes that org's node held what s says, at made. The
+// caller holds n.mu. Failing to remember costs only a larger export later.
+func (n *Node) rememberSummary(ctx context.Context, org crdt.OrgID, s msync.Summary, made time.Time) {
+	if org == n.org {
+		return
+	}
+	m := n.knownHoldings(ctx)
+	k := m[org]
+	if len(k.Summary) > 0 {
+		if old, err := msync.DecodeSummary(k.Summary); err == nil {
+			s = s.Merge(old)
+		}
+	}
+	k.Summary = s.Encode()
+	k.Seen = max(k.Seen, made.UnixMilli())
+	m[org] = k
+	n.saveHoldings(ctx, m)
+}
+
+// rememberSynced notes that org's node held everything this node had
+// stored up to cursor, at time at. The caller holds n.mu.
+func (n *Node) rememberSynced(ctx context.Context, org crdt.OrgID, cursor int64, at time.Time) {
+	if org == n.org || cursor <= 0 {
+		return
+	}
+	m := n.knownHoldings(ctx)
+	k := m[org]
+	if cursor <= k.Cursor {
+		return
+	}
+	k.Cursor, k.Synced = cursor, at.UnixMilli()
+	m[org] = k
+	n.saveHoldings(ctx, m)
+}
+
+// syncedNote is a reconciliation with a member organisation's node not yet
+// written to the store: written at most every contactWriteEvery, and when
+// the node stops.
+type syncedNote struct {
+	cursor  int64
+	at      time.Time
+	written time.Time
+	dirty   bool
+}
+
+// noteSynced notes that p's node held, at the end of a session that began
+// when this node's cursor was before, everything this node then held. The
+// caller holds r.n.mu.
+func (r *Runner) noteSynced(p peer.ID, before int64) {
+	k, ok := peerDevice(p)
+	if !ok {
+		return
+	}
+	org, ok := r.n.state.Standing(k)
+	if !ok || org == r.n.org {
+		return
+	}
+	if r.synced == nil {
+		r.synced = map[crdt.OrgID]syncedNote{}
+	}
+	now := r.n.now()
+	note := r.synced[org]
+	if before <= note.cursor {
+		return
+	}
+	note.cursor, note.at, note.dirty = before, now, true
+	if now.Sub(note.written) >= contactWriteEvery {
+		r.n.rememberSynced(r.ctx, org, note.cursor, note.at)
+		note.written, note.dirty = now, false
+	}
+	r.synced[org] = note
+}
+
+// flushSynced writes what noteSynced has not yet (Close).
+func (r *Runner) flushSynced() {
+	r.n.mu.Lock()
+	defer r.n.mu.Unlock()
+	for org, note := range r.synced {
+		if note.dirty {
+			r.n.rememberSynced(context.Background(), org, note.cursor, note.at)
+		}
+	}
+}
