@@ -238,7 +238,9 @@ func (bw *BundleWriter) flushFrame() {
 
 // Size is the bytes of the file so far, once what is buffered is written
 // out (Flush).
-func (bw *BundleWriter) Size() int64 { return bw.out.n + int64(len(bw.seal.buf)) + chacha20poly1305.Overhead }
+func (bw *BundleWriter) Size() int64 {
+	return bw.out.n + int64(len(bw.seal.buf)) + chacha20poly1305.Overhead
+}
 
 // Flush pushes the entries added so far through the compressor, so that
 // Size counts them. Each flush costs a few bytes and some compression.
