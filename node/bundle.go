@@ -153,8 +153,17 @@ func fileLen(path string, guess int64) int64 {
 // writeAtomic writes a file through a temporary one beside it, so that a
 // failed or interrupted write leaves no half file under the name.
 func writeAtomic(path string, fn func(w io.Writer) error) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return inputError{msg: fmt.Sprintf("%s is a folder: give the name of a file to write in it", path), err: ErrRefused}
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("cannot write %s: there is no folder %s", path, filepath.Dir(path))
+		case errors.Is(err, os.ErrPermission):
+			return fmt.Errorf("cannot write %s: this user may not write in %s", path, filepath.Dir(path))
+		}
 		return err
 	}
 	defer os.Remove(tmp.Name())
@@ -175,9 +184,9 @@ func writeAtomic(path string, fn func(w io.Writer) error) error {
 // readHeader opens a bundle or summary file and reads its header. The
 // caller holds n.mu.
 func (n *Node) readHeader(path string, key msync.BundleKey) (msync.Header, error) {
-	f, err := os.Open(path)
+	f, err := openToRead(path)
 	if err != nil {
-		return msync.Header{}, err
+		return msync.Header{}, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	defer f.Close()
 	br, err := msync.OpenBundle(f, key)
@@ -480,9 +489,21 @@ func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(
 	return rep, nil
 }
 
+// openToRead opens a file to read, with its problem in plain words.
+func openToRead(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, errors.New("there is no such file")
+	case errors.Is(err, os.ErrPermission):
+		return nil, errors.New("this user may not read it")
+	}
+	return f, err
+}
+
 // checkBundle reads a whole bundle file, checking every byte of it.
 func (n *Node) checkBundle(ctx context.Context, path string, key msync.BundleKey) (*bundleFile, error) {
-	f, err := os.Open(path)
+	f, err := openToRead(path)
 	if err != nil {
 		return nil, err
 	}
@@ -527,7 +548,7 @@ func (n *Node) checkBundle(ctx context.Context, path string, key msync.BundleKey
 
 // importBatch is how many entries go to Ingest at a time: each batch is one
 // durable transaction.
-const importBatch = 1024
+var importBatch = 1024
 
 func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKey, rep *ImportReport, moved func(int)) error {
 	f, err := os.Open(bf.path)

@@ -95,7 +95,7 @@ in any order.`,
 	}
 	if *forFile != "" {
 		if _, err := os.Stat(*forFile); err != nil {
-			return usagef("cannot read the summary %s: %v", *forFile, plainError(err))
+			return usagef("--for %s: there is no such file (give the summary or bundle the other side made)", *forFile)
 		}
 	}
 	n, err := c.open(e)

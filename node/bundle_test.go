@@ -1,0 +1,374 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murmurnet/murmur/crdt"
+	msync "github.com/murmurnet/murmur/sync"
+)
+
+// apart is a network of two organisations whose nodes never connect:
+// Alpha founded it and admitted Beta, and Beta's node holds only what the
+// join gave it (the genesis entry and the network secret). Both hold their
+// organisation's key.
+func apart(t *testing.T) (a, b *Node) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err = Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta"}); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := a.networkSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.storeSecret(secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.EnsureOrgKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func digest(n *Node) string { s := n.Status(); return fmt.Sprintf("%s/%d", s.Digest, s.Entries) }
+
+func mustImport(t *testing.T, n *Node, files ...string) ImportReport {
+	t.Helper()
+	rep, err := n.ImportBundles(context.Background(), files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func mustExport(t *testing.T, n *Node, path string, o BundleOptions) ExportReport {
+	t.Helper()
+	rep, err := n.ExportBundle(context.Background(), path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// Two nodes that never connect converge through bundles alone, sealed
+// entries included: B's summary goes to A, A's answer comes back, B's
+// export goes to A, and A's next export to B.
+func TestBundlesAloneConverge(t *testing.T) {
+	ctx := context.Background()
+	a, b := apart(t)
+	dir := t.TempDir()
+	file := func(name string) string { return filepath.Join(dir, name) }
+	const marker = "MARKER-7f3a"
+	for i := range 5 {
+		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("Alpha asks %d %s", i, marker), Body: marker + " body"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Beta's office carries its summary out.
+	sum, err := b.WriteSummary(ctx, file("beta.summary"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Devices != 1 {
+		t.Fatalf("Beta's summary describes %d devices, want 1 (the founder's genesis chain)", sum.Devices)
+	}
+	ans := mustExport(t, a, file("for-beta.bundle"), BundleOptions{For: file("beta.summary")})
+	if ans.Entries != a.Status().Entries-1 { // all but the genesis entry, which Beta holds
+		t.Fatalf("the answer holds %d entries, want %d", ans.Entries, a.Status().Entries-1)
+	}
+	rep := mustImport(t, b, file("for-beta.bundle"))
+	if rep.New != ans.Entries || rep.Held != 0 || rep.Refused != 0 {
+		t.Fatalf("Beta imported %+v", rep)
+	}
+	if digest(a) != digest(b) {
+		t.Fatalf("after the answer: %s and %s", digest(a), digest(b))
+	}
+	if !b.Status().Admitted {
+		t.Fatal("Beta does not know it is admitted")
+	}
+
+	// Beta now writes, sealed for Alpha too, and sends what Alpha lacks:
+	// the bundle Beta received carries Alpha's summary.
+	if _, err := b.EnsureOrgKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sealedB, err := b.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Beta's sealed " + marker, Body: "for Alpha " + marker, To: []string{"Alpha"}, Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := mustExport(t, b, file("for-alpha.bundle"), BundleOptions{For: file("for-beta.bundle")})
+	if back.Entries != 2 { // Beta's org key and its request
+		t.Fatalf("Beta's answer holds %d entries, want 2", back.Entries)
+	}
+	mustImport(t, a, file("for-alpha.bundle"))
+	if digest(a) != digest(b) {
+		t.Fatalf("after Beta's answer: %s and %s", digest(a), digest(b))
+	}
+	if txt, err := readText(t, a, sealedB.ID()); err != nil || !strings.Contains(txt, marker) {
+		t.Fatalf("Alpha reads Beta's sealed request: %q, %v", txt, err)
+	}
+
+	// Alpha remembers what Beta's node held (from Beta's bundle): --org
+	// sends only what is new since.
+	sealedA, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Alpha's sealed", Body: "for Beta " + marker, To: []string{"Beta"}, Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := mustExport(t, a, file("next.bundle"), BundleOptions{Org: "Beta"})
+	if next.Entries != 1 {
+		t.Fatalf("--org Beta holds %d entries, want the 1 written since", next.Entries)
+	}
+	mustImport(t, b, file("next.bundle"))
+	if digest(a) != digest(b) {
+		t.Fatalf("at the end: %s and %s", digest(a), digest(b))
+	}
+	if txt, err := readText(t, b, sealedA.ID()); err != nil || !strings.Contains(txt, "for Beta") {
+		t.Fatalf("Beta reads Alpha's sealed request: %q, %v", txt, err)
+	}
+
+	// No file shows the marker, the network's ID or an organisation's.
+	files, _ := filepath.Glob(file("*"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net, org := a.Network(), a.Org()
+		for _, s := range [][]byte{[]byte(marker), []byte("Alpha"), []byte("Beta"), net[:8], org[:8], []byte(hex.EncodeToString(net[:])[:16])} {
+			if bytes.Contains(raw, s) {
+				t.Errorf("%s holds %q", filepath.Base(f), s)
+			}
+		}
+	}
+}
+
+// A bundle that is cut short, altered, of another network, restricted to
+// another organisation, or a summary, is refused with one line, and
+// nothing is stored.
+func TestBundleRefused(t *testing.T) {
+	ctx := context.Background()
+	a, b := apart(t)
+	dir := t.TempDir()
+	for i := range 300 {
+		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("Request %d with some words to fill the file", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := filepath.Join(dir, "good.bundle")
+	mustExport(t, a, good, BundleOptions{})
+	raw, _ := os.ReadFile(good)
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	altered := bytes.Clone(raw)
+	altered[len(raw)/2] ^= 0x20
+	other, err := Init(ctx, t.TempDir(), InitOptions{Org: "Elsewhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	foreign := filepath.Join(dir, "foreign.bundle")
+	mustExport(t, other, foreign, BundleOptions{})
+	summary := filepath.Join(dir, "a.summary")
+	if _, err := a.WriteSummary(ctx, summary); err != nil {
+		t.Fatal(err)
+	}
+	before := digest(b)
+	for _, c := range []struct {
+		name string
+		file string
+		want error
+	}{
+		{"cut short", write("cut.bundle", raw[:len(raw)-1000]), msync.ErrTruncatedBundle},
+		{"cut in half", write("cut2.bundle", raw[:len(raw)/2+7]), msync.ErrTruncatedBundle},
+		{"altered", write("altered.bundle", altered), msync.ErrDamagedBundle},
+		{"another network", foreign, msync.ErrForeignBundle},
+		{"not a bundle", write("notes.txt", []byte("minutes of the meeting, nothing else")), msync.ErrNotBundle},
+		{"empty", write("empty.bundle", nil), msync.ErrNotBundle},
+		{"a summary", summary, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := b.ImportBundles(ctx, []string{good, c.file}, nil)
+			if err == nil {
+				t.Fatal("imported")
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("%v, want %v", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), filepath.Base(c.file)) || !strings.Contains(err.Error(), "nothing was imported") {
+				t.Fatalf("not one line naming the file: %q", err)
+			}
+			if digest(b) != before {
+				t.Fatal("something was stored")
+			}
+		})
+	}
+}
+
+// A bundle for one organisation opens only there, even for members.
+func TestBundleToOneOrganisation(t *testing.T) {
+	ctx := context.Background()
+	a, b, g := threeOrgs(t)
+	secret, err := a.networkSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{b, g} {
+		if err := n.storeSecret(secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "For Beta only"}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "beta.bundle")
+	mustExport(t, a, p, BundleOptions{To: "Beta"})
+	before := digest(g)
+	if _, err := g.ImportBundles(ctx, []string{p}, nil); err == nil || !strings.Contains(err.Error(), "made for Beta only") {
+		t.Fatalf("Gamma imports Beta's bundle: %v", err)
+	}
+	if digest(g) != before {
+		t.Fatal("Gamma stored something")
+	}
+	if rep := mustImport(t, b, p); rep.New != 1 {
+		t.Fatalf("Beta imports %+v", rep)
+	}
+	if digest(a) != digest(b) {
+		t.Fatal("Beta did not catch up")
+	}
+}
+
+// Importing the same bundle again, or an older one, stores nothing, and
+// an import cut off resumes where it stopped and ends identical.
+func TestBundleReplayAndResume(t *testing.T) {
+	ctx := context.Background()
+	a, b := apart(t)
+	old := importBatch
+	importBatch = 16
+	t.Cleanup(func() { importBatch = old })
+	for i := range 100 {
+		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("Request %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "all.bundle")
+	ex := mustExport(t, a, p, BundleOptions{})
+
+	cctx, cancel := context.WithCancel(ctx)
+	_, err := b.ImportBundles(cctx, []string{p}, func(pr Progress) {
+		if pr.Done >= 40 {
+			cancel()
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "run the same import again") {
+		t.Fatalf("cut-off import: %v", err)
+	}
+	// What came is kept (and the reopened node agrees).
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := b.Status().Entries
+	if got <= 1 || got >= ex.Entries+1 {
+		t.Fatalf("after the cut, Beta holds %d entries of %d", got, ex.Entries+1)
+	}
+	rep := mustImport(t, b, p)
+	if rep.New+rep.Held != ex.Entries || rep.Held == 0 {
+		t.Fatalf("resumed: %+v", rep)
+	}
+	if digest(a) != digest(b) {
+		t.Fatal("not identical after resuming")
+	}
+	again := mustImport(t, b, p)
+	if again.New != 0 || again.Held != ex.Entries {
+		t.Fatalf("replayed: %+v", again)
+	}
+}
+
+// Parts of a split export are taken in any order, in one import or
+// several.
+func TestBundleSplitAnyOrder(t *testing.T) {
+	ctx := context.Background()
+	a, b := apart(t)
+	for i := range 1000 {
+		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("Request %d", i), Body: strings.Repeat(fmt.Sprintf("text %d of a longer body that does not compress to nothing %x ", i, i*7919), 6)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "split.bundle")
+	ex := mustExport(t, a, p, BundleOptions{Split: msync.MinBundleSize})
+	if len(ex.Files) < 3 {
+		t.Fatalf("%d parts, want at least 3", len(ex.Files))
+	}
+	for _, f := range ex.Files {
+		if fi, err := os.Stat(f); err != nil || fi.Size() > msync.MinBundleSize {
+			t.Fatalf("part %s: %v, %d bytes", f, err, fi.Size())
+		}
+	}
+	// One part missing: the import says which.
+	rep := mustImport(t, b, ex.Files[2:]...)
+	if len(rep.Missing) == 0 || !strings.Contains(rep.Missing[0], "001") {
+		t.Fatalf("missing parts: %v", rep.Missing)
+	}
+	// The rest, last first.
+	rest := append([]string(nil), ex.Files[:2]...)
+	rest[0], rest[1] = rest[1], rest[0]
+	mustImport(t, b, rest...)
+	if digest(a) != digest(b) {
+		t.Fatalf("%s and %s", digest(a), digest(b))
+	}
+}
+
+// --since writes the entries written since a time; --org with nothing
+// known is refused with what to do.
+func TestBundleSinceAndUnknownOrg(t *testing.T) {
+	ctx := context.Background()
+	a, _ := apart(t)
+	clk := a.now()
+	a.SetClock(func() time.Time { return clk })
+	for i := range 3 {
+		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("Old %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := clk.Add(48 * time.Hour)
+	a.SetClock(func() time.Time { return later })
+	for i := range 2 {
+		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("New %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex := mustExport(t, a, filepath.Join(t.TempDir(), "since.bundle"), BundleOptions{Since: later.Add(-time.Hour)})
+	if ex.Entries != 2 {
+		t.Fatalf("--since: %d entries, want 2", ex.Entries)
+	}
+	if _, err := a.ExportBundle(ctx, filepath.Join(t.TempDir(), "x"), BundleOptions{Org: "Beta"}); !errors.Is(err, ErrNothingKnown) {
+		t.Fatalf("--org with nothing known: %v", err)
+	}
+}
