@@ -126,6 +126,7 @@ func (n *Node) WriteSummary(ctx context.Context, path string) (SummaryReport, er
 	}
 	sum := msync.Summarise(n.holdingsOf(false))
 	h := msync.Header{Kind: msync.KindSummary, Network: n.network, Device: n.device, Made: n.now(), Set: [16]byte(random(16)), Part: 1, Summary: sum}
+	h.Sig = crdt.SignWith(n.key, h.SignedPart())
 	n.mu.Unlock()
 	var size int64
 	err = writeAtomic(path, func(w io.Writer) error {
@@ -229,6 +230,9 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 	}
 	for part := 1; part == 1 || next < len(raws); part++ {
 		h.Part = part
+		n.mu.Lock()
+		h.Sig = crdt.SignWith(n.key, h.SignedPart())
+		n.mu.Unlock()
 		var size int64
 		err := writeAtomic(name(part), func(w io.Writer) error {
 			bw, err := msync.NewBundleWriter(w, key, h, toKey)
@@ -303,10 +307,11 @@ func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, 
 			return nil, h, nil, rep, err
 		}
 		sel = fh.Summary.Lacks(accepted)
-		who := n.deviceOrgName(fh.Device)
-		rep.Basis = fmt.Sprintf("what %s's node held on %s", who, fh.Made.Local().Format("Mon 2 Jan 15:04"))
-		if org, ok := n.state.DeviceOrg(fh.Device); ok && fh.Device != n.device {
+		if org, ok := n.madeBy(fh); ok {
+			rep.Basis = fmt.Sprintf("what %s's node held on %s", nameOr(n.orgNames(), org), fh.Made.Local().Format("Mon 2 Jan 15:04"))
 			n.rememberSummary(ctx, org, fh.Summary, fh.Made)
+		} else {
+			rep.Basis = "what the summary says its node held"
 		}
 	case o.Org != "":
 		org, err := n.resolveMember(o.Org)
@@ -405,12 +410,14 @@ func (n *Node) unsealTo(h msync.Header) ([]byte, error) {
 	return toKey, nil
 }
 
-// deviceOrgName names the organisation of device k. The caller holds n.mu.
-func (n *Node) deviceOrgName(k crdt.DeviceKey) string {
-	if org, ok := n.state.DeviceOrg(k); ok {
-		return nameOr(n.orgNames(), org)
+// madeBy is the organisation whose device made a bundle or summary: one
+// with standing, whose signature checks, other than this device. The
+// caller holds n.mu.
+func (n *Node) madeBy(h msync.Header) (crdt.OrgID, bool) {
+	if h.Device == n.device || !crdt.VerifyWith(h.Device, h.SignedPart(), h.Sig) {
+		return crdt.OrgID{}, false
 	}
-	return "an unknown device"
+	return n.state.Standing(h.Device)
 }
 
 // bundleFile is one file an import takes.
@@ -472,10 +479,7 @@ func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(
 	n.mu.Lock()
 	names := map[string]bool{}
 	for _, bf := range files {
-		if bf.h.Device == n.device {
-			continue
-		}
-		if org, ok := n.state.DeviceOrg(bf.h.Device); ok {
+		if org, ok := n.madeBy(bf.h); ok {
 			n.rememberSummary(ctx, org, bf.h.Summary, bf.h.Made)
 			names[nameOr(n.orgNames(), org)] = true
 		}

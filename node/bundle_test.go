@@ -372,3 +372,76 @@ func TestBundleSinceAndUnknownOrg(t *testing.T) {
 		t.Fatalf("--org with nothing known: %v", err)
 	}
 }
+
+// A member cannot make a node believe another organisation's node holds
+// what it does not: the header is signed by the device it names.
+func TestBundleMakerIsChecked(t *testing.T) {
+	ctx := context.Background()
+	a, b, g := threeOrgs(t)
+	secret, err := a.networkSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := msync.BundleKey{Secret: secret, Network: a.Network()}
+	g.mu.Lock()
+	all := msync.Summarise(g.holdingsOf(false))
+	g.mu.Unlock()
+	h := msync.Header{Kind: msync.KindBundle, Network: a.Network(), Device: b.Device(), Made: time.Now(), Part: 1, Summary: all}
+	h.Sig = crdt.SignWith(g.key, h.SignedPart()) // Gamma signs, claiming Beta's device
+	p := filepath.Join(t.TempDir(), "forged.bundle")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw, err := msync.NewBundleWriter(f, key, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Close(true); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	rep := mustImport(t, a, p)
+	if len(rep.From) != 0 {
+		t.Fatalf("the forged bundle is said to come from %v", rep.From)
+	}
+	a.mu.Lock()
+	_, known := a.knownHoldings(ctx)[b.Org()]
+	a.mu.Unlock()
+	if known {
+		t.Fatal("Alpha believes Beta's node holds what Gamma said")
+	}
+	// Signed by Beta's device, it counts.
+	h.Sig = crdt.SignWith(b.key, h.SignedPart())
+	f, _ = os.Create(p)
+	bw, _ = msync.NewBundleWriter(f, key, h, nil)
+	bw.Close(true)
+	f.Close()
+	if rep := mustImport(t, a, p); len(rep.From) != 1 || rep.From[0] != "Beta" {
+		t.Fatalf("Beta's own bundle is said to come from %v", rep.From)
+	}
+}
+
+// A reconciliation this node started that ended well tells it what the
+// other organisation's node holds: --org then writes only what came since.
+func TestBundleOrgAfterSync(t *testing.T) {
+	ctx := context.Background()
+	f, fr, b, br, _ := twoOrgs(t)
+	eventually(t, 30*time.Second, "a session Alpha started with Beta's node ends well", func() bool {
+		fr.syncOne(br.h.ID())
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.knownHoldings(ctx)[b.Org()].Cursor > 0
+	})
+	br.Close()
+	total := f.Status().Entries
+	for i := range 2 {
+		if _, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("After %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex := mustExport(t, f, filepath.Join(t.TempDir(), "org.bundle"), BundleOptions{Org: "Beta Collective"})
+	if ex.Entries < 2 || ex.Entries >= total {
+		t.Fatalf("--org after a sync: %d entries of %d, want the 2 new and few others", ex.Entries, total+2)
+	}
+}

@@ -53,7 +53,7 @@ const (
 	saltSize    = 32
 	checkSize   = 16
 	chunkSize   = 64 << 10
-	padTo       = 4 << 10
+	padTo       = 512
 
 	frameHeader byte = 0x10
 	frameSealed byte = 0x11
@@ -109,11 +109,23 @@ type Header struct {
 	Part    int            // 1-based
 	To      []byte         // the recipient's wrap (node-defined); empty: any member
 	Summary Summary        // what the maker held when it made the file
+	// Sig is Device's signature over SignedPart (the node signs and
+	// checks it): which member made the file, and what it held, are then
+	// known, not claimed.
+	Sig [64]byte
+}
+
+// SignedPart is what Sig signs: the header without its signature, after
+// a label.
+func (h Header) SignedPart() []byte {
+	return append([]byte("murmur-bundle-header-v1\n"), h.encodeUnsigned()...)
 }
 
 const maxHeaderTo = 1 << 10
 
-func (h Header) encode() []byte {
+func (h Header) encode() []byte { return append(h.encodeUnsigned(), h.Sig[:]...) }
+
+func (h Header) encodeUnsigned() []byte {
 	b := []byte{1, byte(h.Kind)}
 	b = append(b, h.Network[:]...)
 	b = append(b, h.Device[:]...)
@@ -122,7 +134,9 @@ func (h Header) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(h.Part))
 	b = binary.AppendUvarint(b, uint64(len(h.To)))
 	b = append(b, h.To...)
-	return append(b, h.Summary.Encode()...)
+	sum := h.Summary.Encode()
+	b = binary.AppendUvarint(b, uint64(len(sum)))
+	return append(b, sum...)
 }
 
 func decodeHeader(p []byte) (Header, error) {
@@ -146,14 +160,19 @@ func decodeHeader(p []byte) (Header, error) {
 	if to > 0 {
 		h.To = append([]byte(nil), r.bytes(int(to))...)
 	}
-	if r.err != nil {
+	sum := r.uvarint()
+	if r.err != nil || sum > uint64(len(r.b)) {
 		return h, ErrDamagedBundle
 	}
-	s, err := DecodeSummary(r.b)
+	s, err := DecodeSummary(r.bytes(int(sum)))
 	if err != nil {
 		return h, ErrDamagedBundle
 	}
 	h.Summary = s
+	copy(h.Sig[:], r.bytes(64))
+	if r.err != nil || len(r.b) != 0 {
+		return h, ErrDamagedBundle
+	}
 	return h, nil
 }
 
