@@ -81,6 +81,7 @@ type ImportReport struct {
 	Held    int            `json:"held"`    // entries this node already held
 	Refused int            `json:"refused"` // entries refused, with the same checks as from the network
 	Waiting int            `json:"-"`       // of the new ones: waiting for entries not here yet
+	Dropped int            `json:"-"`       // of those: no longer kept (the waiting room is bounded)
 	Why     map[string]int `json:"-"`       // refused entries by reason, in words
 	Files   int            `json:"-"`
 	From    []string       `json:"-"` // the organisations that made the bundles
@@ -466,8 +467,9 @@ func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(
 			progress(Progress{Done: done, Total: total, Bytes: read})
 		}
 	}
+	var waiting []crdt.ID
 	for _, bf := range files {
-		if err := n.importOne(ctx, bf, key, &rep, func(k int) { done += k; tell() }); err != nil {
+		if err := n.importOne(ctx, bf, key, &rep, &waiting, func(k int) { done += k; tell() }); err != nil {
 			if ctx.Err() != nil {
 				return rep, fmt.Errorf("import interrupted after %d of %d entries (those are kept): run the same import again to take the rest", done, total)
 			}
@@ -477,6 +479,15 @@ func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(
 		tell()
 	}
 	n.mu.Lock()
+	rep.Waiting = 0
+	for _, id := range waiting { // waiting then: accepted now, waiting still, or dropped
+		switch st, ok := n.state.Has(id); {
+		case !ok:
+			rep.Dropped++
+		case st == crdt.StatusWaiting:
+			rep.Waiting++
+		}
+	}
 	names := map[string]bool{}
 	for _, bf := range files {
 		if org, ok := n.madeBy(bf.h); ok {
@@ -554,7 +565,7 @@ func (n *Node) checkBundle(ctx context.Context, path string, key msync.BundleKey
 // durable transaction.
 var importBatch = 1024
 
-func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKey, rep *ImportReport, moved func(int)) error {
+func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKey, rep *ImportReport, waiting *[]crdt.ID, moved func(int)) error {
 	f, err := os.Open(bf.path)
 	if err != nil {
 		return err
@@ -581,6 +592,7 @@ func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKe
 		}
 		rep.New += r.Accepted + r.Waiting + r.Held
 		rep.Waiting += r.Waiting
+		*waiting = append(*waiting, r.WaitingIDs...)
 		rep.Held += r.Duplicate
 		rep.Refused += len(r.Refused)
 		for _, why := range r.Refused {

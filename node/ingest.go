@@ -15,7 +15,8 @@ import (
 // IngestReport says what became of a batch of entries from elsewhere.
 type IngestReport struct {
 	Accepted, Waiting, Held, Duplicate int
-	Refused                            []error // one per entry refused outright
+	Refused                            []error   // one per entry refused outright
+	WaitingIDs                         []crdt.ID // the entries that wait
 }
 
 // Ingest takes entries signed elsewhere (from a peer, a bundle file): it
@@ -114,6 +115,7 @@ func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport
 			rep.Accepted++
 		case res.Status == crdt.StatusWaiting:
 			rep.Waiting++
+			rep.WaitingIDs = append(rep.WaitingIDs, valid[i].ID())
 		case res.Status == crdt.StatusHeld:
 			rep.Held++
 		}

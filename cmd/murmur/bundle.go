@@ -161,6 +161,9 @@ what came to the members it reaches.`,
 		if rep.Waiting > 0 {
 			fmt.Fprintf(w, "%s of the new ones wait for entries this node does not hold yet; they count once those come (by the network, or in another bundle).\n", plural(rep.Waiting, "entry", "entries"))
 		}
+		if rep.Dropped > 0 {
+			fmt.Fprintf(w, "%s could not wait that long (the room for waiting entries is full): import the parts they need, then these files again.\n", plural(rep.Dropped, "entry", "entries"))
+		}
 		var whys []string
 		for why := range rep.Why {
 			whys = append(whys, why)
