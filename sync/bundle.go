@@ -322,8 +322,9 @@ func padding(plain int64) int64 {
 
 // BundleReader reads one bundle file.
 type BundleReader struct {
-	open  *openReader
-	zr    io.ReadCloser
+	open     *openReader
+	zr       io.ReadCloser
+	inflated *countReader // what the compressed stream inflated to so far
 	br    *bufio.Reader
 	h     Header
 	to    cipher.AEAD
@@ -353,7 +354,8 @@ func OpenBundle(r io.Reader, k BundleKey) (*BundleReader, error) {
 	aead, _ := chacha20poly1305.New(k.derive(salt, "stream"))
 	br := &BundleReader{open: &openReader{r: bufio.NewReaderSize(r, chunkSize+chacha20poly1305.Overhead+1), aead: aead, read: int64(prefixSize)}}
 	br.zr = flate.NewReader(br.open)
-	br.br = bufio.NewReader(br.zr)
+	br.inflated = &countReader{r: br.zr}
+	br.br = bufio.NewReader(br.inflated)
 	typ, payload, err := br.frame()
 	if err != nil {
 		return nil, err
@@ -385,7 +387,33 @@ func (br *BundleReader) frame() (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, br.cause(err)
 	}
+	if br.inflated.n > maxInflation*br.open.read+inflationSlack {
+		// A file that inflates to far more than entries do was made to
+		// cost its reader, not by a Murmur node.
+		return 0, nil, ErrDamagedBundle
+	}
 	return typ, payload, nil
+}
+
+// A bundle may inflate to maxInflation times its size, plus
+// inflationSlack: honest entries (signatures, keys and hashes do not
+// compress) inflate to three times at most, unless bodies are long runs of
+// one character, which the slack leaves room for.
+const (
+	maxInflation   = 64
+	inflationSlack = 8 << 20
+)
+
+// countReader counts what it reads.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	return k, err
 }
 
 // cause turns an error met reading the stream into the file's problem.
@@ -414,7 +442,7 @@ func (br *BundleReader) Next() ([][]byte, error) {
 		switch typ {
 		case frameEntries:
 			es, err := splitEntries(payload)
-			if err != nil {
+			if err != nil || len(es) == 0 {
 				return nil, ErrDamagedBundle
 			}
 			br.count += len(es)
@@ -429,7 +457,7 @@ func (br *BundleReader) Next() ([][]byte, error) {
 				return nil, ErrDamagedBundle
 			}
 			es, err := decodeEntries(inner[0], inner[1:])
-			if err != nil {
+			if err != nil || len(es) == 0 {
 				return nil, ErrDamagedBundle
 			}
 			br.count += len(es)

@@ -322,3 +322,39 @@ func TestSummaryLacksNothingWhenEqual(t *testing.T) {
 		t.Fatalf("two new: %d lacked", len(got))
 	}
 }
+
+// A member's file made to cost its reader (the same entry a million
+// times, which DEFLATE shrinks a thousandfold) is refused early.
+func TestBundleThatInflatesHugely(t *testing.T) {
+	k := bundleKey(7)
+	var buf bytes.Buffer
+	bw, err := NewBundleWriter(&buf, k, Header{Kind: KindBundle, Network: k.Network, Part: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := bytes.Repeat([]byte("x"), 400)
+	for range 400000 {
+		bw.Add(e)
+	}
+	if err := bw.Close(true); err != nil {
+		t.Fatal(err)
+	}
+	br, err := OpenBundle(bytes.NewReader(buf.Bytes()), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := 0
+	for {
+		es, err := br.Next()
+		if errors.Is(err, ErrDamagedBundle) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d entries: %v, want it refused as damaged", read, err)
+		}
+		read += len(es)
+	}
+	if read*400 > 64*buf.Len()+9<<20 {
+		t.Fatalf("read %d entries (%d bytes) from a file of %d bytes before refusing", read, read*400, buf.Len())
+	}
+}
