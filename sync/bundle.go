@@ -325,13 +325,13 @@ type BundleReader struct {
 	open     *openReader
 	zr       io.ReadCloser
 	inflated *countReader // what the compressed stream inflated to so far
-	br    *bufio.Reader
-	h     Header
-	to    cipher.AEAD
-	toN   uint64
-	count int
-	last  bool
-	done  bool
+	br       *bufio.Reader
+	h        Header
+	to       cipher.AEAD
+	toN      uint64
+	count    int
+	last     bool
+	done     bool
 }
 
 // OpenBundle reads a bundle's header. A restricted bundle (Header.To set)
