@@ -202,7 +202,7 @@ func (n *Node) readHeader(path string, key msync.BundleKey) (msync.Header, error
 // them by default), in reconciliation order.
 func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (ExportReport, error) {
 	if o.Split != 0 && o.Split < msync.MinBundleSize {
-		return ExportReport{}, inputError{msg: fmt.Sprintf("parts must hold at least %d KB", msync.MinBundleSize>>10), err: ErrRefused}
+		return ExportReport{}, inputError{msg: fmt.Sprintf("--split: parts must hold at least %d KB", msync.MinBundleSize/1000), err: ErrRefused}
 	}
 	n.mu.Lock()
 	raws, h, toKey, rep, err := n.exportPlan(ctx, o)

@@ -445,3 +445,57 @@ func TestBundleOrgAfterSync(t *testing.T) {
 		t.Fatalf("--org after a sync: %d entries of %d, want the 2 new and few others", ex.Entries, total+2)
 	}
 }
+
+// Entries another process stores (a bundle imported beside the running
+// node) reach the node's peers at once, not at the next periodic
+// reconciliation: the runner's clock here never moves, so periodic ones
+// never come.
+func TestImportedEntriesReachPeersAtOnce(t *testing.T) {
+	ctx := context.Background()
+	a, b := apart(t)
+	exchange(t, a, b)
+	clk := NewManualClock(time.Now())
+	ra, err := a.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clk, PollEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ra.Close() })
+	rb, err := b.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), Clock: clk, PollEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rb.Close() })
+	eventually(t, 20*time.Second, "the two nodes connect", func() bool { return len(rb.h.Network().Peers()) > 0 })
+
+	// A third organisation, admitted by Alpha, writes while apart.
+	x, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	if err := x.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.Admission{Device: x.Device(), Name: "Gamma"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Ingest(ctx, entriesOf(a)); err != nil {
+		t.Fatal(err)
+	}
+	req, err := x.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Carried by hand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process on Beta's directory stores Gamma's entries.
+	other, err := Open(ctx, b.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Ingest(ctx, entriesOf(x)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "Alpha's node receives what was stored beside Beta's", func() bool {
+		return a.Has(req.ID())
+	})
+}

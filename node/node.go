@@ -127,6 +127,10 @@ type Node struct {
 	// through the gate meanwhile.
 	recovering *RepairMark
 	vouched    map[peer.ID]bool
+	// polledNews counts the entries of other devices that refresh found
+	// in the store, stored there by another process (a bundle import):
+	// the running node tells its peers (takePolledNews).
+	polledNews int
 }
 
 // resetState starts an empty state (to be filled by refresh), with the
@@ -534,6 +538,16 @@ func (n *Node) Refresh(ctx context.Context) error {
 	return n.persist(ctx, changes)
 }
 
+// takePolledNews returns, and forgets, how many entries of other devices
+// the refreshes since the last call found in the store.
+func (n *Node) takePolledNews() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := n.polledNews
+	n.polledNews = 0
+	return k
+}
+
 // persist records status changes in the store, and drops the bodies the
 // state dropped.
 func (n *Node) persist(ctx context.Context, changes []crdt.Change) error {
@@ -577,7 +591,12 @@ func (n *Node) refresh(ctx context.Context) ([]crdt.Change, error) {
 		stored = map[crdt.ID]crdt.Status{}
 	)
 	flush := func() {
-		_, changes := n.state.ApplyBatch(es)
+		results, changes := n.state.ApplyBatch(es)
+		for i, res := range results {
+			if !res.Duplicate && res.Status == crdt.StatusAccepted && es[i].Author != n.device {
+				n.polledNews++
+			}
+		}
 		for _, c := range changes {
 			if _, ok := stored[c.ID]; !ok {
 				stored[c.ID] = c.From

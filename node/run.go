@@ -773,7 +773,14 @@ func (r *Runner) pollLoop() {
 			return
 		case <-t.C:
 		}
-		if err := r.n.Refresh(r.ctx); err != nil && r.ctx.Err() == nil {
+		err := r.n.Refresh(r.ctx)
+		if r.n.takePolledNews() > 0 {
+			// Another process stored other devices' entries (a bundle
+			// import): news for the peers, as after a session that
+			// brought some.
+			r.syncAllSoon("")
+		}
+		if err != nil && r.ctx.Err() == nil {
 			if d := damaged(r.n.dir, err); errors.Is(d, ErrDamaged) {
 				if !saidDamaged { // once: it stays damaged
 					r.opt.Logf("%v (stop the node first)", d)

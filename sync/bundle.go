@@ -617,7 +617,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // MinBundleSize is the smallest part size an export can be split into.
-const MinBundleSize = 64 << 10
+const MinBundleSize = 64_000
 
 // FrameOverhead is a bound on the bytes Close adds to a bundle's Size
 // after a Flush: the end frame, DEFLATE's end and the padding.
