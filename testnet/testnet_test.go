@@ -179,3 +179,70 @@ func TestBenchMeasurementsRunSmall(t *testing.T) {
 	}
 	t.Logf("4 nodes: converged %v after the heal; latency p50 %v, p99 %v", conv.Took, lat.P50, lat.P99)
 }
+
+// The sneakernet scenario: a region cut off entirely converges with the
+// capital through bundles alone, and no node of one region is ever
+// connected to a node of the other.
+func TestSneakernetInProcess(t *testing.T) {
+	sc := SneakernetScenario(5, 3)
+	rep := runInProcess(t, sc)
+	if rep.Scenario != "sneakernet" || rep.Looks == 0 {
+		t.Fatalf("scenario %q, %d checks of the cut", rep.Scenario, rep.Looks)
+	}
+	arrived := 0
+	for _, c := range rep.Carried {
+		if c.What == "bundle" && !c.Lost {
+			arrived++
+		}
+	}
+	if arrived < 2 {
+		t.Fatalf("only %d bundles arrived: %+v", arrived, rep.Carried)
+	}
+	// runInProcess fails the test on any crossing (a failure of the
+	// report); the last look at every node shows none either.
+	for _, n := range rep.PerNode {
+		if n.Peers != map[bool]int{true: 2, false: 1}[n.Node < 3] {
+			t.Errorf("node %d has %d peers at the end, want only its own region", n.Node, n.Peers)
+		}
+	}
+}
+
+func TestSneakernetScenarioIsSeeded(t *testing.T) {
+	if fmt.Sprint(SneakernetScenario(5, 3).Steps) != fmt.Sprint(SneakernetScenario(5, 3).Steps) {
+		t.Fatal("the same seed gave two schedules")
+	}
+	kinds := map[string]bool{}
+	for nodes := 4; nodes <= 9; nodes++ {
+		for seed := range uint64(30) {
+			sc := SneakernetScenario(nodes, seed)
+			if err := sc.Validate(); err != nil {
+				t.Fatalf("nodes %d, seed %d: %v", nodes, seed, err)
+			}
+			var last Step
+			for _, s := range sc.Steps {
+				switch {
+				case s.Kind == StepExchange && s.Split:
+					kinds["split"] = true
+				case s.Kind == StepExchange && s.Lost > 0:
+					kinds["lost"] = true
+				case s.Kind == StepReplay:
+					kinds["replay"] = true
+				case s.Kind == StepHeal:
+					t.Fatalf("nodes %d, seed %d: the regions are healed", nodes, seed)
+				}
+				if s.Kind == StepExchange {
+					last = s
+				}
+			}
+			if last.Kind != StepExchange || last.Lost != 0 {
+				t.Fatalf("nodes %d, seed %d: the last trip %v does not arrive", nodes, seed, last)
+			}
+		}
+	}
+	if len(kinds) != 3 {
+		t.Fatalf("over 180 schedules only %v", kinds)
+	}
+	if err := SneakernetScenario(3, 1).Validate(); err == nil {
+		t.Fatal("a sneakernet of 3 nodes was accepted")
+	}
+}
