@@ -377,7 +377,7 @@ func (d *InProcess) Observe(_ context.Context, nodes []int) ([]Observation, erro
 			ids[k] = p.String()
 		}
 		out = append(out, Observation{Node: i, Org: st.Org, Peer: st.Peer, Entries: st.Entries, Digest: st.Digest,
-			Peers: len(peers), PeerIDs: ids, SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent})
+			Peers: len(peers), PeerIDs: ids, Secret: st.GrantSecret, SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent})
 	}
 	return out, nil
 }

@@ -567,7 +567,7 @@ func (d *Procs) Observe(ctx context.Context, nodes []int) ([]Observation, error)
 		}
 		t := addTraffic(p.base, p.last)
 		out[k] = Observation{Node: i, Org: st.Org, Peer: st.Peer, Entries: st.Entries, Digest: st.Digest,
-			Peers: len(st.Peers), PeerIDs: st.Peers, SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent}
+			Peers: len(st.Peers), PeerIDs: st.Peers, Secret: st.GrantSecret, SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent}
 	}
 	return out, nil
 }

@@ -50,6 +50,7 @@ type Observation struct {
 	Digest  string // hex
 	Peers   int    // connected peers
 	PeerIDs []string
+	Secret  bool // holds the network secret (bundles are sealed under it)
 	// Bytes this node sent since the network started, over all its runs:
 	// reconciliation streams and gossip RPCs.
 	SyncSent, GossipSent int64
@@ -151,10 +152,20 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 		if !ok {
 			return nil, errNoCourier
 		}
-		obs, err := d.Observe(ctx, all)
+		// Every node must hold the network secret before any region is
+		// cut off: it comes only from a member's node, over the network,
+		// and no bundle can be read or written without it.
+		began := time.Now()
+		obs, ok, err := waitSecret(ctx, d, all, opt)
 		if err != nil {
 			return nil, err
 		}
+		if !ok {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("not every node received the network secret within %v of settling", opt.SettleTimeout))
+			rep.ConvergedFrom = "the start"
+			return finish(ctx, d, drv, rep, all, t0, time.Now(), opt)
+		}
+		event(0, "every node holds the secret", began, "")
 		orgs := map[int]string{}
 		for _, o := range obs {
 			orgs[o.Node] = o.Org
@@ -358,6 +369,31 @@ func waitAgreeSince(ctx context.Context, d Driver, groups [][]int, start time.Ti
 		select {
 		case <-ctx.Done():
 			return 0, false, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// waitSecret polls until every node holds the network secret, and returns
+// the last observation.
+func waitSecret(ctx context.Context, d Driver, nodes []int, opt Options) ([]Observation, bool, error) {
+	tick := time.NewTicker(opt.PollEvery)
+	defer tick.Stop()
+	deadline := time.Now().Add(opt.SettleTimeout)
+	for {
+		obs, err := d.Observe(ctx, nodes)
+		if err != nil {
+			return nil, false, err
+		}
+		if !slices.ContainsFunc(obs, func(o Observation) bool { return !o.Secret }) {
+			return obs, true, nil
+		}
+		if time.Now().After(deadline) {
+			return obs, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
 		case <-tick.C:
 		}
 	}

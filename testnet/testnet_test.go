@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/murmurnet/murmur/testnet/leakcheck"
+	"strings"
 	"testing"
 	"time"
 )
@@ -184,19 +185,25 @@ func TestBenchMeasurementsRunSmall(t *testing.T) {
 // capital through bundles alone, and no node of one region is ever
 // connected to a node of the other.
 func TestSneakernetInProcess(t *testing.T) {
-	sc := SneakernetScenario(5, 3)
+	// Seed 0: a split answer, a courier lost with the summary, another
+	// lost with the reply, a replayed bundle, --for and --org replies.
+	sc := SneakernetScenario(5, 0)
 	rep := runInProcess(t, sc)
 	if rep.Scenario != "sneakernet" || rep.Looks == 0 {
 		t.Fatalf("scenario %q, %d checks of the cut", rep.Scenario, rep.Looks)
 	}
-	arrived := 0
+	arrived, lost, parts := 0, 0, 0
 	for _, c := range rep.Carried {
-		if c.What == "bundle" && !c.Lost {
+		switch {
+		case c.Lost:
+			lost++
+		case c.What == "bundle":
 			arrived++
+			parts = max(parts, c.Parts)
 		}
 	}
-	if arrived < 2 {
-		t.Fatalf("only %d bundles arrived: %+v", arrived, rep.Carried)
+	if arrived < 3 || lost != 2 || parts < 2 {
+		t.Fatalf("%d bundles arrived, %d couriers lost, at most %d parts: %+v", arrived, lost, parts, rep.Carried)
 	}
 	// runInProcess fails the test on any crossing (a failure of the
 	// report); the last look at every node shows none either.
@@ -204,6 +211,31 @@ func TestSneakernetInProcess(t *testing.T) {
 		if n.Peers != map[bool]int{true: 2, false: 1}[n.Node < 3] {
 			t.Errorf("node %d has %d peers at the end, want only its own region", n.Node, n.Peers)
 		}
+	}
+}
+
+// The check of the cut sees a connection across it: here a heal, which a
+// sneakernet scenario never has.
+func TestIsolationCheckSeesACrossing(t *testing.T) {
+	sc := Scenario{Name: "crossing", Nodes: 4, Seed: 1, Isolated: true, Steps: []Step{
+		Partition([]int{0, 1}, []int{2, 3}),
+		Write(0, 1),
+		Heal(),
+	}}
+	d := &InProcess{Dir: t.TempDir()}
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, d, sc, Options{SettleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pass || !strings.Contains(rep.Verdict, "across the cut") {
+		t.Fatalf("a heal across an isolated partition went unseen: %s", rep.Verdict)
 	}
 }
 
