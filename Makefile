@@ -90,12 +90,19 @@ bench:
 # A local network of NODES real murmur processes on loopback through the
 # default scenario (partition with writes on both sides, a node killed and
 # restarted, a heal); exits 0 only if every node ends with the same entries.
+# With SCENARIO=sneakernet (no root needed), the same processes in two
+# regions with no link between them at all, synced only by couriers carrying
+# `murmur bundle` files on a schedule seeded by SEED (summary out, answer
+# back, reply out; split parts, lost couriers, replayed bundles); exits 0
+# only if both regions end with the same entries and never connected.
 # With SCENARIO=lan|exile|satellite|restart|satellite-tcp (as root), that scenario in
 # Linux network namespaces instead: each node in a namespace of its own,
 # behind the routers, NATs and links the scenario makes and removes.
 testnet:
 ifeq ($(filter-out default,$(SCENARIO)),)
 	$(GO) run ./cmd/murmur-testnet -nodes $(NODES) -seed $(SEED)
+else ifeq ($(SCENARIO),sneakernet)
+	$(GO) run ./cmd/murmur-testnet -scenario sneakernet -nodes $(NODES) -seed $(SEED)
 else
 	@$(MAKE) --no-print-directory netns-tools
 	$(GO) run ./cmd/murmur-testnet -scenario $(SCENARIO) -seed $(SEED)

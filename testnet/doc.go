@@ -14,6 +14,22 @@
 //     `murmur request new` and read with `murmur status --json`, killed
 //     with SIGKILL. What `make testnet` runs.
 //
+// SneakernetScenario is the other scenario on loopback (`make testnet
+// SCENARIO=sneakernet`, no root): once the network has settled and every
+// node holds the network secret, a region is cut off entirely — its nodes
+// connect only to each other, and every observation checks that no node
+// of one region is connected to a node of the other (Scenario.Isolated).
+// The regions then sync only through couriers (StepExchange) on a seeded
+// schedule, with the real bundle path (the Courier methods: `murmur bundle
+// summary/export/import` on the data directories with processes, the node
+// API in process): one node's summary goes out, the answer (export --for
+// the summary, sometimes --split, its parts imported in a shuffled order)
+// comes back, and the reply (export --for the bundle received, or --org)
+// goes out. Some couriers are lost on the way, some bundles are imported
+// again (StepReplay: nothing new may be stored). The last trip arrives;
+// every node must then hold the same entries, and the report lists every
+// file carried with its size and entry count.
+//
 // Subpackage netns plays the network scenarios (lan, exile, satellite,
 // restart) with each node in a Linux network namespace of its own, behind
 // NAT routers, shaped and lossy links and a userspace satellite link:

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -230,13 +231,46 @@ func (d *InProcess) Bulk(ctx context.Context, i, count int) error {
 }
 
 // Partition unlinks the sides from each other.
-func (d *InProcess) Partition(_ context.Context, groups [][]int) error {
+func (d *InProcess) Partition(ctx context.Context, groups [][]int) error {
 	for g, members := range groups {
 		for _, x := range members {
 			d.group[x] = g
 		}
 	}
-	return d.wire()
+	if err := d.wire(); err != nil {
+		return err
+	}
+	return d.waitApart(ctx)
+}
+
+// waitApart waits (up to 10 s) until no running node lists a peer of
+// another group: the mock network closes connections at once, but each
+// end forgets them a little later, and a partition is in place only then.
+func (d *InProcess) waitApart(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		crossed := ""
+		for i, a := range d.nodes {
+			for j, b := range d.nodes {
+				if a.r != nil && d.group[i] != d.group[j] && slices.Contains(a.h.Network().Peers(), b.h.ID()) {
+					crossed = fmt.Sprintf("nodes %d and %d", i, j)
+				}
+			}
+		}
+		if crossed == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testnet: %s are still connected 10 s after the partition", crossed)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // Heal links everyone again.
@@ -337,10 +371,35 @@ func (d *InProcess) Observe(_ context.Context, nodes []int) ([]Observation, erro
 		}
 		st := m.n.Status()
 		t := addTraffic(m.base, m.r.Traffic())
+		peers := m.r.Peers()
+		ids := make([]string, len(peers))
+		for k, p := range peers {
+			ids[k] = p.String()
+		}
 		out = append(out, Observation{Node: i, Org: st.Org, Peer: st.Peer, Entries: st.Entries, Digest: st.Digest,
-			Peers: len(m.r.Peers()), SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent})
+			Peers: len(peers), PeerIDs: ids, Secret: st.GrantSecret, SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent})
 	}
 	return out, nil
+}
+
+var _ Courier = (*InProcess)(nil)
+
+// Summary writes node i's summary with the node API, beside its runner.
+func (d *InProcess) Summary(ctx context.Context, i int, file string) (int64, error) {
+	rep, err := d.nodes[i].n.WriteSummary(ctx, file)
+	return rep.Bytes, err
+}
+
+// Export writes node i's bundle with the node API.
+func (d *InProcess) Export(ctx context.Context, i int, file string, o ExportChoice) (Exported, error) {
+	rep, err := d.nodes[i].n.ExportBundle(ctx, file, node.BundleOptions{For: o.For, Org: o.Org, Split: o.Split})
+	return Exported{Entries: rep.Entries, Bytes: rep.Bytes, Files: rep.Files}, err
+}
+
+// Import takes bundle files in at node i with the node API.
+func (d *InProcess) Import(ctx context.Context, i int, files []string) (Imported, error) {
+	rep, err := d.nodes[i].n.ImportBundles(ctx, files, nil)
+	return Imported{New: rep.New, Held: rep.Held, Refused: rep.Refused}, err
 }
 
 // Close stops every node, closes the mock network and removes a temporary

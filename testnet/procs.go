@@ -567,7 +567,70 @@ func (d *Procs) Observe(ctx context.Context, nodes []int) ([]Observation, error)
 		}
 		t := addTraffic(p.base, p.last)
 		out[k] = Observation{Node: i, Org: st.Org, Peer: st.Peer, Entries: st.Entries, Digest: st.Digest,
-			Peers: len(st.Peers), SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent}
+			Peers: len(st.Peers), PeerIDs: st.Peers, Secret: st.GrantSecret, SyncSent: t.Sync.SentBytes, GossipSent: t.GossipSent}
+	}
+	return out, nil
+}
+
+var _ Courier = (*Procs)(nil)
+
+// Summary runs `murmur bundle summary` on node i's data directory.
+func (d *Procs) Summary(ctx context.Context, i int, file string) (int64, error) {
+	if _, err := d.bundleCmd(ctx, nil, "summary", "--dir", d.nodes[i].dir, "--json", file); err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// Export runs `murmur bundle export` on node i's data directory.
+func (d *Procs) Export(ctx context.Context, i int, file string, o ExportChoice) (Exported, error) {
+	args := []string{"export", "--dir", d.nodes[i].dir, "--json"}
+	switch {
+	case o.For != "":
+		args = append(args, "--for", o.For)
+	case o.Org != "":
+		args = append(args, "--org", o.Org)
+	}
+	if o.Split > 0 {
+		args = append(args, "--split", fmt.Sprint(o.Split))
+	}
+	var v struct {
+		Entries int      `json:"entries"`
+		Bytes   int64    `json:"bytes"`
+		Files   []string `json:"files"`
+	}
+	_, err := d.bundleCmd(ctx, &v, append(args, file)...)
+	return Exported{Entries: v.Entries, Bytes: v.Bytes, Files: v.Files}, err
+}
+
+// Import runs `murmur bundle import` on node i's data directory.
+func (d *Procs) Import(ctx context.Context, i int, files []string) (Imported, error) {
+	var v struct {
+		New     int `json:"new"`
+		Held    int `json:"held"`
+		Refused int `json:"refused"`
+	}
+	_, err := d.bundleCmd(ctx, &v, append([]string{"import", "--dir", d.nodes[i].dir, "--json"}, files...)...)
+	return Imported(v), err
+}
+
+// bundleCmd runs `murmur bundle ARGS` and decodes its JSON into v (nil: none).
+func (d *Procs) bundleCmd(ctx context.Context, v any, args ...string) ([]byte, error) {
+	if d.nw == nil {
+		return nil, errNotStarted
+	}
+	out, err := d.murmur(ctx, append([]string{"bundle"}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		if err := json.Unmarshal(out, v); err != nil {
+			return nil, fmt.Errorf("testnet: murmur bundle %s printed %q: %w", args[0], out, err)
+		}
 	}
 	return out, nil
 }

@@ -10,9 +10,10 @@ import (
 // Report is the outcome of a scenario. Its JSON form is what
 // `murmur-testnet --json` prints.
 type Report struct {
-	Mode  string `json:"mode"`
-	Nodes int    `json:"nodes"`
-	Seed  uint64 `json:"seed"`
+	Scenario string `json:"scenario"`
+	Mode     string `json:"mode"`
+	Nodes    int    `json:"nodes"`
+	Seed     uint64 `json:"seed"`
 	// Expected is how many entries every node should hold: genesis,
 	// admissions, the organisations' keys and everything the scenario
 	// wrote.
@@ -34,6 +35,12 @@ type Report struct {
 	Verdict       string   `json:"verdict"`
 	Failures      []string `json:"failures"`
 	Notes         []string `json:"notes"`
+	// Carried: every summary and bundle a courier carried (or set out
+	// with and lost), and every replay, in order.
+	Carried []Carried `json:"carried,omitempty"`
+	// Looks is how many observations were checked for connections across
+	// an isolated scenario's cut (each reads every node's peers).
+	Looks int `json:"cut_checks,omitempty"`
 }
 
 // NodeReport is one node at the end.
@@ -99,7 +106,7 @@ func (r *Report) Print(w io.Writer) {
 			steps++
 		}
 	}
-	fmt.Fprintf(w, "murmur testnet: %s, %d nodes, seed %d, %d steps in %.1fs\n\n", r.Mode, r.Nodes, r.Seed, steps, r.ElapsedMillis/1000)
+	fmt.Fprintf(w, "murmur testnet: scenario %s, %s, %d nodes, seed %d, %d steps in %.1fs\n\n", r.Scenario, r.Mode, r.Nodes, r.Seed, steps, r.ElapsedMillis/1000)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "node\torg\tpeer\tentries\tdigest\tpeers\tsync sent\tgossip sent\tbytes sent\t")
 	for _, n := range r.PerNode {
@@ -113,6 +120,9 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "did not converge\n")
 	}
 	fmt.Fprintf(w, "bytes sent by all nodes: %d (reconciliation + gossip)\n", r.TotalBytes)
+	if len(r.Carried) > 0 {
+		r.printCarried(w)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -132,4 +142,39 @@ func shortPeer(s string) string {
 		return "…" + s[len(s)-10:]
 	}
 	return s
+}
+
+// printCarried lists what the couriers carried, and sums it up.
+func (r *Report) printCarried(w io.Writer) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "step\tleg\tcarried\tfrom\tto\tfiles\tbytes\tentries\tnew\theld\trefused\thow")
+	bundles, entries, lost := 0, 0, 0
+	var bytes int64
+	for _, c := range r.Carried {
+		leg := fmt.Sprint(c.Leg)
+		if c.Leg == 0 {
+			leg = "-"
+		}
+		if c.Lost {
+			lost++
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t-\t-\t-\tLOST: the courier never arrived\n", c.Step, leg, c.What, c.From, c.To, c.Parts, c.Bytes, c.Entries)
+			continue
+		}
+		if c.What != "summary" {
+			bundles++
+			entries += c.Entries
+			bytes += c.Bytes
+		}
+		if c.What == "summary" {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t-\t-\t-\t-\t\n", c.Step, leg, c.What, c.From, c.To, c.Parts, c.Bytes)
+			continue
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", c.Step, leg, c.What, c.From, c.To, c.Parts, c.Bytes, c.Entries, c.New, c.Held, c.Refused, c.Choice)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "couriers delivered %d bundles (replays included): %d entries, %d bytes; %d lost on the way\n", bundles, entries, bytes, lost)
+	if r.Looks > 0 {
+		fmt.Fprintf(w, "the regions were checked for a connection between them %d times after the cut\n", r.Looks)
+	}
 }

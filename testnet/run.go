@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,8 @@ type Observation struct {
 	Entries int    // accepted entries
 	Digest  string // hex
 	Peers   int    // connected peers
+	PeerIDs []string
+	Secret  bool // holds the network secret (bundles are sealed under it)
 	// Bytes this node sent since the network started, over all its runs:
 	// reconciliation streams and gossip RPCs.
 	SyncSent, GossipSent int64
@@ -86,7 +89,23 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 	}
 	opt.defaults()
 	t0 := time.Now()
-	rep := &Report{Mode: d.Mode(), Nodes: sc.Nodes, Seed: sc.Seed}
+	name := sc.Name
+	if name == "" {
+		name = "default"
+	}
+	rep := &Report{Scenario: name, Mode: d.Mode(), Nodes: sc.Nodes, Seed: sc.Seed}
+	drv := d // what Run observes through: with Isolated, every look is checked
+	var watch *watched
+	if sc.Isolated {
+		watch = &watched{Driver: d}
+		drv = watch
+	}
+	var courier *carrier
+	defer func() {
+		if courier != nil {
+			courier.close()
+		}
+	}()
 	// event records step k (0: the start) as it happened, and logs it.
 	event := func(k int, what string, began time.Time, note string) {
 		ev := Event{Step: k, What: what, AtMillis: ms(began.Sub(t0)), TookMillis: ms(time.Since(began)), Note: note}
@@ -119,15 +138,52 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 	}
 	// Every node must hold the admissions before anyone writes: a device
 	// writes only once it knows it is a member.
-	if _, ok, err := waitAgree(ctx, d, [][]int{all}, opt); err != nil {
+	if _, ok, err := waitAgree(ctx, drv, [][]int{all}, opt); err != nil {
 		return nil, err
 	} else if !ok {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("the network did not settle within %v of starting", opt.SettleTimeout))
 		rep.ConvergedFrom = "the start"
 		event(0, "start", began, "did not settle")
-		return finish(ctx, d, rep, all, t0, time.Now(), opt)
+		return finish(ctx, d, drv, rep, all, t0, time.Now(), opt)
 	}
 	event(0, "start and settle", began, fmt.Sprintf("%d nodes, %d entries each", sc.Nodes, rep.Expected))
+	if sc.usesCourier() {
+		c, ok := d.(Courier)
+		if !ok {
+			return nil, errNoCourier
+		}
+		// Every node must hold the network secret before any region is
+		// cut off: it comes only from a member's node, over the network,
+		// and no bundle can be read or written without it.
+		began := time.Now()
+		obs, ok, err := waitSecret(ctx, d, all, opt)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("not every node received the network secret within %v of settling", opt.SettleTimeout))
+			rep.ConvergedFrom = "the start"
+			return finish(ctx, d, drv, rep, all, t0, time.Now(), opt)
+		}
+		event(0, "every node holds the secret", began, "")
+		orgs := map[int]string{}
+		for _, o := range obs {
+			orgs[o.Node] = o.Org
+		}
+		if courier, err = newCarrier(c, sc.Seed, orgs); err != nil {
+			return nil, err
+		}
+	}
+	if watch != nil {
+		obs, err := d.Observe(ctx, all)
+		if err != nil {
+			return nil, err
+		}
+		watch.peerOf = map[string]int{}
+		for _, o := range obs {
+			watch.peerOf[o.Peer] = o.Node
+		}
+	}
 
 	groups := [][]int{all}
 	up := make([]bool, sc.Nodes)
@@ -143,6 +199,9 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 		began := time.Now()
 		what := s.String()
 		note := ""
+		if watch != nil {
+			watch.step = i + 1
+		}
 		var err error
 		switch s.Kind {
 		case StepWrite:
@@ -157,6 +216,9 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 			groups = s.Groups
 			clear(wroteSince)
 			err = d.Partition(ctx, s.Groups)
+			if watch != nil {
+				watch.groups = groups // from now on, no link across
+			}
 		case StepHeal:
 			groups = [][]int{all}
 			err = d.Heal(ctx)
@@ -190,13 +252,13 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 			}
 			var took time.Duration
 			var ok bool
-			if took, ok, err = waitAgree(ctx, d, live, opt); err == nil {
+			if took, ok, err = waitAgree(ctx, drv, live, opt); err == nil {
 				if !ok {
 					rep.Failures = append(rep.Failures, fmt.Sprintf("step %d %v: the sides did not each agree within %v", i+1, s, opt.SettleTimeout))
 					note = "did not settle"
 				} else {
 					note = fmt.Sprintf("settled in %v", took.Round(time.Millisecond))
-					if leak, err2 := partitionLeaked(ctx, d, live, wroteSince); err2 != nil {
+					if leak, err2 := partitionLeaked(ctx, drv, live, wroteSince); err2 != nil {
 						err = err2
 					} else if leak != "" {
 						rep.Failures = append(rep.Failures, fmt.Sprintf("step %d: %s", i+1, leak))
@@ -204,6 +266,30 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 					}
 				}
 			}
+		case StepExchange:
+			var carried []Carried
+			var failures []string
+			carried, failures, err = courier.exchange(ctx, i+1, s)
+			rep.Carried = append(rep.Carried, carried...)
+			rep.Failures = append(rep.Failures, failures...)
+			note = tripNote(carried)
+		case StepReplay:
+			var c *Carried
+			var failure string
+			if c, failure, err = courier.replay(ctx, i+1, s.Count); err == nil {
+				if c == nil {
+					note = "no bundle has arrived yet: nothing to replay"
+				} else {
+					rep.Carried = append(rep.Carried, *c)
+					note = fmt.Sprintf("node %d: %d new, %d held, %d refused", c.To, c.New, c.Held, c.Refused)
+				}
+				if failure != "" {
+					rep.Failures = append(rep.Failures, failure)
+				}
+			}
+		}
+		if err == nil && watch != nil && watch.groups != nil {
+			_, err = drv.Observe(ctx, running(all, up)) // a look after every step, for the cut
 		}
 		if err != nil {
 			event(i+1, what, began, "error: "+err.Error())
@@ -217,12 +303,13 @@ func Run(ctx context.Context, d Driver, sc Scenario, opt Options) (*Report, erro
 		from = time.Now()
 		rep.ConvergedFrom = "the last step"
 	}
-	return finish(ctx, d, rep, all, t0, from, opt)
+	return finish(ctx, d, drv, rep, all, t0, from, opt)
 }
 
-// finish waits for every node to agree, reads them, and writes the verdict.
-func finish(ctx context.Context, d Driver, rep *Report, all []int, t0, from time.Time, opt Options) (*Report, error) {
-	took, ok, err := waitAgreeSince(ctx, d, [][]int{all}, from, opt)
+// finish waits for every node to agree, reads them (through drv), and
+// writes the verdict.
+func finish(ctx context.Context, d, drv Driver, rep *Report, all []int, t0, from time.Time, opt Options) (*Report, error) {
+	took, ok, err := waitAgreeSince(ctx, drv, [][]int{all}, from, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -237,11 +324,15 @@ func finish(ctx context.Context, d Driver, rep *Report, all []int, t0, from time
 			rep.Notes = append(rep.Notes, fmt.Sprintf("bytes sent may lag by up to a second: %v", err))
 		}
 	}
-	obs, err := d.Observe(ctx, all)
+	obs, err := drv.Observe(ctx, all)
 	if err != nil {
 		return nil, err
 	}
 	rep.fill(obs)
+	if w, ok := drv.(*watched); ok {
+		rep.Looks = w.looks
+		rep.Failures = append(rep.Failures, w.crossed...)
+	}
 	rep.ElapsedMillis = ms(time.Since(t0))
 	rep.judge()
 	return rep, nil
@@ -278,6 +369,31 @@ func waitAgreeSince(ctx context.Context, d Driver, groups [][]int, start time.Ti
 		select {
 		case <-ctx.Done():
 			return 0, false, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// waitSecret polls until every node holds the network secret, and returns
+// the last observation.
+func waitSecret(ctx context.Context, d Driver, nodes []int, opt Options) ([]Observation, bool, error) {
+	tick := time.NewTicker(opt.PollEvery)
+	defer tick.Stop()
+	deadline := time.Now().Add(opt.SettleTimeout)
+	for {
+		obs, err := d.Observe(ctx, nodes)
+		if err != nil {
+			return nil, false, err
+		}
+		if !slices.ContainsFunc(obs, func(o Observation) bool { return !o.Secret }) {
+			return obs, true, nil
+		}
+		if time.Now().After(deadline) {
+			return obs, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
 		case <-tick.C:
 		}
 	}
@@ -348,3 +464,46 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // errNotStarted is returned by a driver used before Start.
 var errNotStarted = errors.New("testnet: the driver has not started")
+
+// watched is a driver whose every observation is checked for connections
+// across the groups of the current partition (nil: none yet).
+type watched struct {
+	Driver
+	groups  [][]int
+	peerOf  map[string]int
+	step    int      // the step being played, for the failures
+	looks   int      // observations checked
+	crossed []string // each crossing seen, once
+}
+
+func (w *watched) Observe(ctx context.Context, nodes []int) ([]Observation, error) {
+	obs, err := w.Driver.Observe(ctx, nodes)
+	if err != nil || w.groups == nil {
+		return obs, err
+	}
+	w.looks++
+	for _, c := range crossings(obs, w.groups, w.peerOf) {
+		c = fmt.Sprintf("step %d: %s", w.step, c)
+		if !slices.Contains(w.crossed, c) {
+			w.crossed = append(w.crossed, c)
+		}
+	}
+	return obs, nil
+}
+
+// tripNote sums up a trip for the step's log line.
+func tripNote(carried []Carried) string {
+	var parts []string
+	for _, c := range carried {
+		if c.Lost {
+			parts = append(parts, fmt.Sprintf("leg %d: the courier with the %s never arrived", c.Leg, c.What))
+			continue
+		}
+		if c.What == "summary" {
+			parts = append(parts, fmt.Sprintf("leg 1: summary %d B", c.Bytes))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("leg %d: %d entries, %d B in %d file(s), %d new", c.Leg, c.Entries, c.Bytes, c.Parts, c.New))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -22,6 +22,8 @@ const (
 	StepDrop      StepKind = "drop"      // receivers drop Fraction of live-path messages, until changed
 	StepDuplicate StepKind = "duplicate" // Count entries Node holds are delivered again to it and its side
 	StepWait      StepKind = "wait"      // until the running nodes of each side agree
+	StepExchange  StepKind = "exchange"  // a courier's round trip of files from Node to To and back (sneakernet.go)
+	StepReplay    StepKind = "replay"    // a bundle carried earlier is imported again where it arrived
 )
 
 // Step is one event of a scenario. Which fields matter depends on Kind.
@@ -31,6 +33,15 @@ type Step struct {
 	Count    int      `json:"count,omitempty"`
 	Groups   [][]int  `json:"groups,omitempty"`
 	Fraction float64  `json:"fraction,omitempty"`
+	// Exchange: the node the courier goes to (Node is where the trip
+	// starts), whether the answer is split into parts, which leg's
+	// courier never arrives (1 to 3; 0: none), and how the last leg's
+	// export is chosen ("for": the bundle received; "org": what To's
+	// organisation is known to hold).
+	To    int    `json:"to,omitempty"`
+	Split bool   `json:"split,omitempty"`
+	Lost  int    `json:"lost,omitempty"`
+	Via   string `json:"via,omitempty"`
 }
 
 // Write: node writes count requests through the node's own write path
@@ -86,6 +97,19 @@ func (s Step) String() string {
 		return fmt.Sprintf("partition(%s)", b.String())
 	case StepDrop:
 		return fmt.Sprintf("drop(%.0f%%)", 100*s.Fraction)
+	case StepExchange:
+		var b strings.Builder
+		fmt.Fprintf(&b, "exchange(node %d -> node %d, --%s", s.Node, s.To, s.Via)
+		if s.Split {
+			b.WriteString(", split")
+		}
+		if s.Lost > 0 {
+			fmt.Fprintf(&b, ", leg %d lost", s.Lost)
+		}
+		b.WriteString(")")
+		return b.String()
+	case StepReplay:
+		return fmt.Sprintf("replay(bundle %d)", s.Count)
 	}
 	return string(s.Kind) + "()"
 }
@@ -93,14 +117,24 @@ func (s Step) String() string {
 // Scenario is a seeded schedule of steps over a network of Nodes nodes
 // (node 0 founds it; each node is its own organisation).
 type Scenario struct {
+	// Name names the scenario in reports ("default", "sneakernet").
+	Name  string `json:"name,omitempty"`
 	Nodes int    `json:"nodes"`
 	Seed  uint64 `json:"seed"`
 	Steps []Step `json:"steps"`
+	// Isolated: from the first partition on, no node may ever be
+	// connected to a node of another group; every observation checks it.
+	Isolated bool `json:"isolated,omitempty"`
 }
 
 // usesBulk says whether the network needs bulk writer organisations.
 func (sc Scenario) usesBulk() bool {
 	return slices.ContainsFunc(sc.Steps, func(s Step) bool { return s.Kind == StepBulk })
+}
+
+// usesCourier says whether the scenario carries bundles.
+func (sc Scenario) usesCourier() bool {
+	return slices.ContainsFunc(sc.Steps, func(s Step) bool { return s.Kind == StepExchange || s.Kind == StepReplay })
 }
 
 // Validate checks that the scenario can run: node numbers in range, a
@@ -117,7 +151,7 @@ func (sc Scenario) Validate() error {
 			return fmt.Errorf("testnet: step %d, %v: %s", i+1, s, fmt.Sprintf(format, args...))
 		}
 		switch s.Kind {
-		case StepWrite, StepBulk, StepDuplicate, StepKill, StepRestart:
+		case StepWrite, StepBulk, StepDuplicate, StepKill, StepRestart, StepExchange:
 			if s.Node < 0 || s.Node >= sc.Nodes {
 				return bad("no node %d in a network of %d", s.Node, sc.Nodes)
 			}
@@ -156,10 +190,30 @@ func (sc Scenario) Validate() error {
 			if s.Fraction < 0 || s.Fraction >= 1 {
 				return bad("the fraction must be in [0, 1)")
 			}
+		case StepExchange:
+			if s.To < 0 || s.To >= sc.Nodes || s.To == s.Node {
+				return bad("the courier must go to another node of the network, not %d", s.To)
+			}
+			if down[s.Node] || down[s.To] {
+				return bad("both ends of a trip must be running")
+			}
+			if s.Lost < 0 || s.Lost > 3 {
+				return bad("a trip has legs 1 to 3, not %d", s.Lost)
+			}
+			if s.Via != "for" && s.Via != "org" {
+				return bad("the last leg's export is --for or --org, not %q", s.Via)
+			}
+		case StepReplay:
+			if s.Count < 0 {
+				return bad("no bundle %d", s.Count)
+			}
 		case StepHeal, StepWait:
 		default:
 			return bad("unknown step kind %q", s.Kind)
 		}
+	}
+	if sc.Isolated && !slices.ContainsFunc(sc.Steps, func(s Step) bool { return s.Kind == StepPartition }) {
+		return fmt.Errorf("testnet: an isolated scenario needs a partition to keep (the sneakernet scenario needs at least 4 nodes, 2 per region)")
 	}
 	for i, d := range down {
 		if d {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/murmurnet/murmur/testnet/leakcheck"
+	"strings"
 	"testing"
 	"time"
 )
@@ -178,4 +179,102 @@ func TestBenchMeasurementsRunSmall(t *testing.T) {
 		t.Fatalf("%+v", lat)
 	}
 	t.Logf("4 nodes: converged %v after the heal; latency p50 %v, p99 %v", conv.Took, lat.P50, lat.P99)
+}
+
+// The sneakernet scenario: a region cut off entirely converges with the
+// capital through bundles alone, and no node of one region is ever
+// connected to a node of the other.
+func TestSneakernetInProcess(t *testing.T) {
+	// Seed 0: a split answer, a courier lost with the summary, another
+	// lost with the reply, a replayed bundle, --for and --org replies.
+	sc := SneakernetScenario(5, 0)
+	rep := runInProcess(t, sc)
+	if rep.Scenario != "sneakernet" || rep.Looks == 0 {
+		t.Fatalf("scenario %q, %d checks of the cut", rep.Scenario, rep.Looks)
+	}
+	arrived, lost, parts := 0, 0, 0
+	for _, c := range rep.Carried {
+		switch {
+		case c.Lost:
+			lost++
+		case c.What == "bundle":
+			arrived++
+			parts = max(parts, c.Parts)
+		}
+	}
+	if arrived < 3 || lost != 2 || parts < 2 {
+		t.Fatalf("%d bundles arrived, %d couriers lost, at most %d parts: %+v", arrived, lost, parts, rep.Carried)
+	}
+	// runInProcess fails the test on any crossing (a failure of the
+	// report); the last look at every node shows none either.
+	for _, n := range rep.PerNode {
+		if n.Peers != map[bool]int{true: 2, false: 1}[n.Node < 3] {
+			t.Errorf("node %d has %d peers at the end, want only its own region", n.Node, n.Peers)
+		}
+	}
+}
+
+// The check of the cut sees a connection across it: here a heal, which a
+// sneakernet scenario never has.
+func TestIsolationCheckSeesACrossing(t *testing.T) {
+	sc := Scenario{Name: "crossing", Nodes: 4, Seed: 1, Isolated: true, Steps: []Step{
+		Partition([]int{0, 1}, []int{2, 3}),
+		Write(0, 1),
+		Heal(),
+	}}
+	d := &InProcess{Dir: t.TempDir()}
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, d, sc, Options{SettleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pass || !strings.Contains(rep.Verdict, "across the cut") {
+		t.Fatalf("a heal across an isolated partition went unseen: %s", rep.Verdict)
+	}
+}
+
+func TestSneakernetScenarioIsSeeded(t *testing.T) {
+	if fmt.Sprint(SneakernetScenario(5, 3).Steps) != fmt.Sprint(SneakernetScenario(5, 3).Steps) {
+		t.Fatal("the same seed gave two schedules")
+	}
+	kinds := map[string]bool{}
+	for nodes := 4; nodes <= 9; nodes++ {
+		for seed := range uint64(30) {
+			sc := SneakernetScenario(nodes, seed)
+			if err := sc.Validate(); err != nil {
+				t.Fatalf("nodes %d, seed %d: %v", nodes, seed, err)
+			}
+			var last Step
+			for _, s := range sc.Steps {
+				switch {
+				case s.Kind == StepExchange && s.Split:
+					kinds["split"] = true
+				case s.Kind == StepExchange && s.Lost > 0:
+					kinds["lost"] = true
+				case s.Kind == StepReplay:
+					kinds["replay"] = true
+				case s.Kind == StepHeal:
+					t.Fatalf("nodes %d, seed %d: the regions are healed", nodes, seed)
+				}
+				if s.Kind == StepExchange {
+					last = s
+				}
+			}
+			if last.Kind != StepExchange || last.Lost != 0 {
+				t.Fatalf("nodes %d, seed %d: the last trip %v does not arrive", nodes, seed, last)
+			}
+		}
+	}
+	if len(kinds) != 3 {
+		t.Fatalf("over 180 schedules only %v", kinds)
+	}
+	if err := SneakernetScenario(3, 1).Validate(); err == nil {
+		t.Fatal("a sneakernet of 3 nodes was accepted")
+	}
 }

@@ -5,6 +5,12 @@
 // entry count (and holds every entry written), 1 otherwise, 2 on a wrong
 // command line. `make testnet` runs it with real processes.
 //
+// With -scenario sneakernet it plays instead, on loopback and without root,
+// the sneakernet scenario: a region cut off entirely that syncs with the
+// capital only through bundles carried by couriers on a seeded schedule
+// (`murmur bundle summary/export/import` on the nodes' data directories);
+// the report lists every file carried.
+//
 // With -scenario NAME (lan, exile, satellite, restart) it plays instead
 // one of the scenarios in network namespaces (package testnet/netns): each
 // node a real murmur process in a Linux network namespace of its own,
@@ -12,7 +18,7 @@
 // needs root. The report names the scenario and the link profile and ends
 // in PASS or FAIL; the exit status is 0 only on PASS.
 //
-//	murmur-testnet [-nodes N] [-seed S] [-mode procs|inprocess] [-timeout D] [-json]
+//	murmur-testnet [-scenario default|sneakernet] [-nodes N] [-seed S] [-mode procs|inprocess] [-timeout D] [-json]
 //	murmur-testnet -scenario lan|exile|satellite|restart|satellite-tcp [-seed S] [-keep] [-v]
 //	murmur-testnet -bench   # the testnet benchmarks (convergence, live latency)
 package main
@@ -79,7 +85,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 	murmur := fs.String("murmur", "", "murmur binary to run (default: build ./cmd/murmur)")
 	keep := fs.Bool("keep", false, "procs: keep the data directories and node logs (kept anyway if the run fails)")
 	bench := fs.Bool("bench", false, "run the testnet benchmarks instead of the scenario")
-	scenario := fs.String("scenario", "", "play a scenario in network namespaces (needs root): "+strings.Join(netns.Names(), ", ")+"; empty or default: the default scenario on loopback")
+	scenario := fs.String("scenario", "", "default (or empty): the default scenario on loopback; sneakernet: a region cut off, synced by bundles alone, on loopback; or a scenario in network namespaces (needs root): "+strings.Join(netns.Names(), ", "))
 	satRate := fs.Int("sat-rate", 0, "-scenario satellite: the link's rate in bit/s each way (default 32000)")
 	satRTT := fs.Duration("sat-rtt", 800*time.Millisecond, "-scenario satellite with -sat-rate: round trip")
 	satLoss := fs.Float64("sat-loss", 0.10, "-scenario satellite with -sat-rate: loss each way (0 to 1)")
@@ -98,7 +104,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 		fmt.Fprintf(stderr, "murmur-testnet: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *scenario != "" && *scenario != "default" {
+	loopback := *scenario == "" || *scenario == "default" || *scenario == "sneakernet"
+	if !loopback {
 		set := false
 		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "timeout" })
 		if !set {
@@ -125,6 +132,16 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 		fmt.Fprintf(stderr, "murmur-testnet: -nodes %d: a network needs at least 2 nodes\n", *nodes)
 		return 2
 	}
+	sc := testnet.DefaultScenario(*nodes, *seed)
+	rerun := fmt.Sprintf("-nodes %d -seed %d", *nodes, *seed)
+	if *scenario == "sneakernet" {
+		if *nodes < 4 {
+			fmt.Fprintf(stderr, "murmur-testnet: -scenario sneakernet -nodes %d: two regions of at least 2 nodes need 4 or more\n", *nodes)
+			return 2
+		}
+		sc = testnet.SneakernetScenario(*nodes, *seed)
+		rerun = "-scenario sneakernet " + rerun
+	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	var d testnet.Driver
 	var procs *testnet.Procs
@@ -140,8 +157,11 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 		fmt.Fprintf(stderr, "murmur-testnet: -mode %q: use procs or inprocess\n", *mode)
 		return 2
 	}
-	sc := testnet.DefaultScenario(*nodes, *seed)
-	fmt.Fprintf(stderr, "murmur-testnet: %s, %d nodes, seed %d (rerun with -nodes %d -seed %d)\n", d.Mode(), *nodes, *seed, *nodes, *seed)
+	name := sc.Name
+	if name == "" {
+		name = "default"
+	}
+	fmt.Fprintf(stderr, "murmur-testnet: scenario %s, %s, %d nodes, seed %d (rerun with %s)\n", name, d.Mode(), *nodes, *seed, rerun)
 	rep, err := testnet.Run(ctx, d, sc, testnet.Options{SettleTimeout: *settle, PollEvery: poll, Logf: logf})
 	if procs != nil && (err != nil || !rep.Pass) {
 		procs.Keep = true // the logs say what happened
@@ -154,6 +174,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "murmur-testnet: seed %d: %v\n", *seed, err)
+		fmt.Fprintf(stderr, "murmur-testnet: the same run again: murmur-testnet %s\n", rerun)
 		return 1
 	}
 	if *asJSON {
@@ -165,6 +186,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, defNo
 		rep.Print(stdout)
 	}
 	if !rep.Pass {
+		fmt.Fprintf(stderr, "murmur-testnet: seed %d failed; the same run again: murmur-testnet %s\n", *seed, rerun)
 		return 1
 	}
 	return 0
