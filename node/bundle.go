@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -565,10 +566,21 @@ func (n *Node) checkBundle(ctx context.Context, path string, key msync.BundleKey
 // durable transaction.
 var importBatch = 1024
 
+// verifiedBatch is a batch of a bundle's entries, decoded and verified.
+type verifiedBatch struct {
+	valid []*crdt.Entry
+	rep   IngestReport
+	count int // entries read, refused ones too
+}
+
+// importOne takes in one bundle file's entries. Reading and verifying a
+// batch (on all cores) goes on in a goroutine while the batch before is
+// validated and stored: verification and the store's write then overlap,
+// as they do when entries arrive from a peer.
 func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKey, rep *ImportReport, waiting *[]crdt.ID, moved func(int)) error {
-	f, err := os.Open(bf.path)
+	f, err := openToRead(bf.path)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", filepath.Base(bf.path), err)
 	}
 	defer f.Close()
 	br, err := msync.OpenBundle(f, key)
@@ -578,15 +590,38 @@ func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKe
 	if bf.toKey != nil {
 		br.Unseal(bf.toKey)
 	}
-	var batch [][]byte
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	ctx, cancel := context.WithCancel(ctx)
+	batches := make(chan verifiedBatch, 1)
+	var readErr error
+	var wg gosync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(batches)
+		readErr = readBatches(ctx, br, func(raws [][]byte) error {
+			valid, r := verified(raws)
+			select {
+			case batches <- verifiedBatch{valid: valid, rep: r, count: len(raws)}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if readErr != nil && ctx.Err() == nil {
+			readErr = fmt.Errorf("%s: %w (it changed while being imported)", filepath.Base(bf.path), readErr)
 		}
+	}()
+	defer func() { // the reader stops before the file closes
+		cancel()
+		wg.Wait()
+	}()
+	for b := range batches {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, err := n.Ingest(ctx, batch)
+		n.mu.Lock()
+		r, err := n.ingest(ctx, b.valid, b.rep)
+		n.mu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -598,28 +633,43 @@ func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKe
 		for _, why := range r.Refused {
 			rep.Why[refusalWords(why)]++
 		}
-		moved(len(batch))
-		batch = batch[:0]
-		return nil
+		moved(b.count)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return readErr // (written before batches closed)
+}
+
+// readBatches reads a bundle's entries and hands them to take, importBatch
+// at a time.
+func readBatches(ctx context.Context, br *msync.BundleReader, take func([][]byte) error) error {
+	var batch [][]byte
 	for {
 		es, err := br.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w (it changed while being imported)", filepath.Base(bf.path), err)
+			return err
 		}
 		for _, e := range es {
 			batch = append(batch, bytes.Clone(e))
 			if len(batch) == importBatch {
-				if err := flush(); err != nil {
+				if err := take(batch); err != nil {
 					return err
 				}
+				batch = nil // (take keeps it)
 			}
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	return flush()
+	if len(batch) == 0 {
+		return nil
+	}
+	return take(batch)
 }
 
 // refusalWords says why an entry was refused, for a person.

@@ -95,7 +95,6 @@ func catchUp(ctx context.Context, w io.Writer, entries int, sealPer time.Duratio
 			return fmt.Errorf("catch-up: the full node took in %+v", rep)
 		}
 	}
-	want := full.Status()
 	var wantIDs []crdt.ID
 	full.State().Accepted(func(e *crdt.Entry) { wantIDs = append(wantIDs, e.ID()) })
 	holdsAll := func() bool { // (the fresh node also writes its organisation's key when admitted)
@@ -112,54 +111,15 @@ func catchUp(ctx context.Context, w io.Writer, entries int, sealPer time.Duratio
 		return err
 	}
 
-	// Both nodes on real hosts; the fresh one reports each reconciliation.
-	ended := make(chan msync.Stats, 16)
-	listen := []string{"/ip4/127.0.0.1/tcp/0"}
-	fullR, err := full.Start(node.RunOptions{Listen: listen})
+	fullR, err := full.Start(node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		return err
 	}
 	defer fullR.Close()
-	freshR, err := fresh.Start(node.RunOptions{Listen: listen, Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, st msync.Stats, err error) {
-		if err == nil && st.Received > 0 {
-			select {
-			case ended <- st:
-			default:
-			}
-		}
-	}}})
+	took, tr, err := pull(ctx, fullR, fresh, holdsAll, entries)
 	if err != nil {
 		return err
 	}
-	defer freshR.Close()
-
-	t0 := time.Now()
-	if err := freshR.Host().Connect(ctx, peer.AddrInfo{ID: fullR.Host().ID(), Addrs: fullR.Host().Addrs()}); err != nil {
-		return fmt.Errorf("catch-up: connecting the nodes: %w", err)
-	}
-	// The time is when the reconciliation that completed the set ended;
-	// the fresh node is asked for its state only then, so that asking does
-	// not slow it down.
-	var took time.Duration
-	deadline := time.After(10*time.Minute + time.Duration(entries)*time.Millisecond)
-	for took == 0 {
-		select {
-		case <-ended:
-			if holdsAll() {
-				took = time.Since(t0)
-			}
-		case <-deadline:
-			return fmt.Errorf("catch-up: the fresh node holds %d of %d entries after %v", fresh.Status().Entries, want.Entries, time.Since(t0))
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-
-	// Sessions still under way count once they end: stop them first.
-	if err := freshR.Close(); err != nil {
-		return err
-	}
-	tr := freshR.Traffic()
 	wire := tr.Sync.SentBytes + tr.Sync.RecvBytes + tr.GossipSent + tr.GossipRecv
 	n := float64(entries)
 	floorTime := n / floor
@@ -176,4 +136,53 @@ func catchUp(ctx context.Context, w io.Writer, entries int, sealPer time.Duratio
 	}
 	fmt.Fprintf(w, "  targets: within 2x the floor, at most 1.2x the encoded size (for scale: ipfs/go-ds-crdt took 207 s to catch up 10,000 keys)\n")
 	return nil
+}
+
+// pull starts fresh on loopback, connects it to the running full node and
+// measures how long it takes to hold everything (holdsAll): until the
+// reconciliation that completed the set ended. It stops fresh's runner and
+// returns what it sent and received.
+func pull(ctx context.Context, fullR *node.Runner, fresh *node.Node, holdsAll func() bool, entries int) (time.Duration, node.Traffic, error) {
+	// The fresh node reports each reconciliation.
+	ended := make(chan msync.Stats, 16)
+	freshR, err := fresh.Start(node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, st msync.Stats, err error) {
+		if err == nil && st.Received > 0 {
+			select {
+			case ended <- st:
+			default:
+			}
+		}
+	}}})
+	if err != nil {
+		return 0, node.Traffic{}, err
+	}
+	defer freshR.Close()
+
+	t0 := time.Now()
+	if err := freshR.Host().Connect(ctx, peer.AddrInfo{ID: fullR.Host().ID(), Addrs: fullR.Host().Addrs()}); err != nil {
+		return 0, node.Traffic{}, fmt.Errorf("catch-up: connecting the nodes: %w", err)
+	}
+	// The time is when the reconciliation that completed the set ended;
+	// the fresh node is asked for its state only then, so that asking does
+	// not slow it down.
+	var took time.Duration
+	deadline := time.After(10*time.Minute + time.Duration(entries)*time.Millisecond)
+	for took == 0 {
+		select {
+		case <-ended:
+			if holdsAll() {
+				took = time.Since(t0)
+			}
+		case <-deadline:
+			return 0, node.Traffic{}, fmt.Errorf("catch-up: the fresh node holds %d entries, not all %d, after %v", fresh.Status().Entries, entries, time.Since(t0))
+		case <-ctx.Done():
+			return 0, node.Traffic{}, ctx.Err()
+		}
+	}
+
+	// Sessions still under way count once they end: stop them first.
+	if err := freshR.Close(); err != nil {
+		return 0, node.Traffic{}, err
+	}
+	return took, freshR.Traffic(), nil
 }

@@ -37,17 +37,25 @@ func main() {
 	flag.IntVar(&cfg.authors, "authors", 20, "organisations writing the ingested entries")
 	recon := flag.Bool("recon", true, "also print the reconciliation table (N = 10k, 100k, 1M)")
 	flag.IntVar(&cfg.catchUp, "catchup", 100_000, "entries a fresh node pulls from a peer over loopback (0: skip)")
+	flag.IntVar(&cfg.bundle, "bundle", 10_000, "entries in the bundle exported and imported, beside a catch-up of the same entries (0: skip)")
 	flag.IntVar(&cfg.satellite, "satellite", 1, "a day's work over a simulated 32 kbit/s, 800 ms link: 1 at full scale (about 80 s), N to run it N times faster and scale back, 0 to skip")
 	flag.BoolVar(&cfg.testnet, "testnet", true, "also measure a 20-node in-process testnet: convergence after a heal, propagation latency")
-	only := flag.String("only", "", "run only this part: recon (the reconciliation table)")
+	flag.StringVar(&cfg.importProfile, "importprofile", "", "write CPU profiles of the bundle section's imports to this file (the kind of body appended)")
+	only := flag.String("only", "", "run only this part: recon (the reconciliation table), bundle (bundle size, export and import)")
 	flag.Parse()
 	switch *only {
 	case "":
 	case "recon":
 		reconTable(os.Stdout, reconNs, reconDs)
 		return
+	case "bundle":
+		if err := bundles(context.Background(), os.Stdout, cfg.bundle, cfg.importProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "murmur-bench: bundles:", err)
+			os.Exit(1)
+		}
+		return
 	default:
-		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon\n", *only)
+		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon, bundle\n", *only)
 		os.Exit(2)
 	}
 	if *recon {
@@ -63,8 +71,10 @@ type config struct {
 	entries, batch, appends, authors int
 	reconN                           []int // set sizes for the reconciliation table; none: skip it
 	catchUp                          int   // entries a fresh node pulls over loopback; 0: skip
-	satellite                        int   // the satellite profile's time scale (1: real time); 0: skip
-	testnet                          bool  // 20-node convergence and propagation latency
+	bundle                           int   // entries in the bundle exported and imported; 0: skip
+	importProfile                    string
+	satellite                        int  // the satellite profile's time scale (1: real time); 0: skip
+	testnet                          bool // 20-node convergence and propagation latency
 }
 
 const bodySize = 200
@@ -170,6 +180,12 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		fmt.Fprintln(w)
 		if err := catchUp(ctx, w, cfg.catchUp, sealPer); err != nil {
 			return fmt.Errorf("catch-up: %w", err)
+		}
+	}
+	if cfg.bundle > 0 {
+		fmt.Fprintln(w)
+		if err := bundles(ctx, w, cfg.bundle, cfg.importProfile); err != nil {
+			return fmt.Errorf("bundles: %w", err)
 		}
 	}
 	if cfg.satellite > 0 {
