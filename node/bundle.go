@@ -248,12 +248,12 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 				}
 				raw := raws[next]
 				if o.Split > 0 && bw.Entries() > 0 {
-					if bw.Size()+unflushed+int64(len(raw))+msync.FrameOverhead > o.Split {
+					if size := bw.Size() + unflushed + int64(len(raw)); size+msync.CloseOverhead(size) > o.Split {
 						if err := bw.Flush(); err != nil {
 							return err
 						}
 						unflushed = 0
-						if bw.Size()+int64(len(raw))+msync.FrameOverhead > o.Split {
+						if size := bw.Size() + int64(len(raw)); size+msync.CloseOverhead(size) > o.Split {
 							break // this part is full
 						}
 					}
@@ -307,6 +307,11 @@ func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, 
 		fh, err := n.readHeader(o.For, key)
 		if err != nil {
 			return nil, h, nil, rep, err
+		}
+		if org, known := n.state.DeviceOrg(fh.Device); known && fh.Device != n.device && crdt.VerifyWith(fh.Device, fh.SignedPart(), fh.Sig) {
+			if _, standing := n.state.Standing(fh.Device); !standing {
+				return nil, h, nil, rep, fmt.Errorf("%s was made by a device of %s that has been revoked: it is not answered (whoever holds that device now is not the organisation)", filepath.Base(o.For), nameOr(n.orgNames(), org))
+			}
 		}
 		sel = fh.Summary.Lacks(accepted)
 		if org, ok := n.madeBy(fh); ok {
@@ -365,51 +370,133 @@ func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, 
 		}
 	}
 	h = msync.Header{Kind: msync.KindBundle, Network: n.network, Device: n.device, Made: n.now(), Set: [16]byte(random(16)), Summary: msync.Summarise(all)}
+	var only *crdt.OrgID
 	if o.To != "" {
 		org, err := n.resolveMember(o.To)
 		if err != nil {
 			return nil, h, nil, rep, err
 		}
-		pub, err := n.currentOrgKey(org.ID)
-		if err != nil {
-			return nil, h, nil, rep, err
-		}
-		toKey = random(32)
-		eph, sealed, err := sealTo(pub, toKey, toAD(n.network, org.ID, pub, h.Set), toInfo)
-		if err != nil {
-			return nil, h, nil, rep, err
-		}
-		h.To = slices.Concat(org.ID[:], pub[:], eph[:], sealed)
-		rep.To = org.Name
+		only, rep.To = &org.ID, org.Name
+	}
+	toKey = random(32)
+	if h.To, err = n.wrapForReaders(toKey, h.Set, only); err != nil {
+		return nil, h, nil, rep, err
 	}
 	return raws, h, toKey, rep, nil
 }
 
-const toInfo = "murmur-bundle-to-v1"
+// Who may read a bundle. Its entries are sealed under a random content key,
+// wrapped for each admitted organisation (or, with --to, one): for its
+// current key, or, where none counts (a new member that has published
+// none, or one that revoked a device and has not published a new key
+// yet), for each of its devices with standing, through the X25519 key each
+// device key converts to. A revoked device holds the network secret but
+// none of these keys, so it cannot read a bundle made after its
+// organisation's key changed.
+//
+// A wrap is kind (1 byte: 1 an organisation's key, 2 a device's) | the
+// organisation ID or device key (32) | the recipient's X25519 key (32) |
+// ephemeral key (32) | the sealed content key (48), bound to the network,
+// the recipient and the export's set ID.
+const (
+	wrapOrg    byte = 1
+	wrapDevice byte = 2
+	wrapSize        = 1 + 32 + 32 + 32 + 48
+	toInfo          = "murmur-bundle-to-v1"
+)
 
-func toAD(network crdt.ID, org crdt.OrgID, pub [32]byte, set [16]byte) []byte {
-	return slices.Concat([]byte(toInfo), network[:], org[:], pub[:], set[:])
+func toAD(network crdt.ID, kind byte, id, pub [32]byte, set [16]byte) []byte {
+	return slices.Concat([]byte(toInfo), network[:], []byte{kind}, id[:], pub[:], set[:])
 }
 
-// unsealTo opens the key of a bundle restricted to one organisation. The
-// caller holds n.mu.
+// wrapForReaders wraps ck for the organisations that may read a bundle:
+// every admitted one, or only the one given. The caller holds n.mu.
+func (n *Node) wrapForReaders(ck []byte, set [16]byte, only *crdt.OrgID) ([]byte, error) {
+	var out []byte
+	wrap := func(kind byte, id, pub [32]byte) error {
+		eph, sealed, err := sealTo(pub, ck, toAD(n.network, kind, id, pub, set), toInfo)
+		if err != nil {
+			return err
+		}
+		out = append(append(append(append(append(out, kind), id[:]...), pub[:]...), eph[:]...), sealed...)
+		return nil
+	}
+	for _, o := range n.state.Members() {
+		if !o.Admitted || only != nil && o.ID != *only {
+			continue
+		}
+		if v, ok := n.state.CurrentOrgKey(o.ID); ok {
+			if err := wrap(wrapOrg, o.ID, v.Public); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for _, d := range o.Devices {
+			if d.Revoked {
+				continue
+			}
+			if _, ok := n.state.Standing(d.Key); !ok {
+				continue
+			}
+			pub, err := devicePublicX25519(d.Key)
+			if err != nil {
+				continue // not a curve point: no one can read for it
+			}
+			if err := wrap(wrapDevice, d.Key, pub); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(out) == 0 {
+		name := "no organisation"
+		if only != nil {
+			name = nameOr(n.orgNames(), *only)
+		}
+		return nil, inputError{msg: fmt.Sprintf("%s has no device that could read it (all revoked?): nothing to write", name), err: ErrRefused}
+	}
+	return out, nil
+}
+
+// unsealTo opens the content key of a bundle, from the wrap for this
+// organisation's key or this device's. The caller holds n.mu.
 func (n *Node) unsealTo(h msync.Header) ([]byte, error) {
-	if len(h.To) < 32+32+32+16 {
+	if len(h.To)%wrapSize != 0 {
 		return nil, msync.ErrDamagedBundle
 	}
-	org, pub, eph := crdt.OrgID(h.To[:32]), [32]byte(h.To[32:64]), [32]byte(h.To[64:96])
-	if org != n.org {
-		return nil, fmt.Errorf("it was made for %s only: only that organisation's nodes can read it", nameOr(n.orgNames(), org))
+	mine := devicePrivateX25519(n.key)
+	myPub := x25519Public(mine)
+	ring := n.cachedKeyring()
+	orgs := map[crdt.OrgID]bool{}
+	for w := h.To; len(w) > 0; w = w[wrapSize:] {
+		kind, id, pub, eph, sealed := w[0], [32]byte(w[1:33]), [32]byte(w[33:65]), [32]byte(w[65:97]), w[97:wrapSize]
+		var priv []byte
+		switch {
+		case kind == wrapOrg && crdt.OrgID(id) == n.org:
+			priv = ring[pub]
+		case kind == wrapDevice && crdt.DeviceKey(id) == n.device && pub == myPub:
+			priv = mine
+		}
+		if kind == wrapOrg {
+			orgs[crdt.OrgID(id)] = true
+		} else if org, ok := n.state.DeviceOrg(crdt.DeviceKey(id)); ok {
+			orgs[org] = true
+		}
+		if priv == nil {
+			continue
+		}
+		if ck, err := openFrom(priv, eph, sealed, toAD(n.network, kind, id, pub, h.Set), toInfo); err == nil {
+			return ck, nil
+		}
 	}
-	priv, ok := n.cachedKeyring()[pub]
-	if !ok {
-		return nil, fmt.Errorf("it was sealed for a key of this organisation that this device does not hold (its node publishes the organisation's key when it runs: ask for the bundle again later)")
+	if len(orgs) == 1 && !orgs[n.org] {
+		for org := range orgs {
+			return nil, fmt.Errorf("it was made for %s only: only that organisation's nodes can read it", nameOr(n.orgNames(), org))
+		}
 	}
-	toKey, err := openFrom(priv, eph, h.To[96:], toAD(n.network, org, pub, h.Set), toInfo)
-	if err != nil {
-		return nil, msync.ErrDamagedBundle
+	if _, ok := n.state.Standing(n.device); !ok {
+		return nil, errors.New("this device cannot open it: it was made for the members' devices, and this one has been revoked or is not admitted")
 	}
-	return toKey, nil
+	return nil, errors.New("this device cannot open it: it was sealed for this organisation's keys as its maker knew them, and this device holds none of them (it may have been made before this device was added): ask for a new one")
 }
 
 // madeBy is the organisation whose device made a bundle or summary: one

@@ -499,3 +499,50 @@ func TestImportedEntriesReachPeersAtOnce(t *testing.T) {
 		return a.Has(req.ID())
 	})
 }
+
+// A revoked device keeps the network secret, but a bundle made after its
+// revocation is not sealed for it, and its summary is not answered.
+func TestRevokedDeviceCannotReadBundles(t *testing.T) {
+	ctx := context.Background()
+	a, b, g := threeOrgs(t)
+	secret, err := a.networkSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{b, g} {
+		if err := n.storeSecret(secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	gsum := filepath.Join(dir, "gamma.summary")
+	if _, err := g.WriteSummary(ctx, gsum); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ForceRevokeDevice(ctx, g.Device().String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "After Gamma's device was taken"}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "after.bundle")
+	mustExport(t, a, p, BundleOptions{})
+	before := digest(g)
+	if _, err := g.ImportBundles(ctx, []string{p}, nil); err == nil || !strings.Contains(err.Error(), "cannot open it") {
+		t.Fatalf("the revoked device imports: %v", err)
+	}
+	if digest(g) != before {
+		t.Fatal("the revoked device stored something")
+	}
+	// Told of its revocation, it says so.
+	exchange(t, a, g)
+	if _, err := g.ImportBundles(ctx, []string{p}, nil); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("the revoked device, told, imports: %v", err)
+	}
+	if _, err := a.ExportBundle(ctx, filepath.Join(dir, "answer.bundle"), BundleOptions{For: gsum}); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a revoked device's summary is answered: %v", err)
+	}
+	if rep := mustImport(t, b, p); rep.New == 0 {
+		t.Fatalf("Beta imports: %+v", rep)
+	}
+}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -12,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/bits"
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -21,43 +23,47 @@ import (
 
 // A bundle is a file of entries, for carrying the network where no link
 // goes: a USB stick, an SD card, an e-mail attachment, a messenger's file.
-// It is the stream protocol's entry frames (frameEntries), after a header,
-// compressed with DEFLATE and then encrypted.
+// Its entries travel in the stream protocol's ENTRIES frames, compressed
+// with DEFLATE, under two layers of encryption:
 //
-//	file     = magic (16 bytes) | salt (32) | check (16) | chunk*
-//	chunk    = ChaCha20-Poly1305 of up to chunkSize bytes of the stream
-//	stream   = DEFLATE(frame*) | zero padding
-//	frames   = HEADER (ENTRIES | SEALED)* END
+//	file    = magic (16 bytes) | salt (32) | check (16) | outer chunk*
+//	outer   = STREAM under the network key of: uvarint(len) | header | inner chunk*
+//	inner   = STREAM under the content key of: DEFLATE(ENTRIES* END) | zero padding
 //
-// The key derives (HKDF-SHA256) from the network's secret, which only
-// members hold, with the file's random salt and the network's ID: never
-// from anything in the file alone. A non-member learns that the file is a
-// Murmur bundle and roughly its size (the stream is padded to a multiple of
-// padTo): not the network, the organisations or how many entries. check
-// lets a member's node tell a bundle of another network (or not made by a
-// member) from a damaged one. The chunks are the STREAM construction (as
-// age's payload): the nonce is the chunk's number and a flag on the last
-// one, so chunks cannot be reordered, dropped, or cut off at a chunk's end
+// The network key derives (HKDF-SHA256) from the network's secret, which
+// every admitted member's node holds, with the file's random salt and the
+// network's ID: never from anything in the file alone. A non-member learns
+// that the file is a Murmur bundle and roughly its size (padded as Padmé
+// does: to a size whose low bits are zero, at most 12% more): not the
+// network, the organisations or how many entries. check lets a member's
+// node tell a file of another network (or not made by a member) from a
+// damaged one.
+//
+// The content key is what keeps a bundle from whoever holds the network
+// secret without standing: a revoked device keeps the secret. The node
+// makes a random content key and wraps it (Header.To, node-defined) for
+// each organisation that may read the bundle; where To is empty (a
+// summary), the content key derives from the network secret too.
+//
+// Both layers are the STREAM construction (as age's payload): chunks of
+// 64 KiB, the nonce the chunk's number and a flag on the last one, so
+// chunks cannot be reordered, dropped, or cut off at a chunk's end
 // without the reader knowing.
 //
-// A bundle for one organisation (Header.To) also seals its entries to that
-// organisation: each ENTRIES frame, compressed on its own, is encrypted
-// under a key only the recipient can derive (the node wraps it for the
-// organisation's key and puts the wrap in the header), and travels as a
-// SEALED frame.
-//
-// A summary file is the same container holding only a header, whose
-// Summary says what its node holds.
+// A summary file is the same container whose header's Summary says what
+// its node holds, and which carries no entries.
 const (
 	bundleMagic = "murmur-bundle/1\n"
 	saltSize    = 32
 	checkSize   = 16
 	chunkSize   = 64 << 10
-	padTo       = 512
+	padMin      = 512
 
-	frameHeader byte = 0x10
-	frameSealed byte = 0x11
-	frameEnd    byte = 0x12
+	frameEnd byte = 0x12
+
+	// maxHeader bounds a header: its wraps (one per organisation or
+	// device that may read the bundle) and its maker's summary.
+	maxHeader = 4 << 20
 )
 
 // BundleKind says what a bundle file holds.
@@ -71,10 +77,10 @@ const (
 // Errors reading a bundle. Each is one clear line for the person holding
 // the file.
 var (
-	ErrNotBundle       = errors.New("this is not a Murmur bundle")
-	ErrForeignBundle   = errors.New("this bundle was not made for this network: it comes from another network, or from someone who is not a member")
-	ErrTruncatedBundle = errors.New("this bundle is cut short: part of the file is missing (copy it again from the original)")
-	ErrDamagedBundle   = errors.New("this bundle is damaged, or was altered or cut short after it was made (copy it again from the original)")
+	ErrNotBundle       = errors.New("this file is not a Murmur bundle or summary")
+	ErrForeignBundle   = errors.New("this file was not made for this network: it comes from another network, or from someone who is not a member")
+	ErrTruncatedBundle = errors.New("this file is incomplete: part of it is missing, or bytes were added (copy it again from the original)")
+	ErrDamagedBundle   = errors.New("this file is damaged, or was altered or cut short after it was made (copy it again from the original)")
 )
 
 // BundleKey is what opens a network's bundles.
@@ -121,7 +127,7 @@ func (h Header) SignedPart() []byte {
 	return append([]byte("murmur-bundle-header-v1\n"), h.encodeUnsigned()...)
 }
 
-const maxHeaderTo = 1 << 10
+const maxHeaderTo = maxHeader
 
 func (h Header) encode() []byte { return append(h.encodeUnsigned(), h.Sig[:]...) }
 
@@ -179,22 +185,27 @@ func decodeHeader(p []byte) (Header, error) {
 // BundleWriter writes one bundle file.
 type BundleWriter struct {
 	out     *countWriter
-	seal    *sealWriter
+	outer   *sealWriter
+	inner   *sealWriter
 	zw      *flate.Writer
-	to      cipher.AEAD // seals ENTRIES frames for Header.To, or nil
-	toN     uint64
-	deflate *deflater
-	frame   []byte // entries being gathered
+	hdrLen  int64 // bytes of the outer stream before the inner one
+	frame   []byte
 	entries int
 	err     error
 }
 
-// NewBundleWriter starts a bundle on w. toKey, for a bundle restricted to
-// one organisation, is the 32-byte key whose wrap is in h.To.
-func NewBundleWriter(w io.Writer, k BundleKey, h Header, toKey []byte) (*BundleWriter, error) {
+// NewBundleWriter starts a bundle on w. contentKey is the 32-byte key whose
+// wraps are in h.To; nil when To is empty.
+func NewBundleWriter(w io.Writer, k BundleKey, h Header, contentKey []byte) (*BundleWriter, error) {
 	salt := make([]byte, saltSize)
 	if _, err := rand.Read(salt); err != nil {
 		return nil, err
+	}
+	if (contentKey == nil) != (len(h.To) == 0) {
+		return nil, errors.New("sync: a content key goes with its wraps")
+	}
+	if contentKey == nil {
+		contentKey = k.derive(salt, "content")
 	}
 	out := &countWriter{w: w}
 	out.Write([]byte(bundleMagic))
@@ -203,15 +214,23 @@ func NewBundleWriter(w io.Writer, k BundleKey, h Header, toKey []byte) (*BundleW
 	if out.err != nil {
 		return nil, out.err
 	}
-	aead, _ := chacha20poly1305.New(k.derive(salt, "stream"))
-	bw := &BundleWriter{out: out, seal: &sealWriter{w: out, aead: aead}}
-	bw.zw, _ = flate.NewWriter(bw.seal, flate.DefaultCompression) // (the level is valid)
-	if toKey != nil {
-		bw.to, _ = chacha20poly1305.New(toKey[:chacha20poly1305.KeySize])
-		bw.deflate = newDeflater()
+	outerAEAD, _ := chacha20poly1305.New(k.derive(salt, "stream"))
+	innerAEAD, err := chacha20poly1305.New(contentKey)
+	if err != nil {
+		return nil, err
 	}
-	bw.writeFrame(frameHeader, h.encode())
-	return bw, bw.err
+	bw := &BundleWriter{out: out, outer: &sealWriter{w: out, aead: outerAEAD}}
+	hdr := h.encode()
+	if len(hdr) > maxHeader {
+		return nil, errors.New("sync: bundle header too large")
+	}
+	lead := binary.AppendUvarint(nil, uint64(len(hdr)))
+	bw.outer.Write(lead)
+	bw.outer.Write(hdr)
+	bw.hdrLen = int64(len(lead) + len(hdr))
+	bw.inner = &sealWriter{w: bw.outer, aead: innerAEAD}
+	bw.zw, _ = flate.NewWriter(bw.inner, flate.DefaultCompression) // (the level is valid)
+	return bw, out.err
 }
 
 func (bw *BundleWriter) writeFrame(typ byte, payload []byte) {
@@ -238,27 +257,16 @@ func (bw *BundleWriter) Add(raw []byte) error {
 }
 
 func (bw *BundleWriter) flushFrame() {
-	if len(bw.frame) == 0 {
-		return
-	}
-	if bw.to == nil {
+	if len(bw.frame) > 0 {
 		bw.writeFrame(frameEntries, bw.frame)
-	} else {
-		typ, payload := frameEntries, bw.frame
-		if packed := bw.deflate.pack(nil, bw.frame); len(packed) < len(bw.frame) {
-			typ, payload = frameDeflated, packed
-		}
-		inner := append([]byte{typ}, payload...)
-		bw.writeFrame(frameSealed, bw.to.Seal(nil, counterNonce(bw.toN, false), inner, nil))
-		bw.toN++
+		bw.frame = bw.frame[:0]
 	}
-	bw.frame = bw.frame[:0]
 }
 
 // Size is the bytes of the file so far, once what is buffered is written
 // out (Flush).
 func (bw *BundleWriter) Size() int64 {
-	return bw.out.n + int64(len(bw.seal.buf)) + chacha20poly1305.Overhead
+	return bw.out.n + int64(len(bw.outer.buf)+len(bw.inner.buf)) + 2*chacha20poly1305.Overhead
 }
 
 // Flush pushes the entries added so far through the compressor, so that
@@ -288,56 +296,87 @@ func (bw *BundleWriter) Close(last bool) error {
 	if bw.err == nil {
 		bw.err = bw.zw.Close()
 	}
-	if bw.err == nil { // pad the stream, so the size says little about the count
-		if pad := padding(bw.seal.plain + int64(len(bw.seal.buf))); pad > 0 {
-			_, bw.err = bw.seal.Write(make([]byte, pad))
+	if bw.err == nil { // pad, so the size says little about the count
+		if pad := padding(bw.hdrLen, bw.inner.plain+int64(len(bw.inner.buf))); pad > 0 {
+			_, bw.err = bw.inner.Write(make([]byte, pad))
 		}
 	}
 	if bw.err == nil {
-		bw.err = bw.seal.close()
+		bw.err = bw.inner.close()
+	}
+	if bw.err == nil {
+		bw.err = bw.outer.close()
 	}
 	return bw.err
 }
 
 const prefixSize = len(bundleMagic) + saltSize + checkSize
 
-// fileSize is the size of a bundle file whose stream is plain bytes long.
-func fileSize(plain int64) int64 {
-	chunks := max(1, (plain+chunkSize-1)/chunkSize)
-	return int64(prefixSize) + plain + chunks*chacha20poly1305.Overhead
+// streamSize is the size of a STREAM of plain bytes.
+func streamSize(plain int64) int64 {
+	return plain + max(1, (plain+chunkSize-1)/chunkSize)*chacha20poly1305.Overhead
 }
 
-// padding is how many bytes to add to a stream of plain bytes so that the
-// file's size is a multiple of padTo.
-func padding(plain int64) int64 {
+// fileSize is the size of a bundle file whose header takes hdr bytes and
+// whose inner stream is plain bytes long.
+func fileSize(hdr, plain int64) int64 {
+	return int64(prefixSize) + streamSize(hdr+streamSize(plain))
+}
+
+// padme is the size a file of size n is padded to: n with its lowest bits
+// cleared upwards, keeping only about log2(log2(n)) significant bits (the
+// Padmé scheme of Nikitin et al.: at most 12% added, and sizes that
+// reveal little more than their order of magnitude), and at least padMin.
+func padme(n int64) int64 {
+	if n <= padMin {
+		return padMin
+	}
+	e := bits.Len64(uint64(n)) - 1 // floor(log2 n)
+	z := e - bits.Len64(uint64(e))  // the bits to clear
+	mask := int64(1)<<z - 1
+	return (n + mask) &^ mask
+}
+
+// padding is how many zero bytes to add to an inner stream of plain bytes
+// so that the file's size is one padme gives.
+func padding(hdr, plain int64) int64 {
 	pad := int64(0)
-	for range 4 { // adding a chunk's tag may need one more round
-		pad += (padTo - fileSize(plain+pad)%padTo) % padTo
-		if fileSize(plain+pad)%padTo == 0 {
+	for range 8 { // a chunk's tag added on the way may need another round
+		size := fileSize(hdr, plain+pad)
+		target := padme(size)
+		if target == size {
 			break
 		}
+		pad += target - size
 	}
 	return pad
 }
 
 // BundleReader reads one bundle file.
 type BundleReader struct {
-	open     *openReader
+	outer    *openReader
+	rest     *bufio.Reader // the outer stream after the header
+	key      BundleKey
+	salt     []byte
+	inner    *openReader
 	zr       io.ReadCloser
 	inflated *countReader // what the compressed stream inflated to so far
 	br       *bufio.Reader
 	h        Header
-	to       cipher.AEAD
-	toN      uint64
+	content  []byte
 	count    int
 	last     bool
 	done     bool
 }
 
-// OpenBundle reads a bundle's header. A restricted bundle (Header.To set)
+// ErrSealed is returned by Next for a bundle whose wraps (Header.To) were
+// not opened: Unseal first.
+var ErrSealed = errors.New("sync: the bundle's content key is needed")
+
+// OpenBundle reads a bundle's header. A bundle with wraps (Header.To)
 // needs Unseal before its entries can be read.
 func OpenBundle(r io.Reader, k BundleKey) (*BundleReader, error) {
-	pre := make([]byte, len(bundleMagic)+saltSize+checkSize)
+	pre := make([]byte, prefixSize)
 	if n, err := io.ReadFull(r, pre); err != nil {
 		if n >= len(bundleMagic) && string(pre[:len(bundleMagic)]) == bundleMagic {
 			return nil, ErrTruncatedBundle
@@ -352,22 +391,27 @@ func OpenBundle(r io.Reader, k BundleKey) (*BundleReader, error) {
 		return nil, ErrForeignBundle
 	}
 	aead, _ := chacha20poly1305.New(k.derive(salt, "stream"))
-	br := &BundleReader{open: &openReader{r: bufio.NewReaderSize(r, chunkSize+chacha20poly1305.Overhead+1), aead: aead, read: int64(prefixSize)}}
-	br.zr = flate.NewReader(br.open)
-	br.inflated = &countReader{r: br.zr}
-	br.br = bufio.NewReader(br.inflated)
-	typ, payload, err := br.frame()
+	br := &BundleReader{key: k, salt: bytes.Clone(salt), outer: &openReader{r: bufio.NewReaderSize(r, chunkSize+chacha20poly1305.Overhead+1), aead: aead, read: int64(prefixSize)}}
+	br.rest = bufio.NewReaderSize(br.outer, chunkSize+chacha20poly1305.Overhead+1)
+	n, err := binary.ReadUvarint(br.rest)
 	if err != nil {
-		return nil, err
+		return nil, br.cause(err)
 	}
-	if typ != frameHeader {
+	if n > maxHeader {
 		return nil, ErrDamagedBundle
 	}
-	if br.h, err = decodeHeader(payload); err != nil {
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(br.rest, hdr); err != nil {
+		return nil, br.cause(err)
+	}
+	if br.h, err = decodeHeader(hdr); err != nil {
 		return nil, err
 	}
 	if br.h.Network != k.Network {
 		return nil, ErrForeignBundle
+	}
+	if len(br.h.To) == 0 {
+		br.content = k.derive(br.salt, "content")
 	}
 	return br, nil
 }
@@ -375,19 +419,30 @@ func OpenBundle(r io.Reader, k BundleKey) (*BundleReader, error) {
 // Header is the bundle's header.
 func (br *BundleReader) Header() Header { return br.h }
 
-// Unseal gives the key of a bundle restricted to one organisation.
-func (br *BundleReader) Unseal(toKey []byte) {
-	br.to, _ = chacha20poly1305.New(toKey[:chacha20poly1305.KeySize])
-}
+// Unseal gives the content key that one of the header's wraps held.
+func (br *BundleReader) Unseal(contentKey []byte) { br.content = bytes.Clone(contentKey) }
 
 // frame reads one frame of the decompressed stream, telling a cut-off or
 // altered file from a malformed frame.
 func (br *BundleReader) frame() (byte, []byte, error) {
+	if br.inner == nil {
+		if br.content == nil {
+			return 0, nil, ErrSealed
+		}
+		aead, err := chacha20poly1305.New(br.content)
+		if err != nil {
+			return 0, nil, ErrDamagedBundle
+		}
+		br.inner = &openReader{r: bufio.NewReaderSize(br.rest, chunkSize+chacha20poly1305.Overhead+1), aead: aead}
+		br.zr = flate.NewReader(br.inner)
+		br.inflated = &countReader{r: br.zr}
+		br.br = bufio.NewReader(br.inflated)
+	}
 	typ, payload, err := readFrame(br.br)
 	if err != nil {
 		return 0, nil, br.cause(err)
 	}
-	if br.inflated.n > maxInflation*br.open.read+inflationSlack {
+	if br.inflated.n > maxInflation*br.outer.read+inflationSlack {
 		// A file that inflates to far more than entries do was made to
 		// cost its reader, not by a Murmur node.
 		return 0, nil, ErrDamagedBundle
@@ -418,11 +473,17 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 // cause turns an error met reading the stream into the file's problem.
 func (br *BundleReader) cause(err error) error {
-	if br.open.err != nil {
-		return br.open.err
+	if br.outer.err != nil {
+		return br.outer.err
+	}
+	if br.inner != nil && br.inner.err != nil {
+		if errors.Is(br.inner.err, ErrTruncatedBundle) {
+			return ErrDamagedBundle // the outer layer was whole: the inner one was made so
+		}
+		return br.inner.err
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return ErrTruncatedBundle
+		return ErrDamagedBundle // every chunk opened: the maker wrote it so
 	}
 	return ErrDamagedBundle
 }
@@ -434,56 +495,37 @@ func (br *BundleReader) Next() ([][]byte, error) {
 	if br.done {
 		return nil, io.EOF
 	}
-	for {
-		typ, payload, err := br.frame()
-		if err != nil {
-			return nil, err
-		}
-		switch typ {
-		case frameEntries:
-			es, err := splitEntries(payload)
-			if err != nil || len(es) == 0 {
-				return nil, ErrDamagedBundle
-			}
-			br.count += len(es)
-			return es, nil
-		case frameSealed:
-			if br.to == nil {
-				return nil, ErrDamagedBundle
-			}
-			inner, err := br.to.Open(nil, counterNonce(br.toN, false), payload, nil)
-			br.toN++
-			if err != nil || len(inner) == 0 || inner[0] != frameEntries && inner[0] != frameDeflated {
-				return nil, ErrDamagedBundle
-			}
-			es, err := decodeEntries(inner[0], inner[1:])
-			if err != nil || len(es) == 0 {
-				return nil, ErrDamagedBundle
-			}
-			br.count += len(es)
-			return es, nil
-		case frameEnd:
-			r := fileReader{b: payload}
-			n := r.uvarint()
-			last := r.bytes(1)
-			if r.err != nil || len(r.b) != 0 || n != uint64(br.count) || last[0] > 1 {
-				return nil, ErrDamagedBundle
-			}
-			br.last = last[0] == 1
-			// The rest is DEFLATE's end and the padding: read it all, so
-			// that a cut or altered tail is noticed too.
-			if _, err := io.Copy(io.Discard, br.br); err != nil {
-				return nil, br.cause(err)
-			}
-			if _, err := io.Copy(io.Discard, br.open); err != nil {
-				return nil, br.cause(err)
-			}
-			br.done = true
-			return nil, io.EOF
-		default:
+	typ, payload, err := br.frame()
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case frameEntries:
+		es, err := splitEntries(payload)
+		if err != nil || len(es) == 0 {
 			return nil, ErrDamagedBundle
 		}
+		br.count += len(es)
+		return es, nil
+	case frameEnd:
+		r := fileReader{b: payload}
+		n := r.uvarint()
+		last := r.bytes(1)
+		if r.err != nil || len(r.b) != 0 || n != uint64(br.count) || last[0] > 1 {
+			return nil, ErrDamagedBundle
+		}
+		br.last = last[0] == 1
+		// The rest is DEFLATE's end and the padding: read it all, so that
+		// a cut or altered tail is noticed too.
+		for _, r := range []io.Reader{br.br, br.inner, br.rest} {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return nil, br.cause(err)
+			}
+		}
+		br.done = true
+		return nil, io.EOF
 	}
+	return nil, ErrDamagedBundle
 }
 
 // Last reports, after Next returned io.EOF, whether the bundle was the
@@ -585,9 +627,9 @@ func (o *openReader) next() error {
 			if _, e := o.aead.Open(nil, counterNonce(o.n, false), c, nil); e == nil {
 				return ErrTruncatedBundle // a whole chunk, but not the last
 			}
-			if o.read%padTo != 0 {
-				// Every bundle's size is a multiple of padTo: this one
-				// was cut inside a chunk.
+			if o.r.Buffered() == 0 && padme(o.read) != o.read {
+				// Every bundle's size is one padme gives: this one was
+				// cut, or has bytes added.
 				return ErrTruncatedBundle
 			}
 		}
@@ -619,6 +661,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // MinBundleSize is the smallest part size an export can be split into.
 const MinBundleSize = 64_000
 
-// FrameOverhead is a bound on the bytes Close adds to a bundle's Size
-// after a Flush: the end frame, DEFLATE's end and the padding.
-const FrameOverhead = padTo + chacha20poly1305.Overhead + 64
+// CloseOverhead is a bound on the bytes Close adds to a bundle of size n
+// after a Flush: the end frame, DEFLATE's end, the last tags and the
+// padding.
+func CloseOverhead(n int64) int64 { return padme(n+128) - n + 128 }

@@ -50,8 +50,8 @@ func writeBundle(t *testing.T, k BundleKey, sizes []int, toKey []byte) ([]byte, 
 	if err := bw.Close(true); err != nil {
 		t.Fatal(err)
 	}
-	if buf.Len()%padTo != 0 {
-		t.Fatalf("bundle of %d bytes is not padded to %d", buf.Len(), padTo)
+	if n := int64(buf.Len()); padme(n) != n {
+		t.Fatalf("bundle of %d bytes is not padded (to %d)", n, padme(n))
 	}
 	return buf.Bytes(), want
 }
@@ -130,14 +130,14 @@ func TestBundleCutOrAltered(t *testing.T) {
 	if len(file) < 3*chunkSize {
 		t.Fatalf("bundle of %d bytes: want several chunks", len(file))
 	}
-	cuts := []int{0, 10, prefixSize, prefixSize + 1, prefixSize + chunkSize + 16, prefixSize + 2*(chunkSize+16), len(file) - 1, len(file) - 16, len(file) - padTo}
+	cuts := []int{0, 10, prefixSize, prefixSize + 1, prefixSize + chunkSize + 16, prefixSize + 2*(chunkSize+16), len(file) - 1, len(file) - 16, len(file) - 512}
 	for _, cut := range cuts {
 		_, _, err := readBundle(file[:cut], k, nil)
 		want := ErrTruncatedBundle
 		if cut < len(bundleMagic) {
 			want = ErrNotBundle
 		}
-		if cut%padTo == 0 && cut > 0 && errors.Is(err, ErrDamagedBundle) {
+		if cut > 0 && padme(int64(cut)) == int64(cut) && errors.Is(err, ErrDamagedBundle) {
 			continue // cut where a whole bundle could end: it can only say damaged or cut short
 		}
 		if !errors.Is(err, want) {
@@ -182,7 +182,7 @@ func TestRestrictedBundle(t *testing.T) {
 	k := bundleKey(7)
 	to := bytes.Repeat([]byte{5}, 32)
 	file, _ := writeBundle(t, k, repeat(50, 400), to)
-	if _, _, err := readBundle(file, k, nil); !errors.Is(err, ErrDamagedBundle) {
+	if _, _, err := readBundle(file, k, nil); !errors.Is(err, ErrSealed) {
 		t.Errorf("without the key: %v", err)
 	}
 	if _, _, err := readBundle(file, k, bytes.Repeat([]byte{6}, 32)); !errors.Is(err, ErrDamagedBundle) {
@@ -356,5 +356,26 @@ func TestBundleThatInflatesHugely(t *testing.T) {
 	}
 	if read*400 > 64*buf.Len()+9<<20 {
 		t.Fatalf("read %d entries (%d bytes) from a file of %d bytes before refusing", read, read*400, buf.Len())
+	}
+}
+
+func TestPadme(t *testing.T) {
+	prev := int64(0)
+	for n := int64(1); n < 50<<20; n = n*5/4 + 1 {
+		p := padme(n)
+		if p < n || p < padMin || float64(p-n) > 0.12*float64(n)+padMin || padme(p) != p || p < prev {
+			t.Fatalf("padme(%d) = %d", n, p)
+		}
+		prev = p
+	}
+}
+
+func TestBundleWithBytesAdded(t *testing.T) {
+	k := bundleKey(7)
+	file, _ := writeBundle(t, k, repeat(50, 400), nil)
+	for _, extra := range [][]byte{{0}, []byte("hello"), make([]byte, 512)} {
+		if _, _, err := readBundle(append(bytes.Clone(file), extra...), k, nil); err == nil {
+			t.Errorf("%d bytes added: read as whole", len(extra))
+		}
 	}
 }
