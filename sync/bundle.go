@@ -332,7 +332,7 @@ func padme(n int64) int64 {
 		return padMin
 	}
 	e := bits.Len64(uint64(n)) - 1 // floor(log2 n)
-	z := e - bits.Len64(uint64(e))  // the bits to clear
+	z := e - bits.Len64(uint64(e)) // the bits to clear
 	mask := int64(1)<<z - 1
 	return (n + mask) &^ mask
 }

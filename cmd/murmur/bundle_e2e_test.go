@@ -124,7 +124,7 @@ func TestCLIBundleRoundTrip(t *testing.T) {
 	for _, c := range []struct {
 		file, says string
 	}{
-		{f("cut.bundle"), "cut short"},
+		{f("cut.bundle"), "incomplete"},
 		{f("other.bundle"), "not made for this network"},
 		{f("beta.summary"), "is a summary"},
 		{f("missing.bundle"), "missing.bundle"},
