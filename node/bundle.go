@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -153,13 +154,24 @@ func fileLen(path string, guess int64) int64 {
 	return guess
 }
 
-// writeAtomic writes a file through a temporary one beside it, so that a
-// failed or interrupted write leaves no half file under the name.
+// ErrExists is returned for a bundle or summary file that would replace
+// one that exists.
+var ErrExists = errors.New("exists already")
+
+// writeAtomic writes a new file through FILE.incomplete beside it, so that
+// a failed or interrupted write leaves no half file under the name, and a
+// killed one leaves a file that says what it is. It never replaces
+// anything: a file of that name (a bundle not yet carried, the node's own
+// database, a device) is left as it is, and the write refused.
 func writeAtomic(path string, fn func(w io.Writer) error) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return inputError{msg: fmt.Sprintf("%s is a folder: give the name of a file to write in it", path), err: ErrRefused}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.IsDir() {
+			return inputError{msg: fmt.Sprintf("%s is a folder: give the name of a file to write in it", path), err: ErrExists}
+		}
+		return inputError{msg: fmt.Sprintf("%s exists already: choose another name, or move that file away first (nothing was written)", path), err: ErrExists}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	tmpName := path + ".incomplete"
+	tmp, err := os.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
@@ -167,21 +179,45 @@ func writeAtomic(path string, fn func(w io.Writer) error) error {
 		case errors.Is(err, os.ErrPermission):
 			return fmt.Errorf("cannot write %s: this user may not write in %s", path, filepath.Dir(path))
 		}
-		return err
+		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
 	if err := fn(tmp); err != nil {
-		tmp.Close()
-		return err
+		return writeProblem(path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+		return writeProblem(path, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return writeProblem(path, err)
+	}
+	done = true
+	if _, err := os.Lstat(path); err == nil { // appeared meanwhile
+		os.Remove(tmpName)
+		return inputError{msg: fmt.Sprintf("%s exists already: choose another name, or move that file away first (nothing was written)", path), err: ErrExists}
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		os.Remove(tmpName)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeProblem says why writing path failed, in words.
+func writeProblem(path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("cannot write %s: the disk is full (nothing was written)", path)
+	}
+	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return fmt.Errorf("cannot write %s: %w", path, err)
 }
 
 // readHeader opens a bundle or summary file and reads its header. The

@@ -82,7 +82,12 @@ func TestCLIBundleRoundTrip(t *testing.T) {
 	if im != (bundleImportOut{New: 3}) {
 		t.Fatalf("Beta imports: %+v", im)
 	}
-	a.json(&ex, "bundle", "export", f("for-beta.bundle"), "--for", f("beta.summary"))
+	// A file of that name is never replaced.
+	r0 := a.run("bundle", "export", f("for-beta.bundle"), "--for", f("beta.summary"))
+	refused(t, r0, 2)
+	if !strings.Contains(r0.stderr, "exists already") {
+		t.Fatalf("export over a file: %s", r0)
+	}
 	b.json(&im, "bundle", "import", f("for-beta.bundle"))
 	if im != (bundleImportOut{Held: 3}) {
 		t.Fatalf("Beta imports the same again: %+v", im)
