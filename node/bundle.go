@@ -88,7 +88,23 @@ type ImportReport struct {
 	Files   int            `json:"-"`
 	From    []string       `json:"-"` // the organisations that made the bundles
 	Missing []string       `json:"-"` // parts of a split export not given, in words
+	// Skipped are the summary files given (a summary is answered with
+	// export --for, not imported); Problems the files that could not be
+	// read, whose entries were not imported (the others were).
+	Skipped  []string      `json:"-"`
+	Problems []FileProblem `json:"problems,omitempty"`
 }
+
+// FileProblem is a file an import could not read, and why.
+type FileProblem struct {
+	File    string `json:"file"`
+	Problem string `json:"problem"`
+}
+
+// errSummary marks a summary file given to an import.
+var errSummary = errors.New("a summary, not a bundle")
+
+func plainProblem(err error) string { return err.Error() }
 
 // bundleKey is the key of this network's bundles. The caller holds n.mu.
 func (n *Node) bundleKey() (msync.BundleKey, error) {
@@ -571,14 +587,34 @@ func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(
 	var files []*bundleFile
 	total := 0
 	var totalBytes int64
+	var firstErr error
 	for _, p := range paths {
 		bf, err := n.checkBundle(ctx, p, key)
-		if err != nil {
-			return rep, fmt.Errorf("%s: %w; nothing was imported", filepath.Base(p), err)
+		switch {
+		case errors.Is(err, errSummary):
+			rep.Skipped = append(rep.Skipped, p)
+			continue
+		case err != nil && ctx.Err() != nil:
+			return rep, fmt.Errorf("import interrupted while checking the files: nothing was imported")
+		case err != nil:
+			rep.Problems = append(rep.Problems, FileProblem{File: p, Problem: plainProblem(err)})
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", filepath.Base(p), err)
+			}
+			continue
 		}
 		files = append(files, bf)
 		total += bf.count
 		totalBytes += bf.size
+	}
+	if len(files) == 0 {
+		switch {
+		case firstErr != nil && len(paths) == 1:
+			return rep, fmt.Errorf("%w; nothing was imported", firstErr)
+		case firstErr != nil:
+			return rep, fmt.Errorf("%w; no file could be imported", firstErr)
+		}
+		return rep, fmt.Errorf("%s is a summary, not a bundle: answer it with `murmur bundle export FILE --for %s`", filepath.Base(paths[0]), paths[0])
 	}
 	slices.SortStableFunc(files, func(a, b *bundleFile) int {
 		return cmp.Or(bytes.Compare(a.h.Set[:], b.h.Set[:]), cmp.Compare(a.h.Part, b.h.Part))
@@ -660,7 +696,7 @@ func (n *Node) checkBundle(ctx context.Context, path string, key msync.BundleKey
 	}
 	bf := &bundleFile{path: path, h: br.Header(), size: fi.Size()}
 	if bf.h.Kind == msync.KindSummary {
-		return nil, fmt.Errorf("this is a summary, not a bundle: answer it with `murmur bundle export FILE --for %s`", path)
+		return nil, errSummary
 	}
 	if len(bf.h.To) > 0 {
 		n.mu.Lock()

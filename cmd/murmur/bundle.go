@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +157,7 @@ what came to the members it reaches.`,
 	if err != nil {
 		return err
 	}
-	return c.output(e, rep, func(w io.Writer) {
+	if err := c.output(e, rep, func(w io.Writer) {
 		fmt.Fprintf(w, "Imported %s: %d new, %d already held, %d refused.\n", plural(rep.Files, "file"), rep.New, rep.Held, rep.Refused)
 		if rep.Waiting > 0 {
 			fmt.Fprintf(w, "%s of the new ones wait for entries this node does not hold yet; they count once those come (by the network, or in another bundle).\n", plural(rep.Waiting, "entry", "entries"))
@@ -178,7 +179,20 @@ what came to the members it reaches.`,
 		for _, m := range rep.Missing {
 			fmt.Fprintf(w, "Not given: %s of a split export; import it when it comes (its entries may also wait for it).\n", m)
 		}
-	})
+		for _, f := range rep.Skipped {
+			fmt.Fprintf(w, "Skipped %s: a summary, not a bundle (answer it with: murmur bundle export ANSWER --for %s).\n", f, f)
+		}
+	}); err != nil {
+		return err
+	}
+	if len(rep.Problems) > 0 {
+		var ps []string
+		for _, p := range rep.Problems {
+			ps = append(ps, filepath.Base(p.File)+": "+p.Problem)
+		}
+		return fmt.Errorf("%s; the other files were imported", strings.Join(ps, "; "))
+	}
+	return nil
 }
 
 // parseSince reads --since: a date, a date and time (local), RFC 3339, or
