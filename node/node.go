@@ -371,14 +371,27 @@ func (n *Node) Genesis() []byte {
 	return e.Raw()
 }
 
+// initialised says why dir holds no node to open, if it does not: none at
+// all, or one whose join is not complete (for which `murmur init` would be
+// the wrong advice: it founds another network).
+func initialised(dir string) error {
+	switch {
+	case Initialised(dir):
+		return nil
+	case Joining(dir):
+		return ErrJoining
+	}
+	return ErrNotInitialised
+}
+
 // Open opens the node in dir and loads its state. The database is sealed
 // under the device key (store/seal.go), so Open reads the key; a data
 // directory protected by a passphrase therefore needs OpenWith, and Open
 // refuses it with ErrNeedPassphrase. Without a passphrase the device key
 // stays locked for writing (see Unlock).
 func Open(ctx context.Context, dir string) (*Node, error) {
-	if !Initialised(dir) {
-		return nil, ErrNotInitialised
+	if err := initialised(dir); err != nil {
+		return nil, err
 	}
 	priv, err := readDeviceKey(dir, nil)
 	if err != nil {
@@ -391,8 +404,8 @@ func Open(ctx context.Context, dir string) (*Node, error) {
 // device key has one, and leaves the key unlocked. A wrong passphrase is
 // refused before anything is read.
 func OpenWith(ctx context.Context, dir string, pass PassphraseSource) (*Node, error) {
-	if !Initialised(dir) {
-		return nil, ErrNotInitialised
+	if err := initialised(dir); err != nil {
+		return nil, err
 	}
 	priv, err := readDeviceKey(dir, pass)
 	if err != nil {

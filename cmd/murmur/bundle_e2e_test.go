@@ -40,8 +40,11 @@ func joinedThenApart(t *testing.T) (a, b *cli) {
 	a.json(&code, "invite", "--addr", addrA, "--expires", "1h")
 	b = newCLI(t, t.TempDir())
 	b.ok("join", code.Code, "--addr", code.Addrs[0], "--org", "Beta Collective", "--no-passphrase")
-	rb := b.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	probe := filepath.Join(t.TempDir(), "probe.summary")
+	if r := b.run("bundle", "summary", probe); r.code != 1 || !strings.Contains(r.stderr, "not joined its network yet") {
+		t.Fatalf("a bundle command before the join completes:\n%s", r)
+	}
+	rb := b.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	eventually(t, 30*time.Second, "Beta is admitted and holds the network secret", func() bool {
 		return b.memberStatus().Admitted && b.run("bundle", "summary", probe).code == 0
 	})
