@@ -784,7 +784,11 @@ func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKe
 		if err != nil {
 			return err
 		}
-		rep.New += r.Accepted + r.Waiting + r.Held
+		rep.New += r.Accepted + r.Waiting
+		if r.Held > 0 { // stored, as from the wire, but without effect
+			rep.Refused += r.Held
+			rep.Why["their author had no standing to write them (a revoked device, or a change it may not make): kept aside, without effect"] += r.Held
+		}
 		rep.Waiting += r.Waiting
 		*waiting = append(*waiting, r.WaitingIDs...)
 		rep.Held += r.Duplicate

@@ -542,6 +542,16 @@ func TestRevokedDeviceCannotReadBundles(t *testing.T) {
 	if digest(g) != before {
 		t.Fatal("the revoked device stored something")
 	}
+	// What it writes after its revocation, carried to a member, counts
+	// for nothing, and the import says so.
+	if _, err := g.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Written by whoever holds the device"}); err != nil {
+		t.Fatal(err)
+	}
+	gb := filepath.Join(dir, "from-gamma.bundle")
+	mustExport(t, g, gb, BundleOptions{Since: time.Now().Add(-time.Minute)})
+	if rep := mustImport(t, a, gb); rep.New != 0 || rep.Refused == 0 {
+		t.Fatalf("Alpha imports the revoked device's bundle: %+v", rep)
+	}
 	// Told of its revocation, it says so.
 	exchange(t, a, g)
 	if _, err := g.ImportBundles(ctx, []string{p}, nil); err == nil || !strings.Contains(err.Error(), "revoked") {
