@@ -244,6 +244,9 @@ func (n *Node) readHeader(path string, key msync.BundleKey) (msync.Header, error
 		return msync.Header{}, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return msync.Header{}, inputError{msg: fmt.Sprintf("%s is a folder: give the summary or bundle file in it", path), err: ErrRefused}
+	}
 	br, err := msync.OpenBundle(f, key)
 	if err != nil {
 		return msync.Header{}, fmt.Errorf("%s: %w", filepath.Base(path), err)
@@ -402,7 +405,7 @@ func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, 
 		}
 		rep.Basis = fmt.Sprintf("what %s's node was known to hold on %s", org.Name, time.UnixMilli(max(k.Synced, k.Seen)).Local().Format("Mon 2 Jan 15:04"))
 	case !o.Since.IsZero():
-		since := uint64(o.Since.UnixMilli())
+		since := uint64(max(0, o.Since.UnixMilli())) // (before 1970: everything)
 		for _, x := range accepted {
 			if x.Clock.Millis() >= since {
 				sel = append(sel, x)
@@ -629,7 +632,18 @@ func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(
 	}
 	var waiting []crdt.ID
 	for _, bf := range files {
-		if err := n.importOne(ctx, bf, key, &rep, &waiting, func(k int) { done += k; tell() }); err != nil {
+		fileDone := 0
+		moved := func(k int) {
+			done, fileDone = done+k, fileDone+k
+			at := read
+			if bf.count > 0 {
+				at += bf.size * int64(fileDone) / int64(bf.count)
+			}
+			if progress != nil {
+				progress(Progress{Done: done, Total: total, Bytes: at})
+			}
+		}
+		if err := n.importOne(ctx, bf, key, &rep, &waiting, moved); err != nil {
 			if ctx.Err() != nil {
 				return rep, fmt.Errorf("import interrupted after %d of %d entries (those are kept): run the same import again to take the rest", done, total)
 			}
@@ -725,6 +739,11 @@ func (n *Node) checkBundle(ctx context.Context, path string, key msync.BundleKey
 // durable transaction.
 var importBatch = 1024
 
+// importBatchBytes bounds a batch's bytes too: entries with long bodies
+// (up to 64 KiB each) would otherwise make a batch of tens of megabytes,
+// two of which are in memory at once.
+const importBatchBytes = 4 << 20
+
 // verifiedBatch is a batch of a bundle's entries, decoded and verified.
 type verifiedBatch struct {
 	valid []*crdt.Entry
@@ -808,6 +827,7 @@ func (n *Node) importOne(ctx context.Context, bf *bundleFile, key msync.BundleKe
 // at a time.
 func readBatches(ctx context.Context, br *msync.BundleReader, take func([][]byte) error) error {
 	var batch [][]byte
+	size := 0
 	for {
 		es, err := br.Next()
 		if err == io.EOF {
@@ -818,11 +838,11 @@ func readBatches(ctx context.Context, br *msync.BundleReader, take func([][]byte
 		}
 		for _, e := range es {
 			batch = append(batch, bytes.Clone(e))
-			if len(batch) == importBatch {
+			if size += len(e); len(batch) == importBatch || size >= importBatchBytes {
 				if err := take(batch); err != nil {
 					return err
 				}
-				batch = nil // (take keeps it)
+				batch, size = nil, 0 // (take keeps it)
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -890,11 +910,15 @@ func missingParts(files []*bundleFile) []string {
 				gone = append(gone, fmt.Sprintf("%03d", p))
 			}
 		}
-		if s.last == 0 {
-			gone = append(gone, fmt.Sprintf("those after %03d", top))
-		}
-		if len(gone) > 0 {
-			out = append(out, "part "+strings.Join(gone, ", "))
+		switch {
+		case len(gone) > 0 && s.last == 0:
+			out = append(out, fmt.Sprintf("parts %s and any after %03d", strings.Join(gone, ", "), top))
+		case len(gone) == 1:
+			out = append(out, "part "+gone[0])
+		case len(gone) > 1:
+			out = append(out, "parts "+strings.Join(gone, ", "))
+		case s.last == 0:
+			out = append(out, fmt.Sprintf("any parts after %03d", top))
 		}
 	}
 	return out

@@ -176,8 +176,8 @@ what came to the members it reaches.`,
 		if len(rep.From) > 0 {
 			fmt.Fprintf(w, "Made by %s's node. To answer with what it lacks: murmur bundle export ANSWER --for %s\n", strings.Join(rep.From, ", "), pos[0])
 		}
-		for _, m := range rep.Missing {
-			fmt.Fprintf(w, "Not given: %s of a split export; import it when it comes (its entries may also wait for it).\n", m)
+		if len(rep.Missing) > 0 && rep.Waiting+rep.Dropped > 0 {
+			fmt.Fprintf(w, "Not given here: %s of a split export. If they were not imported before, import them when they come: entries wait for them.\n", strings.Join(rep.Missing, "; "))
 		}
 		for _, f := range rep.Skipped {
 			fmt.Fprintf(w, "Skipped %s: a summary, not a bundle (answer it with: murmur bundle export ANSWER --for %s).\n", f, f)
@@ -199,23 +199,31 @@ what came to the members it reaches.`,
 // a number of days or hours ago.
 func parseSince(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
+	t, ok := time.Time{}, false
 	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			return t, nil
+		if v, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			t, ok = v, true
+			break
 		}
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	if v, err := time.Parse(time.RFC3339, s); !ok && err == nil {
+		t, ok = v, true
 	}
-	if len(s) > 1 {
-		if k, err := strconv.Atoi(s[:len(s)-1]); err == nil && k >= 0 {
+	if !ok && len(s) > 1 {
+		if k, err := strconv.Atoi(s[:len(s)-1]); err == nil && k >= 0 && k <= 100*366*24 {
 			switch s[len(s)-1] {
 			case 'd':
-				return now.AddDate(0, 0, -k), nil
+				t, ok = now.AddDate(0, 0, -k), k <= 100*366
 			case 'h':
-				return now.Add(-time.Duration(k) * time.Hour), nil
+				t, ok = now.Add(-time.Duration(k)*time.Hour), true
 			}
 		}
+	}
+	if ok && t.After(now) {
+		return time.Time{}, usagef("--since %s is in the future: give a day or time already past", s)
+	}
+	if ok {
+		return t, nil
 	}
 	return time.Time{}, usagef("--since takes a date (2026-11-20), a date and time (2026-11-20T14:00), or days or hours ago (3d, 12h), not %q", s)
 }

@@ -97,6 +97,16 @@ func run(e *env, args []string) int {
 				}
 				return exitCode(c.run(e, []string{"--help"}))
 			}
+			if sub := subcommands(rest[0]); len(sub) > 0 && len(rest) == 1 { // murmur help bundle
+				fmt.Fprintf(e.stdout, "murmur %s: say which:\n", rest[0])
+				for _, c := range commands {
+					if slices.Contains(sub, c.name) {
+						fmt.Fprintf(e.stdout, "  %-16s %s\n", c.name, c.summary)
+					}
+				}
+				fmt.Fprintf(e.stdout, "\nmurmur help %s explains one.\n", sub[0])
+				return 0
+			}
 			fmt.Fprintf(e.stderr, "murmur help: unknown command %q (see murmur help)\n", strings.Join(rest, " "))
 			return 2
 		}
