@@ -5,5 +5,8 @@
 // reconciliation, exchanging bytes in proportion to the difference.
 //
 // The reconciliation itself (index.go, recon.go) is pure: no network, no
-// clock. The libp2p transport (stream.go, gossip.go) drives it.
+// clock. The libp2p transport (stream.go, gossip.go) drives it. Where no
+// network goes, bundles carry the same entry frames in a sealed file
+// (bundle.go), and a summary of each device's chain (summary.go) says
+// what the other side lacks in one round trip of the file.
 package sync
