@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"cmp"
+	"compress/flate"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -91,7 +92,7 @@ type ImportReport struct {
 	// Skipped are the summary files given (a summary is answered with
 	// export --for, not imported); Problems the files that could not be
 	// read, whose entries were not imported (the others were).
-	Skipped  []string      `json:"-"`
+	Skipped  []string      `json:"skipped,omitempty"`
 	Problems []FileProblem `json:"problems,omitempty"`
 }
 
@@ -285,6 +286,7 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 			o.Progress(Progress{Done: next, Total: len(raws), Bytes: rep.Bytes})
 		}
 	}
+	est := newCompressedSize()
 	for part := 1; part == 1 || next < len(raws); part++ {
 		h.Part = part
 		n.mu.Lock()
@@ -302,13 +304,17 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 					return err
 				}
 				raw := raws[next]
+				cost := int64(len(raw)) + 4 // what it may add, before compression
 				if o.Split > 0 && bw.Entries() > 0 {
-					if size := bw.Size() + unflushed + int64(len(raw)); size+msync.CloseOverhead(size) > o.Split {
+					if size := bw.Size() + unflushed + cost; size+msync.CloseOverhead(size) > o.Split {
 						if err := bw.Flush(); err != nil {
 							return err
 						}
 						unflushed = 0
-						if size := bw.Size() + int64(len(raw)); size+msync.CloseOverhead(size) > o.Split {
+						// Near the limit: what it adds, compressed on its own
+						// (in the stream it compresses at least as well).
+						cost = est.size(raw)
+						if size := bw.Size() + cost; size+msync.CloseOverhead(size) > o.Split {
 							break // this part is full
 						}
 					}
@@ -316,7 +322,7 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 				if err := bw.Add(raw); err != nil {
 					return err
 				}
-				unflushed += int64(len(raw)) + 4
+				unflushed += cost
 				if next%256 == 0 {
 					progress()
 				}
@@ -363,7 +369,14 @@ func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, 
 		if err != nil {
 			return nil, h, nil, rep, err
 		}
-		if org, known := n.state.DeviceOrg(fh.Device); known && fh.Device != n.device && crdt.VerifyWith(fh.Device, fh.SignedPart(), fh.Sig) {
+		org, known := n.state.DeviceOrg(fh.Device)
+		switch {
+		case fh.Device == n.device || !crdt.VerifyWith(fh.Device, fh.SignedPart(), fh.Sig):
+		case !known:
+			// Admitted since this node last heard, or not at all: nothing
+			// can be sealed for a device this node does not know.
+			return nil, h, nil, rep, fmt.Errorf("%s was made by a device this node does not know as a member's (an organisation admitted since this node last heard?): an answer could not be sealed for it. Ask that node for a bundle instead (`murmur bundle export FILE` there): it carries its admission; import it here, then answer that bundle with --for", filepath.Base(o.For))
+		default:
 			if _, standing := n.state.Standing(fh.Device); !standing {
 				return nil, h, nil, rep, fmt.Errorf("%s was made by a device of %s that has been revoked: it is not answered (whoever holds that device now is not the organisation)", filepath.Base(o.For), nameOr(n.orgNames(), org))
 			}
@@ -442,12 +455,13 @@ func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, 
 
 // Who may read a bundle. Its entries are sealed under a random content key,
 // wrapped for each admitted organisation (or, with --to, one): for its
-// current key, or, where none counts (a new member that has published
-// none, or one that revoked a device and has not published a new key
-// yet), for each of its devices with standing, through the X25519 key each
-// device key converts to. A revoked device holds the network secret but
-// none of these keys, so it cannot read a bundle made after its
-// organisation's key changed.
+// current key (so that a device added after the bundle was made reads it),
+// and for each of its devices with standing, through the X25519 key each
+// device key converts to (so that a device that has not received its
+// organisation's newest key reads it: a new member that has published
+// none, or a device cut off when another was revoked and a new key
+// written). A revoked device holds the network secret but none of these
+// keys, so it cannot read a bundle made after its revocation.
 //
 // A wrap is kind (1 byte: 1 an organisation's key, 2 a device's) | the
 // organisation ID or device key (32) | the recipient's X25519 key (32) |
@@ -484,8 +498,10 @@ func (n *Node) wrapForReaders(ck []byte, set [16]byte, only *crdt.OrgID) ([]byte
 			if err := wrap(wrapOrg, o.ID, v.Public); err != nil {
 				return nil, err
 			}
-			continue
 		}
+		// Each device too: one that has not received its organisation's
+		// newest key (written while it was cut off, after another device
+		// was revoked) reads with its own.
 		for _, d := range o.Devices {
 			if d.Revoked {
 				continue
@@ -551,7 +567,7 @@ func (n *Node) unsealTo(h msync.Header) ([]byte, error) {
 	if _, ok := n.state.Standing(n.device); !ok {
 		return nil, errors.New("this device cannot open it: it was made for the members' devices, and this one has been revoked or is not admitted")
 	}
-	return nil, errors.New("this device cannot open it: it was sealed for this organisation's keys as its maker knew them, and this device holds none of them (it may have been made before this device was added): ask for a new one")
+	return nil, errors.New("this device cannot open it: it was sealed for the members' keys and devices its maker knew, and this device holds none of those keys (its maker may not know yet that this device was added): ask for a new one once the maker has heard of this device")
 }
 
 // madeBy is the organisation whose device made a bundle or summary: one
@@ -1049,4 +1065,27 @@ func (r *Runner) flushSynced() {
 			r.n.rememberSynced(context.Background(), org, note.cursor, note.at)
 		}
 	}
+}
+
+// compressedSize tells what an entry takes compressed on its own: near a
+// part's limit, an export weighs the next entry by it rather than by its
+// length, which for a long body of one repeated character is hundreds of
+// times more.
+type compressedSize struct {
+	buf bytes.Buffer
+	zw  *flate.Writer
+}
+
+func newCompressedSize() *compressedSize {
+	c := &compressedSize{}
+	c.zw, _ = flate.NewWriter(&c.buf, flate.BestSpeed) // (the level is valid)
+	return c
+}
+
+func (c *compressedSize) size(raw []byte) int64 {
+	c.buf.Reset()
+	c.zw.Reset(&c.buf)
+	c.zw.Write(raw)
+	c.zw.Close()
+	return int64(c.buf.Len()) + 16
 }

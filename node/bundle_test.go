@@ -564,3 +564,104 @@ func TestRevokedDeviceCannotReadBundles(t *testing.T) {
 		t.Fatalf("Beta imports: %+v", rep)
 	}
 }
+
+// secondDevice adds a device to a's organisation, holding what a holds and
+// the network secret.
+func secondDevice(t *testing.T, a *Node, label string) *Node {
+	t.Helper()
+	ctx := context.Background()
+	d, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis(), Org: a.Org()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.DeviceAdded{Device: d.Device(), Org: a.Org(), Label: label}); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := a.networkSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.storeSecret(secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Ingest(ctx, entriesOf(a)); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A device cut off while another device of its organisation was revoked
+// (and the organisation's key replaced) still reads the bundles it is
+// sent: they are sealed for each device with standing too.
+func TestCutOffDeviceReadsAfterSiblingRevoked(t *testing.T) {
+	ctx := context.Background()
+	a, _ := apart(t)
+	field := secondDevice(t, a, "field laptop")
+	stolen := secondDevice(t, a, "stolen phone")
+	if _, err := a.EnsureOrgKey(ctx); err != nil { // the key handed to all three
+		t.Fatal(err)
+	}
+	if _, err := field.Ingest(ctx, entriesOf(a)); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	before, _ := a.currentOrgKey(a.Org())
+	a.mu.Unlock()
+	if _, err := a.ForceRevokeDevice(ctx, stolen.Device().String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.EnsureOrgKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	after, err := a.currentOrgKey(a.Org())
+	a.mu.Unlock()
+	if err != nil || after == before {
+		t.Fatalf("the fixture: no new key after the revocation (%v)", err)
+	}
+	if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "While the field laptop was cut off"}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "for-field.bundle")
+	mustExport(t, a, p, BundleOptions{})
+	if rep := mustImport(t, field, p); rep.New == 0 {
+		t.Fatalf("the field laptop imports: %+v", rep)
+	}
+	if digest(field) != digest(a) {
+		t.Fatal("the field laptop did not catch up")
+	}
+	if _, err := stolen.ImportBundles(ctx, []string{p}, nil); err == nil {
+		t.Fatal("the stolen phone reads the bundle")
+	}
+}
+
+// A summary made by a device the exporter does not know is not answered
+// with a file its maker could not open.
+func TestSummaryOfAnUnknownDevice(t *testing.T) {
+	ctx := context.Background()
+	a, _ := apart(t)
+	stranger, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	if err := stranger.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := a.networkSecret()
+	if err := stranger.storeSecret(secret); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sum := filepath.Join(dir, "unknown.summary")
+	if _, err := stranger.WriteSummary(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ExportBundle(ctx, filepath.Join(dir, "answer"), BundleOptions{For: sum}); err == nil || !strings.Contains(err.Error(), "does not know") {
+		t.Fatalf("answering an unknown device's summary: %v", err)
+	}
+}

@@ -58,6 +58,11 @@ const (
 	checkSize   = 16
 	chunkSize   = 64 << 10
 	padMin      = 512
+	// The smallest bundle and summary files: below these a size would tell
+	// how many entries a bundle holds, or how many devices a network has
+	// (a wrap for each organisation and device is in every bundle).
+	bundleFloor  = 16 << 10
+	summaryFloor = 1 << 10
 
 	frameEnd byte = 0x12
 
@@ -189,6 +194,7 @@ type BundleWriter struct {
 	inner   *sealWriter
 	zw      *flate.Writer
 	hdrLen  int64 // bytes of the outer stream before the inner one
+	floor   int64 // the smallest file
 	frame   []byte
 	entries int
 	err     error
@@ -228,6 +234,10 @@ func NewBundleWriter(w io.Writer, k BundleKey, h Header, contentKey []byte) (*Bu
 	bw.outer.Write(lead)
 	bw.outer.Write(hdr)
 	bw.hdrLen = int64(len(lead) + len(hdr))
+	bw.floor = bundleFloor
+	if h.Kind == KindSummary {
+		bw.floor = summaryFloor
+	}
 	bw.inner = &sealWriter{w: bw.outer, aead: innerAEAD}
 	bw.zw, _ = flate.NewWriter(bw.inner, flate.DefaultCompression) // (the level is valid)
 	return bw, out.err
@@ -297,7 +307,7 @@ func (bw *BundleWriter) Close(last bool) error {
 		bw.err = bw.zw.Close()
 	}
 	if bw.err == nil { // pad, so the size says little about the count
-		if pad := padding(bw.hdrLen, bw.inner.plain+int64(len(bw.inner.buf))); pad > 0 {
+		if pad := padding(bw.hdrLen, bw.inner.plain+int64(len(bw.inner.buf)), bw.floor); pad > 0 {
 			_, bw.err = bw.inner.Write(make([]byte, pad))
 		}
 	}
@@ -338,12 +348,13 @@ func padme(n int64) int64 {
 }
 
 // padding is how many zero bytes to add to an inner stream of plain bytes
-// so that the file's size is one padme gives.
-func padding(hdr, plain int64) int64 {
+// so that the file's size is one padme gives, and at least floor (a size
+// padme gives).
+func padding(hdr, plain, floor int64) int64 {
 	pad := int64(0)
 	for range 8 { // a chunk's tag added on the way may need another round
 		size := fileSize(hdr, plain+pad)
-		target := padme(size)
+		target := max(floor, padme(size))
 		if target == size {
 			break
 		}
@@ -442,21 +453,20 @@ func (br *BundleReader) frame() (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, br.cause(err)
 	}
-	if br.inflated.n > maxInflation*br.outer.read+inflationSlack {
-		// A file that inflates to far more than entries do was made to
-		// cost its reader, not by a Murmur node.
-		return 0, nil, ErrDamagedBundle
-	}
 	return typ, payload, nil
 }
 
-// A bundle may inflate to maxInflation times its size, plus
-// inflationSlack: honest entries (signatures, keys and hashes do not
-// compress) inflate to three times at most, unless bodies are long runs of
-// one character, which the slack leaves room for.
+// Every entry holds at least 128 bytes no compressor can shrink (its
+// signature, body hash and the hash of its author's previous entry, which
+// is in no other entry of the file). A file with more than one entry for
+// every entryMinBytes it holds (plus entrySlack) repeats entries, which
+// honest nodes never write: it was made to cost its reader a signature
+// check per copy (DEFLATE shrinks a repeated entry a thousandfold).
+// Long bodies of one repeated character compress far, but each is one
+// entry, so they pass.
 const (
-	maxInflation   = 64
-	inflationSlack = 8 << 20
+	entryMinBytes = 64
+	entrySlack    = 1024
 )
 
 // countReader counts what it reads.
@@ -506,6 +516,9 @@ func (br *BundleReader) Next() ([][]byte, error) {
 			return nil, ErrDamagedBundle
 		}
 		br.count += len(es)
+		if int64(br.count) > br.outer.read/entryMinBytes+entrySlack {
+			return nil, ErrDamagedBundle
+		}
 		return es, nil
 	case frameEnd:
 		r := fileReader{b: payload}
@@ -664,4 +677,4 @@ const MinBundleSize = 64_000
 // CloseOverhead is a bound on the bytes Close adds to a bundle of size n
 // after a Flush: the end frame, DEFLATE's end, the last tags and the
 // padding.
-func CloseOverhead(n int64) int64 { return padme(n+128) - n + 128 }
+func CloseOverhead(n int64) int64 { return max(bundleFloor, padme(n+128)) - n + 128 }

@@ -123,8 +123,11 @@ in any order.`,
 		if rep.To != "" {
 			fmt.Fprintf(w, "Only %s's nodes can read the entries in it.\n", rep.To)
 		}
-		if rep.Entries == 0 {
-			fmt.Fprintf(w, "The recipient lacks nothing this node holds; the file still carries this node's summary, so they can answer it.\n")
+		switch {
+		case rep.Entries == 0 && *since != "":
+			fmt.Fprintf(w, "No entry was written since then. The file still carries this node's summary, so the other side can answer it.\n")
+		case rep.Entries == 0:
+			fmt.Fprintf(w, "The recipient lacks nothing this node holds. The file still carries this node's summary, so the other side can answer it.\n")
 		}
 		fmt.Fprintf(w, "The other side runs: murmur bundle import %s\n", strings.Join(rep.Files, " "))
 	})
