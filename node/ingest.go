@@ -125,11 +125,16 @@ func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport
 		return rep, n.flushRedactions(ctx)
 	}
 	if _, err := n.store.Put(ctx, recs, changes); err != nil {
-		// The state is now ahead of the disk: rebuild it from what is stored.
+		// The state is now ahead of the disk: rebuild it from what is
+		// stored. Not with ctx: a session cancelled mid-write (superseded
+		// by the peer's, or the node stopping) would leave the state empty
+		// until the next poll, and every view meanwhile would say this
+		// organisation is not admitted (TestJoinWaitsForQuorum saw it).
+		rctx := context.WithoutCancel(ctx)
 		n.resetState()
-		changes, rerr := n.refresh(ctx)
+		changes, rerr := n.refresh(rctx)
 		if rerr == nil {
-			rerr = n.persist(ctx, changes)
+			rerr = n.persist(rctx, changes)
 		}
 		return rep, errors.Join(err, rerr)
 	}
