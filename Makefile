@@ -79,6 +79,7 @@ fuzz:
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzDecodeEntries$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReadBundle$$' -fuzztime $(FUZZTIME)
 
 # Throughput beside this machine's floor (ingest, append, reconciliation,
 # catch-up, the satellite profile in real time, a 20-node testnet), then the
