@@ -114,6 +114,10 @@ func run(e *env, args []string) int {
 			// An error is one line on stderr and nothing on stdout, where a
 			// script may be reading JSON.
 			if sub := subcommands(args[0]); len(sub) > 0 { // murmur steward
+				if len(args) > 1 && !strings.HasPrefix(args[1], "-") { // murmur bundle foo
+					fmt.Fprintf(e.stderr, "murmur: unknown command %q: say which: %s (murmur %s --help explains one)\n", args[0]+" "+args[1], strings.Join(sub, ", "), sub[0])
+					return 2
+				}
 				fmt.Fprintf(e.stderr, "murmur %s: say which: %s (murmur %s --help explains one)\n", args[0], strings.Join(sub, ", "), sub[0])
 				return 2
 			}
