@@ -95,6 +95,10 @@ type RunOptions struct {
 // Runner is a node taking part in its network. Close stops it.
 type Runner struct {
 	n *Node
+	// served are the protocols Start registered on the host: Close
+	// removes them (on a host the caller passed in, they would otherwise
+	// go on calling into a stopped node).
+	served []protocol.ID
 	// synced remembers, per member organisation, the last reconciliation
 	// this node started with one of its nodes that ended well (bundle.go,
 	// noteSynced); r.n.mu guards it.
@@ -260,6 +264,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	members.SetStreamHandler(BodiesProtocol(n.network), n.serveBodies)
 	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
 	members.SetStreamHandler(toldProtocol(n.network), r.serveTold)
+	r.served = []protocol.ID{n.joinProtocol(), SecretProtocol(n.network), BodiesProtocol(n.network), reachProtocol(n.network), toldProtocol(n.network)}
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
 	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
 		r.sessionEnded(p, err)
@@ -604,8 +609,18 @@ func (r *Runner) gossipOptions() msync.GossipOptions {
 	return o
 }
 
-// Close leaves the network: it stops every goroutine it started, closes the
-// host, and returns once all are gone. It is safe to call twice.
+// How long Close waits for the runner's goroutines: first with the host
+// open, then after closing it (which ends what blocks on the network).
+// Together within the 10 s a service manager gives a stopping process.
+var (
+	closeWait      = 6 * time.Second
+	closeAfterHost = 2 * time.Second
+)
+
+// Close leaves the network: it removes the protocol handlers it registered,
+// stops every goroutine it started, closes the host, and returns once all
+// are gone, or with an error after closeWait+closeAfterHost. It is safe to
+// call twice.
 func (r *Runner) Close() error {
 	r.closeOnce.Do(func() {
 		r.n.mu.Lock()
@@ -614,6 +629,9 @@ func (r *Runner) Close() error {
 		r.n.mu.Unlock()
 		if r.notifiee != nil {
 			r.h.Network().StopNotify(r.notifiee)
+		}
+		for _, p := range r.served {
+			r.h.RemoveStreamHandler(p)
 		}
 		r.spawnMu.Lock()
 		r.stopping = true
@@ -631,12 +649,32 @@ func (r *Runner) Close() error {
 		if r.syncer != nil {
 			errs = append(errs, r.syncer.Close())
 		}
-		r.wg.Wait()
+		stopped := make(chan struct{})
+		go func() { r.wg.Wait(); close(stopped) }()
+		waited := false
+		select {
+		case <-stopped:
+			waited = true
+		case <-time.After(closeWait):
+			// Something blocks on the network: closing the host below
+			// unblocks it.
+		}
 		errs = append(errs, r.closeDoors())
-		r.flushContacts()
-		r.flushSynced()
+		if waited {
+			r.flushContacts()
+			r.flushSynced()
+		}
 		if r.h != nil && r.opt.Host == nil {
 			errs = append(errs, r.h.Close())
+		}
+		if !waited {
+			select {
+			case <-stopped:
+				r.flushContacts()
+				r.flushSynced()
+			case <-time.After(closeAfterHost):
+				errs = append(errs, fmt.Errorf("stopped with some tasks still running after %v", closeWait+closeAfterHost))
+			}
 		}
 		removeRunFile(r.n.dir)
 		if r.lock != nil {

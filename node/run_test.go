@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +198,32 @@ func TestPartitionHealConverges(t *testing.T) {
 	t.Logf("converged %v after the heal; %d entries", took, nodes[0].n.Status().Entries)
 	if got := nodes[4].n.Status().Entries; got != 1+1+4+50+5 {
 		t.Fatalf("%d entries, want genesis + the secret's check + 4 admissions + 50 requests + 5 organisations' keys", got)
+	}
+}
+
+// Close takes back every protocol handler the runner registered: on a host
+// the caller keeps, none goes on calling into the stopped node.
+func TestCloseRemovesItsHandlers(t *testing.T) {
+	nodes, _ := mesh(t, 2, node.RunOptions{})
+	r := nodes[0].r
+	h := r.Host()
+	net := nodes[0].n.Network().String()
+	ours := func() []string {
+		var ps []string
+		for _, p := range h.Mux().Protocols() {
+			if strings.Contains(string(p), net) || strings.Contains(string(p), "sub/") {
+				ps = append(ps, string(p))
+			}
+		}
+		return ps
+	}
+	if len(ours()) < 5 {
+		t.Fatalf("the fixture: the running node serves %v", ours())
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := ours(); len(left) > 0 {
+		t.Fatalf("after Close the host still serves %v", left)
 	}
 }

@@ -322,6 +322,11 @@ func (g *Gossip) Close() error {
 		g.cancel()
 		g.wg.Wait()
 		g.topic.Close()
+		// pubsub leaves its handlers on the host when its context ends: on
+		// a host that outlives this topic they would serve a stopped router.
+		for _, p := range pubsub.GossipSubDefaultProtocols {
+			g.h.RemoveStreamHandler(p)
+		}
 	})
 	return nil
 }
