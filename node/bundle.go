@@ -402,14 +402,24 @@ func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, 
 		}
 		sel = accepted
 		if k.Cursor > 0 {
+			// What was stored since, and, of each chain that grew since,
+			// everything from where it grew: an entry stored before but
+			// waiting then for its predecessor was not sent, and counts now.
 			after := map[crdt.ID]bool{}
+			grew := map[crdt.DeviceKey]uint64{}
 			if _, err := n.store.Scan(ctx, k.Cursor, func(_ int64, r store.Record) error {
 				after[r.ID] = true
+				if s, ok := grew[r.Author]; !ok || r.Seq < s {
+					grew[r.Author] = r.Seq
+				}
 				return nil
 			}); err != nil {
 				return nil, h, nil, rep, err
 			}
-			sel = slices.DeleteFunc(slices.Clone(accepted), func(x msync.Holding) bool { return !after[x.ID] })
+			sel = slices.DeleteFunc(slices.Clone(accepted), func(x msync.Holding) bool {
+				from, ok := grew[x.Author]
+				return !after[x.ID] && !(ok && x.Seq >= from)
+			})
 		}
 		if len(k.Summary) > 0 {
 			if s, err := msync.DecodeSummary(k.Summary); err == nil {
