@@ -84,6 +84,11 @@ type ImportReport struct {
 	Held    int            `json:"held"`    // entries this node already held
 	Refused int            `json:"refused"` // entries refused, with the same checks as from the network
 	Waiting int            `json:"-"`       // of the new ones: waiting for entries not here yet
+	// StillWaiting is every entry this node holds that waits for one it
+	// lacks, after the import: those of earlier imports too (a part of a
+	// split export that never came).
+	StillWaiting int      `json:"waiting"`
+	Imported     []string `json:"-"` // the files whose entries were taken in
 	Dropped int            `json:"-"`       // of those: no longer kept (the waiting room is bounded)
 	Why     map[string]int `json:"-"`       // refused entries by reason, in words
 	Files   int            `json:"-"`
@@ -688,8 +693,10 @@ func (n *Node) ImportBundles(ctx context.Context, paths []string, progress func(
 			rep.Waiting++
 		}
 	}
+	rep.StillWaiting = n.state.Counts().Waiting
 	names := map[string]bool{}
 	for _, bf := range files {
+		rep.Imported = append(rep.Imported, bf.path)
 		if org, ok := n.madeBy(bf.h); ok {
 			n.rememberSummary(ctx, org, bf.h.Summary, bf.h.Made)
 			names[nameOr(n.orgNames(), org)] = true

@@ -389,8 +389,8 @@ var ErrSealed = errors.New("sync: the bundle's content key is needed")
 func OpenBundle(r io.Reader, k BundleKey) (*BundleReader, error) {
 	pre := make([]byte, prefixSize)
 	if n, err := io.ReadFull(r, pre); err != nil {
-		if n >= len(bundleMagic) && string(pre[:len(bundleMagic)]) == bundleMagic {
-			return nil, ErrTruncatedBundle
+		if k := min(n, len(bundleMagic)); string(pre[:k]) == bundleMagic[:k] {
+			return nil, ErrTruncatedBundle // empty, or cut within the first bytes: a copy that stopped
 		}
 		return nil, ErrNotBundle
 	}

@@ -39,7 +39,7 @@ this node exports carries its summary too, so one trip can carry both.`,
 		return err
 	}
 	return c.output(e, rep, func(w io.Writer) {
-		fmt.Fprintf(w, "Wrote %s (%s): what this node holds, from %s.\n", rep.File, size(rep.Bytes), plural(rep.Devices, "device"))
+		fmt.Fprintf(w, "Wrote %s (%s): what this node holds, the entries of %s.\n", rep.File, size(rep.Bytes), plural(rep.Devices, "device"))
 		fmt.Fprintf(w, "A member's node answers it with: murmur bundle export ANSWER --for %s\n", rep.File)
 	})
 }
@@ -162,7 +162,10 @@ what came to the members it reaches.`,
 	}
 	if err := c.output(e, rep, func(w io.Writer) {
 		fmt.Fprintf(w, "Imported %s: %d new, %d already held, %d refused.\n", plural(rep.Files, "file"), rep.New, rep.Held, rep.Refused)
-		if rep.Waiting > 0 {
+		switch {
+		case rep.StillWaiting > rep.Waiting:
+			fmt.Fprintf(w, "%s this node holds wait for entries it lacks (%d of them from this import): they count once those come. If a part of a split export never came, ask for it again, or send its maker a summary (murmur bundle summary FILE): the answer brings exactly what is missing.\n", plural(rep.StillWaiting, "entry", "entries"), rep.Waiting)
+		case rep.Waiting > 0:
 			fmt.Fprintf(w, "%s of the new ones wait for entries this node does not hold yet; they count once those come (by the network, or in another bundle).\n", plural(rep.Waiting, "entry", "entries"))
 		}
 		if rep.Dropped > 0 {
@@ -176,8 +179,11 @@ what came to the members it reaches.`,
 		for _, why := range whys {
 			fmt.Fprintf(w, "Refused %s: %s.\n", plural(rep.Why[why], "entry", "entries"), why)
 		}
-		if len(rep.From) > 0 {
-			fmt.Fprintf(w, "Made by %s's node. To answer with what it lacks: murmur bundle export ANSWER --for %s\n", strings.Join(rep.From, ", "), pos[0])
+		switch {
+		case len(rep.From) == 1 && len(rep.Imported) > 0:
+			fmt.Fprintf(w, "Made by %s's node. To answer with what it lacks: murmur bundle export ANSWER --for %s\n", rep.From[0], rep.Imported[len(rep.Imported)-1])
+		case len(rep.From) > 1:
+			fmt.Fprintf(w, "Made by the nodes of %s. To answer one with what it lacks: murmur bundle export ANSWER --for ITS-FILE\n", strings.Join(rep.From, ", "))
 		}
 		if len(rep.Missing) > 0 && rep.Waiting+rep.Dropped > 0 {
 			fmt.Fprintf(w, "Not given here: %s of a split export. If they were not imported before, import them when they come: entries wait for them.\n", strings.Join(rep.Missing, "; "))
