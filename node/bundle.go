@@ -80,20 +80,20 @@ type ExportReport struct {
 
 // ImportReport says what ImportBundles took in.
 type ImportReport struct {
-	New     int            `json:"new"`     // entries stored
-	Held    int            `json:"held"`    // entries this node already held
-	Refused int            `json:"refused"` // entries refused, with the same checks as from the network
-	Waiting int            `json:"-"`       // of the new ones: waiting for entries not here yet
+	New     int `json:"new"`     // entries stored
+	Held    int `json:"held"`    // entries this node already held
+	Refused int `json:"refused"` // entries refused, with the same checks as from the network
+	Waiting int `json:"-"`       // of the new ones: waiting for entries not here yet
 	// StillWaiting is every entry this node holds that waits for one it
 	// lacks, after the import: those of earlier imports too (a part of a
 	// split export that never came).
-	StillWaiting int      `json:"waiting"`
-	Imported     []string `json:"-"` // the files whose entries were taken in
-	Dropped int            `json:"-"`       // of those: no longer kept (the waiting room is bounded)
-	Why     map[string]int `json:"-"`       // refused entries by reason, in words
-	Files   int            `json:"-"`
-	From    []string       `json:"-"` // the organisations that made the bundles
-	Missing []string       `json:"-"` // parts of a split export not given, in words
+	StillWaiting int            `json:"waiting"`
+	Imported     []string       `json:"-"` // the files whose entries were taken in
+	Dropped      int            `json:"-"` // of those: no longer kept (the waiting room is bounded)
+	Why          map[string]int `json:"-"` // refused entries by reason, in words
+	Files        int            `json:"-"`
+	From         []string       `json:"-"` // the organisations that made the bundles
+	Missing      []string       `json:"-"` // parts of a split export not given, in words
 	// Skipped are the summary files given (a summary is answered with
 	// export --for, not imported); Problems the files that could not be
 	// read, whose entries were not imported (the others were).
