@@ -777,6 +777,9 @@ type ContactInfo struct {
 	LastSynced *time.Time `json:"last_synced"` // null: never reached
 	Via        string     `json:"via"`         // lan, direct or relay; empty if never
 	Connected  bool       `json:"connected"`   // a device's node is connected now
+	// LastBundle is when the newest bundle or summary its node made, that
+	// this node has read, was made: news that came by file.
+	LastBundle *time.Time `json:"last_bundle,omitempty"`
 }
 
 // contacts is each member organisation's last contact (other than this
@@ -816,11 +819,16 @@ func (n *Node) contacts(info *runInfo) []ContactInfo {
 		}
 	}
 	out := []ContactInfo{}
+	byFile := n.knownHoldings(ctx)
 	for _, o := range n.state.Members() {
 		if !o.Admitted {
 			continue
 		}
 		ci := ContactInfo{Org: o.ID.String(), Name: o.Name}
+		if k, ok := byFile[o.ID]; ok && k.Seen > 0 {
+			at := time.UnixMilli(k.Seen).UTC()
+			ci.LastBundle = &at
+		}
 		others := false
 		for _, d := range o.Devices {
 			if d.Key == n.device || d.Revoked {

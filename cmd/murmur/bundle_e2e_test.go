@@ -106,6 +106,9 @@ func TestCLIBundleRoundTrip(t *testing.T) {
 	if sa, sb := a.status(), b.status(); sa.Digest != sb.Digest || sa.Entries != sb.Entries {
 		t.Fatalf("after one round trip: %+v and %+v", sa, sb)
 	}
+	if st := a.ok("status"); !strings.Contains(st.stdout, "Beta Collective: last synced") || !strings.Contains(st.stdout, "latest bundle read here was made") {
+		t.Fatalf("status does not tell of the news that came by file:\n%s", st.stdout)
+	}
 	for _, name := range []string{"beta.summary", "for-beta.bundle", "for-alpha.bundle"} {
 		raw, err := os.ReadFile(f(name))
 		if err != nil {

@@ -699,6 +699,14 @@ func cmdRespond(e *env, args []string) error {
 // contactLine is an organisation's last contact in plain words: "Beta
 // Collective: last synced 3 h ago via relay (1 Dec 21:14)".
 func contactLine(c node.ContactInfo, now time.Time) string {
+	line := contactNetLine(c, now)
+	if c.LastBundle != nil {
+		line += fmt.Sprintf("; its latest bundle read here was made %s (%s)", ago(now.Sub(*c.LastBundle)), when(*c.LastBundle, now))
+	}
+	return line
+}
+
+func contactNetLine(c node.ContactInfo, now time.Time) string {
 	if c.LastSynced == nil {
 		if c.Connected {
 			return c.Name + ": connected now"
