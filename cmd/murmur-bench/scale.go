@@ -306,12 +306,18 @@ func measureRun(ctx context.Context, bin, dir string) (rss int64, ready time.Dur
 	cmd := exec.CommandContext(ctx, bin, "run", "--dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
+	// A pipe of our own, not StdoutPipe: the reader below reads to the end
+	// (the process may print after its address), past Wait.
+	out, outW, err := os.Pipe()
 	if err != nil {
 		return 0, 0, err
 	}
+	defer out.Close()
+	cmd.Stdout = outW
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	outW.Close()
+	if err != nil {
 		return 0, 0, err
 	}
 	defer func() {
@@ -324,32 +330,38 @@ func measureRun(ctx context.Context, bin, dir string) (rss int64, ready time.Dur
 			cmd.Process.Kill()
 			<-done
 		}
+		if err != nil { // what it said, read once it has stopped
+			err = fmt.Errorf("%w; murmur run said: %s", err, stderr.Bytes())
+		}
 	}()
-	lines := make(chan struct{})
+	listening := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
-		signalled := false
+		found := false
 		for sc.Scan() {
-			if !signalled && strings.HasPrefix(sc.Text(), "Listening on:") {
-				close(lines)
-				signalled = true
+			if !found && strings.HasPrefix(sc.Text(), "Listening on:") {
+				found = true
+				listening <- true
 			}
 		}
-		if !signalled {
-			close(lines)
+		if !found {
+			listening <- false // it stopped without listening
 		}
 	}()
 	select {
-	case <-lines:
+	case ok := <-listening:
+		if !ok {
+			return 0, 0, fmt.Errorf("murmur run stopped before it listened")
+		}
 	case <-time.After(10 * time.Minute):
-		return 0, 0, fmt.Errorf("murmur run printed no address in 10 minutes: %s", stderr.Bytes())
+		return 0, 0, fmt.Errorf("murmur run printed no address in 10 minutes")
 	}
 	ready = time.Since(t0)
 	if err := waitFor(ctx, time.Minute, "murmur run writes run.json", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "run.json"))
 		return err == nil
 	}); err != nil {
-		return 0, 0, fmt.Errorf("%w: %s", err, stderr.Bytes())
+		return 0, 0, err
 	}
 	rss, err = vmHWM(cmd.Process.Pid)
 	return rss, ready, err
@@ -386,6 +398,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 func printScale(w io.Writer, rows []scaleRow, runs int) {
 	fmt.Fprintf(w, "scale: real murmur CLI processes on a data directory of N entries with 200-byte bodies from %d organisations (requests of each kind, responses, directory entries); median / p99 of %d runs, peak RSS\n", catchUpOrgs, runs)
+	fmt.Fprintf(w, "  request list: the whole list (the CLI does not page yet); request new, respond: one new entry each run, durably written\n")
 	fmt.Fprintf(w, "  targets at %d entries: every command's median at most %v; murmur run at most %d MB; RSS at 1M at most %.1fx RSS at 100k\n",
 		scaleTargetEntries, scaleTargetMedian, scaleTargetRunRSS>>20, scaleTargetGrowth)
 	fmt.Fprintf(w, "  %10s %8s", "entries", "build")
