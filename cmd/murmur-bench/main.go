@@ -41,10 +41,24 @@ func main() {
 	flag.IntVar(&cfg.satellite, "satellite", 1, "a day's work over a simulated 32 kbit/s, 800 ms link: 1 at full scale (about 80 s), N to run it N times faster and scale back, 0 to skip")
 	flag.BoolVar(&cfg.testnet, "testnet", true, "also measure a 20-node in-process testnet: convergence after a heal, propagation latency")
 	flag.StringVar(&cfg.importProfile, "importprofile", "", "write CPU profiles of the bundle section's imports to this file (the kind of body appended)")
-	only := flag.String("only", "", "run only this part: recon (the reconciliation table), bundle (bundle size, export and import)")
+	scaleSizes := flag.String("scale", "100000", "entries in the scale section's data directories, comma-separated (100000,1000000); 0: skip")
+	flag.IntVar(&cfg.scaleRuns, "scale-runs", 15, "runs of each CLI command in the scale section")
+	only := flag.String("only", "", "run only this part: recon (the reconciliation table), bundle (bundle size, export and import), scale (CLI commands and murmur run on large data directories)")
 	flag.Parse()
+	sizes, err := parseSizes(*scaleSizes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "murmur-bench:", err)
+		os.Exit(2)
+	}
+	cfg.scale = sizes
 	switch *only {
 	case "":
+	case "scale":
+		if err := scale(context.Background(), os.Stdout, cfg.scale, cfg.scaleRuns); err != nil {
+			fmt.Fprintln(os.Stderr, "murmur-bench: scale:", err)
+			os.Exit(1)
+		}
+		return
 	case "recon":
 		reconTable(os.Stdout, reconNs, reconDs)
 		return
@@ -55,7 +69,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon, bundle\n", *only)
+		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon, bundle, scale\n", *only)
 		os.Exit(2)
 	}
 	if *recon {
@@ -73,8 +87,10 @@ type config struct {
 	catchUp                          int   // entries a fresh node pulls over loopback; 0: skip
 	bundle                           int   // entries in the bundle exported and imported; 0: skip
 	importProfile                    string
-	satellite                        int  // the satellite profile's time scale (1: real time); 0: skip
-	testnet                          bool // 20-node convergence and propagation latency
+	satellite                        int   // the satellite profile's time scale (1: real time); 0: skip
+	testnet                          bool  // 20-node convergence and propagation latency
+	scale                            []int // data directory sizes for the scale section; none: skip
+	scaleRuns                        int   // runs of each CLI command there
 }
 
 const bodySize = 200
@@ -192,6 +208,12 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		fmt.Fprintln(w)
 		if err := satellite(ctx, w, cfg.satellite); err != nil {
 			return fmt.Errorf("satellite: %w", err)
+		}
+	}
+	if len(cfg.scale) > 0 {
+		fmt.Fprintln(w)
+		if err := scale(ctx, w, cfg.scale, cfg.scaleRuns); err != nil {
+			return fmt.Errorf("scale: %w", err)
 		}
 	}
 	if cfg.testnet {
