@@ -398,7 +398,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 func printScale(w io.Writer, rows []scaleRow, runs int) {
 	fmt.Fprintf(w, "scale: real murmur CLI processes on a data directory of N entries with 200-byte bodies from %d organisations (requests of each kind, responses, directory entries); median / p99 of %d runs, peak RSS\n", catchUpOrgs, runs)
-	fmt.Fprintf(w, "  request list: the whole list (the CLI does not page yet); request new, respond: one new entry each run, durably written\n")
+	fmt.Fprintf(w, "  request list: its first page (50 requests, the CLI's default); request new, respond: one new entry each run, durably written\n")
 	fmt.Fprintf(w, "  targets at %d entries: every command's median at most %v; murmur run at most %d MB; RSS at 1M at most %.1fx RSS at 100k\n",
 		scaleTargetEntries, scaleTargetMedian, scaleTargetRunRSS>>20, scaleTargetGrowth)
 	fmt.Fprintf(w, "  %10s %8s", "entries", "build")
