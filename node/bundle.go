@@ -267,14 +267,14 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 		return ExportReport{}, inputError{msg: fmt.Sprintf("--split: parts must hold at least %d KB", msync.MinBundleSize/1000), err: ErrRefused}
 	}
 	n.mu.Lock()
-	raws, h, toKey, rep, err := n.exportPlan(ctx, o)
-	n.mu.Unlock()
-	if err != nil {
-		return ExportReport{}, err
+	key, err := n.bundleKey()
+	var raws [][]byte
+	var h msync.Header
+	var toKey []byte
+	var rep ExportReport
+	if err == nil {
+		raws, h, toKey, rep, err = n.exportPlan(ctx, o, key)
 	}
-	key := msync.BundleKey{}
-	n.mu.Lock()
-	key, err = n.bundleKey()
 	n.mu.Unlock()
 	if err != nil {
 		return ExportReport{}, err
@@ -355,11 +355,7 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 
 // exportPlan chooses the entries to export and makes the header. The
 // caller holds n.mu.
-func (n *Node) exportPlan(ctx context.Context, o BundleOptions) (raws [][]byte, h msync.Header, toKey []byte, rep ExportReport, err error) {
-	key, err := n.bundleKey()
-	if err != nil {
-		return nil, h, nil, rep, err
-	}
+func (n *Node) exportPlan(ctx context.Context, o BundleOptions, key msync.BundleKey) (raws [][]byte, h msync.Header, toKey []byte, rep ExportReport, err error) {
 	all := n.holdingsOf(false)
 	var accepted []msync.Holding
 	for _, x := range all {

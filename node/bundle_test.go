@@ -39,17 +39,23 @@ func apart(t *testing.T) (a, b *Node) {
 	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta"}); err != nil {
 		t.Fatal(err)
 	}
-	secret, err := a.networkSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.storeSecret(secret); err != nil {
-		t.Fatal(err)
-	}
+	shareSecret(t, a, b)
 	if _, err := a.EnsureOrgKey(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return a, b
+}
+
+// shareSecret hands the network secret from's node holds to the others'
+// nodes, as fetchSecret does once they are admitted.
+func shareSecret(t testing.TB, from *Node, to ...*Node) {
+	t.Helper()
+	secret := heldSecret(t, from)
+	for _, n := range to {
+		if err := n.storeSecret(secret); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func digest(n *Node) string { s := n.Status(); return fmt.Sprintf("%s/%d", s.Digest, s.Entries) }
@@ -244,15 +250,7 @@ func TestBundleRefused(t *testing.T) {
 func TestBundleToOneOrganisation(t *testing.T) {
 	ctx := context.Background()
 	a, b, g := threeOrgs(t)
-	secret, err := a.networkSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []*Node{b, g} {
-		if err := n.storeSecret(secret); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shareSecret(t, a, b, g)
 	if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "For Beta only"}); err != nil {
 		t.Fatal(err)
 	}
@@ -390,11 +388,7 @@ func TestBundleSinceAndUnknownOrg(t *testing.T) {
 func TestBundleMakerIsChecked(t *testing.T) {
 	ctx := context.Background()
 	a, b, g := threeOrgs(t)
-	secret, err := a.networkSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := msync.BundleKey{Secret: secret, Network: a.Network()}
+	key := msync.BundleKey{Secret: heldSecret(t, a), Network: a.Network()}
 	g.mu.Lock()
 	all := msync.Summarise(g.holdingsOf(false))
 	g.mu.Unlock()
@@ -517,15 +511,7 @@ func TestImportedEntriesReachPeersAtOnce(t *testing.T) {
 func TestRevokedDeviceCannotReadBundles(t *testing.T) {
 	ctx := context.Background()
 	a, b, g := threeOrgs(t)
-	secret, err := a.networkSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []*Node{b, g} {
-		if err := n.storeSecret(secret); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shareSecret(t, a, b, g)
 	dir := t.TempDir()
 	gsum := filepath.Join(dir, "gamma.summary")
 	if _, err := g.WriteSummary(ctx, gsum); err != nil {
@@ -585,13 +571,7 @@ func secondDevice(t *testing.T, a *Node, label string) *Node {
 	if _, err := a.Append(ctx, &crdt.DeviceAdded{Device: d.Device(), Org: a.Org(), Label: label}); err != nil {
 		t.Fatal(err)
 	}
-	secret, err := a.networkSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.storeSecret(secret); err != nil {
-		t.Fatal(err)
-	}
+	shareSecret(t, a, d)
 	if _, err := d.Ingest(ctx, entriesOf(a)); err != nil {
 		t.Fatal(err)
 	}
@@ -656,10 +636,7 @@ func TestSummaryOfAnUnknownDevice(t *testing.T) {
 	if err := stranger.Unlock(nil); err != nil {
 		t.Fatal(err)
 	}
-	secret, _ := a.networkSecret()
-	if err := stranger.storeSecret(secret); err != nil {
-		t.Fatal(err)
-	}
+	shareSecret(t, a, stranger)
 	dir := t.TempDir()
 	sum := filepath.Join(dir, "unknown.summary")
 	if _, err := stranger.WriteSummary(ctx, sum); err != nil {

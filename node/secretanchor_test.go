@@ -38,7 +38,7 @@ func (l *logLines) has(s string) bool {
 	return false
 }
 
-func heldSecret(t *testing.T, n *Node) []byte {
+func heldSecret(t testing.TB, n *Node) []byte {
 	t.Helper()
 	n.mu.Lock()
 	defer n.mu.Unlock()

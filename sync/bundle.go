@@ -132,8 +132,6 @@ func (h Header) SignedPart() []byte {
 	return append([]byte("murmur-bundle-header-v1\n"), h.encodeUnsigned()...)
 }
 
-const maxHeaderTo = maxHeader
-
 func (h Header) encode() []byte { return append(h.encodeUnsigned(), h.Sig[:]...) }
 
 func (h Header) encodeUnsigned() []byte {
@@ -164,7 +162,7 @@ func decodeHeader(p []byte) (Header, error) {
 	copy(h.Set[:], r.bytes(16))
 	part := r.uvarint()
 	to := r.uvarint()
-	if r.err != nil || part == 0 || part > 1<<20 || to > maxHeaderTo {
+	if r.err != nil || part == 0 || part > 1<<20 || to > maxHeader {
 		return h, ErrDamagedBundle
 	}
 	h.Part = int(part)
@@ -365,19 +363,18 @@ func padding(hdr, plain, floor int64) int64 {
 
 // BundleReader reads one bundle file.
 type BundleReader struct {
-	outer    *openReader
-	rest     *bufio.Reader // the outer stream after the header
-	key      BundleKey
-	salt     []byte
-	inner    *openReader
-	zr       io.ReadCloser
-	inflated *countReader // what the compressed stream inflated to so far
-	br       *bufio.Reader
-	h        Header
-	content  []byte
-	count    int
-	last     bool
-	done     bool
+	outer   *openReader
+	rest    *bufio.Reader // the outer stream after the header
+	key     BundleKey
+	salt    []byte
+	inner   *openReader
+	zr      io.ReadCloser
+	br      *bufio.Reader
+	h       Header
+	content []byte
+	count   int
+	last    bool
+	done    bool
 }
 
 // ErrSealed is returned by Next for a bundle whose wraps (Header.To) were
@@ -446,8 +443,7 @@ func (br *BundleReader) frame() (byte, []byte, error) {
 		}
 		br.inner = &openReader{r: bufio.NewReaderSize(br.rest, chunkSize+chacha20poly1305.Overhead+1), aead: aead}
 		br.zr = flate.NewReader(br.inner)
-		br.inflated = &countReader{r: br.zr}
-		br.br = bufio.NewReader(br.inflated)
+		br.br = bufio.NewReader(br.zr)
 	}
 	typ, payload, err := readFrame(br.br)
 	if err != nil {
@@ -468,18 +464,6 @@ const (
 	entryMinBytes = 64
 	entrySlack    = 1024
 )
-
-// countReader counts what it reads.
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	k, err := c.r.Read(p)
-	c.n += int64(k)
-	return k, err
-}
 
 // cause turns an error met reading the stream into the file's problem.
 func (br *BundleReader) cause(err error) error {

@@ -172,6 +172,14 @@ func TestProgressBar(t *testing.T) {
 	if s := buf.String(); !strings.Contains(s, "250 of 1000 entries") || !strings.Contains(s, "2.5 MB") || !strings.Contains(s, "[######") {
 		t.Fatalf("bar: %q", s)
 	}
+	// After a second, it says how long is left, from the pace so far.
+	buf.Reset()
+	slow := newProgressBar(&env{stderr: &buf}, false, "importing")
+	slow.start = time.Now().Add(-10 * time.Second)
+	slow.show(nodeProgress(500, 1000, 1))
+	if s := buf.String(); !strings.Contains(s, "about 11 s left") {
+		t.Fatalf("bar after 10 s at half way: %q", s)
+	}
 	buf.Reset()
 	j := newProgressBar(&env{stderr: &buf}, true, "importing")
 	j.show(nodeProgress(250, 1000, 1))
