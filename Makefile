@@ -88,6 +88,7 @@ fuzz:
 bench:
 	$(GO) run ./cmd/murmur-bench
 	$(GO) test ./crdt ./store ./sync -run '^$$' -bench . -benchmem
+	$(GO) test ./node -run '^$$' -bench ImportBundle -benchtime 3x -benchmem
 
 # The scale table at 100,000 and 1,000,000 entries, where issue 14's
 # targets are judged (median of each command, murmur run's RSS, and RSS
