@@ -26,7 +26,7 @@ type AlertAck struct {
 // ackedBy returns the organisations that acknowledged request id, ascending.
 func (s *State) ackedBy(id ID) []OrgID {
 	var out []OrgID
-	for _, r := range s.v.acks[id] {
+	for _, r := range s.records(ViewAck, &id) {
 		if o := s.orgOf(r); !slices.Contains(out, o) {
 			out = append(out, o)
 		}

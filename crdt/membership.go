@@ -127,7 +127,7 @@ func (s *State) within(r *record, rv *revocation) verdictWithin {
 		rv.walked = true
 		rv.allowed = map[uint64]ID{}
 		rv.floor = rv.body.Cutoff + 1
-		for x := s.recs[rv.body.Head]; x != nil; x = s.recs[x.e.Prev] {
+		for x := s.get(rv.body.Head); x != nil; x = s.get(x.e.Prev) {
 			rv.allowed[x.e.Seq] = x.id()
 			rv.floor = x.e.Seq
 			if x.e.Seq == 1 {
@@ -163,7 +163,7 @@ func (s *State) dropBadRevocations() {
 	var bad []*record
 	for _, r := range s.members {
 		if rv, ok := r.body.(*DeviceRevoked); ok && rv.Cutoff > 0 {
-			if h := s.recs[rv.Head]; h != nil && (h.e.Author != rv.Device || h.e.Seq != rv.Cutoff) {
+			if h := s.get(rv.Head); h != nil && (h.e.Author != rv.Device || h.e.Seq != rv.Cutoff) {
 				bad = append(bad, r)
 			}
 		}
@@ -190,7 +190,7 @@ func (s *State) replay(extra *record) *membership {
 		switch {
 		case !r.linked:
 			m.waiting[r.id()] = true
-		case isRev && rv.Cutoff > 0 && s.recs[rv.Head] == nil:
+		case isRev && rv.Cutoff > 0 && s.get(rv.Head) == nil:
 			m.waiting[r.id()] = true
 			m.reasons[r.id()] = fmt.Errorf("%w: the revoked device's entry %v named as the cut-off", ErrMissing, rv.Head)
 		case usesInvites(r) && s.missingDep(r) != nil:
@@ -591,7 +591,7 @@ func usesInvites(r *record) bool {
 // missingDep returns a dependency of r the state does not hold, if any.
 func (s *State) missingDep(r *record) *ID {
 	for i := range r.e.Deps {
-		if s.recs[r.e.Deps[i]] == nil {
+		if s.get(r.e.Deps[i]) == nil {
 			return &r.e.Deps[i]
 		}
 	}
@@ -602,7 +602,7 @@ func (s *State) missingDep(r *record) *ID {
 func (s *State) citedInvites(r *record) []*record {
 	var out []*record
 	for _, d := range r.e.Deps {
-		if x := s.recs[d]; x != nil && x.e.Kind == KindInvite {
+		if x := s.get(d); x != nil && x.e.Kind == KindInvite {
 			out = append(out, x)
 		}
 	}

@@ -259,10 +259,10 @@ func dump(s *State) string {
 	fmt.Fprintf(&b, "address hints %+v\n", s.AddressHints())
 	c := s.Counts()
 	fmt.Fprintf(&b, "counts %d %d %d %v\n", c.Accepted, c.Waiting, c.Held, c.Unknown)
-	ids := make([]string, 0, len(s.recs))
-	for id, r := range s.recs {
-		ids = append(ids, fmt.Sprintf("%v=%v", id, r.status))
-	}
+	var ids []string
+	s.Each(func(e *Entry, st Status) {
+		ids = append(ids, fmt.Sprintf("%v=%v", e.ID(), st))
+	})
 	slices.Sort(ids)
 	b.WriteString(strings.Join(ids, "\n"))
 	return b.String()
@@ -271,13 +271,11 @@ func dump(s *State) string {
 // checkInvariants checks rules that must hold in any state.
 func checkInvariants(t *testing.T, seed uint64, s *State) {
 	t.Helper()
-	if g, gen := s.Governance(), s.recs[s.network]; gen != nil && s.m.orgs[OrgIDFor(gen.e.Author)] != nil && (len(g.Stewards) == 0 || g.Quorum < 1 || g.Needed < 1) {
+	if g, gen := s.Governance(), s.get(s.network); gen != nil && s.m.orgs[OrgIDFor(gen.e.Author)] != nil && (len(g.Stewards) == 0 || g.Quorum < 1 || g.Needed < 1) {
 		t.Fatalf("seed %d: a network without a steward or a quorum: %+v", seed, g)
 	}
-	for _, r := range s.recs {
-		if r.status != StatusAccepted {
-			continue
-		}
+	for _, id := range s.acceptedIDs() {
+		r := s.get(id)
 		if r.e.Kind != KindGenesis && s.m.devices[r.e.Author] == nil {
 			t.Fatalf("seed %d: accepted entry %v by a device that is not a member", seed, r.id())
 		}

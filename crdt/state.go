@@ -38,9 +38,14 @@ type record struct {
 	body    any // parsed body of a known kind; nil if unknown or withheld
 	status  Status
 	reason  error // why waiting or held
-	arrival uint64
-	linked  bool // seq 1, or its previous entry is held and linked
+	linked  bool  // seq 1, or its previous entry is held and linked
 	pending *pendingSlot
+}
+
+// resident reports whether r stays in memory after the Step that changed
+// it (see Facts).
+func (r *record) resident() bool {
+	return r.status != StatusAccepted || residentKind(r.e.Kind)
 }
 
 func (r *record) id() ID { return r.e.id }
@@ -61,8 +66,11 @@ func (r *record) less(o *record) bool {
 type State struct {
 	network ID
 	limits  Limits
+	facts   Facts
+	own     *MemoryFacts // facts the State persists itself (NewState)
+	err     error        // the first error of its facts: the State is unusable
 
-	recs     map[ID]*record
+	recs     map[ID]*record // resident entries, and during a Step those it loaded
 	chains   map[DeviceKey]map[uint64][]*record // author -> seq -> entries (forks)
 	waiters  map[ID][]*record                   // unlinked entries by the prev they wait for
 	members  map[ID]*record                     // entries of membership kinds
@@ -71,7 +79,6 @@ type State struct {
 
 	pending      pendingQueue
 	pendingBytes int64
-	arrivals     uint64
 	maxClock     Clock
 
 	v        views
@@ -79,10 +86,13 @@ type State struct {
 
 	redactObserver func(e *Entry)
 	redactedBy     map[ID][]*record // redactions (any status) by the entry they name
-	withheld       map[ID]*record   // entries held without their body (see Unfilled)
 
-	// per-Apply bookkeeping
-	dirty   bool               // membership must be replayed
+	// per-Step bookkeeping
+	stepping  bool
+	loaded    map[*record]bool // entries read from the facts during this Step
+	rewritten map[*record]bool // entries whose body changed in this Step
+	gone      map[ID]bool      // entries dropped in this Step
+	dirty     bool             // membership must be replayed
 	touched map[*record]bool   // entries to re-evaluate
 	before  map[*record]Status // status before this Apply, for Changes
 	fresh   map[*record]bool   // entries inserted by this Apply
@@ -91,11 +101,25 @@ type State struct {
 }
 
 // NewState returns an empty state for the network whose genesis entry has
-// the given ID.
+// the given ID, which keeps its facts in memory itself.
 func NewState(network ID, limits Limits) *State {
+	own := NewMemoryFacts()
+	s := newState(network, limits, own)
+	s.own = own
+	return s
+}
+
+// NewStateOn returns a state over facts that hold no entry yet: the
+// caller persists each Step's Ready into them.
+func NewStateOn(network ID, limits Limits, facts Facts) *State {
+	return newState(network, limits, facts)
+}
+
+func newState(network ID, limits Limits, facts Facts) *State {
 	s := &State{
 		network:  network,
 		limits:   limits,
+		facts:    facts,
 		recs:     map[ID]*record{},
 		chains:   map[DeviceKey]map[uint64][]*record{},
 		waiters:  map[ID][]*record{},
@@ -105,10 +129,97 @@ func NewState(network ID, limits Limits) *State {
 		v:        newViews(),
 
 		redactedBy: map[ID][]*record{},
-		withheld:   map[ID]*record{},
 	}
 	s.m = newMembership(nil)
 	return s
+}
+
+// Err returns the first error the state's facts returned. A state that
+// met one may have lost track of what it holds: the caller must drop it
+// and build a new one from what its facts persisted.
+func (s *State) Err() error { return s.err }
+
+func (s *State) fail(err error) {
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
+// get returns the record of an entry the state holds: a resident one, or
+// one read from its facts (during a Step, kept for the rest of it, so that
+// the Step changes it in one place).
+func (s *State) get(id ID) *record {
+	if r := s.recs[id]; r != nil {
+		return r
+	}
+	if s.err != nil || s.stepping && s.gone[id] {
+		return nil
+	}
+	e, st, ok, err := s.facts.Get(id)
+	if err != nil {
+		s.fail(err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	return s.load(e, st)
+}
+
+// load makes a record of an entry read from the facts.
+func (s *State) load(e *Entry, st Status) *record {
+	r := &record{e: e, body: e.ParsedBody(), status: st, linked: st != StatusWaiting}
+	if s.stepping {
+		s.recs[e.id] = r
+		s.chainAdd(r)
+		s.loaded[r] = true
+		if target, ok := redactionTarget(r.body); ok {
+			s.redactedBy[target] = append(s.redactedBy[target], r)
+		}
+	}
+	if r.body == nil && e.Withheld && st == StatusAccepted {
+		r.body = s.kept(r)
+	}
+	return r
+}
+
+// authored returns every entry of author the state holds (loading, during
+// a Step, those it does not keep in memory).
+func (s *State) authored(author DeviceKey) []*record {
+	if s.err == nil {
+		err := s.facts.Authored(author, func(e *Entry, st Status) error {
+			if s.recs[e.id] == nil && !(s.stepping && s.gone[e.id]) {
+				s.load(e, st)
+			}
+			return nil
+		})
+		s.fail(err)
+	}
+	var out []*record
+	for _, rs := range s.chains[author] {
+		out = append(out, rs...)
+	}
+	return out
+}
+
+func (s *State) chainAdd(r *record) {
+	chain := s.chains[r.e.Author]
+	if chain == nil {
+		chain = map[uint64][]*record{}
+		s.chains[r.e.Author] = chain
+	}
+	chain[r.e.Seq] = append(chain[r.e.Seq], r)
+}
+
+func (s *State) chainRemove(x *record) {
+	chain := s.chains[x.e.Author]
+	chain[x.e.Seq] = slices.DeleteFunc(chain[x.e.Seq], func(y *record) bool { return y == x })
+	if len(chain[x.e.Seq]) == 0 {
+		delete(chain, x.e.Seq)
+	}
+	if len(chain) == 0 {
+		delete(s.chains, x.e.Author)
+	}
 }
 
 // Observe registers fn to be told of every status change of every entry,
@@ -131,7 +242,7 @@ func (s *State) ObserveRedactions(fn func(e *Entry)) { s.redactObserver = fn }
 func (s *State) redact() {
 	for r := range s.before {
 		if target, ok := redactionTarget(r.body); ok {
-			if t := s.recs[target]; t != nil {
+			if t := s.get(target); t != nil {
 				s.redactIfDue(t)
 			}
 		} else {
@@ -173,14 +284,15 @@ func (s *State) redactIfDue(t *record) {
 				s.v.remove(t)
 				t.body = k
 				s.v.add(t)
+				s.rewritten[t] = true
 			}
 		}
 		return
 	}
 	s.v.remove(t)
 	t.e, t.body = t.e.Redacted(), s.kept(t)
-	s.withheld[t.id()] = t
 	s.v.add(t)
+	s.rewritten[t] = true
 	if s.redactObserver != nil {
 		s.redactObserver(t.e)
 	}
@@ -247,7 +359,6 @@ func (s *State) fill(t *record, e *Entry) {
 		s.v.remove(t)
 	}
 	t.e, t.body = e, e.ParsedBody()
-	delete(s.withheld, t.id())
 	if accepted {
 		s.v.add(t)
 	}
@@ -257,6 +368,7 @@ func (s *State) fill(t *record, e *Entry) {
 	if _, ok := s.before[t]; !ok {
 		s.before[t] = t.status // for redact, which looks at these
 	}
+	s.rewritten[t] = true
 	if s.redactObserver != nil {
 		s.redactObserver(t.e)
 	}
@@ -267,15 +379,12 @@ func (s *State) fill(t *record, e *Entry) {
 // (node/bodies.go). Ordered by ID.
 func (s *State) Unfilled(max int) []ID {
 	var out []ID
-	for id, r := range s.withheld {
-		if r.status == StatusAccepted && !s.redactedByOwn(r) {
+	s.fail(s.facts.Withheld(func(id ID) bool {
+		if r := s.get(id); r != nil && !s.redactedByOwn(r) {
 			out = append(out, id)
 		}
-	}
-	slices.SortFunc(out, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
-	if len(out) > max {
-		out = out[:max]
-	}
+		return len(out) < max
+	}))
 	return out
 }
 
@@ -299,12 +408,30 @@ func (s *State) Apply(e *Entry) (Result, []Change) {
 // one at a time and has the same outcome. It returns, for each entry, where
 // it stands, and the status changes of entries the state held before (an
 // accepted entry can become held when a revocation arrives, a waiting one
-// accepted when what it waited for arrives).
+// accepted when what it waited for arrives). It is Step for a state made
+// by NewState, which persists the Ready itself.
 func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
+	results, ready := s.Step(es)
+	if s.own != nil {
+		s.own.Persist(ready)
+	}
+	return results, ready.Changes
+}
+
+// Step gives the state several entries at once. It returns, for each
+// entry, where it stands, and what changed, which the caller must persist
+// into the state's facts (a state made by NewState does it in ApplyBatch)
+// before asking the state anything else. If the facts fail, Err says so
+// and the results are not to be trusted.
+func (s *State) Step(es []*Entry) ([]Result, Ready) {
+	s.stepping = true
 	s.touched = map[*record]bool{}
 	s.before = map[*record]Status{}
 	s.fresh = map[*record]bool{}
 	s.retouch = map[DeviceKey]bool{}
+	s.loaded = map[*record]bool{}
+	s.rewritten = map[*record]bool{}
+	s.gone = map[ID]bool{}
 	results := make([]Result, len(es))
 	recs := make([]*record, len(es))
 	for i, e := range es {
@@ -320,14 +447,26 @@ func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
 	}
 	s.resolve()
 	s.redact()
-	var changes []Change
+	var ready Ready
 	for r, from := range s.before {
-		if s.fresh[r] || r.status == from {
-			continue
+		switch {
+		case s.fresh[r]:
+			if r.status != StatusNone {
+				ready.Stored = append(ready.Stored, Stored{Entry: r.e, Status: r.status, Keys: keysOf(r.e, r.body)})
+			}
+		case r.status != from:
+			ready.Changes = append(ready.Changes, Change{ID: r.id(), From: from, To: r.status})
 		}
-		changes = append(changes, Change{ID: r.id(), From: from, To: r.status})
 	}
-	slices.SortFunc(changes, func(a, b Change) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	for r := range s.rewritten {
+		if !s.fresh[r] && r.status != StatusNone && s.recs[r.id()] == r {
+			ready.Rewritten = append(ready.Rewritten, Stored{Entry: r.e, Status: r.status, Keys: keysOf(r.e, r.body)})
+		}
+	}
+	byID := func(a, b ID) int { return bytes.Compare(a[:], b[:]) }
+	slices.SortFunc(ready.Stored, func(a, b Stored) int { return byID(a.Entry.id, b.Entry.id) })
+	slices.SortFunc(ready.Changes, func(a, b Change) int { return byID(a.ID, b.ID) })
+	slices.SortFunc(ready.Rewritten, func(a, b Stored) int { return byID(a.Entry.id, b.Entry.id) })
 	for i, r := range recs {
 		if r != nil {
 			results[i] = Result{Status: r.status, Reason: r.reason}
@@ -336,8 +475,37 @@ func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
 			}
 		}
 	}
+	// What need not stay in memory goes to the facts.
+	for _, set := range []map[*record]Status{s.before} {
+		for r := range set {
+			s.release(r)
+		}
+	}
+	for r := range s.loaded {
+		s.release(r)
+	}
+	for r := range s.rewritten {
+		s.release(r)
+	}
 	s.touched, s.before, s.fresh, s.retouch = nil, nil, nil, nil
-	return results, changes
+	s.loaded, s.rewritten, s.gone = nil, nil, nil
+	s.stepping = false
+	return results, ready
+}
+
+// release forgets r if it need not stay in memory.
+func (s *State) release(r *record) {
+	if s.recs[r.id()] != r || r.resident() {
+		return
+	}
+	delete(s.recs, r.id())
+	s.chainRemove(r)
+	if target, ok := redactionTarget(r.body); ok { // (redactions are resident: defensive)
+		s.redactedBy[target] = slices.DeleteFunc(s.redactedBy[target], func(y *record) bool { return y == r })
+		if len(s.redactedBy[target]) == 0 {
+			delete(s.redactedBy, target)
+		}
+	}
 }
 
 // insert runs the checks that need no membership and adds the entry.
@@ -345,7 +513,7 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	if !e.verified {
 		return nil, false, ErrUnverified
 	}
-	if r := s.recs[e.id]; r != nil {
+	if r := s.get(e.id); r != nil {
 		if r.e.Withheld && !e.Withheld {
 			s.fill(r, e)
 		}
@@ -361,25 +529,21 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	if e.Kind.Membership() && e.Withheld {
 		return nil, false, ErrWithheld
 	}
-	if p := s.recs[e.Prev]; e.Seq > 1 && p != nil {
+	var p *record
+	if e.Seq > 1 {
+		p = s.get(e.Prev)
+	}
+	if p != nil {
 		if err := checkLink(p.e, e); err != nil {
 			return nil, false, err
 		}
 	}
-	r := &record{e: e, body: e.ParsedBody(), arrival: s.arrivals}
-	s.arrivals++
+	r := &record{e: e, body: e.ParsedBody()}
 	s.recs[e.id] = r
-	if e.Withheld {
-		s.withheld[e.id] = r
-	}
+	delete(s.gone, e.id)
 	s.fresh[r] = true
 	s.before[r] = StatusNone
-	chain := s.chains[e.Author]
-	if chain == nil {
-		chain = map[uint64][]*record{}
-		s.chains[e.Author] = chain
-	}
-	chain[e.Seq] = append(chain[e.Seq], r)
+	s.chainAdd(r)
 	if e.Clock > s.maxClock {
 		s.maxClock = e.Clock
 	}
@@ -391,7 +555,7 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 		s.dirty = true
 		if rv, ok := r.body.(*DeviceRevoked); ok {
 			s.revokes[rv.Device] = true
-			if !rv.Head.IsZero() && s.recs[rv.Head] == nil {
+			if !rv.Head.IsZero() && s.get(rv.Head) == nil {
 				s.headWait[rv.Head]++
 			}
 		}
@@ -418,7 +582,7 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	// Link it into its author's chain, and with it whatever waited for it.
 	if e.Seq == 1 {
 		s.setLinked(r)
-	} else if p := s.recs[e.Prev]; p != nil && p.linked {
+	} else if p != nil && p.linked {
 		s.setLinked(r)
 	} else {
 		s.waiters[e.Prev] = append(s.waiters[e.Prev], r)
@@ -477,7 +641,7 @@ func (s *State) drop(r *record, reason error, cascade bool) {
 		}
 		s.setStatus(x, StatusNone, reason)
 		delete(s.recs, x.id())
-		delete(s.withheld, x.id())
+		s.gone[x.id()] = true
 		if target, ok := redactionTarget(x.body); ok {
 			rs := slices.DeleteFunc(s.redactedBy[target], func(y *record) bool { return y == x })
 			if len(rs) == 0 {
@@ -486,11 +650,7 @@ func (s *State) drop(r *record, reason error, cascade bool) {
 				s.redactedBy[target] = rs
 			}
 		}
-		chain := s.chains[x.e.Author]
-		chain[x.e.Seq] = slices.DeleteFunc(chain[x.e.Seq], func(y *record) bool { return y == x })
-		if len(chain[x.e.Seq]) == 0 {
-			delete(chain, x.e.Seq)
-		}
+		s.chainRemove(x)
 		ws := slices.DeleteFunc(s.waiters[x.e.Prev], func(y *record) bool { return y == x })
 		if len(ws) == 0 {
 			delete(s.waiters, x.e.Prev)
@@ -517,10 +677,8 @@ func (s *State) resolve() {
 		old := s.m
 		s.m = s.replay(nil)
 		for key := range s.m.changedDevices(old) {
-			for _, rs := range s.chains[key] {
-				for _, r := range rs {
-					s.touched[r] = true
-				}
+			for _, r := range s.authored(key) {
+				s.touched[r] = true
 			}
 		}
 		for _, r := range s.members {
@@ -604,7 +762,7 @@ func (s *State) evict() {
 
 // Has reports whether the state holds the entry, and its status.
 func (s *State) Has(id ID) (Status, bool) {
-	r := s.recs[id]
+	r := s.get(id)
 	if r == nil {
 		return StatusNone, false
 	}
@@ -613,7 +771,7 @@ func (s *State) Has(id ID) (Status, bool) {
 
 // Entry returns a held entry and its status.
 func (s *State) Entry(id ID) (*Entry, Status, bool) {
-	r := s.recs[id]
+	r := s.get(id)
 	if r == nil {
 		return nil, StatusNone, false
 	}
@@ -634,21 +792,9 @@ func (s *State) MaxClock() Clock { return s.maxClock }
 // Head returns the accepted entry of author with the highest seq (the lowest
 // ID among forks), or nil.
 func (s *State) Head(author DeviceKey) *Entry {
-	var best *record
-	for _, rs := range s.chains[author] {
-		for _, r := range rs {
-			if r.status != StatusAccepted {
-				continue
-			}
-			if best == nil || r.e.Seq > best.e.Seq || r.e.Seq == best.e.Seq && r.id().Less(best.id()) {
-				best = r
-			}
-		}
-	}
-	if best == nil {
-		return nil
-	}
-	return best.e
+	e, err := s.facts.Head(author)
+	s.fail(err)
+	return e
 }
 
 // Counts reports how many entries the state holds, by status.
@@ -659,17 +805,10 @@ type Counts struct {
 
 // Counts returns how many entries are held, by status.
 func (s *State) Counts() Counts {
-	c := Counts{Accepted: s.v.accepted, Unknown: map[Kind]int{}}
-	for k, n := range s.v.unknown {
-		c.Unknown[k] = n
-	}
-	for _, r := range s.recs {
-		switch r.status {
-		case StatusWaiting:
-			c.Waiting++
-		case StatusHeld:
-			c.Held++
-		}
+	c, err := s.facts.Counts()
+	s.fail(err)
+	if c.Unknown == nil {
+		c.Unknown = map[Kind]int{}
 	}
 	return c
 }
@@ -677,27 +816,29 @@ func (s *State) Counts() Counts {
 // Each calls fn for every entry the state holds, whatever its status, in
 // no particular order. fn must not call back into the State.
 func (s *State) Each(fn func(e *Entry, st Status)) {
+	s.Accepted(func(e *Entry) { fn(e, StatusAccepted) })
 	for _, r := range s.recs {
-		fn(r.e, r.status)
+		if r.status != StatusAccepted {
+			fn(r.e, r.status)
+		}
 	}
 }
 
 // Accepted calls fn for every accepted entry, in ID order.
 func (s *State) Accepted(fn func(*Entry)) {
-	ids := s.acceptedIDs()
-	for _, id := range ids {
-		fn(s.recs[id].e)
+	for _, id := range s.acceptedIDs() {
+		if r := s.get(id); r != nil {
+			fn(r.e)
+		}
 	}
 }
 
 func (s *State) acceptedIDs() []ID {
-	ids := make([]ID, 0, s.v.accepted)
-	for id, r := range s.recs {
-		if r.status == StatusAccepted {
-			ids = append(ids, id)
-		}
-	}
-	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	var ids []ID
+	s.fail(s.facts.Accepted(func(id ID) error {
+		ids = append(ids, id)
+		return nil
+	}))
 	return ids
 }
 
@@ -764,7 +905,7 @@ func (s *State) Check(e *Entry) (Status, error) {
 	if !e.verified {
 		return StatusNone, ErrUnverified
 	}
-	if r := s.recs[e.id]; r != nil {
+	if r := s.get(e.id); r != nil {
 		return r.status, r.reason
 	}
 	if e.Kind == KindGenesis {
@@ -781,7 +922,7 @@ func (s *State) Check(e *Entry) (Status, error) {
 	}
 	r := &record{e: e, body: e.ParsedBody(), linked: e.Seq == 1}
 	if e.Seq > 1 {
-		p := s.recs[e.Prev]
+		p := s.get(e.Prev)
 		if p != nil {
 			if err := checkLink(p.e, e); err != nil {
 				return StatusNone, err
@@ -796,7 +937,7 @@ func (s *State) Check(e *Entry) (Status, error) {
 		return s.m.standing(s, r)
 	}
 	if rv, ok := r.body.(*DeviceRevoked); ok && rv.Cutoff > 0 {
-		if h := s.recs[rv.Head]; h != nil && (h.e.Author != rv.Device || h.e.Seq != rv.Cutoff) {
+		if h := s.get(rv.Head); h != nil && (h.e.Author != rv.Device || h.e.Seq != rv.Cutoff) {
 			return StatusNone, fmt.Errorf("%w: revocation's head is not the device's entry at its cut-off", ErrInvalid)
 		}
 	}
@@ -810,7 +951,7 @@ func (s *State) Check(e *Entry) (Status, error) {
 func (s *State) Redacted(org OrgID) []ID {
 	var out []ID
 	for id := range s.redactedBy {
-		if t := s.recs[id]; t != nil && s.orgOf(t) == org && s.redactionOf(t) != nil {
+		if t := s.get(id); t != nil && s.orgOf(t) == org && s.redactionOf(t) != nil {
 			out = append(out, id)
 		}
 	}
@@ -820,12 +961,18 @@ func (s *State) Redacted(org OrgID) []ID {
 
 func (s *State) Redactable(org OrgID) []ID {
 	var out []ID
-	for _, id := range s.acceptedIDs() {
-		r := s.recs[id]
-		if r.e.Withheld || r.e.Kind.Membership() || isRedaction(r.e.Kind) || s.orgOf(r) != org {
-			continue
-		}
-		out = append(out, id)
+	o := s.m.orgs[org]
+	if o == nil {
+		return nil
 	}
+	for _, k := range o.devices {
+		s.fail(s.facts.Authored(k, func(e *Entry, st Status) error {
+			if st == StatusAccepted && !e.Withheld && !e.Kind.Membership() && !isRedaction(e.Kind) {
+				out = append(out, e.id)
+			}
+			return nil
+		}))
+	}
+	slices.SortFunc(out, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
 	return out
 }

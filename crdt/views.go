@@ -6,106 +6,59 @@ import (
 	"strings"
 )
 
-// views index the accepted entries that the read-side questions need. Every
-// answer is computed from them on demand and sorted, so it depends only on
-// the accepted set.
+// views index the accepted entries of resident kinds (see Facts) that the
+// read-side questions need; the others are the facts' (Facts.View). Every
+// answer is computed on demand and sorted, so it depends only on the
+// accepted set.
 type views struct {
-	accepted  int
-	unknown   map[Kind]int
-	directory map[ID]*record
-	requests  map[ID]*record
-	responses map[ID]map[ID]*record       // by request
-	closes    map[ID]map[ID]*record       // by request
-	grants    map[[32]byte]map[ID]*record // by applicant token
-	shares    map[ID]map[ID]*record       // key shares, by the sealed entry they share
-	orgKeys   map[ID]*record              // organisation keys
-	hints     map[ID]*record              // address hints, withheld ones too
-	checks    map[ID]*record              // secret checks (anchors of the network secret)
-	acks      map[ID]map[ID]*record       // alert acknowledgements, by request
+	orgKeys map[ID]*record // organisation keys
+	hints   map[ID]*record // address hints, withheld ones too
+	checks  map[ID]*record // secret checks (anchors of the network secret)
 }
 
 func newViews() views {
 	return views{
-		unknown:   map[Kind]int{},
-		directory: map[ID]*record{},
-		requests:  map[ID]*record{},
-		responses: map[ID]map[ID]*record{},
-		closes:    map[ID]map[ID]*record{},
-		grants:    map[[32]byte]map[ID]*record{},
-		shares:    map[ID]map[ID]*record{},
-		orgKeys:   map[ID]*record{},
-		hints:     map[ID]*record{},
-		checks:    map[ID]*record{},
-		acks:      map[ID]map[ID]*record{},
+		orgKeys: map[ID]*record{},
+		hints:   map[ID]*record{},
+		checks:  map[ID]*record{},
 	}
 }
 
 func (v *views) add(r *record) {
-	v.accepted++
-	if !r.e.Kind.Known() {
-		v.unknown[r.e.Kind]++
-	}
 	if r.e.Kind == KindAddressHint {
 		v.hints[r.id()] = r
 	}
-	switch b := r.body.(type) {
-	case *Directory:
-		v.directory[r.id()] = r
-	case *Request:
-		v.requests[r.id()] = r
-	case *Response:
-		addTo(v.responses, b.Request, r)
-	case *RequestClosed:
-		addTo(v.closes, b.Request, r)
-	case *Grant:
-		for _, t := range b.Tokens {
-			addTo(v.grants, t, r)
-		}
-	case *KeyShare:
-		addTo(v.shares, b.Target, r)
+	switch r.body.(type) {
 	case *OrgKey, *OrgKeyV2:
 		v.orgKeys[r.id()] = r
 	case *SecretCheck:
 		v.checks[r.id()] = r
-	case *AlertAck:
-		addTo(v.acks, b.Request, r)
-	default:
-		// A withheld body: the entry still counts as a request (a sealed
-		// one without dependencies is a request: a response names its).
-		if r.e.Kind == KindRequest || r.e.Kind == KindSealed && len(r.e.Deps) == 0 {
-			v.requests[r.id()] = r
-		}
 	}
 }
 
 func (v *views) remove(r *record) {
-	v.accepted--
-	if !r.e.Kind.Known() {
-		if v.unknown[r.e.Kind]--; v.unknown[r.e.Kind] == 0 {
-			delete(v.unknown, r.e.Kind)
-		}
-	}
-	delete(v.directory, r.id())
-	delete(v.requests, r.id())
 	delete(v.hints, r.id())
-	switch b := r.body.(type) {
-	case *Response:
-		removeFrom(v.responses, b.Request, r)
-	case *RequestClosed:
-		removeFrom(v.closes, b.Request, r)
-	case *Grant:
-		for _, t := range b.Tokens {
-			removeFrom(v.grants, t, r)
+	delete(v.orgKeys, r.id())
+	delete(v.checks, r.id())
+}
+
+// records returns the accepted entries of view v with Keys.Ref ref (any
+// ref if ref is nil), sorted by clock then ID.
+func (s *State) records(v View, ref *ID) []*record {
+	var rs []*record
+	fn := func(e *Entry) error {
+		if r := s.get(e.id); r != nil && r.status == StatusAccepted {
+			rs = append(rs, r)
 		}
-	case *KeyShare:
-		removeFrom(v.shares, b.Target, r)
-	case *OrgKey, *OrgKeyV2:
-		delete(v.orgKeys, r.id())
-	case *SecretCheck:
-		delete(v.checks, r.id())
-	case *AlertAck:
-		removeFrom(v.acks, b.Request, r)
+		return nil
 	}
+	if ref == nil {
+		s.fail(s.facts.View(v, fn))
+	} else {
+		s.fail(s.facts.Refs(v, *ref, fn))
+	}
+	sortRecords(rs)
+	return rs
 }
 
 func addTo[K comparable](m map[K]map[ID]*record, key K, r *record) {
@@ -193,16 +146,9 @@ func (s *State) deviceView(k DeviceKey) DeviceView {
 		}
 		dv.Revoked = true
 	}
-	for _, rs := range s.chains[k] {
-		n := 0
-		for _, r := range rs {
-			if r.status == StatusAccepted {
-				n++
-			}
-		}
-		dv.Entries += n
-		dv.Forked = dv.Forked || n > 1
-	}
+	var err error
+	dv.Entries, dv.Forked, err = s.facts.Device(k)
+	s.fail(err)
 	return dv
 }
 
@@ -227,7 +173,7 @@ func (s *State) Org(id OrgID) (OrgView, bool) {
 
 // NetworkName is the name given at genesis.
 func (s *State) NetworkName() string {
-	if g := s.recs[s.network]; g != nil && g.status == StatusAccepted {
+	if g := s.get(s.network); g != nil && g.status == StatusAccepted {
 		return g.body.(*Genesis).NetworkName
 	}
 	return ""
@@ -252,7 +198,7 @@ type DirectoryView struct {
 // then ID), ordered by organisation ID.
 func (s *State) Directory() []DirectoryView {
 	latest := map[OrgID]*record{}
-	for _, r := range s.v.directory {
+	for _, r := range s.records(ViewDirectory, nil) {
 		o := s.orgOf(r)
 		if cur := latest[o]; cur == nil || cur.less(r) {
 			latest[o] = r
@@ -311,7 +257,7 @@ type RedactionView struct {
 
 // Redaction returns the redaction that counts for the entry id, if any.
 func (s *State) Redaction(id ID) (RedactionView, bool) {
-	t := s.recs[id]
+	t := s.get(id)
 	if t == nil {
 		return RedactionView{}, false
 	}
@@ -339,11 +285,7 @@ func (s *State) redactionView(t *record) *RedactionView {
 
 // Requests lists every request, oldest first (by clock, then ID).
 func (s *State) Requests() []RequestView {
-	rs := make([]*record, 0, len(s.v.requests))
-	for _, r := range s.v.requests {
-		rs = append(rs, r)
-	}
-	sortRecords(rs)
+	rs := s.records(ViewRequest, nil)
 	out := make([]RequestView, len(rs))
 	for i, r := range rs {
 		out[i] = s.requestView(r)
@@ -353,8 +295,8 @@ func (s *State) Requests() []RequestView {
 
 // Request returns one request.
 func (s *State) Request(id ID) (RequestView, bool) {
-	r := s.v.requests[id]
-	if r == nil {
+	r := s.get(id)
+	if r == nil || r.status != StatusAccepted || keysOf(r.e, r.body).View != ViewRequest {
 		return RequestView{}, false
 	}
 	return s.requestView(r), true
@@ -365,7 +307,8 @@ func (s *State) requestView(r *record) RequestView {
 	req, _ := r.body.(*Request)
 	rv.Request, rv.Withheld, rv.Redacted = req, req == nil, s.redactionView(r)
 	var closes []*record
-	for _, c := range s.v.closes[r.id()] {
+	id := r.id()
+	for _, c := range s.records(ViewClose, &id) {
 		if s.orgOf(c) == rv.Org {
 			closes = append(closes, c)
 		}
@@ -375,12 +318,11 @@ func (s *State) requestView(r *record) RequestView {
 		rv.Closed, rv.ClosedBy = true, closes[0].id()
 	}
 	var resps []*record
-	for _, x := range s.v.responses[r.id()] {
+	for _, x := range s.records(ViewResponse, &id) {
 		if req != nil && x.body.(*Response).Type.Fits(req.Type) {
 			resps = append(resps, x)
 		}
 	}
-	sortRecords(resps)
 	for _, x := range resps {
 		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Sealed: x.e.Kind == KindSealed, Redacted: s.redactionView(x), Response: *x.body.(*Response)})
 	}
@@ -404,7 +346,7 @@ type InviteView struct {
 func (s *State) Invites() []InviteView {
 	var rs []*record
 	for id := range s.m.valid {
-		if r := s.recs[id]; r != nil && r.e.Kind == KindInvite && r.status == StatusAccepted {
+		if r := s.get(id); r != nil && r.e.Kind == KindInvite && r.status == StatusAccepted {
 			rs = append(rs, r)
 		}
 	}
@@ -444,11 +386,7 @@ func (s *State) ApprovedBy(org, approver OrgID) bool {
 
 // KeyShares lists the accepted key shares of a sealed entry, oldest first.
 func (s *State) KeyShares(target ID) []*Entry {
-	rs := make([]*record, 0, len(s.v.shares[target]))
-	for _, r := range s.v.shares[target] {
-		rs = append(rs, r)
-	}
-	sortRecords(rs)
+	rs := s.records(ViewShare, &target)
 	out := make([]*Entry, len(rs))
 	for i, r := range rs {
 		out[i] = r.e
@@ -521,7 +459,7 @@ func (s *State) AddressHints() []AddressHintView {
 // of the other stewards'.
 func (s *State) NetworkKeyCheck() ([8]byte, bool) {
 	var founder OrgID
-	if g := s.recs[s.network]; g != nil {
+	if g := s.get(s.network); g != nil {
 		founder = OrgIDFor(g.e.Author)
 	}
 	var best *record

@@ -180,12 +180,15 @@ func (s *State) GrantsMatching(tokens [][32]byte) []GrantView {
 	seen := map[ID]bool{}
 	var rs []*record
 	for _, t := range tokens {
-		for id, r := range s.v.grants[t] {
-			if !seen[id] {
-				seen[id] = true
-				rs = append(rs, r)
+		s.fail(s.facts.Grants(t, func(e *Entry) error {
+			if !seen[e.id] {
+				seen[e.id] = true
+				if r := s.get(e.id); r != nil {
+					rs = append(rs, r)
+				}
 			}
-		}
+			return nil
+		}))
 	}
 	sortRecords(rs)
 	out := make([]GrantView, len(rs))
@@ -199,13 +202,9 @@ func (s *State) GrantsMatching(tokens [][32]byte) []GrantView {
 // many were made under each network secret.
 func (s *State) GrantKeyChecks() map[[8]byte]int {
 	out := map[[8]byte]int{}
-	seen := map[ID]bool{}
-	for _, m := range s.v.grants {
-		for id, r := range m {
-			if !seen[id] {
-				seen[id] = true
-				out[r.body.(*Grant).KeyCheck]++
-			}
+	for _, r := range s.records(ViewGrant, nil) {
+		if g, ok := r.body.(*Grant); ok {
+			out[g.KeyCheck]++
 		}
 	}
 	return out

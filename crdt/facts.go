@@ -1,0 +1,370 @@
+package crdt
+
+import (
+	"bytes"
+	"slices"
+)
+
+// Facts answer what a State asks about the entries it was given before.
+//
+// A State keeps in memory only what its rules need at every step, whose
+// size grows with the network and not with its history: the membership
+// entries, the entries not accepted (waiting or held, bounded by Limits),
+// and the accepted entries of the few kinds that describe the network
+// (organisation keys, address hints, secret checks, redactions). Every
+// other accepted entry — requests, responses, closes, directory entries,
+// grant records, key shares, sealed and unknown kinds: the bulk of a
+// log — is handed to its Facts and asked for again when needed. Raft's
+// Storage is the model: the State decides, the Facts remember.
+//
+// After each Step the caller must persist its Ready into the Facts before
+// the State is asked anything else: the State reads its Facts as the truth
+// about every entry it does not keep. A Facts answers from what was
+// persisted; it never judges. The same State over MemoryFacts and over the
+// node's store must answer alike (the property tests check the first; the
+// store's suite the second).
+type Facts interface {
+	// Get returns a stored entry (without its body if it was stored so)
+	// and its status; ok is false if it is not stored.
+	Get(id ID) (e *Entry, st Status, ok bool, err error)
+	// Authored calls fn for every stored entry of author, whatever its
+	// status, in no particular order.
+	Authored(author DeviceKey, fn func(e *Entry, st Status) error) error
+	// Head returns author's accepted entry with the highest seq (the
+	// lowest ID among forks), or nil.
+	Head(author DeviceKey) (*Entry, error)
+	// Device reports how many accepted entries author has, and whether two
+	// of them share a sequence number.
+	Device(author DeviceKey) (entries int, forked bool, err error)
+	// View calls fn for every accepted entry listed in view v, in no
+	// particular order.
+	View(v View, fn func(*Entry) error) error
+	// Refs calls fn for every accepted entry of view v whose Keys.Ref is
+	// ref (the responses of a request, the key shares of a sealed entry).
+	Refs(v View, ref ID, fn func(*Entry) error) error
+	// Grants calls fn for every accepted grant record carrying token.
+	Grants(token [32]byte, fn func(*Entry) error) error
+	// Withheld calls fn, in ascending ID order, for every accepted entry
+	// stored without its body, until fn returns false.
+	Withheld(fn func(ID) bool) error
+	// Accepted calls fn for every accepted entry's ID, in ascending order.
+	Accepted(fn func(ID) error) error
+	// Counts reports how many entries are stored by status, and the
+	// accepted ones of kinds this release cannot read.
+	Counts() (Counts, error)
+	// MaxClock is the highest clock of any entry stored.
+	MaxClock() (Clock, error)
+}
+
+// View is the list of the read side an accepted entry belongs to.
+type View uint8
+
+// The views a Facts indexes accepted entries by.
+const (
+	ViewNone      View = iota
+	ViewRequest        // requests, sealed ones included
+	ViewResponse       // responses, by request (Ref)
+	ViewClose          // closes, by request (Ref)
+	ViewAck            // alert acknowledgements, by request (Ref)
+	ViewDirectory      // directory entries
+	ViewGrant          // grant records (also by token: Keys.Tokens)
+	ViewShare          // key shares, by the sealed entry they share (Ref)
+)
+
+// Keys are what a Facts finds an entry by, decided by the State from the
+// entry's body (or, for a redacted one, what its redaction kept).
+type Keys struct {
+	View   View
+	Ref    ID
+	Tokens [][32]byte
+}
+
+// Stored is an entry as a State hands it to its Facts.
+type Stored struct {
+	Entry  *Entry
+	Status Status
+	Keys   Keys
+}
+
+// Ready is what one Step changed, for the caller to persist into the
+// State's Facts (and to act on: index, publish) in one transaction.
+type Ready struct {
+	// Stored are the entries given to this Step that the State keeps, with
+	// their status.
+	Stored []Stored
+	// Changes are the status changes of entries stored before (To
+	// StatusNone: the entry is dropped), ordered by ID.
+	Changes []Change
+	// Rewritten are entries stored before whose stored form changed: a
+	// body a redaction took back (Entry is then without it), or a body that
+	// arrived for an entry held without one. Keys are their new keys.
+	Rewritten []Stored
+}
+
+// keysOf decides the keys of an entry whose (possibly kept) body is body.
+func keysOf(e *Entry, body any) Keys {
+	switch b := body.(type) {
+	case *Directory:
+		return Keys{View: ViewDirectory}
+	case *Request:
+		return Keys{View: ViewRequest}
+	case *Response:
+		return Keys{View: ViewResponse, Ref: b.Request}
+	case *RequestClosed:
+		return Keys{View: ViewClose, Ref: b.Request}
+	case *AlertAck:
+		return Keys{View: ViewAck, Ref: b.Request}
+	case *Grant:
+		return Keys{View: ViewGrant, Tokens: b.Tokens}
+	case *KeyShare:
+		return Keys{View: ViewShare, Ref: b.Target}
+	case nil, *Sealed:
+		// A withheld body: the entry still counts as a request (a sealed
+		// one without dependencies is a request: a response names its).
+		if e.Kind == KindRequest || e.Kind == KindSealed && len(e.Deps) == 0 {
+			return Keys{View: ViewRequest}
+		}
+	}
+	return Keys{}
+}
+
+// residentKind reports whether accepted entries of kind k stay in the
+// State's memory: the kinds its rules read at every step, whose number
+// grows with the network, not with its history.
+func residentKind(k Kind) bool {
+	switch k {
+	case KindOrgKey, KindOrgKeyV2, KindAddressHint, KindSecretCheck, KindRedaction, KindRedactionV2:
+		return true
+	}
+	return k.Membership()
+}
+
+// MemoryFacts keep everything in memory. A State made by NewState uses one
+// and persists each Ready into it itself.
+type MemoryFacts struct {
+	entries  map[ID]*memFact
+	byAuthor map[DeviceKey]map[ID]*memFact
+	views    map[View]map[ID]*memFact
+	refs     map[View]map[ID]map[ID]*memFact
+	grants   map[[32]byte]map[ID]*memFact
+	maxClock Clock
+}
+
+type memFact struct {
+	e    *Entry
+	st   Status
+	keys Keys
+}
+
+// NewMemoryFacts returns empty Facts.
+func NewMemoryFacts() *MemoryFacts {
+	return &MemoryFacts{
+		entries:  map[ID]*memFact{},
+		byAuthor: map[DeviceKey]map[ID]*memFact{},
+		views:    map[View]map[ID]*memFact{},
+		refs:     map[View]map[ID]map[ID]*memFact{},
+		grants:   map[[32]byte]map[ID]*memFact{},
+	}
+}
+
+func put[K comparable](m map[K]map[ID]*memFact, k K, f *memFact) {
+	if m[k] == nil {
+		m[k] = map[ID]*memFact{}
+	}
+	m[k][f.e.id] = f
+}
+
+func del[K comparable](m map[K]map[ID]*memFact, k K, id ID) {
+	delete(m[k], id)
+	if len(m[k]) == 0 {
+		delete(m, k)
+	}
+}
+
+func (m *MemoryFacts) index(f *memFact, add bool) {
+	if f.keys.View == ViewNone {
+		return
+	}
+	id := f.e.id
+	if add {
+		put(m.views, f.keys.View, f)
+	} else {
+		del(m.views, f.keys.View, id)
+	}
+	if f.keys.Ref != (ID{}) {
+		if m.refs[f.keys.View] == nil {
+			m.refs[f.keys.View] = map[ID]map[ID]*memFact{}
+		}
+		if add {
+			put(m.refs[f.keys.View], f.keys.Ref, f)
+		} else {
+			del(m.refs[f.keys.View], f.keys.Ref, id)
+		}
+	}
+	for _, t := range f.keys.Tokens {
+		if add {
+			put(m.grants, t, f)
+		} else {
+			del(m.grants, t, id)
+		}
+	}
+}
+
+// Persist applies a Ready.
+func (m *MemoryFacts) Persist(r Ready) {
+	for _, s := range r.Stored {
+		if m.entries[s.Entry.id] != nil {
+			continue
+		}
+		f := &memFact{e: s.Entry, st: s.Status, keys: s.Keys}
+		m.entries[f.e.id] = f
+		put(m.byAuthor, f.e.Author, f)
+		m.index(f, true)
+		m.maxClock = max(m.maxClock, f.e.Clock)
+	}
+	for _, c := range r.Changes {
+		f := m.entries[c.ID]
+		if f == nil {
+			continue
+		}
+		if c.To == StatusNone {
+			m.index(f, false)
+			delete(m.entries, c.ID)
+			del(m.byAuthor, f.e.Author, c.ID)
+			continue
+		}
+		f.st = c.To
+	}
+	for _, s := range r.Rewritten {
+		if f := m.entries[s.Entry.id]; f != nil {
+			m.index(f, false)
+			f.e, f.keys = s.Entry, s.Keys
+			m.index(f, true)
+		}
+	}
+}
+
+// Get implements Facts.
+func (m *MemoryFacts) Get(id ID) (*Entry, Status, bool, error) {
+	if f := m.entries[id]; f != nil {
+		return f.e, f.st, true, nil
+	}
+	return nil, StatusNone, false, nil
+}
+
+// Authored implements Facts.
+func (m *MemoryFacts) Authored(author DeviceKey, fn func(*Entry, Status) error) error {
+	for _, f := range m.byAuthor[author] {
+		if err := fn(f.e, f.st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Head implements Facts.
+func (m *MemoryFacts) Head(author DeviceKey) (*Entry, error) {
+	var best *Entry
+	for _, f := range m.byAuthor[author] {
+		if f.st != StatusAccepted {
+			continue
+		}
+		if best == nil || f.e.Seq > best.Seq || f.e.Seq == best.Seq && f.e.id.Less(best.id) {
+			best = f.e
+		}
+	}
+	return best, nil
+}
+
+// Device implements Facts.
+func (m *MemoryFacts) Device(author DeviceKey) (int, bool, error) {
+	n, forked := 0, false
+	seqs := map[uint64]bool{}
+	for _, f := range m.byAuthor[author] {
+		if f.st == StatusAccepted {
+			n++
+			forked = forked || seqs[f.e.Seq]
+			seqs[f.e.Seq] = true
+		}
+	}
+	return n, forked, nil
+}
+
+func eachAccepted(fs map[ID]*memFact, fn func(*Entry) error) error {
+	for _, f := range fs {
+		if f.st == StatusAccepted {
+			if err := fn(f.e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// View implements Facts.
+func (m *MemoryFacts) View(v View, fn func(*Entry) error) error {
+	return eachAccepted(m.views[v], fn)
+}
+
+// Refs implements Facts.
+func (m *MemoryFacts) Refs(v View, ref ID, fn func(*Entry) error) error {
+	return eachAccepted(m.refs[v][ref], fn)
+}
+
+// Grants implements Facts.
+func (m *MemoryFacts) Grants(token [32]byte, fn func(*Entry) error) error {
+	return eachAccepted(m.grants[token], fn)
+}
+
+func (m *MemoryFacts) sorted(keep func(*memFact) bool) []ID {
+	var ids []ID
+	for id, f := range m.entries {
+		if keep(f) {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	return ids
+}
+
+// Withheld implements Facts.
+func (m *MemoryFacts) Withheld(fn func(ID) bool) error {
+	for _, id := range m.sorted(func(f *memFact) bool { return f.st == StatusAccepted && f.e.Withheld }) {
+		if !fn(id) {
+			break
+		}
+	}
+	return nil
+}
+
+// Accepted implements Facts.
+func (m *MemoryFacts) Accepted(fn func(ID) error) error {
+	for _, id := range m.sorted(func(f *memFact) bool { return f.st == StatusAccepted }) {
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Counts implements Facts.
+func (m *MemoryFacts) Counts() (Counts, error) {
+	c := Counts{Unknown: map[Kind]int{}}
+	for _, f := range m.entries {
+		switch f.st {
+		case StatusAccepted:
+			c.Accepted++
+			if !f.e.Kind.Known() {
+				c.Unknown[f.e.Kind]++
+			}
+		case StatusWaiting:
+			c.Waiting++
+		case StatusHeld:
+			c.Held++
+		}
+	}
+	return c, nil
+}
+
+// MaxClock implements Facts.
+func (m *MemoryFacts) MaxClock() (Clock, error) { return m.maxClock, nil }
