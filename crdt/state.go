@@ -70,7 +70,7 @@ type State struct {
 	own     *MemoryFacts // facts the State persists itself (NewState)
 	err     error        // the first error of its facts: the State is unusable
 
-	recs     map[ID]*record // resident entries, and during a Step those it loaded
+	recs     map[ID]*record                     // resident entries, and during a Step those it loaded
 	chains   map[DeviceKey]map[uint64][]*record // author -> seq -> entries (forks)
 	waiters  map[ID][]*record                   // unlinked entries by the prev they wait for
 	members  map[ID]*record                     // entries of membership kinds
@@ -89,15 +89,15 @@ type State struct {
 
 	// per-Step bookkeeping
 	stepping  bool
-	loaded    map[*record]bool // entries read from the facts during this Step
-	rewritten map[*record]bool // entries whose body changed in this Step
-	gone      map[ID]bool      // entries dropped in this Step
-	dirty     bool             // membership must be replayed
-	touched map[*record]bool   // entries to re-evaluate
-	before  map[*record]Status // status before this Apply, for Changes
-	fresh   map[*record]bool   // entries inserted by this Apply
-	revokes map[DeviceKey]bool // devices targeted by candidate revocations
-	retouch map[DeviceKey]bool // revoked devices whose chain grew
+	loaded    map[*record]bool   // entries read from the facts during this Step
+	rewritten map[*record]bool   // entries whose body changed in this Step
+	gone      map[ID]bool        // entries dropped in this Step
+	dirty     bool               // membership must be replayed
+	touched   map[*record]bool   // entries to re-evaluate
+	before    map[*record]Status // status before this Apply, for Changes
+	fresh     map[*record]bool   // entries inserted by this Apply
+	revokes   map[DeviceKey]bool // devices targeted by candidate revocations
+	retouch   map[DeviceKey]bool // revoked devices whose chain grew
 }
 
 // NewState returns an empty state for the network whose genesis entry has
