@@ -54,6 +54,30 @@ type Facts interface {
 	Counts() (Counts, error)
 	// MaxClock is the highest clock of any entry stored.
 	MaxClock() (Clock, error)
+	// Page returns up to limit accepted entries of view v, newest first
+	// (by clock, then ID, both descending), that come after cursor if it
+	// is not nil; with tag != 0, only those whose Keys.Tag is tag.
+	Page(v View, tag uint64, after *Cursor, limit int) ([]*Entry, error)
+	// Count is how many accepted entries view v lists (with tag != 0, of
+	// that tag).
+	Count(v View, tag uint64) (int, error)
+	// Resident calls fn for every stored entry a State keeps in memory:
+	// those not accepted, and the accepted ones of kinds for which
+	// ResidentKind is true.
+	Resident(fn func(e *Entry, st Status) error) error
+}
+
+// Cursor is a position in a view listed newest first: the entry last
+// shown.
+type Cursor struct {
+	Clock Clock
+	ID    ID
+}
+
+// before reports whether an entry at (c, id) comes after cursor in a list
+// that is newest first.
+func (cu *Cursor) before(c Clock, id ID) bool {
+	return cu == nil || c < cu.Clock || c == cu.Clock && id.Less(cu.ID)
 }
 
 // View is the list of the read side an accepted entry belongs to.
@@ -75,6 +99,7 @@ const (
 // entry's body (or, for a redacted one, what its redaction kept).
 type Keys struct {
 	View   View
+	Tag    uint64 // a request's type
 	Ref    ID
 	Tokens [][32]byte
 }
@@ -107,7 +132,7 @@ func keysOf(e *Entry, body any) Keys {
 	case *Directory:
 		return Keys{View: ViewDirectory}
 	case *Request:
-		return Keys{View: ViewRequest}
+		return Keys{View: ViewRequest, Tag: uint64(b.Type)}
 	case *Response:
 		return Keys{View: ViewResponse, Ref: b.Request}
 	case *RequestClosed:
@@ -128,9 +153,11 @@ func keysOf(e *Entry, body any) Keys {
 	return Keys{}
 }
 
-// residentKind reports whether accepted entries of kind k stay in the
+// ResidentKind reports whether accepted entries of kind k stay in a
 // State's memory: the kinds its rules read at every step, whose number
 // grows with the network, not with its history.
+func ResidentKind(k Kind) bool { return residentKind(k) }
+
 func residentKind(k Kind) bool {
 	switch k {
 	case KindOrgKey, KindOrgKeyV2, KindAddressHint, KindSecretCheck, KindRedaction, KindRedactionV2:
@@ -368,3 +395,49 @@ func (m *MemoryFacts) Counts() (Counts, error) {
 
 // MaxClock implements Facts.
 func (m *MemoryFacts) MaxClock() (Clock, error) { return m.maxClock, nil }
+
+// Page implements Facts.
+func (m *MemoryFacts) Page(v View, tag uint64, after *Cursor, limit int) ([]*Entry, error) {
+	var out []*Entry
+	for _, f := range m.views[v] {
+		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && after.before(f.e.Clock, f.e.id) {
+			out = append(out, f.e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Entry) int {
+		if a.Clock != b.Clock {
+			if a.Clock > b.Clock {
+				return -1
+			}
+			return 1
+		}
+		return -bytes.Compare(a.id[:], b.id[:])
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Count implements Facts.
+func (m *MemoryFacts) Count(v View, tag uint64) (int, error) {
+	n := 0
+	for _, f := range m.views[v] {
+		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Resident implements Facts.
+func (m *MemoryFacts) Resident(fn func(*Entry, Status) error) error {
+	for _, f := range m.entries {
+		if f.st != StatusAccepted || residentKind(f.e.Kind) {
+			if err := fn(f.e, f.st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
