@@ -82,6 +82,16 @@ func FuzzDeliveryOrder(f *testing.F) {
 		if dump(got) != dump(want) {
 			t.Fatalf("seed %d: order changed the state:\n%s", seed, firstDiff(dump(want), dump(got)))
 		}
+		// The same order over facts the state does not own, killed and
+		// restored where the fuzzer's bytes say.
+		one := make([][]*Entry, len(es))
+		for i, e := range es {
+			one[i] = []*Entry{e}
+		}
+		got = reopening(t, n.network, DefaultLimits(), one, rand.New(rand.NewPCG(seed, uint64(len(order))+1)))
+		if dump(got) != dump(want) {
+			t.Fatalf("seed %d: reopened, the state differs:\n%s", seed, firstDiff(dump(want), dump(got)))
+		}
 	})
 }
 

@@ -333,11 +333,21 @@ func TestConvergenceProperty(t *testing.T) {
 		batches = append(batches, sh[:cut])
 		deliveries = append(deliveries, batches)
 
+		// The same batches, over facts the state does not own, reopened (a
+		// new state restored from them) at random points.
+		deliveries = append(deliveries, batches)
+		reopen := len(deliveries) - 1
+
 		var want string
 		for d, batches := range deliveries {
-			s := NewState(n.network, Limits{MaxPending: 1 << 20, MaxPendingBytes: 1 << 40})
-			for _, b := range batches {
-				s.ApplyBatch(b)
+			limits := Limits{MaxPending: 1 << 20, MaxPendingBytes: 1 << 40}
+			s := NewState(n.network, limits)
+			if d == reopen {
+				s = reopening(t, n.network, limits, batches, rng)
+			} else {
+				for _, b := range batches {
+					s.ApplyBatch(b)
+				}
 			}
 			checkInvariants(t, seed, s)
 			got := dump(s)
@@ -393,7 +403,7 @@ func firstDiff(a, b string) string {
 // (its author's revocation, or the undoing of its author's or the
 // target's admission, not heard of yet).
 func unsettledRedaction(s *State, id ID) bool {
-	t := s.recs[id]
+	t := s.get(id)
 	unsettled := false
 	for _, r := range s.redactedBy[id] {
 		if t != nil && r.status == StatusAccepted && s.orgOf(t) != (OrgID{}) && s.orgOf(r) == s.orgOf(t) {
@@ -402,4 +412,29 @@ func unsettledRedaction(s *State, id ID) bool {
 		unsettled = true
 	}
 	return unsettled
+}
+
+// reopening applies batches to a state over facts it does not own, and
+// between some batches drops the state and restores a new one from the
+// facts, as a node does when it is killed and started again.
+func reopening(t *testing.T, network ID, limits Limits, batches [][]*Entry, rng *rand.Rand) *State {
+	t.Helper()
+	facts := NewMemoryFacts()
+	s := NewStateOn(network, limits, facts)
+	for _, b := range batches {
+		_, ready := s.Step(b)
+		facts.Persist(ready)
+		if rng.IntN(3) == 0 {
+			s = NewStateOn(network, limits, facts)
+			ready, err := s.Restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ready.Changes)+len(ready.Stored)+len(ready.Rewritten) > 0 {
+				t.Fatalf("a restored state changed what it was restored from: %+v", ready)
+			}
+			checkBooks(t, s)
+		}
+	}
+	return s
 }

@@ -424,14 +424,7 @@ func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
 // before asking the state anything else. If the facts fail, Err says so
 // and the results are not to be trusted.
 func (s *State) Step(es []*Entry) ([]Result, Ready) {
-	s.stepping = true
-	s.touched = map[*record]bool{}
-	s.before = map[*record]Status{}
-	s.fresh = map[*record]bool{}
-	s.retouch = map[DeviceKey]bool{}
-	s.loaded = map[*record]bool{}
-	s.rewritten = map[*record]bool{}
-	s.gone = map[ID]bool{}
+	s.begin()
 	results := make([]Result, len(es))
 	recs := make([]*record, len(es))
 	for i, e := range es {
@@ -446,6 +439,32 @@ func (s *State) Step(es []*Entry) ([]Result, Ready) {
 		}
 	}
 	s.resolve()
+	ready := s.finish()
+	for i, r := range recs {
+		if r != nil {
+			results[i] = Result{Status: r.status, Reason: r.reason}
+			if r.status == StatusNone && r.reason == nil {
+				results[i].Reason = ErrPoolFull
+			}
+		}
+	}
+	return results, ready
+}
+
+func (s *State) begin() {
+	s.stepping = true
+	s.touched = map[*record]bool{}
+	s.before = map[*record]Status{}
+	s.fresh = map[*record]bool{}
+	s.retouch = map[DeviceKey]bool{}
+	s.loaded = map[*record]bool{}
+	s.rewritten = map[*record]bool{}
+	s.gone = map[ID]bool{}
+}
+
+// finish ends a Step: it drops the bodies redactions took back, collects
+// what changed, and forgets what need not stay in memory.
+func (s *State) finish() Ready {
 	s.redact()
 	var ready Ready
 	for r, from := range s.before {
@@ -467,19 +486,9 @@ func (s *State) Step(es []*Entry) ([]Result, Ready) {
 	slices.SortFunc(ready.Stored, func(a, b Stored) int { return byID(a.Entry.id, b.Entry.id) })
 	slices.SortFunc(ready.Changes, func(a, b Change) int { return byID(a.ID, b.ID) })
 	slices.SortFunc(ready.Rewritten, func(a, b Stored) int { return byID(a.Entry.id, b.Entry.id) })
-	for i, r := range recs {
-		if r != nil {
-			results[i] = Result{Status: r.status, Reason: r.reason}
-			if r.status == StatusNone && r.reason == nil {
-				results[i].Reason = ErrPoolFull
-			}
-		}
-	}
 	// What need not stay in memory goes to the facts.
-	for _, set := range []map[*record]Status{s.before} {
-		for r := range set {
-			s.release(r)
-		}
+	for r := range s.before {
+		s.release(r)
 	}
 	for r := range s.loaded {
 		s.release(r)
@@ -490,7 +499,80 @@ func (s *State) Step(es []*Entry) ([]Result, Ready) {
 	s.touched, s.before, s.fresh, s.retouch = nil, nil, nil, nil
 	s.loaded, s.rewritten, s.gone = nil, nil, nil
 	s.stepping = false
-	return results, ready
+	return ready
+}
+
+// Restore loads what a new state keeps in memory from facts that hold
+// entries already (a node's store, opened again): the entries it keeps in
+// memory, with the membership their replay gives. It then judges those
+// again, and the Ready holds the status changes that finds (none, for
+// facts a State of this release wrote): the caller persists them. It reads
+// nothing of the accepted entries it does not keep, except the
+// predecessors of waiting ones.
+func (s *State) Restore() (Ready, error) {
+	s.begin()
+	var waiting []*record
+	err := s.facts.Resident(func(e *Entry, st Status) error {
+		if s.recs[e.id] != nil {
+			return nil
+		}
+		r := &record{e: e, body: e.ParsedBody(), status: st, linked: st != StatusWaiting}
+		s.recs[e.id] = r
+		s.chainAdd(r)
+		if target, ok := redactionTarget(r.body); ok {
+			s.redactedBy[target] = append(s.redactedBy[target], r)
+		}
+		if e.Kind.Membership() {
+			s.members[e.id] = r
+			if rv, ok := r.body.(*DeviceRevoked); ok {
+				s.revokes[rv.Device] = true
+			}
+		}
+		switch st {
+		case StatusAccepted:
+			s.v.add(r)
+		case StatusWaiting:
+			waiting = append(waiting, r)
+			fallthrough
+		default:
+			s.pending.push(r)
+			s.pendingBytes += int64(len(r.e.raw))
+		}
+		return nil
+	})
+	s.fail(err)
+	if c, err := s.facts.MaxClock(); err == nil {
+		s.maxClock = max(s.maxClock, c)
+	} else {
+		s.fail(err)
+	}
+	for _, r := range s.members {
+		if rv, ok := r.body.(*DeviceRevoked); ok && !rv.Head.IsZero() && s.get(rv.Head) == nil {
+			s.headWait[rv.Head]++
+		}
+	}
+	for _, r := range waiting {
+		if r.e.Seq == 1 {
+			s.setLinked(r)
+		} else if p := s.get(r.e.Prev); p != nil && p.linked {
+			s.setLinked(r)
+		} else {
+			s.waiters[r.e.Prev] = append(s.waiters[r.e.Prev], r)
+		}
+	}
+	// Judge again what is kept in memory. The accepted entries that are not
+	// kept were judged by the same rules over the same membership.
+	s.dirty = false
+	s.m = s.replay(nil)
+	for _, r := range s.recs {
+		s.touched[r] = true
+	}
+	s.resolve()
+	for r := range s.touched {
+		delete(s.touched, r)
+	}
+	ready := s.finish()
+	return ready, s.err
 }
 
 // release forgets r if it need not stay in memory.

@@ -293,6 +293,29 @@ func (s *State) Requests() []RequestView {
 	return out
 }
 
+// RequestPage lists up to limit requests, newest first (by clock, then
+// ID, both descending), after cursor if it is not nil; with kind != 0,
+// only requests of that kind. It reads only the requests it returns, and
+// their answers.
+func (s *State) RequestPage(kind RequestType, after *Cursor, limit int) []RequestView {
+	es, err := s.facts.Page(ViewRequest, uint64(kind), after, limit)
+	s.fail(err)
+	out := make([]RequestView, 0, len(es))
+	for _, e := range es {
+		if r := s.get(e.id); r != nil && r.status == StatusAccepted {
+			out = append(out, s.requestView(r))
+		}
+	}
+	return out
+}
+
+// RequestCount is how many requests there are (of kind, if not 0).
+func (s *State) RequestCount(kind RequestType) int {
+	n, err := s.facts.Count(ViewRequest, uint64(kind))
+	s.fail(err)
+	return n
+}
+
 // Request returns one request.
 func (s *State) Request(id ID) (RequestView, bool) {
 	r := s.get(id)
