@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -62,6 +63,60 @@ func TestRequestPagesWalkTheList(t *testing.T) {
 			if rv.Request.Type != k {
 				t.Fatalf("kind %v listed a %v", k, rv.Request.Type)
 			}
+		}
+	}
+}
+
+// TestTwoStatesOnOneStore: two states over the same facts (two processes
+// on one data directory), each given some of the entries in turn, end as
+// one state given everything — provided each, before its turn, is
+// restored afresh if the other wrote since its own last turn (a node does
+// it inside the store's write transaction).
+func TestTwoStatesOnOneStore(t *testing.T) {
+	for seed := uint64(1); seed <= 60; seed++ {
+		n := genHistory(t, seed)
+		limits := Limits{MaxPending: 1 << 20, MaxPendingBytes: 1 << 40}
+		want := NewState(n.network, limits)
+		want.ApplyBatch(n.all)
+
+		facts := NewMemoryFacts()
+		gen := 0 // bumped by every write
+		type proc struct {
+			s   *State
+			gen int
+		}
+		ps := []*proc{{s: NewStateOn(n.network, limits, facts)}, {s: NewStateOn(n.network, limits, facts)}}
+		catchUp := func(p *proc) {
+			if p.gen == gen {
+				return
+			}
+			p.s = NewStateOn(n.network, limits, facts)
+			ready, err := p.s.Restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			facts.Persist(ready)
+			p.gen = gen
+		}
+		rng := rand.New(rand.NewPCG(seed, 3))
+		es := slices.Clone(n.all)
+		rng.Shuffle(len(es), func(i, j int) { es[i], es[j] = es[j], es[i] })
+		for len(es) > 0 {
+			k := 1 + rng.IntN(min(len(es), 8))
+			p := ps[rng.IntN(2)]
+			catchUp(p)
+			_, ready := p.s.Step(es[:k])
+			facts.Persist(ready)
+			gen++
+			p.gen = gen
+			es = es[k:]
+		}
+		for _, p := range ps {
+			catchUp(p)
+			if got := dump(p.s); got != dump(want) {
+				t.Fatalf("seed %d: a state on a shared store differs:\n%s", seed, firstDiff(dump(want), got))
+			}
+			checkBooks(t, p.s)
 		}
 	}
 }
