@@ -56,8 +56,13 @@ type Facts interface {
 	MaxClock() (Clock, error)
 	// Page returns up to limit accepted entries of view v, newest first
 	// (by clock, then ID, both descending), that come after cursor if it
-	// is not nil; with tag != 0, only those whose Keys.Tag is tag.
-	Page(v View, tag uint64, after *Cursor, limit int) ([]*Entry, error)
+	// is not nil; with tag != 0, only those whose Keys.Tag is tag; with
+	// ref not nil, only those whose Keys.Ref is *ref.
+	Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error)
+	// Range returns up to max accepted entries of view v whose IDs lie
+	// between lo and hi (both included), in ascending ID order: the
+	// entries an ID prefix names.
+	Range(v View, lo, hi ID, max int) ([]*Entry, error)
 	// Count is how many accepted entries view v lists (with tag != 0, of
 	// that tag).
 	Count(v View, tag uint64) (int, error)
@@ -90,7 +95,7 @@ const (
 	ViewResponse       // responses, by request (Ref)
 	ViewClose          // closes, by request (Ref)
 	ViewAck            // alert acknowledgements, by request (Ref)
-	ViewDirectory      // directory entries
+	ViewDirectory      // directory entries, by author device (Ref)
 	ViewGrant          // grant records (also by token: Keys.Tokens)
 	ViewShare          // key shares, by the sealed entry they share (Ref)
 )
@@ -130,7 +135,7 @@ type Ready struct {
 func keysOf(e *Entry, body any) Keys {
 	switch b := body.(type) {
 	case *Directory:
-		return Keys{View: ViewDirectory}
+		return Keys{View: ViewDirectory, Ref: ID(e.Author)}
 	case *Request:
 		return Keys{View: ViewRequest, Tag: uint64(b.Type)}
 	case *Response:
@@ -397,10 +402,10 @@ func (m *MemoryFacts) Counts() (Counts, error) {
 func (m *MemoryFacts) MaxClock() (Clock, error) { return m.maxClock, nil }
 
 // Page implements Facts.
-func (m *MemoryFacts) Page(v View, tag uint64, after *Cursor, limit int) ([]*Entry, error) {
+func (m *MemoryFacts) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
 	var out []*Entry
 	for _, f := range m.views[v] {
-		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && after.before(f.e.Clock, f.e.id) {
+		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && (ref == nil || f.keys.Ref == *ref) && after.before(f.e.Clock, f.e.id) {
 			out = append(out, f.e)
 		}
 	}
@@ -440,4 +445,18 @@ func (m *MemoryFacts) Resident(fn func(*Entry, Status) error) error {
 		}
 	}
 	return nil
+}
+
+// Range implements Facts.
+func (m *MemoryFacts) Range(v View, lo, hi ID, max int) ([]*Entry, error) {
+	var out []*Entry
+	for _, id := range m.sorted(func(f *memFact) bool {
+		return f.st == StatusAccepted && f.keys.View == v && bytes.Compare(f.e.id[:], lo[:]) >= 0 && bytes.Compare(f.e.id[:], hi[:]) <= 0
+	}) {
+		if len(out) == max {
+			break
+		}
+		out = append(out, m.entries[id].e)
+	}
+	return out, nil
 }

@@ -198,15 +198,25 @@ type DirectoryView struct {
 // then ID), ordered by organisation ID.
 func (s *State) Directory() []DirectoryView {
 	latest := map[OrgID]*record{}
-	for _, r := range s.records(ViewDirectory, nil) {
-		o := s.orgOf(r)
-		if cur := latest[o]; cur == nil || cur.less(r) {
-			latest[o] = r
+	for k, d := range s.m.devices {
+		ref := ID(k)
+		es, err := s.facts.Page(ViewDirectory, 0, &ref, nil, 1)
+		s.fail(err)
+		for _, e := range es {
+			r := s.get(e.id)
+			if r == nil || r.status != StatusAccepted {
+				continue
+			}
+			if cur := latest[d.org]; cur == nil || cur.less(r) {
+				latest[d.org] = r
+			}
 		}
 	}
 	out := make([]DirectoryView, 0, len(latest))
 	for o, r := range latest {
-		out = append(out, DirectoryView{Org: o, Entry: r.id(), Clock: r.e.Clock, Directory: *r.body.(*Directory)})
+		if b, ok := r.body.(*Directory); ok {
+			out = append(out, DirectoryView{Org: o, Entry: r.id(), Clock: r.e.Clock, Directory: *b})
+		}
 	}
 	slices.SortFunc(out, func(a, b DirectoryView) int { return bytes.Compare(a.Org[:], b.Org[:]) })
 	return out
@@ -298,7 +308,21 @@ func (s *State) Requests() []RequestView {
 // only requests of that kind. It reads only the requests it returns, and
 // their answers.
 func (s *State) RequestPage(kind RequestType, after *Cursor, limit int) []RequestView {
-	es, err := s.facts.Page(ViewRequest, uint64(kind), after, limit)
+	es, err := s.facts.Page(ViewRequest, uint64(kind), nil, after, limit)
+	s.fail(err)
+	out := make([]RequestView, 0, len(es))
+	for _, e := range es {
+		if r := s.get(e.id); r != nil && r.status == StatusAccepted {
+			out = append(out, s.requestView(r))
+		}
+	}
+	return out
+}
+
+// RequestsBetween lists up to max requests whose IDs lie between lo and
+// hi (both included), by ID: the requests an ID prefix names.
+func (s *State) RequestsBetween(lo, hi ID, max int) []RequestView {
+	es, err := s.facts.Range(ViewRequest, lo, hi, max)
 	s.fail(err)
 	out := make([]RequestView, 0, len(es))
 	for _, e := range es {
