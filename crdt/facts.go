@@ -64,8 +64,8 @@ type Facts interface {
 	// entries an ID prefix names.
 	Range(v View, lo, hi ID, max int) ([]*Entry, error)
 	// Count is how many accepted entries view v lists (with tag != 0, of
-	// that tag).
-	Count(v View, tag uint64) (int, error)
+	// that tag), after cursor if it is not nil (as Page lists them).
+	Count(v View, tag uint64, after *Cursor) (int, error)
 	// Resident calls fn for every stored entry a State keeps in memory:
 	// those not accepted, and the accepted ones of kinds for which
 	// ResidentKind is true.
@@ -425,10 +425,10 @@ func (m *MemoryFacts) Page(v View, tag uint64, ref *ID, after *Cursor, limit int
 }
 
 // Count implements Facts.
-func (m *MemoryFacts) Count(v View, tag uint64) (int, error) {
+func (m *MemoryFacts) Count(v View, tag uint64, after *Cursor) (int, error) {
 	n := 0
 	for _, f := range m.views[v] {
-		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) {
+		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && after.before(f.e.Clock, f.e.id) {
 			n++
 		}
 	}

@@ -22,7 +22,7 @@ func TestRequestPagesWalkTheList(t *testing.T) {
 	if len(all) < 6 {
 		t.Fatalf("histories too small: %d requests", len(all))
 	}
-	if got := s.RequestCount(0); got != len(all) {
+	if got := s.RequestCount(0, nil); got != len(all) {
 		t.Fatalf("count %d, listed %d", got, len(all))
 	}
 	for _, size := range []int{1, 2, 7, len(all) + 1} {
@@ -38,6 +38,9 @@ func TestRequestPagesWalkTheList(t *testing.T) {
 			}
 			last := page[len(page)-1]
 			after = &Cursor{Clock: last.Clock, ID: last.ID}
+			if left := s.RequestCount(0, after); left != len(all)-len(got) {
+				t.Fatalf("pages of %d: %d left after %d shown, want %d", size, left, len(got), len(all)-len(got))
+			}
 		}
 		if len(got) != len(all) {
 			t.Fatalf("pages of %d: %d requests, want %d", size, len(got), len(all))
@@ -56,8 +59,8 @@ func TestRequestPagesWalkTheList(t *testing.T) {
 	}
 	for k, want := range kinds {
 		page := s.RequestPage(k, nil, len(all))
-		if len(page) != want || s.RequestCount(k) != want {
-			t.Fatalf("kind %v: page %d, count %d, want %d", k, len(page), s.RequestCount(k), want)
+		if len(page) != want || s.RequestCount(k, nil) != want {
+			t.Fatalf("kind %v: page %d, count %d, want %d", k, len(page), s.RequestCount(k, nil), want)
 		}
 		for _, rv := range page {
 			if rv.Request.Type != k {

@@ -333,9 +333,10 @@ func (s *State) RequestsBetween(lo, hi ID, max int) []RequestView {
 	return out
 }
 
-// RequestCount is how many requests there are (of kind, if not 0).
-func (s *State) RequestCount(kind RequestType) int {
-	n, err := s.facts.Count(ViewRequest, uint64(kind))
+// RequestCount is how many requests there are (of kind, if not 0), after
+// cursor if it is not nil (as RequestPage lists them).
+func (s *State) RequestCount(kind RequestType, after *Cursor) int {
+	n, err := s.facts.Count(ViewRequest, uint64(kind), after)
 	s.fail(err)
 	return n
 }
