@@ -44,6 +44,13 @@ func (n *Node) AckAlert(ctx context.Context, ref string) (e *crdt.Entry, already
 // recentAlerts are the open alerts of the last AlertWindow: those this
 // organisation has not acknowledged first, then newest first; and how many
 // open alerts are older.
+// alerts lists every alert, oldest first, reading no other request.
+func (n *Node) alerts() []crdt.RequestView {
+	rs := n.state.RequestPage(crdt.Alert, nil, n.state.RequestCount(crdt.Alert, nil))
+	slices.Reverse(rs)
+	return rs
+}
+
 func (n *Node) recentAlerts(reqs []crdt.RequestView, names map[crdt.OrgID]string) (recent []RequestSummary, older int) {
 	since := n.now().Add(-AlertWindow).UnixMilli()
 	recent = []RequestSummary{}

@@ -93,7 +93,7 @@ func (n *Node) Status() StatusInfo {
 		st.UnknownKinds[k.String()] = v
 	}
 	st.GrantSecret = n.HasSecret()
-	st.Alerts, st.OlderAlerts = n.recentAlerts(s.Requests(), n.orgNames())
+	st.Alerts, st.OlderAlerts = n.recentAlerts(n.alerts(), n.orgNames())
 	info, running := n.running()
 	if running {
 		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince
@@ -505,6 +505,109 @@ func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
 		out = append(out, n.summary(rv, names))
 	}
 	return out, nil
+}
+
+// RequestPage is one page of `request list`: at most limit requests (0:
+// all) after the one whose ID starts with after (from the first if
+// empty), and how many more follow. The plain list and a list of one kind
+// read only the page and the open alerts (they come first); with --open
+// or --inbox every request is looked at.
+func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestSummary, int, error) {
+	if f.Open || f.Inbox || limit == 0 {
+		all, err := n.Requests(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		return pageOf(all, after, limit)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var kind crdt.RequestType
+	if f.Kind != "" {
+		var ok bool
+		if kind, ok = crdt.ParseRequestType(strings.ToLower(f.Kind)); !ok {
+			return nil, 0, inputErr("unknown request kind %q: use verification, referral, funding, letter or alert", f.Kind)
+		}
+	}
+	s := n.state
+	// The open alerts, newest first: they head the list.
+	var open []crdt.RequestView
+	isOpen := map[crdt.ID]bool{}
+	if kind == 0 || kind == crdt.Alert {
+		alerts := s.RequestCount(crdt.Alert, nil)
+		for _, rv := range s.RequestPage(crdt.Alert, nil, alerts) {
+			if urgent(rv) {
+				open = append(open, rv)
+				isOpen[rv.ID] = true
+			}
+		}
+	}
+	var views []crdt.RequestView
+	var cursor *crdt.Cursor // where the rest of the list resumes
+	from := 0               // in open
+	if after != "" {
+		notHere := inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+		if i := slices.IndexFunc(open, func(rv crdt.RequestView) bool { return strings.HasPrefix(rv.ID.String(), strings.ToLower(after)) }); i >= 0 {
+			from = i + 1
+		} else {
+			rv, err := n.requestByPrefix(after)
+			if err != nil || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
+				return nil, 0, notHere
+			}
+			from, cursor = len(open), &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
+		}
+	}
+	views = append(views, open[from:min(len(open), from+limit)]...)
+	for len(views) < limit {
+		batch := s.RequestPage(kind, cursor, limit-len(views)+len(isOpen))
+		for _, rv := range batch {
+			if !isOpen[rv.ID] && len(views) < limit {
+				views = append(views, rv)
+			}
+			cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
+		}
+		if len(batch) == 0 {
+			break
+		}
+	}
+	more := 0
+	switch {
+	case len(views) == 0:
+	case cursor == nil || isOpen[views[len(views)-1].ID]:
+		// The page ended among the open alerts.
+		last := slices.IndexFunc(open, func(rv crdt.RequestView) bool { return rv.ID == views[len(views)-1].ID })
+		more = s.RequestCount(kind, nil) - (last + 1)
+	default:
+		last := views[len(views)-1]
+		c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+		more = s.RequestCount(kind, c)
+		for _, rv := range open {
+			if rv.Clock < c.Clock || rv.Clock == c.Clock && rv.ID.Less(c.ID) {
+				more-- // counted there, but shown at the head
+			}
+		}
+	}
+	names := n.orgNames()
+	out := make([]RequestSummary, len(views))
+	for i, rv := range views {
+		out[i] = n.summary(rv, names)
+	}
+	return out, more, nil
+}
+
+// pageOf is RequestPage's page of a whole list.
+func pageOf(list []RequestSummary, after string, limit int) ([]RequestSummary, int, error) {
+	if after != "" {
+		i := slices.IndexFunc(list, func(r RequestSummary) bool { return strings.HasPrefix(r.ID, strings.ToLower(after)) })
+		if i < 0 {
+			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+		}
+		list = list[i+1:]
+	}
+	if limit == 0 || len(list) <= limit {
+		return list, 0, nil
+	}
+	return list[:limit], len(list) - limit, nil
 }
 
 func deadline(rv crdt.RequestView) uint64 {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -94,16 +95,40 @@ func (n *Node) ResolveRequest(ref string) (crdt.RequestView, error) {
 }
 
 func (n *Node) resolveRequest(ref string) (crdt.RequestView, error) {
-	reqs := n.state.Requests()
-	ids := make([]string, len(reqs))
-	for i, r := range reqs {
-		ids[i] = r.ID.String()
-	}
-	i, err := resolve("request", ref, ids)
+	rv, err := n.requestByPrefix(ref)
 	if err != nil {
 		return crdt.RequestView{}, fmt.Errorf("%w (`murmur request list` shows the requests this node holds)", err)
 	}
+	return rv, nil
+}
+
+// requestByPrefix finds the request whose ID is, or starts with, ref: by
+// an ID range, not by reading every request.
+func (n *Node) requestByPrefix(ref string) (crdt.RequestView, error) {
+	r := strings.ToLower(strings.TrimSpace(ref))
+	if _, err := resolve("request", r, nil); errors.Is(err, ErrInput) {
+		return crdt.RequestView{}, err
+	}
+	lo, hi := idRange(r)
+	reqs := n.state.RequestsBetween(lo, hi, 2)
+	ids := make([]string, len(reqs))
+	for i, rv := range reqs {
+		ids[i] = rv.ID.String()
+	}
+	i, err := resolve("request", r, ids)
+	if err != nil {
+		return crdt.RequestView{}, err
+	}
 	return reqs[i], nil
+}
+
+// idRange is the range of IDs that start with the hexadecimal prefix p.
+func idRange(p string) (lo, hi crdt.ID) {
+	lo8, _ := hex.DecodeString((p + strings.Repeat("0", 64))[:64])
+	hi8, _ := hex.DecodeString((p + strings.Repeat("f", 64))[:64])
+	copy(lo[:], lo8)
+	copy(hi[:], hi8)
+	return lo, hi
 }
 
 // myOrg is this node's organisation, if admitted.

@@ -509,11 +509,7 @@ func cmdRequestList(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	all, err := n.Requests(f)
-	if err != nil {
-		return err
-	}
-	list, more, err := page(all, func(r node.RequestSummary) string { return r.ID }, *after, *limit)
+	list, more, err := n.RequestPage(f, *after, *limit)
 	if err != nil {
 		return err
 	}
