@@ -203,7 +203,7 @@ func testBundleRefused(t *testing.T, kind StoreKind) {
 	}
 	altered := bytes.Clone(raw)
 	altered[len(raw)/2] ^= 0x20
-	other, err := Init(ctx, t.TempDir(), InitOptions{Org: "Elsewhere"})
+	other, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Elsewhere"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +502,7 @@ func testImportedEntriesReachPeersAtOnce(t *testing.T, kind StoreKind) {
 	eventually(t, 20*time.Second, "the two nodes connect", func() bool { return len(rb.h.Network().Peers()) > 0 })
 
 	// A third organisation, admitted by Alpha, writes while apart.
-	x, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	x, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,11 +588,11 @@ func testRevokedDeviceCannotReadBundles(t *testing.T, kind StoreKind) {
 }
 
 // secondDevice adds a device to a's organisation, holding what a holds and
-// the network secret.
-func secondDevice(t *testing.T, a *Node, label string) *Node {
+// the network secret, and keeping its entries in kind.
+func secondDevice(t *testing.T, kind StoreKind, a *Node, label string) *Node {
 	t.Helper()
 	ctx := context.Background()
-	d, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis(), Org: a.Org()})
+	d, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis(), Org: a.Org()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,8 +620,8 @@ func TestCutOffDeviceReadsAfterSiblingRevoked(t *testing.T) {
 func testCutOffDeviceReadsAfterSiblingRevoked(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
 	a, _ := apart(t, kind)
-	field := secondDevice(t, a, "field laptop")
-	stolen := secondDevice(t, a, "stolen phone")
+	field := secondDevice(t, kind, a, "field laptop")
+	stolen := secondDevice(t, kind, a, "stolen phone")
 	if _, err := a.EnsureOrgKey(ctx); err != nil { // the key handed to all three
 		t.Fatal(err)
 	}
@@ -668,7 +668,7 @@ func TestSummaryOfAnUnknownDevice(t *testing.T) {
 func testSummaryOfAnUnknownDevice(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
 	a, _ := apart(t, kind)
-	stranger, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	stranger, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}
