@@ -18,7 +18,7 @@ import (
 // startNodes is meshOf without the mock network.
 func startNodes(t *testing.T, opts []node.RunOptions) []*meshNode {
 	t.Helper()
-	nodes, _ := meshOf(t, opts)
+	nodes, _ := meshOf(t, node.SQLiteStore, opts)
 	return nodes
 }
 

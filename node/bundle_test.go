@@ -19,16 +19,16 @@ import (
 // apart is a network of two organisations whose nodes never connect:
 // Alpha founded it and admitted Beta, and Beta's node holds only what the
 // join gave it (the genesis entry and the network secret). Both hold their
-// organisation's key.
-func apart(t *testing.T) (a, b *Node) {
+// organisation's key. Their entries are kept in kind.
+func apart(t *testing.T, kind StoreKind) (a, b *Node) {
 	t.Helper()
 	ctx := context.Background()
-	a, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	a, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, err = Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	b, err = Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +82,12 @@ func mustExport(t *testing.T, n *Node, path string, o BundleOptions) ExportRepor
 // entries included: B's summary goes to A, A's answer comes back, B's
 // export goes to A, and A's next export to B.
 func TestBundlesAloneConverge(t *testing.T) {
+	ForEachStore(t, testBundlesAloneConverge)
+}
+
+func testBundlesAloneConverge(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b := apart(t)
+	a, b := apart(t, kind)
 	dir := t.TempDir()
 	file := func(name string) string { return filepath.Join(dir, name) }
 	const marker = "MARKER-7f3a"
@@ -175,8 +179,12 @@ func TestBundlesAloneConverge(t *testing.T) {
 // another organisation, or a summary, is refused with one line, and
 // nothing is stored.
 func TestBundleRefused(t *testing.T) {
+	ForEachStore(t, testBundleRefused)
+}
+
+func testBundleRefused(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b := apart(t)
+	a, b := apart(t, kind)
 	dir := t.TempDir()
 	for i := range 300 {
 		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("Request %d with some words to fill the file", i)}); err != nil {
@@ -195,7 +203,7 @@ func TestBundleRefused(t *testing.T) {
 	}
 	altered := bytes.Clone(raw)
 	altered[len(raw)/2] ^= 0x20
-	other, err := Init(ctx, t.TempDir(), InitOptions{Org: "Elsewhere"})
+	other, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Elsewhere"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,8 +256,12 @@ func TestBundleRefused(t *testing.T) {
 
 // A bundle for one organisation opens only there, even for members.
 func TestBundleToOneOrganisation(t *testing.T) {
+	ForEachStore(t, testBundleToOneOrganisation)
+}
+
+func testBundleToOneOrganisation(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b, g := threeOrgs(t)
+	a, b, g := threeOrgs(t, kind)
 	shareSecret(t, a, b, g)
 	if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "For Beta only"}); err != nil {
 		t.Fatal(err)
@@ -274,8 +286,12 @@ func TestBundleToOneOrganisation(t *testing.T) {
 // Importing the same bundle again, or an older one, stores nothing, and
 // an import cut off resumes where it stopped and ends identical.
 func TestBundleReplayAndResume(t *testing.T) {
+	ForEachStore(t, testBundleReplayAndResume)
+}
+
+func testBundleReplayAndResume(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b := apart(t)
+	a, b := apart(t, kind)
 	old := importBatch
 	importBatch = 16
 	t.Cleanup(func() { importBatch = old })
@@ -321,7 +337,7 @@ func TestBundleReplayAndResume(t *testing.T) {
 // several.
 func TestBundleSplitAnyOrder(t *testing.T) {
 	ctx := context.Background()
-	a, b := apart(t)
+	a, b := apart(t, SQLiteStore)
 	for i := range 1000 {
 		if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: fmt.Sprintf("Request %d", i), Body: strings.Repeat(fmt.Sprintf("text %d of a longer body that does not compress to nothing %x ", i, i*7919), 6)}); err != nil {
 			t.Fatal(err)
@@ -358,8 +374,12 @@ func TestBundleSplitAnyOrder(t *testing.T) {
 // --since writes the entries written since a time; --org with nothing
 // known is refused with what to do.
 func TestBundleSinceAndUnknownOrg(t *testing.T) {
+	ForEachStore(t, testBundleSinceAndUnknownOrg)
+}
+
+func testBundleSinceAndUnknownOrg(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, _ := apart(t)
+	a, _ := apart(t, kind)
 	clk := a.now()
 	a.SetClock(func() time.Time { return clk })
 	for i := range 3 {
@@ -386,8 +406,12 @@ func TestBundleSinceAndUnknownOrg(t *testing.T) {
 // A member cannot make a node believe another organisation's node holds
 // what it does not: the header is signed by the device it names.
 func TestBundleMakerIsChecked(t *testing.T) {
+	ForEachStore(t, testBundleMakerIsChecked)
+}
+
+func testBundleMakerIsChecked(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b, g := threeOrgs(t)
+	a, b, g := threeOrgs(t, kind)
 	key := msync.BundleKey{Secret: heldSecret(t, a), Network: a.Network()}
 	g.mu.Lock()
 	all := msync.Summarise(g.holdingsOf(false))
@@ -457,8 +481,12 @@ func TestBundleOrgAfterSync(t *testing.T) {
 // reconciliation: the runner's clock here never moves, so periodic ones
 // never come.
 func TestImportedEntriesReachPeersAtOnce(t *testing.T) {
+	ForEachStore(t, testImportedEntriesReachPeersAtOnce)
+}
+
+func testImportedEntriesReachPeersAtOnce(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b := apart(t)
+	a, b := apart(t, kind)
 	exchange(t, a, b)
 	clk := NewManualClock(time.Now())
 	ra, err := a.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clk, PollEvery: 20 * time.Millisecond})
@@ -474,7 +502,7 @@ func TestImportedEntriesReachPeersAtOnce(t *testing.T) {
 	eventually(t, 20*time.Second, "the two nodes connect", func() bool { return len(rb.h.Network().Peers()) > 0 })
 
 	// A third organisation, admitted by Alpha, writes while apart.
-	x, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	x, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,8 +537,12 @@ func TestImportedEntriesReachPeersAtOnce(t *testing.T) {
 // A revoked device keeps the network secret, but a bundle made after its
 // revocation is not sealed for it, and its summary is not answered.
 func TestRevokedDeviceCannotReadBundles(t *testing.T) {
+	ForEachStore(t, testRevokedDeviceCannotReadBundles)
+}
+
+func testRevokedDeviceCannotReadBundles(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b, g := threeOrgs(t)
+	a, b, g := threeOrgs(t, kind)
 	shareSecret(t, a, b, g)
 	dir := t.TempDir()
 	gsum := filepath.Join(dir, "gamma.summary")
@@ -556,11 +588,11 @@ func TestRevokedDeviceCannotReadBundles(t *testing.T) {
 }
 
 // secondDevice adds a device to a's organisation, holding what a holds and
-// the network secret.
-func secondDevice(t *testing.T, a *Node, label string) *Node {
+// the network secret, and keeping its entries in kind.
+func secondDevice(t *testing.T, kind StoreKind, a *Node, label string) *Node {
 	t.Helper()
 	ctx := context.Background()
-	d, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis(), Org: a.Org()})
+	d, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis(), Org: a.Org()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,10 +614,14 @@ func secondDevice(t *testing.T, a *Node, label string) *Node {
 // (and the organisation's key replaced) still reads the bundles it is
 // sent: they are sealed for each device with standing too.
 func TestCutOffDeviceReadsAfterSiblingRevoked(t *testing.T) {
+	ForEachStore(t, testCutOffDeviceReadsAfterSiblingRevoked)
+}
+
+func testCutOffDeviceReadsAfterSiblingRevoked(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, _ := apart(t)
-	field := secondDevice(t, a, "field laptop")
-	stolen := secondDevice(t, a, "stolen phone")
+	a, _ := apart(t, kind)
+	field := secondDevice(t, kind, a, "field laptop")
+	stolen := secondDevice(t, kind, a, "stolen phone")
 	if _, err := a.EnsureOrgKey(ctx); err != nil { // the key handed to all three
 		t.Fatal(err)
 	}
@@ -626,9 +662,13 @@ func TestCutOffDeviceReadsAfterSiblingRevoked(t *testing.T) {
 // A summary made by a device the exporter does not know is not answered
 // with a file its maker could not open.
 func TestSummaryOfAnUnknownDevice(t *testing.T) {
+	ForEachStore(t, testSummaryOfAnUnknownDevice)
+}
+
+func testSummaryOfAnUnknownDevice(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, _ := apart(t)
-	stranger, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	a, _ := apart(t, kind)
+	stranger, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 // Close returns, with an error that says so, when a task of the runner
 // does not stop: a service manager kills a process that takes longer.
 func TestCloseReturnsWhenATaskHangs(t *testing.T) {
-	_, fr := founded(t, 1)
+	_, fr := founded(t, SQLiteStore, 1)
 	oldWait, oldAfter := closeWait, closeAfterHost
 	closeWait, closeAfterHost = 50*time.Millisecond, 50*time.Millisecond
 	t.Cleanup(func() { closeWait, closeAfterHost = oldWait, oldAfter })

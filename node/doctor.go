@@ -123,6 +123,9 @@ func Diagnose(ctx context.Context, dir string, pass PassphraseSource) (*Diagnosi
 	if !Initialised(dir) {
 		return nil, ErrNotInitialised
 	}
+	if inMemory(dir) {
+		return nil, errNoDatabaseFile
+	}
 	d := &Diagnosis{Dir: dir, Findings: []Finding{}, Checked: []string{}}
 	defer func() { d.Healthy = len(d.Findings) == 0 }()
 	find := func(part, problem, do string) { d.Findings = append(d.Findings, Finding{part, problem, do}) }

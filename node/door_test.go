@@ -268,7 +268,7 @@ func TestDoorLetsItsJoinerAskAgain(t *testing.T) {
 		askAgain(t, f, fr, "admitted", 2)
 	})
 	t.Run("awaiting approval, open network", func(t *testing.T) {
-		f, fr := founded(t, 2)
+		f, fr := founded(t, SQLiteStore, 2)
 		s2, _ := secondSteward(t, f, fr)
 		eventually(t, 20*time.Second, "the second steward receives the network secret", s2.HasSecret)
 		askAgain(t, f, fr, "pending", 2)

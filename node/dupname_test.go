@@ -11,7 +11,7 @@ import (
 // An organisation may not join under a member's name, whatever its case
 // and spacing; nothing is admitted.
 func TestJoinRefusesAMembersName(t *testing.T) {
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	b := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Beta Collective", "")
 	eventually(t, 20*time.Second, "the founder knows Beta", func() bool {
 		o, err := f.ResolveMember(b.Org().String())
@@ -39,7 +39,7 @@ func TestJoinRefusesAMembersName(t *testing.T) {
 // the inviter's refuses all of them (an older joiner does not check), and
 // the whole-Cyrillic one reaches it and is refused there.
 func TestJoinRefusesALookalikeName(t *testing.T) {
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	b := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Beta", "")
 	eventually(t, 20*time.Second, "the founder knows Beta", func() bool {
 		o, err := f.ResolveMember(b.Org().String())

@@ -518,7 +518,7 @@ func TestRevokedDeviceIsDisconnectedAndRefused(t *testing.T) {
 // device off, and cuts it off again whenever it connects.
 func TestRevocationDisconnectsOnTheMockNetwork(t *testing.T) {
 	gl := &gateLog{}
-	nodes, mn := mesh(t, 3, node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, OnGate: gl.record})
+	nodes, mn := mesh(t, node.SQLiteStore, 3, node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, OnGate: gl.record})
 	waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
 	ctx := context.Background()
 	revoked := nodes[2].r.Host().ID()

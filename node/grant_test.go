@@ -14,10 +14,14 @@ import (
 // invite, receives the network secret from the founder's node and finds
 // the grant by any of the applicant's identifiers, however typed.
 func TestGrantRecordAndCheckAcrossOrganisations(t *testing.T) {
+	ForEachStore(t, testGrantRecordAndCheckAcrossOrganisations)
+}
+
+func testGrantRecordAndCheckAcrossOrganisations(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	f, fr := founded(t, 1)
+	f, fr := founded(t, kind, 1)
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
-	b := join(t, t.TempDir(), code, "Beta", "")
+	b := join(t, kind.Dir(t), code, "Beta", "")
 	if _, err := b.CheckGrant([]string{"+255712345678"}, ""); !errors.Is(err, ErrLocked) && !errors.Is(err, ErrNoSecret) {
 		t.Fatalf("check before the secret arrived: %v", err)
 	}

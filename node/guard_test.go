@@ -107,8 +107,12 @@ func TestReferralToOneselfIsRefused(t *testing.T) {
 // when, once the revocation reaches it: in its status and at its next
 // write, which changes nothing.
 func TestRevokedDeviceIsToldByWhomAndWhen(t *testing.T) {
+	ForEachStore(t, testRevokedDeviceIsToldByWhomAndWhen)
+}
+
+func testRevokedDeviceIsToldByWhomAndWhen(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b, g := threeOrgs(t)
+	a, b, g := threeOrgs(t, kind)
 	if notice := g.RevokedNotice(); notice != "" {
 		t.Fatalf("before any revocation: %q", notice)
 	}

@@ -9,8 +9,12 @@ import (
 // superseded by the peer's, a node stopping) leaves the state as the store
 // has it, not empty: the views go on saying who is admitted.
 func TestIngestCancelledMidWriteKeepsTheState(t *testing.T) {
+	ForEachStore(t, testIngestCancelledMidWriteKeepsTheState)
+}
+
+func testIngestCancelledMidWriteKeepsTheState(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b := apart(t)
+	a, b := apart(t, kind)
 	if _, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "New to Beta"}); err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,12 @@ func storedStatus(t *testing.T, n *Node, id crdt.ID) crdt.Status {
 }
 
 func TestIngestWaitsThenApplies(t *testing.T) {
+	ForEachStore(t, testIngestWaitsThenApplies)
+}
+
+func testIngestWaitsThenApplies(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	n, p := founderWithPeer(t, t.TempDir(), 0)
+	n, p := founderWithPeer(t, kind.Dir(t), 0)
 	e1 := p.sign(t, n.Network(), &crdt.Request{Type: crdt.Verification, Title: "one"})
 	e2 := p.sign(t, n.Network(), &crdt.Request{Type: crdt.Verification, Title: "two"})
 
@@ -120,8 +124,12 @@ func TestIngestWaitsThenApplies(t *testing.T) {
 // Another process stores a revocation but dies before recording what it
 // holds: this process's refresh records it.
 func TestRefreshRecordsStatusChangesOfOlderEntries(t *testing.T) {
+	ForEachStore(t, testRefreshRecordsStatusChangesOfOlderEntries)
+}
+
+func testRefreshRecordsStatusChangesOfOlderEntries(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := kind.Dir(t)
 	a, p := founderWithPeer(t, dir, 3)
 	e1 := p.sign(t, a.Network(), &crdt.Request{Type: crdt.Verification, Title: "one"})
 	e2 := p.sign(t, a.Network(), &crdt.Request{Type: crdt.Verification, Title: "two"})

@@ -95,9 +95,11 @@ func joinReachesNothing(t *testing.T, dir string, code InviteCode, org string) {
 	}
 }
 
-func founded(t *testing.T, quorum int) (*Node, *Runner) {
+// founded founds a network whose founding node keeps its entries in kind,
+// and runs it on a loopback port.
+func founded(t *testing.T, kind StoreKind, quorum int) (*Node, *Runner) {
 	t.Helper()
-	f, err := Init(context.Background(), t.TempDir(), InitOptions{Org: "Founders", Quorum: quorum})
+	f, err := Init(context.Background(), kind.Dir(t), InitOptions{Org: "Founders", Quorum: quorum})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func founded(t *testing.T, quorum int) (*Node, *Runner) {
 }
 
 func TestJoinWithInvite(t *testing.T) {
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	b := join(t, t.TempDir(), code, "Beta Collective", "")
 	if st := b.Status(); !st.Admitted || st.OrgName != "Beta Collective" {
@@ -131,7 +133,7 @@ func TestJoinWithInvite(t *testing.T) {
 }
 
 func TestJoinRefusals(t *testing.T) {
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	before := f.Status()
 
 	// Altered: the right check, the wrong secret. No door opens for it.
@@ -168,14 +170,18 @@ func TestJoinRefusals(t *testing.T) {
 }
 
 func TestJoinSecondDevice(t *testing.T) {
-	f, fr := founded(t, 1)
+	ForEachStore(t, testJoinSecondDevice)
+}
+
+func testJoinSecondDevice(t *testing.T, kind StoreKind) {
+	f, fr := founded(t, kind, 1)
 	// Sealed for the organisation before the new device existed.
 	sealed, err := f.NewRequest(context.Background(), RequestInput{Kind: "verification", Title: "Sealed before", Body: "For us only.", To: []string{f.Org().String()}, Sealed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	code := newInvite(t, f, fr, crdt.InviteDevice, time.Hour)
-	d := join(t, t.TempDir(), code, "", "")
+	d := join(t, kind.Dir(t), code, "", "")
 	if d.Org() != f.Org() {
 		t.Fatalf("the new device is in organisation %v, want %v", d.Org(), f.Org())
 	}
@@ -212,7 +218,7 @@ func secondSteward(t *testing.T, f *Node, fr *Runner) (*Node, *Runner) {
 
 func TestJoinWaitsForQuorum(t *testing.T) {
 	ctx := context.Background()
-	f, fr := founded(t, 2)
+	f, fr := founded(t, SQLiteStore, 2)
 	// A second steward organisation, admitted while there is one steward.
 	s2, s2r := secondSteward(t, f, fr)
 	eventually(t, 20*time.Second, "the second steward receives the network secret", s2.HasSecret)
@@ -292,7 +298,7 @@ func filesHold(t *testing.T, dir, marker string) []string {
 func TestPendingJoinerReceivesNoContent(t *testing.T) {
 	ctx := context.Background()
 	const title, text = "MARKER-title-7f3a9c", "MARKER-text-1b5e2d"
-	f, fr := founded(t, 2)
+	f, fr := founded(t, SQLiteStore, 2)
 	req, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: title, Body: text})
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +387,7 @@ func TestPendingJoinerReceivesNoContent(t *testing.T) {
 // approval: the organisation stays pending until a steward approves it.
 func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
 	ctx := context.Background()
-	f, fr := founded(t, 2)
+	f, fr := founded(t, SQLiteStore, 2)
 	s2, s2r := secondSteward(t, f, fr)
 
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
@@ -455,7 +461,7 @@ func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
 // data directory shows the code, typed or without its dashes, and the
 // join still completes with the passphrase.
 func TestPendingJoinKeepsTheCodeSealed(t *testing.T) {
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	dir := t.TempDir()
 	pass := []byte("a long enough passphrase")

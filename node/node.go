@@ -89,7 +89,7 @@ type Node struct {
 	network crdt.ID
 	org     crdt.OrgID
 	device  crdt.DeviceKey
-	store   *store.SQLite
+	store   store.Store
 	state   *crdt.State
 	cursor  int64
 	key     []byte // private key, nil until Unlock
@@ -325,29 +325,14 @@ func provision(ctx context.Context, dir string, genesis *crdt.Entry, seed []byte
 	}
 	dbPath := filepath.Join(dir, dbName)
 	created = append(created, dbPath, dbPath+"-wal", dbPath+"-shm")
-	// SQLite gives the WAL and shared-memory files the database's mode:
-	// create it readable by this user only.
-	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("creating %s: %w", dbPath, err)
-	}
-	f.Close()
 	sk, err := storeKey(priv, device)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(dbPath, sk)
-	if err != nil {
+	if err := createStore(ctx, dir, sk, genesis); err != nil {
 		return nil, err
 	}
 	netID := genesis.ID()
-	if err = st.SetMeta(ctx, "network", netID[:]); err == nil {
-		_, err = st.Put(ctx, []store.Record{recordOf(genesis, crdt.StatusAccepted)}, nil)
-	}
-	st.Close()
-	if err != nil {
-		return nil, err
-	}
 	cfg := config{Version: 1, Network: netID.String(), Org: org.String(), Device: device.String(), Private: psk != nil}
 	cb, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(dir, configName)
@@ -471,11 +456,6 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is damaged: %w", configName, err)
 	}
-	// A damaged database is refused before it is read (doctor.go).
-	dbPath := filepath.Join(dir, dbName)
-	if err := store.CheckFile(dbPath); err != nil {
-		return nil, damaged(dir, err)
-	}
 	if crdt.PublicKeyOf(priv) != n.device {
 		return nil, fmt.Errorf("the device key does not belong to this node's device")
 	}
@@ -486,12 +466,8 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	if n.runAEAD, err = atRestAEAD(priv, n.device, "run"); err != nil {
 		return nil, err
 	}
-	if n.store, err = store.OpenSQLite(dbPath, sk); err != nil {
-		return nil, damaged(dir, err)
-	}
-	if err := n.store.QuickCheck(ctx); err != nil {
-		n.store.Close()
-		return nil, damaged(dir, err)
+	if n.store, err = openStore(ctx, dir, sk); err != nil {
+		return nil, err
 	}
 	if meta, err := n.store.GetMeta(ctx, "network"); err != nil || string(meta) != string(n.network[:]) {
 		n.store.Close()

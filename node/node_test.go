@@ -30,11 +30,11 @@ func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // found creates a network in a fresh directory, with a node whose clock
-// the test controls.
-func found(t *testing.T, org string) (*node.Node, *fakeClock) {
+// the test controls and whose entries are kept in kind.
+func found(t *testing.T, kind node.StoreKind, org string) (*node.Node, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{t: t0}
-	n, err := node.Init(context.Background(), t.TempDir(), node.InitOptions{Org: org, Now: clk.now})
+	n, err := node.Init(context.Background(), kind.Dir(t), node.InitOptions{Org: org, Now: clk.now})
 	if err != nil {
 		t.Fatalf("Init: %v", err)
 	}
@@ -157,8 +157,12 @@ func newRequest(t *testing.T, n *node.Node, in node.RequestInput) crdt.ID {
 }
 
 func TestInitAndOpen(t *testing.T) {
+	node.ForEachStore(t, testInitAndOpen)
+}
+
+func testInitAndOpen(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := kind.Dir(t)
 	clk := &fakeClock{t: t0}
 	n, err := node.Init(ctx, dir, node.InitOptions{Org: "Alpha Fund", Network: "East Africa network", Now: clk.now})
 	if err != nil {
@@ -306,8 +310,12 @@ func TestPassphrase(t *testing.T) {
 // Without a passphrase, Open reads the database but leaves the key locked
 // for writing until Unlock.
 func TestOpenLeavesKeyLocked(t *testing.T) {
+	node.ForEachStore(t, testOpenLeavesKeyLocked)
+}
+
+func testOpenLeavesKeyLocked(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := kind.Dir(t)
 	n, err := node.Init(ctx, dir, node.InitOptions{Org: "Alpha Fund"})
 	if err != nil {
 		t.Fatal(err)
@@ -336,8 +344,12 @@ func TestOpenLeavesKeyLocked(t *testing.T) {
 }
 
 func TestWorkflowsOfOneOrganisation(t *testing.T) {
+	node.ForEachStore(t, testWorkflowsOfOneOrganisation)
+}
+
+func testWorkflowsOfOneOrganisation(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, clk := found(t, "Alpha Fund")
+	a, clk := found(t, kind, "Alpha Fund")
 
 	name := "Alpha Legal Desk"
 	regions, langs := []string{"tz", "KE", "tz"}, []string{"EN", "sw"}
@@ -446,10 +458,11 @@ func TestWorkflowsOfOneOrganisation(t *testing.T) {
 }
 
 // setup founds a network (Alpha Fund, steward) and admits Beta Collective,
-// which writes its own entries, and Gamma Trust, which writes none.
-func setup(t *testing.T) (a *node.Node, clk *fakeClock, beta, gamma *outsider) {
+// which writes its own entries, and Gamma Trust, which writes none;
+// Alpha's node keeps its entries in kind.
+func setup(t *testing.T, kind node.StoreKind) (a *node.Node, clk *fakeClock, beta, gamma *outsider) {
 	t.Helper()
-	a, clk = found(t, "Alpha Fund")
+	a, clk = found(t, kind, "Alpha Fund")
 	beta, gamma = newOutsider("Beta Collective", 0xb0), newOutsider("Gamma Trust", 0xc0)
 	beta.admit(t, a)
 	gamma.admit(t, a)
@@ -457,8 +470,12 @@ func setup(t *testing.T) (a *node.Node, clk *fakeClock, beta, gamma *outsider) {
 }
 
 func TestSecondOrganisationsEntries(t *testing.T) {
+	node.ForEachStore(t, testSecondOrganisationsEntries)
+}
+
+func testSecondOrganisationsEntries(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, clk, beta, _ := setup(t)
+	a, clk, beta, _ := setup(t, kind)
 	if st := a.Status(); st.Members != 3 || st.PendingOrgs != 0 {
 		t.Fatalf("members %d (pending %d), want 3 admitted", st.Members, st.PendingOrgs)
 	}
@@ -506,8 +523,12 @@ func TestSecondOrganisationsEntries(t *testing.T) {
 }
 
 func TestRefusalsBetweenOrganisations(t *testing.T) {
+	node.ForEachStore(t, testRefusalsBetweenOrganisations)
+}
+
+func testRefusalsBetweenOrganisations(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, clk, beta, gamma := setup(t)
+	a, clk, beta, gamma := setup(t, kind)
 	referral := beta.write(t, a, &crdt.Request{Type: crdt.Referral, Title: "Legal aid in Arusha", Region: "TZ", To: []crdt.OrgID{gamma.org()}})
 	deadline := clk.now().Add(48 * time.Hour)
 	letter := beta.write(t, a, &crdt.Request{Type: crdt.Letter, Title: "Free the Arusha three", RespondBy: uint64(deadline.UnixMilli())})
@@ -567,8 +588,12 @@ func TestRefusalsBetweenOrganisations(t *testing.T) {
 }
 
 func TestInbox(t *testing.T) {
+	node.ForEachStore(t, testInbox)
+}
+
+func testInbox(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, clk, beta, gamma := setup(t)
+	a, clk, beta, gamma := setup(t, kind)
 	regions := []string{"TZ", "KE"}
 	offers := []string{"legal-aid"}
 	if _, err := a.SetDirectory(ctx, node.DirectoryInput{Regions: &regions, Offers: &offers}); err != nil {
@@ -623,8 +648,12 @@ func TestInbox(t *testing.T) {
 }
 
 func TestRevokedDevicesLaterEntriesAreHeld(t *testing.T) {
+	node.ForEachStore(t, testRevokedDevicesLaterEntriesAreHeld)
+}
+
+func testRevokedDevicesLaterEntriesAreHeld(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, clk, beta, _ := setup(t)
+	a, clk, beta, _ := setup(t, kind)
 	e1 := beta.write(t, a, &crdt.Request{Type: crdt.Verification, Title: "first"})
 	e2 := beta.write(t, a, &crdt.Response{Request: e1.ID(), Type: crdt.Comment, Text: "more"}, e1.ID())
 	e3 := beta.write(t, a, &crdt.Request{Type: crdt.Verification, Title: "written after the seizure"})
@@ -718,8 +747,12 @@ func TestRevokedDevicesLaterEntriesAreHeld(t *testing.T) {
 }
 
 func TestRevokingOwnDevice(t *testing.T) {
+	node.ForEachStore(t, testRevokingOwnDevice)
+}
+
+func testRevokingOwnDevice(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, _ := found(t, "Alpha Fund")
+	a, _ := found(t, kind, "Alpha Fund")
 	if _, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "before"}); err != nil {
 		t.Fatal(err)
 	}
@@ -753,8 +786,12 @@ func TestRevokingOwnDevice(t *testing.T) {
 // one writes, the other picks up with Refresh, and appends on either extend
 // one chain.
 func TestTwoHandlesOnOneDirectory(t *testing.T) {
+	node.ForEachStore(t, testTwoHandlesOnOneDirectory)
+}
+
+func testTwoHandlesOnOneDirectory(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, _ := found(t, "Alpha Fund")
+	a, _ := found(t, kind, "Alpha Fund")
 	b, err := node.Open(ctx, a.Dir())
 	if err != nil {
 		t.Fatal(err)
@@ -791,10 +828,14 @@ func TestTwoHandlesOnOneDirectory(t *testing.T) {
 // yet). Append refreshes inside the store's write transaction; it used to
 // write the correction there too, and wait for itself forever.
 func TestAppendAfterAStaleStatus(t *testing.T) {
+	node.ForEachStore(t, testAppendAfterAStaleStatus)
+}
+
+func testAppendAfterAStaleStatus(t *testing.T, kind node.StoreKind) {
 	// The deadline only turns a regression into a failure instead of a hang.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, _ := found(t, "Alpha Fund")
+	a, _ := found(t, kind, "Alpha Fund")
 	beta := newOutsider("Beta Collective", 0xb0)
 	beta.admit(t, a)
 

@@ -116,8 +116,12 @@ func factsShown(t *testing.T, n *Node, id string) facts {
 // any node can open; each shows who redacted it, when and why; and the
 // redacted referral cannot be shared.
 func TestRedactionTakesBackWordsNotFacts(t *testing.T) {
+	ForEachStore(t, testRedactionTakesBackWordsNotFacts)
+}
+
+func testRedactionTakesBackWordsNotFacts(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b, g := threeOrgs(t)
+	a, b, g := threeOrgs(t, kind)
 	const concernWords, referralWords = "CONCERNMARK-7741 names a witness", "REFERRALMARK-3317 safe house address"
 
 	ver, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Is this lawyer known?", Body: "Defends land activists."})
@@ -170,7 +174,7 @@ func TestRedactionTakesBackWordsNotFacts(t *testing.T) {
 	exchange(t, a, b, g)
 
 	// Delta joins afterwards: it is given the entries as they are now.
-	d, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	d, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,6 +308,9 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 	if !Initialised(dir) {
 		return nil, ErrNotInitialised
 	}
+	if inMemory(dir) {
+		return nil, errNoDatabaseFile
+	}
 	lock, err := acquireRunLock(filepath.Join(dir, runLockName))
 	if err != nil {
 		return nil, fmt.Errorf("%w: stop it before repairing its database", ErrAlreadyRunning)
@@ -434,26 +437,11 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 // opens the node on it, unlocked. The mark (repair.pending) is the
 // caller's to write.
 func rebuild(ctx context.Context, dir string, priv []byte, genesis *crdt.Entry) (*Node, error) {
-	dbPath := filepath.Join(dir, dbName)
-	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	f.Close()
 	sk, err := storeKey(priv, crdt.PublicKeyOf(priv))
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(dbPath, sk)
-	if err != nil {
-		return nil, err
-	}
-	netID := genesis.ID()
-	if err = st.SetMeta(ctx, "network", netID[:]); err == nil {
-		_, err = st.Put(ctx, []store.Record{recordOf(genesis, crdt.StatusAccepted)}, nil)
-	}
-	st.Close()
-	if err != nil {
+	if err := createStore(ctx, dir, sk, genesis); err != nil {
 		return nil, err
 	}
 	n, err := open(ctx, dir, priv)

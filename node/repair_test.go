@@ -50,7 +50,7 @@ func damageDB(t *testing.T, dir, how string) {
 // a few entries, converged.
 func twoOrgs(t *testing.T) (f *Node, fr *Runner, b *Node, br *Runner, bdir string) {
 	t.Helper()
-	f, fr = founded(t, 1)
+	f, fr = founded(t, SQLiteStore, 1)
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	bdir = t.TempDir()
 	b = join(t, bdir, code, "Beta Collective", "")

@@ -21,27 +21,28 @@ type meshNode struct {
 }
 
 // mesh founds a network of size nodes, each its own admitted organisation,
-// linked on a mock network, running, and connected to each other.
-func mesh(t *testing.T, size int, opt node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
+// linked on a mock network, running, and connected to each other; their
+// entries are kept in kind.
+func mesh(t *testing.T, kind node.StoreKind, size int, opt node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
 	t.Helper()
 	opts := make([]node.RunOptions, size)
 	for i := range opts {
 		opts[i] = opt
 	}
-	return meshOf(t, opts)
+	return meshOf(t, kind, opts)
 }
 
 // meshOf is mesh with options of each node's own.
-func meshOf(t *testing.T, opts []node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
+func meshOf(t *testing.T, kind node.StoreKind, opts []node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
 	t.Helper()
 	ctx := context.Background()
-	founder, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Org 0"})
+	founder, err := node.Init(ctx, kind.Dir(t), node.InitOptions{Org: "Org 0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	nodes := []*meshNode{{n: founder}}
 	for i := 1; i < len(opts); i++ {
-		m, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: founder.Genesis()})
+		m, err := node.Provision(ctx, kind.Dir(t), node.ProvisionOptions{Genesis: founder.Genesis()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +107,11 @@ func converged(nodes []*meshNode) bool {
 }
 
 func TestTwoNodesExchangeEntries(t *testing.T) {
-	nodes, _ := mesh(t, 2, node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	node.ForEachStore(t, testTwoNodesExchangeEntries)
+}
+
+func testTwoNodesExchangeEntries(t *testing.T, kind node.StoreKind) {
+	nodes, _ := mesh(t, kind, 2, node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	waitFor(t, 20*time.Second, "admission reaches the second node", func() bool { return nodes[1].n.Status().Admitted })
 	ctx := context.Background()
 	req, err := nodes[0].n.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "Does anyone know this applicant?"})
@@ -127,6 +132,10 @@ func TestTwoNodesExchangeEntries(t *testing.T) {
 // handle on the data directory) travels on the live path: with periodic
 // reconciliation off, only gossip can carry it.
 func TestEntryWrittenByAnotherProcessIsSent(t *testing.T) {
+	node.ForEachStore(t, testEntryWrittenByAnotherProcessIsSent)
+}
+
+func testEntryWrittenByAnotherProcessIsSent(t *testing.T, kind node.StoreKind) {
 	// The runners' clock moves only while the network settles (the
 	// reconciliations after a busy one, and after gossip's warm-up, are
 	// due a second or more later) and then stands still: no reconciliation
@@ -134,7 +143,7 @@ func TestEntryWrittenByAnotherProcessIsSent(t *testing.T) {
 	// Only the live path can carry the entry, once the gossip mesh has
 	// formed.
 	clock := node.NewManualClock(time.Now())
-	nodes, _ := mesh(t, 3, node.RunOptions{SyncEvery: time.Hour, PollEvery: 50 * time.Millisecond, Clock: clock})
+	nodes, _ := mesh(t, kind, 3, node.RunOptions{SyncEvery: time.Hour, PollEvery: 50 * time.Millisecond, Clock: clock})
 	meshed := func() bool {
 		return nodes[1].r.InMesh(nodes[2].r.Host().ID()) || (nodes[1].r.InMesh(nodes[0].r.Host().ID()) && nodes[0].r.InMesh(nodes[2].r.Host().ID()))
 	}
@@ -163,7 +172,11 @@ func TestEntryWrittenByAnotherProcessIsSent(t *testing.T) {
 }
 
 func TestPartitionHealConverges(t *testing.T) {
-	nodes, mn := mesh(t, 5, node.RunOptions{SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond})
+	node.ForEachStore(t, testPartitionHealConverges)
+}
+
+func testPartitionHealConverges(t *testing.T, kind node.StoreKind) {
+	nodes, mn := mesh(t, kind, 5, node.RunOptions{SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond})
 	waitFor(t, 30*time.Second, "the network settles", func() bool { return converged(nodes) })
 	left, right := nodes[:3], nodes[3:]
 	for _, a := range left {
@@ -204,7 +217,7 @@ func TestPartitionHealConverges(t *testing.T) {
 // Close takes back every protocol handler the runner registered: on a host
 // the caller keeps, none goes on calling into the stopped node.
 func TestCloseRemovesItsHandlers(t *testing.T) {
-	nodes, _ := mesh(t, 2, node.RunOptions{})
+	nodes, _ := mesh(t, node.SQLiteStore, 2, node.RunOptions{})
 	r := nodes[0].r
 	h := r.Host()
 	net := nodes[0].n.Network().String()

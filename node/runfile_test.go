@@ -15,7 +15,7 @@ import (
 // are and who they are, and tells an imaged disk nothing of it: only the
 // process and the time are in clear.
 func TestRunFileSealsPeers(t *testing.T) {
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	m := join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Member", "")
 	t.Cleanup(func() { m.Close() })
 	mr := loopbackNode(t, m, fr.Addrs()...)

@@ -219,7 +219,7 @@ func signTwoFaced(t *testing.T, n *Node, seq uint64, f twoFaced, org1, org2 crdt
 // organisations; as version 2 the second organisation's key does not
 // match the commitment and it is refused.
 func TestTwoFacedCiphertextIsRefused(t *testing.T) {
-	n, _ := sealedFixture(t)
+	n, _ := sealedFixture(t, SQLiteStore)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	keys, cur := n.keyring()

@@ -41,18 +41,19 @@ func exchange(t *testing.T, nodes ...*Node) {
 
 // threeOrgs is a network of three organisations, Alpha (the founder),
 // Beta and Gamma, each with one device and its published key, whose
-// nodes exchange entries only when the test says so.
-func threeOrgs(t *testing.T) (a, b, g *Node) {
+// nodes exchange entries only when the test says so. Their entries are
+// kept in kind.
+func threeOrgs(t *testing.T, kind StoreKind) (a, b, g *Node) {
 	t.Helper()
 	ctx := context.Background()
-	a, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	a, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
 	others := make([]*Node, 2)
 	for i, name := range []string{"Beta", "Gamma"} {
-		n, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+		n, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,8 +131,12 @@ func readText(t *testing.T, n *Node, id crdt.ID) (string, error) {
 // still share the request with Gamma, and Gamma reads it although the
 // forged share comes first.
 func TestForgedKeyShareDoesNotBlockSharing(t *testing.T) {
+	ForEachStore(t, testForgedKeyShareDoesNotBlockSharing)
+}
+
+func testForgedKeyShareDoesNotBlockSharing(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b, g := threeOrgs(t)
+	a, b, g := threeOrgs(t, kind)
 	const text = "The defender moves on Tuesday."
 	req, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Sealed case", Body: text, Region: "NI", To: []string{a.Org().String()}, Sealed: true})
 	if err != nil {
@@ -175,7 +180,11 @@ func TestForgedKeyShareDoesNotBlockSharing(t *testing.T) {
 // recipient another key is refused for that reason, so no author can show
 // different recipients different text with one ciphertext.
 func TestSealedBodyIsKeyCommitting(t *testing.T) {
-	n, e := sealedFixture(t)
+	ForEachStore(t, testSealedBodyIsKeyCommitting)
+}
+
+func testSealedBodyIsKeyCommitting(t *testing.T, kind StoreKind) {
+	n, e := sealedFixture(t, kind)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, _ := crdt.ParseSealed(e)
@@ -220,7 +229,7 @@ func TestSealedBodyIsKeyCommitting(t *testing.T) {
 // Sealed bodies of version 1 (no commitment, random wraps), written
 // before the commitment existed, are still read, forged share or not.
 func TestSealedVersion1StillOpens(t *testing.T) {
-	n, e := sealedFixture(t)
+	n, e := sealedFixture(t, SQLiteStore)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, _ := crdt.ParseSealed(e)
@@ -287,8 +296,12 @@ func sealWith(t *testing.T, key, nonce, msg, ad []byte) []byte {
 // member that forges a key share for itself reads no reply); clear text
 // needs Open.
 func TestReplyToSealedRequestIsSealedByDefault(t *testing.T) {
+	ForEachStore(t, testReplyToSealedRequestIsSealedByDefault)
+}
+
+func testReplyToSealedRequestIsSealedByDefault(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	a, b, g := threeOrgs(t)
+	a, b, g := threeOrgs(t, kind)
 	req, err := a.NewRequest(ctx, RequestInput{Kind: "referral", Title: "Sealed case", Body: "Where the defender sleeps.", Region: "NI", To: []string{g.Org().String()}, Sealed: true})
 	if err != nil {
 		t.Fatal(err)

@@ -24,11 +24,11 @@ func TestDeviceX25519MatchesItsEd25519Key(t *testing.T) {
 }
 
 // sealedFixture is a network of one organisation with a sealed request
-// to itself, opened by its own node.
-func sealedFixture(t *testing.T) (*Node, *crdt.Entry) {
+// to itself, opened by its own node, which keeps its entries in kind.
+func sealedFixture(t *testing.T, kind StoreKind) (*Node, *crdt.Entry) {
 	t.Helper()
 	ctx := context.Background()
-	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	n, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,11 @@ func resign(t *testing.T, n *Node, body *crdt.Sealed) *crdt.Entry {
 }
 
 func TestSealedCiphertextMovedToAnotherEntryDoesNotOpen(t *testing.T) {
-	n, e := sealedFixture(t)
+	ForEachStore(t, testSealedCiphertextMovedToAnotherEntryDoesNotOpen)
+}
+
+func testSealedCiphertextMovedToAnotherEntryDoesNotOpen(t *testing.T, kind StoreKind) {
+	n, e := sealedFixture(t, kind)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, _ := crdt.ParseSealed(e)
@@ -83,7 +87,11 @@ func TestSealedCiphertextMovedToAnotherEntryDoesNotOpen(t *testing.T) {
 }
 
 func TestSealedTamperedWrapIsRefused(t *testing.T) {
-	n, e := sealedFixture(t)
+	ForEachStore(t, testSealedTamperedWrapIsRefused)
+}
+
+func testSealedTamperedWrapIsRefused(t *testing.T, kind StoreKind) {
+	n, e := sealedFixture(t, kind)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, _ := crdt.ParseSealed(e)
@@ -116,8 +124,12 @@ func TestSealedTamperedWrapIsRefused(t *testing.T) {
 
 // A revoked device does not get the organisation's next key.
 func TestOrgKeyRotatesWhenADeviceIsRevoked(t *testing.T) {
+	ForEachStore(t, testOrgKeyRotatesWhenADeviceIsRevoked)
+}
+
+func testOrgKeyRotatesWhenADeviceIsRevoked(t *testing.T, kind StoreKind) {
 	ctx := context.Background()
-	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	n, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func heldSecret(t testing.TB, n *Node) []byte {
 // member's node.
 func TestRogueNetworkSecretRefused(t *testing.T) {
 	ctx := context.Background()
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	genuine := heldSecret(t, f)
 	if kc, ok := f.state.NetworkKeyCheck(); !ok || kc != keyCheck(genuine) {
 		t.Fatalf("the founder did not anchor its secret (%x, %v)", kc, ok)

@@ -11,7 +11,11 @@ import (
 )
 
 func TestResolveMemberByNameOrID(t *testing.T) {
-	a, _, beta, _ := setup(t)
+	node.ForEachStore(t, testResolveMemberByNameOrID)
+}
+
+func testResolveMemberByNameOrID(t *testing.T, kind node.StoreKind) {
+	a, _, beta, _ := setup(t, kind)
 	twin1, twin2 := newOutsider("Twin", 0xd0), newOutsider("TWIN", 0xd1)
 	twin1.admit(t, a)
 	twin2.admit(t, a)
@@ -34,8 +38,12 @@ func TestResolveMemberByNameOrID(t *testing.T) {
 }
 
 func TestStewardsThroughTheNode(t *testing.T) {
+	node.ForEachStore(t, testStewardsThroughTheNode)
+}
+
+func testStewardsThroughTheNode(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	a, _, beta, gamma := setup(t)
+	a, _, beta, gamma := setup(t, kind)
 	if out, err := a.ChangeSteward(ctx, "Beta Collective", true); err != nil || !out.InEffect {
 		t.Fatalf("steward add Beta: %+v %v", out, err)
 	}
@@ -80,13 +88,17 @@ func TestStewardsThroughTheNode(t *testing.T) {
 // An organisation whose devices are all revoked is not proposed as a
 // steward: the node says why before writing anything.
 func TestStewardAddRefusesAnOrganisationWithNoDevice(t *testing.T) {
+	node.ForEachStore(t, testStewardAddRefusesAnOrganisationWithNoDevice)
+}
+
+func testStewardAddRefusesAnOrganisationWithNoDevice(t *testing.T, kind node.StoreKind) {
 	ctx := context.Background()
-	f, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha"})
+	f, err := node.Init(ctx, kind.Dir(t), node.InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: f.Genesis()})
+	b, err := node.Provision(ctx, kind.Dir(t), node.ProvisionOptions{Genesis: f.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}

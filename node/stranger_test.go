@@ -252,7 +252,7 @@ func askIdentify(t *testing.T, h host.Host, p peer.ID) []byte {
 // same one (the code holds the first half of the network's ID); it changes
 // with the day, and is nothing like another network's.
 func TestLANServiceName(t *testing.T) {
-	f, fr := founded(t, 1)
+	f, fr := founded(t, SQLiteStore, 1)
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	netID := f.Network()
 	day := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
