@@ -460,3 +460,15 @@ func (m *MemoryFacts) Range(v View, lo, hi ID, max int) ([]*Entry, error) {
 	}
 	return out, nil
 }
+
+// Each calls fn for every entry stored, with its status and keys, in no
+// particular order: what a store that lost its keys needs to have them
+// again (a node's store from before keys existed).
+func (m *MemoryFacts) Each(fn func(Stored)) {
+	for _, f := range m.entries {
+		fn(Stored{Entry: f.e, Status: f.st, Keys: f.keys})
+	}
+}
+
+// Facts returns the facts of a state made by NewState.
+func (s *State) Facts() *MemoryFacts { return s.own }
