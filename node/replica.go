@@ -40,8 +40,9 @@ func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, 
 
 // validate is the gossip validator: the same checks as every other path,
 // and the live path's rate limit on members (live). from is the peer that
-// sent the entry, this node for its own entries (paced before publishing).
-func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte, live *throttle) (msync.Verdict, *crdt.Entry) {
+// sent the entry, this node for its own entries (paced before publishing);
+// now is the runner's clock, which the rate limit runs on.
+func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte, live *throttle, now time.Time) (msync.Verdict, *crdt.Entry) {
 	e, err := crdt.Verify(raw)
 	if err != nil {
 		return msync.Reject, nil
@@ -58,12 +59,12 @@ func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte, liv
 		// make the network send its history again. It counts against what
 		// the sender may send (see throttle.replayed).
 		if mayWait && e.Network == n.network {
-			live.replayed(from, e.Author, device, time.Now())
+			live.replayed(from, e.Author, device, now)
 		}
 		n.mu.Unlock()
 		return msync.Ignore, nil
 	}
-	if !local && mayWait && e.Network == n.network && !live.admit(from, e.Author, device, time.Now()) {
+	if !local && mayWait && e.Network == n.network && !live.admit(from, e.Author, device, now) {
 		// Beyond its author's rate (or its sender's): valid or not, it is
 		// neither checked further, kept nor forwarded. If valid,
 		// reconciliation brings it, at its own pace.

@@ -176,8 +176,11 @@ func (opt *RunOptions) defaults() {
 
 // Start joins the network: it listens, keeps the given peers connected,
 // finds others on the LAN, gossips new entries and reconciles with every
-// peer it meets. The node's key must be unlocked.
-func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
+// peer it meets. The node's key must be unlocked. The runner lives until
+// ctx ends or Close is called, whichever comes first; once ctx has ended,
+// its loops are stopped, and Close still takes back its handlers and
+// closes its host.
+func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error) {
 	if n.key == nil {
 		return nil, ErrLocked
 	}
@@ -226,7 +229,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		n.vouch(r.peerAddrs)
 		opt.Logf("the database was rebuilt: this device writes nothing until it has synced with a member's node")
 	}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.ctx, r.cancel = context.WithCancel(ctx)
 	started := r // (an error return sets r to nil)
 	defer func() {
 		if err != nil {
@@ -275,7 +278,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
 	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
 		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
-			return n.validate(r.ctx, r.h.ID(), from, raw, r.live)
+			return n.validate(r.ctx, r.h.ID(), from, raw, r.live, r.clock.Now())
 		},
 		func(_ peer.ID, e *crdt.Entry) {
 			select {
@@ -600,7 +603,7 @@ func spellDuration(d time.Duration) string {
 // entries beyond the rate limit loses score.
 func (r *Runner) gossipOptions() msync.GossipOptions {
 	o := r.opt.Gossip
-	o.AppScore = func(p peer.ID) float64 { return r.live.score(p, time.Now()) }
+	o.AppScore = func(p peer.ID) float64 { return r.live.score(p, r.clock.Now()) }
 	self := r.h.ID()
 	o.Peers = func(p peer.ID) bool { return p == self || r.n.MemberPeer(p) }
 	if peers := r.opt.Gossip.Peers; peers != nil {
@@ -687,7 +690,7 @@ func (r *Runner) Close() error {
 
 // Run is Start, then Close when ctx is done.
 func (n *Node) Run(ctx context.Context, opt RunOptions) error {
-	r, err := n.Start(opt)
+	r, err := n.Start(ctx, opt)
 	if err != nil {
 		return err
 	}
@@ -784,9 +787,9 @@ func (r *Runner) publishLoop() {
 			return
 		case e := <-r.own:
 			if !r.pace.Allow() {
-				if time.Since(told) > time.Minute {
+				if now := r.clock.Now(); now.Sub(told) > time.Minute {
 					r.opt.Logf("writing faster than entries are sent one by one (%d at once, then %d a second): the rest follow with the next sync", authorBurst, authorRate)
-					told = time.Now()
+					told = now
 				}
 				continue
 			}
@@ -799,17 +802,15 @@ func (r *Runner) publishLoop() {
 
 // pollLoop picks up entries other processes stored (a CLI command writes
 // while the node runs), which the observer then queues for publishing, and
-// keeps the run file fresh for `status`.
+// keeps the run file fresh for `status`. Both run on the runner's clock.
 func (r *Runner) pollLoop() {
-	t := time.NewTicker(r.opt.PollEvery)
-	defer t.Stop()
-	last := time.Now()
+	last := r.clock.Now()
 	saidDamaged := false
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-t.C:
+		case <-r.clock.After(r.opt.PollEvery):
 		}
 		err := r.n.Refresh(r.ctx)
 		if r.n.takePolledNews() > 0 {
@@ -828,9 +829,9 @@ func (r *Runner) pollLoop() {
 				r.opt.Logf("reading the store: %v", err)
 			}
 		}
-		if time.Since(last) >= time.Second {
+		if now := r.clock.Now(); now.Sub(last) >= time.Second {
 			r.writeRunFile()
-			last = time.Now()
+			last = now
 		}
 	}
 }
@@ -1097,7 +1098,7 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 			select {
 			case <-r.ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-r.clock.After(time.Second):
 			}
 			continue
 		}
@@ -1116,22 +1117,21 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-r.clock.After(wait):
 		}
 	}
 }
 
 // lanLoop moves the mDNS announcement to the next period's name (lan.go)
-// once the period changes: it looks every minute.
+// once the period changes: it looks every minute of the runner's clock.
+// The name itself follows the wall clock, as on the other members' nodes.
 func (r *Runner) lanLoop() {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case now := <-t.C:
-			if err := r.lan.renew(now); err != nil {
+		case <-r.clock.After(time.Minute):
+			if err := r.lan.renew(time.Now()); err != nil {
 				r.opt.Logf("looking for members on the local network: %v", err)
 			}
 		}
