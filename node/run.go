@@ -127,7 +127,7 @@ type Runner struct {
 	recheck  chan struct{}         // the gate loop should look at the peers again
 	notifiee *network.NotifyBundle // tells the gate loop of new connections
 
-	delivered chan *crdt.Entry // accepted on the live path, to store
+	unsaved   unsaved          // taken in on the live path, to store (unsaved.go); n.mu guards it
 	own       chan *crdt.Entry // this device's new entries, to publish
 	syncSoon  chan peer.ID     // peers to reconcile with now
 	connected chan peer.ID     // peers that just connected
@@ -186,7 +186,7 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 	}
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
-	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), unsaved: newUnsaved(), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
 	r.clock = opt.Clock
 	r.book = newPeerBook()
 	r.book.lastMember = r.clock.Now()
@@ -276,16 +276,9 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 		}
 	}
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
-	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
-		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
-			return n.validate(r.ctx, r.h.ID(), from, raw, r.live, r.clock.Now())
-		},
-		func(_ peer.ID, e *crdt.Entry) {
-			select {
-			case r.delivered <- e:
-			case <-r.ctx.Done():
-			}
-		}, r.gossipOptions())
+	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network, r.validate,
+		func(peer.ID, *crdt.Entry) {}, // (the validator took it in: see validate)
+		r.gossipOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -747,31 +740,6 @@ func (r *Runner) Throttle() ThrottleStats { return r.live.stats() }
 // with p (started by either side) is under way.
 func (r *Runner) SyncWith(ctx context.Context, p peer.ID) (msync.Stats, error) {
 	return r.syncer.Sync(ctx, p)
-}
-
-// storeLoop stores what the live path accepted, in batches.
-func (r *Runner) storeLoop() {
-	var batch []*crdt.Entry
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case e := <-r.delivered:
-			batch = append(batch[:0], e)
-		}
-	drain:
-		for len(batch) < 512 {
-			select {
-			case e := <-r.delivered:
-				batch = append(batch, e)
-			default:
-				break drain
-			}
-		}
-		if _, err := r.n.IngestVerified(r.ctx, batch); err != nil && r.ctx.Err() == nil {
-			r.opt.Logf("storing entries from the network: %v", err)
-		}
-	}
 }
 
 // publishLoop sends this device's new entries on the live path, within the
