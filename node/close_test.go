@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,5 +19,36 @@ func TestCloseReturnsWhenATaskHangs(t *testing.T) {
 	fr.spawn(func() { <-stuck })
 	if err := fr.Close(); err == nil || !strings.Contains(err.Error(), "still running") {
 		t.Fatalf("Close with a task that does not stop: %v", err)
+	}
+}
+
+// The runner lives no longer than the context it was started with: once
+// it ends, every task of the runner stops, and Close still returns
+// without error (TestCloseRemovesItsHandlers: and takes back the handlers).
+func TestRunnerStopsWithItsContext(t *testing.T) {
+	a, b := apart(t, SQLiteStore)
+	exchange(t, a, b)
+	ra := loopbackNode(t, a)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	rb, err := b.Start(ctx, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rb.Close() })
+	eventually(t, 20*time.Second, "the two nodes connect", func() bool { return len(rb.Peers()) > 0 })
+	cancel()
+	stopped := make(chan struct{})
+	go func() { rb.wg.Wait(); close(stopped) }()
+	eventually(t, 20*time.Second, "every task of the runner stops", func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	})
+	if err := rb.Close(); err != nil {
+		t.Fatalf("Close after the context ended: %v", err)
 	}
 }

@@ -225,7 +225,7 @@ func TestDoorOfACodeMadeOffline(t *testing.T) {
 		t.Skipf("the door's port is in use on this machine: %v", err)
 	}
 	logs := make(chan string, 100)
-	fr, err := f.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, Logf: func(format string, args ...any) {
+	fr, err := f.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, Logf: func(format string, args ...any) {
 		t.Logf(format, args...)
 		select {
 		case logs <- fmt.Sprintf(format, args...):

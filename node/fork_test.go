@@ -40,7 +40,7 @@ func TestRestoredTwiceForks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+		r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 		if err != nil {
 			n.Close()
 			t.Fatal(err)
@@ -197,7 +197,7 @@ func TestRecoveryEndsWithAMemberThatLacksNothing(t *testing.T) {
 	defer n.Close()
 	var mu sync.Mutex
 	var log []string
-	r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
+	r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
 		Logf: func(format string, args ...any) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -270,17 +269,18 @@ func (r *Runner) recheckSoon() {
 }
 
 // gateLoop disconnects peers that may no longer connect: at once when the
-// membership changes (or a peer connects), and every RecheckEvery.
+// membership changes (or a peer connects), and every RecheckEvery of the
+// runner's clock.
 func (r *Runner) gateLoop() {
-	t := time.NewTicker(r.opt.RecheckEvery)
-	defer t.Stop()
+	every := r.clock.After(r.opt.RecheckEvery)
 	outsiders := map[peer.ID]bool{} // connected peers that were not members at the last look
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-r.recheck:
-		case <-t.C:
+		case <-every:
+			every = r.clock.After(r.opt.RecheckEvery)
 		}
 		outsiders = r.enforce(outsiders)
 		r.reconcileDoors()

@@ -87,7 +87,7 @@ func (l *connLog) count(p peer.ID) int {
 func runLoopback(t *testing.T, n *node.Node, opt node.RunOptions) (*node.Runner, peer.AddrInfo) {
 	t.Helper()
 	opt.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	r, err := n.Start(opt)
+	r, err := n.Start(t.Context(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

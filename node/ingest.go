@@ -92,18 +92,13 @@ func verified(raws [][]byte) ([]*crdt.Entry, IngestReport) {
 	return valid, rep
 }
 
-// IngestVerified is Ingest for entries whose signatures were already checked
-// (by the gossip validator, which runs the same checks).
-func (n *Node) IngestVerified(ctx context.Context, es []*crdt.Entry) (IngestReport, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ingest(ctx, es, IngestReport{})
-}
-
 func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport) (IngestReport, error) {
 	results, changes := n.state.ApplyBatch(valid)
 	recs := make([]store.Record, 0, len(valid))
 	for i, res := range results {
+		if !res.Duplicate {
+			n.judging(judgedIngest, valid[i])
+		}
 		switch {
 		case res.Duplicate:
 			rep.Duplicate++
@@ -125,20 +120,40 @@ func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport
 		return rep, n.flushRedactions(ctx)
 	}
 	if _, err := n.store.Put(ctx, recs, changes); err != nil {
-		// The state is now ahead of the disk: rebuild it from what is
-		// stored. Not with ctx: a session cancelled mid-write (superseded
-		// by the peer's, or the node stopping) would leave the state empty
-		// until the next poll, and every view meanwhile would say this
-		// organisation is not admitted (TestJoinWaitsForQuorum saw it).
-		rctx := context.WithoutCancel(ctx)
-		n.resetState()
-		changes, rerr := n.refresh(rctx)
-		if rerr == nil {
-			rerr = n.persist(rctx, changes)
-		}
-		return rep, errors.Join(err, rerr)
+		return rep, n.rebuild(ctx, err)
 	}
 	return rep, n.flushRedactions(ctx)
+}
+
+// rebuild, after a write to the store failed (err), rebuilds the state from
+// what is stored: the state is ahead of the disk, and must not believe in
+// entries the disk does not hold. Not with ctx: a session cancelled
+// mid-write (superseded by the peer's, or the node stopping) would leave
+// the state empty until the next poll, and every view meanwhile would say
+// this organisation is not admitted (TestJoinWaitsForQuorum saw it). The
+// caller holds n.mu.
+func (n *Node) rebuild(ctx context.Context, err error) error {
+	rctx := context.WithoutCancel(ctx)
+	n.resetState()
+	changes, rerr := n.refresh(rctx)
+	if rerr == nil {
+		rerr = n.persist(rctx, changes)
+	}
+	return errors.Join(err, rerr)
+}
+
+// Where the state judged an entry, for the judged hook (tests).
+const (
+	judgedLive   = "the gossip validator"
+	judgedIngest = "ingest"
+)
+
+// judging tells the judged hook, if any, that the state judged e (not
+// merely found it held already). The caller holds n.mu.
+func (n *Node) judging(where string, e *crdt.Entry) {
+	if n.judged != nil {
+		n.judged(where, e.ID())
+	}
 }
 
 // verifyAll checks signatures on all cores: verification is most of the

@@ -21,7 +21,7 @@ import (
 // loopbackNode runs n on a loopback TCP port, serving joins.
 func loopbackNode(t *testing.T, n *Node, peers ...string) *Runner {
 	t.Helper()
-	r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

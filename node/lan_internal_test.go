@@ -42,7 +42,7 @@ func lanPair(t *testing.T) (a, b *Node) {
 
 func runLoopback(t *testing.T, n *Node, port int) *Runner {
 	t.Helper()
-	r, err := n.Start(RunOptions{Listen: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	r, err := n.Start(t.Context(), RunOptions{Listen: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,7 @@ func TestStartThatCannotListenFailsCleanly(t *testing.T) {
 		{"/ip4/127.0.0.1/udp/0", "TCP (/ip4/0.0.0.0/tcp/4721) or QUIC"},
 		{"garbage", "not an address like /ip4/0.0.0.0/tcp/4721"},
 	} {
-		r, err := n.Start(RunOptions{Listen: []string{tc.addr}, Logf: t.Logf})
+		r, err := n.Start(t.Context(), RunOptions{Listen: []string{tc.addr}, Logf: t.Logf})
 		if err == nil {
 			r.Close()
 			t.Fatalf("Start on %s: no error", tc.addr)
@@ -132,7 +132,7 @@ func TestStartThatCannotListenFailsCleanly(t *testing.T) {
 			t.Errorf("Start on %s: %v (runner %v), want %q", tc.addr, err, r, tc.want)
 		}
 	}
-	r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logf: t.Logf})
+	r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("Start after failed starts: %v", err)
 	}

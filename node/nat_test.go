@@ -101,7 +101,7 @@ func TestAnnounceTooManyAddresses(t *testing.T) {
 	for i := range 9 {
 		addrs = append(addrs, ma.StringCast(fmt.Sprintf("/ip4/203.0.113.7/tcp/%d", 4721+i)))
 	}
-	r, err := n.Start(node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Announce: addrs})
+	r, err := n.Start(t.Context(), node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Announce: addrs})
 	if err == nil {
 		r.Close()
 		t.Fatal("nine addresses announced")

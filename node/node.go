@@ -131,6 +131,10 @@ type Node struct {
 	// in the store, stored there by another process (a bundle import):
 	// the running node tells its peers (takePolledNews).
 	polledNews int
+	// judged, if set (tests), is told of each entry the state judges on
+	// the paths from elsewhere (the gossip validator, ingest): where
+	// (judgedLive, judgedIngest) and which.
+	judged func(where string, id crdt.ID)
 }
 
 // resetState starts an empty state (to be filled by refresh), with the

@@ -144,7 +144,7 @@ func TestRepairThenSyncFromAMember(t *testing.T) {
 			if _, err := v2.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Too early"}); !errors.Is(err, ErrRecovering) {
 				t.Fatalf("a write before the sync: %v", err)
 			}
-			v2r, err := v2.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: wr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+			v2r, err := v2.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: wr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +221,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Written after the backup"}); err != nil {
 		t.Fatal(err)
 	}
-	rr2, err := rn.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	rr2, err := rn.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

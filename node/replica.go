@@ -2,7 +2,7 @@ package node
 
 import (
 	"context"
-	"time"
+	"errors"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -39,53 +39,93 @@ func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, 
 }
 
 // validate is the gossip validator: the same checks as every other path,
-// and the live path's rate limit on members (live). from is the peer that
-// sent the entry, this node for its own entries (paced before publishing).
-func (n *Node) validate(ctx context.Context, self, from peer.ID, raw []byte, live *throttle) (msync.Verdict, *crdt.Entry) {
+// and the live path's rate limit on members (r.live, on the runner's
+// clock). from is the peer that sent the entry, this node for its own
+// entries (paced before publishing).
+//
+// The state judges each entry once, here: an entry this node keeps is
+// applied to the state (as ingest applies what reconciliation brings), and
+// the store loop stores it, with the status changes it caused, in batches
+// (r.unsaved). Checking here and applying again at delivery would judge
+// it twice, and a membership entry's judgement replays the whole
+// membership.
+func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
+	n := r.n
 	e, err := crdt.Verify(raw)
 	if err != nil {
 		return msync.Reject, nil
 	}
-	local := from == self
+	now := r.clock.Now()
+	local := from == r.h.ID()
 	n.mu.Lock()
-	_, held := n.state.Has(e.ID())
+	defer n.mu.Unlock()
+	st, held := n.state.Has(e.ID())
 	_, device := n.state.DeviceOrg(e.Author)
 	mayWait := device || n.memberPeer(from) // see ingestFromPeer
-	if held && !local {
+	switch {
+	case held && local:
+		// This device's own entry (written here, or by a command the
+		// store poll picked up): the state holds it already.
+		if st == crdt.StatusAccepted {
+			return msync.Accept, e
+		}
+		return msync.Ignore, nil
+	case held:
 		// A replay of an entry this node holds (pubsub drops repeats of
 		// recent messages before asking; this is an older one, or one
 		// reconciliation brought first): forwarding it would let anyone
 		// make the network send its history again. It counts against what
 		// the sender may send (see throttle.replayed).
 		if mayWait && e.Network == n.network {
-			live.replayed(from, e.Author, device, time.Now())
+			r.live.replayed(from, e.Author, device, now)
 		}
-		n.mu.Unlock()
 		return msync.Ignore, nil
-	}
-	if !local && mayWait && e.Network == n.network && !live.admit(from, e.Author, device, time.Now()) {
+	case !local && mayWait && e.Network == n.network && !r.live.admit(from, e.Author, device, now):
 		// Beyond its author's rate (or its sender's): valid or not, it is
 		// neither checked further, kept nor forwarded. If valid,
 		// reconciliation brings it, at its own pace.
-		n.mu.Unlock()
 		return msync.Ignore, nil
+	case r.unsaved.closed:
+		// The store loop has stopped: nothing more is taken in that it
+		// would not store.
+		return msync.Ignore, nil
+	case !mayWait:
+		// Signed by a key this node does not know as a device, and sent
+		// by a node that is not a member's: junk, or ahead of its author's
+		// admission (reconciliation brings it in order). Judged without
+		// being kept, so that strangers cannot fill the bounded waiting
+		// pool, and the sender is blamed only for what is invalid.
+		st, _ := n.state.Check(e)
+		n.judging(judgedLive, e)
+		if st == crdt.StatusNone {
+			return msync.Reject, nil
+		}
+		if st != crdt.StatusAccepted {
+			return msync.Ignore, nil
+		}
+		// (Accepted: the membership rules accept no entry of a key that
+		// is not a device, but the genesis, which every node holds. Were
+		// one accepted, it would be applied below, and so judged twice.)
 	}
-	st, _ := n.state.Check(e)
-	n.mu.Unlock()
+	results, changes := n.state.ApplyBatch([]*crdt.Entry{e})
+	res := results[0]
+	if res.Duplicate {
+		return msync.Ignore, nil // (not reached: Has said otherwise under the same lock)
+	}
+	n.judging(judgedLive, e)
+	r.unsaved.add(e, res.Status, changes)
 	switch {
-	case st == crdt.StatusAccepted:
+	case res.Status == crdt.StatusAccepted:
 		return msync.Accept, e
-	case st == crdt.StatusWaiting && mayWait:
-		// Merely not applicable yet: kept (what it waits for is usually on
-		// its way), not forwarded.
-		n.IngestVerified(ctx, []*crdt.Entry{e})
+	case res.Status == crdt.StatusWaiting, res.Status == crdt.StatusHeld:
+		// Not applicable yet (what it waits for is usually on its way), or
+		// by a member device without standing here: kept, as
+		// reconciliation keeps it, but not forwarded, and the sender is
+		// not blamed.
 		return msync.Ignore, nil
-	case st == crdt.StatusWaiting, st == crdt.StatusHeld:
-		// Signed by a key this node does not know as a device and sent by a
-		// node that is not a member's (junk, or ahead of its author's
-		// admission: reconciliation brings it in order), or by a member
-		// device without standing here: neither kept nor forwarded, and the
-		// sender is not blamed.
+	case errors.Is(res.Reason, crdt.ErrPoolFull):
+		// Waiting, and pushed out of the full waiting pool at once: not
+		// kept, and not invalid.
 		return msync.Ignore, nil
 	}
 	return msync.Reject, nil

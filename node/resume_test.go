@@ -153,7 +153,7 @@ func TestPullResumesAfterCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		opt.Host, opt.SyncEvery = h, time.Hour // only connecting starts a reconciliation
-		r, err := n.Start(opt)
+		r, err := n.Start(t.Context(), opt)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -127,7 +127,7 @@ type Runner struct {
 	recheck  chan struct{}         // the gate loop should look at the peers again
 	notifiee *network.NotifyBundle // tells the gate loop of new connections
 
-	delivered chan *crdt.Entry // accepted on the live path, to store
+	unsaved   unsaved          // taken in on the live path, to store (unsaved.go); n.mu guards it
 	own       chan *crdt.Entry // this device's new entries, to publish
 	syncSoon  chan peer.ID     // peers to reconcile with now
 	connected chan peer.ID     // peers that just connected
@@ -176,14 +176,17 @@ func (opt *RunOptions) defaults() {
 
 // Start joins the network: it listens, keeps the given peers connected,
 // finds others on the LAN, gossips new entries and reconciles with every
-// peer it meets. The node's key must be unlocked.
-func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
+// peer it meets. The node's key must be unlocked. The runner lives until
+// ctx ends or Close is called, whichever comes first; once ctx has ended,
+// its loops are stopped, and Close still takes back its handlers and
+// closes its host.
+func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error) {
 	if n.key == nil {
 		return nil, ErrLocked
 	}
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
-	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), delivered: make(chan *crdt.Entry, 4096), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), unsaved: newUnsaved(), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
 	r.clock = opt.Clock
 	r.book = newPeerBook()
 	r.book.lastMember = r.clock.Now()
@@ -226,7 +229,7 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		n.vouch(r.peerAddrs)
 		opt.Logf("the database was rebuilt: this device writes nothing until it has synced with a member's node")
 	}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.ctx, r.cancel = context.WithCancel(ctx)
 	started := r // (an error return sets r to nil)
 	defer func() {
 		if err != nil {
@@ -273,16 +276,9 @@ func (n *Node) Start(opt RunOptions) (r *Runner, err error) {
 		}
 	}
 	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
-	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network,
-		func(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
-			return n.validate(r.ctx, r.h.ID(), from, raw, r.live)
-		},
-		func(_ peer.ID, e *crdt.Entry) {
-			select {
-			case r.delivered <- e:
-			case <-r.ctx.Done():
-			}
-		}, r.gossipOptions())
+	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network, r.validate,
+		func(peer.ID, *crdt.Entry) {}, // (the validator took it in: see validate)
+		r.gossipOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -600,7 +596,7 @@ func spellDuration(d time.Duration) string {
 // entries beyond the rate limit loses score.
 func (r *Runner) gossipOptions() msync.GossipOptions {
 	o := r.opt.Gossip
-	o.AppScore = func(p peer.ID) float64 { return r.live.score(p, time.Now()) }
+	o.AppScore = func(p peer.ID) float64 { return r.live.score(p, r.clock.Now()) }
 	self := r.h.ID()
 	o.Peers = func(p peer.ID) bool { return p == self || r.n.MemberPeer(p) }
 	if peers := r.opt.Gossip.Peers; peers != nil {
@@ -687,7 +683,7 @@ func (r *Runner) Close() error {
 
 // Run is Start, then Close when ctx is done.
 func (n *Node) Run(ctx context.Context, opt RunOptions) error {
-	r, err := n.Start(opt)
+	r, err := n.Start(ctx, opt)
 	if err != nil {
 		return err
 	}
@@ -746,31 +742,6 @@ func (r *Runner) SyncWith(ctx context.Context, p peer.ID) (msync.Stats, error) {
 	return r.syncer.Sync(ctx, p)
 }
 
-// storeLoop stores what the live path accepted, in batches.
-func (r *Runner) storeLoop() {
-	var batch []*crdt.Entry
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case e := <-r.delivered:
-			batch = append(batch[:0], e)
-		}
-	drain:
-		for len(batch) < 512 {
-			select {
-			case e := <-r.delivered:
-				batch = append(batch, e)
-			default:
-				break drain
-			}
-		}
-		if _, err := r.n.IngestVerified(r.ctx, batch); err != nil && r.ctx.Err() == nil {
-			r.opt.Logf("storing entries from the network: %v", err)
-		}
-	}
-}
-
 // publishLoop sends this device's new entries on the live path, within the
 // rate every peer allows an author (authorRate, authorBurst): beyond it,
 // peers would drop them and blame this node. Those beyond travel by
@@ -784,9 +755,9 @@ func (r *Runner) publishLoop() {
 			return
 		case e := <-r.own:
 			if !r.pace.Allow() {
-				if time.Since(told) > time.Minute {
+				if now := r.clock.Now(); now.Sub(told) > time.Minute {
 					r.opt.Logf("writing faster than entries are sent one by one (%d at once, then %d a second): the rest follow with the next sync", authorBurst, authorRate)
-					told = time.Now()
+					told = now
 				}
 				continue
 			}
@@ -799,17 +770,15 @@ func (r *Runner) publishLoop() {
 
 // pollLoop picks up entries other processes stored (a CLI command writes
 // while the node runs), which the observer then queues for publishing, and
-// keeps the run file fresh for `status`.
+// keeps the run file fresh for `status`. Both run on the runner's clock.
 func (r *Runner) pollLoop() {
-	t := time.NewTicker(r.opt.PollEvery)
-	defer t.Stop()
-	last := time.Now()
+	last := r.clock.Now()
 	saidDamaged := false
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-t.C:
+		case <-r.clock.After(r.opt.PollEvery):
 		}
 		err := r.n.Refresh(r.ctx)
 		if r.n.takePolledNews() > 0 {
@@ -828,9 +797,9 @@ func (r *Runner) pollLoop() {
 				r.opt.Logf("reading the store: %v", err)
 			}
 		}
-		if time.Since(last) >= time.Second {
+		if now := r.clock.Now(); now.Sub(last) >= time.Second {
 			r.writeRunFile()
-			last = time.Now()
+			last = now
 		}
 	}
 }
@@ -1097,7 +1066,7 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 			select {
 			case <-r.ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-r.clock.After(time.Second):
 			}
 			continue
 		}
@@ -1116,22 +1085,21 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-r.clock.After(wait):
 		}
 	}
 }
 
 // lanLoop moves the mDNS announcement to the next period's name (lan.go)
-// once the period changes: it looks every minute.
+// once the period changes: it looks every minute of the runner's clock.
+// The name itself follows the wall clock, as on the other members' nodes.
 func (r *Runner) lanLoop() {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case now := <-t.C:
-			if err := r.lan.renew(now); err != nil {
+		case <-r.clock.After(time.Minute):
+			if err := r.lan.renew(time.Now()); err != nil {
 				r.opt.Logf("looking for members on the local network: %v", err)
 			}
 		}

@@ -64,7 +64,7 @@ func meshOf(t *testing.T, kind node.StoreKind, opts []node.RunOptions) ([]*meshN
 		}
 		o := opts[i]
 		o.Host = h
-		if m.r, err = m.n.Start(o); err != nil {
+		if m.r, err = m.n.Start(t.Context(), o); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.r.Close(); m.n.Close() })
@@ -136,20 +136,21 @@ func TestEntryWrittenByAnotherProcessIsSent(t *testing.T) {
 }
 
 func testEntryWrittenByAnotherProcessIsSent(t *testing.T, kind node.StoreKind) {
-	// The runners' clock moves only while the network settles (the
+	// The runners' clock moves while the network settles (the
 	// reconciliations after a busy one, and after gossip's warm-up, are
-	// due a second or more later) and then stands still: no reconciliation
-	// follows, neither the periodic one nor another after the warm-up.
-	// Only the live path can carry the entry, once the gossip mesh has
-	// formed.
-	clock := node.NewManualClock(time.Now())
+	// due a second or more later), and then by less than a second, in
+	// steps of the store poll's period: no reconciliation follows, neither
+	// the periodic one nor another after the warm-up or a busy one. Only
+	// the live path can carry the entry, once the gossip mesh has formed.
+	start := time.Now()
+	clock := node.NewManualClock(start)
 	nodes, _ := mesh(t, kind, 3, node.RunOptions{SyncEvery: time.Hour, PollEvery: 50 * time.Millisecond, Clock: clock})
 	meshed := func() bool {
 		return nodes[1].r.InMesh(nodes[2].r.Host().ID()) || (nodes[1].r.InMesh(nodes[0].r.Host().ID()) && nodes[0].r.InMesh(nodes[2].r.Host().ID()))
 	}
 	waitFor(t, 30*time.Second, "the network settles and the gossip mesh forms", func() bool {
 		clock.Advance(500 * time.Millisecond)
-		return converged(nodes) && nodes[2].n.Status().Admitted && meshed()
+		return converged(nodes) && nodes[2].n.Status().Admitted && meshed() && clock.Now().Sub(start) > 10*time.Second
 	})
 	ctx := context.Background()
 	cli, err := node.Open(ctx, nodes[1].n.Dir())
@@ -164,7 +165,11 @@ func testEntryWrittenByAnotherProcessIsSent(t *testing.T, kind node.StoreKind) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	written := clock.Now()
 	took := waitFor(t, 20*time.Second, "the CLI's entry reaches a third node", func() bool {
+		if clock.Now().Sub(written) < 900*time.Millisecond {
+			clock.Advance(50 * time.Millisecond) // (the node polls its store)
+		}
 		_, err := nodes[2].n.Request(req.ID().String())
 		return err == nil
 	})

@@ -102,7 +102,7 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 	if err := c.Unlock(nil); err != nil {
 		t.Fatal(err)
 	}
-	cr, err := c.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: mr.Addrs(), SyncEvery: time.Second,
+	cr, err := c.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: mr.Addrs(), SyncEvery: time.Second,
 		PollEvery: 20 * time.Millisecond, Logf: log.logf})
 	if err != nil {
 		t.Fatal(err)

@@ -161,7 +161,7 @@ func (g *gateRecord) count(p peer.ID, d GateDecision) int {
 
 func runGated(t *testing.T, n *Node, g *gateRecord, peers ...string) *Runner {
 	t.Helper()
-	r, err := n.Start(RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
+	r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
 		RecheckEvery: 100 * time.Millisecond, OnGate: g.add})
 	if err != nil {
 		t.Fatal(err)

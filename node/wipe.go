@@ -151,7 +151,7 @@ func (n *Node) RunningPeers() []string {
 // that takes the revocation cuts this node off at once, so delivery is
 // read from the runner's own count of entries pushed.
 func (n *Node) SendRevocation(ctx context.Context, peers []string, lan bool, logf func(string, ...any)) (bool, error) {
-	r, err := n.Start(RunOptions{Listen: []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}, Peers: peers, MDNS: lan, Logf: logf})
+	r, err := n.Start(ctx, RunOptions{Listen: []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}, Peers: peers, MDNS: lan, Logf: logf})
 	if err != nil {
 		return false, err
 	}

@@ -108,7 +108,7 @@ func (d *InProcess) Start(ctx context.Context, nodes int, seed uint64, bulk bool
 		if m.h, err = d.mn.AddPeer(key, ma.StringCast(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/4721", i>>16&255, i>>8&255, i&255+1))); err != nil {
 			return err
 		}
-		if m.r, err = m.n.Start(d.runOptions(m.h)); err != nil {
+		if m.r, err = m.n.Start(ctx, d.runOptions(m.h)); err != nil {
 			return err
 		}
 	}
@@ -309,7 +309,7 @@ func (d *InProcess) Restart(ctx context.Context, i int) error {
 		n.Close()
 		return err
 	}
-	r, err := n.Start(d.runOptions(m.h))
+	r, err := n.Start(ctx, d.runOptions(m.h))
 	if err != nil {
 		n.Close()
 		return err

@@ -111,7 +111,7 @@ func catchUp(ctx context.Context, w io.Writer, entries int, sealPer time.Duratio
 		return err
 	}
 
-	fullR, err := full.Start(node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	fullR, err := full.Start(ctx, node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func catchUp(ctx context.Context, w io.Writer, entries int, sealPer time.Duratio
 func pull(ctx context.Context, fullR *node.Runner, fresh *node.Node, holdsAll func() bool, entries int) (time.Duration, node.Traffic, error) {
 	// The fresh node reports each reconciliation.
 	ended := make(chan msync.Stats, 16)
-	freshR, err := fresh.Start(node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, st msync.Stats, err error) {
+	freshR, err := fresh.Start(ctx, node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, st msync.Stats, err error) {
 		if err == nil && st.Received > 0 {
 			select {
 			case ended <- st:

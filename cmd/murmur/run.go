@@ -71,7 +71,7 @@ func cmdRun(e *env, args []string) error {
 		}
 		announced = append(announced, a)
 	}
-	r, err := n.Start(node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Announce: announced, Logf: logf,
+	r, err := n.Start(e.ctx, node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Announce: announced, Logf: logf,
 		// (The loopback testnet partitions by --peer lists alone.)
 		NoDial: os.Getenv("MURMUR_TESTNET_NO_REDIAL") != ""})
 	if err != nil {
