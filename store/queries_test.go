@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"math"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/murmurnet/murmur/crdt"
@@ -393,4 +395,59 @@ func TestMaxClockAndResident(t *testing.T) {
 			t.Fatalf("a new store needs keys: %v %v", need, err)
 		}
 	})
+}
+
+// TestFactsQueryPlans keeps every question of a State an index seek or a
+// walk of a small partial index: none reads the whole table, none sorts.
+// Withheld, AcceptedIDs, Resident and NeedsKeys walk an index (the first
+// three partial ones, AcceptedIDs the ID index: it lists every accepted
+// entry); the others search.
+func TestFactsQueryPlans(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "murmur.db"))
+	ctx := context.Background()
+	k, id := testKey(1), testID(1)
+	queries := map[string][]any{
+		authoredQuery: {k[:], 0, 0, 1}, acceptedSeqHigh: {k[:]}, acceptedSeqLow: {k[:]}, acceptedAtSeq: {k[:], 1},
+		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, 1}, grantsQuery: {id[:], id[:], 1},
+		countQuery: {1}, countTagQuery: {1, 1},
+		withheldQuery: {id[:], 1}, acceptedQuery: {id[:], 1}, residentQuery: {0, 1}, needsKeysQuery: nil,
+	}
+	for _, tag := range []bool{false, true} {
+		for _, high := range []bool{false, true} {
+			for _, from := range []bool{false, true} {
+				args := []any{1}
+				if tag {
+					args = append(args, 1)
+				}
+				if from {
+					args = append(args, 1, id[:])
+				}
+				queries[pageQuery(tag, high, from)] = append(args, 50)
+			}
+		}
+	}
+	walks := map[string]bool{withheldQuery: true, acceptedQuery: true, residentQuery: true, needsKeysQuery: true}
+	for q, args := range queries {
+		rows, err := s.readers.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			scan := strings.HasPrefix(step, "SCAN ") && step != "SCAN CONSTANT ROW"
+			if strings.Contains(step, "TEMP B-TREE") || scan && !walks[q] || scan && !strings.Contains(step, "INDEX") {
+				t.Errorf("%s\nplan: %v", q, plan)
+			}
+		}
+		t.Logf("%s\n\t%s", q, strings.Join(plan, "\n\t"))
+	}
 }

@@ -10,7 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -31,6 +31,57 @@ const recordCols = `cursor, id, seq, clock, status, sealed, kind, view, tag, ref
 // listedWhere is what a query listing accepted records of a view says, so
 // that the partial indexes on views apply.
 const listedWhere = `status = 1 AND view > 0`
+
+// The queries of Querier and Keyer. Each names the index it must use
+// (INDEXED BY: a query the index cannot answer fails instead of scanning
+// the table); TestQueryPlans shows their plans.
+const (
+	authoredQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_author_seq
+		WHERE author = ? AND (seq, cursor) > (?, ?) ORDER BY seq, cursor LIMIT ?`
+	acceptedSeqHigh = `SELECT seq FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ? AND seq < 0 ORDER BY seq DESC LIMIT 1`
+	acceptedSeqLow  = `SELECT seq FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ? ORDER BY seq DESC LIMIT 1`
+	acceptedAtSeq   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_accepted_head
+		WHERE status = 1 AND author = ? AND seq = ? ORDER BY id LIMIT 1`
+	deviceQuery = `SELECT accepted, forked FROM devices WHERE author = ?`
+	viewQuery   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_view_page
+		WHERE ` + listedWhere + ` AND view = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
+	refsQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_ref
+		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ? AND ref = ? AND cursor > ? ORDER BY cursor LIMIT ?`
+	grantsQuery = `SELECT e.cursor, e.id, e.seq, e.clock, e.status, e.sealed, e.kind, e.view, e.tag, e.ref, e.withheld
+		FROM grant_tokens g JOIN entries e ON e.id = g.id
+		WHERE g.token = ? AND g.id > ? AND e.status = 1 AND e.view > 0 ORDER BY g.id LIMIT ?`
+	withheldQuery = `SELECT id FROM entries INDEXED BY entries_withheld
+		WHERE status = 1 AND withheld = 1 AND id > ? ORDER BY id LIMIT ?`
+	acceptedQuery = `SELECT id FROM entries INDEXED BY sqlite_autoindex_entries_1
+		WHERE id > ? AND status = 1 ORDER BY id LIMIT ?`
+	countQuery    = `SELECT COUNT(*) FROM entries INDEXED BY entries_view_page WHERE ` + listedWhere + ` AND view = ?`
+	countTagQuery = `SELECT COUNT(*) FROM entries INDEXED BY entries_view_tag WHERE ` + listedWhere + ` AND view = ? AND tag <> 0 AND tag = ?`
+	residentQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
+		WHERE resident = 1 AND cursor > ? ORDER BY cursor LIMIT ?`
+	needsKeysQuery = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_keyless WHERE view IS NULL)`
+)
+
+// pageQuery is Page's query over one range of clocks (high: those of 2^63
+// and more, negative in SQL), of one tag or all, from a cursor or not. Its
+// arguments: view, [tag], [cursor clock, cursor id], limit.
+func pageQuery(tag, high, from bool) string {
+	q, index := `SELECT `+recordCols+` FROM entries INDEXED BY `, "entries_view_page"
+	w := listedWhere + ` AND view = ?`
+	if tag {
+		index, w = "entries_view_tag", w+` AND tag <> 0 AND tag = ?`
+	}
+	switch {
+	case high && from: // the cursor's clock is in this range: below it is too
+	case high:
+		w += ` AND clock < 0`
+	default:
+		w += ` AND clock >= 0`
+	}
+	if from {
+		w += ` AND (clock, id) < (?, ?)`
+	}
+	return q + index + ` WHERE ` + w + ` ORDER BY clock DESC, id DESC LIMIT ?`
+}
 
 // residentFlag is the resident column of a record of kind with status st.
 func residentFlag(st crdt.Status, kind crdt.Kind) int64 {
@@ -143,9 +194,7 @@ func (s *SQLite) walk(ctx context.Context, op, query string, next func(last *row
 // the index (author, seq) holds them.
 func (s *SQLite) Authored(ctx context.Context, author crdt.DeviceKey, fn func(Record) error) error {
 	a := s.seal.author(author)
-	q := `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_author_seq
-		WHERE author = ? AND (seq, cursor) > (?, ?) ORDER BY seq, cursor LIMIT ?`
-	return s.walk(ctx, "authored", q, func(last *row) []any {
+	return s.walk(ctx, "authored", authoredQuery, func(last *row) []any {
 		if last == nil {
 			return []any{a, int64(-1 << 63), int64(-1 << 63)}
 		}
@@ -160,10 +209,7 @@ func (s *SQLite) AcceptedHead(ctx context.Context, author crdt.DeviceKey) (Recor
 		return Record{}, false, ErrClosed
 	}
 	a := s.seal.author(author)
-	for _, q := range []string{
-		`SELECT seq FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ? AND seq < 0 ORDER BY seq DESC LIMIT 1`,
-		`SELECT seq FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ? ORDER BY seq DESC LIMIT 1`,
-	} {
+	for _, q := range []string{acceptedSeqHigh, acceptedSeqLow} {
 		var seq int64
 		err := s.readers.QueryRowContext(ctx, q, a).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -172,8 +218,7 @@ func (s *SQLite) AcceptedHead(ctx context.Context, author crdt.DeviceKey) (Recor
 		if err != nil {
 			return Record{}, false, s.fail("head", err)
 		}
-		rows, err := s.readRows(ctx, s.readers, `SELECT `+recordCols+` FROM entries INDEXED BY entries_accepted_head
-			WHERE status = 1 AND author = ? AND seq = ? ORDER BY id LIMIT 1`, a, seq)
+		rows, err := s.readRows(ctx, s.readers, acceptedAtSeq, a, seq)
 		if err != nil {
 			return Record{}, false, s.fail("head", err)
 		}
@@ -191,7 +236,7 @@ func (s *SQLite) Device(ctx context.Context, author crdt.DeviceKey) (int, bool, 
 		return 0, false, ErrClosed
 	}
 	var n, forked int64
-	err := s.readers.QueryRowContext(ctx, `SELECT accepted, forked FROM devices WHERE author = ?`, s.seal.author(author)).Scan(&n, &forked)
+	err := s.readers.QueryRowContext(ctx, deviceQuery, s.seal.author(author)).Scan(&n, &forked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -204,9 +249,7 @@ func (s *SQLite) Device(ctx context.Context, author crdt.DeviceKey) (int, bool, 
 // View implements Store: the view's rows in (clock, id) order, as its
 // index holds them.
 func (s *SQLite) View(ctx context.Context, v crdt.View, fn func(Record) error) error {
-	q := `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_view_page
-		WHERE ` + listedWhere + ` AND view = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
-	return s.walk(ctx, "view", q, func(last *row) []any {
+	return s.walk(ctx, "view", viewQuery, func(last *row) []any {
 		if last == nil {
 			return []any{int64(v), int64(-1 << 63), []byte{}}
 		}
@@ -216,9 +259,7 @@ func (s *SQLite) View(ctx context.Context, v crdt.View, fn func(Record) error) e
 
 // Refs implements Store.
 func (s *SQLite) Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Record) error) error {
-	q := `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_ref
-		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ? AND ref = ? AND cursor > ? ORDER BY cursor LIMIT ?`
-	return s.walk(ctx, "refs", q, func(last *row) []any {
+	return s.walk(ctx, "refs", refsQuery, func(last *row) []any {
 		if last == nil {
 			return []any{int64(v), ref[:], int64(0)}
 		}
@@ -229,22 +270,12 @@ func (s *SQLite) Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Rec
 // Grants implements Store.
 func (s *SQLite) Grants(ctx context.Context, token [32]byte, fn func(Record) error) error {
 	t := s.seal.tokenKey(token)
-	q := `SELECT ` + qualified("e", recordCols) + ` FROM grant_tokens g JOIN entries e ON e.id = g.id
-		WHERE g.token = ? AND g.id > ? AND e.status = 1 AND e.view > 0 ORDER BY g.id LIMIT ?`
-	return s.walk(ctx, "grants", q, func(last *row) []any {
+	return s.walk(ctx, "grants", grantsQuery, func(last *row) []any {
 		if last == nil {
 			return []any{t, []byte{}}
 		}
 		return []any{t, last.rec.ID[:]}
 	}, fn)
-}
-
-func qualified(table, cols string) string {
-	parts := strings.Split(cols, ", ")
-	for i, p := range parts {
-		parts[i] = table + "." + p
-	}
-	return strings.Join(parts, ", ")
 }
 
 // ids calls fn for the IDs query selects, page by page, after the last.
@@ -291,15 +322,13 @@ func (s *SQLite) ids(ctx context.Context, op, query string, fn func(crdt.ID) (bo
 
 // Withheld implements Store.
 func (s *SQLite) Withheld(ctx context.Context, fn func(crdt.ID) bool) error {
-	return s.ids(ctx, "withheld", `SELECT id FROM entries INDEXED BY entries_withheld
-		WHERE status = 1 AND withheld = 1 AND id > ? ORDER BY id LIMIT ?`,
+	return s.ids(ctx, "withheld", withheldQuery,
 		func(id crdt.ID) (bool, error) { return fn(id), nil })
 }
 
 // AcceptedIDs implements Store: it walks the ID index.
 func (s *SQLite) AcceptedIDs(ctx context.Context, fn func(crdt.ID) error) error {
-	return s.ids(ctx, "accepted", `SELECT id FROM entries INDEXED BY sqlite_autoindex_entries_1
-		WHERE id > ? AND status = 1 ORDER BY id LIMIT ?`,
+	return s.ids(ctx, "accepted", acceptedQuery,
 		func(id crdt.ID) (bool, error) { return true, fn(id) })
 }
 
@@ -325,10 +354,8 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	where, index := listedWhere+` AND view = ?`, "entries_view_page"
 	args := []any{int64(v)}
 	if tag != 0 {
-		where, index = where+` AND tag <> 0 AND tag = ?`, "entries_view_tag"
 		args = append(args, int64(tag))
 	}
 	var out []Record
@@ -336,22 +363,17 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.
 		if len(out) >= limit {
 			break
 		}
-		w, a := where, append([]any{}, args...)
-		if high {
-			w += ` AND clock < 0`
-		} else {
-			w += ` AND clock >= 0`
-		}
+		a := slices.Clone(args)
+		from := false
 		if after != nil {
 			if c := int64(after.Clock); high && c >= 0 {
 				continue // the cursor is past every clock of this range
 			} else if high == (c < 0) {
-				w += ` AND (clock, id) < (?, ?)`
+				from = true
 				a = append(a, c, after.ID[:])
 			}
 		}
-		rows, err := s.readRows(ctx, s.readers, `SELECT `+recordCols+` FROM entries INDEXED BY `+index+
-			` WHERE `+w+` ORDER BY clock DESC, id DESC LIMIT ?`, append(a, limit-len(out))...)
+		rows, err := s.readRows(ctx, s.readers, pageQuery(tag != 0, high, from), append(a, limit-len(out))...)
 		if err != nil {
 			return nil, s.fail("page", err)
 		}
@@ -367,9 +389,9 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64) (int, error
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	q, args := `SELECT COUNT(*) FROM entries INDEXED BY entries_view_page WHERE `+listedWhere+` AND view = ?`, []any{int64(v)}
+	q, args := countQuery, []any{int64(v)}
 	if tag != 0 {
-		q = `SELECT COUNT(*) FROM entries INDEXED BY entries_view_tag WHERE ` + listedWhere + ` AND view = ? AND tag <> 0 AND tag = ?`
+		q = countTagQuery
 		args = append(args, int64(tag))
 	}
 	var n int64
@@ -381,9 +403,7 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64) (int, error
 
 // Resident implements Store: it reads only the resident rows.
 func (s *SQLite) Resident(ctx context.Context, fn func(Record) error) error {
-	q := `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
-		WHERE resident = 1 AND cursor > ? ORDER BY cursor LIMIT ?`
-	return s.walk(ctx, "resident", q, func(last *row) []any {
+	return s.walk(ctx, "resident", residentQuery, func(last *row) []any {
 		if last == nil {
 			return []any{int64(0)}
 		}
@@ -397,8 +417,7 @@ func (s *SQLite) NeedsKeys(ctx context.Context) (bool, error) {
 		return false, ErrClosed
 	}
 	var n int64
-	if err := s.readers.QueryRowContext(ctx,
-		`SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_keyless WHERE view IS NULL)`).Scan(&n); err != nil {
+	if err := s.readers.QueryRowContext(ctx, needsKeysQuery).Scan(&n); err != nil {
 		return false, s.fail("needs keys", err)
 	}
 	return n != 0, nil
