@@ -823,11 +823,12 @@ func (s *SQLite) Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.
 		if _, err := tx.ExecContext(ctx, `UPDATE entries SET sealed = ? WHERE id = ?`, sealed, id[:]); err != nil {
 			return err
 		}
-		if err := w.tally(old.status, old.kind, 0, int64(len(sealed))-old.size); err != nil {
+		w.tally(old.status, old.kind, 0, int64(len(sealed))-old.size)
+		dropped = !old.held
+		if err := w.setKeys(id, keys, withheldRaw(raw)); err != nil {
 			return err
 		}
-		dropped = !old.held
-		return w.setKeys(id, keys, withheldRaw(raw))
+		return w.finish()
 	})
 	if err != nil || !dropped {
 		return err

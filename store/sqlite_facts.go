@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -38,9 +39,9 @@ const listedWhere = `status = 1 AND view > 0`
 const (
 	authoredQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_author_seq
 		WHERE author = ? AND (seq, cursor) > (?, ?) ORDER BY seq, cursor LIMIT ?`
-	acceptedSeqHigh = `SELECT seq FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ? AND seq < 0 ORDER BY seq DESC LIMIT 1`
-	acceptedSeqLow  = `SELECT seq FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ? ORDER BY seq DESC LIMIT 1`
-	acceptedAtSeq   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_accepted_head
+	acceptedSeqHigh = `SELECT seq FROM entries INDEXED BY entries_author_seq WHERE status = 1 AND author = ? AND seq < 0 ORDER BY seq DESC LIMIT 1`
+	acceptedSeqLow  = `SELECT seq FROM entries INDEXED BY entries_author_seq WHERE status = 1 AND author = ? ORDER BY seq DESC LIMIT 1`
+	acceptedAtSeq   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_author_seq
 		WHERE status = 1 AND author = ? AND seq = ? ORDER BY id LIMIT 1`
 	deviceQuery = `SELECT accepted, forked FROM devices WHERE author = ?`
 	viewQuery   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_view_page
@@ -59,6 +60,15 @@ const (
 	residentQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
 		WHERE resident = 1 AND cursor > ? ORDER BY cursor LIMIT ?`
 	needsKeysQuery = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_keyless WHERE view IS NULL)`
+
+	// A device's fork: at one of the seqs (a JSON array) just accepted, at
+	// one seq, anywhere (walks the device's entries: only when a fork may
+	// have gone).
+	forkedAmong = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_author_seq
+		WHERE author = ? AND seq IN (SELECT value FROM json_each(?)) AND status = 1 GROUP BY seq HAVING COUNT(*) > 1)`
+	acceptedAtCount = `SELECT COUNT(*) FROM entries INDEXED BY entries_author_seq WHERE status = 1 AND author = ? AND seq = ?`
+	forkedAnywhere  = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_author_seq
+		WHERE status = 1 AND author = ? GROUP BY seq HAVING COUNT(*) > 1)`
 )
 
 // pageQuery is Page's query over one range of clocks (high: those of 2^63
@@ -439,7 +449,7 @@ func (s *SQLite) SetKeys(ctx context.Context, recs []Record) error {
 				}
 			}
 		}
-		return nil
+		return w.finish()
 	})
 }
 
@@ -452,10 +462,26 @@ type txWriter struct {
 	stmts map[string]*sql.Stmt
 	clock crdt.Clock // the highest clock inserted
 	dirty bool       // clock to be marked
+
+	// What finish writes into the small tables, summed over the
+	// transaction: one statement per status and kind, and a few per
+	// device, instead of several per record.
+	tallies map[[2]int64]*[2]int64 // (status, kind) -> (n, bytes)
+	devices map[string]*deviceDelta
+	order   []string // devices in the order first touched
+}
+
+// deviceDelta is what a transaction changed of one device's accepted
+// entries.
+type deviceDelta struct {
+	author      []byte
+	n           int64
+	added, gone []uint64 // seqs of entries accepted, and no longer accepted
 }
 
 func (s *SQLite) newTxWriter(ctx context.Context, tx *sql.Tx) *txWriter {
-	return &txWriter{ctx: ctx, tx: tx, s: s, stmts: map[string]*sql.Stmt{}}
+	return &txWriter{ctx: ctx, tx: tx, s: s, stmts: map[string]*sql.Stmt{},
+		tallies: map[[2]int64]*[2]int64{}, devices: map[string]*deviceDelta{}}
 }
 
 func (w *txWriter) close() {
@@ -524,13 +550,9 @@ func (w *txWriter) insert(nr newRow) (bool, error) {
 	if err := w.addTokens(r.ID, nr.tokens); err != nil {
 		return false, err
 	}
-	if err := w.tally(r.Status, r.Kind, 1, int64(len(nr.sealed))); err != nil {
-		return false, err
-	}
+	w.tally(r.Status, r.Kind, 1, int64(len(nr.sealed)))
 	if r.Status == crdt.StatusAccepted {
-		if err := w.deviceAdd(nr.author, r.Seq); err != nil {
-			return false, err
-		}
+		w.deviceAdd(nr.author, r.Seq)
 	}
 	if !w.dirty || r.Clock > w.clock {
 		w.clock, w.dirty = r.Clock, true
@@ -547,41 +569,116 @@ func (w *txWriter) addTokens(id crdt.ID, tokens [][]byte) error {
 	return nil
 }
 
-func (w *txWriter) tally(st crdt.Status, kind crdt.Kind, n, bytes int64) error {
-	_, err := w.exec(`INSERT INTO tallies (status, kind, n, bytes) VALUES (?, ?, ?, ?)
-		ON CONFLICT (status, kind) DO UPDATE SET n = n + excluded.n, bytes = bytes + excluded.bytes`,
-		int64(st), int64(kind), n, bytes)
-	return err
+func (w *txWriter) tally(st crdt.Status, kind crdt.Kind, n, bytes int64) {
+	k := [2]int64{int64(st), int64(kind)}
+	t := w.tallies[k]
+	if t == nil {
+		t = &[2]int64{}
+		w.tallies[k] = t
+	}
+	t[0] += n
+	t[1] += bytes
 }
 
-// deviceAdd counts a newly accepted entry of author at seq (already
-// accepted in its row).
-func (w *txWriter) deviceAdd(author []byte, seq uint64) error {
-	if _, err := w.exec(`INSERT INTO devices (author, accepted, forked) VALUES (?, 1, 0)
-		ON CONFLICT (author) DO UPDATE SET accepted = accepted + 1`, author); err != nil {
-		return err
+func (w *txWriter) device(author []byte) *deviceDelta {
+	d := w.devices[string(author)]
+	if d == nil {
+		d = &deviceDelta{author: author}
+		w.devices[string(author)] = d
+		w.order = append(w.order, string(author))
 	}
-	_, err := w.exec(`UPDATE devices SET forked = 1 WHERE author = ?1 AND forked = 0 AND
-		(SELECT COUNT(*) FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ?1 AND seq = ?2) > 1`,
-		author, int64(seq))
-	return err
+	return d
 }
 
-// deviceRemove uncounts an entry of author at seq no longer accepted (its
-// row already changed or gone). A fork it was part of may be gone: then
-// whether another remains is counted again, for this device alone.
-func (w *txWriter) deviceRemove(author []byte, seq uint64) error {
-	if _, err := w.exec(`UPDATE devices SET accepted = accepted - 1 WHERE author = ?`, author); err != nil {
+// deviceAdd counts a newly accepted entry of author at seq.
+func (w *txWriter) deviceAdd(author []byte, seq uint64) {
+	d := w.device(author)
+	d.n++
+	d.added = append(d.added, seq)
+}
+
+// deviceRemove uncounts an entry of author at seq no longer accepted.
+func (w *txWriter) deviceRemove(author []byte, seq uint64) {
+	d := w.device(author)
+	d.n--
+	d.gone = append(d.gone, seq)
+}
+
+func asInt64s(us []uint64) []int64 {
+	out := make([]int64, len(us))
+	for i, u := range us {
+		out[i] = int64(u)
+	}
+	return out
+}
+
+// acceptedAt counts author's accepted entries at seq.
+func (w *txWriter) acceptedAt(author []byte, seq uint64) (int64, error) {
+	st, err := w.stmt(acceptedAtCount)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = st.QueryRowContext(w.ctx, author, int64(seq)).Scan(&n)
+	return n, err
+}
+
+// finishDevice writes one device's row. A fork can only appear at a seq
+// where an entry was accepted, and only go where one was no longer: then
+// whether any remains is counted again, for this device alone.
+func (w *txWriter) finishDevice(d *deviceDelta) error {
+	if _, err := w.exec(`INSERT INTO devices (author, accepted, forked) VALUES (?, ?, 0)
+		ON CONFLICT (author) DO UPDATE SET accepted = accepted + excluded.accepted`, d.author, d.n); err != nil {
 		return err
 	}
-	if _, err := w.exec(`DELETE FROM devices WHERE author = ? AND accepted <= 0`, author); err != nil {
+	st, err := w.stmt(`SELECT accepted, forked FROM devices WHERE author = ?`)
+	if err != nil {
 		return err
 	}
-	_, err := w.exec(`UPDATE devices SET forked = EXISTS (
-			SELECT 1 FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ?1 GROUP BY seq HAVING COUNT(*) > 1)
-		WHERE author = ?1 AND forked = 1 AND
-		(SELECT COUNT(*) FROM entries INDEXED BY entries_accepted_head WHERE status = 1 AND author = ?1 AND seq = ?2) = 1`,
-		author, int64(seq))
+	var n, forked int64
+	if err := st.QueryRowContext(w.ctx, d.author).Scan(&n, &forked); err != nil {
+		return err
+	}
+	if n <= 0 {
+		_, err := w.exec(`DELETE FROM devices WHERE author = ?`, d.author)
+		return err
+	}
+	now := forked
+	if forked == 0 && len(d.added) > 0 {
+		// One statement for all the seqs accepted here: the driver's cost
+		// per statement is most of a seek's.
+		seqs, err := json.Marshal(asInt64s(d.added))
+		if err != nil {
+			return err
+		}
+		st, err := w.stmt(forkedAmong)
+		if err != nil {
+			return err
+		}
+		if err := st.QueryRowContext(w.ctx, d.author, string(seqs)).Scan(&now); err != nil {
+			return err
+		}
+	} else {
+		for _, seq := range d.gone {
+			c, err := w.acceptedAt(d.author, seq)
+			if err != nil {
+				return err
+			}
+			if c < 2 {
+				st, err := w.stmt(forkedAnywhere)
+				if err != nil {
+					return err
+				}
+				if err := st.QueryRowContext(w.ctx, d.author).Scan(&now); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	if now != forked {
+		_, err = w.exec(`UPDATE devices SET forked = ? WHERE author = ?`, now, d.author)
+	}
 	return err
 }
 
@@ -635,20 +732,16 @@ func (w *txWriter) change(id crdt.ID, to crdt.Status) (bool, error) {
 			int64(to), residentFlag(to, r.kind), id[:]); err != nil {
 			return true, err
 		}
-		if err := w.tally(to, r.kind, 1, r.size); err != nil {
-			return true, err
-		}
+		w.tally(to, r.kind, 1, r.size)
 	}
-	if err := w.tally(r.status, r.kind, -1, -r.size); err != nil {
-		return true, err
-	}
+	w.tally(r.status, r.kind, -1, -r.size)
 	switch {
 	case r.status == crdt.StatusAccepted:
-		err = w.deviceRemove(r.author, r.seq)
+		w.deviceRemove(r.author, r.seq)
 	case to == crdt.StatusAccepted:
-		err = w.deviceAdd(r.author, r.seq)
+		w.deviceAdd(r.author, r.seq)
 	}
-	return true, err
+	return true, nil
 }
 
 // setKeys replaces the keys of a stored entry.
@@ -668,8 +761,23 @@ func (w *txWriter) setKeys(id crdt.ID, k crdt.Keys, withheld bool) error {
 	return w.addTokens(id, tokens)
 }
 
-// finish marks the highest clock inserted, if it is higher than the mark.
+// finish writes the transaction's tallies, device rows and clock mark.
 func (w *txWriter) finish() error {
+	for k, t := range w.tallies {
+		if t[0] == 0 && t[1] == 0 {
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO tallies (status, kind, n, bytes) VALUES (?, ?, ?, ?)
+			ON CONFLICT (status, kind) DO UPDATE SET n = n + excluded.n, bytes = bytes + excluded.bytes`,
+			k[0], k[1], t[0], t[1]); err != nil {
+			return err
+		}
+	}
+	for _, a := range w.order {
+		if err := w.finishDevice(w.devices[a]); err != nil {
+			return err
+		}
+	}
 	if !w.dirty {
 		return nil
 	}

@@ -39,8 +39,9 @@ type Record struct {
 
 	// Keys are what the entry is found by (decided by the crdt State: see
 	// crdt.Keys), and Withheld whether Raw is the entry without its body.
-	// A record whose keys are not known (stored by a release before keys
-	// were kept, until SetKeys) reads back with zero Keys.
+	// Keys.Tokens are stored as keyed hashes only: a record reads back
+	// without them. A record whose keys are not known (stored by a release
+	// before keys were kept, until SetKeys) reads back with zero Keys.
 	Keys     crdt.Keys
 	Withheld bool
 }

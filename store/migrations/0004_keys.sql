@@ -68,8 +68,10 @@ CREATE INDEX entries_view_page ON entries (view, clock, id) WHERE status = 1 AND
 CREATE INDEX entries_view_tag ON entries (view, tag, clock, id) WHERE status = 1 AND view > 0 AND tag <> 0;
 -- Refs.
 CREATE INDEX entries_ref ON entries (view, ref) WHERE status = 1 AND view > 0 AND ref IS NOT NULL;
--- An author's accepted head.
-CREATE INDEX entries_accepted_head ON entries (author, seq, id) WHERE status = 1;
+-- An author's accepted head, and forks, use entries_author_seq (status is
+-- read from the row): a partial index of accepted entries on (author, seq)
+-- made every Put 1.3x slower, and the rows it would skip are the author's
+-- waiting and held ones, which the State bounds.
 -- Withheld.
 CREATE INDEX entries_withheld ON entries (id) WHERE status = 1 AND withheld = 1;
 -- Resident.
