@@ -16,7 +16,7 @@ import (
 	"github.com/murmurnet/murmur/crdt"
 )
 
-// accepted is crdt.StatusAccepted as the partial indexes of migration 4
+// acceptedStatus is crdt.StatusAccepted as the partial indexes of migration 4
 // name it: the queries that use them say "status = 1".
 const acceptedStatus = 1
 
@@ -35,7 +35,7 @@ const listedWhere = `status = 1 AND view > 0`
 
 // The queries of Querier and Keyer. Each names the index it must use
 // (INDEXED BY: a query the index cannot answer fails instead of scanning
-// the table); TestQueryPlans shows their plans.
+// the table); TestFactsQueryPlans shows their plans.
 const (
 	authoredQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_author_seq
 		WHERE author = ? AND (seq, cursor) > (?, ?) ORDER BY seq, cursor LIMIT ?`
@@ -55,8 +55,8 @@ const (
 		WHERE status = 1 AND withheld = 1 AND id > ? ORDER BY id LIMIT ?`
 	acceptedQuery = `SELECT id FROM entries INDEXED BY sqlite_autoindex_entries_1
 		WHERE id > ? AND status = 1 ORDER BY id LIMIT ?`
-	countQuery    = `SELECT COUNT(*) FROM entries INDEXED BY entries_view_page WHERE ` + listedWhere + ` AND view = ?`
-	countTagQuery = `SELECT COUNT(*) FROM entries INDEXED BY entries_view_tag WHERE ` + listedWhere + ` AND view = ? AND tag <> 0 AND tag = ?`
+	countQuery    = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ?`
+	countTagQuery = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ? AND tag = ?`
 	residentQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
 		WHERE resident = 1 AND cursor > ? ORDER BY cursor LIMIT ?`
 	needsKeysQuery = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_keyless WHERE view IS NULL)`
@@ -219,21 +219,27 @@ func (s *SQLite) AcceptedHead(ctx context.Context, author crdt.DeviceKey) (Recor
 		return Record{}, false, ErrClosed
 	}
 	a := s.seal.author(author)
+	// One read transaction: the two reads see the same snapshot.
+	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Record{}, false, s.fail("head", err)
+	}
+	defer tx.Rollback()
 	for _, q := range []string{acceptedSeqHigh, acceptedSeqLow} {
 		var seq int64
-		err := s.readers.QueryRowContext(ctx, q, a).Scan(&seq)
+		err := tx.QueryRowContext(ctx, q, a).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return Record{}, false, s.fail("head", err)
 		}
-		rows, err := s.readRows(ctx, s.readers, acceptedAtSeq, a, seq)
+		rows, err := s.readRows(ctx, tx, acceptedAtSeq, a, seq)
 		if err != nil {
 			return Record{}, false, s.fail("head", err)
 		}
-		if len(rows) == 0 { // deleted between the two reads
-			return s.AcceptedHead(ctx, author)
+		if len(rows) == 0 {
+			return Record{}, false, s.fail("head", fmt.Errorf("%w: no accepted entry at the head's seq", ErrCorrupt))
 		}
 		return rows[0].rec, true, nil
 	}
@@ -394,7 +400,7 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.
 	return out, nil
 }
 
-// Count implements Store: it counts in the view's index.
+// Count implements Store: it reads the views table every write keeps.
 func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
@@ -467,6 +473,7 @@ type txWriter struct {
 	// transaction: one statement per status and kind, and a few per
 	// device, instead of several per record.
 	tallies map[[2]int64]*[2]int64 // (status, kind) -> (n, bytes)
+	views   map[[2]int64]int64     // (view, tag) -> accepted entries
 	devices map[string]*deviceDelta
 	order   []string // devices in the order first touched
 }
@@ -481,7 +488,7 @@ type deviceDelta struct {
 
 func (s *SQLite) newTxWriter(ctx context.Context, tx *sql.Tx) *txWriter {
 	return &txWriter{ctx: ctx, tx: tx, s: s, stmts: map[string]*sql.Stmt{},
-		tallies: map[[2]int64]*[2]int64{}, devices: map[string]*deviceDelta{}}
+		tallies: map[[2]int64]*[2]int64{}, views: map[[2]int64]int64{}, devices: map[string]*deviceDelta{}}
 }
 
 func (w *txWriter) close() {
@@ -553,6 +560,9 @@ func (w *txWriter) insert(nr newRow) (bool, error) {
 	w.tally(r.Status, r.Kind, 1, int64(len(nr.sealed)))
 	if r.Status == crdt.StatusAccepted {
 		w.deviceAdd(nr.author, r.Seq)
+		if view > 0 {
+			w.viewCount(view, tag, 1)
+		}
 	}
 	if !w.dirty || r.Clock > w.clock {
 		w.clock, w.dirty = r.Clock, true
@@ -690,16 +700,28 @@ type stored struct {
 	kind   crdt.Kind
 	size   int64 // LENGTH(sealed)
 	held   bool  // withheld
+	view   sql.NullInt64
+	tag    int64
+}
+
+// listed reports whether the row is counted in the views table.
+func (r stored) listed() bool {
+	return r.status == crdt.StatusAccepted && r.view.Valid && r.view.Int64 > 0
+}
+
+// viewCount counts n more accepted entries of view (with tag).
+func (w *txWriter) viewCount(view, tag, n int64) {
+	w.views[[2]int64{view, tag}] += n
 }
 
 func (w *txWriter) read(id crdt.ID) (stored, bool, error) {
-	st, err := w.stmt(`SELECT author, seq, status, kind, LENGTH(sealed), withheld FROM entries WHERE id = ?`)
+	st, err := w.stmt(`SELECT author, seq, status, kind, LENGTH(sealed), withheld, view, tag FROM entries WHERE id = ?`)
 	if err != nil {
 		return stored{}, false, err
 	}
 	var r stored
 	var seq, status, kind, held int64
-	err = st.QueryRowContext(w.ctx, id[:]).Scan(&r.author, &seq, &status, &kind, &r.size, &held)
+	err = st.QueryRowContext(w.ctx, id[:]).Scan(&r.author, &seq, &status, &kind, &r.size, &held, &r.view, &r.tag)
 	if errors.Is(err, sql.ErrNoRows) {
 		return stored{}, false, nil
 	}
@@ -735,6 +757,12 @@ func (w *txWriter) change(id crdt.ID, to crdt.Status) (bool, error) {
 		w.tally(to, r.kind, 1, r.size)
 	}
 	w.tally(r.status, r.kind, -1, -r.size)
+	if r.listed() {
+		w.viewCount(r.view.Int64, r.tag, -1)
+	}
+	if to == crdt.StatusAccepted && r.view.Valid && r.view.Int64 > 0 {
+		w.viewCount(r.view.Int64, r.tag, 1)
+	}
 	switch {
 	case r.status == crdt.StatusAccepted:
 		w.deviceRemove(r.author, r.seq)
@@ -747,6 +775,16 @@ func (w *txWriter) change(id crdt.ID, to crdt.Status) (bool, error) {
 // setKeys replaces the keys of a stored entry.
 func (w *txWriter) setKeys(id crdt.ID, k crdt.Keys, withheld bool) error {
 	view, tag, ref := keyCols(k)
+	old, found, err := w.read(id)
+	if err != nil || !found {
+		return err
+	}
+	if old.listed() {
+		w.viewCount(old.view.Int64, old.tag, -1)
+	}
+	if old.status == crdt.StatusAccepted && view > 0 {
+		w.viewCount(view, tag, 1)
+	}
 	if _, err := w.exec(`UPDATE entries SET view = ?, tag = ?, ref = ?, withheld = ? WHERE id = ?`,
 		view, tag, ref, boolInt(withheld), id[:]); err != nil {
 		return err
@@ -770,6 +808,15 @@ func (w *txWriter) finish() error {
 		if _, err := w.exec(`INSERT INTO tallies (status, kind, n, bytes) VALUES (?, ?, ?, ?)
 			ON CONFLICT (status, kind) DO UPDATE SET n = n + excluded.n, bytes = bytes + excluded.bytes`,
 			k[0], k[1], t[0], t[1]); err != nil {
+			return err
+		}
+	}
+	for k, n := range w.views {
+		if n == 0 {
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO views (view, tag, n) VALUES (?, ?, ?)
+			ON CONFLICT (view, tag) DO UPDATE SET n = n + excluded.n`, k[0], k[1], n); err != nil {
 			return err
 		}
 	}

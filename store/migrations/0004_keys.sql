@@ -18,10 +18,11 @@
 -- of it (the tokens are keyed hashes already; hashed again, the table does
 -- not repeat a value found in any entry's bytes).
 --
--- Two small tables keep what would otherwise mean counting rows:
--- devices (accepted entries per author's keyed hash, and whether two share
--- a seq) and tallies (entries and their sealed bytes per status and kind),
--- kept in the transaction of every write.
+-- Small tables keep what would otherwise mean counting rows: devices
+-- (accepted entries per author's keyed hash, and whether two share a seq),
+-- tallies (entries and their sealed bytes per status and kind) and views
+-- (accepted entries per view and tag), kept in the transaction of every
+-- write.
 --
 -- Status 1 is accepted (crdt.StatusAccepted); the partial indexes below
 -- name it, and the queries that use them say "status = 1" as it is here.
@@ -51,6 +52,15 @@ CREATE TABLE tallies (
 	n      INTEGER NOT NULL,
 	bytes  INTEGER NOT NULL, -- sum of LENGTH(sealed)
 	PRIMARY KEY (status, kind)
+) WITHOUT ROWID;
+
+-- Accepted entries per view and tag (Count), for the rows whose keys are
+-- known.
+CREATE TABLE views (
+	view INTEGER NOT NULL,
+	tag  INTEGER NOT NULL,
+	n    INTEGER NOT NULL,
+	PRIMARY KEY (view, tag)
 ) WITHOUT ROWID;
 
 -- The highest clock ever stored (a dropped entry's still counts).
