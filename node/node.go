@@ -562,7 +562,7 @@ type sealLater func(seq uint64) (any, error)
 func (n *Node) flushRedactions(ctx context.Context) error {
 	for len(n.redacted) > 0 {
 		e := n.redacted[0]
-		if err := n.store.Redact(ctx, e.ID(), e.Raw()); err != nil {
+		if err := n.store.Rewrite(ctx, e.ID(), e.Raw(), crdt.Keys{}); err != nil {
 			return fmt.Errorf("dropping a redacted body: %w", err)
 		}
 		n.redacted = n.redacted[1:]

@@ -263,7 +263,7 @@ func TestDiagnoseFindings(t *testing.T) {
 	}
 	altered := append([]byte(nil), e.Raw()...)
 	altered[len(altered)-1] ^= 1 // in the body: the signature no longer matches
-	if err := st.Redact(ctx, e.ID(), altered); err != nil {
+	if err := st.Rewrite(ctx, e.ID(), altered, crdt.Keys{}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

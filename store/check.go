@@ -297,7 +297,7 @@ func Salvage(ctx context.Context, path string, key []byte, entry func(Record) er
 	// longer leads to (pages.go).
 	if err := scanLeafPages(path, func(pr pageRow) error {
 		c := pr.cols
-		if len(c) != 7 || c[0] != nil {
+		if len(c) < 7 || c[0] != nil { // migration 4 added columns after these seven
 			return nil
 		}
 		id, ok1 := c[1].([]byte)

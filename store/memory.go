@@ -27,6 +27,7 @@ type memory struct {
 	last    int64 // cursor of the last record stored; never reused
 	byID    map[crdt.ID]*memEntry
 	ordered []*memEntry // by cursor
+	maxClk  crdt.Clock  // the highest clock ever stored
 	meta    map[string][]byte
 	// contacts: per device, by address (a string of its bytes).
 	contacts map[crdt.DeviceKey]map[string]Contact
@@ -48,7 +49,24 @@ func cloneRecord(r Record) Record {
 	if r.Raw == nil {
 		r.Raw = []byte{}
 	}
+	r.Keys = cloneKeys(r.Keys)
 	return r
+}
+
+// readBack is r as a reader gets it: a copy, without the grant tokens
+// (the SQLite store keeps only their keyed hashes).
+func readBack(r Record) Record {
+	r = cloneRecord(r)
+	r.Keys.Tokens = nil
+	return r
+}
+
+func cloneKeys(k crdt.Keys) crdt.Keys {
+	k.Tokens = slices.Clone(k.Tokens)
+	if len(k.Tokens) == 0 {
+		k.Tokens = nil
+	}
+	return k
 }
 
 // insertLocked stores r unless its ID is stored and reports whether it did.
@@ -60,6 +78,7 @@ func (m *memory) insertLocked(r Record) bool {
 	e := &memEntry{cursor: m.last, rec: cloneRecord(r)}
 	m.byID[r.ID] = e
 	m.ordered = append(m.ordered, e)
+	m.maxClk = max(m.maxClk, r.Clock)
 	return true
 }
 
@@ -95,11 +114,15 @@ func (m *memory) Put(ctx context.Context, recs []Record, changes []crdt.Change) 
 			e.rec.Status = c.To
 			continue
 		}
-		delete(m.byID, c.ID)
-		i := m.after(e.cursor - 1)
-		m.ordered = append(m.ordered[:i], m.ordered[i+1:]...)
+		m.deleteLocked(e)
 	}
 	return added, nil
+}
+
+func (m *memory) deleteLocked(e *memEntry) {
+	delete(m.byID, e.rec.ID)
+	i := m.after(e.cursor - 1)
+	m.ordered = append(m.ordered[:i], m.ordered[i+1:]...)
 }
 
 func (m *memory) Append(ctx context.Context, author crdt.DeviceKey, fn func(head Head, maxClock crdt.Clock) (Record, error)) error {
@@ -160,7 +183,7 @@ func (m *memory) Get(ctx context.Context, id crdt.ID) (Record, error) {
 	if !ok {
 		return Record{}, fmt.Errorf("%w: entry %s", ErrNotFound, id)
 	}
-	return cloneRecord(e.rec), nil
+	return readBack(e.rec), nil
 }
 
 func (m *memory) Scan(ctx context.Context, after int64, fn func(cursor int64, r Record) error) (int64, error) {
@@ -179,7 +202,7 @@ func (m *memory) Scan(ctx context.Context, after int64, fn func(cursor int64, r 
 		end := min(i+scanPage, len(m.ordered))
 		page := make([]memEntry, 0, end-i)
 		for _, e := range m.ordered[i:end] {
-			page = append(page, memEntry{cursor: e.cursor, rec: cloneRecord(e.rec)})
+			page = append(page, memEntry{cursor: e.cursor, rec: readBack(e.rec)})
 		}
 		m.mu.RUnlock()
 
@@ -207,9 +230,12 @@ func (m *memory) Counts(ctx context.Context) (Counts, error) {
 	if m.closed {
 		return Counts{}, ErrClosed
 	}
-	var c Counts
+	c := Counts{Unknown: map[crdt.Kind]int{}}
 	for _, e := range m.ordered {
 		addCount(&c, e.rec.Status, 1, int64(len(e.rec.Raw)))
+		if e.rec.Status == crdt.StatusAccepted && !e.rec.Kind.Known() {
+			c.Unknown[e.rec.Kind]++
+		}
 	}
 	return c, nil
 }
@@ -253,9 +279,9 @@ func (m *memory) Close() error {
 	return nil
 }
 
-func (m *memory) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
+func (m *memory) Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.Keys) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("store: rewrite: %w", err)
 	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
@@ -266,6 +292,11 @@ func (m *memory) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
 	}
 	if e := m.byID[id]; e != nil {
 		e.rec.Raw = bytes.Clone(raw)
+		if e.rec.Raw == nil {
+			e.rec.Raw = []byte{}
+		}
+		e.rec.Keys = cloneKeys(keys)
+		e.rec.Withheld = withheldRaw(raw)
 	}
 	return nil
 }

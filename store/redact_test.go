@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/murmurnet/murmur/crdt"
 )
 
 func TestRedactReplacesRaw(t *testing.T) {
@@ -13,7 +15,7 @@ func TestRedactReplacesRaw(t *testing.T) {
 		ctx := context.Background()
 		a := testKey(1)
 		mustPut(t, s, []Record{testRecord(1, a, 1, 1), testRecord(2, a, 2, 2)}, nil)
-		if err := s.Redact(ctx, testID(1), []byte("redacted")); err != nil {
+		if err := s.Rewrite(ctx, testID(1), []byte("redacted"), crdt.Keys{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGet(t, s, testID(1)); string(got.Raw) != "redacted" {
@@ -22,7 +24,7 @@ func TestRedactReplacesRaw(t *testing.T) {
 		if got := mustGet(t, s, testID(2)); !bytes.Equal(got.Raw, testRaw(2)) {
 			t.Fatalf("another record changed: %q", got.Raw)
 		}
-		if err := s.Redact(ctx, testID(99), []byte("x")); err != nil {
+		if err := s.Rewrite(ctx, testID(99), []byte("x"), crdt.Keys{}); err != nil {
 			t.Fatalf("an unknown ID: %v", err)
 		}
 	})
@@ -65,7 +67,7 @@ func TestRedactLeavesNoTraceInTheFiles(t *testing.T) {
 	if len(contains()) == 0 {
 		t.Fatal("the marker is in no file before the redaction: the test would prove nothing")
 	}
-	if err := s.Redact(ctx, testID(7), []byte("redacted")); err != nil {
+	if err := s.Rewrite(ctx, testID(7), []byte("redacted"), crdt.Keys{}); err != nil {
 		t.Fatal(err)
 	}
 	if where := contains(); len(where) > 0 {

@@ -241,7 +241,8 @@ func parseMigrations(fsys fs.FS) ([]migration, error) {
 // migration names one on a line of its own, "-- go: NAME"; it runs there,
 // in the migration's transaction, between the statements before and after.
 var goSteps = map[string]func(ctx context.Context, tx *sql.Tx, seal *sealer) error{
-	"sealRows": sealRows,
+	"sealRows":   sealRows,
+	"clearKinds": clearKinds,
 }
 
 const goStepMarker = "\n-- go: "
@@ -486,61 +487,37 @@ func (s *SQLite) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 	return nil
 }
 
-const insertEntry = `INSERT OR IGNORE INTO entries (id, author, seq, clock, status, sealed) VALUES (?, ?, ?, ?, ?, ?)`
-
-// insertArgs seals r and returns the values of its row.
-func (s *SQLite) insertArgs(r Record) ([]any, error) {
-	sealed, err := s.seal.sealEntry(r.ID, r.Author, r.Kind, r.Raw)
-	if err != nil {
-		return nil, err
-	}
-	return []any{r.ID[:], s.seal.author(r.Author), int64(r.Seq), int64(r.Clock), int64(r.Status), sealed}, nil
-}
-
 // Put implements Store.
 func (s *SQLite) Put(ctx context.Context, recs []Record, changes []crdt.Change) (int, error) {
 	// Sealed before the write slot is taken: the writer waits on nobody's
 	// encryption.
-	args := make([][]any, len(recs))
+	rows := make([]newRow, len(recs))
 	for i, r := range recs {
 		var err error
-		if args[i], err = s.insertArgs(r); err != nil {
+		if rows[i], err = s.sealRow(r); err != nil {
 			return 0, s.fail("put", err)
 		}
 	}
 	var added int
 	err := s.write(ctx, "put", func(tx *sql.Tx) error {
 		added = 0
-		if len(recs) > 0 {
-			ins, err := tx.PrepareContext(ctx, insertEntry)
+		w := s.newTxWriter(ctx, tx)
+		defer w.close()
+		for _, nr := range rows {
+			ok, err := w.insert(nr)
 			if err != nil {
 				return err
 			}
-			defer ins.Close()
-			for _, a := range args {
-				res, err := ins.ExecContext(ctx, a...)
-				if err != nil {
-					return err
-				}
-				n, err := res.RowsAffected()
-				if err != nil {
-					return err
-				}
-				added += int(n)
+			if ok {
+				added++
 			}
 		}
 		for _, c := range changes {
-			var err error
-			if c.To == crdt.StatusNone {
-				_, err = tx.ExecContext(ctx, `DELETE FROM entries WHERE id = ?`, c.ID[:])
-			} else {
-				_, err = tx.ExecContext(ctx, `UPDATE entries SET status = ? WHERE id = ?`, int64(c.To), c.ID[:])
-			}
-			if err != nil {
+			if _, err := w.change(c.ID, c.To); err != nil {
 				return err
 			}
 		}
-		return nil
+		return w.finish()
 	})
 	if err != nil {
 		return 0, err
@@ -567,22 +544,20 @@ func (s *SQLite) Append(ctx context.Context, author crdt.DeviceKey, fn func(head
 		if r.Author != author {
 			return fmt.Errorf("%w: record by %s, chain of %s", ErrWrongAuthor, r.Author, author)
 		}
-		args, err := s.insertArgs(r)
+		nr, err := s.sealRow(r)
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, insertEntry, args...)
+		w := s.newTxWriter(ctx, tx)
+		defer w.close()
+		ok, err := w.insert(nr)
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+		if !ok {
 			return fmt.Errorf("%w: %s", ErrExists, r.ID)
 		}
-		return nil
+		return w.finish()
 	})
 	if fnErr != nil {
 		return fnErr
@@ -655,22 +630,14 @@ func (s *SQLite) Get(ctx context.Context, id crdt.ID) (Record, error) {
 	if s.closed.Load() {
 		return Record{}, ErrClosed
 	}
-	row := s.readers.QueryRowContext(ctx,
-		`SELECT id, seq, clock, status, sealed FROM entries WHERE id = ?`, id[:])
-	var r Record
-	var rid, sealed []byte
-	var seq, clock, status int64
-	err := row.Scan(&rid, &seq, &clock, &status, &sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Record{}, fmt.Errorf("%w: entry %s", ErrNotFound, id)
-	}
-	if err == nil {
-		err = s.fillRecord(&r, rid, seq, clock, status, sealed)
-	}
+	rows, err := s.readRows(ctx, s.readers, `SELECT `+recordCols+` FROM entries WHERE id = ?`, id[:])
 	if err != nil {
 		return Record{}, s.fail("get", err)
 	}
-	return r, nil
+	if len(rows) == 0 {
+		return Record{}, fmt.Errorf("%w: entry %s", ErrNotFound, id)
+	}
+	return rows[0].rec, nil
 }
 
 // fillRecord fills r from its row's clear columns and opens its sealed one.
@@ -698,34 +665,9 @@ func (s *SQLite) Scan(ctx context.Context, after int64, fn func(cursor int64, r 
 	if s.closed.Load() {
 		return after, ErrClosed
 	}
-	type row struct {
-		cursor int64
-		rec    Record
-	}
 	for {
-		page := make([]row, 0, scanPage)
-		err := func() error {
-			rows, err := s.readers.QueryContext(ctx,
-				`SELECT cursor, id, seq, clock, status, sealed FROM entries WHERE cursor > ? ORDER BY cursor LIMIT ?`,
-				after, scanPage)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var rw row
-				var id, sealed []byte
-				var seq, clock, status int64
-				if err := rows.Scan(&rw.cursor, &id, &seq, &clock, &status, &sealed); err != nil {
-					return err
-				}
-				if err := s.fillRecord(&rw.rec, id, seq, clock, status, sealed); err != nil {
-					return err
-				}
-				page = append(page, rw)
-			}
-			return rows.Err()
-		}()
+		page, err := s.readRows(ctx, s.readers,
+			`SELECT `+recordCols+` FROM entries WHERE cursor > ? ORDER BY cursor LIMIT ?`, after, scanPage)
 		if err != nil {
 			return after, s.fail("scan", err)
 		}
@@ -746,26 +688,13 @@ func (s *SQLite) Scan(ctx context.Context, after int64, fn func(cursor int64, r 
 	}
 }
 
-// Counts implements Store.
+// Counts implements Store: it reads the tallies every write keeps.
 func (s *SQLite) Counts(ctx context.Context) (Counts, error) {
 	if s.closed.Load() {
 		return Counts{}, ErrClosed
 	}
-	rows, err := s.readers.QueryContext(ctx,
-		`SELECT status, COUNT(*), COALESCE(SUM(LENGTH(sealed)), 0) FROM entries GROUP BY status`)
+	c, err := s.counts(ctx)
 	if err != nil {
-		return Counts{}, s.fail("counts", err)
-	}
-	defer rows.Close()
-	var c Counts
-	for rows.Next() {
-		var status, n, size int64
-		if err := rows.Scan(&status, &n, &size); err != nil {
-			return Counts{}, s.fail("counts", err)
-		}
-		addCount(&c, crdt.Status(status), int(n), size-n*entryOverhead) // the entries' bytes, without the sealing
-	}
-	if err := rows.Err(); err != nil {
 		return Counts{}, s.fail("counts", err)
 	}
 	return c, nil
@@ -870,14 +799,18 @@ func (s *SQLite) Close() error {
 	return s.closeErr
 }
 
-func (s *SQLite) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
-	err := s.write(ctx, "redact", func(tx *sql.Tx) error {
-		var sealed []byte
-		err := tx.QueryRowContext(ctx, `SELECT sealed FROM entries WHERE id = ?`, id[:]).Scan(&sealed)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+// Rewrite implements Store.
+func (s *SQLite) Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.Keys) error {
+	dropped := false // the bytes replaced held a body
+	err := s.write(ctx, "rewrite", func(tx *sql.Tx) error {
+		w := s.newTxWriter(ctx, tx)
+		defer w.close()
+		old, found, err := w.read(id)
+		if err != nil || !found {
+			return err
 		}
-		if err != nil {
+		var sealed []byte
+		if err := tx.QueryRowContext(ctx, `SELECT sealed FROM entries WHERE id = ?`, id[:]).Scan(&sealed); err != nil {
 			return err
 		}
 		r := Record{ID: id}
@@ -887,16 +820,23 @@ func (s *SQLite) Redact(ctx context.Context, id crdt.ID, raw []byte) error {
 		if sealed, err = s.seal.sealEntry(id, r.Author, r.Kind, raw); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE entries SET sealed = ? WHERE id = ?`, sealed, id[:])
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE entries SET sealed = ? WHERE id = ?`, sealed, id[:]); err != nil {
+			return err
+		}
+		w.tally(old.status, old.kind, 0, int64(len(sealed))-old.size)
+		dropped = !old.held
+		if err := w.setKeys(id, keys, withheldRaw(raw)); err != nil {
+			return err
+		}
+		return w.finish()
 	})
-	if err != nil {
+	if err != nil || !dropped {
 		return err
 	}
 	// The WAL still holds the page as it was: copy the new pages into the
 	// database and empty the WAL.
 	if _, err := s.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		return s.fail("redact: checkpoint", err)
+		return s.fail("rewrite: checkpoint", err)
 	}
 	return nil
 }

@@ -36,6 +36,22 @@ type Record struct {
 	Kind   crdt.Kind
 	Status crdt.Status
 	Raw    []byte // the entry's canonical encoding, exactly as received
+
+	// Keys are what the entry is found by (decided by the crdt State: see
+	// crdt.Keys), and Withheld whether Raw is the entry without its body.
+	// Keys.Tokens are stored as keyed hashes only: a record reads back
+	// without them. A record whose keys are not known (stored by a release
+	// before keys were kept, until SetKeys) reads back with zero Keys.
+	Keys     crdt.Keys
+	Withheld bool
+}
+
+// StoredRecord is the record of an entry as a crdt State hands it to its
+// facts (crdt.Ready's Stored).
+func StoredRecord(s crdt.Stored) Record {
+	e := s.Entry
+	return Record{ID: e.ID(), Author: e.Author, Seq: e.Seq, Clock: e.Clock, Kind: e.Kind, Status: s.Status,
+		Raw: e.Raw(), Keys: s.Keys, Withheld: e.Withheld}
 }
 
 // Head is the top of one author's chain: the stored entry with the highest
@@ -49,7 +65,61 @@ type Head struct {
 // Counts is how many records the store holds, by status, and their size.
 type Counts struct {
 	Accepted, Waiting, Held int
-	Bytes                   int64 // sum of len(Raw) over all records
+	Bytes                   int64             // sum of len(Raw) over all records
+	Unknown                 map[crdt.Kind]int // accepted records of kinds this release cannot read (never nil)
+}
+
+// Querier answers a crdt State's questions (crdt.Facts) from a store.
+type Querier interface {
+	// Authored calls fn for every record of author, whatever its status,
+	// in no particular order.
+	Authored(ctx context.Context, author crdt.DeviceKey, fn func(Record) error) error
+	// AcceptedHead returns author's accepted record with the highest seq
+	// (the lowest ID among equal seqs); ok is false if it has none.
+	AcceptedHead(ctx context.Context, author crdt.DeviceKey) (r Record, ok bool, err error)
+	// Device reports how many accepted records author has, and whether
+	// two of them share a seq. It reads one small row, whatever the size
+	// of the log.
+	Device(ctx context.Context, author crdt.DeviceKey) (entries int, forked bool, err error)
+	// View calls fn for every accepted record of view v.
+	View(ctx context.Context, v crdt.View, fn func(Record) error) error
+	// Refs calls fn for every accepted record of view v whose Keys.Ref is
+	// ref.
+	Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Record) error) error
+	// Grants calls fn for every accepted record carrying token in its
+	// Keys.Tokens.
+	Grants(ctx context.Context, token [32]byte, fn func(Record) error) error
+	// Withheld calls fn, in ascending ID order, for every accepted record
+	// stored without its body, until fn returns false.
+	Withheld(ctx context.Context, fn func(crdt.ID) bool) error
+	// AcceptedIDs calls fn for the ID of every accepted record, ascending.
+	AcceptedIDs(ctx context.Context, fn func(crdt.ID) error) error
+	// MaxClock is the highest clock of any record ever stored here
+	// (a record deleted since still counts).
+	MaxClock(ctx context.Context) (crdt.Clock, error)
+	// Page returns up to limit accepted records of view v, newest first
+	// (by clock, then ID, both descending), after cursor if it is not
+	// nil; with tag != 0, only those whose Keys.Tag is tag.
+	Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor, limit int) ([]Record, error)
+	// Count is how many accepted records view v lists (with tag != 0, of
+	// that tag).
+	Count(ctx context.Context, v crdt.View, tag uint64) (int, error)
+	// Resident calls fn for every record a crdt State keeps in memory:
+	// those not accepted, and accepted ones of kinds for which
+	// crdt.ResidentKind is true.
+	Resident(ctx context.Context, fn func(Record) error) error
+}
+
+// Keyer fills in the keys of records stored before keys were kept.
+type Keyer interface {
+	// NeedsKeys reports whether some records were stored without their
+	// keys (by a release before they were kept).
+	NeedsKeys(ctx context.Context) (bool, error)
+	// SetKeys sets, in one transaction, the status, keys and withheld flag
+	// of records already stored (by ID; the other fields are ignored, an
+	// unknown ID is skipped). A node replays its log once, sets the keys
+	// its State decided, and NeedsKeys is then false.
+	SetKeys(ctx context.Context, recs []Record) error
 }
 
 // Via is how a node reached another.
@@ -106,12 +176,14 @@ type Store interface {
 	// the transaction and is returned as it is.
 	Append(ctx context.Context, author crdt.DeviceKey, fn func(head Head, maxClock crdt.Clock) (Record, error)) error
 
-	// Redact replaces the stored bytes of an entry with its redacted form
-	// (the same entry without its body: same ID). The bytes it replaces are
-	// not left readable in the store's files: SQLite overwrites freed
-	// content (secure_delete) and the WAL is checkpointed and truncated.
-	// An unknown ID is ignored.
-	Redact(ctx context.Context, id crdt.ID, raw []byte) error
+	// Rewrite replaces the stored bytes of an entry with another form of
+	// the same entry (same ID), and its keys: its redacted form (without
+	// its body), or its whole form when a body arrives for an entry stored
+	// without one. Whether the entry is stored withheld follows raw. The
+	// bytes it replaces are not left readable in the store's files: SQLite
+	// overwrites freed content (secure_delete) and the WAL is checkpointed
+	// and truncated. An unknown ID is ignored.
+	Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.Keys) error
 
 	// Get returns the record with this ID, or ErrNotFound.
 	Get(ctx context.Context, id crdt.ID) (Record, error)
@@ -124,6 +196,16 @@ type Store interface {
 
 	// Counts reports how many records are stored, by status.
 	Counts(ctx context.Context) (Counts, error)
+
+	// The questions a crdt State asks its facts (see Facts, which adapts a
+	// Store to crdt.Facts). Each is answered by an index. Only accepted
+	// records are listed by AcceptedHead, Device, View, Refs, Grants,
+	// Withheld, AcceptedIDs, Page and Count; records whose keys are not
+	// known (NeedsKeys) are listed by none of View, Refs, Grants, Page and
+	// Count. A function passed to one of them runs with no transaction
+	// open: it may call other methods.
+	Querier
+	Keyer
 
 	// GetMeta and SetMeta keep small named values (the network ID, ...).
 	GetMeta(ctx context.Context, key string) ([]byte, error)

@@ -1,0 +1,938 @@
+package store
+
+// The SQLite store's answers to a crdt State's questions (Querier, Keyer),
+// and the bookkeeping every write does so that each is an index seek or an
+// index walk: the keys columns, the grant tokens, the per-device and
+// per-status tallies and the clock mark (migrations/0004_keys.sql).
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// acceptedStatus is crdt.StatusAccepted as the partial indexes of migration 4
+// name it: the queries that use them say "status = 1".
+const acceptedStatus = 1
+
+func init() {
+	if crdt.StatusAccepted != acceptedStatus {
+		panic("store: crdt.StatusAccepted is not the status the indexes name")
+	}
+}
+
+// recordCols are the columns readRows scans, in order.
+const recordCols = `cursor, id, seq, clock, status, sealed, kind, view, tag, ref, withheld`
+
+// listedWhere is what a query listing accepted records of a view says, so
+// that the partial indexes on views apply.
+const listedWhere = `status = 1 AND view > 0`
+
+// The queries of Querier and Keyer. Each names the index it must use
+// (INDEXED BY: a query the index cannot answer fails instead of scanning
+// the table); TestFactsQueryPlans shows their plans.
+const (
+	authoredQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_author_seq
+		WHERE author = ? AND (seq, cursor) > (?, ?) ORDER BY seq, cursor LIMIT ?`
+	acceptedSeqHigh = `SELECT seq FROM entries INDEXED BY entries_author_seq WHERE status = 1 AND author = ? AND seq < 0 ORDER BY seq DESC LIMIT 1`
+	acceptedSeqLow  = `SELECT seq FROM entries INDEXED BY entries_author_seq WHERE status = 1 AND author = ? ORDER BY seq DESC LIMIT 1`
+	acceptedAtSeq   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_author_seq
+		WHERE status = 1 AND author = ? AND seq = ? ORDER BY id LIMIT 1`
+	deviceQuery = `SELECT accepted, forked FROM devices WHERE author = ?`
+	viewQuery   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_view_page
+		WHERE ` + listedWhere + ` AND view = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
+	refsQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_ref
+		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ? AND ref = ? AND cursor > ? ORDER BY cursor LIMIT ?`
+	grantsQuery = `SELECT e.cursor, e.id, e.seq, e.clock, e.status, e.sealed, e.kind, e.view, e.tag, e.ref, e.withheld
+		FROM grant_tokens g JOIN entries e ON e.id = g.id
+		WHERE g.token = ? AND g.id > ? AND e.status = 1 AND e.view > 0 ORDER BY g.id LIMIT ?`
+	withheldQuery = `SELECT id FROM entries INDEXED BY entries_withheld
+		WHERE status = 1 AND withheld = 1 AND id > ? ORDER BY id LIMIT ?`
+	acceptedQuery = `SELECT id FROM entries INDEXED BY sqlite_autoindex_entries_1
+		WHERE id > ? AND status = 1 ORDER BY id LIMIT ?`
+	countQuery    = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ?`
+	countTagQuery = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ? AND tag = ?`
+	residentQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
+		WHERE resident = 1 AND cursor > ? ORDER BY cursor LIMIT ?`
+	needsKeysQuery = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_keyless WHERE view IS NULL)`
+
+	// A device's fork: at one of the seqs (a JSON array) just accepted, at
+	// one seq, anywhere (walks the device's entries: only when a fork may
+	// have gone).
+	forkedAmong = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_author_seq
+		WHERE author = ? AND seq IN (SELECT value FROM json_each(?)) AND status = 1 GROUP BY seq HAVING COUNT(*) > 1)`
+	acceptedAtCount = `SELECT COUNT(*) FROM entries INDEXED BY entries_author_seq WHERE status = 1 AND author = ? AND seq = ?`
+	forkedAnywhere  = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_author_seq
+		WHERE status = 1 AND author = ? GROUP BY seq HAVING COUNT(*) > 1)`
+)
+
+// pageQuery is Page's query over one range of clocks (high: those of 2^63
+// and more, negative in SQL), of one tag or all, from a cursor or not. Its
+// arguments: view, [tag], [cursor clock, cursor id], limit.
+func pageQuery(tag, high, from bool) string {
+	q, index := `SELECT `+recordCols+` FROM entries INDEXED BY `, "entries_view_page"
+	w := listedWhere + ` AND view = ?`
+	if tag {
+		index, w = "entries_view_tag", w+` AND tag <> 0 AND tag = ?`
+	}
+	switch {
+	case high && from: // the cursor's clock is in this range: below it is too
+	case high:
+		w += ` AND clock < 0`
+	default:
+		w += ` AND clock >= 0`
+	}
+	if from {
+		w += ` AND (clock, id) < (?, ?)`
+	}
+	return q + index + ` WHERE ` + w + ` ORDER BY clock DESC, id DESC LIMIT ?`
+}
+
+// residentFlag is the resident column of a record of kind with status st.
+func residentFlag(st crdt.Status, kind crdt.Kind) int64 {
+	if st != crdt.StatusAccepted || crdt.ResidentKind(kind) {
+		return 1
+	}
+	return 0
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keyCols are the values of the view, tag and ref columns for keys.
+func keyCols(k crdt.Keys) (view, tag int64, ref any) {
+	if k.Ref != (crdt.ID{}) {
+		ref = k.Ref[:]
+	}
+	return int64(k.View), int64(k.Tag), ref
+}
+
+// tokenKey is the stored form of a grant token: the store's keyed hash.
+func (s *sealer) tokenKey(t [32]byte) []byte { return s.keyed("grant-token", t[:]) }
+
+// row is a record read with its Scan cursor.
+type row struct {
+	cursor int64
+	rec    Record
+}
+
+// readRows runs query (selecting recordCols) and opens every row.
+func (s *SQLite) readRows(ctx context.Context, q rowQuerier, query string, args ...any) ([]row, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		var rw row
+		var id, sealed, ref []byte
+		var seq, clock, status, tag, withheld int64
+		var kind, view sql.NullInt64
+		if err := rows.Scan(&rw.cursor, &id, &seq, &clock, &status, &sealed, &kind, &view, &tag, &ref, &withheld); err != nil {
+			return nil, err
+		}
+		if err := s.fillRecord(&rw.rec, id, seq, clock, status, sealed); err != nil {
+			return nil, err
+		}
+		if err := fillKeys(&rw.rec, view, tag, ref, withheld); err != nil {
+			return nil, err
+		}
+		out = append(out, rw)
+	}
+	return out, rows.Err()
+}
+
+// fillKeys fills r's keys (without the grant tokens, which are kept only
+// as keyed hashes) and withheld flag. A row whose keys are not known
+// (view NULL) reads back with zero keys.
+func fillKeys(r *Record, view sql.NullInt64, tag int64, ref []byte, withheld int64) error {
+	r.Withheld = withheld != 0
+	if !view.Valid {
+		return nil
+	}
+	if view.Int64 < 0 || view.Int64 > 255 {
+		return fmt.Errorf("%w: view %d", ErrCorrupt, view.Int64)
+	}
+	r.Keys = crdt.Keys{View: crdt.View(view.Int64), Tag: uint64(tag)}
+	if ref != nil {
+		if err := copy32(r.Keys.Ref[:], ref, "ref"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walk reads the rows of query page by page (each page its own read
+// transaction; fn runs with none open) and calls fn for each. next gives
+// the arguments of the query after the last row read (nil: the first).
+func (s *SQLite) walk(ctx context.Context, op, query string, next func(last *row) []any, fn func(Record) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var last *row
+	for {
+		page, err := s.readRows(ctx, s.readers, query, append(next(last), scanPage)...)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		for i := range page {
+			if err := ctx.Err(); err != nil {
+				return s.fail(op, err)
+			}
+			if err := fn(page[i].rec); err != nil {
+				return err
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+		last = &page[len(page)-1]
+	}
+}
+
+// Authored implements Store: the author's rows in (seq, cursor) order, as
+// the index (author, seq) holds them.
+func (s *SQLite) Authored(ctx context.Context, author crdt.DeviceKey, fn func(Record) error) error {
+	a := s.seal.author(author)
+	return s.walk(ctx, "authored", authoredQuery, func(last *row) []any {
+		if last == nil {
+			return []any{a, int64(-1 << 63), int64(-1 << 63)}
+		}
+		return []any{a, int64(last.rec.Seq), last.cursor}
+	}, fn)
+}
+
+// AcceptedHead implements Store. Seqs >= 2^63 are negative in SQL: the
+// negative range is asked first.
+func (s *SQLite) AcceptedHead(ctx context.Context, author crdt.DeviceKey) (Record, bool, error) {
+	if s.closed.Load() {
+		return Record{}, false, ErrClosed
+	}
+	a := s.seal.author(author)
+	// One read transaction: the two reads see the same snapshot.
+	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Record{}, false, s.fail("head", err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{acceptedSeqHigh, acceptedSeqLow} {
+		var seq int64
+		err := tx.QueryRowContext(ctx, q, a).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return Record{}, false, s.fail("head", err)
+		}
+		rows, err := s.readRows(ctx, tx, acceptedAtSeq, a, seq)
+		if err != nil {
+			return Record{}, false, s.fail("head", err)
+		}
+		if len(rows) == 0 {
+			return Record{}, false, s.fail("head", fmt.Errorf("%w: no accepted entry at the head's seq", ErrCorrupt))
+		}
+		return rows[0].rec, true, nil
+	}
+	return Record{}, false, nil
+}
+
+// Device implements Store: one row of the devices table.
+func (s *SQLite) Device(ctx context.Context, author crdt.DeviceKey) (int, bool, error) {
+	if s.closed.Load() {
+		return 0, false, ErrClosed
+	}
+	var n, forked int64
+	err := s.readers.QueryRowContext(ctx, deviceQuery, s.seal.author(author)).Scan(&n, &forked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, s.fail("device", err)
+	}
+	return int(n), forked != 0, nil
+}
+
+// View implements Store: the view's rows in (clock, id) order, as its
+// index holds them.
+func (s *SQLite) View(ctx context.Context, v crdt.View, fn func(Record) error) error {
+	return s.walk(ctx, "view", viewQuery, func(last *row) []any {
+		if last == nil {
+			return []any{int64(v), int64(-1 << 63), []byte{}}
+		}
+		return []any{int64(v), int64(last.rec.Clock), last.rec.ID[:]}
+	}, fn)
+}
+
+// Refs implements Store.
+func (s *SQLite) Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Record) error) error {
+	return s.walk(ctx, "refs", refsQuery, func(last *row) []any {
+		if last == nil {
+			return []any{int64(v), ref[:], int64(0)}
+		}
+		return []any{int64(v), ref[:], last.cursor}
+	}, fn)
+}
+
+// Grants implements Store.
+func (s *SQLite) Grants(ctx context.Context, token [32]byte, fn func(Record) error) error {
+	t := s.seal.tokenKey(token)
+	return s.walk(ctx, "grants", grantsQuery, func(last *row) []any {
+		if last == nil {
+			return []any{t, []byte{}}
+		}
+		return []any{t, last.rec.ID[:]}
+	}, fn)
+}
+
+// ids calls fn for the IDs query selects, page by page, after the last.
+func (s *SQLite) ids(ctx context.Context, op, query string, fn func(crdt.ID) (bool, error)) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	last := []byte{}
+	for {
+		var page []crdt.ID
+		err := func() error {
+			rows, err := s.readers.QueryContext(ctx, query, last, scanPage)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var b []byte
+				var id crdt.ID
+				if err := rows.Scan(&b); err != nil {
+					return err
+				}
+				if err := copy32(id[:], b, "id"); err != nil {
+					return err
+				}
+				page = append(page, id)
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return s.fail(op, err)
+		}
+		for _, id := range page {
+			if more, err := fn(id); err != nil || !more {
+				return err
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+		last = page[len(page)-1][:]
+	}
+}
+
+// Withheld implements Store.
+func (s *SQLite) Withheld(ctx context.Context, fn func(crdt.ID) bool) error {
+	return s.ids(ctx, "withheld", withheldQuery,
+		func(id crdt.ID) (bool, error) { return fn(id), nil })
+}
+
+// AcceptedIDs implements Store: it walks the ID index.
+func (s *SQLite) AcceptedIDs(ctx context.Context, fn func(crdt.ID) error) error {
+	return s.ids(ctx, "accepted", acceptedQuery,
+		func(id crdt.ID) (bool, error) { return true, fn(id) })
+}
+
+// MaxClock implements Store.
+func (s *SQLite) MaxClock(ctx context.Context) (crdt.Clock, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	var c int64
+	err := s.readers.QueryRowContext(ctx, `SELECT value FROM marks WHERE name = 'clock'`).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.fail("max clock", err)
+	}
+	return crdt.Clock(uint64(c)), nil
+}
+
+// Page implements Store. Clocks >= 2^63 are negative in SQL and the
+// newest: the negative range is read first, then the rest.
+func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor, limit int) ([]Record, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	args := []any{int64(v)}
+	if tag != 0 {
+		args = append(args, int64(tag))
+	}
+	var out []Record
+	for _, high := range []bool{true, false} {
+		if len(out) >= limit {
+			break
+		}
+		a := slices.Clone(args)
+		from := false
+		if after != nil {
+			if c := int64(after.Clock); high && c >= 0 {
+				continue // the cursor is past every clock of this range
+			} else if high == (c < 0) {
+				from = true
+				a = append(a, c, after.ID[:])
+			}
+		}
+		rows, err := s.readRows(ctx, s.readers, pageQuery(tag != 0, high, from), append(a, limit-len(out))...)
+		if err != nil {
+			return nil, s.fail("page", err)
+		}
+		for _, r := range rows {
+			out = append(out, r.rec)
+		}
+	}
+	return out, nil
+}
+
+// Count implements Store: it reads the views table every write keeps.
+func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64) (int, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	q, args := countQuery, []any{int64(v)}
+	if tag != 0 {
+		q = countTagQuery
+		args = append(args, int64(tag))
+	}
+	var n int64
+	if err := s.readers.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, s.fail("count", err)
+	}
+	return int(n), nil
+}
+
+// Resident implements Store: it reads only the resident rows.
+func (s *SQLite) Resident(ctx context.Context, fn func(Record) error) error {
+	return s.walk(ctx, "resident", residentQuery, func(last *row) []any {
+		if last == nil {
+			return []any{int64(0)}
+		}
+		return []any{last.cursor}
+	}, fn)
+}
+
+// NeedsKeys implements Store.
+func (s *SQLite) NeedsKeys(ctx context.Context) (bool, error) {
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	var n int64
+	if err := s.readers.QueryRowContext(ctx, needsKeysQuery).Scan(&n); err != nil {
+		return false, s.fail("needs keys", err)
+	}
+	return n != 0, nil
+}
+
+// SetKeys implements Store.
+func (s *SQLite) SetKeys(ctx context.Context, recs []Record) error {
+	return s.write(ctx, "set keys", func(tx *sql.Tx) error {
+		w := s.newTxWriter(ctx, tx)
+		defer w.close()
+		for _, r := range recs {
+			found, err := w.change(r.ID, r.Status)
+			if err != nil {
+				return err
+			}
+			if found && r.Status != crdt.StatusNone {
+				if err := w.setKeys(r.ID, r.Keys, r.Withheld); err != nil {
+					return err
+				}
+			}
+		}
+		return w.finish()
+	})
+}
+
+// txWriter does a write transaction's bookkeeping with statements
+// prepared once per transaction.
+type txWriter struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	s     *SQLite
+	stmts map[string]*sql.Stmt
+	clock crdt.Clock // the highest clock inserted
+	dirty bool       // clock to be marked
+
+	// What finish writes into the small tables, summed over the
+	// transaction: one statement per status and kind, and a few per
+	// device, instead of several per record.
+	tallies map[[2]int64]*[2]int64 // (status, kind) -> (n, bytes)
+	views   map[[2]int64]int64     // (view, tag) -> accepted entries
+	devices map[string]*deviceDelta
+	order   []string // devices in the order first touched
+}
+
+// deviceDelta is what a transaction changed of one device's accepted
+// entries.
+type deviceDelta struct {
+	author      []byte
+	n           int64
+	added, gone []uint64 // seqs of entries accepted, and no longer accepted
+}
+
+func (s *SQLite) newTxWriter(ctx context.Context, tx *sql.Tx) *txWriter {
+	return &txWriter{ctx: ctx, tx: tx, s: s, stmts: map[string]*sql.Stmt{},
+		tallies: map[[2]int64]*[2]int64{}, views: map[[2]int64]int64{}, devices: map[string]*deviceDelta{}}
+}
+
+func (w *txWriter) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+func (w *txWriter) stmt(q string) (*sql.Stmt, error) {
+	if st := w.stmts[q]; st != nil {
+		return st, nil
+	}
+	st, err := w.tx.PrepareContext(w.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+func (w *txWriter) exec(q string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+// newRow is a record sealed for insertion.
+type newRow struct {
+	rec    Record
+	author []byte // keyed hash
+	sealed []byte
+	tokens [][]byte // keyed hashes
+}
+
+// sealRow seals r for insertion (no transaction needed).
+func (s *SQLite) sealRow(r Record) (newRow, error) {
+	sealed, err := s.seal.sealEntry(r.ID, r.Author, r.Kind, r.Raw)
+	if err != nil {
+		return newRow{}, err
+	}
+	nr := newRow{rec: r, author: s.seal.author(r.Author), sealed: sealed}
+	for _, t := range r.Keys.Tokens {
+		nr.tokens = append(nr.tokens, s.seal.tokenKey(t))
+	}
+	return nr, nil
+}
+
+const insertEntry = `INSERT OR IGNORE INTO entries (id, author, seq, clock, status, sealed, kind, view, tag, ref, withheld, resident)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insert stores nr unless its ID is stored and reports whether it did.
+func (w *txWriter) insert(nr newRow) (bool, error) {
+	r := nr.rec
+	view, tag, ref := keyCols(r.Keys)
+	res, err := w.exec(insertEntry, r.ID[:], nr.author, int64(r.Seq), int64(r.Clock), int64(r.Status), nr.sealed,
+		int64(r.Kind), view, tag, ref, boolInt(r.Withheld), residentFlag(r.Status, r.Kind))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if err := w.addTokens(r.ID, nr.tokens); err != nil {
+		return false, err
+	}
+	w.tally(r.Status, r.Kind, 1, int64(len(nr.sealed)))
+	if r.Status == crdt.StatusAccepted {
+		w.deviceAdd(nr.author, r.Seq)
+		if view > 0 {
+			w.viewCount(view, tag, 1)
+		}
+	}
+	if !w.dirty || r.Clock > w.clock {
+		w.clock, w.dirty = r.Clock, true
+	}
+	return true, nil
+}
+
+func (w *txWriter) addTokens(id crdt.ID, tokens [][]byte) error {
+	for _, t := range tokens {
+		if _, err := w.exec(`INSERT OR IGNORE INTO grant_tokens (token, id) VALUES (?, ?)`, t, id[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *txWriter) tally(st crdt.Status, kind crdt.Kind, n, bytes int64) {
+	k := [2]int64{int64(st), int64(kind)}
+	t := w.tallies[k]
+	if t == nil {
+		t = &[2]int64{}
+		w.tallies[k] = t
+	}
+	t[0] += n
+	t[1] += bytes
+}
+
+func (w *txWriter) device(author []byte) *deviceDelta {
+	d := w.devices[string(author)]
+	if d == nil {
+		d = &deviceDelta{author: author}
+		w.devices[string(author)] = d
+		w.order = append(w.order, string(author))
+	}
+	return d
+}
+
+// deviceAdd counts a newly accepted entry of author at seq.
+func (w *txWriter) deviceAdd(author []byte, seq uint64) {
+	d := w.device(author)
+	d.n++
+	d.added = append(d.added, seq)
+}
+
+// deviceRemove uncounts an entry of author at seq no longer accepted.
+func (w *txWriter) deviceRemove(author []byte, seq uint64) {
+	d := w.device(author)
+	d.n--
+	d.gone = append(d.gone, seq)
+}
+
+func asInt64s(us []uint64) []int64 {
+	out := make([]int64, len(us))
+	for i, u := range us {
+		out[i] = int64(u)
+	}
+	return out
+}
+
+// acceptedAt counts author's accepted entries at seq.
+func (w *txWriter) acceptedAt(author []byte, seq uint64) (int64, error) {
+	st, err := w.stmt(acceptedAtCount)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = st.QueryRowContext(w.ctx, author, int64(seq)).Scan(&n)
+	return n, err
+}
+
+// finishDevice writes one device's row. A fork can only appear at a seq
+// where an entry was accepted, and only go where one was no longer: then
+// whether any remains is counted again, for this device alone.
+func (w *txWriter) finishDevice(d *deviceDelta) error {
+	if _, err := w.exec(`INSERT INTO devices (author, accepted, forked) VALUES (?, ?, 0)
+		ON CONFLICT (author) DO UPDATE SET accepted = accepted + excluded.accepted`, d.author, d.n); err != nil {
+		return err
+	}
+	st, err := w.stmt(`SELECT accepted, forked FROM devices WHERE author = ?`)
+	if err != nil {
+		return err
+	}
+	var n, forked int64
+	if err := st.QueryRowContext(w.ctx, d.author).Scan(&n, &forked); err != nil {
+		return err
+	}
+	if n <= 0 {
+		_, err := w.exec(`DELETE FROM devices WHERE author = ?`, d.author)
+		return err
+	}
+	now := forked
+	if forked == 0 && len(d.added) > 0 {
+		// One statement for all the seqs accepted here: the driver's cost
+		// per statement is most of a seek's.
+		seqs, err := json.Marshal(asInt64s(d.added))
+		if err != nil {
+			return err
+		}
+		st, err := w.stmt(forkedAmong)
+		if err != nil {
+			return err
+		}
+		if err := st.QueryRowContext(w.ctx, d.author, string(seqs)).Scan(&now); err != nil {
+			return err
+		}
+	} else {
+		for _, seq := range d.gone {
+			c, err := w.acceptedAt(d.author, seq)
+			if err != nil {
+				return err
+			}
+			if c < 2 {
+				st, err := w.stmt(forkedAnywhere)
+				if err != nil {
+					return err
+				}
+				if err := st.QueryRowContext(w.ctx, d.author).Scan(&now); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	if now != forked {
+		_, err = w.exec(`UPDATE devices SET forked = ? WHERE author = ?`, now, d.author)
+	}
+	return err
+}
+
+// stored is what a change needs of a stored row.
+type stored struct {
+	author []byte
+	seq    uint64
+	status crdt.Status
+	kind   crdt.Kind
+	size   int64 // LENGTH(sealed)
+	held   bool  // withheld
+	view   sql.NullInt64
+	tag    int64
+}
+
+// listed reports whether the row is counted in the views table.
+func (r stored) listed() bool {
+	return r.status == crdt.StatusAccepted && r.view.Valid && r.view.Int64 > 0
+}
+
+// viewCount counts n more accepted entries of view (with tag).
+func (w *txWriter) viewCount(view, tag, n int64) {
+	w.views[[2]int64{view, tag}] += n
+}
+
+func (w *txWriter) read(id crdt.ID) (stored, bool, error) {
+	st, err := w.stmt(`SELECT author, seq, status, kind, LENGTH(sealed), withheld, view, tag FROM entries WHERE id = ?`)
+	if err != nil {
+		return stored{}, false, err
+	}
+	var r stored
+	var seq, status, kind, held int64
+	err = st.QueryRowContext(w.ctx, id[:]).Scan(&r.author, &seq, &status, &kind, &r.size, &held, &r.view, &r.tag)
+	if errors.Is(err, sql.ErrNoRows) {
+		return stored{}, false, nil
+	}
+	if err != nil {
+		return stored{}, false, err
+	}
+	r.seq, r.status, r.kind, r.held = uint64(seq), crdt.Status(status), crdt.Kind(uint64(kind)), held != 0
+	return r, true, nil
+}
+
+// change moves the entry id to status to (StatusNone: deletes it) and
+// reports whether it is stored.
+func (w *txWriter) change(id crdt.ID, to crdt.Status) (bool, error) {
+	r, found, err := w.read(id)
+	if err != nil || !found {
+		return false, err
+	}
+	if to == r.status {
+		return true, nil
+	}
+	if to == crdt.StatusNone {
+		if _, err := w.exec(`DELETE FROM entries WHERE id = ?`, id[:]); err != nil {
+			return true, err
+		}
+		if _, err := w.exec(`DELETE FROM grant_tokens WHERE id = ?`, id[:]); err != nil {
+			return true, err
+		}
+	} else {
+		if _, err := w.exec(`UPDATE entries SET status = ?, resident = ? WHERE id = ?`,
+			int64(to), residentFlag(to, r.kind), id[:]); err != nil {
+			return true, err
+		}
+		w.tally(to, r.kind, 1, r.size)
+	}
+	w.tally(r.status, r.kind, -1, -r.size)
+	if r.listed() {
+		w.viewCount(r.view.Int64, r.tag, -1)
+	}
+	if to == crdt.StatusAccepted && r.view.Valid && r.view.Int64 > 0 {
+		w.viewCount(r.view.Int64, r.tag, 1)
+	}
+	switch {
+	case r.status == crdt.StatusAccepted:
+		w.deviceRemove(r.author, r.seq)
+	case to == crdt.StatusAccepted:
+		w.deviceAdd(r.author, r.seq)
+	}
+	return true, nil
+}
+
+// setKeys replaces the keys of a stored entry.
+func (w *txWriter) setKeys(id crdt.ID, k crdt.Keys, withheld bool) error {
+	view, tag, ref := keyCols(k)
+	old, found, err := w.read(id)
+	if err != nil || !found {
+		return err
+	}
+	if old.listed() {
+		w.viewCount(old.view.Int64, old.tag, -1)
+	}
+	if old.status == crdt.StatusAccepted && view > 0 {
+		w.viewCount(view, tag, 1)
+	}
+	if _, err := w.exec(`UPDATE entries SET view = ?, tag = ?, ref = ?, withheld = ? WHERE id = ?`,
+		view, tag, ref, boolInt(withheld), id[:]); err != nil {
+		return err
+	}
+	if _, err := w.exec(`DELETE FROM grant_tokens WHERE id = ?`, id[:]); err != nil {
+		return err
+	}
+	var tokens [][]byte
+	for _, t := range k.Tokens {
+		tokens = append(tokens, w.s.seal.tokenKey(t))
+	}
+	return w.addTokens(id, tokens)
+}
+
+// finish writes the transaction's tallies, device rows and clock mark.
+func (w *txWriter) finish() error {
+	for k, t := range w.tallies {
+		if t[0] == 0 && t[1] == 0 {
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO tallies (status, kind, n, bytes) VALUES (?, ?, ?, ?)
+			ON CONFLICT (status, kind) DO UPDATE SET n = n + excluded.n, bytes = bytes + excluded.bytes`,
+			k[0], k[1], t[0], t[1]); err != nil {
+			return err
+		}
+	}
+	for k, n := range w.views {
+		if n == 0 {
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO views (view, tag, n) VALUES (?, ?, ?)
+			ON CONFLICT (view, tag) DO UPDATE SET n = n + excluded.n`, k[0], k[1], n); err != nil {
+			return err
+		}
+	}
+	for _, a := range w.order {
+		if err := w.finishDevice(w.devices[a]); err != nil {
+			return err
+		}
+	}
+	if !w.dirty {
+		return nil
+	}
+	return markClock(w.ctx, w.tx, w.clock)
+}
+
+// markClock raises the clock mark to c (compared as unsigned).
+func markClock(ctx context.Context, tx *sql.Tx, c crdt.Clock) error {
+	var cur int64
+	err := tx.QueryRowContext(ctx, `SELECT value FROM marks WHERE name = 'clock'`).Scan(&cur)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if err == nil && uint64(cur) >= uint64(c) {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO marks (name, value) VALUES ('clock', ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, int64(c))
+	return err
+}
+
+// clearKinds is migration 4's Go step: it opens every stored row and
+// fills its kind, withheld and resident columns (its keys stay unknown:
+// view NULL), then the tallies, the devices and the clock mark.
+func clearKinds(ctx context.Context, tx *sql.Tx, seal *sealer) error {
+	var high crdt.Clock
+	marked := false
+	for after := int64(0); ; {
+		type upd struct {
+			cursor             int64
+			kind               crdt.Kind
+			withheld, resident int64
+		}
+		var page []upd
+		err := func() error {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT cursor, id, clock, status, sealed FROM entries WHERE cursor > ? ORDER BY cursor LIMIT ?`, after, scanPage)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var cursor, clock, status int64
+				var id, sealed []byte
+				if err := rows.Scan(&cursor, &id, &clock, &status, &sealed); err != nil {
+					return err
+				}
+				var r Record
+				if err := copy32(r.ID[:], id, "id"); err != nil {
+					return err
+				}
+				if err := seal.openEntry(&r, sealed); err != nil {
+					return err
+				}
+				if c := crdt.Clock(uint64(clock)); !marked || c > high {
+					high, marked = c, true
+				}
+				page = append(page, upd{cursor, r.Kind, boolInt(withheldRaw(r.Raw)), residentFlag(crdt.Status(status), r.Kind)})
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return err
+		}
+		for _, u := range page {
+			if _, err := tx.ExecContext(ctx, `UPDATE entries SET kind = ?, withheld = ?, resident = ? WHERE cursor = ?`,
+				int64(u.kind), u.withheld, u.resident, u.cursor); err != nil {
+				return err
+			}
+			after = u.cursor
+		}
+		if len(page) < scanPage {
+			break
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO tallies (status, kind, n, bytes) SELECT status, kind, COUNT(*), SUM(LENGTH(sealed)) FROM entries GROUP BY status, kind`,
+		`INSERT INTO devices (author, accepted, forked)
+			SELECT author, COUNT(*), COUNT(*) > COUNT(DISTINCT seq) FROM entries WHERE status = 1 GROUP BY author`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if marked {
+		return markClock(ctx, tx, high)
+	}
+	return nil
+}
+
+// counts reads Counts from the tallies.
+func (s *SQLite) counts(ctx context.Context) (Counts, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT status, kind, n, bytes FROM tallies WHERE n > 0`)
+	if err != nil {
+		return Counts{}, err
+	}
+	defer rows.Close()
+	c := Counts{Unknown: map[crdt.Kind]int{}}
+	for rows.Next() {
+		var status, kind, n, size int64
+		if err := rows.Scan(&status, &kind, &n, &size); err != nil {
+			return Counts{}, err
+		}
+		st, k := crdt.Status(status), crdt.Kind(uint64(kind))
+		addCount(&c, st, int(n), size-n*entryOverhead) // the entries' bytes, without the sealing
+		if st == crdt.StatusAccepted && !k.Known() {
+			c.Unknown[k] += int(n)
+		}
+	}
+	return c, rows.Err()
+}
