@@ -405,7 +405,7 @@ func (m *MemoryFacts) MaxClock() (Clock, error) { return m.maxClock, nil }
 func (m *MemoryFacts) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
 	var out []*Entry
 	for _, f := range m.views[v] {
-		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && (ref == nil || f.keys.Ref == *ref) && after.before(f.e.Clock, f.e.id) {
+		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && (ref == nil || *ref != (ID{}) && f.keys.Ref == *ref) && after.before(f.e.Clock, f.e.id) {
 			out = append(out, f.e)
 		}
 	}
@@ -451,7 +451,7 @@ func (m *MemoryFacts) Resident(fn func(*Entry, Status) error) error {
 func (m *MemoryFacts) Range(v View, lo, hi ID, max int) ([]*Entry, error) {
 	var out []*Entry
 	for _, id := range m.sorted(func(f *memFact) bool {
-		return f.st == StatusAccepted && f.keys.View == v && bytes.Compare(f.e.id[:], lo[:]) >= 0 && bytes.Compare(f.e.id[:], hi[:]) <= 0
+		return f.st == StatusAccepted && v != ViewNone && f.keys.View == v && bytes.Compare(f.e.id[:], lo[:]) >= 0 && bytes.Compare(f.e.id[:], hi[:]) <= 0
 	}) {
 		if len(out) == max {
 			break

@@ -114,11 +114,23 @@ func (f *facts) Counts() (crdt.Counts, error) {
 
 func (f *facts) MaxClock() (crdt.Clock, error) { return f.s.MaxClock(f.ctx) }
 
-func (f *facts) Page(v crdt.View, tag uint64, after *crdt.Cursor, limit int) ([]*crdt.Entry, error) {
-	recs, err := f.s.Page(f.ctx, v, tag, after, limit)
+func (f *facts) Page(v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor, limit int) ([]*crdt.Entry, error) {
+	recs, err := f.s.Page(f.ctx, v, tag, ref, after, limit)
 	if err != nil {
 		return nil, err
 	}
+	return decodeAll(recs)
+}
+
+func (f *facts) Range(v crdt.View, lo, hi crdt.ID, limit int) ([]*crdt.Entry, error) {
+	recs, err := f.s.Range(f.ctx, v, lo, hi, limit)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll(recs)
+}
+
+func decodeAll(recs []Record) ([]*crdt.Entry, error) {
 	out := make([]*crdt.Entry, 0, len(recs))
 	for _, r := range recs {
 		e, err := decode(r)
@@ -130,7 +142,9 @@ func (f *facts) Page(v crdt.View, tag uint64, after *crdt.Cursor, limit int) ([]
 	return out, nil
 }
 
-func (f *facts) Count(v crdt.View, tag uint64) (int, error) { return f.s.Count(f.ctx, v, tag) }
+func (f *facts) Count(v crdt.View, tag uint64, after *crdt.Cursor) (int, error) {
+	return f.s.Count(f.ctx, v, tag, after)
+}
 
 func (f *facts) Resident(fn func(*crdt.Entry, crdt.Status) error) error {
 	return f.s.Resident(f.ctx, func(r Record) error {

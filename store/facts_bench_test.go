@@ -97,28 +97,28 @@ func BenchmarkFacts(b *testing.B) {
 				})
 			}
 			run("Page50", func() error {
-				p, err := s.Page(ctx, crdt.ViewRequest, 0, nil, 50)
+				p, err := s.Page(ctx, crdt.ViewRequest, 0, nil, nil, 50)
 				if err == nil && len(p) != 50 {
 					b.Fatalf("page of %d", len(p))
 				}
 				return err
 			})
 			run("Page50Tag", func() error {
-				p, err := s.Page(ctx, crdt.ViewRequest, 3, nil, 50)
+				p, err := s.Page(ctx, crdt.ViewRequest, 3, nil, nil, 50)
 				if err == nil && len(p) != 50 {
 					b.Fatalf("page of %d", len(p))
 				}
 				return err
 			})
 			run("Page50Next", func() error {
-				p, err := s.Page(ctx, crdt.ViewRequest, 0, &crdt.Cursor{Clock: some.Clock, ID: some.ID}, 50)
+				p, err := s.Page(ctx, crdt.ViewRequest, 0, nil, &crdt.Cursor{Clock: some.Clock, ID: some.ID}, 50)
 				if err == nil && len(p) != 50 {
 					b.Fatalf("page of %d", len(p))
 				}
 				return err
 			})
-			run("Count", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 0); return err })
-			run("CountTag", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 3); return err })
+			run("Count", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 0, nil); return err })
+			run("CountTag", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 3, nil); return err })
 			run("Device", func() error {
 				n, _, err := s.Device(ctx, testKey(3))
 				if err == nil && n < size/20 {

@@ -349,9 +349,25 @@ func answers(t *testing.T, f crdt.Facts, p probes) string {
 		listed(fmt.Sprintf("view %d", v), func(fn func(*crdt.Entry) error) error { return f.View(v, fn) })
 		for _, id := range p.ids {
 			listed(fmt.Sprintf("refs %d %v", v, id), func(fn func(*crdt.Entry) error) error { return f.Refs(v, id, fn) })
+			ref := id
+			page, err := f.Page(v, 0, &ref, nil, 2)
+			check("page of a ref", err)
+			for _, e := range page {
+				fmt.Fprintf(&b, "ref page %d %v: %v\n", v, id, entryLine(e))
+			}
+			// The IDs that share the first byte of id, and of its half.
+			lo, hi := id, id
+			for i := 1; i < len(lo); i++ {
+				lo[i], hi[i] = 0, 0xff
+			}
+			inRange, err := f.Range(v, lo, hi, 1000)
+			check("range", err)
+			for _, e := range inRange {
+				fmt.Fprintf(&b, "range %d %x: %v\n", v, id[:1], entryLine(e))
+			}
 		}
 		for _, tag := range p.tags {
-			n, err := f.Count(v, tag)
+			n, err := f.Count(v, tag, nil)
 			check("count", err)
 			fmt.Fprintf(&b, "count %d %d: %d\n", v, tag, n)
 			// The whole view, a page at a time, and the first page.
@@ -360,7 +376,7 @@ func answers(t *testing.T, f crdt.Facts, p probes) string {
 				if i > 1000 {
 					t.Fatal("pages do not end")
 				}
-				page, err := f.Page(v, tag, after, 3)
+				page, err := f.Page(v, tag, nil, after, 3)
 				check("page", err)
 				for _, e := range page {
 					fmt.Fprintf(&b, "page %d %d: %v %v\n", v, tag, e.Clock, entryLine(e))
@@ -370,8 +386,11 @@ func answers(t *testing.T, f crdt.Facts, p probes) string {
 				}
 				last := page[len(page)-1]
 				after = &crdt.Cursor{Clock: last.Clock, ID: last.ID()}
+				left, err := f.Count(v, tag, after)
+				check("count after", err)
+				fmt.Fprintf(&b, "left %d %d: %d\n", v, tag, left)
 			}
-			first, err := f.Page(v, tag, nil, 50)
+			first, err := f.Page(v, tag, nil, nil, 50)
 			check("page", err)
 			fmt.Fprintf(&b, "first page %d %d: %d\n", v, tag, len(first))
 		}

@@ -25,6 +25,7 @@ type memory struct {
 	mu      sync.RWMutex // guards everything below
 	closed  bool
 	last    int64 // cursor of the last record stored; never reused
+	gen     int64 // moved by every write of entries (Mark)
 	byID    map[crdt.ID]*memEntry
 	ordered []*memEntry // by cursor
 	maxClk  crdt.Clock  // the highest clock ever stored
@@ -99,6 +100,11 @@ func (m *memory) Put(ctx context.Context, recs []Record, changes []crdt.Change) 
 	if m.closed {
 		return 0, ErrClosed
 	}
+	return m.putLocked(recs, changes), nil
+}
+
+func (m *memory) putLocked(recs []Record, changes []crdt.Change) int {
+	m.gen++
 	added := 0
 	for _, r := range recs {
 		if m.insertLocked(r) {
@@ -116,7 +122,7 @@ func (m *memory) Put(ctx context.Context, recs []Record, changes []crdt.Change) 
 		}
 		m.deleteLocked(e)
 	}
-	return added, nil
+	return added
 }
 
 func (m *memory) deleteLocked(e *memEntry) {
@@ -164,6 +170,7 @@ func (m *memory) Append(ctx context.Context, author crdt.DeviceKey, fn func(head
 	if m.closed {
 		return ErrClosed
 	}
+	m.gen++
 	if !m.insertLocked(r) {
 		return fmt.Errorf("store: append: %w: %s", ErrExists, r.ID)
 	}
@@ -290,6 +297,12 @@ func (m *memory) Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.
 	if m.closed {
 		return ErrClosed
 	}
+	m.rewriteLocked(id, raw, keys)
+	return nil
+}
+
+func (m *memory) rewriteLocked(id crdt.ID, raw []byte, keys crdt.Keys) {
+	m.gen++
 	if e := m.byID[id]; e != nil {
 		e.rec.Raw = bytes.Clone(raw)
 		if e.rec.Raw == nil {
@@ -298,7 +311,6 @@ func (m *memory) Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.
 		e.rec.Keys = cloneKeys(keys)
 		e.rec.Withheld = withheldRaw(raw)
 	}
-	return nil
 }
 
 // contactOrder is Contacts' order: most recent first, then by device and

@@ -144,10 +144,9 @@ func listed(r *Record, v crdt.View, tag uint64) bool {
 	return accepted(r) && v != crdt.ViewNone && r.Keys.View == v && (tag == 0 || r.Keys.Tag == tag)
 }
 
-func (m *memory) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor, limit int) ([]Record, error) {
+func (m *memory) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor, limit int) ([]Record, error) {
 	recs, err := m.selectRecs(ctx, "page", func(r *Record) bool {
-		return listed(r, v, tag) &&
-			(after == nil || r.Clock < after.Clock || r.Clock == after.Clock && r.ID.Less(after.ID))
+		return listed(r, v, tag) && (ref == nil || *ref != (crdt.ID{}) && r.Keys.Ref == *ref) && olderThan(r, after)
 	})
 	if err != nil {
 		return nil, err
@@ -167,9 +166,28 @@ func (m *memory) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.
 	return recs, nil
 }
 
-func (m *memory) Count(ctx context.Context, v crdt.View, tag uint64) (int, error) {
-	recs, err := m.selectRecs(ctx, "count", func(r *Record) bool { return listed(r, v, tag) })
+// olderThan reports whether r comes after cursor in a list newest first.
+func olderThan(r *Record, after *crdt.Cursor) bool {
+	return after == nil || r.Clock < after.Clock || r.Clock == after.Clock && r.ID.Less(after.ID)
+}
+
+func (m *memory) Count(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor) (int, error) {
+	recs, err := m.selectRecs(ctx, "count", func(r *Record) bool { return listed(r, v, tag) && olderThan(r, after) })
 	return len(recs), err
+}
+
+func (m *memory) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error) {
+	recs, err := m.selectRecs(ctx, "range", func(r *Record) bool {
+		return listed(r, v, 0) && bytes.Compare(r.ID[:], lo[:]) >= 0 && bytes.Compare(r.ID[:], hi[:]) <= 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(recs, byIDOrder)
+	if len(recs) > max(limit, 0) {
+		recs = recs[:max(limit, 0)]
+	}
+	return recs, nil
 }
 
 func (m *memory) Resident(ctx context.Context, fn func(Record) error) error {
@@ -196,6 +214,7 @@ func (m *memory) SetKeys(ctx context.Context, recs []Record) error {
 	if m.closed {
 		return ErrClosed
 	}
+	m.gen++
 	for _, r := range recs {
 		e := m.byID[r.ID]
 		if e == nil {

@@ -179,11 +179,11 @@ func TestUpgradeKeepsKeysUnknownUntilSet(t *testing.T) {
 				}
 			}
 			for tag := range uint64(3) {
-				c, err := st.Count(ctx, v, tag)
+				c, err := st.Count(ctx, v, tag, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				page, err := st.Page(ctx, v, tag, nil, 1000)
+				page, err := st.Page(ctx, v, tag, nil, nil, 1000)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -70,7 +70,7 @@ func TestPageOrder(t *testing.T) {
 				var got []crdt.ID
 				var after *crdt.Cursor
 				for i := 0; i <= len(recs); i++ {
-					page, err := s.Page(ctx, crdt.ViewRequest, tag, after, size)
+					page, err := s.Page(ctx, crdt.ViewRequest, tag, nil, after, size)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -85,12 +85,12 @@ func TestPageOrder(t *testing.T) {
 					t.Fatalf("tag %d, pages of %d: %v, want %v", tag, size, got, wantIDs)
 				}
 			}
-			if n, err := s.Count(ctx, crdt.ViewRequest, tag); err != nil || n != len(want) {
+			if n, err := s.Count(ctx, crdt.ViewRequest, tag, nil); err != nil || n != len(want) {
 				t.Fatalf("count tag %d: %d, %v; want %d", tag, n, err, len(want))
 			}
 		}
 		// A cursor that is no listed entry.
-		page, err := s.Page(ctx, crdt.ViewRequest, 0, &crdt.Cursor{Clock: 1 << 63, ID: crdt.ID{}}, 50)
+		page, err := s.Page(ctx, crdt.ViewRequest, 0, nil, &crdt.Cursor{Clock: 1 << 63, ID: crdt.ID{}}, 50)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestPageOrder(t *testing.T) {
 		if !slices.Equal(ids(page), want) {
 			t.Fatalf("after (2^63, 0): %v, want %v", ids(page), want)
 		}
-		if page, err := s.Page(ctx, crdt.ViewRequest, 0, nil, 0); err != nil || len(page) != 0 {
+		if page, err := s.Page(ctx, crdt.ViewRequest, 0, nil, nil, 0); err != nil || len(page) != 0 {
 			t.Fatalf("a page of 0: %v, %v", page, err)
 		}
 	})
@@ -322,7 +322,7 @@ func TestRewriteBodyArrives(t *testing.T) {
 		if withheld() != 0 {
 			t.Fatal("an entry with its body is listed withheld")
 		}
-		if page, err := s.Page(ctx, crdt.ViewRequest, 2, nil, 10); err != nil || len(page) != 1 {
+		if page, err := s.Page(ctx, crdt.ViewRequest, 2, nil, nil, 10); err != nil || len(page) != 1 {
 			t.Fatalf("page of its tag: %d, %v", len(page), err)
 		}
 		if err := s.Rewrite(ctx, e.ID(), bare.Raw(), crdt.Keys{View: crdt.ViewRequest}); err != nil {
@@ -408,22 +408,29 @@ func TestFactsQueryPlans(t *testing.T) {
 	k, id := testKey(1), testID(1)
 	queries := map[string][]any{
 		authoredQuery: {k[:], 0, 0, 1}, acceptedSeqHigh: {k[:]}, acceptedSeqLow: {k[:]}, acceptedAtSeq: {k[:], 1},
-		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, 1}, grantsQuery: {id[:], id[:], 1},
+		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, id[:], 1}, rangeQuery: {id[:], id[:], 1, 2}, grantsQuery: {id[:], id[:], 1},
 		countQuery: {1}, countTagQuery: {1, 1},
 		withheldQuery: {id[:], 1}, acceptedQuery: {id[:], 1}, residentQuery: {0, 1}, needsKeysQuery: nil,
 		forkedAmong: {k[:], "[1,2]"}, acceptedAtCount: {k[:], 1}, forkedAnywhere: {k[:]},
 	}
-	for _, tag := range []bool{false, true} {
+	for _, keyed := range []string{"", "tag", "ref"} {
+		tag, ref := keyed == "tag", keyed == "ref"
 		for _, high := range []bool{false, true} {
 			for _, from := range []bool{false, true} {
 				args := []any{1}
 				if tag {
 					args = append(args, 1)
 				}
+				if ref {
+					args = append(args, id[:])
+				}
 				if from {
 					args = append(args, 1, id[:])
 				}
-				queries[pageQuery(tag, high, from)] = append(args, 50)
+				queries[pageQuery(tag, ref, high, from)] = append(args, 50)
+				if !ref {
+					queries[pageSelect("SELECT COUNT(*)", tag, false, high, from)] = args
+				}
 			}
 		}
 	}

@@ -805,27 +805,8 @@ func (s *SQLite) Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.
 	err := s.write(ctx, "rewrite", func(tx *sql.Tx) error {
 		w := s.newTxWriter(ctx, tx)
 		defer w.close()
-		old, found, err := w.read(id)
-		if err != nil || !found {
-			return err
-		}
-		var sealed []byte
-		if err := tx.QueryRowContext(ctx, `SELECT sealed FROM entries WHERE id = ?`, id[:]).Scan(&sealed); err != nil {
-			return err
-		}
-		r := Record{ID: id}
-		if err := s.seal.openEntry(&r, sealed); err != nil {
-			return err
-		}
-		if sealed, err = s.seal.sealEntry(id, r.Author, r.Kind, raw); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE entries SET sealed = ? WHERE id = ?`, sealed, id[:]); err != nil {
-			return err
-		}
-		w.tally(old.status, old.kind, 0, int64(len(sealed))-old.size)
-		dropped = !old.held
-		if err := w.setKeys(id, keys, withheldRaw(raw)); err != nil {
+		var err error
+		if dropped, err = w.rewrite(id, raw, keys); err != nil {
 			return err
 		}
 		return w.finish()
@@ -833,12 +814,44 @@ func (s *SQLite) Rewrite(ctx context.Context, id crdt.ID, raw []byte, keys crdt.
 	if err != nil || !dropped {
 		return err
 	}
-	// The WAL still holds the page as it was: copy the new pages into the
-	// database and empty the WAL.
+	return s.checkpoint(ctx, "rewrite")
+}
+
+// checkpoint copies the WAL into the database and empties it: after a
+// body is dropped, the WAL still holds the page as it was.
+func (s *SQLite) checkpoint(ctx context.Context, op string) error {
 	if _, err := s.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		return s.fail("rewrite: checkpoint", err)
+		return s.fail(op+": checkpoint", err)
 	}
 	return nil
+}
+
+// rewrite replaces the stored bytes and keys of id, and reports whether
+// the bytes replaced held a body. An unknown ID is ignored.
+func (w *txWriter) rewrite(id crdt.ID, raw []byte, keys crdt.Keys) (bool, error) {
+	old, found, err := w.read(id)
+	if err != nil || !found {
+		return false, err
+	}
+	var sealed []byte
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT sealed FROM entries WHERE id = ?`, id[:]).Scan(&sealed); err != nil {
+		return false, err
+	}
+	r := Record{ID: id}
+	if err := w.s.seal.openEntry(&r, sealed); err != nil {
+		return false, err
+	}
+	if sealed, err = w.s.seal.sealEntry(id, r.Author, r.Kind, raw); err != nil {
+		return false, err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE entries SET sealed = ? WHERE id = ?`, sealed, id[:]); err != nil {
+		return false, err
+	}
+	w.tally(old.status, old.kind, 0, int64(len(sealed))-old.size)
+	if err := w.setKeys(id, keys, withheldRaw(raw)); err != nil {
+		return false, err
+	}
+	return !old.held, nil
 }
 
 // RecordContact implements Store.

@@ -47,7 +47,9 @@ const (
 	viewQuery   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_view_page
 		WHERE ` + listedWhere + ` AND view = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
 	refsQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_ref
-		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ? AND ref = ? AND cursor > ? ORDER BY cursor LIMIT ?`
+		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ? AND ref = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
+	rangeQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY sqlite_autoindex_entries_1
+		WHERE id >= ? AND id <= ? AND ` + listedWhere + ` AND view = ? ORDER BY id LIMIT ?`
 	grantsQuery = `SELECT e.cursor, e.id, e.seq, e.clock, e.status, e.sealed, e.kind, e.view, e.tag, e.ref, e.withheld
 		FROM grant_tokens g JOIN entries e ON e.id = g.id
 		WHERE g.token = ? AND g.id > ? AND e.status = 1 AND e.view > 0 ORDER BY g.id LIMIT ?`
@@ -74,11 +76,20 @@ const (
 // pageQuery is Page's query over one range of clocks (high: those of 2^63
 // and more, negative in SQL), of one tag or all, from a cursor or not. Its
 // arguments: view, [tag], [cursor clock, cursor id], limit.
-func pageQuery(tag, high, from bool) string {
-	q, index := `SELECT `+recordCols+` FROM entries INDEXED BY `, "entries_view_page"
+func pageQuery(tag, ref, high, from bool) string {
+	return pageSelect(`SELECT `+recordCols, tag, ref, high, from) + ` ORDER BY clock DESC, id DESC LIMIT ?`
+}
+
+// pageSelect is the part of pageQuery before its order, for Count too.
+// Its arguments: view, [tag], [ref], [cursor clock, cursor id].
+func pageSelect(sel string, tag, ref, high, from bool) string {
+	q, index := sel+` FROM entries INDEXED BY `, "entries_view_page"
 	w := listedWhere + ` AND view = ?`
-	if tag {
+	switch {
+	case tag:
 		index, w = "entries_view_tag", w+` AND tag <> 0 AND tag = ?`
+	case ref:
+		index, w = "entries_ref", w+` AND ref IS NOT NULL AND ref = ?`
 	}
 	switch {
 	case high && from: // the cursor's clock is in this range: below it is too
@@ -90,7 +101,7 @@ func pageQuery(tag, high, from bool) string {
 	if from {
 		w += ` AND (clock, id) < (?, ?)`
 	}
-	return q + index + ` WHERE ` + w + ` ORDER BY clock DESC, id DESC LIMIT ?`
+	return q + index + ` WHERE ` + w
 }
 
 // residentFlag is the resident column of a record of kind with status st.
@@ -277,9 +288,9 @@ func (s *SQLite) View(ctx context.Context, v crdt.View, fn func(Record) error) e
 func (s *SQLite) Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Record) error) error {
 	return s.walk(ctx, "refs", refsQuery, func(last *row) []any {
 		if last == nil {
-			return []any{int64(v), ref[:], int64(0)}
+			return []any{int64(v), ref[:], int64(-1 << 63), []byte{}}
 		}
-		return []any{int64(v), ref[:], last.cursor}
+		return []any{int64(v), ref[:], int64(last.rec.Clock), last.rec.ID[:]}
 	}, fn)
 }
 
@@ -366,19 +377,39 @@ func (s *SQLite) MaxClock(ctx context.Context) (crdt.Clock, error) {
 
 // Page implements Store. Clocks >= 2^63 are negative in SQL and the
 // newest: the negative range is read first, then the rest.
-func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor, limit int) ([]Record, error) {
+func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor, limit int) ([]Record, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	args := []any{int64(v)}
+	var out []Record
+	err := s.pageRanges(tag, ref, after, func(high, from bool, args []any) (bool, error) {
+		if len(out) >= limit {
+			return false, nil
+		}
+		args = append([]any{int64(v)}, args...)
+		rows, err := s.readRows(ctx, s.readers, pageQuery(tag != 0, ref != nil && tag == 0, high, from), append(args, limit-len(out))...)
+		for _, r := range rows {
+			out = append(out, r.rec)
+		}
+		return true, err
+	})
+	if err != nil {
+		return nil, s.fail("page", err)
+	}
+	return out, nil
+}
+
+// pageRanges calls fn for each range of clocks a page reads in turn (those
+// of 2^63 and more, negative in SQL, are the newest), with the arguments
+// that follow the view, until fn returns false.
+func (s *SQLite) pageRanges(tag uint64, ref *crdt.ID, after *crdt.Cursor, fn func(high, from bool, args []any) (bool, error)) error {
+	var args []any
 	if tag != 0 {
 		args = append(args, int64(tag))
+	} else if ref != nil {
+		args = append(args, ref[:])
 	}
-	var out []Record
 	for _, high := range []bool{true, false} {
-		if len(out) >= limit {
-			break
-		}
 		a := slices.Clone(args)
 		from := false
 		if after != nil {
@@ -389,21 +420,33 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.
 				a = append(a, c, after.ID[:])
 			}
 		}
-		rows, err := s.readRows(ctx, s.readers, pageQuery(tag != 0, high, from), append(a, limit-len(out))...)
-		if err != nil {
-			return nil, s.fail("page", err)
-		}
-		for _, r := range rows {
-			out = append(out, r.rec)
+		more, err := fn(high, from, a)
+		if err != nil || !more {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// Count implements Store: it reads the views table every write keeps.
-func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64) (int, error) {
+// Count implements Store: it reads the views table every write keeps, or
+// counts what follows a cursor in the index.
+func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
+	}
+	if after != nil {
+		total := 0
+		err := s.pageRanges(tag, nil, after, func(high, from bool, args []any) (bool, error) {
+			var n int64
+			args = append([]any{int64(v)}, args...)
+			err := s.readers.QueryRowContext(ctx, pageSelect(`SELECT COUNT(*)`, tag != 0, false, high, from), args...).Scan(&n)
+			total += int(n)
+			return true, err
+		})
+		if err != nil {
+			return 0, s.fail("count", err)
+		}
+		return total, nil
 	}
 	q, args := countQuery, []any{int64(v)}
 	if tag != 0 {
@@ -415,6 +458,22 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64) (int, error
 		return 0, s.fail("count", err)
 	}
 	return int(n), nil
+}
+
+// Range implements Store: a range of the ID index.
+func (s *SQLite) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	rows, err := s.readRows(ctx, s.readers, rangeQuery, lo[:], hi[:], int64(v), limit)
+	if err != nil {
+		return nil, s.fail("range", err)
+	}
+	out := make([]Record, len(rows))
+	for i, r := range rows {
+		out[i] = r.rec
+	}
+	return out, nil
 }
 
 // Resident implements Store: it reads only the resident rows.
@@ -801,6 +860,12 @@ func (w *txWriter) setKeys(id crdt.ID, k crdt.Keys, withheld bool) error {
 
 // finish writes the transaction's tallies, device rows and clock mark.
 func (w *txWriter) finish() error {
+	// Every write of entries moves the generation, so that a process that
+	// keeps part of the state in memory knows another wrote (Mark).
+	if _, err := w.exec(`INSERT INTO marks (name, value) VALUES ('gen', 1)
+		ON CONFLICT (name) DO UPDATE SET value = value + 1`); err != nil {
+		return err
+	}
 	for k, t := range w.tallies {
 		if t[0] == 0 && t[1] == 0 {
 			continue

@@ -100,10 +100,15 @@ type Querier interface {
 	// Page returns up to limit accepted records of view v, newest first
 	// (by clock, then ID, both descending), after cursor if it is not
 	// nil; with tag != 0, only those whose Keys.Tag is tag.
-	Page(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor, limit int) ([]Record, error)
+	// With ref not nil, only those whose Keys.Ref is *ref.
+	Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor, limit int) ([]Record, error)
 	// Count is how many accepted records view v lists (with tag != 0, of
 	// that tag).
-	Count(ctx context.Context, v crdt.View, tag uint64) (int, error)
+	// After cursor, if it is not nil, as Page lists them.
+	Count(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor) (int, error)
+	// Range returns up to limit accepted records of view v whose IDs lie
+	// between lo and hi (both included), by ID.
+	Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error)
 	// Resident calls fn for every record a crdt State keeps in memory:
 	// those not accepted, and accepted ones of kinds for which
 	// crdt.ResidentKind is true.
@@ -175,6 +180,25 @@ type Store interface {
 	// between fn reading the head and the commit. An error from fn aborts
 	// the transaction and is returned as it is.
 	Append(ctx context.Context, author crdt.DeviceKey, fn func(head Head, maxClock crdt.Clock) (Record, error)) error
+
+	// Update runs fn inside one exclusive write transaction, with the
+	// store's mark as the transaction begins, and writes the batch fn
+	// returns (records, status changes, rewrites) in it: nobody, in this
+	// process or another on the same file, writes between fn and the
+	// commit. An error from fn aborts and is returned as it is. It returns
+	// the mark after the commit.
+	Update(ctx context.Context, fn func(at Mark) (Batch, error)) (Mark, error)
+
+	// Mark is where the store stands now.
+	Mark(ctx context.Context) (Mark, error)
+
+	// ChainHead returns the head of author's chain (whatever the status
+	// of its entries) and the highest clock stored.
+	ChainHead(ctx context.Context, author crdt.DeviceKey) (Head, crdt.Clock, error)
+
+	// AcceptedItems calls fn with the clock and ID of every accepted
+	// record, in no particular order, reading no sealed value.
+	AcceptedItems(ctx context.Context, fn func(crdt.Clock, crdt.ID) error) error
 
 	// Rewrite replaces the stored bytes of an entry with another form of
 	// the same entry (same ID), and its keys: its redacted form (without

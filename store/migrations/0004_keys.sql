@@ -76,8 +76,8 @@ CREATE TABLE marks (
 -- Page and Count: a view newest first, all of it or of one tag.
 CREATE INDEX entries_view_page ON entries (view, clock, id) WHERE status = 1 AND view > 0;
 CREATE INDEX entries_view_tag ON entries (view, tag, clock, id) WHERE status = 1 AND view > 0 AND tag <> 0;
--- Refs.
-CREATE INDEX entries_ref ON entries (view, ref) WHERE status = 1 AND view > 0 AND ref IS NOT NULL;
+-- Refs, and Page of one ref (a device's latest directory entry).
+CREATE INDEX entries_ref ON entries (view, ref, clock, id) WHERE status = 1 AND view > 0 AND ref IS NOT NULL;
 -- An author's accepted head, and forks, use entries_author_seq (status is
 -- read from the row): a partial index of accepted entries on (author, seq)
 -- made every Put 1.3x slower, and the rows it would skip are the author's
