@@ -62,6 +62,13 @@ func factsBenchRecords(from, n int) []Record {
 // page of 50 requests (all, and of one type), counting them, a device's
 // tally, a Get, and reading the resident rows. Building the store reports
 // what a Put of 1,000 records costs per record with every index.
+//
+// Measured (2 shared cores, Go 1.26, -benchtime 200x), 100,000 / 1,000,000
+// records: Page50 235 / 238 us (50 rows opened: ~4.7 us each), Page50Tag
+// 231 / 227 us, Count 8.8 / 9.4 us, CountTag 7.2 / 7.1 us, Device 6.1 /
+// 6.1 us, Get 13.8 / 14.0 us, Counts 10 / 10 us, AcceptedHead 41 / 51 us,
+// Refs 34 / 33 us, Resident (5,500 / 55,000 rows) 22 / 255 ms; storing
+// 29 / 52 us a record.
 func BenchmarkFacts(b *testing.B) {
 	sizes := []int{100_000}
 	if *benchMillion {
