@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"crypto/ed25519"
 	"fmt"
 	"strings"
@@ -88,14 +89,15 @@ func TestGossipJudgesEachEntryOnce(t *testing.T) {
 	}
 }
 
-// What the validator took in is stored as the state has it when stored;
-// if the write fails, the state is rebuilt from the disk and no longer
-// believes in entries the disk does not hold.
+// What the live path takes in is stored in the transaction in which the
+// state takes it; if the write fails, the state is loaded again and does
+// not believe in entries the disk does not hold, and the validator is told
+// it was not taken (not that it is invalid).
 func TestLiveEntriesStoredOrForgotten(t *testing.T) {
 	ctx := context.Background()
 	a, b := apart(t, SQLiteStore)
 	exchange(t, a, b)
-	r := &Runner{n: b, unsaved: newUnsaved(), opt: RunOptions{Logf: t.Logf}}
+	r := &Runner{n: b, opt: RunOptions{Logf: t.Logf}}
 	write := func(title string) *crdt.Entry {
 		e, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: title})
 		if err != nil {
@@ -103,14 +105,17 @@ func TestLiveEntriesStoredOrForgotten(t *testing.T) {
 		}
 		return e
 	}
-	take := func(e *crdt.Entry) { // as the validator does
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		res, changes := b.state.ApplyBatch([]*crdt.Entry{e})
-		if res[0].Status != crdt.StatusAccepted {
-			t.Fatalf("%v (%v)", res[0].Status, res[0].Reason)
+	take := func(ctx context.Context, es ...*crdt.Entry) []crdt.Result {
+		var reqs []commitReq
+		for _, e := range es {
+			reqs = append(reqs, commitReq{e: e, done: make(chan crdt.Result, 1)})
 		}
-		r.unsaved.add(e, res[0].Status, changes)
+		r.commitSome(ctx, reqs)
+		out := make([]crdt.Result, len(reqs))
+		for i, req := range reqs {
+			out[i] = <-req.done
+		}
+		return out
 	}
 	stored := func(id crdt.ID) bool {
 		_, err := b.store.Get(ctx, id)
@@ -118,21 +123,20 @@ func TestLiveEntriesStoredOrForgotten(t *testing.T) {
 	}
 
 	lost := write("Lost with the write, then taken in again")
-	take(lost)
 	failed, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := r.storeApplied(failed); err == nil {
-		t.Fatal("a write with a cancelled context succeeded")
+	if res := take(failed, lost); !errors.Is(res[0].Reason, errNotTaken) || res[0].Status != crdt.StatusNone {
+		t.Fatalf("a write with a cancelled context: %+v", res[0])
 	}
 	if stored(lost.ID()) || b.Has(lost.ID()) {
 		t.Fatalf("after a failed write: stored %v, held %v; want neither", stored(lost.ID()), b.Has(lost.ID()))
 	}
 
 	next := write("Stored")
-	take(lost)
-	take(next)
-	if err := r.storeApplied(ctx); err != nil {
-		t.Fatal(err)
+	for i, res := range take(ctx, lost, next) {
+		if res.Status != crdt.StatusAccepted {
+			t.Fatalf("entry %d: %+v", i, res)
+		}
 	}
 	for _, e := range []*crdt.Entry{lost, next} {
 		if !stored(e.ID()) || !b.Has(e.ID()) {

@@ -2,14 +2,12 @@ package node
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
-	"github.com/murmurnet/murmur/store"
 )
 
 // IngestReport says what became of a batch of entries from elsewhere.
@@ -93,8 +91,13 @@ func verified(raws [][]byte) ([]*crdt.Entry, IngestReport) {
 }
 
 func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport) (IngestReport, error) {
-	results, changes := n.state.ApplyBatch(valid)
-	recs := make([]store.Record, 0, len(valid))
+	if len(valid) == 0 {
+		return rep, nil
+	}
+	results, err := n.step(ctx, valid)
+	if err != nil {
+		return rep, err
+	}
 	for i, res := range results {
 		if !res.Duplicate {
 			n.judging(judgedIngest, valid[i])
@@ -102,10 +105,8 @@ func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport
 		switch {
 		case res.Duplicate:
 			rep.Duplicate++
-			continue
 		case res.Status == crdt.StatusNone:
 			rep.Refused = append(rep.Refused, res.Reason)
-			continue
 		case res.Status == crdt.StatusAccepted:
 			rep.Accepted++
 		case res.Status == crdt.StatusWaiting:
@@ -114,32 +115,8 @@ func (n *Node) ingest(ctx context.Context, valid []*crdt.Entry, rep IngestReport
 		case res.Status == crdt.StatusHeld:
 			rep.Held++
 		}
-		recs = append(recs, recordOf(valid[i], res.Status))
 	}
-	if len(recs) == 0 && len(changes) == 0 {
-		return rep, n.flushRedactions(ctx)
-	}
-	if _, err := n.store.Put(ctx, recs, changes); err != nil {
-		return rep, n.rebuild(ctx, err)
-	}
-	return rep, n.flushRedactions(ctx)
-}
-
-// rebuild, after a write to the store failed (err), rebuilds the state from
-// what is stored: the state is ahead of the disk, and must not believe in
-// entries the disk does not hold. Not with ctx: a session cancelled
-// mid-write (superseded by the peer's, or the node stopping) would leave
-// the state empty until the next poll, and every view meanwhile would say
-// this organisation is not admitted (TestJoinWaitsForQuorum saw it). The
-// caller holds n.mu.
-func (n *Node) rebuild(ctx context.Context, err error) error {
-	rctx := context.WithoutCancel(ctx)
-	n.resetState()
-	changes, rerr := n.refresh(rctx)
-	if rerr == nil {
-		rerr = n.persist(rctx, changes)
-	}
-	return errors.Join(err, rerr)
+	return rep, nil
 }
 
 // Where the state judged an entry, for the judged hook (tests).

@@ -592,9 +592,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	defer n.mu.Unlock()
 	// The invite may have been written a moment ago by a CLI command on
 	// this data directory: look at the store first.
-	if changes, err := n.refresh(ctx); err == nil {
-		n.persist(ctx, changes)
-	}
+	_ = n.refresh(ctx) // (if it fails, what the state holds is answered)
 	if req.Network != hex.EncodeToString(n.network[:inviteNetLen]) {
 		return refuse("this node belongs to another network")
 	}

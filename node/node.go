@@ -91,20 +91,24 @@ type Node struct {
 	device  crdt.DeviceKey
 	store   store.Store
 	state   *crdt.State
-	cursor  int64
+	// mark is where the store stood when the state last matched it
+	// (core.go): a write finds another process wrote when the store's
+	// mark differs.
+	mark store.Mark
 	key     []byte // private key, nil until Unlock
 	// runAEAD seals what a running node says of itself (runfile.go).
 	runAEAD cipher.AEAD
 	wall    atomic.Pointer[func() time.Time] // the wall clock: time.Now, or a test's (SetClock)
 
-	// mu guards state, cursor and the store's derived statuses: a running
+	// mu guards state, mark and the store's derived statuses: a running
 	// node takes entries from gossip and reconciliation, polls the store
 	// and answers status questions at the same time. Every exported method
 	// locks it; unexported ones expect it held.
 	mu gosync.Mutex
 
-	// index holds the accepted entries in reconciliation order; the state's
-	// observer keeps it equal to the accepted set.
+	// index holds the accepted entries in reconciliation order, built
+	// when first needed (indexNow) and kept equal to the accepted set by
+	// each write (after); nil when not built.
 	index *msync.Index
 	// onOwn, while the node runs, is told of each entry of this device that
 	// becomes accepted (written here or by a CLI command), to publish it.
@@ -113,10 +117,6 @@ type Node struct {
 	// entry enters or leaves the accepted set: who may connect may have
 	// changed (the transport gate looks again). It must not block.
 	onMembership func()
-	// redacted queues the entries whose bodies the state dropped (a
-	// redaction counts), for the store to drop them too once the current
-	// write is done (flushRedactions).
-	redacted []*crdt.Entry
 	// ring caches this device's organisation keys (cachedKeyring).
 	ring    map[[32]byte][]byte
 	ringFor crdt.ID
@@ -135,30 +135,6 @@ type Node struct {
 	// the paths from elsewhere (the gossip validator, ingest): where
 	// (judgedLive, judgedIngest) and which.
 	judged func(where string, id crdt.ID)
-}
-
-// resetState starts an empty state (to be filled by refresh), with the
-// index following it.
-func (n *Node) resetState() {
-	n.state = crdt.NewState(n.network, crdt.DefaultLimits())
-	n.index = msync.NewIndex()
-	n.cursor = 0
-	n.state.ObserveRedactions(func(e *crdt.Entry) { n.redacted = append(n.redacted, e) })
-	n.state.Observe(func(e *crdt.Entry, from, to crdt.Status) {
-		it := msync.Item{Clock: e.Clock, ID: e.ID()}
-		if from == crdt.StatusAccepted {
-			n.index.Remove(it)
-		}
-		if to == crdt.StatusAccepted {
-			n.index.Add(it)
-			if e.Author == n.device && n.onOwn != nil {
-				n.onOwn(e)
-			}
-		}
-		if e.Kind.Membership() && (from == crdt.StatusAccepted || to == crdt.StatusAccepted) && n.onMembership != nil {
-			n.onMembership()
-		}
-	})
 }
 
 // InitOptions are the choices made when founding a network.
@@ -477,7 +453,15 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 		n.store.Close()
 		return nil, fmt.Errorf("the database in %s is not this node's network's (%v)", dir, err)
 	}
-	n.resetState()
+	// A store from before the state lived in it is given its keys once.
+	needs, err := n.store.NeedsKeys(ctx)
+	if err == nil && needs {
+		err = n.reindex(ctx)
+	}
+	if err != nil {
+		n.store.Close()
+		return nil, damaged(dir, err)
+	}
 	if err := n.Refresh(ctx); err != nil {
 		n.store.Close()
 		return nil, damaged(dir, err)
@@ -518,17 +502,34 @@ func (n *Node) Unlock(pass PassphraseSource) error {
 	return nil
 }
 
-// Refresh applies entries that reached the store since the last look (at
-// open, everything; later, what other processes stored), and brings stored
-// statuses in line with the state's.
+// Refresh brings the state up to what the store holds, if it does not
+// match it (at open; later, when another process wrote).
 func (n *Node) Refresh(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	changes, err := n.refresh(ctx)
+	return n.refresh(ctx)
+}
+
+// refresh is Refresh with n.mu held. Loading reads the store without
+// taking its write lock (a command that only reads does not wait for a
+// running node's writes); corrections, if the state finds any, are
+// stored by a write.
+func (n *Node) refresh(ctx context.Context) error {
+	at, err := n.store.Mark(ctx)
 	if err != nil {
 		return err
 	}
-	return n.persist(ctx, changes)
+	if at == n.mark && n.state != nil {
+		return nil
+	}
+	fixes, err := n.load(ctx, at)
+	if err != nil {
+		return err
+	}
+	if fixes.Empty() {
+		return nil
+	}
+	return n.catchUp(ctx)
 }
 
 // takePolledNews returns, and forgets, how many entries of other devices
@@ -541,86 +542,9 @@ func (n *Node) takePolledNews() int {
 	return k
 }
 
-// persist records status changes in the store, and drops the bodies the
-// state dropped.
-func (n *Node) persist(ctx context.Context, changes []crdt.Change) error {
-	if len(changes) > 0 {
-		if _, err := n.store.Put(ctx, nil, changes); err != nil {
-			return err
-		}
-	}
-	return n.flushRedactions(ctx)
-}
-
 // sealLater is a body that append builds once it knows the entry's
 // sequence number (a sealed body binds it).
 type sealLater func(seq uint64) (any, error)
-
-// flushRedactions drops from the store the bodies that redactions took
-// back. If it fails, the bodies are dropped again when the state is next
-// rebuilt from the store (the redactions are stored).
-func (n *Node) flushRedactions(ctx context.Context) error {
-	for len(n.redacted) > 0 {
-		e := n.redacted[0]
-		if err := n.store.Rewrite(ctx, e.ID(), e.Raw(), crdt.Keys{}); err != nil {
-			return fmt.Errorf("dropping a redacted body: %w", err)
-		}
-		n.redacted = n.redacted[1:]
-	}
-	n.redacted = nil
-	return nil
-}
-
-// refresh is Refresh without the write: it returns the status corrections
-// for the caller to store. Append needs this because it refreshes inside
-// the store's write transaction, where a Put would wait for that same
-// transaction to end.
-func (n *Node) refresh(ctx context.Context) ([]crdt.Change, error) {
-	const batch = 4096
-	var (
-		es []*crdt.Entry
-		// stored is what the store says of every entry this refresh saw or
-		// whose status it changed (new entries can hold or release old ones).
-		stored = map[crdt.ID]crdt.Status{}
-	)
-	flush := func() {
-		results, changes := n.state.ApplyBatch(es)
-		for i, res := range results {
-			if !res.Duplicate && res.Status == crdt.StatusAccepted && es[i].Author != n.device {
-				n.polledNews++
-			}
-		}
-		for _, c := range changes {
-			if _, ok := stored[c.ID]; !ok {
-				stored[c.ID] = c.From
-			}
-		}
-		es = es[:0]
-	}
-	cursor, err := n.store.Scan(ctx, n.cursor, func(_ int64, r store.Record) error {
-		e, err := crdt.Trusted(r.Raw)
-		if err != nil {
-			return fmt.Errorf("stored entry %v no longer decodes: %w: %w", r.ID, store.ErrCorrupt, err)
-		}
-		stored[r.ID] = r.Status
-		if es = append(es, e); len(es) == batch {
-			flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	flush()
-	n.cursor = cursor
-	var changes []crdt.Change
-	for id, was := range stored {
-		if now, _ := n.state.Has(id); now != was {
-			changes = append(changes, crdt.Change{ID: id, From: was, To: now})
-		}
-	}
-	return changes, nil
-}
 
 // bodyErr marks a signing failure caused by what a person typed (a control
 // character in a title, a name over the length limit: Sign checks the body
@@ -673,56 +597,51 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 			return nil, err
 		}
 	}
-	var (
-		e     *crdt.Entry
-		fixes []crdt.Change // status corrections from the refresh, stored after the transaction
-	)
-	err := n.store.Append(ctx, n.device, func(head store.Head, maxClock crdt.Clock) (store.Record, error) {
-		// Another process may have stored entries since this one looked.
-		ch, err := n.refresh(ctx)
-		fixes = append(fixes, ch...)
-		if err != nil {
-			return store.Record{}, err
+	var e *crdt.Entry
+	_, err := n.write(ctx, func() (crdt.Ready, error) {
+		// (write brought the state up to what the store holds: another
+		// process may have stored entries, the other copy's among them.)
+		if err := n.forkedNotice(); err != nil {
+			return crdt.Ready{}, err
 		}
-		if err := n.forkedNotice(); err != nil { // (the refresh may have brought the other copy's entry)
-			return store.Record{}, err
+		head, maxClock, err := n.store.ChainHead(ctx, n.device)
+		if err != nil {
+			return crdt.Ready{}, err
 		}
 		clock := crdt.NextClock(head.Clock, max(maxClock, n.state.MaxClock()), uint64(n.now().UnixMilli()))
 		kind := crdt.KindOf(body)
 		if sealing { // its binding names the entry's sequence number, known only now
 			b, err := later(head.Seq + 1)
 			if err != nil {
-				return store.Record{}, err
+				return crdt.Ready{}, err
 			}
 			if err := encode(b); err != nil {
-				return store.Record{}, err
+				return crdt.Ready{}, err
 			}
 			kind = crdt.KindOf(b)
 		}
 		cand, err := crdt.Sign(n.key, crdt.Draft{Network: n.network, Seq: head.Seq + 1, Prev: head.ID, Clock: clock, Deps: deps, Kind: kind, Body: raw})
 		if err != nil {
-			return store.Record{}, bodyErr(err)
+			return crdt.Ready{}, bodyErr(err)
 		}
-		if st, why := n.state.Check(cand); st != crdt.StatusAccepted {
-			if notice := n.revokedNotice(); notice != nil && errors.Is(why, crdt.ErrRevoked) {
-				return store.Record{}, notice // who revoked this device, and when
+		// The state judges it once; an entry it does not accept is not
+		// stored (write loads the state again without it).
+		results, ready := n.state.Step([]*crdt.Entry{cand})
+		if res := results[0]; res.Status != crdt.StatusAccepted || res.Duplicate {
+			why := res.Reason
+			if res.Duplicate {
+				why = fmt.Errorf("an entry at seq %d is stored already", cand.Seq)
 			}
-			return store.Record{}, fmt.Errorf("%w: %w", ErrRefused, why)
+			if notice := n.revokedNotice(); notice != nil && errors.Is(why, crdt.ErrRevoked) {
+				return crdt.Ready{}, notice // who revoked this device, and when
+			}
+			return crdt.Ready{}, fmt.Errorf("%w: %w", ErrRefused, why)
 		}
 		e = cand
-		return recordOf(e, crdt.StatusAccepted), nil
+		return ready, nil
 	})
 	if err != nil {
-		if len(fixes) > 0 { // the refresh moved the cursor past them: store them now
-			if _, perr := n.store.Put(ctx, nil, fixes); perr != nil {
-				return nil, errors.Join(err, perr)
-			}
-		}
 		return nil, err
-	}
-	_, changes := n.state.Apply(e)
-	if err := n.persist(ctx, append(fixes, changes...)); err != nil {
-		return e, err // the entry is stored; statuses are re-derived at the next open
 	}
 	return e, nil
 }

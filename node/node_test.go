@@ -95,24 +95,24 @@ func (o *outsider) sign(t *testing.T, n *node.Node, body any, deps ...crdt.ID) *
 func (o *outsider) write(t *testing.T, n *node.Node, body any, deps ...crdt.ID) *crdt.Entry {
 	t.Helper()
 	e := o.sign(t, n, body, deps...)
-	deliver(t, n, crdt.StatusAccepted, e)
+	deliver(t, n, e)
 	return e
 }
 
-// deliver stores entries with the status their writer's process gave them,
-// then has n refresh.
-func deliver(t *testing.T, n *node.Node, st crdt.Status, es ...*crdt.Entry) {
+// deliver has n take entries in, as from a bundle.
+func deliver(t *testing.T, n *node.Node, es ...*crdt.Entry) {
 	t.Helper()
 	ctx := context.Background()
-	var recs []store.Record
-	for _, e := range es {
-		recs = append(recs, store.Record{ID: e.ID(), Author: e.Author, Seq: e.Seq, Clock: e.Clock, Kind: e.Kind, Status: st, Raw: e.Raw()})
+	raws := make([][]byte, len(es))
+	for i, e := range es {
+		raws[i] = e.Raw()
 	}
-	if _, err := n.Store().Put(ctx, recs, nil); err != nil {
-		t.Fatalf("Put: %v", err)
+	rep, err := n.Ingest(ctx, raws)
+	if err != nil {
+		t.Fatalf("ingest: %v", err)
 	}
-	if err := n.Refresh(ctx); err != nil {
-		t.Fatalf("Refresh: %v", err)
+	if len(rep.Refused) > 0 {
+		t.Fatalf("ingest refused %d entries: %v", len(rep.Refused), rep.Refused[0])
 	}
 }
 
@@ -684,7 +684,7 @@ func testRevokedDevicesLaterEntriesAreHeld(t *testing.T, kind node.StoreKind) {
 	if status(a, rev.ID()) != crdt.StatusAccepted {
 		t.Fatalf("the revocation is %v: %v", status(a, rev.ID()), a.State().Why(rev.ID()))
 	}
-	deliver(t, a, crdt.StatusAccepted, e4) // as Beta's own process recorded it
+	deliver(t, a, e4) // taken in by another process
 	e5 := beta.write(t, a, &crdt.Request{Type: crdt.Verification, Title: "written after the revocation"})
 
 	want := map[*crdt.Entry]crdt.Status{e1: crdt.StatusAccepted, e2: crdt.StatusAccepted, e3: crdt.StatusHeld, e4: crdt.StatusHeld, e5: crdt.StatusHeld}
@@ -804,8 +804,10 @@ func testTwoHandlesOnOneDirectory(t *testing.T, kind node.StoreKind) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status(a, e1.ID()) != crdt.StatusNone {
-		t.Fatal("the first handle saw the entry without a Refresh")
+	// The first handle reads the store for what its state does not keep
+	// in memory: it sees the request at once.
+	if status(a, e1.ID()) != crdt.StatusAccepted {
+		t.Fatalf("the first handle sees the second's request as %v", status(a, e1.ID()))
 	}
 	// No Refresh: Append must look for itself.
 	e2, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "from the first process"})

@@ -207,9 +207,7 @@ func (n *Node) PublishAddressHint(addrs []ma.Multiaddr, relay bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Another process may have published one a moment ago.
-	if changes, err := n.refresh(ctx); err == nil {
-		n.persist(ctx, changes)
-	}
+	_ = n.refresh(ctx) // (if it fails, what the state holds is answered)
 	var cur *crdt.AddressHintView
 	for _, h := range n.state.AddressHints() {
 		if h.Device == n.device {

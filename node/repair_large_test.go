@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 )
 
@@ -32,7 +31,7 @@ func TestRepairLargeDatabase(t *testing.T) {
 		writers[i] = newOutsider(fmt.Sprintf("Writer %d", i), byte(i+1))
 		writers[i].admit(t, full)
 	}
-	deliver(t, full, crdt.StatusAccepted, signMany(t, full.Network(), full.State().MaxClock(), writers, total)...)
+	deliver(t, full, signMany(t, full.Network(), full.State().MaxClock(), writers, total)...)
 	before := full.Status().Entries
 	full.Close()
 

@@ -18,7 +18,11 @@ var _ msync.Replica = replica{}
 func (r replica) WithIndex(fn func(x *msync.Index)) {
 	r.n.mu.Lock()
 	defer r.n.mu.Unlock()
-	fn(r.n.index)
+	x, err := r.n.indexNow(context.Background())
+	if err != nil {
+		x = msync.NewIndex() // (answered as empty: the store is failing, and says so elsewhere)
+	}
+	fn(x)
 }
 
 func (r replica) Entries(ids []crdt.ID) [][]byte {
@@ -44,11 +48,10 @@ func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, 
 // entries (paced before publishing).
 //
 // The state judges each entry once, here: an entry this node keeps is
-// applied to the state (as ingest applies what reconciliation brings), and
-// the store loop stores it, with the status changes it caused, in batches
-// (r.unsaved). Checking here and applying again at delivery would judge
-// it twice, and a membership entry's judgement replays the whole
-// membership.
+// given to the state and stored by the committer (commit.go), and the
+// validator answers with where it stands. Checking here and applying
+// again at delivery would judge it twice, and a membership entry's
+// judgement replays the whole membership.
 func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
 	n := r.n
 	e, err := crdt.Verify(raw)
@@ -58,12 +61,12 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 	now := r.clock.Now()
 	local := from == r.h.ID()
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	st, held := n.state.Has(e.ID())
 	_, device := n.state.DeviceOrg(e.Author)
 	mayWait := device || n.memberPeer(from) // see ingestFromPeer
 	switch {
 	case held && local:
+		n.mu.Unlock()
 		// This device's own entry (written here, or by a command the
 		// store poll picked up): the state holds it already.
 		if st == crdt.StatusAccepted {
@@ -79,15 +82,13 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		if mayWait && e.Network == n.network {
 			r.live.replayed(from, e.Author, device, now)
 		}
+		n.mu.Unlock()
 		return msync.Ignore, nil
 	case !local && mayWait && e.Network == n.network && !r.live.admit(from, e.Author, device, now):
+		n.mu.Unlock()
 		// Beyond its author's rate (or its sender's): valid or not, it is
 		// neither checked further, kept nor forwarded. If valid,
 		// reconciliation brings it, at its own pace.
-		return msync.Ignore, nil
-	case r.unsaved.closed:
-		// The store loop has stopped: nothing more is taken in that it
-		// would not store.
 		return msync.Ignore, nil
 	case !mayWait:
 		// Signed by a key this node does not know as a device, and sent
@@ -97,6 +98,7 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// pool, and the sender is blamed only for what is invalid.
 		st, _ := n.state.Check(e)
 		n.judging(judgedLive, e)
+		n.mu.Unlock()
 		if st == crdt.StatusNone {
 			return msync.Reject, nil
 		}
@@ -105,16 +107,16 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		}
 		// (Accepted: the membership rules accept no entry of a key that
 		// is not a device, but the genesis, which every node holds. Were
-		// one accepted, it would be applied below, and so judged twice.)
+		// one accepted, it would be committed below, and so judged twice.)
+	default:
+		n.mu.Unlock()
 	}
-	results, changes := n.state.ApplyBatch([]*crdt.Entry{e})
-	res := results[0]
-	if res.Duplicate {
-		return msync.Ignore, nil // (not reached: Has said otherwise under the same lock)
-	}
-	n.judging(judgedLive, e)
-	r.unsaved.add(e, res.Status, changes)
+	res := r.commit(e)
 	switch {
+	case res.Duplicate:
+		// Taken in meanwhile (by reconciliation, or another copy of it):
+		// forwarded once, by whoever took it first.
+		return msync.Ignore, nil
 	case res.Status == crdt.StatusAccepted:
 		return msync.Accept, e
 	case res.Status == crdt.StatusWaiting, res.Status == crdt.StatusHeld:
@@ -123,9 +125,10 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// reconciliation keeps it, but not forwarded, and the sender is
 		// not blamed.
 		return msync.Ignore, nil
-	case errors.Is(res.Reason, crdt.ErrPoolFull):
-		// Waiting, and pushed out of the full waiting pool at once: not
-		// kept, and not invalid.
+	case errors.Is(res.Reason, crdt.ErrPoolFull), errors.Is(res.Reason, errNotTaken):
+		// Waiting, and pushed out of the full waiting pool at once; or not
+		// stored (the runner stopping, a failed write): not kept, and not
+		// invalid.
 		return msync.Ignore, nil
 	}
 	return msync.Reject, nil

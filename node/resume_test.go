@@ -122,7 +122,7 @@ func TestPullResumesAfterCut(t *testing.T) {
 		writers[i].admit(t, full)
 	}
 	entries := signMany(t, full.Network(), full.State().MaxClock(), writers, total)
-	deliver(t, full, crdt.StatusAccepted, entries...) // stored as the writers' nodes would have
+	deliver(t, full, entries...) // stored as the writers' nodes would have
 	want := full.Status().Entries
 	var wantIDs []crdt.ID
 	full.State().Accepted(func(e *crdt.Entry) { wantIDs = append(wantIDs, e.ID()) })

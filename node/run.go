@@ -127,7 +127,7 @@ type Runner struct {
 	recheck  chan struct{}         // the gate loop should look at the peers again
 	notifiee *network.NotifyBundle // tells the gate loop of new connections
 
-	unsaved   unsaved          // taken in on the live path, to store (unsaved.go); n.mu guards it
+	commits   chan commitReq   // the live path's entries, to the committer (commit.go)
 	own       chan *crdt.Entry // this device's new entries, to publish
 	syncSoon  chan peer.ID     // peers to reconcile with now
 	connected chan peer.ID     // peers that just connected
@@ -186,7 +186,7 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 	}
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
-	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), unsaved: newUnsaved(), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), commits: make(chan commitReq, commitBatch), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
 	r.clock = opt.Clock
 	r.book = newPeerBook()
 	r.book.lastMember = r.clock.Now()
@@ -290,7 +290,7 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 		}
 	}
 	n.mu.Unlock()
-	r.spawn(r.storeLoop)
+	r.spawn(r.commitLoop)
 	r.spawn(r.publishLoop)
 	r.spawn(r.pollLoop)
 	r.spawn(r.antiEntropyLoop)
@@ -926,9 +926,10 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) || !r.n.MemberPeer(p) {
 		return false
 	}
-	r.n.mu.Lock()
-	before := r.n.cursor // what this node held as the session began
-	r.n.mu.Unlock()
+	before := int64(0) // what this node held as the session began
+	if m, err := r.n.store.Mark(r.ctx); err == nil {
+		before = m.Cursor
+	}
 	st, err := r.syncer.Sync(r.ctx, p)
 	r.n.mu.Lock()
 	needs := r.n.needsSecret()

@@ -79,7 +79,7 @@ func testStewardsThroughTheNode(t *testing.T, kind node.StoreKind) {
 		t.Fatal("Beta is still a steward")
 	}
 	late := beta.sign(t, a, &crdt.StewardChange{Org: gamma.org(), Steward: false})
-	deliver(t, a, crdt.StatusAccepted, late)
+	deliver(t, a, late)
 	if st := status(a, late.ID()); st != crdt.StatusHeld {
 		t.Fatalf("a removed steward's approval: %v", st)
 	}

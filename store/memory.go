@@ -54,11 +54,12 @@ func cloneRecord(r Record) Record {
 	return r
 }
 
-// readBack is r as a reader gets it: a copy, without the grant tokens
+// readBack is r as a reader gets it: a copy, without the ref and grant tokens
+// (the SQLite store keeps only keyed hashes of them)
 // (the SQLite store keeps only their keyed hashes).
 func readBack(r Record) Record {
 	r = cloneRecord(r)
-	r.Keys.Tokens = nil
+	r.Keys.Tokens, r.Keys.Ref = nil, crdt.ID{}
 	return r
 }
 

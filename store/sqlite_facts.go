@@ -119,13 +119,19 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-// keyCols are the values of the view, tag and ref columns for keys.
-func keyCols(k crdt.Keys) (view, tag int64, ref any) {
+// keyCols are the values of the view, tag and ref columns for keys. The
+// ref is kept as the store's keyed hash: in clear it would tell an imaged
+// disk which response answers which request, and a directory entry's
+// ref is its author's device key.
+func (s *sealer) keyCols(k crdt.Keys) (view, tag int64, ref any) {
 	if k.Ref != (crdt.ID{}) {
-		ref = k.Ref[:]
+		ref = s.refKey(k.Ref)
 	}
 	return int64(k.View), int64(k.Tag), ref
 }
+
+// refKey is the stored form of a ref: the store's keyed hash.
+func (s *sealer) refKey(ref crdt.ID) []byte { return s.keyed("ref", ref[:]) }
 
 // tokenKey is the stored form of a grant token: the store's keyed hash.
 func (s *sealer) tokenKey(t [32]byte) []byte { return s.keyed("grant-token", t[:]) }
@@ -163,8 +169,8 @@ func (s *SQLite) readRows(ctx context.Context, q rowQuerier, query string, args 
 	return out, rows.Err()
 }
 
-// fillKeys fills r's keys (without the grant tokens, which are kept only
-// as keyed hashes) and withheld flag. A row whose keys are not known
+// fillKeys fills r's keys (without the ref and grant tokens, which are
+// kept only as keyed hashes) and withheld flag. A row whose keys are not known
 // (view NULL) reads back with zero keys.
 func fillKeys(r *Record, view sql.NullInt64, tag int64, ref []byte, withheld int64) error {
 	r.Withheld = withheld != 0
@@ -175,11 +181,6 @@ func fillKeys(r *Record, view sql.NullInt64, tag int64, ref []byte, withheld int
 		return fmt.Errorf("%w: view %d", ErrCorrupt, view.Int64)
 	}
 	r.Keys = crdt.Keys{View: crdt.View(view.Int64), Tag: uint64(tag)}
-	if ref != nil {
-		if err := copy32(r.Keys.Ref[:], ref, "ref"); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -288,9 +289,9 @@ func (s *SQLite) View(ctx context.Context, v crdt.View, fn func(Record) error) e
 func (s *SQLite) Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Record) error) error {
 	return s.walk(ctx, "refs", refsQuery, func(last *row) []any {
 		if last == nil {
-			return []any{int64(v), ref[:], int64(-1 << 63), []byte{}}
+			return []any{int64(v), s.seal.refKey(ref), int64(-1 << 63), []byte{}}
 		}
-		return []any{int64(v), ref[:], int64(last.rec.Clock), last.rec.ID[:]}
+		return []any{int64(v), s.seal.refKey(ref), int64(last.rec.Clock), last.rec.ID[:]}
 	}, fn)
 }
 
@@ -407,7 +408,7 @@ func (s *SQLite) pageRanges(tag uint64, ref *crdt.ID, after *crdt.Cursor, fn fun
 	if tag != 0 {
 		args = append(args, int64(tag))
 	} else if ref != nil {
-		args = append(args, ref[:])
+		args = append(args, s.seal.refKey(*ref))
 	}
 	for _, high := range []bool{true, false} {
 		a := slices.Clone(args)
@@ -603,7 +604,7 @@ const insertEntry = `INSERT OR IGNORE INTO entries (id, author, seq, clock, stat
 // insert stores nr unless its ID is stored and reports whether it did.
 func (w *txWriter) insert(nr newRow) (bool, error) {
 	r := nr.rec
-	view, tag, ref := keyCols(r.Keys)
+	view, tag, ref := w.s.seal.keyCols(r.Keys)
 	res, err := w.exec(insertEntry, r.ID[:], nr.author, int64(r.Seq), int64(r.Clock), int64(r.Status), nr.sealed,
 		int64(r.Kind), view, tag, ref, boolInt(r.Withheld), residentFlag(r.Status, r.Kind))
 	if err != nil {
@@ -833,7 +834,7 @@ func (w *txWriter) change(id crdt.ID, to crdt.Status) (bool, error) {
 
 // setKeys replaces the keys of a stored entry.
 func (w *txWriter) setKeys(id crdt.ID, k crdt.Keys, withheld bool) error {
-	view, tag, ref := keyCols(k)
+	view, tag, ref := w.s.seal.keyCols(k)
 	old, found, err := w.read(id)
 	if err != nil || !found {
 		return err

@@ -1,0 +1,264 @@
+package node
+
+// The state and the store move together (issue 14). The state keeps in
+// memory only what its rules need at every step (membership, entries not
+// accepted, the network-describing kinds); everything else is asked of
+// the store through crdt.Facts. So every change goes through one path,
+// write: inside one exclusive store transaction, the state is first
+// brought up to what the store holds (another process on the same data
+// directory may have written since: the store's mark says so), then it
+// takes its step, and the store takes what the step decided (a
+// crdt.Ready) in the same transaction. What a step changed then comes
+// back as a value (after): the reconciliation index, the entries of this
+// device to publish, the gate to look again — never observers firing in
+// the middle of a transaction.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
+	msync "github.com/murmurnet/murmur/sync"
+)
+
+// newState is an empty state over the node's store.
+func (n *Node) newState() *crdt.State {
+	return crdt.NewStateOn(n.network, crdt.DefaultLimits(), store.Facts(context.Background(), n.store))
+}
+
+// load makes the state anew from what the store holds at mark at: the
+// entries it keeps in memory, never the whole log. It returns the status
+// corrections the state found (none, for a store this release wrote), for
+// the caller to store. Entries that other processes stored since the
+// state last matched the store are looked at: this device's, to publish;
+// others', as news for the peers. The caller holds n.mu.
+func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
+	s := n.newState()
+	ready, err := s.Restore()
+	if err != nil {
+		return store.Batch{}, err
+	}
+	old := n.mark
+	n.state, n.mark, n.index = s, at, nil // (the index is built again when needed)
+	if old.Cursor > 0 && at.Cursor > old.Cursor {
+		if _, err := n.store.Scan(ctx, old.Cursor, func(_ int64, r store.Record) error {
+			if r.Status != crdt.StatusAccepted {
+				return nil
+			}
+			if r.Author != n.device {
+				n.polledNews++
+			} else if n.onOwn != nil {
+				if e, err := crdt.Trusted(r.Raw); err == nil {
+					n.onOwn(e)
+				}
+			}
+			return nil
+		}); err != nil {
+			return store.Batch{}, err
+		}
+	}
+	return store.BatchOf(ready), nil
+}
+
+// reload loads the state again after a write failed (the state may be
+// ahead of the disk), storing the corrections it finds. Not with ctx: a
+// session cancelled mid-write (superseded by the peer's, or the node
+// stopping) would leave the state unusable until the next poll. The
+// caller holds n.mu.
+func (n *Node) reload(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	n.mark = store.Mark{}
+	at, err := n.store.Mark(ctx)
+	if err != nil {
+		return err
+	}
+	fixes, err := n.load(ctx, at)
+	if err != nil || fixes.Empty() {
+		return err
+	}
+	n.mark, err = n.store.Update(ctx, func(now store.Mark) (store.Batch, error) {
+		if now != at {
+			return store.Batch{}, nil // someone wrote: the next write looks again
+		}
+		return fixes, nil
+	})
+	return err
+}
+
+// write runs step inside one store transaction, with the state brought
+// up to what the store holds, and stores what the step decided. If the
+// transaction fails, or step does, the state is loaded again from the
+// store. The caller holds n.mu.
+func (n *Node) write(ctx context.Context, step func() (crdt.Ready, error)) (crdt.Ready, error) {
+	var ready crdt.Ready
+	mark, err := n.store.Update(ctx, func(at store.Mark) (store.Batch, error) {
+		var b store.Batch
+		if at != n.mark || n.state == nil {
+			fixes, err := n.load(ctx, at)
+			if err != nil {
+				return store.Batch{}, err
+			}
+			b.Add(fixes)
+		}
+		r, err := step()
+		if err == nil {
+			err = n.state.Err()
+		}
+		if err != nil {
+			return store.Batch{}, err
+		}
+		ready = r
+		b.Add(store.BatchOf(r))
+		return b, nil
+	})
+	if err != nil {
+		if rerr := n.reload(ctx); rerr != nil {
+			return crdt.Ready{}, errors.Join(err, rerr)
+		}
+		return crdt.Ready{}, err
+	}
+	n.mark = mark
+	n.after(ready)
+	return ready, nil
+}
+
+// step gives entries to the state and stores what it decided (write).
+func (n *Node) step(ctx context.Context, es []*crdt.Entry) ([]crdt.Result, error) {
+	var results []crdt.Result
+	_, err := n.write(ctx, func() (crdt.Ready, error) {
+		var r crdt.Ready
+		results, r = n.state.Step(es)
+		return r, nil
+	})
+	return results, err
+}
+
+// catchUp brings the state up to what the store holds, if another
+// process wrote since it last matched. The caller holds n.mu.
+func (n *Node) catchUp(ctx context.Context) error {
+	at, err := n.store.Mark(ctx)
+	if err != nil {
+		return err
+	}
+	if at == n.mark && n.state != nil {
+		return nil
+	}
+	_, err = n.write(ctx, func() (crdt.Ready, error) { return crdt.Ready{}, nil })
+	return err
+}
+
+// after acts on what a step changed: the reconciliation index follows
+// the accepted set, this device's newly accepted entries are published,
+// and the gate looks again when membership changed. The caller holds
+// n.mu.
+func (n *Node) after(r crdt.Ready) {
+	membership := false
+	accepted := func(e *crdt.Entry, in bool) {
+		if n.index != nil {
+			it := msync.Item{Clock: e.Clock, ID: e.ID()}
+			if in {
+				n.index.Add(it)
+			} else {
+				n.index.Remove(it)
+			}
+		}
+		if in && e.Author == n.device && n.onOwn != nil {
+			n.onOwn(e)
+		}
+		membership = membership || e.Kind.Membership()
+	}
+	for _, st := range r.Stored {
+		if st.Status == crdt.StatusAccepted {
+			accepted(st.Entry, true)
+		}
+	}
+	for _, c := range r.Changes {
+		if c.From != crdt.StatusAccepted && c.To != crdt.StatusAccepted {
+			continue
+		}
+		e, _, ok := n.state.Entry(c.ID)
+		if !ok { // (an accepted entry is never dropped; if it were, rebuild)
+			n.index = nil
+			continue
+		}
+		accepted(e, c.To == crdt.StatusAccepted)
+	}
+	if membership && n.onMembership != nil {
+		n.onMembership()
+	}
+}
+
+// indexNow is the reconciliation index, built from the store's clear
+// columns when first needed (a command that does not sync never builds
+// it). The caller holds n.mu.
+func (n *Node) indexNow(ctx context.Context) (*msync.Index, error) {
+	if n.index != nil {
+		return n.index, nil
+	}
+	var items []msync.Item
+	if err := n.store.AcceptedItems(ctx, func(c crdt.Clock, id crdt.ID) error {
+		items = append(items, msync.Item{Clock: c, ID: id})
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("building the reconciliation index: %w", err)
+	}
+	slices.SortFunc(items, func(a, b msync.Item) int {
+		if a.Less(b) {
+			return -1
+		}
+		if b.Less(a) {
+			return 1
+		}
+		return 0
+	})
+	x := msync.NewIndex()
+	for _, it := range items {
+		x.Add(it)
+	}
+	n.index = x
+	return x, nil
+}
+
+// reindex gives every entry of a store written before the state lived in
+// it (store migration 4) the keys the state decides, and its status: the
+// log is replayed once, in memory, as every open did before. An entry the
+// state no longer keeps is dropped, as the open that replayed it would
+// have dropped it.
+func (n *Node) reindex(ctx context.Context) error {
+	s := crdt.NewState(n.network, crdt.DefaultLimits())
+	var (
+		es   []*crdt.Entry
+		seen []crdt.ID
+	)
+	const batch = 4096
+	if _, err := n.store.Scan(ctx, 0, func(_ int64, r store.Record) error {
+		e, err := crdt.Trusted(r.Raw)
+		if err != nil {
+			return fmt.Errorf("stored entry %v no longer decodes: %w: %w", r.ID, store.ErrCorrupt, err)
+		}
+		seen = append(seen, r.ID)
+		if es = append(es, e); len(es) == batch {
+			s.ApplyBatch(es)
+			es = es[:0]
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.ApplyBatch(es)
+	kept := make(map[crdt.ID]bool, len(seen))
+	var recs []store.Record
+	s.Facts().Each(func(st crdt.Stored) {
+		kept[st.Entry.ID()] = true
+		recs = append(recs, store.StoredRecord(st))
+	})
+	for _, id := range seen {
+		if !kept[id] {
+			recs = append(recs, store.Record{ID: id, Status: crdt.StatusNone})
+		}
+	}
+	return n.store.SetKeys(ctx, recs)
+}

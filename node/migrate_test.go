@@ -1,0 +1,110 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// A data directory written before the state lived in the store (schema 3:
+// entries without keys, no tallies) opens, is migrated in place, and
+// reports the same digest, counts and views: the keys are decided once by
+// replaying the log, and from then on no open replays it.
+func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
+	ctx := context.Background()
+	a, b := apart(t, SQLiteStore)
+	exchange(t, a, b)
+	ver, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Verify the lawyer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.NewRequest(ctx, RequestInput{Kind: "alert", Title: "Office raided", Region: "TZ"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.NewRequest(ctx, RequestInput{Kind: "funding", Title: "Relocation", Amount: "1200", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b)
+	if _, err := b.Respond(ctx, ResponseInput{Request: ver.ID().String(), Type: "vouch", Body: "Known to us"}); err != nil {
+		t.Fatal(err)
+	}
+	region := []string{"TZ"}
+	if _, err := a.SetDirectory(ctx, DirectoryInput{Regions: &region}); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Posted by mistake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Redact(ctx, gone.ID().String(), "wrong network"); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b)
+
+	views := func(n *Node) string {
+		reqs, err := n.Requests(RequestFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, more, err := n.RequestPage(RequestFilter{}, "", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := n.Status()
+		out, err := json.Marshal(map[string]any{"digest": st.Digest, "entries": st.Entries, "waiting": st.Waiting, "held": st.Held,
+			"requests": reqs, "page": page, "more": more, "directory": n.State().Directory(), "members": n.State().Members()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	want := views(a)
+	dir := a.Dir()
+	a.Close()
+
+	// The database as schema 3 left it.
+	db, err := sql.Open("sqlite", filepath.Join(dir, dbName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DROP INDEX entries_view_page`, `DROP INDEX entries_view_tag`, `DROP INDEX entries_ref`,
+		`DROP INDEX entries_withheld`, `DROP INDEX entries_resident`, `DROP INDEX entries_keyless`,
+		`DROP TABLE grant_tokens`, `DROP TABLE devices`, `DROP TABLE tallies`, `DROP TABLE views`, `DROP TABLE marks`,
+		`ALTER TABLE entries DROP COLUMN kind`, `ALTER TABLE entries DROP COLUMN view`, `ALTER TABLE entries DROP COLUMN tag`,
+		`ALTER TABLE entries DROP COLUMN ref`, `ALTER TABLE entries DROP COLUMN withheld`, `ALTER TABLE entries DROP COLUMN resident`,
+		`PRAGMA user_version = 3`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	again, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	if needs, err := again.store.NeedsKeys(ctx); err != nil || needs {
+		t.Fatalf("after the open, keys still unknown: %v %v", needs, err)
+	}
+	if got := views(again); got != want {
+		t.Fatalf("the migrated directory shows another state:\n got %s\nwant %s", got, want)
+	}
+	// And it goes on: a new request is listed first.
+	if _, err := again.NewRequest(ctx, RequestInput{Kind: "letter", Title: "Joint statement"}); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := again.RequestPage(RequestFilter{}, "", 5)
+	if err != nil || len(page) < 2 || page[1].Title != "Joint statement" { // (after the open alert)
+		t.Fatalf("after the migration, the list begins %+v (%v)", page, err)
+	}
+}
