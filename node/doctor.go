@@ -1,13 +1,14 @@
 package node
 
 // A damaged data directory (murmur doctor). Every open checks the
-// database before it reads it (checkDatabase): the file's shape without
+// database before it reads it (openStore): the file's shape without
 // SQLite (store.CheckFile: missing, empty, cut short, overwritten), then
 // SQLite's quick_check, which reads every page. On a database of 100,000
 // entries (70 MB) quick_check takes 77 ms here (store's
-// BenchmarkQuickCheck100k; integrity_check 380 ms), where the store's scan
-// alone at open takes 430 ms and loading the state more: every command
-// runs it, not only `run`, and the doctor runs integrity_check. A database that fails is refused with one line that says to run
+// BenchmarkQuickCheck100k; integrity_check 380 ms). An open no longer
+// reads the log, so above 32 MB (quickCheckMax) a command checks the
+// file's shape only and `murmur run` runs quick_check as it starts; the
+// doctor runs integrity_check. A database that fails is refused with one line that says to run
 // `murmur doctor`. Diagnose is the doctor: everything in the directory,
 // in plain words, with what to do about each problem.
 

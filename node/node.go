@@ -95,6 +95,9 @@ type Node struct {
 	// (core.go): a write finds another process wrote when the store's
 	// mark differs.
 	mark store.Mark
+	// unchecked: the open left the database's page check for later
+	// (openStore); `murmur run` does it as it starts.
+	unchecked bool
 	key     []byte // private key, nil until Unlock
 	// runAEAD seals what a running node says of itself (runfile.go).
 	runAEAD cipher.AEAD
@@ -446,7 +449,7 @@ func open(ctx context.Context, dir string, priv []byte) (*Node, error) {
 	if n.runAEAD, err = atRestAEAD(priv, n.device, "run"); err != nil {
 		return nil, err
 	}
-	if n.store, err = openStore(ctx, dir, sk); err != nil {
+	if n.store, n.unchecked, err = openStore(ctx, dir, sk); err != nil {
 		return nil, err
 	}
 	if meta, err := n.store.GetMeta(ctx, "network"); err != nil || string(meta) != string(n.network[:]) {

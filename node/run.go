@@ -184,6 +184,9 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 	if n.key == nil {
 		return nil, ErrLocked
 	}
+	if err := n.checkPages(ctx); err != nil {
+		return nil, err
+	}
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
 	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), commits: make(chan commitReq, commitBatch), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
