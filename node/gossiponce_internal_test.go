@@ -2,8 +2,8 @@ package node
 
 import (
 	"context"
-	"errors"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"strings"
 	gosync "sync"

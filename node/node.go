@@ -98,7 +98,7 @@ type Node struct {
 	// unchecked: the open left the database's page check for later
 	// (openStore); `murmur run` does it as it starts.
 	unchecked bool
-	key     []byte // private key, nil until Unlock
+	key       []byte // private key, nil until Unlock
 	// runAEAD seals what a running node says of itself (runfile.go).
 	runAEAD cipher.AEAD
 	wall    atomic.Pointer[func() time.Time] // the wall clock: time.Now, or a test's (SetClock)
