@@ -41,29 +41,56 @@ func (n *Node) AckAlert(ctx context.Context, ref string) (e *crdt.Entry, already
 	return e, false, err
 }
 
-// recentAlerts are the open alerts of the last AlertWindow: those this
-// organisation has not acknowledged first, then newest first; and how many
-// open alerts are older.
-// alerts lists every alert, oldest first, reading no other request.
-func (n *Node) alerts() []crdt.RequestView {
-	rs := n.state.RequestPage(crdt.Alert, nil, n.state.RequestCount(crdt.Alert, nil))
-	slices.Reverse(rs)
-	return rs
+// olderAlertsLooked bounds how many alerts older than AlertWindow status
+// looks at to count the open ones: alerts are few, but a network that
+// never closes them must not make every status read them all.
+const olderAlertsLooked = 200
+
+// eachAlert walks the alerts newest first, a page at a time, and calls
+// fn with each until fn returns false;
+// it reads no other request, and stops reading where fn stops.
+func (n *Node) eachAlert(fn func(rv crdt.RequestView) bool) {
+	var after *crdt.Cursor
+	for {
+		page := n.state.RequestPage(crdt.Alert, after, 64)
+		for _, rv := range page {
+			if !fn(rv) {
+				return
+			}
+		}
+		if len(page) < 64 {
+			return
+		}
+		last := page[len(page)-1]
+		after = &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+	}
 }
 
-func (n *Node) recentAlerts(reqs []crdt.RequestView, names map[crdt.OrgID]string) (recent []RequestSummary, older int) {
+// recentAlerts are the open alerts of the last AlertWindow: those this
+// organisation has not acknowledged first, then newest first; and how many
+// open alerts are older, among the olderAlertsLooked newest of the older
+// ones (more says some were not looked at).
+func (n *Node) recentAlerts(names map[crdt.OrgID]string) (recent []RequestSummary, older int, more bool) {
 	since := n.now().Add(-AlertWindow).UnixMilli()
 	recent = []RequestSummary{}
-	for i := len(reqs) - 1; i >= 0; i-- { // newest first
-		if !urgent(reqs[i]) {
-			continue
+	looked := 0
+	n.eachAlert(func(rv crdt.RequestView) bool {
+		if int64(rv.Clock.Millis()) >= since {
+			if urgent(rv) {
+				recent = append(recent, n.summary(rv, names))
+			}
+			return true
 		}
-		if int64(reqs[i].Clock.Millis()) < since {
+		if looked == olderAlertsLooked {
+			more = true
+			return false
+		}
+		looked++
+		if urgent(rv) {
 			older++
-			continue
 		}
-		recent = append(recent, n.summary(reqs[i], names))
-	}
+		return true
+	})
 	slices.SortStableFunc(recent, func(a, b RequestSummary) int {
 		switch {
 		case a.Acknowledged == b.Acknowledged:
@@ -73,5 +100,5 @@ func (n *Node) recentAlerts(reqs []crdt.RequestView, names map[crdt.OrgID]string
 		}
 		return 1
 	})
-	return recent, older
+	return recent, older, more
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -54,6 +55,9 @@ type StatusInfo struct {
 	// shown before anything else. OlderAlerts counts the open ones before.
 	Alerts      []RequestSummary `json:"alerts"`
 	OlderAlerts int              `json:"older_alerts"`
+	// MoreOlderAlerts: OlderAlerts counts the open ones among the 200
+	// newest older alerts; there are more, not looked at.
+	MoreOlderAlerts bool `json:"more_older_alerts,omitempty"`
 	// Contacts: each member organisation's last contact with this node.
 	Contacts []ContactInfo `json:"contacts"`
 	// AloneSince: the running node has reached no other member's node
@@ -82,7 +86,7 @@ func (n *Node) Status() StatusInfo {
 	defer n.mu.Unlock()
 	s := n.state
 	c := s.Counts()
-	d := s.Digest()
+	d := n.digest()
 	pid, _ := PeerID(n.device)
 	st := StatusInfo{
 		Network: n.network.String(), NetworkName: s.NetworkName(), Org: n.org.String(), Device: n.device.String(),
@@ -93,7 +97,7 @@ func (n *Node) Status() StatusInfo {
 		st.UnknownKinds[k.String()] = v
 	}
 	st.GrantSecret = n.HasSecret()
-	st.Alerts, st.OlderAlerts = n.recentAlerts(n.alerts(), n.orgNames())
+	st.Alerts, st.OlderAlerts, st.MoreOlderAlerts = n.recentAlerts(n.orgNames())
 	info, running := n.running()
 	if running {
 		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince
@@ -142,6 +146,21 @@ func (n *Node) Status() StatusInfo {
 		}
 	}
 	return st
+}
+
+// digest is the state's digest, which reads every accepted entry's ID:
+// kept in the store with the generation it was computed at, and computed
+// again only when the store has changed since. The caller holds n.mu.
+func (n *Node) digest() [32]byte {
+	ctx := context.Background()
+	var gen [8]byte
+	binary.BigEndian.PutUint64(gen[:], uint64(n.mark.Gen))
+	if b, err := n.store.GetMeta(ctx, "digest"); err == nil && len(b) == 40 && [8]byte(b[:8]) == gen {
+		return [32]byte(b[8:])
+	}
+	d := n.state.Digest()
+	_ = n.store.SetMeta(ctx, "digest", append(gen[:], d[:]...)) // (a cache: if it is not kept, it is computed again)
+	return d
 }
 
 // MemberInfo is one organisation.
@@ -530,34 +549,42 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		}
 	}
 	s := n.state
-	// The open alerts, newest first: they head the list.
-	var open []crdt.RequestView
+	// The open alerts, newest first, head the list. They are read as far
+	// as this page needs them: all of them only if the page goes past
+	// them, or starts after a request that is not one of them.
+	var open []crdt.RequestView // the open alerts read, newest first
 	isOpen := map[crdt.ID]bool{}
+	at := -1                                     // the index in open of the request --after names
+	want := func() int { return at + 1 + limit } // open alerts this page could show
 	if kind == 0 || kind == crdt.Alert {
-		alerts := s.RequestCount(crdt.Alert, nil)
-		for _, rv := range s.RequestPage(crdt.Alert, nil, alerts) {
-			if urgent(rv) {
-				open = append(open, rv)
-				isOpen[rv.ID] = true
+		n.eachAlert(func(rv crdt.RequestView) bool {
+			if (after == "" || at >= 0) && len(open) >= want() {
+				return false
 			}
-		}
+			if !urgent(rv) {
+				return true
+			}
+			if after != "" && at < 0 && strings.HasPrefix(rv.ID.String(), strings.ToLower(after)) {
+				at = len(open)
+			}
+			open = append(open, rv)
+			isOpen[rv.ID] = true
+			return true
+		})
 	}
 	var views []crdt.RequestView
 	var cursor *crdt.Cursor // where the rest of the list resumes
-	from := 0               // in open
-	if after != "" {
-		notHere := inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
-		if i := slices.IndexFunc(open, func(rv crdt.RequestView) bool { return strings.HasPrefix(rv.ID.String(), strings.ToLower(after)) }); i >= 0 {
-			from = i + 1
-		} else {
-			rv, err := n.requestByPrefix(after)
-			if err != nil || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
-				return nil, 0, notHere
-			}
-			from, cursor = len(open), &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
+	if after != "" && at < 0 {
+		// After a request that is not an open alert: every open alert was
+		// read (above), and the rest resumes after that request.
+		rv, err := n.requestByPrefix(after)
+		if err != nil || isOpen[rv.ID] || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
+			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
 		}
+		cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
+	} else {
+		views = append(views, open[at+1:min(len(open), want())]...)
 	}
-	views = append(views, open[from:min(len(open), from+limit)]...)
 	for len(views) < limit {
 		batch := s.RequestPage(kind, cursor, limit-len(views)+len(isOpen))
 		for _, rv := range batch {
@@ -571,19 +598,20 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		}
 	}
 	more := 0
-	switch {
-	case len(views) == 0:
-	case cursor == nil || isOpen[views[len(views)-1].ID]:
-		// The page ended among the open alerts.
-		last := slices.IndexFunc(open, func(rv crdt.RequestView) bool { return rv.ID == views[len(views)-1].ID })
-		more = s.RequestCount(kind, nil) - (last + 1)
-	default:
+	if len(views) > 0 {
 		last := views[len(views)-1]
-		c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
-		more = s.RequestCount(kind, c)
-		for _, rv := range open {
-			if rv.Clock < c.Clock || rv.Clock == c.Clock && rv.ID.Less(c.ID) {
-				more-- // counted there, but shown at the head
+		if i := slices.IndexFunc(open, func(rv crdt.RequestView) bool { return rv.ID == last.ID }); i >= 0 {
+			// The page ends among the open alerts: they come first.
+			more = s.RequestCount(kind, nil) - (i + 1)
+		} else {
+			// Past them (every one was read): what follows it, but the
+			// open alerts older than it, which came first.
+			c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+			more = s.RequestCount(kind, c)
+			for _, rv := range open {
+				if rv.Clock < c.Clock || rv.Clock == c.Clock && rv.ID.Less(c.ID) {
+					more--
+				}
 			}
 		}
 	}

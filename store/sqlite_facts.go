@@ -55,8 +55,8 @@ const (
 		WHERE g.token = ? AND g.id > ? AND e.status = 1 AND e.view > 0 ORDER BY g.id LIMIT ?`
 	withheldQuery = `SELECT id FROM entries INDEXED BY entries_withheld
 		WHERE status = 1 AND withheld = 1 AND id > ? ORDER BY id LIMIT ?`
-	acceptedQuery = `SELECT id FROM entries INDEXED BY sqlite_autoindex_entries_1
-		WHERE id > ? AND status = 1 ORDER BY id LIMIT ?`
+	acceptedQuery = `SELECT id FROM entries INDEXED BY entries_accepted_id
+		WHERE status = 1 AND id > ? ORDER BY id LIMIT ?`
 	countQuery    = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ?`
 	countTagQuery = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ? AND tag = ?`
 	residentQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident

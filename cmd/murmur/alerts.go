@@ -55,7 +55,7 @@ func cmdAlertAck(e *env, args []string) error {
 
 // printAlerts puts the open alerts of the last week before anything else a
 // person reads, those not yet acknowledged first.
-func printAlerts(w io.Writer, alerts []node.RequestSummary, older int, now time.Time) {
+func printAlerts(w io.Writer, alerts []node.RequestSummary, older int, moreOlder bool, now time.Time) {
 	for _, a := range alerts {
 		region := a.Region
 		if region == "" {
@@ -67,7 +67,10 @@ func printAlerts(w io.Writer, alerts []node.RequestSummary, older int, now time.
 		}
 		fmt.Fprintf(w, "%s %s (%s, from %s, %s): %s\n", mark, a.ID[:12], region, a.OrgName, whenText(a.Created, now), shownTitle(a))
 	}
-	if older > 0 {
+	switch {
+	case older > 0 && moreOlder:
+		fmt.Fprintf(w, "at least %s older than a week: murmur request list --kind alert --open\n", plural(older, "open alert"))
+	case older > 0:
 		fmt.Fprintf(w, "%s older than a week: murmur request list --kind alert --open\n", plural(older, "open alert"))
 	}
 	if len(alerts) > 0 && !allAcknowledged(alerts) {

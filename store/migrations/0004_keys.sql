@@ -82,6 +82,8 @@ CREATE INDEX entries_ref ON entries (view, ref, clock, id) WHERE status = 1 AND 
 -- read from the row): a partial index of accepted entries on (author, seq)
 -- made every Put 1.3x slower, and the rows it would skip are the author's
 -- waiting and held ones, which the State bounds.
+-- AcceptedIDs (the state's digest), read from the index alone.
+CREATE INDEX entries_accepted_id ON entries (id) WHERE status = 1;
 -- Withheld.
 CREATE INDEX entries_withheld ON entries (id) WHERE status = 1 AND withheld = 1;
 -- Resident.
