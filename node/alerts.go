@@ -41,14 +41,18 @@ func (n *Node) AckAlert(ctx context.Context, ref string) (e *crdt.Entry, already
 	return e, false, err
 }
 
-// olderAlertsLooked bounds how many alerts older than AlertWindow status
-// looks at to count the open ones: alerts are few, but a network that
-// never closes them must not make every status read them all.
-const olderAlertsLooked = 200
+// statusAlerts is how many open alerts status shows; alertsLooked bounds
+// how many alerts it reads to find them and count the others: alerts are
+// few, but a network that never closes them must not make every status
+// read them all.
+const (
+	statusAlerts = 10
+	alertsLooked = 200
+)
 
 // eachAlert walks the alerts newest first, a page at a time, and calls
-// fn with each until fn returns false;
-// it reads no other request, and stops reading where fn stops.
+// fn with each until fn returns false; it reads no other request, and
+// stops reading where fn stops.
 func (n *Node) eachAlert(fn func(rv crdt.RequestView) bool) {
 	var after *crdt.Cursor
 	for {
@@ -66,31 +70,39 @@ func (n *Node) eachAlert(fn func(rv crdt.RequestView) bool) {
 	}
 }
 
-// recentAlerts are the open alerts of the last AlertWindow: those this
-// organisation has not acknowledged first, then newest first; and how many
-// open alerts are older, among the olderAlertsLooked newest of the older
-// ones (more says some were not looked at).
-func (n *Node) recentAlerts(names map[crdt.OrgID]string) (recent []RequestSummary, older int, more bool) {
+// alertsInfo is what status says of the open alerts: up to statusAlerts
+// of the last AlertWindow, those this organisation has not acknowledged
+// first, then newest first; how many more of the last AlertWindow there
+// are; how many are older. Both counts are of the alertsLooked newest
+// alerts; lowerBound says there are more, not looked at.
+type alertsInfo struct {
+	shown       []RequestSummary
+	more, older int
+	lowerBound  bool
+}
+
+func (n *Node) recentAlerts(names map[crdt.OrgID]string) alertsInfo {
 	since := n.now().Add(-AlertWindow).UnixMilli()
-	recent = []RequestSummary{}
+	a := alertsInfo{shown: []RequestSummary{}}
 	looked := 0
 	n.eachAlert(func(rv crdt.RequestView) bool {
-		if int64(rv.Clock.Millis()) >= since {
-			if urgent(rv) {
-				recent = append(recent, n.summary(rv, names))
-			}
-			return true
-		}
-		if looked == olderAlertsLooked {
-			more = true
+		if looked == alertsLooked {
+			a.lowerBound = true
 			return false
 		}
 		looked++
-		if urgent(rv) {
-			older++
+		switch {
+		case !urgent(rv):
+		case int64(rv.Clock.Millis()) < since:
+			a.older++
+		case len(a.shown) < statusAlerts:
+			a.shown = append(a.shown, n.summary(rv, names))
+		default:
+			a.more++
 		}
 		return true
 	})
+	recent := a.shown
 	slices.SortStableFunc(recent, func(a, b RequestSummary) int {
 		switch {
 		case a.Acknowledged == b.Acknowledged:
@@ -100,5 +112,5 @@ func (n *Node) recentAlerts(names map[crdt.OrgID]string) (recent []RequestSummar
 		}
 		return 1
 	})
-	return recent, older, more
+	return a
 }

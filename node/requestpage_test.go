@@ -76,3 +76,26 @@ func TestRequestPagesAreTheList(t *testing.T) {
 		t.Fatal("--after an alert in a list of letters was taken")
 	}
 }
+
+// Status shows the ten newest open alerts and counts the others, and
+// reads no more alerts than it may.
+func TestStatusShowsTenAlertsAndCountsTheRest(t *testing.T) {
+	ctx := context.Background()
+	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	for i := range statusAlerts + 3 {
+		if _, err := n.NewRequest(ctx, RequestInput{Kind: "alert", Title: fmt.Sprintf("alert %d", i), Region: "TZ"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := n.Status()
+	if len(st.Alerts) != statusAlerts || st.MoreAlerts != 3 || st.OlderAlerts != 0 || st.AlertsAtLeast {
+		t.Fatalf("%d alerts shown, %d more, %d older, at least %v", len(st.Alerts), st.MoreAlerts, st.OlderAlerts, st.AlertsAtLeast)
+	}
+	if st.Alerts[0].Title != fmt.Sprintf("alert %d", statusAlerts+2) {
+		t.Fatalf("the first alert shown is %q, not the newest", st.Alerts[0].Title)
+	}
+}

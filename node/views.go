@@ -55,9 +55,11 @@ type StatusInfo struct {
 	// shown before anything else. OlderAlerts counts the open ones before.
 	Alerts      []RequestSummary `json:"alerts"`
 	OlderAlerts int              `json:"older_alerts"`
-	// MoreOlderAlerts: OlderAlerts counts the open ones among the 200
-	// newest older alerts; there are more, not looked at.
-	MoreOlderAlerts bool `json:"more_older_alerts,omitempty"`
+	// MoreAlerts: open alerts of the last week beyond the ten in Alerts.
+	MoreAlerts int `json:"more_alerts,omitempty"`
+	// AlertsAtLeast: MoreAlerts and OlderAlerts count among the 200
+	// newest alerts; there are more, not looked at.
+	AlertsAtLeast bool `json:"alerts_at_least,omitempty"`
 	// Contacts: each member organisation's last contact with this node.
 	Contacts []ContactInfo `json:"contacts"`
 	// AloneSince: the running node has reached no other member's node
@@ -97,7 +99,8 @@ func (n *Node) Status() StatusInfo {
 		st.UnknownKinds[k.String()] = v
 	}
 	st.GrantSecret = n.HasSecret()
-	st.Alerts, st.OlderAlerts, st.MoreOlderAlerts = n.recentAlerts(n.orgNames())
+	al := n.recentAlerts(n.orgNames())
+	st.Alerts, st.MoreAlerts, st.OlderAlerts, st.AlertsAtLeast = al.shown, al.more, al.older, al.lowerBound
 	info, running := n.running()
 	if running {
 		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince

@@ -145,7 +145,7 @@ func cmdStatus(e *env, args []string) error {
 		if st.Recovering != "" {
 			fmt.Fprintf(w, "NOTE: %s.\n\n", st.Recovering)
 		}
-		printAlerts(w, st.Alerts, st.OlderAlerts, st.MoreOlderAlerts, time.Now())
+		printAlerts(w, st, time.Now())
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		kind := "open"
 		if st.Private {

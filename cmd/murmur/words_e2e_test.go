@@ -198,7 +198,7 @@ func TestStatusShowsTheWeeksAlerts(t *testing.T) {
 		t.Fatalf("request list --kind alert: %+v", list)
 	}
 	var b strings.Builder
-	printAlerts(&b, st.Alerts, st.OlderAlerts, st.MoreOlderAlerts, now)
+	printAlerts(&b, st, now)
 	if want := "1 open alert older than a week: murmur request list --kind alert --open\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("status says:\n%s\nwant %q", b.String(), want)
 	}
