@@ -73,7 +73,7 @@ func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
 	}
 	for _, q := range []string{
 		`DROP INDEX entries_view_page`, `DROP INDEX entries_view_tag`, `DROP INDEX entries_ref`,
-		`DROP INDEX entries_withheld`, `DROP INDEX entries_resident`, `DROP INDEX entries_keyless`,
+		`DROP INDEX entries_withheld`, `DROP INDEX entries_resident`, `DROP INDEX entries_keyless`, `DROP INDEX entries_accepted_id`,
 		`DROP TABLE grant_tokens`, `DROP TABLE devices`, `DROP TABLE tallies`, `DROP TABLE views`, `DROP TABLE marks`,
 		`ALTER TABLE entries DROP COLUMN kind`, `ALTER TABLE entries DROP COLUMN view`, `ALTER TABLE entries DROP COLUMN tag`,
 		`ALTER TABLE entries DROP COLUMN ref`, `ALTER TABLE entries DROP COLUMN withheld`, `ALTER TABLE entries DROP COLUMN resident`,
