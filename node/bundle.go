@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/seal"
 	"github.com/murmurnet/murmur/store"
 	msync "github.com/murmurnet/murmur/sync"
 )
@@ -494,7 +495,7 @@ func toAD(network crdt.ID, kind byte, id, pub [32]byte, set [16]byte) []byte {
 func (n *Node) wrapForReaders(ck []byte, set [16]byte, only *crdt.OrgID) ([]byte, error) {
 	var out []byte
 	wrap := func(kind byte, id, pub [32]byte) error {
-		eph, sealed, err := sealTo(pub, ck, toAD(n.network, kind, id, pub, set), toInfo)
+		eph, sealed, err := seal.To(pub, ck, toAD(n.network, kind, id, pub, set), toInfo)
 		if err != nil {
 			return err
 		}
@@ -520,7 +521,7 @@ func (n *Node) wrapForReaders(ck []byte, set [16]byte, only *crdt.OrgID) ([]byte
 			if _, ok := n.state.Standing(d.Key); !ok {
 				continue
 			}
-			pub, err := devicePublicX25519(d.Key)
+			pub, err := seal.DevicePublicX25519(d.Key)
 			if err != nil {
 				continue // not a curve point: no one can read for it
 			}
@@ -545,8 +546,8 @@ func (n *Node) unsealTo(h msync.Header) ([]byte, error) {
 	if len(h.To)%wrapSize != 0 {
 		return nil, msync.ErrDamagedBundle
 	}
-	mine := devicePrivateX25519(n.key)
-	myPub := x25519Public(mine)
+	mine := seal.DevicePrivateX25519(n.key)
+	myPub := seal.X25519Public(mine)
 	ring := n.cachedKeyring()
 	orgs := map[crdt.OrgID]bool{}
 	for w := h.To; len(w) > 0; w = w[wrapSize:] {
@@ -566,7 +567,7 @@ func (n *Node) unsealTo(h msync.Header) ([]byte, error) {
 		if priv == nil {
 			continue
 		}
-		if ck, err := openFrom(priv, eph, sealed, toAD(n.network, kind, id, pub, h.Set), toInfo); err == nil {
+		if ck, err := seal.OpenFrom(priv, eph, sealed, toAD(n.network, kind, id, pub, h.Set), toInfo); err == nil {
 			return ck, nil
 		}
 	}

@@ -18,10 +18,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 // The double-funding check. A member that makes a grant records it with
-// the applicant's identifiers blinded (applicant.go): a keyed hash of each
+// the applicant's identifiers blinded (ident/applicant.go): a keyed hash of each
 // normalised identifier under the network secret, which only members hold.
 // Checking an applicant computes the same tokens here and looks them up in
 // the local state: it works offline and tells no one who was checked.
@@ -242,7 +243,7 @@ func (r *Runner) fetchSecret(p peer.ID) error {
 
 // GrantInput is a grant as typed.
 type GrantInput struct {
-	Applicants []string // identifiers (see ParseApplicant)
+	Applicants []string // identifiers (see ident.ParseApplicant)
 	Country    string   // the applicant's country, for names and local phone numbers
 	Amount     string
 	Currency   string
@@ -277,7 +278,7 @@ func applicantTokens(secret []byte, ids []string, country string) ([][32]byte, m
 		return nil, nil, inputErr("give at least one --applicant identifier (a name with --country, a phone number, an e-mail address, or id:NUMBER)")
 	}
 	if country != "" {
-		c, err := Region(country)
+		c, err := ident.Region(country)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -286,11 +287,11 @@ func applicantTokens(secret []byte, ids []string, country string) ([][32]byte, m
 	kinds := map[[32]byte]string{}
 	var tokens [][32]byte
 	for _, raw := range ids {
-		id, err := ParseApplicant(raw, country)
+		id, err := ident.ParseApplicant(raw, country)
 		if err != nil {
 			return nil, nil, err
 		}
-		t := BlindIdentifier(secret, id)
+		t := ident.BlindIdentifier(secret, id)
 		if _, dup := kinds[t]; !dup {
 			kinds[t] = id.Kind
 			tokens = append(tokens, t)
@@ -368,13 +369,13 @@ func (n *Node) RecordGrant(ctx context.Context, in GrantInput) (GrantRecorded, e
 		return GrantRecorded{}, err
 	}
 	g := &crdt.Grant{Tokens: tokens, KeyCheck: keyCheck(secret)}
-	if g.Amount, err = Amount(in.Amount); err != nil {
+	if g.Amount, err = ident.Amount(in.Amount); err != nil {
 		return GrantRecorded{}, err
 	}
-	if g.Currency, err = Currency(in.Currency); err != nil {
+	if g.Currency, err = ident.Currency(in.Currency); err != nil {
 		return GrantRecorded{}, err
 	}
-	if g.Support, err = SupportType(in.Support); err != nil {
+	if g.Support, err = ident.SupportType(in.Support); err != nil {
 		return GrantRecorded{}, err
 	}
 	day := n.now().UTC()

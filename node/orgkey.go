@@ -7,18 +7,11 @@ import (
 	"slices"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/seal"
 )
 
-// Organisation keys (see seal.go). A device holds its organisation's keys
+// Organisation keys (see seal/seal.go). A device holds its organisation's keys
 // only as the org-key entries wrap them for it; nothing else is stored.
-
-func orgKeyAD(network crdt.ID, org crdt.OrgID, public [32]byte, device crdt.DeviceKey) []byte {
-	b := []byte("murmur-orgkey-v1\n")
-	b = append(b, network[:]...)
-	b = append(b, org[:]...)
-	b = append(b, public[:]...)
-	return append(b, device[:]...)
-}
 
 // keyring returns the private keys of this organisation that its org-key
 // entries hand to this device, by public key, and the current public key
@@ -32,7 +25,7 @@ func (n *Node) keyring() (map[[32]byte][]byte, [32]byte) {
 	if n.key == nil {
 		return keys, current
 	}
-	mine := devicePrivateX25519(n.key)
+	mine := seal.DevicePrivateX25519(n.key)
 	for _, e := range n.state.OrgKeys(n.org) {
 		ok, err := crdt.ParseOrgKey(e)
 		if err != nil {
@@ -42,13 +35,13 @@ func (n *Node) keyring() (map[[32]byte][]byte, [32]byte) {
 			if crdt.DeviceKey(w[:32]) != n.device {
 				continue
 			}
-			pt, err := openFrom(mine, [32]byte(w[32:64]), w[64:], orgKeyAD(n.network, n.org, ok.Public, n.device), "murmur-orgkey-v1")
+			pt, err := seal.OpenFrom(mine, [32]byte(w[32:64]), w[64:], seal.OrgKeyAD(n.network, n.org, ok.Public, n.device), "murmur-orgkey-v1")
 			if err != nil || len(pt)%32 != 0 {
 				continue
 			}
 			for i := 0; i < len(pt); i += 32 {
 				priv := pt[i : i+32]
-				keys[x25519Public(priv)] = priv
+				keys[seal.X25519Public(priv)] = priv
 			}
 		}
 	}
@@ -128,7 +121,7 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 	if o, ok := n.state.Org(n.org); ok {
 		for _, d := range o.Devices {
 			_, ok := n.state.Standing(d.Key)
-			if _, err := devicePublicX25519(d.Key); ok && err == nil { // (a key off the curve is no device's)
+			if _, err := seal.DevicePublicX25519(d.Key); ok && err == nil { // (a key off the curve is no device's)
 				standing = append(standing, d.Key)
 			}
 		}
@@ -165,12 +158,12 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 		history = append(history, keys[cur.Public])
 	}
 	for pub, priv := range keys {
-		if pub != x25519Public(history[0]) && len(history) < crdt.MaxKeyEpochs {
+		if pub != seal.X25519Public(history[0]) && len(history) < crdt.MaxKeyEpochs {
 			history = append(history, priv)
 		}
 	}
 	slices.SortFunc(history[1:], bytes.Compare)
-	public := x25519Public(history[0])
+	public := seal.X25519Public(history[0])
 	payload := slices.Concat(history...)
 	// It replaces the current key and names the revocations it follows.
 	replaces, revs := n.state.OrgKeyBasis(n.org)
@@ -181,11 +174,11 @@ func (n *Node) ensureOrgKey(ctx context.Context) (bool, error) {
 	}
 	deps = append(deps, revs...)
 	for _, d := range standing {
-		dpub, err := devicePublicX25519(d)
+		dpub, err := seal.DevicePublicX25519(d)
 		if err != nil {
 			return false, err
 		}
-		eph, sealed, err := sealTo(dpub, payload, orgKeyAD(n.network, n.org, public, d), "murmur-orgkey-v1")
+		eph, sealed, err := seal.To(dpub, payload, seal.OrgKeyAD(n.network, n.org, public, d), "murmur-orgkey-v1")
 		if err != nil {
 			return false, fmt.Errorf("wrapping the organisation key for device %v: %w", d, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/seal"
 )
 
 // carry hands every entry from holds and to does not to to, except those
@@ -84,12 +85,12 @@ func TestSeizedDeviceCannotCaptureOrganisationKey(t *testing.T) {
 
 	// The seized device's own key, wrapped for itself alone, far ahead.
 	attPriv := random(32)
-	attPub := x25519Public(attPriv)
-	xpub, err := devicePublicX25519(seized)
+	attPub := seal.X25519Public(attPriv)
+	xpub, err := seal.DevicePublicX25519(seized)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eph, sealed, err := sealTo(xpub, attPriv, orgKeyAD(alpha.Network(), alpha.Org(), attPub, seized), "murmur-orgkey-v1")
+	eph, sealed, err := seal.To(xpub, attPriv, seal.OrgKeyAD(alpha.Network(), alpha.Org(), attPub, seized), "murmur-orgkey-v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,15 +141,15 @@ func TestSeizedDeviceCannotCaptureOrganisationKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range s.Wraps {
-		if parseWrap(w).key == attPub {
+		if seal.ParseWrap(w).Key == attPub {
 			t.Fatal("sealed to the seized device's key")
 		}
 	}
-	if _, _, err := openSealed(e, nil, alpha.Org(), map[[32]byte][]byte{attPub: attPriv}); !errors.Is(err, ErrCannotOpen) {
+	if _, _, err := seal.Open(e, nil, alpha.Org(), map[[32]byte][]byte{attPub: attPriv}); !errors.Is(err, ErrCannotOpen) {
 		t.Fatalf("the seized device's key opens the request: %v", err)
 	}
 	// Nor do the keys the seized device was handed before its revocation.
-	mine := devicePrivateX25519(seizedPriv)
+	mine := seal.DevicePrivateX25519(seizedPriv)
 	held := map[[32]byte][]byte{attPub: attPriv}
 	alpha.mu.Lock()
 	for _, ke := range alpha.state.OrgKeys(alpha.Org()) {
@@ -157,15 +158,15 @@ func TestSeizedDeviceCannotCaptureOrganisationKey(t *testing.T) {
 			if crdt.DeviceKey(w[:32]) != seized {
 				continue
 			}
-			if pt, err := openFrom(mine, [32]byte(w[32:64]), w[64:], orgKeyAD(alpha.network, alpha.org, ok.Public, seized), "murmur-orgkey-v1"); err == nil {
+			if pt, err := seal.OpenFrom(mine, [32]byte(w[32:64]), w[64:], seal.OrgKeyAD(alpha.network, alpha.org, ok.Public, seized), "murmur-orgkey-v1"); err == nil {
 				for i := 0; i+32 <= len(pt); i += 32 {
-					held[x25519Public(pt[i:i+32])] = pt[i : i+32]
+					held[seal.X25519Public(pt[i:i+32])] = pt[i : i+32]
 				}
 			}
 		}
 	}
 	alpha.mu.Unlock()
-	if _, _, err := openSealed(e, nil, alpha.Org(), held); !errors.Is(err, ErrCannotOpen) {
+	if _, _, err := seal.Open(e, nil, alpha.Org(), held); !errors.Is(err, ErrCannotOpen) {
 		t.Fatalf("a key the seized device holds (%d of them) opens the request: %v", len(held), err)
 	}
 
@@ -206,7 +207,7 @@ func TestRemainingDeviceRotatesWithoutTheLatestKey(t *testing.T) {
 	if !ok {
 		t.Fatal("no current key")
 	}
-	attPub := x25519Public(random(32))
+	attPub := seal.X25519Public(random(32))
 	raw, _ := crdt.EncodeBody(&crdt.OrgKeyV2{Public: attPub, Replaces: cur.Entry.ID(), Wraps: [][]byte{slices.Concat(seized[:], make([]byte, 32+16+32))}})
 	attack, err := crdt.Sign(seizedPriv, crdt.Draft{Network: alpha.Network(), Seq: 1, Clock: crdt.ClockAt(uint64(time.Now().AddDate(50, 0, 0).UnixMilli())),
 		Deps: []crdt.ID{cur.Entry.ID()}, Kind: crdt.KindOrgKeyV2, Body: raw})

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/seal"
 )
 
 // A two-faced sealed request: one XChaCha20-Poly1305 ciphertext that
@@ -131,7 +132,7 @@ func makeTwoFaced(t *testing.T, n *Node, seq uint64, v2 bool) twoFaced {
 			return env
 		}
 		env := build()
-		binding := sealedBinding(n.network, n.device, seq, crdt.KindRequest, env, v2)
+		binding := seal.Binding(n.network, n.device, seq, crdt.KindRequest, env, v2)
 		at := bytes.Index(binding, free[:])
 		off := (16 - at%16) % 16 // the first 16-aligned block inside free
 		j := (at + off) / 16
@@ -139,7 +140,7 @@ func makeTwoFaced(t *testing.T, n *Node, seq uint64, v2 bool) twoFaced {
 			free[i] = 0
 		}
 		env = build()
-		binding = sealedBinding(n.network, n.device, seq, crdt.KindRequest, env, v2)
+		binding = seal.Binding(n.network, n.device, seq, crdt.KindRequest, env, v2)
 		blocks := polyBlocks(binding, ct)
 		q := len(blocks)
 		r1, s1 := polyKey(t, f.k1, f.nonce)
@@ -170,7 +171,7 @@ func makeTwoFaced(t *testing.T, n *Node, seq uint64, v2 bool) twoFaced {
 		slices.Reverse(xb)
 		copy(free[off:off+16], xb)
 		f.envelope = build()
-		binding = sealedBinding(n.network, n.device, seq, crdt.KindRequest, f.envelope, v2)
+		binding = seal.Binding(n.network, n.device, seq, crdt.KindRequest, f.envelope, v2)
 		a1, _ := chacha20poly1305.NewX(f.k1)
 		a2, _ := chacha20poly1305.NewX(f.k2)
 		tag1 := a1.Seal(nil, f.nonce[:], pt, binding)
@@ -193,15 +194,15 @@ func signTwoFaced(t *testing.T, n *Node, seq uint64, f twoFaced, org1, org2 crdt
 	t.Helper()
 	head := n.state.Head(n.device)
 	s := &crdt.Sealed{Inner: crdt.KindRequest, Envelope: f.envelope, Nonce: f.nonce, Ciphertext: f.ciphertext}
-	binding := sealedBinding(n.network, n.device, seq, crdt.KindRequest, f.envelope, commit)
+	binding := seal.Binding(n.network, n.device, seq, crdt.KindRequest, f.envelope, commit)
 	if commit {
-		s.Commit = keyCommitment(f.k1, binding)
+		s.Commit = seal.KeyCommitment(f.k1, binding)
 	}
-	w1, err := wrapFor(f.k1, binding, recipient{org1, cur})
+	w1, err := seal.WrapFor(f.k1, binding, seal.Recipient{Org: org1, Key: cur})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w2, err := wrapFor(f.k2, binding, recipient{org2, cur})
+	w2, err := seal.WrapFor(f.k2, binding, seal.Recipient{Org: org2, Key: cur})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestTwoFacedCiphertextIsRefused(t *testing.T) {
 	other := crdt.OrgID{0x0e, 0x1f} // a second recipient, under the same key for the test
 	seq := n.state.Head(n.device).Seq + 1
 	title := func(e *crdt.Entry, org crdt.OrgID) (string, error) {
-		whole, _, err := openSealed(e, nil, org, keys)
+		whole, _, err := seal.Open(e, nil, org, keys)
 		if err != nil {
 			return "", err
 		}

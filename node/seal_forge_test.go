@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/seal"
 )
 
 // entriesOf lists the raw entries n holds.
@@ -97,7 +98,7 @@ func forgeShare(t *testing.T, by *Node, target *crdt.Entry, org crdt.OrgID) *crd
 	if err != nil {
 		t.Fatalf("no key for the forged share: %v", err)
 	}
-	eph, sealed, err := sealTo(key, random(32), wrapAD(bindingOf(target, s), org), "murmur-wrap-v1")
+	eph, sealed, err := seal.To(key, random(32), seal.WrapAD(seal.BindingOf(target, s), org), "murmur-wrap-v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,16 +193,16 @@ func testSealedBodyIsKeyCommitting(t *testing.T, kind StoreKind) {
 		t.Fatal("a new sealed body without a key commitment")
 	}
 	keys, cur := n.keyring()
-	_, ck, err := openSealed(e, nil, n.org, keys)
+	_, ck, err := seal.Open(e, nil, n.org, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := keyCommitment(ck, bindingOf(e, s)); c != s.Commit {
+	if c := seal.KeyCommitment(ck, seal.BindingOf(e, s)); c != s.Commit {
 		t.Fatal("the commitment is not to the content key")
 	}
 	// The same body, its wrap replaced by one handing another key.
 	other := random(32)
-	w, err := wrapFor(other, bindingOf(e, s), recipient{n.org, cur})
+	w, err := seal.WrapFor(other, seal.BindingOf(e, s), seal.Recipient{Org: n.org, Key: cur})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func testSealedBodyIsKeyCommitting(t *testing.T, kind StoreKind) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := openSealed(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) || !strings.Contains(err.Error(), "not its own") {
+	if _, _, err := seal.Open(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) || !strings.Contains(err.Error(), "not its own") {
 		t.Fatalf("a wrap handing a key other than the committed one: %v", err)
 	}
 	// Stripping the commitment (version 1) changes the binding: the
@@ -221,7 +222,7 @@ func testSealedBodyIsKeyCommitting(t *testing.T, kind StoreKind) {
 	v1.Commit = [32]byte{}
 	raw, _ = crdt.EncodeBody(&v1)
 	signed, _ = crdt.Sign(n.key, crdt.Draft{Network: e.Network, Seq: e.Seq, Prev: e.Prev, Clock: e.Clock, Deps: e.Deps, Kind: e.Kind, Body: raw})
-	if _, _, err := openSealed(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
+	if _, _, err := seal.Open(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
 		t.Fatalf("the body without its commitment: %v", err)
 	}
 }
@@ -237,12 +238,12 @@ func TestSealedVersion1StillOpens(t *testing.T) {
 	head := n.state.Head(n.device)
 	draft := crdt.Draft{Network: n.network, Seq: head.Seq + 1, Prev: head.ID(), Clock: head.Clock + 1, Kind: crdt.KindSealed}
 	// Version 1, as seal wrote it before: random ephemeral keys, no commitment.
-	binding := sealedBinding(n.network, n.device, draft.Seq, s.Inner, s.Envelope, false)
+	binding := seal.Binding(n.network, n.device, draft.Seq, s.Inner, s.Envelope, false)
 	ck := random(32)
 	old := &crdt.Sealed{Inner: s.Inner, Envelope: s.Envelope, Nonce: s.Nonce}
 	old.Ciphertext = sealWith(t, ck, old.Nonce[:], crdt.EncodeDetails(crdt.Details{Title: "Old", Text: "Written by version 1."}), binding)
 	wrap1 := func(org crdt.OrgID, key []byte) []byte {
-		eph, sealed, err := sealTo(cur, key, wrapAD(binding, org), "murmur-wrap-v1")
+		eph, sealed, err := seal.To(cur, key, seal.WrapAD(binding, org), "murmur-wrap-v1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +268,7 @@ func TestSealedVersion1StillOpens(t *testing.T) {
 		}
 		shares, prev = append(shares, sh), sh.ID()
 	}
-	whole, _, err := openSealed(v1, shares, n.org, keys)
+	whole, _, err := seal.Open(v1, shares, n.org, keys)
 	if err != nil || whole.(*crdt.Request).Text != "Written by version 1." {
 		t.Fatalf("a version 1 body with a forged share first: %v", err)
 	}

@@ -7,21 +7,8 @@ import (
 	"testing"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/seal"
 )
-
-func TestDeviceX25519MatchesItsEd25519Key(t *testing.T) {
-	for i := byte(1); i < 20; i++ {
-		seed := bytes.Repeat([]byte{i}, 32)
-		priv := crdt.KeyFromSeed(seed)
-		pub, err := devicePublicX25519(crdt.PublicKeyOf(priv))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := x25519Public(devicePrivateX25519(priv)); got != pub {
-			t.Fatalf("seed %d: the X25519 key from the seed and the one from the device key differ", i)
-		}
-	}
-}
 
 // sealedFixture is a network of one organisation with a sealed request
 // to itself, opened by its own node, which keeps its entries in kind.
@@ -78,10 +65,10 @@ func testSealedCiphertextMovedToAnotherEntryDoesNotOpen(t *testing.T, kind Store
 	s, _ := crdt.ParseSealed(e)
 	moved := resign(t, n, s) // the same body, in another entry (seq+1)
 	keys, _ := n.keyring()
-	if _, _, err := openSealed(moved, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
+	if _, _, err := seal.Open(moved, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
 		t.Fatalf("a ciphertext moved to another entry: %v", err)
 	}
-	if _, _, err := openSealed(e, nil, n.org, keys); err != nil {
+	if _, _, err := seal.Open(e, nil, n.org, keys); err != nil {
 		t.Fatalf("the original no longer opens: %v", err)
 	}
 }
@@ -107,7 +94,7 @@ func testSealedTamperedWrapIsRefused(t *testing.T, kind StoreKind) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := openSealed(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
+		if _, _, err := seal.Open(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
 			t.Fatalf("byte %d of the wrap flipped: %v", at, err)
 		}
 	}
@@ -117,7 +104,7 @@ func testSealedTamperedWrapIsRefused(t *testing.T, kind StoreKind) {
 	bad.Ciphertext[0] ^= 1
 	raw, _ := crdt.EncodeBody(&bad)
 	signed, _ := crdt.Sign(n.key, crdt.Draft{Network: e.Network, Seq: e.Seq, Prev: e.Prev, Clock: e.Clock, Deps: e.Deps, Kind: e.Kind, Body: raw})
-	if _, _, err := openSealed(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
+	if _, _, err := seal.Open(signed, nil, n.org, keys); !errors.Is(err, ErrCannotOpen) {
 		t.Fatalf("a tampered ciphertext: %v", err)
 	}
 }

@@ -1,11 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"slices"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/seal"
 )
 
 // appendSealed writes body (a *crdt.Request or *crdt.Response, checked)
@@ -39,22 +42,22 @@ func (n *Node) appendSealed(ctx context.Context, inner crdt.Kind, body any, to [
 		return nil, err
 	}
 	return n.append(ctx, sealLater(func(seq uint64) (any, error) {
-		return seal(n.network, n.device, seq, inner, envRaw, details, recips)
+		return seal.Details(n.network, n.device, seq, inner, envRaw, details, recips)
 	}), deps...)
 }
 
 // recipients pairs each organisation with its current key.
-func (n *Node) recipients(orgs []crdt.OrgID) ([]recipient, error) {
-	var out []recipient
+func (n *Node) recipients(orgs []crdt.OrgID) ([]seal.Recipient, error) {
+	var out []seal.Recipient
 	for _, o := range orgs {
-		if slices.ContainsFunc(out, func(r recipient) bool { return r.org == o }) {
+		if slices.ContainsFunc(out, func(r seal.Recipient) bool { return r.Org == o }) {
 			continue
 		}
 		k, err := n.currentOrgKey(o) // only a key no revoked device can hold
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, recipient{o, k})
+		out = append(out, seal.Recipient{Org: o, Key: k})
 	}
 	return out, nil
 }
@@ -80,7 +83,7 @@ func (n *Node) unseal(id crdt.ID) (any, error) {
 	if n.key == nil {
 		return nil, fmt.Errorf("%w: the device key is locked (give the passphrase)", ErrCannotOpen)
 	}
-	whole, _, err := openSealed(e, n.state.KeyShares(id), n.org, n.cachedKeyring())
+	whole, _, err := seal.Open(e, n.state.KeyShares(id), n.org, n.cachedKeyring())
 	return whole, err
 }
 
@@ -100,7 +103,7 @@ func (n *Node) cachedKeyring() map[[32]byte][]byte {
 }
 
 // readers lists the organisations that can read sealed entry id, as far
-// as this node can tell (sealedReaders): exactly, if this node can read
+// as this node can tell (seal.Readers): exactly, if this node can read
 // it. The caller holds n.mu.
 func (n *Node) readers(id crdt.ID) []crdt.OrgID {
 	e, _, ok := n.state.Entry(id)
@@ -110,9 +113,9 @@ func (n *Node) readers(id crdt.ID) []crdt.OrgID {
 	shares := n.state.KeyShares(id)
 	var ck []byte
 	if n.key != nil {
-		_, ck, _ = openSealed(e, shares, n.org, n.cachedKeyring())
+		_, ck, _ = seal.Open(e, shares, n.org, n.cachedKeyring())
 	}
-	return sealedReaders(e, shares, ck, n.state.DeviceOrg)
+	return seal.Readers(e, shares, ck, n.state.DeviceOrg)
 }
 
 // sharedWith names the organisations a sealed entry is readable by.
@@ -149,13 +152,13 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 		return nil, ErrLocked
 	}
 	keys, _ := n.keyring()
-	_, ck, err := openSealed(e, n.state.KeyShares(rv.ID), n.org, keys)
+	_, ck, err := seal.Open(e, n.state.KeyShares(rv.ID), n.org, keys)
 	if err != nil {
 		return nil, fmt.Errorf("only an organisation that can read a sealed request can share it: %w", err)
 	}
 	// Only genuine wraps count: a forged share (any member can write one)
 	// must not make an organisation look able to read it already.
-	already := sealedReaders(e, n.state.KeyShares(rv.ID), ck, n.state.DeviceOrg)
+	already := seal.Readers(e, n.state.KeyShares(rv.ID), ck, n.state.DeviceOrg)
 	var orgs []crdt.OrgID
 	for _, ref := range to {
 		o, err := n.resolveMember(ref) // by name or ID
@@ -177,9 +180,22 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 		return nil, err
 	}
 	s, _ := crdt.ParseSealed(e)
-	wraps, err := wrapContentKey(ck, bindingOf(e, s), recips)
+	wraps, err := seal.WrapContentKey(ck, seal.BindingOf(e, s), recips)
 	if err != nil {
 		return nil, err
 	}
 	return n.append(ctx, &crdt.KeyShare{Target: rv.ID, Wraps: wraps}, rv.ID)
 }
+
+// ErrCannotOpen is returned for a sealed body this node cannot read.
+var ErrCannotOpen = seal.ErrCannotOpen
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("node: reading randomness: %v", err))
+	}
+	return b
+}
+
+func sortBytes(list [][]byte) { slices.SortFunc(list, bytes.Compare) }

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 // The shapes below are what `--json` prints (../shared/CLI.md fixes the
@@ -225,22 +226,22 @@ func (n *Node) Directory(f DirectoryFilter) ([]DirectoryInfo, error) {
 	defer n.mu.Unlock()
 	var err error
 	if f.Region != "" {
-		if f.Region, err = Region(f.Region); err != nil {
+		if f.Region, err = ident.Region(f.Region); err != nil {
 			return nil, err
 		}
 	}
 	if f.Offers != "" {
-		if f.Offers, err = SupportType(f.Offers); err != nil {
+		if f.Offers, err = ident.SupportType(f.Offers); err != nil {
 			return nil, err
 		}
 	}
 	if f.Language != "" {
-		if f.Language, err = Language(f.Language); err != nil {
+		if f.Language, err = ident.Language(f.Language); err != nil {
 			return nil, err
 		}
 	}
 	if f.Group != "" {
-		if f.Group, err = Group(f.Group); err != nil {
+		if f.Group, err = ident.Group(f.Group); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +278,7 @@ func nonNil(s []string) []string {
 // money prints hundredths as a JSON number with two decimals.
 type money uint64
 
-func (m money) MarshalJSON() ([]byte, error) { return []byte(FormatAmount(uint64(m))), nil }
+func (m money) MarshalJSON() ([]byte, error) { return []byte(ident.FormatAmount(uint64(m))), nil }
 
 // RequestSummary is one line of `request list`.
 type RequestSummary struct {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 // ErrNotFound is returned when an ID or prefix names nothing.
@@ -168,9 +169,9 @@ func (n *Node) SetDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry
 		in    *[]string
 		out   *[]string
 		check func(string) (string, error)
-	}{{in.Regions, &d.Regions, Region}, {in.Offers, &d.Offers, SupportType}, {in.Languages, &d.Languages, Language}, {in.Groups, &d.Groups, Group}} {
+	}{{in.Regions, &d.Regions, ident.Region}, {in.Offers, &d.Offers, ident.SupportType}, {in.Languages, &d.Languages, ident.Language}, {in.Groups, &d.Groups, ident.Group}} {
 		if f.in != nil {
-			if *f.out, err = canonicalList(*f.in, f.check); err != nil {
+			if *f.out, err = ident.CanonicalList(*f.in, f.check); err != nil {
 				return nil, err
 			}
 		}
@@ -222,7 +223,7 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 	}
 	var err error
 	if in.Region != "" {
-		if req.Region, err = Region(in.Region); err != nil {
+		if req.Region, err = ident.Region(in.Region); err != nil {
 			return nil, err
 		}
 	} else if typ == crdt.Alert || typ == crdt.Referral {
@@ -235,10 +236,10 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		if in.Amount == "" || in.Currency == "" {
 			return nil, inputErr("a funding request needs both --amount and --currency")
 		}
-		if req.Amount, err = Amount(in.Amount); err != nil {
+		if req.Amount, err = ident.Amount(in.Amount); err != nil {
 			return nil, err
 		}
-		if req.Currency, err = Currency(in.Currency); err != nil {
+		if req.Currency, err = ident.Currency(in.Currency); err != nil {
 			return nil, err
 		}
 	} else if typ == crdt.Funding {
@@ -270,10 +271,10 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 		}
 	}
 	slices.SortFunc(req.To, func(a, b crdt.OrgID) int { return strings.Compare(a.String(), b.String()) })
-	if req.Needs, err = canonicalList(in.Needs, SupportType); err != nil {
+	if req.Needs, err = ident.CanonicalList(in.Needs, ident.SupportType); err != nil {
 		return nil, err
 	}
-	if req.Languages, err = canonicalList(in.Languages, Language); err != nil {
+	if req.Languages, err = ident.CanonicalList(in.Languages, ident.Language); err != nil {
 		return nil, err
 	}
 	if in.Urgency != "" {
@@ -416,14 +417,14 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 		if typ != crdt.Pledge {
 			return nil, inputErr("only pledges carry an amount")
 		}
-		if resp.Amount, err = Amount(in.Amount); err != nil {
+		if resp.Amount, err = ident.Amount(in.Amount); err != nil {
 			return nil, err
 		}
 		cur := in.Currency
 		if cur == "" {
 			cur = req.Currency
 		}
-		if resp.Currency, err = Currency(cur); err != nil {
+		if resp.Currency, err = ident.Currency(cur); err != nil {
 			return nil, err
 		}
 	} else if typ == crdt.Pledge {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 type idOut struct {
@@ -334,9 +335,9 @@ func cmdDirectorySet(e *env, args []string) error {
 		"murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw --groups journalists")
 	name := c.optional("name", "the name shown in the directory")
 	regions := c.list("regions", "ISO 3166-1 codes of the regions you cover, comma-separated (TZ,KE)")
-	offers := c.list("offers", "support types you offer: "+strings.Join(node.SupportTypes, ", "))
+	offers := c.list("offers", "support types you offer: "+strings.Join(ident.SupportTypes, ", "))
 	langs := c.list("languages", "BCP 47 tags of the languages you work in (en,sw,pt-BR)")
-	groups := c.list("groups", "groups you serve: "+strings.Join(node.Groups, ", "))
+	groups := c.list("groups", "groups you serve: "+strings.Join(ident.Groups, ", "))
 	turnaround := c.optional("turnaround", "typical hours from request to answer")
 	contact := c.optional("contact", "how members reach you, a short note (any language, line breaks kept; direction overrides and control characters are refused)")
 	if _, err := c.parseArgs(args); err != nil {
@@ -431,7 +432,7 @@ func cmdRequestNew(e *env, args []string) error {
 	c.StringVar(&in.RespondBy, "respond-by", "", "deadline: a duration from now (72h, 3d, 2w) or a date (2026-12-01: the end of that day, in your local time)")
 	c.StringVar(&in.Amount, "amount", "", "amount needed (funding), for example 4500 or 4500.50")
 	c.StringVar(&in.Currency, "currency", "", "ISO 4217 currency of the amount (USD, EUR, KES)")
-	needs := c.list("needs", "support types needed (referral): "+strings.Join(node.SupportTypes, ", "))
+	needs := c.list("needs", "support types needed (referral): "+strings.Join(ident.SupportTypes, ", "))
 	langs := c.list("languages", "languages the case needs (BCP 47)")
 	c.StringVar(&in.Urgency, "urgency", "", "low, medium or high (referral)")
 	c.BoolVar(&in.Sealed, "sealed", false, "only the organisations named with --to (and yours) can read the title and text")
@@ -588,7 +589,7 @@ func cmdRequestShow(e *env, args []string) error {
 			fmt.Fprintf(w, "  by       %s%s\n", whenText(*d.RespondBy, now), over)
 		}
 		if d.Amount != nil {
-			fmt.Fprintf(w, "  amount   %s %s\n", node.FormatAmount(uint64(*d.Amount)), d.Currency)
+			fmt.Fprintf(w, "  amount   %s %s\n", ident.FormatAmount(uint64(*d.Amount)), d.Currency)
 		}
 		if len(d.To) > 0 {
 			fmt.Fprintf(w, "  to       %s\n", strings.Join(d.To, ", "))
@@ -609,7 +610,7 @@ func cmdRequestShow(e *env, args []string) error {
 		for _, r := range d.Responses {
 			amt := ""
 			if r.Amount != nil {
-				amt = fmt.Sprintf(" %s %s", node.FormatAmount(uint64(*r.Amount)), r.Currency)
+				amt = fmt.Sprintf(" %s %s", ident.FormatAmount(uint64(*r.Amount)), r.Currency)
 			}
 			fmt.Fprintf(w, "  %s  %-8s%s  %s", whenText(r.Created, now), r.Type, amt, r.OrgName)
 			if body := shownText(r.Body, r.Redacted); body != "" {

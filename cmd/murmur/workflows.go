@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 // printOutcome prints what a request's responses add up to.
@@ -47,21 +48,21 @@ func printOutcome(w io.Writer, d node.RequestDetail) {
 		}
 	case d.Funding != nil:
 		f := d.Funding
-		fmt.Fprintf(w, "\nFunding: %s %s needed", node.FormatAmount(uint64(f.Amount)), f.Currency)
+		fmt.Fprintf(w, "\nFunding: %s %s needed", ident.FormatAmount(uint64(f.Amount)), f.Currency)
 		if f.Covered {
 			fmt.Fprintf(w, " — COVERED\n")
 		} else {
-			fmt.Fprintf(w, ", %s %s remaining\n", node.FormatAmount(uint64(f.Remaining)), f.Currency)
+			fmt.Fprintf(w, ", %s %s remaining\n", ident.FormatAmount(uint64(f.Remaining)), f.Currency)
 		}
 		for _, m := range f.Pledged {
-			fmt.Fprintf(w, "  pledged  %s %s\n", node.FormatAmount(uint64(m.Amount)), m.Currency)
+			fmt.Fprintf(w, "  pledged  %s %s\n", ident.FormatAmount(uint64(m.Amount)), m.Currency)
 		}
 		for _, p := range f.Pledges {
 			state := ""
 			if p.Withdrawn {
 				state = " (withdrawn)"
 			}
-			fmt.Fprintf(w, "  %s %s %s from %s%s\n", p.ID[:12], node.FormatAmount(uint64(p.Amount)), p.Currency, p.OrgName, state)
+			fmt.Fprintf(w, "  %s %s %s from %s%s\n", p.ID[:12], ident.FormatAmount(uint64(p.Amount)), p.Currency, p.OrgName, state)
 		}
 	case d.Letter != nil:
 		l := d.Letter
@@ -215,7 +216,7 @@ func cmdGrantRecord(e *env, args []string) error {
 	c.StringVar(&in.Country, "country", "", "the applicant's country (ISO 3166-1), for names and local phone numbers")
 	c.StringVar(&in.Amount, "amount", "", "the amount granted")
 	c.StringVar(&in.Currency, "currency", "", "its currency (ISO 4217)")
-	c.StringVar(&in.Support, "support", "", "the support type: "+strings.Join(node.SupportTypes, ", "))
+	c.StringVar(&in.Support, "support", "", "the support type: "+strings.Join(ident.SupportTypes, ", "))
 	c.StringVar(&in.Date, "date", "", "the date of the grant (default: today)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
@@ -280,7 +281,7 @@ func printMatches(w io.Writer, ms []node.GrantMatch) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  DATE\tBY\tAMOUNT\tSUPPORT\tMATCHED ON")
 	for _, m := range ms {
-		fmt.Fprintf(tw, "  %s\t%s\t%s %s\t%s\t%s\n", m.Date, m.OrgName, node.FormatAmount(uint64(m.Amount)), m.Currency, m.Support, strings.Join(m.MatchedOn, ", "))
+		fmt.Fprintf(tw, "  %s\t%s\t%s %s\t%s\t%s\n", m.Date, m.OrgName, ident.FormatAmount(uint64(m.Amount)), m.Currency, m.Support, strings.Join(m.MatchedOn, ", "))
 	}
 	tw.Flush()
 }

@@ -1,4 +1,4 @@
-package node
+package ident
 
 // callingCodes maps each ISO 3166-1 alpha-2 code of isoRegions to the
 // international (ITU-T E.164) calling code of its telephone numbers, as

@@ -1,9 +1,8 @@
-package node
+package seal
 
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
@@ -30,10 +29,10 @@ import (
 // ciphertext's binding and the organisation as associated data.
 //
 // Version 2 (issue 11; crdt.Sealed.Commit set) also commits to the content
-// key, and its wraps are deterministic (wrapFor): a reader accepts only the
+// key, and its wraps are deterministic (WrapFor): a reader accepts only the
 // committed key, whatever wraps other members add in key shares, and
 // whoever holds the content key can tell a genuine wrap from a forged one.
-// Version 1 bodies are still read (openSealed).
+// Version 1 bodies are still read (Open).
 //
 // An organisation's keys are handed to its devices in its org-key entries
 // (crdt.OrgKey), each wrapped for a device's X25519 key. A device's X25519
@@ -46,15 +45,15 @@ var ErrCannotOpen = errors.New("this organisation cannot read the sealed details
 
 var zeroNonce = make([]byte, chacha20poly1305.NonceSizeX)
 
-// devicePrivateX25519 is the X25519 private key of the device whose
+// DevicePrivateX25519 is the X25519 private key of the device whose
 // ed25519 private key (seed || public) is priv.
-func devicePrivateX25519(priv []byte) []byte {
+func DevicePrivateX25519(priv []byte) []byte {
 	h := sha512.Sum512(priv[:32])
 	return h[:32] // X25519 clamps, as ed25519 does
 }
 
-// devicePublicX25519 is the X25519 public key of device k.
-func devicePublicX25519(k crdt.DeviceKey) ([32]byte, error) {
+// DevicePublicX25519 is the X25519 public key of device k.
+func DevicePublicX25519(k crdt.DeviceKey) ([32]byte, error) {
 	var out [32]byte
 	p, err := new(edwards25519.Point).SetBytes(k[:])
 	if err != nil {
@@ -64,7 +63,7 @@ func devicePublicX25519(k crdt.DeviceKey) ([32]byte, error) {
 	return out, nil
 }
 
-func x25519Public(priv []byte) [32]byte {
+func X25519Public(priv []byte) [32]byte {
 	var out [32]byte
 	pub, _ := curve25519.X25519(priv, curve25519.Basepoint)
 	copy(out[:], pub)
@@ -86,19 +85,11 @@ func kek(priv []byte, other, eph, to [32]byte, info string) ([]byte, error) {
 	return k, nil
 }
 
-func random(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("node: reading randomness: %v", err))
-	}
-	return b
-}
-
-// sealTo seals msg for the X25519 key peer with a fresh ephemeral key; it
+// To seals msg for the X25519 key peer with a fresh ephemeral key; it
 // returns the ephemeral public key and the sealed bytes.
-func sealTo(peer [32]byte, msg, ad []byte, info string) ([32]byte, []byte, error) {
+func To(peer [32]byte, msg, ad []byte, info string) ([32]byte, []byte, error) {
 	ephPriv := random(32)
-	eph := x25519Public(ephPriv)
+	eph := X25519Public(ephPriv)
 	k, err := kek(ephPriv, peer, eph, peer, info)
 	if err != nil {
 		return eph, nil, err
@@ -107,9 +98,9 @@ func sealTo(peer [32]byte, msg, ad []byte, info string) ([32]byte, []byte, error
 	return eph, aead.Seal(nil, zeroNonce, msg, ad), nil
 }
 
-// openFrom opens what sealTo sealed, with the recipient's private key.
-func openFrom(priv []byte, eph [32]byte, sealed, ad []byte, info string) ([]byte, error) {
-	k, err := kek(priv, eph, eph, x25519Public(priv), info)
+// OpenFrom opens what To sealed, with the recipient's private key.
+func OpenFrom(priv []byte, eph [32]byte, sealed, ad []byte, info string) ([]byte, error) {
+	k, err := kek(priv, eph, eph, X25519Public(priv), info)
 	if err != nil {
 		return nil, err
 	}
@@ -117,10 +108,10 @@ func openFrom(priv []byte, eph [32]byte, sealed, ad []byte, info string) ([]byte
 	return aead.Open(nil, zeroNonce, sealed, ad)
 }
 
-// sealedBinding is the associated data of a sealed entry's ciphertext. A
+// Binding is the associated data of a sealed entry's ciphertext. A
 // version 2 body (with a key commitment) has its own label, so a body
 // cannot be passed off as the other version.
-func sealedBinding(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crdt.Kind, envelope []byte, v2 bool) []byte {
+func Binding(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crdt.Kind, envelope []byte, v2 bool) []byte {
 	b := []byte("murmur-sealed-v1\n")
 	if v2 {
 		b = []byte("murmur-sealed-v2\n")
@@ -132,16 +123,16 @@ func sealedBinding(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crd
 	return append(b, envelope...)
 }
 
-// bindingOf is the binding of sealed entry e, whose body is s.
-func bindingOf(e *crdt.Entry, s *crdt.Sealed) []byte {
-	return sealedBinding(e.Network, e.Author, e.Seq, s.Inner, s.Envelope, s.Commit != [32]byte{})
+// BindingOf is the binding of sealed entry e, whose body is s.
+func BindingOf(e *crdt.Entry, s *crdt.Sealed) []byte {
+	return Binding(e.Network, e.Author, e.Seq, s.Inner, s.Envelope, s.Commit != [32]byte{})
 }
 
-// keyCommitment commits to a content key (version 2): HMAC-SHA256 keyed
+// KeyCommitment commits to a content key (version 2): HMAC-SHA256 keyed
 // with the content key over the entry's binding. Finding two content keys
 // with one commitment means a SHA-256 collision, so the commitment in the
 // signed body names exactly one content key, and with it one plaintext.
-func keyCommitment(ck, binding []byte) [32]byte {
+func KeyCommitment(ck, binding []byte) [32]byte {
 	m := hmac.New(sha256.New, ck)
 	m.Write([]byte("murmur-key-commit-v2\n"))
 	m.Write(binding)
@@ -150,44 +141,44 @@ func keyCommitment(ck, binding []byte) [32]byte {
 	return out
 }
 
-func wrapAD(binding []byte, org crdt.OrgID) []byte {
+func WrapAD(binding []byte, org crdt.OrgID) []byte {
 	h := sha256.Sum256(binding)
 	return append(append([]byte("murmur-wrap-v1\n"), h[:]...), org[:]...)
 }
 
-// recipient is an organisation and its current key.
-type recipient struct {
-	org crdt.OrgID
-	key [32]byte
+// Recipient is an organisation and its current key.
+type Recipient struct {
+	Org crdt.OrgID
+	Key [32]byte
 }
 
-// wrapFor wraps content key ck for r. The wrap is deterministic: its
+// WrapFor wraps content key ck for r. The wrap is deterministic: its
 // ephemeral key derives (HKDF-SHA256) from the content key, the binding
 // and the recipient, so whoever holds the content key can make the wrap
-// again and tell a genuine one from a forged one (sealedReaders). The
+// again and tell a genuine one from a forged one (Readers). The
 // ephemeral key stays as secret as the content key it derives from.
-func wrapFor(ck, binding []byte, r recipient) ([]byte, error) {
+func WrapFor(ck, binding []byte, r Recipient) ([]byte, error) {
 	h := sha256.Sum256(binding)
-	info := append(append([]byte("murmur-wrap-ephemeral-v2\n"), r.org[:]...), r.key[:]...)
+	info := append(append([]byte("murmur-wrap-ephemeral-v2\n"), r.Org[:]...), r.Key[:]...)
 	ephPriv := make([]byte, 32)
 	if _, err := io.ReadFull(hkdf.New(sha256.New, ck, h[:], info), ephPriv); err != nil {
 		return nil, err
 	}
-	eph := x25519Public(ephPriv)
-	k, err := kek(ephPriv, r.key, eph, r.key, "murmur-wrap-v1")
+	eph := X25519Public(ephPriv)
+	k, err := kek(ephPriv, r.Key, eph, r.Key, "murmur-wrap-v1")
 	if err != nil {
-		return nil, fmt.Errorf("sealing for %v: %w", r.org, err)
+		return nil, fmt.Errorf("sealing for %v: %w", r.Org, err)
 	}
 	aead, _ := chacha20poly1305.NewX(k)
-	sealed := aead.Seal(nil, zeroNonce, ck, wrapAD(binding, r.org))
-	return append(append(append(append([]byte{}, r.org[:]...), r.key[:]...), eph[:]...), sealed...), nil
+	sealed := aead.Seal(nil, zeroNonce, ck, WrapAD(binding, r.Org))
+	return append(append(append(append([]byte{}, r.Org[:]...), r.Key[:]...), eph[:]...), sealed...), nil
 }
 
-// wrapContentKey wraps a content key for each recipient.
-func wrapContentKey(ck, binding []byte, to []recipient) ([][]byte, error) {
+// WrapContentKey wraps a content key for each recipient.
+func WrapContentKey(ck, binding []byte, to []Recipient) ([][]byte, error) {
 	var wraps [][]byte
 	for _, r := range to {
-		w, err := wrapFor(ck, binding, r)
+		w, err := WrapFor(ck, binding, r)
 		if err != nil {
 			return nil, err
 		}
@@ -197,34 +188,35 @@ func wrapContentKey(ck, binding []byte, to []recipient) ([][]byte, error) {
 	return wraps, nil
 }
 
-// seal encrypts details for recipients. It returns the sealed body, version
+// Details encrypts details for recipients. It returns the sealed body, version
 // 2: with a commitment to its content key.
-func seal(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crdt.Kind, envelope []byte, details crdt.Details, to []recipient) (*crdt.Sealed, error) {
-	binding := sealedBinding(network, author, seq, inner, envelope, true)
+func Details(network crdt.ID, author crdt.DeviceKey, seq uint64, inner crdt.Kind, envelope []byte, details crdt.Details, to []Recipient) (*crdt.Sealed, error) {
+	binding := Binding(network, author, seq, inner, envelope, true)
 	ck := random(chacha20poly1305.KeySize)
-	s := &crdt.Sealed{Inner: inner, Envelope: envelope, Commit: keyCommitment(ck, binding)}
+	s := &crdt.Sealed{Inner: inner, Envelope: envelope, Commit: KeyCommitment(ck, binding)}
 	copy(s.Nonce[:], random(len(s.Nonce)))
 	aead, _ := chacha20poly1305.NewX(ck)
 	s.Ciphertext = aead.Seal(nil, s.Nonce[:], crdt.EncodeDetails(details), binding)
 	var err error
-	s.Wraps, err = wrapContentKey(ck, binding, to)
+	s.Wraps, err = WrapContentKey(ck, binding, to)
 	return s, err
 }
 
-// parsedWrap is one wrap of a content key.
-type parsedWrap struct {
-	org     crdt.OrgID
-	key     [32]byte
-	eph     [32]byte
-	wrapped []byte
+// Wrap is one wrap of a content key.
+type Wrap struct {
+	Org     crdt.OrgID
+	Key     [32]byte // the organisation's X25519 key it is sealed to
+	Eph     [32]byte
+	Wrapped []byte
 }
 
-func parseWrap(w []byte) parsedWrap {
-	var p parsedWrap
-	copy(p.org[:], w[0:32])
-	copy(p.key[:], w[32:64])
-	copy(p.eph[:], w[64:96])
-	p.wrapped = w[96:]
+// ParseWrap reads a wrap, which crdt has checked is long enough.
+func ParseWrap(w []byte) Wrap {
+	var p Wrap
+	copy(p.Org[:], w[0:32])
+	copy(p.Key[:], w[32:64])
+	copy(p.Eph[:], w[64:96])
+	p.Wrapped = w[96:]
 	return p
 }
 
@@ -239,39 +231,39 @@ func allWraps(s *crdt.Sealed, shares []*crdt.Entry) [][]byte {
 	return wraps
 }
 
-// openSealed decrypts a sealed entry with the content key found in its own
+// Open decrypts a sealed entry with the content key found in its own
 // wraps or in shares, and returns the whole body (*crdt.Request or
 // *crdt.Response) and the content key. Any member can write a key share,
 // so a wrap that opens proves nothing: every wrap for org is tried, and
 // only a content key that matches the body's commitment (version 2) or,
 // for a version 1 body, under which its ciphertext opens, is accepted.
-func openSealed(e *crdt.Entry, shares []*crdt.Entry, org crdt.OrgID, keys map[[32]byte][]byte) (any, []byte, error) {
+func Open(e *crdt.Entry, shares []*crdt.Entry, org crdt.OrgID, keys map[[32]byte][]byte) (any, []byte, error) {
 	s, err := crdt.ParseSealed(e)
 	if err != nil {
 		return nil, nil, err
 	}
-	binding := bindingOf(e, s)
+	binding := BindingOf(e, s)
 	committed := s.Commit != [32]byte{}
 	var lastErr error = ErrCannotOpen
 	for _, raw := range allWraps(s, shares) {
-		w := parseWrap(raw)
-		if w.org != org {
+		w := ParseWrap(raw)
+		if w.Org != org {
 			continue
 		}
-		priv, ok := keys[w.key]
+		priv, ok := keys[w.Key]
 		if !ok {
 			if lastErr == ErrCannotOpen {
 				lastErr = fmt.Errorf("%w: sealed for a key of this organisation this device does not hold", ErrCannotOpen)
 			}
 			continue
 		}
-		ck, err := openFrom(priv, w.eph, w.wrapped, wrapAD(binding, org), "murmur-wrap-v1")
+		ck, err := OpenFrom(priv, w.Eph, w.Wrapped, WrapAD(binding, org), "murmur-wrap-v1")
 		if err != nil {
 			lastErr = fmt.Errorf("%w: its key wrap does not open (tampered?)", ErrCannotOpen)
 			continue
 		}
 		if committed {
-			if c := keyCommitment(ck, binding); !hmac.Equal(c[:], s.Commit[:]) {
+			if c := KeyCommitment(ck, binding); !hmac.Equal(c[:], s.Commit[:]) {
 				lastErr = fmt.Errorf("%w: a key wrap for it hands a key that is not its own (forged?)", ErrCannotOpen)
 				continue
 			}
@@ -292,7 +284,7 @@ func openSealed(e *crdt.Entry, shares []*crdt.Entry, org crdt.OrgID, keys map[[3
 	return nil, nil, lastErr
 }
 
-// sealedReaders lists the organisations that can read a sealed entry, as
+// Readers lists the organisations that can read a sealed entry, as
 // far as this node can tell, in order of first wrap. With the content key
 // ck of a version 2 body, a wrap counts only if it is genuine: made again
 // from ck, it is the same bytes. Otherwise (a version 1 body, whose wraps
@@ -300,7 +292,7 @@ func openSealed(e *crdt.Entry, shares []*crdt.Entry, org crdt.OrgID, keys map[[3
 // wrote it, or a device of an organisation that counts wrote its share:
 // a member that cannot read the entry cannot make another look able to.
 // orgOf names a device's organisation.
-func sealedReaders(e *crdt.Entry, shares []*crdt.Entry, ck []byte, orgOf func(crdt.DeviceKey) (crdt.OrgID, bool)) []crdt.OrgID {
+func Readers(e *crdt.Entry, shares []*crdt.Entry, ck []byte, orgOf func(crdt.DeviceKey) (crdt.OrgID, bool)) []crdt.OrgID {
 	s, err := crdt.ParseSealed(e)
 	if err != nil {
 		return nil
@@ -312,17 +304,17 @@ func sealedReaders(e *crdt.Entry, shares []*crdt.Entry, ck []byte, orgOf func(cr
 		}
 	}
 	if ck != nil && s.Commit != [32]byte{} {
-		binding := bindingOf(e, s)
+		binding := BindingOf(e, s)
 		for _, raw := range allWraps(s, shares) {
-			w := parseWrap(raw)
-			if again, err := wrapFor(ck, binding, recipient{w.org, w.key}); err == nil && bytes.Equal(again, raw) {
-				add(w.org)
+			w := ParseWrap(raw)
+			if again, err := WrapFor(ck, binding, Recipient{w.Org, w.Key}); err == nil && bytes.Equal(again, raw) {
+				add(w.Org)
 			}
 		}
 		return out
 	}
 	for _, w := range s.Wraps {
-		add(parseWrap(w).org)
+		add(ParseWrap(w).Org)
 	}
 	// Shares by readers' devices, until no more readers are found (each
 	// pass adds one at least, or ends).
@@ -337,7 +329,7 @@ func sealedReaders(e *crdt.Entry, shares []*crdt.Entry, ck []byte, orgOf func(cr
 			done[i], progress = true, true
 			if ks, err := crdt.ParseKeyShare(sh); err == nil {
 				for _, w := range ks.Wraps {
-					add(parseWrap(w).org)
+					add(ParseWrap(w).Org)
 				}
 			}
 		}

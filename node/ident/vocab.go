@@ -1,4 +1,4 @@
-package node
+package ident
 
 import (
 	"errors"
@@ -12,19 +12,15 @@ import (
 	"github.com/murmurnet/murmur/crdt"
 )
 
-// ErrInput matches (errors.Is) every error about what a person typed — a
-// command-line mistake, exit status 2 — as opposed to an operation that
-// failed.
+// ErrInput matches (errors.Is) every error of this package: each is about
+// what a person typed. node.ErrInput is this same error, so the command
+// line's exit status 2 covers these too.
 var ErrInput = errors.New("invalid input")
 
-type inputError struct {
-	msg string
-	err error // what it wraps, if anything
-}
+type inputError struct{ msg string }
 
 func (e inputError) Error() string        { return e.msg }
 func (e inputError) Is(target error) bool { return target == ErrInput }
-func (e inputError) Unwrap() error        { return e.err }
 
 func inputErr(format string, args ...any) error {
 	return inputError{msg: fmt.Sprintf(format, args...)}
@@ -131,9 +127,9 @@ func Amount(s string) (uint64, error) {
 // FormatAmount prints hundredths as a decimal ("450050" -> "4500.50").
 func FormatAmount(v uint64) string { return fmt.Sprintf("%d.%02d", v/100, v%100) }
 
-// canonicalList applies check to each element, then sorts and dedupes, as
+// CanonicalList applies check to each element, then sorts and dedupes, as
 // the entry format requires.
-func canonicalList(in []string, check func(string) (string, error)) ([]string, error) {
+func CanonicalList(in []string, check func(string) (string, error)) ([]string, error) {
 	var out []string
 	for _, s := range in {
 		if strings.TrimSpace(s) == "" {

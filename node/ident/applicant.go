@@ -1,4 +1,4 @@
-package node
+package ident
 
 // Applicant identifiers for the double-funding check.
 //
