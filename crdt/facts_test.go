@@ -1,6 +1,9 @@
 package crdt
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -121,5 +124,31 @@ func TestTwoStatesOnOneStore(t *testing.T) {
 			}
 			checkBooks(t, p.s)
 		}
+	}
+}
+
+// The digest is what it always was: SHA-256 over the label, the network,
+// the number of accepted entries and their sorted IDs (a data directory
+// upgraded across releases reports the same digest).
+func TestDigestDefinition(t *testing.T) {
+	n := genHistory(t, 5)
+	s := NewState(n.network, DefaultLimits())
+	s.ApplyBatch(n.all)
+	var ids []ID
+	s.Each(func(e *Entry, st Status) {
+		if st == StatusAccepted {
+			ids = append(ids, e.ID())
+		}
+	})
+	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	h := sha256.New()
+	h.Write([]byte("murmur-state-v1\n"))
+	h.Write(n.network[:])
+	h.Write(binary.AppendUvarint(nil, uint64(len(ids))))
+	for _, id := range ids {
+		h.Write(id[:])
+	}
+	if got := s.Digest(); !bytes.Equal(got[:], h.Sum(nil)) || len(ids) < 5 {
+		t.Fatalf("digest %x over %d entries, want %x", got, len(ids), h.Sum(nil))
 	}
 }

@@ -930,17 +930,45 @@ func (s *State) acceptedIDs() []ID {
 // entries came in and whichever release computed it (a newer release may
 // read more kinds, but accepts the same set).
 func (s *State) Digest() [32]byte {
-	h := sha256.New()
-	h.Write([]byte("murmur-state-v1\n"))
-	h.Write(s.network[:])
-	ids := s.acceptedIDs()
-	h.Write(binary.AppendUvarint(nil, uint64(len(ids))))
-	for _, id := range ids {
-		h.Write(id[:])
+	digest := func(n int, each func(func(ID) error) error) ([32]byte, int, error) {
+		h := sha256.New()
+		h.Write([]byte("murmur-state-v1\n"))
+		h.Write(s.network[:])
+		h.Write(binary.AppendUvarint(nil, uint64(n)))
+		seen := 0
+		err := each(func(id ID) error {
+			h.Write(id[:])
+			seen++
+			return nil
+		})
+		var out [32]byte
+		h.Sum(out[:0])
+		return out, seen, err
 	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	// Streamed: the count first, from the facts' tally, then the IDs as
+	// they come; if the facts changed in between (another process wrote),
+	// again, and at last from one list held in memory.
+	for range 3 {
+		n := s.Counts().Accepted
+		d, seen, err := digest(n, s.facts.Accepted)
+		if err != nil {
+			s.fail(err)
+			break
+		}
+		if seen == n {
+			return d
+		}
+	}
+	ids := s.acceptedIDs()
+	d, _, _ := digest(len(ids), func(fn func(ID) error) error {
+		for _, id := range ids {
+			if err := fn(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return d
 }
 
 // pendingQueue orders waiting and held entries by arrival, for eviction.

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/store"
@@ -198,25 +197,14 @@ func (n *Node) indexNow(ctx context.Context) (*msync.Index, error) {
 	if n.index != nil {
 		return n.index, nil
 	}
-	var items []msync.Item
+	// Added as the store lists them (about the order they arrived, so
+	// mostly at the end): no second copy of a million items to sort.
+	x := msync.NewIndex()
 	if err := n.store.AcceptedItems(ctx, func(c crdt.Clock, id crdt.ID) error {
-		items = append(items, msync.Item{Clock: c, ID: id})
+		x.Add(msync.Item{Clock: c, ID: id})
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("building the reconciliation index: %w", err)
-	}
-	slices.SortFunc(items, func(a, b msync.Item) int {
-		if a.Less(b) {
-			return -1
-		}
-		if b.Less(a) {
-			return 1
-		}
-		return 0
-	})
-	x := msync.NewIndex()
-	for _, it := range items {
-		x.Add(it)
 	}
 	n.index = x
 	return x, nil

@@ -107,6 +107,13 @@ func scale(ctx context.Context, w io.Writer, sizes []int, runs int) error {
 			return fmt.Errorf("%d entries: %w", n, err)
 		}
 		rows = append(rows, row)
+		if keep := os.Getenv("MURMUR_SCALE_KEEP"); keep != "" {
+			// (to look at the directory afterwards: moved there whole)
+			if err := os.Rename(d.path, filepath.Join(keep, fmt.Sprint("n", n))); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := os.RemoveAll(d.path); err != nil {
 			return err
 		}
