@@ -21,7 +21,9 @@ func stateSummary(s *crdt.State) string {
 	c := s.Counts()
 	fmt.Fprintf(&b, "counts %d %d %d %v\n", c.Accepted, c.Waiting, c.Held, c.Unknown)
 	var lines []string
-	s.Each(func(e *crdt.Entry, st crdt.Status) { lines = append(lines, fmt.Sprintf("%v %v withheld=%v", e.ID(), st, e.Withheld)) })
+	s.Each(func(e *crdt.Entry, st crdt.Status) {
+		lines = append(lines, fmt.Sprintf("%v %v withheld=%v", e.ID(), st, e.Withheld))
+	})
 	slices.Sort(lines)
 	b.WriteString(strings.Join(lines, "\n"))
 	views, err := json.Marshal([]any{s.Requests(), s.Directory(), s.Members()})
