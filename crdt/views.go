@@ -61,20 +61,6 @@ func (s *State) records(v View, ref *ID) []*record {
 	return rs
 }
 
-func addTo[K comparable](m map[K]map[ID]*record, key K, r *record) {
-	if m[key] == nil {
-		m[key] = map[ID]*record{}
-	}
-	m[key][r.id()] = r
-}
-
-func removeFrom[K comparable](m map[K]map[ID]*record, key K, r *record) {
-	delete(m[key], r.id())
-	if len(m[key]) == 0 {
-		delete(m, key)
-	}
-}
-
 func sortRecords(rs []*record) {
 	slices.SortFunc(rs, func(a, b *record) int {
 		if a.less(b) {
