@@ -90,38 +90,71 @@ func (n *Node) reload(ctx context.Context) error {
 // write runs step inside one store transaction, with the state brought
 // up to what the store holds, and stores what the step decided. If the
 // transaction fails, or step does, the state is loaded again from the
-// store. The caller holds n.mu.
+// store. Inside atomically, the step joins that transaction. The caller
+// holds n.mu.
 func (n *Node) write(ctx context.Context, step func() (crdt.Ready, error)) (crdt.Ready, error) {
 	var ready crdt.Ready
-	mark, err := n.store.Update(ctx, func(at store.Mark) (store.Batch, error) {
-		var b store.Batch
-		if at != n.mark || n.state == nil {
-			fixes, err := n.load(ctx, at)
-			if err != nil {
-				return store.Batch{}, err
-			}
-			b.Add(fixes)
-		}
+	err := n.atomically(ctx, func() error {
 		r, err := step()
 		if err == nil {
 			err = n.state.Err()
 		}
 		if err != nil {
-			return store.Batch{}, err
+			return err
 		}
 		ready = r
-		b.Add(store.BatchOf(r))
-		return b, nil
+		n.tx.batch.Add(store.BatchOf(r))
+		n.tx.readies = append(n.tx.readies, r)
+		return nil
+	})
+	return ready, err
+}
+
+// txState is what the steps inside one atomically have decided, to store
+// when it ends.
+type txState struct {
+	batch   store.Batch
+	readies []crdt.Ready
+}
+
+// atomically runs fn inside one store transaction, with the state first
+// brought up to what the store holds: a workflow's checks (is the request
+// closed already? has this organisation signed?) and the entry it then
+// writes see the same store, and no other process writes between them.
+// The steps fn takes (write) are stored when it returns nil; if it fails,
+// nothing is, and the state is loaded again. Nested calls join the outer
+// one. The caller holds n.mu.
+func (n *Node) atomically(ctx context.Context, fn func() error) error {
+	if n.tx != nil {
+		return fn()
+	}
+	tx := &txState{}
+	mark, err := n.store.Update(ctx, func(at store.Mark) (store.Batch, error) {
+		if at != n.mark || n.state == nil {
+			fixes, err := n.load(ctx, at)
+			if err != nil {
+				return store.Batch{}, err
+			}
+			tx.batch.Add(fixes)
+		}
+		n.tx = tx
+		defer func() { n.tx = nil }()
+		if err := fn(); err != nil {
+			return store.Batch{}, err
+		}
+		return tx.batch, nil
 	})
 	if err != nil {
 		if rerr := n.reload(ctx); rerr != nil {
-			return crdt.Ready{}, errors.Join(err, rerr)
+			return errors.Join(err, rerr)
 		}
-		return crdt.Ready{}, err
+		return err
 	}
 	n.mark = mark
-	n.after(ready)
-	return ready, nil
+	for _, r := range tx.readies {
+		n.after(r)
+	}
+	return nil
 }
 
 // step gives entries to the state and stores what it decided (write).

@@ -247,7 +247,15 @@ func TestFloodingMemberIsThrottledThenIgnored(t *testing.T) {
 			}
 		}
 		t.Logf("node %d: took in %d of the %d flooding messages; throttled %d entries, blamed %d; the flooder now scores %.0f", i, taken, flood, ts.Throttled, ts.Blamed, sc[flooder])
-		if taken > flood/2 {
+		// Under the race detector every commit is several times slower,
+		// so more of the flood is queued for validation before the
+		// flooder is graylisted (each validator waits for its entry to be
+		// stored: node/commit.go); the bound is looser there.
+		bound := flood / 2
+		if raceDetector {
+			bound = flood * 3 / 5
+		}
+		if taken > bound {
 			t.Errorf("node %d took in %d of the flooder's %d messages: it was not ignored", i, taken, flood)
 		}
 		if sc[flooder] >= 0 {

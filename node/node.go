@@ -95,6 +95,8 @@ type Node struct {
 	// (core.go): a write finds another process wrote when the store's
 	// mark differs.
 	mark store.Mark
+	// tx, while atomically runs (core.go), collects its steps.
+	tx *txState
 	// unchecked: the open left the database's page check for later
 	// (openStore); `murmur run` does it as it starts.
 	unchecked bool
@@ -610,6 +612,14 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 		head, maxClock, err := n.store.ChainHead(ctx, n.device)
 		if err != nil {
 			return crdt.Ready{}, err
+		}
+		if n.tx != nil { // (entries written earlier in this transaction)
+			for _, r := range n.tx.batch.Put {
+				if r.Author == n.device && r.Seq > head.Seq {
+					head = store.Head{Seq: r.Seq, ID: r.ID, Clock: r.Clock}
+				}
+				maxClock = max(maxClock, r.Clock)
+			}
 		}
 		clock := crdt.NextClock(head.Clock, max(maxClock, n.state.MaxClock()), uint64(n.now().UnixMilli()))
 		kind := crdt.KindOf(body)

@@ -337,10 +337,20 @@ type ResponseInput struct {
 	Sealed, Open bool
 }
 
-// Respond answers a request.
-func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, error) {
+// Respond answers a request. Its checks (closed? signed already?) and
+// the answer are one transaction: two processes answering at once cannot
+// both pass them.
+func (n *Node) Respond(ctx context.Context, in ResponseInput) (e *crdt.Entry, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	err = n.atomically(ctx, func() error {
+		e, err = n.respond(ctx, in)
+		return err
+	})
+	return e, err
+}
+
+func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, error) {
 	typ, ok := crdt.ParseResponseType(strings.ToLower(strings.TrimSpace(in.Type)))
 	if !ok {
 		return nil, inputErr("unknown response type %q: use vouch, concern or unknown (verification), accept or decline (referral), pledge or withdraw (funding), sign (letter), or comment", in.Type)
@@ -449,20 +459,26 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 }
 
 // CloseRequest closes one of this organisation's requests.
-func (n *Node) CloseRequest(ctx context.Context, ref string) (*crdt.Entry, error) {
+func (n *Node) CloseRequest(ctx context.Context, ref string) (e *crdt.Entry, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	rv, err := n.resolveRequest(ref)
-	if err != nil {
-		return nil, err
-	}
-	if rv.Org != n.org {
-		return nil, fmt.Errorf("request %s belongs to another organisation: only its author's organisation can close it", short(rv.ID.String()))
-	}
-	if rv.Closed {
-		return nil, fmt.Errorf("request %s is already closed", short(rv.ID.String()))
-	}
-	return n.append(ctx, &crdt.RequestClosed{Request: rv.ID}, rv.ID)
+	// The check and the close are one transaction: two processes closing
+	// at once cannot both find it open.
+	err = n.atomically(ctx, func() error {
+		rv, err := n.resolveRequest(ref)
+		if err != nil {
+			return err
+		}
+		if rv.Org != n.org {
+			return fmt.Errorf("request %s belongs to another organisation: only its author's organisation can close it", short(rv.ID.String()))
+		}
+		if rv.Closed {
+			return fmt.Errorf("request %s is already closed", short(rv.ID.String()))
+		}
+		e, err = n.append(ctx, &crdt.RequestClosed{Request: rv.ID}, rv.ID)
+		return err
+	})
+	return e, err
 }
 
 // RevokeDevice revokes a device. cutoff, if not nil, is the last of its

@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // sqliteMagic begins every SQLite database file.
@@ -27,6 +28,9 @@ const sqliteMagic = "SQLite format 3\x00"
 // Damage is what CheckFile or QuickCheck found wrong, in plain words.
 type Damage struct {
 	Problem string // "the file is empty", ...
+	// transient: what another process writing the file shows for a
+	// moment (CheckFile looks again).
+	transient bool
 }
 
 func (d *Damage) Error() string { return d.Problem }
@@ -41,47 +45,79 @@ func (d *Damage) Is(target error) bool { return target == ErrCorrupt }
 func CheckFile(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &Damage{"the database file is missing"}
+		return &Damage{Problem: "the database file is missing"}
 	}
 	if err != nil {
-		return &Damage{fmt.Sprintf("the database file cannot be read (%v)", err)}
+		return &Damage{Problem: fmt.Sprintf("the database file cannot be read (%v)", err)}
 	}
 	defer f.Close()
+	// Another process's checkpoint may be growing the file as it is read:
+	// its header can count pages not written yet. A file that stays short
+	// across a few looks is damaged; one that catches up was being written.
+	var damage *Damage
+	for attempt := range 4 {
+		if attempt > 0 {
+			time.Sleep(25 * time.Millisecond)
+		}
+		if damage, err = checkOnce(f); err != nil || damage == nil || !damage.transient {
+			break
+		}
+	}
+	if err != nil {
+		return &Damage{Problem: fmt.Sprintf("the database file cannot be read (%v)", err)}
+	}
+	if damage != nil {
+		return damage
+	}
+	return nil
+}
+
+// checkOnce reads the header, then the size (a file only grows while it
+// is written), and says what is wrong, if anything.
+func checkOnce(f *os.File) (*Damage, error) {
+	var h [100]byte
+	n, err := f.ReadAt(h[:], 0)
+	if err != nil && n == 0 {
+		st, serr := f.Stat()
+		if serr == nil && st.Size() == 0 {
+			return &Damage{Problem: "the database file is empty"}, nil
+		}
+		if serr == nil && st.Size() < int64(len(h)) {
+			return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes)", st.Size())}, nil
+		}
+		return nil, err
+	}
 	st, err := f.Stat()
 	if err != nil {
-		return &Damage{fmt.Sprintf("the database file cannot be read (%v)", err)}
+		return nil, err
 	}
 	size := st.Size()
 	if size == 0 {
-		return &Damage{"the database file is empty"}
+		return &Damage{Problem: "the database file is empty"}, nil
 	}
-	var h [100]byte
 	if size < int64(len(h)) {
-		return &Damage{fmt.Sprintf("the database file is cut short (%d bytes)", size)}
-	}
-	if _, err := f.ReadAt(h[:], 0); err != nil {
-		return &Damage{fmt.Sprintf("the database file cannot be read (%v)", err)}
+		return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes)", size)}, nil
 	}
 	if string(h[:16]) != sqliteMagic {
-		return &Damage{"the database file does not begin as a database does: it was overwritten or is not a database"}
+		return &Damage{Problem: "the database file does not begin as a database does: it was overwritten or is not a database"}, nil
 	}
 	pageSize := int64(binary.BigEndian.Uint16(h[16:18]))
 	if pageSize == 1 {
 		pageSize = 65536
 	}
 	if pageSize < 512 || pageSize&(pageSize-1) != 0 {
-		return &Damage{"the database file's header is damaged"}
+		return &Damage{Problem: "the database file's header is damaged"}, nil
 	}
 	if size%pageSize != 0 {
-		return &Damage{fmt.Sprintf("the database file is cut short (%d bytes, not a whole number of %d-byte pages)", size, pageSize)}
+		return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes, not a whole number of %d-byte pages)", size, pageSize), transient: true}, nil
 	}
 	// The page count in the header is valid when its change counter
 	// matches the version-valid-for number (SQLite's file format, 1.3.7).
 	pages := int64(binary.BigEndian.Uint32(h[28:32]))
 	if pages > 0 && binary.BigEndian.Uint32(h[24:28]) == binary.BigEndian.Uint32(h[92:96]) && pages*pageSize > size {
-		return &Damage{fmt.Sprintf("the database file is cut short: it has %d of its %d pages", size/pageSize, pages)}
+		return &Damage{Problem: fmt.Sprintf("the database file is cut short: it has %d of its %d pages", size/pageSize, pages), transient: true}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // QuickCheck runs SQLite's quick_check (every page read, b-trees and
@@ -114,7 +150,7 @@ func (s *SQLite) pragmaCheck(ctx context.Context, pragma string) error {
 	if len(problems) == 1 && problems[0] == "ok" {
 		return nil
 	}
-	return &Damage{fmt.Sprintf("the database's pages are damaged (%d problems found, the first: %s)", len(problems), firstOr(problems, "none named"))}
+	return &Damage{Problem: fmt.Sprintf("the database's pages are damaged (%d problems found, the first: %s)", len(problems), firstOr(problems, "none named"))}
 }
 
 func firstOr(list []string, or string) string {
