@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -556,6 +557,17 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 	// The open alerts, newest first, head the list. They are read as far
 	// as this page needs them: all of them only if the page goes past
 	// them, or starts after a request that is not one of them.
+	var afterID crdt.ID // the request --after names
+	if after != "" {
+		rv, err := n.requestByPrefix(after)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+			}
+			return nil, 0, err
+		}
+		afterID = rv.ID
+	}
 	var open []crdt.RequestView // the open alerts read, newest first
 	isOpen := map[crdt.ID]bool{}
 	at := -1                                     // the index in open of the request --after names
@@ -568,7 +580,7 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 			if !urgent(rv) {
 				return true
 			}
-			if after != "" && at < 0 && strings.HasPrefix(rv.ID.String(), strings.ToLower(after)) {
+			if after != "" && at < 0 && rv.ID == afterID {
 				at = len(open)
 			}
 			open = append(open, rv)
@@ -581,7 +593,7 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 	if after != "" && at < 0 {
 		// After a request that is not an open alert: every open alert was
 		// read (above), and the rest resumes after that request.
-		rv, err := n.requestByPrefix(after)
+		rv, err := n.requestByPrefix(afterID.String())
 		if err != nil || isOpen[rv.ID] || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
 			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
 		}
@@ -630,9 +642,16 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 // pageOf is RequestPage's page of a whole list.
 func pageOf(list []RequestSummary, after string, limit int) ([]RequestSummary, int, error) {
 	if after != "" {
-		i := slices.IndexFunc(list, func(r RequestSummary) bool { return strings.HasPrefix(r.ID, strings.ToLower(after)) })
-		if i < 0 {
+		ids := make([]string, len(list))
+		for i, r := range list {
+			ids[i] = r.ID
+		}
+		i, err := resolve("request", after, ids)
+		if errors.Is(err, ErrNotFound) {
 			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+		}
+		if err != nil {
+			return nil, 0, err
 		}
 		list = list[i+1:]
 	}

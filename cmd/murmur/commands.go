@@ -271,7 +271,7 @@ next page.`, "murmur members --json")
 			}
 		}
 		if more > 0 {
-			fmt.Fprintf(w, "%s: murmur members --after %s (or --limit %d)\n", plural(more, "more organisation"), ms[len(ms)-1].Org[:12], len(ms)+more)
+			fmt.Fprintln(w, nextPage(more, "more organisation", "members", nil, ms[len(ms)-1].Org[:12], *after, len(ms)))
 		}
 		fmt.Fprintln(w)
 		printGovernance(w, g)
@@ -414,7 +414,9 @@ func cmdDirectoryList(e *env, args []string) error {
 		}
 		tw.Flush()
 		if more > 0 {
-			fmt.Fprintf(w, "%s: murmur directory list --after %s (or --limit %d)\n", plural(more, "more organisation"), list[len(list)-1].Org[:12], len(list)+more)
+			fmt.Fprintln(w, nextPage(more, "more organisation", "directory list",
+				flagArgs("--region", f.Region, "--offers", f.Offers, "--language", f.Language, "--group", f.Group),
+				list[len(list)-1].Org[:12], *after, len(list)))
 		}
 	})
 }
@@ -547,7 +549,9 @@ func cmdRequestList(e *env, args []string) error {
 		}
 		tw.Flush()
 		if more > 0 {
-			fmt.Fprintf(w, "%s: murmur request list --after %s (or --limit %d)\n", plural(more, "more request"), list[len(list)-1].ID[:12], len(list)+more)
+			fmt.Fprintln(w, nextPage(more, "more request", "request list",
+				flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", strconv.FormatBool(f.Inbox)),
+				list[len(list)-1].ID[:12], *after, len(list)))
 		}
 	})
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -82,7 +82,16 @@ const defaultLimit = 50
 // how many more follow.
 func page[T any](list []T, id func(T) string, after string, limit int) ([]T, int, error) {
 	if after != "" {
-		i := slices.IndexFunc(list, func(x T) bool { return strings.HasPrefix(id(x), strings.ToLower(after)) })
+		a := strings.ToLower(strings.TrimSpace(after))
+		i := -1
+		for j, x := range list {
+			if strings.HasPrefix(id(x), a) {
+				if i >= 0 {
+					return nil, 0, usagef("--after %s names more than one item in this list: give more characters", after)
+				}
+				i = j
+			}
+		}
 		if i < 0 {
 			return nil, 0, usagef("--after %s: no such item in this list (it may have been filtered out)", after)
 		}
@@ -92,4 +101,36 @@ func page[T any](list []T, id func(T) string, after string, limit int) ([]T, int
 		return list, 0, nil
 	}
 	return list[:limit], len(list) - limit, nil
+}
+
+// nextPage is the line under a page that says how many more items follow,
+// and the command that shows them: the same command with the same
+// filters, after the last item shown; and, from the top, how large a
+// --limit shows them all.
+func nextPage(more int, what, command string, filters []string, last string, after string, shown int) string {
+	cmd := strings.Join(append([]string{"murmur", command}, filters...), " ")
+	line := fmt.Sprintf("%s: %s --after %s", plural(more, what), cmd, last)
+	if after == "" {
+		line += fmt.Sprintf(" (or --limit %d)", shown+more)
+	}
+	return line
+}
+
+// flagArgs are the flags of a filter as a person would type them again:
+// name and value, the value quoted if it needs to be.
+func flagArgs(pairs ...string) []string {
+	var out []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		name, v := pairs[i], pairs[i+1]
+		switch {
+		case v == "" || v == "false":
+		case v == "true":
+			out = append(out, name)
+		case strings.ContainsAny(v, " \t'\"$"):
+			out = append(out, name, strconv.Quote(v))
+		default:
+			out = append(out, name, v)
+		}
+	}
+	return out
 }

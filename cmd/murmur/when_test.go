@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -115,5 +116,30 @@ func TestPlainError(t *testing.T) {
 		if internalWords.MatchString(got) {
 			t.Errorf("plainError(%q) = %q still reads like internals", c.err, got)
 		}
+	}
+}
+
+// The line under a page repeats the filters, and offers a --limit only
+// from the top of the list.
+func TestNextPageKeepsTheFilters(t *testing.T) {
+	got := nextPage(3, "more request", "request list", flagArgs("--open", "true", "--kind", "alert", "--inbox", "false"), "0774cd6a1400", "", 2)
+	if want := "3 more requests: murmur request list --open --kind alert --after 0774cd6a1400 (or --limit 5)"; got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	got = nextPage(1, "more organisation", "directory list", flagArgs("--region", "TZ", "--offers", "legal aid"), "c12e8b000000", "c121bb", 7)
+	if want := `1 more organisation: murmur directory list --region TZ --offers "legal aid" --after c12e8b000000`; got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}
+
+// An --after prefix that names two items is refused, not taken as the
+// first.
+func TestPageRefusesAnAmbiguousAfter(t *testing.T) {
+	list := []string{"c12e8b", "c121bb", "d00000"}
+	if _, _, err := page(list, func(s string) string { return s }, "c12", 1); err == nil || !strings.Contains(err.Error(), "more than one") {
+		t.Fatalf("an ambiguous --after: %v", err)
+	}
+	if got, more, err := page(list, func(s string) string { return s }, "c121", 1); err != nil || len(got) != 1 || got[0] != "d00000" || more != 0 {
+		t.Fatalf("a unique --after: %v %d %v", got, more, err)
 	}
 }
