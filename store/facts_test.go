@@ -450,7 +450,7 @@ func firstDiff(a, b string) string {
 // of both, and what each State says.
 func TestFactsAnswerLikeMemoryFacts(t *testing.T) {
 	cases := *factsCases
-	if testing.Short() {
+	if testing.Short() || raceDetector {
 		cases = 3
 	}
 	if cases < 3 {

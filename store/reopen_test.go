@@ -41,7 +41,7 @@ func stateSummary(s *crdt.State) string {
 // at random points, ends as a state that took every entry in one go.
 func TestReopenedStoreGivesTheSameState(t *testing.T) {
 	cases := 8
-	if testing.Short() {
+	if testing.Short() || raceDetector {
 		cases = 2
 	}
 	ctx := context.Background()
