@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"slices"
 )
 
@@ -57,15 +58,16 @@ type Facts interface {
 	// Page returns up to limit accepted entries of view v, newest first
 	// (by clock, then ID, both descending), that come after cursor if it
 	// is not nil; with tag != 0, only those whose Keys.Tag is tag; with
-	// ref not nil, only those whose Keys.Ref is *ref.
+	// ref not nil, only those whose Keys.Ref is *ref (the zero ID: those
+	// with no ref, such as the open requests).
 	Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error)
 	// Range returns up to max accepted entries of view v whose IDs lie
 	// between lo and hi (both included), in ascending ID order: the
 	// entries an ID prefix names.
 	Range(v View, lo, hi ID, max int) ([]*Entry, error)
-	// Count is how many accepted entries view v lists (with tag != 0, of
-	// that tag), after cursor if it is not nil (as Page lists them).
-	Count(v View, tag uint64, after *Cursor) (int, error)
+	// Count is how many accepted entries Page would list with the same
+	// view, tag and ref, after cursor if it is not nil, and no limit.
+	Count(v View, tag uint64, ref *ID, after *Cursor) (int, error)
 	// Resident calls fn for every stored entry a State keeps in memory:
 	// those not accepted, and the accepted ones of kinds for which
 	// ResidentKind is true.
@@ -101,12 +103,25 @@ const (
 )
 
 // Keys are what a Facts finds an entry by, decided by the State from the
-// entry's body (or, for a redacted one, what its redaction kept).
+// entry's body (or, for a redacted one, what its redaction kept) and, for
+// a request, whether it is closed.
 type Keys struct {
 	View   View
 	Tag    uint64 // a request's type
-	Ref    ID
+	Ref    ID     // the entry it names; for a request, ClosedRef once closed
 	Tokens [][32]byte
+}
+
+// ClosedRef is the Ref of a closed request: a request with no ref is open,
+// so that the open ones are listed without reading the closed (Page with
+// the zero ID as ref). It names no entry.
+var ClosedRef = ID(sha256.Sum256([]byte("murmur: a closed request")))
+
+// Rekey is a stored entry whose keys changed while its bytes did not: a
+// request closed, or open again (its close undone).
+type Rekey struct {
+	ID   ID
+	Keys Keys
 }
 
 // Stored is an entry as a State hands it to its Facts.
@@ -129,6 +144,9 @@ type Ready struct {
 	// body a redaction took back (Entry is then without it), or a body that
 	// arrived for an entry held without one. Keys are their new keys.
 	Rewritten []Stored
+	// Rekeyed are entries stored before whose keys changed, ordered by
+	// ID: requests closed or opened again.
+	Rekeyed []Rekey
 }
 
 // keysOf decides the keys of an entry whose (possibly kept) body is body.
@@ -274,6 +292,13 @@ func (m *MemoryFacts) Persist(r Ready) {
 			m.index(f, true)
 		}
 	}
+	for _, k := range r.Rekeyed {
+		if f := m.entries[k.ID]; f != nil {
+			m.index(f, false)
+			f.keys = k.Keys
+			m.index(f, true)
+		}
+	}
 }
 
 // Get implements Facts.
@@ -405,7 +430,7 @@ func (m *MemoryFacts) MaxClock() (Clock, error) { return m.maxClock, nil }
 func (m *MemoryFacts) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
 	var out []*Entry
 	for _, f := range m.views[v] {
-		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && (ref == nil || *ref != (ID{}) && f.keys.Ref == *ref) && after.before(f.e.Clock, f.e.id) {
+		if f.lists(tag, ref) && after.before(f.e.Clock, f.e.id) {
 			out = append(out, f.e)
 		}
 	}
@@ -424,11 +449,16 @@ func (m *MemoryFacts) Page(v View, tag uint64, ref *ID, after *Cursor, limit int
 	return out, nil
 }
 
+// lists reports whether Page lists f in its view with tag and ref.
+func (f *memFact) lists(tag uint64, ref *ID) bool {
+	return f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && (ref == nil || f.keys.Ref == *ref)
+}
+
 // Count implements Facts.
-func (m *MemoryFacts) Count(v View, tag uint64, after *Cursor) (int, error) {
+func (m *MemoryFacts) Count(v View, tag uint64, ref *ID, after *Cursor) (int, error) {
 	n := 0
 	for _, f := range m.views[v] {
-		if f.st == StatusAccepted && (tag == 0 || f.keys.Tag == tag) && after.before(f.e.Clock, f.e.id) {
+		if f.lists(tag, ref) && after.before(f.e.Clock, f.e.id) {
 			n++
 		}
 	}

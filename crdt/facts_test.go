@@ -25,14 +25,14 @@ func TestRequestPagesWalkTheList(t *testing.T) {
 	if len(all) < 6 {
 		t.Fatalf("histories too small: %d requests", len(all))
 	}
-	if got := s.RequestCount(0, nil); got != len(all) {
+	if got := s.RequestCount(0, false, nil); got != len(all) {
 		t.Fatalf("count %d, listed %d", got, len(all))
 	}
 	for _, size := range []int{1, 2, 7, len(all) + 1} {
 		var got []ID
 		var after *Cursor
 		for range len(all) + 1 {
-			page := s.RequestPage(0, after, size)
+			page := s.RequestPage(0, false, after, size)
 			if len(page) == 0 {
 				break
 			}
@@ -41,7 +41,7 @@ func TestRequestPagesWalkTheList(t *testing.T) {
 			}
 			last := page[len(page)-1]
 			after = &Cursor{Clock: last.Clock, ID: last.ID}
-			if left := s.RequestCount(0, after); left != len(all)-len(got) {
+			if left := s.RequestCount(0, false, after); left != len(all)-len(got) {
 				t.Fatalf("pages of %d: %d left after %d shown, want %d", size, left, len(got), len(all)-len(got))
 			}
 		}
@@ -61,9 +61,9 @@ func TestRequestPagesWalkTheList(t *testing.T) {
 		}
 	}
 	for k, want := range kinds {
-		page := s.RequestPage(k, nil, len(all))
-		if len(page) != want || s.RequestCount(k, nil) != want {
-			t.Fatalf("kind %v: page %d, count %d, want %d", k, len(page), s.RequestCount(k, nil), want)
+		page := s.RequestPage(k, false, nil, len(all))
+		if len(page) != want || s.RequestCount(k, false, nil) != want {
+			t.Fatalf("kind %v: page %d, count %d, want %d", k, len(page), s.RequestCount(k, false, nil), want)
 		}
 		for _, rv := range page {
 			if rv.Request.Type != k {

@@ -274,6 +274,19 @@ func checkInvariants(t *testing.T, seed uint64, s *State) {
 	if g, gen := s.Governance(), s.get(s.network); gen != nil && s.m.orgs[OrgIDFor(gen.e.Author)] != nil && (len(g.Stewards) == 0 || g.Quorum < 1 || g.Needed < 1) {
 		t.Fatalf("seed %d: a network without a steward or a quorum: %+v", seed, g)
 	}
+	// The open requests listed are exactly those not closed.
+	open := map[ID]bool{}
+	for _, rv := range s.RequestPage(0, true, nil, 1<<30) {
+		open[rv.ID] = true
+	}
+	if n := s.RequestCount(0, true, nil); n != len(open) {
+		t.Fatalf("seed %d: %d open requests counted, %d listed", seed, n, len(open))
+	}
+	for _, rv := range s.Requests() {
+		if open[rv.ID] == rv.Closed {
+			t.Fatalf("seed %d: request %v closed=%v, listed among the open: %v", seed, rv.ID, rv.Closed, open[rv.ID])
+		}
+	}
 	for _, id := range s.acceptedIDs() {
 		r := s.get(id)
 		if r.e.Kind != KindGenesis && s.m.devices[r.e.Author] == nil {
@@ -430,7 +443,7 @@ func reopening(t *testing.T, network ID, limits Limits, batches [][]*Entry, rng 
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ready.Changes)+len(ready.Stored)+len(ready.Rewritten) > 0 {
+			if len(ready.Changes)+len(ready.Stored)+len(ready.Rewritten)+len(ready.Rekeyed) > 0 {
 				t.Fatalf("a restored state changed what it was restored from: %+v", ready)
 			}
 			checkBooks(t, s)

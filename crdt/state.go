@@ -467,25 +467,38 @@ func (s *State) begin() {
 func (s *State) finish() Ready {
 	s.redact()
 	var ready Ready
+	closes := s.stepCloses()
 	for r, from := range s.before {
 		switch {
 		case s.fresh[r]:
 			if r.status != StatusNone {
-				ready.Stored = append(ready.Stored, Stored{Entry: r.e, Status: r.status, Keys: keysOf(r.e, r.body)})
+				ready.Stored = append(ready.Stored, Stored{Entry: r.e, Status: r.status, Keys: s.keys(r, closes)})
 			}
 		case r.status != from:
 			ready.Changes = append(ready.Changes, Change{ID: r.id(), From: from, To: r.status})
 		}
 	}
+	rewritten := map[ID]bool{}
 	for r := range s.rewritten {
 		if !s.fresh[r] && r.status != StatusNone && s.recs[r.id()] == r {
-			ready.Rewritten = append(ready.Rewritten, Stored{Entry: r.e, Status: r.status, Keys: keysOf(r.e, r.body)})
+			ready.Rewritten = append(ready.Rewritten, Stored{Entry: r.e, Status: r.status, Keys: s.keys(r, closes)})
+			rewritten[r.id()] = true
 		}
+	}
+	// The requests whose closes this Step changed are keyed again (open,
+	// or closed), unless they were stored or rewritten above.
+	for id := range closes.targets {
+		r := s.get(id)
+		if r == nil || s.fresh[r] || rewritten[id] || r.status == StatusNone || keysOf(r.e, r.body).View != ViewRequest {
+			continue
+		}
+		ready.Rekeyed = append(ready.Rekeyed, Rekey{ID: id, Keys: s.keys(r, closes)})
 	}
 	byID := func(a, b ID) int { return bytes.Compare(a[:], b[:]) }
 	slices.SortFunc(ready.Stored, func(a, b Stored) int { return byID(a.Entry.id, b.Entry.id) })
 	slices.SortFunc(ready.Changes, func(a, b Change) int { return byID(a.ID, b.ID) })
 	slices.SortFunc(ready.Rewritten, func(a, b Stored) int { return byID(a.Entry.id, b.Entry.id) })
+	slices.SortFunc(ready.Rekeyed, func(a, b Rekey) int { return byID(a.ID, b.ID) })
 	// What need not stay in memory goes to the facts.
 	for r := range s.before {
 		s.release(r)
@@ -500,6 +513,65 @@ func (s *State) finish() Ready {
 	s.loaded, s.rewritten, s.gone = nil, nil, nil
 	s.stepping = false
 	return ready
+}
+
+// stepCloses are the closes whose standing a Step changed (stored,
+// accepted or no longer, given or stripped of their body), by the request
+// they may close: each such request is keyed again, as is every entry
+// stored before whose status changed (a request may be one).
+type stepCloses struct {
+	targets map[ID][]*record
+}
+
+func (s *State) stepCloses() stepCloses {
+	c := stepCloses{targets: map[ID][]*record{}}
+	add := func(r *record) {
+		if r.e.Kind != KindRequestClosed {
+			return
+		}
+		if b, ok := r.body.(*RequestClosed); ok {
+			c.targets[b.Request] = append(c.targets[b.Request], r)
+		}
+		for _, d := range r.e.Deps { // (a close whose body is gone)
+			if _, ok := c.targets[d]; !ok {
+				c.targets[d] = nil
+			}
+		}
+	}
+	for r, from := range s.before {
+		switch {
+		case !s.fresh[r] && r.status != from && r.e.Kind != KindRequestClosed:
+			// Its organisation may be known only now (its author admitted).
+			if _, ok := c.targets[r.id()]; !ok {
+				c.targets[r.id()] = nil
+			}
+		case s.fresh[r] || r.status != from:
+			add(r)
+		}
+	}
+	for r := range s.rewritten {
+		add(r)
+	}
+	return c
+}
+
+// keys are the keys of r: those its body decides, and for a request
+// whether it is closed (ClosedRef), by the rule requestView follows.
+func (s *State) keys(r *record, c stepCloses) Keys {
+	k := keysOf(r.e, r.body)
+	if k.View != ViewRequest {
+		return k
+	}
+	id, org := r.id(), s.orgOf(r)
+	closes := func(x *record) bool {
+		b, ok := x.body.(*RequestClosed)
+		return ok && x.status == StatusAccepted && b.Request == id && s.orgOf(x) == org
+	}
+	// The closes this Step changed first: the facts do not have them yet.
+	if slices.ContainsFunc(c.targets[id], closes) || slices.ContainsFunc(s.records(ViewClose, &id), closes) {
+		k.Ref = ClosedRef
+	}
+	return k
 }
 
 // Restore loads what a new state keeps in memory from facts that hold

@@ -291,10 +291,10 @@ func (s *State) Requests() []RequestView {
 
 // RequestPage lists up to limit requests, newest first (by clock, then
 // ID, both descending), after cursor if it is not nil; with kind != 0,
-// only requests of that kind. It reads only the requests it returns, and
-// their answers.
-func (s *State) RequestPage(kind RequestType, after *Cursor, limit int) []RequestView {
-	es, err := s.facts.Page(ViewRequest, uint64(kind), nil, after, limit)
+// only requests of that kind; with open, only those not closed. It reads
+// only the requests it returns, and their answers.
+func (s *State) RequestPage(kind RequestType, open bool, after *Cursor, limit int) []RequestView {
+	es, err := s.facts.Page(ViewRequest, uint64(kind), openRef(open), after, limit)
 	s.fail(err)
 	out := make([]RequestView, 0, len(es))
 	for _, e := range es {
@@ -319,10 +319,18 @@ func (s *State) RequestsBetween(lo, hi ID, max int) []RequestView {
 	return out
 }
 
-// RequestCount is how many requests there are (of kind, if not 0), after
-// cursor if it is not nil (as RequestPage lists them).
-func (s *State) RequestCount(kind RequestType, after *Cursor) int {
-	n, err := s.facts.Count(ViewRequest, uint64(kind), after)
+// openRef is the ref that lists the open requests (see ClosedRef).
+func openRef(open bool) *ID {
+	if open {
+		return &ID{}
+	}
+	return nil
+}
+
+// RequestCount is how many requests RequestPage would list with the same
+// kind and open, after cursor if it is not nil.
+func (s *State) RequestCount(kind RequestType, open bool, after *Cursor) int {
+	n, err := s.facts.Count(ViewRequest, uint64(kind), openRef(open), after)
 	s.fail(err)
 	return n
 }

@@ -41,22 +41,16 @@ func (n *Node) AckAlert(ctx context.Context, ref string) (e *crdt.Entry, already
 	return e, false, err
 }
 
-// statusAlerts is how many open alerts status shows; alertsLooked bounds
-// how many alerts it reads to find them and count the others: alerts are
-// few, but a network that never closes them must not make every status
-// read them all.
-const (
-	statusAlerts = 10
-	alertsLooked = 200
-)
+// statusAlerts is how many open alerts status shows.
+const statusAlerts = 10
 
-// eachAlert walks the alerts newest first, a page at a time, and calls
-// fn with each until fn returns false; it reads no other request, and
-// stops reading where fn stops.
-func (n *Node) eachAlert(fn func(rv crdt.RequestView) bool) {
+// eachOpenAlert walks the open alerts newest first, a page at a time, and
+// calls fn with each until fn returns false; it reads no other request,
+// and stops reading where fn stops.
+func (n *Node) eachOpenAlert(fn func(rv crdt.RequestView) bool) {
 	var after *crdt.Cursor
 	for {
-		page := n.state.RequestPage(crdt.Alert, after, 64)
+		page := n.state.RequestPage(crdt.Alert, true, after, 64)
 		for _, rv := range page {
 			if !fn(rv) {
 				return
@@ -71,39 +65,34 @@ func (n *Node) eachAlert(fn func(rv crdt.RequestView) bool) {
 }
 
 // alertsInfo is what status says of the open alerts: up to statusAlerts
-// of the last AlertWindow, those this organisation has not acknowledged
-// first, then newest first; how many more of the last AlertWindow there
-// are; how many are older. Both counts are of the alertsLooked newest
-// alerts; lowerBound says there are more, not looked at.
+// of the last AlertWindow, newest first, then those this organisation has
+// not acknowledged first; how many more of the last AlertWindow there
+// are; how many are older.
 type alertsInfo struct {
 	shown       []RequestSummary
 	more, older int
-	lowerBound  bool
 }
 
+// recentAlerts reads only the alerts it shows; the others are counted in
+// the store's index of open requests.
 func (n *Node) recentAlerts(names map[crdt.OrgID]string) alertsInfo {
 	since := n.now().Add(-AlertWindow).UnixMilli()
 	a := alertsInfo{shown: []RequestSummary{}}
-	looked := 0
-	n.eachAlert(func(rv crdt.RequestView) bool {
-		if looked == alertsLooked {
-			a.lowerBound = true
+	n.eachOpenAlert(func(rv crdt.RequestView) bool {
+		if int64(rv.Clock.Millis()) < since || len(a.shown) == statusAlerts {
 			return false
 		}
-		looked++
-		switch {
-		case !urgent(rv):
-		case int64(rv.Clock.Millis()) < since:
-			a.older++
-		case len(a.shown) < statusAlerts:
+		if urgent(rv) {
 			a.shown = append(a.shown, n.summary(rv, names))
-		default:
-			a.more++
 		}
 		return true
 	})
-	recent := a.shown
-	slices.SortStableFunc(recent, func(a, b RequestSummary) int {
+	all := n.state.RequestCount(crdt.Alert, true, nil)
+	if since > 0 {
+		a.older = n.state.RequestCount(crdt.Alert, true, &crdt.Cursor{Clock: crdt.ClockAt(uint64(since))})
+	}
+	a.more = max(all-a.older-len(a.shown), 0)
+	slices.SortStableFunc(a.shown, func(a, b RequestSummary) int {
 		switch {
 		case a.Acknowledged == b.Acknowledged:
 			return 0

@@ -4,17 +4,29 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/murmurnet/murmur/crdt"
 )
 
 // A data directory written before the state lived in the store (schema 3:
 // entries without keys, no tallies) opens, is migrated in place, and
 // reports the same digest, counts and views: the keys are decided once by
 // replaying the log, and from then on no open replays it.
+//
+// A directory written by schema 4 (every request keyed open) is keyed
+// again the same way, once, if it holds a close.
 func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
+	for _, schema := range []int{3, 4} {
+		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { oldDirectoryOpens(t, schema) })
+	}
+}
+
+func oldDirectoryOpens(t *testing.T, schema int) {
 	ctx := context.Background()
 	a, b := apart(t, SQLiteStore)
 	exchange(t, a, b)
@@ -43,6 +55,13 @@ func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
 	if _, err := a.Redact(ctx, gone.ID().String(), "wrong network"); err != nil {
 		t.Fatal(err)
 	}
+	closed, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Done with"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CloseRequest(ctx, closed.ID().String()); err != nil {
+		t.Fatal(err)
+	}
 	exchange(t, a, b)
 
 	views := func(n *Node) string {
@@ -50,13 +69,20 @@ func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		open, err := n.Requests(RequestFilter{Open: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) != len(reqs)-1 {
+			t.Fatalf("%d open requests of %d, one closed", len(open), len(reqs))
+		}
 		page, more, err := n.RequestPage(RequestFilter{}, "", 2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		st := n.Status()
 		out, err := json.Marshal(map[string]any{"digest": st.Digest, "entries": st.Entries, "waiting": st.Waiting, "held": st.Held,
-			"requests": reqs, "page": page, "more": more, "directory": n.State().Directory(), "members": n.State().Members()})
+			"requests": reqs, "open": open, "page": page, "more": more, "directory": n.State().Directory(), "members": n.State().Members()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,14 +97,25 @@ func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	schema4 := []string{
+		`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`,
+		fmt.Sprintf(`UPDATE entries SET ref = NULL WHERE view = %d`, crdt.ViewRequest),
+		`PRAGMA user_version = 4`,
+	}
+	schema3 := []string{
+		`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`,
 		`DROP INDEX entries_view_page`, `DROP INDEX entries_view_tag`, `DROP INDEX entries_ref`,
 		`DROP INDEX entries_withheld`, `DROP INDEX entries_resident`, `DROP INDEX entries_keyless`, `DROP INDEX entries_accepted_id`,
 		`DROP TABLE grant_tokens`, `DROP TABLE devices`, `DROP TABLE tallies`, `DROP TABLE views`, `DROP TABLE marks`,
 		`ALTER TABLE entries DROP COLUMN kind`, `ALTER TABLE entries DROP COLUMN view`, `ALTER TABLE entries DROP COLUMN tag`,
 		`ALTER TABLE entries DROP COLUMN ref`, `ALTER TABLE entries DROP COLUMN withheld`, `ALTER TABLE entries DROP COLUMN resident`,
 		`PRAGMA user_version = 3`,
-	} {
+	}
+	qs := schema3
+	if schema == 4 {
+		qs = schema4
+	}
+	for _, q := range qs {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

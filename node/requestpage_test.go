@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestRequestPagesAreTheList: walking `request list` page by page, with
@@ -37,11 +39,21 @@ func TestRequestPagesAreTheList(t *testing.T) {
 	if _, err := n.CloseRequest(ctx, alerts[1]); err != nil { // a closed alert is not at the head
 		t.Fatal(err)
 	}
-	for _, kind := range []string{"", "alert", "letter", "verification"} {
-		f := RequestFilter{Kind: kind}
-		want, err := n.Requests(f)
+	all, err := n.Requests(RequestFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.CloseRequest(ctx, all[len(all)-3].ID); err != nil { // and an older request
+		t.Fatal(err)
+	}
+	for _, f := range []RequestFilter{{}, {Kind: "alert"}, {Kind: "letter"}, {Kind: "verification"}, {Open: true}, {Kind: "alert", Open: true}, {Kind: "verification", Open: true}} {
+		kind := fmt.Sprintf("%s, open %v", f.Kind, f.Open)
+		want, err := n.Requests(RequestFilter{Kind: f.Kind})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if f.Open { // (the list of open ones read from the whole list)
+			want = slices.DeleteFunc(want, func(r RequestSummary) bool { return r.Status == "closed" })
 		}
 		for _, size := range []int{1, 2, 3, 5, len(want) + 1} {
 			var got []string
@@ -75,6 +87,9 @@ func TestRequestPagesAreTheList(t *testing.T) {
 	if _, _, err := n.RequestPage(RequestFilter{Kind: "letter"}, alerts[0][:12], 3); err == nil {
 		t.Fatal("--after an alert in a list of letters was taken")
 	}
+	if _, _, err := n.RequestPage(RequestFilter{Open: true}, alerts[1][:12], 3); err == nil {
+		t.Fatal("--after a closed alert in a list of open requests was taken")
+	}
 }
 
 // Status shows the ten newest open alerts and counts the others, and
@@ -92,10 +107,26 @@ func TestStatusShowsTenAlertsAndCountsTheRest(t *testing.T) {
 		}
 	}
 	st := n.Status()
-	if len(st.Alerts) != statusAlerts || st.MoreAlerts != 3 || st.OlderAlerts != 0 || st.AlertsAtLeast {
-		t.Fatalf("%d alerts shown, %d more, %d older, at least %v", len(st.Alerts), st.MoreAlerts, st.OlderAlerts, st.AlertsAtLeast)
+	if len(st.Alerts) != statusAlerts || st.MoreAlerts != 3 || st.OlderAlerts != 0 {
+		t.Fatalf("%d alerts shown, %d more, %d older", len(st.Alerts), st.MoreAlerts, st.OlderAlerts)
 	}
 	if st.Alerts[0].Title != fmt.Sprintf("alert %d", statusAlerts+2) {
 		t.Fatalf("the first alert shown is %q, not the newest", st.Alerts[0].Title)
+	}
+	// A closed alert is not counted; a week later, the others are older,
+	// and two new ones are shown.
+	if _, err := n.CloseRequest(ctx, st.Alerts[statusAlerts-1].ID); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(AlertWindow + time.Hour)
+	n.SetClock(func() time.Time { return later })
+	for i := range 2 {
+		if _, err := n.NewRequest(ctx, RequestInput{Kind: "alert", Title: fmt.Sprintf("new alert %d", i), Region: "TZ"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = n.Status()
+	if len(st.Alerts) != 2 || st.MoreAlerts != 0 || st.OlderAlerts != statusAlerts+2 {
+		t.Fatalf("a week later: %d alerts shown, %d more, %d older; want 2, 0, %d", len(st.Alerts), st.MoreAlerts, st.OlderAlerts, statusAlerts+2)
 	}
 }

@@ -59,9 +59,6 @@ type StatusInfo struct {
 	OlderAlerts int              `json:"older_alerts"`
 	// MoreAlerts: open alerts of the last week beyond the ten in Alerts.
 	MoreAlerts int `json:"more_alerts,omitempty"`
-	// AlertsAtLeast: MoreAlerts and OlderAlerts count among the 200
-	// newest alerts; there are more, not looked at.
-	AlertsAtLeast bool `json:"alerts_at_least,omitempty"`
 	// Contacts: each member organisation's last contact with this node.
 	Contacts []ContactInfo `json:"contacts"`
 	// AloneSince: the running node has reached no other member's node
@@ -102,7 +99,7 @@ func (n *Node) Status() StatusInfo {
 	}
 	st.GrantSecret = n.HasSecret()
 	al := n.recentAlerts(n.orgNames())
-	st.Alerts, st.MoreAlerts, st.OlderAlerts, st.AlertsAtLeast = al.shown, al.more, al.older, al.lowerBound
+	st.Alerts, st.MoreAlerts, st.OlderAlerts = al.shown, al.more, al.older
 	info, running := n.running()
 	if running {
 		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince
@@ -471,37 +468,69 @@ type RequestFilter struct {
 	Inbox bool // awaiting this organisation's answer
 }
 
+// parseKind is a --kind: 0 for any.
+func parseKind(s string) (crdt.RequestType, error) {
+	if s == "" {
+		return 0, nil
+	}
+	kind, ok := crdt.ParseRequestType(strings.ToLower(s))
+	if !ok {
+		return 0, inputErr("unknown request kind %q: use verification, referral, funding, letter or alert", s)
+	}
+	return kind, nil
+}
+
+// eachRequest walks the requests newest first (of kind, if not 0; only
+// the open ones if open), a page at a time, reading only those it passes
+// to fn, until fn returns false.
+func (n *Node) eachRequest(kind crdt.RequestType, open bool, fn func(rv crdt.RequestView) bool) {
+	const page = 256
+	var after *crdt.Cursor
+	for {
+		batch := n.state.RequestPage(kind, open, after, page)
+		for _, rv := range batch {
+			if !fn(rv) {
+				return
+			}
+		}
+		if len(batch) < page {
+			return
+		}
+		last := batch[len(batch)-1]
+		after = &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+	}
+}
+
 // Requests lists requests: newest first, or for the inbox soonest deadline
-// first.
+// first. The open ones and the inbox read only the open requests.
 func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var kind crdt.RequestType
-	if f.Kind != "" {
-		var ok bool
-		if kind, ok = crdt.ParseRequestType(strings.ToLower(f.Kind)); !ok {
-			return nil, inputErr("unknown request kind %q: use verification, referral, funding, letter or alert", f.Kind)
-		}
+	kind, err := parseKind(f.Kind)
+	if err != nil {
+		return nil, err
 	}
 	names := n.orgNames()
 	var mine *crdt.DirectoryView
-	for _, d := range n.state.Directory() {
-		if d.Org == n.org {
-			mine = &d
+	if f.Inbox {
+		for _, d := range n.state.Directory() {
+			if d.Org == n.org {
+				mine = &d
+			}
 		}
 	}
 	var views []crdt.RequestView
-	for _, rv := range n.state.Requests() {
-		if f.Open && rv.Closed || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
-			continue
+	n.eachRequest(kind, f.Open || f.Inbox, func(rv crdt.RequestView) bool {
+		if kind != 0 && (rv.Request == nil || rv.Request.Type != kind) || f.Open && rv.Closed {
+			return true
 		}
-		if f.Inbox && !n.awaitsUs(rv, mine) {
-			continue
+		if !f.Inbox || n.awaitsUs(rv, mine) {
+			views = append(views, rv)
 		}
-		views = append(views, rv)
-	}
-	if !f.Inbox {
-		slices.Reverse(views) // newest first
+		return true
+	})
+	if f.Inbox {
+		slices.Reverse(views) // oldest first, for those with no deadline
 	}
 	// Open alerts come first everywhere; then, in the inbox, the soonest
 	// deadline (requests without one last, oldest first).
@@ -537,7 +566,7 @@ func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
 // read only the page and the open alerts (they come first); with --open
 // or --inbox every request is looked at.
 func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestSummary, int, error) {
-	if f.Open || f.Inbox || limit == 0 {
+	if f.Inbox || limit == 0 {
 		all, err := n.Requests(f)
 		if err != nil {
 			return nil, 0, err
@@ -546,14 +575,11 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var kind crdt.RequestType
-	if f.Kind != "" {
-		var ok bool
-		if kind, ok = crdt.ParseRequestType(strings.ToLower(f.Kind)); !ok {
-			return nil, 0, inputErr("unknown request kind %q: use verification, referral, funding, letter or alert", f.Kind)
-		}
+	kind, err := parseKind(f.Kind)
+	if err != nil {
+		return nil, 0, err
 	}
-	s := n.state
+	s, onlyOpen := n.state, f.Open
 	// The open alerts, newest first, head the list. They are read as far
 	// as this page needs them: all of them only if the page goes past
 	// them, or starts after a request that is not one of them.
@@ -573,7 +599,7 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 	at := -1                                     // the index in open of the request --after names
 	want := func() int { return at + 1 + limit } // open alerts this page could show
 	if kind == 0 || kind == crdt.Alert {
-		n.eachAlert(func(rv crdt.RequestView) bool {
+		n.eachOpenAlert(func(rv crdt.RequestView) bool {
 			if (after == "" || at >= 0) && len(open) >= want() {
 				return false
 			}
@@ -594,7 +620,7 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		// After a request that is not an open alert: every open alert was
 		// read (above), and the rest resumes after that request.
 		rv, err := n.requestByPrefix(afterID.String())
-		if err != nil || isOpen[rv.ID] || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
+		if err != nil || isOpen[rv.ID] || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) || onlyOpen && rv.Closed {
 			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
 		}
 		cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
@@ -602,7 +628,7 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		views = append(views, open[at+1:min(len(open), want())]...)
 	}
 	for len(views) < limit {
-		batch := s.RequestPage(kind, cursor, limit-len(views)+len(isOpen))
+		batch := s.RequestPage(kind, onlyOpen, cursor, limit-len(views)+len(isOpen))
 		for _, rv := range batch {
 			if !isOpen[rv.ID] && len(views) < limit {
 				views = append(views, rv)
@@ -618,12 +644,12 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		last := views[len(views)-1]
 		if i := slices.IndexFunc(open, func(rv crdt.RequestView) bool { return rv.ID == last.ID }); i >= 0 {
 			// The page ends among the open alerts: they come first.
-			more = s.RequestCount(kind, nil) - (i + 1)
+			more = s.RequestCount(kind, onlyOpen, nil) - (i + 1)
 		} else {
 			// Past them (every one was read): what follows it, but the
 			// open alerts older than it, which came first.
 			c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
-			more = s.RequestCount(kind, c)
+			more = s.RequestCount(kind, onlyOpen, c)
 			for _, rv := range open {
 				if rv.Clock < c.Clock || rv.Clock == c.Clock && rv.ID.Less(c.ID) {
 					more--

@@ -142,8 +142,8 @@ func decodeAll(recs []Record) ([]*crdt.Entry, error) {
 	return out, nil
 }
 
-func (f *facts) Count(v crdt.View, tag uint64, after *crdt.Cursor) (int, error) {
-	return f.s.Count(f.ctx, v, tag, after)
+func (f *facts) Count(v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor) (int, error) {
+	return f.s.Count(f.ctx, v, tag, ref, after)
 }
 
 func (f *facts) Resident(fn func(*crdt.Entry, crdt.Status) error) error {

@@ -124,8 +124,8 @@ func BenchmarkFacts(b *testing.B) {
 				}
 				return err
 			})
-			run("Count", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 0, nil); return err })
-			run("CountTag", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 3, nil); return err })
+			run("Count", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 0, nil, nil); return err })
+			run("CountTag", func() error { _, err := s.Count(ctx, crdt.ViewRequest, 3, nil, nil); return err })
 			run("Device", func() error {
 				n, _, err := s.Device(ctx, testKey(3))
 				if err == nil && n < size/20 {

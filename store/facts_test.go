@@ -252,19 +252,8 @@ func deliveries(t testing.TB, n *fnet, rng *rand.Rand) [][]*crdt.Entry {
 
 // persist writes a Step's Ready into a store, as a node does.
 func persist(ctx context.Context, s Store, r crdt.Ready) error {
-	recs := make([]Record, len(r.Stored))
-	for i, st := range r.Stored {
-		recs[i] = StoredRecord(st)
-	}
-	if _, err := s.Put(ctx, recs, r.Changes); err != nil {
-		return err
-	}
-	for _, w := range r.Rewritten {
-		if err := s.Rewrite(ctx, w.Entry.ID(), w.Entry.Raw(), w.Keys); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := s.Update(ctx, func(Mark) (Batch, error) { return BatchOf(r), nil })
+	return err
 }
 
 // probes are the questions asked of both facts.
@@ -367,7 +356,7 @@ func answers(t *testing.T, f crdt.Facts, p probes) string {
 			}
 		}
 		for _, tag := range p.tags {
-			n, err := f.Count(v, tag, nil)
+			n, err := f.Count(v, tag, nil, nil)
 			check("count", err)
 			fmt.Fprintf(&b, "count %d %d: %d\n", v, tag, n)
 			// The whole view, a page at a time, and the first page.
@@ -386,13 +375,30 @@ func answers(t *testing.T, f crdt.Facts, p probes) string {
 				}
 				last := page[len(page)-1]
 				after = &crdt.Cursor{Clock: last.Clock, ID: last.ID()}
-				left, err := f.Count(v, tag, after)
+				left, err := f.Count(v, tag, nil, after)
 				check("count after", err)
 				fmt.Fprintf(&b, "left %d %d: %d\n", v, tag, left)
 			}
 			first, err := f.Page(v, tag, nil, nil, 50)
 			check("page", err)
 			fmt.Fprintf(&b, "first page %d %d: %d\n", v, tag, len(first))
+			// Those with no ref (the open requests), and those closed.
+			for _, ref := range []crdt.ID{{}, crdt.ClosedRef} {
+				n, err := f.Count(v, tag, &ref, nil)
+				check("count of a ref", err)
+				page, err := f.Page(v, tag, &ref, nil, 50)
+				check("page of a ref", err)
+				fmt.Fprintf(&b, "ref %v count %d %d: %d\n", ref, v, tag, n)
+				for _, e := range page {
+					fmt.Fprintf(&b, "ref %v page %d %d: %v\n", ref, v, tag, entryLine(e))
+				}
+				if len(page) > 1 {
+					last := page[0]
+					n, err := f.Count(v, tag, &ref, &crdt.Cursor{Clock: last.Clock, ID: last.ID()})
+					check("count of a ref after", err)
+					fmt.Fprintf(&b, "ref %v left %d %d: %d\n", ref, v, tag, n)
+				}
+			}
 		}
 	}
 	for _, tok := range p.tokens {
@@ -473,7 +479,7 @@ func TestFactsAnswerLikeMemoryFacts(t *testing.T) {
 	}
 	// The histories reach what the comparison is about.
 	t.Logf("seen: %+v", seen)
-	if seen.rewritten == 0 || seen.withheld == 0 || seen.forked == 0 || seen.grants == 0 || seen.refs == 0 ||
+	if seen.rewritten == 0 || seen.rekeyed == 0 || seen.withheld == 0 || seen.forked == 0 || seen.grants == 0 || seen.refs == 0 ||
 		seen.dropped == 0 || seen.unknown == 0 || seen.held == 0 {
 		t.Errorf("some answers were never exercised: %+v", seen)
 	}
@@ -481,7 +487,7 @@ func TestFactsAnswerLikeMemoryFacts(t *testing.T) {
 
 // factsSeen counts what the cases exercised.
 type factsSeen struct {
-	rewritten, withheld, forked, grants, refs, dropped, unknown, held int
+	rewritten, rekeyed, withheld, forked, grants, refs, dropped, unknown, held int
 }
 
 // sameAnswers delivers the history of seed to a State over
@@ -528,6 +534,7 @@ func sameAnswers(t *testing.T, s Store, seed uint64, mirror bool, seen *factsSee
 			t.Fatal(err)
 		}
 		seen.rewritten += len(readyB.Rewritten)
+		seen.rekeyed += len(readyB.Rekeyed)
 		for _, c := range readyB.Changes {
 			if c.To == crdt.StatusNone {
 				seen.dropped++

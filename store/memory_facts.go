@@ -146,7 +146,7 @@ func listed(r *Record, v crdt.View, tag uint64) bool {
 
 func (m *memory) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor, limit int) ([]Record, error) {
 	recs, err := m.selectRecs(ctx, "page", func(r *Record) bool {
-		return listed(r, v, tag) && (ref == nil || *ref != (crdt.ID{}) && r.Keys.Ref == *ref) && olderThan(r, after)
+		return listed(r, v, tag) && (ref == nil || r.Keys.Ref == *ref) && olderThan(r, after)
 	})
 	if err != nil {
 		return nil, err
@@ -171,8 +171,10 @@ func olderThan(r *Record, after *crdt.Cursor) bool {
 	return after == nil || r.Clock < after.Clock || r.Clock == after.Clock && r.ID.Less(after.ID)
 }
 
-func (m *memory) Count(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor) (int, error) {
-	recs, err := m.selectRecs(ctx, "count", func(r *Record) bool { return listed(r, v, tag) && olderThan(r, after) })
+func (m *memory) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor) (int, error) {
+	recs, err := m.selectRecs(ctx, "count", func(r *Record) bool {
+		return listed(r, v, tag) && (ref == nil || r.Keys.Ref == *ref) && olderThan(r, after)
+	})
 	return len(recs), err
 }
 

@@ -85,7 +85,7 @@ func TestPageOrder(t *testing.T) {
 					t.Fatalf("tag %d, pages of %d: %v, want %v", tag, size, got, wantIDs)
 				}
 			}
-			if n, err := s.Count(ctx, crdt.ViewRequest, tag, nil); err != nil || n != len(want) {
+			if n, err := s.Count(ctx, crdt.ViewRequest, tag, nil, nil); err != nil || n != len(want) {
 				t.Fatalf("count tag %d: %d, %v; want %d", tag, n, err, len(want))
 			}
 		}
@@ -413,23 +413,22 @@ func TestFactsQueryPlans(t *testing.T) {
 		withheldQuery: {id[:], 1}, acceptedQuery: {id[:], 1}, residentQuery: {0, 1}, needsKeysQuery: nil,
 		forkedAmong: {k[:], "[1,2]"}, acceptedAtCount: {k[:], 1}, forkedAnywhere: {k[:]},
 	}
-	for _, keyed := range []string{"", "tag", "ref"} {
-		tag, ref := keyed == "tag", keyed == "ref"
-		for _, high := range []bool{false, true} {
-			for _, from := range []bool{false, true} {
-				args := []any{1}
-				if tag {
-					args = append(args, 1)
-				}
-				if ref {
-					args = append(args, id[:])
-				}
-				if from {
-					args = append(args, 1, id[:])
-				}
-				queries[pageQuery(tag, ref, high, from)] = append(args, 50)
-				if !ref {
-					queries[pageSelect("SELECT COUNT(*)", tag, false, high, from)] = args
+	for _, tag := range []bool{false, true} {
+		for _, rf := range []refFilter{anyRef, noRef, oneRef} {
+			for _, high := range []bool{false, true} {
+				for _, from := range []bool{false, true} {
+					args := []any{1}
+					if rf == oneRef {
+						args = append(args, id[:])
+					}
+					if tag {
+						args = append(args, 1)
+					}
+					if from {
+						args = append(args, 1, id[:])
+					}
+					queries[pageQuery(tag, rf, high, from)] = append(args, 50)
+					queries[pageSelect("SELECT COUNT(*)", tag, rf, high, from)] = args
 				}
 			}
 		}

@@ -73,23 +73,50 @@ const (
 		WHERE status = 1 AND author = ? GROUP BY seq HAVING COUNT(*) > 1)`
 )
 
+// refFilter is how a page narrows its view by ref.
+type refFilter int
+
+const (
+	anyRef refFilter = iota
+	noRef            // the rows with none (Page's ref is the zero ID)
+	oneRef           // the rows with one ref
+)
+
+func refFilterOf(ref *crdt.ID) refFilter {
+	switch {
+	case ref == nil:
+		return anyRef
+	case *ref == crdt.ID{}:
+		return noRef
+	}
+	return oneRef
+}
+
 // pageQuery is Page's query over one range of clocks (high: those of 2^63
-// and more, negative in SQL), of one tag or all, from a cursor or not. Its
-// arguments: view, [tag], [cursor clock, cursor id], limit.
-func pageQuery(tag, ref, high, from bool) string {
-	return pageSelect(`SELECT `+recordCols, tag, ref, high, from) + ` ORDER BY clock DESC, id DESC LIMIT ?`
+// and more, negative in SQL), of one tag or all, of one ref, none or all,
+// from a cursor or not. Its arguments: view, [ref], [tag], [cursor clock,
+// cursor id], limit.
+func pageQuery(tag bool, rf refFilter, high, from bool) string {
+	return pageSelect(`SELECT `+recordCols, tag, rf, high, from) + ` ORDER BY clock DESC, id DESC LIMIT ?`
 }
 
 // pageSelect is the part of pageQuery before its order, for Count too.
-// Its arguments: view, [tag], [ref], [cursor clock, cursor id].
-func pageSelect(sel string, tag, ref, high, from bool) string {
+// Its arguments: view, [ref], [tag], [cursor clock, cursor id].
+func pageSelect(sel string, tag bool, rf refFilter, high, from bool) string {
 	q, index := sel+` FROM entries INDEXED BY `, "entries_view_page"
 	w := listedWhere + ` AND view = ?`
 	switch {
+	case rf == oneRef:
+		index, w = "entries_ref", w+` AND ref IS NOT NULL AND ref = ?`
+		if tag {
+			w += ` AND tag = ?` // (read from the rows of that ref)
+		}
+	case rf == noRef && tag:
+		index, w = "entries_bare_tag", w+` AND ref IS NULL AND tag <> 0 AND tag = ?`
+	case rf == noRef:
+		index, w = "entries_bare", w+` AND ref IS NULL`
 	case tag:
 		index, w = "entries_view_tag", w+` AND tag <> 0 AND tag = ?`
-	case ref:
-		index, w = "entries_ref", w+` AND ref IS NOT NULL AND ref = ?`
 	}
 	switch {
 	case high && from: // the cursor's clock is in this range: below it is too
@@ -388,7 +415,7 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID
 			return false, nil
 		}
 		args = append([]any{int64(v)}, args...)
-		rows, err := s.readRows(ctx, s.readers, pageQuery(tag != 0, ref != nil && tag == 0, high, from), append(args, limit-len(out))...)
+		rows, err := s.readRows(ctx, s.readers, pageQuery(tag != 0, refFilterOf(ref), high, from), append(args, limit-len(out))...)
 		for _, r := range rows {
 			out = append(out, r.rec)
 		}
@@ -405,10 +432,11 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID
 // that follow the view, until fn returns false.
 func (s *SQLite) pageRanges(tag uint64, ref *crdt.ID, after *crdt.Cursor, fn func(high, from bool, args []any) (bool, error)) error {
 	var args []any
+	if refFilterOf(ref) == oneRef {
+		args = append(args, s.seal.refKey(*ref))
+	}
 	if tag != 0 {
 		args = append(args, int64(tag))
-	} else if ref != nil {
-		args = append(args, s.seal.refKey(*ref))
 	}
 	for _, high := range []bool{true, false} {
 		a := slices.Clone(args)
@@ -430,17 +458,17 @@ func (s *SQLite) pageRanges(tag uint64, ref *crdt.ID, after *crdt.Cursor, fn fun
 }
 
 // Count implements Store: it reads the views table every write keeps, or
-// counts what follows a cursor in the index.
-func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor) (int, error) {
+// counts in the index what follows a cursor, or what has a ref (or none).
+func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	if after != nil {
+	if after != nil || ref != nil {
 		total := 0
-		err := s.pageRanges(tag, nil, after, func(high, from bool, args []any) (bool, error) {
+		err := s.pageRanges(tag, ref, after, func(high, from bool, args []any) (bool, error) {
 			var n int64
 			args = append([]any{int64(v)}, args...)
-			err := s.readers.QueryRowContext(ctx, pageSelect(`SELECT COUNT(*)`, tag != 0, false, high, from), args...).Scan(&n)
+			err := s.readers.QueryRowContext(ctx, pageSelect(`SELECT COUNT(*)`, tag != 0, refFilterOf(ref), high, from), args...).Scan(&n)
 			total += int(n)
 			return true, err
 		})
@@ -830,6 +858,15 @@ func (w *txWriter) change(id crdt.ID, to crdt.Status) (bool, error) {
 		w.deviceAdd(r.author, r.seq)
 	}
 	return true, nil
+}
+
+// rekey replaces the keys of a stored entry, if it is stored.
+func (w *txWriter) rekey(id crdt.ID, k crdt.Keys) error {
+	old, found, err := w.read(id)
+	if err != nil || !found {
+		return err
+	}
+	return w.setKeys(id, k, old.held)
 }
 
 // setKeys replaces the keys of a stored entry.

@@ -105,7 +105,7 @@ type Querier interface {
 	// Count is how many accepted records view v lists (with tag != 0, of
 	// that tag).
 	// After cursor, if it is not nil, as Page lists them.
-	Count(ctx context.Context, v crdt.View, tag uint64, after *crdt.Cursor) (int, error)
+	Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor) (int, error)
 	// Range returns up to limit accepted records of view v whose IDs lie
 	// between lo and hi (both included), by ID.
 	Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error)

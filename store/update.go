@@ -17,16 +17,20 @@ type Mark struct {
 }
 
 // Batch is what one Update writes: new records (with their keys), status
-// changes (To StatusNone drops the record), and records whose stored
-// bytes and keys are replaced (Rewrite).
+// changes (To StatusNone drops the record), records whose stored bytes
+// and keys are replaced (Rewrite), and records whose keys alone are
+// (Rekey).
 type Batch struct {
 	Put     []Record
 	Changes []crdt.Change
 	Rewrite []Record
+	Rekey   []crdt.Rekey
 }
 
 // Empty reports whether b writes nothing.
-func (b Batch) Empty() bool { return len(b.Put)+len(b.Changes)+len(b.Rewrite) == 0 }
+func (b Batch) Empty() bool {
+	return len(b.Put)+len(b.Changes)+len(b.Rewrite)+len(b.Rekey) == 0
+}
 
 // BatchOf is the batch that persists what a State's Step decided.
 func BatchOf(r crdt.Ready) Batch {
@@ -38,6 +42,7 @@ func BatchOf(r crdt.Ready) Batch {
 	for _, st := range r.Rewritten {
 		b.Rewrite = append(b.Rewrite, StoredRecord(st))
 	}
+	b.Rekey = r.Rekeyed
 	return b
 }
 
@@ -46,6 +51,7 @@ func (b *Batch) Add(o Batch) {
 	b.Put = append(b.Put, o.Put...)
 	b.Changes = append(b.Changes, o.Changes...)
 	b.Rewrite = append(b.Rewrite, o.Rewrite...)
+	b.Rekey = append(b.Rekey, o.Rekey...)
 }
 
 const (
@@ -118,6 +124,11 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 				return err
 			}
 			dropped = dropped || d
+		}
+		for _, k := range b.Rekey {
+			if err := w.rekey(k.ID, k.Keys); err != nil {
+				return err
+			}
 		}
 		if err := w.finish(); err != nil {
 			return err
@@ -233,6 +244,14 @@ func (m *memory) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 	m.putLocked(b.Put, b.Changes)
 	for _, r := range b.Rewrite {
 		m.rewriteLocked(r.ID, r.Raw, r.Keys)
+	}
+	for _, k := range b.Rekey {
+		if e := m.byID[k.ID]; e != nil {
+			e.rec.Keys = cloneKeys(k.Keys)
+		}
+	}
+	if len(b.Rekey) > 0 {
+		m.gen++
 	}
 	return Mark{Gen: m.gen, Cursor: m.last}, nil
 }

@@ -30,6 +30,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == rssFlag {
+		os.Exit(runMeasured(os.Args[2:]))
+	}
 	cfg := config{}
 	flag.IntVar(&cfg.entries, "entries", 100_000, "entries to ingest")
 	flag.IntVar(&cfg.batch, "batch", 1000, "entries per ingest batch (one transaction each)")

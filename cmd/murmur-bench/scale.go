@@ -74,6 +74,10 @@ type scaleRow struct {
 	runRSS   int64         // murmur run's VmHWM, bytes
 	cliRSS   int64         // the largest peak RSS of any command, bytes
 	runReady time.Duration // from starting murmur run to its address line
+	// status right after a write: the state's digest is computed again
+	// (status keeps it until the next write); its time and peak RSS.
+	afterWrite    time.Duration
+	afterWriteRSS int64
 }
 
 type scaleTiming struct {
@@ -109,6 +113,9 @@ func scale(ctx context.Context, w io.Writer, sizes []int, runs int) error {
 		rows = append(rows, row)
 		if keep := os.Getenv("MURMUR_SCALE_KEEP"); keep != "" {
 			// (to look at the directory afterwards: moved there whole)
+			if err := os.MkdirAll(keep, 0o700); err != nil {
+				return err
+			}
 			if err := os.Rename(d.path, filepath.Join(keep, fmt.Sprint("n", n))); err != nil {
 				return err
 			}
@@ -272,7 +279,6 @@ func measureScale(ctx context.Context, bin string, d *scaleDir, runs int) (scale
 	row := scaleRow{dir: d}
 	for _, c := range scaleCommands {
 		var took []time.Duration
-		var rss int64
 		for r := range runs {
 			args := append(c.args(d, r), "--dir", d.path)
 			cmd := exec.CommandContext(ctx, bin, args...)
@@ -284,12 +290,26 @@ func measureScale(ctx context.Context, bin string, d *scaleDir, runs int) (scale
 			if err != nil {
 				return row, fmt.Errorf("murmur %s: %w: %s", strings.Join(args, " "), err, stderr.Bytes())
 			}
-			rss = max(rss, maxRSS(cmd.ProcessState))
+		}
+		rss, err := measuredRSS(ctx, bin, append(c.args(d, runs), "--dir", d.path))
+		if err != nil {
+			return row, err
 		}
 		slices.Sort(took)
 		row.cmds = append(row.cmds, scaleTiming{name: c.name, median: took[len(took)/2], p99: percentile(took, 0.99), rss: rss})
 		row.cliRSS = max(row.cliRSS, rss)
 	}
+	write := exec.CommandContext(ctx, bin, append(scaleCommands[3].args(d, runs+1), "--dir", d.path)...)
+	if out, err := write.CombinedOutput(); err != nil {
+		return row, fmt.Errorf("murmur request new: %w: %s", err, out)
+	}
+	t0 := time.Now()
+	rss, err := measuredRSS(ctx, bin, []string{"status", "--json", "--dir", d.path})
+	if err != nil {
+		return row, err
+	}
+	row.afterWrite, row.afterWriteRSS = time.Since(t0), rss
+	row.cliRSS = max(row.cliRSS, rss)
 	var opens []time.Duration
 	for range min(runs, 5) {
 		t0 := time.Now()
@@ -301,7 +321,6 @@ func measureScale(ctx context.Context, bin string, d *scaleDir, runs int) (scale
 		n.Close()
 	}
 	row.open = median(opens)
-	var err error
 	row.runRSS, row.runReady, err = measureRun(ctx, bin, d.path)
 	return row, err
 }
@@ -397,6 +416,54 @@ func maxRSS(ps *os.ProcessState) int64 {
 	return 0
 }
 
+// The peak RSS of a command: Go starts a child with vfork, and Linux
+// counts the parent's peak (this benchmark's, holding a data directory's
+// worth of entries it built) into the child's at its exec. So the command
+// is run once more through a small process of this binary (rssFlag),
+// which starts it in turn and reports its peak RSS in rssFile.
+const (
+	rssFlag = "-measure-rss-of"
+	rssFile = "MURMUR_BENCH_RSS_FILE"
+)
+
+// runMeasured is the small process: it runs args, and writes the peak RSS
+// of that process (bytes) to the file rssFile names.
+func runMeasured(args []string) int {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		fmt.Fprintln(os.Stderr, "murmur-bench:", err)
+		return 1
+	}
+	if werr := os.WriteFile(os.Getenv(rssFile), fmt.Append(nil, maxRSS(cmd.ProcessState)), 0o600); werr != nil {
+		fmt.Fprintln(os.Stderr, "murmur-bench:", werr)
+		return 1
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+// measuredRSS runs murmur with args once through runMeasured.
+func measuredRSS(ctx context.Context, bin string, args []string) (int64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	out := filepath.Join(filepath.Dir(bin), "rss")
+	cmd := exec.CommandContext(ctx, self, append([]string{rssFlag, bin}, args...)...)
+	cmd.Env = append(os.Environ(), rssFile+"="+out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("murmur %s: %w: %s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(b), 10, 64)
+}
+
 // percentile is the nearest-rank percentile p of sorted ds.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	k := int(math.Ceil(p*float64(len(ds)))) - 1
@@ -406,6 +473,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func printScale(w io.Writer, rows []scaleRow, runs int) {
 	fmt.Fprintf(w, "scale: real murmur CLI processes on a data directory of N entries with 200-byte bodies from %d organisations (requests of each kind, responses, directory entries); median / p99 of %d runs, peak RSS\n", catchUpOrgs, runs)
 	fmt.Fprintf(w, "  request list: its first page (50 requests, the CLI's default); request new, respond: one new entry each run, durably written\n")
+	fmt.Fprintf(w, "  peak RSS: of one more run of each command, started from a small process (a child Go starts inherits its parent's peak)\n")
 	fmt.Fprintf(w, "  targets at %d entries: every command's median at most %v; murmur run at most %d MB; RSS at 1M at most %.1fx RSS at 100k\n",
 		scaleTargetEntries, scaleTargetMedian, scaleTargetRunRSS>>20, scaleTargetGrowth)
 	fmt.Fprintf(w, "  %10s %8s", "entries", "build")
@@ -419,6 +487,10 @@ func printScale(w io.Writer, rows []scaleRow, runs int) {
 			fmt.Fprintf(w, " %27s", fmt.Sprintf("%s / %s, %s", ms(c.median), ms(c.p99), mb(c.rss)))
 		}
 		fmt.Fprintf(w, " %9s %14s\n", ms(r.open), mb(r.runRSS))
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %d entries: status right after a write %s, %s (the state's digest is computed again, then kept until the next write)\n",
+			r.dir.entries, ms(r.afterWrite), mb(r.afterWriteRSS))
 	}
 	// The targets, for the rows they apply to: medians and murmur run's
 	// RSS at 1M or more; growth between the sizes measured.

@@ -57,10 +57,6 @@ func cmdAlertAck(e *env, args []string) error {
 // person reads, those not yet acknowledged first.
 func printAlerts(w io.Writer, st node.StatusInfo, now time.Time) {
 	alerts, older := st.Alerts, st.OlderAlerts
-	atLeast := ""
-	if st.AlertsAtLeast {
-		atLeast = "at least "
-	}
 	for _, a := range alerts {
 		region := a.Region
 		if region == "" {
@@ -73,10 +69,10 @@ func printAlerts(w io.Writer, st node.StatusInfo, now time.Time) {
 		fmt.Fprintf(w, "%s %s (%s, from %s, %s): %s\n", mark, a.ID[:12], region, a.OrgName, whenText(a.Created, now), shownTitle(a))
 	}
 	if st.MoreAlerts > 0 {
-		fmt.Fprintf(w, "%s%s of the last week: murmur request list --kind alert --open\n", atLeast, plural(st.MoreAlerts, "more open alert"))
+		fmt.Fprintf(w, "%s of the last week: murmur request list --kind alert --open\n", plural(st.MoreAlerts, "more open alert"))
 	}
 	if older > 0 {
-		fmt.Fprintf(w, "%s%s older than a week: murmur request list --kind alert --open\n", atLeast, plural(older, "open alert"))
+		fmt.Fprintf(w, "%s older than a week: murmur request list --kind alert --open\n", plural(older, "open alert"))
 	}
 	if len(alerts) > 0 && !allAcknowledged(alerts) {
 		fmt.Fprintf(w, "Acknowledge one for your organisation with: murmur alert ack ID\n")
