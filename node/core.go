@@ -33,7 +33,10 @@ func (n *Node) newState() *crdt.State {
 // corrections the state found (none, for a store this release wrote), for
 // the caller to store. Entries that other processes stored since the
 // state last matched the store are looked at: this device's, to publish;
-// others', as news for the peers. The caller holds n.mu.
+// others', as news for the peers. If those are all that changed (the
+// mark's Changed has not moved), they are added to the reconciliation
+// index; otherwise it is built again when next needed. The caller holds
+// n.mu.
 func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
 	s := n.newState()
 	ready, err := s.Restore()
@@ -41,11 +44,17 @@ func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
 		return store.Batch{}, err
 	}
 	old := n.mark
-	n.state, n.mark, n.index = s, at, nil // (the index is built again when needed)
+	n.state, n.mark = s, at
+	if old.Cursor == 0 || at.Changed != old.Changed || at.Cursor < old.Cursor {
+		n.index = nil
+	}
 	if old.Cursor > 0 && at.Cursor > old.Cursor {
 		if _, err := n.store.Scan(ctx, old.Cursor, func(_ int64, r store.Record) error {
 			if r.Status != crdt.StatusAccepted {
 				return nil
+			}
+			if n.index != nil {
+				n.index.Add(msync.Item{Clock: r.Clock, ID: r.ID})
 			}
 			if r.Author != n.device {
 				n.polledNews++
@@ -56,10 +65,15 @@ func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
 			}
 			return nil
 		}); err != nil {
+			n.index = nil
 			return store.Batch{}, err
 		}
 	}
-	return store.BatchOf(ready), nil
+	fixes := store.BatchOf(ready)
+	if !fixes.Empty() {
+		n.index = nil // (corrections: none, for a store this release wrote)
+	}
+	return fixes, nil
 }
 
 // reload loads the state again after a write failed (the state may be

@@ -26,6 +26,7 @@ type memory struct {
 	closed  bool
 	last    int64 // cursor of the last record stored; never reused
 	gen     int64 // moved by every write of entries (Mark)
+	changed int64 // moved when a stored entry is accepted or no longer is (Mark)
 	byID    map[crdt.ID]*memEntry
 	ordered []*memEntry // by cursor
 	maxClk  crdt.Clock  // the highest clock ever stored
@@ -117,6 +118,7 @@ func (m *memory) putLocked(recs []Record, changes []crdt.Change) int {
 		if !ok {
 			continue
 		}
+		m.noteChange(e.rec.Status, c.To)
 		if c.To != crdt.StatusNone {
 			e.rec.Status = c.To
 			continue
@@ -124,6 +126,14 @@ func (m *memory) putLocked(recs []Record, changes []crdt.Change) int {
 		m.deleteLocked(e)
 	}
 	return added
+}
+
+// noteChange moves the changed mark if a stored entry's move from one
+// status to another changes the accepted set.
+func (m *memory) noteChange(from, to crdt.Status) {
+	if from != to && (from == crdt.StatusAccepted || to == crdt.StatusAccepted) {
+		m.changed++
+	}
 }
 
 func (m *memory) deleteLocked(e *memEntry) {

@@ -222,6 +222,7 @@ func (m *memory) SetKeys(ctx context.Context, recs []Record) error {
 		if e == nil {
 			continue
 		}
+		m.noteChange(e.rec.Status, r.Status)
 		if r.Status == crdt.StatusNone {
 			m.deleteLocked(e)
 			continue

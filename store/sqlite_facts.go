@@ -556,6 +556,9 @@ type txWriter struct {
 	stmts map[string]*sql.Stmt
 	clock crdt.Clock // the highest clock inserted
 	dirty bool       // clock to be marked
+	// changed: an entry stored before was accepted, or no longer is (the
+	// 'changed' mark moves: Mark.Changed).
+	changed bool
 
 	// What finish writes into the small tables, summed over the
 	// transaction: one statement per status and kind, and a few per
@@ -854,8 +857,10 @@ func (w *txWriter) change(id crdt.ID, to crdt.Status) (bool, error) {
 	switch {
 	case r.status == crdt.StatusAccepted:
 		w.deviceRemove(r.author, r.seq)
+		w.changed = true
 	case to == crdt.StatusAccepted:
 		w.deviceAdd(r.author, r.seq)
+		w.changed = true
 	}
 	return true, nil
 }
@@ -903,6 +908,12 @@ func (w *txWriter) finish() error {
 	if _, err := w.exec(`INSERT INTO marks (name, value) VALUES ('gen', 1)
 		ON CONFLICT (name) DO UPDATE SET value = value + 1`); err != nil {
 		return err
+	}
+	if w.changed {
+		if _, err := w.exec(`INSERT INTO marks (name, value) VALUES ('changed', 1)
+			ON CONFLICT (name) DO UPDATE SET value = value + 1`); err != nil {
+			return err
+		}
 	}
 	for k, t := range w.tallies {
 		if t[0] == 0 && t[1] == 0 {

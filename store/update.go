@@ -9,11 +9,15 @@ import (
 )
 
 // Mark is where a store stands: its generation, which every write of
-// entries moves (by any process on the same file), and the cursor of the
-// last entry stored. A node that keeps part of its state in memory
-// compares marks to know whether someone else wrote since it last did.
+// entries moves (by any process on the same file); the cursor of the last
+// entry stored; and Changed, which moves with every write that changes
+// the accepted set otherwise than by storing accepted entries (an entry
+// accepted, or no longer, after it was stored). A node that keeps part of
+// its state in memory compares marks to know whether someone else wrote
+// since it last did, and, when Changed has not moved, finds everything
+// that changed among the entries stored after its cursor.
 type Mark struct {
-	Gen, Cursor int64
+	Gen, Cursor, Changed int64
 }
 
 // Batch is what one Update writes: new records (with their keys), status
@@ -55,8 +59,9 @@ func (b *Batch) Add(o Batch) {
 }
 
 const (
-	genQuery    = `SELECT COALESCE((SELECT value FROM marks WHERE name = 'gen'), 0)`
-	cursorQuery = `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)`
+	genQuery     = `SELECT COALESCE((SELECT value FROM marks WHERE name = 'gen'), 0)`
+	changedQuery = `SELECT COALESCE((SELECT value FROM marks WHERE name = 'changed'), 0)`
+	cursorQuery  = `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)`
 )
 
 func readMark(ctx context.Context, q querier) (Mark, error) {
@@ -65,6 +70,9 @@ func readMark(ctx context.Context, q querier) (Mark, error) {
 		return Mark{}, err
 	}
 	if err := q.QueryRowContext(ctx, cursorQuery).Scan(&m.Cursor); err != nil {
+		return Mark{}, err
+	}
+	if err := q.QueryRowContext(ctx, changedQuery).Scan(&m.Changed); err != nil {
 		return Mark{}, err
 	}
 	return m, nil
@@ -215,7 +223,7 @@ func (m *memory) Mark(ctx context.Context) (Mark, error) {
 	if m.closed {
 		return Mark{}, ErrClosed
 	}
-	return Mark{Gen: m.gen, Cursor: m.last}, nil
+	return Mark{Gen: m.gen, Cursor: m.last, Changed: m.changed}, nil
 }
 
 // Update implements Store.
@@ -253,7 +261,7 @@ func (m *memory) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 	if len(b.Rekey) > 0 {
 		m.gen++
 	}
-	return Mark{Gen: m.gen, Cursor: m.last}, nil
+	return Mark{Gen: m.gen, Cursor: m.last, Changed: m.changed}, nil
 }
 
 // ChainHead implements Store.

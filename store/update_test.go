@@ -33,8 +33,8 @@ func TestUpdateWritesOneBatchAndMovesTheMark(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m1.Gen == m0.Gen || m1.Cursor <= m0.Cursor {
-			t.Fatalf("mark did not move: %+v then %+v", m0, m1)
+		if m1.Gen == m0.Gen || m1.Cursor <= m0.Cursor || m1.Changed != m0.Changed {
+			t.Fatalf("new entries: mark %+v then %+v (Changed moves only when stored entries are accepted or no longer)", m0, m1)
 		}
 		if now, _ := s.Mark(ctx); now != m1 {
 			t.Fatalf("mark %+v after the update, %+v said", now, m1)
@@ -51,8 +51,8 @@ func TestUpdateWritesOneBatchAndMovesTheMark(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m2.Gen == m1.Gen || m2.Cursor != m1.Cursor {
-			t.Fatalf("a batch of no new entry: mark %+v then %+v", m1, m2)
+		if m2.Gen == m1.Gen || m2.Cursor != m1.Cursor || m2.Changed == m1.Changed {
+			t.Fatalf("a batch of no new entry, one accepted: mark %+v then %+v", m1, m2)
 		}
 		if got := mustGet(t, s, r2.ID); got.Status != crdt.StatusAccepted {
 			t.Fatalf("status %v after the update", got.Status)
