@@ -61,9 +61,9 @@ type Facts interface {
 	// ref not nil, only those whose Keys.Ref is *ref (the zero ID: those
 	// with no ref, such as the open requests).
 	Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error)
-	// Range returns up to max accepted entries of view v whose IDs lie
-	// between lo and hi (both included), in ascending ID order: the
-	// entries an ID prefix names.
+	// Range returns up to max accepted entries of view v (ViewNone: of
+	// any view, or none) whose IDs lie between lo and hi (both included),
+	// in ascending ID order: the entries an ID prefix names.
 	Range(v View, lo, hi ID, max int) ([]*Entry, error)
 	// Count is how many accepted entries Page would list with the same
 	// view, tag and ref, after cursor if it is not nil, and no limit.
@@ -481,7 +481,7 @@ func (m *MemoryFacts) Resident(fn func(*Entry, Status) error) error {
 func (m *MemoryFacts) Range(v View, lo, hi ID, max int) ([]*Entry, error) {
 	var out []*Entry
 	for _, id := range m.sorted(func(f *memFact) bool {
-		return f.st == StatusAccepted && v != ViewNone && f.keys.View == v && bytes.Compare(f.e.id[:], lo[:]) >= 0 && bytes.Compare(f.e.id[:], hi[:]) <= 0
+		return f.st == StatusAccepted && (v == ViewNone || f.keys.View == v) && bytes.Compare(f.e.id[:], lo[:]) >= 0 && bytes.Compare(f.e.id[:], hi[:]) <= 0
 	}) {
 		if len(out) == max {
 			break

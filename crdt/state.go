@@ -81,11 +81,9 @@ type State struct {
 	pendingBytes int64
 	maxClock     Clock
 
-	v        views
-	observer func(e *Entry, from, to Status)
+	v views
 
-	redactObserver func(e *Entry)
-	redactedBy     map[ID][]*record // redactions (any status) by the entry they name
+	redactedBy map[ID][]*record // redactions (any status) by the entry they name
 
 	// per-Step bookkeeping
 	stepping  bool
@@ -222,20 +220,6 @@ func (s *State) chainRemove(x *record) {
 	}
 }
 
-// Observe registers fn to be told of every status change of every entry,
-// as it happens (from StatusNone when an entry is first held; to
-// StatusNone when it is dropped). fn must not call back into the State.
-// A node uses it to keep indexes of the accepted set in step.
-func (s *State) Observe(fn func(e *Entry, from, to Status)) { s.observer = fn }
-
-// ObserveRedactions registers fn to be told of every entry whose body the
-// state drops because a redaction counts (e is the entry without its body),
-// so that the node can drop it from its store too; and of every entry held
-// without its body that receives it (e is then the whole entry: see fill),
-// so that the node stores the body too. fn must not call back
-// into the State.
-func (s *State) ObserveRedactions(fn func(e *Entry)) { s.redactObserver = fn }
-
 // redact drops the bodies that accepted redactions take back, looking at
 // the entries of this Apply whose status changed (new ones included): a
 // redaction that became accepted, or a target that did.
@@ -293,9 +277,6 @@ func (s *State) redactIfDue(t *record) {
 	t.e, t.body = t.e.Redacted(), s.kept(t)
 	s.v.add(t)
 	s.rewritten[t] = true
-	if s.redactObserver != nil {
-		s.redactObserver(t.e)
-	}
 }
 
 // redactionOf returns the redaction that counts for t: the earliest (by
@@ -369,9 +350,6 @@ func (s *State) fill(t *record, e *Entry) {
 		s.before[t] = t.status // for redact, which looks at these
 	}
 	s.rewritten[t] = true
-	if s.redactObserver != nil {
-		s.redactObserver(t.e)
-	}
 }
 
 // Unfilled lists up to max accepted entries held without their body that
@@ -888,9 +866,6 @@ func (s *State) setStatus(r *record, st Status, why error) {
 	if st == StatusAccepted {
 		s.v.add(r)
 	}
-	if s.observer != nil {
-		s.observer(r.e, r.status, st)
-	}
 	wasPending := r.status == StatusWaiting || r.status == StatusHeld
 	isPending := st == StatusWaiting || st == StatusHeld
 	if wasPending && !isPending {
@@ -1126,9 +1101,6 @@ func (s *State) Check(e *Entry) (Status, error) {
 	return s.replay(r).verdict(r)
 }
 
-// Redactable lists the accepted entries of org whose bodies a redaction by
-// org would take back: not membership entries, not redactions, not
-// withheld already. Ordered by ID.
 // Redacted lists org's entries whose words its redaction took back.
 func (s *State) Redacted(org OrgID) []ID {
 	var out []ID
@@ -1141,20 +1113,18 @@ func (s *State) Redacted(org OrgID) []ID {
 	return out
 }
 
-func (s *State) Redactable(org OrgID) []ID {
+// RedactableBetween lists the accepted entries of org whose IDs lie
+// between lo and hi (both included) and whose bodies a redaction by org
+// would take back: not membership entries, not redactions, not withheld
+// already. Ordered by ID; it reads at most max entries of the range.
+func (s *State) RedactableBetween(org OrgID, lo, hi ID, max int) []ID {
+	es, err := s.facts.Range(ViewNone, lo, hi, max)
+	s.fail(err)
 	var out []ID
-	o := s.m.orgs[org]
-	if o == nil {
-		return nil
+	for _, e := range es {
+		if r := s.get(e.id); r != nil && r.status == StatusAccepted && !r.e.Withheld && !r.e.Kind.Membership() && !isRedaction(r.e.Kind) && s.orgOf(r) == org {
+			out = append(out, e.id)
+		}
 	}
-	for _, k := range o.devices {
-		s.fail(s.facts.Authored(k, func(e *Entry, st Status) error {
-			if st == StatusAccepted && !e.Withheld && !e.Kind.Membership() && !isRedaction(e.Kind) {
-				out = append(out, e.id)
-			}
-			return nil
-		}))
-	}
-	slices.SortFunc(out, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
 	return out
 }

@@ -458,31 +458,38 @@ func TestWaitingPoolBoundedInBytes(t *testing.T) {
 	}
 }
 
-// The observer sees every change, so an index kept by it equals the
+// The Readies tell every change of the accepted set, so an index kept
+// from them (as a node keeps its reconciliation index) equals the
 // accepted set whatever the order of arrival.
-func TestObserverTracksAcceptedSet(t *testing.T) {
+func TestReadyTracksAcceptedSet(t *testing.T) {
 	for seed := uint64(1); seed <= 50; seed++ {
 		n := genHistory(t, seed)
 		s := NewState(n.network, DefaultLimits())
 		tracked := map[ID]bool{}
-		s.Observe(func(e *Entry, from, to Status) {
-			if from == to {
-				t.Fatalf("seed %d: no-op change reported", seed)
-			}
-			if to == StatusAccepted {
-				tracked[e.ID()] = true
-			}
-			if from == StatusAccepted {
-				delete(tracked, e.ID())
-			}
-		})
 		es := append([]*Entry{}, n.all...)
 		slices.Reverse(es)
 		for _, e := range es {
-			s.Apply(e)
+			_, ready := s.Step([]*Entry{e})
+			s.own.Persist(ready)
+			for _, st := range ready.Stored {
+				if st.Status == StatusAccepted {
+					tracked[st.Entry.ID()] = true
+				}
+			}
+			for _, c := range ready.Changes {
+				if c.From == c.To {
+					t.Fatalf("seed %d: no-op change reported", seed)
+				}
+				if c.To == StatusAccepted {
+					tracked[c.ID] = true
+				}
+				if c.From == StatusAccepted {
+					delete(tracked, c.ID)
+				}
+			}
 		}
 		if len(tracked) != s.Counts().Accepted {
-			t.Fatalf("seed %d: observer tracks %d, state accepts %d", seed, len(tracked), s.Counts().Accepted)
+			t.Fatalf("seed %d: the Readies track %d, the state accepts %d", seed, len(tracked), s.Counts().Accepted)
 		}
 		s.Accepted(func(e *Entry) {
 			if !tracked[e.ID()] {

@@ -20,6 +20,15 @@ const AlertWindow = 7 * 24 * time.Hour
 func (n *Node) AckAlert(ctx context.Context, ref string) (e *crdt.Entry, already bool, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	err = n.atomically(ctx, func() (err error) {
+		e, already, err = n.ackAlert(ctx, ref)
+		return err
+	})
+	return e, already, err
+}
+
+// ackAlert is AckAlert inside its transaction. The caller holds n.mu.
+func (n *Node) ackAlert(ctx context.Context, ref string) (e *crdt.Entry, already bool, err error) {
 	rv, err := n.resolveRequest(ref)
 	if err != nil {
 		return nil, false, err

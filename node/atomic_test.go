@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 )
@@ -14,13 +15,43 @@ func TestConcurrentClosesWriteOne(t *testing.T) {
 }
 
 func testConcurrentClosesWriteOne(t *testing.T, kind StoreKind) {
+	concurrently(t, kind, 5, func(ctx context.Context, h *Node, req string) error {
+		_, err := h.CloseRequest(ctx, req)
+		return err
+	})
+}
+
+// The same for a redaction, an acknowledgement of an alert and a
+// revocation: checked and written in one transaction, each is written
+// once.
+func TestConcurrentWorkflowsWriteOne(t *testing.T) {
+	ForEachStore(t, func(t *testing.T, kind StoreKind) {
+		concurrently(t, kind, 5, func(ctx context.Context, h *Node, req string) error {
+			_, err := h.Redact(ctx, req, "posted by mistake")
+			return err
+		})
+		concurrently(t, kind, 5, func(ctx context.Context, h *Node, req string) error {
+			_, already, err := h.AckAlert(ctx, req)
+			if already {
+				return errors.New("acknowledged already")
+			}
+			return err
+		})
+	})
+}
+
+// concurrently runs do on four handles on one data directory at once,
+// each on the same new alert: exactly one must succeed, and the node then
+// holds want accepted entries.
+func concurrently(t *testing.T, kind StoreKind, want int, do func(ctx context.Context, h *Node, req string) error) {
+	t.Helper()
 	ctx := context.Background()
 	a, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	req, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Close me once"})
+	req, err := a.NewRequest(ctx, RequestInput{Kind: "alert", Title: "Act on me once", Region: "TZ"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,23 +73,23 @@ func testConcurrentClosesWriteOne(t *testing.T, kind StoreKind) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = h.CloseRequest(ctx, req.ID().String())
+			errs[i] = do(ctx, h, req.ID().String())
 		}()
 	}
 	wg.Wait()
-	closed := 0
+	done := 0
 	for _, err := range errs {
 		if err == nil {
-			closed++
+			done++
 		}
 	}
-	if closed != 1 {
-		t.Fatalf("%d closes written (errors %v), want 1", closed, errs)
+	if done != 1 {
+		t.Fatalf("%d written (errors %v), want 1", done, errs)
 	}
 	if err := a.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := a.State().Counts(); c.Accepted != 5 { // genesis, org key, secret check, the request, one close
-		t.Fatalf("%d entries accepted, want 5", c.Accepted)
+	if c := a.State().Counts(); c.Accepted != want { // genesis, org key, secret check, the request, one more
+		t.Fatalf("%d entries accepted, want %d", c.Accepted, want)
 	}
 }

@@ -156,22 +156,17 @@ func (n *Node) PlanRevocation(ctx context.Context, ref string) (RevocationPlan, 
 // ref the way Redact does.
 func (n *Node) RedactionPreview(ref string) (id, what string, err error) {
 	n.mu.Lock()
-	cands := n.state.Redactable(n.org)
-	ids := make([]string, len(cands))
-	for i, c := range cands {
-		ids[i] = c.String()
-	}
-	i, err := resolve("entry of your organisation with a body to redact", ref, ids)
+	cand, err := n.redactable(ref)
 	if err != nil {
 		n.mu.Unlock()
 		return "", "", err
 	}
-	id = ids[i]
+	id = cand.String()
 	what = "entry"
-	if e, _, ok := n.state.Entry(cands[i]); ok {
+	if e, _, ok := n.state.Entry(cand); ok {
 		what = e.Kind.String()
 	}
-	_, isRequest := n.state.Request(cands[i])
+	_, isRequest := n.state.Request(cand)
 	n.mu.Unlock()
 	if isRequest {
 		what = "request"

@@ -152,6 +152,19 @@ type DirectoryInput struct {
 func (n *Node) SetDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// The entry read and the one written are one transaction: two
+	// processes changing different fields at once both keep their change.
+	var e *crdt.Entry
+	err := n.atomically(ctx, func() (err error) {
+		e, err = n.setDirectory(ctx, in)
+		return err
+	})
+	return e, err
+}
+
+// setDirectory is SetDirectory inside its transaction. The caller holds
+// n.mu.
+func (n *Node) setDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry, error) {
 	d := crdt.Directory{}
 	for _, cur := range n.state.Directory() {
 		if cur.Org == n.org {
@@ -501,6 +514,18 @@ func (n *Node) ForceRevokeDevice(ctx context.Context, ref string, cutoff *uint64
 func (n *Node) revokeDevice(ctx context.Context, ref string, cutoff *uint64, force bool) (*crdt.Entry, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// The checks and the revocation are one transaction.
+	var e *crdt.Entry
+	err := n.atomically(ctx, func() (err error) {
+		e, err = n.revokeDeviceTx(ctx, ref, cutoff, force)
+		return err
+	})
+	return e, err
+}
+
+// revokeDeviceTx is revokeDevice inside its transaction. The caller holds
+// n.mu.
+func (n *Node) revokeDeviceTx(ctx context.Context, ref string, cutoff *uint64, force bool) (*crdt.Entry, error) {
 	dv, ov, err := n.resolveDevice(ref)
 	if err != nil {
 		return nil, err
@@ -583,12 +608,19 @@ func (n *Node) Redact(ctx context.Context, ref, reason string) (*crdt.Entry, err
 	if strings.ContainsRune(reason, 0) || len(reason) > crdt.MaxNoteLen {
 		return nil, inputErr("the reason is at most %d bytes of text", crdt.MaxNoteLen)
 	}
-	cands := n.state.Redactable(n.org)
-	ids := make([]string, len(cands))
-	for i, id := range cands {
-		ids[i] = id.String()
-	}
-	i, err := resolve("entry of your organisation with a body to redact", ref, ids)
+	// The check and the redaction are one transaction: two processes
+	// redacting one entry at once cannot both find it unredacted.
+	var e *crdt.Entry
+	err := n.atomically(ctx, func() (err error) {
+		e, err = n.redact(ctx, ref, reason)
+		return err
+	})
+	return e, err
+}
+
+// redact is Redact inside its transaction. The caller holds n.mu.
+func (n *Node) redact(ctx context.Context, ref, reason string) (*crdt.Entry, error) {
+	id, err := n.redactable(ref)
 	if err != nil {
 		if done := n.state.Redacted(n.org); len(done) > 0 {
 			dids := make([]string, len(done))
@@ -603,13 +635,35 @@ func (n *Node) Redact(ctx context.Context, ref, reason string) (*crdt.Entry, err
 		}
 		return nil, err
 	}
-	target, _, ok := n.state.Entry(cands[i])
+	target, _, ok := n.state.Entry(id)
 	if !ok {
-		return nil, fmt.Errorf("entry %s is not held here", short(cands[i].String()))
+		return nil, fmt.Errorf("entry %s is not held here", short(id.String()))
 	}
 	kind, kept, err := crdt.Keep(target)
 	if err != nil {
 		return nil, err
 	}
-	return n.append(ctx, &crdt.RedactionV2{Target: cands[i], Reason: reason, KeptKind: kind, Kept: kept}, cands[i])
+	return n.append(ctx, &crdt.RedactionV2{Target: id, Reason: reason, KeptKind: kind, Kept: kept}, id)
+}
+
+// redactable resolves ref (an ID or its first characters) among the
+// entries of this organisation whose bodies a redaction would take back.
+// It reads only the entries whose IDs start so. The caller holds n.mu.
+func (n *Node) redactable(ref string) (crdt.ID, error) {
+	const what = "entry of your organisation with a body to redact"
+	r := strings.ToLower(strings.TrimSpace(ref))
+	if _, err := resolve(what, r, nil); errors.Is(err, ErrInput) {
+		return crdt.ID{}, err
+	}
+	lo, hi := idRange(r)
+	cands := n.state.RedactableBetween(n.org, lo, hi, 64)
+	ids := make([]string, len(cands))
+	for i, id := range cands {
+		ids[i] = id.String()
+	}
+	i, err := resolve(what, r, ids)
+	if err != nil {
+		return crdt.ID{}, err
+	}
+	return cands[i], nil
 }

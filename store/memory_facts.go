@@ -180,7 +180,7 @@ func (m *memory) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 
 func (m *memory) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error) {
 	recs, err := m.selectRecs(ctx, "range", func(r *Record) bool {
-		return listed(r, v, 0) && bytes.Compare(r.ID[:], lo[:]) >= 0 && bytes.Compare(r.ID[:], hi[:]) <= 0
+		return (v == crdt.ViewNone && accepted(r) || listed(r, v, 0)) && bytes.Compare(r.ID[:], lo[:]) >= 0 && bytes.Compare(r.ID[:], hi[:]) <= 0
 	})
 	if err != nil {
 		return nil, err

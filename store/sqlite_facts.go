@@ -50,6 +50,8 @@ const (
 		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ? AND ref = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
 	rangeQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY sqlite_autoindex_entries_1
 		WHERE id >= ? AND id <= ? AND ` + listedWhere + ` AND view = ? ORDER BY id LIMIT ?`
+	rangeAnyQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY sqlite_autoindex_entries_1
+		WHERE id >= ? AND id <= ? AND status = 1 ORDER BY id LIMIT ?`
 	grantsQuery = `SELECT e.cursor, e.id, e.seq, e.clock, e.status, e.sealed, e.kind, e.view, e.tag, e.ref, e.withheld
 		FROM grant_tokens g JOIN entries e ON e.id = g.id
 		WHERE g.token = ? AND g.id > ? AND e.status = 1 AND e.view > 0 ORDER BY g.id LIMIT ?`
@@ -494,7 +496,11 @@ func (s *SQLite) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit i
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	rows, err := s.readRows(ctx, s.readers, rangeQuery, lo[:], hi[:], int64(v), limit)
+	q, args := rangeQuery, []any{lo[:], hi[:], int64(v), limit}
+	if v == crdt.ViewNone {
+		q, args = rangeAnyQuery, []any{lo[:], hi[:], limit}
+	}
+	rows, err := s.readRows(ctx, s.readers, q, args...)
 	if err != nil {
 		return nil, s.fail("range", err)
 	}

@@ -106,8 +106,9 @@ type Querier interface {
 	// that tag).
 	// After cursor, if it is not nil, as Page lists them.
 	Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor) (int, error)
-	// Range returns up to limit accepted records of view v whose IDs lie
-	// between lo and hi (both included), by ID.
+	// Range returns up to limit accepted records of view v (ViewNone: of
+	// any view, or none) whose IDs lie between lo and hi (both included),
+	// by ID.
 	Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error)
 	// Resident calls fn for every record a crdt State keeps in memory:
 	// those not accepted, and accepted ones of kinds for which
