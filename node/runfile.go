@@ -111,7 +111,7 @@ func readRunFile(dir string) (runInfo, bool) {
 	if err != nil || json.Unmarshal(b, &f) != nil {
 		return runInfo{}, false
 	}
-	return runInfo{PID: f.PID, Updated: f.Updated}, time.Since(f.Updated) < runFileFresh
+	return runInfo{PID: f.PID, Updated: f.Updated}, time.Since(f.Updated) < runFileFresh && processAlive(f.PID)
 }
 
 // running returns what the node running on n's directory says of itself,
@@ -119,7 +119,7 @@ func readRunFile(dir string) (runInfo, bool) {
 func (n *Node) running() (runInfo, bool) {
 	var f runFile
 	b, err := os.ReadFile(filepath.Join(n.dir, runFileName))
-	if err != nil || json.Unmarshal(b, &f) != nil || time.Since(f.Updated) >= runFileFresh {
+	if err != nil || json.Unmarshal(b, &f) != nil || time.Since(f.Updated) >= runFileFresh || !processAlive(f.PID) {
 		return runInfo{}, false
 	}
 	ns := n.runAEAD.NonceSize()

@@ -28,6 +28,13 @@ func (l *runLock) release() {
 	l.f.Close()
 }
 
+// processAlive reports whether process pid still exists: a node killed
+// without warning leaves a run file that looks fresh for a few seconds.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
 // stopProcess asks process pid to stop (SIGTERM), or kills it.
 func stopProcess(pid int, kill bool) error {
 	sig := syscall.SIGTERM
