@@ -12,11 +12,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
 // startNodes is meshOf without the mock network.
-func startNodes(t *testing.T, opts []node.RunOptions) []*meshNode {
+func startNodes(t *testing.T, opts []p2p.RunOptions) []*meshNode {
 	t.Helper()
 	nodes, _ := meshOf(t, node.SQLiteStore, opts)
 	return nodes
@@ -81,7 +82,7 @@ func TestAntiEntropyDoesNotWaitOnAStalledPeer(t *testing.T) {
 	const hour = time.Hour
 	var mu gosync.Mutex
 	var initiated []peer.ID // A's sessions that ended well, started by A
-	nodes := startNodes(t, []node.RunOptions{
+	nodes := startNodes(t, []p2p.RunOptions{
 		// A: ignores gossip, so what it gets comes by reconciliation; a
 		// stalled session would hold it for two minutes.
 		{SyncEvery: 500 * time.Millisecond, PollEvery: 20 * time.Millisecond, Gossip: msync.GossipOptions{Filter: never},
@@ -139,7 +140,7 @@ func TestAntiEntropyDoesNotWaitOnAStalledPeer(t *testing.T) {
 // sides; one that succeeds is logged as synced.
 func TestFailedSessionsAreLogged(t *testing.T) {
 	var la, lb logLines
-	nodes := startNodes(t, []node.RunOptions{
+	nodes := startNodes(t, []p2p.RunOptions{
 		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Logf: la.logf, Sync: msync.SyncOptions{IdleTimeout: time.Second}},
 		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Logf: lb.logf, Sync: msync.SyncOptions{IdleTimeout: time.Second}},
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -153,7 +154,7 @@ func TestFloodingMemberIsThrottledThenIgnored(t *testing.T) {
 		trajectory  []string // the flooder's score at node 1, once a second
 		honestBelow []string
 		maxPending  int
-		maxStats    node.ThrottleStats
+		maxStats    p2p.ThrottleStats
 		heapPeak    uint64
 		nextSample  = start
 	)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -35,10 +36,10 @@ import (
 // gateLog records a runner's gate decisions.
 type gateLog struct {
 	mu     gosync.Mutex
-	events []node.GateEvent
+	events []p2p.GateEvent
 }
 
-func (l *gateLog) record(ev node.GateEvent) {
+func (l *gateLog) record(ev p2p.GateEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, ev)
@@ -46,7 +47,7 @@ func (l *gateLog) record(ev node.GateEvent) {
 
 // count is how many decisions d were taken about p (of any protocol, or of
 // the protocols named).
-func (l *gateLog) count(p peer.ID, d node.GateDecision, protos ...protocol.ID) int {
+func (l *gateLog) count(p peer.ID, d p2p.GateDecision, protos ...protocol.ID) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -84,10 +85,10 @@ func (l *connLog) count(p peer.ID) int {
 }
 
 // runLoopback runs n on a real host listening on loopback TCP.
-func runLoopback(t *testing.T, n *node.Node, opt node.RunOptions) (*node.Runner, peer.AddrInfo) {
+func runLoopback(t *testing.T, n *node.Node, opt p2p.RunOptions) (*p2p.Runner, peer.AddrInfo) {
 	t.Helper()
 	opt.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	r, err := n.Start(t.Context(), opt)
+	r, err := p2p.Start(t.Context(), n, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func sameState(t *testing.T, n *node.Node, before node.StatusInfo) {
 
 // ourProtocols are the stream protocols a node serves members.
 func ourProtocols(network crdt.ID) []protocol.ID {
-	return append([]protocol.ID{msync.Protocol(network), node.SecretProtocol(network)}, gossipProtocols()...)
+	return append([]protocol.ID{msync.Protocol(network), p2p.SecretProtocol(network)}, gossipProtocols()...)
 }
 
 func gossipProtocols() []protocol.ID {
@@ -233,7 +234,7 @@ func TestNonMemberDialsAMemberAThousandTimes(t *testing.T) {
 				}
 			}
 			gl := &gateLog{}
-			r, member := runLoopback(t, n, node.RunOptions{OnGate: gl.record})
+			r, member := runLoopback(t, n, p2p.RunOptions{OnGate: gl.record})
 			conns := watchConns(t, r.Host())
 			before := n.Status()
 
@@ -241,14 +242,14 @@ func TestNonMemberDialsAMemberAThousandTimes(t *testing.T) {
 			start := time.Now()
 			var seen func() int // the dial fails at the gate (or sooner) by itself
 			if !tc.gated {
-				seen = func() int { return gl.count("", node.ConnIncoming) }
+				seen = func() int { return gl.count("", p2p.ConnIncoming) }
 			}
 			if opened := dialMany(t, hosts[0], member, n.Network(), dials, seen); opened != 0 {
 				t.Fatalf("the strangers opened %d streams", opened)
 			}
 			took := time.Since(start)
 
-			waitFor(t, 30*time.Second, "every dial reached the member", func() bool { return gl.count("", node.ConnIncoming) >= dials })
+			waitFor(t, 30*time.Second, "every dial reached the member", func() bool { return gl.count("", p2p.ConnIncoming) >= dials })
 			want := 0
 			if tc.gated {
 				want = dials
@@ -256,13 +257,13 @@ func TestNonMemberDialsAMemberAThousandTimes(t *testing.T) {
 			}
 			refused, served, reset, completed := refusedAny(gl, hosts), 0, 0, 0
 			for _, h := range hosts {
-				served += gl.count(h.ID(), node.StreamServed)
-				reset += gl.count(h.ID(), node.StreamRefused)
+				served += gl.count(h.ID(), p2p.StreamServed)
+				reset += gl.count(h.ID(), p2p.StreamRefused)
 				completed += conns.count(h.ID())
 			}
 			t.Logf("%d dials by %d host(s) in %v; the member saw %d connections come in, its gater refused %d; it completed %d, served %d streams, reset %d",
-				dials, len(hosts), took.Round(time.Millisecond), gl.count("", node.ConnIncoming), refused, completed, served, reset)
-			if c := gl.count("", node.ConnIncoming); c != dials {
+				dials, len(hosts), took.Round(time.Millisecond), gl.count("", p2p.ConnIncoming), refused, completed, served, reset)
+			if c := gl.count("", p2p.ConnIncoming); c != dials {
 				t.Errorf("%d connections came in, want %d", c, dials)
 			}
 			if refused != want {
@@ -291,7 +292,7 @@ func redialRefused(t *testing.T, h host.Host, member peer.AddrInfo, net crdt.ID,
 	waitFor(t, 5*time.Second, "the dialler sees the old connection closed", func() bool {
 		return h.Network().Connectedness(member.ID) != network.Connected
 	})
-	refused := gl.count(h.ID(), node.ConnRefused)
+	refused := gl.count(h.ID(), p2p.ConnRefused)
 	h.Network().(*swarm.Swarm).Backoff().Clear(member.ID)
 	h.Peerstore().AddAddrs(member.ID, member.Addrs, peerstore.PermanentAddrTTL)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -300,13 +301,13 @@ func redialRefused(t *testing.T, h host.Host, member peer.AddrInfo, net crdt.ID,
 		st.Reset()
 		t.Fatalf("dialling again, %s opened a %s stream", h.ID(), st.Protocol())
 	}
-	waitFor(t, 5*time.Second, "the gater refuses the dialler", func() bool { return gl.count(h.ID(), node.ConnRefused) > refused })
+	waitFor(t, 5*time.Second, "the gater refuses the dialler", func() bool { return gl.count(h.ID(), p2p.ConnRefused) > refused })
 }
 
 func refusedAny(gl *gateLog, hosts []host.Host) int {
 	n := 0
 	for _, h := range hosts {
-		n += gl.count(h.ID(), node.ConnRefused)
+		n += gl.count(h.ID(), p2p.ConnRefused)
 	}
 	return n
 }
@@ -320,7 +321,7 @@ func TestOpenInviteAdmitsAStrangerToTheTransportOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	gl, tr := &gateLog{}, &topicTrace{}
-	r, member := runLoopback(t, n, node.RunOptions{OnGate: gl.record, RecheckEvery: 50 * time.Millisecond, SyncEvery: 200 * time.Millisecond,
+	r, member := runLoopback(t, n, p2p.RunOptions{OnGate: gl.record, RecheckEvery: 50 * time.Millisecond, SyncEvery: 200 * time.Millisecond,
 		Gossip: msync.GossipOptions{Tracer: tr}})
 	before := n.Status()
 
@@ -366,7 +367,7 @@ func TestOpenInviteAdmitsAStrangerToTheTransportOnly(t *testing.T) {
 		t.Fatal("the member answered the stranger's reconciliation")
 	}
 	// The network secret of the double-funding check: refused likewise.
-	if st, err := s.NewStream(ctx, member.ID, node.SecretProtocol(n.Network())); err == nil {
+	if st, err := s.NewStream(ctx, member.ID, p2p.SecretProtocol(n.Network())); err == nil {
 		_, err = st.Read(make([]byte, 1))
 		st.Reset()
 		if err == nil {
@@ -398,7 +399,7 @@ func TestOpenInviteAdmitsAStrangerToTheTransportOnly(t *testing.T) {
 		if err := topic.Publish(ctx, e.Raw()); err != nil {
 			t.Fatal(err)
 		}
-		return gl.count(s.ID(), node.StreamRefused, gossipProtos...) > 0
+		return gl.count(s.ID(), p2p.StreamRefused, gossipProtos...) > 0
 	})
 	if err := topic.Publish(ctx, e.Raw()); err != nil {
 		t.Fatal(err)
@@ -417,9 +418,9 @@ func TestOpenInviteAdmitsAStrangerToTheTransportOnly(t *testing.T) {
 	redialRefused(t, s, member, n.Network(), gl)
 
 	t.Logf("stranger: %d streams refused (%d of gossip), %d served; %d connections refused after the invite expired",
-		gl.count(s.ID(), node.StreamRefused), gl.count(s.ID(), node.StreamRefused, gossipProtos...),
-		gl.count(s.ID(), node.StreamServed), gl.count(s.ID(), node.ConnRefused))
-	if c := gl.count(s.ID(), node.StreamServed); c != 0 {
+		gl.count(s.ID(), p2p.StreamRefused), gl.count(s.ID(), p2p.StreamRefused, gossipProtos...),
+		gl.count(s.ID(), p2p.StreamServed), gl.count(s.ID(), p2p.ConnRefused))
+	if c := gl.count(s.ID(), p2p.StreamServed); c != 0 {
 		t.Errorf("%d of the stranger's streams were served", c)
 	}
 	if c := asked.Load(); c != 0 {
@@ -448,7 +449,7 @@ func TestRevokedDeviceIsDisconnectedAndRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	gl := &gateLog{}
-	opt := node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, OnGate: gl.record}
+	opt := p2p.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, OnGate: gl.record}
 	sr, stewardAddr := runLoopback(t, steward, opt)
 	opt.Peers = []string{stewardAddr.Addrs[0].String() + "/p2p/" + stewardAddr.ID.String()}
 	opt.OnGate = nil
@@ -487,7 +488,7 @@ func TestRevokedDeviceIsDisconnectedAndRefused(t *testing.T) {
 	// (The gate says so once the connection is closed: by then either
 	// side may have seen it go.)
 	waitFor(t, 5*time.Second, "the gate says it disconnected the revoked device", func() bool {
-		return gl.count(otherID, node.Disconnected) > 0
+		return gl.count(otherID, p2p.Disconnected) > 0
 	})
 
 	// What the revoked device writes now has no way to the steward: every
@@ -510,7 +511,7 @@ func TestRevokedDeviceIsDisconnectedAndRefused(t *testing.T) {
 	if sr.Host().Network().Connectedness(otherID) == network.Connected {
 		t.Error("the revoked device is connected again")
 	}
-	t.Logf("revoked device: %d connections refused, %d disconnections", gl.count(otherID, node.ConnRefused), gl.count(otherID, node.Disconnected))
+	t.Logf("revoked device: %d connections refused, %d disconnections", gl.count(otherID, p2p.ConnRefused), gl.count(otherID, p2p.Disconnected))
 }
 
 // On go-libp2p's mock network there is no gater: a member learns of a
@@ -518,7 +519,7 @@ func TestRevokedDeviceIsDisconnectedAndRefused(t *testing.T) {
 // device off, and cuts it off again whenever it connects.
 func TestRevocationDisconnectsOnTheMockNetwork(t *testing.T) {
 	gl := &gateLog{}
-	nodes, mn := mesh(t, node.SQLiteStore, 3, node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, OnGate: gl.record})
+	nodes, mn := mesh(t, node.SQLiteStore, 3, p2p.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, OnGate: gl.record})
 	waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
 	ctx := context.Background()
 	revoked := nodes[2].r.Host().ID()
@@ -540,12 +541,12 @@ func TestRevocationDisconnectsOnTheMockNetwork(t *testing.T) {
 	if err != nil && !errors.Is(err, node.ErrRefused) {
 		t.Fatal(err)
 	}
-	cuts := gl.count(revoked, node.Disconnected)
+	cuts := gl.count(revoked, p2p.Disconnected)
 	if _, err := mn.ConnectPeers(revoked, nodes[1].r.Host().ID()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the new connection is cut at once", func() bool {
-		return !connected() && gl.count(revoked, node.Disconnected) > cuts
+		return !connected() && gl.count(revoked, p2p.Disconnected) > cuts
 	})
 	if late != nil {
 		for i, m := range nodes[:2] {
@@ -554,8 +555,8 @@ func TestRevocationDisconnectsOnTheMockNetwork(t *testing.T) {
 			}
 		}
 	}
-	if c := gl.count(revoked, node.StreamServed); c == 0 {
+	if c := gl.count(revoked, p2p.StreamServed); c == 0 {
 		t.Error("no stream of the revoked device was ever served: the test proves nothing")
 	}
-	t.Logf("revoked device: %d disconnections, %d streams refused since", gl.count(revoked, node.Disconnected), gl.count(revoked, node.StreamRefused))
+	t.Logf("revoked device: %d disconnections, %d streams refused since", gl.count(revoked, p2p.Disconnected), gl.count(revoked, p2p.StreamRefused))
 }

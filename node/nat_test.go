@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // A member's node dials this one back from a port of its own: on loopback
@@ -20,15 +21,15 @@ import (
 func TestMembersDialBack(t *testing.T) {
 	ns := orgsNet(t, 2)
 	steward, other := ns[0], ns[1]
-	opt := node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, NATEvery: 200 * time.Millisecond}
+	opt := p2p.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, NATEvery: 200 * time.Millisecond}
 	sr, stewardAddr := runLoopback(t, steward, opt)
 	opt.Peers = []string{stewardAddr.Addrs[0].String() + "/p2p/" + stewardAddr.ID.String()}
 	or, _ := runLoopback(t, other, opt)
-	if got := or.NAT().Reachability; got != node.ReachUnknown {
+	if got := or.NAT().Reachability; got != p2p.ReachUnknown {
 		t.Fatalf("before any member answered, reachability is %q", got)
 	}
 	waitFor(t, 30*time.Second, "both nodes learn that the other can dial them back", func() bool {
-		return or.NAT().Reachability == node.ReachPublic && sr.NAT().Reachability == node.ReachPublic
+		return or.NAT().Reachability == p2p.ReachPublic && sr.NAT().Reachability == p2p.ReachPublic
 	})
 	if len(or.NAT().Confirmed) == 0 {
 		t.Error("reachable, but with no confirmed address")
@@ -43,7 +44,7 @@ func TestRelayIntroducesMembers(t *testing.T) {
 	ctx := context.Background()
 	ns := orgsNet(t, 3)
 	exile, offices := ns[0], ns[1:]
-	opt := node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, NATEvery: 200 * time.Millisecond}
+	opt := p2p.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, NATEvery: 200 * time.Millisecond}
 	ropt := opt
 	ropt.Relay = true
 	er, exileAddr := runLoopback(t, exile, ropt)
@@ -101,7 +102,7 @@ func TestAnnounceTooManyAddresses(t *testing.T) {
 	for i := range 9 {
 		addrs = append(addrs, ma.StringCast(fmt.Sprintf("/ip4/203.0.113.7/tcp/%d", 4721+i)))
 	}
-	r, err := n.Start(t.Context(), node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Announce: addrs})
+	r, err := p2p.Start(t.Context(), n, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Announce: addrs})
 	if err == nil {
 		r.Close()
 		t.Fatal("nine addresses announced")

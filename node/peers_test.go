@@ -22,6 +22,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	"github.com/murmurnet/murmur/store"
 	msync "github.com/murmurnet/murmur/sync"
 )
@@ -52,11 +53,11 @@ func orgsNet(t *testing.T, size int) []*node.Node {
 }
 
 // runOn runs n on loopback TCP at port (0: any), with no mDNS.
-func runOn(t *testing.T, n *node.Node, port int, opt node.RunOptions) *node.Runner {
+func runOn(t *testing.T, n *node.Node, port int, opt p2p.RunOptions) *p2p.Runner {
 	t.Helper()
 	opt.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}
 	opt.SyncEvery, opt.PollEvery = time.Second, 20*time.Millisecond
-	r, err := n.Start(t.Context(), opt)
+	r, err := p2p.Start(t.Context(), n, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func runOn(t *testing.T, n *node.Node, port int, opt node.RunOptions) *node.Runn
 }
 
 // portOf is the TCP port a runner listens on.
-func portOf(t *testing.T, r *node.Runner) int {
+func portOf(t *testing.T, r *p2p.Runner) int {
 	t.Helper()
 	for _, a := range r.Host().Addrs() {
 		if p, err := a.ValueForProtocol(ma.P_TCP); err == nil {
@@ -107,7 +108,7 @@ func holds(n *node.Node, id crdt.ID) bool {
 	return err == nil
 }
 
-func connected(r *node.Runner, p peer.ID) bool {
+func connected(r *p2p.Runner, p peer.ID) bool {
 	return r.Host().Network().Connectedness(p) == network.Connected
 }
 
@@ -115,8 +116,8 @@ func connected(r *node.Runner, p peer.ID) bool {
 // other; it returns their ports, both stopped.
 func meetOnce(t *testing.T, a, b *node.Node) (portA, portB int) {
 	t.Helper()
-	ra := runOn(t, a, 0, node.RunOptions{})
-	rb := runOn(t, b, 0, node.RunOptions{Peers: ra.Addrs()})
+	ra := runOn(t, a, 0, p2p.RunOptions{})
+	rb := runOn(t, b, 0, p2p.RunOptions{Peers: ra.Addrs()})
 	waitFor(t, 30*time.Second, "the first session: each remembers the other", func() bool {
 		return remembers(a, b) && remembers(b, a) && b.Status().Admitted
 	})
@@ -143,8 +144,8 @@ func TestRestartReconnectsFromMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := time.Now().Truncate(time.Second)
-	rb := runOn(t, b, portB, node.RunOptions{})
-	ra := runOn(t, a, portA, node.RunOptions{})
+	rb := runOn(t, b, portB, p2p.RunOptions{})
+	ra := runOn(t, a, portA, p2p.RunOptions{})
 	took := waitFor(t, 60*time.Second, "b holds what a wrote while apart", func() bool { return holds(b, req.ID()) })
 	t.Logf("reconnected and synced %v after the restart", took)
 	if !connected(ra, peerOf(t, b)) || !connected(rb, peerOf(t, a)) {
@@ -174,8 +175,8 @@ func TestRunningNodeDialsBackRestartedPeer(t *testing.T) {
 	ns := orgsNet(t, 2)
 	a, b := ns[0], ns[1]
 	portA, portB := meetOnce(t, a, b)
-	ra := runOn(t, a, portA, node.RunOptions{})
-	rb := runOn(t, b, portB, node.RunOptions{NoDial: true})
+	ra := runOn(t, a, portA, p2p.RunOptions{})
+	rb := runOn(t, b, portB, p2p.RunOptions{NoDial: true})
 	waitFor(t, 60*time.Second, "a reaches b", func() bool { return connected(ra, peerOf(t, b)) })
 	if err := rb.Close(); err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ func TestRunningNodeDialsBackRestartedPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runOn(t, b, portB, node.RunOptions{NoDial: true})
+	runOn(t, b, portB, p2p.RunOptions{NoDial: true})
 	took := waitFor(t, 60*time.Second, "a dials b back and b catches up", func() bool { return holds(b, req.ID()) })
 	t.Logf("dialled back and synced %v after b restarted", took)
 	for _, c := range ra.Host().Network().ConnsToPeer(peerOf(t, b)) {
@@ -200,9 +201,9 @@ func TestRunningNodeDialsBackRestartedPeer(t *testing.T) {
 func TestAddressHintLetsANodeConnect(t *testing.T) {
 	ns := orgsNet(t, 3)
 	a, b, c := ns[0], ns[1], ns[2]
-	ra := runOn(t, a, 0, node.RunOptions{})
-	rc := runOn(t, c, 0, node.RunOptions{Peers: ra.Addrs()})
-	rb := runOn(t, b, 0, node.RunOptions{Peers: ra.Addrs()})
+	ra := runOn(t, a, 0, p2p.RunOptions{})
+	rc := runOn(t, c, 0, p2p.RunOptions{Peers: ra.Addrs()})
+	rb := runOn(t, b, 0, p2p.RunOptions{Peers: ra.Addrs()})
 	waitFor(t, 30*time.Second, "b and c are admitted", func() bool { return b.Status().Admitted && c.Status().Admitted })
 	if connected(rb, peerOf(t, c)) {
 		t.Fatal("b reached c before any hint")
@@ -292,13 +293,13 @@ func TestAloneNodeSaysSo(t *testing.T) {
 	// The node's clock is the test's: an hour alone passes when the test
 	// says so.
 	start := time.Now()
-	clock := node.NewManualClock(start)
-	runOn(t, a, 0, node.RunOptions{Logf: logf, Clock: clock})
+	clock := p2p.NewManualClock(start)
+	runOn(t, a, 0, p2p.RunOptions{Logf: logf, Clock: clock})
 	if said() > 0 {
 		t.Fatal("alone before its time")
 	}
 	waitFor(t, 20*time.Second, "the log says the node is alone", func() bool {
-		if clock.Now().Sub(start) < node.DefaultAloneAfter+time.Minute {
+		if clock.Now().Sub(start) < p2p.DefaultAloneAfter+time.Minute {
 			clock.Advance(5 * time.Minute)
 		}
 		return said() > 0
@@ -344,8 +345,8 @@ func TestContactsWrittenRarely(t *testing.T) {
 	a, b := ns[0], ns[1]
 	var mu gosync.Mutex
 	sessions := 0
-	ra := runOn(t, a, 0, node.RunOptions{})
-	rb := runOn(t, b, 0, node.RunOptions{Peers: ra.Addrs(), Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, _ msync.Stats, err error) {
+	ra := runOn(t, a, 0, p2p.RunOptions{})
+	rb := runOn(t, b, 0, p2p.RunOptions{Peers: ra.Addrs(), Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, _ msync.Stats, err error) {
 		if err == nil {
 			mu.Lock()
 			sessions++
@@ -439,7 +440,7 @@ func TestDialsAreBoundedAndRecentFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runOn(t, a, 0, node.RunOptions{})
+	runOn(t, a, 0, p2p.RunOptions{})
 	waitFor(t, 30*time.Second, "8 dials under way", func() bool {
 		mu.Lock()
 		defer mu.Unlock()

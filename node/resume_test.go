@@ -13,6 +13,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	"github.com/murmurnet/murmur/store"
 	msync "github.com/murmurnet/murmur/sync"
 )
@@ -143,7 +144,7 @@ func TestPullResumesAfterCut(t *testing.T) {
 	mn := mocknet.New()
 	t.Cleanup(func() { mn.Close() })
 	var freshLog sessionLog
-	start := func(n *node.Node, ip int, opt node.RunOptions) *node.Runner {
+	start := func(n *node.Node, ip int, opt p2p.RunOptions) *p2p.Runner {
 		key, err := n.HostKey()
 		if err != nil {
 			t.Fatal(err)
@@ -153,7 +154,7 @@ func TestPullResumesAfterCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		opt.Host, opt.SyncEvery = h, time.Hour // only connecting starts a reconciliation
-		r, err := n.Start(t.Context(), opt)
+		r, err := p2p.Start(t.Context(), n, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,8 +166,8 @@ func TestPullResumesAfterCut(t *testing.T) {
 	}
 	// The full node pushes in batches of 1,024 entries, the least it may,
 	// so that the cut falls near the middle.
-	a := start(full, 1, node.RunOptions{Sync: msync.SyncOptions{Session: msync.Options{MaxPush: 1024}}}).Host().ID()
-	b := start(fresh, 2, node.RunOptions{Sync: msync.SyncOptions{OnSessionEnd: freshLog.record}}).Host().ID()
+	a := start(full, 1, p2p.RunOptions{Sync: msync.SyncOptions{Session: msync.Options{MaxPush: 1024}}}).Host().ID()
+	b := start(fresh, 2, p2p.RunOptions{Sync: msync.SyncOptions{OnSessionEnd: freshLog.record}}).Host().ID()
 	connect := func() {
 		if _, err := mn.LinkPeers(a, b); err != nil {
 			t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	"github.com/murmurnet/murmur/store"
 	msync "github.com/murmurnet/murmur/sync"
 )
@@ -383,7 +384,7 @@ func startHonest(t *testing.T, size int) *honestNet {
 		}
 		tr, log := &topicTrace{}, &sessionLog{}
 		hn.traces, hn.sessions = append(hn.traces, tr), append(hn.sessions, log)
-		if m.r, err = m.n.Start(t.Context(), node.RunOptions{Host: h, SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond,
+		if m.r, err = p2p.Start(t.Context(), m.n, p2p.RunOptions{Host: h, SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond,
 			Gossip: msync.GossipOptions{Tracer: tr},
 			Sync:   msync.SyncOptions{IdleTimeout: rogueTurn, OnSessionEnd: log.record}}); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // A device revoked by another organisation's steward hears of it before
@@ -18,7 +19,7 @@ import (
 // its status says who revoked it, and its next write says so too.
 func TestRevokedDeviceIsToldBeforeItIsCutOff(t *testing.T) {
 	for round := range 5 {
-		nodes, _ := mesh(t, node.SQLiteStore, 3, node.RunOptions{SyncEvery: time.Minute, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond})
+		nodes, _ := mesh(t, node.SQLiteStore, 3, p2p.RunOptions{SyncEvery: time.Minute, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond})
 		waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
 		revoked := nodes[2]
 		if _, err := nodes[0].n.RevokeDevice(context.Background(), revoked.n.Device().String(), nil); err != nil {

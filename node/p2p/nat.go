@@ -1,4 +1,4 @@
-package node
+package p2p
 
 // Paths through NAT.
 //
@@ -41,7 +41,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -52,7 +51,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -65,6 +63,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/addrport"
+	"github.com/murmurnet/murmur/node/runfile"
 )
 
 const (
@@ -98,19 +98,19 @@ const (
 )
 
 // Reachability says whether other members' nodes can open a connection to
-// this node.
-type Reachability string
+// this node (run.json carries it: node/runfile).
+type Reachability = runfile.Reachability
 
 const (
-	ReachUnknown   Reachability = "unknown"    // no member has said yet
-	ReachPublic    Reachability = "reachable"  // a member dialled back, or --relay/--announce says so
-	ReachBehindNAT Reachability = "behind NAT" // members tried, and could not
+	ReachUnknown   = runfile.ReachUnknown   // no member has said yet
+	ReachPublic    = runfile.ReachPublic    // a member dialled back, or --relay/--announce says so
+	ReachBehindNAT = runfile.ReachBehindNAT // members tried, and could not
 )
 
 // natOptions are the host options for the paths above.
-func natOptions(n *Node, listen []string, relay bool) []libp2p.Option {
+func natOptions(n Core, listen []string, relay bool) []libp2p.Option {
 	o := []libp2p.Option{libp2p.EnableHolePunching()}
-	if beyondLoopback(listen) {
+	if addrport.BeyondLoopback(listen) {
 		// A node bound to loopback has nothing to map, and a test must
 		// not send anything beyond it.
 		o = append(o, libp2p.NATPortMap())
@@ -127,22 +127,12 @@ func natOptions(n *Node, listen []string, relay bool) []libp2p.Option {
 	return o
 }
 
-func beyondLoopback(listen []string) bool {
-	for _, s := range listen {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil || !manet.IsIPLoopback(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // relayACL: a relay serves member devices only, on both ends of a circuit.
-type relayACL struct{ n *Node }
+type relayACL struct{ core Core }
 
-func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.knownMemberPeer(p) }
+func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.core.KnownMemberPeer(p) }
 func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
-	return a.n.knownMemberPeer(src) && a.n.knownMemberPeer(dest)
+	return a.core.KnownMemberPeer(src) && a.core.KnownMemberPeer(dest)
 }
 
 // natState is what the runner knows of its paths through NAT.
@@ -157,13 +147,7 @@ type natState struct {
 }
 
 // NATStatus is what `status` shows of the paths through NAT.
-type NATStatus struct {
-	Reachability Reachability `json:"reachability"`
-	Confirmed    []string     `json:"confirmed_addrs,omitempty"`
-	Relays       []string     `json:"relays,omitempty"`      // member relays known
-	Reserved     []string     `json:"reserved_on,omitempty"` // relays holding a reservation for this node
-	Relaying     bool         `json:"relaying,omitempty"`    // this node relays for members
-}
+type NATStatus = runfile.NATStatus
 
 // NAT returns what the runner knows of its paths through NAT.
 func (r *Runner) NAT() NATStatus {
@@ -262,11 +246,11 @@ func (r *Runner) reachability() Reachability {
 // their address hints, most recent first.
 func (r *Runner) memberRelays(now time.Time) []peer.AddrInfo {
 	var out []peer.AddrInfo
-	for _, h := range r.hints(now) {
-		if !h.Relay || h.Device == r.h.ID() || !r.n.MemberPeer(h.Device) || len(h.Addrs) == 0 {
+	for _, h := range r.hints(r.core.RelayHints(now)) {
+		if h.ID == r.h.ID() || !r.core.MemberPeer(h.ID) || len(h.Addrs) == 0 {
 			continue
 		}
-		out = append(out, peer.AddrInfo{ID: h.Device, Addrs: h.Addrs})
+		out = append(out, h)
 	}
 	return out[:min(len(out), maxRelays)]
 }
@@ -284,14 +268,14 @@ func (r *Runner) keepReservation(ai peer.AddrInfo, now time.Time) {
 	defer cancel()
 	if err := r.h.Connect(ctx, ai); err != nil {
 		if r.ctx.Err() == nil && r.nat.once("relay-unreachable "+ai.ID.String()) {
-			r.opt.Logf("cannot reach the relay of %s: %v", r.n.deviceName(ai.ID), plainDialError(err))
+			r.opt.Logf("cannot reach the relay of %s: %v", r.core.DeviceName(ai.ID), plainDialError(err))
 		}
 		return
 	}
 	rsvp, err := relayclient.Reserve(ctx, r.h, ai)
 	if err != nil {
 		if r.ctx.Err() == nil && r.nat.once("relay-refused "+ai.ID.String()) {
-			r.opt.Logf("the relay of %s did not take a reservation: %v", r.n.deviceName(ai.ID), err)
+			r.opt.Logf("the relay of %s did not take a reservation: %v", r.core.DeviceName(ai.ID), err)
 		}
 		return
 	}
@@ -303,7 +287,7 @@ func (r *Runner) keepReservation(ai peer.AddrInfo, now time.Time) {
 	r.nat.reservations[ai.ID] = rsvp.Expiration
 	r.nat.mu.Unlock()
 	if !had {
-		r.opt.Logf("members who cannot reach this node directly are introduced through the relay of %s", r.n.deviceName(ai.ID))
+		r.opt.Logf("members who cannot reach this node directly are introduced through the relay of %s", r.core.DeviceName(ai.ID))
 	}
 }
 
@@ -317,7 +301,7 @@ func (r *Runner) introduce(relays []peer.AddrInfo) {
 	}
 	var wg gosync.WaitGroup
 	slots := make(chan struct{}, maxIntroductions)
-	for _, p := range r.n.memberPeers() {
+	for _, p := range r.core.MemberPeers() {
 		if p == r.h.ID() || slices.ContainsFunc(relays, func(ai peer.AddrInfo) bool { return ai.ID == p }) {
 			continue
 		}
@@ -349,49 +333,6 @@ func (r *Runner) introduce(relays []peer.AddrInfo) {
 		}()
 	}
 	wg.Wait()
-}
-
-// memberPeers are the peer IDs of every device with standing.
-func (n *Node) memberPeers() []peer.ID {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []peer.ID
-	for _, o := range n.state.Members() {
-		for _, d := range o.Devices {
-			if _, ok := n.state.Standing(d.Key); !ok {
-				continue
-			}
-			if p, err := PeerID(d.Key); err == nil {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// deviceName names a device for a log line: its organisation's name.
-func (n *Node) deviceName(p peer.ID) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.deviceNameLocked(p)
-}
-
-// deviceNameLocked is deviceName for a caller that holds n.mu.
-func (n *Node) deviceNameLocked(p peer.ID) string {
-	k, ok := peerDevice(p)
-	if !ok {
-		return short(p.String())
-	}
-	org, ok := n.state.Standing(k)
-	if !ok {
-		return short(p.String())
-	}
-	for _, o := range n.state.Members() {
-		if o.ID == org && o.Name != "" {
-			return o.Name
-		}
-	}
-	return short(p.String())
 }
 
 // plainDialError is a dial error without go-libp2p's list of every address
@@ -442,7 +383,7 @@ func (r *Runner) askReachability(now time.Time) {
 		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
 			continue
 		}
-		if r.private && !overTCP(a) {
+		if r.private && !addrport.OverTCP(a) {
 			continue
 		}
 		ours = append(ours, a.String())
@@ -459,10 +400,10 @@ func (r *Runner) askReachability(now time.Time) {
 		if answered == 3 {
 			break
 		}
-		if !r.n.MemberPeer(p) || r.h.Network().Connectedness(p) != network.Connected {
+		if !r.core.MemberPeer(p) || r.h.Network().Connectedness(p) != network.Connected {
 			continue
 		}
-		if protos, err := r.h.Peerstore().SupportsProtocols(p, reachProtocol(r.n.network)); err != nil || len(protos) == 0 {
+		if protos, err := r.h.Peerstore().SupportsProtocols(p, reachProtocol(r.core.Network())); err != nil || len(protos) == 0 {
 			continue
 		}
 		got, err := r.askOne(p, ours)
@@ -499,48 +440,15 @@ func (r *Runner) askReachability(now time.Time) {
 			}
 		}
 	}
-	if err := r.n.hintFromReach(reach, reached, r.opt.Relay); err != nil && r.ctx.Err() == nil {
+	if err := r.core.HintFromReach(reach, reached, r.opt.Relay); err != nil && r.ctx.Err() == nil {
 		r.opt.Logf("telling the other members where this node can be reached: %v", err)
 	}
-}
-
-// hintFromReach keeps this device's address hint true to what members
-// found (for a node run without --announce): the addresses they reached
-// replace it; if they reached none, a hint that names addresses is taken
-// back, so that members stop dialling where this node no longer is (an
-// address announced once, then moved). Loopback addresses are never
-// published from here. Nothing is written when the hint says so already.
-func (n *Node) hintFromReach(reach Reachability, reached []ma.Multiaddr, relay bool) error {
-	switch reach {
-	case ReachPublic:
-		var publish []ma.Multiaddr
-		for _, a := range reached {
-			if !manet.IsIPLoopback(a) {
-				publish = append(publish, a)
-			}
-		}
-		if len(publish) == 0 {
-			return nil
-		}
-		return n.PublishAddressHint(publish, relay)
-	case ReachBehindNAT:
-		self, err := PeerID(n.device)
-		if err != nil {
-			return err
-		}
-		for _, h := range n.AddressHints(n.Now()) {
-			if h.Device == self && len(h.Addrs) > 0 {
-				return n.PublishAddressHint(nil, relay)
-			}
-		}
-	}
-	return nil
 }
 
 func (r *Runner) askOne(p peer.ID, addrs []string) ([]ma.Multiaddr, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, askTimeout)
 	defer cancel()
-	s, err := r.h.NewStream(ctx, p, reachProtocol(r.n.network))
+	s, err := r.h.NewStream(ctx, p, reachProtocol(r.core.Network()))
 	if err != nil {
 		return nil, err
 	}
@@ -623,7 +531,7 @@ func reachCandidates(asked []string, remote ma.Multiaddr, private bool) []ma.Mul
 	var out []ma.Multiaddr
 	for _, str := range asked[:min(len(asked), maxReachAddrs)] {
 		a, err := ma.NewMultiaddr(str)
-		if err != nil || (private && !overTCP(a)) {
+		if err != nil || (private && !addrport.OverTCP(a)) {
 			continue
 		}
 		if o := withIP(a, seen); o != nil && !slices.ContainsFunc(out, o.Equal) {
@@ -675,7 +583,7 @@ func (r *Runner) dialBack(p peer.ID, a ma.Multiaddr) bool {
 	if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err != nil {
 		return false
 	}
-	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(r.n.key)
+	priv, err := r.core.HostKey()
 	if err != nil {
 		return false
 	}
@@ -691,29 +599,6 @@ func (r *Runner) dialBack(p peer.ID, a ma.Multiaddr) bool {
 	}
 	c.CloseWithError(0, "")
 	return true
-}
-
-// natStatusLine is one line for people.
-func natStatusLine(st NATStatus, names func(string) string) string {
-	switch {
-	case st.Relaying && st.Reachability == ReachPublic:
-		return "Other members can reach this node directly, and it introduces members' nodes behind NAT to each other (relay)."
-	case st.Relaying && st.Reachability == ReachBehindNAT:
-		return "This node relays, but other members cannot reach it: run it where they can, and give its public address with --announce."
-	case st.Relaying:
-		return "This node relays for members; whether they can reach it is not known yet."
-	case st.Reachability == ReachPublic:
-		return "Other members can reach this node directly."
-	case st.Reachability == ReachBehindNAT && len(st.Reserved) > 0:
-		var via []string
-		for _, p := range st.Reserved {
-			via = append(via, names(p))
-		}
-		return fmt.Sprintf("Behind a router: other members reach this node through the relay of %s.", strings.Join(via, ", "))
-	case st.Reachability == ReachBehindNAT:
-		return "Behind a router, and no member's relay is known yet: this node reaches others, but they cannot open a connection to it."
-	}
-	return "Whether other members can reach this node directly is not known yet."
 }
 
 // TreatAsPublic makes the process treat the given IPv4 ranges (comma

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -29,13 +30,15 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/addrport"
+	"github.com/murmurnet/murmur/node/runfile"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
 // DefaultPort is where a node listens unless told otherwise, on TCP and
 // QUIC: a fixed port keeps the addresses peers were given valid across
 // restarts. If it is taken, the node takes any free port and says so.
-const DefaultPort = 4721
+const DefaultPort = addrport.DefaultPort
 
 // RunOptions configure a running node.
 type RunOptions struct {
@@ -94,22 +97,23 @@ type RunOptions struct {
 
 // Runner is a node taking part in its network. Close stops it.
 type Runner struct {
-	n *Node
+	core Core
 	// served are the protocols Start registered on the host: Close
 	// removes them (on a host the caller passed in, they would otherwise
 	// go on calling into a stopped node).
 	served []protocol.ID
 	// synced remembers, per member organisation, the last reconciliation
 	// this node started with one of its nodes that ended well (bundle.go,
-	// noteSynced); r.n.mu guards it.
-	synced map[crdt.OrgID]syncedNote
-	h      host.Host
-	gossip *msync.Gossip
-	syncer *msync.Syncer
-	lan    *lanDiscovery
-	opt    RunOptions
-	clock  Clock
-	lock   *runLock
+	// noteSynced); syncedMu guards it.
+	synced   map[crdt.OrgID]syncedNote
+	syncedMu gosync.Mutex
+	h        host.Host
+	gossip   *msync.Gossip
+	syncer   *msync.Syncer
+	lan      *lanDiscovery
+	opt      RunOptions
+	clock    Clock
+	unlock   func() // releases the data directory's run lock
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -180,28 +184,25 @@ func (opt *RunOptions) defaults() {
 // ctx ends or Close is called, whichever comes first; once ctx has ended,
 // its loops are stopped, and Close still takes back its handlers and
 // closes its host.
-func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error) {
-	if n.key == nil {
-		return nil, ErrLocked
-	}
-	if err := n.checkPages(ctx); err != nil {
+func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
+	if err := n.CheckRunnable(ctx); err != nil {
 		return nil, err
 	}
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
-	r = &Runner{n: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), commits: make(chan commitReq, commitBatch), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
+	r = &Runner{core: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), commits: make(chan commitReq, commitBatch), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
 	r.clock = opt.Clock
 	r.book = newPeerBook()
 	r.book.lastMember = r.clock.Now()
 	r.doors = doors{open: map[[inviteSecretLen]byte]*door{}, failed: map[[inviteSecretLen]byte]bool{}}
 	var psk []byte
 	if opt.Host == nil {
-		if psk, err = n.networkKey(); err != nil {
+		if psk, err = n.NetworkKey(); err != nil {
 			return nil, err
 		}
 	}
 	r.psk = psk
-	r.loopbackOnly = opt.Host != nil || !beyondLoopback(r.opt.Listen)
+	r.loopbackOnly = opt.Host != nil || !addrport.BeyondLoopback(r.opt.Listen)
 	r.reachLimiter = rate.NewLimiter(reachLimit, 3)
 	if r.private = psk != nil; r.private {
 		tcp, other := tcpListen(opt.Listen)
@@ -224,12 +225,12 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 		r.peerAddrs = append(r.peerAddrs, *ai)
 	}
 	if opt.Host == nil {
-		if r.lock, err = lockRun(n.dir); err != nil {
+		if r.unlock, err = n.LockRun(); err != nil {
 			return nil, err
 		}
 	}
-	if m := n.Recovering(); m != nil {
-		n.vouch(r.peerAddrs)
+	if n.RecoveryPending() {
+		n.Vouch(r.peerAddrs)
 		opt.Logf("the database was rebuilt: this device writes nothing until it has synced with a member's node")
 	}
 	r.ctx, r.cancel = context.WithCancel(ctx)
@@ -245,7 +246,11 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 		if r.opt.Listen, err = chooseListen(r.opt.Listen, !chosenListen, DefaultPort, opt.Logf); err != nil {
 			return nil, err
 		}
-		if r.h, err = newHost(n.key, r.opt.Listen, psk, gater{n: n, event: r.event}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
+		var key lpcrypto.PrivKey
+		if key, err = n.HostKey(); err != nil {
+			return nil, err
+		}
+		if r.h, err = newHost(key, r.opt.Listen, psk, gater{core: n, event: r.event}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
 			return nil, err
 		}
 	}
@@ -254,9 +259,7 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 	// change.
 	r.notifiee = &network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { r.recheckSoon() }}
 	r.h.Network().Notify(r.notifiee)
-	n.mu.Lock()
-	n.onMembership = r.recheckSoon
-	n.mu.Unlock()
+	n.Observe(nil, r.recheckSoon)
 	r.spawn(r.gateLoop)
 	if err := r.subscribeConnections(); err != nil {
 		return nil, err
@@ -265,12 +268,13 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 	// gate.go). A protocol for strangers — presenting an invite — is
 	// registered on r.h itself.
 	members := memberHost{Host: r.h, r: r}
-	r.h.SetStreamHandler(n.joinProtocol(), n.serveJoin)
-	members.SetStreamHandler(SecretProtocol(n.network), n.serveSecret)
-	members.SetStreamHandler(BodiesProtocol(n.network), n.serveBodies)
-	members.SetStreamHandler(reachProtocol(n.network), r.serveReach)
-	members.SetStreamHandler(toldProtocol(n.network), r.serveTold)
-	r.served = []protocol.ID{n.joinProtocol(), SecretProtocol(n.network), BodiesProtocol(n.network), reachProtocol(n.network), toldProtocol(n.network)}
+	network := n.Network()
+	r.h.SetStreamHandler(n.JoinProtocol(), r.serveJoin)
+	members.SetStreamHandler(SecretProtocol(network), r.serveSecret)
+	members.SetStreamHandler(BodiesProtocol(network), r.serveBodies)
+	members.SetStreamHandler(reachProtocol(network), r.serveReach)
+	members.SetStreamHandler(toldProtocol(network), r.serveTold)
+	r.served = []protocol.ID{n.JoinProtocol(), SecretProtocol(network), BodiesProtocol(network), reachProtocol(network), toldProtocol(network)}
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
 	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
 		r.sessionEnded(p, err)
@@ -278,21 +282,19 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 			user(p, st, err)
 		}
 	}
-	r.syncer = msync.NewSyncer(members, n.network, replica{n}, r.syncOptions())
-	r.gossip, err = msync.JoinGossip(r.ctx, members, n.network, r.validate,
+	r.syncer = msync.NewSyncer(members, network, replica{n}, r.syncOptions())
+	r.gossip, err = msync.JoinGossip(r.ctx, members, network, r.validate,
 		func(peer.ID, *crdt.Entry) {}, // (the validator took it in: see validate)
 		r.gossipOptions())
 	if err != nil {
 		return nil, err
 	}
-	n.mu.Lock()
-	n.onOwn = func(e *crdt.Entry) {
+	n.Observe(func(e *crdt.Entry) {
 		select {
 		case r.own <- e:
 		default: // the live path is full: reconciliation carries it instead
 		}
-	}
-	n.mu.Unlock()
+	}, r.recheckSoon)
 	r.spawn(r.commitLoop)
 	r.spawn(r.publishLoop)
 	r.spawn(r.pollLoop)
@@ -316,7 +318,7 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 		r.spawn(func() { r.keepConnected(ai) })
 	}
 	if opt.MDNS {
-		if r.lan, err = startLAN(r.h, n.network[:lanPrefixLen], mdnsNotifee{r}, time.Now()); err != nil {
+		if r.lan, err = startLAN(r.h, network[:lanPrefixLen], mdnsNotifee{r}, time.Now()); err != nil {
 			return nil, fmt.Errorf("mDNS: %w", err)
 		}
 		r.spawn(r.lanLoop)
@@ -324,15 +326,6 @@ func (n *Node) Start(ctx context.Context, opt RunOptions) (r *Runner, err error)
 	r.writeRunFile()
 	r.recheckSoon() // (opens the doors of this device's open invites)
 	return r, nil
-}
-
-// HostKey is the device key as a libp2p identity: a node's peer ID is its
-// device key, so membership can be checked by peer ID.
-func (n *Node) HostKey() (lpcrypto.PrivKey, error) {
-	if n.key == nil {
-		return nil, ErrLocked
-	}
-	return lpcrypto.UnmarshalEd25519PrivateKey(n.key)
 }
 
 // AgentVersion is what a node's host calls itself in identify, to the
@@ -345,11 +338,7 @@ const AgentVersion = "libp2p"
 // network key (psk) TCP only, behind the connection gate and, if allow is
 // not nil, the stream gate (streamGate), with the resource manager's
 // per-peer limits.
-func newHost(key []byte, listen []string, psk []byte, gate connmgr.ConnectionGater, allow func(peer.ID, protocol.ID, network.Direction) bool, extra ...libp2p.Option) (host.Host, error) {
-	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
+func newHost(priv lpcrypto.PrivKey, listen []string, psk []byte, gate connmgr.ConnectionGater, allow func(peer.ID, protocol.ID, network.Direction) bool, extra ...libp2p.Option) (host.Host, error) {
 	try := func(addrs []string) (host.Host, error) {
 		// A host that fails to start closes its resource manager: each
 		// attempt has its own.
@@ -495,9 +484,9 @@ func (r *Runner) spawn(fn func()) {
 
 func (r *Runner) syncOptions() msync.SyncOptions {
 	o := r.opt.Sync
-	o.Allow = r.n.MemberPeer // in both directions: what the node holds is for members
+	o.Allow = r.core.MemberPeer // in both directions: what the node holds is for members
 	if allow := r.opt.Sync.Allow; allow != nil {
-		o.Allow = func(p peer.ID) bool { return r.n.MemberPeer(p) && allow(p) }
+		o.Allow = func(p peer.ID) bool { return r.core.MemberPeer(p) && allow(p) }
 	}
 	user := o.OnSessionEnd
 	o.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
@@ -517,7 +506,7 @@ func (r *Runner) syncOptions() msync.SyncOptions {
 // started it, or the peer did): what moved, and, for one that failed, why.
 // A session that moved nothing and ended well is not worth a line.
 func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
-	who, got := r.n.deviceName(p), st.Received-st.Refused
+	who, got := r.core.DeviceName(p), st.Received-st.Refused
 	if err == nil {
 		if got > 0 || st.Pushed > 0 {
 			r.opt.Logf("synced with %s in %s: %s received, %d sent", who, spellDuration(st.Elapsed), entries(got), st.Pushed)
@@ -601,9 +590,9 @@ func (r *Runner) gossipOptions() msync.GossipOptions {
 	o := r.opt.Gossip
 	o.AppScore = func(p peer.ID) float64 { return r.live.score(p, r.clock.Now()) }
 	self := r.h.ID()
-	o.Peers = func(p peer.ID) bool { return p == self || r.n.MemberPeer(p) }
+	o.Peers = func(p peer.ID) bool { return p == self || r.core.MemberPeer(p) }
 	if peers := r.opt.Gossip.Peers; peers != nil {
-		o.Peers = func(p peer.ID) bool { return (p == self || r.n.MemberPeer(p)) && peers(p) }
+		o.Peers = func(p peer.ID) bool { return (p == self || r.core.MemberPeer(p)) && peers(p) }
 	}
 	return o
 }
@@ -622,10 +611,7 @@ var (
 // call twice.
 func (r *Runner) Close() error {
 	r.closeOnce.Do(func() {
-		r.n.mu.Lock()
-		r.n.onOwn = nil
-		r.n.onMembership = nil
-		r.n.mu.Unlock()
+		r.core.Observe(nil, nil)
 		if r.notifiee != nil {
 			r.h.Network().StopNotify(r.notifiee)
 		}
@@ -675,9 +661,9 @@ func (r *Runner) Close() error {
 				errs = append(errs, fmt.Errorf("stopped with some tasks still running after %v", closeWait+closeAfterHost))
 			}
 		}
-		removeRunFile(r.n.dir)
-		if r.lock != nil {
-			r.lock.release()
+		r.core.RemoveRunFile()
+		if r.unlock != nil {
+			r.unlock()
 		}
 		r.closeErr = errors.Join(errs...)
 	})
@@ -685,8 +671,8 @@ func (r *Runner) Close() error {
 }
 
 // Run is Start, then Close when ctx is done.
-func (n *Node) Run(ctx context.Context, opt RunOptions) error {
-	r, err := n.Start(ctx, opt)
+func Run(ctx context.Context, n Core, opt RunOptions) error {
+	r, err := Start(ctx, n, opt)
 	if err != nil {
 		return err
 	}
@@ -706,7 +692,7 @@ func (r *Runner) InMesh(p peer.ID) bool { return r.gossip.InMesh(p) }
 func (r *Runner) Addrs() []string {
 	var out []string
 	for _, a := range r.h.Addrs() {
-		if r.private && !overTCP(a) {
+		if r.private && !addrport.OverTCP(a) {
 			continue
 		}
 		out = append(out, a.Encapsulate(ma.StringCast("/p2p/"+r.h.ID().String())).String())
@@ -718,11 +704,7 @@ func (r *Runner) Addrs() []string {
 func (r *Runner) Peers() []peer.ID { return r.h.Network().Peers() }
 
 // Traffic is what a running node has exchanged so far.
-type Traffic struct {
-	Sync       msync.Stats `json:"sync"`        // reconciliation: sessions' totals
-	GossipSent int64       `json:"gossip_sent"` // bytes of pubsub RPCs
-	GossipRecv int64       `json:"gossip_recv"`
-}
+type Traffic = runfile.Traffic
 
 // Traffic returns what the node has exchanged since it started.
 func (r *Runner) Traffic() Traffic {
@@ -783,15 +765,15 @@ func (r *Runner) pollLoop() {
 			return
 		case <-r.clock.After(r.opt.PollEvery):
 		}
-		err := r.n.Refresh(r.ctx)
-		if r.n.takePolledNews() > 0 {
+		err := r.core.Refresh(r.ctx)
+		if r.core.TakePolledNews() > 0 {
 			// Another process stored other devices' entries (a bundle
 			// import): news for the peers, as after a session that
 			// brought some.
 			r.syncAllSoon("")
 		}
 		if err != nil && r.ctx.Err() == nil {
-			if d := damaged(r.n.dir, err); errors.Is(d, ErrDamaged) {
+			if d := r.core.Damaged(err); d != nil {
 				if !saidDamaged { // once: it stays damaged
 					r.opt.Logf("%v (stop the node first)", d)
 					saidDamaged = true
@@ -926,46 +908,44 @@ func (r *Runner) antiEntropyLoop() {
 // also bounds opening it), and Close ends it. How it ended is logged by
 // logSession, on both sides.
 func (r *Runner) syncOne(p peer.ID) (busy bool) {
-	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) || !r.n.MemberPeer(p) {
+	if r.h.Network().Connectedness(p) != network.Connected || !r.speaksSync(p) || !r.core.MemberPeer(p) {
 		return false
 	}
 	before := int64(0) // what this node held as the session began
-	if m, err := r.n.store.Mark(r.ctx); err == nil {
-		before = m.Cursor
+	if c, err := r.core.Cursor(r.ctx); err == nil {
+		before = c
 	}
 	st, err := r.syncer.Sync(r.ctx, p)
-	r.n.mu.Lock()
-	needs := r.n.needsSecret()
+	needs := r.core.NeedsSecret()
 	if err == nil && st.Unsent == 0 {
 		r.noteSynced(p, before)
 	}
-	r.n.mu.Unlock()
-	if err == nil && needs && r.n.MemberPeer(r.h.ID()) {
+	if err == nil && needs && r.core.MemberPeer(r.h.ID()) {
 		// Admitted, and the double-funding check's secret not here yet (or
 		// not the anchored one): any member's node can hand it over.
 		if err := r.fetchSecret(p); err != nil {
 			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
 		}
 	}
-	if err == nil && r.n.Recovering() != nil && !lackedNothing(st) && r.n.knownMemberPeer(p) {
+	if err == nil && r.core.RecoveryPending() && !lackedNothing(st) && r.core.KnownMemberPeer(p) {
 		// The member lacked entries the rebuilt database holds: it is
 		// behind, and may lack this device's newest entries too. Writes
 		// resume after a sync with a member that lacked nothing
 		// (repair.go): the next periodic one with this member, say, now
 		// it has them.
-		r.opt.Logf("%s's node lacked entries this node holds: this device writes again once a member's node holds all it holds", r.n.deviceName(p))
-	} else if err == nil && r.n.knownMemberPeer(p) && r.n.endRecovery() {
+		r.opt.Logf("%s's node lacked entries this node holds: this device writes again once a member's node holds all it holds", r.core.DeviceName(p))
+	} else if err == nil && r.core.KnownMemberPeer(p) && r.core.EndRecovery() {
 		// The rebuilt database holds all this member holds, this
 		// device's own entries included: it may write again (repair.go).
-		r.opt.Logf("caught up with %s's node since the database was rebuilt: this device writes again", r.n.deviceName(p))
+		r.opt.Logf("caught up with %s's node since the database was rebuilt: this device writes again", r.core.DeviceName(p))
 		r.recheckSoon()
 		if len(r.opt.Announce) > 0 {
-			if err := r.n.PublishAddressHint(r.opt.Announce, r.opt.Relay); err != nil {
+			if err := r.core.PublishAddressHint(r.opt.Announce, r.opt.Relay); err != nil {
 				r.opt.Logf("telling the other members where this node can be reached: %v", err)
 			}
 		}
 	}
-	if err == nil && r.n.MemberPeer(r.h.ID()) {
+	if err == nil && r.core.MemberPeer(r.h.ID()) {
 		// Admitted: bodies held back while the organisation awaited
 		// admission (bodies.go).
 		if err := r.fetchBodies(p); err != nil {
@@ -986,7 +966,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 
 // speaksSync: only peers that announced the network's protocol are asked.
 func (r *Runner) speaksSync(p peer.ID) bool {
-	protos, err := r.h.Peerstore().SupportsProtocols(p, msync.Protocol(r.n.network))
+	protos, err := r.h.Peerstore().SupportsProtocols(p, msync.Protocol(r.core.Network()))
 	return err == nil && len(protos) > 0
 }
 
@@ -1022,13 +1002,13 @@ func (r *Runner) subscribeConnections() error {
 				}
 				if ch, ok := ev.(event.EvtPeerConnectednessChanged); ok {
 					said.changed(ch.Peer, ch.Connectedness)
-					if ch.Connectedness != network.Connected && r.n.MemberPeer(ch.Peer) {
+					if ch.Connectedness != network.Connected && r.core.MemberPeer(ch.Peer) {
 						r.lost(ch.Peer)
 					}
 					continue
 				}
 				p := ev.(event.EvtPeerIdentificationCompleted).Peer
-				if !r.n.MemberPeer(p) {
+				if !r.core.MemberPeer(p) {
 					// (A peer that is not a member yet is reconciled
 					// with when it gains standing: see enforce.)
 					continue
@@ -1037,9 +1017,9 @@ func (r *Runner) subscribeConnections() error {
 				if r.speaksSync(p) {
 					if how := r.h.Network().Connectedness(p); said.say(p, how) {
 						if how == network.Limited {
-							r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.n.deviceName(p))
+							r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.core.DeviceName(p))
 						} else {
-							r.opt.Logf("connected to %s", r.n.deviceName(p))
+							r.opt.Logf("connected to %s", r.core.DeviceName(p))
 						}
 					}
 					select {
@@ -1062,7 +1042,7 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 	backoff := time.Second
 	told := false
 	for {
-		if !r.n.MemberPeer(ai.ID) {
+		if !r.core.MemberPeer(ai.ID) {
 			if !told {
 				r.opt.Logf("not connecting to %s: not a member's node as far as this node knows (yet)", short(ai.ID.String()))
 				told = true
@@ -1119,8 +1099,45 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	}
 	r.sawOnLAN(ai.ID)
 	r.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-	if r.h.Network().Connectedness(ai.ID) == network.Connected || !r.n.MemberPeer(ai.ID) {
+	if r.h.Network().Connectedness(ai.ID) == network.Connected || !r.core.MemberPeer(ai.ID) {
 		return // (a node not known as a member's is not dialled: see gater)
 	}
 	r.dialFoundOnLAN(ai.ID) // (peers.go)
+}
+
+// lackedNothing reports whether, in a sync session this node began, the
+// peer already held every entry this node holds: nothing was pushed, and
+// nothing was left owed. Only such a session with a member ends the wait
+// after a rebuild (see above).
+func lackedNothing(st msync.Stats) bool { return st.Pushed == 0 && st.Unsent == 0 }
+
+func (r *Runner) writeRunFile() {
+	if r.opt.Host != nil {
+		return // in-process tests: no directory of their own to describe
+	}
+	info := runfile.Info{PID: os.Getpid(), Peer: r.h.ID().String(), Addrs: r.Addrs(), Peers: []string{}, Traffic: r.Traffic(), Updated: time.Now().UTC()}
+	nat := r.NAT()
+	info.NAT = &nat
+	for _, p := range r.Peers() {
+		info.Peers = append(info.Peers, p.String())
+		// Where it listens (identify told us), else where we reached it.
+		addrs := r.h.Peerstore().Addrs(p)
+		if len(addrs) == 0 {
+			for _, c := range r.h.Network().ConnsToPeer(p) {
+				addrs = append(addrs, c.RemoteMultiaddr())
+			}
+		}
+		for i, a := range addrs {
+			if i == 4 {
+				break
+			}
+			info.PeerAddrs = append(info.PeerAddrs, a.String()+"/p2p/"+p.String())
+		}
+	}
+	info.Contacts = r.runContacts()
+	if since, ok := r.aloneSince(r.clock.Now()); ok {
+		since = since.UTC()
+		info.AloneSince = &since
+	}
+	r.core.WriteRunFile(info)
 }

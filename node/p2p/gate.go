@@ -1,10 +1,8 @@
-package node
+package p2p
 
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -13,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/murmurnet/murmur/node/addrport"
 )
 
 // The transport gate. A node talks to the nodes of member devices and to
@@ -105,16 +104,15 @@ func (s standing) String() string {
 	return [...]string{"not a member", "a guest (an invite is open)", "a member", "revoked"}[s]
 }
 
-// standingOf says where p stands.
-func (n *Node) standingOf(p peer.ID) standing {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+// standingOf says where p stands (the core decides, under its lock).
+func standingOf(c Core, p peer.ID) standing {
+	member_, former_, invitesOpen := c.Standing(p)
 	switch {
-	case n.memberPeer(p):
+	case member_:
 		return member
-	case n.formerPeer(p):
+	case former_:
 		return former
-	case n.openInvites():
+	case invitesOpen:
 		return guest
 	}
 	return stranger
@@ -122,7 +120,7 @@ func (n *Node) standingOf(p peer.ID) standing {
 
 // gater is the connection gate of a host the runner creates.
 type gater struct {
-	n     *Node
+	core  Core
 	event func(GateEvent)
 }
 
@@ -133,7 +131,7 @@ var _ connmgr.ConnectionGater = gater{}
 // address is tried, also keeps the dial from counting against the peer in
 // the swarm's backoff: once the peer's admission arrives, the next try
 // goes through.
-func (g gater) InterceptPeerDial(p peer.ID) bool { return g.n.MemberPeer(p) }
+func (g gater) InterceptPeerDial(p peer.ID) bool { return g.core.MemberPeer(p) }
 
 // InterceptAddrDial: the peer was judged by InterceptPeerDial.
 func (g gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
@@ -149,9 +147,9 @@ func (g gater) InterceptAccept(network.ConnMultiaddrs) bool {
 func (g gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	ok := false
 	if dir == network.DirInbound {
-		ok = g.n.Admissible(p)
+		ok = g.core.Admissible(p)
 	} else {
-		ok = g.n.MemberPeer(p)
+		ok = g.core.MemberPeer(p)
 	}
 	if !ok {
 		g.event(GateEvent{Peer: p, Decision: ConnRefused})
@@ -210,13 +208,13 @@ func (s gatedStream) SetProtocol(proto protocol.ID) error {
 // node; with anyone else, only the join protocol, opened by them, while
 // they may connect at all (an invite of this device is open).
 func (r *Runner) streamAllowed(p peer.ID, proto protocol.ID, dir network.Direction) bool {
-	if r.n.MemberPeer(p) {
+	if r.core.MemberPeer(p) {
 		return true
 	}
-	if dir == network.DirInbound && proto == r.n.joinProtocol() && r.n.Admissible(p) {
+	if dir == network.DirInbound && proto == r.core.JoinProtocol() && r.core.Admissible(p) {
 		return true
 	}
-	if dir == network.DirOutbound && proto == toldProtocol(r.n.network) && r.n.standingOf(p) == former {
+	if dir == network.DirOutbound && proto == toldProtocol(r.core.Network()) && standingOf(r.core, p) == former {
 		return true // telling a revoked device of its revocation (told.go)
 	}
 	r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
@@ -243,7 +241,7 @@ func (h memberHost) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.I
 func (r *Runner) membersOnly(handler network.StreamHandler) network.StreamHandler {
 	return func(s network.Stream) {
 		p := s.Conn().RemotePeer()
-		if !r.n.MemberPeer(p) {
+		if !r.core.MemberPeer(p) {
 			r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: s.Protocol()})
 			s.Reset()
 			return
@@ -286,12 +284,12 @@ func (r *Runner) gateLoop() {
 		r.reconcileDoors()
 		// Membership changed, or time passed: hand the organisation's keys
 		// to a device added since, or rotate them after a revocation.
-		if _, err := r.n.EnsureOrgKey(r.ctx); err != nil && r.ctx.Err() == nil {
+		if _, err := r.core.EnsureOrgKey(r.ctx); err != nil && r.ctx.Err() == nil {
 			r.opt.Logf("organisation key: %v", err)
 		}
 		// A steward's node anchors the network secret where no one has
 		// (a network founded before anchors: grant.go).
-		if _, err := r.n.EnsureSecretCheck(r.ctx); err != nil && r.ctx.Err() == nil {
+		if _, err := r.core.EnsureSecretCheck(r.ctx); err != nil && r.ctx.Err() == nil {
 			r.opt.Logf("anchoring the network's secret: %v", err)
 		}
 	}
@@ -307,7 +305,7 @@ func (r *Runner) gateLoop() {
 func (r *Runner) enforce(before map[peer.ID]bool) map[peer.ID]bool {
 	now := map[peer.ID]bool{}
 	for _, p := range r.h.Network().Peers() {
-		st := r.n.standingOf(p)
+		st := standingOf(r.core, p)
 		cut := st == former || (st == stranger && r.gated && !r.inboundStreams(p))
 		switch {
 		case cut && st == former:
@@ -344,37 +342,11 @@ func (r *Runner) inboundStreams(p peer.ID) bool {
 	return false
 }
 
-// networkKey is the data directory's pre-shared network key, or nil if the
-// network is not private.
-func (n *Node) networkKey() ([]byte, error) {
-	psk, err := openAtRest(filepath.Join(n.dir, pskName), n.key, n.device, n.network, "network-key")
-	switch {
-	case errors.Is(err, os.ErrNotExist) && n.cfg.Private:
-		return nil, fmt.Errorf("this node's network is private, but %s is missing from %s: without it no member can be reached", pskName, n.dir)
-	case errors.Is(err, os.ErrNotExist):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading the network key: %w", err)
-	case len(psk) != 32:
-		return nil, fmt.Errorf("%s in %s holds %d bytes, not 32: it is damaged", pskName, n.dir, len(psk))
-	}
-	return psk, nil
-}
-
-// overTCP reports whether a is a TCP address: a private network (pnet)
-// runs over TCP only, since go-libp2p cannot put its pre-shared key under
-// transports that bring their own encryption (QUIC, WebTransport, WebRTC).
-func overTCP(a ma.Multiaddr) bool {
-	_, tcpErr := a.ValueForProtocol(ma.P_TCP)
-	_, udpErr := a.ValueForProtocol(ma.P_UDP)
-	return tcpErr == nil && udpErr != nil
-}
-
 // tcpListen splits listen addresses into those a private network can use
 // and the others.
 func tcpListen(listen []string) (tcp, other []string) {
 	for _, s := range listen {
-		if a, err := ma.NewMultiaddr(s); err == nil && !overTCP(a) {
+		if a, err := ma.NewMultiaddr(s); err == nil && !addrport.OverTCP(a) {
 			other = append(other, s)
 			continue
 		}
@@ -382,7 +354,3 @@ func tcpListen(listen []string) (tcp, other []string) {
 	}
 	return tcp, other
 }
-
-// NetworkKey is the network's pre-shared key (nil on an open network). The
-// node must be unlocked: the key is sealed at rest.
-func (n *Node) NetworkKey() ([]byte, error) { return n.networkKey() }

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"context"
@@ -9,18 +9,19 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node"
 )
 
 // The relay serves member devices only, on both ends of a circuit.
 func TestRelayACL(t *testing.T) {
 	ctx := context.Background()
-	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Exile"})
+	n, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Exile"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	self, _ := PeerID(n.Device())
-	stranger, _ := PeerID(crdt.DeviceKey(crdt.KeyFromSeed(make([]byte, 32))[32:]))
+	self, _ := node.PeerID(n.Device())
+	stranger, _ := node.PeerID(crdt.DeviceKey(crdt.KeyFromSeed(make([]byte, 32))[32:]))
 	acl := relayACL{n}
 	if !acl.AllowReserve(self, nil) {
 		t.Error("a member device may not reserve")
@@ -82,12 +83,12 @@ func TestReachCandidatesOnlyTheAskersIP(t *testing.T) {
 // it, and a node they cannot reach takes back the addresses it announced.
 func TestHintFollowsReachability(t *testing.T) {
 	ctx := context.Background()
-	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Exile"})
+	n, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Exile"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	self, _ := PeerID(n.Device())
+	self, _ := node.PeerID(n.Device())
 	mine := func() []string {
 		var out []string
 		for _, h := range n.AddressHints(n.Now()) {
@@ -107,7 +108,7 @@ func TestHintFollowsReachability(t *testing.T) {
 	}
 	// Members reach it elsewhere: that replaces it (loopback is not published).
 	reached := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.9/tcp/4721"), ma.StringCast("/ip4/127.0.0.1/tcp/4721")}
-	if err := n.hintFromReach(ReachPublic, reached, false); err != nil {
+	if err := n.HintFromReach(ReachPublic, reached, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := mine(); !slices.Equal(got, []string{"/ip4/198.51.100.9/tcp/4721"}) {
@@ -115,28 +116,28 @@ func TestHintFollowsReachability(t *testing.T) {
 	}
 	// The same again writes nothing.
 	before := entries()
-	if err := n.hintFromReach(ReachPublic, reached, false); err != nil {
+	if err := n.HintFromReach(ReachPublic, reached, false); err != nil {
 		t.Fatal(err)
 	}
 	if entries() != before {
 		t.Error("an unchanged reachability wrote a new hint")
 	}
 	// Members cannot reach it any more: the hint is taken back, once.
-	if err := n.hintFromReach(ReachBehindNAT, nil, false); err != nil {
+	if err := n.HintFromReach(ReachBehindNAT, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := mine(); len(got) != 0 {
 		t.Fatalf("behind NAT, the hint still names %v", got)
 	}
 	before = entries()
-	if err := n.hintFromReach(ReachBehindNAT, nil, false); err != nil {
+	if err := n.HintFromReach(ReachBehindNAT, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if entries() != before {
 		t.Error("a node still behind NAT wrote another empty hint")
 	}
 	// Unknown changes nothing.
-	if err := n.hintFromReach(ReachUnknown, nil, false); err != nil || entries() != before {
+	if err := n.HintFromReach(ReachUnknown, nil, false); err != nil || entries() != before {
 		t.Errorf("unknown reachability wrote something (%v)", err)
 	}
 }

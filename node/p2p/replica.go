@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"context"
@@ -11,35 +11,16 @@ import (
 )
 
 // replica is the node as reconciliation sees it.
-type replica struct{ n *Node }
+type replica struct{ core Core }
 
 var _ msync.Replica = replica{}
 
-func (r replica) WithIndex(fn func(x *msync.Index)) {
-	r.n.mu.Lock()
-	defer r.n.mu.Unlock()
-	x, err := r.n.indexNow(context.Background())
-	if err != nil {
-		x = msync.NewIndex() // (answered as empty: the store is failing, and says so elsewhere)
-	}
-	fn(x)
-}
+func (r replica) WithIndex(fn func(x *msync.Index)) { r.core.WithIndex(fn) }
 
-func (r replica) Entries(ids []crdt.ID) [][]byte {
-	r.n.mu.Lock()
-	defer r.n.mu.Unlock()
-	out := make([][]byte, 0, len(ids))
-	for _, id := range ids {
-		if e, st, ok := r.n.state.Entry(id); ok && st == crdt.StatusAccepted {
-			out = append(out, e.Raw())
-		}
-	}
-	return out
-}
+func (r replica) Entries(ids []crdt.ID) [][]byte { return r.core.AcceptedEntries(ids) }
 
 func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, error) {
-	rep, err := r.n.ingestFromPeer(ctx, from, raws)
-	return len(rep.Refused), err
+	return r.core.IngestFromPeer(ctx, from, raws)
 }
 
 // validate is the gossip validator: the same checks as every other path,
@@ -53,20 +34,16 @@ func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, 
 // again at delivery would judge it twice, and a membership entry's
 // judgement replays the whole membership.
 func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
-	n := r.n
 	e, err := crdt.Verify(raw)
 	if err != nil {
 		return msync.Reject, nil
 	}
 	now := r.clock.Now()
 	local := from == r.h.ID()
-	n.mu.Lock()
-	st, held := n.state.Has(e.ID())
-	_, device := n.state.DeviceOrg(e.Author)
-	mayWait := device || n.memberPeer(from) // see ingestFromPeer
+	st, held, device, mayWait := r.core.LiveCheck(e, from)
+	network := r.core.Network()
 	switch {
 	case held && local:
-		n.mu.Unlock()
 		// This device's own entry (written here, or by a command the
 		// store poll picked up): the state holds it already.
 		if st == crdt.StatusAccepted {
@@ -79,13 +56,11 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// reconciliation brought first): forwarding it would let anyone
 		// make the network send its history again. It counts against what
 		// the sender may send (see throttle.replayed).
-		if mayWait && e.Network == n.network {
+		if mayWait && e.Network == network {
 			r.live.replayed(from, e.Author, device, now)
 		}
-		n.mu.Unlock()
 		return msync.Ignore, nil
-	case !local && mayWait && e.Network == n.network && !r.live.admit(from, e.Author, device, now):
-		n.mu.Unlock()
+	case !local && mayWait && e.Network == network && !r.live.admit(from, e.Author, device, now):
 		// Beyond its author's rate (or its sender's): valid or not, it is
 		// neither checked further, kept nor forwarded. If valid,
 		// reconciliation brings it, at its own pace.
@@ -96,9 +71,7 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// admission (reconciliation brings it in order). Judged without
 		// being kept, so that strangers cannot fill the bounded waiting
 		// pool, and the sender is blamed only for what is invalid.
-		st, _ := n.state.Check(e)
-		n.judging(judgedLive, e)
-		n.mu.Unlock()
+		st := r.core.JudgeUnkept(e)
 		if st == crdt.StatusNone {
 			return msync.Reject, nil
 		}
@@ -108,8 +81,6 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// (Accepted: the membership rules accept no entry of a key that
 		// is not a device, but the genesis, which every node holds. Were
 		// one accepted, it would be committed below, and so judged twice.)
-	default:
-		n.mu.Unlock()
 	}
 	res := r.commit(e)
 	switch {

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -15,7 +16,7 @@ import (
 func testDevice(t *testing.T, seed byte) (crdt.DeviceKey, peer.ID) {
 	t.Helper()
 	k := crdt.PublicKeyOf(crdt.KeyFromSeed(bytes.Repeat([]byte{seed}, 32)))
-	p, err := PeerID(k)
+	p, err := node.PeerID(k)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 // Remembered peers and address hints: how a node finds the other members'
 // nodes with no --peer and no LAN.
@@ -30,13 +30,12 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/addrport"
+	"github.com/murmurnet/murmur/node/runfile"
 	"github.com/murmurnet/murmur/store"
 )
 
 const (
-	// HintMaxAge: an address hint written longer ago than this, by the
-	// node's clock, is not dialled.
-	HintMaxAge = 30 * 24 * time.Hour
 	// DefaultAloneAfter: a node with no member's node connected for this
 	// long says so (RunOptions.AloneAfter).
 	DefaultAloneAfter = time.Hour
@@ -52,177 +51,6 @@ const (
 	contactWriteEvery = 10 * time.Minute // per device, unless how or where changed
 	identifyAddrs     = 4                // a peer's own listen addresses remembered per contact
 )
-
-// AddressHint is a member device's statement of where its node can be
-// reached.
-type AddressHint struct {
-	Device  peer.ID
-	Org     crdt.OrgID
-	OrgName string
-	Addrs   []ma.Multiaddr // without the trailing /p2p/ of Device
-	Relay   bool           // the node runs a relay for members
-	Written time.Time      // the entry's clock, as its author set it
-}
-
-// AddressHints returns the current address hint of every device with
-// standing (this one's included) written within HintMaxAge of now.
-func (n *Node) AddressHints(now time.Time) []AddressHint {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.addressHints(now)
-}
-
-func (n *Node) addressHints(now time.Time) []AddressHint {
-	names := n.orgNames()
-	var out []AddressHint
-	for _, h := range n.state.AddressHints() {
-		written := time.UnixMilli(int64(h.Clock.Millis()))
-		if now.Sub(written) > HintMaxAge {
-			continue
-		}
-		p, err := PeerID(h.Device)
-		if err != nil {
-			continue
-		}
-		ah := AddressHint{Device: p, Org: h.Org, OrgName: names[h.Org], Relay: h.Relay, Written: written}
-		for _, b := range h.Addrs {
-			// The same rule as for this device's own hint: another
-			// device's (perhaps a rogue one's, or an older release's)
-			// that names a host, a loopback address or a relay is not
-			// dialled.
-			if a, err := ma.NewMultiaddrBytes(b); err == nil {
-				if a, err := checkHint(a, p, true); err == nil {
-					ah.Addrs = append(ah.Addrs, a)
-				}
-			}
-		}
-		if len(ah.Addrs) > 0 {
-			out = append(out, ah)
-		}
-	}
-	return out
-}
-
-// ParseHintAddr reads an address for an address hint of the node whose
-// peer ID is self: a multiaddr another node can dial (see checkHint),
-// with or without a trailing /p2p/self. A loopback address is accepted
-// only from a node that listens on loopback alone (listen, as --listen
-// gives it): a test, or a testnet on one machine.
-func ParseHintAddr(s string, self peer.ID, listen []string) (ma.Multiaddr, error) {
-	a, err := ma.NewMultiaddr(s)
-	if err != nil {
-		return nil, inputErr("%q is not a multiaddr (like /ip4/203.0.113.7/tcp/%d): %v", s, DefaultPort, err)
-	}
-	return checkHint(a, self, len(listen) > 0 && !beyondLoopback(listen))
-}
-
-// isLinkLocal: 169.254.0.0/16 or fe80::/10.
-func isLinkLocal(a ma.Multiaddr) bool {
-	ip, err := manet.ToIP(a)
-	return err == nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast())
-}
-
-// checkHint is the rule for an address in a hint, this device's or
-// another's: an IP address (a name would make every member's node look it
-// up), not link-local or unspecified, nor loopback unless loopbackOK (it
-// would point members' nodes at themselves: allowed between nodes on
-// loopback alone, see Runner.hints), not through a relay, with a TCP or
-// QUIC port.
-func checkHint(a ma.Multiaddr, self peer.ID, loopbackOK bool) (ma.Multiaddr, error) {
-	if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
-		id, err := peer.Decode(last.Value())
-		if err != nil || id != self {
-			return nil, inputErr("%s ends in /p2p/ of another node: give this node's address (its peer ID is %s)", a, self)
-		}
-		a = rest
-	}
-	if len(a) == 0 {
-		return nil, inputErr("an address needs more than a peer ID")
-	}
-	switch a[0].Protocol().Code {
-	case ma.P_IP4, ma.P_IP6:
-	case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
-		// Every member's node would look the name up, again and again:
-		// whoever answers for the name would learn when members are
-		// online, and through which resolvers.
-		return nil, inputErr("%s names a host: give its IP address (every member's node would look the name up, and whoever runs its DNS would see them)", a)
-	default:
-		return nil, inputErr("%s does not start with an IP address (/ip4/ or /ip6/)", a)
-	}
-	if manet.IsIPUnspecified(a) {
-		return nil, inputErr("%s is not an address another node can reach (0.0.0.0 or ::): give this computer's public address", a)
-	}
-	if (manet.IsIPLoopback(a) && !loopbackOK) || isLinkLocal(a) {
-		return nil, inputErr("%s is reachable from this computer (or its own link) only: give an address other members' nodes can reach", a)
-	}
-	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-		return nil, inputErr("%s goes through a relay: give this node's own address", a)
-	}
-	port, tcpErr := a.ValueForProtocol(ma.P_TCP)
-	if tcpErr != nil {
-		var udpErr, quicErr error
-		port, udpErr = a.ValueForProtocol(ma.P_UDP)
-		_, quicErr = a.ValueForProtocol(ma.P_QUIC_V1)
-		if udpErr != nil || quicErr != nil {
-			return nil, inputErr("%s says neither TCP nor QUIC: end it in /tcp/PORT or /udp/PORT/quic-v1 (like /tcp/%d)", a, DefaultPort)
-		}
-	}
-	if port == "0" {
-		return nil, inputErr("%s has port 0: give the port this node listens on (%d unless --listen says otherwise)", a, DefaultPort)
-	}
-	if len(a.Bytes()) > crdt.MaxAddrLen {
-		return nil, inputErr("%s is longer than %d bytes", a, crdt.MaxAddrLen)
-	}
-	return a, nil
-}
-
-// PublishAddressHint publishes this device's address hint: its node can be
-// reached at addrs (each checked as by ParseHintAddr, but loopback addresses
-// are allowed: see Runner.hints), and runs a relay for
-// members if relay. Nothing is written when the device's current hint says
-// the same already.
-func (n *Node) PublishAddressHint(addrs []ma.Multiaddr, relay bool) error {
-	self, err := PeerID(n.device)
-	if err != nil {
-		return err
-	}
-	var raw [][]byte
-	for _, a := range addrs {
-		a, err := checkHint(a, self, true)
-		if err != nil {
-			return err
-		}
-		raw = append(raw, a.Bytes())
-	}
-	slices.SortFunc(raw, bytes.Compare)
-	raw = slices.CompactFunc(raw, bytes.Equal)
-	if len(raw) > crdt.MaxHintAddrs {
-		return inputErr("%d addresses: an address hint holds at most %d", len(raw), crdt.MaxHintAddrs)
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.recovering != nil { // published once the node has caught up (repair.go)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// Another process may have published one a moment ago.
-	_ = n.refresh(ctx) // (if it fails, what the state holds is answered)
-	var cur *crdt.AddressHintView
-	for _, h := range n.state.AddressHints() {
-		if h.Device == n.device {
-			cur = &h
-		}
-	}
-	if cur == nil && len(raw) == 0 {
-		return nil
-	}
-	if cur != nil && cur.Relay == relay && slices.EqualFunc(cur.Addrs, raw, bytes.Equal) {
-		return nil
-	}
-	_, err = n.append(ctx, &crdt.AddressHint{Addrs: raw, Relay: relay})
-	return err
-}
 
 // via says how a connection reaches its peer: through a relay, on the LAN
 // (found by mDNS, or at a private, link-local or loopback address), or
@@ -294,13 +122,13 @@ func (b *peerBook) poke() {
 // is made by Start; subscribeConnections tells it of peers that come and
 // go).
 func (r *Runner) startPeers() error {
-	cs, err := r.n.store.Contacts(r.ctx)
+	cs, err := r.core.Contacts(r.ctx)
 	if err != nil {
 		return err
 	}
 	r.book.mu.Lock()
 	for _, c := range cs {
-		p, err := PeerID(c.Device)
+		p, err := peerID(c.Device)
 		if err == nil && !slices.ContainsFunc(r.book.remembered[p], func(x store.Contact) bool { return bytes.Equal(x.Addr, c.Addr) }) {
 			r.book.remembered[p] = append(r.book.remembered[p], c)
 		}
@@ -413,7 +241,7 @@ func (r *Runner) writeContact(p peer.ID, at time.Time, how store.Via, addrs [][]
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.n.store.RecordContact(ctx, k, at, how, addrs...); err != nil && !errors.Is(err, store.ErrClosed) {
+	if err := r.core.RecordContact(ctx, k, at, how, addrs...); err != nil && !errors.Is(err, store.ErrClosed) {
 		r.opt.Logf("remembering where %s was reached: %v", short(p.String()), err)
 		return
 	}
@@ -455,7 +283,7 @@ func (r *Runner) flushContacts() {
 // connected.
 func (r *Runner) anyMemberExcept(p peer.ID) bool {
 	for _, q := range r.h.Network().Peers() {
-		if q != p && r.n.MemberPeer(q) {
+		if q != p && r.core.MemberPeer(q) {
 			return true
 		}
 	}
@@ -545,7 +373,7 @@ func (r *Runner) candidates(now time.Time) []candidate {
 	self := r.h.ID()
 	byPeer := map[peer.ID]*candidate{}
 	add := func(p peer.ID, a ma.Multiaddr, when time.Time) {
-		if p == self || (r.private && !overTCP(a)) {
+		if p == self || (r.private && !addrport.OverTCP(a)) {
 			return
 		}
 		c := byPeer[p]
@@ -573,9 +401,9 @@ func (r *Runner) candidates(now time.Time) []candidate {
 		seen = append(seen, p)
 	}
 	r.book.mu.Unlock()
-	for _, h := range r.hints(r.n.Now()) { // aged by the node's clock
+	for _, h := range r.hints(r.core.PeerHints(r.core.Now())) { // aged by the node's clock
 		for _, a := range h.Addrs {
-			add(h.Device, a, time.Time{}) // a hint is no sign the node was reached
+			add(h.ID, a, time.Time{}) // a hint is no sign the node was reached
 		}
 	}
 	// A node that went away while this one ran: where the peerstore last
@@ -587,7 +415,7 @@ func (r *Runner) candidates(now time.Time) []candidate {
 	}
 	out := make([]candidate, 0, len(byPeer))
 	for p, c := range byPeer {
-		if r.h.Network().Connectedness(p) == network.Connected || !r.n.MemberPeer(p) {
+		if r.h.Network().Connectedness(p) == network.Connected || !r.core.MemberPeer(p) {
 			continue
 		}
 		out = append(out, *c)
@@ -670,28 +498,10 @@ func (r *Runner) dial(c candidate) {
 const pendingBackoffMax = 10 * time.Second
 
 func (r *Runner) backoffMax() time.Duration {
-	r.n.mu.Lock()
-	_, ok := r.n.state.Standing(r.n.device)
-	r.n.mu.Unlock()
-	if !ok {
+	if !r.core.KnownMemberPeer(r.h.ID()) {
 		return pendingBackoffMax
 	}
 	return dialBackoffMax
-}
-
-// otherMembers reports whether any device with standing other than this
-// one exists: only then can a node be alone.
-func (n *Node) otherMembers() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, o := range n.state.Members() {
-		for _, d := range o.Devices {
-			if _, ok := n.state.Standing(d.Key); ok && d.Key != n.device {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // checkAlone notes whether a member's node is connected, and says once
@@ -705,7 +515,7 @@ func (r *Runner) checkAlone(now time.Time) {
 	}
 	since, said := b.lastMember, b.aloneSaid
 	b.mu.Unlock()
-	if connected || said || now.Sub(since) < r.opt.AloneAfter || !r.n.otherMembers() {
+	if connected || said || now.Sub(since) < r.opt.AloneAfter || !r.core.OtherMembers() {
 		return
 	}
 	b.mu.Lock()
@@ -746,101 +556,16 @@ func roughly(d time.Duration) string {
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
-// runContact is a contact as run.json carries it.
-type runContact struct {
-	Device string    `json:"device"`
-	Last   time.Time `json:"last"`
-	Via    string    `json:"via"`
-}
-
-func (r *Runner) runContacts() []runContact {
+func (r *Runner) runContacts() []runfile.Contact {
 	if r.book == nil {
 		return nil
 	}
 	r.book.mu.Lock()
 	defer r.book.mu.Unlock()
-	var out []runContact
+	var out []runfile.Contact
 	for p, note := range r.book.notes {
 		if k, ok := peerDevice(p); ok {
-			out = append(out, runContact{Device: k.String(), Last: note.last.UTC(), Via: note.via.String()})
-		}
-	}
-	return out
-}
-
-// ContactInfo is a member organisation's last contact with this node.
-type ContactInfo struct {
-	Org        string     `json:"org"`
-	Name       string     `json:"name"`
-	LastSynced *time.Time `json:"last_synced"` // null: never reached
-	Via        string     `json:"via"`         // lan, direct or relay; empty if never
-	Connected  bool       `json:"connected"`   // a device's node is connected now
-	// LastBundle is when the newest bundle or summary its node made, that
-	// this node has read, was made: news that came by file.
-	LastBundle *time.Time `json:"last_bundle,omitempty"`
-}
-
-// contacts is each member organisation's last contact (other than this
-// device), from the store and from the running node's run.json; info is
-// run.json if the node runs. The caller holds n.mu.
-func (n *Node) contacts(info *runInfo) []ContactInfo {
-	type last struct {
-		at  time.Time
-		via string
-	}
-	byDevice := map[crdt.DeviceKey]last{}
-	note := func(k crdt.DeviceKey, at time.Time, via string) {
-		if cur, ok := byDevice[k]; !ok || at.After(cur.at) {
-			byDevice[k] = last{at, via}
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if cs, err := n.store.Contacts(ctx); err == nil {
-		for _, c := range cs {
-			note(c.Device, c.Last, c.Via.String())
-		}
-	}
-	connected := map[crdt.DeviceKey]bool{}
-	if info != nil {
-		for _, c := range info.Contacts {
-			if k, err := crdt.ParseDeviceKey(c.Device); err == nil {
-				note(k, c.Last, c.Via)
-			}
-		}
-		for _, s := range info.Peers {
-			if p, err := peer.Decode(s); err == nil {
-				if k, ok := peerDevice(p); ok {
-					connected[k] = true
-				}
-			}
-		}
-	}
-	out := []ContactInfo{}
-	byFile := n.knownHoldings(ctx)
-	for _, o := range n.state.Members() {
-		if !o.Admitted {
-			continue
-		}
-		ci := ContactInfo{Org: o.ID.String(), Name: o.Name}
-		if k, ok := byFile[o.ID]; ok && k.Seen > 0 {
-			at := time.UnixMilli(k.Seen).UTC()
-			ci.LastBundle = &at
-		}
-		others := false
-		for _, d := range o.Devices {
-			if d.Key == n.device || d.Revoked {
-				continue
-			}
-			others = true
-			ci.Connected = ci.Connected || connected[d.Key]
-			if l, ok := byDevice[d.Key]; ok && (ci.LastSynced == nil || l.at.After(*ci.LastSynced)) {
-				at := l.at.UTC()
-				ci.LastSynced, ci.Via = &at, l.via
-			}
-		}
-		if others {
-			out = append(out, ci)
+			out = append(out, runfile.Contact{Device: k.String(), Last: note.last.UTC(), Via: note.via.String()})
 		}
 	}
 	return out
@@ -850,8 +575,7 @@ func (n *Node) contacts(info *runInfo) []ContactInfo {
 // points at this very machine, and is dialled only by a node that itself
 // listens on loopback alone (tests, a testnet on one machine), never by one
 // a member gone rogue could point at a local service.
-func (r *Runner) hints(now time.Time) []AddressHint {
-	hs := r.n.AddressHints(now)
+func (r *Runner) hints(hs []peer.AddrInfo) []peer.AddrInfo {
 	if r.loopbackOnly {
 		return hs
 	}
@@ -863,4 +587,50 @@ func (r *Runner) hints(now time.Time) []AddressHint {
 		}
 	}
 	return out
+}
+
+// syncedNote is a reconciliation with a member organisation's node not yet
+// written to the store: written at most every contactWriteEvery, and when
+// the node stops.
+type syncedNote struct {
+	cursor  int64
+	at      time.Time
+	written time.Time
+	dirty   bool
+}
+
+// noteSynced notes that p's node held, at the end of a session that began
+// when this node's cursor was before, everything this node then held.
+func (r *Runner) noteSynced(p peer.ID, before int64) {
+	org, ok := r.core.SyncedOrg(p)
+	if !ok {
+		return
+	}
+	r.syncedMu.Lock()
+	defer r.syncedMu.Unlock()
+	if r.synced == nil {
+		r.synced = map[crdt.OrgID]syncedNote{}
+	}
+	now := r.core.Now()
+	note := r.synced[org]
+	if before <= note.cursor {
+		return
+	}
+	note.cursor, note.at, note.dirty = before, now, true
+	if now.Sub(note.written) >= contactWriteEvery {
+		r.core.RememberSynced(r.ctx, org, note.cursor, note.at)
+		note.written, note.dirty = now, false
+	}
+	r.synced[org] = note
+}
+
+// flushSynced writes what noteSynced has not yet (Close).
+func (r *Runner) flushSynced() {
+	r.syncedMu.Lock()
+	defer r.syncedMu.Unlock()
+	for org, note := range r.synced {
+		if note.dirty {
+			r.core.RememberSynced(context.Background(), org, note.cursor, note.at)
+		}
+	}
 }

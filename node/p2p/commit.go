@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"context"
@@ -110,16 +110,7 @@ func (r *Runner) commitSome(ctx context.Context, batch []commitReq) {
 	for i, req := range batch {
 		es[i] = req.e
 	}
-	r.n.mu.Lock()
-	results, err := r.n.step(ctx, es)
-	if err == nil {
-		for i, res := range results {
-			if !res.Duplicate {
-				r.n.judging(judgedLive, es[i])
-			}
-		}
-	}
-	r.n.mu.Unlock()
+	results, err := r.core.CommitLive(ctx, es)
 	if err != nil {
 		r.opt.Logf("storing entries from the network: %v", err)
 	}

@@ -1,9 +1,11 @@
-package node
+package p2p
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,15 +14,17 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node"
+
 	"github.com/murmurnet/murmur/store"
 )
 
 // lanPair founds a network of two organisations on disk, the second
 // admitted by the first; neither runs.
-func lanPair(t *testing.T) (a, b *Node) {
+func lanPair(t *testing.T) (a, b *node.Node) {
 	t.Helper()
 	ctx := context.Background()
-	a, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha", Private: true})
+	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha", Private: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +33,7 @@ func lanPair(t *testing.T) (a, b *Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis(), NetworkKey: psk})
+	b, err = node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis(), NetworkKey: psk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,9 +44,9 @@ func lanPair(t *testing.T) (a, b *Node) {
 	return a, b
 }
 
-func runLoopback(t *testing.T, n *Node, port int) *Runner {
+func runLoopback(t *testing.T, n *node.Node, port int) *Runner {
 	t.Helper()
-	r, err := n.Start(t.Context(), RunOptions{Listen: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	r, err := Start(t.Context(), n, RunOptions{Listen: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +65,7 @@ func TestFoundOnLANIsDialledAgain(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	pb, err := PeerID(b.Device())
+	pb, err := node.PeerID(b.Device())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,12 +134,12 @@ func TestFoundOnLANOneDialsFirst(t *testing.T) {
 // yet" until it was restarted).
 func TestPendingNodeKeepsDialling(t *testing.T) {
 	ctx := context.Background()
-	a, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, err := Provision(ctx, t.TempDir(), ProvisionOptions{Genesis: a.Genesis()})
+	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +152,7 @@ func TestPendingNodeKeepsDialling(t *testing.T) {
 		t.Fatal(err)
 	}
 	var raws [][]byte
-	if _, err := a.store.Scan(ctx, 0, func(_ int64, r store.Record) error {
+	if _, err := a.Store().Scan(ctx, 0, func(_ int64, r store.Record) error {
 		raws = append(raws, r.Raw)
 		return nil
 	}); err != nil {
@@ -159,5 +163,33 @@ func TestPendingNodeKeepsDialling(t *testing.T) {
 	}
 	if got := rb.backoffMax(); got != dialBackoffMax {
 		t.Fatalf("admitted: backoff up to %v, want %v", got, dialBackoffMax)
+	}
+}
+
+// The LAN name: the inviting node and the holder of its code compute the
+// same one (the code holds the first half of the network's ID); it changes
+// with the day, and is nothing like another network's.
+func TestLANServiceName(t *testing.T) {
+	f, fr := founded(t, 1)
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	netID := f.Network()
+	day := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	member, joiner := lanServiceName(netID[:inviteNetLen], day), lanServiceName(code.Network[:], day)
+	if member != joiner {
+		t.Fatalf("the member announces %q, the joiner looks for %q", member, joiner)
+	}
+	if late := lanServiceName(netID[:inviteNetLen], day.Add(11*time.Hour)); late != member {
+		t.Errorf("the name changed within the day: %q, then %q", member, late)
+	}
+	if next := lanServiceName(netID[:inviteNetLen], day.Add(24*time.Hour)); next == member {
+		t.Errorf("the name did not change with the day: %q", next)
+	}
+	other := netID
+	other[0] ^= 1
+	if o := lanServiceName(other[:inviteNetLen], day); o == member {
+		t.Errorf("another network has the same name %q", o)
+	}
+	if len(member) != len("_")+14+len("._udp") || strings.Contains(member, hex.EncodeToString(netID[:4])) {
+		t.Errorf("the name %q is not 14 hex digits of a hash", member)
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 // Close returns, with an error that says so, when a task of the runner
 // does not stop: a service manager kills a process that takes longer.
 func TestCloseReturnsWhenATaskHangs(t *testing.T) {
-	_, fr := founded(t, SQLiteStore, 1)
+	_, fr := founded(t, 1)
 	oldWait, oldAfter := closeWait, closeAfterHost
 	closeWait, closeAfterHost = 50*time.Millisecond, 50*time.Millisecond
 	t.Cleanup(func() { closeWait, closeAfterHost = oldWait, oldAfter })
@@ -26,12 +26,12 @@ func TestCloseReturnsWhenATaskHangs(t *testing.T) {
 // it ends, every task of the runner stops, and Close still returns
 // without error (TestCloseRemovesItsHandlers: and takes back the handlers).
 func TestRunnerStopsWithItsContext(t *testing.T) {
-	a, b := apart(t, SQLiteStore)
+	a, b := apart(t)
 	exchange(t, a, b)
 	ra := loopbackNode(t, a)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	rb, err := b.Start(ctx, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	rb, err := Start(ctx, b, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package node
+package p2p
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/murmurnet/murmur/node"
 	"golang.org/x/sys/unix"
 )
 
@@ -112,7 +113,7 @@ func TestWithPort(t *testing.T) {
 // nil runner its error return had set), releases the data directory, and
 // the next start works.
 func TestStartThatCannotListenFailsCleanly(t *testing.T) {
-	n, err := Init(context.Background(), t.TempDir(), InitOptions{Org: "Alpha"})
+	n, err := node.Init(context.Background(), t.TempDir(), node.InitOptions{Org: "Alpha"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestStartThatCannotListenFailsCleanly(t *testing.T) {
 		{"/ip4/127.0.0.1/udp/0", "TCP (/ip4/0.0.0.0/tcp/4721) or QUIC"},
 		{"garbage", "not an address like /ip4/0.0.0.0/tcp/4721"},
 	} {
-		r, err := n.Start(t.Context(), RunOptions{Listen: []string{tc.addr}, Logf: t.Logf})
+		r, err := Start(t.Context(), n, RunOptions{Listen: []string{tc.addr}, Logf: t.Logf})
 		if err == nil {
 			r.Close()
 			t.Fatalf("Start on %s: no error", tc.addr)
@@ -132,7 +133,7 @@ func TestStartThatCannotListenFailsCleanly(t *testing.T) {
 			t.Errorf("Start on %s: %v (runner %v), want %q", tc.addr, err, r, tc.want)
 		}
 	}
-	r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logf: t.Logf})
+	r, err := Start(t.Context(), n, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("Start after failed starts: %v", err)
 	}

@@ -1,8 +1,9 @@
-package node
+package p2p
 
 import (
 	"testing"
 
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 
@@ -13,7 +14,11 @@ import (
 // scope of a peer as go-libp2p's resource manager sees it.
 func TestHostHasPerPeerLimits(t *testing.T) {
 	_, p := testDevice(t, 7) // a peer it has never seen
-	h, err := newHost(crdt.KeyFromSeed(make([]byte, 32)), []string{"/ip4/127.0.0.1/tcp/0"}, nil, nil, nil)
+	priv, err := lpcrypto.UnmarshalEd25519PrivateKey(crdt.KeyFromSeed(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/murmurnet/murmur/node"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -16,17 +17,17 @@ import (
 // SyncEvery), and not before.
 func TestPeriodicSyncFollowsTheRunnersClock(t *testing.T) {
 	ctx := context.Background()
-	a, b := apart(t, SQLiteStore)
+	a, b := apart(t)
 	exchange(t, a, b)
 	const every = time.Hour
 	start := time.Now()
 	clk := NewManualClock(start)
-	ra, err := a.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clk, SyncEvery: every, PollEvery: 20 * time.Millisecond})
+	ra, err := Start(t.Context(), a, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clk, SyncEvery: every, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ra.Close() })
-	rb, err := b.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), Clock: clk, SyncEvery: every, PollEvery: 20 * time.Millisecond,
+	rb, err := Start(t.Context(), b, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), Clock: clk, SyncEvery: every, PollEvery: 20 * time.Millisecond,
 		Gossip: msync.GossipOptions{Filter: func(peer.ID) bool { return false }}})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestPeriodicSyncFollowsTheRunnersClock(t *testing.T) {
 		}
 		return len(rb.h.Network().Peers()) > 0 && clk.Now().Sub(start) >= 10*time.Second && a.Status().Digest == b.Status().Digest
 	})
-	req, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Carried by the periodic sync"})
+	req, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "Carried by the periodic sync"})
 	if err != nil {
 		t.Fatal(err)
 	}

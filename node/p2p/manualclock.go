@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"slices"
@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// ManualClock is a Clock that moves only when told to (Advance), for the
-// tests of this package and of node_test. Its zero value is not ready: use
-// NewManualClock.
+// ManualClock is a Clock that moves only when told to (Advance), for
+// tests (this package's, node's, the testnet's): they drive the runner's
+// timers instead of sleeping through them. Its zero value is not ready:
+// use NewManualClock.
 type ManualClock struct {
 	mu      gosync.Mutex
 	now     time.Time

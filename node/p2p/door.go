@@ -1,23 +1,21 @@
-package node
+package p2p
 
 import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"time"
 
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,6 +24,7 @@ import (
 	"golang.org/x/crypto/hkdf"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/addrport"
 )
 
 // The door. On a private network every connection is encrypted under the
@@ -57,7 +56,7 @@ import (
 // peer to dial; the door's key there protects nothing but the invite.
 
 const (
-	doorsName    = "doors.sealed"
+	doorsName    = "doors.sealed" // (node keeps the secrets in it: node/runtime.go)
 	doorPortBase = 20000
 	doorPortSpan = 20000
 )
@@ -88,7 +87,7 @@ func doorIdentity(secret [inviteSecretLen]byte, prefix []byte) []byte {
 
 // doorPeer is the peer ID of the door of the invite with this secret.
 func doorPeer(secret [inviteSecretLen]byte, prefix []byte) peer.ID {
-	id, _ := PeerID(crdt.PublicKeyOf(doorIdentity(secret, prefix)))
+	id, _ := peerID(crdt.PublicKeyOf(doorIdentity(secret, prefix)))
 	return id
 }
 
@@ -99,80 +98,6 @@ func doorServiceName(secret [inviteSecretLen]byte, t time.Time) string {
 	m := hmac.New(sha256.New, secret[:])
 	fmt.Fprintf(m, "murmur door lan v1\n%d", t.Unix()/int64(lanPeriod/time.Second))
 	return "_" + hex.EncodeToString(m.Sum(nil)[:7]) + "._udp"
-}
-
-// doorSecret is one invite secret this device keeps for its door.
-type doorSecret struct {
-	Secret  []byte `json:"secret"`
-	Expires int64  `json:"expires"` // Unix milliseconds
-}
-
-// doorSecrets reads this device's kept invite secrets (none if there is
-// no file).
-func (n *Node) doorSecrets() ([]doorSecret, error) {
-	b, err := openAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets")
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []doorSecret
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("%s is damaged", doorsName)
-	}
-	return out, nil
-}
-
-// keepDoorSecret adds an invite's secret to doors.sealed, dropping those
-// of expired invites.
-func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) error {
-	if n.key == nil {
-		return ErrLocked
-	}
-	kept, err := n.doorSecrets()
-	if err != nil {
-		return err
-	}
-	now := n.now().UnixMilli()
-	kept = slices.DeleteFunc(kept, func(d doorSecret) bool { return d.Expires < now || len(d.Secret) != inviteSecretLen })
-	kept = append(kept, doorSecret{Secret: secret[:], Expires: expires.UnixMilli()})
-	b, _ := json.Marshal(kept)
-	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
-}
-
-// doorsWanted are the secrets of this device's open invites (written,
-// standing, not expired), each with who used it ("" if no one yet: an
-// organisation's ID, or a device key). The door of a used invite stays
-// open, until the invite expires, for the one who used it: a joiner whose
-// reply was lost asks again.
-func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]string, error) {
-	kept, err := n.doorSecrets()
-	if err != nil || len(kept) == 0 {
-		return nil, err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	now := uint64(n.now().UnixMilli())
-	open := map[[32]byte]string{}
-	for _, iv := range n.state.Invites() {
-		if iv.Author == n.device && iv.Expires > now {
-			open[iv.Key] = iv.UsedBy
-		}
-	}
-	out := map[[inviteSecretLen]byte]string{}
-	for _, d := range kept {
-		var s [inviteSecretLen]byte
-		if len(d.Secret) != inviteSecretLen {
-			continue
-		}
-		copy(s[:], d.Secret)
-		_, pub := inviteKey(s)
-		if used, ok := open[pub]; ok {
-			out[s] = used
-		}
-	}
-	return out, nil
 }
 
 // doors are a runner's open doors.
@@ -226,14 +151,13 @@ func (d *door) usedByPeer(p peer.ID) bool {
 // node admits (gate.go) or the one who used the invite — which, where its
 // organisation awaits more stewards' approval, has no standing yet — unless
 // the network knows its device as revoked.
-func (o *door) admits(n *Node, p peer.ID) bool {
+func (o *door) admits(n Core, p peer.ID) bool {
 	if !o.lets(p) {
 		return false
 	}
 	if o.usedByPeer(p) {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		return !n.formerPeer(p)
+		_, revoked, _ := n.Standing(p)
+		return !revoked
 	}
 	return n.Admissible(p)
 }
@@ -250,7 +174,7 @@ func (g doorGater) InterceptAccept(a network.ConnMultiaddrs) bool {
 }
 
 func (g doorGater) InterceptSecured(dir network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
-	if dir == network.DirInbound && g.d.admits(g.n, p) {
+	if dir == network.DirInbound && g.d.admits(g.core, p) {
 		return true
 	}
 	g.event(GateEvent{Peer: p, Decision: ConnRefused})
@@ -263,10 +187,10 @@ func doorListen(listen []string, port uint16) []string {
 	var out []string
 	for _, s := range listen {
 		a, err := ma.NewMultiaddr(s)
-		if err != nil || !overTCP(a) {
+		if err != nil || !addrport.OverTCP(a) {
 			continue
 		}
-		ia, ok := inviteAddrOf(a)
+		ia, ok := addrport.Of(a)
 		if !ok {
 			if ip4, err := a.ValueForProtocol(ma.P_IP4); err == nil {
 				ia.AddrPort = netip.AddrPortFrom(netip.MustParseAddr(ip4), 1)
@@ -292,7 +216,7 @@ func (r *Runner) reconcileDoors() {
 	if !r.gated {
 		return
 	}
-	want, err := r.n.doorsWanted()
+	want, err := r.core.DoorsWanted()
 	d := &r.doors
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -335,8 +259,12 @@ func (r *Runner) reconcileDoors() {
 		o := &door{}
 		o.usedBy.Store(&used)
 		if err == nil {
-			prefix := r.n.network[:inviteNetLen]
-			o.h, err = newHost(doorIdentity(s, prefix), listen, doorKey(s, prefix), doorGater{gater: gater{n: r.n, event: r.event}, d: o}, r.doorAllowed(o))
+			network := r.core.Network()
+			prefix := network[:inviteNetLen]
+			var key lpcrypto.PrivKey
+			if key, err = lpcrypto.UnmarshalEd25519PrivateKey(doorIdentity(s, prefix)); err == nil {
+				o.h, err = newHost(key, listen, doorKey(s, prefix), doorGater{gater: gater{core: r.core, event: r.event}, d: o}, r.doorAllowed(o))
+			}
 		}
 		if err != nil {
 			if !d.failed[s] {
@@ -345,8 +273,8 @@ func (r *Runner) reconcileDoors() {
 			}
 			continue
 		}
-		o.h.SetStreamHandler(r.n.joinProtocol(), func(st network.Stream) {
-			r.n.serveJoinIf(st, func(p peer.ID) bool { return o.admits(r.n, p) })
+		o.h.SetStreamHandler(r.core.JoinProtocol(), func(st network.Stream) {
+			r.serveJoinIf(st, func(p peer.ID) bool { return o.admits(r.core, p) })
 		})
 		o.h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(network.Network, network.Conn) { r.recheckSoon() }})
 		if r.opt.MDNS {
@@ -370,7 +298,7 @@ func portsFree(listen []string) error {
 		if err != nil {
 			return err
 		}
-		ia, ok := inviteAddrOf(a)
+		ia, ok := addrport.Of(a)
 		if !ok {
 			return fmt.Errorf("%s is not an address to listen on", s)
 		}
@@ -387,7 +315,7 @@ func portsFree(listen []string) error {
 // other side, by whom the door lets in; nothing else.
 func (r *Runner) doorAllowed(o *door) func(peer.ID, protocol.ID, network.Direction) bool {
 	return func(p peer.ID, proto protocol.ID, dir network.Direction) bool {
-		if dir == network.DirInbound && proto == r.n.joinProtocol() && o.admits(r.n, p) {
+		if dir == network.DirInbound && proto == r.core.JoinProtocol() && o.admits(r.core, p) {
 			return true
 		}
 		r.event(GateEvent{Peer: p, Decision: StreamRefused, Protocol: proto})
@@ -429,6 +357,6 @@ func (r *Runner) openDoors() int {
 	return len(r.doors.open)
 }
 
-// DoorPort is the TCP port at which the inviting node lets the holder of
-// code in.
-func DoorPort(code InviteCode) uint16 { return doorPort(code.Secret) }
+// DoorPort is the TCP port at which the inviting node lets in the holder
+// of the invite code with this secret (node.InviteCode's).
+func DoorPort(secret [inviteSecretLen]byte) uint16 { return doorPort(secret) }

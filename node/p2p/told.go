@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"bufio"
@@ -81,45 +81,16 @@ func (r *Runner) tellAndCut(p peer.ID) {
 	})
 }
 
-// toldEntries are the revocations of device k with what the revoked node
-// needs to accept them, oldest first.
-func (n *Node) toldEntries(k crdt.DeviceKey) [][]byte {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out [][]byte
-	for _, rv := range n.state.Revocations(k) {
-		e, _, ok := n.state.Entry(rv.ID)
-		if !ok {
-			continue
-		}
-		chain := []*crdt.Entry{e}
-		for cur := e; cur.Seq > 1 && len(chain) <= toldChain; {
-			prev, _, ok := n.state.Entry(cur.Prev)
-			if !ok {
-				break
-			}
-			chain, cur = append(chain, prev), prev
-		}
-		for i := len(chain) - 1; i >= 0; i-- {
-			out = append(out, chain[i].Raw())
-		}
-	}
-	if len(out) > toldMax {
-		out = out[len(out)-toldMax:]
-	}
-	return out
-}
-
 func (r *Runner) tell(ctx context.Context, p peer.ID) error {
 	k, ok := peerDevice(p)
 	if !ok {
 		return nil
 	}
-	raws := r.n.toldEntries(k)
+	raws := r.core.ToldEntries(k, toldChain, toldMax)
 	if len(raws) == 0 {
 		return nil
 	}
-	s, err := r.h.NewStream(ctx, p, toldProtocol(r.n.network))
+	s, err := r.h.NewStream(ctx, p, toldProtocol(r.core.Network()))
 	if err != nil {
 		return err
 	}
@@ -167,7 +138,7 @@ func (r *Runner) serveTold(s network.Stream) {
 		}
 		raws = append(raws, raw)
 	}
-	if _, err := r.n.ingestFromPeer(r.ctx, s.Conn().RemotePeer(), raws); err != nil && r.ctx.Err() == nil {
+	if _, err := r.core.IngestFromPeer(r.ctx, s.Conn().RemotePeer(), raws); err != nil && r.ctx.Err() == nil {
 		r.opt.Logf("what a member's node told of this device's revocation: %v", err)
 	}
 	s.Write([]byte{1})

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"bufio"
@@ -48,9 +48,9 @@ func BodiesProtocol(network crdt.ID) protocol.ID {
 }
 
 // serveBodies answers a member's node asking for bodies.
-func (n *Node) serveBodies(s network.Stream) {
+func (r *Runner) serveBodies(s network.Stream) {
 	defer s.Close()
-	if !n.knownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
+	if !r.core.KnownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
 		s.Reset()
 		return
 	}
@@ -60,18 +60,11 @@ func (n *Node) serveBodies(s network.Stream) {
 		s.Reset()
 		return
 	}
-	var raws [][]byte
-	size := 0
-	n.mu.Lock()
+	ids := make([]crdt.ID, 0, len(buf)/32)
 	for i := 0; i < len(buf); i += 32 {
-		e, st, ok := n.state.Entry(crdt.ID(buf[i : i+32]))
-		if !ok || st != crdt.StatusAccepted || e.Withheld || size+len(e.Raw()) > maxBodiesReply {
-			continue
-		}
-		raws = append(raws, e.Raw())
-		size += len(e.Raw())
+		ids = append(ids, crdt.ID(buf[i:i+32]))
 	}
-	n.mu.Unlock()
+	raws := r.core.Bodies(ids, maxBodiesReply)
 	w := bufio.NewWriter(s)
 	for _, raw := range raws {
 		w.Write(binary.AppendUvarint(nil, uint64(len(raw))))
@@ -83,9 +76,7 @@ func (n *Node) serveBodies(s network.Stream) {
 // fetchBodies asks p for the bodies this node lacks, while it gets some.
 func (r *Runner) fetchBodies(p peer.ID) error {
 	for range bodyRounds {
-		r.n.mu.Lock()
-		ids := r.n.state.Unfilled(maxBodyIDs)
-		r.n.mu.Unlock()
+		ids := r.core.Unfilled(maxBodyIDs)
 		if len(ids) == 0 {
 			return nil
 		}
@@ -93,14 +84,7 @@ func (r *Runner) fetchBodies(p peer.ID) error {
 		if err != nil {
 			return err
 		}
-		r.n.mu.Lock()
-		filled := 0
-		for _, id := range ids {
-			if e, _, ok := r.n.state.Entry(id); ok && !e.Withheld {
-				filled++
-			}
-		}
-		r.n.mu.Unlock()
+		filled := r.core.Filled(ids)
 		if got == 0 || filled == 0 {
 			return nil // p holds none of them: another member may
 		}
@@ -112,7 +96,7 @@ func (r *Runner) fetchBodies(p peer.ID) error {
 func (r *Runner) askBodies(p peer.ID, ids []crdt.ID) (int, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, bodiesTimeout)
 	defer cancel()
-	s, err := r.h.NewStream(ctx, p, BodiesProtocol(r.n.network))
+	s, err := r.h.NewStream(ctx, p, BodiesProtocol(r.core.Network()))
 	if err != nil {
 		return 0, err
 	}
@@ -151,6 +135,6 @@ func (r *Runner) askBodies(p peer.ID, ids []crdt.ID) (int, error) {
 	if len(raws) == 0 {
 		return 0, nil
 	}
-	_, err = r.n.ingestFromPeer(r.ctx, p, raws)
+	_, err = r.core.IngestFromPeer(r.ctx, p, raws)
 	return len(raws), err
 }
