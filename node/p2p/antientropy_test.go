@@ -1,4 +1,4 @@
-package node_test
+package p2p_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // startNodes is meshOf without the mock network.
 func startNodes(t *testing.T, opts []p2p.RunOptions) []*meshNode {
 	t.Helper()
-	nodes, _ := meshOf(t, node.SQLiteStore, opts)
+	nodes, _ := meshOf(t, opts)
 	return nodes
 }
 

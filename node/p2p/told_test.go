@@ -1,4 +1,4 @@
-package node_test
+package p2p_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // its status says who revoked it, and its next write says so too.
 func TestRevokedDeviceIsToldBeforeItIsCutOff(t *testing.T) {
 	for round := range 5 {
-		nodes, _ := mesh(t, node.SQLiteStore, 3, p2p.RunOptions{SyncEvery: time.Minute, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond})
+		nodes, _ := mesh(t, 3, p2p.RunOptions{SyncEvery: time.Minute, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond})
 		waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
 		revoked := nodes[2]
 		if _, err := nodes[0].n.RevokeDevice(context.Background(), revoked.n.Device().String(), nil); err != nil {

@@ -1,4 +1,4 @@
-package node_test
+package p2p_test
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package node_test
+package p2p_test
 
 import (
 	"bytes"
@@ -519,7 +519,7 @@ func TestRevokedDeviceIsDisconnectedAndRefused(t *testing.T) {
 // device off, and cuts it off again whenever it connects.
 func TestRevocationDisconnectsOnTheMockNetwork(t *testing.T) {
 	gl := &gateLog{}
-	nodes, mn := mesh(t, node.SQLiteStore, 3, p2p.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, OnGate: gl.record})
+	nodes, mn := mesh(t, 3, p2p.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, OnGate: gl.record})
 	waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
 	ctx := context.Background()
 	revoked := nodes[2].r.Host().ID()
