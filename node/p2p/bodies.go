@@ -17,7 +17,7 @@ import (
 
 // Bodies held back. An organisation awaiting admission is given its
 // stewards' chains without the bodies of anything but membership entries
-// (membershipEntries in join.go): a stolen invite code must read nothing.
+// (membershipEntries in node/join.go): a stolen invite code must read nothing.
 // Reconciliation works on IDs, and the IDs are the same with or without a
 // body, so it does not bring them. Once its organisation is admitted, the
 // node asks the member it has just reconciled with for the bodies it
@@ -50,7 +50,7 @@ func BodiesProtocol(network crdt.ID) protocol.ID {
 // serveBodies answers a member's node asking for bodies.
 func (r *Runner) serveBodies(s network.Stream) {
 	defer s.Close()
-	if !r.core.KnownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
+	if !r.core.KnownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: node/repair.go)
 		s.Reset()
 		return
 	}

@@ -11,7 +11,7 @@ import (
 
 // The live path's writes (gossip). The validator must know where an entry
 // stands before it answers (only accepted entries are forwarded), and the
-// state's answer counts only once it is stored (core.go: the state keeps
+// state's answer counts only once it is stored (node/core.go: the state keeps
 // no entry the store does not). So each validator hands its entry to the
 // committer and waits: the committer takes every entry waiting, gives
 // them to the state in one step and stores the step in one transaction,

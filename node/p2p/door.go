@@ -259,8 +259,8 @@ func (r *Runner) reconcileDoors() {
 		o := &door{}
 		o.usedBy.Store(&used)
 		if err == nil {
-			network := r.core.Network()
-			prefix := network[:inviteNetLen]
+			netID := r.core.Network()
+			prefix := netID[:inviteNetLen]
 			var key lpcrypto.PrivKey
 			if key, err = lpcrypto.UnmarshalEd25519PrivateKey(doorIdentity(s, prefix)); err == nil {
 				o.h, err = newHost(key, listen, doorKey(s, prefix), doorGater{gater: gater{core: r.core, event: r.event}, d: o}, r.doorAllowed(o))

@@ -258,7 +258,7 @@ func (r *Runner) event(ev GateEvent) {
 }
 
 // recheckSoon asks the gate loop to look at the connected peers again. It
-// never blocks: the node calls it under n.mu, from the state's observer.
+// never blocks: the node calls it under its lock, from the state's observer (Core.Observe).
 func (r *Runner) recheckSoon() {
 	select {
 	case r.recheck <- struct{}{}:
@@ -288,7 +288,7 @@ func (r *Runner) gateLoop() {
 			r.opt.Logf("organisation key: %v", err)
 		}
 		// A steward's node anchors the network secret where no one has
-		// (a network founded before anchors: grant.go).
+		// (a network founded before anchors: node/grant.go).
 		if _, err := r.core.EnsureSecretCheck(r.ctx); err != nil && r.ctx.Err() == nil {
 			r.opt.Logf("anchoring the network's secret: %v", err)
 		}

@@ -41,7 +41,7 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 	now := r.clock.Now()
 	local := from == r.h.ID()
 	st, held, device, mayWait := r.core.LiveCheck(e, from)
-	network := r.core.Network()
+	netID := r.core.Network()
 	switch {
 	case held && local:
 		// This device's own entry (written here, or by a command the
@@ -56,11 +56,11 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// reconciliation brought first): forwarding it would let anyone
 		// make the network send its history again. It counts against what
 		// the sender may send (see throttle.replayed).
-		if mayWait && e.Network == network {
+		if mayWait && e.Network == netID {
 			r.live.replayed(from, e.Author, device, now)
 		}
 		return msync.Ignore, nil
-	case !local && mayWait && e.Network == network && !r.live.admit(from, e.Author, device, now):
+	case !local && mayWait && e.Network == netID && !r.live.admit(from, e.Author, device, now):
 		// Beyond its author's rate (or its sender's): valid or not, it is
 		// neither checked further, kept nor forwarded. If valid,
 		// reconciliation brings it, at its own pace.

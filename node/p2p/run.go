@@ -103,7 +103,7 @@ type Runner struct {
 	// go on calling into a stopped node).
 	served []protocol.ID
 	// synced remembers, per member organisation, the last reconciliation
-	// this node started with one of its nodes that ended well (bundle.go,
+	// this node started with one of its nodes that ended well (node/bundle.go,
 	// noteSynced); syncedMu guards it.
 	synced   map[crdt.OrgID]syncedNote
 	syncedMu gosync.Mutex
@@ -268,13 +268,13 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 	// gate.go). A protocol for strangers — presenting an invite — is
 	// registered on r.h itself.
 	members := memberHost{Host: r.h, r: r}
-	network := n.Network()
+	netID := n.Network()
 	r.h.SetStreamHandler(n.JoinProtocol(), r.serveJoin)
-	members.SetStreamHandler(SecretProtocol(network), r.serveSecret)
-	members.SetStreamHandler(BodiesProtocol(network), r.serveBodies)
-	members.SetStreamHandler(reachProtocol(network), r.serveReach)
-	members.SetStreamHandler(toldProtocol(network), r.serveTold)
-	r.served = []protocol.ID{n.JoinProtocol(), SecretProtocol(network), BodiesProtocol(network), reachProtocol(network), toldProtocol(network)}
+	members.SetStreamHandler(SecretProtocol(netID), r.serveSecret)
+	members.SetStreamHandler(BodiesProtocol(netID), r.serveBodies)
+	members.SetStreamHandler(reachProtocol(netID), r.serveReach)
+	members.SetStreamHandler(toldProtocol(netID), r.serveTold)
+	r.served = []protocol.ID{n.JoinProtocol(), SecretProtocol(netID), BodiesProtocol(netID), reachProtocol(netID), toldProtocol(netID)}
 	user := r.opt.Sync.OnSessionEnd // a successful session is a contact (peers.go)
 	r.opt.Sync.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
 		r.sessionEnded(p, err)
@@ -282,8 +282,8 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 			user(p, st, err)
 		}
 	}
-	r.syncer = msync.NewSyncer(members, network, replica{n}, r.syncOptions())
-	r.gossip, err = msync.JoinGossip(r.ctx, members, network, r.validate,
+	r.syncer = msync.NewSyncer(members, netID, replica{n}, r.syncOptions())
+	r.gossip, err = msync.JoinGossip(r.ctx, members, netID, r.validate,
 		func(peer.ID, *crdt.Entry) {}, // (the validator took it in: see validate)
 		r.gossipOptions())
 	if err != nil {
@@ -318,7 +318,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 		r.spawn(func() { r.keepConnected(ai) })
 	}
 	if opt.MDNS {
-		if r.lan, err = startLAN(r.h, network[:lanPrefixLen], mdnsNotifee{r}, time.Now()); err != nil {
+		if r.lan, err = startLAN(r.h, netID[:lanPrefixLen], mdnsNotifee{r}, time.Now()); err != nil {
 			return nil, fmt.Errorf("mDNS: %w", err)
 		}
 		r.spawn(r.lanLoop)
@@ -931,12 +931,12 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// The member lacked entries the rebuilt database holds: it is
 		// behind, and may lack this device's newest entries too. Writes
 		// resume after a sync with a member that lacked nothing
-		// (repair.go): the next periodic one with this member, say, now
+		// (node/repair.go): the next periodic one with this member, say, now
 		// it has them.
 		r.opt.Logf("%s's node lacked entries this node holds: this device writes again once a member's node holds all it holds", r.core.DeviceName(p))
 	} else if err == nil && r.core.KnownMemberPeer(p) && r.core.EndRecovery() {
 		// The rebuilt database holds all this member holds, this
-		// device's own entries included: it may write again (repair.go).
+		// device's own entries included: it may write again (node/repair.go).
 		r.opt.Logf("caught up with %s's node since the database was rebuilt: this device writes again", r.core.DeviceName(p))
 		r.recheckSoon()
 		if len(r.opt.Announce) > 0 {

@@ -73,7 +73,7 @@ func (r *Runner) fetchSecret(p peer.ID) error {
 // through memberHost: no one else reaches it).
 func (r *Runner) serveSecret(s network.Stream) {
 	defer s.Close()
-	if !r.core.KnownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
+	if !r.core.KnownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: node/repair.go)
 		s.Reset()
 		return
 	}
