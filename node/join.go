@@ -612,9 +612,10 @@ func (j *Joiner) Addrs(peers []string) []netip.Addr {
 // JoinProtocol is the join protocol of the network the code names.
 func (j *Joiner) JoinProtocol() protocol.ID { return joinProtocolFor(j.info.Code.Network[:]) }
 
-// Request is the request to join that target is sent.
+// Request is the request to join that target is sent (JSON, one line).
 func (j *Joiner) Request(target peer.ID) ([]byte, error) {
-	return json.Marshal(newJoinRequest(j.info, j.priv, target))
+	b, err := json.Marshal(newJoinRequest(j.info, j.priv, target))
+	return append(b, '\n'), err
 }
 
 // Answer reads the inviter's answer, reached at via, and on success sets

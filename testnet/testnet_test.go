@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/murmurnet/murmur/testnet/leakcheck"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/murmurnet/murmur/testnet/leakcheck"
 )
 
 // Every test closes its drivers; anything still running after them is a
