@@ -579,26 +579,24 @@ func (n *Node) IngestFromPeer(ctx context.Context, from peer.ID, raws [][]byte) 
 	return len(rep.Refused), err
 }
 
-// LiveCheck is where an entry on the live path (gossip) stands before it
-// is judged: held already, and with which status; signed by a key the
-// network knows as a device; and whether it may wait in the state for
-// what it lacks (its author is a device, or from is a member's node: see
-// ingestFromPeer).
+// LiveCheck is where an entry on the live path (gossip) stands, in one
+// look: held already, and with which status; signed by a key the network
+// knows as a device; and whether it may wait in the state for what it
+// lacks (its author is a device, or from is a member's node: see
+// ingestFromPeer). One that is not held and may not wait is judged here
+// without being kept, so that strangers cannot fill the bounded waiting
+// pool: st is then the state's judgement.
 func (n *Node) LiveCheck(e *crdt.Entry, from peer.ID) (st crdt.Status, held, device, mayWait bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	st, held = n.state.Has(e.ID())
 	_, device = n.state.DeviceOrg(e.Author)
-	return st, held, device, device || n.memberPeer(from)
-}
-
-// JudgeUnkept judges an entry on the live path without keeping it.
-func (n *Node) JudgeUnkept(e *crdt.Entry) crdt.Status {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	st, _ := n.state.Check(e)
-	n.judging(judgedLive, e)
-	return st
+	mayWait = device || n.memberPeer(from)
+	if !held && !mayWait {
+		st, _ = n.state.Check(e)
+		n.judging(judgedLive, e)
+	}
+	return st, held, device, mayWait
 }
 
 // CommitLive gives the live path's entries to the state in one step and

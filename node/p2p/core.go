@@ -70,13 +70,12 @@ type Core interface {
 	// IngestFromPeer takes in what a peer sent (reconciliation, bodies,
 	// what it told), and reports how many entries were refused.
 	IngestFromPeer(ctx context.Context, from peer.ID, raws [][]byte) (refused int, err error)
-	// LiveCheck is where an entry on the live path stands before it is
-	// judged: held already (with its status), signed by a known device,
-	// and whether it may wait in the state for what it lacks (its author
-	// is a device, or from is a member's node).
+	// LiveCheck is where an entry on the live path stands, in one look:
+	// held already, signed by a known device, and whether it may wait in
+	// the state for what it lacks (its author is a device, or from is a
+	// member's node). st is the held entry's status; for one not held
+	// that may not wait, the state's judgement of it, not kept.
 	LiveCheck(e *crdt.Entry, from peer.ID) (st crdt.Status, held, device, mayWait bool)
-	// JudgeUnkept judges e without keeping it (an entry that may not wait).
-	JudgeUnkept(e *crdt.Entry) crdt.Status
 	// CommitLive gives the live path's entries to the state in one step
 	// and stores what it decided, in one transaction.
 	CommitLive(ctx context.Context, es []*crdt.Entry) ([]crdt.Result, error)

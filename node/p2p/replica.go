@@ -71,7 +71,7 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// admission (reconciliation brings it in order). Judged without
 		// being kept, so that strangers cannot fill the bounded waiting
 		// pool, and the sender is blamed only for what is invalid.
-		st := r.core.JudgeUnkept(e)
+		// LiveCheck judged it already (st), in the same look.
 		if st == crdt.StatusNone {
 			return msync.Reject, nil
 		}
