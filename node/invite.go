@@ -41,7 +41,7 @@ import (
 // door, long closed, refuses it).
 //
 // A code names no address and no peer: the inviting node opens a door for
-// the invite (door.go) whose TCP port, pre-shared key and libp2p identity
+// the invite (node/p2p/door.go) whose TCP port, pre-shared key and libp2p identity
 // derive from the secret, and announces it on the local network by mDNS
 // under a name that derives from the secret too. The joiner finds the door
 // there, or at the IP addresses that travel beside the code (the second

@@ -26,7 +26,7 @@ import (
 // Joining. `murmur join CODE` sets a data directory up in a joining state:
 // the device key and join.json (the code, the addresses that came with
 // it, its expiry, the organisation's name). The next `murmur run` dials
-// the inviter's door for the invite (door.go: its peer ID, port and key
+// the inviter's door for the invite (node/p2p/door.go: its peer ID, port and key
 // derive from the code's secret) at those addresses, at --peer's, or where
 // mDNS finds it, and over the join
 // protocol presents a request signed with the invite's key (derived from
@@ -503,7 +503,7 @@ func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, 
 // than a stolen invite code) every entry that is not a membership entry
 // goes without its body. The signature covers the body's hash, so the
 // chain still verifies; once admitted, the node asks members for the
-// bodies (bodies.go).
+// bodies (node/p2p/bodies.go).
 func (n *Node) membershipEntries(member bool) [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}

@@ -28,7 +28,7 @@ package node
 // synced with yet, is still missing when writes resume.
 //
 // Reaching members. A database that lost the membership entries no longer
-// knows who the members are, and the transport gate (gate.go) talks to
+// knows who the members are, and the transport gate (node/p2p/gate.go) talks to
 // members only: only the founder's device, named by the genesis entry, is
 // still known. While the mark is there, the nodes named with --peer are
 // therefore let through the gate as if they were members (unless the

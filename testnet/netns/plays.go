@@ -131,7 +131,7 @@ func (r *run) entries(n *Node) int {
 func playLAN(r *run) { playLANWith(r, false) }
 
 // playLANPrivate is playLAN on a private network: the code carries no
-// network key, and office 3 must find the inviter's door (node/door.go)
+// network key, and office 3 must find the inviter's door (node/p2p/door.go)
 // under the mDNS name its invite's secret derives, and be handed the key
 // there.
 func playLANPrivate(r *run) { playLANWith(r, true) }
