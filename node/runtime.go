@@ -1,5 +1,11 @@
 package node
 
+// The node as the peer-to-peer runtime (node/p2p) sees it: the methods of
+// p2p.Core, and what the core keeps for the runtime (address hints and
+// contacts, the doors' secrets, the network key, what a revoked device is
+// told). Each method takes n.mu itself where it needs it; the runtime
+// never holds the node's lock.
+
 import (
 	"bytes"
 	"context"
@@ -17,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node/addrport"
 	"github.com/murmurnet/murmur/node/runfile"
@@ -31,10 +38,6 @@ const doorsName = "doors.sealed"
 // HintMaxAge: an address hint written longer ago than this, by the node's
 // clock, is not dialled.
 const HintMaxAge = 30 * 24 * time.Hour
-
-// The node as the peer-to-peer runtime (node/p2p) sees it: the methods of
-// p2p.Core. Each takes n.mu itself where it needs it; the runtime never
-// holds the node's lock.
 
 // memberPeers are the peer IDs of every device with standing.
 func (n *Node) memberPeers() []peer.ID {

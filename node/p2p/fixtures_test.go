@@ -17,6 +17,9 @@ import (
 // (node/join_test.go, bundle_test.go, seal_forge_test.go), through its
 // exported API.
 
+// The application core is what the runtime takes.
+var _ Core = (*node.Node)(nil)
+
 // loopbackNode runs n on a loopback TCP port, serving joins.
 func loopbackNode(t *testing.T, n *node.Node, peers ...string) *Runner {
 	t.Helper()
