@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/murmurnet/murmur/crdt"
 )
 
