@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node/seal"
 	"github.com/murmurnet/murmur/store"
@@ -1030,55 +1028,6 @@ func (n *Node) rememberSynced(ctx context.Context, org crdt.OrgID, cursor int64,
 	k.Cursor, k.Synced = cursor, at.UnixMilli()
 	m[org] = k
 	n.saveHoldings(ctx, m)
-}
-
-// syncedNote is a reconciliation with a member organisation's node not yet
-// written to the store: written at most every contactWriteEvery, and when
-// the node stops.
-type syncedNote struct {
-	cursor  int64
-	at      time.Time
-	written time.Time
-	dirty   bool
-}
-
-// noteSynced notes that p's node held, at the end of a session that began
-// when this node's cursor was before, everything this node then held. The
-// caller holds r.n.mu.
-func (r *Runner) noteSynced(p peer.ID, before int64) {
-	k, ok := peerDevice(p)
-	if !ok {
-		return
-	}
-	org, ok := r.n.state.Standing(k)
-	if !ok || org == r.n.org {
-		return
-	}
-	if r.synced == nil {
-		r.synced = map[crdt.OrgID]syncedNote{}
-	}
-	now := r.n.now()
-	note := r.synced[org]
-	if before <= note.cursor {
-		return
-	}
-	note.cursor, note.at, note.dirty = before, now, true
-	if now.Sub(note.written) >= contactWriteEvery {
-		r.n.rememberSynced(r.ctx, org, note.cursor, note.at)
-		note.written, note.dirty = now, false
-	}
-	r.synced[org] = note
-}
-
-// flushSynced writes what noteSynced has not yet (Close).
-func (r *Runner) flushSynced() {
-	r.n.mu.Lock()
-	defer r.n.mu.Unlock()
-	for org, note := range r.synced {
-		if note.dirty {
-			r.n.rememberSynced(context.Background(), org, note.cursor, note.at)
-		}
-	}
 }
 
 // compressedSize tells what an entry takes compressed on its own: near a

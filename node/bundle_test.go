@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/p2p"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -456,9 +457,10 @@ func testBundleMakerIsChecked(t *testing.T, kind StoreKind) {
 // other organisation's node holds: --org then writes only what came since.
 func TestBundleOrgAfterSync(t *testing.T) {
 	ctx := context.Background()
-	f, fr, b, br, _ := twoOrgs(t)
+	f, _, b, br, _ := twoOrgs(t)
+	// (Alpha's runner starts one with every peer every second or so:
+	// loopbackNode.)
 	eventually(t, 30*time.Second, "a session Alpha started with Beta's node ends well", func() bool {
-		fr.syncOne(br.h.ID())
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return f.knownHoldings(ctx)[b.Org()].Cursor > 0
@@ -490,18 +492,18 @@ func testImportedEntriesReachPeersAtOnce(t *testing.T, kind StoreKind) {
 	a, b := apart(t, kind)
 	exchange(t, a, b)
 	start := time.Now()
-	clk := NewManualClock(start)
-	ra, err := a.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clk, PollEvery: 20 * time.Millisecond})
+	clk := p2p.NewManualClock(start)
+	ra, err := p2p.Start(t.Context(), a, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clk, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ra.Close() })
-	rb, err := b.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), Clock: clk, PollEvery: 20 * time.Millisecond})
+	rb, err := p2p.Start(t.Context(), b, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: ra.Addrs(), Clock: clk, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rb.Close() })
-	eventually(t, 20*time.Second, "the two nodes connect", func() bool { return len(rb.h.Network().Peers()) > 0 })
+	eventually(t, 20*time.Second, "the two nodes connect", func() bool { return len(rb.Host().Network().Peers()) > 0 })
 
 	// A third organisation, admitted by Alpha, writes while apart.
 	x, err := Provision(ctx, kind.Dir(t), ProvisionOptions{Genesis: a.Genesis()})

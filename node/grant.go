@@ -6,16 +6,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node/ident"
@@ -48,22 +45,11 @@ const (
 	secretName = "network.secret"
 	// secretSize is the network secret's length.
 	secretSize = 32
-	// secretTimeout bounds asking a peer for the secret: opening a stream
-	// (a round trip or two) and 33 bytes back. A minute leaves room for an
-	// 800 ms round trip with packets lost and retransmitted with backoff;
-	// on failure the next reconciliation asks again.
-	secretTimeout = time.Minute
 )
 
 // ErrNoSecret is returned by the grant commands on a node that has not
 // received the network secret yet.
 var ErrNoSecret = errors.New("this node has not received the network's secret for the double-funding check yet: it comes from any member's node once this organisation is admitted — run `murmur run` while a member is reachable")
-
-// SecretProtocol is the protocol on which a member's node hands the network
-// secret to another member's node.
-func SecretProtocol(network crdt.ID) protocol.ID {
-	return protocol.ID("/murmur/secret/1/" + network.String())
-}
 
 // HasSecret reports whether this node holds the network secret.
 func (n *Node) HasSecret() bool {
@@ -163,82 +149,6 @@ func keyCheck(secret []byte) [8]byte {
 	var kc [8]byte
 	copy(kc[:], m.Sum(nil))
 	return kc
-}
-
-// serveSecret hands the network secret to a member's node (registered
-// through memberHost: no one else reaches it).
-func (n *Node) serveSecret(s network.Stream) {
-	defer s.Close()
-	if !n.knownMemberPeer(s.Conn().RemotePeer()) { // (not a peer vouched for after a repair: repair.go)
-		s.Reset()
-		return
-	}
-	secret, err := n.networkSecret()
-	n.mu.Lock()
-	anchor, anchored := n.state.NetworkKeyCheck()
-	n.mu.Unlock()
-	if err != nil || anchored && keyCheck(secret) != anchor {
-		s.Reset() // not held here (yet), or not the anchored one: the peer asks another
-		return
-	}
-	s.SetWriteDeadline(time.Now().Add(secretTimeout))
-	s.Write(append([]byte{1}, secret...))
-}
-
-// fetchSecret asks p for the network secret and keeps it. A secret whose
-// key check is not the anchored one (crdt.State.NetworkKeyCheck) is
-// refused: a member's node handing out a wrong secret would make this
-// node's records and checks match nothing. Where the network has no anchor
-// yet, the secret is taken from a steward's node only, and not if it
-// matches none of the grant records held here.
-func (r *Runner) fetchSecret(p peer.ID) error {
-	ctx, cancel := context.WithTimeout(r.ctx, secretTimeout)
-	defer cancel()
-	r.n.mu.Lock()
-	_, anchored := r.n.state.NetworkKeyCheck()
-	steward := r.n.stewardPeer(p)
-	r.n.mu.Unlock()
-	if !anchored && !steward {
-		return fmt.Errorf("no steward has anchored the network's secret yet: it is taken from a steward's node only")
-	}
-	s, err := r.h.NewStream(ctx, p, SecretProtocol(r.n.network))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	s.SetReadDeadline(time.Now().Add(secretTimeout))
-	buf := make([]byte, 1+secretSize)
-	if _, err := io.ReadFull(s, buf); err != nil {
-		return fmt.Errorf("no secret from %s: %w", short(p.String()), err)
-	}
-	if buf[0] != 1 {
-		return fmt.Errorf("secret from %s in an unknown format", short(p.String()))
-	}
-	secret := buf[1:]
-	r.n.mu.Lock()
-	defer r.n.mu.Unlock()
-	if !r.n.needsSecret() {
-		return nil
-	}
-	replacing := r.n.HasSecret()
-	if anchor, ok := r.n.state.NetworkKeyCheck(); ok {
-		if keyCheck(secret) != anchor {
-			return fmt.Errorf("%s handed out a network secret other than the one the stewards anchored: refused", short(p.String()))
-		}
-	} else if !r.n.stewardPeer(p) {
-		return fmt.Errorf("no steward has anchored the network's secret yet: it is taken from a steward's node only")
-	} else if checks := r.n.state.GrantKeyChecks(); len(checks) > 0 && checks[keyCheck(secret)] == 0 {
-		return fmt.Errorf("%s handed out a network secret that matches none of the grant records held here: refused", short(p.String()))
-	}
-	if err := r.n.storeSecret(secret); err != nil {
-		return err
-	}
-	if replacing {
-		r.opt.Logf("the network's secret held here was not the one the stewards anchored: replaced with the one from %s (grants recorded here under the old one cannot be compared)", short(p.String()))
-		return nil
-	}
-	r.opt.Logf("received the network's secret from %s: the double-funding check (murmur grant) is ready", r.n.deviceNameLocked(p)) // (n.mu is held)
-	return nil
 }
 
 // GrantInput is a grant as typed.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/addrport"
 )
 
 // An invite code is what one organisation gives another (or itself, for a
@@ -41,7 +41,7 @@ import (
 // door, long closed, refuses it).
 //
 // A code names no address and no peer: the inviting node opens a door for
-// the invite (door.go) whose TCP port, pre-shared key and libp2p identity
+// the invite (node/p2p/door.go) whose TCP port, pre-shared key and libp2p identity
 // derive from the secret, and announces it on the local network by mDNS
 // under a name that derives from the secret too. The joiner finds the door
 // there, or at the IP addresses that travel beside the code (the second
@@ -443,7 +443,7 @@ func (n *Node) inviteAddrs(given []string) ([]netip.Addr, error) {
 	if len(ips) == 0 {
 		if info, ok := n.running(); ok {
 			for _, s := range info.Addrs {
-				if a, err := ma.NewMultiaddr(s); err == nil && overTCP(a) {
+				if a, err := ma.NewMultiaddr(s); err == nil && addrport.OverTCP(a) {
 					if ia, ok := inviteAddrOf(a); ok {
 						ips = append(ips, ia.AddrPort.Addr())
 					}
@@ -481,45 +481,6 @@ func (n *Node) inviteAddrs(given []string) ([]netip.Addr, error) {
 }
 
 // inviteAddr is an IP address and port, over TCP or QUIC.
-type inviteAddr struct {
-	AddrPort netip.AddrPort
-	QUIC     bool
-}
+type inviteAddr = addrport.Addr
 
-// Multiaddr is the address in libp2p's form.
-func (a inviteAddr) Multiaddr() ma.Multiaddr {
-	ip := "ip4"
-	if a.AddrPort.Addr().Is6() {
-		ip = "ip6"
-	}
-	if a.QUIC {
-		return ma.StringCast(fmt.Sprintf("/%s/%s/udp/%d/quic-v1", ip, a.AddrPort.Addr(), a.AddrPort.Port()))
-	}
-	return ma.StringCast(fmt.Sprintf("/%s/%s/tcp/%d", ip, a.AddrPort.Addr(), a.AddrPort.Port()))
-}
-
-func inviteAddrOf(a ma.Multiaddr) (inviteAddr, bool) {
-	var ip netip.Addr
-	var port uint16
-	quic, ok := false, true
-	ma.ForEach(a, func(c ma.Component) bool {
-		switch c.Protocol().Code {
-		case ma.P_IP4, ma.P_IP6:
-			ip, _ = netip.AddrFromSlice(c.RawValue())
-		case ma.P_TCP, ma.P_UDP:
-			if len(c.RawValue()) == 2 {
-				port = binary.BigEndian.Uint16(c.RawValue())
-			}
-		case ma.P_QUIC_V1:
-			quic = true
-		case ma.P_P2P:
-		default:
-			ok = false
-		}
-		return true
-	})
-	if !ok || !ip.IsValid() || port == 0 {
-		return inviteAddr{}, false
-	}
-	return inviteAddr{AddrPort: netip.AddrPortFrom(ip.Unmap(), port), QUIC: quic}, true
-}
+func inviteAddrOf(a ma.Multiaddr) (inviteAddr, bool) { return addrport.Of(a) }

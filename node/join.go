@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,18 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	gosync "sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -35,7 +26,7 @@ import (
 // Joining. `murmur join CODE` sets a data directory up in a joining state:
 // the device key and join.json (the code, the addresses that came with
 // it, its expiry, the organisation's name). The next `murmur run` dials
-// the inviter's door for the invite (door.go: its peer ID, port and key
+// the inviter's door for the invite (node/p2p/door.go: its peer ID, port and key
 // derive from the code's secret) at those addresses, at --peer's, or where
 // mDNS finds it, and over the join
 // protocol presents a request signed with the invite's key (derived from
@@ -71,13 +62,6 @@ const (
 	maxJoinRequest = 4 << 10
 	maxJoinReply   = 16 << 20
 	maxJoinEntries = 20000
-	// joinReplyWindow bounds a join, both sides: the dial, the request and
-	// the reply (the genesis and membership entries, base64 in JSON: some
-	// 70 KB for twenty organisations). At 32 kbit/s with an 800 ms round
-	// trip that reply alone takes about 20 s, so three minutes leave room
-	// for a few hundred organisations and for losses; the joiner tries
-	// again with backoff.
-	joinReplyWindow = 3 * time.Minute
 )
 
 // ErrJoining is returned by Open on a directory whose join is not complete.
@@ -287,171 +271,6 @@ func ReadJoin(dir string) (JoinInfo, error) {
 	return JoinInfo{Code: code, OrgName: js.OrgName, Device: device}, nil
 }
 
-// CompleteJoin reaches the door the inviter opened for the invite of the
-// join in dir (door.go) — at the addresses that came with the code, at the
-// IP addresses of peers (multiaddrs or IP addresses: `murmur run --peer`),
-// and, with lan, wherever mDNS finds it under the name the code's secret
-// derives — presents the invite, and on success sets the directory up as a
-// node of the network (opened and unlocked). It retries, backing off,
-// until ctx is done. The door's identity derives from the code's secret:
-// only a holder of the code can pose as it, and the answer must be the
-// network the code names.
-func CompleteJoin(ctx context.Context, dir string, pass PassphraseSource, lan bool, peers []string, logf func(string, ...any)) (*Node, error) {
-	info, err := ReadJoin(dir)
-	if err != nil {
-		return nil, err
-	}
-	seed, err := readDeviceSeed(dir, pass)
-	if err != nil {
-		return nil, err
-	}
-	priv := crdt.KeyFromSeed(seed)
-	if err := unsealJoinCode(dir, priv, &info); err != nil {
-		return nil, err
-	}
-	secret, prefix := info.Code.Secret, info.Code.Network[:]
-	h, err := joinHost(priv, doorKey(secret, prefix), lan)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	target := peer.AddrInfo{ID: doorPeer(secret, prefix)}
-	port := doorPort(secret)
-	ips := append([]netip.Addr(nil), info.Code.Addrs...)
-	for _, s := range peers {
-		if ip, ok := parseInviteAddr(s); ok && !slices.Contains(ips, ip) {
-			ips = append(ips, ip)
-		}
-	}
-	for _, ip := range ips {
-		target.Addrs = append(target.Addrs, inviteAddr{AddrPort: netip.AddrPortFrom(ip, port)}.Multiaddr())
-	}
-	found := newFoundPeers()
-	var ld *lanDiscovery
-	if lan {
-		if ld, err = startLANAs(h, func(t time.Time) string { return doorServiceName(secret, t) }, found, time.Now()); err == nil {
-			defer ld.Close()
-		} else {
-			logf("not looking for the inviter on the local network: %v", err)
-			ld = nil
-		}
-	}
-	if len(target.Addrs) == 0 && ld == nil {
-		return nil, inputErr("no address to reach the inviter: give the address that came with the code (murmur run --peer ADDRESS), or let mDNS look on the local network")
-	}
-	backoff := time.Second
-	for {
-		if ld != nil {
-			ld.renew(time.Now()) // (the day may have changed)
-		}
-		for _, ai := range found.take() { // the door, found on the local network
-			if ai.ID == target.ID {
-				for _, a := range ai.Addrs {
-					if ia, ok := inviteAddrOf(a); ok && !ia.QUIC && !slices.ContainsFunc(target.Addrs, a.Equal) {
-						target.Addrs = append(target.Addrs, a)
-					}
-				}
-			}
-		}
-		var reply joinReply
-		err := errNoAddress
-		if len(target.Addrs) > 0 {
-			reply, err = askToJoin(ctx, h, target, info, priv)
-		}
-		switch {
-		case err == nil && reply.Status == "refused":
-			return nil, fmt.Errorf("the inviter refused: %s", reply.Message)
-		case err == nil:
-			n, err := finishJoin(ctx, dir, info, seed, priv, reply)
-			if err == nil && reply.Status == "pending" {
-				logf("joined the network; the organisation awaits more stewards' approval (%s)", reply.Message)
-			}
-			return n, err
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		}
-		logf("cannot reach the inviter yet (%v): its node may be stopped or elsewhere, or the invite used or expired; trying again in %v", err, backoff.Round(time.Second))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Minute)
-	}
-}
-
-var errNoAddress = errors.New("not found on the local network yet")
-
-// foundPeers collects the peers mDNS finds, for the join loop to ask.
-type foundPeers struct {
-	mu    gosync.Mutex
-	peers []peer.AddrInfo
-}
-
-func newFoundPeers() *foundPeers { return &foundPeers{} }
-
-func (f *foundPeers) HandlePeerFound(ai peer.AddrInfo) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.peers) < 64 {
-		f.peers = append(f.peers, ai)
-	}
-}
-
-func (f *foundPeers) take() []peer.AddrInfo {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := f.peers
-	f.peers = nil
-	return out
-}
-
-func joinHost(priv, psk []byte, lan bool) (host.Host, error) {
-	key, err := lpcrypto.UnmarshalEd25519PrivateKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	listen := libp2p.NoListenAddrs
-	if lan { // mDNS announces where this host listens
-		listen = libp2p.ListenAddrStrings("/ip4/0.0.0.0/tcp/0")
-	}
-	opts := []libp2p.Option{libp2p.Identity(key), libp2p.UserAgent(AgentVersion), listen, libp2p.Transport(tcp.NewTCPTransport)}
-	if psk != nil {
-		opts = append(opts, libp2p.PrivateNetwork(psk))
-	} else {
-		opts = append(opts, libp2p.Transport(quic.NewTransport))
-	}
-	return libp2p.New(opts...)
-}
-
-func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info JoinInfo, priv []byte) (joinReply, error) {
-	cctx, cancel := context.WithTimeout(ctx, joinReplyWindow)
-	defer cancel()
-	// The join loop backs off on its own: a door that was not open yet a
-	// moment ago is dialled at once.
-	if sw, ok := h.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
-		sw.Backoff().Clear(target.ID)
-	}
-	if err := h.Connect(cctx, target); err != nil {
-		return joinReply{}, err
-	}
-	s, err := h.NewStream(cctx, target.ID, joinProtocolFor(info.Code.Network[:]))
-	if err != nil {
-		return joinReply{}, err
-	}
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(joinReplyWindow))
-	if err := json.NewEncoder(s).Encode(newJoinRequest(info, priv, target.ID)); err != nil {
-		return joinReply{}, err
-	}
-	var reply joinReply
-	if err := json.NewDecoder(io.LimitReader(s, maxJoinReply)).Decode(&reply); err != nil {
-		return joinReply{}, fmt.Errorf("reading the inviter's answer: %w", err)
-	}
-	reply.via = s.Conn().RemoteMultiaddr()
-	return reply, nil
-}
-
 // newJoinRequest is the request to join that target is sent: signed with
 // the invite's key, bound to target and to the joiner's device key.
 func newJoinRequest(info JoinInfo, priv []byte, target peer.ID) joinRequest {
@@ -543,21 +362,6 @@ func findInviteOrg(raws [][]byte, code InviteCode) (crdt.OrgID, bool) {
 		}
 	}
 	return crdt.OrgID{}, false
-}
-
-// serveJoin answers a join request: the one thing a stranger may ask.
-func (n *Node) serveJoin(s network.Stream) { n.serveJoinIf(s, n.Admissible) }
-
-// serveJoinIf is serveJoin for a peer that admit lets in (a door's gate).
-func (n *Node) serveJoinIf(s network.Stream, admit func(peer.ID) bool) {
-	defer s.Close()
-	if !admit(s.Conn().RemotePeer()) { // where no gater ran (the mock network), this is the gate
-		s.Reset()
-		return
-	}
-	s.SetDeadline(time.Now().Add(joinReplyWindow))
-	reply := n.answerJoin(context.Background(), s.Conn().RemotePeer(), s.Conn().LocalPeer(), bufio.NewReader(io.LimitReader(s, maxJoinRequest)))
-	json.NewEncoder(s).Encode(reply)
 }
 
 func refuse(format string, args ...any) joinReply {
@@ -699,7 +503,7 @@ func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, 
 // than a stolen invite code) every entry that is not a membership entry
 // goes without its body. The signature covers the body's hash, so the
 // chain still verifies; once admitted, the node asks members for the
-// bodies (bodies.go).
+// bodies (node/p2p/bodies.go).
 func (n *Node) membershipEntries(member bool) [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}
@@ -757,3 +561,86 @@ func (n *Node) Approve(ctx context.Context, ref string) (*crdt.Entry, error) {
 	}
 	return n.append(ctx, &crdt.Admission{Device: o.First, Name: o.Name}, deps...)
 }
+
+// A Joiner is the join in a data directory, unlocked, while the runtime
+// reaches the inviter's door (p2p.CompleteJoin): it says where the door
+// is and what to present there, and takes the answer.
+type Joiner struct {
+	dir        string
+	info       JoinInfo
+	seed, priv []byte
+	node       *Node
+}
+
+// BeginJoin reads the join in dir and unlocks its device key.
+func BeginJoin(dir string, pass PassphraseSource) (*Joiner, error) {
+	info, err := ReadJoin(dir)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := readDeviceSeed(dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	priv := crdt.KeyFromSeed(seed)
+	if err := unsealJoinCode(dir, priv, &info); err != nil {
+		return nil, err
+	}
+	return &Joiner{dir: dir, info: info, seed: seed, priv: priv}, nil
+}
+
+// DeviceKey is the joining device's private key.
+func (j *Joiner) DeviceKey() []byte { return j.priv }
+
+// Invite is the code's secret and its prefix of the network's ID.
+func (j *Joiner) Invite() (secret [inviteSecretLen]byte, prefix []byte) {
+	return j.info.Code.Secret, j.info.Code.Network[:]
+}
+
+// Addrs are the IP addresses that came with the code, and those of peers
+// (multiaddrs or IP addresses: `murmur run --peer`).
+func (j *Joiner) Addrs(peers []string) []netip.Addr {
+	ips := append([]netip.Addr(nil), j.info.Code.Addrs...)
+	for _, s := range peers {
+		if ip, ok := parseInviteAddr(s); ok && !slices.Contains(ips, ip) {
+			ips = append(ips, ip)
+		}
+	}
+	return ips
+}
+
+// JoinProtocol is the join protocol of the network the code names.
+func (j *Joiner) JoinProtocol() protocol.ID { return joinProtocolFor(j.info.Code.Network[:]) }
+
+// Request is the request to join that target is sent (JSON, one line).
+func (j *Joiner) Request(target peer.ID) ([]byte, error) {
+	b, err := json.Marshal(newJoinRequest(j.info, j.priv, target))
+	return append(b, '\n'), err
+}
+
+// Answer reads the inviter's answer, reached at via, and on success sets
+// the directory up as a node of the network (Node). done: the join ended,
+// well or not (err); not done: the answer could not be read.
+func (j *Joiner) Answer(ctx context.Context, r io.Reader, via ma.Multiaddr) (done bool, pending string, err error) {
+	var reply joinReply
+	if err := json.NewDecoder(io.LimitReader(r, maxJoinReply)).Decode(&reply); err != nil {
+		return false, "", fmt.Errorf("reading the inviter's answer: %w", err)
+	}
+	reply.via = via
+	if reply.Status == "refused" {
+		return true, "", fmt.Errorf("the inviter refused: %s", reply.Message)
+	}
+	n, err := finishJoin(ctx, j.dir, j.info, j.seed, j.priv, reply)
+	if err != nil {
+		return true, "", err
+	}
+	j.node = n
+	if reply.Status == "pending" {
+		pending = reply.Message
+	}
+	return true, pending, nil
+}
+
+// Node is the node the join made (opened and unlocked), once Answer took
+// an answer that let it in.
+func (j *Joiner) Node() *Node { return j.node }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,15 +14,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	lpcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // loopbackNode runs n on a loopback TCP port, serving joins.
-func loopbackNode(t *testing.T, n *Node, peers ...string) *Runner {
+func loopbackNode(t *testing.T, n *Node, peers ...string) *p2p.Runner {
 	t.Helper()
-	r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	r, err := p2p.Start(t.Context(), n, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +49,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
-func newInvite(t *testing.T, n *Node, r *Runner, purpose crdt.InvitePurpose, d time.Duration) InviteCode {
+func newInvite(t *testing.T, n *Node, r *p2p.Runner, purpose crdt.InvitePurpose, d time.Duration) InviteCode {
 	t.Helper()
 	code, err := n.Invite(context.Background(), InviteOptions{Purpose: purpose, Expires: d, Addrs: r.Addrs()})
 	if err != nil {
@@ -61,7 +67,7 @@ func join(t *testing.T, dir string, code InviteCode, org, wantErr string) *Node 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n, err := CompleteJoin(ctx, dir, nil, false, nil, t.Logf)
+	n, err := completeJoin(ctx, dir, nil, false, nil, t.Logf)
 	if wantErr != "" {
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Fatalf("joining: got %v, want %q", err, wantErr)
@@ -85,7 +91,7 @@ func joinReachesNothing(t *testing.T, dir string, code InviteCode, org string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	n, err := CompleteJoin(ctx, dir, nil, false, nil, t.Logf)
+	n, err := completeJoin(ctx, dir, nil, false, nil, t.Logf)
 	if err == nil {
 		n.Close()
 		t.Fatal("the join completed")
@@ -97,7 +103,7 @@ func joinReachesNothing(t *testing.T, dir string, code InviteCode, org string) {
 
 // founded founds a network whose founding node keeps its entries in kind,
 // and runs it on a loopback port.
-func founded(t *testing.T, kind StoreKind, quorum int) (*Node, *Runner) {
+func founded(t *testing.T, kind StoreKind, quorum int) (*Node, *p2p.Runner) {
 	t.Helper()
 	f, err := Init(context.Background(), kind.Dir(t), InitOptions{Org: "Founders", Quorum: quorum})
 	if err != nil {
@@ -150,7 +156,7 @@ func TestJoinRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	if n, err := CompleteJoin(ctx, dir, nil, false, nil, t.Logf); err == nil {
+	if n, err := completeJoin(ctx, dir, nil, false, nil, t.Logf); err == nil {
 		n.Close()
 		t.Fatal("an expired invite was used")
 	} else if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "expired") {
@@ -201,7 +207,7 @@ func testJoinSecondDevice(t *testing.T, kind StoreKind) {
 
 // secondSteward admits a second steward organisation, whose node runs on
 // loopback, connected to the founder's.
-func secondSteward(t *testing.T, f *Node, fr *Runner) (*Node, *Runner) {
+func secondSteward(t *testing.T, f *Node, fr *p2p.Runner) (*Node, *p2p.Runner) {
 	t.Helper()
 	s2, err := Provision(context.Background(), t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
 	if err != nil {
@@ -333,7 +339,7 @@ func TestPendingJoinerReceivesNoContent(t *testing.T) {
 		return err == nil
 	})
 	eventually(t, 20*time.Second, "the pending node is connected to a steward", func() bool {
-		return len(br.h.Network().Peers()) > 0
+		return len(br.Host().Network().Peers()) > 0
 	})
 	for _, m := range []string{title, text} {
 		if files := filesHold(t, dir, m); len(files) > 0 {
@@ -404,7 +410,7 @@ func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
 		t.Fatal(err)
 	}
 	priv := crdt.KeyFromSeed(seed)
-	h, err := joinHost(priv, nil, false)
+	h, err := joinHost(priv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +486,7 @@ func TestPendingJoinKeepsTheCodeSealed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n, err := CompleteJoin(ctx, dir, func() ([]byte, error) { return pass, nil }, false, nil, t.Logf)
+	n, err := completeJoin(ctx, dir, func() ([]byte, error) { return pass, nil }, false, nil, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,4 +494,51 @@ func TestPendingJoinKeepsTheCodeSealed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, joinCodeName)); !os.IsNotExist(err) {
 		t.Errorf("the sealed code outlives the join: %v", err)
 	}
+}
+
+// completeJoin is `murmur run` on a joining directory: BeginJoin, then
+// the runtime reaches the inviter (p2p.CompleteJoin).
+func completeJoin(ctx context.Context, dir string, pass PassphraseSource, lan bool, peers []string, logf func(string, ...any)) (*Node, error) {
+	j, err := BeginJoin(dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	if err := p2p.CompleteJoin(ctx, j, lan, peers, logf); err != nil {
+		return nil, err
+	}
+	return j.Node(), nil
+}
+
+// joinHost and askToJoin are the joiner's side of the join protocol, as
+// p2p.CompleteJoin speaks it, for the tests that ask with a request and a
+// key of their own.
+func joinHost(priv, psk []byte) (host.Host, error) {
+	key, err := lpcrypto.UnmarshalEd25519PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	opts := []libp2p.Option{libp2p.Identity(key), libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport)}
+	if psk != nil {
+		opts = append(opts, libp2p.PrivateNetwork(psk))
+	}
+	return libp2p.New(opts...)
+}
+
+func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info JoinInfo, priv []byte) (joinReply, error) {
+	if err := h.Connect(ctx, target); err != nil {
+		return joinReply{}, err
+	}
+	s, err := h.NewStream(ctx, target.ID, joinProtocolFor(info.Code.Network[:]))
+	if err != nil {
+		return joinReply{}, err
+	}
+	defer s.Close()
+	if err := json.NewEncoder(s).Encode(newJoinRequest(info, priv, target.ID)); err != nil {
+		return joinReply{}, err
+	}
+	var reply joinReply
+	if err := json.NewDecoder(io.LimitReader(s, maxJoinReply)).Decode(&reply); err != nil {
+		return joinReply{}, fmt.Errorf("reading the inviter's answer: %w", err)
+	}
+	return reply, nil
 }

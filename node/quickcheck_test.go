@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // Above quickCheckMax, an open leaves the page check to `murmur run`,
@@ -63,7 +65,7 @@ func TestLargeDatabasePageCheckAtRun(t *testing.T) {
 	if err := m.Unlock(nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Start(ctx, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); !errors.Is(err, ErrDamaged) {
+	if _, err := p2p.Start(ctx, m, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("murmur run started on a damaged database: %v", err)
 	}
 }

@@ -28,7 +28,7 @@ package node
 // synced with yet, is still missing when writes resume.
 //
 // Reaching members. A database that lost the membership entries no longer
-// knows who the members are, and the transport gate (gate.go) talks to
+// knows who the members are, and the transport gate (node/p2p/gate.go) talks to
 // members only: only the founder's device, named by the genesis entry, is
 // still known. While the mark is there, the nodes named with --peer are
 // therefore let through the gate as if they were members (unless the
@@ -52,7 +52,6 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/store"
-	msync "github.com/murmurnet/murmur/sync"
 )
 
 // repairName is the mark of a rebuilt database (see above).
@@ -196,12 +195,6 @@ func (n *Node) endRecovery() bool {
 	n.vouched = nil
 	return true
 }
-
-// lackedNothing reports whether, in a sync session this node began, the
-// peer already held every entry this node holds: nothing was pushed, and
-// nothing was left owed. Only such a session with a member ends the wait
-// after a rebuild (see above).
-func lackedNothing(st msync.Stats) bool { return st.Pushed == 0 && st.Unsent == 0 }
 
 // ErrNotRecovering is returned by ResumeWrites when no rebuilt database
 // waits for a sync.

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	gosync "sync"
 	"testing"
 	"time"
 
+	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 )
 
@@ -65,4 +67,44 @@ func TestRepairLargeDatabase(t *testing.T) {
 	if c := n.Status(); c.Entries != rep.Entries {
 		t.Fatalf("the rebuilt node holds %d accepted entries, the repair said %d", c.Entries, rep.Entries)
 	}
+}
+
+// signMany has the writers sign count request entries between them, in
+// parallel (signing is most of the cost of making them), each writer's
+// chain in order, all later than clock after (their admissions).
+func signMany(t *testing.T, network crdt.ID, after crdt.Clock, writers []*outsider, count int) []*crdt.Entry {
+	t.Helper()
+	out := make([][]*crdt.Entry, len(writers))
+	errs := make([]error, len(writers))
+	var wg gosync.WaitGroup
+	for w, o := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < count; k += len(writers) {
+				raw, err := crdt.EncodeBody(&crdt.Request{Type: crdt.Verification, Title: fmt.Sprintf("Applicant %d", k), Region: "TZ"})
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				e, err := crdt.Sign(o.priv, crdt.Draft{Network: network, Seq: o.seq + 1, Prev: o.head,
+					Clock: crdt.NextClock(o.clock, after, after.Millis()+1+uint64(k)), Kind: crdt.KindRequest, Body: raw})
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				o.seq, o.head, o.clock = e.Seq, e.ID(), e.Clock
+				out[w] = append(out[w], e)
+			}
+		}()
+	}
+	wg.Wait()
+	var all []*crdt.Entry
+	for w, es := range out {
+		if errs[w] != nil {
+			t.Fatal(errs[w])
+		}
+		all = append(all, es...)
+	}
+	return all
 }

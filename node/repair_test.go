@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/p2p"
 	"github.com/murmurnet/murmur/store"
 )
 
@@ -48,7 +49,7 @@ func damageDB(t *testing.T, dir, how string) {
 
 // twoOrgs is a founder and a joined organisation, both running, each with
 // a few entries, converged.
-func twoOrgs(t *testing.T) (f *Node, fr *Runner, b *Node, br *Runner, bdir string) {
+func twoOrgs(t *testing.T) (f *Node, fr *p2p.Runner, b *Node, br *p2p.Runner, bdir string) {
 	t.Helper()
 	f, fr = founded(t, SQLiteStore, 1)
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
@@ -144,7 +145,7 @@ func TestRepairThenSyncFromAMember(t *testing.T) {
 			if _, err := v2.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Too early"}); !errors.Is(err, ErrRecovering) {
 				t.Fatalf("a write before the sync: %v", err)
 			}
-			v2r, err := v2.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: wr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+			v2r, err := p2p.Start(t.Context(), v2, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: wr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +222,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Written after the backup"}); err != nil {
 		t.Fatal(err)
 	}
-	rr2, err := rn.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	rr2, err := p2p.Start(t.Context(), rn, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,20 +12,21 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // meshNode is one node of an in-process network on go-libp2p's mock net.
 type meshNode struct {
 	n *node.Node
-	r *node.Runner
+	r *p2p.Runner
 }
 
 // mesh founds a network of size nodes, each its own admitted organisation,
 // linked on a mock network, running, and connected to each other; their
 // entries are kept in kind.
-func mesh(t *testing.T, kind node.StoreKind, size int, opt node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
+func mesh(t *testing.T, kind node.StoreKind, size int, opt p2p.RunOptions) ([]*meshNode, mocknet.Mocknet) {
 	t.Helper()
-	opts := make([]node.RunOptions, size)
+	opts := make([]p2p.RunOptions, size)
 	for i := range opts {
 		opts[i] = opt
 	}
@@ -33,7 +34,7 @@ func mesh(t *testing.T, kind node.StoreKind, size int, opt node.RunOptions) ([]*
 }
 
 // meshOf is mesh with options of each node's own.
-func meshOf(t *testing.T, kind node.StoreKind, opts []node.RunOptions) ([]*meshNode, mocknet.Mocknet) {
+func meshOf(t *testing.T, kind node.StoreKind, opts []p2p.RunOptions) ([]*meshNode, mocknet.Mocknet) {
 	t.Helper()
 	ctx := context.Background()
 	founder, err := node.Init(ctx, kind.Dir(t), node.InitOptions{Org: "Org 0"})
@@ -64,7 +65,7 @@ func meshOf(t *testing.T, kind node.StoreKind, opts []node.RunOptions) ([]*meshN
 		}
 		o := opts[i]
 		o.Host = h
-		if m.r, err = m.n.Start(t.Context(), o); err != nil {
+		if m.r, err = p2p.Start(t.Context(), m.n, o); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.r.Close(); m.n.Close() })
@@ -111,7 +112,7 @@ func TestTwoNodesExchangeEntries(t *testing.T) {
 }
 
 func testTwoNodesExchangeEntries(t *testing.T, kind node.StoreKind) {
-	nodes, _ := mesh(t, kind, 2, node.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	nodes, _ := mesh(t, kind, 2, p2p.RunOptions{SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
 	waitFor(t, 20*time.Second, "admission reaches the second node", func() bool { return nodes[1].n.Status().Admitted })
 	ctx := context.Background()
 	req, err := nodes[0].n.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "Does anyone know this applicant?"})
@@ -143,8 +144,8 @@ func testEntryWrittenByAnotherProcessIsSent(t *testing.T, kind node.StoreKind) {
 	// the periodic one nor another after the warm-up or a busy one. Only
 	// the live path can carry the entry, once the gossip mesh has formed.
 	start := time.Now()
-	clock := node.NewManualClock(start)
-	nodes, _ := mesh(t, kind, 3, node.RunOptions{SyncEvery: time.Hour, PollEvery: 50 * time.Millisecond, Clock: clock})
+	clock := p2p.NewManualClock(start)
+	nodes, _ := mesh(t, kind, 3, p2p.RunOptions{SyncEvery: time.Hour, PollEvery: 50 * time.Millisecond, Clock: clock})
 	meshed := func() bool {
 		return nodes[1].r.InMesh(nodes[2].r.Host().ID()) || (nodes[1].r.InMesh(nodes[0].r.Host().ID()) && nodes[0].r.InMesh(nodes[2].r.Host().ID()))
 	}
@@ -181,7 +182,7 @@ func TestPartitionHealConverges(t *testing.T) {
 }
 
 func testPartitionHealConverges(t *testing.T, kind node.StoreKind) {
-	nodes, mn := mesh(t, kind, 5, node.RunOptions{SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond})
+	nodes, mn := mesh(t, kind, 5, p2p.RunOptions{SyncEvery: 2 * time.Second, PollEvery: 20 * time.Millisecond})
 	waitFor(t, 30*time.Second, "the network settles", func() bool { return converged(nodes) })
 	left, right := nodes[:3], nodes[3:]
 	for _, a := range left {
@@ -222,7 +223,7 @@ func testPartitionHealConverges(t *testing.T, kind node.StoreKind) {
 // Close takes back every protocol handler the runner registered: on a host
 // the caller keeps, none goes on calling into the stopped node.
 func TestCloseRemovesItsHandlers(t *testing.T) {
-	nodes, _ := mesh(t, node.SQLiteStore, 2, node.RunOptions{})
+	nodes, _ := mesh(t, node.SQLiteStore, 2, p2p.RunOptions{})
 	r := nodes[0].r
 	h := r.Host()
 	net := nodes[0].n.Network().String()

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/murmurnet/murmur/node/runfile"
 )
 
 // A running node describes itself in run.json, rewritten every second, so
@@ -26,24 +29,13 @@ const (
 // ErrAlreadyRunning is returned when another node runs on the directory.
 var ErrAlreadyRunning = errors.New("a node is already running on this data directory")
 
-type runInfo struct {
-	PID   int      `json:"pid"`
-	Peer  string   `json:"peer"`
-	Addrs []string `json:"addrs"`
-	Peers []string `json:"peers"`
-	// PeerAddrs: where the connected peers were reached (with /p2p/ID),
-	// for a wipe that sends its revocation after stopping this node.
-	PeerAddrs []string   `json:"peer_addrs"`
-	Traffic   Traffic    `json:"traffic"`
-	NAT       *NATStatus `json:"nat,omitempty"`
-	Updated   time.Time  `json:"updated"`
-	// Contacts: the member devices' nodes reached in this run, and when
-	// last (the store has them too, written less often).
-	Contacts []runContact `json:"contacts,omitempty"`
-	// AloneSince: no member's node has been connected since then, for
-	// longer than RunOptions.AloneAfter.
-	AloneSince *time.Time `json:"alone_since,omitempty"`
-}
+type runInfo = runfile.Info
+
+// Traffic is what a running node has exchanged so far (run.json).
+type Traffic = runfile.Traffic
+
+// NATStatus is what `status` shows of the paths through NAT (run.json).
+type NATStatus = runfile.NATStatus
 
 // runFile is run.json on disk.
 type runFile struct {
@@ -58,50 +50,35 @@ func runFileAD(network string, pid int, updated time.Time) []byte {
 	return fmt.Appendf(nil, "murmur-run-v1\n%s\n%d\n%s", network, pid, updated.Format(time.RFC3339Nano))
 }
 
-func (r *Runner) writeRunFile() {
-	if r.opt.Host != nil {
-		return // in-process tests: no directory of their own to describe
-	}
-	info := runInfo{PID: os.Getpid(), Peer: r.h.ID().String(), Addrs: r.Addrs(), Peers: []string{}, Traffic: r.Traffic(), Updated: time.Now().UTC()}
-	nat := r.NAT()
-	info.NAT = &nat
-	for _, p := range r.Peers() {
-		info.Peers = append(info.Peers, p.String())
-		// Where it listens (identify told us), else where we reached it.
-		addrs := r.h.Peerstore().Addrs(p)
-		if len(addrs) == 0 {
-			for _, c := range r.h.Network().ConnsToPeer(p) {
-				addrs = append(addrs, c.RemoteMultiaddr())
-			}
-		}
-		for i, a := range addrs {
-			if i == 4 {
-				break
-			}
-			info.PeerAddrs = append(info.PeerAddrs, a.String()+"/p2p/"+p.String())
-		}
-	}
-	info.Contacts = r.runContacts()
-	if since, ok := r.aloneSince(r.clock.Now()); ok {
-		since = since.UTC()
-		info.AloneSince = &since
-	}
+// WriteRunFile writes run.json: what the running node says of itself,
+// sealed (see above).
+func (n *Node) WriteRunFile(info runfile.Info) {
 	plain, _ := json.Marshal(info)
-	nonce := make([]byte, r.n.runAEAD.NonceSize(), r.n.runAEAD.NonceSize()+len(plain)+r.n.runAEAD.Overhead())
+	nonce := make([]byte, n.runAEAD.NonceSize(), n.runAEAD.NonceSize()+len(plain)+n.runAEAD.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return
 	}
 	f := runFile{PID: info.PID, Updated: info.Updated}
-	f.Sealed = r.n.runAEAD.Seal(nonce, nonce, plain, runFileAD(r.n.network.String(), f.PID, f.Updated))
+	f.Sealed = n.runAEAD.Seal(nonce, nonce, plain, runFileAD(n.network.String(), f.PID, f.Updated))
 	b, _ := json.Marshal(f)
-	path := filepath.Join(r.n.dir, runFileName)
+	path := filepath.Join(n.dir, runFileName)
 	tmp := path + ".tmp"
 	if os.WriteFile(tmp, b, 0o600) == nil {
 		os.Rename(tmp, path)
 	}
 }
 
-func removeRunFile(dir string) { os.Remove(filepath.Join(dir, runFileName)) }
+// RemoveRunFile removes run.json (the node stops).
+func (n *Node) RemoveRunFile() { os.Remove(filepath.Join(n.dir, runFileName)) }
+
+// LockRun takes the run lock of the node's directory: one node runs on it.
+func (n *Node) LockRun() (release func(), err error) {
+	l, err := lockRun(n.dir)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}
 
 // readRunFile returns which process runs a node on dir, and whether it
 // said so recently: what anyone may read of run.json.
@@ -144,4 +121,27 @@ func lockRun(dir string) (*runLock, error) {
 		return nil, fmt.Errorf("%w: %v", ErrAlreadyRunning, err)
 	}
 	return l, nil
+}
+
+// natStatusLine is one line for people.
+func natStatusLine(st NATStatus, names func(string) string) string {
+	switch {
+	case st.Relaying && st.Reachability == runfile.ReachPublic:
+		return "Other members can reach this node directly, and it introduces members' nodes behind NAT to each other (relay)."
+	case st.Relaying && st.Reachability == runfile.ReachBehindNAT:
+		return "This node relays, but other members cannot reach it: run it where they can, and give its public address with --announce."
+	case st.Relaying:
+		return "This node relays for members; whether they can reach it is not known yet."
+	case st.Reachability == runfile.ReachPublic:
+		return "Other members can reach this node directly."
+	case st.Reachability == runfile.ReachBehindNAT && len(st.Reserved) > 0:
+		var via []string
+		for _, p := range st.Reserved {
+			via = append(via, names(p))
+		}
+		return fmt.Sprintf("Behind a router: other members reach this node through the relay of %s.", strings.Join(via, ", "))
+	case st.Reachability == runfile.ReachBehindNAT:
+		return "Behind a router, and no member's relay is known yet: this node reaches others, but they cannot open a connection to it."
+	}
+	return "Whether other members can reach this node directly is not known yet."
 }

@@ -21,13 +21,13 @@ func TestRunFileSealsPeers(t *testing.T) {
 	mr := loopbackNode(t, m, fr.Addrs()...)
 	eventually(t, 20*time.Second, "the founder's node says it is connected to the member's", func() bool {
 		info, ok := f.running()
-		return ok && len(info.Peers) == 1 && info.Peers[0] == mr.h.ID().String() && len(info.PeerAddrs) > 0
+		return ok && len(info.Peers) == 1 && info.Peers[0] == mr.Host().ID().String() && len(info.PeerAddrs) > 0
 	})
 	raw, err := os.ReadFile(filepath.Join(f.dir, runFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, clear := range []string{mr.h.ID().String(), fr.h.ID().String(), "127.0.0.1", "/tcp/"} {
+	for _, clear := range []string{mr.Host().ID().String(), fr.Host().ID().String(), "127.0.0.1", "/tcp/"} {
 		if bytes.Contains(raw, []byte(clear)) {
 			t.Errorf("run.json holds %q in clear", clear)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // logLines collects a runner's log for a test to wait on.
@@ -77,7 +78,7 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its node serves that secret to whoever asks, as a rogue's would.
-	mr.h.SetStreamHandler(SecretProtocol(m.Network()), func(s network.Stream) {
+	mr.Host().SetStreamHandler(p2p.SecretProtocol(m.Network()), func(s network.Stream) {
 		defer s.Close()
 		s.Write(append([]byte{1}, bogus...))
 	})
@@ -102,7 +103,7 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 	if err := c.Unlock(nil); err != nil {
 		t.Fatal(err)
 	}
-	cr, err := c.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: mr.Addrs(), SyncEvery: time.Second,
+	cr, err := p2p.Start(t.Context(), c, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: mr.Addrs(), SyncEvery: time.Second,
 		PollEvery: 20 * time.Millisecond, Logf: log.logf})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cr.h.Connect(ctx, *ai); err != nil {
+	if err := cr.Host().Connect(ctx, *ai); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the newcomer receives the genuine secret", c.HasSecret)

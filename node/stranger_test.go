@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // What a stranger learns. An outsider built on go-libp2p alone (no code of
@@ -74,10 +75,10 @@ func TestStrangerLearnsNothing(t *testing.T) {
 	}) {
 		t.Error("b kept the stranger connected while only f has an invite open")
 	}
-	if !within(10*time.Second, func() bool { return bLog.count(s.ID(), ConnRefused) > 0 }) {
+	if !within(10*time.Second, func() bool { return bLog.count(s.ID(), p2p.ConnRefused) > 0 }) {
 		t.Error("b's gate did not refuse the stranger")
 	}
-	if ag, err := s.Peerstore().Get(bAddr.ID, "AgentVersion"); err == nil {
+	if ag, err := s.Peerstore().Get(bAddr.ID, "p2p.AgentVersion"); err == nil {
 		t.Errorf("b told the stranger its agent: %v", ag)
 	}
 
@@ -86,24 +87,24 @@ func TestStrangerLearnsNothing(t *testing.T) {
 	if err := s.Connect(ctx, fAddr); err != nil {
 		t.Fatalf("the stranger cannot reach the inviting node: %v", err)
 	}
-	idents.wait(t, fr.h.ID())
-	if ag, err := s.Peerstore().Get(fr.h.ID(), "AgentVersion"); err == nil {
+	idents.wait(t, fr.Host().ID())
+	if ag, err := s.Peerstore().Get(fr.Host().ID(), "p2p.AgentVersion"); err == nil {
 		leaks("the agent f gave the stranger", []byte(ag.(string)))
 	}
-	protos, _ := s.Peerstore().GetProtocols(fr.h.ID())
+	protos, _ := s.Peerstore().GetProtocols(fr.Host().ID())
 	for _, p := range protos {
 		leaks("a protocol f listed to the stranger", []byte(p))
 	}
-	for _, a := range s.Peerstore().Addrs(fr.h.ID()) {
+	for _, a := range s.Peerstore().Addrs(fr.Host().ID()) {
 		if !a.Equal(fAddr.Addrs[0]) {
 			t.Errorf("the stranger learnt f's address %v", a)
 		}
 	}
 	// Asked outright, f's identify answers nothing: neither its agent, nor
 	// its protocols, nor its listen addresses.
-	raw := askIdentify(t, s, fr.h.ID())
+	raw := askIdentify(t, s, fr.Host().ID())
 	leaks("f's identify answer", raw)
-	for _, a := range fr.h.Addrs() {
+	for _, a := range fr.Host().Addrs() {
 		if bytes.Contains(raw, a.Bytes()) {
 			t.Errorf("f's identify answer holds its address %v", a)
 		}
@@ -111,10 +112,10 @@ func TestStrangerLearnsNothing(t *testing.T) {
 	if len(raw) > 0 {
 		t.Errorf("f answered the stranger's identify with %d bytes", len(raw))
 	}
-	if s.Network().Connectedness(fr.h.ID()) != network.Connected {
+	if s.Network().Connectedness(fr.Host().ID()) != network.Connected {
 		t.Error("the inviting node dropped the stranger while its invite is open")
 	}
-	t.Logf("b refused the stranger's connection %d times; f refused %d of its streams", bLog.count(s.ID(), ConnRefused), fLog.count(s.ID(), StreamRefused))
+	t.Logf("b refused the stranger's connection %d times; f refused %d of its streams", bLog.count(s.ID(), p2p.ConnRefused), fLog.count(s.ID(), p2p.StreamRefused))
 
 	// The join itself still works: a device joins with the open invite.
 	d := join(t, t.TempDir(), open, "", "")
@@ -138,16 +139,16 @@ func within(d time.Duration, cond func() bool) bool {
 // gateRecord records gate decisions.
 type gateRecord struct {
 	mu  gosync.Mutex
-	evs []GateEvent
+	evs []p2p.GateEvent
 }
 
-func (g *gateRecord) add(ev GateEvent) {
+func (g *gateRecord) add(ev p2p.GateEvent) {
 	g.mu.Lock()
 	g.evs = append(g.evs, ev)
 	g.mu.Unlock()
 }
 
-func (g *gateRecord) count(p peer.ID, d GateDecision) int {
+func (g *gateRecord) count(p peer.ID, d p2p.GateDecision) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	c := 0
@@ -159,9 +160,9 @@ func (g *gateRecord) count(p peer.ID, d GateDecision) int {
 	return c
 }
 
-func runGated(t *testing.T, n *Node, g *gateRecord, peers ...string) *Runner {
+func runGated(t *testing.T, n *Node, g *gateRecord, peers ...string) *p2p.Runner {
 	t.Helper()
-	r, err := n.Start(t.Context(), RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
+	r, err := p2p.Start(t.Context(), n, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
 		RecheckEvery: 100 * time.Millisecond, OnGate: g.add})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func runGated(t *testing.T, n *Node, g *gateRecord, peers ...string) *Runner {
 	return r
 }
 
-func loopbackAddr(t *testing.T, r *Runner) peer.AddrInfo {
+func loopbackAddr(t *testing.T, r *p2p.Runner) peer.AddrInfo {
 	t.Helper()
 	for _, a := range r.Addrs() {
 		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") {
@@ -246,32 +247,4 @@ func askIdentify(t *testing.T, h host.Host, p peer.ID) []byte {
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	raw, _ := io.ReadAll(io.LimitReader(s, 64<<10))
 	return raw
-}
-
-// The LAN name: the inviting node and the holder of its code compute the
-// same one (the code holds the first half of the network's ID); it changes
-// with the day, and is nothing like another network's.
-func TestLANServiceName(t *testing.T) {
-	f, fr := founded(t, SQLiteStore, 1)
-	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
-	netID := f.Network()
-	day := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	member, joiner := lanServiceName(netID[:inviteNetLen], day), lanServiceName(code.Network[:], day)
-	if member != joiner {
-		t.Fatalf("the member announces %q, the joiner looks for %q", member, joiner)
-	}
-	if late := lanServiceName(netID[:inviteNetLen], day.Add(11*time.Hour)); late != member {
-		t.Errorf("the name changed within the day: %q, then %q", member, late)
-	}
-	if next := lanServiceName(netID[:inviteNetLen], day.Add(24*time.Hour)); next == member {
-		t.Errorf("the name did not change with the day: %q", next)
-	}
-	other := netID
-	other[0] ^= 1
-	if o := lanServiceName(other[:inviteNetLen], day); o == member {
-		t.Errorf("another network has the same name %q", o)
-	}
-	if len(member) != len("_")+14+len("._udp") || strings.Contains(member, hex.EncodeToString(netID[:4])) {
-		t.Errorf("the name %q is not 14 hex digits of a hash", member)
-	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -65,7 +66,7 @@ type InProcess struct {
 // memberNode is one node of an in-process network.
 type memberNode struct {
 	n    *node.Node
-	r    *node.Runner // nil while down
+	r    *p2p.Runner // nil while down
 	h    host.Host
 	base node.Traffic // sent before its last restart
 }
@@ -108,15 +109,15 @@ func (d *InProcess) Start(ctx context.Context, nodes int, seed uint64, bulk bool
 		if m.h, err = d.mn.AddPeer(key, ma.StringCast(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/4721", i>>16&255, i>>8&255, i&255+1))); err != nil {
 			return err
 		}
-		if m.r, err = m.n.Start(ctx, d.runOptions(m.h)); err != nil {
+		if m.r, err = p2p.Start(ctx, m.n, d.runOptions(m.h)); err != nil {
 			return err
 		}
 	}
 	return d.wire()
 }
 
-func (d *InProcess) runOptions(h host.Host) node.RunOptions {
-	return node.RunOptions{
+func (d *InProcess) runOptions(h host.Host) p2p.RunOptions {
+	return p2p.RunOptions{
 		Host:      h,
 		SyncEvery: d.SyncEvery,
 		PollEvery: d.PollEvery,
@@ -309,7 +310,7 @@ func (d *InProcess) Restart(ctx context.Context, i int) error {
 		n.Close()
 		return err
 	}
-	r, err := n.Start(ctx, d.runOptions(m.h))
+	r, err := p2p.Start(ctx, n, d.runOptions(m.h))
 	if err != nil {
 		n.Close()
 		return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // bundleBodies are the kinds of body the bundle section measures: the
@@ -139,14 +140,14 @@ func measureBundle(ctx context.Context, entries int, bodyOf func(int) []byte, pr
 	// before the entries are written, so that these reach them by the
 	// bundle only.
 	listen := []string{"/ip4/127.0.0.1/tcp/0"}
-	fullR, err := full.Start(ctx, node.RunOptions{Listen: listen})
+	fullR, err := p2p.Start(ctx, full, p2p.RunOptions{Listen: listen})
 	if err != nil {
 		return res, err
 	}
 	defer fullR.Close()
 	for _, imp := range importers {
 		if err := func() error {
-			impR, err := imp.Start(ctx, node.RunOptions{Listen: listen})
+			impR, err := p2p.Start(ctx, imp, p2p.RunOptions{Listen: listen})
 			if err != nil {
 				return err
 			}

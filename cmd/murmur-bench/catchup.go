@@ -14,6 +14,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 	msync "github.com/murmurnet/murmur/sync"
 )
 
@@ -111,7 +112,7 @@ func catchUp(ctx context.Context, w io.Writer, entries int, sealPer time.Duratio
 		return err
 	}
 
-	fullR, err := full.Start(ctx, node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	fullR, err := p2p.Start(ctx, full, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		return err
 	}
@@ -142,10 +143,10 @@ func catchUp(ctx context.Context, w io.Writer, entries int, sealPer time.Duratio
 // measures how long it takes to hold everything (holdsAll): until the
 // reconciliation that completed the set ended. It stops fresh's runner and
 // returns what it sent and received.
-func pull(ctx context.Context, fullR *node.Runner, fresh *node.Node, holdsAll func() bool, entries int) (time.Duration, node.Traffic, error) {
+func pull(ctx context.Context, fullR *p2p.Runner, fresh *node.Node, holdsAll func() bool, entries int) (time.Duration, node.Traffic, error) {
 	// The fresh node reports each reconciliation.
 	ended := make(chan msync.Stats, 16)
-	freshR, err := fresh.Start(ctx, node.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, st msync.Stats, err error) {
+	freshR, err := p2p.Start(ctx, fresh, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Sync: msync.SyncOptions{OnSessionEnd: func(_ peer.ID, st msync.Stats, err error) {
 		if err == nil && st.Received > 0 {
 			select {
 			case ended <- st:

@@ -14,6 +14,7 @@ import (
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 	"github.com/murmurnet/murmur/node/ident"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 type idOut struct {
@@ -186,7 +187,7 @@ func cmdStatus(e *env, args []string) error {
 			fmt.Fprintf(tw, "running\tno node is running on this data directory\n")
 		}
 		if st.AloneSince != nil {
-			fmt.Fprintf(tw, "WARNING\t%s\n", node.AloneMessage(time.Since(*st.AloneSince)))
+			fmt.Fprintf(tw, "WARNING\t%s\n", p2p.AloneMessage(time.Since(*st.AloneSince)))
 		}
 		for i, ct := range st.Contacts {
 			label := ""

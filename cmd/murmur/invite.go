@@ -12,6 +12,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 type codeOut struct {
@@ -96,7 +97,7 @@ func invite(e *env, args []string, name string, purpose crdt.InvitePurpose, exam
 		}
 		fmt.Fprintf(w, "On the new machine:\n  murmur join CODE%s%s\n  murmur run\n", withAddrs, org)
 		fmt.Fprintf(w, "The join completes when that node reaches this one (keep `murmur run` going here): on this local network it finds it by itself; elsewhere it needs the addresses above.\n")
-		fmt.Fprintf(w, "This node lets the joiner in at TCP port %d, this invite's own, until the invite expires. Let that port through a firewall as you do this node's.\n", node.DoorPort(code))
+		fmt.Fprintf(w, "This node lets the joiner in at TCP port %d, this invite's own, until the invite expires. Let that port through a firewall as you do this node's.\n", p2p.DoorPort(code.Secret))
 	})
 }
 

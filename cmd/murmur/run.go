@@ -10,12 +10,13 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 func cmdRun(e *env, args []string) error {
 	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
-	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", node.DefaultPort))
+	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", p2p.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its murmur run (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts); while joining, the inviter's IP address will do")
 	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
@@ -27,7 +28,7 @@ func cmdRun(e *env, args []string) error {
 		// Testnets in network namespaces use the benchmarking range
 		// 198.18.0.0/15 for their "internet", which go-libp2p would
 		// otherwise never treat as public (no hole punching).
-		if err := node.TreatAsPublic(v); err != nil {
+		if err := p2p.TreatAsPublic(v); err != nil {
 			return err
 		}
 	}
@@ -47,9 +48,14 @@ func cmdRun(e *env, args []string) error {
 		logf("joining: reaching the inviter")
 		// The inviter's door is looked for at the addresses that came with
 		// the code, at those of --peer, and by mDNS.
-		if n, err = node.CompleteJoin(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir), !*noMDNS, *peers.vals, logf); err != nil {
+		j, err := node.BeginJoin(dir, passphraseFrom(e, "Passphrase for "+dir))
+		if err != nil {
 			return err
 		}
+		if err := p2p.CompleteJoin(e.ctx, j, !*noMDNS, *peers.vals, logf); err != nil {
+			return err
+		}
+		n = j.Node()
 		// Where the inviter's node listens, as it said; a --peer that was
 		// only an IP address (for the door) names no node to keep.
 		*peers.vals = slices.DeleteFunc(*peers.vals, func(s string) bool { return !strings.Contains(s, "/p2p/") })
@@ -71,7 +77,7 @@ func cmdRun(e *env, args []string) error {
 		}
 		announced = append(announced, a)
 	}
-	r, err := n.Start(e.ctx, node.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Announce: announced, Logf: logf,
+	r, err := p2p.Start(e.ctx, n, p2p.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Announce: announced, Logf: logf,
 		// (The loopback testnet partitions by --peer lists alone.)
 		NoDial: os.Getenv("MURMUR_TESTNET_NO_REDIAL") != ""})
 	if err != nil {

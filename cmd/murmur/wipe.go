@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // revokeWithin bounds how long a wipe tries to hand its revocation to a
@@ -90,5 +91,5 @@ func revokeSelf(e *env, c *cmdFlags, dir string, peers []string, lan bool) (bool
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, revokeWithin)
 	defer cancel()
-	return n.SendRevocation(ctx, peers, lan, nil)
+	return p2p.SendRevocation(ctx, n, peers, lan, nil)
 }

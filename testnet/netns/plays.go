@@ -5,12 +5,14 @@ package netns
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/murmurnet/murmur/node"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // Bounds of the waits. They are generous: the machine may be loaded, and
@@ -129,7 +131,7 @@ func (r *run) entries(n *Node) int {
 func playLAN(r *run) { playLANWith(r, false) }
 
 // playLANPrivate is playLAN on a private network: the code carries no
-// network key, and office 3 must find the inviter's door (node/door.go)
+// network key, and office 3 must find the inviter's door (node/p2p/door.go)
 // under the mDNS name its invite's secret derives, and be handed the key
 // there.
 func playLANPrivate(r *run) { playLANWith(r, true) }
@@ -278,7 +280,7 @@ func playRestart(r *run) {
 	r.step("the three offices agree", func() (string, error) { return r.converged(nodes, want, settleTimeout) })
 	r.step("each office learns, from the others' dial-back, that they can reach it", func() (string, error) {
 		return r.statusesSay(nodes, "reachable", settleTimeout, func(st node.StatusInfo) bool {
-			return st.NAT != nil && st.NAT.Reachability == node.ReachPublic && len(st.NAT.Confirmed) > 0
+			return st.NAT != nil && st.NAT.Reachability == p2p.ReachPublic && len(st.NAT.Confirmed) > 0
 		})
 	})
 	for _, n := range nodes {
@@ -410,7 +412,7 @@ func playExile(r *run) {
 	r.step("all three agree", func() (string, error) { return r.converged(nodes, want, settleTimeout) })
 	r.step("each office learns it is behind NAT, and holds a reservation on the exile's relay", func() (string, error) {
 		return r.statusesSay(nodes[1:], "behind NAT, reserved", settleTimeout, func(st node.StatusInfo) bool {
-			return st.NAT != nil && st.NAT.Reachability == node.ReachBehindNAT && len(st.NAT.Reserved) == 1
+			return st.NAT != nil && st.NAT.Reachability == p2p.ReachBehindNAT && len(st.NAT.Reserved) == 1
 		})
 	})
 	r.step("restart every node with no --peer (the exile keeps --relay --announce)", func() (string, error) {

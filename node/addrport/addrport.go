@@ -1,0 +1,87 @@
+// Package addrport is what the application core (node) and the
+// peer-to-peer runtime (node/p2p) both read of an address, neither
+// importing the other: an IP address and port over TCP or QUIC, as an
+// invite code carries the inviter's addresses and as a door listens; the
+// port a node listens on by default; whether an address is over TCP, or
+// beyond loopback.
+package addrport
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// DefaultPort is where a node listens unless told otherwise, on TCP and
+// QUIC: a fixed port keeps the addresses peers were given valid across
+// restarts. If it is taken, the node takes any free port and says so.
+const DefaultPort = 4721
+
+// Addr is an IP address and port, over TCP or QUIC.
+type Addr struct {
+	AddrPort netip.AddrPort
+	QUIC     bool
+}
+
+// Multiaddr is the address in libp2p's form.
+func (a Addr) Multiaddr() ma.Multiaddr {
+	ip := "ip4"
+	if a.AddrPort.Addr().Is6() {
+		ip = "ip6"
+	}
+	if a.QUIC {
+		return ma.StringCast(fmt.Sprintf("/%s/%s/udp/%d/quic-v1", ip, a.AddrPort.Addr(), a.AddrPort.Port()))
+	}
+	return ma.StringCast(fmt.Sprintf("/%s/%s/tcp/%d", ip, a.AddrPort.Addr(), a.AddrPort.Port()))
+}
+
+// Of reads a multiaddr that is an IP address and a TCP or QUIC port
+// (and, perhaps, a peer ID).
+func Of(a ma.Multiaddr) (Addr, bool) {
+	var ip netip.Addr
+	var port uint16
+	quic, ok := false, true
+	ma.ForEach(a, func(c ma.Component) bool {
+		switch c.Protocol().Code {
+		case ma.P_IP4, ma.P_IP6:
+			ip, _ = netip.AddrFromSlice(c.RawValue())
+		case ma.P_TCP, ma.P_UDP:
+			if len(c.RawValue()) == 2 {
+				port = binary.BigEndian.Uint16(c.RawValue())
+			}
+		case ma.P_QUIC_V1:
+			quic = true
+		case ma.P_P2P:
+		default:
+			ok = false
+		}
+		return true
+	})
+	if !ok || !ip.IsValid() || port == 0 {
+		return Addr{}, false
+	}
+	return Addr{AddrPort: netip.AddrPortFrom(ip.Unmap(), port), QUIC: quic}, true
+}
+
+// OverTCP reports whether a is a TCP address: a private network (pnet)
+// runs over TCP only, since go-libp2p cannot put its pre-shared key under
+// transports that bring their own encryption (QUIC, WebTransport, WebRTC).
+func OverTCP(a ma.Multiaddr) bool {
+	_, tcpErr := a.ValueForProtocol(ma.P_TCP)
+	_, udpErr := a.ValueForProtocol(ma.P_UDP)
+	return tcpErr == nil && udpErr != nil
+}
+
+// BeyondLoopback reports whether some listen address is not loopback.
+func BeyondLoopback(listen []string) bool {
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil || !manet.IsIPLoopback(a) {
+			return true
+		}
+	}
+	return false
+}

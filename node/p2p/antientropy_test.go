@@ -1,0 +1,196 @@
+package p2p_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
+	msync "github.com/murmurnet/murmur/sync"
+)
+
+// startNodes is meshOf without the mock network.
+func startNodes(t *testing.T, opts []p2p.RunOptions) []*meshNode {
+	t.Helper()
+	nodes, _ := meshOf(t, opts)
+	return nodes
+}
+
+// logLines collects a runner's log.
+type logLines struct {
+	mu    gosync.Mutex
+	lines []string
+}
+
+func (l *logLines) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+func (l *logLines) find(parts ...string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+next:
+	for _, line := range l.lines {
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				continue next
+			}
+		}
+		return line
+	}
+	return ""
+}
+
+// stall makes m's node take reconciliations and never answer, until the
+// test ends; it says on the channel who opened each.
+func stall(t *testing.T, m *meshNode) <-chan peer.ID {
+	opened := make(chan peer.ID, 16)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	m.r.Host().SetStreamHandler(msync.Protocol(m.n.Network()), func(s network.Stream) {
+		select {
+		case opened <- s.Conn().RemotePeer():
+		default:
+		}
+		<-release
+		s.Reset()
+	})
+	return opened
+}
+
+func never(peer.ID) bool { return false }
+
+// (e) Anti-entropy does not wait on one slow peer: while a session with a
+// stalled peer waits out its (long) idle timeout, this node reconciles
+// with the others.
+func TestAntiEntropyDoesNotWaitOnAStalledPeer(t *testing.T) {
+	const hour = time.Hour
+	var mu gosync.Mutex
+	var initiated []peer.ID // A's sessions that ended well, started by A
+	nodes := startNodes(t, []p2p.RunOptions{
+		// A: ignores gossip, so what it gets comes by reconciliation; a
+		// stalled session would hold it for two minutes.
+		{SyncEvery: 500 * time.Millisecond, PollEvery: 20 * time.Millisecond, Gossip: msync.GossipOptions{Filter: never},
+			Sync: msync.SyncOptions{IdleTimeout: 2 * time.Minute, OnSessionEnd: func(p peer.ID, st msync.Stats, err error) {
+				if err == nil && st.Initiator {
+					mu.Lock()
+					defer mu.Unlock()
+					initiated = append(initiated, p)
+				}
+			}}},
+		// B: stalls below; starts no sessions of its own after connecting.
+		{SyncEvery: hour, PollEvery: 20 * time.Millisecond, Gossip: msync.GossipOptions{Filter: never}},
+		// C: writes; starts no sessions of its own after connecting.
+		{SyncEvery: hour, PollEvery: 20 * time.Millisecond},
+	})
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	waitFor(t, 30*time.Second, "B and C admitted", func() bool { return b.n.Status().Admitted && c.n.Status().Admitted })
+	opened := stall(t, b)
+	timeout := time.After(30 * time.Second)
+	for byA := false; !byA; {
+		select {
+		case p := <-opened: // (C may open one too, after its warm-up)
+			byA = p == a.r.Host().ID()
+		case <-timeout:
+			t.Fatal("A did not start a session with B")
+		}
+	}
+	// A's session with B now waits for two minutes. A still starts
+	// sessions with C, and pulls what C writes.
+	mu.Lock()
+	before := len(initiated)
+	mu.Unlock()
+	waitFor(t, 30*time.Second, "A syncs with C while its session with B stalls", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range initiated[before:] {
+			if p == c.r.Host().ID() {
+				return true
+			}
+		}
+		return false
+	})
+	req, err := c.n.NewRequest(context.Background(), node.RequestInput{Kind: "verification", Title: "Written while B stalls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, 30*time.Second, "A pulls C's entry while its session with B stalls", func() bool {
+		_, err := a.n.Request(req.ID().String())
+		return err == nil
+	})
+	t.Logf("A pulled C's entry %v after it was written, its session with B stalled", took.Round(time.Millisecond))
+}
+
+// A session that fails is logged as failed, with what it moved, on both
+// sides; one that succeeds is logged as synced.
+func TestFailedSessionsAreLogged(t *testing.T) {
+	var la, lb logLines
+	nodes := startNodes(t, []p2p.RunOptions{
+		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Logf: la.logf, Sync: msync.SyncOptions{IdleTimeout: time.Second}},
+		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Logf: lb.logf, Sync: msync.SyncOptions{IdleTimeout: time.Second}},
+	})
+	a, b := nodes[0], nodes[1]
+	waitFor(t, 30*time.Second, "B admitted", func() bool { return b.n.Status().Admitted })
+	// Each side names the other by its organisation.
+	aID, bID := a.n.Status().OrgName, b.n.Status().OrgName
+	waitFor(t, 10*time.Second, "a success line on each side", func() bool {
+		return la.find("synced with "+bID, " received") != "" && lb.find("synced with "+aID, " received") != ""
+	})
+
+	// A as the initiator, B gone silent.
+	stall(t, b)
+	// (A session A started on its own may be under way, B silent to it
+	// too: then this one is refused as busy, and that one fails.)
+	_, err := a.r.SyncWith(context.Background(), b.r.Host().ID())
+	if err == nil {
+		t.Fatal("a session with a silent peer succeeded")
+	}
+	var line string
+	deadline := time.Now().Add(10 * time.Second)
+	for line == "" && time.Now().Before(deadline) {
+		line = la.find("sync with "+bID+" failed after", "0 entries received", "the link went quiet for 1 s")
+		time.Sleep(10 * time.Millisecond)
+	}
+	if line == "" {
+		t.Fatalf("no failure line on the initiator's side (the session: %v); log:\n%s", err, strings.Join(la.all(), "\n"))
+	}
+	t.Log(line)
+
+	// A as the responder, its initiator gone silent half-way through its
+	// first message.
+	quiet := func() int { return strings.Count(strings.Join(la.all(), "\n"), "the link went quiet") }
+	before := quiet()
+	s, err := b.r.Host().NewStream(context.Background(), a.r.Host().ID(), msync.Protocol(a.n.Network()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if _, err := s.Write([]byte{1, 40, 1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "a failure line on the responder's side", func() bool {
+		return quiet() > before
+	})
+	for _, l := range la.all() {
+		if strings.Contains(l, "failed") && strings.Contains(l, " sent") && !strings.Contains(l, " of ") {
+			t.Fatalf("a failed session claims what it sent: %s", l)
+		}
+	}
+}
+
+func hour() time.Duration { return time.Hour }
