@@ -546,7 +546,15 @@ func (s *State) keys(r *record, c stepCloses) Keys {
 		return ok && x.status == StatusAccepted && b.Request == id && s.orgOf(x) == org
 	}
 	// The closes this Step changed first: the facts do not have them yet.
-	if slices.ContainsFunc(c.targets[id], closes) || slices.ContainsFunc(s.records(ViewClose, &id), closes) {
+	// Then those stored before, read only if the index says there are any
+	// (a request is rarely closed before it is stored).
+	if slices.ContainsFunc(c.targets[id], closes) {
+		k.Ref = ClosedRef
+		return k
+	}
+	if n, err := s.facts.Count(ViewClose, 0, &id, nil); err != nil {
+		s.fail(err)
+	} else if n > 0 && slices.ContainsFunc(s.records(ViewClose, &id), closes) {
 		k.Ref = ClosedRef
 	}
 	return k

@@ -69,6 +69,7 @@ var migrationFiles embed.FS
 type SQLite struct {
 	writer  *sql.DB // exactly one connection; BEGIN IMMEDIATE (_txlock)
 	readers *sql.DB // query_only connections
+	read    *stmtCache // the readers' queries, each prepared once
 
 	// writeSlot is the in-process writer mutex. It is a channel rather than
 	// a sync.Mutex so that a writer waiting for it gives up when its ctx ends.
@@ -197,7 +198,65 @@ func openSQLite(path string, key []byte) (*SQLite, error) {
 	readers.SetMaxOpenConns(readConns)
 	readers.SetMaxIdleConns(readConns)
 	s.readers = readers
+	s.read = &stmtCache{db: readers, m: map[string]*sql.Stmt{}}
 	return s, nil
+}
+
+// stmtCache prepares each query once on a pool (database/sql then keeps
+// it prepared on each connection it runs on). The queries are the
+// store's own, a few dozen: without it SQLite parses the question again
+// every time a State asks it, which was a quarter of an ingest's time.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		return nil, ErrClosed
+	}
+	if st := c.m[q]; st != nil {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// QueryContext runs q's prepared statement.
+func (c *stmtCache) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs q's prepared statement; if q does not prepare, the
+// row carries the error (as the pool's own QueryRowContext would).
+func (c *stmtCache) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return c.db.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
 }
 
 type migration struct {
@@ -630,7 +689,7 @@ func (s *SQLite) Get(ctx context.Context, id crdt.ID) (Record, error) {
 	if s.closed.Load() {
 		return Record{}, ErrClosed
 	}
-	rows, err := s.readRows(ctx, s.readers, `SELECT `+recordCols+` FROM entries WHERE id = ?`, id[:])
+	rows, err := s.readRows(ctx, s.read, `SELECT `+recordCols+` FROM entries WHERE id = ?`, id[:])
 	if err != nil {
 		return Record{}, s.fail("get", err)
 	}
@@ -666,7 +725,7 @@ func (s *SQLite) Scan(ctx context.Context, after int64, fn func(cursor int64, r 
 		return after, ErrClosed
 	}
 	for {
-		page, err := s.readRows(ctx, s.readers,
+		page, err := s.readRows(ctx, s.read,
 			`SELECT `+recordCols+` FROM entries WHERE cursor > ? ORDER BY cursor LIMIT ?`, after, scanPage)
 		if err != nil {
 			return after, s.fail("scan", err)
@@ -723,7 +782,7 @@ func (s *SQLite) GetMeta(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: meta %q", ErrNotFound, key)
 	}
 	var sealed []byte
-	err := s.readers.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&sealed)
+	err := s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: meta %q", ErrNotFound, key)
 	}
@@ -791,7 +850,7 @@ func (s *SQLite) IntegrityCheck(ctx context.Context) error {
 func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		s.closeErr = errors.Join(s.readers.Close(), s.writer.Close())
+		s.closeErr = errors.Join(s.read.close(), s.readers.Close(), s.writer.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
 		}

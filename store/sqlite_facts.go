@@ -105,7 +105,25 @@ func pageQuery(tag bool, rf refFilter, high, from bool) string {
 // pageSelect is the part of pageQuery before its order, for Count too.
 // Its arguments: view, [ref], [tag], [cursor clock, cursor id].
 func pageSelect(sel string, tag bool, rf refFilter, high, from bool) string {
-	q, index := sel+` FROM entries INDEXED BY `, "entries_view_page"
+	q, w := viewSelect(sel, tag, rf)
+	switch {
+	case high && from: // the cursor's clock is in this range: below it is too
+	case high:
+		w += ` AND clock < 0`
+	default:
+		w += ` AND clock >= 0`
+	}
+	if from {
+		w += ` AND (clock, id) < (?, ?)`
+	}
+	return q + ` WHERE ` + w
+}
+
+// viewSelect is a select of the rows of a view (of one tag, of one ref or
+// none) through the index that holds them, and its condition. Its
+// arguments: view, [ref], [tag].
+func viewSelect(sel string, tag bool, rf refFilter) (q, where string) {
+	index := "entries_view_page"
 	w := listedWhere + ` AND view = ?`
 	switch {
 	case rf == oneRef:
@@ -120,17 +138,7 @@ func pageSelect(sel string, tag bool, rf refFilter, high, from bool) string {
 	case tag:
 		index, w = "entries_view_tag", w+` AND tag <> 0 AND tag = ?`
 	}
-	switch {
-	case high && from: // the cursor's clock is in this range: below it is too
-	case high:
-		w += ` AND clock < 0`
-	default:
-		w += ` AND clock >= 0`
-	}
-	if from {
-		w += ` AND (clock, id) < (?, ?)`
-	}
-	return q + index + ` WHERE ` + w
+	return sel + ` FROM entries INDEXED BY ` + index, w
 }
 
 // residentFlag is the resident column of a record of kind with status st.
@@ -222,7 +230,7 @@ func (s *SQLite) walk(ctx context.Context, op, query string, next func(last *row
 	}
 	var last *row
 	for {
-		page, err := s.readRows(ctx, s.readers, query, append(next(last), scanPage)...)
+		page, err := s.readRows(ctx, s.read, query, append(next(last), scanPage)...)
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -293,7 +301,7 @@ func (s *SQLite) Device(ctx context.Context, author crdt.DeviceKey) (int, bool, 
 		return 0, false, ErrClosed
 	}
 	var n, forked int64
-	err := s.readers.QueryRowContext(ctx, deviceQuery, s.seal.author(author)).Scan(&n, &forked)
+	err := s.read.QueryRowContext(ctx, deviceQuery, s.seal.author(author)).Scan(&n, &forked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -344,7 +352,7 @@ func (s *SQLite) ids(ctx context.Context, op, query string, fn func(crdt.ID) (bo
 	for {
 		var page []crdt.ID
 		err := func() error {
-			rows, err := s.readers.QueryContext(ctx, query, last, scanPage)
+			rows, err := s.read.QueryContext(ctx, query, last, scanPage)
 			if err != nil {
 				return err
 			}
@@ -395,7 +403,7 @@ func (s *SQLite) MaxClock(ctx context.Context) (crdt.Clock, error) {
 		return 0, ErrClosed
 	}
 	var c int64
-	err := s.readers.QueryRowContext(ctx, `SELECT value FROM marks WHERE name = 'clock'`).Scan(&c)
+	err := s.read.QueryRowContext(ctx, `SELECT value FROM marks WHERE name = 'clock'`).Scan(&c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -417,7 +425,7 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID
 			return false, nil
 		}
 		args = append([]any{int64(v)}, args...)
-		rows, err := s.readRows(ctx, s.readers, pageQuery(tag != 0, refFilterOf(ref), high, from), append(args, limit-len(out))...)
+		rows, err := s.readRows(ctx, s.read, pageQuery(tag != 0, refFilterOf(ref), high, from), append(args, limit-len(out))...)
 		for _, r := range rows {
 			out = append(out, r.rec)
 		}
@@ -465,12 +473,28 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
+	if after == nil && ref != nil {
+		// All of one ref, or of none: one count of the index's rows.
+		q, w := viewSelect(`SELECT COUNT(*)`, tag != 0, refFilterOf(ref))
+		args := []any{int64(v)}
+		if refFilterOf(ref) == oneRef {
+			args = append(args, s.seal.refKey(*ref))
+		}
+		if tag != 0 {
+			args = append(args, int64(tag))
+		}
+		var n int64
+		if err := s.read.QueryRowContext(ctx, q+` WHERE `+w, args...).Scan(&n); err != nil {
+			return 0, s.fail("count", err)
+		}
+		return int(n), nil
+	}
 	if after != nil || ref != nil {
 		total := 0
 		err := s.pageRanges(tag, ref, after, func(high, from bool, args []any) (bool, error) {
 			var n int64
 			args = append([]any{int64(v)}, args...)
-			err := s.readers.QueryRowContext(ctx, pageSelect(`SELECT COUNT(*)`, tag != 0, refFilterOf(ref), high, from), args...).Scan(&n)
+			err := s.read.QueryRowContext(ctx, pageSelect(`SELECT COUNT(*)`, tag != 0, refFilterOf(ref), high, from), args...).Scan(&n)
 			total += int(n)
 			return true, err
 		})
@@ -485,7 +509,7 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 		args = append(args, int64(tag))
 	}
 	var n int64
-	if err := s.readers.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.read.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, s.fail("count", err)
 	}
 	return int(n), nil
@@ -500,7 +524,7 @@ func (s *SQLite) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit i
 	if v == crdt.ViewNone {
 		q, args = rangeAnyQuery, []any{lo[:], hi[:], limit}
 	}
-	rows, err := s.readRows(ctx, s.readers, q, args...)
+	rows, err := s.readRows(ctx, s.read, q, args...)
 	if err != nil {
 		return nil, s.fail("range", err)
 	}

@@ -83,7 +83,7 @@ func (s *SQLite) Mark(ctx context.Context) (Mark, error) {
 	if s.closed.Load() {
 		return Mark{}, ErrClosed
 	}
-	m, err := readMark(ctx, s.readers)
+	m, err := readMark(ctx, s.read)
 	if err != nil {
 		return Mark{}, s.fail("mark", err)
 	}
@@ -179,7 +179,7 @@ func (s *SQLite) AcceptedItems(ctx context.Context, fn func(crdt.Clock, crdt.ID)
 		return ErrClosed
 	}
 	for after := int64(0); ; {
-		rows, err := s.readers.QueryContext(ctx, `SELECT cursor, clock, id FROM entries WHERE cursor > ? AND status = 1 ORDER BY cursor LIMIT ?`, after, scanPage*10)
+		rows, err := s.read.QueryContext(ctx, `SELECT cursor, clock, id FROM entries WHERE cursor > ? AND status = 1 ORDER BY cursor LIMIT ?`, after, scanPage*10)
 		if err != nil {
 			return s.fail("accepted items", err)
 		}
