@@ -67,8 +67,8 @@ var migrationFiles embed.FS
 
 // SQLite is the Store kept in one SQLite file.
 type SQLite struct {
-	writer  *sql.DB // exactly one connection; BEGIN IMMEDIATE (_txlock)
-	readers *sql.DB // query_only connections
+	writer  *sql.DB    // exactly one connection; BEGIN IMMEDIATE (_txlock)
+	readers *sql.DB    // query_only connections
 	read    *stmtCache // the readers' queries, each prepared once
 
 	// writeSlot is the in-process writer mutex. It is a channel rather than
