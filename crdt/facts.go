@@ -28,6 +28,9 @@ type Facts interface {
 	// Get returns a stored entry (without its body if it was stored so)
 	// and its status; ok is false if it is not stored.
 	Get(id ID) (e *Entry, st Status, ok bool, err error)
+	// Status is what Get says of the entry, without reading it: whether
+	// it is stored, its status, and whether it is held without its body.
+	Status(id ID) (st Status, withheld, ok bool, err error)
 	// Authored calls fn for every stored entry of author, whatever its
 	// status, in no particular order.
 	Authored(author DeviceKey, fn func(e *Entry, st Status) error) error
@@ -299,6 +302,14 @@ func (m *MemoryFacts) Persist(r Ready) {
 			m.index(f, true)
 		}
 	}
+}
+
+// Status implements Facts.
+func (m *MemoryFacts) Status(id ID) (Status, bool, bool, error) {
+	if f := m.entries[id]; f != nil {
+		return f.st, f.e.Withheld, true, nil
+	}
+	return StatusNone, false, false, nil
 }
 
 // Get implements Facts.

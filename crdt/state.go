@@ -653,6 +653,18 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	if !e.verified {
 		return nil, false, ErrUnverified
 	}
+	// Held already? An accepted entry the state does not keep is looked
+	// up without being read, unless it waits for the body e carries.
+	if r := s.recs[e.id]; r == nil && !s.gone[e.id] {
+		st, withheld, ok, err := s.facts.Status(e.id)
+		if err != nil {
+			s.fail(err)
+			return nil, false, err
+		}
+		if ok && !(withheld && !e.Withheld) {
+			return &record{e: e, status: st}, true, nil
+		}
+	}
 	if r := s.get(e.id); r != nil {
 		if r.e.Withheld && !e.Withheld {
 			s.fill(r, e)

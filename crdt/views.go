@@ -101,12 +101,7 @@ func (s *State) Quorum() int { return s.m.quorum }
 func (s *State) Members() []OrgView {
 	var out []OrgView
 	for _, o := range s.m.orgs {
-		ov := OrgView{ID: o.id, First: o.first, Name: o.name, Steward: o.steward, Admitted: o.admitted, Approvals: len(o.approvals)}
-		for _, k := range o.devices {
-			ov.Devices = append(ov.Devices, s.deviceView(k))
-		}
-		slices.SortFunc(ov.Devices, func(a, b DeviceView) int { return bytes.Compare(a.Key[:], b.Key[:]) })
-		out = append(out, ov)
+		out = append(out, s.orgView(o))
 	}
 	slices.SortFunc(out, func(a, b OrgView) int {
 		if a.Admitted != b.Admitted {
@@ -120,6 +115,27 @@ func (s *State) Members() []OrgView {
 		}
 		return bytes.Compare(a.ID[:], b.ID[:])
 	})
+	return out
+}
+
+// orgView is one organisation's view; each device's counts are read from
+// the facts.
+func (s *State) orgView(o *orgState) OrgView {
+	ov := OrgView{ID: o.id, First: o.first, Name: o.name, Steward: o.steward, Admitted: o.admitted, Approvals: len(o.approvals)}
+	for _, k := range o.devices {
+		ov.Devices = append(ov.Devices, s.deviceView(k))
+	}
+	slices.SortFunc(ov.Devices, func(a, b DeviceView) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+	return ov
+}
+
+// OrgNames are the names of the organisations (admitted or waiting),
+// read from the membership alone.
+func (s *State) OrgNames() map[OrgID]string {
+	out := make(map[OrgID]string, len(s.m.orgs))
+	for _, o := range s.m.orgs {
+		out[o.id] = o.name
+	}
 	return out
 }
 
@@ -149,12 +165,11 @@ func (s *State) DeviceOrg(k DeviceKey) (OrgID, bool) {
 
 // Org returns one organisation.
 func (s *State) Org(id OrgID) (OrgView, bool) {
-	for _, o := range s.Members() {
-		if o.ID == id {
-			return o, true
-		}
+	o := s.m.orgs[id]
+	if o == nil {
+		return OrgView{}, false
 	}
-	return OrgView{}, false
+	return s.orgView(o), true
 }
 
 // NetworkName is the name given at genesis.

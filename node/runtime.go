@@ -74,10 +74,8 @@ func (n *Node) deviceNameLocked(p peer.ID) string {
 	if !ok {
 		return short(p.String())
 	}
-	for _, o := range n.state.Members() {
-		if o.ID == org && o.Name != "" {
-			return o.Name
-		}
+	if name := n.state.OrgNames()[org]; name != "" {
+		return name
 	}
 	return short(p.String())
 }
@@ -564,12 +562,15 @@ func (n *Node) WithIndex(fn func(x *msync.Index)) {
 
 // AcceptedEntries are the accepted entries among ids, to serve a peer.
 func (n *Node) AcceptedEntries(ids []crdt.ID) [][]byte {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	// The stored bytes as they are, read without the node's lock (ingest
+	// goes on meanwhile): what the store holds as accepted, the state
+	// accepted (one transaction writes both), and an entry served need not
+	// be decoded.
+	ctx := context.Background()
 	out := make([][]byte, 0, len(ids))
 	for _, id := range ids {
-		if e, st, ok := n.state.Entry(id); ok && st == crdt.StatusAccepted {
-			out = append(out, e.Raw())
+		if r, err := n.store.Get(ctx, id); err == nil && r.Status == crdt.StatusAccepted {
+			out = append(out, r.Raw)
 		}
 	}
 	return out

@@ -411,13 +411,7 @@ type LetterSummary struct {
 	ClosedForSigning bool `json:"closed_for_signing"`
 }
 
-func (n *Node) orgNames() map[crdt.OrgID]string {
-	names := map[crdt.OrgID]string{}
-	for _, o := range n.state.Members() {
-		names[o.ID] = o.Name
-	}
-	return names
-}
+func (n *Node) orgNames() map[crdt.OrgID]string { return n.state.OrgNames() }
 
 func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) RequestSummary {
 	s := RequestSummary{ID: rv.ID.String(), Org: rv.Org.String(), OrgName: names[rv.Org], Status: "open",

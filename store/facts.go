@@ -66,6 +66,10 @@ func (f *facts) Get(id crdt.ID) (*crdt.Entry, crdt.Status, bool, error) {
 	return e, r.Status, true, nil
 }
 
+func (f *facts) Status(id crdt.ID) (crdt.Status, bool, bool, error) {
+	return f.s.Status(f.ctx, id)
+}
+
 func (f *facts) Authored(author crdt.DeviceKey, fn func(*crdt.Entry, crdt.Status) error) error {
 	return f.s.Authored(f.ctx, author, func(r Record) error {
 		e, err := decode(r)

@@ -310,6 +310,11 @@ func answers(t *testing.T, f crdt.Facts, p probes) string {
 		} else if e != nil || st != crdt.StatusNone {
 			t.Fatalf("get %v: not stored, but %v %v", id, e, st)
 		}
+		st2, withheld, ok2, err := f.Status(id)
+		check("status", err)
+		if ok2 != ok || st2 != st || ok && withheld != e.Withheld {
+			t.Fatalf("status %v: %v %v %v, get says %v %v", id, st2, withheld, ok2, st, ok)
+		}
 	}
 	for _, a := range p.authors {
 		var lines []string

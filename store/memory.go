@@ -188,6 +188,23 @@ func (m *memory) Append(ctx context.Context, author crdt.DeviceKey, fn func(head
 	return nil
 }
 
+// Status implements Store.
+func (m *memory) Status(ctx context.Context, id crdt.ID) (crdt.Status, bool, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return crdt.StatusNone, false, false, fmt.Errorf("store: status: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return crdt.StatusNone, false, false, ErrClosed
+	}
+	e, ok := m.byID[id]
+	if !ok {
+		return crdt.StatusNone, false, false, nil
+	}
+	return e.rec.Status, withheldRaw(e.rec.Raw), true, nil
+}
+
 func (m *memory) Get(ctx context.Context, id crdt.ID) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, fmt.Errorf("store: get: %w", err)

@@ -685,6 +685,22 @@ func copy32(dst, src []byte, column string) error {
 }
 
 // Get implements Store.
+// Status implements Store.
+func (s *SQLite) Status(ctx context.Context, id crdt.ID) (crdt.Status, bool, bool, error) {
+	if s.closed.Load() {
+		return crdt.StatusNone, false, false, ErrClosed
+	}
+	var st, held int64
+	err := s.read.QueryRowContext(ctx, `SELECT status, withheld FROM entries WHERE id = ?`, id[:]).Scan(&st, &held)
+	if errors.Is(err, sql.ErrNoRows) {
+		return crdt.StatusNone, false, false, nil
+	}
+	if err != nil {
+		return crdt.StatusNone, false, false, s.fail("status", err)
+	}
+	return crdt.Status(st), held != 0, true, nil
+}
+
 func (s *SQLite) Get(ctx context.Context, id crdt.ID) (Record, error) {
 	if s.closed.Load() {
 		return Record{}, ErrClosed

@@ -212,6 +212,10 @@ type Store interface {
 
 	// Get returns the record with this ID, or ErrNotFound.
 	Get(ctx context.Context, id crdt.ID) (Record, error)
+	// Status reports whether the record with this ID is stored, its
+	// status, and whether it is held without its body, without opening
+	// it.
+	Status(ctx context.Context, id crdt.ID) (st crdt.Status, withheld, ok bool, err error)
 
 	// Scan calls fn for every record stored after cursor (0: from the first),
 	// in the order they were stored, and returns the cursor of the last one

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -46,8 +47,20 @@ func main() {
 	flag.StringVar(&cfg.importProfile, "importprofile", "", "write CPU profiles of the bundle section's imports to this file (the kind of body appended)")
 	scaleSizes := flag.String("scale", "100000", "entries in the scale section's data directories, comma-separated (100000,1000000); 0: skip")
 	flag.IntVar(&cfg.scaleRuns, "scale-runs", 15, "runs of each CLI command in the scale section")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	only := flag.String("only", "", "run only this part: recon (the reconciliation table), bundle (bundle size, export and import), scale (CLI commands and murmur run on large data directories)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "murmur-bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	sizes, err := parseSizes(*scaleSizes)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "murmur-bench:", err)
