@@ -125,7 +125,7 @@ func (n *Node) PlanRevocation(ctx context.Context, ref string) (RevocationPlan, 
 	p := RevocationPlan{Device: dv.Key.String(), Label: dv.Label, Org: ov.ID.String(), OrgName: ov.Name, ThisDevice: dv.Key == n.device, Entries: dv.Entries}
 	var last time.Time
 	if h := n.state.Head(dv.Key); h != nil {
-		last = time.UnixMilli(int64(h.Clock.Millis()))
+		last = millisTime(h.Clock.Millis())
 	}
 	if cs, err := n.store.Contacts(ctx); err == nil {
 		for _, c := range cs {
@@ -197,7 +197,7 @@ func (n *Node) revokedNotice() error {
 	if o, ok := n.state.Org(rv.ByOrg); ok && o.Name != "" {
 		by = o.Name
 	}
-	return revokedError{fmt.Sprintf("this device was revoked by %s on %s: nothing it writes is accepted", by, WhenLocal(time.UnixMilli(int64(rv.Clock.Millis())), n.now()))}
+	return revokedError{fmt.Sprintf("this device was revoked by %s on %s: nothing it writes is accepted", by, WhenLocal(millisTime(rv.Clock.Millis()), n.now()))}
 }
 
 // RevokedNotice is what a revoked device is told, for its status: who

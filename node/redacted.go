@@ -24,7 +24,7 @@ func redactionInfo(v *crdt.RedactionView, names map[crdt.OrgID]string) *Redactio
 	if v == nil {
 		return nil
 	}
-	at := time.UnixMilli(int64(v.Clock.Millis()))
+	at := millisTime(v.Clock.Millis())
 	return &RedactionInfo{ID: v.ID.String(), Org: v.Org.String(), OrgName: nameOr(names, v.Org), At: formatMillis(v.Clock.Millis()), Reason: v.Reason, at: at}
 }
 

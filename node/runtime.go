@@ -136,7 +136,7 @@ func (n *Node) addressHints(now time.Time) []AddressHint {
 	names := n.orgNames()
 	var out []AddressHint
 	for _, h := range n.state.AddressHints() {
-		written := time.UnixMilli(int64(h.Clock.Millis()))
+		written := millisTime(h.Clock.Millis())
 		if now.Sub(written) > HintMaxAge {
 			continue
 		}

@@ -446,7 +446,7 @@ func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) Request
 		if r.RespondBy > 0 {
 			t := formatMillis(r.RespondBy)
 			s.RespondBy = &t
-			s.Overdue = s.Status == "open" && n.now().UnixMilli() > int64(r.RespondBy)
+			s.Overdue = s.Status == "open" && n.past(r.RespondBy)
 		}
 		for _, o := range r.To {
 			s.To = append(s.To, o.String())
@@ -712,7 +712,7 @@ func (n *Node) awaitsUs(rv crdt.RequestView, mine *crdt.DirectoryView) bool {
 	switch {
 	case o.AcceptedBy != nil, o.Covered:
 		return false
-	case req.Type == crdt.Letter && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy):
+	case req.Type == crdt.Letter && req.RespondBy > 0 && n.past(req.RespondBy):
 		return false
 	case len(req.To) > 0 && !o.Reopened:
 		return slices.Contains(req.To, n.org)
@@ -827,7 +827,7 @@ func (n *Node) addOutcome(d *RequestDetail, rv crdt.RequestView, names map[crdt.
 		}
 		d.Funding = f
 	case crdt.Letter:
-		d.Letter = &LetterSummary{Signatures: len(o.Signatures), ClosedForSigning: rv.Closed || req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy)}
+		d.Letter = &LetterSummary{Signatures: len(o.Signatures), ClosedForSigning: rv.Closed || req.RespondBy > 0 && n.past(req.RespondBy)}
 	}
 }
 

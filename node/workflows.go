@@ -396,7 +396,7 @@ func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 		return nil, fmt.Errorf("%s has already accepted this referral; it opens again only if they decline", names[o.AcceptedBy.Org])
 	case typ == crdt.Accept && o.AcceptedBy != nil:
 		return nil, fmt.Errorf("your organisation has already accepted this referral")
-	case typ == crdt.SignOn && req.RespondBy > 0 && n.now().UnixMilli() > int64(req.RespondBy):
+	case typ == crdt.SignOn && req.RespondBy > 0 && n.past(req.RespondBy):
 		return nil, fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", localMillis(req.RespondBy))
 	case typ == crdt.SignOn && slices.ContainsFunc(o.Signatures, func(r crdt.ResponseView) bool { return r.Org == n.org }):
 		return nil, fmt.Errorf("your organisation has already signed this letter")
@@ -585,7 +585,7 @@ func (n *Node) revokeDeviceTx(ctx context.Context, ref string, cutoff *uint64, f
 func short(id string) string { return id[:12] }
 
 func formatMillis(ms uint64) string {
-	return time.UnixMilli(int64(ms)).UTC().Format(time.RFC3339)
+	return millisTime(ms).UTC().Format(time.RFC3339)
 }
 
 // Redact takes back the words of one of this organisation's entries (a
@@ -629,7 +629,7 @@ func (n *Node) redact(ctx context.Context, ref, reason string) (*crdt.Entry, err
 			}
 			if k, err2 := resolve("redacted entry", ref, dids); err2 == nil {
 				if v, ok := n.state.Redaction(done[k]); ok {
-					return nil, fmt.Errorf("%s was redacted already, on %s: %s", short(dids[k]), time.UnixMilli(int64(v.Clock.Millis())).Local().Format("Mon 2 Jan 2006 15:04"), v.Reason)
+					return nil, fmt.Errorf("%s was redacted already, on %s: %s", short(dids[k]), millisTime(v.Clock.Millis()).Local().Format("Mon 2 Jan 2006 15:04"), v.Reason)
 				}
 			}
 		}
