@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +71,33 @@ func TestJoinRefusesALookalikeName(t *testing.T) {
 	}
 	if err := f.takenName("Betta", crdt.OrgID{}); err != nil {
 		t.Errorf("Betta is another name: %v", err)
+	}
+}
+
+// A member cannot pass for another in the directory: a directory name
+// that looks like another member's name is refused, and lists show every
+// entry under the name its organisation was admitted under, with its own
+// name only beside it.
+func TestDirectoryCannotPassForAnotherMember(t *testing.T) {
+	ctx := context.Background()
+	a, b := apart(t, SQLiteStore)
+	exchange(t, a, b)
+	for _, name := range []string{"Alpha", "alpha", "ALPHA "} {
+		if _, err := b.SetDirectory(ctx, DirectoryInput{Name: &name}); err == nil {
+			t.Fatalf("directory name %q, another member's, was taken", name)
+		}
+	}
+	own := "Beta Legal Desk"
+	regions := []string{"TZ"}
+	if _, err := b.SetDirectory(ctx, DirectoryInput{Name: &own, Regions: &regions}); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b)
+	dir, err := a.Directory(DirectoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dir) != 1 || dir[0].Name != "Beta" || dir[0].ListedAs != own {
+		t.Fatalf("directory: %+v", dir)
 	}
 }

@@ -10,11 +10,12 @@ import (
 
 // Suggestion is a member whose directory entry fits a request.
 type Suggestion struct {
-	Org     string `json:"org"`
-	Name    string `json:"name"`
-	Score   int    `json:"score"`
-	Why     string `json:"why"`
-	Matched struct {
+	Org      string `json:"org"`
+	Name     string `json:"name"`                // admitted under
+	ListedAs string `json:"listed_as,omitempty"` // its directory entry's name, if another`
+	Score    int    `json:"score"`
+	Why      string `json:"why"`
+	Matched  struct {
 		Needs     []string `json:"needs"`
 		Region    bool     `json:"region"`
 		Languages []string `json:"languages"`
@@ -67,10 +68,8 @@ func (n *Node) Suggest(ref string) ([]Suggestion, error) {
 		if !ok || d.Org == rv.Org || answers[d.Org] == crdt.Decline {
 			continue
 		}
-		if d.Name != "" {
-			name = d.Name
-		}
-		s := Suggestion{Org: d.Org.String(), Name: name, Addressed: slices.Contains(req.To, d.Org)}
+		name, listedAs := listedName(name, d.Name)
+		s := Suggestion{Org: d.Org.String(), Name: name, ListedAs: listedAs, Addressed: slices.Contains(req.To, d.Org)}
 		s.Matched.Needs, s.Matched.Languages = []string{}, []string{}
 		if a, ok := answers[d.Org]; ok {
 			s.Answer = a.String()

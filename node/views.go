@@ -204,8 +204,11 @@ func (n *Node) Members() []MemberInfo {
 
 // DirectoryInfo is one organisation's directory entry.
 type DirectoryInfo struct {
-	Org             string   `json:"org"`
-	Name            string   `json:"name"`
+	Org  string `json:"org"`
+	Name string `json:"name"` // the name the organisation was admitted under
+	// ListedAs: the name its directory entry gives, when it differs (a
+	// member cannot pass for another by its directory entry).
+	ListedAs        string   `json:"listed_as,omitempty"`
 	Regions         []string `json:"regions"`
 	Offers          []string `json:"offers"`
 	Languages       []string `json:"languages"`
@@ -213,6 +216,20 @@ type DirectoryInfo struct {
 	TurnaroundHours uint64   `json:"turnaround_hours,omitempty"`
 	Contact         string   `json:"contact,omitempty"`
 	Updated         string   `json:"updated"`
+}
+
+// listedName is how an organisation is named where its directory entry
+// is shown: by the name it was admitted under (every member approved
+// it, and no two look alike); the entry's own name, if it differs, only
+// beside it.
+func listedName(admitted, listed string) (name, listedAs string) {
+	switch {
+	case admitted == "":
+		return listed, ""
+	case listed == "" || sameName(listed, admitted):
+		return admitted, ""
+	}
+	return admitted, listed
 }
 
 // DirectoryFilter narrows the directory; empty fields match everything.
@@ -254,11 +271,8 @@ func (n *Node) Directory(f DirectoryFilter) ([]DirectoryInfo, error) {
 			f.Group != "" && !slices.Contains(d.Groups, f.Group) {
 			continue
 		}
-		name := d.Name
-		if name == "" {
-			name = names[d.Org]
-		}
-		out = append(out, DirectoryInfo{Org: d.Org.String(), Name: name, Regions: nonNil(d.Regions), Offers: nonNil(d.Offers),
+		name, listedAs := listedName(names[d.Org], d.Name)
+		out = append(out, DirectoryInfo{Org: d.Org.String(), Name: name, ListedAs: listedAs, Regions: nonNil(d.Regions), Offers: nonNil(d.Offers),
 			Languages: nonNil(d.Languages), Groups: nonNil(d.Groups), TurnaroundHours: d.TurnaroundHours, Contact: d.Contact,
 			Updated: formatMillis(d.Clock.Millis())})
 	}

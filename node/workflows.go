@@ -177,6 +177,11 @@ func (n *Node) setDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry
 		if utf8.RuneCountInString(d.Name) > crdt.MaxNameLen {
 			return nil, inputErr("name is longer than %d characters", crdt.MaxNameLen)
 		}
+		for id, name := range n.state.OrgNames() {
+			if id != n.org && sameName(name, d.Name) {
+				return nil, inputErr("%q is the name of another member organisation (%s): a directory entry cannot pass for another organisation", name, short(id.String()))
+			}
+		}
 	}
 	for _, f := range []struct {
 		in    *[]string

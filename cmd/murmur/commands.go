@@ -410,7 +410,7 @@ func cmdDirectoryList(e *env, args []string) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tREGIONS\tOFFERS\tLANGUAGES\tGROUPS\tORG")
 		for _, d := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, strings.Join(d.Regions, ","), strings.Join(d.Offers, ","),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", listed(d.Name, d.ListedAs), strings.Join(d.Regions, ","), strings.Join(d.Offers, ","),
 				strings.Join(d.Languages, ","), strings.Join(d.Groups, ","), d.Org[:12])
 		}
 		tw.Flush()

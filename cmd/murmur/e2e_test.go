@@ -496,6 +496,7 @@ func jsonType(v any) string {
 type directoryOut struct {
 	Org       string   `json:"org"`
 	Name      string   `json:"name"`
+	ListedAs  string   `json:"listed_as"`
 	Regions   []string `json:"regions"`
 	Offers    []string `json:"offers"`
 	Languages []string `json:"languages"`
@@ -535,8 +536,10 @@ func TestCLIDirectory(t *testing.T) {
 		}
 	}
 
+	// Its own name for the entry is shown beside the one it was admitted
+	// under, which a directory entry cannot replace.
 	c.write("directory", "set", "--name", "Alpha Legal Desk")
-	want.Name = "Alpha Legal Desk"
+	want.ListedAs = "Alpha Legal Desk"
 	if l := list(); len(l) != 1 || !equalDir(l[0], want) {
 		t.Errorf("after setting only the name:\n got %+v\nwant %+v", l, want)
 	}
@@ -558,7 +561,7 @@ func TestCLIDirectory(t *testing.T) {
 }
 
 func equalDir(a, b directoryOut) bool {
-	return a.Org == b.Org && a.Name == b.Name && slices.Equal(a.Regions, b.Regions) && slices.Equal(a.Offers, b.Offers) &&
+	return a.Org == b.Org && a.Name == b.Name && a.ListedAs == b.ListedAs && slices.Equal(a.Regions, b.Regions) && slices.Equal(a.Offers, b.Offers) &&
 		slices.Equal(a.Languages, b.Languages) && slices.Equal(a.Groups, b.Groups)
 }
 

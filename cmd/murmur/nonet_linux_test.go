@@ -377,7 +377,7 @@ func TestOfflineCommandsOpenNoSocket(t *testing.T) {
 	c.okOffline("directory", "list")
 	var dir []directoryOut
 	c.jsonOffline(&dir, "directory", "list", "--region", "TZ", "--offers", "legal-aid")
-	if len(dir) != 1 || dir[0].Name != "Alpha Legal Desk" {
+	if len(dir) != 1 || dir[0].ListedAs != "Alpha Legal Desk" {
 		t.Errorf("directory list --json with no network: %+v", dir)
 	}
 

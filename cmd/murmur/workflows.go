@@ -104,10 +104,19 @@ func cmdRequestSuggest(e *env, args []string) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SCORE\tNAME\tWHY\tORG")
 		for _, s := range list {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Score, s.Name, s.Why, s.Org[:12])
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Score, listed(s.Name, s.ListedAs), s.Why, s.Org[:12])
 		}
 		tw.Flush()
 	})
+}
+
+// listed is an organisation's name with the one its directory entry
+// gives, when that is another.
+func listed(name, listedAs string) string {
+	if listedAs == "" {
+		return name
+	}
+	return fmt.Sprintf("%s (listed as %q)", name, listedAs)
 }
 
 func cmdRequestSignatories(e *env, args []string) error {
