@@ -30,7 +30,13 @@ type Limits struct {
 }
 
 // DefaultLimits are generous for a network of a few hundred organisations.
-func DefaultLimits() Limits { return Limits{MaxPending: 20000, MaxPendingBytes: 128 << 20} }
+// The pool is kept in memory by every process that opens the node (a
+// command too), and a member can fill it with entries that never
+// become accepted: its bytes are bounded to what a field laptop spares,
+// 32 MB (80,000 entries of a typical 400 bytes; the count bounds it
+// first). An entry dropped from it comes back with the next
+// reconciliation.
+func DefaultLimits() Limits { return Limits{MaxPending: 20000, MaxPendingBytes: 32 << 20} }
 
 // record is an entry the State holds, with what it knows about it.
 type record struct {

@@ -363,7 +363,7 @@ func testWorkflowsOfOneOrganisation(t *testing.T, kind node.StoreKind) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dir) != 1 || dir[0].Name != name || !slices.Equal(dir[0].Regions, []string{"KE", "TZ"}) || !slices.Equal(dir[0].Languages, []string{"en", "sw"}) {
+	if len(dir) != 1 || dir[0].ListedAs != name || !slices.Equal(dir[0].Regions, []string{"KE", "TZ"}) || !slices.Equal(dir[0].Languages, []string{"en", "sw"}) {
 		t.Errorf("directory after two updates: %+v", dir)
 	}
 	if _, err := a.Directory(node.DirectoryFilter{Region: "UK"}); !errors.Is(err, node.ErrInput) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,15 @@ type StatusInfo struct {
 	ForkedOrgs []string `json:"forked_orgs"`
 }
 
+// absDir is dir as a full path, for people to find it from anywhere (a
+// relative --dir is relative to wherever the command ran).
+func absDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
 // Status describes this node. A node that runs fills in Running, Peers and
 // Addrs; a command reading the data directory leaves them empty.
 func (n *Node) Status() StatusInfo {
@@ -92,7 +102,7 @@ func (n *Node) Status() StatusInfo {
 	st := StatusInfo{
 		Network: n.network.String(), NetworkName: s.NetworkName(), Org: n.org.String(), Device: n.device.String(),
 		Peer: pid.String(), Entries: c.Accepted, Digest: hex.EncodeToString(d[:]), Peers: []string{}, Addrs: []string{},
-		Waiting: c.Waiting, Held: c.Held, UnknownKinds: map[string]int{}, Forked: []string{}, Private: n.cfg.Private, Dir: n.dir,
+		Waiting: c.Waiting, Held: c.Held, UnknownKinds: map[string]int{}, Forked: []string{}, Private: n.cfg.Private, Dir: absDir(n.dir),
 	}
 	for k, v := range c.Unknown {
 		st.UnknownKinds[k.String()] = v

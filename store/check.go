@@ -162,6 +162,13 @@ func firstOr(list []string, or string) string {
 
 // corruptCode reports whether err is SQLite's "database disk image is
 // malformed" (SQLITE_CORRUPT) or "file is not a database" (SQLITE_NOTADB).
+// diskFullCode reports whether err is SQLite's SQLITE_FULL: the disk (or
+// the file system's quota) has no room for what a write adds.
+func diskFullCode(err error) bool {
+	var c interface{ Code() int }
+	return errors.As(err, &c) && c.Code()&0xff == 13
+}
+
 func corruptCode(err error) bool {
 	var c interface{ Code() int }
 	if !errors.As(err, &c) {

@@ -516,6 +516,9 @@ func (s *SQLite) fail(op string, err error) error {
 	if corruptCode(err) {
 		return fmt.Errorf("store: %s: %w: %w", op, ErrCorrupt, err)
 	}
+	if diskFullCode(err) {
+		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
+	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }
 

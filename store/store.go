@@ -19,6 +19,10 @@ var ErrNotFound = errors.New("store: not found")
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("store: closed")
 
+// ErrDiskFull: a write found no room on the disk. Nothing of it was
+// written; the store is as it was, and works again once there is room.
+var ErrDiskFull = errors.New("the disk is full: nothing was written; free some space (or move the data directory to a larger disk) and try again")
+
 // ErrExists is returned by Append when the record fn returns has an ID that
 // is already stored: an entry written here must be new.
 var ErrExists = errors.New("store: entry already stored")

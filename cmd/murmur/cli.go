@@ -45,6 +45,10 @@ type env struct {
 
 // cmdFlags are the flags every command has.
 type cmdFlags struct {
+	// more, for a command that shows one page, says how to see the next:
+	// after the list, or with --json on stderr when that is a terminal
+	// (stdout keeps the array).
+	more string
 	*flag.FlagSet
 	dir   string
 	json  bool
@@ -167,6 +171,9 @@ func (c *cmdFlags) output(e *env, v any, human func(w io.Writer)) error {
 	if c.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
+		if c.more != "" && readsOn(e.stderr) {
+			fmt.Fprintln(e.stderr, c.more) // (a person reading; a script's stderr stays quiet)
+		}
 		return enc.Encode(v)
 	}
 	human(e.stdout)
@@ -222,4 +229,10 @@ func (c *cmdFlags) optional(name, usage string) *optString {
 	o := &optString{}
 	c.Var(o, name, usage)
 	return o
+}
+
+// readsOn reports whether w is a terminal a person reads.
+func readsOn(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -214,7 +214,7 @@ func cmdStatus(e *env, args []string) error {
 }
 
 func cmdMembers(e *env, args []string) error {
-	c := newFlags(e, "members", `
+	c := newFlags(e, "members", `[--limit N] [--after ORG]
 
 Every organisation with its devices: stewards, members, and those awaiting
 admission. Then the stewards, the quorum, and every change awaiting the
@@ -242,6 +242,9 @@ next page.`, "murmur members --json")
 	ms, more, err := page(n.Members(), func(m node.MemberInfo) string { return m.Org }, *after, *limit)
 	if err != nil {
 		return err
+	}
+	if more > 0 {
+		c.more = nextPage(more, "more organisation", "members", nil, ms[len(ms)-1].Org[:12], *after, len(ms))
 	}
 	g := n.Governance()
 	return c.output(e, membersWithPending(ms, g), func(w io.Writer) {
@@ -271,8 +274,8 @@ next page.`, "murmur members --json")
 				fmt.Fprintf(w, "    device %s  %s  %s\n", d.Device, plural(d.Entries, "entry"), strings.Join(notes, ", "))
 			}
 		}
-		if more > 0 {
-			fmt.Fprintln(w, nextPage(more, "more organisation", "members", nil, ms[len(ms)-1].Org[:12], *after, len(ms)))
+		if c.more != "" {
+			fmt.Fprintln(w, c.more)
 		}
 		fmt.Fprintln(w)
 		printGovernance(w, g)
@@ -402,6 +405,11 @@ func cmdDirectoryList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if more > 0 {
+		c.more = nextPage(more, "more organisation", "directory list",
+			flagArgs("--region", f.Region, "--offers", f.Offers, "--language", f.Language, "--group", f.Group),
+			list[len(list)-1].Org[:12], *after, len(list))
+	}
 	return c.output(e, list, func(w io.Writer) {
 		if len(list) == 0 {
 			fmt.Fprintln(w, "No directory entries match.")
@@ -414,10 +422,8 @@ func cmdDirectoryList(e *env, args []string) error {
 				strings.Join(d.Languages, ","), strings.Join(d.Groups, ","), d.Org[:12])
 		}
 		tw.Flush()
-		if more > 0 {
-			fmt.Fprintln(w, nextPage(more, "more organisation", "directory list",
-				flagArgs("--region", f.Region, "--offers", f.Offers, "--language", f.Language, "--group", f.Group),
-				list[len(list)-1].Org[:12], *after, len(list)))
+		if c.more != "" {
+			fmt.Fprintln(w, c.more)
 		}
 	})
 }
@@ -517,6 +523,11 @@ func cmdRequestList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if more > 0 {
+		c.more = nextPage(more, "more request", "request list",
+			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", strconv.FormatBool(f.Inbox)),
+			list[len(list)-1].ID[:12], *after, len(list))
+	}
 	now := time.Now()
 	return c.output(e, list, func(w io.Writer) {
 		if len(list) == 0 {
@@ -549,10 +560,8 @@ func cmdRequestList(e *env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, r.Responses, shownTitle(r))
 		}
 		tw.Flush()
-		if more > 0 {
-			fmt.Fprintln(w, nextPage(more, "more request", "request list",
-				flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", strconv.FormatBool(f.Inbox)),
-				list[len(list)-1].ID[:12], *after, len(list)))
+		if c.more != "" {
+			fmt.Fprintln(w, c.more)
 		}
 	})
 }
