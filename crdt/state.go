@@ -917,11 +917,18 @@ func (s *State) evict() {
 
 // Has reports whether the state holds the entry, and its status.
 func (s *State) Has(id ID) (Status, bool) {
-	r := s.get(id)
-	if r == nil {
+	if r := s.recs[id]; r != nil {
+		return r.status, true
+	}
+	if s.stepping && s.gone[id] {
 		return StatusNone, false
 	}
-	return r.status, true
+	st, _, ok, err := s.facts.Status(id) // (not read: only its status)
+	if err != nil {
+		s.fail(err)
+		return StatusNone, false
+	}
+	return st, ok
 }
 
 // Entry returns a held entry and its status.

@@ -566,10 +566,13 @@ func (n *Node) AcceptedEntries(ids []crdt.ID) [][]byte {
 	// goes on meanwhile): what the store holds as accepted, the state
 	// accepted (one transaction writes both), and an entry served need not
 	// be decoded.
-	ctx := context.Background()
-	out := make([][]byte, 0, len(ids))
-	for _, id := range ids {
-		if r, err := n.store.Get(ctx, id); err == nil && r.Status == crdt.StatusAccepted {
+	recs, err := n.store.GetMany(context.Background(), ids)
+	if err != nil {
+		return nil
+	}
+	out := make([][]byte, 0, len(recs))
+	for _, r := range recs {
+		if r.Status == crdt.StatusAccepted {
 			out = append(out, r.Raw)
 		}
 	}

@@ -188,6 +188,27 @@ func (m *memory) Append(ctx context.Context, author crdt.DeviceKey, fn func(head
 	return nil
 }
 
+// GetMany implements Store.
+func (m *memory) GetMany(ctx context.Context, ids []crdt.ID) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: get many: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	var out []Record
+	seen := map[crdt.ID]bool{}
+	for _, id := range ids {
+		if e, ok := m.byID[id]; ok && !seen[id] {
+			seen[id] = true
+			out = append(out, readBack(e.rec))
+		}
+	}
+	return out, nil
+}
+
 // Status implements Store.
 func (m *memory) Status(ctx context.Context, id crdt.ID) (crdt.Status, bool, bool, error) {
 	if err := ctx.Err(); err != nil {

@@ -408,7 +408,7 @@ func TestFactsQueryPlans(t *testing.T) {
 	k, id := testKey(1), testID(1)
 	queries := map[string][]any{
 		authoredQuery: {k[:], 0, 0, 1}, acceptedSeqHigh: {k[:]}, acceptedSeqLow: {k[:]}, acceptedAtSeq: {k[:], 1},
-		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, id[:], 1}, rangeQuery: {id[:], id[:], 1, 2}, rangeAnyQuery: {id[:], id[:], 2}, grantsQuery: {id[:], id[:], 1},
+		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, id[:], 1}, rangeQuery: {id[:], id[:], 1, 2}, rangeAnyQuery: {id[:], id[:], 2}, getManyQuery: manyIDs(id), grantsQuery: {id[:], id[:], 1},
 		countQuery: {1}, countTagQuery: {1, 1},
 		withheldQuery: {id[:], 1}, acceptedQuery: {id[:], 1}, residentQuery: {0, 1}, needsKeysQuery: nil,
 		forkedAmong: {k[:], "[1,2]"}, acceptedAtCount: {k[:], 1}, forkedAnywhere: {k[:]},
@@ -459,4 +459,13 @@ func TestFactsQueryPlans(t *testing.T) {
 		}
 		t.Logf("%s\n\t%s", q, strings.Join(plan, "\n\t"))
 	}
+}
+
+// manyIDs are GetMany's arguments: id, as often as the query names one.
+func manyIDs(id crdt.ID) []any {
+	out := make([]any, getManyChunk)
+	for i := range out {
+		out[i] = id[:]
+	}
+	return out
 }

@@ -30,6 +30,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,7 @@ type SQLite struct {
 	writer  *sql.DB    // exactly one connection; BEGIN IMMEDIATE (_txlock)
 	readers *sql.DB    // query_only connections
 	read    *stmtCache // the readers' queries, each prepared once
+	writes  *stmtCache // the writer's statements, each prepared once
 
 	// writeSlot is the in-process writer mutex. It is a channel rather than
 	// a sync.Mutex so that a writer waiting for it gives up when its ctx ends.
@@ -199,6 +201,7 @@ func openSQLite(path string, key []byte) (*SQLite, error) {
 	readers.SetMaxIdleConns(readConns)
 	s.readers = readers
 	s.read = &stmtCache{db: readers, m: map[string]*sql.Stmt{}}
+	s.writes = &stmtCache{db: writer, m: map[string]*sql.Stmt{}}
 	return s, nil
 }
 
@@ -207,9 +210,37 @@ func openSQLite(path string, key []byte) (*SQLite, error) {
 // store's own, a few dozen: without it SQLite parses the question again
 // every time a State asks it, which was a quarter of an ingest's time.
 type stmtCache struct {
-	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	db   *sql.DB
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+	want []string // to prepare when the pool is free (the writer's)
+}
+
+// prepared is q's statement if it was prepared already.
+func (c *stmtCache) prepared(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[q]
+}
+
+// wanted notes q, to prepare (prepareWanted) once the pool's connection
+// is free.
+func (c *stmtCache) wanted(q string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.want = append(c.want, q)
+}
+
+// prepareWanted prepares the statements wanted; one that fails is
+// prepared for each transaction again, as before.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	want := c.want
+	c.want = nil
+	c.mu.Unlock()
+	for _, q := range want {
+		_, _ = c.stmt(ctx, q)
+	}
 }
 
 func (c *stmtCache) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -546,6 +577,7 @@ func (s *SQLite) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 	if err := tx.Commit(); err != nil {
 		return s.fail(op, err)
 	}
+	s.writes.prepareWanted(ctx)
 	return nil
 }
 
@@ -688,6 +720,44 @@ func copy32(dst, src []byte, column string) error {
 }
 
 // Get implements Store.
+// getManyChunk is how many IDs one query of GetMany names: always as
+// many (the last chunk is filled with the zero ID), so that it is one
+// statement.
+const getManyChunk = 64
+
+var getManyQuery = `SELECT ` + recordCols + ` FROM entries WHERE id IN (?` + strings.Repeat(`, ?`, getManyChunk-1) + `)`
+
+// GetMany implements Store.
+func (s *SQLite) GetMany(ctx context.Context, ids []crdt.ID) ([]Record, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	var out []Record
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, func(a, b crdt.ID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	args := make([]any, getManyChunk)
+	var none crdt.ID // (the rest of the last chunk: no entry's ID is zero)
+	for len(ids) > 0 {
+		n := min(len(ids), getManyChunk)
+		for i := range args {
+			args[i] = none[:]
+			if i < n {
+				args[i] = ids[i][:]
+			}
+		}
+		rows, err := s.readRows(ctx, s.read, getManyQuery, args...)
+		if err != nil {
+			return nil, s.fail("get many", err)
+		}
+		for _, r := range rows {
+			out = append(out, r.rec)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
 // Status implements Store.
 func (s *SQLite) Status(ctx context.Context, id crdt.ID) (crdt.Status, bool, bool, error) {
 	if s.closed.Load() {
@@ -869,7 +939,7 @@ func (s *SQLite) IntegrityCheck(ctx context.Context) error {
 func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		s.closeErr = errors.Join(s.read.close(), s.readers.Close(), s.writer.Close())
+		s.closeErr = errors.Join(s.read.close(), s.writes.close(), s.readers.Close(), s.writer.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
 		}

@@ -618,13 +618,33 @@ func (w *txWriter) close() {
 	}
 }
 
+// QueryRowContext runs q in the transaction, through its statement.
+func (w *txWriter) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := w.stmt(q)
+	if err != nil {
+		return w.tx.QueryRowContext(ctx, q, args...) // (the row carries the error)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// stmt is q's statement in this transaction: the writer connection's,
+// prepared once (the writes' cache) and bound to the transaction here.
+// One not prepared yet is prepared for this transaction alone, and on the
+// connection once the transaction ends (the writer has one connection,
+// which the transaction holds: preparing on it now would wait for ever).
 func (w *txWriter) stmt(q string) (*sql.Stmt, error) {
 	if st := w.stmts[q]; st != nil {
 		return st, nil
 	}
-	st, err := w.tx.PrepareContext(w.ctx, q)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if prepared := w.s.writes.prepared(q); prepared != nil {
+		st = w.tx.StmtContext(w.ctx, prepared)
+	} else {
+		var err error
+		if st, err = w.tx.PrepareContext(w.ctx, q); err != nil {
+			return nil, err
+		}
+		w.s.writes.wanted(q)
 	}
 	w.stmts[q] = st
 	return st, nil

@@ -216,6 +216,9 @@ type Store interface {
 
 	// Get returns the record with this ID, or ErrNotFound.
 	Get(ctx context.Context, id crdt.ID) (Record, error)
+	// GetMany returns the records stored among ids, in no particular
+	// order (those not stored are left out).
+	GetMany(ctx context.Context, ids []crdt.ID) ([]Record, error)
 	// Status reports whether the record with this ID is stored, its
 	// status, and whether it is held without its body, without opening
 	// it.

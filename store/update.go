@@ -59,20 +59,15 @@ func (b *Batch) Add(o Batch) {
 }
 
 const (
-	genQuery     = `SELECT COALESCE((SELECT value FROM marks WHERE name = 'gen'), 0)`
-	changedQuery = `SELECT COALESCE((SELECT value FROM marks WHERE name = 'changed'), 0)`
-	cursorQuery  = `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)`
+	// markQuery reads the whole mark in one statement.
+	markQuery = `SELECT COALESCE((SELECT value FROM marks WHERE name = 'gen'), 0),
+		COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0),
+		COALESCE((SELECT value FROM marks WHERE name = 'changed'), 0)`
 )
 
 func readMark(ctx context.Context, q querier) (Mark, error) {
 	var m Mark
-	if err := q.QueryRowContext(ctx, genQuery).Scan(&m.Gen); err != nil {
-		return Mark{}, err
-	}
-	if err := q.QueryRowContext(ctx, cursorQuery).Scan(&m.Cursor); err != nil {
-		return Mark{}, err
-	}
-	if err := q.QueryRowContext(ctx, changedQuery).Scan(&m.Changed); err != nil {
+	if err := q.QueryRowContext(ctx, markQuery).Scan(&m.Gen, &m.Cursor, &m.Changed); err != nil {
 		return Mark{}, err
 	}
 	return m, nil
@@ -98,7 +93,9 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 		dropped bool
 	)
 	err := s.write(ctx, "update", func(tx *sql.Tx) error {
-		at, err := readMark(ctx, tx)
+		w := s.newTxWriter(ctx, tx)
+		defer w.close()
+		at, err := readMark(ctx, w)
 		if err != nil {
 			return err
 		}
@@ -110,8 +107,6 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 			after = at
 			return nil
 		}
-		w := s.newTxWriter(ctx, tx)
-		defer w.close()
 		for _, r := range b.Put {
 			nr, err := s.sealRow(r)
 			if err != nil {
@@ -141,7 +136,7 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 		if err := w.finish(); err != nil {
 			return err
 		}
-		after, err = readMark(ctx, tx)
+		after, err = readMark(ctx, w)
 		return err
 	})
 	if fnErr != nil {
