@@ -72,9 +72,12 @@ func TestGossipJudgesEachEntryOnce(t *testing.T) {
 		}
 		sent[req.ID()] = fmt.Sprintf("request %d", i)
 	}
-	eventually(t, 20*time.Second, "Beta's node stores what Alpha's wrote", func() bool {
+	// (Judged is told just after the step is stored: wait for both.)
+	eventually(t, 20*time.Second, "Beta's node stores and has judged what Alpha's wrote", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
 		for id := range sent {
-			if _, err := b.store.Get(ctx, id); err != nil {
+			if _, err := b.store.Get(ctx, id); err != nil || len(judged[id]) == 0 {
 				return false
 			}
 		}
