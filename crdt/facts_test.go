@@ -152,3 +152,44 @@ func TestDigestDefinition(t *testing.T) {
 		t.Fatalf("digest %x over %d entries, want %x", got, len(ids), h.Sum(nil))
 	}
 }
+
+// MembershipChains gives exactly the accepted entries of each author of
+// an accepted membership entry up to the last such entry (what the whole
+// accepted set, read, gives), each author's in chain order.
+func TestMembershipChainsAreTheChainsUpToMembership(t *testing.T) {
+	for seed := uint64(1); seed <= 30; seed++ {
+		n := genHistory(t, seed)
+		s := NewState(n.network, DefaultLimits())
+		s.ApplyBatch(n.all)
+		upTo := map[DeviceKey]uint64{}
+		s.Accepted(func(e *Entry) {
+			if e.Kind.Membership() {
+				upTo[e.Author] = max(upTo[e.Author], e.Seq)
+			}
+		})
+		want := map[ID]bool{}
+		s.Accepted(func(e *Entry) {
+			if e.Seq <= upTo[e.Author] {
+				want[e.ID()] = true
+			}
+		})
+		got := map[ID]bool{}
+		last := map[DeviceKey]uint64{}
+		s.MembershipChains(func(e *Entry) bool {
+			if e.Seq < last[e.Author] {
+				t.Fatalf("seed %d: %v's chain out of order", seed, e.Author)
+			}
+			last[e.Author] = e.Seq
+			got[e.ID()] = true
+			return true
+		})
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %d entries, want %d", seed, len(got), len(want))
+		}
+		for id := range want {
+			if !got[id] {
+				t.Fatalf("seed %d: %v missing", seed, id)
+			}
+		}
+	}
+}

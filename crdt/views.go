@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -127,6 +128,45 @@ func (s *State) orgView(o *orgState) OrgView {
 	}
 	slices.SortFunc(ov.Devices, func(a, b DeviceView) int { return bytes.Compare(a.Key[:], b.Key[:]) })
 	return ov
+}
+
+// MembershipChains calls fn, author by author (by key) and each in chain
+// order, with the accepted entries of every author of an accepted
+// membership entry, up to the last such entry of each: what a node must
+// hold for the membership to be accepted there. It reads only those
+// authors' chains, and stops when fn returns false.
+func (s *State) MembershipChains(fn func(*Entry) bool) {
+	upTo := map[DeviceKey]uint64{}
+	for _, r := range s.members {
+		if r.status == StatusAccepted {
+			upTo[r.e.Author] = max(upTo[r.e.Author], r.e.Seq)
+		}
+	}
+	authors := make([]DeviceKey, 0, len(upTo))
+	for a := range upTo {
+		authors = append(authors, a)
+	}
+	slices.SortFunc(authors, func(a, b DeviceKey) int { return bytes.Compare(a[:], b[:]) })
+	for _, a := range authors {
+		var es []*Entry
+		s.fail(s.facts.Authored(a, func(e *Entry, st Status) error {
+			if st == StatusAccepted && e.Seq <= upTo[a] {
+				es = append(es, e)
+			}
+			return nil
+		}))
+		slices.SortFunc(es, func(x, y *Entry) int {
+			if x.Seq != y.Seq {
+				return cmp.Compare(x.Seq, y.Seq)
+			}
+			return bytes.Compare(x.id[:], y.id[:])
+		})
+		for _, e := range es {
+			if !fn(e) {
+				return
+			}
+		}
+	}
 }
 
 // OrgNames are the names of the organisations (admitted or waiting),

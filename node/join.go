@@ -508,25 +508,25 @@ func (n *Node) membershipEntries(member bool) [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}
 	// A membership entry is accepted once its author's chain up to it is
-	// held: its author's earlier entries (requests, keys...) go too.
-	upTo := map[crdt.DeviceKey]uint64{}
-	n.state.Accepted(func(e *crdt.Entry) {
-		if e.Kind.Membership() {
-			upTo[e.Author] = max(upTo[e.Author], e.Seq)
-		}
-	})
+	// held: its author's earlier entries (requests, keys...) go too. Only
+	// those chains are read, not the log.
 	size := 0
-	n.state.Accepted(func(e *crdt.Entry) {
+	n.state.MembershipChains(func(e *crdt.Entry) bool {
 		// (Within the reply's limits; what does not fit comes with the
 		// first reconciliation.)
-		if e.Kind != crdt.KindGenesis && e.Seq <= upTo[e.Author] && len(out) < maxJoinEntries && size+len(e.Raw()) < maxJoinReply/2 {
-			raw := e.Raw()
-			if !member && !e.Kind.Membership() {
-				raw = e.Redacted().Raw()
-			}
-			out = append(out, raw)
-			size += len(raw)
+		if e.Kind == crdt.KindGenesis {
+			return true
 		}
+		raw := e.Raw()
+		if !member && !e.Kind.Membership() {
+			raw = e.Redacted().Raw()
+		}
+		if len(out) >= maxJoinEntries || size+len(raw) >= maxJoinReply/2 {
+			return false
+		}
+		out = append(out, raw)
+		size += len(raw)
+		return true
 	})
 	return out
 }
