@@ -661,7 +661,8 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	}
 	// Held already? An accepted entry the state does not keep is looked
 	// up without being read, unless it waits for the body e carries.
-	if r := s.recs[e.id]; r == nil && !s.gone[e.id] {
+	held := s.recs[e.id] != nil
+	if !held && !s.gone[e.id] {
 		st, withheld, ok, err := s.facts.Status(e.id)
 		if err != nil {
 			s.fail(err)
@@ -670,12 +671,15 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 		if ok && !(withheld && !e.Withheld) {
 			return &record{e: e, status: st}, true, nil
 		}
+		held = ok
 	}
-	if r := s.get(e.id); r != nil {
-		if r.e.Withheld && !e.Withheld {
-			s.fill(r, e)
+	if held {
+		if r := s.get(e.id); r != nil {
+			if r.e.Withheld && !e.Withheld {
+				s.fill(r, e)
+			}
+			return r, true, nil
 		}
-		return r, true, nil
 	}
 	if e.Kind == KindGenesis {
 		if e.id != s.network {
