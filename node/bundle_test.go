@@ -480,9 +480,10 @@ func TestBundleOrgAfterSync(t *testing.T) {
 
 // Entries another process stores (a bundle imported beside the running
 // node) reach the node's peers at once, not at the next periodic
-// reconciliation: the runners' clock here moves by less than a second, and
-// by the store poll's period only, so neither periodic ones, nor the one
-// after gossip's warm-up, nor a retry after a busy one, ever come.
+// reconciliation: the runners' clock here moves by less than two seconds,
+// by the store poll's period only, so neither periodic ones nor the one
+// after gossip's warm-up (2.5 s) ever come; a retry after a session that
+// was under way (1 s, on a loaded machine) may.
 func TestImportedEntriesReachPeersAtOnce(t *testing.T) {
 	ForEachStore(t, testImportedEntriesReachPeersAtOnce)
 }
@@ -534,7 +535,7 @@ func testImportedEntriesReachPeersAtOnce(t *testing.T, kind StoreKind) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "Alpha's node receives what was stored beside Beta's", func() bool {
-		if clk.Now().Sub(start) < 900*time.Millisecond {
+		if clk.Now().Sub(start) < 1900*time.Millisecond {
 			clk.Advance(20 * time.Millisecond) // (Beta's node polls its store)
 		}
 		return a.Has(req.ID())
