@@ -3,7 +3,7 @@ package crdt
 import (
 	"testing"
 
-	"github.com/murmurnet/murmur/crdt/puritytest"
+	"github.com/murmurnet/murmur/testnet/puritytest"
 )
 
 // crdt is pure: it never calls the network, SQL, the clock or a random

@@ -3,10 +3,10 @@ package ident
 import (
 	"testing"
 
-	"github.com/murmurnet/murmur/crdt/puritytest"
+	"github.com/murmurnet/murmur/testnet/puritytest"
 )
 
-// ident is pure, as crdt is (crdt/puritytest): it normalises what people
+// ident is pure, as crdt is (crdt/purity_test.go): it normalises what people
 // type and never touches the network, storage, the clock or a random
 // source, nor knows the node that uses it.
 var purity = puritytest.Rule{

@@ -6,10 +6,10 @@ import (
 	"go/token"
 	"testing"
 
-	"github.com/murmurnet/murmur/crdt/puritytest"
+	"github.com/murmurnet/murmur/testnet/puritytest"
 )
 
-// seal is pure, as crdt is (crdt/puritytest): it takes keys and bytes and
+// seal is pure, as crdt is (crdt/purity_test.go): it takes keys and bytes and
 // returns bytes, and never touches the network, storage or the clock, nor
 // knows the node that uses it. Its one source of randomness is random in
 // random.go, the only file that may import crypto/rand, and which holds
