@@ -46,16 +46,14 @@ func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
 	old := n.mark
 	n.state, n.mark = s, at
 	if old.Cursor == 0 || at.Changed != old.Changed || at.Cursor < old.Cursor {
-		n.index = nil
+		n.setIndex(nil)
 	}
 	if old.Cursor > 0 && at.Cursor > old.Cursor {
 		if _, err := n.store.Scan(ctx, old.Cursor, func(_ int64, r store.Record) error {
 			if r.Status != crdt.StatusAccepted {
 				return nil
 			}
-			if n.index != nil {
-				n.index.Add(msync.Item{Clock: r.Clock, ID: r.ID})
-			}
+			n.indexChange(msync.Item{Clock: r.Clock, ID: r.ID}, true)
 			if r.Author != n.device {
 				n.polledNews++
 			} else if n.onOwn != nil {
@@ -65,13 +63,13 @@ func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
 			}
 			return nil
 		}); err != nil {
-			n.index = nil
+			n.setIndex(nil)
 			return store.Batch{}, err
 		}
 	}
 	fixes := store.BatchOf(ready)
 	if !fixes.Empty() {
-		n.index = nil // (corrections: none, for a store this release wrote)
+		n.setIndex(nil) // (corrections: none, for a store this release wrote)
 	}
 	return fixes, nil
 }
@@ -203,14 +201,7 @@ func (n *Node) catchUp(ctx context.Context) error {
 func (n *Node) after(r crdt.Ready) {
 	membership := false
 	accepted := func(e *crdt.Entry, in bool) {
-		if n.index != nil {
-			it := msync.Item{Clock: e.Clock, ID: e.ID()}
-			if in {
-				n.index.Add(it)
-			} else {
-				n.index.Remove(it)
-			}
-		}
+		n.indexChange(msync.Item{Clock: e.Clock, ID: e.ID()}, in)
 		if in && e.Author == n.device && n.onOwn != nil {
 			n.onOwn(e)
 		}
@@ -227,7 +218,7 @@ func (n *Node) after(r crdt.Ready) {
 		}
 		e, _, ok := n.state.Entry(c.ID)
 		if !ok { // (an accepted entry is never dropped; if it were, rebuild)
-			n.index = nil
+			n.setIndex(nil)
 			continue
 		}
 		accepted(e, c.To == crdt.StatusAccepted)
@@ -253,8 +244,35 @@ func (n *Node) indexNow(ctx context.Context) (*msync.Index, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("building the reconciliation index: %w", err)
 	}
-	n.index = x
+	n.setIndex(x)
 	return x, nil
+}
+
+// The reconciliation index changes under n.mu and indexMu both: it is
+// read under either (indexMu by verifyEntries, which must not wait for a
+// write to end).
+
+// setIndex replaces the index (nil: built again when next needed). The
+// caller holds n.mu.
+func (n *Node) setIndex(x *msync.Index) {
+	n.indexMu.Lock()
+	defer n.indexMu.Unlock()
+	n.index = x
+}
+
+// indexChange adds it to the index, or removes it, if the index is built.
+// The caller holds n.mu.
+func (n *Node) indexChange(it msync.Item, in bool) {
+	n.indexMu.Lock()
+	defer n.indexMu.Unlock()
+	if n.index == nil {
+		return
+	}
+	if in {
+		n.index.Add(it)
+	} else {
+		n.index.Remove(it)
+	}
 }
 
 // reindex gives every entry of a store written before the state lived in

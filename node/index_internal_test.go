@@ -90,3 +90,40 @@ func testIndexFollowsAnotherProcess(t *testing.T, kind StoreKind) {
 	}
 	sameAsStore(y)
 }
+
+// TestVerifyEntriesLeavesOutWhatIsHeld: a batch from reconciliation whose
+// entries the index holds (accepted here already) is not verified again:
+// they are counted held, and the rest are verified and taken in.
+func TestVerifyEntriesLeavesOutWhatIsHeld(t *testing.T) {
+	ForEachStore(t, func(t *testing.T, kind StoreKind) {
+		ctx := context.Background()
+		a, b := apart(t, kind)
+		exchange(t, a, b)
+		if _, err := a.Append(ctx, &crdt.Request{Type: crdt.Verification, Title: "held", Region: "TZ"}); err != nil {
+			t.Fatal(err)
+		}
+		held := entriesOf(a)
+		if _, err := b.Ingest(ctx, held); err != nil {
+			t.Fatal(err)
+		}
+		b.WithIndex(func(*msync.Index) {}) // built, as a running node's is
+		fresh, err := a.Append(ctx, &crdt.Request{Type: crdt.Verification, Title: "new", Region: "TZ"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := append([]byte(nil), fresh.Raw()...)
+		bad[len(bad)-1] ^= 1 // the signature no longer holds
+		batch := append(append(append([][]byte{}, held...), fresh.Raw()), bad)
+		v := b.VerifyEntries(batch).(*Verified)
+		if v.Len() != len(batch) || v.rep.Duplicate != len(held) || len(v.valid) != 1 || len(v.rep.Refused) != 1 {
+			t.Fatalf("%d entries: %d held, %d to take in, %d refused; want %d, 1, 1", v.Len(), v.rep.Duplicate, len(v.valid), len(v.rep.Refused), len(held))
+		}
+		refused, err := b.IngestVerifiedFromPeer(ctx, "", v)
+		if err != nil || refused != 1 {
+			t.Fatalf("refused %d, %v; want 1", refused, err)
+		}
+		if _, ok := b.State().Has(fresh.ID()); !ok {
+			t.Fatal("the new entry was not taken in")
+		}
+	})
+}

@@ -22,10 +22,32 @@ type IngestReport struct {
 // state, and stores what the state keeps, all in one durable transaction.
 // Entries refused outright are reported and not stored.
 func (n *Node) Ingest(ctx context.Context, raws [][]byte) (IngestReport, error) {
-	valid, rep := verified(raws) // before locking: verification is the slow part
+	return n.IngestVerified(ctx, Verify(raws)) // verified before locking: it is the slow part
+}
+
+// Verified is a batch of entries decoded and checked for their signatures
+// (Verify), for IngestVerified: the slow part of taking entries in, which
+// touches no state, so that a batch can be verified while the one before
+// it is stored.
+type Verified struct {
+	valid []*crdt.Entry
+	rep   IngestReport // the entries refused so far, and those held already
+}
+
+// Len is how many entries the batch had, refused and held ones too.
+func (v *Verified) Len() int { return len(v.valid) + len(v.rep.Refused) + v.rep.Duplicate }
+
+// Verify decodes raws and checks their signatures, on all cores.
+func Verify(raws [][]byte) *Verified {
+	valid, rep := verified(raws)
+	return &Verified{valid: valid, rep: rep}
+}
+
+// IngestVerified is Ingest for a batch Verify checked.
+func (n *Node) IngestVerified(ctx context.Context, v *Verified) (IngestReport, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.ingest(ctx, valid, rep)
+	return n.ingest(ctx, v.valid, v.rep)
 }
 
 // ingestFromPeer is Ingest for entries the peer from sent. An entry signed
@@ -37,8 +59,8 @@ func (n *Node) Ingest(ctx context.Context, raws [][]byte) (IngestReport, error) 
 // bounded pool), nor reported as refused (it may be valid elsewhere). The
 // rest of the batch is applied first, in case it admits the author, or the
 // sender.
-func (n *Node) ingestFromPeer(ctx context.Context, from peer.ID, raws [][]byte) (rep IngestReport, err error) {
-	valid, rep := verified(raws)
+func (n *Node) ingestFromPeer(ctx context.Context, from peer.ID, v *Verified) (rep IngestReport, err error) {
+	valid, rep := v.valid, v.rep
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	take, later := valid, []*crdt.Entry(nil)

@@ -19,9 +19,11 @@ import (
 // replaying the log, and from then on no open replays it.
 //
 // A directory written by schema 4 (every request keyed open) is keyed
-// again the same way, once, if it holds a close.
+// again the same way, once, if it holds a close. One written by schema 5
+// (with an index of the accepted IDs) loses that index and lists the same
+// accepted entries (the digest) without it.
 func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
-	for _, schema := range []int{3, 4} {
+	for _, schema := range []int{3, 4, 5} {
 		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { oldDirectoryOpens(t, schema) })
 	}
 }
@@ -97,7 +99,12 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	schema5 := []string{
+		`CREATE INDEX entries_accepted_id ON entries (id) WHERE status = 1`,
+		`PRAGMA user_version = 5`,
+	}
 	schema4 := []string{
+		`CREATE INDEX entries_accepted_id ON entries (id) WHERE status = 1`,
 		`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`,
 		fmt.Sprintf(`UPDATE entries SET ref = NULL WHERE view = %d`, crdt.ViewRequest),
 		`PRAGMA user_version = 4`,
@@ -105,15 +112,18 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	schema3 := []string{
 		`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`,
 		`DROP INDEX entries_view_page`, `DROP INDEX entries_view_tag`, `DROP INDEX entries_ref`,
-		`DROP INDEX entries_withheld`, `DROP INDEX entries_resident`, `DROP INDEX entries_keyless`, `DROP INDEX entries_accepted_id`,
+		`DROP INDEX entries_withheld`, `DROP INDEX entries_resident`, `DROP INDEX entries_keyless`,
 		`DROP TABLE grant_tokens`, `DROP TABLE devices`, `DROP TABLE tallies`, `DROP TABLE views`, `DROP TABLE marks`,
 		`ALTER TABLE entries DROP COLUMN kind`, `ALTER TABLE entries DROP COLUMN view`, `ALTER TABLE entries DROP COLUMN tag`,
 		`ALTER TABLE entries DROP COLUMN ref`, `ALTER TABLE entries DROP COLUMN withheld`, `ALTER TABLE entries DROP COLUMN resident`,
 		`PRAGMA user_version = 3`,
 	}
 	qs := schema3
-	if schema == 4 {
+	switch schema {
+	case 4:
 		qs = schema4
+	case 5:
+		qs = schema5
 	}
 	for _, q := range qs {
 		if _, err := db.Exec(q); err != nil {

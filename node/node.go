@@ -110,6 +110,9 @@ type Node struct {
 	// and answers status questions at the same time. Every exported method
 	// locks it; unexported ones expect it held.
 	mu gosync.Mutex
+	// indexMu guards index too (core.go, setIndex), for readers that must
+	// not wait for n.mu.
+	indexMu gosync.RWMutex
 
 	// index holds the accepted entries in reconciliation order, built
 	// when first needed (indexNow) and kept equal to the accepted set by

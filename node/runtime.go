@@ -582,7 +582,50 @@ func (n *Node) AcceptedEntries(ids []crdt.ID) [][]byte {
 // IngestFromPeer takes in what a peer sent (ingestFromPeer), and reports
 // how many entries were refused.
 func (n *Node) IngestFromPeer(ctx context.Context, from peer.ID, raws [][]byte) (int, error) {
-	rep, err := n.ingestFromPeer(ctx, from, raws)
+	rep, err := n.ingestFromPeer(ctx, from, Verify(raws))
+	return len(rep.Refused), err
+}
+
+// VerifyEntries is Verify, for reconciliation (sync.Replica): a session
+// verifies a batch while the one before is stored. It leaves out, unread,
+// the entries the reconciliation index holds (accepted here already):
+// sessions with several peers at once often bring the same entries, and
+// checking a signature costs some forty times the look. (A body this node
+// lacks comes by the bodies protocol, not by reconciliation, which counts
+// the entry held.) The index is read under its own lock, not n.mu, which
+// the batch before may hold while it is stored.
+func (n *Node) VerifyEntries(raws [][]byte) msync.Verified {
+	items := make([]msync.Item, len(raws))
+	decoded := make([]bool, len(raws))
+	for i, raw := range raws {
+		if e, err := crdt.Decode(raw); err == nil {
+			items[i], decoded[i] = msync.Item{Clock: e.Clock, ID: e.ID()}, true
+		}
+	}
+	fresh := raws[:0:0]
+	held := 0
+	n.indexMu.RLock()
+	for i, raw := range raws {
+		if decoded[i] && n.index != nil && n.index.Has(items[i]) {
+			held++
+			continue
+		}
+		fresh = append(fresh, raw)
+	}
+	n.indexMu.RUnlock()
+	v := Verify(fresh)
+	v.rep.Duplicate += held
+	return v
+}
+
+// IngestVerifiedFromPeer is IngestFromPeer for a batch VerifyEntries
+// checked.
+func (n *Node) IngestVerifiedFromPeer(ctx context.Context, from peer.ID, v msync.Verified) (int, error) {
+	b, ok := v.(*Verified)
+	if !ok {
+		return 0, fmt.Errorf("node: a batch not verified here (%T)", v)
+	}
+	rep, err := n.ingestFromPeer(ctx, from, b)
 	return len(rep.Refused), err
 }
 

@@ -410,7 +410,7 @@ func TestFactsQueryPlans(t *testing.T) {
 		authoredQuery: {k[:], 0, 0, 1}, acceptedSeqHigh: {k[:]}, acceptedSeqLow: {k[:]}, acceptedAtSeq: {k[:], 1},
 		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, id[:], 1}, rangeQuery: {id[:], id[:], 1, 2}, rangeAnyQuery: {id[:], id[:], 2}, getManyQuery: manyIDs(id), grantsQuery: {id[:], id[:], 1},
 		countQuery: {1}, countTagQuery: {1, 1},
-		withheldQuery: {id[:], 1}, acceptedQuery: {id[:], 1}, residentQuery: {0, 1}, needsKeysQuery: nil,
+		withheldQuery: {id[:], 1}, idsQuery: {id[:], 1}, notAcceptedQuery: nil, residentQuery: {0, 1}, needsKeysQuery: nil,
 		forkedAmong: {k[:], "[1,2]"}, acceptedAtCount: {k[:], 1}, forkedAnywhere: {k[:]},
 	}
 	for _, tag := range []bool{false, true} {
@@ -433,7 +433,7 @@ func TestFactsQueryPlans(t *testing.T) {
 			}
 		}
 	}
-	walks := map[string]bool{withheldQuery: true, acceptedQuery: true, residentQuery: true, needsKeysQuery: true}
+	walks := map[string]bool{withheldQuery: true, idsQuery: true, notAcceptedQuery: true, residentQuery: true, needsKeysQuery: true}
 	// Sorts the entries of one author at one seq: one, or the few of a fork.
 	sortsFew := map[string]bool{acceptedAtSeq: true}
 	for q, args := range queries {

@@ -95,6 +95,16 @@ func (x *Index) blockFor(it Item) int {
 	return lo
 }
 
+// Has reports whether it is in the index.
+func (x *Index) Has(it Item) bool {
+	bi := x.blockFor(it)
+	if bi == len(x.blocks) {
+		return false
+	}
+	_, found := slices.BinarySearchFunc(x.blocks[bi].items, it, compareItems)
+	return found
+}
+
 // Add inserts it and reports whether it was absent.
 func (x *Index) Add(it Item) bool {
 	if len(x.blocks) == 0 {

@@ -248,23 +248,35 @@ func (r *memReplica) Entries(ids []crdt.ID) [][]byte {
 	return out
 }
 
-func (r *memReplica) Ingest(_ context.Context, _ peer.ID, raws [][]byte) (int, error) {
-	refused := 0
-	var es []*crdt.Entry
+// memVerified is a batch memReplica verified.
+type memVerified struct {
+	es      []*crdt.Entry
+	refused int
+}
+
+func (v *memVerified) Len() int { return len(v.es) + v.refused }
+
+func (r *memReplica) Verify(raws [][]byte) Verified {
+	v := &memVerified{}
 	for _, raw := range raws {
 		e, err := crdt.Verify(raw)
 		if err != nil {
-			refused++
+			v.refused++
 			continue
 		}
-		es = append(es, e)
+		v.es = append(v.es, e)
 	}
+	return v
+}
+
+func (r *memReplica) Ingest(_ context.Context, _ peer.ID, v Verified) (int, error) {
+	b := v.(*memVerified)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range es {
+	for _, e := range b.es {
 		r.add(e)
 	}
-	return refused, nil
+	return b.refused, nil
 }
 
 func (r *memReplica) len() int {

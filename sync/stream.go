@@ -128,9 +128,19 @@ type Replica interface {
 	// Entries returns the encodings of the accepted entries with these IDs,
 	// skipping any no longer accepted.
 	Entries(ids []crdt.ID) [][]byte
-	// Ingest validates and stores entries from a peer (the node's one
-	// validation path) and says how many it refused outright.
-	Ingest(ctx context.Context, from peer.ID, raws [][]byte) (refused int, err error)
+	// Verify decodes entries from a peer and checks their signatures,
+	// touching no state; Ingest then validates and stores the batch (the
+	// node's one validation path) and says how many entries were refused
+	// outright, by either. A session verifies a batch while it stores the
+	// one before: Verify runs beside Ingest, and each is called in order.
+	Verify(raws [][]byte) Verified
+	Ingest(ctx context.Context, from peer.ID, v Verified) (refused int, err error)
+}
+
+// Verified is a batch of entries a Replica's Verify checked, for its
+// Ingest.
+type Verified interface {
+	Len() int // entries in the batch, refused ones too
 }
 
 // Stats describe one reconciliation, or the sum of many.
@@ -614,30 +624,33 @@ const (
 
 // readTurn reads the peer's turn: entries, then a message, MORE, GO or BYE.
 // It stores the entries as they arrive, and those that arrived whole when
-// the turn is cut.
+// the turn is cut. Storing runs beside reading and verifying (storer); the
+// turn ends when all are stored, so that the message that ends it is
+// answered from an index that holds them.
 func (ss *session) readTurn(ctx context.Context) (kind byte, msg []byte, err error) {
 	var batch [][]byte
 	var batchBytes int
 	var since time.Time
-	store := func() error {
+	st := newStorer(ctx, ss)
+	// store hands the batch over to be stored, waiting for a slot if
+	// block; if not, and none is free, the batch grows until one is (a
+	// fast link stores in big batches, which cost less each).
+	store := func(block bool) error {
 		if len(batch) == 0 {
-			return nil
+			return st.failed()
 		}
-		refused, err := ss.s.r.Ingest(ctx, ss.from, batch)
-		ss.stats.Received += len(batch)
-		ss.stats.Refused += refused
-		batch, batchBytes = nil, 0
-		if err != nil {
-			return err
+		started, err := st.start(batch, block)
+		if started {
+			batch, batchBytes = nil, 0
 		}
-		if ss.stats.Refused > maxRefusals {
-			return ErrPeerMisbehaved
-		}
-		return nil
+		return err
 	}
 	defer func() {
 		if err != nil {
-			store() // what arrived whole is kept
+			store(true) // what arrived whole is kept
+		}
+		if werr := st.wait(); werr != nil {
+			err = werr // (the cause: a read it cut short fails too)
 		}
 	}()
 	for first := true; ; first = false {
@@ -655,7 +668,7 @@ func (ss *session) readTurn(ctx context.Context) (kind byte, msg []byte, err err
 			if typ != frameMsg && len(payload) != 0 {
 				return 0, nil, fmt.Errorf("sync: frame %d with a payload", typ)
 			}
-			if err := store(); err != nil {
+			if err := store(true); err != nil {
 				return 0, nil, err
 			}
 			return typ, payload, nil
@@ -671,8 +684,9 @@ func (ss *session) readTurn(ctx context.Context) (kind byte, msg []byte, err err
 			for _, raw := range raws {
 				batchBytes += len(raw)
 			}
-			if ss.r.Buffered() == 0 || batchBytes >= storeBatchBytes || time.Since(since) >= storeBatchAge {
-				if err := store(); err != nil {
+			full := batchBytes >= storeBatchBytes || time.Since(since) >= storeBatchAge
+			if full || ss.r.Buffered() == 0 {
+				if err := store(full); err != nil {
 					return 0, nil, err
 				}
 			}
@@ -680,6 +694,103 @@ func (ss *session) readTurn(ctx context.Context) (kind byte, msg []byte, err err
 			return 0, nil, fmt.Errorf("sync: unknown frame type %d", typ)
 		}
 	}
+}
+
+// storesQueued bounds the batches of one turn verified and not yet
+// stored: reading waits for room, so what a session holds unstored stays
+// bounded (the batch being read, these, and the one being stored).
+const storesQueued = 1
+
+// storer stores a turn's batches, in order, beside the reading and
+// verifying of the next.
+type storer struct {
+	ctx   context.Context
+	ss    *session
+	slots chan struct{} // one per batch verified and not yet stored
+	queue chan Verified
+	done  chan struct{}
+
+	refusedBefore int // by the session's turns before
+
+	mu                gosync.Mutex
+	received, refused int
+	err               error
+}
+
+func newStorer(ctx context.Context, ss *session) *storer {
+	st := &storer{ctx: ctx, ss: ss, refusedBefore: ss.stats.Refused, slots: make(chan struct{}, storesQueued+1),
+		queue: make(chan Verified, storesQueued+1), done: make(chan struct{})}
+	go st.run()
+	return st
+}
+
+func (st *storer) run() {
+	defer close(st.done)
+	for v := range st.queue {
+		if st.failed() == nil {
+			refused, err := st.ss.s.r.Ingest(st.ctx, st.ss.from, v)
+			st.mu.Lock()
+			st.received += v.Len()
+			st.refused += refused
+			if err != nil && st.err == nil {
+				st.err = err
+			}
+			st.mu.Unlock()
+			if st.failed() != nil {
+				// The reader may wait on a peer that went quiet: the
+				// session ends now, with this error (wait).
+				st.ss.c.Reset()
+			}
+		}
+		<-st.slots
+	}
+}
+
+// failed says whether a batch stored so far failed, or the peer sent too
+// many entries refused.
+func (st *storer) failed() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.err == nil && st.refusedBefore+st.refused > maxRefusals {
+		st.err = ErrPeerMisbehaved
+	}
+	return st.err
+}
+
+// start verifies batch and queues it to be stored, once there is room if
+// block, or else only if there is room now; it says whether it did.
+func (st *storer) start(batch [][]byte, block bool) (bool, error) {
+	if err := st.failed(); err != nil {
+		return false, err
+	}
+	if block {
+		select {
+		case st.slots <- struct{}{}:
+		case <-st.ctx.Done():
+			return false, st.ctx.Err()
+		}
+	} else {
+		select {
+		case st.slots <- struct{}{}:
+		default:
+			return false, nil
+		}
+	}
+	st.queue <- st.ss.s.r.Verify(batch) // (room: one slot each)
+	return true, nil
+}
+
+// wait returns when every batch queued is stored, and counts them into the
+// session's stats. The storer takes no more batches.
+func (st *storer) wait() error {
+	close(st.queue)
+	<-st.done
+	err := st.failed()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.ss.stats.Received += st.received
+	st.ss.stats.Refused += st.refused
+	return err
 }
 
 // sendTurn pushes what we owe, up to TurnBytes of it, then sends our held

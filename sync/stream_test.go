@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,13 +167,13 @@ func encodedSize(es []*crdt.Entry) (n int64) {
 type cutReplica struct {
 	*memReplica
 	after  int
-	stores int
+	stores atomic.Int64
 	cut    func()
 }
 
-func (r *cutReplica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, error) {
-	refused, err := r.memReplica.Ingest(ctx, from, raws)
-	if r.stores++; r.stores == r.after {
+func (r *cutReplica) Ingest(ctx context.Context, from peer.ID, v Verified) (int, error) {
+	refused, err := r.memReplica.Ingest(ctx, from, v)
+	if r.stores.Add(1) == int64(r.after) {
 		r.cut()
 	}
 	return refused, err

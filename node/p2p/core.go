@@ -70,6 +70,12 @@ type Core interface {
 	// IngestFromPeer takes in what a peer sent (reconciliation, bodies,
 	// what it told), and reports how many entries were refused.
 	IngestFromPeer(ctx context.Context, from peer.ID, raws [][]byte) (refused int, err error)
+	// VerifyEntries decodes raws and checks their signatures, touching no
+	// state; IngestVerifiedFromPeer then takes the batch in as
+	// IngestFromPeer does. Reconciliation verifies a batch while the one
+	// before is stored.
+	VerifyEntries(raws [][]byte) msync.Verified
+	IngestVerifiedFromPeer(ctx context.Context, from peer.ID, v msync.Verified) (refused int, err error)
 	// LiveCheck is where an entry on the live path stands, in one look:
 	// held already, signed by a known device, and whether it may wait in
 	// the state for what it lacks (its author is a device, or from is a

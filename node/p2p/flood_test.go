@@ -326,9 +326,16 @@ func (f *floodReplica) Entries(ids []crdt.ID) [][]byte {
 	return out
 }
 
-func (f *floodReplica) Ingest(_ context.Context, _ peer.ID, raws [][]byte) (int, error) {
+// floodBatch is a batch the flooder was sent, not checked until stored.
+type floodBatch [][]byte
+
+func (b floodBatch) Len() int { return len(b) }
+
+func (f *floodReplica) Verify(raws [][]byte) msync.Verified { return floodBatch(raws) }
+
+func (f *floodReplica) Ingest(_ context.Context, _ peer.ID, v msync.Verified) (int, error) {
 	refused := 0
-	for _, raw := range raws {
+	for _, raw := range v.(floodBatch) {
 		e, err := crdt.Verify(raw)
 		if err != nil {
 			refused++

@@ -19,8 +19,10 @@ func (r replica) WithIndex(fn func(x *msync.Index)) { r.core.WithIndex(fn) }
 
 func (r replica) Entries(ids []crdt.ID) [][]byte { return r.core.AcceptedEntries(ids) }
 
-func (r replica) Ingest(ctx context.Context, from peer.ID, raws [][]byte) (int, error) {
-	return r.core.IngestFromPeer(ctx, from, raws)
+func (r replica) Verify(raws [][]byte) msync.Verified { return r.core.VerifyEntries(raws) }
+
+func (r replica) Ingest(ctx context.Context, from peer.ID, v msync.Verified) (int, error) {
+	return r.core.IngestVerifiedFromPeer(ctx, from, v)
 }
 
 // validate is the gossip validator: the same checks as every other path,
