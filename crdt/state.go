@@ -460,6 +460,10 @@ func (s *State) finish() Ready {
 			}
 		case r.status != from:
 			ready.Changes = append(ready.Changes, Change{ID: r.id(), From: from, To: r.status})
+			if r.status == StatusAccepted && r.e.Kind == KindRequestClosed && !s.rewritten[r] {
+				// Keyed by its organisation, which may be known only now.
+				ready.Rekeyed = append(ready.Rekeyed, Rekey{ID: r.id(), Keys: s.keys(r, closes)})
+			}
 		}
 	}
 	rewritten := map[ID]bool{}
@@ -543,6 +547,10 @@ func (s *State) stepCloses() stepCloses {
 // whether it is closed (ClosedRef), by the rule requestView follows.
 func (s *State) keys(r *record, c stepCloses) Keys {
 	k := keysOf(r.e, r.body)
+	if k.View == ViewClose {
+		k.Tag = OrgTag(s.orgOf(r))
+		return k
+	}
 	if k.View != ViewRequest {
 		return k
 	}
@@ -552,19 +560,63 @@ func (s *State) keys(r *record, c stepCloses) Keys {
 		return ok && x.status == StatusAccepted && b.Request == id && s.orgOf(x) == org
 	}
 	// The closes this Step changed first: the facts do not have them yet.
-	// Then those stored before, read only if the index says there are any
-	// (a request is rarely closed before it is stored).
+	// Then those stored before by the request's organisation (the tag says
+	// whose), read only if the index says there are any: the closes other
+	// organisations wrote, which count for nothing, are not read at all.
 	if slices.ContainsFunc(c.targets[id], closes) {
 		k.Ref = ClosedRef
 		return k
 	}
-	if n, err := s.facts.Count(ViewClose, 0, &id, nil); err != nil {
+	if n, err := s.facts.Count(ViewClose, OrgTag(org), &id, nil); err != nil {
 		s.fail(err)
-	} else if n > 0 && slices.ContainsFunc(s.records(ViewClose, &id), closes) {
+	} else if n > 0 && slices.ContainsFunc(s.tagged(ViewClose, OrgTag(org), id), closes) {
 		k.Ref = ClosedRef
 	}
 	return k
 }
+
+// OrgTag is the tag of the entries of org that Facts lists by organisation
+// (Keys.Tag of a close): never 0, which lists every tag.
+func OrgTag(org OrgID) uint64 {
+	t := binary.BigEndian.Uint64(org[:8])
+	if t == 0 {
+		t = 1
+	}
+	return t
+}
+
+// tagged is records for the accepted entries of view v with ref and tag,
+// oldest first, read a page at a time.
+func (s *State) tagged(v View, tag uint64, ref ID) []*record {
+	var rs []*record
+	var after *Cursor
+	for range maxTaggedPages {
+		es, err := s.facts.Page(v, tag, &ref, after, taggedPage)
+		if err != nil {
+			s.fail(err)
+			break
+		}
+		for _, e := range es {
+			if r := s.get(e.id); r != nil && r.status == StatusAccepted {
+				rs = append(rs, r)
+			}
+		}
+		if len(es) < taggedPage {
+			break
+		}
+		last := es[len(es)-1]
+		after = &Cursor{Clock: last.Clock, ID: last.id}
+	}
+	sortRecords(rs)
+	return rs
+}
+
+// Pages of tagged; the bound on pages is a guard (one organisation's
+// closes of one request: one or two).
+const (
+	taggedPage     = 256
+	maxTaggedPages = 1 << 20
+)
 
 // Restore loads what a new state keeps in memory from facts that hold
 // entries already (a node's store, opened again): the entries it keeps in

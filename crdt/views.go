@@ -403,15 +403,17 @@ func (s *State) requestView(r *record) RequestView {
 	rv := RequestView{ID: r.id(), Org: s.orgOf(r), Author: r.e.Author, Clock: r.e.Clock, Sealed: r.e.Kind == KindSealed}
 	req, _ := r.body.(*Request)
 	rv.Request, rv.Withheld, rv.Redacted = req, req == nil, s.redactionView(r)
-	var closes []*record
+	// Only the requesting organisation's closes count, and only those are
+	// read (by their tag): another organisation's, however many, cost
+	// nothing here.
 	id := r.id()
-	for _, c := range s.records(ViewClose, &id) {
+	var closes []*record
+	for _, c := range s.tagged(ViewClose, OrgTag(rv.Org), id) {
 		if s.orgOf(c) == rv.Org {
 			closes = append(closes, c)
 		}
 	}
 	if len(closes) > 0 {
-		sortRecords(closes)
 		rv.Closed, rv.ClosedBy = true, closes[0].id()
 	}
 	var resps []*record

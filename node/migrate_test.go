@@ -21,9 +21,10 @@ import (
 // A directory written by schema 4 (every request keyed open) is keyed
 // again the same way, once, if it holds a close. One written by schema 5
 // (with an index of the accepted IDs) loses that index and lists the same
-// accepted entries (the digest) without it.
+// accepted entries (the digest) without it. One written by schema 6
+// (closes not keyed by their organisation) has its closes keyed again.
 func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
-	for _, schema := range []int{3, 4, 5} {
+	for _, schema := range []int{3, 4, 5, 6} {
 		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { oldDirectoryOpens(t, schema) })
 	}
 }
@@ -99,17 +100,26 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema5 := []string{
+	schema6 := []string{ // closes without their organisation's tag
+		fmt.Sprintf(`UPDATE entries SET tag = 0 WHERE view = %d`, crdt.ViewClose),
+		fmt.Sprintf(`DELETE FROM views WHERE view = %d`, crdt.ViewClose),
+		fmt.Sprintf(`INSERT INTO views (view, tag, n) SELECT view, 0, COUNT(*) FROM entries WHERE view = %d AND status = 1 GROUP BY view`, crdt.ViewClose),
+		`DROP INDEX entries_ref_tag`,
+		`PRAGMA user_version = 6`,
+	}
+	schema5 := append(schema6[:len(schema6)-1:len(schema6)-1],
 		`CREATE INDEX entries_accepted_id ON entries (id) WHERE status = 1`,
 		`PRAGMA user_version = 5`,
-	}
+	)
 	schema4 := []string{
+		`DROP INDEX entries_ref_tag`,
 		`CREATE INDEX entries_accepted_id ON entries (id) WHERE status = 1`,
 		`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`,
 		fmt.Sprintf(`UPDATE entries SET ref = NULL WHERE view = %d`, crdt.ViewRequest),
 		`PRAGMA user_version = 4`,
 	}
 	schema3 := []string{
+		`DROP INDEX entries_ref_tag`,
 		`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`,
 		`DROP INDEX entries_view_page`, `DROP INDEX entries_view_tag`, `DROP INDEX entries_ref`,
 		`DROP INDEX entries_withheld`, `DROP INDEX entries_resident`, `DROP INDEX entries_keyless`,
@@ -124,6 +134,8 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 		qs = schema4
 	case 5:
 		qs = schema5
+	case 6:
+		qs = schema6
 	}
 	for _, q := range qs {
 		if _, err := db.Exec(q); err != nil {

@@ -6,6 +6,7 @@ package store
 // per-status tallies and the clock mark (migrations/0004_keys.sql).
 
 import (
+	"encoding/binary"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -128,11 +129,10 @@ func viewSelect(sel string, tag bool, rf refFilter) (q, where string) {
 	index := "entries_view_page"
 	w := listedWhere + ` AND view = ?`
 	switch {
+	case rf == oneRef && tag:
+		index, w = "entries_ref_tag", w+` AND ref IS NOT NULL AND tag <> 0 AND ref = ? AND tag = ?`
 	case rf == oneRef:
 		index, w = "entries_ref", w+` AND ref IS NOT NULL AND ref = ?`
-		if tag {
-			w += ` AND tag = ?` // (read from the rows of that ref)
-		}
 	case rf == noRef && tag:
 		index, w = "entries_bare_tag", w+` AND ref IS NULL AND tag <> 0 AND tag = ?`
 	case rf == noRef:
@@ -166,7 +166,23 @@ func (s *sealer) keyCols(k crdt.Keys) (view, tag int64, ref any) {
 	if k.Ref != (crdt.ID{}) {
 		ref = s.refKey(k.Ref)
 	}
-	return int64(k.View), int64(k.Tag), ref
+	return int64(k.View), s.tagKey(k.View, k.Tag), ref
+}
+
+// tagKey is the stored form of a tag of view v. A close's tag names its
+// organisation: it is kept as the store's keyed hash, never 0. Other tags
+// (a request's kind) are kept as they are.
+func (s *sealer) tagKey(v crdt.View, tag uint64) int64 {
+	if tag == 0 || v != crdt.ViewClose {
+		return int64(tag)
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], tag)
+	t := int64(binary.BigEndian.Uint64(s.keyed("tag", b[:])))
+	if t == 0 {
+		t = 1
+	}
+	return t
 }
 
 // refKey is the stored form of a ref: the store's keyed hash.
@@ -484,7 +500,7 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID
 		return nil, ErrClosed
 	}
 	var out []Record
-	err := s.pageRanges(tag, ref, after, func(high, from bool, args []any) (bool, error) {
+	err := s.pageRanges(v, tag, ref, after, func(high, from bool, args []any) (bool, error) {
 		if len(out) >= limit {
 			return false, nil
 		}
@@ -504,13 +520,13 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID
 // pageRanges calls fn for each range of clocks a page reads in turn (those
 // of 2^63 and more, negative in SQL, are the newest), with the arguments
 // that follow the view, until fn returns false.
-func (s *SQLite) pageRanges(tag uint64, ref *crdt.ID, after *crdt.Cursor, fn func(high, from bool, args []any) (bool, error)) error {
+func (s *SQLite) pageRanges(v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor, fn func(high, from bool, args []any) (bool, error)) error {
 	var args []any
 	if refFilterOf(ref) == oneRef {
 		args = append(args, s.seal.refKey(*ref))
 	}
 	if tag != 0 {
-		args = append(args, int64(tag))
+		args = append(args, s.seal.tagKey(v, tag))
 	}
 	for _, high := range []bool{true, false} {
 		a := slices.Clone(args)
@@ -545,7 +561,7 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 			args = append(args, s.seal.refKey(*ref))
 		}
 		if tag != 0 {
-			args = append(args, int64(tag))
+			args = append(args, s.seal.tagKey(v, tag))
 		}
 		var n int64
 		if err := s.read.QueryRowContext(ctx, q+` WHERE `+w, args...).Scan(&n); err != nil {
@@ -555,7 +571,7 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 	}
 	if after != nil || ref != nil {
 		total := 0
-		err := s.pageRanges(tag, ref, after, func(high, from bool, args []any) (bool, error) {
+		err := s.pageRanges(v, tag, ref, after, func(high, from bool, args []any) (bool, error) {
 			var n int64
 			args = append([]any{int64(v)}, args...)
 			err := s.read.QueryRowContext(ctx, pageSelect(`SELECT COUNT(*)`, tag != 0, refFilterOf(ref), high, from), args...).Scan(&n)
@@ -570,7 +586,7 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 	q, args := countQuery, []any{int64(v)}
 	if tag != 0 {
 		q = countTagQuery
-		args = append(args, int64(tag))
+		args = append(args, s.seal.tagKey(v, tag))
 	}
 	var n int64
 	if err := s.read.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
