@@ -6,9 +6,9 @@ package store
 // per-status tallies and the clock mark (migrations/0004_keys.sql).
 
 import (
-	"encoding/binary"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
