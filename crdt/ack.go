@@ -25,9 +25,16 @@ type AlertAck struct {
 
 // ackedBy returns the organisations that acknowledged request id, ascending.
 func (s *State) ackedBy(id ID) []OrgID {
+	// Each organisation's acknowledgements are counted apart (their tag):
+	// many by one cost the others nothing.
 	var out []OrgID
-	for _, r := range s.records(ViewAck, &id) {
-		if o := s.orgOf(r); !slices.Contains(out, o) {
+	for o := range s.m.orgs {
+		n, err := s.facts.CountUpTo(ViewAck, OrgTag(o), id, 1)
+		if err != nil {
+			s.fail(err)
+			return nil
+		}
+		if n > 0 && slices.ContainsFunc(s.taggedUpTo(ViewAck, OrgTag(o), id, 1), func(r *record) bool { return s.orgOf(r) == o }) {
 			out = append(out, o)
 		}
 	}

@@ -77,3 +77,80 @@ func TestOthersClosesAreNotRead(t *testing.T) {
 		t.Fatalf("the requester's own close did not close it: %+v", rv)
 	}
 }
+
+// respReads counts the response entries a Facts hands out.
+type respReads struct {
+	*MemoryFacts
+	n int
+}
+
+func (c *respReads) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
+	es, err := c.MemoryFacts.Page(v, tag, ref, after, limit)
+	if v == ViewResponse {
+		c.n += len(es)
+	}
+	return es, err
+}
+
+func (c *respReads) Refs(v View, ref ID, fn func(*Entry) error) error {
+	return c.MemoryFacts.Refs(v, ref, func(e *Entry) error {
+		if v == ViewResponse {
+			c.n++
+		}
+		return fn(e)
+	})
+}
+
+// A request's view in a list reads, of its answers, only those its
+// outcome needs (each other organisation's latest position), however many
+// comments one organisation wrote; it still counts them all, and a view of
+// the request alone lists the latest ShowResponses.
+func TestAnswersAreReadByOrganisation(t *testing.T) {
+	a, b, c := newDev(1), newDev(2), newDev(3)
+	n := newNet(t, a, 1)
+	n.admit(a, b, "Beta", false)
+	n.admit(a, c, "Gamma", false)
+	req := n.request(a, "Who knows this lawyer?")
+	facts := &respReads{MemoryFacts: NewMemoryFacts()}
+	s := NewStateOn(n.network, DefaultLimits(), facts)
+	step := func(es ...*Entry) {
+		t.Helper()
+		res, ready := s.Step(es)
+		for i, r := range res {
+			if r.Status == StatusNone {
+				t.Fatalf("entry %d refused: %v", i, r.Reason)
+			}
+		}
+		facts.Persist(ready)
+	}
+	step(n.all...)
+	const comments = ShowResponses + 100
+	step(n.respond(b, req, Vouch))
+	for i := 0; i < comments; i++ {
+		step(n.respond(b, req, Comment))
+	}
+	step(n.respond(c, req, Concern))
+	facts.n = 0
+	page := s.RequestPage(0, true, nil, 10)
+	if len(page) != 1 {
+		t.Fatalf("%d requests listed", len(page))
+	}
+	rv := page[0]
+	if facts.n > 2 {
+		t.Fatalf("a list's view of the request read %d answers, want 2 (the positions)", facts.n)
+	}
+	if rv.ResponseCount != comments+2 || len(rv.Outcome.Positions) != 2 || len(rv.RespondedBy) != 2 {
+		t.Fatalf("count %d, %d positions, answered by %d; want %d, 2, 2", rv.ResponseCount, len(rv.Outcome.Positions), len(rv.RespondedBy), comments+2)
+	}
+	facts.n = 0
+	full, _ := s.Request(req.ID())
+	if len(full.Responses) != ShowResponses || facts.n > 3*ShowResponses {
+		t.Fatalf("a view of the request alone lists %d answers and read %d; want the latest %d", len(full.Responses), facts.n, ShowResponses)
+	}
+	if last := full.Responses[len(full.Responses)-1]; last.Type != Concern {
+		t.Fatalf("the latest answer listed is a %v, want Gamma's concern", last.Type)
+	}
+	if at, ok := s.FirstAnswer(req.ID()); !ok || at == 0 {
+		t.Fatal("no first answer")
+	}
+}

@@ -71,6 +71,10 @@ type Facts interface {
 	// Count is how many accepted entries Page would list with the same
 	// view, tag and ref, after cursor if it is not nil, and no limit.
 	Count(v View, tag uint64, ref *ID, after *Cursor) (int, error)
+	// CountUpTo is how many accepted entries of view v with ref have tag
+	// (not 0), counted up to max: one organisation's answers of one type
+	// to one request, say, which a view counts without reading them.
+	CountUpTo(v View, tag uint64, ref ID, max int) (int, error)
 	// Resident calls fn for every stored entry a State keeps in memory:
 	// those not accepted, and the accepted ones of kinds for which
 	// ResidentKind is true.
@@ -474,6 +478,12 @@ func (m *MemoryFacts) Count(v View, tag uint64, ref *ID, after *Cursor) (int, er
 		}
 	}
 	return n, nil
+}
+
+// CountUpTo implements Facts.
+func (m *MemoryFacts) CountUpTo(v View, tag uint64, ref ID, max int) (int, error) {
+	n, err := m.Count(v, tag, &ref, nil)
+	return min(n, max), err
 }
 
 // Resident implements Facts.

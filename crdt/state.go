@@ -460,7 +460,7 @@ func (s *State) finish() Ready {
 			}
 		case r.status != from:
 			ready.Changes = append(ready.Changes, Change{ID: r.id(), From: from, To: r.status})
-			if r.status == StatusAccepted && r.e.Kind == KindRequestClosed && !s.rewritten[r] {
+			if r.status == StatusAccepted && orgTagged(keysOf(r.e, r.body).View) && !s.rewritten[r] {
 				// Keyed by its organisation, which may be known only now.
 				ready.Rekeyed = append(ready.Rekeyed, Rekey{ID: r.id(), Keys: s.keys(r, closes)})
 			}
@@ -547,11 +547,17 @@ func (s *State) stepCloses() stepCloses {
 // whether it is closed (ClosedRef), by the rule requestView follows.
 func (s *State) keys(r *record, c stepCloses) Keys {
 	k := keysOf(r.e, r.body)
-	if k.View == ViewClose {
+	switch k.View {
+	case ViewClose, ViewAck:
 		k.Tag = OrgTag(s.orgOf(r))
 		return k
-	}
-	if k.View != ViewRequest {
+	case ViewResponse:
+		if b, ok := r.body.(*Response); ok {
+			k.Tag = ResponseTag(s.orgOf(r), b.Type)
+		}
+		return k
+	case ViewRequest:
+	default:
 		return k
 	}
 	id, org := r.id(), s.orgOf(r)
@@ -576,7 +582,8 @@ func (s *State) keys(r *record, c stepCloses) Keys {
 }
 
 // OrgTag is the tag of the entries of org that Facts lists by organisation
-// (Keys.Tag of a close): never 0, which lists every tag.
+// (Keys.Tag of a close or an acknowledgement): never 0, which lists every
+// tag.
 func OrgTag(org OrgID) uint64 {
 	t := binary.BigEndian.Uint64(org[:8])
 	if t == 0 {
@@ -585,13 +592,38 @@ func OrgTag(org OrgID) uint64 {
 	return t
 }
 
+// ResponseTag is the tag of org's responses of type t (Keys.Tag of a
+// response): a request's views read each organisation's answers of each
+// type apart, so that one organisation's thousands cost the others
+// nothing. Never 0.
+func ResponseTag(org OrgID, t ResponseType) uint64 {
+	var b [40]byte
+	copy(b[:32], org[:])
+	binary.BigEndian.PutUint64(b[32:], uint64(t))
+	h := sha256.Sum256(b[:])
+	tag := binary.BigEndian.Uint64(h[:8])
+	if tag == 0 {
+		tag = 1
+	}
+	return tag
+}
+
+// orgTagged reports whether the tag of an entry of view v names its
+// organisation (keys).
+func orgTagged(v View) bool { return v == ViewClose || v == ViewAck || v == ViewResponse }
+
 // tagged is records for the accepted entries of view v with ref and tag,
 // oldest first, read a page at a time.
 func (s *State) tagged(v View, tag uint64, ref ID) []*record {
+	return s.taggedUpTo(v, tag, ref, maxTaggedPages*taggedPage)
+}
+
+// taggedUpTo is tagged for the newest max of those entries.
+func (s *State) taggedUpTo(v View, tag uint64, ref ID, max int) []*record {
 	var rs []*record
 	var after *Cursor
-	for range maxTaggedPages {
-		es, err := s.facts.Page(v, tag, &ref, after, taggedPage)
+	for read := 0; read < max; read += taggedPage {
+		es, err := s.facts.Page(v, tag, &ref, after, min(taggedPage, max-read))
 		if err != nil {
 			s.fail(err)
 			break
@@ -601,7 +633,7 @@ func (s *State) tagged(v View, tag uint64, ref ID) []*record {
 				rs = append(rs, r)
 			}
 		}
-		if len(es) < taggedPage {
+		if len(es) < min(taggedPage, max-read) {
 			break
 		}
 		last := es[len(es)-1]

@@ -274,11 +274,18 @@ type RequestView struct {
 	Request  *Request // nil if Withheld and nothing of it was kept
 	// Redacted says who took back its words, when and why; nil if no one
 	// did. Request then holds what the redaction kept: the envelope.
-	Redacted  *RedactionView
-	Closed    bool
-	ClosedBy  ID // the close that counts: the requester's earliest
+	Redacted *RedactionView
+	Closed   bool
+	ClosedBy ID // the close that counts: the requester's earliest
+	// Responses are the latest answers that fit the request, oldest
+	// first: up to ShowResponses in a view of the request alone (Request),
+	// none in a list.
 	Responses []ResponseView
-	Outcome   Outcome // what the responses add up to (workflows.go)
+	// ResponseCount is how many answers fit the request (answers), and
+	// RespondedBy the organisations that gave them, ascending.
+	ResponseCount int
+	RespondedBy   []OrgID
+	Outcome       Outcome // what the responses add up to (workflows.go)
 	// AckedBy: the organisations that acknowledged the alert (ack.go),
 	// ascending.
 	AckedBy []OrgID
@@ -339,7 +346,7 @@ func (s *State) Requests() []RequestView {
 	rs := s.records(ViewRequest, nil)
 	out := make([]RequestView, len(rs))
 	for i, r := range rs {
-		out[i] = s.requestView(r)
+		out[i] = s.requestView(r, 0)
 	}
 	return out
 }
@@ -354,7 +361,7 @@ func (s *State) RequestPage(kind RequestType, open bool, after *Cursor, limit in
 	out := make([]RequestView, 0, len(es))
 	for _, e := range es {
 		if r := s.get(e.id); r != nil && r.status == StatusAccepted {
-			out = append(out, s.requestView(r))
+			out = append(out, s.requestView(r, 0))
 		}
 	}
 	return out
@@ -368,7 +375,7 @@ func (s *State) RequestsBetween(lo, hi ID, max int) []RequestView {
 	out := make([]RequestView, 0, len(es))
 	for _, e := range es {
 		if r := s.get(e.id); r != nil && r.status == StatusAccepted {
-			out = append(out, s.requestView(r))
+			out = append(out, s.requestView(r, 0))
 		}
 	}
 	return out
@@ -396,10 +403,12 @@ func (s *State) Request(id ID) (RequestView, bool) {
 	if r == nil || r.status != StatusAccepted || keysOf(r.e, r.body).View != ViewRequest {
 		return RequestView{}, false
 	}
-	return s.requestView(r), true
+	return s.requestView(r, ShowResponses), true
 }
 
-func (s *State) requestView(r *record) RequestView {
+// requestView is r's view, with up to detail of its latest answers in
+// Responses (and those its outcome reads, when detail is 0: none).
+func (s *State) requestView(r *record, detail int) RequestView {
 	rv := RequestView{ID: r.id(), Org: s.orgOf(r), Author: r.e.Author, Clock: r.e.Clock, Sealed: r.e.Kind == KindSealed}
 	req, _ := r.body.(*Request)
 	rv.Request, rv.Withheld, rv.Redacted = req, req == nil, s.redactionView(r)
@@ -416,20 +425,125 @@ func (s *State) requestView(r *record) RequestView {
 	if len(closes) > 0 {
 		rv.Closed, rv.ClosedBy = true, closes[0].id()
 	}
-	var resps []*record
-	for _, x := range s.records(ViewResponse, &id) {
-		if req != nil && x.body.(*Response).Type.Fits(req.Type) {
-			resps = append(resps, x)
-		}
-	}
-	for _, x := range resps {
-		rv.Responses = append(rv.Responses, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Sealed: x.e.Kind == KindSealed, Redacted: s.redactionView(x), Response: *x.body.(*Response)})
-	}
 	if req != nil {
-		rv.Outcome = outcome(rv.Org, req, rv.Responses)
+		resps, count, by := s.answers(rv.Org, id, req.Type, detail)
+		rv.Responses, rv.ResponseCount, rv.RespondedBy = resps, count, by
+		var counted []ResponseView
+		for _, x := range rv.Responses {
+			if x.Type != Comment {
+				counted = append(counted, x)
+			}
+		}
+		rv.Outcome = outcome(rv.Org, req, counted)
+		if detail == 0 {
+			rv.Responses = nil
+		} else if len(rv.Responses) > detail {
+			rv.Responses = rv.Responses[len(rv.Responses)-detail:]
+		}
 	}
 	rv.AckedBy = s.ackedBy(r.id())
 	return rv
+}
+
+// The answers a request's view reads, by organisation and type (their
+// tag, ResponseTag): each organisation's answers of each type that fits
+// the request are counted up to bucketCap, and read only as far as the
+// outcome needs (the latest, for a position; all of them, up to
+// bucketCap, for pledges, withdrawals and signatures), and as far as the
+// detail asked for (the latest, up to detail). So one organisation's
+// thousands of answers cost a view of the request no more than bucketCap
+// reads, and the other organisations' nothing; a count past bucketCap in
+// one such bucket is shown as bucketCap.
+const bucketCap = 1000
+
+// ShowResponses is how many of a request's latest answers a view of it
+// alone (Request) lists.
+const ShowResponses = 200
+
+// FirstAnswer is when another organisation than the requester first
+// answered request id (with any answer that fits, a comment too). Each
+// organisation's answers of one type are read up to bucketCap, the
+// latest: past that, the first of those read counts.
+func (s *State) FirstAnswer(id ID) (Clock, bool) {
+	r := s.get(id)
+	if r == nil || r.status != StatusAccepted {
+		return 0, false
+	}
+	req, ok := r.body.(*Request)
+	if !ok {
+		return 0, false
+	}
+	org := s.orgOf(r)
+	var first *record
+	for o := range s.m.orgs {
+		if o == org {
+			continue
+		}
+		for t := ResponseType(1); int(t) < len(responseTypeNames); t++ {
+			if !t.Fits(req.Type) {
+				continue
+			}
+			for _, x := range s.taggedUpTo(ViewResponse, ResponseTag(o, t), id, bucketCap) {
+				if first == nil || x.less(first) {
+					first = x
+				}
+			}
+		}
+	}
+	if first == nil {
+		return 0, false
+	}
+	return first.e.Clock, true
+}
+
+// answers reads the answers to request id (of type kind, by org) as said
+// above: those read, oldest first, how many there are, and the
+// organisations that gave any.
+func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []ResponseView, count int, by []OrgID) {
+	orgs := make([]OrgID, 0, len(s.m.orgs))
+	for o := range s.m.orgs {
+		orgs = append(orgs, o)
+	}
+	slices.SortFunc(orgs, func(a, b OrgID) int { return bytes.Compare(a[:], b[:]) })
+	var rs []*record
+	for _, o := range orgs {
+		answered := false
+		for t := ResponseType(1); int(t) < len(responseTypeNames); t++ {
+			if !t.Fits(kind) {
+				continue
+			}
+			tag := ResponseTag(o, t)
+			n, err := s.facts.CountUpTo(ViewResponse, tag, id, bucketCap)
+			if err != nil {
+				s.fail(err)
+				return nil, 0, nil
+			}
+			if n == 0 {
+				continue
+			}
+			count += n
+			answered = true
+			want := min(n, detail)
+			switch {
+			case t == Pledge || t == Withdraw || t == SignOn:
+				want = n
+			case t != Comment && o != org:
+				want = max(want, 1) // a position: the latest counts
+			}
+			if want > 0 {
+				rs = append(rs, s.taggedUpTo(ViewResponse, tag, id, want)...)
+			}
+		}
+		if answered {
+			by = append(by, o)
+		}
+	}
+	sortRecords(rs)
+	rs = slices.CompactFunc(rs, func(a, b *record) bool { return a == b })
+	for _, x := range rs {
+		read = append(read, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Sealed: x.e.Kind == KindSealed, Redacted: s.redactionView(x), Response: *x.body.(*Response)})
+	}
+	return read, count, by
 }
 
 // InviteView is an invite that stands, and who used it.

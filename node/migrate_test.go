@@ -22,7 +22,8 @@ import (
 // again the same way, once, if it holds a close. One written by schema 5
 // (with an index of the accepted IDs) loses that index and lists the same
 // accepted entries (the digest) without it. One written by schema 6
-// (closes not keyed by their organisation) has its closes keyed again.
+// (closes, acknowledgements and responses not keyed by their organisation)
+// has them keyed again.
 func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
 	for _, schema := range []int{3, 4, 5, 6} {
 		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { oldDirectoryOpens(t, schema) })
@@ -100,10 +101,10 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema6 := []string{ // closes without their organisation's tag
-		fmt.Sprintf(`UPDATE entries SET tag = 0 WHERE view = %d`, crdt.ViewClose),
-		fmt.Sprintf(`DELETE FROM views WHERE view = %d`, crdt.ViewClose),
-		fmt.Sprintf(`INSERT INTO views (view, tag, n) SELECT view, 0, COUNT(*) FROM entries WHERE view = %d AND status = 1 GROUP BY view`, crdt.ViewClose),
+	schema6 := []string{ // closes, acknowledgements and responses without their organisation's tag
+		fmt.Sprintf(`UPDATE entries SET tag = 0 WHERE view IN (%d, %d, %d)`, crdt.ViewResponse, crdt.ViewClose, crdt.ViewAck),
+		fmt.Sprintf(`DELETE FROM views WHERE view IN (%d, %d, %d)`, crdt.ViewResponse, crdt.ViewClose, crdt.ViewAck),
+		fmt.Sprintf(`INSERT INTO views (view, tag, n) SELECT view, 0, COUNT(*) FROM entries WHERE view IN (%d, %d, %d) AND status = 1 GROUP BY view`, crdt.ViewResponse, crdt.ViewClose, crdt.ViewAck),
 		`DROP INDEX entries_ref_tag`,
 		`PRAGMA user_version = 6`,
 	}

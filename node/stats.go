@@ -69,14 +69,8 @@ func (n *Node) Stats() Stats {
 		}
 		req := rv.Request
 		kind := req.Type.String()
-		first := uint64(0)
-		answered := false
-		for _, r := range rv.Responses { // sorted by clock
-			if r.Org != rv.Org {
-				answered, first = true, r.Clock.Millis()
-				break
-			}
-		}
+		at, answered := n.state.FirstAnswer(rv.ID)
+		first := at.Millis()
 		created := rv.Clock.Millis()
 		for _, row := range []*StatsRow{get(rows, kind, req.Region), get(byKind, kind, "*"), total} {
 			row.Requests++

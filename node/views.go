@@ -439,7 +439,7 @@ func (n *Node) orgNames() map[crdt.OrgID]string { return n.state.OrgNames() }
 
 func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) RequestSummary {
 	s := RequestSummary{ID: rv.ID.String(), Org: rv.Org.String(), OrgName: names[rv.Org], Status: "open",
-		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: len(rv.Responses), Kind: "unknown",
+		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: rv.ResponseCount, Kind: "unknown",
 		Redacted: redactionInfo(rv.Redacted, names)}
 	o := rv.Outcome
 	switch {
@@ -727,10 +727,8 @@ func (n *Node) awaitsUs(rv crdt.RequestView, mine *crdt.DirectoryView) bool {
 	if rv.Closed || rv.Org == n.org || rv.Request == nil {
 		return false
 	}
-	for _, r := range rv.Responses {
-		if r.Org == n.org {
-			return false
-		}
+	if slices.Contains(rv.RespondedBy, n.org) {
+		return false
 	}
 	req, o := rv.Request, rv.Outcome
 	switch {
@@ -760,6 +758,9 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 	rv, err := n.resolveRequest(ref)
 	if err != nil {
 		return RequestDetail{}, err
+	}
+	if full, ok := n.state.Request(rv.ID); ok { // with its latest answers
+		rv = full
 	}
 	names := n.orgNames()
 	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}, SharedWith: []string{}}

@@ -150,6 +150,10 @@ func (f *facts) Count(v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor)
 	return f.s.Count(f.ctx, v, tag, ref, after)
 }
 
+func (f *facts) CountUpTo(v crdt.View, tag uint64, ref crdt.ID, max int) (int, error) {
+	return f.s.CountUpTo(f.ctx, v, tag, ref, max)
+}
+
 func (f *facts) Resident(fn func(*crdt.Entry, crdt.Status) error) error {
 	return f.s.Resident(f.ctx, func(r Record) error {
 		e, err := decode(r)

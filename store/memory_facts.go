@@ -178,6 +178,11 @@ func (m *memory) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 	return len(recs), err
 }
 
+func (m *memory) CountUpTo(ctx context.Context, v crdt.View, tag uint64, ref crdt.ID, max int) (int, error) {
+	n, err := m.Count(ctx, v, tag, &ref, nil)
+	return min(n, max), err
+}
+
 func (m *memory) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error) {
 	recs, err := m.selectRecs(ctx, "range", func(r *Record) bool {
 		return (v == crdt.ViewNone && accepted(r) || listed(r, v, 0)) && bytes.Compare(r.ID[:], lo[:]) >= 0 && bytes.Compare(r.ID[:], hi[:]) <= 0

@@ -62,6 +62,8 @@ const (
 		WHERE id > ? ORDER BY id LIMIT ?`
 	notAcceptedQuery = `SELECT id FROM entries INDEXED BY entries_resident
 		WHERE resident = 1 AND status <> 1`
+	countUpToQuery = `SELECT COUNT(*) FROM (SELECT 1 FROM entries INDEXED BY entries_ref_tag
+		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND tag <> 0 AND view = ? AND ref = ? AND tag = ? LIMIT ?)`
 	countQuery    = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ?`
 	countTagQuery = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ? AND tag = ?`
 	residentQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
@@ -169,11 +171,12 @@ func (s *sealer) keyCols(k crdt.Keys) (view, tag int64, ref any) {
 	return int64(k.View), s.tagKey(k.View, k.Tag), ref
 }
 
-// tagKey is the stored form of a tag of view v. A close's tag names its
-// organisation: it is kept as the store's keyed hash, never 0. Other tags
-// (a request's kind) are kept as they are.
+// tagKey is the stored form of a tag of view v. The tag of a close, an
+// acknowledgement or a response names its organisation: it is kept as the
+// store's keyed hash, never 0. Other tags (a request's kind) are kept as
+// they are.
 func (s *sealer) tagKey(v crdt.View, tag uint64) int64 {
-	if tag == 0 || v != crdt.ViewClose {
+	if tag == 0 || v != crdt.ViewClose && v != crdt.ViewAck && v != crdt.ViewResponse {
 		return int64(tag)
 	}
 	var b [8]byte
@@ -515,6 +518,22 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID
 		return nil, s.fail("page", err)
 	}
 	return out, nil
+}
+
+// CountUpTo implements Store: an index seek, and at most max of the
+// index's rows counted.
+func (s *SQLite) CountUpTo(ctx context.Context, v crdt.View, tag uint64, ref crdt.ID, max int) (int, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	if tag == 0 || max <= 0 {
+		return 0, nil
+	}
+	var n int64
+	if err := s.read.QueryRowContext(ctx, countUpToQuery, int64(v), s.seal.refKey(ref), s.seal.tagKey(v, tag), max).Scan(&n); err != nil {
+		return 0, s.fail("count", err)
+	}
+	return int(n), nil
 }
 
 // pageRanges calls fn for each range of clocks a page reads in turn (those

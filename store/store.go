@@ -110,6 +110,9 @@ type Querier interface {
 	// that tag).
 	// After cursor, if it is not nil, as Page lists them.
 	Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor) (int, error)
+	// CountUpTo is how many accepted records of view v with ref have tag
+	// (not 0), counted up to max.
+	CountUpTo(ctx context.Context, v crdt.View, tag uint64, ref crdt.ID, max int) (int, error)
 	// Range returns up to limit accepted records of view v (ViewNone: of
 	// any view, or none) whose IDs lie between lo and hi (both included),
 	// by ID.

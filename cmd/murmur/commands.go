@@ -620,7 +620,10 @@ func cmdRequestShow(e *env, args []string) error {
 			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
 		}
 		printOutcome(w, d)
-		fmt.Fprintf(w, "\n%s\n", plural(len(d.Responses), "response"))
+		fmt.Fprintf(w, "\n%s\n", plural(d.RequestSummary.Responses, "response"))
+		if len(d.Responses) < d.RequestSummary.Responses {
+			fmt.Fprintf(w, "  (the latest %d shown)\n", len(d.Responses))
+		}
 		for _, r := range d.Responses {
 			amt := ""
 			if r.Amount != nil {
