@@ -173,10 +173,15 @@ func firstOr(list []string, or string) string {
 // corruptCode reports whether err is SQLite's "database disk image is
 // malformed" (SQLITE_CORRUPT) or "file is not a database" (SQLITE_NOTADB).
 // diskFullCode reports whether err is SQLite's SQLITE_FULL: the disk (or
-// the file system's quota) has no room for what a write adds.
+// the file system's quota) has no room for what a write adds. An open
+// meets a full disk as SQLITE_IOERR_SHMSIZE instead: the -shm file beside
+// the database could not be given its first pages.
 func diskFullCode(err error) bool {
 	var c interface{ Code() int }
-	return errors.As(err, &c) && c.Code()&0xff == 13
+	if !errors.As(err, &c) {
+		return false
+	}
+	return c.Code()&0xff == 13 || c.Code() == 10|19<<8
 }
 
 func corruptCode(err error) bool {
