@@ -242,7 +242,11 @@ func Salvage(ctx context.Context, path string, key []byte, entry func(Record) er
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	s := &SQLite{seal: seal}
-	if _, err := db.ExecContext(ctx, "SELECT count(*) FROM sqlite_master"); err != nil {
+	if _, err := db.ExecContext(ctx, "SELECT count(*) FROM sqlite_master"); diskFullCode(err) {
+		// No room for the -shm: SQLite could read none of it, and the
+		// pages alone would lose what the WAL holds.
+		return rep, ErrDiskFull
+	} else if err != nil {
 		rep.NotDatabase = true
 	}
 
