@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,5 +111,76 @@ func TestRepairOnAFullDisk(t *testing.T) {
 				t.Fatalf("%d entries after the failed repair, %d before", got, want)
 			}
 		})
+	}
+}
+
+// Requests written one command at a time (open, write, close) onto a disk
+// that fills: each write that fails says the disk is full, never that the
+// database is damaged, and once there is room every acknowledged request
+// is there and writes go on.
+func TestDiskFullWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	disk := smallDisk(t, "1200k")
+	dir := filepath.Join(disk, "d")
+	n, err := Init(ctx, dir, InitOptions{Org: "Disk Full Org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	if err := os.WriteFile(filepath.Join(disk, "filler"), make([]byte, 700<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := string(bytes.Repeat([]byte("b"), 4000))
+	acked := map[string]string{} // title by ID
+	write := func(title string) error {
+		n, err := Open(ctx, dir)
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		if err := n.Unlock(nil); err != nil {
+			return err
+		}
+		e, err := n.NewRequest(ctx, RequestInput{Kind: "verification", Title: title, Body: body})
+		if err == nil {
+			acked[e.ID().String()] = title
+		}
+		return err
+	}
+	fails := 0
+	for i := 0; i < 400 && fails < 3; i++ {
+		title := "fill " + strconv.Itoa(i)
+		err := write(title)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrDiskFull) && strings.Contains(err.Error(), store.ErrDiskFull.Error()):
+			fails++
+		default:
+			t.Fatalf("write %d (%d acknowledged): %v; want the disk is full", i, len(acked), err)
+		}
+	}
+	if fails == 0 || len(acked) == 0 {
+		t.Fatalf("%d writes acknowledged, %d refused: the disk did not fill as meant", len(acked), fails)
+	}
+	t.Logf("%d requests written before the disk filled", len(acked))
+	if err := os.Remove(filepath.Join(disk, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("after freeing"); err != nil {
+		t.Fatalf("a write once there is room: %v", err)
+	}
+	d, err := Diagnose(ctx, dir, nil)
+	if err != nil || !d.Healthy {
+		t.Fatalf("doctor after the full disk: %+v, %v", d, err)
+	}
+	n, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for id, title := range acked {
+		if d, err := n.Request(id); err != nil || d.Title != title {
+			t.Fatalf("the acknowledged request %q: %+v, %v", title, d, err)
+		}
 	}
 }
