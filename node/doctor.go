@@ -110,7 +110,7 @@ type Diagnosis struct {
 }
 
 const (
-	doRepair  = "run `murmur repair`: it rebuilds the database from what still verifies, keeps this device's keys, and moves the damaged file aside; then `murmur run` fetches the rest from members' nodes"
+	doRepair  = "run `murmur repair`: it rebuilds the database from what still verifies, keeps this device's keys, and moves the damaged file aside; then `murmur run` fetches the rest from the members' nodes it remembers (if it reaches none, name one: `murmur run --peer ADDRESS`, as a member's `murmur run` prints it)"
 	doRestore = "restore this device from a backup into a new directory (`murmur restore FILE --dir NEWDIR`), or wipe this directory (`murmur wipe`) and join the network again as a new device"
 )
 

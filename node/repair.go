@@ -46,6 +46,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -297,7 +298,7 @@ var ErrHealthy = errors.New("the database is healthy: nothing to repair (see `mu
 // every check of the doctor is left alone (ErrHealthy). The damaged file
 // is moved aside, never deleted; the rebuilt database is marked, and this
 // device writes again once it has synced with a member's node.
-func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) (*RepairReport, error) {
+func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) (_ *RepairReport, err error) {
 	if !Initialised(dir) {
 		return nil, ErrNotInitialised
 	}
@@ -349,13 +350,39 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 		}
 		aside = fmt.Sprintf("%s.damaged-%s-%d", dbPath, time.Now().UTC().Format("20060102-150405"), i)
 	}
+	// A repair that fails (a full disk, most often) puts the files back
+	// as they were: a new database left half built, without its mark,
+	// would let this device sign at places of its chain it used already.
+	var moved []string // suffixes moved aside
+	building := false  // all moved: what is at dbPath now is the repair's
+	defer func() {
+		if err == nil {
+			return
+		}
+		if building {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(dbPath + suffix)
+			}
+		}
+		for _, suffix := range moved {
+			if rerr := os.Rename(aside+suffix, dbPath+suffix); rerr != nil {
+				err = fmt.Errorf("%w; and the damaged database could not be put back (%v): it is at %s", err, rerr, aside)
+				return
+			}
+		}
+		if len(moved) > 0 {
+			err = fmt.Errorf("%w (the database is left as it was)", err)
+		}
+	}()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Rename(dbPath+suffix, aside+suffix); err == nil {
 			rep.Aside = append(rep.Aside, aside+suffix)
+			moved = append(moved, suffix)
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("moving the damaged database aside: %w", err)
 		}
 	}
+	building = true
 
 	// Read back what can be read, from a copy (SQLite may write to the
 	// file it reads, recovering its WAL).
@@ -369,10 +396,10 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 		defer os.RemoveAll(tmp)
 		copyPath := filepath.Join(tmp, dbName)
 		if err := copyFile(aside, copyPath); err != nil {
-			return nil, fmt.Errorf("copying the damaged database: %w", err)
+			return nil, fmt.Errorf("copying the damaged database: %w", noRoom(err))
 		}
 		if err := copyFile(aside+"-wal", copyPath+"-wal"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("copying the damaged database: %w", err)
+			return nil, fmt.Errorf("copying the damaged database: %w", noRoom(err))
 		}
 		sk, err := storeKey(priv, device)
 		if err != nil {
@@ -399,7 +426,7 @@ func Repair(ctx context.Context, dir string, pass PassphraseSource, force bool) 
 		}
 	}
 	if genesis == nil {
-		return nil, fmt.Errorf("the network's founding entry could not be read back, and %s keeps no copy of it: restore this device from a backup (`murmur restore FILE --dir NEWDIR`), or join the network again; the damaged database is at %s", dir, aside)
+		return nil, fmt.Errorf("the network's founding entry could not be read back, and %s keeps no copy of it: restore this device from a backup (`murmur restore FILE --dir NEWDIR`), or join the network again", dir)
 	}
 
 	n, err := rebuild(ctx, dir, priv, genesis)
@@ -470,6 +497,14 @@ func (n *Node) storedSummary() (entries int, ownHead uint64) {
 		ownHead = h.Seq
 	}
 	return n.state.Counts().Accepted, ownHead
+}
+
+// noRoom is store.ErrDiskFull if err says the disk had no room, else err.
+func noRoom(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return store.ErrDiskFull
+	}
+	return err
 }
 
 func copyFile(src, dst string) error {

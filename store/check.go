@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ type Damage struct {
 	// transient: what another process writing the file shows for a
 	// moment (CheckFile looks again).
 	transient bool
+	// short: the file is shorter than the database it holds; the WAL
+	// may hold what it lacks (walCovers).
+	short bool
 }
 
 func (d *Damage) Error() string { return d.Problem }
@@ -59,7 +63,13 @@ func CheckFile(path string) error {
 		if attempt > 0 {
 			time.Sleep(25 * time.Millisecond)
 		}
-		if damage, err = checkOnce(f); err != nil || damage == nil || !damage.transient {
+		if damage, err = checkOnce(f); err == nil && damage != nil && damage.short && walCovers(path+"-wal", f) {
+			// The pages the file lacks are in the WAL, which SQLite
+			// reads first: a checkpoint that found no room (a full
+			// disk) leaves the file short and the WAL whole.
+			damage = nil
+		}
+		if err != nil || damage == nil || !damage.transient {
 			break
 		}
 	}
@@ -80,10 +90,10 @@ func checkOnce(f *os.File) (*Damage, error) {
 	if err != nil && n == 0 {
 		st, serr := f.Stat()
 		if serr == nil && st.Size() == 0 {
-			return &Damage{Problem: "the database file is empty"}, nil
+			return &Damage{Problem: "the database file is empty", short: true}, nil
 		}
 		if serr == nil && st.Size() < int64(len(h)) {
-			return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes)", st.Size())}, nil
+			return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes)", st.Size()), short: true}, nil
 		}
 		return nil, err
 	}
@@ -93,10 +103,10 @@ func checkOnce(f *os.File) (*Damage, error) {
 	}
 	size := st.Size()
 	if size == 0 {
-		return &Damage{Problem: "the database file is empty"}, nil
+		return &Damage{Problem: "the database file is empty", short: true}, nil
 	}
 	if size < int64(len(h)) {
-		return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes)", size)}, nil
+		return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes)", size), short: true}, nil
 	}
 	if string(h[:16]) != sqliteMagic {
 		return &Damage{Problem: "the database file does not begin as a database does: it was overwritten or is not a database"}, nil
@@ -109,13 +119,13 @@ func checkOnce(f *os.File) (*Damage, error) {
 		return &Damage{Problem: "the database file's header is damaged"}, nil
 	}
 	if size%pageSize != 0 {
-		return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes, not a whole number of %d-byte pages)", size, pageSize), transient: true}, nil
+		return &Damage{Problem: fmt.Sprintf("the database file is cut short (%d bytes, not a whole number of %d-byte pages)", size, pageSize), transient: true, short: true}, nil
 	}
 	// The page count in the header is valid when its change counter
 	// matches the version-valid-for number (SQLite's file format, 1.3.7).
 	pages := int64(binary.BigEndian.Uint32(h[28:32]))
 	if pages > 0 && binary.BigEndian.Uint32(h[24:28]) == binary.BigEndian.Uint32(h[92:96]) && pages*pageSize > size {
-		return &Damage{Problem: fmt.Sprintf("the database file is cut short: it has %d of its %d pages", size/pageSize, pages), transient: true}, nil
+		return &Damage{Problem: fmt.Sprintf("the database file is cut short: it has %d of its %d pages", size/pageSize, pages), transient: true, short: true}, nil
 	}
 	return nil, nil
 }
@@ -163,10 +173,15 @@ func firstOr(list []string, or string) string {
 // corruptCode reports whether err is SQLite's "database disk image is
 // malformed" (SQLITE_CORRUPT) or "file is not a database" (SQLITE_NOTADB).
 // diskFullCode reports whether err is SQLite's SQLITE_FULL: the disk (or
-// the file system's quota) has no room for what a write adds.
+// the file system's quota) has no room for what a write adds. An open
+// meets a full disk as SQLITE_IOERR_SHMSIZE instead: the -shm file beside
+// the database could not be given its first pages.
 func diskFullCode(err error) bool {
 	var c interface{ Code() int }
-	return errors.As(err, &c) && c.Code()&0xff == 13
+	if !errors.As(err, &c) {
+		return false
+	}
+	return c.Code()&0xff == 13 || c.Code() == 10|19<<8
 }
 
 func corruptCode(err error) bool {
@@ -211,9 +226,15 @@ func Salvage(ctx context.Context, path string, key []byte, entry func(Record) er
 	if err := padTruncated(path); err != nil {
 		return rep, err
 	}
+	// A file: URI of a relative path would read its first directory as
+	// a host, and SQLite would open nothing (dsn makes it absolute too).
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return rep, err
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.Itoa(busyTimeoutMillis)+")")
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
 	db, err := sql.Open("sqlite", u.String())
 	if err != nil {
 		return rep, err
@@ -221,7 +242,11 @@ func Salvage(ctx context.Context, path string, key []byte, entry func(Record) er
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	s := &SQLite{seal: seal}
-	if _, err := db.ExecContext(ctx, "SELECT count(*) FROM sqlite_master"); err != nil {
+	if _, err := db.ExecContext(ctx, "SELECT count(*) FROM sqlite_master"); diskFullCode(err) {
+		// No room for the -shm: SQLite could read none of it, and the
+		// pages alone would lose what the WAL holds.
+		return rep, ErrDiskFull
+	} else if err != nil {
 		rep.NotDatabase = true
 	}
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // filledDB writes n records to a new database at path and closes it (the
@@ -206,6 +207,52 @@ func TestSalvage(t *testing.T) {
 		got, _ := salvaged(t, path)
 		if len(got) != 0 {
 			t.Fatalf("salvaged %d from an empty file", len(got))
+		}
+	})
+	t.Run("relative path, entries in the WAL", func(t *testing.T) {
+		// What `murmur repair --dir d` reads: a database a crash (or a
+		// checkpoint that found the disk full) left with its latest
+		// entries in the WAL, named by a relative path.
+		dir := t.TempDir()
+		live := filepath.Join(dir, "live.db")
+		filledDB(t, live, n-500)
+		s, err := OpenSQLite(live, testSealKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx := context.Background()
+		if _, err := s.Put(ctx, benchRecords(n-500, 500), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordContact(ctx, testKey(1), time.Now(), ViaDirect, contactAddr(1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(filepath.Join(dir, "d"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, suffix := range []string{"", "-wal"} {
+			b, err := os.ReadFile(live + suffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "d", "murmur.db"+suffix), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Chdir(dir)
+		var contacts int
+		got := map[[32]byte]Record{}
+		rep, err := Salvage(ctx, filepath.Join("d", "murmur.db"), testSealKey, func(r Record) error {
+			got[r.ID] = r
+			return nil
+		}, func(Contact) error { contacts++; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, got)
+		if len(got) != n || rep.NotDatabase || rep.FromPages != 0 || rep.Unreadable != 0 || rep.Contacts != 1 || contacts != 1 {
+			t.Fatalf("salvaged %d of %d, report %+v, %d contacts given", len(got), n, rep, contacts)
 		}
 	})
 	t.Run("another key", func(t *testing.T) {

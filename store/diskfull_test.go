@@ -21,6 +21,12 @@ func TestDiskFullSaysWhatToDo(t *testing.T) {
 	if err := s.fail("update", codeErr(13|3<<8)); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("an extended SQLITE_FULL: %v", err)
 	}
+	if err := s.fail("update", codeErr(10|19<<8)); !errors.Is(err, ErrDiskFull) || err.Error() != ErrDiskFull.Error() {
+		t.Fatalf("SQLITE_IOERR_SHMSIZE (the -shm could not grow): %v", err)
+	}
+	if err := s.fail("update", codeErr(10|3<<8)); errors.Is(err, ErrDiskFull) {
+		t.Fatalf("SQLITE_IOERR_WRITE read as a full disk: %v", err)
+	}
 	if err := s.fail("update", codeErr(5)); errors.Is(err, ErrDiskFull) {
 		t.Fatalf("SQLITE_BUSY read as a full disk: %v", err)
 	}

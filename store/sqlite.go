@@ -127,6 +127,9 @@ func OpenSQLite(path string, key []byte) (*SQLite, error) {
 		if corruptCode(err) {
 			return nil, fmt.Errorf("store: open %s: %w: %w", path, ErrCorrupt, err)
 		}
+		if diskFullCode(err) {
+			return nil, ErrDiskFull
+		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
@@ -548,7 +551,7 @@ func (s *SQLite) fail(op string, err error) error {
 		return fmt.Errorf("store: %s: %w: %w", op, ErrCorrupt, err)
 	}
 	if diskFullCode(err) {
-		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
+		return ErrDiskFull // its words say what to do; SQLite's add nothing a reader needs
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }
