@@ -154,3 +154,28 @@ func TestAnswersAreReadByOrganisation(t *testing.T) {
 		t.Fatal("no first answer")
 	}
 }
+
+// Past bucketCap answers of one organisation of one type, the count stops
+// and says there are more.
+func TestAnswerCountStopsAtTheBound(t *testing.T) {
+	a, b := newDev(1), newDev(2)
+	n := newNet(t, a, 1)
+	n.admit(a, b, "Beta", false)
+	req := n.request(a, "Who knows this lawyer?")
+	s := NewState(n.network, DefaultLimits())
+	s.ApplyBatch(n.all)
+	var es []*Entry
+	for i := 0; i < bucketCap+5; i++ {
+		es = append(es, n.respond(b, req, Comment))
+	}
+	s.ApplyBatch(es)
+	rv, _ := s.Request(req.ID())
+	if rv.ResponseCount != bucketCap || !rv.ResponsesMore {
+		t.Fatalf("count %d, more %v; want %d and more", rv.ResponseCount, rv.ResponsesMore, bucketCap)
+	}
+	small := n.request(a, "Another")
+	s.ApplyBatch([]*Entry{small, n.respond(b, small, Vouch)})
+	if rv, _ := s.Request(small.ID()); rv.ResponseCount != 1 || rv.ResponsesMore {
+		t.Fatalf("count %d, more %v; want 1", rv.ResponseCount, rv.ResponsesMore)
+	}
+}

@@ -282,8 +282,11 @@ type RequestView struct {
 	// none in a list.
 	Responses []ResponseView
 	// ResponseCount is how many answers fit the request (answers), and
-	// RespondedBy the organisations that gave them, ascending.
+	// RespondedBy the organisations that gave them, ascending. Past
+	// bucketCap answers of one organisation of one type, the count stops
+	// there, and ResponsesMore says there are more.
 	ResponseCount int
+	ResponsesMore bool
 	RespondedBy   []OrgID
 	Outcome       Outcome // what the responses add up to (workflows.go)
 	// AckedBy: the organisations that acknowledged the alert (ack.go),
@@ -426,8 +429,8 @@ func (s *State) requestView(r *record, detail int) RequestView {
 		rv.Closed, rv.ClosedBy = true, closes[0].id()
 	}
 	if req != nil {
-		resps, count, by := s.answers(rv.Org, id, req.Type, detail)
-		rv.Responses, rv.ResponseCount, rv.RespondedBy = resps, count, by
+		resps, count, more, by := s.answers(rv.Org, id, req.Type, detail)
+		rv.Responses, rv.ResponseCount, rv.ResponsesMore, rv.RespondedBy = resps, count, more, by
 		var counted []ResponseView
 		for _, x := range rv.Responses {
 			if x.Type != Comment {
@@ -497,9 +500,9 @@ func (s *State) FirstAnswer(id ID) (Clock, bool) {
 }
 
 // answers reads the answers to request id (of type kind, by org) as said
-// above: those read, oldest first, how many there are, and the
-// organisations that gave any.
-func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []ResponseView, count int, by []OrgID) {
+// above: those read, oldest first, how many there are (more: at least),
+// and the organisations that gave any.
+func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []ResponseView, count int, more bool, by []OrgID) {
 	orgs := make([]OrgID, 0, len(s.m.orgs))
 	for o := range s.m.orgs {
 		orgs = append(orgs, o)
@@ -516,12 +519,13 @@ func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []
 			n, err := s.facts.CountUpTo(ViewResponse, tag, id, bucketCap)
 			if err != nil {
 				s.fail(err)
-				return nil, 0, nil
+				return nil, 0, false, nil
 			}
 			if n == 0 {
 				continue
 			}
 			count += n
+			more = more || n == bucketCap
 			answered = true
 			want := min(n, detail)
 			switch {
@@ -543,7 +547,7 @@ func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []
 	for _, x := range rs {
 		read = append(read, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps, Sealed: x.e.Kind == KindSealed, Redacted: s.redactionView(x), Response: *x.body.(*Response)})
 	}
-	return read, count, by
+	return read, count, more, by
 }
 
 // InviteView is an invite that stands, and who used it.

@@ -316,6 +316,9 @@ type RequestSummary struct {
 	Overdue   bool     `json:"overdue"`
 	To        []string `json:"to"`
 	Responses int      `json:"responses"`
+	// ResponsesMore: there are more answers than Responses counts (one
+	// organisation gave over a thousand of one type).
+	ResponsesMore bool `json:"responses_more,omitempty"`
 	// AcceptedBy is the organisation whose acceptance of a referral counts.
 	AcceptedBy     string `json:"accepted_by,omitempty"`
 	AcceptedByName string `json:"accepted_by_name,omitempty"`
@@ -439,7 +442,7 @@ func (n *Node) orgNames() map[crdt.OrgID]string { return n.state.OrgNames() }
 
 func (n *Node) summary(rv crdt.RequestView, names map[crdt.OrgID]string) RequestSummary {
 	s := RequestSummary{ID: rv.ID.String(), Org: rv.Org.String(), OrgName: names[rv.Org], Status: "open",
-		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: rv.ResponseCount, Kind: "unknown",
+		Created: formatMillis(rv.Clock.Millis()), To: []string{}, Responses: rv.ResponseCount, ResponsesMore: rv.ResponsesMore, Kind: "unknown",
 		Redacted: redactionInfo(rv.Redacted, names)}
 	o := rv.Outcome
 	switch {

@@ -557,7 +557,11 @@ func cmdRequestList(e *env, args []string) error {
 			case r.Urgent:
 				kind = "!! ALERT"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, r.Responses, shownTitle(r))
+			answers := fmt.Sprint(r.Responses)
+			if r.ResponsesMore {
+				answers += "+"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, answers, shownTitle(r))
 		}
 		tw.Flush()
 		if c.more != "" {
@@ -620,7 +624,11 @@ func cmdRequestShow(e *env, args []string) error {
 			fmt.Fprintf(w, "\n%s\n", indent(d.Body))
 		}
 		printOutcome(w, d)
-		fmt.Fprintf(w, "\n%s\n", plural(d.RequestSummary.Responses, "response"))
+		if d.ResponsesMore {
+			fmt.Fprintf(w, "\nmore than %s\n", plural(d.RequestSummary.Responses, "response"))
+		} else {
+			fmt.Fprintf(w, "\n%s\n", plural(d.RequestSummary.Responses, "response"))
+		}
 		if len(d.Responses) < d.RequestSummary.Responses {
 			fmt.Fprintf(w, "  (the latest %d shown)\n", len(d.Responses))
 		}
