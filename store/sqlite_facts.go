@@ -251,7 +251,7 @@ func (s *SQLite) walk(ctx context.Context, op, query string, next func(last *row
 	}
 	var last *row
 	for {
-		page, err := s.readRows(ctx, s.read, query, append(next(last), scanPage)...)
+		page, err := s.readRows(ctx, s.read, query, append(next(last), walkPage)...)
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -263,12 +263,17 @@ func (s *SQLite) walk(ctx context.Context, op, query string, next func(last *row
 				return err
 			}
 		}
-		if len(page) < scanPage {
+		if len(page) < walkPage {
 			return nil
 		}
 		last = &page[len(page)-1]
 	}
 }
+
+// walkPage is how many rows a walk reads at a time: entries may be 64 KiB
+// each (a full waiting pool is of such), and a page is in memory twice
+// (sealed and open) while fn takes it.
+const walkPage = 64
 
 // Authored implements Store: the author's rows in (seq, cursor) order, as
 // the index (author, seq) holds them.
