@@ -74,12 +74,20 @@ const (
 	commandMemoryLimit = 64 << 20  // every other command
 )
 
+// memoryLimit is the soft limit for the command args runs, if it sets
+// one.
+func memoryLimit(args []string, getenv func(string) string) (int64, bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	if len(args) > 0 && args[0] == "run" {
+		return runMemoryLimit, true
+	}
+	return commandMemoryLimit, true
+}
+
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		limit := int64(commandMemoryLimit)
-		if len(os.Args) > 1 && os.Args[1] == "run" {
-			limit = runMemoryLimit
-		}
+	if limit, ok := memoryLimit(os.Args[1:], os.Getenv); ok {
 		debug.SetMemoryLimit(limit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
