@@ -17,7 +17,7 @@ import (
 // idleFlood is a stranger without the network key, at one address, who
 // keeps opening TCP connections to a node's listen port and sends nothing
 // on them: rounds of size connections, each round held for hold, until
-// stop. Every loop is bounded by stop or by the round's size.
+// stop (at most 100 rounds).
 func idleFlood(t *testing.T, from, to string, size int, hold time.Duration) (stop func()) {
 	t.Helper()
 	local, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(from, "0"))
@@ -26,20 +26,22 @@ func idleFlood(t *testing.T, from, to string, size int, hold time.Duration) (sto
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	stopped := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
 	wg.Go(func() {
 		d := net.Dialer{LocalAddr: local, Timeout: 2 * time.Second}
-		for {
+		for round := 0; round < 100 && !stopped(); round++ {
 			var conns []net.Conn
-			for range size {
-				select {
-				case <-done:
-				default:
-					if c, err := d.Dial("tcp", to); err == nil {
-						conns = append(conns, c)
-					}
-					continue
+			for i := 0; i < size && !stopped(); i++ {
+				if c, err := d.Dial("tcp", to); err == nil {
+					conns = append(conns, c)
 				}
-				break
 			}
 			select {
 			case <-done:
@@ -47,11 +49,6 @@ func idleFlood(t *testing.T, from, to string, size int, hold time.Duration) (sto
 			}
 			for _, c := range conns {
 				c.Close()
-			}
-			select {
-			case <-done:
-				return
-			default:
 			}
 		}
 	})
