@@ -805,6 +805,8 @@ func (r *Runner) pollLoop() {
 //     few round trips of security and multiplexer handshakes; a failed
 //     dial is retried with backoff;
 //   - through a relay, or a members' dial-back: natDialTimeout (45 s);
+//   - an inbound connection's handshake, until it names the peer:
+//     handshakeWithin (10 s; handshake.go);
 //   - gossip keeps pubsub's own timers (1 s heartbeat): on a thin link its
 //     per-peer queue fills and messages are dropped, and reconciliation
 //     carries what gossip dropped.
