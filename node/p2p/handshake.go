@@ -18,12 +18,13 @@ import (
 // Unfinished handshakes. A connection that comes in holds one of the
 // resource manager's transient slots from the moment it is accepted until
 // its security handshake names the peer. Those slots are few (go-libp2p's
-// default: 32 inbound plus 16 per GiB the manager may use, 79 on an 8 GiB
-// machine), and go-libp2p gives a handshake 15 s. A stranger who opens
-// idle TCP connections and sends nothing — no key needed, not even a
-// byte — held every slot, and every new connection was refused: a
-// member's node restarting, or back from a dropped link, could not
-// connect, in either direction once both sides were flooded (review 3).
+// default: 32 inbound plus 16 per GiB the manager may use, an eighth of
+// the memory: 48 on an 8 GiB machine), and go-libp2p gives a handshake
+// 15 s. A stranger who opens idle TCP connections and sends nothing — no
+// key needed, not even a byte — held every slot, and every new connection
+// was refused: a member's node restarting, or back from a dropped link,
+// could not connect, in either direction once both sides were flooded
+// (review 3).
 // go-libp2p's own per-address limits (8 connections per IPv4 address or
 // IPv6 /56, and a connection rate) leave loopback addresses out, and a
 // connection that never finishes its handshake counts against them as
