@@ -337,7 +337,8 @@ const AgentVersion = "libp2p"
 // newHost creates the node's host: TCP and QUIC, or with a pre-shared
 // network key (psk) TCP only, behind the connection gate and, if allow is
 // not nil, the stream gate (streamGate), with the resource manager's
-// per-peer limits.
+// per-peer limits and the bound on a source's unfinished handshakes
+// (handshake.go).
 func newHost(priv lpcrypto.PrivKey, listen []string, psk []byte, gate connmgr.ConnectionGater, allow func(peer.ID, protocol.ID, network.Direction) bool, extra ...libp2p.Option) (host.Host, error) {
 	try := func(addrs []string) (host.Host, error) {
 		// A host that fails to start closes its resource manager: each
@@ -346,6 +347,9 @@ func newHost(priv lpcrypto.PrivKey, listen []string, psk []byte, gate connmgr.Co
 		if err != nil {
 			return nil, err
 		}
+		// Inbound handshakes, bounded per source and in time (handshake.go).
+		hs := newHandshakes(handshakeWithin)
+		rm = handshakeLimit{ResourceManager: rm, hs: hs}
 		if allow != nil {
 			rm = streamGate{ResourceManager: rm, allow: allow}
 		}
@@ -353,7 +357,7 @@ func newHost(priv lpcrypto.PrivKey, listen []string, psk []byte, gate connmgr.Co
 			libp2p.Identity(priv),
 			libp2p.UserAgent(AgentVersion),
 			libp2p.ListenAddrStrings(addrs...),
-			libp2p.ConnectionGater(gate),
+			libp2p.ConnectionGater(handshakeGater{ConnectionGater: gate, hs: hs}),
 			libp2p.ResourceManager(rm),
 			libp2p.Transport(tcp.NewTCPTransport),
 			libp2p.Muxer(yamux.ID, yamuxTransport()),
@@ -801,6 +805,8 @@ func (r *Runner) pollLoop() {
 //     few round trips of security and multiplexer handshakes; a failed
 //     dial is retried with backoff;
 //   - through a relay, or a members' dial-back: natDialTimeout (45 s);
+//   - an inbound connection's handshake, until it names the peer:
+//     handshakeWithin (10 s; handshake.go);
 //   - gossip keeps pubsub's own timers (1 s heartbeat): on a thin link its
 //     per-peer queue fills and messages are dropped, and reconciliation
 //     carries what gossip dropped.
