@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
 )
 
 // IngestReport says what became of a batch of entries from elsewhere.
@@ -60,6 +61,7 @@ func (n *Node) IngestVerified(ctx context.Context, v *Verified) (IngestReport, e
 // rest of the batch is applied first, in case it admits the author, or the
 // sender.
 func (n *Node) ingestFromPeer(ctx context.Context, from peer.ID, v *Verified) (rep IngestReport, err error) {
+	ctx = store.Relaxed(ctx) // a peer's entries: it sends them again if a power cut takes them
 	valid, rep := v.valid, v.rep
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -655,7 +655,10 @@ func (n *Node) LiveCheck(e *crdt.Entry, from peer.ID) (st crdt.Status, held, dev
 func (n *Node) CommitLive(ctx context.Context, es []*crdt.Entry) ([]crdt.Result, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	results, err := n.step(ctx, es)
+	// Peers' entries (this device's own were stored durably when written):
+	// a power cut may take the last of them back, and reconciliation
+	// brings them again (store.Relaxed).
+	results, err := n.step(store.Relaxed(ctx), es)
 	if err == nil {
 		for i, res := range results {
 			if !res.Duplicate {

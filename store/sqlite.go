@@ -76,6 +76,9 @@ type SQLite struct {
 	// writeSlot is the in-process writer mutex. It is a channel rather than
 	// a sync.Mutex so that a writer waiting for it gives up when its ctx ends.
 	writeSlot chan struct{}
+	// durable is the writer's synchronous mode (FULL, or NORMAL for
+	// Relaxed writes), once durableSet; under writeSlot.
+	durable, durableSet bool
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -569,6 +572,9 @@ func (s *SQLite) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 	}
 	defer func() { <-s.writeSlot }()
 
+	if err := s.syncMode(ctx, !isRelaxed(ctx)); err != nil {
+		return s.fail(op, err)
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(op, err)
@@ -581,6 +587,37 @@ func (s *SQLite) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 		return s.fail(op, err)
 	}
 	s.writes.prepareWanted(ctx)
+	return nil
+}
+
+// Relaxed marks ctx's writes as ones a power cut may undo: the entries a
+// peer sent, which it (or another) sends again. They are committed without
+// waiting for the disk (WAL with synchronous=NORMAL): a crash of the
+// process loses none of them, a power cut at most the last ones, and the
+// database stays whole either way; the next durable commit (any of this
+// device's own writes, or a checkpoint) makes them durable too, since the
+// WAL is written in order. Every other write waits for the disk.
+func Relaxed(ctx context.Context) context.Context { return context.WithValue(ctx, relaxedKey{}, true) }
+
+type relaxedKey struct{}
+
+func isRelaxed(ctx context.Context) bool { v, _ := ctx.Value(relaxedKey{}).(bool); return v }
+
+// syncMode sets the writer's synchronous mode for the next transaction:
+// FULL if durable, NORMAL if not. The caller holds the write slot.
+func (s *SQLite) syncMode(ctx context.Context, durable bool) error {
+	if s.durable == durable && s.durableSet {
+		return nil
+	}
+	mode := "NORMAL"
+	if durable {
+		mode = "FULL"
+	}
+	if _, err := s.writer.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+		s.durableSet = false
+		return err
+	}
+	s.durable, s.durableSet = durable, true
 	return nil
 }
 
