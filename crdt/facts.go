@@ -31,6 +31,9 @@ type Facts interface {
 	// Status is what Get says of the entry, without reading it: whether
 	// it is stored, its status, and whether it is held without its body.
 	Status(id ID) (st Status, withheld, ok bool, err error)
+	// Statuses is Status for each of ids, in one question: fn is called
+	// for each that is stored, in no particular order.
+	Statuses(ids []ID, fn func(id ID, st Status, withheld bool)) error
 	// Authored calls fn for every stored entry of author, whatever its
 	// status, in no particular order.
 	Authored(author DeviceKey, fn func(e *Entry, st Status) error) error
@@ -314,6 +317,16 @@ func (m *MemoryFacts) Status(id ID) (Status, bool, bool, error) {
 		return f.st, f.e.Withheld, true, nil
 	}
 	return StatusNone, false, false, nil
+}
+
+// Statuses implements Facts.
+func (m *MemoryFacts) Statuses(ids []ID, fn func(ID, Status, bool)) error {
+	for _, id := range ids {
+		if f := m.entries[id]; f != nil {
+			fn(id, f.st, f.e.Withheld)
+		}
+	}
+	return nil
 }
 
 // Get implements Facts.

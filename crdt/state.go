@@ -96,6 +96,9 @@ type State struct {
 	loaded    map[*record]bool   // entries read from the facts during this Step
 	rewritten map[*record]bool   // entries whose body changed in this Step
 	gone      map[ID]bool        // entries dropped in this Step
+	// known: what the facts said, in one question, of the entries given
+	// to this Step that the State did not keep (nil: ask one at a time).
+	known map[ID]knownStatus
 	dirty     bool               // membership must be replayed
 	touched   map[*record]bool   // entries to re-evaluate
 	before    map[*record]Status // status before this Apply, for Changes
@@ -409,6 +412,10 @@ func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
 // and the results are not to be trusted.
 func (s *State) Step(es []*Entry) ([]Result, Ready) {
 	s.begin()
+	defer func() { s.known = nil }()
+	if len(es) > 1 {
+		s.prefetch(es)
+	}
 	results := make([]Result, len(es))
 	recs := make([]*record, len(es))
 	for i, e := range es {
@@ -738,6 +745,44 @@ func (s *State) release(r *record) {
 	}
 }
 
+// knownStatus is what the facts said of an entry (prefetch).
+type knownStatus struct {
+	st       Status
+	withheld bool
+	stored   bool
+}
+
+// prefetch asks the facts, in one question, where the entries es that the
+// State does not keep stand (is it held already?), rather than one at a
+// time as insert would.
+func (s *State) prefetch(es []*Entry) {
+	ids := make([]ID, 0, len(es))
+	for _, e := range es {
+		if s.recs[e.id] == nil {
+			ids = append(ids, e.id)
+		}
+	}
+	known := make(map[ID]knownStatus, len(ids))
+	for _, id := range ids {
+		known[id] = knownStatus{}
+	}
+	if err := s.facts.Statuses(ids, func(id ID, st Status, withheld bool) {
+		known[id] = knownStatus{st, withheld, true}
+	}); err != nil {
+		s.fail(err)
+		return
+	}
+	s.known = known
+}
+
+// status is Facts.Status, answered by prefetch's question if it was asked.
+func (s *State) status(id ID) (Status, bool, bool, error) {
+	if k, asked := s.known[id]; asked {
+		return k.st, k.withheld, k.stored, nil
+	}
+	return s.facts.Status(id)
+}
+
 // insert runs the checks that need no membership and adds the entry.
 func (s *State) insert(e *Entry) (*record, bool, error) {
 	if !e.verified {
@@ -747,7 +792,7 @@ func (s *State) insert(e *Entry) (*record, bool, error) {
 	// up without being read, unless it waits for the body e carries.
 	held := s.recs[e.id] != nil
 	if !held && !s.gone[e.id] {
-		st, withheld, ok, err := s.facts.Status(e.id)
+		st, withheld, ok, err := s.status(e.id)
 		if err != nil {
 			s.fail(err)
 			return nil, false, err

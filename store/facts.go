@@ -70,6 +70,10 @@ func (f *facts) Status(id crdt.ID) (crdt.Status, bool, bool, error) {
 	return f.s.Status(f.ctx, id)
 }
 
+func (f *facts) Statuses(ids []crdt.ID, fn func(crdt.ID, crdt.Status, bool)) error {
+	return f.s.Statuses(f.ctx, ids, fn)
+}
+
 func (f *facts) Authored(author crdt.DeviceKey, fn func(*crdt.Entry, crdt.Status) error) error {
 	return f.s.Authored(f.ctx, author, func(r Record) error {
 		e, err := decode(r)

@@ -210,6 +210,19 @@ func (m *memory) GetMany(ctx context.Context, ids []crdt.ID) ([]Record, error) {
 }
 
 // Status implements Store.
+func (m *memory) Statuses(ctx context.Context, ids []crdt.ID, fn func(crdt.ID, crdt.Status, bool)) error {
+	for _, id := range ids {
+		st, withheld, ok, err := m.Status(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			fn(id, st, withheld)
+		}
+	}
+	return nil
+}
+
 func (m *memory) Status(ctx context.Context, id crdt.ID) (crdt.Status, bool, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return crdt.StatusNone, false, false, fmt.Errorf("store: status: %w", err)

@@ -798,6 +798,51 @@ func (s *SQLite) GetMany(ctx context.Context, ids []crdt.ID) ([]Record, error) {
 	return out, nil
 }
 
+var statusesQuery = `SELECT id, status, withheld FROM entries WHERE id IN (?` + strings.Repeat(`, ?`, getManyChunk-1) + `)`
+
+// Statuses implements Store: getManyChunk IDs a query.
+func (s *SQLite) Statuses(ctx context.Context, ids []crdt.ID, fn func(crdt.ID, crdt.Status, bool)) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	args := make([]any, getManyChunk)
+	var none crdt.ID // (the rest of the last chunk: no entry's ID is zero)
+	for len(ids) > 0 {
+		n := min(len(ids), getManyChunk)
+		for i := range args {
+			args[i] = none[:]
+			if i < n {
+				args[i] = ids[i][:]
+			}
+		}
+		err := func() error {
+			rows, err := s.read.QueryContext(ctx, statusesQuery, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var b []byte
+				var st, held int64
+				var id crdt.ID
+				if err := rows.Scan(&b, &st, &held); err != nil {
+					return err
+				}
+				if err := copy32(id[:], b, "id"); err != nil {
+					return err
+				}
+				fn(id, crdt.Status(st), held != 0)
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return s.fail("statuses", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
 // Status implements Store.
 func (s *SQLite) Status(ctx context.Context, id crdt.ID) (crdt.Status, bool, bool, error) {
 	if s.closed.Load() {

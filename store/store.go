@@ -113,6 +113,9 @@ type Querier interface {
 	// CountUpTo is how many accepted records of view v with ref have tag
 	// (not 0), counted up to max.
 	CountUpTo(ctx context.Context, v crdt.View, tag uint64, ref crdt.ID, max int) (int, error)
+	// Statuses is Status for each of ids: fn is called for each that is
+	// stored, in no particular order.
+	Statuses(ctx context.Context, ids []crdt.ID, fn func(id crdt.ID, st crdt.Status, withheld bool)) error
 	// Range returns up to limit accepted records of view v (ViewNone: of
 	// any view, or none) whose IDs lie between lo and hi (both included),
 	// by ID.
