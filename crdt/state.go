@@ -93,18 +93,18 @@ type State struct {
 
 	// per-Step bookkeeping
 	stepping  bool
-	loaded    map[*record]bool   // entries read from the facts during this Step
-	rewritten map[*record]bool   // entries whose body changed in this Step
-	gone      map[ID]bool        // entries dropped in this Step
+	loaded    map[*record]bool // entries read from the facts during this Step
+	rewritten map[*record]bool // entries whose body changed in this Step
+	gone      map[ID]bool      // entries dropped in this Step
 	// known: what the facts said, in one question, of the entries given
 	// to this Step that the State did not keep (nil: ask one at a time).
-	known map[ID]knownStatus
-	dirty     bool               // membership must be replayed
-	touched   map[*record]bool   // entries to re-evaluate
-	before    map[*record]Status // status before this Apply, for Changes
-	fresh     map[*record]bool   // entries inserted by this Apply
-	revokes   map[DeviceKey]bool // devices targeted by candidate revocations
-	retouch   map[DeviceKey]bool // revoked devices whose chain grew
+	known   map[ID]knownStatus
+	dirty   bool               // membership must be replayed
+	touched map[*record]bool   // entries to re-evaluate
+	before  map[*record]Status // status before this Apply, for Changes
+	fresh   map[*record]bool   // entries inserted by this Apply
+	revokes map[DeviceKey]bool // devices targeted by candidate revocations
+	retouch map[DeviceKey]bool // revoked devices whose chain grew
 }
 
 // NewState returns an empty state for the network whose genesis entry has
