@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strings"
 	gosync "sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -127,7 +129,7 @@ func CompleteJoin(ctx context.Context, j Joiner, lan bool, peers []string, logf 
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
-		logf("cannot reach the inviter yet (%v): its node may be stopped or elsewhere, or the invite used or expired; trying again in %v", err, backoff.Round(time.Second))
+		logf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, or the code used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -138,6 +140,36 @@ func CompleteJoin(ctx context.Context, j Joiner, lan bool, peers []string, logf 
 }
 
 var errNoAddress = errors.New("not found on the local network yet")
+
+// unreached says in plain words why the door at addrs did not answer: the
+// transport's own errors name peer IDs and protocol stacks.
+func unreached(err error, addrs []ma.Multiaddr) string {
+	if errors.Is(err, errNoAddress) {
+		return err.Error()
+	}
+	var at []string
+	for _, a := range addrs {
+		if ia, ok := addrport.Of(a); ok && !slices.Contains(at, ia.AddrPort.String()) {
+			at = append(at, ia.AddrPort.String())
+		}
+	}
+	where := "at " + strings.Join(at, ", ")
+	if len(at) == 0 {
+		where = "where it was looked for"
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(msg, "connection refused"):
+		return "nothing answers " + where
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "timeout") || strings.Contains(msg, "deadline"):
+		return "no answer " + where
+	case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		strings.Contains(msg, "unreachable") || strings.Contains(msg, "no route to host"):
+		return "no way from here to " + strings.TrimPrefix(where, "at ")
+	default:
+		return "could not connect " + where
+	}
+}
 
 // foundPeers collects the peers mDNS finds, for the join loop to ask.
 type foundPeers struct {
