@@ -26,8 +26,9 @@ import (
 //
 // The skeleton sets aside what a reader cannot see or tell apart: the
 // default-ignorable characters and variation selectors, compatibility
-// forms (NFKC), case, runs of spaces, and the Cyrillic and Greek letters
-// that look like Latin ones. Lower and upper case look alike differently
+// forms (NFKC), case, spaces, punctuation and symbols (unless the name is
+// made of nothing else), and the Cyrillic and Greek letters that look
+// like Latin ones. Lower and upper case look alike differently
 // (Greek "ν" looks like "v", its capital "Ν" like "N"), so a name has two
 // skeletons, one from its lower case and one from its capitals, and two
 // names are the same if either pair is equal.
@@ -91,6 +92,18 @@ func NameSkeletons(s string) (lower, upper string) {
 	}
 	finish := func(s string) string {
 		s = norm.NFKC.String(folder.String(s))
+		// Spaces, punctuation and symbols set aside too: "Xray-Aid",
+		// "Xray_Aid", "X r a y Aid" and "Xray Aid™" are "Xray Aid" to a
+		// reader in a hurry. A name of nothing else keeps them.
+		bare := strings.Map(func(r rune) rune {
+			if unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) {
+				return -1
+			}
+			return r
+		}, s)
+		if bare != "" {
+			return bare
+		}
 		return strings.Join(strings.Fields(s), " ")
 	}
 	lower = finish(mapWith(folder.String(s), lowerLookalike))

@@ -37,6 +37,14 @@ func TestNameSkeleton(t *testing.T) {
 		{"ሰላም", "ሰላም ", true},      // Amharic
 		{"सहायता", "सहायता", true}, // Hindi
 		{"सहायता", "सहयता", false},
+		{"Xray Aid", "XrayAid", true}, // spaces, punctuation and symbols set aside
+		{"Xray Aid", "Xray-Aid", true},
+		{"Xray Aid", "Xray_Aid", true},
+		{"Xray Aid", "Xray Aid.", true},
+		{"Xray Aid", "Xray Aid™", true}, // ™
+		{"Xray Aid", "X r a y Aid", true},
+		{"Xray Aid", "Xray Ald", false}, // another letter
+		{"***", "###", false},           // a name of nothing else keeps them
 	} {
 		if got := SameName(tc.a, tc.b); got != tc.same {
 			l1, u1 := NameSkeletons(tc.a)
