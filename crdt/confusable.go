@@ -81,6 +81,9 @@ func NameSkeletons(s string) (lower, upper string) {
 		}
 		return r
 	}, s)
+	if bare := strings.Map(dropMarks, s); bare != "" { // (before NFKC makes "™" "TM")
+		s = bare
+	}
 	s = norm.NFKC.String(s)
 	mapWith := func(s string, m map[rune]rune) string {
 		return strings.Map(func(r rune) rune {
@@ -95,13 +98,7 @@ func NameSkeletons(s string) (lower, upper string) {
 		// Spaces, punctuation and symbols set aside too: "Xray-Aid",
 		// "Xray_Aid", "X r a y Aid" and "Xray Aid™" are "Xray Aid" to a
 		// reader in a hurry. A name of nothing else keeps them.
-		bare := strings.Map(func(r rune) rune {
-			if unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) {
-				return -1
-			}
-			return r
-		}, s)
-		if bare != "" {
+		if bare := strings.Map(dropMarks, s); bare != "" {
 			return bare
 		}
 		return strings.Join(strings.Fields(s), " ")
@@ -109,6 +106,14 @@ func NameSkeletons(s string) (lower, upper string) {
 	lower = finish(mapWith(folder.String(s), lowerLookalike))
 	upper = finish(mapWith(strings.ToUpper(s), upperLookalike))
 	return lower, upper
+}
+
+// dropMarks drops spaces, punctuation and symbols (strings.Map).
+func dropMarks(r rune) rune {
+	if unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) {
+		return -1
+	}
+	return r
 }
 
 // SameName reports whether two organisation names would be taken for one
