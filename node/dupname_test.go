@@ -82,7 +82,7 @@ func TestDirectoryCannotPassForAnotherMember(t *testing.T) {
 	ctx := context.Background()
 	a, b := apart(t, SQLiteStore)
 	exchange(t, a, b)
-	for _, name := range []string{"Alpha", "alpha", "ALPHA "} {
+	for _, name := range []string{"Alpha", "alpha", "ALPHA ", "Al-pha", "Alpha.", "A l p h a", "Alpha\u2122", "Al_pha"} {
 		if _, err := b.SetDirectory(ctx, DirectoryInput{Name: &name}); err == nil {
 			t.Fatalf("directory name %q, another member's, was taken", name)
 		}
