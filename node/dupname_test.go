@@ -100,4 +100,10 @@ func TestDirectoryCannotPassForAnotherMember(t *testing.T) {
 	if len(dir) != 1 || dir[0].Name != "Beta" || dir[0].ListedAs != own {
 		t.Fatalf("directory: %+v", dir)
 	}
+	// Nor for another member's directory name.
+	for _, name := range []string{own, "beta legal-desk"} {
+		if _, err := a.SetDirectory(ctx, DirectoryInput{Name: &name}); err == nil || !strings.Contains(err.Error(), "goes by in the directory") {
+			t.Fatalf("directory name %q, another member's directory name: %v", name, err)
+		}
+	}
 }

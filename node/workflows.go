@@ -166,9 +166,12 @@ func (n *Node) SetDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry
 // n.mu.
 func (n *Node) setDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry, error) {
 	d := crdt.Directory{}
+	listed := map[crdt.OrgID]string{} // the other organisations' directory names
 	for _, cur := range n.state.Directory() {
 		if cur.Org == n.org {
 			d = cur.Directory
+		} else if cur.Name != "" {
+			listed[cur.Org] = cur.Name
 		}
 	}
 	var err error
@@ -180,6 +183,11 @@ func (n *Node) setDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry
 		for id, name := range n.state.OrgNames() {
 			if id != n.org && sameName(name, d.Name) {
 				return nil, inputErr("%q is the name of another member organisation (%s): a directory entry cannot pass for another organisation", name, short(id.String()))
+			}
+		}
+		for id, name := range listed {
+			if sameName(name, d.Name) {
+				return nil, inputErr("%q is the name another member organisation (%s) goes by in the directory: choose one a reader cannot take for it", name, short(id.String()))
 			}
 		}
 	}
