@@ -2,36 +2,52 @@ package crdt
 
 import "testing"
 
-// closeReads counts the close entries a Facts hands out.
-type closeReads struct {
+// viewReads counts the entries of one view a Facts hands out.
+type viewReads struct {
 	*MemoryFacts
+	v View
 	n int
 }
 
-func (c *closeReads) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
+func (c *viewReads) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
 	es, err := c.MemoryFacts.Page(v, tag, ref, after, limit)
-	if v == ViewClose {
+	if v == c.v {
 		c.n += len(es)
 	}
 	return es, err
 }
 
-func (c *closeReads) Refs(v View, ref ID, fn func(*Entry) error) error {
+func (c *viewReads) Refs(v View, ref ID, fn func(*Entry) error) error {
 	return c.MemoryFacts.Refs(v, ref, func(e *Entry) error {
-		if v == ViewClose {
+		if v == c.v {
 			c.n++
 		}
 		return fn(e)
 	})
 }
 
-func (c *closeReads) View(v View, fn func(*Entry) error) error {
+func (c *viewReads) View(v View, fn func(*Entry) error) error {
 	return c.MemoryFacts.View(v, func(e *Entry) error {
-		if v == ViewClose {
+		if v == c.v {
 			c.n++
 		}
 		return fn(e)
 	})
+}
+
+// stepper gives entries to s in one step each call, fails on a refusal,
+// and persists what the step decided into facts.
+func stepper(t *testing.T, s *State, facts *MemoryFacts) func(es ...*Entry) {
+	return func(es ...*Entry) {
+		t.Helper()
+		res, ready := s.Step(es)
+		for i, r := range res {
+			if r.Status == StatusNone {
+				t.Fatalf("entry %d refused: %v", i, r.Reason)
+			}
+		}
+		facts.Persist(ready)
+	}
 }
 
 // Closes another organisation writes of a request count for nothing, and
@@ -44,18 +60,9 @@ func TestOthersClosesAreNotRead(t *testing.T) {
 	n := newNet(t, a, 1)
 	n.admit(a, b, "Beta", false)
 	req := n.request(a, "Needs checking")
-	facts := &closeReads{MemoryFacts: NewMemoryFacts()}
+	facts := &viewReads{MemoryFacts: NewMemoryFacts(), v: ViewClose}
 	s := NewStateOn(n.network, DefaultLimits(), facts)
-	step := func(es ...*Entry) {
-		t.Helper()
-		res, ready := s.Step(es)
-		for i, r := range res {
-			if r.Status == StatusNone {
-				t.Fatalf("entry %d refused: %v", i, r.Reason)
-			}
-		}
-		facts.Persist(ready)
-	}
+	step := stepper(t, s, facts.MemoryFacts)
 	step(n.all...)
 	for i := 0; i < 200; i++ {
 		step(n.write(b, &RequestClosed{Request: req.ID()}, req.ID()))
@@ -78,29 +85,6 @@ func TestOthersClosesAreNotRead(t *testing.T) {
 	}
 }
 
-// respReads counts the response entries a Facts hands out.
-type respReads struct {
-	*MemoryFacts
-	n int
-}
-
-func (c *respReads) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
-	es, err := c.MemoryFacts.Page(v, tag, ref, after, limit)
-	if v == ViewResponse {
-		c.n += len(es)
-	}
-	return es, err
-}
-
-func (c *respReads) Refs(v View, ref ID, fn func(*Entry) error) error {
-	return c.MemoryFacts.Refs(v, ref, func(e *Entry) error {
-		if v == ViewResponse {
-			c.n++
-		}
-		return fn(e)
-	})
-}
-
 // A request's view in a list reads, of its answers, only those its
 // outcome needs (each other organisation's latest position), however many
 // comments one organisation wrote; it still counts them all, and a view of
@@ -111,18 +95,9 @@ func TestAnswersAreReadByOrganisation(t *testing.T) {
 	n.admit(a, b, "Beta", false)
 	n.admit(a, c, "Gamma", false)
 	req := n.request(a, "Who knows this lawyer?")
-	facts := &respReads{MemoryFacts: NewMemoryFacts()}
+	facts := &viewReads{MemoryFacts: NewMemoryFacts(), v: ViewResponse}
 	s := NewStateOn(n.network, DefaultLimits(), facts)
-	step := func(es ...*Entry) {
-		t.Helper()
-		res, ready := s.Step(es)
-		for i, r := range res {
-			if r.Status == StatusNone {
-				t.Fatalf("entry %d refused: %v", i, r.Reason)
-			}
-		}
-		facts.Persist(ready)
-	}
+	step := stepper(t, s, facts.MemoryFacts)
 	step(n.all...)
 	const comments = ShowResponses + 100
 	step(n.respond(b, req, Vouch))

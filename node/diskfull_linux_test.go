@@ -12,30 +12,8 @@ import (
 	"testing"
 
 	"github.com/murmurnet/murmur/store"
+	"github.com/murmurnet/murmur/testnet/smalldisk"
 )
-
-// smallDisk mounts a tmpfs of size at a new directory, unmounted when the
-// test ends (see store's TestDiskFullIsNotDamage for why a real file
-// system; mounting needs root, as in CI, and the test is skipped without).
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			t.Skipf("mounting a %s tmpfs was refused (%v): this test needs root, as in CI", size, err)
-		}
-		t.Fatalf("mounting a %s tmpfs: %v", size, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // A repair that runs out of room says the disk is full and leaves the
 // database as it was: no half-built database without its mark (which
@@ -51,7 +29,7 @@ func TestRepairOnAFullDisk(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			disk := smallDisk(t, "2m")
+			disk := smalldisk.Mount(t, "2m")
 			dir := filepath.Join(disk, "d")
 			n, err := Init(ctx, dir, InitOptions{Org: "Disk Full Org"})
 			if err != nil {
@@ -120,7 +98,7 @@ func TestRepairOnAFullDisk(t *testing.T) {
 // is there and writes go on.
 func TestDiskFullWhileWriting(t *testing.T) {
 	ctx := context.Background()
-	disk := smallDisk(t, "1200k")
+	disk := smalldisk.Mount(t, "1200k")
 	dir := filepath.Join(disk, "d")
 	n, err := Init(ctx, dir, InitOptions{Org: "Disk Full Org"})
 	if err != nil {

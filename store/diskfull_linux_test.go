@@ -7,34 +7,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-)
 
-// smallDisk mounts a tmpfs of size bytes at a new directory and returns
-// it; the test unmounts it. A real file system that fills up is what
-// this needs: SQLite meets the full disk in its own writes (WAL frames,
-// a checkpoint extending the file, the -shm), in an order a fault
-// injected at one of our calls would not reproduce, and modernc.org/sqlite
-// offers no hook below its VFS. Mounting needs root (CAP_SYS_ADMIN), which
-// CI has; elsewhere the test is skipped, saying why.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			t.Skipf("mounting a %s tmpfs was refused (%v): this test needs root, as in CI", size, err)
-		}
-		t.Fatalf("mounting a %s tmpfs: %v", size, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-	return dir
-}
+	"github.com/murmurnet/murmur/testnet/smalldisk"
+)
 
 // fill writes the file path, in dir's file system, until only leave
 // bytes are free there.
@@ -60,7 +35,7 @@ func fill(t *testing.T, path string, leave int64) {
 // entry whose write was acknowledged, and takes writes again.
 func TestDiskFullIsNotDamage(t *testing.T) {
 	ctx := context.Background()
-	dir := smallDisk(t, "600k")
+	dir := smalldisk.Mount(t, "600k")
 	path := filepath.Join(dir, "murmur.db")
 	filledDB(t, path, 200)
 	fill(t, filepath.Join(dir, "filler"), 160<<10)
@@ -138,7 +113,7 @@ func TestDiskFullIsNotDamage(t *testing.T) {
 // be created) says so too, and the database opens once there is room.
 func TestDiskFullAtOpen(t *testing.T) {
 	ctx := context.Background()
-	dir := smallDisk(t, "600k")
+	dir := smalldisk.Mount(t, "600k")
 	path := filepath.Join(dir, "murmur.db")
 	filledDB(t, path, 200)
 	fill(t, filepath.Join(dir, "filler"), 0)

@@ -777,15 +777,8 @@ func (s *SQLite) GetMany(ctx context.Context, ids []crdt.ID) ([]Record, error) {
 	slices.SortFunc(ids, func(a, b crdt.ID) int { return bytes.Compare(a[:], b[:]) })
 	ids = slices.Compact(ids)
 	args := make([]any, getManyChunk)
-	var none crdt.ID // (the rest of the last chunk: no entry's ID is zero)
 	for len(ids) > 0 {
-		n := min(len(ids), getManyChunk)
-		for i := range args {
-			args[i] = none[:]
-			if i < n {
-				args[i] = ids[i][:]
-			}
-		}
+		n := chunkArgs(args, ids)
 		rows, err := s.readRows(ctx, s.read, getManyQuery, args...)
 		if err != nil {
 			return nil, s.fail("get many", err)
@@ -798,6 +791,20 @@ func (s *SQLite) GetMany(ctx context.Context, ids []crdt.ID) ([]Record, error) {
 	return out, nil
 }
 
+// chunkArgs fills args with the first IDs of ids, and the rest of it with
+// the zero ID (no entry's), and says how many it took.
+func chunkArgs(args []any, ids []crdt.ID) int {
+	var none crdt.ID
+	n := min(len(ids), len(args))
+	for i := range args {
+		args[i] = none[:]
+		if i < n {
+			args[i] = ids[i][:]
+		}
+	}
+	return n
+}
+
 var statusesQuery = `SELECT id, status, withheld FROM entries WHERE id IN (?` + strings.Repeat(`, ?`, getManyChunk-1) + `)`
 
 // Statuses implements Store: getManyChunk IDs a query.
@@ -806,15 +813,8 @@ func (s *SQLite) Statuses(ctx context.Context, ids []crdt.ID, fn func(crdt.ID, c
 		return ErrClosed
 	}
 	args := make([]any, getManyChunk)
-	var none crdt.ID // (the rest of the last chunk: no entry's ID is zero)
 	for len(ids) > 0 {
-		n := min(len(ids), getManyChunk)
-		for i := range args {
-			args[i] = none[:]
-			if i < n {
-				args[i] = ids[i][:]
-			}
-		}
+		n := chunkArgs(args, ids)
 		err := func() error {
 			rows, err := s.read.QueryContext(ctx, statusesQuery, args...)
 			if err != nil {

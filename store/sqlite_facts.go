@@ -377,25 +377,10 @@ func (s *SQLite) ids(ctx context.Context, op, query string, fn func(crdt.ID) (bo
 	last := []byte{}
 	for {
 		var page []crdt.ID
-		err := func() error {
-			rows, err := s.read.QueryContext(ctx, query, last, scanPage)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var b []byte
-				var id crdt.ID
-				if err := rows.Scan(&b); err != nil {
-					return err
-				}
-				if err := copy32(id[:], b, "id"); err != nil {
-					return err
-				}
-				page = append(page, id)
-			}
-			return rows.Err()
-		}()
+		rows, err := s.read.QueryContext(ctx, query, last, scanPage)
+		if err == nil {
+			err = scanIDs(rows, func(id crdt.ID) { page = append(page, id) })
+		}
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -409,6 +394,24 @@ func (s *SQLite) ids(ctx context.Context, op, query string, fn func(crdt.ID) (bo
 		}
 		last = page[len(page)-1][:]
 	}
+}
+
+// scanIDs calls each for the ID of every row (one column), and closes
+// rows.
+func scanIDs(rows *sql.Rows, each func(crdt.ID)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		var id crdt.ID
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		if err := copy32(id[:], b, "id"); err != nil {
+			return err
+		}
+		each(id)
+	}
+	return rows.Err()
 }
 
 // Withheld implements Store.
@@ -432,25 +435,10 @@ func (s *SQLite) AcceptedIDs(ctx context.Context, fn func(crdt.ID) error) error 
 		return s.fail("accepted", err)
 	}
 	defer tx.Rollback()
-	scan := func(rows *sql.Rows, each func(crdt.ID)) error {
-		defer rows.Close()
-		for rows.Next() {
-			var b []byte
-			var id crdt.ID
-			if err := rows.Scan(&b); err != nil {
-				return err
-			}
-			if err := copy32(id[:], b, "id"); err != nil {
-				return err
-			}
-			each(id)
-		}
-		return rows.Err()
-	}
 	not := map[crdt.ID]bool{}
 	rows, err := tx.QueryContext(ctx, notAcceptedQuery)
 	if err == nil {
-		err = scan(rows, func(id crdt.ID) { not[id] = true })
+		err = scanIDs(rows, func(id crdt.ID) { not[id] = true })
 	}
 	if err != nil {
 		return s.fail("accepted", err)
@@ -465,7 +453,7 @@ func (s *SQLite) AcceptedIDs(ctx context.Context, fn func(crdt.ID) error) error 
 		var page []crdt.ID
 		rows, err := stmt.QueryContext(ctx, last, scanPage)
 		if err == nil {
-			err = scan(rows, func(id crdt.ID) { page = append(page, id) })
+			err = scanIDs(rows, func(id crdt.ID) { page = append(page, id) })
 		}
 		if err != nil {
 			return s.fail("accepted", err)
