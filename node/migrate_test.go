@@ -23,9 +23,9 @@ import (
 // (with an index of the accepted IDs) loses that index and lists the same
 // accepted entries (the digest) without it. One written by schema 6
 // (closes, acknowledgements and responses not keyed by their organisation)
-// has them keyed again.
+// has them keyed again; one written by schema 7 loses its index of clocks.
 func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
-	for _, schema := range []int{3, 4, 5, 6} {
+	for _, schema := range []int{3, 4, 5, 6, 7} {
 		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { oldDirectoryOpens(t, schema) })
 	}
 }
@@ -101,7 +101,12 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	schema7 := []string{ // with an index of every entry's clock
+		`CREATE INDEX entries_clock ON entries (clock)`,
+		`PRAGMA user_version = 7`,
+	}
 	schema6 := []string{ // closes, acknowledgements and responses without their organisation's tag
+		`CREATE INDEX entries_clock ON entries (clock)`,
 		fmt.Sprintf(`UPDATE entries SET tag = 0 WHERE view IN (%d, %d, %d)`, crdt.ViewResponse, crdt.ViewClose, crdt.ViewAck),
 		fmt.Sprintf(`DELETE FROM views WHERE view IN (%d, %d, %d)`, crdt.ViewResponse, crdt.ViewClose, crdt.ViewAck),
 		fmt.Sprintf(`INSERT INTO views (view, tag, n) SELECT view, 0, COUNT(*) FROM entries WHERE view IN (%d, %d, %d) AND status = 1 GROUP BY view`, crdt.ViewResponse, crdt.ViewClose, crdt.ViewAck),
@@ -137,6 +142,8 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 		qs = schema5
 	case 6:
 		qs = schema6
+	case 7:
+		qs = schema7
 	}
 	for _, q := range qs {
 		if _, err := db.Exec(q); err != nil {

@@ -155,13 +155,10 @@ func (m *memory) Append(ctx context.Context, author crdt.DeviceKey, fn func(head
 		return ErrClosed
 	}
 	var head Head
-	var maxClock crdt.Clock
+	maxClock := m.maxClk // the highest ever stored, as SQLite's clock mark
 	found := false
 	for _, e := range m.ordered {
 		r := &e.rec
-		if r.Clock > maxClock {
-			maxClock = r.Clock
-		}
 		if r.Author == author && (!found || r.Seq > head.Seq || r.Seq == head.Seq && r.ID.Less(head.ID)) {
 			head = Head{Seq: r.Seq, ID: r.ID, Clock: r.Clock}
 			found = true

@@ -711,8 +711,6 @@ type querier interface {
 const (
 	headHigh = `SELECT seq, id, clock FROM entries WHERE author = ? AND seq < 0 ORDER BY seq DESC, id ASC LIMIT 1`
 	headLow  = `SELECT seq, id, clock FROM entries WHERE author = ? ORDER BY seq DESC, id ASC LIMIT 1`
-	maxHigh  = `SELECT clock FROM entries WHERE clock < 0 ORDER BY clock DESC LIMIT 1`
-	maxLow   = `SELECT clock FROM entries ORDER BY clock DESC LIMIT 1`
 )
 
 // readHead reads the head of the chain whose author's keyed hash is author.
@@ -736,19 +734,20 @@ func readHead(ctx context.Context, q querier, author []byte) (Head, error) {
 	return Head{}, nil
 }
 
+// readMaxClock reads the clock mark: the highest clock ever stored (a
+// deleted entry does not take it back), which every write of entries
+// raises (markClock). An index of the clocks cost every insert, for this
+// one question.
 func readMaxClock(ctx context.Context, q querier) (crdt.Clock, error) {
-	for _, query := range []string{maxHigh, maxLow} {
-		var clock int64
-		err := q.QueryRowContext(ctx, query).Scan(&clock)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return crdt.Clock(uint64(clock)), nil
+	var clock int64
+	err := q.QueryRowContext(ctx, `SELECT value FROM marks WHERE name = 'clock'`).Scan(&clock)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	return 0, nil
+	if err != nil {
+		return 0, err
+	}
+	return crdt.Clock(uint64(clock)), nil
 }
 
 func copy32(dst, src []byte, column string) error {

@@ -186,7 +186,7 @@ type Store interface {
 
 	// Append stores one entry written on this node. fn is called inside an
 	// exclusive write transaction with the head of author's chain and the
-	// highest clock stored, and returns the record to store; nobody, in this
+	// highest clock ever stored (MaxClock), and returns the record to store; nobody, in this
 	// process or another one on the same data directory, can store an entry
 	// between fn reading the head and the commit. An error from fn aborts
 	// the transaction and is returned as it is.

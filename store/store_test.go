@@ -402,9 +402,10 @@ func TestAppendHead(t *testing.T) {
 		mustPut(t, s, []Record{testRecord(12, a, 2, 5)}, nil)
 		expect(a, Head{Seq: 4, ID: testID(4), Clock: 61}, 61)
 
-		// A deleted head is no longer the head.
+		// A deleted head is no longer the head; the highest clock stays
+		// (a clock once used is not given again).
 		mustPut(t, s, nil, []crdt.Change{{ID: testID(4), To: crdt.StatusNone}})
-		expect(a, Head{Seq: 3, ID: low.ID, Clock: 50}, 60)
+		expect(a, Head{Seq: 3, ID: low.ID, Clock: 50}, 61)
 	})
 }
 
@@ -905,14 +906,15 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
-// TestQueryPlans keeps Append and Get index seeks: a full scan there would
+// TestQueryPlans keeps Append and Get index seeks (Append's highest clock
+// is the clock mark, one row): a full scan there would
 // make every write cost O(entries).
 func TestQueryPlans(t *testing.T) {
 	s := openTemp(t, filepath.Join(t.TempDir(), "murmur.db"))
 	ctx := context.Background()
 	key := testKey(1)
 	queries := map[string][]any{
-		headHigh: {key[:]}, headLow: {key[:]}, maxHigh: nil, maxLow: nil,
+		headHigh: {key[:]}, headLow: {key[:]},
 		`SELECT sealed FROM entries WHERE id = ?`:                 {key[:]},
 		`SELECT id FROM entries WHERE cursor > ? ORDER BY cursor`: {int64(0)},
 	}
