@@ -1,6 +1,9 @@
 package crdt
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // viewReads counts the entries of one view a Facts hands out.
 type viewReads struct {
@@ -152,5 +155,34 @@ func TestAnswerCountStopsAtTheBound(t *testing.T) {
 	s.ApplyBatch([]*Entry{small, n.respond(b, small, Vouch)})
 	if rv, _ := s.Request(small.ID()); rv.ResponseCount != 1 || rv.ResponsesMore {
 		t.Fatalf("count %d, more %v; want 1", rv.ResponseCount, rv.ResponsesMore)
+	}
+}
+
+// Every pledge, withdrawal and signature counts, however many of them an
+// organisation wrote: a pledge withdrawn stays withdrawn behind a thousand
+// withdrawals that name nothing, and a thousand small pledges add up.
+func TestEveryPledgeAndWithdrawalCounts(t *testing.T) {
+	a, b := newDev(1), newDev(2)
+	n := newNet(t, a, 1)
+	n.admit(a, b, "Beta", false)
+	req := n.write(a, &Request{Type: Funding, Title: "Legal fees", Amount: 90000, Currency: "USD"})
+	pledge := n.answer(b, req, &Response{Type: Pledge, Amount: 90000, Currency: "USD"})
+	n.answer(b, req, &Response{Type: Withdraw}, pledge.ID())
+	for i := 0; i < bucketCap+5; i++ {
+		n.answer(b, req, &Response{Type: Withdraw})
+	}
+	s := NewState(n.network, DefaultLimits())
+	s.ApplyBatch(n.all)
+	rv, _ := s.Request(req.ID())
+	if rv.Outcome.Covered || len(rv.Outcome.Pledged) != 0 {
+		t.Fatalf("a withdrawn pledge counts: covered %v, pledged %v", rv.Outcome.Covered, rv.Outcome.Pledged)
+	}
+	for i := 0; i < bucketCap+5; i++ {
+		n.answer(b, req, &Response{Type: Pledge, Amount: 1, Currency: "USD"})
+	}
+	s.ApplyBatch(n.all)
+	rv, _ = s.Request(req.ID())
+	if want := []Money{{"USD", bucketCap + 5}}; !slices.Equal(rv.Outcome.Pledged, want) {
+		t.Fatalf("pledged %v, want %v", rv.Outcome.Pledged, want)
 	}
 }

@@ -451,12 +451,13 @@ func (s *State) requestView(r *record, detail int) RequestView {
 // The answers a request's view reads, by organisation and type (their
 // tag, ResponseTag): each organisation's answers of each type that fits
 // the request are counted up to bucketCap, and read only as far as the
-// outcome needs (the latest, for a position; all of them, up to
-// bucketCap, for pledges, withdrawals and signatures), and as far as the
-// detail asked for (the latest, up to detail). So one organisation's
-// thousands of answers cost a view of the request no more than bucketCap
-// reads, and the other organisations' nothing; a count past bucketCap in
-// one such bucket is shown as bucketCap.
+// outcome needs (the latest, for a position; every pledge, withdrawal and
+// signature, since each counts), and as far as the detail asked for (the
+// latest, up to detail). So one organisation's thousands of comments or
+// positions cost a view of the request no more than bucketCap reads, and
+// the other organisations' nothing; a count past bucketCap in one such
+// bucket is shown as bucketCap. Thousands of pledges, withdrawals or
+// signatures are read: each of them counts.
 const bucketCap = 1000
 
 // ShowResponses is how many of a request's latest answers a view of it
@@ -516,6 +517,18 @@ func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []
 				continue
 			}
 			tag := ResponseTag(o, t)
+			if t == Pledge || t == Withdraw || t == SignOn {
+				// Every one counts (a withdrawal names the pledges it
+				// takes back; a letter's earliest signature before its
+				// deadline counts): read them all, however many.
+				all := s.tagged(ViewResponse, tag, id)
+				if len(all) > 0 {
+					count += len(all)
+					answered = true
+					rs = append(rs, all...)
+				}
+				continue
+			}
 			n, err := s.facts.CountUpTo(ViewResponse, tag, id, bucketCap)
 			if err != nil {
 				s.fail(err)
@@ -528,10 +541,7 @@ func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []
 			more = more || n == bucketCap
 			answered = true
 			want := min(n, detail)
-			switch {
-			case t == Pledge || t == Withdraw || t == SignOn:
-				want = n
-			case t != Comment && o != org:
+			if t != Comment && o != org {
 				want = max(want, 1) // a position: the latest counts
 			}
 			if want > 0 {

@@ -23,9 +23,10 @@ import (
 // (with an index of the accepted IDs) loses that index and lists the same
 // accepted entries (the digest) without it. One written by schema 6
 // (closes, acknowledgements and responses not keyed by their organisation)
-// has them keyed again; one written by schema 7 loses its index of clocks.
+// has them keyed again; one written by schema 7 loses its index of clocks;
+// one written by schema 8 lists its requests apart from the other views.
 func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
-	for _, schema := range []int{3, 4, 5, 6, 7} {
+	for _, schema := range []int{3, 4, 5, 6, 7, 8} {
 		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { oldDirectoryOpens(t, schema) })
 	}
 }
@@ -101,6 +102,12 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	schema8 := []string{ // requests in the indexes of every view
+		`DROP INDEX entries_view_page`, `DROP INDEX entries_view_tag`,
+		`CREATE INDEX entries_view_page ON entries (view, clock, id) WHERE status = 1 AND view > 0`,
+		`CREATE INDEX entries_view_tag ON entries (view, tag, clock, id) WHERE status = 1 AND view > 0 AND tag <> 0`,
+		`PRAGMA user_version = 8`,
+	}
 	schema7 := []string{ // with an index of every entry's clock
 		`CREATE INDEX entries_clock ON entries (clock)`,
 		`PRAGMA user_version = 7`,
@@ -144,6 +151,8 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 		qs = schema6
 	case 7:
 		qs = schema7
+	case 8:
+		qs = schema8
 	}
 	for _, q := range qs {
 		if _, err := db.Exec(q); err != nil {

@@ -73,6 +73,12 @@ func TestUpgradeKeepsKeysUnknownUntilSet(t *testing.T) {
 			st = crdt.StatusHeld
 		}
 		k := crdt.Keys{View: crdt.View(1 + i%7), Tag: uint64(i % 3), Ref: testID(i % 5)}
+		if k.View == crdt.ViewRequest { // a request is open (no ref) or closed, as the State keys it
+			k.Ref = crdt.ID{}
+			if i%2 == 0 {
+				k.Ref = crdt.ClosedRef
+			}
+		}
 		if i%6 == 0 {
 			k.Tokens = [][32]byte{{byte(i % 4)}}
 		}
@@ -100,8 +106,8 @@ func TestUpgradeKeepsKeysUnknownUntilSet(t *testing.T) {
 	writeSchema3(t, path, bare)
 
 	s := openTemp(t, path)
-	if !slices.Equal(s.applied, []int{4, 5, 6, 7, 8}) {
-		t.Fatalf("applied %v, want [4 5 6 7 8]", s.applied)
+	if !slices.Equal(s.applied, []int{4, 5, 6, 7, 8, 9}) {
+		t.Fatalf("applied %v, want [4 5 6 7 8 9]", s.applied)
 	}
 	if need, err := s.NeedsKeys(ctx); err != nil || !need {
 		t.Fatalf("needs keys: %v %v, want true", need, err)

@@ -6,6 +6,8 @@ package store
 // per-status tallies and the clock mark (migrations/0004_keys.sql).
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -46,7 +48,7 @@ const (
 		WHERE status = 1 AND author = ? AND seq = ? ORDER BY id LIMIT 1`
 	deviceQuery = `SELECT accepted, forked FROM devices WHERE author = ?`
 	viewQuery   = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_view_page
-		WHERE ` + listedWhere + ` AND view = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
+		WHERE ` + listedWhere + ` AND view > 1 AND view = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
 	refsQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_ref
 		WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ? AND ref = ? AND (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`
 	rangeQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY sqlite_autoindex_entries_1
@@ -131,6 +133,10 @@ func viewSelect(sel string, tag bool, rf refFilter) (q, where string) {
 	index := "entries_view_page"
 	w := listedWhere + ` AND view = ?`
 	switch {
+	case rf == anyRef && tag:
+		index, w = "entries_view_tag", w+` AND view > 1 AND tag <> 0 AND tag = ?`
+	case rf == anyRef:
+		w += ` AND view > 1`
 	case rf == oneRef && tag:
 		index, w = "entries_ref_tag", w+` AND ref IS NOT NULL AND tag <> 0 AND ref = ? AND tag = ?`
 	case rf == oneRef:
@@ -139,8 +145,6 @@ func viewSelect(sel string, tag bool, rf refFilter) (q, where string) {
 		index, w = "entries_bare_tag", w+` AND ref IS NULL AND tag <> 0 AND tag = ?`
 	case rf == noRef:
 		index, w = "entries_bare", w+` AND ref IS NULL`
-	case tag:
-		index, w = "entries_view_tag", w+` AND tag <> 0 AND tag = ?`
 	}
 	return sel + ` FROM entries INDEXED BY ` + index, w
 }
@@ -340,6 +344,30 @@ func (s *SQLite) Device(ctx context.Context, author crdt.DeviceKey) (int, bool, 
 // View implements Store: the view's rows in (clock, id) order, as its
 // index holds them.
 func (s *SQLite) View(ctx context.Context, v crdt.View, fn func(Record) error) error {
+	if v == crdt.ViewRequest {
+		// The open requests, then the closed: the index of every view
+		// leaves requests out (migration 9).
+		for _, ref := range []*crdt.ID{{}, &crdt.ClosedRef} {
+			var after *crdt.Cursor
+			for {
+				page, err := s.Page(ctx, v, 0, ref, after, walkPage)
+				if err != nil {
+					return err
+				}
+				for _, r := range page {
+					if err := fn(r); err != nil {
+						return err
+					}
+				}
+				if len(page) < walkPage {
+					break
+				}
+				last := page[len(page)-1]
+				after = &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+			}
+		}
+		return nil
+	}
 	return s.walk(ctx, "view", viewQuery, func(last *row) []any {
 		if last == nil {
 			return []any{int64(v), int64(-1 << 63), []byte{}}
@@ -495,6 +523,26 @@ func (s *SQLite) Page(ctx context.Context, v crdt.View, tag uint64, ref *crdt.ID
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
+	if v == crdt.ViewRequest && ref == nil {
+		// Every request: the newest of the open ones and of the closed
+		// ones, merged (the index of every view leaves requests out).
+		open, err := s.Page(ctx, v, tag, &crdt.ID{}, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		closed, err := s.Page(ctx, v, tag, &crdt.ClosedRef, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		out := append(open, closed...)
+		slices.SortFunc(out, func(a, b Record) int {
+			if a.Clock != b.Clock {
+				return cmp.Compare(b.Clock, a.Clock)
+			}
+			return bytes.Compare(b.ID[:], a.ID[:])
+		})
+		return out[:min(len(out), max(limit, 0))], nil
+	}
 	var out []Record
 	err := s.pageRanges(v, tag, ref, after, func(high, from bool, args []any) (bool, error) {
 		if len(out) >= limit {
@@ -580,6 +628,17 @@ func (s *SQLite) Count(ctx context.Context, v crdt.View, tag uint64, ref *crdt.I
 			return 0, s.fail("count", err)
 		}
 		return int(n), nil
+	}
+	if v == crdt.ViewRequest && ref == nil && after != nil {
+		total := 0
+		for _, ref := range []*crdt.ID{{}, &crdt.ClosedRef} {
+			n, err := s.Count(ctx, v, tag, ref, after)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+		return total, nil
 	}
 	if after != nil || ref != nil {
 		total := 0
