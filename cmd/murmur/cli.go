@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -142,9 +143,32 @@ func (c *cmdFlags) open(e *env) (*node.Node, error) {
 		return nil, err
 	}
 	// The database is sealed under the device key: the passphrase opens
-	// both.
-	return node.OpenWith(e.ctx, dir, passphraseFrom(e, "Passphrase for "+dir))
+	// both. After an upgrade of murmur the first open may rearrange the
+	// database once (a long history takes a minute): say so if it takes
+	// a while, so that it does not look hung.
+	said := make(chan struct{})
+	slow := time.AfterFunc(openSlowAfter, func() {
+		defer close(said)
+		fmt.Fprintln(e.stderr, "Opening takes a while: after an upgrade of murmur this node's database is brought up to date once, which can take a minute for a long history.")
+	})
+	ask := passphraseFrom(e, "Passphrase for "+dir)
+	n, err := node.OpenWith(e.ctx, dir, func() ([]byte, error) {
+		if slow.Stop() { // (the time spent typing is not the open's)
+			defer slow.Reset(openSlowAfter)
+		}
+		return ask()
+	})
+	if !slow.Stop() {
+		<-said // (it said so: done writing before the command writes)
+	}
+	if err != nil && errors.Is(err, context.Canceled) {
+		return nil, errors.New("stopped before the database was open: nothing was changed, and the next command takes up where this one stopped")
+	}
+	return n, err
 }
+
+// openSlowAfter is how long an open may take before the command says why.
+var openSlowAfter = 3 * time.Second
 
 // passphraseFrom reads MURMUR_PASSPHRASE, or asks on the terminal.
 func passphraseFrom(e *env, prompt string) node.PassphraseSource {

@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
 
 // The node and the commands run under soft memory limits, unless
 // GOMEMLIMIT gives one.
@@ -19,5 +24,25 @@ func TestMemoryLimit(t *testing.T) {
 		return ""
 	}); ok {
 		t.Fatal("a limit set over GOMEMLIMIT")
+	}
+}
+
+// An open that takes a while says why, so that it does not look hung.
+func TestSlowOpenSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	var out, errs bytes.Buffer
+	e := &env{ctx: context.Background(), stdin: strings.NewReader(""), stdout: &out, stderr: &errs, getenv: func(string) string { return "" }}
+	if code := run(e, []string{"init", "--org", "Alpha", "--no-passphrase", "--dir", dir}); code != 0 {
+		t.Fatalf("init: %d: %s", code, errs.String())
+	}
+	before := openSlowAfter
+	openSlowAfter = 0
+	t.Cleanup(func() { openSlowAfter = before })
+	errs.Reset()
+	if code := run(e, []string{"status", "--dir", dir}); code != 0 {
+		t.Fatalf("status: %d: %s", code, errs.String())
+	}
+	if !strings.Contains(errs.String(), "Opening takes a while") {
+		t.Fatalf("stderr: %q", errs.String())
 	}
 }
