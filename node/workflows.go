@@ -366,14 +366,44 @@ type ResponseInput struct {
 // Respond answers a request. Its checks (closed? signed already?) and
 // the answer are one transaction: two processes answering at once cannot
 // both pass them.
+//
+// A withdrawal with no pledge named takes back all of this organisation's
+// pledges on the request: one entry names at most crdt.MaxDeps-1 of them,
+// so as many withdrawals are written as that takes (e is the last).
 func (n *Node) Respond(ctx context.Context, in ResponseInput) (e *crdt.Entry, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	err = n.atomically(ctx, func() error {
-		e, err = n.respond(ctx, in)
-		return err
-	})
+	all := strings.EqualFold(strings.TrimSpace(in.Type), crdt.Withdraw.String()) && in.Pledge == ""
+	for range maxWithdrawals {
+		err = n.atomically(ctx, func() error {
+			e, err = n.respond(ctx, in)
+			return err
+		})
+		if err != nil || !all || n.pledgesLeft(in.Request) == 0 {
+			break
+		}
+	}
 	return e, err
+}
+
+// maxWithdrawals bounds the withdrawals one Respond writes: 31 pledges
+// each, more than any organisation makes on one request.
+const maxWithdrawals = 1024
+
+// pledgesLeft is how many of this organisation's pledges on the request
+// ref stand. The caller holds n.mu.
+func (n *Node) pledgesLeft(ref string) int {
+	rv, err := n.resolveRequest(ref)
+	if err != nil {
+		return 0
+	}
+	left := 0
+	for _, p := range rv.Outcome.Pledges {
+		if p.Org == n.org && !p.Withdrawn {
+			left++
+		}
+	}
+	return left
 }
 
 func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, error) {
