@@ -8,7 +8,12 @@ STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 ORG         ?= $(shell hostname 2>/dev/null || echo "My organisation")
 FUZZTIME    ?= 10m
-SHORTFUZZ   ?= 5s
+# make test's short fuzz runs, counted in inputs, not seconds: go1.26's
+# fuzz coordinator can fail a run that ends on a wall-clock deadline while
+# a worker is busy (golang/go#75804, "context deadline exceeded", no crash
+# found), which a loaded machine makes likely. About 5 s each here.
+SHORTFUZZ   ?= 30000x
+SHORTFUZZ_SLOW ?= 500x
 NODES       ?= 5
 SEED        ?= 1
 SCENARIO    ?=
@@ -52,7 +57,7 @@ test: netns-tools
 	$(GO) test -timeout 30m ./testnet/netns
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(SHORTFUZZ)
-	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(SHORTFUZZ)
+	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(SHORTFUZZ_SLOW)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(SHORTFUZZ)
 	$(GO) test ./sync -run '^$$' -fuzz '^FuzzDecodeEntries$$' -fuzztime $(SHORTFUZZ)
 

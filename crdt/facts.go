@@ -454,10 +454,19 @@ func (m *MemoryFacts) Counts() (Counts, error) {
 // MaxClock implements Facts.
 func (m *MemoryFacts) MaxClock() (Clock, error) { return m.maxClock, nil }
 
+// among are the facts of view v that may have ref: those of that ref
+// alone, when it names one.
+func (m *MemoryFacts) among(v View, ref *ID) map[ID]*memFact {
+	if ref != nil && *ref != (ID{}) {
+		return m.refs[v][*ref]
+	}
+	return m.views[v]
+}
+
 // Page implements Facts.
 func (m *MemoryFacts) Page(v View, tag uint64, ref *ID, after *Cursor, limit int) ([]*Entry, error) {
 	var out []*Entry
-	for _, f := range m.views[v] {
+	for _, f := range m.among(v, ref) {
 		if f.lists(tag, ref) && after.before(f.e.Clock, f.e.id) {
 			out = append(out, f.e)
 		}
@@ -485,7 +494,7 @@ func (f *memFact) lists(tag uint64, ref *ID) bool {
 // Count implements Facts.
 func (m *MemoryFacts) Count(v View, tag uint64, ref *ID, after *Cursor) (int, error) {
 	n := 0
-	for _, f := range m.views[v] {
+	for _, f := range m.among(v, ref) {
 		if f.lists(tag, ref) && after.before(f.e.Clock, f.e.id) {
 			n++
 		}
