@@ -29,12 +29,7 @@ func (s *State) ackedBy(id ID) []OrgID {
 	// many by one cost the others nothing.
 	var out []OrgID
 	for o := range s.m.orgs {
-		n, err := s.facts.CountUpTo(ViewAck, OrgTag(o), id, 1)
-		if err != nil {
-			s.fail(err)
-			return nil
-		}
-		if n > 0 && slices.ContainsFunc(s.taggedUpTo(ViewAck, OrgTag(o), id, 1), func(r *record) bool { return s.orgOf(r) == o }) {
+		if slices.ContainsFunc(s.taggedUpTo(ViewAck, OrgTag(o), id, 1), func(r *record) bool { return s.orgOf(r) == o }) {
 			out = append(out, o)
 		}
 	}

@@ -467,7 +467,7 @@ func (s *State) finish() Ready {
 			}
 		case r.status != from:
 			ready.Changes = append(ready.Changes, Change{ID: r.id(), From: from, To: r.status})
-			if r.status == StatusAccepted && orgTagged(keysOf(r.e, r.body).View) && !s.rewritten[r] {
+			if r.status == StatusAccepted && OrgTagged(keysOf(r.e, r.body).View) && !s.rewritten[r] {
 				// Keyed by its organisation, which may be known only now.
 				ready.Rekeyed = append(ready.Rekeyed, Rekey{ID: r.id(), Keys: s.keys(r, closes)})
 			}
@@ -574,15 +574,13 @@ func (s *State) keys(r *record, c stepCloses) Keys {
 	}
 	// The closes this Step changed first: the facts do not have them yet.
 	// Then those stored before by the request's organisation (the tag says
-	// whose), read only if the index says there are any: the closes other
-	// organisations wrote, which count for nothing, are not read at all.
+	// whose; usually none, one index seek): the closes other organisations
+	// wrote, which count for nothing, are not read at all.
 	if slices.ContainsFunc(c.targets[id], closes) {
 		k.Ref = ClosedRef
 		return k
 	}
-	if n, err := s.facts.Count(ViewClose, OrgTag(org), &id, nil); err != nil {
-		s.fail(err)
-	} else if n > 0 && slices.ContainsFunc(s.tagged(ViewClose, OrgTag(org), id), closes) {
+	if slices.ContainsFunc(s.tagged(ViewClose, OrgTag(org), id), closes) {
 		k.Ref = ClosedRef
 	}
 	return k
@@ -615,9 +613,9 @@ func ResponseTag(org OrgID, t ResponseType) uint64 {
 	return tag
 }
 
-// orgTagged reports whether the tag of an entry of view v names its
-// organisation (keys).
-func orgTagged(v View) bool { return v == ViewClose || v == ViewAck || v == ViewResponse }
+// OrgTagged reports whether the tag of an entry of view v names its
+// organisation (keys): a store keeps such tags as keyed hashes.
+func OrgTagged(v View) bool { return v == ViewClose || v == ViewAck || v == ViewResponse }
 
 // tagged is records for the accepted entries of view v with ref and tag,
 // oldest first, read a page at a time.

@@ -464,6 +464,17 @@ const bucketCap = 1000
 // alone (Request) lists.
 const ShowResponses = 200
 
+// fitting are the response types that answer a request of kind.
+func fitting(kind RequestType) []ResponseType {
+	var out []ResponseType
+	for t := ResponseType(1); int(t) < len(responseTypeNames); t++ {
+		if t.Fits(kind) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // FirstAnswer is when another organisation than the requester first
 // answered request id (with any answer that fits, a comment too). Each
 // organisation's answers of one type are read up to bucketCap, the
@@ -483,10 +494,7 @@ func (s *State) FirstAnswer(id ID) (Clock, bool) {
 		if o == org {
 			continue
 		}
-		for t := ResponseType(1); int(t) < len(responseTypeNames); t++ {
-			if !t.Fits(req.Type) {
-				continue
-			}
+		for _, t := range fitting(req.Type) {
 			for _, x := range s.taggedUpTo(ViewResponse, ResponseTag(o, t), id, bucketCap) {
 				if first == nil || x.less(first) {
 					first = x
@@ -512,10 +520,7 @@ func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []
 	var rs []*record
 	for _, o := range orgs {
 		answered := false
-		for t := ResponseType(1); int(t) < len(responseTypeNames); t++ {
-			if !t.Fits(kind) {
-				continue
-			}
+		for _, t := range fitting(kind) {
 			tag := ResponseTag(o, t)
 			if t == Pledge || t == Withdraw || t == SignOn {
 				// Every one counts (a withdrawal names the pledges it

@@ -180,7 +180,7 @@ func (s *sealer) keyCols(k crdt.Keys) (view, tag int64, ref any) {
 // store's keyed hash, never 0. Other tags (a request's kind) are kept as
 // they are.
 func (s *sealer) tagKey(v crdt.View, tag uint64) int64 {
-	if tag == 0 || v != crdt.ViewClose && v != crdt.ViewAck && v != crdt.ViewResponse {
+	if tag == 0 || !crdt.OrgTagged(v) {
 		return int64(tag)
 	}
 	var b [8]byte
