@@ -49,6 +49,11 @@ type Facts interface {
 	// Refs calls fn for every accepted entry of view v whose Keys.Ref is
 	// ref (the responses of a request, the key shares of a sealed entry).
 	Refs(v View, ref ID, fn func(*Entry) error) error
+	// Referenced calls fn, once each and in no particular order, for
+	// those of refs that some accepted entry of view v has as its
+	// Keys.Ref: in one question, which of a Step's requests have any
+	// close at all (usually none).
+	Referenced(v View, refs []ID, fn func(ref ID)) error
 	// Grants calls fn for every accepted grant record carrying token.
 	Grants(token [32]byte, fn func(*Entry) error) error
 	// Withheld calls fn, in ascending ID order, for every accepted entry
@@ -394,6 +399,24 @@ func (m *MemoryFacts) View(v View, fn func(*Entry) error) error {
 // Refs implements Facts.
 func (m *MemoryFacts) Refs(v View, ref ID, fn func(*Entry) error) error {
 	return eachAccepted(m.refs[v][ref], fn)
+}
+
+// Referenced implements Facts.
+func (m *MemoryFacts) Referenced(v View, refs []ID, fn func(ID)) error {
+	seen := map[ID]bool{}
+	for _, ref := range refs {
+		if seen[ref] || ref == (ID{}) {
+			continue
+		}
+		seen[ref] = true
+		for _, f := range m.refs[v][ref] {
+			if f.st == StatusAccepted {
+				fn(ref)
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // Grants implements Facts.

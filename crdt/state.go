@@ -459,6 +459,7 @@ func (s *State) finish() Ready {
 	s.redact()
 	var ready Ready
 	closes := s.stepCloses()
+	s.storedCloses(&closes)
 	for r, from := range s.before {
 		switch {
 		case s.fresh[r]:
@@ -516,6 +517,39 @@ func (s *State) finish() Ready {
 // stored before whose status changed (a request may be one).
 type stepCloses struct {
 	targets map[ID][]*record
+	// referenced, if the facts were asked (storedCloses), are the
+	// requests that have a close stored before the Step; keys looks for
+	// the closes of those alone.
+	referenced map[ID]bool
+}
+
+// storedCloses asks the facts, in one question, which of the requests
+// this Step keys have any close stored before it (usually none), rather
+// than one question a request as keys would.
+func (s *State) storedCloses(c *stepCloses) {
+	var ids []ID
+	for r := range s.before {
+		if keysOf(r.e, r.body).View == ViewRequest {
+			ids = append(ids, r.id())
+		}
+	}
+	for r := range s.rewritten {
+		if keysOf(r.e, r.body).View == ViewRequest {
+			ids = append(ids, r.id())
+		}
+	}
+	for id := range c.targets {
+		ids = append(ids, id)
+	}
+	if len(ids) < 2 {
+		return
+	}
+	referenced := map[ID]bool{}
+	if err := s.facts.Referenced(ViewClose, ids, func(id ID) { referenced[id] = true }); err != nil {
+		s.fail(err)
+		return
+	}
+	c.referenced = referenced
 }
 
 func (s *State) stepCloses() stepCloses {
@@ -578,6 +612,9 @@ func (s *State) keys(r *record, c stepCloses) Keys {
 	// wrote, which count for nothing, are not read at all.
 	if slices.ContainsFunc(c.targets[id], closes) {
 		k.Ref = ClosedRef
+		return k
+	}
+	if c.referenced != nil && !c.referenced[id] {
 		return k
 	}
 	if slices.ContainsFunc(s.tagged(ViewClose, OrgTag(org), id), closes) {

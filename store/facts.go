@@ -70,6 +70,10 @@ func (f *facts) Status(id crdt.ID) (crdt.Status, bool, bool, error) {
 	return f.s.Status(f.ctx, id)
 }
 
+func (f *facts) Referenced(v crdt.View, refs []crdt.ID, fn func(crdt.ID)) error {
+	return f.s.Referenced(f.ctx, v, refs, fn)
+}
+
 func (f *facts) Statuses(ids []crdt.ID, fn func(crdt.ID, crdt.Status, bool)) error {
 	return f.s.Statuses(f.ctx, ids, fn)
 }

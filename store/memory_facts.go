@@ -92,6 +92,29 @@ func (m *memory) Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Rec
 	}, fn)
 }
 
+func (m *memory) Referenced(ctx context.Context, v crdt.View, refs []crdt.ID, fn func(crdt.ID)) error {
+	want := map[crdt.ID]bool{}
+	for _, ref := range refs {
+		if ref != (crdt.ID{}) {
+			want[ref] = true
+		}
+	}
+	found := map[crdt.ID]bool{}
+	// (Records read back carry no ref: it is read here.)
+	if _, err := m.selectRecs(ctx, "referenced", func(r *Record) bool {
+		if accepted(r) && v != crdt.ViewNone && r.Keys.View == v && want[r.Keys.Ref] {
+			found[r.Keys.Ref] = true
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	for ref := range found {
+		fn(ref)
+	}
+	return nil
+}
+
 func (m *memory) Grants(ctx context.Context, token [32]byte, fn func(Record) error) error {
 	return m.each(ctx, "grants", func(r *Record) bool {
 		return accepted(r) && r.Keys.View != crdt.ViewNone && slices.Contains(r.Keys.Tokens, token)

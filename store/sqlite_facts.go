@@ -14,7 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -384,6 +386,69 @@ func (s *SQLite) Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Rec
 		}
 		return []any{int64(v), s.seal.refKey(ref), int64(last.rec.Clock), last.rec.ID[:]}
 	}, fn)
+}
+
+// referencedQuery is Referenced's question for getManyChunk refs (stored
+// forms, ?2 on; ?1 is the view): each ref is one seek in the index of
+// refs that stops at the first entry, however many name it. The
+// arguments left over are empty, which no stored ref is.
+var referencedQuery = func() string {
+	var vals strings.Builder
+	for i := range getManyChunk {
+		if i > 0 {
+			vals.WriteString(", ")
+		}
+		fmt.Fprintf(&vals, "(?%d)", i+2)
+	}
+	return `SELECT column1 FROM (VALUES ` + vals.String() + `) WHERE EXISTS (SELECT 1 FROM entries INDEXED BY entries_ref
+	WHERE ` + listedWhere + ` AND ref IS NOT NULL AND view = ?1 AND ref = column1)`
+}()
+
+// Referenced implements Store: getManyChunk refs a query.
+func (s *SQLite) Referenced(ctx context.Context, v crdt.View, refs []crdt.ID, fn func(crdt.ID)) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	byKey := make(map[string]crdt.ID, len(refs))
+	for _, ref := range refs {
+		if ref != (crdt.ID{}) {
+			byKey[string(s.seal.refKey(ref))] = ref
+		}
+	}
+	keys := slices.Collect(maps.Keys(byKey))
+	args := make([]any, 1+getManyChunk)
+	args[0] = int64(v)
+	for len(keys) > 0 {
+		n := min(len(keys), getManyChunk)
+		for i := range getManyChunk {
+			args[1+i] = []byte{}
+			if i < n {
+				args[1+i] = []byte(keys[i])
+			}
+		}
+		err := func() error {
+			rows, err := s.read.QueryContext(ctx, referencedQuery, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var b []byte
+				if err := rows.Scan(&b); err != nil {
+					return err
+				}
+				if ref, ok := byKey[string(b)]; ok {
+					fn(ref)
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return s.fail("referenced", err)
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
 
 // Grants implements Store.

@@ -90,6 +90,9 @@ type Querier interface {
 	// Refs calls fn for every accepted record of view v whose Keys.Ref is
 	// ref.
 	Refs(ctx context.Context, v crdt.View, ref crdt.ID, fn func(Record) error) error
+	// Referenced calls fn, once each, for those of refs that some accepted
+	// record of view v has as its Keys.Ref.
+	Referenced(ctx context.Context, v crdt.View, refs []crdt.ID, fn func(crdt.ID)) error
 	// Grants calls fn for every accepted record carrying token in its
 	// Keys.Tokens.
 	Grants(ctx context.Context, token [32]byte, fn func(Record) error) error

@@ -48,7 +48,7 @@ func main() {
 	scaleSizes := flag.String("scale", "100000", "entries in the scale section's data directories, comma-separated (100000,1000000); 0: skip")
 	flag.IntVar(&cfg.scaleRuns, "scale-runs", 15, "runs of each CLI command in the scale section")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	only := flag.String("only", "", "run only this part: recon (the reconciliation table), bundle (bundle size, export and import), scale (CLI commands and murmur run on large data directories)")
+	only := flag.String("only", "", "run only this part: recon (the reconciliation table), catchup (a fresh node pulling -catchup entries over loopback), bundle (bundle size, export and import), scale (CLI commands and murmur run on large data directories)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -78,6 +78,12 @@ func main() {
 	case "recon":
 		reconTable(os.Stdout, reconNs, reconDs)
 		return
+	case "catchup":
+		if err := catchUp(context.Background(), os.Stdout, cfg.catchUp, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "murmur-bench: catch-up:", err)
+			os.Exit(1)
+		}
+		return
 	case "bundle":
 		if err := bundles(context.Background(), os.Stdout, cfg.bundle, cfg.importProfile); err != nil {
 			fmt.Fprintln(os.Stderr, "murmur-bench: bundles:", err)
@@ -85,7 +91,7 @@ func main() {
 		}
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon, bundle, scale\n", *only)
+		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon, catchup, bundle, scale\n", *only)
 		os.Exit(2)
 	}
 	if *recon {
