@@ -194,6 +194,15 @@ func (s *State) deviceView(k DeviceKey) DeviceView {
 	return dv
 }
 
+// Device is one member device's view (its counts read from the facts,
+// one question), if k is a member's.
+func (s *State) Device(k DeviceKey) (DeviceView, bool) {
+	if s.m.devices[k] == nil {
+		return DeviceView{}, false
+	}
+	return s.deviceView(k), true
+}
+
 // DeviceOrg returns the organisation of an admitted device.
 func (s *State) DeviceOrg(k DeviceKey) (OrgID, bool) {
 	d := s.m.devices[k]

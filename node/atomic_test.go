@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 )
@@ -92,4 +93,47 @@ func concurrently(t *testing.T, kind StoreKind, want int, do func(ctx context.Co
 	if c := a.State().Counts(); c.Accepted != want { // genesis, org key, secret check, the request, one more
 		t.Fatalf("%d entries accepted, want %d", c.Accepted, want)
 	}
+}
+
+// Two handles on one data directory (two processes of one device) append
+// in turn: each Append continues the chain the other left, whatever the
+// one before it remembers of its own last write, and no fork appears.
+func TestAppendsFollowAnotherProcess(t *testing.T) {
+	ForEachStore(t, func(t *testing.T, kind StoreKind) {
+		ctx := context.Background()
+		a, err := Init(ctx, kind.Dir(t), InitOptions{Org: "Alpha"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		b, err := Open(ctx, a.Dir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		if err := b.Unlock(nil); err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		for i, h := range []*Node{a, a, b, a, b, b, a, a} {
+			e, err := h.NewRequest(ctx, RequestInput{Kind: "alert", Title: fmt.Sprintf("Alert %d", i), Region: "TZ"})
+			if err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+			seqs = append(seqs, e.Seq)
+		}
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] != seqs[i-1]+1 {
+				t.Fatalf("sequence numbers %v: not one chain", seqs)
+			}
+		}
+		for _, h := range []*Node{a, b} {
+			if err := h.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if dv, ok := h.State().Device(h.Device()); !ok || dv.Forked || dv.Entries != int(seqs[len(seqs)-1]) {
+				t.Fatalf("this device: %+v (known %v), want %d entries and no fork", dv, ok, seqs[len(seqs)-1])
+			}
+		}
+	})
 }

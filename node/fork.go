@@ -29,12 +29,8 @@ func (e forkedError) Is(target error) bool { return target == ErrForked }
 // two different entries at one place of its chain; nil otherwise. The
 // caller holds n.mu.
 func (n *Node) forkedNotice() error {
-	for _, o := range n.state.Members() {
-		for _, dv := range o.Devices {
-			if dv.Key == n.device && dv.Forked {
-				return forkedError{"this device's key is in use in two places: two different entries were signed with it at one place of its chain (a backup restored on two machines, or a copied data directory?); " + forkAdvice}
-			}
-		}
+	if dv, ok := n.state.Device(n.device); ok && dv.Forked {
+		return forkedError{"this device's key is in use in two places: two different entries were signed with it at one place of its chain (a backup restored on two machines, or a copied data directory?); " + forkAdvice}
 	}
 	return nil
 }

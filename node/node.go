@@ -95,6 +95,14 @@ type Node struct {
 	// (core.go): a write finds another process wrote when the store's
 	// mark differs.
 	mark store.Mark
+	// head is this device's chain head and the highest clock stored as
+	// this node's last Append left them, while the store's mark is still
+	// head.at: the next Append then need not read them back.
+	head struct {
+		at       store.Mark
+		head     store.Head
+		maxClock crdt.Clock
+	}
 	// tx, while atomically runs (core.go), collects its steps.
 	tx *txState
 	// unchecked: the open left the database's page check for later
@@ -584,9 +592,6 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 	if err := n.refuseWhileRecovering(); err != nil {
 		return nil, err
 	}
-	if err := n.forkedNotice(); err != nil {
-		return nil, err
-	}
 	var raw []byte
 	encode := func(b any) error {
 		var err error
@@ -606,15 +611,19 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 		}
 	}
 	var e *crdt.Entry
+	var high crdt.Clock // the highest clock stored, with e
 	_, err := n.write(ctx, func() (crdt.Ready, error) {
 		// (write brought the state up to what the store holds: another
 		// process may have stored entries, the other copy's among them.)
 		if err := n.forkedNotice(); err != nil {
 			return crdt.Ready{}, err
 		}
-		head, maxClock, err := n.store.ChainHead(ctx, n.device)
-		if err != nil {
-			return crdt.Ready{}, err
+		head, maxClock := n.head.head, n.head.maxClock
+		if n.head.at == (store.Mark{}) || n.head.at != n.mark {
+			var err error
+			if head, maxClock, err = n.store.ChainHead(ctx, n.device); err != nil {
+				return crdt.Ready{}, err
+			}
 		}
 		if n.tx != nil { // (entries written earlier in this transaction)
 			for _, r := range n.tx.batch.Put {
@@ -653,11 +662,14 @@ func (n *Node) append(ctx context.Context, body any, deps ...crdt.ID) (*crdt.Ent
 			}
 			return crdt.Ready{}, fmt.Errorf("%w: %w", ErrRefused, why)
 		}
-		e = cand
+		e, high = cand, max(maxClock, cand.Clock)
 		return ready, nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if n.tx == nil { // (stored: n.mark is where the store stands now)
+		n.head.at, n.head.head, n.head.maxClock = n.mark, store.Head{Seq: e.Seq, ID: e.ID(), Clock: e.Clock}, high
 	}
 	return e, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -269,10 +270,11 @@ func seconds(ds []time.Duration) string {
 	return strings.Join(out, " ")
 }
 
-// median is the middle of ds (ds is sorted).
-func median(ds []time.Duration) time.Duration {
-	slices.Sort(ds)
-	return ds[len(ds)/2]
+// median is the middle of xs (the upper one if there are two); it sorts
+// xs.
+func median[T cmp.Ordered](xs []T) T {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // startProfile starts a CPU profile written to path, if not empty, and
