@@ -663,9 +663,12 @@ func (e *Entry) ParsedBody() any {
 	if !e.Kind.Known() || e.Withheld {
 		return nil
 	}
-	b, err := decodeBody(e.Kind, e.Body, e.Deps)
-	if err != nil {
-		return nil // cannot happen for a decoded or signed entry
+	b := e.parsed
+	if b == nil {
+		var err error
+		if b, err = decodeBody(e.Kind, e.Body, e.Deps); err != nil {
+			return nil // cannot happen for a decoded or signed entry
+		}
 	}
 	if s, ok := b.(*Sealed); ok {
 		return s.inner

@@ -145,6 +145,24 @@ func TestDeviceForks(t *testing.T) {
 		device(3, true)
 		mustPut(t, s, nil, []crdt.Change{{ID: r1b.ID, From: crdt.StatusAccepted, To: crdt.StatusHeld}})
 		device(2, false)
+		// A run accepted at once (seqs 1 to 4 of another device), then two
+		// at one seq in one batch, then a run with a held entry among it.
+		b := testKey(3)
+		bDevice := func(wantN int, wantForked bool) {
+			t.Helper()
+			n, forked, err := s.Device(ctx, b)
+			if err != nil || n != wantN || forked != wantForked {
+				t.Fatalf("device b: %d %v %v, want %d %v", n, forked, err, wantN, wantForked)
+			}
+		}
+		mustPut(t, s, []Record{testRecord(31, b, 1, 1), testRecord(32, b, 2, 2), testRecord(33, b, 3, 3), testRecord(34, b, 4, 4)}, nil)
+		bDevice(4, false)
+		held := testRecord(35, b, 6, 6)
+		held.Status = crdt.StatusHeld
+		mustPut(t, s, []Record{testRecord(36, b, 5, 5), held, testRecord(37, b, 6, 7), testRecord(38, b, 7, 8)}, nil)
+		bDevice(7, false)
+		mustPut(t, s, []Record{testRecord(39, b, 8, 9), testRecord(40, b, 8, 10)}, nil)
+		bDevice(9, true)
 		// Another device is its own.
 		if n, forked, err := s.Device(ctx, testKey(2)); err != nil || n != 0 || forked {
 			t.Fatalf("another device: %d %v %v", n, forked, err)
@@ -423,7 +441,7 @@ func TestFactsQueryPlans(t *testing.T) {
 		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, id[:], 1}, rangeQuery: {id[:], id[:], 1, 2}, rangeAnyQuery: {id[:], id[:], 2}, getManyQuery: manyIDs(id), grantsQuery: {id[:], id[:], 1},
 		countQuery: {1}, countTagQuery: {1, 1}, countUpToQuery: {2, id[:], 1, 10}, referencedQuery: append([]any{3}, manyIDs(id)...),
 		withheldQuery: {id[:], 1}, idsQuery: {id[:], 1}, notAcceptedQuery: nil, residentQuery: {0, 1}, needsKeysQuery: nil,
-		forkedAmong: {k[:], "[1,2]"}, acceptedAtCount: {k[:], 1}, forkedAnywhere: {k[:]},
+		forkedAmong: {k[:], "[1,2]"}, rowsInSeqRange: {k[:], 1, 5}, acceptedAtCount: {k[:], 1}, forkedAnywhere: {k[:]},
 	}
 	for _, tag := range []bool{false, true} {
 		for _, rf := range []refFilter{anyRef, noRef, oneRef} {

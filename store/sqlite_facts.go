@@ -80,6 +80,7 @@ const (
 	forkedAmong = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_author_seq
 		WHERE author = ? AND seq IN (SELECT value FROM json_each(?)) AND status = 1 GROUP BY seq HAVING COUNT(*) > 1)`
 	acceptedAtCount = `SELECT COUNT(*) FROM entries INDEXED BY entries_author_seq WHERE status = 1 AND author = ? AND seq = ?`
+	rowsInSeqRange  = `SELECT COUNT(*) FROM entries INDEXED BY entries_author_seq WHERE author = ? AND seq BETWEEN ? AND ?`
 	forkedAnywhere  = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_author_seq
 		WHERE status = 1 AND author = ? GROUP BY seq HAVING COUNT(*) > 1)`
 )
@@ -1011,7 +1012,13 @@ func (w *txWriter) finishDevice(d *deviceDelta) error {
 		return err
 	}
 	now := forked
+	single := false
 	if forked == 0 && len(d.added) > 0 {
+		if single, err = w.runOfOne(d.author, d.added); err != nil {
+			return err
+		}
+	}
+	if forked == 0 && len(d.added) > 0 && !single {
 		// One statement for all the seqs accepted here: the driver's cost
 		// per statement is most of a seek's.
 		seqs, err := json.Marshal(asInt64s(d.added))
@@ -1047,6 +1054,35 @@ func (w *txWriter) finishDevice(d *deviceDelta) error {
 		_, err = w.exec(`UPDATE devices SET forked = ? WHERE author = ?`, now, d.author)
 	}
 	return err
+}
+
+// runOfOne reports whether the seqs accepted here (added) are one run,
+// lo to hi, each once, and author has one row at each, of any status:
+// then none of them is a fork. The seqs a Step accepts of one author
+// usually are such a run (a chain accepted from where it stood), and a
+// count of a range of the index of (author, seq) says so, where
+// forkedAmong reads the row at each seq. It reports false when it cannot
+// tell.
+func (w *txWriter) runOfOne(author []byte, added []uint64) (bool, error) {
+	seqs := slices.Sorted(slices.Values(added))
+	lo, hi := seqs[0], seqs[len(seqs)-1]
+	if hi >= 1<<63 { // (stored as negative numbers: a range of them is not one)
+		return false, nil
+	}
+	for i, seq := range seqs {
+		if seq != lo+uint64(i) {
+			return false, nil
+		}
+	}
+	st, err := w.stmt(rowsInSeqRange)
+	if err != nil {
+		return false, err
+	}
+	var n int64
+	if err := st.QueryRowContext(w.ctx, author, int64(lo), int64(hi)).Scan(&n); err != nil {
+		return false, err
+	}
+	return n == int64(len(seqs)), nil
 }
 
 // stored is what a change needs of a stored row.

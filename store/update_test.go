@@ -125,3 +125,38 @@ func TestMarkSeesAnotherHandle(t *testing.T) {
 		t.Fatalf("the other handle's write left the mark at %+v", after)
 	}
 }
+
+// An Update of many records stores each once:
+// records stored before and an ID given twice are counted once, in the
+// counts, the device's entries and the view.
+func TestUpdateManyRecordsCountsEachOnce(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		a := testKey(1)
+		var recs []Record
+		for i := range 101 {
+			recs = append(recs, keyed(i, a, uint64(i+1), crdt.Clock(i+1), crdt.Keys{View: crdt.ViewRequest, Tag: 2}))
+		}
+		mustPut(t, s, recs[:10], nil) // stored before
+		// (Twice within one statement, and in the rows left over.)
+		batch := slices.Concat(recs[:20], []Record{recs[12], recs[3]}, recs[20:], []Record{recs[40], recs[len(recs)-1]})
+		if _, err := s.Update(ctx, func(Mark) (Batch, error) { return Batch{Put: batch}, nil }); err != nil {
+			t.Fatal(err)
+		}
+		c := mustCounts(t, s)
+		if c.Accepted != len(recs) {
+			t.Fatalf("%d accepted, want %d", c.Accepted, len(recs))
+		}
+		if n, _, err := s.Device(ctx, a); err != nil || n != len(recs) {
+			t.Fatalf("the device has %d entries (%v), want %d", n, err, len(recs))
+		}
+		if n, err := s.Count(ctx, crdt.ViewRequest, 2, nil, nil); err != nil || n != len(recs) {
+			t.Fatalf("the view counts %d (%v), want %d", n, err, len(recs))
+		}
+		for _, r := range recs {
+			if got := mustGet(t, s, r.ID); got.Seq != r.Seq {
+				t.Fatalf("record %v read back as %+v", r.ID, got)
+			}
+		}
+	})
+}
