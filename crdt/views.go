@@ -368,15 +368,38 @@ func (s *State) Requests() []RequestView {
 // only requests of that kind; with open, only those not closed. It reads
 // only the requests it returns, and their answers.
 func (s *State) RequestPage(kind RequestType, open bool, after *Cursor, limit int) []RequestView {
+	out, _ := s.RequestPageOf(kind, open, after, limit, nil)
+	return out
+}
+
+// RequestPageOf is RequestPage with a question asked of each request
+// before its view is built (a view reads the request's closes and
+// answers): keep, if not nil, is given the request's ID, clock,
+// organisation and body (nil if withheld), and the requests it refuses
+// cost one row read.
+// It also returns the cursor after the last request read, nil when none
+// is left.
+func (s *State) RequestPageOf(kind RequestType, open bool, after *Cursor, limit int, keep func(id ID, clock Clock, org OrgID, req *Request) bool) ([]RequestView, *Cursor) {
 	es, err := s.facts.Page(ViewRequest, uint64(kind), openRef(open), after, limit)
 	s.fail(err)
 	out := make([]RequestView, 0, len(es))
 	for _, e := range es {
-		if r := s.get(e.id); r != nil && r.status == StatusAccepted {
+		r := s.recs[e.id]
+		if r == nil {
+			r = s.load(e, StatusAccepted) // (as the page read it)
+		}
+		if r.status != StatusAccepted {
+			continue
+		}
+		if req, _ := r.body.(*Request); keep == nil || keep(e.id, e.Clock, s.orgOf(r), req) {
 			out = append(out, s.requestView(r, 0))
 		}
 	}
-	return out
+	if len(es) < limit || len(es) == 0 {
+		return out, nil
+	}
+	last := es[len(es)-1]
+	return out, &Cursor{Clock: last.Clock, ID: last.id}
 }
 
 // RequestsBetween lists up to max requests whose IDs lie between lo and
@@ -484,10 +507,9 @@ func fitting(kind RequestType) []ResponseType {
 	return out
 }
 
-// FirstAnswer is when another organisation than the requester first
-// answered request id (with any answer that fits, a comment too). Each
-// organisation's answers of one type are read up to bucketCap, the
-// latest: past that, the first of those read counts.
+// FirstAnswer is when another member organisation than the requester
+// first answered request id (with any answer that fits, a comment too).
+// It reads the request's responses, all of them.
 func (s *State) FirstAnswer(id ID) (Clock, bool) {
 	r := s.get(id)
 	if r == nil || r.status != StatusAccepted {
@@ -497,20 +519,27 @@ func (s *State) FirstAnswer(id ID) (Clock, bool) {
 	if !ok {
 		return 0, false
 	}
+	// One walk of the request's responses (usually a few), not one
+	// question for each organisation and type.
 	org := s.orgOf(r)
 	var first *record
-	for o := range s.m.orgs {
-		if o == org {
-			continue
+	s.fail(s.facts.Refs(ViewResponse, id, func(e *Entry) error {
+		x := s.recs[e.id]
+		if x == nil {
+			x = s.load(e, StatusAccepted) // (as the walk read it)
 		}
-		for _, t := range fitting(req.Type) {
-			for _, x := range s.taggedUpTo(ViewResponse, ResponseTag(o, t), id, bucketCap) {
-				if first == nil || x.less(first) {
-					first = x
-				}
-			}
+		b, ok := x.body.(*Response)
+		if x.status != StatusAccepted || !ok || !b.Type.Fits(req.Type) {
+			return nil
 		}
-	}
+		if o := s.orgOf(x); o == org || s.m.orgs[o] == nil {
+			return nil
+		}
+		if first == nil || x.less(first) {
+			first = x
+		}
+		return nil
+	}))
 	if first == nil {
 		return 0, false
 	}

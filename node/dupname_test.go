@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,41 @@ func TestDirectoryCannotPassForAnotherMember(t *testing.T) {
 		if _, err := a.SetDirectory(ctx, DirectoryInput{Name: &name}); err == nil || !strings.Contains(err.Error(), "goes by in the directory") {
 			t.Fatalf("directory name %q, another member's directory name: %v", name, err)
 		}
+	}
+}
+
+// A name holding what reads as an ID in brackets would pass for the
+// organisation with that ID, in the form the screens use to tell
+// organisations apart: refused at admission and in the directory.
+func TestNamesWithAnIDInBracketsAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		id   bool
+	}{
+		{"Defenders Fund (78297a05ccf8)", true},
+		{"Defenders Fund ( 7829-7a05 )", true},
+		{"Defenders Fund [78297A]", true},
+		{"Defenders Fund （７８２９７ａ０５）", true},
+		{"Defenders Fund (78297a05ccf8) Kenya", true},
+		{"Defenders Fund (Kenya)", false},
+		{"Defenders Fund (2024)", false},
+		{"Fund 78297a05ccf8", false},
+		{"Cafe (bad)", false},
+		{"Defenders (Decade)", false},
+	} {
+		if got := idInBrackets(tc.name); got != tc.id {
+			t.Errorf("%q: idInBrackets %v, want %v", tc.name, got, tc.id)
+		}
+	}
+	f, _ := founded(t, SQLiteStore, 1)
+	f.mu.Lock()
+	err := f.takenName("Founders (c0ffee1234ab)", crdt.OrgID{})
+	f.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "ID in brackets") {
+		t.Errorf("admission of a name with an ID in brackets: %v", err)
+	}
+	name := "Helpers (c0ffee1234ab)"
+	if _, err := f.SetDirectory(context.Background(), DirectoryInput{Name: &name}); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "ID in brackets") {
+		t.Errorf("a directory name with an ID in brackets: %v", err)
 	}
 }

@@ -199,6 +199,9 @@ func checkOrgName(s string) error {
 	if len(s) > crdt.MaxNameLen {
 		return inputErr("the organisation's name is longer than %d bytes", crdt.MaxNameLen)
 	}
+	if idInBrackets(s) {
+		return inputErr("%q holds what looks like an organisation's ID in brackets, the form Murmur shows to tell organisations apart: a reader could take it for another organisation; choose a name without it", s)
+	}
 	return nil
 }
 

@@ -624,6 +624,25 @@ func testInbox(t *testing.T, kind node.StoreKind) {
 		for _, r := range list {
 			titles = append(titles, r.Title)
 		}
+		// Page by page (one request a page), the same list.
+		var paged []string
+		after := ""
+		for range len(list) + 1 {
+			page, more, err := a.RequestPage(node.RequestFilter{Inbox: true}, after, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page {
+				paged = append(paged, r.Title)
+				after = r.ID
+			}
+			if more == 0 || len(page) == 0 {
+				break
+			}
+		}
+		if !slices.Equal(paged, titles) {
+			t.Errorf("inbox page by page:\n got %q\nwant %q", paged, titles)
+		}
 		return titles
 	}
 	// The alert comes first; then the soonest deadline.

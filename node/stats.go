@@ -61,17 +61,23 @@ func (n *Node) Stats() Stats {
 		return m[k]
 	}
 	byKind := map[[2]string]*StatsRow{}
-	// A page of requests at a time: the time is the number of requests,
-	// the memory one page and a duration per answered request.
-	n.eachRequest(0, false, func(rv crdt.RequestView) bool {
-		if rv.Request == nil {
-			return true
+	// A page of requests at a time: the time is the number of requests
+	// (each read, with its responses: no view of it is built), the memory
+	// one page and a duration per answered request. The open ones are
+	// told from the closed by the index of the open.
+	open := map[crdt.ID]bool{}
+	n.eachRequest(0, true, func(id crdt.ID, _ crdt.Clock, _ crdt.OrgID, _ *crdt.Request) bool {
+		open[id] = true
+		return false
+	}, func(crdt.RequestView) bool { return true })
+	n.eachRequest(0, false, func(id crdt.ID, clock crdt.Clock, _ crdt.OrgID, req *crdt.Request) bool {
+		if req == nil {
+			return false
 		}
-		req := rv.Request
 		kind := req.Type.String()
-		at, answered := n.state.FirstAnswer(rv.ID)
+		at, answered := n.state.FirstAnswer(id)
 		first := at.Millis()
-		created := rv.Clock.Millis()
+		created := clock.Millis()
 		for _, row := range []*StatsRow{get(rows, kind, req.Region), get(byKind, kind, "*"), total} {
 			row.Requests++
 			if answered {
@@ -89,13 +95,13 @@ func (n *Node) Stats() Stats {
 				}
 			case now > req.RespondBy:
 				row.Due++
-				if !rv.Closed {
+				if open[id] {
 					row.UnansweredOverdue++
 				}
 			}
 		}
-		return true
-	})
+		return false
+	}, func(crdt.RequestView) bool { return true })
 	out := Stats{Rows: []StatsRow{}, Kinds: []StatsRow{}, At: formatMillis(now)}
 	for _, r := range rows {
 		out.Rows = append(out.Rows, r.finish())

@@ -3,8 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -29,6 +33,36 @@ func (n *Node) ResolveMember(ref string) (crdt.OrgView, error) {
 // letters are set aside (crdt.SameName). Both the duplicate check on
 // admission and approval (takenName) and the lookup by name use it.
 func sameName(a, b string) bool { return crdt.SameName(a, b) }
+
+// bracketed are the parts of a name in brackets, full-width ones too.
+var bracketed = regexp.MustCompile(`[(\[{（［｛]([^)\]}）］｝]*)[)\]}）］｝]`)
+
+// idInBrackets reports whether name holds, in brackets, what reads as an
+// ID: six or more hexadecimal digits, one a figure at least, spaces and
+// punctuation aside —
+// "Defenders Fund (78297a05ccf8)", the form the screens use to tell
+// organisations apart, would pass for the organisation with that ID.
+func idInBrackets(name string) bool {
+	for _, m := range bracketed.FindAllStringSubmatch(name, -1) {
+		hex, figures := 0, 0
+		ok := true
+		for _, r := range norm.NFKC.String(m[1]) {
+			switch {
+			case r >= '0' && r <= '9':
+				hex, figures = hex+1, figures+1
+			case strings.ContainsRune("abcdefABCDEF", r):
+				hex++
+			case unicode.IsSpace(r) || unicode.IsPunct(r):
+			default:
+				ok = false
+			}
+		}
+		if ok && hex >= 6 && figures > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 func (n *Node) resolveMember(ref string) (crdt.OrgView, error) {
 	var named []crdt.OrgView
@@ -275,6 +309,9 @@ func (n *Node) Governance() GovernanceInfo {
 // members, in --to and on every screen. id is the organisation being
 // admitted. The caller holds n.mu.
 func (n *Node) takenName(name string, id crdt.OrgID) error {
+	if idInBrackets(name) {
+		return fmt.Errorf("%q holds what looks like an organisation's ID in brackets, the form Murmur shows to tell organisations apart: a reader could take it for another; the new one must join under a name without it", name)
+	}
 	for _, o := range n.state.Members() {
 		if o.ID != id && sameName(o.Name, name) {
 			state := "a member"

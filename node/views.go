@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -504,21 +505,20 @@ func parseKind(s string) (crdt.RequestType, error) {
 // eachRequest walks the requests newest first (of kind, if not 0; only
 // the open ones if open), a page at a time, reading only those it passes
 // to fn, until fn returns false.
-func (n *Node) eachRequest(kind crdt.RequestType, open bool, fn func(rv crdt.RequestView) bool) {
+func (n *Node) eachRequest(kind crdt.RequestType, open bool, keep func(crdt.ID, crdt.Clock, crdt.OrgID, *crdt.Request) bool, fn func(rv crdt.RequestView) bool) {
 	const page = 256
 	var after *crdt.Cursor
 	for {
-		batch := n.state.RequestPage(kind, open, after, page)
+		batch, next := n.state.RequestPageOf(kind, open, after, page, keep)
 		for _, rv := range batch {
 			if !fn(rv) {
 				return
 			}
 		}
-		if len(batch) < page {
+		if next == nil {
 			return
 		}
-		last := batch[len(batch)-1]
-		after = &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+		after = next
 	}
 }
 
@@ -534,14 +534,16 @@ func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
 	names := n.orgNames()
 	var mine *crdt.DirectoryView
 	if f.Inbox {
-		for _, d := range n.state.Directory() {
-			if d.Org == n.org {
-				mine = &d
-			}
-		}
+		mine = n.ownDirectory()
 	}
 	var views []crdt.RequestView
-	n.eachRequest(kind, f.Open || f.Inbox, func(rv crdt.RequestView) bool {
+	var keep func(crdt.ID, crdt.Clock, crdt.OrgID, *crdt.Request) bool
+	if f.Inbox { // (a request that cannot await us is not read further)
+		keep = func(_ crdt.ID, _ crdt.Clock, org crdt.OrgID, req *crdt.Request) bool {
+			return n.mayAwaitUs(org, req, mine)
+		}
+	}
+	n.eachRequest(kind, f.Open || f.Inbox, keep, func(rv crdt.RequestView) bool {
 		if kind != 0 && (rv.Request == nil || rv.Request.Type != kind) || f.Open && rv.Closed {
 			return true
 		}
@@ -581,12 +583,86 @@ func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
 	return out, nil
 }
 
+// ownDirectory is this organisation's directory entry, or nil. The
+// caller holds n.mu.
+func (n *Node) ownDirectory() *crdt.DirectoryView {
+	for _, d := range n.state.Directory() {
+		if d.Org == n.org {
+			return &d
+		}
+	}
+	return nil
+}
+
+// inboxPage is one page of the inbox. The open requests that may await
+// this organisation, as each says by itself, are put in the inbox's order
+// (open alerts first, then the soonest deadline, the oldest first among
+// equals: all of it written in the request), and only those the page
+// shows are read whole (their answers: has this organisation answered?).
+// more is how many of the rest may await it: at most that many follow.
+func (n *Node) inboxPage(f RequestFilter, after string, limit int) (page []RequestSummary, more int, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	kind, err := parseKind(f.Kind)
+	if err != nil {
+		return nil, 0, err
+	}
+	names, mine := n.orgNames(), n.ownDirectory()
+	type candidate struct {
+		id  crdt.ID
+		req *crdt.Request
+	}
+	var cands []candidate // newest first, as the index lists them
+	n.eachRequest(kind, true, func(id crdt.ID, _ crdt.Clock, org crdt.OrgID, req *crdt.Request) bool {
+		if req != nil && (kind == 0 || req.Type == kind) && n.mayAwaitUs(org, req, mine) {
+			cands = append(cands, candidate{id, req})
+		}
+		return false
+	}, func(crdt.RequestView) bool { return true })
+	slices.Reverse(cands)
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		if ua, ub := a.req.Type == crdt.Alert, b.req.Type == crdt.Alert; ua != ub {
+			if ua {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(deadline(crdt.RequestView{Request: a.req}), deadline(crdt.RequestView{Request: b.req}))
+	})
+	i := 0
+	if after != "" {
+		ids := make([]string, len(cands))
+		for j, c := range cands {
+			ids[j] = c.id.String()
+		}
+		at, err := resolve("request", after, ids)
+		if errors.Is(err, ErrNotFound) {
+			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		i = at + 1
+	}
+	page = []RequestSummary{}
+	for ; i < len(cands) && len(page) < limit; i++ {
+		if rv := n.state.RequestsBetween(cands[i].id, cands[i].id, 1); len(rv) == 1 && n.awaitsUs(rv[0], mine) {
+			page = append(page, n.summary(rv[0], names))
+		}
+	}
+	return page, len(cands) - i, nil
+}
+
 // RequestPage is one page of `request list`: at most limit requests (0:
 // all) after the one whose ID starts with after (from the first if
-// empty), and how many more follow. The plain list and a list of one kind
-// read only the page and the open alerts (they come first); with --open
-// or --inbox every request is looked at.
+// empty), and how many more follow (for the inbox, at most how many:
+// inboxPage). The plain list and a list of one kind read only the page
+// and the open alerts (they come first); with --open every request is
+// looked at, and with --inbox every open one, briefly.
 func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestSummary, int, error) {
+	if f.Inbox && limit > 0 {
+		return n.inboxPage(f, after, limit)
+	}
 	if f.Inbox || limit == 0 {
 		all, err := n.Requests(f)
 		if err != nil {
@@ -727,21 +803,38 @@ func urgent(rv crdt.RequestView) bool {
 // fitting our directory entry's regions and support types. An alert for a
 // region we cover stays until we answer it (a comment: "seen, on it").
 func (n *Node) awaitsUs(rv crdt.RequestView, mine *crdt.DirectoryView) bool {
-	if rv.Closed || rv.Org == n.org || rv.Request == nil {
-		return false
-	}
-	if slices.Contains(rv.RespondedBy, n.org) {
+	if rv.Closed || !n.mayAwaitUs(rv.Org, rv.Request, mine) || slices.Contains(rv.RespondedBy, n.org) {
 		return false
 	}
 	req, o := rv.Request, rv.Outcome
 	switch {
 	case o.AcceptedBy != nil, o.Covered:
 		return false
-	case req.Type == crdt.Letter && req.RespondBy > 0 && n.past(req.RespondBy):
-		return false
 	case len(req.To) > 0 && !o.Reopened:
 		return slices.Contains(req.To, n.org)
-	case mine == nil:
+	}
+	return matchesUs(req, mine)
+}
+
+// mayAwaitUs is what a request says by itself (its organisation and
+// body, before its answers are read) of whether it awaits this
+// organisation's answer: false if it cannot.
+func (n *Node) mayAwaitUs(org crdt.OrgID, req *crdt.Request, mine *crdt.DirectoryView) bool {
+	switch {
+	case org == n.org || req == nil:
+		return false
+	case req.Type == crdt.Letter && req.RespondBy > 0 && n.past(req.RespondBy):
+		return false
+	case len(req.To) > 0:
+		return true // (to us, or reopened to everyone: the answers say)
+	}
+	return matchesUs(req, mine)
+}
+
+// matchesUs reports whether a request for everyone is in this
+// organisation's regions and offers (mine, its directory entry).
+func matchesUs(req *crdt.Request, mine *crdt.DirectoryView) bool {
+	if mine == nil {
 		return true // no directory entry yet: everything open is ours to see
 	}
 	if req.Region != "" && len(mine.Regions) > 0 && !slices.Contains(mine.Regions, req.Region) {

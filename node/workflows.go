@@ -180,6 +180,9 @@ func (n *Node) setDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry
 		if utf8.RuneCountInString(d.Name) > crdt.MaxNameLen {
 			return nil, inputErr("name is longer than %d characters", crdt.MaxNameLen)
 		}
+		if idInBrackets(d.Name) {
+			return nil, inputErr("%q holds what looks like an organisation's ID in brackets, the form Murmur shows to tell organisations apart: a reader could take it for another organisation; choose a name without it", d.Name)
+		}
 		for id, name := range n.state.OrgNames() {
 			if id != n.org && sameName(name, d.Name) {
 				return nil, inputErr("%q is the name of another member organisation (%s): a directory entry cannot pass for another organisation", name, short(id.String()))
