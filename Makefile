@@ -22,8 +22,11 @@ SCENARIO    ?=
 
 all: build
 
+# The commit `murmur version` names (Go stamps it too, unless -buildvcs=false).
+COMMIT      := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +changes)
+
 build:
-	CGO_ENABLED=0 $(GO) build -o $(MURMUR) ./cmd/murmur
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(MURMUR) ./cmd/murmur
 
 # `make run` starts a node on the default data directory, founding a network
 # there on first use (organisation name from ORG=, else the host name), and

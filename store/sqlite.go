@@ -305,6 +305,16 @@ type migration struct {
 // parseMigrations reads migrations/NNNN_name.sql from fsys. Versions must run
 // 1, 2, 3, ... with no gap or duplicate: the version of the last one applied
 // is the schema version (PRAGMA user_version).
+// SchemaVersion is the database format this release writes: the number
+// of its migrations (PRAGMA user_version of a database it has opened).
+func SchemaVersion() int {
+	ms, err := parseMigrations(migrationFiles)
+	if err != nil {
+		return 0 // (the embedded files parse: a test opens a database with them)
+	}
+	return len(ms)
+}
+
 func parseMigrations(fsys fs.FS) ([]migration, error) {
 	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {

@@ -61,6 +61,7 @@ var commands = []command{
 	{"bundle summary", "write what this node holds, for a member to export exactly what it lacks", cmdBundleSummary},
 	{"bundle export", "write entries to a sealed file to carry where no link goes (USB stick, e-mail, messenger)", cmdBundleExport},
 	{"bundle import", "take in bundle files, with the same checks as the network", cmdBundleImport},
+	{"version", "this program's version, commit, Go version and data format", cmdVersion},
 	{"help", "list the commands, or explain one", nil},
 }
 
