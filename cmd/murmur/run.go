@@ -60,6 +60,9 @@ func cmdRun(e *env, args []string) error {
 		// only an IP address (for the door) names no node to keep.
 		*peers.vals = slices.DeleteFunc(*peers.vals, func(s string) bool { return !strings.Contains(s, "/p2p/") })
 		*peers.vals = append(*peers.vals, n.InviterAddrs()...)
+		if err := p2p.RememberJoined(e.ctx, n, n.InviterAddrs(), time.Now()); err != nil {
+			logf("remembering where the inviter's node listens: %v", err)
+		}
 		logf("joined the network")
 	} else if n, err = c.open(e); err != nil {
 		return err

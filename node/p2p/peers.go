@@ -634,3 +634,26 @@ func (r *Runner) flushSynced() {
 		}
 	}
 }
+
+// RememberJoined notes the addresses of the node that answered this node's
+// join (with /p2p/ID, as InviterAddrs gives them) as where that member was
+// reached now: a node stopped right after joining, before it connected to
+// anyone, still finds the network at its next start without --peer.
+func RememberJoined(ctx context.Context, c interface {
+	RecordContact(ctx context.Context, k crdt.DeviceKey, at time.Time, how store.Via, addrs ...[]byte) error
+}, addrs []string, now time.Time) error {
+	for _, s := range addrs {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil || len(ai.Addrs) != 1 || len(ai.Addrs[0].Bytes()) > crdt.MaxAddrLen {
+			continue
+		}
+		k, ok := peerDevice(ai.ID)
+		if !ok {
+			continue
+		}
+		if err := c.RecordContact(ctx, k, now, via(ai.Addrs[0], false), ai.Addrs[0].Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
