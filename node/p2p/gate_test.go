@@ -153,56 +153,71 @@ func gossipProtocols() []protocol.ID {
 	return []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11, pubsub.GossipSubID_v10, pubsub.FloodSubID}
 }
 
-// dialMany has h dial member total times, one after the other, each time
-// asking for a stream of ours, and returns how many streams opened. A dial
-// ends when it fails or, given seen, once the member has seen one more
-// connection come in: without the network key, neither side of a dial
-// ever finishes its handshake, and a dial given up on a timer might not
-// have reached the member yet on a busy machine. The minute's timeout only
-// turns a hang into a failure.
-func dialMany(t *testing.T, h host.Host, member peer.AddrInfo, net crdt.ID, total int, seen func() int) int {
+// dialMany has h dial member until total of its dials have reached the
+// member (came is how many connections the member has seen come in), one
+// after the other, each time asking for a stream of ours, and returns how
+// many streams opened. Given untilSeen, a dial ends once the member has
+// seen it come in: without the network key, neither side of a dial may
+// ever finish its handshake. Otherwise it ends when it fails or succeeds.
+//
+// A dial that ends without a connection coming in is tried again: on a
+// busy machine, the dialler's swarm may hand a new dial the outcome of the
+// one before (still being torn down) without dialling at all. Each try
+// has a timeout, and a dial a few tries in a row; they only turn a hang
+// into a failure.
+func dialMany(t *testing.T, h host.Host, member peer.AddrInfo, net crdt.ID, total int, came func() int, untilSeen bool) int {
 	t.Helper()
+	const tries = 5
 	h.Peerstore().AddAddrs(member.ID, member.Addrs, peerstore.PermanentAddrTTL)
 	backoff := h.Network().(*swarm.Swarm).Backoff()
-	if seen == nil {
-		seen = func() int { return 0 }
-	}
-	base, opened := seen(), 0
+	base, opened, again := came(), 0, 0
 	for i := range total {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		done := make(chan error, 1)
-		go func() {
-			st, err := h.NewStream(ctx, member.ID, ourProtocols(net)...)
-			if err == nil {
-				st.Reset()
+		reached := func() bool { return came()-base > i }
+		for try := 0; !reached(); try++ {
+			if try == tries {
+				t.Fatalf("dial %d of %d did not reach the member in %d tries", i+1, total, tries)
 			}
-			done <- err
-		}()
-		var err error
-	wait:
-		for {
-			select {
-			case err = <-done:
-				break wait
-			case <-time.After(5 * time.Millisecond):
-				if s := seen(); s > 0 && s-base > i {
-					cancel()
+			if try > 0 {
+				again++
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			done := make(chan error, 1)
+			go func() {
+				st, err := h.NewStream(ctx, member.ID, ourProtocols(net)...)
+				if err == nil {
+					st.Reset()
+				}
+				done <- err
+			}()
+			var err error
+		wait:
+			for {
+				select {
+				case err = <-done:
+					break wait
+				case <-time.After(5 * time.Millisecond):
+					if untilSeen && reached() {
+						cancel()
+					}
 				}
 			}
+			cancel()
+			if err == nil {
+				opened++
+			} else if i == 0 && try == 0 {
+				t.Logf("the stranger's first try: %v", err)
+			}
+			backoff.Clear(member.ID) // or the swarm would not dial again for a while
+			// The dialler may count a connection made that the member then
+			// refuses (its side of the handshake ends first): the next try
+			// would use it instead of dialling.
+			waitFor(t, 20*time.Second, "the dialler sees its connection closed", func() bool {
+				return h.Network().Connectedness(member.ID) != network.Connected
+			})
 		}
-		cancel()
-		if err == nil {
-			opened++
-		} else if i == 0 {
-			t.Logf("the stranger's first try: %v", err)
-		}
-		backoff.Clear(member.ID) // or the swarm would not dial again for a while
-		// The dialler may count a connection made that the member then
-		// refuses (its side of the handshake ends first): the next try
-		// would use it instead of dialling.
-		waitFor(t, time.Minute, "the dialler sees its connection closed", func() bool {
-			return h.Network().Connectedness(member.ID) != network.Connected
-		})
+	}
+	if again > 0 {
+		t.Logf("%d dials did not reach the member and were tried again", again)
 	}
 	return opened
 }
@@ -240,19 +255,19 @@ func TestNonMemberDialsAMemberAThousandTimes(t *testing.T) {
 
 			hosts := []host.Host{strangerHost(t, tc.key(psk))}
 			start := time.Now()
-			var seen func() int // the dial fails at the gate (or sooner) by itself
-			if !tc.gated {
-				seen = func() int { return gl.count("", p2p.ConnIncoming) }
-			}
-			if opened := dialMany(t, hosts[0], member, n.Network(), dials, seen); opened != 0 {
+			came := func() int { return gl.count("", p2p.ConnIncoming) }
+			// A gated dial fails at the gate by itself; cut short when it
+			// came in, it might end before the gate decides.
+			if opened := dialMany(t, hosts[0], member, n.Network(), dials, came, !tc.gated); opened != 0 {
 				t.Fatalf("the strangers opened %d streams", opened)
 			}
 			took := time.Since(start)
 
-			waitFor(t, 30*time.Second, "every dial reached the member", func() bool { return gl.count("", p2p.ConnIncoming) >= dials })
+			// Each connection that came in is refused at the gate, or (with
+			// no key or a wrong one) never gets that far.
 			want := 0
 			if tc.gated {
-				want = dials
+				want = came()
 				waitFor(t, 30*time.Second, "the gater's decisions are in", func() bool { return refusedAny(gl, hosts) >= want })
 			}
 			refused, served, reset, completed := refusedAny(gl, hosts), 0, 0, 0
@@ -263,7 +278,7 @@ func TestNonMemberDialsAMemberAThousandTimes(t *testing.T) {
 			}
 			t.Logf("%d dials by %d host(s) in %v; the member saw %d connections come in, its gater refused %d; it completed %d, served %d streams, reset %d",
 				dials, len(hosts), took.Round(time.Millisecond), gl.count("", p2p.ConnIncoming), refused, completed, served, reset)
-			if c := gl.count("", p2p.ConnIncoming); c != dials {
+			if c := came(); c < dials {
 				t.Errorf("%d connections came in, want %d", c, dials)
 			}
 			if refused != want {
