@@ -53,23 +53,44 @@ func (n *Node) ackAlert(ctx context.Context, ref string) (e *crdt.Entry, already
 // statusAlerts is how many open alerts status shows.
 const statusAlerts = 10
 
-// eachOpenAlert walks the open alerts newest first, a page at a time, and
-// calls fn with each until fn returns false; it reads no other request,
-// and stops reading where fn stops.
-func (n *Node) eachOpenAlert(fn func(rv crdt.RequestView) bool) {
+// eachOpenAlert walks the open alerts newest first, a page at a time. For
+// each alert in turn (i counts from 0), build says whether its view is
+// needed: a view reads the alert's closes and answers, and an alert
+// without one costs a row. Then fn is called with each alert's place in
+// the list and its view (nil if not built), until fn returns false. It
+// reads no other request, and stops reading where fn stops. An alert
+// whose body is withheld is not one of them.
+func (n *Node) eachOpenAlert(build func(i int, id crdt.ID) bool, fn func(i int, at crdt.Cursor, rv *crdt.RequestView) bool) {
+	const pageSize = 64
 	var after *crdt.Cursor
+	i := 0
 	for {
-		page := n.state.RequestPage(crdt.Alert, true, after, 64)
-		for _, rv := range page {
-			if !fn(rv) {
+		var read []crdt.Cursor
+		var built []bool
+		page, next := n.state.RequestPageOf(crdt.Alert, true, after, pageSize, func(id crdt.ID, clock crdt.Clock, _ crdt.OrgID, req *crdt.Request) bool {
+			if req == nil {
+				return false
+			}
+			b := build(i+len(read), id)
+			read, built = append(read, crdt.Cursor{Clock: clock, ID: id}), append(built, b)
+			return b
+		})
+		k := 0
+		for j, at := range read {
+			var rv *crdt.RequestView
+			if built[j] {
+				rv = &page[k]
+				k++
+			}
+			if !fn(i, at, rv) {
 				return
 			}
+			i++
 		}
-		if len(page) < 64 {
+		if next == nil {
 			return
 		}
-		last := page[len(page)-1]
-		after = &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+		after = next
 	}
 }
 
@@ -87,13 +108,11 @@ type alertsInfo struct {
 func (n *Node) recentAlerts(names map[crdt.OrgID]string) alertsInfo {
 	since := n.now().Add(-AlertWindow).UnixMilli()
 	a := alertsInfo{shown: []RequestSummary{}}
-	n.eachOpenAlert(func(rv crdt.RequestView) bool {
-		if int64(rv.Clock.Millis()) < since || len(a.shown) == statusAlerts {
+	n.eachOpenAlert(func(i int, _ crdt.ID) bool { return i < statusAlerts }, func(_ int, at crdt.Cursor, rv *crdt.RequestView) bool {
+		if int64(at.Clock.Millis()) < since || rv == nil {
 			return false
 		}
-		if urgent(rv) {
-			a.shown = append(a.shown, n.summary(rv, names))
-		}
+		a.shown = append(a.shown, n.summary(*rv, names))
 		return true
 	})
 	all := n.state.RequestCount(crdt.Alert, true, nil)

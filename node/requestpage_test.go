@@ -47,7 +47,6 @@ func TestRequestPagesAreTheList(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []RequestFilter{{}, {Kind: "alert"}, {Kind: "letter"}, {Kind: "verification"}, {Open: true}, {Kind: "alert", Open: true}, {Kind: "verification", Open: true}} {
-		kind := fmt.Sprintf("%s, open %v", f.Kind, f.Open)
 		want, err := n.Requests(RequestFilter{Kind: f.Kind})
 		if err != nil {
 			t.Fatal(err)
@@ -56,32 +55,7 @@ func TestRequestPagesAreTheList(t *testing.T) {
 			want = slices.DeleteFunc(want, func(r RequestSummary) bool { return r.Status == "closed" })
 		}
 		for _, size := range []int{1, 2, 3, 5, len(want) + 1} {
-			var got []string
-			after := ""
-			for range len(want) + 1 {
-				page, more, err := n.RequestPage(f, after, size)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, r := range page {
-					got = append(got, r.ID)
-				}
-				if more != len(want)-len(got) {
-					t.Fatalf("kind %q, pages of %d: %d shown, %d said to follow, want %d", kind, size, len(got), more, len(want)-len(got))
-				}
-				if more == 0 {
-					break
-				}
-				after = page[len(page)-1].ID[:12]
-			}
-			if len(got) != len(want) {
-				t.Fatalf("kind %q, pages of %d: %d requests, want %d", kind, size, len(got), len(want))
-			}
-			for i := range want {
-				if got[i] != want[i].ID {
-					t.Fatalf("kind %q, pages of %d: item %d is %s, want %s", kind, size, i, got[i][:12], want[i].ID[:12])
-				}
-			}
+			walkPages(t, n, f, want, size)
 		}
 	}
 	if _, _, err := n.RequestPage(RequestFilter{Kind: "letter"}, alerts[0][:12], 3); err == nil {
@@ -89,6 +63,80 @@ func TestRequestPagesAreTheList(t *testing.T) {
 	}
 	if _, _, err := n.RequestPage(RequestFilter{Open: true}, alerts[1][:12], 3); err == nil {
 		t.Fatal("--after a closed alert in a list of open requests was taken")
+	}
+}
+
+// walkPages walks the list f gives, pages of size at a time, and fails
+// unless it is want, each page saying truly how many follow.
+func walkPages(t *testing.T, n *Node, f RequestFilter, want []RequestSummary, size int) {
+	t.Helper()
+	kind := fmt.Sprintf("%s, open %v", f.Kind, f.Open)
+	var got []string
+	after := ""
+	for range len(want) + 1 {
+		page, more, err := n.RequestPage(f, after, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			got = append(got, r.ID)
+		}
+		if more != len(want)-len(got) {
+			t.Fatalf("kind %q, pages of %d: %d shown, %d said to follow, want %d", kind, size, len(got), more, len(want)-len(got))
+		}
+		if more == 0 {
+			break
+		}
+		after = page[len(page)-1].ID[:12]
+	}
+	if len(got) != len(want) {
+		t.Fatalf("kind %q, pages of %d: %d requests, want %d", kind, size, len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i].ID {
+			t.Fatalf("kind %q, pages of %d: item %d is %s, want %s", kind, size, i, got[i][:12], want[i].ID[:12])
+		}
+	}
+}
+
+// TestRequestPagesPastManyOpenAlerts: the open alerts, read a page of the
+// store's at a time, head the list however many they are, and a page
+// that starts among or after them resumes in the right place.
+func TestRequestPagesPastManyOpenAlerts(t *testing.T) {
+	ctx := context.Background()
+	n, err := Init(ctx, t.TempDir(), InitOptions{Org: "Alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	var ids []string
+	for i := range 150 {
+		in := RequestInput{Kind: "alert", Title: fmt.Sprintf("alert %d", i), Region: "TZ"}
+		if i%10 == 3 {
+			in = RequestInput{Kind: "verification", Title: fmt.Sprintf("request %d", i)}
+		}
+		e, err := n.NewRequest(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID().String())
+	}
+	for _, i := range []int{0, 70, 149} { // closed alerts are listed in their place
+		if _, err := n.CloseRequest(ctx, ids[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []RequestFilter{{}, {Kind: "alert"}, {Open: true}} {
+		want, err := n.Requests(RequestFilter{Kind: f.Kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Open {
+			want = slices.DeleteFunc(want, func(r RequestSummary) bool { return r.Status == "closed" })
+		}
+		for _, size := range []int{7, 64, 65, 130} {
+			walkPages(t, n, f, want, size)
+		}
 	}
 }
 

@@ -691,23 +691,28 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		}
 		afterID = rv.ID
 	}
-	var open []crdt.RequestView // the open alerts read, newest first
+	// The open alerts read, newest first: where each stands, and the view
+	// of those this page shows.
+	var open []crdt.Cursor
+	var shown []crdt.RequestView
 	isOpen := map[crdt.ID]bool{}
 	at := -1                                     // the index in open of the request --after names
 	want := func() int { return at + 1 + limit } // open alerts this page could show
 	if kind == 0 || kind == crdt.Alert {
-		n.eachOpenAlert(func(rv crdt.RequestView) bool {
+		n.eachOpenAlert(func(i int, id crdt.ID) bool {
+			if after != "" && at < 0 && id == afterID {
+				at = i
+			}
+			return (after == "" || at >= 0 && i > at) && i < want()
+		}, func(_ int, c crdt.Cursor, rv *crdt.RequestView) bool {
 			if (after == "" || at >= 0) && len(open) >= want() {
 				return false
 			}
-			if !urgent(rv) {
-				return true
+			open = append(open, c)
+			isOpen[c.ID] = true
+			if rv != nil {
+				shown = append(shown, *rv)
 			}
-			if after != "" && at < 0 && rv.ID == afterID {
-				at = len(open)
-			}
-			open = append(open, rv)
-			isOpen[rv.ID] = true
 			return true
 		})
 	}
@@ -722,7 +727,7 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		}
 		cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
 	} else {
-		views = append(views, open[at+1:min(len(open), want())]...)
+		views = append(views, shown...)
 	}
 	for len(views) < limit {
 		batch := s.RequestPage(kind, onlyOpen, cursor, limit-len(views)+len(isOpen))
@@ -739,7 +744,7 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 	more := 0
 	if len(views) > 0 {
 		last := views[len(views)-1]
-		if i := slices.IndexFunc(open, func(rv crdt.RequestView) bool { return rv.ID == last.ID }); i >= 0 {
+		if i := slices.IndexFunc(open, func(c crdt.Cursor) bool { return c.ID == last.ID }); i >= 0 {
 			// The page ends among the open alerts: they come first.
 			more = s.RequestCount(kind, onlyOpen, nil) - (i + 1)
 		} else {
@@ -747,8 +752,8 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 			// open alerts older than it, which came first.
 			c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
 			more = s.RequestCount(kind, onlyOpen, c)
-			for _, rv := range open {
-				if rv.Clock < c.Clock || rv.Clock == c.Clock && rv.ID.Less(c.ID) {
+			for _, o := range open {
+				if o.Clock < c.Clock || o.Clock == c.Clock && o.ID.Less(c.ID) {
 					more--
 				}
 			}
