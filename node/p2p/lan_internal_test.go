@@ -166,28 +166,45 @@ func TestPendingNodeKeepsDialling(t *testing.T) {
 	}
 }
 
-// The LAN name: the inviting node and the holder of its code compute the
-// same one (the code holds the first half of the network's ID); it changes
-// with the day, and is nothing like another network's.
+// The LAN name: every member computes the same one; it changes with the
+// day, and is nothing like another network's. On a private network it is
+// keyed with the network key: the network's ID alone (in clear in every
+// member's murmur.json) does not give it.
 func TestLANServiceName(t *testing.T) {
-	f, fr := founded(t, 1)
-	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	ctx := context.Background()
+	f, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Founders", Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	psk, err := f.NetworkKey()
+	if err != nil || psk == nil {
+		t.Fatal(psk, err)
+	}
 	netID := f.Network()
 	day := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	member, joiner := lanServiceName(netID[:inviteNetLen], day), lanServiceName(code.Network[:], day)
-	if member != joiner {
-		t.Fatalf("the member announces %q, the joiner looks for %q", member, joiner)
+	member := lanServiceName(lanKey(netID, psk), day)
+	if again := lanServiceName(lanKey(netID, append([]byte(nil), psk...)), day); again != member {
+		t.Fatalf("two members of one network announce %q and %q", member, again)
 	}
-	if late := lanServiceName(netID[:inviteNetLen], day.Add(11*time.Hour)); late != member {
+	if late := lanServiceName(lanKey(netID, psk), day.Add(11*time.Hour)); late != member {
 		t.Errorf("the name changed within the day: %q, then %q", member, late)
 	}
-	if next := lanServiceName(netID[:inviteNetLen], day.Add(24*time.Hour)); next == member {
+	if next := lanServiceName(lanKey(netID, psk), day.Add(24*time.Hour)); next == member {
 		t.Errorf("the name did not change with the day: %q", next)
+	}
+	for _, k := range [][]byte{netID[:], netID[:lanPrefixLen], lanKey(netID, nil)} {
+		if lanServiceName(k, day) == member {
+			t.Errorf("the network's ID alone gives the name of a private network: %q", member)
+		}
 	}
 	other := netID
 	other[0] ^= 1
-	if o := lanServiceName(other[:inviteNetLen], day); o == member {
+	if o := lanServiceName(lanKey(other, psk), day); o == member {
 		t.Errorf("another network has the same name %q", o)
+	}
+	if o := lanServiceName(lanKey(other, nil), day); o == lanServiceName(lanKey(netID, nil), day) {
+		t.Errorf("two open networks have the same name %q", o)
 	}
 	if len(member) != len("_")+14+len("._udp") || strings.Contains(member, hex.EncodeToString(netID[:4])) {
 		t.Errorf("the name %q is not 14 hex digits of a hash", member)

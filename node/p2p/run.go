@@ -318,7 +318,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 		r.spawn(func() { r.keepConnected(ai) })
 	}
 	if opt.MDNS {
-		if r.lan, err = startLAN(r.h, netID[:lanPrefixLen], mdnsNotifee{r}, time.Now()); err != nil {
+		if r.lan, err = startLAN(r.h, lanKey(netID, r.psk), mdnsNotifee{r}, time.Now()); err != nil {
 			return nil, fmt.Errorf("mDNS: %w", err)
 		}
 		r.spawn(r.lanLoop)
