@@ -138,6 +138,53 @@ func TestJoinWithInvite(t *testing.T) {
 	}
 }
 
+// A stranger may connect to the inviting node while the invite is unused,
+// to present it; once the invite is used, no other stranger is let in
+// (before issue 11's review, the node let strangers in until the used
+// invite expired).
+func TestUsedInviteLetsNoStrangerIn(t *testing.T) {
+	f, fr := founded(t, SQLiteStore, 1)
+	stranger := func() peer.ID {
+		k, _, err := lpcrypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := peer.IDFromPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if f.Admissible(stranger()) {
+		t.Fatal("a stranger was let in with no invite open")
+	}
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	if !f.Admissible(stranger()) {
+		t.Fatal("a stranger was refused while an invite is open")
+	}
+	b := join(t, t.TempDir(), code, "Beta Collective", "")
+	if f.Admissible(stranger()) {
+		t.Fatal("a stranger was let in once the only invite was used")
+	}
+	bp, err := peer.IDFromPublicKey(mustPub(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Admissible(bp) {
+		t.Fatal("the organisation that used the invite was refused")
+	}
+}
+
+// mustPub is n's device key as a libp2p public key.
+func mustPub(t *testing.T, n *Node) lpcrypto.PubKey {
+	t.Helper()
+	k, err := n.HostKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.GetPublic()
+}
+
 func TestJoinRefusals(t *testing.T) {
 	f, fr := founded(t, SQLiteStore, 1)
 	before := f.Status()

@@ -49,19 +49,23 @@ func (n *Node) MemberPeer(p peer.ID) bool {
 	return n.memberPeer(p)
 }
 
-// openInvites reports whether this device issued an invite that stands
-// and has not expired by this node's clock: only then may a stranger
-// connect to this node, to present it (and nothing else). An invite code
-// carries its inviter's addresses, so the joiner dials the inviter's node
-// and no other: every other member's node refuses strangers whatever
-// invites are open elsewhere in the network. A used invite keeps the door
-// open until it expires, so that whoever presents it again hears why it
-// is refused instead of finding the node unreachable. The caller holds
-// n.mu.
-func (n *Node) openInvites() bool {
+// inviteOpenTo reports whether p may connect to this node to present an
+// invite (and do nothing else): this device issued an invite that stands,
+// has not expired by this node's clock, and is either unused or was used
+// by p (an organisation that awaits more stewards' approval, or whose
+// answer was lost, asks again). An invite code carries its inviter's
+// addresses, so the joiner dials the inviter's node and no other: every
+// other member's node refuses strangers whatever invites are open
+// elsewhere in the network, and once an invite is used only its user is
+// let in (as a private network's door does). The caller holds n.mu.
+func (n *Node) inviteOpenTo(p peer.ID) bool {
+	k, known := peerDevice(p)
 	now := uint64(n.now().UnixMilli())
 	for _, iv := range n.state.Invites() {
-		if iv.Author == n.device && iv.Expires > now {
+		if iv.Author != n.device || iv.Expires <= now {
+			continue
+		}
+		if iv.UsedBy == "" || known && (iv.UsedBy == crdt.OrgIDFor(k).String() || iv.UsedBy == k.String()) {
 			return true
 		}
 	}
@@ -69,7 +73,8 @@ func (n *Node) openInvites() bool {
 }
 
 // Admissible reports whether a peer may connect at all: a member device,
-// or anyone while an invite this device issued is open (to present it, and nothing else) —
+// or a stranger while an invite this device issued is open to it
+// (inviteOpenTo: to present it, and nothing else) —
 // except a device of the network that lost its standing (revoked): it is
 // no stranger, and is refused from the moment its revocation is known.
 func (n *Node) Admissible(p peer.ID) bool {
@@ -83,7 +88,7 @@ func (n *Node) admissible(p peer.ID) bool {
 	if n.memberPeer(p) {
 		return true
 	}
-	return !n.formerPeer(p) && n.openInvites()
+	return !n.formerPeer(p) && n.inviteOpenTo(p)
 }
 
 // formerPeer reports whether p is the node of a device the network knows

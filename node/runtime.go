@@ -514,7 +514,7 @@ func (n *Node) HostKey() (lpcrypto.PrivKey, error) {
 // Standing says where p stands with this node, in one look: the node of a
 // device with standing (member); of a device of the network without
 // standing (revoked); or neither, while an invite of this device is open
-// (invitesOpen: it may connect to present it).
+// to it (invitesOpen: it may connect to present it, inviteOpenTo).
 func (n *Node) Standing(p peer.ID) (member, revoked, invitesOpen bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -524,7 +524,7 @@ func (n *Node) Standing(p peer.ID) (member, revoked, invitesOpen bool) {
 	case n.formerPeer(p):
 		return false, true, false
 	}
-	return false, false, n.openInvites()
+	return false, false, n.inviteOpenTo(p)
 }
 
 // CheckRunnable fails if the node cannot run: its key is locked, or its
