@@ -84,9 +84,9 @@ type Facts interface {
 	// to one request, say, which a view counts without reading them.
 	CountUpTo(v View, tag uint64, ref ID, max int) (int, error)
 	// Resident calls fn for every stored entry a State keeps in memory:
-	// those not accepted, and the accepted ones of kinds for which
-	// ResidentKind is true.
-	Resident(fn func(e *Entry, st Status) error) error
+	// those not accepted (the waiting pool: only given pool), and the
+	// accepted ones of kinds for which ResidentKind is true.
+	Resident(pool bool, fn func(e *Entry, st Status) error) error
 }
 
 // Cursor is a position in a view listed newest first: the entry last
@@ -532,9 +532,9 @@ func (m *MemoryFacts) CountUpTo(v View, tag uint64, ref ID, max int) (int, error
 }
 
 // Resident implements Facts.
-func (m *MemoryFacts) Resident(fn func(*Entry, Status) error) error {
+func (m *MemoryFacts) Resident(pool bool, fn func(*Entry, Status) error) error {
 	for _, f := range m.entries {
-		if f.st != StatusAccepted || residentKind(f.e.Kind) {
+		if pool && f.st != StatusAccepted || f.st == StatusAccepted && residentKind(f.e.Kind) {
 			if err := fn(f.e, f.st); err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -123,6 +124,53 @@ func TestTwoStatesOnOneStore(t *testing.T) {
 				t.Fatalf("seed %d: a state on a shared store differs:\n%s", seed, firstDiff(dump(want), got))
 			}
 			checkBooks(t, p.s)
+		}
+	}
+}
+
+// TestRestoreForReading: a state restored without its waiting pool, from
+// facts that hold some of a history (entries waiting and held among them),
+// shows every view as a state restored whole does, and judges nothing.
+func TestRestoreForReading(t *testing.T) {
+	for seed := uint64(1); seed <= 40; seed++ {
+		n := genHistory(t, seed)
+		limits := Limits{MaxPending: 1 << 20, MaxPendingBytes: 1 << 40}
+		facts := NewMemoryFacts()
+		es := slices.Clone(n.all)
+		rng := rand.New(rand.NewPCG(seed, 5))
+		rng.Shuffle(len(es), func(i, j int) { es[i], es[j] = es[j], es[i] })
+		s := NewStateOn(n.network, limits, facts)
+		_, ready := s.Step(es[:len(es)*2/3])
+		facts.Persist(ready)
+
+		whole := NewStateOn(n.network, limits, facts)
+		if _, err := whole.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		reading := NewStateOn(n.network, limits, facts)
+		ready, err := reading.RestoreForReading()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ready.Changes) != 0 {
+			t.Fatalf("seed %d: restored for reading, it corrects %d statuses", seed, len(ready.Changes))
+		}
+		if got, want := dumpViews(reading), dumpViews(whole); got != want {
+			t.Fatalf("seed %d: restored for reading, the views differ:\n%s", seed, firstDiff(want, got))
+		}
+		rest := es[len(es)*2/3:]
+		if len(rest) == 0 {
+			continue
+		}
+		if res, _ := reading.Step(rest[:1]); res[0].Status != StatusNone || !errors.Is(reading.Err(), ErrReadOnly) {
+			t.Fatalf("seed %d: restored for reading, a step gave %+v (%v)", seed, res[0], reading.Err())
+		}
+		other := NewStateOn(n.network, limits, facts)
+		if _, err := other.RestoreForReading(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Check(rest[0]); !errors.Is(err, ErrReadOnly) {
+			t.Fatalf("seed %d: restored for reading, a check gave %v", seed, err)
 		}
 	}
 }

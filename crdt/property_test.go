@@ -227,6 +227,19 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 // dump is everything observable about a state, for comparison.
 func dump(s *State) string {
 	var b strings.Builder
+	b.WriteString(dumpViews(s))
+	var ids []string
+	s.Each(func(e *Entry, st Status) {
+		ids = append(ids, fmt.Sprintf("%v=%v", e.ID(), st))
+	})
+	slices.Sort(ids)
+	b.WriteString(strings.Join(ids, "\n"))
+	return b.String()
+}
+
+// dumpViews is what dump prints of s's views: all but the entries held.
+func dumpViews(s *State) string {
+	var b strings.Builder
 	fmt.Fprintf(&b, "digest %x\nmembers %+v\ndirectory %+v\n", s.Digest(), s.Members(), s.Directory())
 	fmt.Fprintf(&b, "governance %+v\n", s.Governance())
 	for _, r := range s.Requests() {
@@ -259,12 +272,6 @@ func dump(s *State) string {
 	fmt.Fprintf(&b, "address hints %+v\n", s.AddressHints())
 	c := s.Counts()
 	fmt.Fprintf(&b, "counts %d %d %d %v\n", c.Accepted, c.Waiting, c.Held, c.Unknown)
-	var ids []string
-	s.Each(func(e *Entry, st Status) {
-		ids = append(ids, fmt.Sprintf("%v=%v", e.ID(), st))
-	})
-	slices.Sort(ids)
-	b.WriteString(strings.Join(ids, "\n"))
 	return b.String()
 }
 

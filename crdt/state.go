@@ -23,6 +23,10 @@ var (
 	ErrInvite       = errors.New("crdt: the invite cannot be used")
 )
 
+// ErrReadOnly: a State restored without its waiting pool
+// (RestoreForReading) was given entries to judge.
+var ErrReadOnly = errors.New("crdt: the state was restored for reading only, without its waiting entries")
+
 // Limits bound what a State keeps that is not (yet) accepted.
 type Limits struct {
 	MaxPending      int   // waiting + held entries
@@ -75,6 +79,9 @@ type State struct {
 	facts   Facts
 	own     *MemoryFacts // facts the State persists itself (NewState)
 	err     error        // the first error of its facts: the State is unusable
+	// readOnly: restored without the waiting pool (RestoreForReading); it
+	// judges nothing.
+	readOnly bool
 
 	recs     map[ID]*record                     // resident entries, and during a Step those it loaded
 	chains   map[DeviceKey]map[uint64][]*record // author -> seq -> entries (forks)
@@ -411,6 +418,14 @@ func (s *State) ApplyBatch(es []*Entry) ([]Result, []Change) {
 // before asking the state anything else. If the facts fail, Err says so
 // and the results are not to be trusted.
 func (s *State) Step(es []*Entry) ([]Result, Ready) {
+	if s.readOnly {
+		s.fail(ErrReadOnly)
+		results := make([]Result, len(es))
+		for i := range results {
+			results[i].Reason = ErrReadOnly
+		}
+		return results, Ready{}
+	}
 	s.begin()
 	defer func() { s.known = nil }()
 	if len(es) > 1 {
@@ -700,9 +715,29 @@ const (
 // nothing of the accepted entries it does not keep, except the
 // predecessors of waiting ones.
 func (s *State) Restore() (Ready, error) {
+	return s.restore(true)
+}
+
+// RestoreForReading is Restore without the waiting pool: the entries not
+// accepted stay in the facts, unread, so that a process that only reads
+// (a CLI command that shows something) pays nothing for a full pool. Such
+// a State answers every view as Restore's would, but judges no entry:
+// Step, Apply, ApplyBatch and Check fail with ErrReadOnly, and Each lists
+// the accepted entries only. The Ready it returns is empty unless the
+// facts were written by another release (Restore then tells what to
+// correct).
+func (s *State) RestoreForReading() (Ready, error) {
+	s.readOnly = true
+	return s.restore(false)
+}
+
+// ReadOnly reports whether the State was restored for reading only.
+func (s *State) ReadOnly() bool { return s.readOnly }
+
+func (s *State) restore(pool bool) (Ready, error) {
 	s.begin()
 	var waiting []*record
-	err := s.facts.Resident(func(e *Entry, st Status) error {
+	err := s.facts.Resident(pool, func(e *Entry, st Status) error {
 		if s.recs[e.id] != nil {
 			return nil
 		}
@@ -1145,6 +1180,7 @@ func (s *State) Counts() Counts {
 
 // Each calls fn for every entry the state holds, whatever its status, in
 // no particular order. fn must not call back into the State.
+// (A State restored for reading holds no entry that is not accepted.)
 func (s *State) Each(fn func(e *Entry, st Status)) {
 	s.Accepted(func(e *Entry) { fn(e, StatusAccepted) })
 	for _, r := range s.recs {
@@ -1260,6 +1296,9 @@ func (q *pendingQueue) oldest() *record {
 // applied: the one validation used before anything is stored or forwarded.
 // It runs the same checks and the same membership replay as Apply.
 func (s *State) Check(e *Entry) (Status, error) {
+	if s.readOnly {
+		return StatusNone, ErrReadOnly
+	}
 	if !e.verified {
 		return StatusNone, ErrUnverified
 	}

@@ -126,17 +126,17 @@ func (n *Node) bundleKey() (msync.BundleKey, error) {
 	return msync.BundleKey{Secret: secret, Network: n.network}, nil
 }
 
-// holdingsOf lists the entries the state holds: all of them, or the
-// accepted ones only. The caller holds n.mu.
-func (n *Node) holdingsOf(acceptedOnly bool) []msync.Holding {
+// holdings lists every entry the state holds, the waiting pool included.
+// The caller holds n.mu.
+func (n *Node) holdings(ctx context.Context) ([]msync.Holding, error) {
+	if err := n.withPool(ctx); err != nil {
+		return nil, err
+	}
 	var out []msync.Holding
-	n.state.Each(func(e *crdt.Entry, st crdt.Status) {
-		if acceptedOnly && st != crdt.StatusAccepted {
-			return
-		}
+	n.state.Each(func(e *crdt.Entry, _ crdt.Status) {
 		out = append(out, msync.Holding{Author: e.Author, Seq: e.Seq, ID: e.ID(), Prev: e.Prev, Clock: e.Clock})
 	})
-	return out
+	return out, nil
 }
 
 // WriteSummary writes a summary file: what this node holds, for another
@@ -148,7 +148,12 @@ func (n *Node) WriteSummary(ctx context.Context, path string) (SummaryReport, er
 		n.mu.Unlock()
 		return SummaryReport{}, err
 	}
-	sum := msync.Summarise(n.holdingsOf(false))
+	held, err := n.holdings(ctx)
+	if err != nil {
+		n.mu.Unlock()
+		return SummaryReport{}, err
+	}
+	sum := msync.Summarise(held)
 	h := msync.Header{Kind: msync.KindSummary, Network: n.network, Device: n.device, Made: n.now(), Set: [16]byte(random(16)), Part: 1, Summary: sum}
 	h.Sig = crdt.SignWith(n.key, h.SignedPart())
 	n.mu.Unlock()
@@ -355,7 +360,10 @@ func (n *Node) ExportBundle(ctx context.Context, path string, o BundleOptions) (
 // exportPlan chooses the entries to export and makes the header. The
 // caller holds n.mu.
 func (n *Node) exportPlan(ctx context.Context, o BundleOptions, key msync.BundleKey) (raws [][]byte, h msync.Header, toKey []byte, rep ExportReport, err error) {
-	all := n.holdingsOf(false)
+	all, err := n.holdings(ctx)
+	if err != nil {
+		return nil, msync.Header{}, nil, ExportReport{}, err
+	}
 	var accepted []msync.Holding
 	for _, x := range all {
 		if st, _ := n.state.Has(x.ID); st == crdt.StatusAccepted {

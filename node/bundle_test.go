@@ -415,7 +415,11 @@ func testBundleMakerIsChecked(t *testing.T, kind StoreKind) {
 	a, b, g := threeOrgs(t, kind)
 	key := msync.BundleKey{Secret: heldSecret(t, a), Network: a.Network()}
 	g.mu.Lock()
-	all := msync.Summarise(g.holdingsOf(false))
+	held, err := g.holdings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := msync.Summarise(held)
 	g.mu.Unlock()
 	h := msync.Header{Kind: msync.KindBundle, Network: a.Network(), Device: b.Device(), Made: time.Now(), Part: 1, Summary: all}
 	h.Sig = crdt.SignWith(g.key, h.SignedPart()) // Gamma signs, claiming Beta's device

@@ -29,7 +29,9 @@ func (n *Node) newState() *crdt.State {
 }
 
 // load makes the state anew from what the store holds at mark at: the
-// entries it keeps in memory, never the whole log. It returns the status
+// entries it keeps in memory, never the whole log; without pool, not the
+// entries waiting (or held) either, as a state that only reads needs none
+// of them (crdt's RestoreForReading). It returns the status
 // corrections the state found (none, for a store this release wrote), for
 // the caller to store. Entries that other processes stored since the
 // state last matched the store are looked at: this device's, to publish;
@@ -37,14 +39,23 @@ func (n *Node) newState() *crdt.State {
 // mark's Changed has not moved), they are added to the reconciliation
 // index; otherwise it is built again when next needed. The caller holds
 // n.mu.
-func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
+func (n *Node) load(ctx context.Context, at store.Mark, pool bool) (store.Batch, error) {
 	s := n.newState()
-	ready, err := s.Restore()
+	var ready crdt.Ready
+	var err error
+	if pool {
+		ready, err = s.Restore()
+	} else if ready, err = s.RestoreForReading(); err == nil && !store.BatchOf(ready).Empty() {
+		// Corrections to store (a store another release wrote): they are
+		// judged with the pool.
+		s, pool = n.newState(), true
+		ready, err = s.Restore()
+	}
 	if err != nil {
 		return store.Batch{}, err
 	}
 	old := n.mark
-	n.state, n.mark = s, at
+	n.state, n.mark, n.pool = s, at, pool
 	if old.Cursor == 0 || at.Changed != old.Changed || at.Cursor < old.Cursor {
 		n.setIndex(nil)
 	}
@@ -74,6 +85,25 @@ func (n *Node) load(ctx context.Context, at store.Mark) (store.Batch, error) {
 	return fixes, nil
 }
 
+// withPool loads the state whole if it was restored for reading only:
+// for what judges an entry or lists those waiting. The caller holds n.mu.
+func (n *Node) withPool(ctx context.Context) error {
+	if n.pool && n.state != nil {
+		return nil
+	}
+	n.pool, n.mark = true, store.Mark{}
+	return n.refresh(ctx)
+}
+
+// LoadPool loads the state whole, waiting pool included, if it was
+// restored for reading only, and keeps it so: a running node judges
+// entries all the time.
+func (n *Node) LoadPool(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.withPool(ctx)
+}
+
 // reload loads the state again after a write failed (the state may be
 // ahead of the disk), storing the corrections it finds. Not with ctx: a
 // session cancelled mid-write (superseded by the peer's, or the node
@@ -86,7 +116,7 @@ func (n *Node) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fixes, err := n.load(ctx, at)
+	fixes, err := n.load(ctx, at, n.pool)
 	if err != nil || fixes.Empty() {
 		return err
 	}
@@ -142,8 +172,8 @@ func (n *Node) atomically(ctx context.Context, fn func() error) error {
 	}
 	tx := &txState{}
 	mark, err := n.store.Update(ctx, func(at store.Mark) (store.Batch, error) {
-		if at != n.mark || n.state == nil {
-			fixes, err := n.load(ctx, at)
+		if at != n.mark || n.state == nil || !n.pool {
+			fixes, err := n.load(ctx, at, true)
 			if err != nil {
 				return store.Batch{}, err
 			}

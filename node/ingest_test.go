@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,4 +207,61 @@ func TestOpenDoesNotCreateADatabase(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, dbName)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("Open created a database")
 	}
+}
+
+// A command that only reads leaves the waiting pool on disk (its state is
+// restored for reading); the first write loads it, so what waits is
+// judged with what arrives.
+func TestReadingLeavesThePoolOnDisk(t *testing.T) {
+	ForEachStore(t, func(t *testing.T, kind StoreKind) {
+		ctx := context.Background()
+		n, p := founderWithPeer(t, kind.Dir(t), 0)
+		var es []*crdt.Entry
+		for i := range 5 {
+			es = append(es, p.sign(t, n.Network(), &crdt.Request{Type: crdt.Verification, Title: fmt.Sprintf("request %d", i)}))
+		}
+		for _, e := range es[1:] { // the first is missing: the others wait
+			if _, err := n.Ingest(ctx, [][]byte{e.Raw()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := n.Status()
+		if want.Waiting != 4 {
+			t.Fatalf("%d waiting, want 4", want.Waiting)
+		}
+		if kind.memory {
+			return // (nothing to open again)
+		}
+		n.Close()
+		again, err := Open(ctx, n.Dir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { again.Close() })
+		if st := again.Status(); st.Digest != want.Digest || st.Entries != want.Entries || st.Waiting != 4 {
+			t.Fatalf("opened again: %+v, want %+v", st, want)
+		}
+		if _, err := again.Requests(RequestFilter{}); err != nil {
+			t.Fatal(err)
+		}
+		again.mu.Lock()
+		readOnly, pool := again.state.ReadOnly(), again.pool
+		again.mu.Unlock()
+		if !readOnly || pool {
+			t.Fatalf("after reading: the state is read-only %v, holds the pool %v", readOnly, pool)
+		}
+		// The missing entry arrives: the four waiting are accepted with it.
+		rep, err := again.Ingest(ctx, [][]byte{es[0].Raw()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := again.Status(); rep.Accepted != 1 || c.Waiting != 0 || c.Entries != want.Entries+5 {
+			t.Fatalf("the missing entry arrived: %+v; then %d waiting, %d entries (want 0, %d)", rep, c.Waiting, c.Entries, want.Entries+5)
+		}
+		for _, e := range es {
+			if st := storedStatus(t, again, e.ID()); st != crdt.StatusAccepted {
+				t.Fatalf("entry %d stored as %v", e.Seq, st)
+			}
+		}
+	})
 }

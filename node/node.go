@@ -91,6 +91,11 @@ type Node struct {
 	device  crdt.DeviceKey
 	store   store.Store
 	state   *crdt.State
+	// pool: the state holds the waiting pool (core.go). A node that has
+	// only read holds a state restored for reading (crdt's
+	// RestoreForReading), and the first write, or anything that judges an
+	// entry, loads it whole.
+	pool bool
 	// mark is where the store stood when the state last matched it
 	// (core.go): a write finds another process wrote when the store's
 	// mark differs.
@@ -538,7 +543,7 @@ func (n *Node) refresh(ctx context.Context) error {
 	if at == n.mark && n.state != nil {
 		return nil
 	}
-	fixes, err := n.load(ctx, at)
+	fixes, err := n.load(ctx, at, n.pool)
 	if err != nil {
 		return err
 	}

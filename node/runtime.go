@@ -643,6 +643,9 @@ func (n *Node) LiveCheck(e *crdt.Entry, from peer.ID) (st crdt.Status, held, dev
 	_, device = n.state.DeviceOrg(e.Author)
 	mayWait = device || n.memberPeer(from)
 	if !held && !mayWait {
+		if err := n.withPool(context.Background()); err != nil {
+			return crdt.StatusNone, false, device, false
+		}
 		st, _ = n.state.Check(e)
 		n.judging(judgedLive, e)
 	}

@@ -162,8 +162,8 @@ func (f *facts) CountUpTo(v crdt.View, tag uint64, ref crdt.ID, max int) (int, e
 	return f.s.CountUpTo(f.ctx, v, tag, ref, max)
 }
 
-func (f *facts) Resident(fn func(*crdt.Entry, crdt.Status) error) error {
-	return f.s.Resident(f.ctx, func(r Record) error {
+func (f *facts) Resident(pool bool, fn func(*crdt.Entry, crdt.Status) error) error {
+	return f.s.Resident(f.ctx, pool, func(r Record) error {
 		e, err := decode(r)
 		if err != nil {
 			return err

@@ -141,7 +141,7 @@ func BenchmarkFacts(b *testing.B) {
 			})
 			run("Resident", func() error {
 				n := 0
-				err := s.Resident(ctx, func(Record) error { n++; return nil })
+				err := s.Resident(ctx, true, func(Record) error { n++; return nil })
 				if err == nil && n < size/20 {
 					b.Fatalf("%d resident", n)
 				}

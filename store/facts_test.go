@@ -430,7 +430,7 @@ func answers(t *testing.T, f crdt.Facts, p probes) string {
 	check("max clock", err)
 	fmt.Fprintf(&b, "max clock: %v\n", mc)
 	var res []string
-	check("resident", f.Resident(func(e *crdt.Entry, st crdt.Status) error {
+	check("resident", f.Resident(true, func(e *crdt.Entry, st crdt.Status) error {
 		res = append(res, fmt.Sprintf("%v %s", st, entryLine(e)))
 		return nil
 	}))

@@ -220,8 +220,8 @@ func (m *memory) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit i
 	return recs, nil
 }
 
-func (m *memory) Resident(ctx context.Context, fn func(Record) error) error {
-	return m.each(ctx, "resident", func(r *Record) bool { return !accepted(r) || crdt.ResidentKind(r.Kind) }, fn)
+func (m *memory) Resident(ctx context.Context, pool bool, fn func(Record) error) error {
+	return m.each(ctx, "resident", func(r *Record) bool { return pool && !accepted(r) || accepted(r) && crdt.ResidentKind(r.Kind) }, fn)
 }
 
 // NeedsKeys is always false: the in-memory store was never written by a

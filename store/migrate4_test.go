@@ -142,7 +142,7 @@ func TestUpgradeKeepsKeysUnknownUntilSet(t *testing.T) {
 		}
 		resident := func(st Store) []crdt.ID {
 			var out []crdt.ID
-			if err := st.Resident(ctx, func(r Record) error { out = append(out, r.ID); return nil }); err != nil {
+			if err := st.Resident(ctx, true, func(r Record) error { out = append(out, r.ID); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			slices.SortFunc(out, func(x, y crdt.ID) int { return byIDOrder(Record{ID: x}, Record{ID: y}) })

@@ -383,15 +383,22 @@ func TestMaxClockAndResident(t *testing.T) {
 		if c, err := s.MaxClock(ctx); err != nil || c != 1<<63+5 {
 			t.Fatalf("max clock %v %v", c, err)
 		}
-		resident := func() []crdt.ID {
+		residentOf := func(pool bool) []crdt.ID {
 			var out []crdt.ID
-			if err := s.Resident(ctx, func(r Record) error { out = append(out, r.ID); return nil }); err != nil {
+			if err := s.Resident(ctx, pool, func(r Record) error { out = append(out, r.ID); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			slices.SortFunc(out, func(x, y crdt.ID) int { return byIDOrder(Record{ID: x}, Record{ID: y}) })
 			return out
 		}
-		want := []crdt.ID{testID(3), testID(4), testID(5)}
+		resident := func() []crdt.ID { return residentOf(true) }
+		// Without the pool: the accepted resident kinds only.
+		want := []crdt.ID{testID(3), testID(4)}
+		slices.SortFunc(want, func(x, y crdt.ID) int { return byIDOrder(Record{ID: x}, Record{ID: y}) })
+		if got := residentOf(false); !slices.Equal(got, want) {
+			t.Fatalf("resident without the pool %v, want %v", got, want)
+		}
+		want = []crdt.ID{testID(3), testID(4), testID(5)}
 		slices.SortFunc(want, func(x, y crdt.ID) int { return byIDOrder(Record{ID: x}, Record{ID: y}) })
 		if got := resident(); !slices.Equal(got, want) {
 			t.Fatalf("resident %v, want %v", got, want)
@@ -440,7 +447,7 @@ func TestFactsQueryPlans(t *testing.T) {
 		authoredQuery: {k[:], 0, 0, 1}, acceptedSeqHigh: {k[:]}, acceptedSeqLow: {k[:]}, acceptedAtSeq: {k[:], 1},
 		deviceQuery: {k[:]}, viewQuery: {1, 0, id[:], 1}, refsQuery: {1, id[:], 0, id[:], 1}, rangeQuery: {id[:], id[:], 1, 2}, rangeAnyQuery: {id[:], id[:], 2}, getManyQuery: manyIDs(id), grantsQuery: {id[:], id[:], 1},
 		countQuery: {1}, countTagQuery: {1, 1}, countUpToQuery: {2, id[:], 1, 10}, referencedQuery: append([]any{3}, manyIDs(id)...),
-		withheldQuery: {id[:], 1}, idsQuery: {id[:], 1}, notAcceptedQuery: nil, residentQuery: {0, 1}, needsKeysQuery: nil,
+		withheldQuery: {id[:], 1}, idsQuery: {id[:], 1}, notAcceptedQuery: nil, residentQuery: {0, 1}, residentAcceptedQuery: {0, 1}, needsKeysQuery: nil,
 		forkedAmong: {k[:], "[1,2]"}, rowsInSeqRange: {k[:], 1, 5}, acceptedAtCount: {k[:], 1}, forkedAnywhere: {k[:]},
 	}
 	for _, tag := range []bool{false, true} {
@@ -463,7 +470,7 @@ func TestFactsQueryPlans(t *testing.T) {
 			}
 		}
 	}
-	walks := map[string]bool{withheldQuery: true, idsQuery: true, notAcceptedQuery: true, residentQuery: true, needsKeysQuery: true}
+	walks := map[string]bool{withheldQuery: true, idsQuery: true, notAcceptedQuery: true, residentQuery: true, residentAcceptedQuery: true, needsKeysQuery: true}
 	// Sorts the entries of one author at one seq: one, or the few of a fork.
 	sortsFew := map[string]bool{acceptedAtSeq: true}
 	for q, args := range queries {

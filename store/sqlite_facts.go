@@ -72,6 +72,8 @@ const (
 	countTagQuery = `SELECT COALESCE(SUM(n), 0) FROM views WHERE view = ? AND tag = ?`
 	residentQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
 		WHERE resident = 1 AND cursor > ? ORDER BY cursor LIMIT ?`
+	residentAcceptedQuery = `SELECT ` + recordCols + ` FROM entries INDEXED BY entries_resident
+		WHERE resident = 1 AND status = 1 AND cursor > ? ORDER BY cursor LIMIT ?`
 	needsKeysQuery = `SELECT EXISTS (SELECT 1 FROM entries INDEXED BY entries_keyless WHERE view IS NULL)`
 
 	// A device's fork: at one of the seqs (a JSON array) just accepted, at
@@ -753,8 +755,12 @@ func (s *SQLite) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit i
 }
 
 // Resident implements Store: it reads only the resident rows.
-func (s *SQLite) Resident(ctx context.Context, fn func(Record) error) error {
-	return s.walk(ctx, "resident", residentQuery, func(last *row) []any {
+func (s *SQLite) Resident(ctx context.Context, pool bool, fn func(Record) error) error {
+	q := residentAcceptedQuery
+	if pool {
+		q = residentQuery
+	}
+	return s.walk(ctx, "resident", q, func(last *row) []any {
 		if last == nil {
 			return []any{int64(0)}
 		}

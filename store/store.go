@@ -124,9 +124,9 @@ type Querier interface {
 	// by ID.
 	Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error)
 	// Resident calls fn for every record a crdt State keeps in memory:
-	// those not accepted, and accepted ones of kinds for which
-	// crdt.ResidentKind is true.
-	Resident(ctx context.Context, fn func(Record) error) error
+	// those not accepted (the waiting pool: only given pool), and accepted
+	// ones of kinds for which crdt.ResidentKind is true.
+	Resident(ctx context.Context, pool bool, fn func(Record) error) error
 }
 
 // Keyer fills in the keys of records stored before keys were kept.

@@ -152,7 +152,7 @@ func (c *cmdFlags) open(e *env) (*node.Node, error) {
 		fmt.Fprintln(e.stderr, "Opening takes a while: after an upgrade of murmur this node's database is brought up to date once, which can take a minute for a long history.")
 	})
 	ask := passphraseFrom(e, "Passphrase for "+dir)
-	n, err := node.OpenWith(e.ctx, dir, func() ([]byte, error) {
+	n, err := openWith(e.ctx, dir, func() ([]byte, error) {
 		if slow.Stop() { // (the time spent typing is not the open's)
 			defer slow.Reset(openSlowAfter)
 		}
@@ -169,6 +169,9 @@ func (c *cmdFlags) open(e *env) (*node.Node, error) {
 
 // openSlowAfter is how long an open may take before the command says why.
 var openSlowAfter = 3 * time.Second
+
+// openWith opens a node (a test makes it slow).
+var openWith = node.OpenWith
 
 // passphraseFrom reads MURMUR_PASSPHRASE, or asks on the terminal.
 func passphraseFrom(e *env, prompt string) node.PassphraseSource {

@@ -39,6 +39,10 @@ type Core interface {
 	// CheckRunnable fails if the node cannot run: its key is locked, or
 	// its database is damaged.
 	CheckRunnable(ctx context.Context) error
+	// LoadPool has the core hold the entries waiting for what they lack
+	// (a process that only reads leaves them on disk): a running node
+	// judges entries all the time.
+	LoadPool(ctx context.Context) error
 
 	// Standing: who may connect, and what a peer is called.
 

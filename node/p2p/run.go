@@ -188,6 +188,9 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 	if err := n.CheckRunnable(ctx); err != nil {
 		return nil, err
 	}
+	if err := n.LoadPool(ctx); err != nil {
+		return nil, err
+	}
 	chosenListen := len(opt.Listen) > 0
 	opt.defaults()
 	r = &Runner{core: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), commits: make(chan commitReq, commitBatch), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
