@@ -155,6 +155,9 @@ type Stats struct {
 	Unsent   int `json:"unsent"`   // entries this side owed the peer when the session failed
 	Received int `json:"received"` // entries received (and stored, unless refused)
 	Refused  int `json:"refused"`  // received entries refused
+	// Turns counts this side's turns that pushed entries: what it owed
+	// went in turns capped in bytes (TurnBytes, then sized by the link).
+	Turns int `json:"turns"`
 	// Elapsed is how long the session lasted.
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Initiator: this side started the session (one session's stats only).
@@ -170,6 +173,7 @@ func (s *Stats) add(o Stats) {
 	s.Unsent += o.Unsent
 	s.Received += o.Received
 	s.Refused += o.Refused
+	s.Turns += o.Turns
 	s.Elapsed += o.Elapsed
 }
 
@@ -798,7 +802,11 @@ func (st *storer) wait() error {
 func (ss *session) sendTurn() (sentMsg bool, err error) {
 	budget := ss.turnCap
 	ss.turnAt = time.Now()
-	defer func() { ss.turnSent = ss.turnCap - budget }()
+	defer func() {
+		if ss.turnSent = ss.turnCap - budget; ss.turnSent > 0 {
+			ss.stats.Turns++
+		}
+	}()
 	for budget > 0 {
 		if len(ss.ready) == 0 {
 			if len(ss.pending) == 0 {

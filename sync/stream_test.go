@@ -283,7 +283,15 @@ func TestStreamTurnsCappedInBytes(t *testing.T) {
 	// The initiator's Sync returns once it has sent its last turn; the
 	// responder may still be storing it.
 	waitFor(t, func() bool { return a.len() == len(es) && b.len() == len(es) && sp.sb.Totals().Sessions == 1 })
-	t.Logf("one session, turns of 4 KiB: %d entries pushed, %d received, %d messages", st.Pushed, st.Received, st.Rounds)
+	t.Logf("one session, turns of 4 KiB: %d entries pushed, %d received, %d messages, in %d turns", st.Pushed, st.Received, st.Rounds, st.Turns)
+	// Each side owes some 240 KB: a first turn of 4 KiB, each next one at
+	// most 4 times the last, needs 4 turns (4 + 16 + 64 + 256 KiB); with
+	// no cap, it would take one.
+	for side, turns := range map[string]int{"initiator": st.Turns, "responder": sp.sb.Totals().Turns} {
+		if turns < 4 {
+			t.Errorf("the %s pushed what it owed in %d turns, want 4 or more", side, turns)
+		}
+	}
 }
 
 // (b) A link that moves steadily is not timed out, though the transfer
