@@ -30,8 +30,11 @@ import (
 // nothing: the revoked device's own streams are refused all along.
 
 // toldWithin bounds how long a node spends telling a revoked device before
-// it cuts it off regardless.
-const toldWithin = 3 * time.Second
+// it cuts it off regardless. What it sends (a revocation and up to
+// toldChain entries below it, a few KB; at most toldMax entries) takes
+// some 5 to 10 s on a link of 32 kbit/s and an 800 ms round trip; the
+// revoked device can do nothing meanwhile, as its own streams are refused.
+const toldWithin = 20 * time.Second
 
 // toldChain is how many entries of a revocation's author's chain, below
 // the revocation, go with it.
