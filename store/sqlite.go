@@ -192,6 +192,10 @@ func openSQLite(path string, key []byte) (*SQLite, error) {
 		writer.Close()
 		return nil, err
 	}
+	if err := checkSchema(ctx, writer, migrations); err != nil {
+		writer.Close()
+		return nil, err
+	}
 
 	rdsn, err := dsn(path, url.Values{"_query_only": {"1"}})
 	if err != nil {
