@@ -236,7 +236,9 @@ func TestReadingLeavesThePoolOnDisk(t *testing.T) {
 		n.Close()
 		// The doctor counts them, and finds nothing wrong.
 		d, err := Diagnose(ctx, n.Dir(), nil)
-		if err != nil || !d.Healthy || !slices.ContainsFunc(d.Checked, func(c string) bool { return strings.Contains(c, "4 entries wait for ones this node has not received yet") }) {
+		if err != nil || !d.Healthy || !slices.ContainsFunc(d.Checked, func(c string) bool {
+			return strings.Contains(c, "4 entries wait for ones this node has not received yet")
+		}) {
 			t.Fatalf("doctor: %v %+v", err, d)
 		}
 		again, err := Open(ctx, n.Dir())
