@@ -136,6 +136,82 @@ func TestAntiEntropyDoesNotWaitOnAStalledPeer(t *testing.T) {
 	t.Logf("A pulled C's entry %v after it was written, its session with B stalled", took.Round(time.Millisecond))
 }
 
+// Anti-entropy runs at most four sessions at once: with six peers that
+// all stall, A holds four sessions open and starts no fifth until one of
+// them ends.
+func TestAntiEntropySessionsAreBounded(t *testing.T) {
+	const hour = time.Hour
+	opts := []p2p.RunOptions{{SyncEvery: 300 * time.Millisecond, PollEvery: 20 * time.Millisecond, Gossip: msync.GossipOptions{Filter: never},
+		Sync: msync.SyncOptions{IdleTimeout: 10 * time.Minute}}}
+	for range 6 {
+		opts = append(opts, p2p.RunOptions{SyncEvery: hour, PollEvery: 20 * time.Millisecond, Gossip: msync.GossipOptions{Filter: never}})
+	}
+	nodes := startNodes(t, opts)
+	a, others := nodes[0], nodes[1:]
+	waitFor(t, 60*time.Second, "every organisation admitted", func() bool {
+		for _, m := range others {
+			if !m.n.Status().Admitted {
+				return false
+			}
+		}
+		return true
+	})
+	// Every other node takes reconciliations and never answers, until
+	// told; each says when A opens one with it.
+	byA := make(chan int, 64)
+	release := make([]chan struct{}, len(others))
+	for i, m := range others {
+		release[i] = make(chan struct{})
+		rel := release[i]
+		t.Cleanup(func() {
+			select {
+			case <-rel:
+			default:
+				close(rel)
+			}
+		})
+		m.r.Host().SetStreamHandler(msync.Protocol(m.n.Network()), func(s network.Stream) {
+			if s.Conn().RemotePeer() == a.r.Host().ID() {
+				byA <- i
+			}
+			<-rel
+			s.Reset()
+		})
+	}
+	held := map[int]bool{}
+	timeout := time.After(90 * time.Second)
+	for len(held) < 4 {
+		select {
+		case i := <-byA:
+			held[i] = true
+		case <-timeout:
+			t.Fatalf("A opened sessions with %d peers, want 4", len(held))
+		}
+	}
+	// Several of A's periods go by: no fifth session starts.
+	select {
+	case i := <-byA:
+		t.Fatalf("A opened a fifth session (with peer %d) while four stalled; held %v", i, held)
+	case <-time.After(3 * time.Second):
+	}
+	// One ends: a session with a peer A had not reached starts.
+	for i := range held {
+		close(release[i])
+		break
+	}
+	timeout = time.After(90 * time.Second)
+	for {
+		select {
+		case i := <-byA:
+			if !held[i] {
+				return
+			}
+		case <-timeout:
+			t.Fatal("A started no session with another peer once one ended")
+		}
+	}
+}
+
 // A session that fails is logged as failed, with what it moved, on both
 // sides; one that succeeds is logged as synced.
 func TestFailedSessionsAreLogged(t *testing.T) {
