@@ -121,7 +121,44 @@ func dropMarks(r rune) rune {
 func SameName(a, b string) bool {
 	al, au := NameSkeletons(a)
 	bl, bu := NameSkeletons(b)
-	return al == bl || au == bu
+	return al == bl || au == bu || shapeSkeleton(a) == shapeSkeleton(b)
+}
+
+// shapeLookalike maps the Latin letters and digits that most sans-serif
+// fonts draw alike, in either case, to one of them: a capital I, a digit
+// one and a small L ("AIpha Fund", "Co11ective"), a zero and a capital O.
+var shapeLookalike = map[rune]rune{
+	'I': 'l', '1': 'l', 'ǀ': 'l', 'ı': 'i', '0': 'O', 'ȷ': 'j',
+}
+
+// shapeSequences are the pairs of small letters that read as one letter
+// at a glance ("Gamrna" for "Gamma").
+var shapeSequences = strings.NewReplacer("rn", "m", "vv", "w", "VV", "W")
+
+// shapeSkeleton is a name's third skeleton: what a reader sees within one
+// script, where case matters ("IDA" and "LDA" are two names; "AIpha" and
+// "Alpha" are one). The invisible characters, compatibility forms, spaces,
+// punctuation and symbols are set aside as in the other two.
+func shapeSkeleton(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if isDefaultIgnorable(r) {
+			return -1
+		}
+		return r
+	}, s)
+	s = norm.NFKC.String(s)
+	if bare := strings.Map(dropMarks, s); bare != "" {
+		s = bare
+	} else {
+		s = strings.Join(strings.Fields(s), " ")
+	}
+	s = strings.Map(func(r rune) rune {
+		if l, ok := shapeLookalike[r]; ok {
+			return l
+		}
+		return r
+	}, s)
+	return shapeSequences.Replace(s)
 }
 
 // confusableScripts are the scripts whose letters are mistaken for one

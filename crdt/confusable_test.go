@@ -45,6 +45,18 @@ func TestNameSkeleton(t *testing.T) {
 		{"Xray Aid", "X r a y Aid", true},
 		{"Xray Aid", "Xray Ald", false}, // another letter
 		{"***", "###", false},           // a name of nothing else keeps them
+		// Letters one script draws alike (review 6: each was admitted).
+		{"Alpha Fund", "AIpha Fund", true}, // capital I for small l
+		{"Beta Collective", "Beta CoIIective", true},
+		{"Beta Collective", "Beta Co11ective", true}, // digit one
+		{"Gamma Group", "Gamrna Group", true},        // rn for m
+		{"Bolt Aid", "B0lt Aid", false},              // (a zero looks like a capital O)
+		{"BOLT Aid", "B0LT Aid", true},
+		{"Wave", "VVave", true},
+		{"IDA", "LDA", false}, // case matters here: these look different
+		{"Ilya Fund", "Ilya Fund", true},
+		{"Ilya Fund", "llya Fund", true},
+		{"Iris", "Lris", false},
 	} {
 		if got := SameName(tc.a, tc.b); got != tc.same {
 			l1, u1 := NameSkeletons(tc.a)

@@ -73,6 +73,22 @@ func TestJoinRefusesALookalikeName(t *testing.T) {
 	if err := f.takenName("Betta", crdt.OrgID{}); err != nil {
 		t.Errorf("Betta is another name: %v", err)
 	}
+	// Letters one script draws alike: a capital I or a one for a small L,
+	// "rn" for "m" (review 6: "AIpha Fund" was admitted beside "Alpha
+	// Fund").
+	f.mu.Unlock()
+	join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "Collective Gamma", "")
+	join(t, t.TempDir(), newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour), "CoIIective Gamma", `an organisation called "Collective Gamma" is a member already`)
+	f.mu.Lock()
+	for _, name := range []string{"Co11ective Gamma", "Collective Gamrna", "CoIlective-Gamma"} {
+		err := f.takenName(name, crdt.OrgID{})
+		if err == nil || !strings.Contains(err.Error(), `an organisation called "Collective Gamma" is a member already`) {
+			t.Errorf("%+q: got %v", name, err)
+		}
+	}
+	if err := f.takenName("LDA Collective Gamma", crdt.OrgID{}); err != nil {
+		t.Errorf("another name refused: %v", err)
+	}
 }
 
 // A member cannot pass for another in the directory: a directory name
