@@ -607,6 +607,7 @@ func testInbox(t *testing.T, kind node.StoreKind) {
 	beta.write(t, a, &crdt.Request{Type: crdt.Verification, Title: "to Gamma, within the hour", To: them, RespondBy: by(time.Hour)})
 	anyone := beta.write(t, a, &crdt.Request{Type: crdt.Alert, Title: "open to all, in our region", Region: "TZ"})
 	beta.write(t, a, &crdt.Request{Type: crdt.Alert, Title: "open to all, elsewhere", Region: "NI"})
+	beta.write(t, a, &crdt.Request{Type: crdt.Alert, Title: "a later alert, in our region", Region: "TZ"})
 	beta.write(t, a, &crdt.Request{Type: crdt.Referral, Title: "needs what we do not offer", Region: "KE", Needs: []string{"relocation"}})
 	closed := beta.write(t, a, &crdt.Request{Type: crdt.Verification, Title: "to us, but closed", To: us, RespondBy: by(2 * time.Hour)})
 	beta.write(t, a, &crdt.RequestClosed{Request: closed.ID()}, closed.ID())
@@ -645,15 +646,16 @@ func testInbox(t *testing.T, kind node.StoreKind) {
 		}
 		return titles
 	}
-	// The alert comes first; then the soonest deadline.
-	want := []string{"open to all, in our region", "to us, tomorrow", "to us, in three days"}
+	// The alerts come first, newest first as everywhere (review 6: the
+	// latest was last); then the soonest deadline.
+	want := []string{"a later alert, in our region", "open to all, in our region", "to us, tomorrow", "to us, in three days"}
 	if got := inbox(); !slices.Equal(got, want) {
 		t.Errorf("inbox:\n got %q\nwant %q", got, want)
 	}
 	if _, err := a.Respond(ctx, node.ResponseInput{Request: sooner.ID().String(), Type: "vouch"}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"open to all, in our region", "to us, in three days"}; !slices.Equal(inbox(), want) {
+	if want := []string{"a later alert, in our region", "open to all, in our region", "to us, in three days"}; !slices.Equal(inbox(), want) {
 		t.Errorf("inbox after answering the soonest:\n got %q\nwant %q", inbox(), want)
 	}
 	// Another organisation's answer does not take it off ours.
@@ -661,8 +663,8 @@ func testInbox(t *testing.T, kind node.StoreKind) {
 	if _, err := a.Respond(ctx, node.ResponseInput{Request: later.ID().String(), Type: "comment", Body: "Checking."}); err != nil {
 		t.Fatal(err)
 	}
-	if got := inbox(); !slices.Equal(got, want[:1]) {
-		t.Errorf("inbox after commenting on the other:\n got %q\nwant %q", got, want[:1])
+	if got := inbox(); !slices.Equal(got, want[:2]) {
+		t.Errorf("inbox after commenting on the other:\n got %q\nwant %q", got, want[:2])
 	}
 }
 

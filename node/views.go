@@ -552,30 +552,15 @@ func (n *Node) Requests(f RequestFilter) ([]RequestSummary, error) {
 		}
 		return true
 	})
+	// Open alerts come first everywhere, newest first; then, in the inbox,
+	// the soonest deadline (requests without one last, oldest first).
 	if f.Inbox {
-		slices.Reverse(views) // oldest first, for those with no deadline
+		views = inboxOrder(views, func(rv crdt.RequestView) (bool, uint64) { return urgent(rv), deadline(rv) })
+	} else {
+		slices.SortStableFunc(views, func(a, b crdt.RequestView) int {
+			return cmp.Compare(b2i(urgent(b)), b2i(urgent(a)))
+		})
 	}
-	// Open alerts come first everywhere; then, in the inbox, the soonest
-	// deadline (requests without one last, oldest first).
-	slices.SortStableFunc(views, func(a, b crdt.RequestView) int {
-		if ua, ub := urgent(a), urgent(b); ua != ub {
-			if ua {
-				return -1
-			}
-			return 1
-		}
-		if !f.Inbox {
-			return 0
-		}
-		da, db := deadline(a), deadline(b)
-		switch {
-		case da < db:
-			return -1
-		case da > db:
-			return 1
-		}
-		return 0
-	})
 	out := []RequestSummary{}
 	for _, rv := range views {
 		out = append(out, n.summary(rv, names))
@@ -619,15 +604,8 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) (page []Reque
 		}
 		return false
 	}, func(crdt.RequestView) bool { return true })
-	slices.Reverse(cands)
-	slices.SortStableFunc(cands, func(a, b candidate) int {
-		if ua, ub := a.req.Type == crdt.Alert, b.req.Type == crdt.Alert; ua != ub {
-			if ua {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(deadline(crdt.RequestView{Request: a.req}), deadline(crdt.RequestView{Request: b.req}))
+	cands = inboxOrder(cands, func(c candidate) (bool, uint64) {
+		return c.req.Type == crdt.Alert, deadline(crdt.RequestView{Request: c.req})
 	})
 	i := 0
 	if after != "" {
@@ -794,6 +772,36 @@ func deadline(rv crdt.RequestView) uint64 {
 		return ^uint64(0)
 	}
 	return rv.Request.RespondBy
+}
+
+// inboxOrder puts requests listed newest first in the inbox's order: the
+// open alerts first, newest first as everywhere else (the latest "office
+// raided" is the one to see); then the soonest deadline, those without one
+// last, the oldest first among equals (it has waited longest). of says
+// whether one is an open alert, and its deadline.
+func inboxOrder[T any](newestFirst []T, of func(T) (alert bool, deadline uint64)) []T {
+	var alerts, rest []T
+	for _, x := range newestFirst {
+		if a, _ := of(x); a {
+			alerts = append(alerts, x)
+		} else {
+			rest = append(rest, x)
+		}
+	}
+	slices.Reverse(rest)
+	slices.SortStableFunc(rest, func(a, b T) int {
+		_, da := of(a)
+		_, db := of(b)
+		return cmp.Compare(da, db)
+	})
+	return append(alerts, rest...)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func urgent(rv crdt.RequestView) bool {
