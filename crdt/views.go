@@ -402,6 +402,71 @@ func (s *State) RequestPageOf(kind RequestType, open bool, after *Cursor, limit 
 	return out, &Cursor{Clock: last.Clock, ID: last.id}
 }
 
+// RestPage is RequestPage without the open alerts, which the lists show
+// apart, ahead of the rest: up to limit requests of kind (0: any; Alert:
+// the closed alerts, if not open) after cursor, newest first. The open
+// alerts it passes cost a row read each (no view of them is built); the
+// closed requests are read apart from the open ones, so that it never
+// asks whether a request is closed.
+func (s *State) RestPage(kind RequestType, open bool, after *Cursor, limit int) []RequestView {
+	if limit <= 0 || kind == Alert && open {
+		return nil
+	}
+	if kind != 0 && kind != Alert {
+		return s.RequestPage(kind, open, after, limit)
+	}
+	// The open requests but the alerts.
+	var opened []RequestView
+	if kind == 0 {
+		// (Views are built for the first limit only; the batches grow
+		// while they pass alerts.)
+		kept := 0
+		keep := func(_ ID, _ Clock, _ OrgID, req *Request) bool {
+			if req != nil && req.Type == Alert || kept >= limit {
+				return false
+			}
+			kept++
+			return true
+		}
+		for cur, n := after, limit; kept < limit; n = min(2*n, restBatch) {
+			batch, next := s.RequestPageOf(0, true, cur, n, keep)
+			opened = append(opened, batch...)
+			if next == nil {
+				break
+			}
+			cur = next
+		}
+	}
+	if open {
+		return opened
+	}
+	// And the closed ones (of any kind, or the alerts), merged in.
+	es, err := s.facts.Page(ViewRequest, uint64(kind), &ClosedRef, after, limit)
+	s.fail(err)
+	closed := make([]RequestView, 0, len(es))
+	for _, e := range es {
+		r := s.recs[e.id]
+		if r == nil {
+			r = s.load(e, StatusAccepted)
+		}
+		if r.status == StatusAccepted {
+			closed = append(closed, s.requestView(r, 0))
+		}
+	}
+	out := append(opened, closed...)
+	slices.SortFunc(out, func(a, b RequestView) int {
+		if a.Clock != b.Clock {
+			return cmp.Compare(b.Clock, a.Clock)
+		}
+		return bytes.Compare(b.ID[:], a.ID[:])
+	})
+	return out[:min(len(out), limit)]
+}
+
+// restBatch is the most open requests RestPage reads at a time when it
+// passes open alerts.
+const restBatch = 512
+
 // RequestsBetween lists up to max requests whose IDs lie between lo and
 // hi (both included), by ID: the requests an ID prefix names.
 func (s *State) RequestsBetween(lo, hi ID, max int) []RequestView {

@@ -634,9 +634,11 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) (page []Reque
 // RequestPage is one page of `request list`: at most limit requests (0:
 // all) after the one whose ID starts with after (from the first if
 // empty), and how many more follow (for the inbox, at most how many:
-// inboxPage). The plain list and a list of one kind read only the page
-// and the open alerts (they come first); with --open every request is
-// looked at, and with --inbox every open one, briefly.
+// inboxPage). The open alerts come first: a page among them reads the
+// alerts it shows; a page past them (State.RestPage) reads the requests
+// it shows, and passes the open alerts newer than them at a row each. The
+// count of what follows comes from the store's indexes. With --inbox
+// every open request is looked at, briefly.
 func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestSummary, int, error) {
 	if f.Inbox && limit > 0 {
 		return n.inboxPage(f, after, limit)
@@ -655,86 +657,54 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		return nil, 0, err
 	}
 	s, onlyOpen := n.state, f.Open
-	// The open alerts, newest first, head the list. They are read as far
-	// as this page needs them: all of them only if the page goes past
-	// them, or starts after a request that is not one of them.
-	var afterID crdt.ID // the request --after names
+	// The open alerts, newest first, head the list; the rest follows,
+	// newest first. A page reads the requests it shows, and counts the
+	// rest in the store's indexes.
+	alertsFirst := kind == 0 || kind == crdt.Alert
+	inRest := !alertsFirst
+	var cursor *crdt.Cursor // the request --after names
 	if after != "" {
 		rv, err := n.requestByPrefix(after)
+		if err == nil && (kind != 0 && (rv.Request == nil || rv.Request.Type != kind) || onlyOpen && rv.Closed) {
+			err = ErrNotFound
+		}
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
 			}
 			return nil, 0, err
 		}
-		afterID = rv.ID
-	}
-	// The open alerts read, newest first: where each stands, and the view
-	// of those this page shows.
-	var open []crdt.Cursor
-	var shown []crdt.RequestView
-	isOpen := map[crdt.ID]bool{}
-	at := -1                                     // the index in open of the request --after names
-	want := func() int { return at + 1 + limit } // open alerts this page could show
-	if kind == 0 || kind == crdt.Alert {
-		n.eachOpenAlert(func(i int, id crdt.ID) bool {
-			if after != "" && at < 0 && id == afterID {
-				at = i
-			}
-			return (after == "" || at >= 0 && i > at) && i < want()
-		}, func(_ int, c crdt.Cursor, rv *crdt.RequestView) bool {
-			if (after == "" || at >= 0) && len(open) >= want() {
-				return false
-			}
-			open = append(open, c)
-			isOpen[c.ID] = true
-			if rv != nil {
-				shown = append(shown, *rv)
-			}
-			return true
-		})
+		cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
+		inRest = !alertsFirst || !urgent(rv)
 	}
 	var views []crdt.RequestView
-	var cursor *crdt.Cursor // where the rest of the list resumes
-	if after != "" && at < 0 {
-		// After a request that is not an open alert: every open alert was
-		// read (above), and the rest resumes after that request.
-		rv, err := n.requestByPrefix(afterID.String())
-		if err != nil || isOpen[rv.ID] || kind != 0 && (rv.Request == nil || rv.Request.Type != kind) || onlyOpen && rv.Closed {
-			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+	if !inRest {
+		views = s.RequestPage(crdt.Alert, true, cursor, limit)
+		if len(views) < limit {
+			inRest, cursor = true, nil
 		}
-		cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
-	} else {
-		views = append(views, shown...)
 	}
-	for len(views) < limit {
-		batch := s.RequestPage(kind, onlyOpen, cursor, limit-len(views)+len(isOpen))
-		for _, rv := range batch {
-			if !isOpen[rv.ID] && len(views) < limit {
-				views = append(views, rv)
-			}
-			cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
-		}
-		if len(batch) == 0 {
-			break
-		}
+	if inRest {
+		views = append(views, s.RestPage(kind, onlyOpen, cursor, limit-len(views))...)
 	}
 	more := 0
 	if len(views) > 0 {
 		last := views[len(views)-1]
-		if i := slices.IndexFunc(open, func(c crdt.Cursor) bool { return c.ID == last.ID }); i >= 0 {
-			// The page ends among the open alerts: they come first.
-			more = s.RequestCount(kind, onlyOpen, nil) - (i + 1)
-		} else {
-			// Past them (every one was read): what follows it, but the
-			// open alerts older than it, which came first.
-			c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
-			more = s.RequestCount(kind, onlyOpen, c)
-			for _, o := range open {
-				if o.Clock < c.Clock || o.Clock == c.Clock && o.ID.Less(c.ID) {
-					more--
-				}
+		c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
+		openAlerts := func(after *crdt.Cursor) int {
+			if !alertsFirst {
+				return 0
 			}
+			return s.RequestCount(crdt.Alert, true, after)
+		}
+		if alertsFirst && urgent(last) {
+			// The page ends among the open alerts: those after it, and
+			// all the rest.
+			more = openAlerts(c) + s.RequestCount(kind, onlyOpen, nil) - openAlerts(nil)
+		} else {
+			// In the rest: what follows it, but the open alerts older
+			// than it, which came first.
+			more = s.RequestCount(kind, onlyOpen, c) - openAlerts(c)
 		}
 	}
 	names := n.orgNames()
