@@ -83,6 +83,9 @@ type Facts interface {
 	// (not 0), counted up to max: one organisation's answers of one type
 	// to one request, say, which a view counts without reading them.
 	CountUpTo(v View, tag uint64, ref ID, max int) (int, error)
+	// Stat returns the statistics' inputs stored for request id (the
+	// last a Ready gave), ok false if none are.
+	Stat(id ID) (st RequestStat, ok bool, err error)
 	// Resident calls fn for every stored entry a State keeps in memory:
 	// those not accepted (the waiting pool: only given pool), and the
 	// accepted ones of kinds for which ResidentKind is true.
@@ -162,6 +165,12 @@ type Ready struct {
 	// Rekeyed are entries stored before whose keys changed, ordered by
 	// ID: requests closed or opened again.
 	Rekeyed []Rekey
+	// Stats are the statistics' inputs of the requests this Step may
+	// have changed (stats.go), ordered by ID; StatsGone the requests
+	// whose inputs were stored and no longer count (not accepted, or
+	// their body taken back).
+	Stats     []RequestStat
+	StatsGone []ID
 }
 
 // keysOf decides the keys of an entry whose (possibly kept) body is body.
@@ -212,6 +221,7 @@ type MemoryFacts struct {
 	views    map[View]map[ID]*memFact
 	refs     map[View]map[ID]map[ID]*memFact
 	grants   map[[32]byte]map[ID]*memFact
+	stats    map[ID]RequestStat
 	maxClock Clock
 }
 
@@ -229,6 +239,7 @@ func NewMemoryFacts() *MemoryFacts {
 		views:    map[View]map[ID]*memFact{},
 		refs:     map[View]map[ID]map[ID]*memFact{},
 		grants:   map[[32]byte]map[ID]*memFact{},
+		stats:    map[ID]RequestStat{},
 	}
 }
 
@@ -313,6 +324,26 @@ func (m *MemoryFacts) Persist(r Ready) {
 			f.keys = k.Keys
 			m.index(f, true)
 		}
+	}
+	for _, st := range r.Stats {
+		m.stats[st.ID] = st
+	}
+	for _, id := range r.StatsGone {
+		delete(m.stats, id)
+	}
+}
+
+// Stat implements Facts.
+func (m *MemoryFacts) Stat(id ID) (RequestStat, bool, error) {
+	st, ok := m.stats[id]
+	return st, ok, nil
+}
+
+// Stats calls fn for the statistics' inputs of every request, in no
+// particular order.
+func (m *MemoryFacts) Stats(fn func(RequestStat)) {
+	for _, st := range m.stats {
+		fn(st)
 	}
 }
 

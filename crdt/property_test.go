@@ -294,6 +294,7 @@ func checkInvariants(t *testing.T, seed uint64, s *State) {
 			t.Fatalf("seed %d: request %v closed=%v, listed among the open: %v", seed, rv.ID, rv.Closed, open[rv.ID])
 		}
 	}
+	checkStats(t, seed, s)
 	for _, id := range s.acceptedIDs() {
 		r := s.get(id)
 		if r.e.Kind != KindGenesis && s.m.devices[r.e.Author] == nil {
@@ -450,11 +451,35 @@ func reopening(t *testing.T, network ID, limits Limits, batches [][]*Entry, rng 
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ready.Changes)+len(ready.Stored)+len(ready.Rewritten)+len(ready.Rekeyed) > 0 {
+			if len(ready.Changes)+len(ready.Stored)+len(ready.Rewritten)+len(ready.Rekeyed)+len(ready.Stats)+len(ready.StatsGone) > 0 {
 				t.Fatalf("a restored state changed what it was restored from: %+v", ready)
 			}
 			checkBooks(t, s)
 		}
 	}
 	return s
+}
+
+// checkStats checks that the statistics' inputs the Steps left in the
+// facts are those of every request, computed afresh from the state: an
+// input for each accepted request whose body is read, and no other.
+func checkStats(t *testing.T, seed uint64, s *State) {
+	t.Helper()
+	facts, ok := s.facts.(interface{ Stats(func(RequestStat)) })
+	if !ok {
+		return
+	}
+	stored := map[ID]RequestStat{}
+	facts.Stats(func(st RequestStat) { stored[st.ID] = st })
+	for _, rv := range s.Requests() {
+		want, ok := s.RequestStat(rv.ID)
+		got, had := stored[rv.ID]
+		if ok != had || got != want {
+			t.Fatalf("seed %d (rerun with -prop.seed=%d -prop.cases=1): request %v: stored inputs %+v (%v), want %+v (%v)", seed, seed, rv.ID, got, had, want, ok)
+		}
+		delete(stored, rv.ID)
+	}
+	for id, st := range stored {
+		t.Fatalf("seed %d: inputs stored for %v, which is no accepted request: %+v", seed, id, st)
+	}
 }

@@ -24,9 +24,11 @@ import (
 // accepted entries (the digest) without it. One written by schema 6
 // (closes, acknowledgements and responses not keyed by their organisation)
 // has them keyed again; one written by schema 7 loses its index of clocks;
-// one written by schema 8 lists its requests apart from the other views.
+// one written by schema 8 lists its requests apart from the other views;
+// one written by schema 9 gains the statistics' inputs, filled in once,
+// and reports the statistics the writing node kept as it went.
 func TestOldDataDirectoryOpensWithTheSameState(t *testing.T) {
-	for _, schema := range []int{3, 4, 5, 6, 7, 8} {
+	for _, schema := range []int{3, 4, 5, 6, 7, 8, 9} {
 		t.Run(fmt.Sprint("schema ", schema), func(t *testing.T) { oldDirectoryOpens(t, schema) })
 	}
 }
@@ -86,8 +88,17 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 			t.Fatal(err)
 		}
 		st := n.Status()
+		stats, err := n.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats.At = ""
+		if stats.Total.Requests != len(reqs) || stats.Total.Answered != 1 {
+			t.Fatalf("stats count %d requests, %d answered; want %d, 1", stats.Total.Requests, stats.Total.Answered, len(reqs))
+		}
 		out, err := json.Marshal(map[string]any{"digest": st.Digest, "entries": st.Entries, "waiting": st.Waiting, "held": st.Held,
-			"requests": reqs, "open": open, "page": page, "more": more, "directory": n.State().Directory(), "members": n.State().Members()})
+			"requests": reqs, "open": open, "page": page, "more": more, "directory": n.State().Directory(), "members": n.State().Members(),
+			"stats": stats})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,6 +112,13 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	db, err := sql.Open("sqlite", filepath.Join(dir, dbName))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Schema 9 and before: without the statistics' inputs.
+	for _, q := range []string{`DROP TABLE request_stats`, `DROP TABLE stats_groups`, `DROP TABLE stats_totals`,
+		`DROP TABLE stats_hist`, `DELETE FROM marks WHERE name = 'stats'`, `PRAGMA user_version = 9`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 	schema8 := []string{ // requests in the indexes of every view
 		`DROP INDEX entries_view_page`, `DROP INDEX entries_view_tag`,
@@ -143,6 +161,8 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	}
 	qs := schema3
 	switch schema {
+	case 9:
+		qs = nil
 	case 4:
 		qs = schema4
 	case 5:

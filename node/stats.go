@@ -1,11 +1,14 @@
 package node
 
 import (
+	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/store"
 )
 
 // Response times, so the network can see silence and fix it. A request is
@@ -31,10 +34,11 @@ type StatsRow struct {
 	OnTimeShare *float64 `json:"on_time_share"`
 	// UnansweredOverdue: open, unanswered, past the deadline — the silence.
 	UnansweredOverdue int `json:"unanswered_overdue"`
-	// MedianFirstResponseHours: over the answered requests (null if none).
+	// MedianFirstResponseHours: over the answered requests (null if
+	// none), within 1% (or a minute, below a minute).
 	MedianFirstResponseHours *float64 `json:"median_first_response_hours"`
 
-	firsts []uint64 // ms to first response, of the answered ones
+	hist map[int]int // answered ones by time to first response (store.BucketMillis)
 }
 
 // Stats is what `murmur stats` prints.
@@ -45,69 +49,40 @@ type Stats struct {
 	At    string     `json:"at"` // the time the shares were computed at
 }
 
-// Stats computes response statistics over every request this node holds.
-// (It reads them all: the one command whose cost grows with the log.)
-func (n *Node) Stats() Stats {
+// Stats computes response statistics over every request this node holds,
+// from the totals the store keeps (store.StatsTotals): its cost is the
+// number of kinds and regions, not of requests. The first time, on a data
+// directory written before the totals were kept, it fills them in
+// (buildStats), once.
+func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.buildStats(ctx); err != nil {
+		return Stats{}, err
+	}
 	now := uint64(n.now().UnixMilli())
-	rows := map[[2]string]*StatsRow{}
-	total := &StatsRow{Kind: "*", Region: "*"}
-	get := func(m map[[2]string]*StatsRow, kind, region string) *StatsRow {
-		k := [2]string{kind, region}
-		if m[k] == nil {
-			m[k] = &StatsRow{Kind: kind, Region: region}
-		}
-		return m[k]
+	groups, err := n.store.StatsTotals(ctx, now)
+	if err != nil {
+		return Stats{}, err
 	}
-	byKind := map[[2]string]*StatsRow{}
-	// A page of requests at a time: the time is the number of requests
-	// (each read, with its responses: no view of it is built), the memory
-	// one page and a duration per answered request. The open ones are
-	// told from the closed by the index of the open.
-	open := map[crdt.ID]bool{}
-	n.eachRequest(0, true, func(id crdt.ID, _ crdt.Clock, _ crdt.OrgID, _ *crdt.Request) bool {
-		open[id] = true
-		return false
-	}, func(crdt.RequestView) bool { return true })
-	n.eachRequest(0, false, func(id crdt.ID, clock crdt.Clock, _ crdt.OrgID, req *crdt.Request) bool {
-		if req == nil {
-			return false
-		}
-		kind := req.Type.String()
-		at, answered := n.state.FirstAnswer(id)
-		first := at.Millis()
-		created := clock.Millis()
-		for _, row := range []*StatsRow{get(rows, kind, req.Region), get(byKind, kind, "*"), total} {
-			row.Requests++
-			if answered {
-				row.Answered++
-				row.firsts = append(row.firsts, first-min(first, created))
-			}
-			if req.RespondBy == 0 {
-				continue
-			}
-			switch {
-			case answered:
-				row.Due++
-				if first <= req.RespondBy {
-					row.OnTime++
-				}
-			case now > req.RespondBy:
-				row.Due++
-				if open[id] {
-					row.UnansweredOverdue++
-				}
-			}
-		}
-		return false
-	}, func(crdt.RequestView) bool { return true })
 	out := Stats{Rows: []StatsRow{}, Kinds: []StatsRow{}, At: formatMillis(now)}
-	for _, r := range rows {
-		out.Rows = append(out.Rows, r.finish())
+	total := &StatsRow{Kind: "*", Region: "*", hist: map[int]int{}}
+	byKind := map[string]*StatsRow{}
+	var kinds []string
+	for _, g := range groups {
+		kind := g.Kind.String()
+		row := &StatsRow{Kind: kind, Region: g.Region, hist: map[int]int{}}
+		if byKind[kind] == nil {
+			byKind[kind] = &StatsRow{Kind: kind, Region: "*", hist: map[int]int{}}
+			kinds = append(kinds, kind)
+		}
+		for _, r := range []*StatsRow{row, byKind[kind], total} {
+			r.add(g)
+		}
+		out.Rows = append(out.Rows, row.finish())
 	}
-	for _, r := range byKind {
-		out.Kinds = append(out.Kinds, r.finish())
+	for _, k := range kinds {
+		out.Kinds = append(out.Kinds, byKind[k].finish())
 	}
 	order := func(a, b StatsRow) int {
 		if c := kindOrder(a.Kind) - kindOrder(b.Kind); c != 0 {
@@ -118,7 +93,59 @@ func (n *Node) Stats() Stats {
 	slices.SortFunc(out.Rows, order)
 	slices.SortFunc(out.Kinds, order)
 	out.Total = total.finish()
-	return out
+	return out, nil
+}
+
+// add counts the requests of g in r.
+func (r *StatsRow) add(g store.StatsGroup) {
+	r.Requests += g.Requests
+	r.Answered += g.Answered
+	r.Due += g.DueAnswered + g.PastDue
+	r.OnTime += g.OnTime
+	r.UnansweredOverdue += g.PastDueOpen
+	for b, k := range g.Hist {
+		r.hist[b] += k
+	}
+}
+
+// statsBuildPage is how many requests buildStats reads in one write.
+const statsBuildPage = 1024
+
+// buildStats fills in the statistics' inputs of every request, unless the
+// store has them all (store.StatsBuilt): once, on a data directory written
+// before they were kept. A page of requests at a time, each in one write
+// with the state brought up to what the store holds, so that another
+// process's writes meanwhile (which store the inputs of the requests they
+// change) are neither lost nor overwritten with older ones. The caller
+// holds n.mu.
+func (n *Node) buildStats(ctx context.Context) error {
+	built, err := n.store.StatsBuilt(ctx)
+	if err != nil || built {
+		return err
+	}
+	var after *crdt.Cursor
+	for first := true; ; first = false {
+		done := false
+		err := n.atomically(ctx, func() error {
+			b := store.Batch{StatsReset: first}
+			_, next := n.state.RequestPageOf(0, false, after, statsBuildPage, func(id crdt.ID, _ crdt.Clock, _ crdt.OrgID, _ *crdt.Request) bool {
+				if st, ok := n.state.RequestStat(id); ok {
+					b.Stats = append(b.Stats, st)
+				}
+				return false
+			})
+			if err := n.state.Err(); err != nil {
+				return err
+			}
+			after, done = next, next == nil
+			b.StatsBuilt = done
+			n.tx.batch.Add(b)
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
 }
 
 func kindOrder(k string) int {
@@ -133,13 +160,20 @@ func (r *StatsRow) finish() StatsRow {
 		s := float64(r.OnTime) / float64(r.Due)
 		r.OnTimeShare = &s
 	}
-	if len(r.firsts) > 0 {
-		slices.Sort(r.firsts)
-		m := len(r.firsts) / 2
-		med := float64(r.firsts[m])
-		if len(r.firsts)%2 == 0 {
-			med = (float64(r.firsts[m-1]) + float64(r.firsts[m])) / 2
+	if r.Answered > 0 {
+		// The median of the histogram: the middle one's bucket, or the
+		// mean of the two middle ones'.
+		buckets := slices.Sorted(maps.Keys(r.hist))
+		at := func(rank int) float64 {
+			for _, b := range buckets {
+				if rank < r.hist[b] {
+					return store.BucketMillis(b)
+				}
+				rank -= r.hist[b]
+			}
+			return 0
 		}
+		med := (at((r.Answered-1)/2) + at(r.Answered/2)) / 2
 		h := med / float64(time.Hour/time.Millisecond)
 		r.MedianFirstResponseHours = &h
 	}

@@ -126,6 +126,8 @@ func (f *facts) Counts() (crdt.Counts, error) {
 
 func (f *facts) MaxClock() (crdt.Clock, error) { return f.s.MaxClock(f.ctx) }
 
+func (f *facts) Stat(id crdt.ID) (crdt.RequestStat, bool, error) { return f.s.Stat(f.ctx, id) }
+
 func (f *facts) Page(v crdt.View, tag uint64, ref *crdt.ID, after *crdt.Cursor, limit int) ([]*crdt.Entry, error) {
 	recs, err := f.s.Page(f.ctx, v, tag, ref, after, limit)
 	if err != nil {

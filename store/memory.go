@@ -33,6 +33,10 @@ type memory struct {
 	meta    map[string][]byte
 	// contacts: per device, by address (a string of its bytes).
 	contacts map[crdt.DeviceKey]map[string]Contact
+	// stats: the statistics' inputs by request; statsBuilt, whether they
+	// are complete.
+	stats      map[crdt.ID]crdt.RequestStat
+	statsBuilt bool
 }
 
 type memEntry struct {
@@ -43,7 +47,8 @@ type memEntry struct {
 // NewMemory returns an empty in-memory Store with the same semantics as the
 // SQLite one, for tests.
 func NewMemory() Store {
-	return &memory{byID: map[crdt.ID]*memEntry{}, meta: map[string][]byte{}, contacts: map[crdt.DeviceKey]map[string]Contact{}}
+	return &memory{byID: map[crdt.ID]*memEntry{}, meta: map[string][]byte{}, contacts: map[crdt.DeviceKey]map[string]Contact{},
+		stats: map[crdt.ID]crdt.RequestStat{}, statsBuilt: true}
 }
 
 func cloneRecord(r Record) Record {

@@ -257,5 +257,6 @@ func (m *memory) SetKeys(ctx context.Context, recs []Record) error {
 		}
 		e.rec.Status, e.rec.Keys, e.rec.Withheld = r.Status, cloneKeys(r.Keys), r.Withheld
 	}
+	m.writeStatsLocked(Batch{StatsReset: true})
 	return nil
 }

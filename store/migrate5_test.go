@@ -31,15 +31,16 @@ func TestUpgradeKeysRequestsOpenOrClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		// As format 4 left it: no index of the rows without a ref.
-		for _, q := range []string{`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`, `DROP INDEX entries_ref_tag`, `PRAGMA user_version = 4`} {
+		for _, q := range []string{`DROP INDEX entries_bare`, `DROP INDEX entries_bare_tag`, `DROP INDEX entries_ref_tag`,
+			`DROP TABLE request_stats`, `DROP TABLE stats_groups`, `DROP TABLE stats_totals`, `DROP TABLE stats_hist`, `PRAGMA user_version = 4`} {
 			if _, err := s.writer.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}
 		}
 		s.Close()
 		s = openTemp(t, path)
-		if !slices.Equal(s.applied, []int{5, 6, 7, 8, 9}) {
-			t.Fatalf("applied %v, want [5 6 7 8 9]", s.applied)
+		if !slices.Equal(s.applied, []int{5, 6, 7, 8, 9, 10}) {
+			t.Fatalf("applied %v, want [5 6 7 8 9 10]", s.applied)
 		}
 		needs, err := s.NeedsKeys(ctx)
 		if err != nil {

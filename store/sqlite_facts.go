@@ -796,6 +796,10 @@ func (s *SQLite) SetKeys(ctx context.Context, recs []Record) error {
 				}
 			}
 		}
+		// The statistics' inputs are filled in again (StatsBuilt).
+		if err := w.writeStats(Batch{StatsReset: true}); err != nil {
+			return err
+		}
 		return w.finish()
 	})
 }

@@ -267,6 +267,19 @@ type Store interface {
 	// device and address).
 	Contacts(ctx context.Context) ([]Contact, error)
 
+	// Stat returns the statistics' inputs stored for request id (see
+	// crdt.RequestStat; a Batch writes them), ok false if none are.
+	Stat(ctx context.Context, id crdt.ID) (st crdt.RequestStat, ok bool, err error)
+	// StatsTotals is what the statistics' inputs add up to, per kind and
+	// region, with the unanswered requests whose deadline is before now
+	// (Unix milliseconds): a row per group, not per request.
+	StatsTotals(ctx context.Context, now uint64) ([]StatsGroup, error)
+	// StatsBuilt reports whether the statistics' inputs are complete: a
+	// store that held requests before it kept them (migration 10), or
+	// whose entries were keyed again (SetKeys), lacks some until a node
+	// fills them in and writes a Batch with StatsBuilt.
+	StatsBuilt(ctx context.Context) (bool, error)
+
 	// Close releases the store. It is safe to call more than once.
 	Close() error
 }

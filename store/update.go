@@ -29,11 +29,18 @@ type Batch struct {
 	Changes []crdt.Change
 	Rewrite []Record
 	Rekey   []crdt.Rekey
+	// The statistics' inputs (stats.go): those to store in place of what
+	// was (Stats), and those to forget (StatsGone). StatsReset forgets
+	// them all first, and StatsBuilt marks them complete (StatsBuilt).
+	Stats      []crdt.RequestStat
+	StatsGone  []crdt.ID
+	StatsReset bool
+	StatsBuilt bool
 }
 
 // Empty reports whether b writes nothing.
 func (b Batch) Empty() bool {
-	return len(b.Put)+len(b.Changes)+len(b.Rewrite)+len(b.Rekey) == 0
+	return len(b.Put)+len(b.Changes)+len(b.Rewrite)+len(b.Rekey)+len(b.Stats)+len(b.StatsGone) == 0 && !b.StatsReset && !b.StatsBuilt
 }
 
 // BatchOf is the batch that persists what a State's Step decided.
@@ -47,6 +54,7 @@ func BatchOf(r crdt.Ready) Batch {
 		b.Rewrite = append(b.Rewrite, StoredRecord(st))
 	}
 	b.Rekey = r.Rekeyed
+	b.Stats, b.StatsGone = r.Stats, r.StatsGone
 	return b
 }
 
@@ -56,6 +64,12 @@ func (b *Batch) Add(o Batch) {
 	b.Changes = append(b.Changes, o.Changes...)
 	b.Rewrite = append(b.Rewrite, o.Rewrite...)
 	b.Rekey = append(b.Rekey, o.Rekey...)
+	if o.StatsReset { // (what came before is forgotten)
+		b.Stats, b.StatsGone, b.StatsReset = nil, nil, true
+	}
+	b.Stats = append(b.Stats, o.Stats...)
+	b.StatsGone = append(b.StatsGone, o.StatsGone...)
+	b.StatsBuilt = b.StatsBuilt || o.StatsBuilt
 }
 
 const (
@@ -132,6 +146,9 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 			if err := w.rekey(k.ID, k.Keys); err != nil {
 				return err
 			}
+		}
+		if err := w.writeStats(b); err != nil {
+			return err
 		}
 		if err := w.finish(); err != nil {
 			return err
@@ -256,6 +273,7 @@ func (m *memory) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 	if len(b.Rekey) > 0 {
 		m.gen++
 	}
+	m.writeStatsLocked(b)
 	return Mark{Gen: m.gen, Cursor: m.last, Changed: m.changed}, nil
 }
 

@@ -165,7 +165,10 @@ func cmdStats(e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	st := n.Stats()
+	st, err := n.Stats(e.ctx)
+	if err != nil {
+		return err
+	}
 	return c.output(e, st, func(w io.Writer) {
 		if st.Total.Requests == 0 {
 			fmt.Fprintln(w, "No requests yet.")

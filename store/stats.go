@@ -1,0 +1,356 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/murmurnet/murmur/crdt"
+)
+
+// The response statistics' inputs (crdt.RequestStat), one per request,
+// and the totals kept from them (migration 10): `murmur stats` reads a
+// row per kind and region, a histogram of the times to a first answer,
+// and the unanswered requests past their deadline, not the log.
+
+// StatsGroup is what the store keeps of the requests of one kind in one
+// region.
+type StatsGroup struct {
+	Kind   crdt.RequestType
+	Region string
+	// Requests, of them Answered; DueAnswered are the answered ones with
+	// a deadline, OnTime those answered by it.
+	Requests, Answered, DueAnswered, OnTime int
+	// PastDue are the unanswered ones whose deadline passed (before the
+	// time asked about), PastDueOpen those of them still open.
+	PastDue, PastDueOpen int
+	// Hist counts the answered ones by the time to their first answer,
+	// in buckets (BucketMillis).
+	Hist map[int]int
+}
+
+// bucketStep is the width of a histogram bucket: 1% of the time.
+var bucketStep = math.Log(1.01)
+
+// statsBucket is the bucket of a time to a first answer of ms
+// milliseconds.
+func statsBucket(ms uint64) int {
+	return int(math.Log1p(float64(ms)/60000) / bucketStep)
+}
+
+// BucketMillis is the middle of a histogram bucket, in milliseconds:
+// within 1% of every time it counts (and of a minute, below one).
+func BucketMillis(b int) float64 {
+	lo := math.Expm1(float64(b)*bucketStep) * 60000
+	hi := math.Expm1(float64(b+1)*bucketStep) * 60000
+	return (lo + hi) / 2
+}
+
+// answerMillis is the time from a request to its first answer (0 if the
+// answer's clock is earlier).
+func answerMillis(st crdt.RequestStat) uint64 {
+	f, c := st.First.Millis(), st.Created.Millis()
+	return f - min(f, c)
+}
+
+const statsMark = "stats"
+
+// statsLabel is the plaintext of a group's label: kind, then region.
+func statsLabel(kind crdt.RequestType, region string) []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(kind))
+	return append(b, region...)
+}
+
+func parseStatsLabel(b []byte) (crdt.RequestType, string, error) {
+	if len(b) < 8 {
+		return 0, "", fmt.Errorf("%w: a statistics label is too short", ErrCorrupt)
+	}
+	return crdt.RequestType(binary.BigEndian.Uint64(b)), string(b[8:]), nil
+}
+
+const adStats = "murmur-store-stats-group-v1\n"
+
+func (s *sealer) statsGroup(kind crdt.RequestType, region string) []byte {
+	return s.keyed("stats-group", statsLabel(kind, region))
+}
+
+// putStat stores st in place of what was stored for its request.
+func (w *txWriter) putStat(st crdt.RequestStat) error {
+	if err := w.dropStat(st.ID); err != nil {
+		return err
+	}
+	grp := w.s.seal.statsGroup(st.Kind, st.Region)
+	var have int
+	if err := w.QueryRowContext(w.ctx, `SELECT COUNT(*) FROM stats_groups WHERE grp = ?`, grp).Scan(&have); err != nil {
+		return err
+	}
+	if have == 0 {
+		label, err := w.s.seal.seal(nil, statsLabel(st.Kind, st.Region), append([]byte(adStats), grp...))
+		if err != nil {
+			return err
+		}
+		if _, err := w.exec(`INSERT INTO stats_groups (grp, label) VALUES (?, ?)`, grp, label); err != nil {
+			return err
+		}
+	}
+	var respondBy, firstAt, firstMs, bucket any
+	var firstID []byte
+	if st.RespondBy != 0 {
+		respondBy = int64(min(st.RespondBy, math.MaxInt64))
+	}
+	if st.Answered {
+		firstAt, firstMs, firstID = int64(st.First), int64(min(st.First.Millis(), math.MaxInt64)), st.FirstID[:]
+		bucket = statsBucket(answerMillis(st))
+	}
+	_, err := w.exec(`INSERT INTO request_stats (id, grp, created, respond_by, open, first_at, first_ms, first_id, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		st.ID[:], grp, int64(st.Created), respondBy, st.Open, firstAt, firstMs, firstID, bucket)
+	return err
+}
+
+// dropStat forgets what was stored for request id.
+func (w *txWriter) dropStat(id crdt.ID) error {
+	_, err := w.exec(`DELETE FROM request_stats WHERE id = ?`, id[:])
+	return err
+}
+
+// writeStats writes what a batch says of the statistics.
+func (w *txWriter) writeStats(b Batch) error {
+	if b.StatsReset {
+		for _, q := range []string{`DELETE FROM request_stats`, `DELETE FROM stats_totals`, `DELETE FROM stats_hist`, `DELETE FROM marks WHERE name = 'stats'`} {
+			if _, err := w.tx.ExecContext(w.ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range b.StatsGone {
+		if err := w.dropStat(id); err != nil {
+			return err
+		}
+	}
+	for _, st := range b.Stats {
+		if err := w.putStat(st); err != nil {
+			return err
+		}
+	}
+	if b.StatsBuilt {
+		if _, err := w.exec(`INSERT OR REPLACE INTO marks (name, value) VALUES ('stats', 1)`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stat implements Store.
+func (s *SQLite) Stat(ctx context.Context, id crdt.ID) (crdt.RequestStat, bool, error) {
+	if s.closed.Load() {
+		return crdt.RequestStat{}, false, ErrClosed
+	}
+	var (
+		grp, firstID       []byte
+		created            int64
+		respondBy, firstAt sql.NullInt64
+		open               bool
+		label              []byte
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT r.grp, r.created, r.respond_by, r.open, r.first_at, r.first_id, g.label
+		FROM request_stats r JOIN stats_groups g ON g.grp = r.grp WHERE r.id = ?`, id[:]).
+		Scan(&grp, &created, &respondBy, &open, &firstAt, &firstID, &label)
+	if errors.Is(err, sql.ErrNoRows) {
+		return crdt.RequestStat{}, false, nil
+	}
+	if err != nil {
+		return crdt.RequestStat{}, false, s.fail("stat", err)
+	}
+	kind, region, err := s.openStatsLabel(grp, label)
+	if err != nil {
+		return crdt.RequestStat{}, false, s.fail("stat", err)
+	}
+	st := crdt.RequestStat{ID: id, Kind: kind, Region: region, Created: crdt.Clock(uint64(created)), Open: open}
+	if respondBy.Valid {
+		st.RespondBy = uint64(respondBy.Int64)
+	}
+	if firstAt.Valid {
+		st.Answered, st.First = true, crdt.Clock(uint64(firstAt.Int64))
+		if err := copy32(st.FirstID[:], firstID, "first answer"); err != nil {
+			return crdt.RequestStat{}, false, s.fail("stat", err)
+		}
+	}
+	return st, true, nil
+}
+
+func (s *SQLite) openStatsLabel(grp, label []byte) (crdt.RequestType, string, error) {
+	pt, err := s.seal.open(label, append([]byte(adStats), grp...))
+	if err != nil {
+		return 0, "", err
+	}
+	return parseStatsLabel(pt)
+}
+
+// StatsBuilt implements Store.
+func (s *SQLite) StatsBuilt(ctx context.Context) (bool, error) {
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM marks WHERE name = 'stats'`).Scan(&n); err != nil {
+		return false, s.fail("stats", err)
+	}
+	return n > 0, nil
+}
+
+// StatsTotals implements Store: a row per group, its histogram, and an
+// index range of the unanswered requests past their deadline.
+func (s *SQLite) StatsTotals(ctx context.Context, now uint64) ([]StatsGroup, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	byGrp := map[string]*StatsGroup{}
+	rows, err := s.read.QueryContext(ctx, `SELECT t.grp, g.label, t.requests, t.answered, t.due_answered, t.on_time
+		FROM stats_totals t JOIN stats_groups g ON g.grp = t.grp`)
+	if err != nil {
+		return nil, s.fail("stats", err)
+	}
+	for rows.Next() {
+		var grp, label []byte
+		var g StatsGroup
+		if err := rows.Scan(&grp, &label, &g.Requests, &g.Answered, &g.DueAnswered, &g.OnTime); err != nil {
+			rows.Close()
+			return nil, s.fail("stats", err)
+		}
+		if g.Kind, g.Region, err = s.openStatsLabel(grp, label); err != nil {
+			rows.Close()
+			return nil, s.fail("stats", err)
+		}
+		g.Hist = map[int]int{}
+		byGrp[string(grp)] = &g
+	}
+	if err := rows.Close(); err != nil {
+		return nil, s.fail("stats", err)
+	}
+	scan := func(q string, fn func(g *StatsGroup, a, b int), args ...any) error {
+		rows, err := s.read.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var grp []byte
+			var a, b int
+			if err := rows.Scan(&grp, &a, &b); err != nil {
+				return err
+			}
+			if g := byGrp[string(grp)]; g != nil {
+				fn(g, a, b)
+			}
+		}
+		return rows.Err()
+	}
+	if err := scan(`SELECT grp, bucket, n FROM stats_hist`, func(g *StatsGroup, b, n int) { g.Hist[b] = n }); err != nil {
+		return nil, s.fail("stats", err)
+	}
+	if err := scan(`SELECT grp, COUNT(*), COALESCE(SUM(open), 0) FROM request_stats
+		WHERE first_at IS NULL AND respond_by IS NOT NULL AND respond_by < ? GROUP BY grp`,
+		func(g *StatsGroup, n, open int) { g.PastDue, g.PastDueOpen = n, open }, int64(min(now, math.MaxInt64))); err != nil {
+		return nil, s.fail("stats", err)
+	}
+	out := make([]StatsGroup, 0, len(byGrp))
+	for _, g := range byGrp {
+		out = append(out, *g)
+	}
+	sortGroups(out)
+	return out, nil
+}
+
+func sortGroups(gs []StatsGroup) {
+	slices.SortFunc(gs, func(a, b StatsGroup) int {
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		return bytes.Compare([]byte(a.Region), []byte(b.Region))
+	})
+}
+
+// memory's statistics: the inputs by request, the totals computed when
+// asked (a test store).
+
+func (m *memory) writeStatsLocked(b Batch) {
+	if b.StatsReset {
+		m.stats, m.statsBuilt = map[crdt.ID]crdt.RequestStat{}, false
+	}
+	for _, id := range b.StatsGone {
+		delete(m.stats, id)
+	}
+	for _, st := range b.Stats {
+		m.stats[st.ID] = st
+	}
+	if b.StatsBuilt {
+		m.statsBuilt = true
+	}
+}
+
+// Stat implements Store.
+func (m *memory) Stat(ctx context.Context, id crdt.ID) (crdt.RequestStat, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return crdt.RequestStat{}, false, ErrClosed
+	}
+	st, ok := m.stats[id]
+	return st, ok, nil
+}
+
+// StatsBuilt implements Store.
+func (m *memory) StatsBuilt(ctx context.Context) (bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	return m.statsBuilt, nil
+}
+
+// StatsTotals implements Store.
+func (m *memory) StatsTotals(ctx context.Context, now uint64) ([]StatsGroup, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	by := map[[2]string]*StatsGroup{}
+	for _, st := range m.stats {
+		k := [2]string{string(statsLabel(st.Kind, "")), st.Region}
+		g := by[k]
+		if g == nil {
+			g = &StatsGroup{Kind: st.Kind, Region: st.Region, Hist: map[int]int{}}
+			by[k] = g
+		}
+		g.Requests++
+		switch {
+		case st.Answered:
+			g.Answered++
+			g.Hist[statsBucket(answerMillis(st))]++
+			if st.RespondBy != 0 {
+				g.DueAnswered++
+				if st.First.Millis() <= st.RespondBy {
+					g.OnTime++
+				}
+			}
+		case st.RespondBy != 0 && st.RespondBy < now:
+			g.PastDue++
+			if st.Open {
+				g.PastDueOpen++
+			}
+		}
+	}
+	out := make([]StatsGroup, 0, len(by))
+	for _, g := range by {
+		out = append(out, *g)
+	}
+	sortGroups(out)
+	return out, nil
+}
