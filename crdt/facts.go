@@ -166,10 +166,12 @@ type Ready struct {
 	// ID: requests closed or opened again.
 	Rekeyed []Rekey
 	// Stats are the statistics' inputs of the requests this Step may
-	// have changed (stats.go), ordered by ID; StatsGone the requests
-	// whose inputs were stored and no longer count (not accepted, or
-	// their body taken back).
+	// have changed (stats.go), ordered by ID; StatsNew those of the
+	// requests it stored (none were stored for them before); StatsGone
+	// the requests whose inputs were stored and no longer count (not
+	// accepted, or their body taken back).
 	Stats     []RequestStat
+	StatsNew  []RequestStat
 	StatsGone []ID
 }
 
@@ -326,6 +328,9 @@ func (m *MemoryFacts) Persist(r Ready) {
 		}
 	}
 	for _, st := range r.Stats {
+		m.stats[st.ID] = st
+	}
+	for _, st := range r.StatsNew {
 		m.stats[st.ID] = st
 	}
 	for _, id := range r.StatsGone {

@@ -451,7 +451,7 @@ func reopening(t *testing.T, network ID, limits Limits, batches [][]*Entry, rng 
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ready.Changes)+len(ready.Stored)+len(ready.Rewritten)+len(ready.Rekeyed)+len(ready.Stats)+len(ready.StatsGone) > 0 {
+			if len(ready.Changes)+len(ready.Stored)+len(ready.Rewritten)+len(ready.Rekeyed)+len(ready.Stats)+len(ready.StatsNew)+len(ready.StatsGone) > 0 {
 				t.Fatalf("a restored state changed what it was restored from: %+v", ready)
 			}
 			checkBooks(t, s)

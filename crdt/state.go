@@ -508,6 +508,7 @@ func (s *State) finish() Ready {
 	s.stepStats(&ready, closes)
 	byID := func(a, b ID) int { return bytes.Compare(a[:], b[:]) }
 	slices.SortFunc(ready.Stats, func(a, b RequestStat) int { return byID(a.ID, b.ID) })
+	slices.SortFunc(ready.StatsNew, func(a, b RequestStat) int { return byID(a.ID, b.ID) })
 	slices.SortFunc(ready.StatsGone, byID)
 	slices.SortFunc(ready.Stored, func(a, b Stored) int { return byID(a.Entry.id, b.Entry.id) })
 	slices.SortFunc(ready.Changes, func(a, b Change) int { return byID(a.ID, b.ID) })

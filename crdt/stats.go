@@ -41,19 +41,21 @@ func (s *State) RequestStat(id ID) (RequestStat, bool) {
 	if r == nil {
 		return RequestStat{}, false
 	}
-	return s.requestStat(r, stepCloses{}, nil)
+	return s.requestStat(r, stepCloses{}, true, nil)
 }
 
-// requestStat is r's inputs, its answers walked; more are answers to
-// consider besides those the facts list (a Step's).
-func (s *State) requestStat(r *record, closes stepCloses, more []*record) (RequestStat, bool) {
+// requestStat is r's inputs, its answers walked (if walk); more are
+// answers to consider besides those the facts list (a Step's).
+// closes must have been asked about r (storedCloses), or hold no
+// referenced set.
+func (s *State) requestStat(r *record, closes stepCloses, walk bool, more []*record) (RequestStat, bool) {
 	req, ok := r.body.(*Request)
 	if r.status != StatusAccepted || !ok || keysOf(r.e, r.body).View != ViewRequest {
 		return RequestStat{}, false
 	}
 	st := RequestStat{
 		ID: r.id(), Kind: req.Type, Region: req.Region, Created: r.e.Clock,
-		RespondBy: req.RespondBy, Open: s.statOpen(r, closes),
+		RespondBy: req.RespondBy, Open: s.keys(r, closes).Ref != ClosedRef,
 	}
 	var first *record
 	consider := func(x *record) {
@@ -61,14 +63,16 @@ func (s *State) requestStat(r *record, closes stepCloses, more []*record) (Reque
 			first = x
 		}
 	}
-	s.fail(s.facts.Refs(ViewResponse, r.id(), func(e *Entry) error {
-		x := s.recs[e.id]
-		if x == nil {
-			x = s.load(e, StatusAccepted) // (as the walk read it)
-		}
-		consider(x)
-		return nil
-	}))
+	if walk {
+		s.fail(s.facts.Refs(ViewResponse, r.id(), func(e *Entry) error {
+			x := s.recs[e.id]
+			if x == nil {
+				x = s.load(e, StatusAccepted) // (as the walk read it)
+			}
+			consider(x)
+			return nil
+		}))
+	}
 	for _, x := range more {
 		consider(x)
 	}
@@ -127,15 +131,30 @@ func (s *State) stepStats(ready *Ready, closes stepCloses) {
 	for id := range answers {
 		requests[id] = true
 	}
+	// Which of the requests this Step changed have any answer stored, in
+	// one question (usually none: an answer comes after its request).
+	var answered map[ID]bool
+	var changedReqs []ID
+	for id := range requests {
+		if r := s.get(id); r != nil {
+			if _, ok := s.before[r]; ok || s.rewritten[r] {
+				changedReqs = append(changedReqs, id)
+			}
+		}
+	}
+	if len(changedReqs) > 1 {
+		answered = map[ID]bool{}
+		s.fail(s.facts.Referenced(ViewResponse, changedReqs, func(id ID) { answered[id] = true }))
+	}
 	for id := range requests {
 		r := s.get(id)
 		var st RequestStat
 		ok := r != nil
 		if ok {
-			st, ok = s.stepStat(r, closes, answers[id])
+			st, ok = s.stepStat(r, closes, answered, answers[id])
 		}
 		if ok && r != nil && s.fresh[r] {
-			ready.Stats = append(ready.Stats, st)
+			ready.StatsNew = append(ready.StatsNew, st)
 			continue
 		}
 		// Said only if it changed what is stored (a Step that changes
@@ -154,32 +173,39 @@ func (s *State) stepStats(ready *Ready, closes stepCloses) {
 
 // stepStat is r's inputs after this Step, changed is the responses to it
 // the Step changed: from the inputs stored if they still hold (a new
-// answer is compared with the first), else from a walk of its answers.
-func (s *State) stepStat(r *record, closes stepCloses, changed []*record) (RequestStat, bool) {
+// answer is compared with the first), else from a walk of its answers
+// (unless answered, if not nil, says it has none stored).
+func (s *State) stepStat(r *record, closes stepCloses, answered map[ID]bool, changed []*record) (RequestStat, bool) {
 	req, ok := r.body.(*Request)
 	if r.status != StatusAccepted || !ok || keysOf(r.e, r.body).View != ViewRequest {
 		return RequestStat{}, false
 	}
 	// (The walk takes the changed answers as well: the facts do not have
 	// those stored in this Step, nor list those accepted in it.)
+	// (The Step asked the facts about the closes of the requests it
+	// changed, not of the others: theirs are read whole, unasked.)
 	if from, before := s.before[r]; before && (s.fresh[r] || from != r.status) || s.rewritten[r] {
-		return s.requestStat(r, closes, changed) // the request itself changed
+		// The request itself changed: accepted only now (it has no
+		// answer stored), or again, or rewritten.
+		return s.requestStat(r, closes, answered == nil || answered[r.id()], changed)
 	}
+	unasked := stepCloses{targets: closes.targets}
 	st, had, err := s.facts.Stat(r.id())
 	if err != nil {
 		s.fail(err)
 		return RequestStat{}, false
 	}
 	if !had {
-		return s.requestStat(r, closes, changed)
+		return s.requestStat(r, unasked, true, changed)
 	}
 	for _, x := range changed {
 		if st.Answered && x.id() == st.FirstID && !s.countsAsAnswer(r, req, x) {
-			return s.requestStat(r, closes, changed) // the first answer no longer counts
+			return s.requestStat(r, unasked, true, changed) // the first answer no longer counts
 		}
 	}
+
 	if _, ok := closes.targets[r.id()]; ok {
-		st.Open = s.statOpen(r, closes)
+		st.Open = s.keys(r, unasked).Ref != ClosedRef
 	}
 	for _, x := range changed {
 		if s.countsAsAnswer(r, req, x) && (!st.Answered || x.e.Clock < st.First || x.e.Clock == st.First && x.id().Less(st.FirstID)) {
@@ -187,12 +213,4 @@ func (s *State) stepStat(r *record, closes stepCloses, changed []*record) (Reque
 		}
 	}
 	return st, true
-}
-
-// statOpen reports whether request r is open: its keys say, from the
-// closes this Step changed and those stored (all asked for: the Step
-// asked the facts about the closes of the requests it keys, which need
-// not be these).
-func (s *State) statOpen(r *record, closes stepCloses) bool {
-	return s.keys(r, stepCloses{targets: closes.targets}).Ref != ClosedRef
 }

@@ -68,6 +68,8 @@ var migrationFiles embed.FS
 
 // SQLite is the Store kept in one SQLite file.
 type SQLite struct {
+	statsGroups statsGroups // the statistics' groups stored (stats.go)
+
 	writer  *sql.DB    // exactly one connection; BEGIN IMMEDIATE (_txlock)
 	readers *sql.DB    // query_only connections
 	read    *stmtCache // the readers' queries, each prepared once

@@ -824,6 +824,13 @@ type txWriter struct {
 	views   map[[2]int64]int64     // (view, tag) -> accepted entries
 	devices map[string]*deviceDelta
 	order   []string // devices in the order first touched
+	// newGroups are the statistics' groups this transaction stored
+	// (label, keyed hash), remembered once it commits.
+	newGroups [][2]string
+	// statTotals: what the statistics' totals change by (stats.go).
+	statTotals statTotals
+	// inserted are the cursors of the requests this transaction stored.
+	inserted map[crdt.ID]int64
 }
 
 // deviceDelta is what a transaction changed of one device's accepted
@@ -921,6 +928,17 @@ func (w *txWriter) insert(nr newRow) (bool, error) {
 	n, err := res.RowsAffected()
 	if err != nil || n == 0 {
 		return false, err
+	}
+	if r.Keys.View == crdt.ViewRequest {
+		// (Its statistics' inputs are stored by its cursor: stats.go.)
+		cur, err := res.LastInsertId()
+		if err != nil {
+			return false, err
+		}
+		if w.inserted == nil {
+			w.inserted = map[crdt.ID]int64{}
+		}
+		w.inserted[r.ID] = cur
 	}
 	if err := w.addTokens(r.ID, nr.tokens); err != nil {
 		return false, err

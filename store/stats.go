@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/murmurnet/murmur/crdt"
 )
@@ -79,25 +80,175 @@ func (s *sealer) statsGroup(kind crdt.RequestType, region string) []byte {
 	return s.keyed("stats-group", statsLabel(kind, region))
 }
 
-// putStat stores st in place of what was stored for its request.
-func (w *txWriter) putStat(st crdt.RequestStat) error {
-	if err := w.dropStat(st.ID); err != nil {
+// statsGroups remembers the groups a store holds (their keyed hashes by
+// kind and region): few, and never removed.
+type statsGroups struct {
+	mu   sync.Mutex
+	grps map[string][]byte
+}
+
+// group is the keyed hash of the group of kind and region, stored with
+// its sealed label if it is not yet.
+func (w *txWriter) group(kind crdt.RequestType, region string) ([]byte, error) {
+	g := &w.s.statsGroups
+	key := string(statsLabel(kind, region))
+	g.mu.Lock()
+	grp, ok := g.grps[key]
+	g.mu.Unlock()
+	if ok {
+		return grp, nil
+	}
+	grp = w.s.seal.statsGroup(kind, region)
+	label, err := w.s.seal.seal(nil, statsLabel(kind, region), append([]byte(adStats), grp...))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.exec(`INSERT OR IGNORE INTO stats_groups (grp, label) VALUES (?, ?)`, grp, label); err != nil {
+		return nil, err
+	}
+	// (Remembered once the transaction commits: stats_groups rows are
+	// never deleted, but this one could be rolled back.)
+	w.newGroups = append(w.newGroups, [2]string{key, string(grp)})
+	return grp, nil
+}
+
+// rememberGroups notes the groups a committed transaction stored.
+func (s *SQLite) rememberGroups(gs [][2]string) {
+	if len(gs) == 0 {
+		return
+	}
+	s.statsGroups.mu.Lock()
+	defer s.statsGroups.mu.Unlock()
+	if s.statsGroups.grps == nil {
+		s.statsGroups.grps = map[string][]byte{}
+	}
+	for _, g := range gs {
+		s.statsGroups.grps[g[0]] = []byte(g[1])
+	}
+}
+
+// statRow is what the totals count of one request's inputs.
+type statRow struct {
+	grp       string
+	answered  bool
+	due       bool // answered, with a deadline
+	onTime    bool
+	bucket    int64
+	hasBucket bool
+}
+
+// statTotals are a transaction's changes to the totals, summed.
+type statTotals struct {
+	totals map[string]*[4]int64    // grp -> requests, answered, due_answered, on_time
+	hist   map[statBucketKey]int64 // (grp, bucket) -> n
+}
+
+type statBucketKey struct {
+	grp    string
+	bucket int64
+}
+
+// count adds r to the transaction's totals, or takes it away (by -1).
+func (w *txWriter) count(r statRow, by int64) {
+	t := &w.statTotals
+	if t.totals == nil {
+		t.totals, t.hist = map[string]*[4]int64{}, map[statBucketKey]int64{}
+	}
+	d := t.totals[r.grp]
+	if d == nil {
+		d = &[4]int64{}
+		t.totals[r.grp] = d
+	}
+	d[0] += by
+	for i, b := range []bool{r.answered, r.due, r.onTime} {
+		if b {
+			d[i+1] += by
+		}
+	}
+	if r.hasBucket {
+		t.hist[statBucketKey{r.grp, r.bucket}] += by
+	}
+}
+
+// storedStat is what the totals count of the inputs stored for id, ok
+// false if none are.
+func (w *txWriter) storedStat(id crdt.ID) (statRow, bool, error) {
+	var grp []byte
+	var respondBy, firstMs, bucket sql.NullInt64
+	err := w.QueryRowContext(w.ctx, `SELECT s.grp, s.respond_by, s.first_ms, s.bucket FROM entries e JOIN request_stats s ON s.cur = e.cursor WHERE e.id = ?`, id[:]).
+		Scan(&grp, &respondBy, &firstMs, &bucket)
+	if errors.Is(err, sql.ErrNoRows) {
+		return statRow{}, false, nil
+	}
+	if err != nil {
+		return statRow{}, false, err
+	}
+	r := statRow{grp: string(grp), answered: firstMs.Valid, bucket: bucket.Int64, hasBucket: bucket.Valid}
+	r.due = r.answered && respondBy.Valid
+	r.onTime = r.due && firstMs.Int64 <= respondBy.Int64
+	return r, true, nil
+}
+
+// finishStats writes the transaction's changes to the totals.
+func (w *txWriter) finishStats() error {
+	t := &w.statTotals
+	for grp, d := range t.totals {
+		if *d == [4]int64{} {
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO stats_totals (grp, requests, answered, due_answered, on_time) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (grp) DO UPDATE SET requests = requests + excluded.requests, answered = answered + excluded.answered,
+			due_answered = due_answered + excluded.due_answered, on_time = on_time + excluded.on_time`,
+			[]byte(grp), d[0], d[1], d[2], d[3]); err != nil {
+			return err
+		}
+		if d[0] < 0 {
+			if _, err := w.exec(`DELETE FROM stats_totals WHERE grp = ? AND requests = 0`, []byte(grp)); err != nil {
+				return err
+			}
+		}
+	}
+	for k, n := range t.hist {
+		if n == 0 {
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO stats_hist (grp, bucket, n) VALUES (?, ?, ?) ON CONFLICT (grp, bucket) DO UPDATE SET n = n + excluded.n`,
+			[]byte(k.grp), k.bucket, n); err != nil {
+			return err
+		}
+		if n < 0 {
+			if _, err := w.exec(`DELETE FROM stats_hist WHERE grp = ? AND bucket = ? AND n = 0`, []byte(k.grp), k.bucket); err != nil {
+				return err
+			}
+		}
+	}
+	w.statTotals = statTotals{}
+	return nil
+}
+
+// putStat stores st in place of what was stored for its request; if
+// fresh, none should be (a row found is replaced all the same).
+func (w *txWriter) putStat(st crdt.RequestStat, fresh bool) error {
+	grp, err := w.group(st.Kind, st.Region)
+	if err != nil {
 		return err
 	}
-	grp := w.s.seal.statsGroup(st.Kind, st.Region)
-	var have int
-	if err := w.QueryRowContext(w.ctx, `SELECT COUNT(*) FROM stats_groups WHERE grp = ?`, grp).Scan(&have); err != nil {
-		return err
-	}
-	if have == 0 {
-		label, err := w.s.seal.seal(nil, statsLabel(st.Kind, st.Region), append([]byte(adStats), grp...))
+	if !fresh {
+		old, had, err := w.storedStat(st.ID)
 		if err != nil {
 			return err
 		}
-		if _, err := w.exec(`INSERT INTO stats_groups (grp, label) VALUES (?, ?)`, grp, label); err != nil {
-			return err
+		if had {
+			w.count(old, -1)
 		}
 	}
+	r := statRow{grp: string(grp), answered: st.Answered}
+	r.due = r.answered && st.RespondBy != 0
+	r.onTime = r.due && st.First.Millis() <= st.RespondBy
+	if st.Answered {
+		r.bucket, r.hasBucket = int64(statsBucket(answerMillis(st))), true
+	}
+	w.count(r, 1)
 	var respondBy, firstAt, firstMs, bucket any
 	var firstID []byte
 	if st.RespondBy != 0 {
@@ -107,33 +258,70 @@ func (w *txWriter) putStat(st crdt.RequestStat) error {
 		firstAt, firstMs, firstID = int64(st.First), int64(min(st.First.Millis(), math.MaxInt64)), st.FirstID[:]
 		bucket = statsBucket(answerMillis(st))
 	}
-	_, err := w.exec(`INSERT INTO request_stats (id, grp, created, respond_by, open, first_at, first_ms, first_id, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		st.ID[:], grp, int64(st.Created), respondBy, st.Open, firstAt, firstMs, firstID, bucket)
+	args := []any{st.ID[:], grp, int64(st.Created), respondBy, st.Open, firstAt, firstMs, firstID, bucket}
+	if cur, ok := w.inserted[st.ID]; fresh && ok {
+		res, err := w.exec(`INSERT OR IGNORE INTO request_stats (cur, grp, created, respond_by, open, first_at, first_ms, first_id, bucket)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{cur}, args[1:]...)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		w.count(r, -1) // (one was stored after all)
+		return w.putStat(st, false)
+	} else if fresh {
+		w.count(r, -1) // (not stored in this transaction: as any other)
+		return w.putStat(st, false)
+	}
+	_, err = w.exec(`INSERT INTO request_stats (cur, grp, created, respond_by, open, first_at, first_ms, first_id, bucket)
+		SELECT cursor, ?, ?, ?, ?, ?, ?, ?, ? FROM entries WHERE id = ? AND true
+		ON CONFLICT (cur) DO UPDATE SET grp = excluded.grp, created = excluded.created, respond_by = excluded.respond_by, open = excluded.open,
+		first_at = excluded.first_at, first_ms = excluded.first_ms, first_id = excluded.first_id, bucket = excluded.bucket`, append(args[1:], args[0])...)
 	return err
 }
 
 // dropStat forgets what was stored for request id.
 func (w *txWriter) dropStat(id crdt.ID) error {
-	_, err := w.exec(`DELETE FROM request_stats WHERE id = ?`, id[:])
+	old, had, err := w.storedStat(id)
+	if err != nil || !had {
+		return err
+	}
+	w.count(old, -1)
+	_, err = w.exec(`DELETE FROM request_stats WHERE cur = (SELECT cursor FROM entries WHERE id = ?)`, id[:])
 	return err
 }
 
-// writeStats writes what a batch says of the statistics.
+// writeStatsGone forgets the inputs a batch says no longer count: before
+// its status changes, which may delete the requests' entries (by whose
+// cursor the inputs are found).
+func (w *txWriter) writeStatsGone(b Batch) error {
+	for _, id := range b.StatsGone {
+		if err := w.dropStat(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeStats writes what a batch says of the statistics (but StatsGone:
+// writeStatsGone), after its entries are stored.
 func (w *txWriter) writeStats(b Batch) error {
 	if b.StatsReset {
+		w.statTotals = statTotals{}
 		for _, q := range []string{`DELETE FROM request_stats`, `DELETE FROM stats_totals`, `DELETE FROM stats_hist`, `DELETE FROM marks WHERE name = 'stats'`} {
 			if _, err := w.tx.ExecContext(w.ctx, q); err != nil {
 				return err
 			}
 		}
 	}
-	for _, id := range b.StatsGone {
-		if err := w.dropStat(id); err != nil {
+	for _, st := range b.Stats {
+		if err := w.putStat(st, false); err != nil {
 			return err
 		}
 	}
-	for _, st := range b.Stats {
-		if err := w.putStat(st); err != nil {
+	for _, st := range b.StatsNew {
+		if err := w.putStat(st, true); err != nil {
 			return err
 		}
 	}
@@ -142,7 +330,7 @@ func (w *txWriter) writeStats(b Batch) error {
 			return err
 		}
 	}
-	return nil
+	return w.finishStats()
 }
 
 // Stat implements Store.
@@ -158,7 +346,7 @@ func (s *SQLite) Stat(ctx context.Context, id crdt.ID) (crdt.RequestStat, bool, 
 		label              []byte
 	)
 	err := s.read.QueryRowContext(ctx, `SELECT r.grp, r.created, r.respond_by, r.open, r.first_at, r.first_id, g.label
-		FROM request_stats r JOIN stats_groups g ON g.grp = r.grp WHERE r.id = ?`, id[:]).
+		FROM entries e JOIN request_stats r ON r.cur = e.cursor JOIN stats_groups g ON g.grp = r.grp WHERE e.id = ?`, id[:]).
 		Scan(&grp, &created, &respondBy, &open, &firstAt, &firstID, &label)
 	if errors.Is(err, sql.ErrNoRows) {
 		return crdt.RequestStat{}, false, nil
@@ -286,6 +474,9 @@ func (m *memory) writeStatsLocked(b Batch) {
 		delete(m.stats, id)
 	}
 	for _, st := range b.Stats {
+		m.stats[st.ID] = st
+	}
+	for _, st := range b.StatsNew {
 		m.stats[st.ID] = st
 	}
 	if b.StatsBuilt {

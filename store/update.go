@@ -33,6 +33,7 @@ type Batch struct {
 	// was (Stats), and those to forget (StatsGone). StatsReset forgets
 	// them all first, and StatsBuilt marks them complete (StatsBuilt).
 	Stats      []crdt.RequestStat
+	StatsNew   []crdt.RequestStat // (of requests with none stored)
 	StatsGone  []crdt.ID
 	StatsReset bool
 	StatsBuilt bool
@@ -40,7 +41,7 @@ type Batch struct {
 
 // Empty reports whether b writes nothing.
 func (b Batch) Empty() bool {
-	return len(b.Put)+len(b.Changes)+len(b.Rewrite)+len(b.Rekey)+len(b.Stats)+len(b.StatsGone) == 0 && !b.StatsReset && !b.StatsBuilt
+	return len(b.Put)+len(b.Changes)+len(b.Rewrite)+len(b.Rekey)+len(b.Stats)+len(b.StatsNew)+len(b.StatsGone) == 0 && !b.StatsReset && !b.StatsBuilt
 }
 
 // BatchOf is the batch that persists what a State's Step decided.
@@ -54,7 +55,7 @@ func BatchOf(r crdt.Ready) Batch {
 		b.Rewrite = append(b.Rewrite, StoredRecord(st))
 	}
 	b.Rekey = r.Rekeyed
-	b.Stats, b.StatsGone = r.Stats, r.StatsGone
+	b.Stats, b.StatsNew, b.StatsGone = r.Stats, r.StatsNew, r.StatsGone
 	return b
 }
 
@@ -65,9 +66,10 @@ func (b *Batch) Add(o Batch) {
 	b.Rewrite = append(b.Rewrite, o.Rewrite...)
 	b.Rekey = append(b.Rekey, o.Rekey...)
 	if o.StatsReset { // (what came before is forgotten)
-		b.Stats, b.StatsGone, b.StatsReset = nil, nil, true
+		b.Stats, b.StatsNew, b.StatsGone, b.StatsReset = nil, nil, nil, true
 	}
 	b.Stats = append(b.Stats, o.Stats...)
+	b.StatsNew = append(b.StatsNew, o.StatsNew...)
 	b.StatsGone = append(b.StatsGone, o.StatsGone...)
 	b.StatsBuilt = b.StatsBuilt || o.StatsBuilt
 }
@@ -105,6 +107,7 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 		fnErr   error // fn's error, returned as it is
 		after   Mark
 		dropped bool
+		groups  [][2]string // the statistics' groups stored
 	)
 	err := s.write(ctx, "update", func(tx *sql.Tx) error {
 		w := s.newTxWriter(ctx, tx)
@@ -130,6 +133,9 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 				return err
 			}
 		}
+		if err := w.writeStatsGone(b); err != nil {
+			return err
+		}
 		for _, c := range b.Changes {
 			if _, err := w.change(c.ID, c.To); err != nil {
 				return err
@@ -150,6 +156,7 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 		if err := w.writeStats(b); err != nil {
 			return err
 		}
+		groups = w.newGroups
 		if err := w.finish(); err != nil {
 			return err
 		}
@@ -162,6 +169,7 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 	if err != nil {
 		return Mark{}, err
 	}
+	s.rememberGroups(groups)
 	if dropped {
 		if err := s.checkpoint(ctx, "update"); err != nil {
 			return after, err
