@@ -13,8 +13,8 @@ package crdt
 // longer, or rewritten. A new answer is compared with the first answer
 // stored (Facts.Stat): one question, however many answers the request
 // has. Only when the stored first answer itself stops counting (held
-// after a revocation, or taken back by a redaction) are the request's
-// answers walked again.
+// after a revocation, or rewritten by a redaction so that it no longer
+// reads as a fitting response) are the request's answers walked again.
 
 // RequestStat is what the statistics need of one accepted request whose
 // body this node reads.
