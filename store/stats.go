@@ -59,7 +59,6 @@ func answerMillis(st crdt.RequestStat) uint64 {
 	return f - min(f, c)
 }
 
-
 // statsLabel is the plaintext of a group's label: kind, then region.
 func statsLabel(kind crdt.RequestType, region string) []byte {
 	b := binary.BigEndian.AppendUint64(nil, uint64(kind))
