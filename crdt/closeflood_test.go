@@ -128,7 +128,7 @@ func TestAnswersAreReadByOrganisation(t *testing.T) {
 	if last := full.Responses[len(full.Responses)-1]; last.Type != Concern {
 		t.Fatalf("the latest answer listed is a %v, want Gamma's concern", last.Type)
 	}
-	if at, ok := s.FirstAnswer(req.ID()); !ok || at == 0 {
+	if st, ok := s.RequestStat(req.ID()); !ok || !st.Answered || st.First == 0 {
 		t.Fatal("no first answer")
 	}
 }

@@ -2,8 +2,8 @@ package crdt
 
 // The inputs of the response statistics (`murmur stats`), kept per request
 // so that the statistics are totals the store keeps, not a walk of every
-// request and its answers. The rule is the one FirstAnswer states: a
-// request is answered when another member organisation first responds to
+// request and its answers. The rule (countsAsAnswer): a request is
+// answered when another member organisation first responds to
 // it with a response that fits its kind (a comment included); its first
 // answer is the earliest such response (by clock, then ID).
 //

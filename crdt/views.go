@@ -572,45 +572,6 @@ func fitting(kind RequestType) []ResponseType {
 	return out
 }
 
-// FirstAnswer is when another member organisation than the requester
-// first answered request id (with any answer that fits, a comment too).
-// It reads the request's responses, all of them.
-func (s *State) FirstAnswer(id ID) (Clock, bool) {
-	r := s.get(id)
-	if r == nil || r.status != StatusAccepted {
-		return 0, false
-	}
-	req, ok := r.body.(*Request)
-	if !ok {
-		return 0, false
-	}
-	// One walk of the request's responses (usually a few), not one
-	// question for each organisation and type.
-	org := s.orgOf(r)
-	var first *record
-	s.fail(s.facts.Refs(ViewResponse, id, func(e *Entry) error {
-		x := s.recs[e.id]
-		if x == nil {
-			x = s.load(e, StatusAccepted) // (as the walk read it)
-		}
-		b, ok := x.body.(*Response)
-		if x.status != StatusAccepted || !ok || !b.Type.Fits(req.Type) {
-			return nil
-		}
-		if o := s.orgOf(x); o == org || s.m.orgs[o] == nil {
-			return nil
-		}
-		if first == nil || x.less(first) {
-			first = x
-		}
-		return nil
-	}))
-	if first == nil {
-		return 0, false
-	}
-	return first.e.Clock, true
-}
-
 // answers reads the answers to request id (of type kind, by org) as said
 // above: those read, oldest first, how many there are (more: at least),
 // and the organisations that gave any.

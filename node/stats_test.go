@@ -14,8 +14,8 @@ import (
 )
 
 // statsByWalk is the statistics as the node computed them before the
-// store kept totals: every request read, with its answers. The test's
-// oracle.
+// store kept totals: every request read, with its answers walked afresh
+// (State.RequestStat), summed here. The test's oracle.
 func statsByWalk(t *testing.T, n *Node) map[string]StatsRow {
 	t.Helper()
 	n.mu.Lock()
@@ -37,8 +37,9 @@ func statsByWalk(t *testing.T, n *Node) map[string]StatsRow {
 			continue
 		}
 		kind := req.Type.String()
-		at, answered := n.state.FirstAnswer(rv.ID)
-		first, created := at.Millis(), rv.Clock.Millis()
+		st, _ := n.state.RequestStat(rv.ID) // (the rule, computed afresh)
+		answered := st.Answered
+		first, created := st.First.Millis(), rv.Clock.Millis()
 		for _, row := range []*StatsRow{get(kind, req.Region), get(kind, "*"), get("*", "*")} {
 			row.Requests++
 			if answered {

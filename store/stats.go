@@ -510,9 +510,9 @@ func (m *memory) StatsTotals(ctx context.Context, now uint64) ([]StatsGroup, err
 	if m.closed {
 		return nil, ErrClosed
 	}
-	by := map[[2]string]*StatsGroup{}
+	by := map[string]*StatsGroup{}
 	for _, st := range m.stats {
-		k := [2]string{string(statsLabel(st.Kind, "")), st.Region}
+		k := string(statsLabel(st.Kind, st.Region))
 		g := by[k]
 		if g == nil {
 			g = &StatsGroup{Kind: st.Kind, Region: st.Region, Hist: map[int]int{}}
