@@ -63,7 +63,7 @@ func TestCLIShortInviteCode(t *testing.T) {
 			t.Errorf("the invite's output lacks %q:\n%s", s, r.stdout)
 		}
 	}
-	if r := a.ok("device", "invite", "--no-qr", "--addr", "192.0.2.7"); strings.Contains(r.stdout, "█") || strings.Contains(r.stdout, "QR") {
+	if r := a.ok("device", "invite", "--no-qr", "--addr", "192.0.2.7"); strings.Contains(r.stdout, "█") || strings.Contains(r.stdout, "▀") || strings.Contains(r.stdout, "QR code") {
 		t.Errorf("--no-qr printed a QR code:\n%s", r.stdout)
 	}
 	var out codeOut
