@@ -825,8 +825,8 @@ type txWriter struct {
 	devices map[string]*deviceDelta
 	order   []string // devices in the order first touched
 	// newGroups are the statistics' groups this transaction stored
-	// (label, keyed hash), remembered once it commits.
-	newGroups [][2]string
+	// (their keyed hashes by label), remembered once it commits.
+	newGroups map[string]string
 	// statTotals: what the statistics' totals change by (stats.go).
 	statTotals statTotals
 	// inserted are the cursors of the requests this transaction stored.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/murmurnet/murmur/crdt"
@@ -96,6 +97,9 @@ func (w *txWriter) group(kind crdt.RequestType, region string) ([]byte, error) {
 	if ok {
 		return grp, nil
 	}
+	if grp, ok := w.newGroups[key]; ok {
+		return []byte(grp), nil
+	}
 	grp = w.s.seal.statsGroup(kind, region)
 	label, err := w.s.seal.seal(nil, statsLabel(kind, region), append([]byte(adStats), grp...))
 	if err != nil {
@@ -106,12 +110,15 @@ func (w *txWriter) group(kind crdt.RequestType, region string) ([]byte, error) {
 	}
 	// (Remembered once the transaction commits: stats_groups rows are
 	// never deleted, but this one could be rolled back.)
-	w.newGroups = append(w.newGroups, [2]string{key, string(grp)})
+	if w.newGroups == nil {
+		w.newGroups = map[string]string{}
+	}
+	w.newGroups[key] = string(grp)
 	return grp, nil
 }
 
 // rememberGroups notes the groups a committed transaction stored.
-func (s *SQLite) rememberGroups(gs [][2]string) {
+func (s *SQLite) rememberGroups(gs map[string]string) {
 	if len(gs) == 0 {
 		return
 	}
@@ -120,8 +127,8 @@ func (s *SQLite) rememberGroups(gs [][2]string) {
 	if s.statsGroups.grps == nil {
 		s.statsGroups.grps = map[string][]byte{}
 	}
-	for _, g := range gs {
-		s.statsGroups.grps[g[0]] = []byte(g[1])
+	for key, grp := range gs {
+		s.statsGroups.grps[key] = []byte(grp)
 	}
 }
 
@@ -224,59 +231,118 @@ func (w *txWriter) finishStats() error {
 	return nil
 }
 
-// putStat stores st in place of what was stored for its request; if
-// fresh, none should be (a row found is replaced all the same).
-func (w *txWriter) putStat(st crdt.RequestStat, fresh bool) error {
-	grp, err := w.group(st.Kind, st.Region)
+// putStat stores st in place of what was stored for its request.
+func (w *txWriter) putStat(st crdt.RequestStat) error {
+	r, args, err := w.statRow(st)
 	if err != nil {
 		return err
 	}
-	if !fresh {
-		old, had, err := w.storedStat(st.ID)
+	old, had, err := w.storedStat(st.ID)
+	if err != nil {
+		return err
+	}
+	if had {
+		w.count(old, -1)
+	}
+	w.count(r, 1)
+	_, err = w.exec(`INSERT INTO request_stats (cur, grp, created, respond_by, open, first_at, first_ms, first_id, bucket)
+		SELECT cursor, ?, ?, ?, ?, ?, ?, ?, ? FROM entries WHERE id = ? AND true
+		ON CONFLICT (cur) DO UPDATE SET grp = excluded.grp, created = excluded.created, respond_by = excluded.respond_by, open = excluded.open,
+		first_at = excluded.first_at, first_ms = excluded.first_ms, first_id = excluded.first_id, bucket = excluded.bucket`, append(args, st.ID[:])...)
+	return err
+}
+
+// statsChunk is how many new requests' inputs one statement inserts: a
+// statement's overhead is most of a small row's cost.
+const statsChunk = 64
+
+// putStatsNew stores the inputs of requests this transaction stored
+// (Batch.StatsNew), many rows to a statement. A row that was stored
+// already (none should be) is replaced, as putStat does.
+func (w *txWriter) putStatsNew(sts []crdt.RequestStat) error {
+	var again []crdt.RequestStat // not inserted here: one by one
+	for len(sts) > 0 {
+		chunk := sts[:min(len(sts), statsChunk)]
+		sts = sts[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO request_stats (cur, grp, created, respond_by, open, first_at, first_ms, first_id, bucket) VALUES `)
+		var args []any
+		rows := map[int64]statRow{}
+		byCur := map[int64]crdt.RequestStat{}
+		for _, st := range chunk {
+			cur, ok := w.inserted[st.ID]
+			if !ok {
+				again = append(again, st)
+				continue
+			}
+			r, a, err := w.statRow(st)
+			if err != nil {
+				return err
+			}
+			if len(rows) > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(append(args, cur), a...)
+			rows[cur], byCur[cur] = r, st
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		q.WriteString(` ON CONFLICT (cur) DO NOTHING RETURNING cur`)
+		st, err := w.stmt(q.String())
 		if err != nil {
 			return err
 		}
-		if had {
-			w.count(old, -1)
+		res, err := st.QueryContext(w.ctx, args...)
+		if err != nil {
+			return err
 		}
+		for res.Next() {
+			var cur int64
+			if err := res.Scan(&cur); err != nil {
+				res.Close()
+				return err
+			}
+			w.count(rows[cur], 1)
+			delete(byCur, cur)
+		}
+		if err := errors.Join(res.Err(), res.Close()); err != nil {
+			return err
+		}
+		for _, st := range byCur { // (stored already: replaced)
+			again = append(again, st)
+		}
+	}
+	for _, st := range again {
+		if err := w.putStat(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// statRow is what the totals count of st, and the columns of its row
+// after its cursor.
+func (w *txWriter) statRow(st crdt.RequestStat) (statRow, []any, error) {
+	grp, err := w.group(st.Kind, st.Region)
+	if err != nil {
+		return statRow{}, nil, err
 	}
 	r := statRow{grp: string(grp), answered: st.Answered}
 	r.due = r.answered && st.RespondBy != 0
 	r.onTime = r.due && st.First.Millis() <= st.RespondBy
-	if st.Answered {
-		r.bucket, r.hasBucket = int64(statsBucket(answerMillis(st))), true
-	}
-	w.count(r, 1)
 	var respondBy, firstAt, firstMs, bucket any
 	var firstID []byte
 	if st.RespondBy != 0 {
 		respondBy = int64(min(st.RespondBy, math.MaxInt64))
 	}
 	if st.Answered {
-		firstAt, firstMs, firstID = int64(st.First), int64(min(st.First.Millis(), math.MaxInt64)), st.FirstID[:]
-		bucket = statsBucket(answerMillis(st))
+		b := statsBucket(answerMillis(st))
+		r.bucket, r.hasBucket = int64(b), true
+		firstAt, firstMs, firstID, bucket = int64(st.First), int64(min(st.First.Millis(), math.MaxInt64)), st.FirstID[:], b
 	}
-	args := []any{st.ID[:], grp, int64(st.Created), respondBy, st.Open, firstAt, firstMs, firstID, bucket}
-	if cur, ok := w.inserted[st.ID]; fresh && ok {
-		res, err := w.exec(`INSERT OR IGNORE INTO request_stats (cur, grp, created, respond_by, open, first_at, first_ms, first_id, bucket)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, append([]any{cur}, args[1:]...)...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			return err
-		}
-		w.count(r, -1) // (one was stored after all)
-		return w.putStat(st, false)
-	} else if fresh {
-		w.count(r, -1) // (not stored in this transaction: as any other)
-		return w.putStat(st, false)
-	}
-	_, err = w.exec(`INSERT INTO request_stats (cur, grp, created, respond_by, open, first_at, first_ms, first_id, bucket)
-		SELECT cursor, ?, ?, ?, ?, ?, ?, ?, ? FROM entries WHERE id = ? AND true
-		ON CONFLICT (cur) DO UPDATE SET grp = excluded.grp, created = excluded.created, respond_by = excluded.respond_by, open = excluded.open,
-		first_at = excluded.first_at, first_ms = excluded.first_ms, first_id = excluded.first_id, bucket = excluded.bucket`, append(args[1:], args[0])...)
-	return err
+	return r, []any{grp, int64(st.Created), respondBy, st.Open, firstAt, firstMs, firstID, bucket}, nil
 }
 
 // dropStat forgets what was stored for request id.
@@ -314,14 +380,12 @@ func (w *txWriter) writeStats(b Batch) error {
 		}
 	}
 	for _, st := range b.Stats {
-		if err := w.putStat(st, false); err != nil {
+		if err := w.putStat(st); err != nil {
 			return err
 		}
 	}
-	for _, st := range b.StatsNew {
-		if err := w.putStat(st, true); err != nil {
-			return err
-		}
+	if err := w.putStatsNew(b.StatsNew); err != nil {
+		return err
 	}
 	if b.StatsBuilt {
 		if _, err := w.exec(`INSERT OR REPLACE INTO marks (name, value) VALUES ('stats', 1)`); err != nil {

@@ -107,7 +107,7 @@ func (s *SQLite) Update(ctx context.Context, fn func(at Mark) (Batch, error)) (M
 		fnErr   error // fn's error, returned as it is
 		after   Mark
 		dropped bool
-		groups  [][2]string // the statistics' groups stored
+		groups  map[string]string // the statistics' groups stored
 	)
 	err := s.write(ctx, "update", func(tx *sql.Tx) error {
 		w := s.newTxWriter(ctx, tx)
