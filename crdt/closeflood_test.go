@@ -131,6 +131,46 @@ func TestAnswersAreReadByOrganisation(t *testing.T) {
 	if st, ok := s.RequestStat(req.ID()); !ok || !st.Answered || st.First == 0 {
 		t.Fatal("no first answer")
 	}
+
+	// Earlier answers page back from the latest, a page reading about
+	// what it lists; a response of a type that does not fit the request
+	// (a pledge on a verification) is not listed.
+	step(n.write(c, &Response{Request: req.ID(), Type: Pledge, Amount: 100, Currency: "USD"}, req.ID()))
+	var walked []ResponseView
+	var before *Cursor
+	for range comments {
+		facts.n = 0
+		page, more := s.AnswersBefore(req.ID(), before, 64)
+		if facts.n > 64+1+2 { // (one more to know there are more; the pledge passed over, and one more after it)
+			t.Fatalf("a page of 64 answers read %d (before %v)", facts.n, before)
+		}
+		if len(page) == 0 || len(page) < 64 && more {
+			t.Fatalf("a page of %d answers, more %v", len(page), more)
+		}
+		walked = append(page, walked...)
+		if !more {
+			break
+		}
+		before = &Cursor{Clock: page[0].Clock, ID: page[0].ID}
+	}
+	if len(walked) != comments+2 || walked[0].Type != Vouch || walked[len(walked)-1].Type != Concern {
+		t.Fatalf("the pages list %d answers, want %d from Beta's vouch to Gamma's concern", len(walked), comments+2)
+	}
+	for i := 1; i < len(walked); i++ {
+		if w, v := walked[i-1], walked[i]; v.Clock < w.Clock || v.Clock == w.Clock && !w.ID.Less(v.ID) {
+			t.Fatalf("answers %d and %d out of order", i-1, i)
+		}
+	}
+	if latest, _ := s.AnswersBefore(req.ID(), nil, ShowResponses); !slices.EqualFunc(latest, full.Responses, func(a, b ResponseView) bool { return a.ID == b.ID }) {
+		t.Fatal("the first page is not the latest answers a view of the request lists")
+	}
+	cs := s.AnswerCursors(req.ID(), walked[5].ID, walked[5].ID, 2)
+	if len(cs) != 1 || cs[0].ID != walked[5].ID {
+		t.Fatalf("AnswerCursors: %v", cs)
+	}
+	if cs := s.AnswerCursors(ID{1}, walked[5].ID, walked[5].ID, 2); len(cs) != 0 {
+		t.Fatalf("an answer to the request found as another's: %v", cs)
+	}
 }
 
 // Past bucketCap answers of one organisation of one type, the count stops

@@ -629,6 +629,78 @@ func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []
 	return read, count, more, by
 }
 
+// AnswersBefore lists up to limit of request id's answers that a view of
+// it shows (of a type that fits it, from a member organisation): the
+// latest before cursor (from the latest of all if nil), oldest first.
+// more says whether earlier ones remain. It reads the answers it lists,
+// and those it passes over (of a type that does not fit, or from an
+// organisation no longer a member), by the store's index of a request's
+// answers: a page of a request with thousands of comments reads a page.
+func (s *State) AnswersBefore(id ID, before *Cursor, limit int) (out []ResponseView, more bool) {
+	r := s.get(id)
+	req, ok := (*Request)(nil), r != nil && r.status == StatusAccepted
+	if ok {
+		req, ok = r.body.(*Request)
+	}
+	if !ok || limit <= 0 {
+		return nil, false
+	}
+	// A page asks for one more than it lists (are there more?), and
+	// again for what it still lacks, plus as many as it passed over so far.
+	batch, skipped := limit+1, 0
+	for {
+		es, err := s.facts.Page(ViewResponse, 0, &id, before, batch)
+		if err != nil {
+			s.fail(err)
+			return nil, false
+		}
+		for _, e := range es {
+			x := s.recs[e.id]
+			if x == nil {
+				x = s.load(e, StatusAccepted) // (as the page read it)
+			}
+			b, ok := x.body.(*Response)
+			if x.status != StatusAccepted || !ok || !b.Type.Fits(req.Type) || s.m.orgs[s.orgOf(x)] == nil {
+				skipped++
+				continue
+			}
+			if len(out) == limit {
+				more = true
+				break
+			}
+			out = append(out, ResponseView{ID: x.id(), Org: s.orgOf(x), Author: x.e.Author, Clock: x.e.Clock, Deps: x.e.Deps,
+				Sealed: x.e.Kind == KindSealed, Redacted: s.redactionView(x), Response: *b})
+		}
+		if more || len(es) < batch {
+			break
+		}
+		last := es[len(es)-1]
+		before = &Cursor{Clock: last.Clock, ID: last.id}
+		batch = min(limit+1-len(out)+skipped, 4096)
+	}
+	slices.Reverse(out)
+	return out, more
+}
+
+// AnswerCursors are the positions of request id's answers whose IDs lie
+// between lo and hi (both included), up to max, by ID: the answers an ID
+// prefix names.
+func (s *State) AnswerCursors(id, lo, hi ID, max int) []Cursor {
+	es, err := s.facts.Range(ViewResponse, lo, hi, max)
+	s.fail(err)
+	var out []Cursor
+	for _, e := range es {
+		x := s.get(e.id)
+		if x == nil {
+			continue
+		}
+		if b, ok := x.body.(*Response); ok && x.status == StatusAccepted && b.Request == id {
+			out = append(out, Cursor{Clock: x.e.Clock, ID: x.id()})
+		}
+	}
+	return out
+}
+
 // InviteView is an invite that stands, and who used it.
 type InviteView struct {
 	ID     ID

@@ -372,6 +372,9 @@ type RequestDetail struct {
 	// Responses, shallower than the summary's count, is what "responses"
 	// holds in JSON.
 	Responses []ResponseInfo `json:"responses"`
+	// EarlierResponses: responses older than those listed remain
+	// (`request show --before` the first listed shows them).
+	EarlierResponses bool `json:"earlier_responses"`
 	// What the responses add up to, for the request's kind.
 	Verification *VerificationSummary `json:"verification,omitempty"`
 	Referral     *ReferralSummary     `json:"referral,omitempty"`
@@ -830,17 +833,63 @@ func matchesUs(req *crdt.Request, mine *crdt.DirectoryView) bool {
 	return true
 }
 
-// Request shows one request with its responses.
+// Request shows one request with its latest responses.
 func (n *Node) Request(ref string) (RequestDetail, error) {
+	return n.RequestShow(ref, ShowOptions{})
+}
+
+// ShowOptions page the responses `request show` lists.
+type ShowOptions struct {
+	// Limit is how many: 0 for crdt.ShowResponses.
+	Limit int
+	// Before names the response (ID or prefix) the listed ones come
+	// before; empty: the latest.
+	Before string
+}
+
+// MaxShowResponses is the most responses one `request show` lists.
+const MaxShowResponses = 1000
+
+// RequestShow shows one request with a page of its responses: the latest
+// o.Limit before o.Before, oldest first.
+func (n *Node) RequestShow(ref string, o ShowOptions) (RequestDetail, error) {
+	if o.Limit < 0 || o.Limit > MaxShowResponses {
+		return RequestDetail{}, inputErr("--limit %d: give a number from 1 to %d", o.Limit, MaxShowResponses)
+	}
+	if o.Limit == 0 {
+		o.Limit = crdt.ShowResponses
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	rv, err := n.resolveRequest(ref)
 	if err != nil {
 		return RequestDetail{}, err
 	}
-	if full, ok := n.state.Request(rv.ID); ok { // with its latest answers
-		rv = full
+	var before *crdt.Cursor
+	if o.Before != "" {
+		r := strings.ToLower(strings.TrimSpace(o.Before))
+		if _, err := resolve("response", r, nil); errors.Is(err, ErrInput) {
+			return RequestDetail{}, err
+		}
+		lo, hi := idRange(r)
+		cs := n.state.AnswerCursors(rv.ID, lo, hi, 2)
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.ID.String()
+		}
+		i, err := resolve("response", r, ids)
+		if errors.Is(err, ErrNotFound) {
+			return RequestDetail{}, inputErr("--before %s: no response to this request has that ID", o.Before)
+		}
+		if err != nil {
+			return RequestDetail{}, err
+		}
+		before = &cs[i]
 	}
+	// (rv's outcome read the answers it counts; the page reads those it
+	// lists.)
+	var earlier bool
+	rv.Responses, earlier = n.state.AnswersBefore(rv.ID, before, o.Limit)
 	names := n.orgNames()
 	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}, SharedWith: []string{}}
 	if r := rv.Request; r != nil {
@@ -874,6 +923,7 @@ func (n *Node) Request(ref string) (RequestDetail, error) {
 		}
 		d.Responses = append(d.Responses, ri)
 	}
+	d.EarlierResponses = earlier
 	if rv.Request != nil {
 		n.addOutcome(&d, rv, names)
 	}

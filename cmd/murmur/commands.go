@@ -571,17 +571,23 @@ func cmdRequestList(e *env, args []string) error {
 }
 
 func cmdRequestShow(e *env, args []string) error {
-	c := newFlags(e, "request show", "ID", "murmur request show 9c41d2aa")
+	c := newFlags(e, "request show", "ID [--limit N] [--before RESPONSE]", "murmur request show 9c41d2aa")
+	var o node.ShowOptions
+	c.IntVar(&o.Limit, "limit", crdt.ShowResponses, fmt.Sprintf("show at most N responses, the latest (1 to %d)", node.MaxShowResponses))
+	c.StringVar(&o.Before, "before", "", "show the responses before this one (ID or prefix): the earlier page")
 	pos, err := c.parseArgs(args, "ID")
 	if err != nil {
 		return err
+	}
+	if o.Limit < 1 || o.Limit > node.MaxShowResponses {
+		return usagef("--limit %d: give a number from 1 to %d", o.Limit, node.MaxShowResponses)
 	}
 	n, err := c.open(e)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	d, err := n.Request(pos[0])
+	d, err := n.RequestShow(pos[0], o)
 	if err != nil {
 		return err
 	}
@@ -629,8 +635,13 @@ func cmdRequestShow(e *env, args []string) error {
 		} else {
 			fmt.Fprintf(w, "\n%s\n", plural(d.RequestSummary.Responses, "response"))
 		}
-		if len(d.Responses) < d.RequestSummary.Responses {
-			fmt.Fprintf(w, "  (the latest %d shown)\n", len(d.Responses))
+		switch {
+		case d.EarlierResponses && o.Before == "":
+			fmt.Fprintf(w, "  (the latest %d shown; earlier ones: murmur request show %s --before %s)\n", len(d.Responses), d.ID[:8], d.Responses[0].ID[:8])
+		case d.EarlierResponses:
+			fmt.Fprintf(w, "  (%d shown; earlier ones: murmur request show %s --before %s)\n", len(d.Responses), d.ID[:8], d.Responses[0].ID[:8])
+		case o.Before != "":
+			fmt.Fprintf(w, "  (the earliest %d shown)\n", len(d.Responses))
 		}
 		for _, r := range d.Responses {
 			amt := ""
