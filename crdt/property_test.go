@@ -254,7 +254,8 @@ func dumpViews(s *State) string {
 			continue
 		}
 		fmt.Fprintf(&b, "request %v %v closed=%v/%v withheld=%v", r.ID, r.Org, r.Closed, r.ClosedBy, r.Withheld)
-		for _, x := range r.Responses {
+		answers, _ := s.AnswersBefore(r.ID, nil, 1<<20)
+		for _, x := range answers {
 			fmt.Fprintf(&b, " %v/%v/%v", x.ID, x.Org, x.Type)
 		}
 		o := r.Outcome

@@ -30,7 +30,7 @@ type outcomeFacts struct {
 }
 
 func factsOf(rv RequestView) outcomeFacts {
-	f := outcomeFacts{Responses: len(rv.Responses), Reopened: rv.Outcome.Reopened}
+	f := outcomeFacts{Responses: rv.ResponseCount, Reopened: rv.Outcome.Reopened}
 	if r := rv.Request; r != nil {
 		f.Type, f.Region, f.To, f.RespondBy = r.Type, r.Region, r.To, r.RespondBy
 	}
@@ -77,9 +77,10 @@ func TestRedactionKeepsTheConcernCounted(t *testing.T) {
 			t.Fatalf("%s: the counts changed:\n got %+v\nwant %+v", name, got, before)
 		}
 		var x *ResponseView
-		for i := range rv.Responses {
-			if rv.Responses[i].ID == concern.ID() {
-				x = &rv.Responses[i]
+		answers, _ := s.AnswersBefore(req.ID(), nil, ShowResponses)
+		for i := range answers {
+			if answers[i].ID == concern.ID() {
+				x = &answers[i]
 			}
 		}
 		if x == nil || x.Type != Concern || x.Text != "" {

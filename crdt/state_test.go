@@ -412,9 +412,12 @@ func TestResponsesMustFit(t *testing.T) {
 	ok := n.respond(b, req, Vouch)
 	n.write(b, &Response{Request: req.ID(), Type: Pledge, Amount: 100, Currency: "EUR"}, req.ID())
 	s := n.state(n.all...)
-	rv, _ := s.Request(req.ID())
-	if len(rv.Responses) != 1 || rv.Responses[0].ID != ok.ID() || rv.Responses[0].Org != b.org() {
-		t.Fatalf("%+v", rv.Responses)
+	answers, _ := s.AnswersBefore(req.ID(), nil, ShowResponses)
+	if len(answers) != 1 || answers[0].ID != ok.ID() || answers[0].Org != b.org() {
+		t.Fatalf("%+v", answers)
+	}
+	if rv, _ := s.Request(req.ID()); rv.ResponseCount != 1 {
+		t.Fatalf("%d responses counted, want 1", rv.ResponseCount)
 	}
 }
 

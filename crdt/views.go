@@ -286,10 +286,6 @@ type RequestView struct {
 	Redacted *RedactionView
 	Closed   bool
 	ClosedBy ID // the close that counts: the requester's earliest
-	// Responses are the latest answers that fit the request, oldest
-	// first: up to ShowResponses in a view of the request alone (Request),
-	// none in a list.
-	Responses []ResponseView
 	// ResponseCount is how many answers fit the request (answers), and
 	// RespondedBy the organisations that gave them, ascending. Past
 	// bucketCap answers of one organisation of one type, the count stops
@@ -358,7 +354,7 @@ func (s *State) Requests() []RequestView {
 	rs := s.records(ViewRequest, nil)
 	out := make([]RequestView, len(rs))
 	for i, r := range rs {
-		out[i] = s.requestView(r, 0)
+		out[i] = s.requestView(r)
 	}
 	return out
 }
@@ -392,7 +388,7 @@ func (s *State) RequestPageOf(kind RequestType, open bool, after *Cursor, limit 
 			continue
 		}
 		if req, _ := r.body.(*Request); keep == nil || keep(e.id, e.Clock, s.orgOf(r), req) {
-			out = append(out, s.requestView(r, 0))
+			out = append(out, s.requestView(r))
 		}
 	}
 	if len(es) < limit || len(es) == 0 {
@@ -450,7 +446,7 @@ func (s *State) RestPage(kind RequestType, open bool, after *Cursor, limit int) 
 			r = s.load(e, StatusAccepted)
 		}
 		if r.status == StatusAccepted {
-			closed = append(closed, s.requestView(r, 0))
+			closed = append(closed, s.requestView(r))
 		}
 	}
 	out := append(opened, closed...)
@@ -475,7 +471,7 @@ func (s *State) RequestsBetween(lo, hi ID, max int) []RequestView {
 	out := make([]RequestView, 0, len(es))
 	for _, e := range es {
 		if r := s.get(e.id); r != nil && r.status == StatusAccepted {
-			out = append(out, s.requestView(r, 0))
+			out = append(out, s.requestView(r))
 		}
 	}
 	return out
@@ -497,18 +493,19 @@ func (s *State) RequestCount(kind RequestType, open bool, after *Cursor) int {
 	return n
 }
 
-// Request returns one request.
+// Request returns one request, with its outcome (AnswersBefore lists
+// its answers).
 func (s *State) Request(id ID) (RequestView, bool) {
 	r := s.get(id)
 	if r == nil || r.status != StatusAccepted || keysOf(r.e, r.body).View != ViewRequest {
 		return RequestView{}, false
 	}
-	return s.requestView(r, ShowResponses), true
+	return s.requestView(r), true
 }
 
-// requestView is r's view, with up to detail of its latest answers in
-// Responses (and those its outcome reads, when detail is 0: none).
-func (s *State) requestView(r *record, detail int) RequestView {
+// requestView is r's view: its outcome, from the answers it reads
+// (Responses stays empty: AnswersBefore lists them).
+func (s *State) requestView(r *record) RequestView {
 	rv := RequestView{ID: r.id(), Org: s.orgOf(r), Author: r.e.Author, Clock: r.e.Clock, Sealed: r.e.Kind == KindSealed}
 	req, _ := r.body.(*Request)
 	rv.Request, rv.Withheld, rv.Redacted = req, req == nil, s.redactionView(r)
@@ -526,20 +523,15 @@ func (s *State) requestView(r *record, detail int) RequestView {
 		rv.Closed, rv.ClosedBy = true, closes[0].id()
 	}
 	if req != nil {
-		resps, count, more, by := s.answers(rv.Org, id, req.Type, detail)
-		rv.Responses, rv.ResponseCount, rv.ResponsesMore, rv.RespondedBy = resps, count, more, by
+		resps, count, more, by := s.answers(rv.Org, id, req.Type)
+		rv.ResponseCount, rv.ResponsesMore, rv.RespondedBy = count, more, by
 		var counted []ResponseView
-		for _, x := range rv.Responses {
+		for _, x := range resps {
 			if x.Type != Comment {
 				counted = append(counted, x)
 			}
 		}
 		rv.Outcome = outcome(rv.Org, req, counted)
-		if detail == 0 {
-			rv.Responses = nil
-		} else if len(rv.Responses) > detail {
-			rv.Responses = rv.Responses[len(rv.Responses)-detail:]
-		}
 	}
 	rv.AckedBy = s.ackedBy(r.id())
 	return rv
@@ -549,16 +541,15 @@ func (s *State) requestView(r *record, detail int) RequestView {
 // tag, ResponseTag): each organisation's answers of each type that fits
 // the request are counted up to bucketCap, and read only as far as the
 // outcome needs (the latest, for a position; every pledge, withdrawal and
-// signature, since each counts), and as far as the detail asked for (the
-// latest, up to detail). So one organisation's thousands of comments or
+// signature, since each counts). So one organisation's thousands of comments or
 // positions cost a view of the request no more than bucketCap reads, and
 // the other organisations' nothing; a count past bucketCap in one such
 // bucket is shown as bucketCap. Thousands of pledges, withdrawals or
 // signatures are read: each of them counts.
 const bucketCap = 1000
 
-// ShowResponses is how many of a request's latest answers a view of it
-// alone (Request) lists.
+// ShowResponses is how many of a request's latest answers `request show`
+// lists unless told.
 const ShowResponses = 200
 
 // fitting are the response types that answer a request of kind.
@@ -575,7 +566,7 @@ func fitting(kind RequestType) []ResponseType {
 // answers reads the answers to request id (of type kind, by org) as said
 // above: those read, oldest first, how many there are (more: at least),
 // and the organisations that gave any.
-func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []ResponseView, count int, more bool, by []OrgID) {
+func (s *State) answers(org OrgID, id ID, kind RequestType) (read []ResponseView, count int, more bool, by []OrgID) {
 	orgs := make([]OrgID, 0, len(s.m.orgs))
 	for o := range s.m.orgs {
 		orgs = append(orgs, o)
@@ -609,12 +600,8 @@ func (s *State) answers(org OrgID, id ID, kind RequestType, detail int) (read []
 			count += n
 			more = more || n == bucketCap
 			answered = true
-			want := min(n, detail)
-			if t != Comment && o != org {
-				want = max(want, 1) // a position: the latest counts
-			}
-			if want > 0 {
-				rs = append(rs, s.taggedUpTo(ViewResponse, tag, id, want)...)
+			if t != Comment && o != org { // a position: the latest counts
+				rs = append(rs, s.taggedUpTo(ViewResponse, tag, id, 1)...)
 			}
 		}
 		if answered {

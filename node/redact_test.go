@@ -35,7 +35,7 @@ func wordsIn(t *testing.T, n *Node, marker string) []string {
 		}
 	})
 	for _, rv := range n.state.Requests() {
-		for _, id := range append([]crdt.ID{rv.ID}, responseIDs(rv)...) {
+		for _, id := range append([]crdt.ID{rv.ID}, responseIDs(n, rv)...) {
 			if whole, err := n.unseal(id); err == nil && strings.Contains(strings.Join(wordsOf(whole), " "), marker) {
 				where = append(where, "the sealed details of "+id.String()[:12])
 			}
@@ -51,9 +51,11 @@ func wordsIn(t *testing.T, n *Node, marker string) []string {
 	return where
 }
 
-func responseIDs(rv crdt.RequestView) []crdt.ID {
+// responseIDs are the IDs of a request's answers (n.mu held).
+func responseIDs(n *Node, rv crdt.RequestView) []crdt.ID {
 	var out []crdt.ID
-	for _, x := range rv.Responses {
+	answers, _ := n.state.AnswersBefore(rv.ID, nil, 1<<20)
+	for _, x := range answers {
 		out = append(out, x.ID)
 	}
 	return out

@@ -888,8 +888,7 @@ func (n *Node) RequestShow(ref string, o ShowOptions) (RequestDetail, error) {
 	}
 	// (rv's outcome read the answers it counts; the page reads those it
 	// lists.)
-	var earlier bool
-	rv.Responses, earlier = n.state.AnswersBefore(rv.ID, before, o.Limit)
+	answers, earlier := n.state.AnswersBefore(rv.ID, before, o.Limit)
 	names := n.orgNames()
 	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}, SharedWith: []string{}}
 	if r := rv.Request; r != nil {
@@ -908,7 +907,7 @@ func (n *Node) RequestShow(ref string, o ShowOptions) (RequestDetail, error) {
 			d.Amount = &m
 		}
 	}
-	for _, x := range rv.Responses {
+	for _, x := range answers {
 		ri := ResponseInfo{ID: x.ID.String(), Org: x.Org.String(), OrgName: names[x.Org], Type: x.Type.String(), Body: x.Text,
 			Currency: x.Currency, Created: formatMillis(x.Clock.Millis()), Sealed: x.Sealed, Redacted: redactionInfo(x.Redacted, names)}
 		if x.Sealed && x.Redacted == nil {
