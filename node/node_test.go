@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -665,6 +666,50 @@ func testInbox(t *testing.T, kind node.StoreKind) {
 	}
 	if got := inbox(); !slices.Equal(got, want[:2]) {
 		t.Errorf("inbox after commenting on the other:\n got %q\nwant %q", got, want[:2])
+	}
+
+	// A caseworker's way through the inbox (review 6): read a page, answer
+	// what is on it, ask for the next page after the last one read. The
+	// answered ones have left the inbox, and the last one was closed
+	// meanwhile; the next page goes on after it.
+	for i := range 4 {
+		beta.write(t, a, &crdt.Request{Type: crdt.Verification, Title: fmt.Sprintf("to us, in %d days", 10+i), To: us, RespondBy: by(time.Duration(240+24*i) * time.Hour)})
+	}
+	beta.write(t, a, &crdt.Request{Type: crdt.Alert, Title: "a third alert, in our region", Region: "TZ"})
+	whole := inbox()
+	var read []string
+	after := ""
+	for range len(whole) + 1 {
+		page, _, err := a.RequestPage(node.RequestFilter{Inbox: true}, after, 2)
+		if err != nil {
+			t.Fatalf("the page after %s: %v", after, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			read = append(read, r.Title)
+			typ := "comment"
+			if r.Kind == "verification" {
+				typ = "vouch"
+			}
+			if _, err := a.Respond(ctx, node.ResponseInput{Request: r.ID, Type: typ, Body: "Seen."}); err != nil {
+				t.Fatal(err)
+			}
+			after = r.ID[:12]
+		}
+		// And its requester closes the last one read.
+		last, err := crdt.ParseID(page[len(page)-1].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		beta.write(t, a, &crdt.RequestClosed{Request: last}, last)
+	}
+	if !slices.Equal(read, whole) {
+		t.Errorf("answering each page before asking for the next:\n got %q\nwant %q", read, whole)
+	}
+	if left := inbox(); len(left) != 0 {
+		t.Errorf("left in the inbox after answering everything: %q", left)
 	}
 }
 

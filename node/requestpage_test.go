@@ -61,8 +61,41 @@ func TestRequestPagesAreTheList(t *testing.T) {
 	if _, _, err := n.RequestPage(RequestFilter{Kind: "letter"}, alerts[0][:12], 3); err == nil {
 		t.Fatal("--after an alert in a list of letters was taken")
 	}
-	if _, _, err := n.RequestPage(RequestFilter{Open: true}, alerts[1][:12], 3); err == nil {
-		t.Fatal("--after a closed alert in a list of open requests was taken")
+
+	// Paging the open requests while each page's last one is closed
+	// (review 6: the next page failed): the pages still list, once each
+	// and in order, what was open when the walk began.
+	for _, kind := range []string{"", "alert", "verification"} {
+		f := RequestFilter{Kind: kind, Open: true}
+		want, _, err := n.RequestPage(f, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		after := ""
+		for range len(want) + 1 {
+			page, _, err := n.RequestPage(f, after, 2)
+			if err != nil {
+				t.Fatalf("%q: the page after %s: %v", kind, after, err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, r := range page {
+				got = append(got, r.ID)
+			}
+			after = page[len(page)-1].ID[:12]
+			if _, err := n.CloseRequest(ctx, after); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wantIDs []string
+		for _, r := range want {
+			wantIDs = append(wantIDs, r.ID)
+		}
+		if len(want) < 2 || !slices.Equal(got, wantIDs) {
+			t.Fatalf("%q: closing each page's last request, the pages list\n%v\nwant\n%v", kind, got, wantIDs)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -597,16 +598,40 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) (page []Reque
 	}
 	names, mine := n.orgNames(), n.ownDirectory()
 	type candidate struct {
-		id  crdt.ID
-		req *crdt.Request
+		id    crdt.ID
+		clock crdt.Clock
+		req   *crdt.Request
 	}
 	var cands []candidate // newest first, as the index lists them
-	n.eachRequest(kind, true, func(id crdt.ID, _ crdt.Clock, org crdt.OrgID, req *crdt.Request) bool {
+	n.eachRequest(kind, true, func(id crdt.ID, clock crdt.Clock, org crdt.OrgID, req *crdt.Request) bool {
 		if req != nil && (kind == 0 || req.Type == kind) && n.mayAwaitUs(org, req, mine) {
-			cands = append(cands, candidate{id, req})
+			cands = append(cands, candidate{id, clock, req})
 		}
 		return false
 	}, func(crdt.RequestView) bool { return true })
+	// The request --after names, if it has left the inbox since (this
+	// organisation answered it, or it was closed), is put back in the
+	// order to find its place: the page goes on after it all the same.
+	gone := false
+	if after != "" {
+		ids := make([]string, len(cands))
+		for j, c := range cands {
+			ids[j] = c.id.String()
+		}
+		if _, err := resolve("request", after, ids); errors.Is(err, ErrNotFound) {
+			rv, err := n.requestByPrefix(after)
+			if err != nil || rv.Request == nil || kind != 0 && rv.Request.Type != kind {
+				return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+			}
+			// (Among the candidates, newest first, by its clock.)
+			at, _ := slices.BinarySearchFunc(cands, rv, func(c candidate, rv crdt.RequestView) int {
+				return -cmp.Or(cmp.Compare(c.clock, rv.Clock), bytes.Compare(c.id[:], rv.ID[:]))
+			})
+			cands, gone = slices.Insert(cands, at, candidate{rv.ID, rv.Clock, rv.Request}), true
+		} else if err != nil {
+			return nil, 0, err
+		}
+	}
 	cands = inboxOrder(cands, func(c candidate) (bool, uint64) {
 		return c.req.Type == crdt.Alert, deadline(crdt.RequestView{Request: c.req})
 	})
@@ -617,13 +642,14 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) (page []Reque
 			ids[j] = c.id.String()
 		}
 		at, err := resolve("request", after, ids)
-		if errors.Is(err, ErrNotFound) {
-			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
-		}
 		if err != nil {
 			return nil, 0, err
 		}
 		i = at + 1
+		if gone { // (it is not listed)
+			cands = slices.Delete(cands, at, at+1)
+			i = at
+		}
 	}
 	page = []RequestSummary{}
 	for ; i < len(cands) && len(page) < limit; i++ {
@@ -667,8 +693,10 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 	inRest := !alertsFirst
 	var cursor *crdt.Cursor // the request --after names
 	if after != "" {
+		// (One closed since the page that listed it still has its place:
+		// the page goes on after it.)
 		rv, err := n.requestByPrefix(after)
-		if err == nil && (kind != 0 && (rv.Request == nil || rv.Request.Type != kind) || onlyOpen && rv.Closed) {
+		if err == nil && kind != 0 && (rv.Request == nil || rv.Request.Type != kind) {
 			err = ErrNotFound
 		}
 		if err != nil {
@@ -678,7 +706,10 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 			return nil, 0, err
 		}
 		cursor = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
-		inRest = !alertsFirst || !urgent(rv)
+		// An alert closed since was listed among the open alerts, if
+		// the list is of open requests only.
+		wasUrgent := urgent(rv) || onlyOpen && rv.Request != nil && rv.Request.Type == crdt.Alert
+		inRest = !alertsFirst || !wasUrgent
 	}
 	var views []crdt.RequestView
 	if !inRest {
