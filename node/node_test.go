@@ -933,3 +933,27 @@ func testAppendAfterAStaleStatus(t *testing.T, kind node.StoreKind) {
 		t.Errorf("after a refused append, the stale entry is stored as %v, want accepted", st)
 	}
 }
+
+// A request this node stores but cannot list yet (it waits for an entry
+// it depends on) is not called missing (review 6): the words say why.
+func TestWaitingRequestIsNotCalledMissing(t *testing.T) {
+	node.ForEachStore(t, func(t *testing.T, kind node.StoreKind) {
+		a, _, beta, _ := setup(t, kind)
+		first := beta.sign(t, a, &crdt.Request{Type: crdt.Verification, Title: "not delivered yet"})
+		second := beta.sign(t, a, &crdt.Request{Type: crdt.Verification, Title: "delivered before the first"})
+		deliver(t, a, second)
+		for _, ref := range []string{second.ID().String(), second.ID().String()[:10]} {
+			_, err := a.Request(ref)
+			if !errors.Is(err, node.ErrNotFound) || !strings.Contains(err.Error(), "waits for an earlier entry") || strings.Contains(err.Error(), "not found") {
+				t.Errorf("request show of a waiting request: %v", err)
+			}
+		}
+		if _, err := a.Request("0123456789"); !errors.Is(err, node.ErrNotFound) || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("request show of a request not stored: %v", err)
+		}
+		deliver(t, a, first)
+		if d, err := a.Request(second.ID().String()[:10]); err != nil || d.Title != "delivered before the first" {
+			t.Errorf("once the first arrived: %+v, %v", d, err)
+		}
+	})
+}

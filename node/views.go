@@ -17,6 +17,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node/ident"
+	"github.com/murmurnet/murmur/store"
 )
 
 // The shapes below are what `--json` prints (../shared/CLI.md fixes the
@@ -583,19 +584,96 @@ func (n *Node) ownDirectory() *crdt.DirectoryView {
 	return nil
 }
 
-// inboxPage is one page of the inbox. The open requests that may await
-// this organisation, as each says by itself, are put in the inbox's order
-// (open alerts first, then the soonest deadline, the oldest first among
-// equals: all of it written in the request), and only those the page
-// shows are read whole (their answers: has this organisation answered?).
-// more is how many of the rest may await it: at most that many follow.
-func (n *Node) inboxPage(f RequestFilter, after string, limit int) (page []RequestSummary, more int, err error) {
+// inboxPage is one page of the inbox, in its order: the open alerts that
+// await this organisation, newest first; then the other open requests
+// that do, by deadline (store.OpenRequest.Before). It reads candidates in
+// that order (the alerts by the index of open requests, the others by the
+// index of their deadlines) until the page is full and one more is
+// found: more is 1 if any follow, else 0. --after names a request whose
+// place the page starts after, listed or not (answered or closed since).
+func (n *Node) inboxPage(f RequestFilter, after string, limit int) ([]RequestSummary, int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	kind, err := parseKind(f.Kind)
 	if err != nil {
 		return nil, 0, err
 	}
+	ctx := context.Background()
+	if built, err := n.store.StatsBuilt(ctx); err != nil || !built {
+		if err != nil {
+			return nil, 0, err
+		}
+		return n.inboxPageAll(kind, after, limit)
+	}
+	names, mine := n.orgNames(), n.ownDirectory()
+	inAlerts := kind == 0 || kind == crdt.Alert
+	var alertsAfter *crdt.Cursor
+	var from *store.OpenRequest
+	if after != "" {
+		rv, err := n.requestByPrefix(after)
+		if err == nil && (rv.Request == nil || kind != 0 && rv.Request.Type != kind) {
+			err = ErrNotFound
+		}
+		if errors.Is(err, ErrNotFound) {
+			return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if rv.Request.Type == crdt.Alert {
+			alertsAfter = &crdt.Cursor{Clock: rv.Clock, ID: rv.ID}
+		} else {
+			inAlerts, from = false, &store.OpenRequest{ID: rv.ID, Created: rv.Clock, RespondBy: rv.Request.RespondBy}
+		}
+	}
+	page, more := []RequestSummary{}, 0
+	take := func(rv crdt.RequestView) bool { // (false: the page is full and one more follows)
+		if !n.awaitsUs(rv, mine) {
+			return true
+		}
+		if len(page) == limit {
+			more = 1
+			return false
+		}
+		page = append(page, n.summary(rv, names))
+		return true
+	}
+	going := true
+	for inAlerts && going {
+		batch, next := n.state.RequestPageOf(crdt.Alert, true, alertsAfter, 64, func(_ crdt.ID, _ crdt.Clock, org crdt.OrgID, req *crdt.Request) bool {
+			return n.mayAwaitUs(org, req, mine)
+		})
+		for _, rv := range batch {
+			if going = take(rv); !going {
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		alertsAfter = next
+	}
+	if going && kind != crdt.Alert {
+		err := n.store.OpenByDeadline(ctx, kind, from, func(o store.OpenRequest) bool {
+			rv := n.state.RequestsBetween(o.ID, o.ID, 1)
+			return len(rv) != 1 || take(rv[0])
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	return page, more, n.state.Err()
+}
+
+// inboxPageAll is inboxPage on a store whose statistics' inputs are not
+// complete (a data directory from before them, until `murmur stats` fills
+// them in). The open requests that may await
+// this organisation, as each says by itself, are put in the inbox's order
+// (open alerts first, then the soonest deadline, the oldest first among
+// equals: all of it written in the request), and only those the page
+// shows are read whole (their answers: has this organisation answered?).
+// more is how many of the rest may await it: at most that many follow.
+func (n *Node) inboxPageAll(kind crdt.RequestType, after string, limit int) (page []RequestSummary, more int, err error) {
 	names, mine := n.orgNames(), n.ownDirectory()
 	type candidate struct {
 		id    crdt.ID
@@ -662,7 +740,7 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) (page []Reque
 
 // RequestPage is one page of `request list`: at most limit requests (0:
 // all) after the one whose ID starts with after (from the first if
-// empty), and how many more follow (for the inbox, at most how many:
+// empty), and how many more follow (for the inbox, 1 if any do:
 // inboxPage). The open alerts come first: a page among them reads the
 // alerts it shows; a page past them (State.RestPage) reads the requests
 // it shows, and passes the open alerts newer than them at a row each. The

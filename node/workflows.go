@@ -97,10 +97,45 @@ func (n *Node) ResolveRequest(ref string) (crdt.RequestView, error) {
 
 func (n *Node) resolveRequest(ref string) (crdt.RequestView, error) {
 	rv, err := n.requestByPrefix(ref)
+	if errors.Is(err, ErrNotFound) {
+		if why := n.notApplied(ref); why != "" {
+			return crdt.RequestView{}, notListed{fmt.Sprintf("request %s %s", strings.TrimSpace(ref), why)}
+		}
+	}
 	if err != nil {
 		return crdt.RequestView{}, fmt.Errorf("%w (`murmur request list` shows the requests this node holds)", err)
 	}
 	return rv, nil
+}
+
+// notListed is ErrNotFound for an entry this node stores but does not
+// list, in words that do not say it is missing.
+type notListed struct{ msg string }
+
+func (e notListed) Error() string { return e.msg }
+func (e notListed) Unwrap() error { return ErrNotFound }
+
+// notApplied says why the request an ID or prefix names is stored but not
+// listed (it waits for an entry it depends on, or is held), or "" if no
+// such request is stored.
+func (n *Node) notApplied(ref string) string {
+	lo, hi := idRange(strings.ToLower(strings.TrimSpace(ref)))
+	var sts []crdt.Status
+	err := n.store.StoredBetween(context.Background(), lo, hi, 2, func(_ crdt.ID, k crdt.Kind, st crdt.Status) {
+		if k == crdt.KindRequest || k == crdt.KindSealed {
+			sts = append(sts, st)
+		}
+	})
+	if err != nil || len(sts) != 1 {
+		return ""
+	}
+	switch sts[0] {
+	case crdt.StatusWaiting:
+		return "is on this node but waits for an earlier entry it depends on, not received yet: it shows once that arrives (`murmur status` counts the entries waiting)"
+	case crdt.StatusHeld:
+		return "is on this node but held: its author has no standing to write it (a device not, or no longer, admitted)"
+	}
+	return ""
 }
 
 // requestByPrefix finds the request whose ID is, or starts with, ref: by

@@ -220,6 +220,20 @@ func (m *memory) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit i
 	return recs, nil
 }
 
+func (m *memory) StoredBetween(ctx context.Context, lo, hi crdt.ID, limit int, fn func(crdt.ID, crdt.Kind, crdt.Status)) error {
+	recs, err := m.selectRecs(ctx, "stored between", func(r *Record) bool {
+		return bytes.Compare(r.ID[:], lo[:]) >= 0 && bytes.Compare(r.ID[:], hi[:]) <= 0
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(recs, byIDOrder)
+	for _, r := range recs[:min(len(recs), max(limit, 0))] {
+		fn(r.ID, r.Kind, r.Status)
+	}
+	return nil
+}
+
 func (m *memory) Resident(ctx context.Context, pool bool, fn func(Record) error) error {
 	return m.each(ctx, "resident", func(r *Record) bool { return pool && !accepted(r) || accepted(r) && crdt.ResidentKind(r.Kind) }, fn)
 }

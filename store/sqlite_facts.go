@@ -754,6 +754,35 @@ func (s *SQLite) Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit i
 	return out, nil
 }
 
+// StoredBetween implements Store: by the index of IDs.
+func (s *SQLite) StoredBetween(ctx context.Context, lo, hi crdt.ID, limit int, fn func(crdt.ID, crdt.Kind, crdt.Status)) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, kind, status FROM entries INDEXED BY sqlite_autoindex_entries_1
+		WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?`, lo[:], hi[:], limit)
+	if err != nil {
+		return s.fail("stored between", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id []byte
+		var kind, st int64
+		if err := rows.Scan(&id, &kind, &st); err != nil {
+			return s.fail("stored between", err)
+		}
+		var x crdt.ID
+		if err := copy32(x[:], id, "entry"); err != nil {
+			return s.fail("stored between", err)
+		}
+		fn(x, crdt.Kind(kind), crdt.Status(st))
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail("stored between", err)
+	}
+	return nil
+}
+
 // Resident implements Store: it reads only the resident rows.
 func (s *SQLite) Resident(ctx context.Context, pool bool, fn func(Record) error) error {
 	q := residentAcceptedQuery

@@ -395,6 +395,103 @@ func (w *txWriter) writeStats(b Batch) error {
 	return w.finishStats()
 }
 
+// OpenRequest is an open request's place in the inbox's order, after the
+// open alerts.
+type OpenRequest struct {
+	ID        crdt.ID
+	Created   crdt.Clock
+	RespondBy uint64 // Unix milliseconds; 0: no deadline
+}
+
+// Before reports whether o comes before p in the inbox's order: the
+// soonest deadline first, those without one last; then the oldest first
+// (it has waited longest), then by ID.
+func (o OpenRequest) Before(p OpenRequest) bool {
+	od, pd := o.RespondBy-1, p.RespondBy-1 // (0, none, wraps around to the last)
+	if od != pd {
+		return od < pd
+	}
+	if o.Created != p.Created {
+		return o.Created < p.Created
+	}
+	return bytes.Compare(o.ID[:], p.ID[:]) < 0
+}
+
+// openChunk is how many open requests OpenByDeadline reads a query.
+const openChunk = 64
+
+// OpenByDeadline implements Store: by the index of the open requests'
+// deadlines, a chunk at a time, those with a deadline and then those
+// without.
+func (s *SQLite) OpenByDeadline(ctx context.Context, kind crdt.RequestType, after *OpenRequest, fn func(OpenRequest) bool) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var at OpenRequest // the last one passed
+	if after != nil {
+		at = *after
+	}
+	const cols = `SELECT e.id, r.created, r.respond_by FROM request_stats r INDEXED BY request_stats_open JOIN entries e ON e.cursor = r.cur WHERE r.open = 1 AND `
+	kindFilter := ` AND e.tag <> ` + fmt.Sprint(int(crdt.Alert))
+	if kind != 0 {
+		kindFilter = ` AND e.tag = ` + fmt.Sprint(int(kind))
+	}
+	for due := true; ; {
+		var q string
+		var args []any
+		switch {
+		case due && (after == nil || at.RespondBy != 0):
+			q = cols + `r.respond_by IS NOT NULL AND (r.respond_by, r.created, e.id) > (?, ?, ?)` + kindFilter + ` ORDER BY r.respond_by, r.created, e.id LIMIT ?`
+			args = []any{int64(min(at.RespondBy, math.MaxInt64)), int64(at.Created), at.ID[:], openChunk}
+			if after == nil {
+				args = []any{int64(math.MinInt64), int64(0), []byte{}, openChunk}
+			}
+		default:
+			due = false
+			q = cols + `r.respond_by IS NULL AND (r.created, e.id) > (?, ?)` + kindFilter + ` ORDER BY r.created, e.id LIMIT ?`
+			args = []any{int64(at.Created), at.ID[:], openChunk}
+			if after == nil {
+				args = []any{int64(math.MinInt64), []byte{}, openChunk}
+			}
+		}
+		rows, err := s.read.QueryContext(ctx, q, args...)
+		if err != nil {
+			return s.fail("open requests", err)
+		}
+		n, stop := 0, false
+		for rows.Next() && !stop {
+			var id []byte
+			var created int64
+			var respondBy sql.NullInt64
+			if err := rows.Scan(&id, &created, &respondBy); err != nil {
+				rows.Close()
+				return s.fail("open requests", err)
+			}
+			o := OpenRequest{Created: crdt.Clock(uint64(created)), RespondBy: uint64(respondBy.Int64)}
+			if err := copy32(o.ID[:], id, "open request"); err != nil {
+				rows.Close()
+				return s.fail("open requests", err)
+			}
+			n++
+			at, after = o, &at
+			stop = !fn(o)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return s.fail("open requests", err)
+		}
+		switch {
+		case stop:
+			return nil
+		case n == openChunk:
+			continue // (more of the same part)
+		case due:
+			due, after = false, nil // (the part without a deadline, from its start)
+		default:
+			return nil
+		}
+	}
+}
+
 // Stat implements Store.
 func (s *SQLite) Stat(ctx context.Context, id crdt.ID) (crdt.RequestStat, bool, error) {
 	if s.closed.Load() {
@@ -555,6 +652,36 @@ func (m *memory) Stat(ctx context.Context, id crdt.ID) (crdt.RequestStat, bool, 
 	}
 	st, ok := m.stats[id]
 	return st, ok, nil
+}
+
+// OpenByDeadline implements Store.
+func (m *memory) OpenByDeadline(ctx context.Context, kind crdt.RequestType, after *OpenRequest, fn func(OpenRequest) bool) error {
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return ErrClosed
+	}
+	var open []OpenRequest
+	for _, st := range m.stats {
+		if st.Open && (kind == 0 && st.Kind != crdt.Alert || kind != 0 && st.Kind == kind) {
+			if o := (OpenRequest{ID: st.ID, Created: st.Created, RespondBy: st.RespondBy}); after == nil || after.Before(o) {
+				open = append(open, o)
+			}
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(open, func(a, b OpenRequest) int {
+		if a.Before(b) {
+			return -1
+		}
+		return 1
+	})
+	for _, o := range open {
+		if !fn(o) {
+			return nil
+		}
+	}
+	return ctx.Err()
 }
 
 // StatsBuilt implements Store.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/murmurnet/murmur/crdt"
@@ -89,6 +90,75 @@ func TestStatsNewManyAtOnce(t *testing.T) {
 			}
 			if requests != n {
 				t.Fatalf("the totals count %d requests, want %d", requests, n)
+			}
+		})
+	}
+}
+
+// OpenByDeadline lists the open requests that are not alerts in the
+// inbox's order on both stores, from any place in it, and across its
+// chunks and its two parts (with a deadline, then without).
+func TestOpenByDeadlineIsTheInboxOrder(t *testing.T) {
+	ctx := context.Background()
+	const n = 3*openChunk + 7
+	var b Batch
+	var want []OpenRequest
+	for i := 1; i <= n; i++ {
+		r := testRecord(i, testKey(i%5), uint64(i), crdt.ClockAt(1_700_000_000_000+uint64(i%50)*1000))
+		kind := crdt.RequestType(1 + i%5) // (alerts among them)
+		r.Kind, r.Keys = crdt.KindRequest, crdt.Keys{View: crdt.ViewRequest, Tag: uint64(kind)}
+		st := crdt.RequestStat{ID: r.ID, Kind: kind, Region: "TZ", Created: r.Clock, Open: i%7 != 0}
+		if i%3 != 0 {
+			st.RespondBy = 1_800_000_000_000 + uint64(i%11)*3_600_000 // (many the same)
+		}
+		b.Put, b.StatsNew = append(b.Put, r), append(b.StatsNew, st)
+		if st.Open && kind != crdt.Alert {
+			want = append(want, OpenRequest{ID: r.ID, Created: st.Created, RespondBy: st.RespondBy})
+		}
+	}
+	slices.SortFunc(want, func(a, b OpenRequest) int {
+		if a.Before(b) {
+			return -1
+		}
+		return 1
+	})
+	if want[len(want)-1].RespondBy != 0 || want[0].RespondBy == 0 {
+		t.Fatal("the test lacks requests with and without deadlines")
+	}
+	for name, s := range map[string]Store{
+		"sqlite": openTemp(t, filepath.Join(t.TempDir(), "murmur.db")),
+		"memory": NewMemory(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := s.Update(ctx, func(Mark) (Batch, error) { return b, nil }); err != nil {
+				t.Fatal(err)
+			}
+			list := func(after *OpenRequest, max int) []OpenRequest {
+				var out []OpenRequest
+				if err := s.OpenByDeadline(ctx, 0, after, func(o OpenRequest) bool { out = append(out, o); return len(out) < max }); err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			if got := list(nil, n); !slices.Equal(got, want) {
+				t.Fatalf("the open requests:\n%v\nwant\n%v", got, want)
+			}
+			for i := range want {
+				if got := list(&want[i], 3); !slices.Equal(got, want[i+1:min(len(want), i+4)]) {
+					t.Fatalf("after %d: %v, want %v", i, got, want[i+1:min(len(want), i+4)])
+				}
+			}
+			var funding []OpenRequest
+			if err := s.OpenByDeadline(ctx, crdt.Funding, nil, func(o OpenRequest) bool { funding = append(funding, o); return true }); err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range funding {
+				if st, _, _ := s.Stat(ctx, o.ID); st.Kind != crdt.Funding {
+					t.Fatalf("a %v among the funding requests", st.Kind)
+				}
+			}
+			if len(funding) == 0 {
+				t.Fatal("no funding requests listed")
 			}
 		})
 	}

@@ -123,6 +123,11 @@ type Querier interface {
 	// any view, or none) whose IDs lie between lo and hi (both included),
 	// by ID.
 	Range(ctx context.Context, v crdt.View, lo, hi crdt.ID, limit int) ([]Record, error)
+	// StoredBetween calls fn for up to limit stored records of any status
+	// whose IDs lie between lo and hi (both included), by ID, with their
+	// kind and status (not their bytes): what an ID prefix names that is
+	// not accepted, such as an entry waiting for an earlier one.
+	StoredBetween(ctx context.Context, lo, hi crdt.ID, limit int, fn func(id crdt.ID, kind crdt.Kind, st crdt.Status)) error
 	// Resident calls fn for every record a crdt State keeps in memory:
 	// those not accepted (the waiting pool: only given pool), and accepted
 	// ones of kinds for which crdt.ResidentKind is true.
@@ -270,6 +275,11 @@ type Store interface {
 	// Stat returns the statistics' inputs stored for request id (see
 	// crdt.RequestStat; a Batch writes them), ok false if none are.
 	Stat(ctx context.Context, id crdt.ID) (st crdt.RequestStat, ok bool, err error)
+	// OpenByDeadline calls fn with the open requests, as their statistics'
+	// inputs say (StatsBuilt must hold), that are not alerts, of kind if
+	// not 0: in the inbox's order (OpenRequest.Before), from the first
+	// after `after` if not nil, until fn returns false or none is left.
+	OpenByDeadline(ctx context.Context, kind crdt.RequestType, after *OpenRequest, fn func(OpenRequest) bool) error
 	// StatsTotals is what the statistics' inputs add up to, per kind and
 	// region, with the unanswered requests whose deadline is before now
 	// (Unix milliseconds): a row per group, not per request.

@@ -523,7 +523,13 @@ func cmdRequestList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if more > 0 {
+	switch {
+	case more > 0 && f.Inbox && *limit > 0:
+		// (The inbox says whether more follow, not how many: counting
+		// them would read every open request.)
+		c.more = fmt.Sprintf("More requests await your answer: %s --after %s", strings.Join(append([]string{"murmur", "request list"},
+			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", "true")...), " "), list[len(list)-1].ID[:12])
+	case more > 0:
 		c.more = nextPage(more, "more request", "request list",
 			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", strconv.FormatBool(f.Inbox)),
 			list[len(list)-1].ID[:12], *after, len(list))
