@@ -131,7 +131,7 @@ func (n *Node) notApplied(ref string) string {
 	}
 	switch sts[0] {
 	case crdt.StatusWaiting:
-		return "is on this node but waits for an earlier entry it depends on, not received yet: it shows once that arrives (`murmur status` counts the entries waiting)"
+		return "is on this node but waits for an earlier entry from its author that has not arrived yet: it can be seen and answered once that arrives (`murmur status` counts the entries waiting)"
 	case crdt.StatusHeld:
 		return "is on this node but held: its author has no standing to write it (a device not, or no longer, admitted)"
 	}

@@ -505,7 +505,7 @@ func cmdRequestList(e *env, args []string) error {
 	var f node.RequestFilter
 	c.BoolVar(&f.Open, "open", false, "only requests that are not closed")
 	c.StringVar(&f.Kind, "kind", "", "only requests of this kind")
-	c.BoolVar(&f.Inbox, "inbox", false, "only requests awaiting this organisation's answer, soonest deadline first")
+	c.BoolVar(&f.Inbox, "inbox", false, "only requests awaiting this organisation's answer: open alerts first, then the soonest deadline")
 	limit := c.Int("limit", defaultLimit, "show at most N requests (0: all)")
 	after := c.String("after", "", "start after this request (ID or prefix): the next page")
 	if _, err := c.parseArgs(args); err != nil {
@@ -527,8 +527,12 @@ func cmdRequestList(e *env, args []string) error {
 	case more > 0 && f.Inbox && *limit > 0:
 		// (The inbox says whether more follow, not how many: counting
 		// them would read every open request.)
+		limitArg := ""
+		if *limit != defaultLimit {
+			limitArg = fmt.Sprint(*limit)
+		}
 		c.more = fmt.Sprintf("More requests await your answer: %s --after %s", strings.Join(append([]string{"murmur", "request list"},
-			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", "true")...), " "), list[len(list)-1].ID[:12])
+			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", "true", "--limit", limitArg)...), " "), list[len(list)-1].ID[:12])
 	case more > 0:
 		c.more = nextPage(more, "more request", "request list",
 			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", strconv.FormatBool(f.Inbox)),
@@ -536,6 +540,10 @@ func cmdRequestList(e *env, args []string) error {
 	}
 	now := time.Now()
 	return c.output(e, list, func(w io.Writer) {
+		if len(list) == 0 && f.Inbox && *after == "" {
+			fmt.Fprintln(w, "Nothing awaits your organisation's answer.")
+			return
+		}
 		if len(list) == 0 {
 			fmt.Fprintln(w, "No requests.")
 			return
@@ -641,13 +649,20 @@ func cmdRequestShow(e *env, args []string) error {
 		} else {
 			fmt.Fprintf(w, "\n%s\n", plural(d.RequestSummary.Responses, "response"))
 		}
+		// (The way to the earlier ones keeps the page size asked for.)
+		limit := ""
+		if o.Limit != crdt.ShowResponses {
+			limit = fmt.Sprintf(" --limit %d", o.Limit)
+		}
 		switch {
 		case d.EarlierResponses && o.Before == "":
-			fmt.Fprintf(w, "  (the latest %d shown; earlier ones: murmur request show %s --before %s)\n", len(d.Responses), d.ID[:8], d.Responses[0].ID[:8])
+			fmt.Fprintf(w, "  (the latest %d shown; earlier ones: murmur request show %s --before %s%s)\n", len(d.Responses), d.ID[:8], d.Responses[0].ID[:8], limit)
 		case d.EarlierResponses:
-			fmt.Fprintf(w, "  (%d shown; earlier ones: murmur request show %s --before %s)\n", len(d.Responses), d.ID[:8], d.Responses[0].ID[:8])
+			fmt.Fprintf(w, "  (%d shown; earlier ones: murmur request show %s --before %s%s)\n", len(d.Responses), d.ID[:8], d.Responses[0].ID[:8], limit)
+		case o.Before != "" && len(d.Responses) == 0:
+			fmt.Fprintf(w, "  (none before the one given: it is the first)\n")
 		case o.Before != "":
-			fmt.Fprintf(w, "  (the earliest %d shown)\n", len(d.Responses))
+			fmt.Fprintf(w, "  (the first %d shown: none came before them)\n", len(d.Responses))
 		}
 		for _, r := range d.Responses {
 			amt := ""

@@ -38,7 +38,7 @@ func TestCLIRequestShowPagesBack(t *testing.T) {
 		}
 		walked = append(ids, walked...)
 		text := a.ok(args...).stdout
-		hint := fmt.Sprintf("murmur request show %s --before %s", req[:8], walked[0][:8])
+		hint := fmt.Sprintf("murmur request show %s --before %s --limit 2", req[:8], walked[0][:8]) // (the page size kept)
 		if s.Earlier != strings.Contains(text, hint) {
 			t.Fatalf("earlier responses %v, but the text says (want %q):\n%s", s.Earlier, hint, text)
 		}
