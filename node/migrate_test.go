@@ -69,6 +69,14 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 	if _, err := a.CloseRequest(ctx, closed.ID().String()); err != nil {
 		t.Fatal(err)
 	}
+	for _, in := range []RequestInput{ // (what awaits Alpha: its inbox)
+		{Kind: "verification", Title: "Beta asks", Region: "TZ", RespondBy: "72h"},
+		{Kind: "verification", Title: "Beta asks again", Region: "TZ", RespondBy: "24h"},
+	} {
+		if _, err := b.NewRequest(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
 	exchange(t, a, b)
 
 	views := func(n *Node) string {
@@ -87,6 +95,12 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// (The inbox first: on an old directory it fills in the
+		// statistics' inputs its order reads.)
+		inbox, inboxMore, err := n.RequestPage(RequestFilter{Inbox: true}, "", 1)
+		if err != nil || len(inbox) != 1 || inbox[0].Title != "Beta asks again" || inboxMore != 1 {
+			t.Fatalf("the inbox begins %+v (%v); want one of the other organisation's requests", inbox, err)
+		}
 		st := n.Status()
 		stats, err := n.Stats(ctx)
 		if err != nil {
@@ -98,7 +112,7 @@ func oldDirectoryOpens(t *testing.T, schema int) {
 		}
 		out, err := json.Marshal(map[string]any{"digest": st.Digest, "entries": st.Entries, "waiting": st.Waiting, "held": st.Held,
 			"requests": reqs, "open": open, "page": page, "more": more, "directory": n.State().Directory(), "members": n.State().Members(),
-			"stats": stats})
+			"stats": stats, "inbox": inbox, "inbox_more": inboxMore})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -598,12 +597,11 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) ([]RequestSum
 	if err != nil {
 		return nil, 0, err
 	}
+	// (A data directory from before the statistics' inputs has them
+	// filled in once, here as at `murmur stats`: the order reads them.)
 	ctx := context.Background()
-	if built, err := n.store.StatsBuilt(ctx); err != nil || !built {
-		if err != nil {
-			return nil, 0, err
-		}
-		return n.inboxPageAll(kind, after, limit)
+	if err := n.buildStats(ctx); err != nil {
+		return nil, 0, err
 	}
 	names, mine := n.orgNames(), n.ownDirectory()
 	inAlerts := kind == 0 || kind == crdt.Alert
@@ -663,79 +661,6 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) ([]RequestSum
 		}
 	}
 	return page, more, n.state.Err()
-}
-
-// inboxPageAll is inboxPage on a store whose statistics' inputs are not
-// complete (a data directory from before them, until `murmur stats` fills
-// them in). The open requests that may await
-// this organisation, as each says by itself, are put in the inbox's order
-// (open alerts first, then the soonest deadline, the oldest first among
-// equals: all of it written in the request), and only those the page
-// shows are read whole (their answers: has this organisation answered?).
-// more is how many of the rest may await it: at most that many follow.
-func (n *Node) inboxPageAll(kind crdt.RequestType, after string, limit int) (page []RequestSummary, more int, err error) {
-	names, mine := n.orgNames(), n.ownDirectory()
-	type candidate struct {
-		id    crdt.ID
-		clock crdt.Clock
-		req   *crdt.Request
-	}
-	var cands []candidate // newest first, as the index lists them
-	n.eachRequest(kind, true, func(id crdt.ID, clock crdt.Clock, org crdt.OrgID, req *crdt.Request) bool {
-		if req != nil && (kind == 0 || req.Type == kind) && n.mayAwaitUs(org, req, mine) {
-			cands = append(cands, candidate{id, clock, req})
-		}
-		return false
-	}, func(crdt.RequestView) bool { return true })
-	// The request --after names, if it has left the inbox since (this
-	// organisation answered it, or it was closed), is put back in the
-	// order to find its place: the page goes on after it all the same.
-	gone := false
-	if after != "" {
-		ids := make([]string, len(cands))
-		for j, c := range cands {
-			ids[j] = c.id.String()
-		}
-		if _, err := resolve("request", after, ids); errors.Is(err, ErrNotFound) {
-			rv, err := n.requestByPrefix(after)
-			if err != nil || rv.Request == nil || kind != 0 && rv.Request.Type != kind {
-				return nil, 0, inputErr("--after %s: no such item in this list (it may have been filtered out)", after)
-			}
-			// (Among the candidates, newest first, by its clock.)
-			at, _ := slices.BinarySearchFunc(cands, rv, func(c candidate, rv crdt.RequestView) int {
-				return -cmp.Or(cmp.Compare(c.clock, rv.Clock), bytes.Compare(c.id[:], rv.ID[:]))
-			})
-			cands, gone = slices.Insert(cands, at, candidate{rv.ID, rv.Clock, rv.Request}), true
-		} else if err != nil {
-			return nil, 0, err
-		}
-	}
-	cands = inboxOrder(cands, func(c candidate) (bool, uint64) {
-		return c.req.Type == crdt.Alert, deadline(crdt.RequestView{Request: c.req})
-	})
-	i := 0
-	if after != "" {
-		ids := make([]string, len(cands))
-		for j, c := range cands {
-			ids[j] = c.id.String()
-		}
-		at, err := resolve("request", after, ids)
-		if err != nil {
-			return nil, 0, err
-		}
-		i = at + 1
-		if gone { // (it is not listed)
-			cands = slices.Delete(cands, at, at+1)
-			i = at
-		}
-	}
-	page = []RequestSummary{}
-	for ; i < len(cands) && len(page) < limit; i++ {
-		if rv := n.state.RequestsBetween(cands[i].id, cands[i].id, 1); len(rv) == 1 && n.awaitsUs(rv[0], mine) {
-			page = append(page, n.summary(rv[0], names))
-		}
-	}
-	return page, len(cands) - i, nil
 }
 
 // RequestPage is one page of `request list`: at most limit requests (0:

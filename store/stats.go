@@ -233,7 +233,7 @@ func (w *txWriter) finishStats() error {
 
 // putStat stores st in place of what was stored for its request.
 func (w *txWriter) putStat(st crdt.RequestStat) error {
-	r, args, err := w.statRow(st)
+	r, args, err := w.statColumns(st)
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func (w *txWriter) putStatsNew(sts []crdt.RequestStat) error {
 				again = append(again, st)
 				continue
 			}
-			r, a, err := w.statRow(st)
+			r, a, err := w.statColumns(st)
 			if err != nil {
 				return err
 			}
@@ -322,9 +322,9 @@ func (w *txWriter) putStatsNew(sts []crdt.RequestStat) error {
 	return nil
 }
 
-// statRow is what the totals count of st, and the columns of its row
+// statColumns is what the totals count of st, and the columns of its row
 // after its cursor.
-func (w *txWriter) statRow(st crdt.RequestStat) (statRow, []any, error) {
+func (w *txWriter) statColumns(st crdt.RequestStat) (statRow, []any, error) {
 	grp, err := w.group(st.Kind, st.Region)
 	if err != nil {
 		return statRow{}, nil, err
