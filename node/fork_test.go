@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -208,6 +209,13 @@ func TestRecoveryEndsWithAMemberThatLacksNothing(t *testing.T) {
 	}
 	defer r.Close()
 	eventually(t, 30*time.Second, "the restored node writes again", func() bool { return n.Recovering() == nil })
+	// (The line that says so is logged just after: on a loaded machine, a
+	// moment later.)
+	eventually(t, 30*time.Second, "the restored node says it writes again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.ContainsFunc(log, func(l string) bool { return strings.Contains(l, "this device writes again") })
+	})
 	// The wait ended in a session in which the founder lacked nothing:
 	// it held the entry that never reached it before writes resumed.
 	f.mu.Lock()
