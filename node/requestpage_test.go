@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,6 +88,16 @@ func TestRequestPagesAreTheList(t *testing.T) {
 			after = page[len(page)-1].ID[:12]
 			if _, err := n.CloseRequest(ctx, after); err != nil {
 				t.Fatal(err)
+			}
+			// --limit 0 from there: the whole rest, which is what was
+			// open after it (review 8: refused).
+			rest, _, err := n.RequestPage(f, after, 0)
+			if err != nil {
+				t.Fatalf("%q: the rest after %s, closed since: %v", kind, after, err)
+			}
+			i := slices.IndexFunc(want, func(r RequestSummary) bool { return strings.HasPrefix(r.ID, after) })
+			if len(rest) != len(want)-i-1 || len(rest) > 0 && rest[0].ID != want[i+1].ID {
+				t.Fatalf("%q: the rest after %s (closed since) holds %d from %v, want %d", kind, after, len(rest), rest, len(want)-i-1)
 			}
 		}
 		var wantIDs []string

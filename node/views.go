@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -370,6 +371,11 @@ type RequestDetail struct {
 	Withheld  bool     `json:"withheld"`
 	// SharedWith names the organisations that can read a sealed request.
 	SharedWith []string `json:"shared_with"`
+	// ToNames are the names of the organisations in To, in its order.
+	ToNames []string `json:"to_names"`
+	// ResponseCount is the summary's count of responses, which the list
+	// below shadows in JSON ("responses"): all of them, not the page.
+	ResponseCount int `json:"response_count"`
 	// Responses, shallower than the summary's count, is what "responses"
 	// holds in JSON.
 	Responses []ResponseInfo `json:"responses"`
@@ -672,6 +678,11 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) ([]RequestSum
 // count of what follows comes from the store's indexes. With --inbox
 // every open request is looked at, briefly.
 func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestSummary, int, error) {
+	if limit == 0 && after != "" {
+		// The whole rest of the list, read as a page is: a request that
+		// left the list since (closed, answered) still has its place.
+		limit = math.MaxInt32
+	}
 	if f.Inbox && limit > 0 {
 		return n.inboxPage(f, after, limit)
 	}
@@ -924,7 +935,17 @@ func (n *Node) RequestShow(ref string, o ShowOptions) (RequestDetail, error) {
 	// lists.)
 	answers, earlier := n.state.AnswersBefore(rv.ID, before, o.Limit)
 	names := n.orgNames()
-	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}, SharedWith: []string{}}
+	d := RequestDetail{RequestSummary: n.summary(rv, names), Withheld: rv.Withheld, Needs: []string{}, Languages: []string{}, Responses: []ResponseInfo{}, SharedWith: []string{}, ToNames: []string{}}
+	d.ResponseCount = d.RequestSummary.Responses
+	if r := rv.Request; r != nil {
+		for _, o := range r.To {
+			name := names[o]
+			if name == "" {
+				name = o.String()[:12]
+			}
+			d.ToNames = append(d.ToNames, name)
+		}
+	}
 	if r := rv.Request; r != nil {
 		d.Body, d.Currency, d.Needs, d.Languages = r.Text, r.Currency, nonNil(r.Needs), nonNil(r.Languages)
 		if rv.Sealed {

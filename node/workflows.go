@@ -102,10 +102,43 @@ func (n *Node) resolveRequest(ref string) (crdt.RequestView, error) {
 			return crdt.RequestView{}, notListed{fmt.Sprintf("request %s %s", strings.TrimSpace(ref), why)}
 		}
 	}
+	if errors.Is(err, ErrNotFound) {
+		if req, ok := n.answeredBy(ref); ok {
+			return crdt.RequestView{}, notListed{fmt.Sprintf("%s is a response, not a request: it answers request %s (`murmur request show %s`)",
+				strings.TrimSpace(ref), req.String()[:8], req.String()[:8])}
+		}
+	}
 	if err != nil {
 		return crdt.RequestView{}, fmt.Errorf("%w (`murmur request list` shows the requests this node holds)", err)
 	}
 	return rv, nil
+}
+
+// answeredBy finds the request the one response an ID or prefix names
+// answers (a caseworker gave a response's ID where a request's belongs).
+func (n *Node) answeredBy(ref string) (crdt.ID, bool) {
+	lo, hi := idRange(strings.ToLower(strings.TrimSpace(ref)))
+	var ids []crdt.ID
+	err := n.store.StoredBetween(context.Background(), lo, hi, 2, func(id crdt.ID, k crdt.Kind, _ crdt.Status) {
+		if k == crdt.KindResponse || k == crdt.KindSealed {
+			ids = append(ids, id)
+		}
+	})
+	if err != nil || len(ids) != 1 {
+		return crdt.ID{}, false
+	}
+	e, _, ok := n.state.Entry(ids[0])
+	if !ok {
+		return crdt.ID{}, false
+	}
+	body := e.ParsedBody()
+	if s, ok := body.(*crdt.Sealed); ok {
+		body = s.Open()
+	}
+	if r, ok := body.(*crdt.Response); ok {
+		return r.Request, true
+	}
+	return crdt.ID{}, false
 }
 
 // notListed is ErrNotFound for an entry this node stores but does not

@@ -630,7 +630,7 @@ func cmdRequestShow(e *env, args []string) error {
 			fmt.Fprintf(w, "  amount   %s %s\n", ident.FormatAmount(uint64(*d.Amount)), d.Currency)
 		}
 		if len(d.To) > 0 {
-			fmt.Fprintf(w, "  to       %s\n", strings.Join(d.To, ", "))
+			fmt.Fprintf(w, "  to       %s\n", strings.Join(d.ToNames, ", "))
 		}
 		if d.Sealed && d.Redacted == nil {
 			fmt.Fprintf(w, "  sealed   readable by %s\n", strings.Join(d.SharedWith, ", "))

@@ -22,6 +22,7 @@ func TestCLIRequestShowPagesBack(t *testing.T) {
 			Body string `json:"body"`
 		} `json:"responses"`
 		Earlier bool `json:"earlier_responses"`
+		Count   int  `json:"response_count"` // all of them, whatever the page
 	}
 	var walked []string
 	before := ""
@@ -32,6 +33,9 @@ func TestCLIRequestShowPagesBack(t *testing.T) {
 			args = append(args, "--before", before)
 		}
 		a.json(&s, args...)
+		if s.Count != len(written) {
+			t.Fatalf("response_count %d on a page of %d, want %d", s.Count, len(s.Responses), len(written))
+		}
 		var ids []string
 		for _, r := range s.Responses {
 			ids = append(ids, r.ID)
@@ -66,4 +70,11 @@ func TestCLIRequestShowPagesBack(t *testing.T) {
 		}
 	}
 	same(result{args: []string{"request show with bad paging"}})
+
+	// A response's ID where a request's belongs is named for what it is,
+	// with the request it answers.
+	r := a.run("request", "show", written[0][:12])
+	if r.code == 0 || !strings.Contains(r.stderr, "is a response, not a request: it answers request "+req[:8]) {
+		t.Errorf("request show RESPONSE:\n%s", r)
+	}
 }

@@ -143,3 +143,20 @@ func TestPageRefusesAnAmbiguousAfter(t *testing.T) {
 		t.Fatalf("a unique --after: %v %d %v", got, more, err)
 	}
 }
+
+func TestHoursWord(t *testing.T) {
+	for h, want := range map[float64]string{
+		0:      "1 min", // answered at once still took some time
+		0.01:   "1 min",
+		0.25:   "15 min",
+		0.999:  "1.0 h",
+		1:      "1.0 h",
+		47.9:   "47.9 h",
+		48:     "2.0 days",
+		24 * 9: "9.0 days",
+	} {
+		if got := hoursWord(h); got != want {
+			t.Errorf("hoursWord(%v) = %q, want %q", h, got, want)
+		}
+	}
+}

@@ -194,7 +194,7 @@ func cmdStats(e *env, args []string) error {
 			}
 			med := "-"
 			if r.MedianFirstResponseHours != nil {
-				med = fmt.Sprintf("%.1f h", *r.MedianFirstResponseHours)
+				med = hoursWord(*r.MedianFirstResponseHours)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%d\n", kind, region, r.Requests, r.Answered, share, med, r.UnansweredOverdue)
 		}
@@ -208,6 +208,18 @@ func cmdStats(e *env, args []string) error {
 		tw.Flush()
 		fmt.Fprintf(w, "\n\"On time\": answered by another organisation before the deadline, out of the requests whose deadline passed or that were answered.\n")
 	})
+}
+
+// hoursWord says a time to answer: "25 min" under an hour, "3.5 h" under
+// two days, "4.2 days" beyond.
+func hoursWord(h float64) string {
+	switch {
+	case h*60 < 59.5:
+		return fmt.Sprintf("%d min", max(1, int(h*60+0.5)))
+	case h < 48:
+		return fmt.Sprintf("%.1f h", h)
+	}
+	return fmt.Sprintf("%.1f days", h/24)
 }
 
 // multiFlag is a repeatable flag whose values are kept whole (an applicant

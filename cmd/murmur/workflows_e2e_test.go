@@ -252,6 +252,9 @@ func TestCLIWorkflows(t *testing.T) {
 		if in := titles(g.inbox()); !contains(in, "Journalist needs relocation") {
 			t.Errorf("Gamma's inbox lacks the referral addressed to it: %q", in)
 		}
+		if out := a.ok("request", "show", id).stdout; !strings.Contains(out, "  to       Gamma") {
+			t.Errorf("request show does not name the organisation the referral is addressed to:\n%s", out)
+		}
 		n.refusedUnchanged(b, 1, "addressed to other organisations", "respond", id, "--type", "accept")
 		n.write(g, "respond", id, "--type", "decline", "--body", "No capacity in Central America.")
 		n.sync()
