@@ -147,7 +147,13 @@ type RestoreReport struct {
 	Network string    `json:"network"`
 	Device  string    `json:"device"`
 	Written time.Time `json:"backup_written"`
+	// Entries counts what the backup brought back and this node stores,
+	// as the backup counted them: those in place, and those that wait
+	// (Waiting: for an earlier entry the backup did not hold; Held: from a
+	// device without standing, as far as this node knows yet).
 	Entries int       `json:"entries"`
+	Waiting int       `json:"waiting"`
+	Held    int       `json:"held"`
 	Digest  string    `json:"digest"` // as status prints it
 	Refused int       `json:"refused"`
 	OwnHead uint64    `json:"own_head"`
@@ -283,10 +289,13 @@ func Restore(ctx context.Context, file, dir string, pass PassphraseSource) (rep 
 		n.store.RecordContact(ctx, ct.Device, ct.Last, ct.Via, ct.Addr)
 	}
 	entries, head := n.storedSummary()
+	n.mu.Lock()
+	counts := n.state.Counts()
+	n.mu.Unlock()
 	if err := n.markRebuilt(ctx, RepairMark{When: time.Now(), How: "restore", OwnHead: head, From: file}); err != nil {
 		return nil, err
 	}
-	return &RestoreReport{Dir: dir, Network: cfg.Network, Device: cfg.Device, Written: bf.Written, Entries: entries, Digest: n.Status().Digest, Refused: refused, OwnHead: head}, nil
+	return &RestoreReport{Dir: dir, Network: cfg.Network, Device: cfg.Device, Written: bf.Written, Entries: entries + counts.Waiting + counts.Held, Waiting: counts.Waiting, Held: counts.Held, Digest: n.Status().Digest, Refused: refused, OwnHead: head}, nil
 }
 
 // KeyProtected reports whether the device key in dir has a passphrase.

@@ -573,7 +573,7 @@ func cmdRequestList(e *env, args []string) error {
 			}
 			answers := fmt.Sprint(r.Responses)
 			if r.ResponsesMore {
-				answers += "+"
+				answers = fmt.Sprintf("%d+", roundCount(r.Responses))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], kind, status, due, r.Region, r.OrgName, answers, shownTitle(r))
 		}
@@ -645,7 +645,7 @@ func cmdRequestShow(e *env, args []string) error {
 		}
 		printOutcome(w, d)
 		if d.ResponsesMore {
-			fmt.Fprintf(w, "\nmore than %s\n", plural(d.RequestSummary.Responses, "response"))
+			fmt.Fprintf(w, "\nmore than %s\n", plural(roundCount(d.RequestSummary.Responses), "response"))
 		} else {
 			fmt.Fprintf(w, "\n%s\n", plural(d.RequestSummary.Responses, "response"))
 		}
@@ -676,6 +676,15 @@ func cmdRequestShow(e *env, args []string) error {
 			fmt.Fprintln(w)
 		}
 	})
+}
+
+// roundCount is a count known to be a lower bound, rounded down to a
+// round number for people: at least 1,002 answers are "more than 1000".
+func roundCount(n int) int {
+	if n >= 1000 {
+		return n - n%1000
+	}
+	return n - n%10
 }
 
 // bytesWord is a byte count for people: "830 bytes", "12 KB", "3.4 MB".

@@ -226,6 +226,12 @@ func cmdRestore(e *env, args []string) error {
 	}
 	return c.output(e, rep, func(w io.Writer) {
 		fmt.Fprintf(w, "Restored the backup of %s into %s: %s.\n", rep.Written.Local().Format("Mon 2 Jan 2006 15:04"), dir, count(rep.Entries, "entry", "entries"))
+		if rep.Waiting > 0 {
+			fmt.Fprintf(w, "%s wait for earlier entries the backup did not hold; members' nodes bring them.\n", count(rep.Waiting, "entry", "entries"))
+		}
+		if rep.Held > 0 {
+			fmt.Fprintf(w, "%s are held: written by devices this node does not know to be admitted yet.\n", count(rep.Held, "entry", "entries"))
+		}
 		fmt.Fprintf(w, "\nNext: `murmur run` fetches what members wrote since (name a member's node with --peer if none is found).\n")
 		fmt.Fprintf(w, "Until it has synced with a member's node, this device writes nothing: entries it wrote after the backup must come back first.\n")
 	})

@@ -160,3 +160,11 @@ func TestHoursWord(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundCount(t *testing.T) {
+	for n, want := range map[int]int{1002: 1000, 1000: 1000, 3999: 3000, 40: 40, 47: 40} {
+		if got := roundCount(n); got != want {
+			t.Errorf("roundCount(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
