@@ -151,12 +151,12 @@ type RestoreReport struct {
 	// as the backup counted them: those in place, and those that wait
 	// (Waiting: for an earlier entry the backup did not hold; Held: from a
 	// device without standing, as far as this node knows yet).
-	Entries int       `json:"entries"`
-	Waiting int       `json:"waiting"`
-	Held    int       `json:"held"`
-	Digest  string    `json:"digest"` // as status prints it
-	Refused int       `json:"refused"`
-	OwnHead uint64    `json:"own_head"`
+	Entries int    `json:"entries"`
+	Waiting int    `json:"waiting"`
+	Held    int    `json:"held"`
+	Digest  string `json:"digest"` // as status prints it
+	Refused int    `json:"refused"`
+	OwnHead uint64 `json:"own_head"`
 }
 
 // ErrNotEmpty refuses a restore into a directory that holds anything.
