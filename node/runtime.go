@@ -36,7 +36,9 @@ import (
 const doorsName = "doors.sealed"
 
 // HintMaxAge: an address hint written longer ago than this, by the node's
-// clock, is not dialled.
+// clock, is not dialled. Nor is one its author dated more than
+// crdt.MaxDrift ahead of the node's clock: its age cannot be told (a
+// rogue member's hint dated years ahead would be dialled for years).
 const HintMaxAge = 30 * 24 * time.Hour
 
 // memberPeers are the peer IDs of every device with standing.
@@ -137,7 +139,7 @@ func (n *Node) addressHints(now time.Time) []AddressHint {
 	var out []AddressHint
 	for _, h := range n.state.AddressHints() {
 		written := millisTime(h.Clock.Millis())
-		if now.Sub(written) > HintMaxAge {
+		if now.Sub(written) > HintMaxAge || written.Sub(now) > crdt.MaxDrift*time.Millisecond {
 			continue
 		}
 		p, err := PeerID(h.Device)
@@ -229,6 +231,9 @@ func checkHint(a ma.Multiaddr, self peer.ID, loopbackOK bool) (ma.Multiaddr, err
 	}
 	if port == "0" {
 		return nil, inputErr("%s has port 0: give the port this node listens on (%d unless --listen says otherwise)", a, addrport.DefaultPort)
+	}
+	if err := addrport.Dialable(a, loopbackOK); err != nil {
+		return nil, inputErr("%s %v: give an IP address and port other members' nodes can dial, like /ip4/203.0.113.7/tcp/%d", a, err, addrport.DefaultPort)
 	}
 	if len(a.Bytes()) > crdt.MaxAddrLen {
 		return nil, inputErr("%s is longer than %d bytes", a, crdt.MaxAddrLen)

@@ -8,6 +8,7 @@ package addrport
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -85,3 +86,44 @@ func BeyondLoopback(listen []string) bool {
 	}
 	return false
 }
+
+// Dialable says why a is not an address to dial another member's node at
+// (one remembered, advertised by the node itself, or in an address hint),
+// or nil if it is: exactly an IP address and a TCP port, or a UDP port and
+// QUIC, nothing before or after (a name would make this node look it up,
+// for whoever runs its DNS to see; anything after the port would change
+// what it speaks); an address a host can have: not unspecified,
+// link-local, multicast, broadcast or reserved, nor loopback unless
+// loopbackOK; not port 0.
+func Dialable(a ma.Multiaddr, loopbackOK bool) error {
+	if len(a) == 0 || a[0].Protocol().Code != ma.P_IP4 && a[0].Protocol().Code != ma.P_IP6 {
+		return errors.New("does not start with an IP address (/ip4/ or /ip6/)")
+	}
+	if !(len(a) == 2 && a[1].Protocol().Code == ma.P_TCP ||
+		len(a) == 3 && a[1].Protocol().Code == ma.P_UDP && a[2].Protocol().Code == ma.P_QUIC_V1) {
+		return errors.New("is not an IP address followed by /tcp/PORT or /udp/PORT/quic-v1 alone")
+	}
+	ip, ok := netip.AddrFromSlice(a[0].RawValue())
+	if !ok || len(a[1].RawValue()) != 2 {
+		return errors.New("is not a valid address")
+	}
+	ip = ip.Unmap()
+	switch {
+	case ip.IsUnspecified():
+		return errors.New("is no host's address (0.0.0.0 or ::)")
+	case ip.IsLoopback() && !loopbackOK:
+		return errors.New("is the computer's own (loopback)")
+	case ip.IsLinkLocalUnicast() || ip.IsMulticast():
+		return errors.New("is link-local or multicast")
+	case ip.Is4() && (zeroNet4.Contains(ip) || reserved4.Contains(ip)):
+		return errors.New("is a reserved or broadcast address")
+	case binary.BigEndian.Uint16(a[1].RawValue()) == 0:
+		return errors.New("has port 0")
+	}
+	return nil
+}
+
+var (
+	zeroNet4  = netip.MustParsePrefix("0.0.0.0/8")   // "this network"
+	reserved4 = netip.MustParsePrefix("240.0.0.0/4") // reserved, and the broadcast address
+)

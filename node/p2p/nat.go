@@ -395,7 +395,8 @@ func (r *Runner) askReachability(now time.Time) {
 		return
 	}
 	answered := 0
-	var reached []ma.Multiaddr
+	said := map[string]int{} // how many members said they reached each address
+	var heard []ma.Multiaddr
 	for _, p := range r.h.Network().Peers() {
 		if answered == 3 {
 			break
@@ -412,14 +413,16 @@ func (r *Runner) askReachability(now time.Time) {
 		}
 		answered++
 		for _, a := range got {
-			if !slices.ContainsFunc(reached, a.Equal) {
-				reached = append(reached, a)
+			if !slices.ContainsFunc(heard, a.Equal) {
+				heard = append(heard, a)
 			}
+			said[string(a.Bytes())]++
 		}
 	}
 	if answered == 0 {
 		return
 	}
+	reached := confirmedReach(heard, said, answered, r.ownIPs())
 	reach := ReachBehindNAT
 	if len(reached) > 0 {
 		reach = ReachPublic
@@ -469,22 +472,83 @@ func (r *Runner) askOne(p peer.ID, addrs []string) ([]ma.Multiaddr, error) {
 	var out []ma.Multiaddr
 	for _, a := range ans.Reached {
 		m, err := ma.NewMultiaddr(a)
-		if err == nil && len(out) < maxReachAddrs {
+		if err == nil && len(out) < maxReachAddrs && askedFor(addrs, m) && !slices.ContainsFunc(out, m.Equal) {
 			out = append(out, m)
 		}
 	}
 	return out, nil
 }
 
-// reachLimiter: dial-backs this node makes for others, in all (each one
-// costs a host and up to maxReachAddrs dials).
-var reachLimit = rate.Every(10 * time.Second)
+// askedFor says whether m is one of the addresses asked about (the same
+// transport and port) at some IP address: what an honest member's dial-back
+// can answer (reachCandidates), nothing else.
+func askedFor(asked []string, m ma.Multiaddr) bool {
+	ip, err := manet.ToIP(m)
+	if err != nil {
+		return false
+	}
+	for _, s := range asked {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			if o := withIP(a, ip); o != nil && o.Equal(m) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// confirmedReach keeps, of the addresses members said they reached this
+// node at (heard; said counts the members that said each), those to
+// believe. One member's word is not enough for an address at an IP this
+// computer does not have (a NAT's, which only the members see): a rogue
+// member could answer any IP, and this node would publish it in its hint,
+// for every member to dial, and stop keeping relay reservations. Such an
+// address needs two members; an address on this computer's own interfaces
+// needs one, if only one answered, else two.
+func confirmedReach(heard []ma.Multiaddr, said map[string]int, answered int, own []net.IP) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range heard {
+		n := said[string(a.Bytes())]
+		ip, err := manet.ToIP(a)
+		if err != nil {
+			continue
+		}
+		mine := slices.ContainsFunc(own, ip.Equal)
+		if n >= 2 || n >= answered && mine {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ownIPs are this computer's addresses that the node listens on.
+func (r *Runner) ownIPs() []net.IP {
+	addrs, err := r.h.Network().InterfaceListenAddresses()
+	if err != nil {
+		return nil
+	}
+	var out []net.IP
+	for _, a := range addrs {
+		if ip, err := manet.ToIP(a); err == nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// reachLimit: dial-backs this node makes for others, in all (each one
+// costs up to maxReachAddrs dials); reachPeerLimit: for any one member, so
+// that one asking without end does not starve the others' questions.
+var (
+	reachLimit     = rate.Every(10 * time.Second)
+	reachPeerLimit = rate.Every(30 * time.Second)
+)
 
 // serveReach dials the asking member back (members only: registered
 // through memberHost).
 func (r *Runner) serveReach(s network.Stream) {
 	defer s.Close()
-	if !r.reachLimiter.Allow() {
+	if !r.reachAllowed(s.Conn().RemotePeer(), time.Now()) {
 		s.Reset()
 		return
 	}
@@ -513,6 +577,25 @@ func (r *Runner) serveReach(s network.Stream) {
 		}
 	}
 	json.NewEncoder(s).Encode(ans)
+}
+
+// reachAllowed takes a dial-back from p's allowance, then from the
+// node's, if both have one left.
+func (r *Runner) reachAllowed(p peer.ID, now time.Time) bool {
+	r.reachMu.Lock()
+	defer r.reachMu.Unlock()
+	l := r.reachPeers[p]
+	if l == nil {
+		if len(r.reachPeers) >= 1024 { // (members only ask; forget them all now and then)
+			clear(r.reachPeers)
+		}
+		l = rate.NewLimiter(reachPeerLimit, 3)
+		r.reachPeers[p] = l
+	}
+	if l.TokensAt(now) < 1 || !r.reachLimiter.AllowN(now, 1) {
+		return false
+	}
+	return l.AllowN(now, 1)
 }
 
 // reachCandidates are the addresses a dial-back tries for a request from

@@ -102,8 +102,10 @@ type peerBook struct {
 	dials      map[peer.ID]*dialState
 	lan        map[peer.ID]bool // found by mDNS
 	lastMember time.Time        // a member's node was last connected (or the start; the runner's clock)
-	aloneSaid  bool             // the log said so for this stretch
-	wake       chan struct{}
+	// lastMemberFrom: the latest contact remembered from before the start.
+	lastMemberFrom time.Time
+	aloneSaid      bool // the log said so for this stretch
+	wake           chan struct{}
 }
 
 func newPeerBook() *peerBook {
@@ -128,10 +130,19 @@ func (r *Runner) startPeers() error {
 	}
 	r.book.mu.Lock()
 	for _, c := range cs {
+		// Alone since the last member's node this one reached, before it
+		// stopped, not since it started: a laptop that runs an hour a
+		// day and reaches no one must still hear it is alone.
+		if c.Last.After(time.Time{}) && c.Last.Before(r.book.lastMember) && (r.book.lastMemberFrom.IsZero() || c.Last.After(r.book.lastMemberFrom)) {
+			r.book.lastMemberFrom = c.Last
+		}
 		p, err := peerID(c.Device)
 		if err == nil && !slices.ContainsFunc(r.book.remembered[p], func(x store.Contact) bool { return bytes.Equal(x.Addr, c.Addr) }) {
 			r.book.remembered[p] = append(r.book.remembered[p], c)
 		}
+	}
+	if !r.book.lastMemberFrom.IsZero() {
+		r.book.lastMember = r.book.lastMemberFrom
 	}
 	r.book.mu.Unlock()
 	if !r.opt.NoDial {
@@ -323,7 +334,7 @@ func (r *Runner) contactAddrs(p peer.ID) ([][]byte, store.Via, bool) {
 		if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P && last.Value() == p.String() {
 			a = rest
 		}
-		if len(a) == 0 || len(a.Bytes()) > crdt.MaxAddrLen || manet.IsIPUnspecified(a) {
+		if len(a) == 0 || len(a.Bytes()) > crdt.MaxAddrLen || !r.dialable(a) {
 			return
 		}
 		if !slices.ContainsFunc(out, func(b []byte) bool { return bytes.Equal(b, a.Bytes()) }) {
@@ -356,6 +367,21 @@ func (r *Runner) contactAddrs(p peer.ID) ([][]byte, store.Via, bool) {
 	return out, best, true
 }
 
+// dialable says whether a is an address to remember a member's node at
+// and dial again (addrport.Dialable: an IP address and port, no name that
+// would be looked up, no broadcast or reserved address; loopback only
+// between nodes on loopback alone); through a relay, whether the relay's
+// is one. A member's node advertises its own addresses: a rogue one could
+// otherwise have every node it reached look up a name it controls, or dial
+// a service on their own computer, at each start.
+func (r *Runner) dialable(a ma.Multiaddr) bool {
+	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_P2P })
+		return addrport.Dialable(relay, r.loopbackOnly) == nil
+	}
+	return addrport.Dialable(a, r.loopbackOnly) == nil
+}
+
 func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
@@ -373,7 +399,7 @@ func (r *Runner) candidates(now time.Time) []candidate {
 	self := r.h.ID()
 	byPeer := map[peer.ID]*candidate{}
 	add := func(p peer.ID, a ma.Multiaddr, when time.Time) {
-		if p == self || (r.private && !addrport.OverTCP(a)) {
+		if p == self || (r.private && !addrport.OverTCP(a)) || !r.dialable(a) {
 			return
 		}
 		c := byPeer[p]

@@ -241,6 +241,15 @@ func TestAddressHintLetsANodeConnect(t *testing.T) {
 	if hs := b.AddressHints(time.Now().Add(node.HintMaxAge + time.Hour)); len(hs) != 0 {
 		t.Fatalf("a hint older than %v is offered: %+v", node.HintMaxAge, hs)
 	}
+	// Dated ahead of b's clock by more than clocks drift: its age cannot
+	// be told, so it is not offered either (review 9: a rogue's hint
+	// dated years ahead was dialled for years).
+	if hs := b.AddressHints(time.Now().Add(-5 * time.Minute)); len(hs) != 1 {
+		t.Fatalf("a hint 5 minutes ahead of b's clock is not offered: %+v", hs)
+	}
+	if hs := b.AddressHints(time.Now().Add(-time.Hour)); len(hs) != 0 {
+		t.Fatalf("a hint dated an hour ahead of b's clock is offered: %+v", hs)
+	}
 }
 
 func TestPublishAddressHintRefusesBadAddresses(t *testing.T) {
@@ -259,6 +268,11 @@ func TestPublishAddressHintRefusesBadAddresses(t *testing.T) {
 		"/ip4/203.0.113.7/udp/4721",        // neither TCP nor QUIC
 		"/ip4/203.0.113.7/tcp/0",           // no port
 		"/ip4/203.0.113.7/tcp/4721/p2p/" + peerOf(t, b).String() + "/p2p-circuit", // through a relay
+		"/ip4/255.255.255.255/udp/9/quic-v1",                                      // broadcast (review 9)
+		"/ip4/240.0.0.1/tcp/4721",                                                 // reserved
+		"/ip4/224.0.0.1/tcp/4721",                                                 // multicast
+		"/ip4/203.0.113.7/tcp/4721/tls/sni/evil.example/ws",                       // more than an address and port
+		"/ip6/::ffff:127.0.0.1/tcp/4721",                                          // loopback, mapped
 	} {
 		if _, err := node.ParseHintAddr(s, self, nil); err == nil {
 			t.Errorf("%s: accepted", s)
@@ -476,4 +490,39 @@ func TestDialsAreBoundedAndRecentFirst(t *testing.T) {
 	if want := []int{12, 13, 14, 15, 16, 17, 18, 19}; !slices.Equal(first, want) {
 		t.Fatalf("dialled first %v, want the 8 most recently reached %v", first, want)
 	}
+}
+
+// A node that reached a member before it stopped counts the time alone
+// from then, not from its start: a laptop that runs an hour a day and
+// reaches no one still hears that it is alone (review 9).
+func TestAloneCountsFromTheLastContactBeforeTheStart(t *testing.T) {
+	ns := orgsNet(t, 2)
+	a, b := ns[0], ns[1]
+	rb := runOn(t, b, 0, p2p.RunOptions{})
+	ra := runOn(t, a, 0, p2p.RunOptions{Peers: rb.Addrs()})
+	waitFor(t, 20*time.Second, "a connects to b", func() bool { return connected(ra, peerOf(t, b)) })
+	ra.Close() // (it writes where it reached b as it stops)
+	rb.Close()
+	if cs, err := a.Contacts(context.Background()); err != nil || len(cs) == 0 {
+		t.Fatalf("a remembers no contact: %v", err)
+	}
+	var mu gosync.Mutex
+	alone := false
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		alone = alone || strings.HasPrefix(fmt.Sprintf(format, args...), "No other member's node reached for")
+	}
+	// Two hours later, b's node is gone.
+	start := time.Now().Add(2 * time.Hour)
+	clock := p2p.NewManualClock(start)
+	runOn(t, a, 0, p2p.RunOptions{Logf: logf, Clock: clock})
+	waitFor(t, 20*time.Second, "the log says the node is alone", func() bool {
+		if clock.Now().Sub(start) < 10*time.Minute {
+			clock.Advance(time.Second)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return alone
+	})
 }

@@ -141,6 +141,8 @@ type Runner struct {
 	loopbackOnly bool          // every listen address is loopback (or the host is the caller's)
 	nat          natState      // paths through NAT (nat.go)
 	reachLimiter *rate.Limiter // dial-backs served to others
+	reachMu      gosync.Mutex
+	reachPeers   map[peer.ID]*rate.Limiter // and to each of them
 	book         *peerBook     // remembered peers and the dial loop (peers.go)
 	doors        doors         // this device's open invites' doors (door.go)
 	telling      telling       // revoked peers being told before they are cut off (told.go)
@@ -207,6 +209,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 	r.psk = psk
 	r.loopbackOnly = opt.Host != nil || !addrport.BeyondLoopback(r.opt.Listen)
 	r.reachLimiter = rate.NewLimiter(reachLimit, 3)
+	r.reachPeers = map[peer.ID]*rate.Limiter{}
 	if r.private = psk != nil; r.private {
 		tcp, other := tcpListen(opt.Listen)
 		if len(tcp) == 0 {

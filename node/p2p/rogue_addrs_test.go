@@ -1,0 +1,106 @@
+package p2p_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/murmurnet/murmur/node/p2p"
+)
+
+// A rogue member's node advertises host names over identify (one it runs
+// the DNS of, one for a service on the other node's own computer): they
+// are not remembered as where to reach it, so no node looks them up or
+// dials them at its next start (review 9, M1).
+func TestRogueAdvertisedNamesAreNotRemembered(t *testing.T) {
+	ns := orgsNet(t, 2)
+	a, b := ns[0], ns[1]
+	ra := runOn(t, a, 0, p2p.RunOptions{})
+	key, err := b.HostKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := []ma.Multiaddr{ma.StringCast("/dns4/rogue-tracker.example/tcp/4721"), ma.StringCast("/dns4/localhost/tcp/22"),
+		ma.StringCast("/ip4/255.255.255.255/udp/9/quic-v1"), ma.StringCast("/ip4/127.0.0.1/tcp/4721/tls/sni/evil.example/ws")}
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.AddrsFactory(func(as []ma.Multiaddr) []ma.Multiaddr { return append(as, extra...) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	rb, err := p2p.Start(t.Context(), b, p2p.RunOptions{Host: h, Peers: ra.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	waitFor(t, 60*time.Second, "a connected to b", func() bool { return connected(ra, peerOf(t, b)) })
+	// The rogue's node is remembered where it really listens, and nowhere
+	// else.
+	var got []ma.Multiaddr
+	waitFor(t, 30*time.Second, "a remembers where b's node listens", func() bool {
+		cs, err := a.Contacts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, c := range cs {
+			if m, err := ma.NewMultiaddrBytes(c.Addr); err == nil {
+				got = append(got, m)
+			}
+		}
+		return len(got) > 0
+	})
+	for _, m := range got {
+		if _, err := manet.ToIP(m); err != nil || len(m) != 2 {
+			t.Errorf("a remembers b's node at %s, which b's node only advertised", m)
+		}
+	}
+}
+
+// A rogue member answers "can you reach me?" with this node's port at an
+// IP of its choosing: the node neither believes it is reachable nor
+// publishes that address for every member to dial (review 9, H1).
+func TestRogueReachAnswerIsNotBelieved(t *testing.T) {
+	ns := orgsNet(t, 2)
+	a, b := ns[0], ns[1]
+	rb := runOn(t, b, 0, p2p.RunOptions{})
+	proto := protocol.ID("/murmur/reach/1/" + b.Network().String())
+	answered := make(chan struct{}, 100)
+	rb.Host().SetStreamHandler(proto, func(s network.Stream) {
+		defer s.Close()
+		var req struct {
+			Addrs []string `json:"addrs"`
+		}
+		if json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&req) != nil {
+			return
+		}
+		var lies []string
+		for _, str := range req.Addrs {
+			a := ma.StringCast(str)
+			if port, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+				lies = append(lies, "/ip4/198.51.100.66/tcp/"+port) // the asker's port, elsewhere
+			}
+		}
+		json.NewEncoder(s).Encode(map[string][]string{"reached": lies})
+		answered <- struct{}{}
+	})
+	ra := runOn(t, a, 0, p2p.RunOptions{Peers: rb.Addrs(), NATEvery: 500 * time.Millisecond})
+	waitFor(t, 60*time.Second, "the rogue answers a's question", func() bool { return len(answered) >= 1 })
+	waitFor(t, 30*time.Second, "a takes the answer for what it is", func() bool { return ra.NAT().Reachability == p2p.ReachBehindNAT })
+	for _, h := range b.AddressHints(time.Now()) {
+		for _, m := range h.Addrs {
+			if ip, err := manet.ToIP(m); err == nil && ip.Equal(net.ParseIP("198.51.100.66")) {
+				t.Fatalf("a published the address the rogue named: %v", h.Addrs)
+			}
+		}
+	}
+}
