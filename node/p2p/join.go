@@ -129,7 +129,7 @@ func CompleteJoin(ctx context.Context, j Joiner, lan bool, peers []string, logf 
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
-		logf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, or the code used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second))
+		logf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
