@@ -66,7 +66,7 @@ func printAlerts(w io.Writer, st node.StatusInfo, now time.Time) {
 		if a.Acknowledged {
 			mark = "   alert (acknowledged)"
 		}
-		fmt.Fprintf(w, "%s %s (%s, from %s, %s): %s\n", mark, a.ID[:12], region, a.OrgName, whenText(a.Created, now), shownTitle(a))
+		fmt.Fprintf(w, "%s %s (%s, from %s, %s): %s\n", mark, a.ID[:12], region, a.OrgName, wroteText(a.Created, now), shownTitle(a))
 	}
 	if st.MoreAlerts > 0 {
 		fmt.Fprintf(w, "%s of the last week: murmur request list --kind alert --open\n", plural(st.MoreAlerts, "more open alert"))

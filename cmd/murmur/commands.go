@@ -615,7 +615,7 @@ func cmdRequestShow(e *env, args []string) error {
 			status = "accepted by " + d.AcceptedByName
 		}
 		now := time.Now()
-		fmt.Fprintf(w, "  id       %s\n  from     %s (%s)\n  status   %s\n  created  %s\n", d.ID, d.OrgName, d.Org[:12], status, whenText(d.Created, now))
+		fmt.Fprintf(w, "  id       %s\n  from     %s (%s)\n  status   %s\n  created  %s\n", d.ID, d.OrgName, d.Org[:12], status, wroteText(d.Created, now))
 		if d.Region != "" {
 			fmt.Fprintf(w, "  region   %s\n", d.Region)
 		}
@@ -669,7 +669,7 @@ func cmdRequestShow(e *env, args []string) error {
 			if r.Amount != nil {
 				amt = fmt.Sprintf(" %s %s", ident.FormatAmount(uint64(*r.Amount)), r.Currency)
 			}
-			fmt.Fprintf(w, "  %s  %-8s%s  %s", whenText(r.Created, now), r.Type, amt, r.OrgName)
+			fmt.Fprintf(w, "  %s  %-8s%s  %s", wroteText(r.Created, now), r.Type, amt, r.OrgName)
 			if body := shownText(r.Body, r.Redacted); body != "" {
 				fmt.Fprintf(w, ": %s", oneLine(body))
 			}

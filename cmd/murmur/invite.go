@@ -40,7 +40,12 @@ in local time (--expires: from 1 minute to 30 days). Beside it: this node's
 IP addresses, needed only when the new machine is not on this local
 network, and a QR code holding the code and the addresses. This node lets
 the joiner in at a TCP port of the invite's own (printed) while
-murmur run runs here.`
+murmur run runs here.
+
+Give the code only to the person it is for, by a channel you trust:
+whoever uses it first joins. Even while other stewards have yet to
+approve, the joiner's node receives the network's key and the list of
+member organisations and their devices (no requests or other content).`
 
 // exactTime is a moment as people read it: local time, to the minute,
 // with the day and the time zone.

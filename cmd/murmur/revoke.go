@@ -43,7 +43,7 @@ func lastSeen(p node.RevocationPlan, now time.Time) string {
 	if p.LastSeen == nil {
 		return "never"
 	}
-	return node.WhenLocal(*p.LastSeen, now)
+	return wrote(*p.LastSeen, now)
 }
 
 // confirmRedaction names the entry a redaction would take the words of and

@@ -18,7 +18,7 @@ func cmdRun(e *env, args []string) error {
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", p2p.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its murmur run (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts); while joining, the inviter's IP address will do")
-	noMDNS := c.Bool("no-mdns", false, "do not look for members on the local network")
+	noMDNS := c.Bool("no-mdns", false, "do not announce this node on the local network, nor look for members there (mDNS; on by default: on a café's Wi-Fi, anyone there can see that a node announces itself, though not which network or organisation)")
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
 	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address with a port, like /ip4/203.0.113.7/tcp/4721 or /ip4/203.0.113.7/udp/4721/quic-v1 (repeatable, at most 8); every member's node learns it")
 	if _, err := c.parseArgs(args); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/murmurnet/murmur/crdt"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,28 @@ func whenText(s string, now time.Time) string {
 		return s
 	}
 	return when(t, now)
+}
+
+// wroteText is whenText for when something was written or seen, as its
+// writer's clock dated it: a clock a little ahead (within the ten minutes
+// nodes let each other's clocks drift) shows as now, not as a time to
+// come; one further ahead is shown as dated, and said to be ahead.
+func wroteText(s string, now time.Time) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return wrote(t, now)
+}
+
+func wrote(t, now time.Time) string {
+	switch ahead := t.Sub(now); {
+	case ahead <= 0:
+		return when(t, now)
+	case ahead <= crdt.MaxDrift*time.Millisecond:
+		return when(now, now)
+	}
+	return when(t, now) + " (by a clock ahead of this computer's)"
 }
 
 // plural is a count with its noun: plural(1, "entry") is "1 entry",

@@ -168,3 +168,19 @@ func TestRoundCount(t *testing.T) {
 		}
 	}
 }
+
+// A time its writer's clock dated ahead of this computer's shows as now
+// within the drift nodes allow, else as dated and said to be ahead (a
+// seized device's entry dated 2076; review 9).
+func TestWroteAhead(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 30, 0, 0, time.UTC)
+	for ahead, want := range map[time.Duration]string{
+		-time.Hour:                "today 13:30",
+		5 * time.Minute:           "today 14:30",
+		50 * 365 * 24 * time.Hour: "Wed 18 Nov 2076 14:30 (by a clock ahead of this computer's)",
+	} {
+		if got := wrote(now.Add(ahead), now); got != want {
+			t.Errorf("%v ahead: %q, want %q", ahead, got, want)
+		}
+	}
+}
