@@ -16,11 +16,17 @@ import (
 
 // Genesis founds a network and its first organisation (kind 1).
 //
-//	1 network name  2 organisation name  3 quorum (stewards needed to admit)
+// SealedCommitted: every sealed body on the network commits to its content
+// key (version 2): one without (version 1) is held, not accepted. Networks
+// founded before the commitment existed hold version-1 bodies, which keep
+// their meaning there.
+//
+//	1 network name  2 organisation name  3 quorum (stewards needed to admit)  4 sealed bodies commit (bool)
 type Genesis struct {
-	NetworkName string
-	OrgName     string
-	Quorum      uint64
+	NetworkName     string
+	OrgName         string
+	Quorum          uint64
+	SealedCommitted bool
 }
 
 // Admission is one steward organisation's approval of a new organisation
@@ -504,6 +510,7 @@ func EncodeBody(b any) ([]byte, error) {
 		w.string(1, b.NetworkName)
 		w.string(2, b.OrgName)
 		w.uint(3, b.Quorum)
+		w.bool(4, b.SealedCommitted)
 	case *Admission:
 		w.fixed(1, b.Device[:])
 		w.string(2, b.Name)
@@ -748,6 +755,7 @@ func decodeBodyAs(k Kind, raw []byte, deps []ID, form bodyForm) (any, error) {
 		b.NetworkName = d.string(1, MaxNameLen)
 		b.OrgName = d.string(2, MaxNameLen)
 		b.Quorum = d.uintMax(3, MaxQuorum)
+		b.SealedCommitted = d.bool(4)
 		if err = d.finish(); err == nil {
 			err = firstErr(checkName("network name", b.NetworkName, true), checkName("organisation name", b.OrgName, true))
 			if err == nil && b.Quorum == 0 {

@@ -67,6 +67,9 @@ func goldenEntries(t testing.TB) []struct {
 	stewardChange := n.write(f, &StewardChange{Org: b.org(), Steward: true})
 	quorumChange := n.write(f, &QuorumChange{Quorum: 2})
 	ack := n.write(b, &AlertAck{Request: req.ID()}, req.ID())
+	// The genesis of a network whose sealed bodies all commit to their key.
+	n2 := &tnet{t: t, now: 1_700_000_000_000}
+	genesis2 := n2.write(newDev(4), &Genesis{NetworkName: "Committed network", OrgName: "Founders", Quorum: 2, SealedCommitted: true})
 	return []struct {
 		name string
 		e    *Entry
@@ -79,6 +82,7 @@ func goldenEntries(t testing.TB) []struct {
 		{"redaction-v2", redaction2},
 		{"steward-change", stewardChange}, {"quorum-change", quorumChange},
 		{"alert-ack", ack},
+		{"genesis-sealed-committed", genesis2},
 	}
 }
 

@@ -880,6 +880,9 @@ func (m *membership) standing(s *State, r *record) (Status, error) {
 			return StatusWaiting, fmt.Errorf("%w: the revoked device's chain below entry %d", ErrMissing, rv.floor)
 		}
 	}
+	if s.uncommitted(r) {
+		return StatusHeld, ErrUncommitted
+	}
 	return StatusAccepted, nil
 }
 

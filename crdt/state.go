@@ -16,6 +16,9 @@ var (
 	ErrBrokenChain  = errors.New("crdt: entry does not follow its author's previous entry")
 	ErrNotMember    = errors.New("crdt: author is not a device of an admitted organisation")
 	ErrRevoked      = errors.New("crdt: author's device was revoked before this entry")
+	// ErrUncommitted: a sealed body without a key commitment (version 1)
+	// on a network whose genesis says every sealed body commits: held.
+	ErrUncommitted = errors.New("crdt: a sealed body without a key commitment, which this network does not take")
 	ErrNoAuthority  = errors.New("crdt: author may not make this membership change")
 	ErrWithheld     = errors.New("crdt: membership entries must carry their body")
 	ErrMissing      = errors.New("crdt: waiting for an entry it depends on")
@@ -355,17 +358,46 @@ func (s *State) fill(t *record, e *Entry) {
 	if accepted {
 		s.v.remove(t)
 	}
+	if _, ok := s.before[t]; !ok {
+		s.before[t] = t.status // for redact, which looks at these
+	}
 	t.e, t.body = e, e.ParsedBody()
 	if accepted {
 		s.v.add(t)
 	}
+	if accepted && s.uncommitted(t) {
+		// Judged again now that its body is known (resolve), as standing
+		// judges one that came with its body: held.
+		s.touched[t] = true
+	}
 	if target, ok := redactionTarget(t.body); ok {
 		s.redactedBy[target] = append(s.redactedBy[target], t)
 	}
-	if _, ok := s.before[t]; !ok {
-		s.before[t] = t.status // for redact, which looks at these
-	}
 	s.rewritten[t] = true
+}
+
+// uncommitted says whether r is a sealed body without a key commitment
+// (version 1) on a network whose genesis says sealed bodies commit: such
+// an entry is held (ErrUncommitted). A body not held here cannot tell.
+func (s *State) uncommitted(r *record) bool {
+	if r.e.Kind != KindSealed || r.e.Withheld {
+		return false
+	}
+	g := s.get(s.network)
+	if g == nil {
+		return false
+	}
+	if gb, ok := g.body.(*Genesis); !ok || !gb.SealedCommitted {
+		return false
+	}
+	b, ok := r.e.parsed.(*Sealed) // (the body as check decoded it)
+	if !ok {
+		var err error
+		if b, err = ParseSealed(r.e); err != nil {
+			return false
+		}
+	}
+	return b.Commit == [32]byte{}
 }
 
 // Unfilled lists up to max accepted entries held without their body that

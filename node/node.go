@@ -186,7 +186,7 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	gb := &crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum)}
+	gb := &crdt.Genesis{NetworkName: opt.Network, OrgName: opt.Org, Quorum: uint64(opt.Quorum), SealedCommitted: true}
 	if err := crdt.CheckNew(gb); err != nil {
 		return nil, bodyErr(err)
 	}

@@ -272,6 +272,12 @@ func TestSealedVersion1StillOpens(t *testing.T) {
 	if err != nil || whole.(*crdt.Request).Text != "Written by version 1." {
 		t.Fatalf("a version 1 body with a forged share first: %v", err)
 	}
+	// But a network founded since the commitment holds a new one: it
+	// counts nowhere, and no forged share can make it block sharing
+	// (review 9).
+	if st, err := n.state.Check(v1); st != crdt.StatusHeld || !errors.Is(err, crdt.ErrUncommitted) {
+		t.Fatalf("a version 1 body on a network founded since: %v, %v", st, err)
+	}
 }
 
 func mustEncode(t *testing.T, b any) []byte {
