@@ -19,11 +19,11 @@ var (
 	// ErrUncommitted: a sealed body without a key commitment (version 1)
 	// on a network whose genesis says every sealed body commits: held.
 	ErrUncommitted = errors.New("crdt: a sealed body without a key commitment, which this network does not take")
-	ErrNoAuthority  = errors.New("crdt: author may not make this membership change")
-	ErrWithheld     = errors.New("crdt: membership entries must carry their body")
-	ErrMissing      = errors.New("crdt: waiting for an entry it depends on")
-	ErrPoolFull     = errors.New("crdt: waiting pool full; dropped oldest")
-	ErrInvite       = errors.New("crdt: the invite cannot be used")
+	ErrNoAuthority = errors.New("crdt: author may not make this membership change")
+	ErrWithheld    = errors.New("crdt: membership entries must carry their body")
+	ErrMissing     = errors.New("crdt: waiting for an entry it depends on")
+	ErrPoolFull    = errors.New("crdt: waiting pool full; dropped oldest")
+	ErrInvite      = errors.New("crdt: the invite cannot be used")
 )
 
 // ErrReadOnly: a State restored without its waiting pool

@@ -143,9 +143,9 @@ type Runner struct {
 	reachLimiter *rate.Limiter // dial-backs served to others
 	reachMu      gosync.Mutex
 	reachPeers   map[peer.ID]*rate.Limiter // and to each of them
-	book         *peerBook     // remembered peers and the dial loop (peers.go)
-	doors        doors         // this device's open invites' doors (door.go)
-	telling      telling       // revoked peers being told before they are cut off (told.go)
+	book         *peerBook                 // remembered peers and the dial loop (peers.go)
+	doors        doors                     // this device's open invites' doors (door.go)
+	telling      telling                   // revoked peers being told before they are cut off (told.go)
 }
 
 func (opt *RunOptions) defaults() {
