@@ -671,12 +671,11 @@ func (n *Node) inboxPage(f RequestFilter, after string, limit int) ([]RequestSum
 
 // RequestPage is one page of `request list`: at most limit requests (0:
 // all) after the one whose ID starts with after (from the first if
-// empty), and how many more follow (for the inbox, 1 if any do:
-// inboxPage). The open alerts come first: a page among them reads the
-// alerts it shows; a page past them (State.RestPage) reads the requests
-// it shows, and passes the open alerts newer than them at a row each. The
-// count of what follows comes from the store's indexes. With --inbox
-// every open request is looked at, briefly.
+// empty), and 1 if more follow, else 0 (not how many: counting them would
+// read every request after the page). The open alerts come first: a page
+// among them reads the alerts it shows; a page past them (State.RestPage)
+// reads the requests it shows, and passes the open alerts newer than them
+// at a row each. The inbox is inboxPage.
 func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestSummary, int, error) {
 	if limit == 0 && after != "" {
 		// The whole rest of the list, read as a page is: a request that
@@ -725,35 +724,22 @@ func (n *Node) RequestPage(f RequestFilter, after string, limit int) ([]RequestS
 		wasUrgent := urgent(rv) || onlyOpen && rv.Request != nil && rv.Request.Type == crdt.Alert
 		inRest = !alertsFirst || !wasUrgent
 	}
+	// One more than the page is read: whether more follow, not how many
+	// (counting them would read every request after the page).
+	want := limit + 1
 	var views []crdt.RequestView
 	if !inRest {
-		views = s.RequestPage(crdt.Alert, true, cursor, limit)
-		if len(views) < limit {
+		views = s.RequestPage(crdt.Alert, true, cursor, want)
+		if len(views) < want {
 			inRest, cursor = true, nil
 		}
 	}
 	if inRest {
-		views = append(views, s.RestPage(kind, onlyOpen, cursor, limit-len(views))...)
+		views = append(views, s.RestPage(kind, onlyOpen, cursor, want-len(views))...)
 	}
 	more := 0
-	if len(views) > 0 {
-		last := views[len(views)-1]
-		c := &crdt.Cursor{Clock: last.Clock, ID: last.ID}
-		openAlerts := func(after *crdt.Cursor) int {
-			if !alertsFirst {
-				return 0
-			}
-			return s.RequestCount(crdt.Alert, true, after)
-		}
-		if alertsFirst && urgent(last) {
-			// The page ends among the open alerts: those after it, and
-			// all the rest.
-			more = openAlerts(c) + s.RequestCount(kind, onlyOpen, nil) - openAlerts(nil)
-		} else {
-			// In the rest: what follows it, but the open alerts older
-			// than it, which came first.
-			more = s.RequestCount(kind, onlyOpen, c) - openAlerts(c)
-		}
+	if len(views) > limit {
+		more, views = 1, views[:limit]
 	}
 	names := n.orgNames()
 	out := make([]RequestSummary, len(views))

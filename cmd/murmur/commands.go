@@ -523,20 +523,19 @@ func cmdRequestList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case more > 0 && f.Inbox && *limit > 0:
-		// (The inbox says whether more follow, not how many: counting
-		// them would read every open request.)
+	if more > 0 {
+		// (A list of requests says whether more follow, not how many:
+		// counting them would read every request after the page.)
 		limitArg := ""
 		if *limit != defaultLimit {
 			limitArg = fmt.Sprint(*limit)
 		}
-		c.more = fmt.Sprintf("More requests await your answer: %s --after %s", strings.Join(append([]string{"murmur", "request list"},
-			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", "true", "--limit", limitArg)...), " "), list[len(list)-1].ID[:12])
-	case more > 0:
-		c.more = nextPage(more, "more request", "request list",
-			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", strconv.FormatBool(f.Inbox)),
-			list[len(list)-1].ID[:12], *after, len(list))
+		what := "More requests"
+		if f.Inbox {
+			what = "More requests await your answer"
+		}
+		c.more = fmt.Sprintf("%s: %s --after %s", what, strings.Join(append([]string{"murmur", "request list"},
+			flagArgs("--open", strconv.FormatBool(f.Open), "--kind", f.Kind, "--inbox", strconv.FormatBool(f.Inbox), "--limit", limitArg)...), " "), list[len(list)-1].ID[:12])
 	}
 	now := time.Now()
 	return c.output(e, list, func(w io.Writer) {
