@@ -48,7 +48,7 @@ func main() {
 	scaleSizes := flag.String("scale", "100000", "entries in the scale section's data directories, comma-separated (100000,1000000); 0: skip")
 	flag.IntVar(&cfg.scaleRuns, "scale-runs", 15, "runs of each CLI command in the scale section")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	only := flag.String("only", "", "run only this part: recon (the reconciliation table), catchup (a fresh node pulling -catchup entries over loopback), bundle (bundle size, export and import), scale (CLI commands and murmur run on large data directories)")
+	only := flag.String("only", "", "run only this part: recon (the reconciliation table), catchup (a fresh node pulling -catchup entries over loopback), bundle (bundle size, export and import), satellite (a day's work over a simulated 32 kbit/s, 800 ms link), scale (CLI commands and murmur run on large data directories)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -90,8 +90,14 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case "satellite":
+		if err := satellite(context.Background(), os.Stdout, max(cfg.satellite, 1)); err != nil {
+			fmt.Fprintln(os.Stderr, "murmur-bench: satellite:", err)
+			os.Exit(1)
+		}
+		return
 	default:
-		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon, catchup, bundle, scale\n", *only)
+		fmt.Fprintf(os.Stderr, "murmur-bench: -only %q: the parts are: recon, catchup, bundle, satellite, scale\n", *only)
 		os.Exit(2)
 	}
 	if *recon {
