@@ -93,6 +93,10 @@ type DeviceView struct {
 	Cutoff  uint64 // lowest cut-off among the revocations, if Revoked
 	Forked  bool   // two accepted entries share a sequence number: a cloned key
 	Entries int    // accepted entries
+	// AddedBy is the device that wrote the entry that made this one a
+	// member's: a sibling that added it, or the steward's that admitted
+	// its organisation (zero for the founder's).
+	AddedBy DeviceKey
 }
 
 // Quorum is how many steward organisations must approve an admission.
@@ -182,6 +186,9 @@ func (s *State) OrgNames() map[OrgID]string {
 func (s *State) deviceView(k DeviceKey) DeviceView {
 	d := s.m.devices[k]
 	dv := DeviceView{Key: k, Label: d.label}
+	if r := s.get(d.addedBy); r != nil && r.e.Kind != KindGenesis {
+		dv.AddedBy = r.e.Author
+	}
 	for _, rv := range s.m.revs[k] {
 		if !dv.Revoked || rv.body.Cutoff < dv.Cutoff {
 			dv.Cutoff = rv.body.Cutoff

@@ -111,6 +111,16 @@ type RevocationPlan struct {
 	Irreversible string `json:"irreversible,omitempty"`
 	// Risk is Irreversible as the error RevokeDevice returns.
 	Risk error `json:"-"`
+	// Added are the devices of its organisation, not revoked, that this
+	// device added (device invite): they keep their standing unless they
+	// are revoked too, and whoever holds this device may hold them.
+	Added []AddedDevice `json:"added"`
+}
+
+// AddedDevice is a device another device added to their organisation.
+type AddedDevice struct {
+	Device string `json:"device"`
+	Label  string `json:"label,omitempty"`
 }
 
 // PlanRevocation describes what revoking the device ref (ID or prefix)
@@ -143,6 +153,12 @@ func (n *Node) PlanRevocation(ctx context.Context, ref string) (RevocationPlan, 
 	}
 	if !last.IsZero() {
 		p.LastSeen = &last
+	}
+	p.Added = []AddedDevice{}
+	for _, d := range ov.Devices {
+		if d.AddedBy == dv.Key && !d.Revoked && d.Key != dv.Key {
+			p.Added = append(p.Added, AddedDevice{Device: d.Key.String(), Label: d.Label})
+		}
 	}
 	members, quorum := n.state.Members(), n.state.Quorum()
 	p.Irreversible = irreversible(members, quorum, n.org, dv.Key)

@@ -141,3 +141,41 @@ func testRevokedDeviceIsToldByWhomAndWhen(t *testing.T, kind StoreKind) {
 		t.Errorf("Beta is told it is revoked: %q", b.RevokedNotice())
 	}
 }
+
+// Revoking a device names the devices it added that keep their standing:
+// a seized laptop may have enrolled a second device before anyone revoked
+// it (review 9).
+func TestRevocationNamesTheDevicesItAdded(t *testing.T) {
+	ctx := context.Background()
+	a, _, _ := threeOrgs(t, SQLiteStore)
+	laptop := secondDevice(t, SQLiteStore, a, "field laptop")
+	phone, err := Provision(ctx, SQLiteStore.Dir(t), ProvisionOptions{Genesis: a.Genesis(), Org: a.Org()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { phone.Close() })
+	if _, err := laptop.Append(ctx, &crdt.DeviceAdded{Device: phone.Device(), Org: a.Org(), Label: "phone"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Ingest(ctx, entriesOf(laptop)); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := a.PlanRevocation(ctx, laptop.Device().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Added) != 1 || plan.Added[0].Device != phone.Device().String() || plan.Added[0].Label != "phone" {
+		t.Fatalf("the laptop's revocation names %+v, want the phone it added", plan.Added)
+	}
+	// The founder's device added the laptop, but is not the laptop's
+	// revocation's business; and a revoked device is not named again.
+	if p, err := a.PlanRevocation(ctx, phone.Device().String()); err != nil || len(p.Added) != 0 {
+		t.Fatalf("the phone's revocation names %+v (%v)", p.Added, err)
+	}
+	if _, err := a.RevokeDevice(ctx, phone.Device().String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.PlanRevocation(ctx, laptop.Device().String()); err != nil || len(p.Added) != 0 {
+		t.Fatalf("after the phone's revocation, the laptop's names %+v (%v)", p.Added, err)
+	}
+}

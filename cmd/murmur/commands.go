@@ -331,6 +331,9 @@ func cmdDeviceRevoke(e *env, args []string) error {
 	}{ent.ID().String(), plan}, func(w io.Writer) {
 		fmt.Fprintf(w, "Revoked %s of %s, last seen %s. Entries it signs after the cut-off will be refused by every member.\nrevocation %s\n",
 			deviceWords(plan), plan.OrgName, lastSeen(plan, n.Now()), ent.ID())
+		if len(plan.Added) > 0 {
+			fmt.Fprintln(w, addedWords(plan))
+		}
 	})
 }
 

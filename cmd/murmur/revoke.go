@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/murmurnet/murmur/node"
@@ -22,7 +23,29 @@ func revocationDetails(p node.RevocationPlan, cutoff *uint64, now time.Time) []s
 	if p.Irreversible != "" {
 		out = append(out, "Warning (--force): "+p.Irreversible)
 	}
+	if len(p.Added) > 0 {
+		out = append(out, addedWords(p))
+	}
 	return out
+}
+
+// addedWords names the devices the revoked device added, which keep their
+// standing: whoever holds it may hold them too (a seized laptop that
+// enrolled a second device before anyone revoked it).
+func addedWords(p node.RevocationPlan) string {
+	var names, ids []string
+	for _, d := range p.Added {
+		w := "device " + d.Device[:12]
+		if d.Label != "" {
+			w += fmt.Sprintf(" (%q)", d.Label)
+		}
+		names, ids = append(names, w), append(ids, d.Device[:12])
+	}
+	if len(names) == 1 {
+		return fmt.Sprintf("It added %s, which keeps its standing: if whoever holds this device may hold that one too, revoke it as well (murmur device revoke %s).", names[0], ids[0])
+	}
+	return fmt.Sprintf("It added %s, which keep their standing: if whoever holds this device may hold them too, revoke each as well (murmur device revoke %s).",
+		strings.Join(names, ", "), strings.Join(ids, ", then "))
 }
 
 // deviceWords names a device for people: its ID's start, its label, and

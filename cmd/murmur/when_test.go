@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/murmurnet/murmur/node"
 	"regexp"
 	"strings"
 	"testing"
@@ -182,5 +183,16 @@ func TestWroteAhead(t *testing.T) {
 		if got := wrote(now.Add(ahead), now); got != want {
 			t.Errorf("%v ahead: %q, want %q", ahead, got, want)
 		}
+	}
+}
+
+func TestAddedWords(t *testing.T) {
+	one := node.RevocationPlan{Added: []node.AddedDevice{{Device: "0123456789abcdef", Label: "phone"}}}
+	if got, want := addedWords(one), `It added device 0123456789ab ("phone"), which keeps its standing: if whoever holds this device may hold that one too, revoke it as well (murmur device revoke 0123456789ab).`; got != want {
+		t.Errorf("one: %q", got)
+	}
+	two := node.RevocationPlan{Added: []node.AddedDevice{{Device: "0123456789abcdef"}, {Device: "fedcba9876543210"}}}
+	if got := addedWords(two); !strings.Contains(got, "device 0123456789ab, device fedcba987654, which keep their standing") || !strings.Contains(got, "revoke 0123456789ab, then fedcba987654") {
+		t.Errorf("two: %q", got)
 	}
 }
