@@ -52,6 +52,11 @@ func TestRelayIntroducesMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	opt.Peers = []string{exileAddr.Addrs[0].String() + "/p2p/" + exileAddr.ID.String()}
+	// The offices' dial loops stay off: B's would dial A again directly,
+	// at the address it remembers, as soon as the test closes their
+	// connection, and could win the race with the relayed dial (it did
+	// under -race).
+	opt.NoDial = true
 	ar, _ := runLoopback(t, offices[0], opt)
 	br, _ := runLoopback(t, offices[1], opt)
 	waitFor(t, 30*time.Second, "both offices hold the exile's relay hint", func() bool {
