@@ -113,7 +113,7 @@ func (d *Procs) Start(ctx context.Context, nodes int, seed uint64, bulk bool) (e
 	if d.Murmur == "" {
 		t0 := time.Now()
 		d.Murmur = filepath.Join(d.Dir, "murmur")
-		if err := buildMurmur(ctx, d.Murmur); err != nil {
+		if err := BuildMurmur(ctx, d.Murmur); err != nil {
 			return err
 		}
 		d.logf("built %s in %v", d.Murmur, time.Since(t0).Round(time.Millisecond))
@@ -149,13 +149,26 @@ func (d *Procs) Start(ctx context.Context, nodes int, seed uint64, bulk bool) (e
 	return d.startAll(ctx, all)
 }
 
-// buildMurmur builds cmd/murmur of the module the working directory is in.
-func buildMurmur(ctx context.Context, out string) error {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+// BuildMurmur builds cmd/murmur of the module the working directory is in
+// into out.
+func BuildMurmur(ctx context.Context, out string) error {
+	// The module is the nearest directory up from here with a go.mod (as
+	// the go command finds it; asking `go env GOMOD` failed once under a
+	// loaded make check, exit status 1 and nothing said).
+	root, err := os.Getwd()
 	if err != nil {
 		return fmt.Errorf("testnet: finding the module to build murmur from: %w (or give a murmur binary)", err)
 	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		up := filepath.Dir(root)
+		if up == root {
+			return fmt.Errorf("testnet: no go.mod in the working directory or above it: run from the repository or give a murmur binary")
+		}
+		root = up
+	}
 	if mod, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil || !bytes.Contains(mod, []byte("module github.com/murmurnet/murmur\n")) {
 		return fmt.Errorf("testnet: not inside the murmur module (%s): run from the repository or give a murmur binary", root)
 	}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/murmurnet/murmur/testnet"
 )
 
 // needLab skips a test that needs namespaces where they cannot be made.
@@ -245,7 +247,7 @@ func murmur(t *testing.T) string {
 	murmurBin.once.Do(func() {
 		if murmurBin.dir, murmurBin.err = os.MkdirTemp("", "murmur-netns-bin-"); murmurBin.err == nil {
 			murmurBin.path = filepath.Join(murmurBin.dir, "murmur")
-			murmurBin.err = buildMurmur(context.Background(), murmurBin.path)
+			murmurBin.err = testnet.BuildMurmur(context.Background(), murmurBin.path)
 		}
 	})
 	if murmurBin.err != nil {

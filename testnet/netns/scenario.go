@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/murmurnet/murmur/testnet"
 )
 
 // Options tune Run.
@@ -191,7 +192,7 @@ func (r *run) play(play func(*run)) {
 	r.step("build the murmur binary and make the namespaces' lab", func() (string, error) {
 		if r.opt.Murmur == "" {
 			r.opt.Murmur = filepath.Join(r.opt.Dir, "murmur")
-			if err := buildMurmur(r.ctx, r.opt.Murmur); err != nil {
+			if err := testnet.BuildMurmur(r.ctx, r.opt.Murmur); err != nil {
 				return "", err
 			}
 		}
@@ -215,23 +216,4 @@ func (r *run) play(play func(*run)) {
 	if r.err == nil {
 		play(r)
 	}
-}
-
-// buildMurmur builds cmd/murmur of the module the working directory is in.
-func buildMurmur(ctx context.Context, out string) error {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("finding the module to build murmur from: %w (or give a murmur binary)", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if mod, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil || !strings.Contains(string(mod), "module github.com/murmurnet/murmur\n") {
-		return fmt.Errorf("not inside the murmur module (%s): run from the repository or give a murmur binary", root)
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/murmur")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/murmur: %w\n%s", err, b)
-	}
-	return nil
 }
