@@ -360,10 +360,6 @@ func (s *Syncer) serve(st network.Stream) {
 		st.Reset()
 		return
 	}
-	if !s.mayStart(st.Conn().RemotePeer(), time.Now()) {
-		st.Reset() // too many: the peer tries again later
-		return
-	}
 	select {
 	case s.slots <- struct{}{}:
 	default:
@@ -385,6 +381,13 @@ func (s *Syncer) serve(st network.Stream) {
 		return
 	}
 	defer s.release(p, c)
+	// (Counted once it could start: a stream refused because a session
+	// with the peer was still ending, as one right after another can be,
+	// is no session started.)
+	if !s.mayStart(p, time.Now()) {
+		st.Reset() // too many: the peer tries again later
+		return
+	}
 	s.run(ctx, st, false, c)
 }
 

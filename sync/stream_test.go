@@ -104,15 +104,26 @@ func TestStreamSessionsPerPeerAreCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	served := 0
-	for range 4 * perMinute {
-		if _, err := sa.Sync(context.Background(), hosts[1].ID()); err == nil {
+	served, tried := 0, 0
+	for range 50 * perMinute { // (bounded: busy ones are tried again)
+		if tried == 8*perMinute {
+			break
+		}
+		_, err := sa.Sync(context.Background(), hosts[1].ID())
+		if errors.Is(err, ErrBusy) {
+			// The peer's side of the session before may still be ending:
+			// not a session started, nor counted.
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		tried++
+		if err == nil {
 			served++
 		}
 	}
 	// One more comes due every 60/perMinute s.
 	due := perMinute + int(time.Since(start)/(time.Minute/perMinute))
-	t.Logf("%d sessions started back to back: %d served", 4*perMinute, served)
+	t.Logf("%d sessions started back to back: %d served", tried, served)
 	// (One of the first may fail for a reason of its own on a loaded
 	// machine: the cap is the upper bound.)
 	if served < perMinute-1 || served > due {
