@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/network"
 	"testing"
 	"time"
 
@@ -88,15 +89,20 @@ func TestRelayIntroducesMembers(t *testing.T) {
 	if err := br.Host().Connect(cctx, peer.AddrInfo{ID: aID, Addrs: []ma.Multiaddr{circuit}}); err != nil {
 		t.Fatalf("office B through the relay to office A: %v", err)
 	}
-	relayed := false
+	// B had no address for A but the relay's, and neither office dials
+	// members by itself: whatever connects them came through the relay,
+	// the relayed connection itself or the direct one DCUtR punched after
+	// it (B's introductions through the relay can do that first, on a
+	// loaded machine).
+	if c := br.Host().Network().Connectedness(aID); c != network.Connected && c != network.Limited {
+		t.Fatal("office B is not connected to office A after dialling it through the relay")
+	}
 	for _, c := range br.Host().Network().ConnsToPeer(aID) {
 		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err == nil {
-			relayed = true
+			return
 		}
 	}
-	if !relayed {
-		t.Error("office B reached office A, but not through the relay")
-	}
+	t.Log("the relayed connection was replaced by a direct one (DCUtR)")
 }
 
 // Too many addresses to announce are refused with a plain error, and the
