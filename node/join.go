@@ -38,7 +38,11 @@ import (
 // and answers with the network's genesis and membership entries; the
 // joiner stores them, validated like anything else, and from then on is a
 // node like the others. Where the network's quorum needs more stewards,
-// the answer is "pending" and the organisation waits for their approvals.
+// the answer is "pending" and nothing else — no entry, no network key, no
+// address — and the directory stays joining: its node asks the door again
+// (the door of a used invite stays open for its user until it completes
+// its join, doorsWanted) until the stewards' approvals let it in. Whoever
+// holds a stolen code learns nothing of the network before that.
 
 // joinProtocolFor is the one protocol a node that is not a member may
 // speak, to the network whose ID begins with prefix (an invite code's
@@ -79,6 +83,11 @@ type joinState struct {
 	Addrs   []string `json:"addrs,omitempty"`   // where the inviter's door may be reached
 	Expires int64    `json:"expires,omitempty"` // the code's expiry, Unix seconds (as read when joining)
 	OrgName string   `json:"org_name,omitempty"`
+	// Pending is the inviter's last answer while the organisation awaits
+	// more stewards' approval ("1 of 2 approvals"), given at PendingAt
+	// (Unix seconds); empty before the door first answered.
+	Pending   string `json:"pending,omitempty"`
+	PendingAt int64  `json:"pending_at,omitempty"`
 }
 
 type joinRequest struct {
@@ -95,14 +104,16 @@ type joinReply struct {
 	Status  string   `json:"status"` // admitted, pending, refused
 	Message string   `json:"message,omitempty"`
 	Entries [][]byte `json:"entries,omitempty"` // genesis and membership entries
+	// Approvals and Needed: a pending organisation's approvals so far,
+	// and how many admit it.
+	Approvals int `json:"approvals,omitempty"`
+	Needed    int `json:"needed,omitempty"`
 	// NetworkKey is a private network's pre-shared key (an invite code
 	// does not carry it). The reply comes over a channel only the holder
 	// of the code could open (the door's), from the peer the code names,
-	// after the invite's signature bound to the joiner was checked. A
-	// pending organisation gets it too, on purpose: without it its node
-	// could reach no member's to learn of its admission and fetch the
-	// bodies withheld until then (it reaches nothing else: the gate takes
-	// a device without standing for a stranger).
+	// after the invite's signature bound to the joiner was checked, and
+	// only once the joiner is a member: a pending organisation, which may
+	// hold no more than a stolen code, gets neither the key nor entries.
 	NetworkKey []byte `json:"network_key,omitempty"`
 	// Addrs are where the member's node listens (with /p2p/ID): on a
 	// private network the joiner reached its door, not the node.
@@ -210,6 +221,11 @@ type JoinInfo struct {
 	Code    InviteCode
 	OrgName string
 	Device  crdt.DeviceKey
+	// Pending is the inviter's last word while the organisation awaits
+	// more stewards' approval ("1 of 2 approvals"), said at PendingAt;
+	// empty until the inviter's node first answered.
+	Pending   string
+	PendingAt time.Time
 }
 
 // unsealJoinCode fills in the secret of info's code from join.sealed
@@ -271,7 +287,28 @@ func ReadJoin(dir string) (JoinInfo, error) {
 	if err != nil {
 		return JoinInfo{}, err
 	}
-	return JoinInfo{Code: code, OrgName: js.OrgName, Device: device}, nil
+	info := JoinInfo{Code: code, OrgName: js.OrgName, Device: device, Pending: js.Pending}
+	if js.PendingAt != 0 {
+		info.PendingAt = time.Unix(js.PendingAt, 0)
+	}
+	return info, nil
+}
+
+// notePending records in join.json the inviter's answer that the
+// organisation awaits more stewards' approval (for status to show).
+func notePending(dir, msg string, at time.Time) error {
+	p := filepath.Join(dir, joinName)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var js joinState
+	if err := json.Unmarshal(b, &js); err != nil {
+		return fmt.Errorf("%s is damaged", joinName)
+	}
+	js.Pending, js.PendingAt = msg, at.Unix()
+	jb, _ := json.MarshalIndent(js, "", "  ")
+	return writeFileAtomic(p, jb, 0o600)
 }
 
 // newJoinRequest is the request to join that target is sent: signed with
@@ -416,7 +453,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		return refuse("the invite is for something else")
 	case iv.UsedBy != "" && iv.UsedBy != user:
 		return refuse("the invite was used already: ask for a new one")
-	case uint64(n.now().UnixMilli()) > iv.Expires:
+	case uint64(n.now().UnixMilli()) > iv.Expires && !(iv.UsedBy == user && n.awaitsJoiner(iv)):
 		return refuse("the invite has expired: ask for a new one")
 	}
 	var err error
@@ -429,22 +466,53 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	if err != nil {
 		return refuse("%v", err)
 	}
-	_, member := n.state.Standing(joiner)
+	if _, member := n.state.Standing(joiner); !member {
+		// Awaiting more stewards' approval: this, and nothing else. The
+		// joiner asks again (the door stays open for it).
+		o, _ := n.state.Org(crdt.OrgIDFor(joiner))
+		needed := n.state.Governance().Needed
+		return joinReply{Status: "pending", Message: fmt.Sprintf("%d of %d approvals", o.Approvals, needed), Approvals: o.Approvals, Needed: needed}
+	}
 	psk, err := n.networkKey()
 	if err != nil {
 		return refuse("this node cannot read its network's key")
 	}
-	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(member), NetworkKey: psk}
+	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(), NetworkKey: psk}
 	if info, ok := n.running(); ok {
 		reply.Addrs = info.Addrs
 	}
-	if iv.Purpose == crdt.InviteOrganisation {
-		if o, _ := n.state.Org(crdt.OrgIDFor(joiner)); !o.Admitted {
-			reply.Status = "pending"
-			reply.Message = fmt.Sprintf("%d of %d approvals", o.Approvals, n.state.Governance().Needed)
+	return reply
+}
+
+// joinerGrace is how long past its expiry the door of a used organisation
+// invite stays open for the organisation that used it, while it has not
+// completed its join: the stewards' approvals may take days.
+const joinerGrace = 30 * 24 * time.Hour
+
+// awaitsJoiner reports whether iv, an invite that was used, still waits
+// for its user to complete the join: an organisation invite whose
+// organisation's first device has written nothing yet (a node that
+// completed its join writes its organisation's key at once), within
+// joinerGrace of the invite's expiry. The caller holds n.mu.
+func (n *Node) awaitsJoiner(iv crdt.InviteView) bool {
+	if iv.Purpose != crdt.InviteOrganisation || iv.UsedBy == "" ||
+		uint64(n.now().UnixMilli()) > iv.Expires+uint64(joinerGrace.Milliseconds()) {
+		return false
+	}
+	org, err := crdt.ParseOrgID(iv.UsedBy)
+	if err != nil {
+		return false
+	}
+	o, ok := n.state.Org(org)
+	if !ok {
+		return false
+	}
+	for _, d := range o.Devices {
+		if d.Entries > 0 {
+			return false
 		}
 	}
-	return reply
+	return true
 }
 
 // admitJoiner writes this steward's admission of the joining organisation,
@@ -499,15 +567,10 @@ func (n *Node) addJoinerDevice(ctx context.Context, joiner crdt.DeviceKey, iv cr
 func (n *Node) approvedBy(org crdt.OrgID) bool { return n.state.ApprovedBy(org, n.org) }
 
 // membershipEntries are the genesis first, then the accepted membership
-// entries, in an order they can be applied in. Their authors' earlier
-// entries go too (a chain is accepted whole), but their content is for
-// members only: for a joiner that is not one yet (member false: an
-// organisation awaiting more stewards' approval, which may hold no more
-// than a stolen invite code) every entry that is not a membership entry
-// goes without its body. The signature covers the body's hash, so the
-// chain still verifies; once admitted, the node asks members for the
-// bodies (node/p2p/bodies.go).
-func (n *Node) membershipEntries(member bool) [][]byte {
+// entries, in an order they can be applied in, for a joiner that is a
+// member (a pending organisation is sent none). Their authors' earlier
+// entries go too: a chain is accepted whole.
+func (n *Node) membershipEntries() [][]byte {
 	g, _, _ := n.state.Entry(n.network)
 	out := [][]byte{g.Raw()}
 	// A membership entry is accepted once its author's chain up to it is
@@ -521,9 +584,6 @@ func (n *Node) membershipEntries(member bool) [][]byte {
 			return true
 		}
 		raw := e.Raw()
-		if !member && !e.Kind.Membership() {
-			raw = e.Redacted().Raw()
-		}
 		if len(out) >= maxJoinEntries || size+len(raw) >= maxJoinReply/2 {
 			return false
 		}
@@ -535,12 +595,12 @@ func (n *Node) membershipEntries(member bool) [][]byte {
 }
 
 // Approve is a steward's approval of an organisation awaiting admission
-// (where the quorum is more than one): an admission of its own, naming the
-// invite the organisation joined with.
+// (where the quorum is more than one), named by its name or ID: an
+// admission of its own, naming the invite the organisation joined with.
 func (n *Node) Approve(ctx context.Context, ref string) (*crdt.Entry, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	o, err := n.resolveOrg(ref)
+	o, err := n.resolveMember(ref) // by name or ID
 	if err != nil {
 		return nil, err
 	}
@@ -623,25 +683,37 @@ func (j *Joiner) Request(target peer.ID) ([]byte, error) {
 
 // Answer reads the inviter's answer, reached at via, and on success sets
 // the directory up as a node of the network (Node). done: the join ended,
-// well or not (err); not done: the answer could not be read.
+// well or not (err); not done: the answer could not be read (err), or the
+// organisation awaits more stewards' approval (pending says how many it
+// has: the directory stays joining, and the door is asked again).
 func (j *Joiner) Answer(ctx context.Context, r io.Reader, via ma.Multiaddr) (done bool, pending string, err error) {
 	var reply joinReply
 	if err := json.NewDecoder(io.LimitReader(r, maxJoinReply)).Decode(&reply); err != nil {
 		return false, "", fmt.Errorf("reading the inviter's answer: %w", err)
 	}
 	reply.via = via
-	if reply.Status == "refused" {
+	switch reply.Status {
+	case "refused":
 		return true, "", fmt.Errorf("the inviter refused: %s", reply.Message)
+	case "pending":
+		msg := "not approved yet"
+		if reply.Needed > 0 && reply.Needed <= 255 && reply.Approvals >= 0 && reply.Approvals < reply.Needed {
+			msg = fmt.Sprintf("%d of %d approvals", reply.Approvals, reply.Needed)
+		}
+		if err := notePending(j.dir, msg, time.Now()); err != nil {
+			return false, "", err
+		}
+		return false, msg, nil
+	case "admitted":
+	default:
+		return false, "", fmt.Errorf("the inviter's answer is not one this release knows")
 	}
 	n, err := finishJoin(ctx, j.dir, j.info, j.seed, j.priv, reply)
 	if err != nil {
 		return true, "", err
 	}
 	j.node = n
-	if reply.Status == "pending" {
-		pending = reply.Message
-	}
-	return true, pending, nil
+	return true, "", nil
 }
 
 // Node is the node the join made (opened and unlocked), once Answer took

@@ -256,7 +256,11 @@ func testJoinSecondDevice(t *testing.T, kind StoreKind) {
 // loopback, connected to the founder's.
 func secondSteward(t *testing.T, f *Node, fr *p2p.Runner) (*Node, *p2p.Runner) {
 	t.Helper()
-	s2, err := Provision(context.Background(), t.TempDir(), ProvisionOptions{Genesis: f.Genesis()})
+	psk, err := f.networkKey() // (nil: an open network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Provision(context.Background(), t.TempDir(), ProvisionOptions{Genesis: f.Genesis(), NetworkKey: psk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,45 +273,112 @@ func secondSteward(t *testing.T, f *Node, fr *p2p.Runner) (*Node, *p2p.Runner) {
 	return s2, s2r
 }
 
+// joinLater prepares dir with code and completes the join in the
+// background, as `murmur run` on a joining directory does: the channel
+// gives the node once the join completes (an organisation awaiting more
+// stewards' approval keeps asking until then).
+func joinLater(t *testing.T, dir string, code InviteCode, org string) <-chan *Node {
+	t.Helper()
+	if _, err := PrepareJoin(dir, code, JoinOptions{OrgName: org}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	out := make(chan *Node, 1)
+	go func() {
+		defer cancel()
+		n, err := completeJoin(ctx, dir, nil, false, nil, t.Logf)
+		if err != nil {
+			t.Logf("joining: %v", err)
+			close(out)
+			return
+		}
+		out <- n
+		close(out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if n, ok := <-out; ok && n != nil {
+			n.Close()
+		}
+	})
+	return out
+}
+
+// awaitPending waits until the inviter's node has answered the join in dir
+// that the organisation awaits more stewards' approval, and returns what
+// it said.
+func awaitPending(t *testing.T, dir string) string {
+	t.Helper()
+	var said string
+	eventually(t, 20*time.Second, "the inviter's node answers that the organisation awaits approval", func() bool {
+		info, err := ReadJoin(dir)
+		said = info.Pending
+		return err == nil && said != ""
+	})
+	return said
+}
+
+// joined waits for a join started with joinLater to complete.
+func joined(t *testing.T, c <-chan *Node) *Node {
+	t.Helper()
+	select {
+	case n, ok := <-c:
+		if !ok {
+			t.Fatal("the join did not complete")
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the join did not complete within 3 minutes")
+	}
+	return nil
+}
+
 func TestJoinWaitsForQuorum(t *testing.T) {
 	ctx := context.Background()
 	f, fr := founded(t, SQLiteStore, 2)
 	// A second steward organisation, admitted while there is one steward.
-	s2, s2r := secondSteward(t, f, fr)
+	s2, _ := secondSteward(t, f, fr)
 	eventually(t, 20*time.Second, "the second steward receives the network secret", s2.HasSecret)
 
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
-	b := join(t, t.TempDir(), code, "Beta", "")
-	if st := b.Status(); st.Admitted {
-		t.Fatal("admitted with one approval of two")
+	dir := t.TempDir()
+	later := joinLater(t, dir, code, "Beta")
+	if said := awaitPending(t, dir); said != "1 of 2 approvals" {
+		t.Fatalf("the inviter said %q, want 1 of 2 approvals", said)
 	}
-	// Awaiting admission, its node may connect (to present the invite) but
-	// is handed nothing: neither entries nor the network secret.
-	if err := b.Unlock(nil); err != nil {
-		t.Fatal(err)
+	// Awaiting admission, the directory is still joining: no node.
+	if Initialised(dir) || !Joining(dir) {
+		t.Fatal("the directory of an organisation awaiting approval holds a node")
 	}
-	loopbackNode(t, b, fr.Addrs()[0], s2r.Addrs()[0])
-	ref := b.Org().String()
+	ref := crdt.OrgIDFor(mustDevice(t, dir)).String()
 	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
 		_, err := s2.ResolveOrg(ref)
 		return err == nil
 	})
-	// By now its node has met both stewards' nodes and presented its
-	// invite: it holds nothing it should not.
-	if b.HasSecret() {
-		t.Fatal("an organisation awaiting admission received the network secret")
-	}
 	if _, err := s2.Approve(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the founder sees it admitted", func() bool {
-		o, err := f.ResolveOrg(ref)
-		return err == nil && o.Admitted
-	})
 	if _, err := s2.Approve(ctx, ref); err == nil {
 		t.Fatal("approved twice")
 	}
+	// Its node asks again, by itself, and completes the join.
+	b := joined(t, later)
+	if st := b.Status(); !st.Admitted || st.OrgName != "Beta" {
+		t.Fatalf("the joined node's status: %+v", st)
+	}
+	loopbackNode(t, b, fr.Addrs()[0])
 	eventually(t, 30*time.Second, "once admitted, it receives the network secret", b.HasSecret)
+}
+
+// mustDevice is the device key of the join in dir.
+func mustDevice(t *testing.T, dir string) crdt.DeviceKey {
+	t.Helper()
+	info, err := ReadJoin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Device
 }
 
 func mustPeer(t *testing.T, k crdt.DeviceKey) peer.ID {
@@ -343,15 +414,23 @@ func filesHold(t *testing.T, dir, marker string) []string {
 	return found
 }
 
-// A stolen invite code for an organisation, where the quorum is two,
-// reads nothing of the stewards' earlier cases: the join answer carries
-// their chains without bodies, and no path hands a pending node content.
-// Once admitted, the node receives the bodies and ends up holding what a
-// node that was never pending holds.
-func TestPendingJoinerReceivesNoContent(t *testing.T) {
+// A stolen invite code for an organisation, on a private network whose
+// quorum is two, yields nothing before the other steward approves: the
+// inviter's door answers "pending" and nothing else. The joining
+// directory holds no network key, no entry, no organisation's name and
+// nothing of the stewards' cases, and with what it holds no member's node
+// can be reached. Once approved, the joiner's node (asking again by
+// itself) completes the join and holds what a node that never waited
+// holds.
+func TestPendingJoinerReceivesNothing(t *testing.T) {
 	ctx := context.Background()
 	const title, text = "MARKER-title-7f3a9c", "MARKER-text-1b5e2d"
-	f, fr := founded(t, SQLiteStore, 2)
+	f, err := Init(ctx, t.TempDir(), InitOptions{Org: "Founders-MARKER-org", Network: "MARKER-network", Quorum: 2, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fr := loopbackNode(t, f)
 	req, err := f.NewRequest(ctx, RequestInput{Kind: "verification", Title: title, Body: text})
 	if err != nil {
 		t.Fatal(err)
@@ -360,63 +439,81 @@ func TestPendingJoinerReceivesNoContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2, s2r := secondSteward(t, f, fr)
+	psk, err := f.networkKey()
+	if err != nil || len(psk) != 32 {
+		t.Fatalf("the founder's network key: %v", err)
+	}
 
 	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
 	dir := t.TempDir()
-	b := join(t, dir, code, "Beta", "")
-	if st := b.Status(); st.Admitted {
-		t.Fatal("admitted with one approval of two")
-	}
-	for _, m := range []string{title, text} {
-		if files := filesHold(t, dir, m); len(files) > 0 {
-			t.Fatalf("the pending node's files %v hold %q from a steward's earlier request", files, m)
-		}
-	}
-	if d, err := b.Request(req.ID().String()); err != nil || !d.Withheld || d.Title != "" {
-		t.Fatalf("the pending node holds the steward's request (%v, %+v), want it without its body", err, d)
-	}
-	// Running, it connects to both stewards, and may ask them for anything.
-	if err := b.Unlock(nil); err != nil {
+	later := joinLater(t, dir, code, "Beta")
+	awaitPending(t, dir)
+	// Asked again and again while it waits, the door says no more.
+	info, err := ReadJoin(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	br := loopbackNode(t, b, fr.Addrs()[0], s2r.Addrs()[0])
-	ref := b.Org().String()
+	first := info.PendingAt
+	eventually(t, 20*time.Second, "the joiner asks again", func() bool {
+		info, err := ReadJoin(dir)
+		return err == nil && info.PendingAt.After(first)
+	})
+	if Initialised(dir) {
+		t.Fatal("the pending directory holds a node")
+	}
+	if _, err := os.Stat(filepath.Join(dir, pskName)); !os.IsNotExist(err) {
+		t.Fatalf("the pending directory holds %s (%v)", pskName, err)
+	}
+	for _, m := range []string{title, text, "MARKER-org", "MARKER-network", "Second steward", string(psk)} {
+		if files := filesHold(t, dir, m); len(files) > 0 {
+			t.Fatalf("the pending directory's files %v hold %q", files, m)
+		}
+	}
+	// With what the directory holds (its device key, the code), no
+	// member's node lets it in: neither with no network key nor with the
+	// door's.
+	seed, err := readDeviceSeed(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range [][]byte{nil, p2p.DoorKey(code.Secret, code.Network[:])} {
+		h, err := joinHost(crdt.KeyFromSeed(seed), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []string{fr.Addrs()[0], s2r.Addrs()[0]} {
+			ai, err := peer.AddrInfoFromString(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = h.Connect(cctx, *ai)
+			cancel()
+			if err == nil {
+				t.Fatalf("the pending joiner's key reached a member's node at %s", a)
+			}
+		}
+		h.Close()
+	}
+
+	// Approved by the second steward, it completes the join by itself.
+	ref := crdt.OrgIDFor(info.Device).String()
 	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
 		_, err := s2.ResolveOrg(ref)
 		return err == nil
 	})
-	eventually(t, 20*time.Second, "the pending node is connected to a steward", func() bool {
-		return len(br.Host().Network().Peers()) > 0
-	})
-	for _, m := range []string{title, text} {
-		if files := filesHold(t, dir, m); len(files) > 0 {
-			t.Fatalf("the pending node's files %v hold %q from a steward's earlier request", files, m)
-		}
-	}
-	if d, err := b.Request(req.ID().String()); err != nil || !d.Withheld {
-		t.Fatalf("the pending node reads the steward's request (%v)", err)
-	}
-
-	// Approved by the second steward: admitted, it receives the bodies.
 	if _, err := s2.Approve(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
+	b := joined(t, later)
+	if got, err := b.networkKey(); err != nil || !bytes.Equal(got, psk) {
+		t.Fatalf("the admitted node's network key: %v", err)
+	}
+	loopbackNode(t, b, fr.Addrs()[0], s2r.Addrs()[0])
 	eventually(t, 60*time.Second, "once admitted, it reads the earlier request", func() bool {
 		d, err := b.Request(req.ID().String())
-		if err != nil || d.Withheld || d.Title != title {
-			return false
-		}
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		withheld := 0 // (nothing here was redacted)
-		b.state.Accepted(func(e *crdt.Entry) {
-			if e.Withheld {
-				withheld++
-			}
-		})
-		return withheld == 0
+		return err == nil && !d.Withheld && d.Title == title
 	})
-	// Byte for byte what the steward holds, in the state and on disk.
 	b.mu.Lock()
 	be, _, _ := b.state.Entry(req.ID())
 	b.mu.Unlock()
@@ -425,10 +522,6 @@ func TestPendingJoinerReceivesNoContent(t *testing.T) {
 	f.mu.Unlock()
 	if !bytes.Equal(be.Raw(), fe.Raw()) {
 		t.Fatal("the admitted node's copy of the request differs from the steward's")
-	}
-	rec, err := b.store.Get(ctx, req.ID())
-	if err != nil || !bytes.Equal(rec.Raw, fe.Raw()) {
-		t.Fatalf("the stored request is not the whole entry (%v)", err)
 	}
 	eventually(t, 30*time.Second, "its state is the steward's", func() bool {
 		return b.Status().Digest == f.Status().Digest
@@ -489,6 +582,8 @@ func TestPendingJoinerCannotCollectApprovals(t *testing.T) {
 	}
 	if reply, err := askToJoin(ctx, h, *fai, info, priv); err != nil || reply.Status != "pending" {
 		t.Fatalf("the inviter: %s (%s) %v", reply.Status, reply.Message, err)
+	} else if len(reply.Entries) > 0 || reply.NetworkKey != nil || len(reply.Addrs) > 0 || reply.Approvals != 1 || reply.Needed != 2 {
+		t.Fatalf("the pending answer carries more than its approvals: %d entries, key %v, addresses %v, %d of %d", len(reply.Entries), reply.NetworkKey != nil, reply.Addrs, reply.Approvals, reply.Needed)
 	}
 	ref := crdt.OrgIDFor(info.Device).String()
 	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
@@ -550,7 +645,7 @@ func completeJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 	if err != nil {
 		return nil, err
 	}
-	if err := p2p.CompleteJoin(ctx, j, lan, peers, logf); err != nil {
+	if err := p2p.CompleteJoin(ctx, j, p2p.JoinOptions{LAN: lan, Peers: peers, Logf: logf, AskEvery: 100 * time.Millisecond}); err != nil {
 		return nil, err
 	}
 	return j.Node(), nil
@@ -588,4 +683,71 @@ func askToJoin(ctx context.Context, h host.Host, target peer.AddrInfo, info Join
 		return joinReply{}, fmt.Errorf("reading the inviter's answer: %w", err)
 	}
 	return reply, nil
+}
+
+// The door of an organisation invite stays open past the invite's expiry
+// for the organisation that used it while it awaits the stewards'
+// approval (for up to joinerGrace), so that a slow approval does not
+// strand it: asked again, the inviter answers it, and no one else.
+func TestPendingJoinerIsAnsweredPastTheExpiry(t *testing.T) {
+	ctx := context.Background()
+	f, fr := founded(t, SQLiteStore, 2)
+	s2, _ := secondSteward(t, f, fr)
+	code := newInvite(t, f, fr, crdt.InviteOrganisation, time.Hour)
+	ask := func(seed byte) joinReply {
+		priv := crdt.KeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+		info := JoinInfo{Code: code, OrgName: fmt.Sprintf("Joiner %d", seed), Device: crdt.PublicKeyOf(priv)}
+		self := mustPeer(t, f.Device())
+		var req bytes.Buffer
+		if err := json.NewEncoder(&req).Encode(newJoinRequest(info, priv, self)); err != nil {
+			t.Fatal(err)
+		}
+		return f.answerJoin(ctx, mustPeer(t, crdt.PublicKeyOf(priv)), self, &req)
+	}
+	wanted := func() bool {
+		want, err := f.DoorsWanted()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok := want[code.Secret]
+		return ok
+	}
+	if r := ask(1); r.Status != "pending" {
+		t.Fatalf("first ask: %s (%s)", r.Status, r.Message)
+	}
+	// Two days later, the invite long expired.
+	f.SetClock(func() time.Time { return time.Now().Add(48 * time.Hour) })
+	if !wanted() {
+		t.Fatal("the door closed on the organisation awaiting approval")
+	}
+	if r := ask(1); r.Status != "pending" {
+		t.Fatalf("the joiner asking again past the expiry: %s (%s)", r.Status, r.Message)
+	}
+	if r := ask(2); r.Status != "refused" {
+		t.Fatalf("another joiner with the expired code: %s (%s)", r.Status, r.Message)
+	}
+	// Approved, it is answered with the network.
+	ref := crdt.OrgIDFor(crdt.PublicKeyOf(crdt.KeyFromSeed(bytes.Repeat([]byte{1}, 32)))).String()
+	eventually(t, 20*time.Second, "the second steward sees the pending organisation", func() bool {
+		_, err := s2.ResolveOrg(ref)
+		return err == nil
+	})
+	if _, err := s2.Approve(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the inviter sees the organisation admitted", func() bool {
+		o, err := f.ResolveOrg(ref)
+		return err == nil && o.Admitted
+	})
+	if r := ask(1); r.Status != "admitted" || len(r.Entries) == 0 {
+		t.Fatalf("the approved joiner asking past the expiry: %s (%s)", r.Status, r.Message)
+	}
+	// Not for ever: past the grace, the door shuts.
+	f.SetClock(func() time.Time { return time.Now().Add(time.Hour + joinerGrace + time.Minute) })
+	if wanted() {
+		t.Fatal("the door stays open past the grace")
+	}
+	if r := ask(1); r.Status != "refused" {
+		t.Fatalf("past the grace: %s (%s)", r.Status, r.Message)
+	}
 }

@@ -467,7 +467,11 @@ func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) e
 		return err
 	}
 	now := n.now().UnixMilli()
-	kept = slices.DeleteFunc(kept, func(d doorSecret) bool { return d.Expires < now || len(d.Secret) != inviteSecretLen })
+	// (A used invite's door may stay open for its joiner past the expiry:
+	// awaitsJoiner.)
+	kept = slices.DeleteFunc(kept, func(d doorSecret) bool {
+		return d.Expires+joinerGrace.Milliseconds() < now || len(d.Secret) != inviteSecretLen
+	})
 	kept = append(kept, doorSecret{Secret: secret[:], Expires: expires.UnixMilli()})
 	b, _ := json.Marshal(kept)
 	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
@@ -477,7 +481,9 @@ func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) e
 // standing, not expired), each with who used it ("" if no one yet: an
 // organisation's ID, or a device key). The door of a used invite stays
 // open, until the invite expires, for the one who used it: a joiner whose
-// reply was lost asks again.
+// reply was lost asks again. For an organisation that has not completed
+// its join (awaiting more stewards' approval: its node asks again until
+// admitted) it stays open past the expiry too, for up to joinerGrace.
 func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]string, error) {
 	kept, err := n.doorSecrets()
 	if err != nil || len(kept) == 0 {
@@ -488,7 +494,7 @@ func (n *Node) doorsWanted() (map[[inviteSecretLen]byte]string, error) {
 	now := uint64(n.now().UnixMilli())
 	open := map[[32]byte]string{}
 	for _, iv := range n.state.Invites() {
-		if iv.Author == n.device && iv.Expires > now {
+		if iv.Author == n.device && (iv.Expires > now || n.awaitsJoiner(iv)) {
 			open[iv.Key] = iv.UsedBy
 		}
 	}

@@ -352,3 +352,29 @@ func testReplyToSealedRequestIsSealedByDefault(t *testing.T, kind StoreKind) {
 		t.Fatalf("a reply to an open request: %v %v", r, err)
 	}
 }
+
+// Review 9's L1: a reader organisation (Beta) forges a share for Gamma.
+// Gamma's node, which opens nothing, does not list Gamma among the
+// readers; Alpha's, which can check the wraps, does not either.
+func TestForgedShareDoesNotShowItsTargetAsAReader(t *testing.T) {
+	ctx := context.Background()
+	a, b, g := threeOrgs(t, SQLiteStore)
+	req, err := a.NewRequest(ctx, RequestInput{Kind: "verification", Title: "Sealed case", Body: "For Alpha and Beta.", Region: "NI", To: []string{b.Org().String()}, Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b, g)
+	forgeShare(t, b, req, g.Org())
+	exchange(t, a, b, g)
+	if _, err := readText(t, g, req.ID()); err == nil {
+		t.Fatal("Gamma reads what was not shared with it")
+	}
+	for name, n := range map[string]*Node{"Alpha": a, "Gamma": g} {
+		n.mu.Lock()
+		got := n.readers(req.ID())
+		n.mu.Unlock()
+		if slices.Contains(got, g.Org()) {
+			t.Errorf("as %s sees it, Gamma is among the readers %v", name, got)
+		}
+	}
+}

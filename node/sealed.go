@@ -115,7 +115,14 @@ func (n *Node) readers(id crdt.ID) []crdt.OrgID {
 	if n.key != nil {
 		_, ck, _ = seal.Open(e, shares, n.org, n.cachedKeyring())
 	}
-	return seal.Readers(e, shares, ck, n.state.DeviceOrg)
+	out := seal.Readers(e, shares, ck, n.state.DeviceOrg)
+	if n.key != nil && ck == nil {
+		// Unlocked, this device opens none of the wraps for its
+		// organisation: a share naming it (a reader's forged one, say)
+		// does not make it a reader here.
+		out = slices.DeleteFunc(out, func(o crdt.OrgID) bool { return o == n.org })
+	}
+	return out
 }
 
 // sharedWith names the organisations a sealed entry is readable by.

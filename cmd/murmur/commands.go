@@ -634,8 +634,12 @@ func cmdRequestShow(e *env, args []string) error {
 		if len(d.To) > 0 {
 			fmt.Fprintf(w, "  to       %s\n", strings.Join(d.ToNames, ", "))
 		}
-		if d.Sealed && d.Redacted == nil {
-			fmt.Fprintf(w, "  sealed   readable by %s\n", strings.Join(d.SharedWith, ", "))
+		if d.Sealed && d.Redacted == nil && len(d.SharedWith) > 0 {
+			if d.Readable {
+				fmt.Fprintf(w, "  sealed   readable by %s\n", strings.Join(d.SharedWith, ", "))
+			} else { // (this node cannot check the wraps it cannot open)
+				fmt.Fprintf(w, "  sealed   readable by %s, as its author and those who shared it say\n", strings.Join(d.SharedWith, ", "))
+			}
 		}
 		switch {
 		case d.Withheld:

@@ -43,9 +43,11 @@ the joiner in at a TCP port of the invite's own (printed) while
 murmur run runs here.
 
 Give the code only to the person it is for, by a channel you trust:
-whoever uses it first joins. Even while other stewards have yet to
-approve, the joiner's node receives the network's key and the list of
-member organisations and their devices (no requests or other content).`
+whoever uses it first joins. Where admission takes more than one
+steward's approval, the joiner's node receives nothing of the network
+(not its key, not its members, no content) until the other stewards
+approve with murmur approve; it asks this node again until then, so keep
+murmur run running here.`
 
 // exactTime is a moment as people read it: local time, to the minute,
 // with the day and the time zone.
@@ -228,7 +230,12 @@ murmur run --peer. An expired code is refused here, offline.`)
 }
 
 func cmdApprove(e *env, args []string) error {
-	c := newFlags(e, "approve", "ORG", "murmur approve 5c1e09ab")
+	c := newFlags(e, "approve", `ORG
+
+Your steward organisation's approval of an organisation awaiting admission
+(where admission takes more than one steward's approval). ORG is its name
+or ID, as murmur members shows them. Once enough stewards approved, the
+joiner's node completes its join the next time it asks the inviter's node.`, `murmur approve "Delta Defenders"`)
 	pos, err := c.parseArgs(args, "ORG")
 	if err != nil {
 		return err
@@ -256,6 +263,11 @@ type joiningOut struct {
 	Addrs   []string `json:"inviter_addrs"`
 	Expires string   `json:"invite_expires"`
 	Running bool     `json:"running"`
+	// Pending: the inviter's node accepted the invite and the
+	// organisation awaits more stewards' approval ("1 of 2 approvals"),
+	// as it said at PendingAt (RFC 3339); empty before it answered.
+	Pending   string `json:"pending,omitempty"`
+	PendingAt string `json:"pending_at,omitempty"`
 }
 
 // joiningStatus describes a data directory whose join is not complete.
@@ -270,7 +282,17 @@ func joiningStatus(e *env, c *cmdFlags, dir string) error {
 	for _, a := range info.Code.Addrs {
 		out.Addrs = append(out.Addrs, a.String())
 	}
+	if info.Pending != "" {
+		out.Pending, out.PendingAt = info.Pending, info.PendingAt.UTC().Format(time.RFC3339)
+	}
 	return c.output(e, out, func(w io.Writer) {
+		if out.Pending != "" {
+			fmt.Fprintf(w, "This node is joining a network (%s...). The inviter's node accepted the invite,\n", out.Network)
+			fmt.Fprintf(w, "and %s awaits the other stewards' approval: %s, as of %s.\n", out.OrgName, out.Pending, exactTime(info.PendingAt))
+			fmt.Fprintf(w, "  device   %s\n", out.Device)
+			fmt.Fprintf(w, "Keep `murmur run` running: it asks the inviter's node again, and completes the join once they approve.\n")
+			return
+		}
 		fmt.Fprintf(w, "This node is joining a network (%s...) and has not reached it yet.\n", out.Network)
 		where := strings.Join(out.Addrs, " ")
 		if where == "" {

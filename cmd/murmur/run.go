@@ -52,7 +52,7 @@ func cmdRun(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := p2p.CompleteJoin(e.ctx, j, !*noMDNS, *peers.vals, logf); err != nil {
+		if err := p2p.CompleteJoin(e.ctx, j, p2p.JoinOptions{LAN: !*noMDNS, Peers: *peers.vals, Logf: logf}); err != nil {
 			return err
 		}
 		n = j.Node()

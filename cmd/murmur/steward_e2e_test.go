@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 type changeOut struct {
@@ -154,6 +157,53 @@ func TestCLIStewardsAndQuorum(t *testing.T) {
 		t.Fatalf("--to by name: %v, want Gamma %s", req.To, n.gID)
 	}
 	n.refusedUnchanged(n.beta, 2, `no organisation is called "Nobody Known"`, "request", "new", "--kind", "verification", "--title", "To nobody", "--to", "Nobody Known")
+}
+
+// With a quorum of two, an organisation that joins with an invite waits,
+// with the binary: its node says it awaits the other stewards' approval,
+// status says how many it has, its directory holds no network key, and
+// once the other steward approves, its running node completes the join by
+// itself.
+func TestCLIPendingJoinCompletesOnApproval(t *testing.T) {
+	t.Parallel()
+	n := threeOrgs(t)
+	n.approve(n.alpha, "steward", "add", "Beta Collective")
+	n.approve(n.alpha, "quorum", "set", "2")
+	var code codeOut
+	n.alpha.json(&code, "invite", "--addr", n.runs[n.alpha].addr(t), "--expires", "1h")
+	d := newCLI(t, t.TempDir())
+	d.ok("join", code.Code, "--addr", code.Addrs[0], "--org", "Delta Defenders", "--no-passphrase")
+	rd := d.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	defer func() {
+		if t.Failed() {
+			t.Logf("the joiner's log:\n%s\nthe inviter's log:\n%s", rd.stderr.String(), n.runs[n.alpha].stderr.String())
+		}
+	}()
+	eventually(t, 30*time.Second, "the joiner says it awaits approval", func() bool {
+		return strings.Contains(rd.stderr.String(), "awaits the other stewards' approval (1 of 2 approvals)")
+	})
+	var st struct {
+		Joining bool   `json:"joining"`
+		Pending string `json:"pending"`
+	}
+	d.json(&st, "status")
+	if !st.Joining || st.Pending != "1 of 2 approvals" {
+		t.Fatalf("status while pending: %+v", st)
+	}
+	if human := d.ok("status").stdout; !strings.Contains(human, "Delta Defenders awaits the other stewards' approval: 1 of 2 approvals") {
+		t.Fatalf("status while pending says:\n%s", human)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "network.psk")); !os.IsNotExist(err) {
+		t.Fatalf("the pending directory holds the network key (%v)", err)
+	}
+	eventually(t, 30*time.Second, "Beta sees Delta", func() bool {
+		return strings.Contains(n.beta.ok("members").stdout, "Delta Defenders")
+	})
+	n.beta.ok("approve", "Delta Defenders")
+	eventually(t, 2*time.Minute, "Delta's node completes the join", func() bool {
+		st := d.memberStatus()
+		return !st.Joining && st.Admitted
+	})
 }
 
 // Refusals a single steward meets, without a network.

@@ -360,3 +360,8 @@ func (r *Runner) openDoors() int {
 // DoorPort is the TCP port at which the inviting node lets in the holder
 // of the invite code with this secret (node.InviteCode's).
 func DoorPort(secret [inviteSecretLen]byte) uint16 { return doorPort(secret) }
+
+// DoorKey is the pre-shared key of the door of the invite with this
+// secret, on the network whose ID begins with prefix: what a holder of the
+// code can pass, and nothing else of the network.
+func DoorKey(secret [inviteSecretLen]byte, prefix []byte) []byte { return doorKey(secret, prefix) }

@@ -208,7 +208,7 @@ func TestDoorOfACodeMadeOffline(t *testing.T) {
 // A joiner whose reply was lost asks again and is answered again: the door
 // of a used invite stays open, until it expires, for the organisation that
 // used it — admitted, or awaiting more stewards' approval (no standing
-// yet) — and for no one else.
+// yet: it asks until approved) — and for no one else.
 func TestDoorLetsItsJoinerAskAgain(t *testing.T) {
 	t.Run("admitted, private network", func(t *testing.T) {
 		f, fr := foundedPrivate(t)
@@ -258,11 +258,19 @@ func askAgain(t *testing.T, f *node.Node, fr *Runner, status string, members int
 	if other := posing(t, j, crdt.KeyFromSeed(make([]byte, 32))); ask(other) == nil {
 		t.Fatalf("another device with the used code was answered: %+v", other.status)
 	}
-	// The joiner again: answered, and its join completes with that answer.
+	// The joiner again: answered, and its join completes with that answer
+	// (or, awaiting approval, it is told so again, and nothing else).
 	if err := ask(j); err != nil {
 		t.Fatalf("the joiner asking again: %v", err)
 	}
 	n := j.Node()
+	if status == "pending" {
+		if n != nil {
+			n.Close()
+			t.Fatal("awaiting approval, the joiner was answered with a network")
+		}
+		return
+	}
 	if n == nil {
 		t.Fatal("the joiner asking again: no node")
 	}

@@ -83,7 +83,7 @@ func completeJoin(ctx context.Context, dir string, logf func(string, ...any)) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := CompleteJoin(ctx, j, false, nil, logf); err != nil {
+	if err := CompleteJoin(ctx, j, JoinOptions{Logf: logf, AskEvery: 100 * time.Millisecond}); err != nil {
 		return nil, err
 	}
 	return j.Node(), nil

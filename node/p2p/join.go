@@ -58,36 +58,58 @@ type Joiner interface {
 	// Request is the request to join that target is sent (JSON).
 	Request(target peer.ID) ([]byte, error)
 	// Answer reads the door's answer from r (reached at via). done: the
-	// join ended, well (err nil; pending, if the organisation awaits more
-	// stewards' approval, says why) or not (err); not done, err says why
-	// the answer could not be read, and the door is asked again.
+	// join ended, well (err nil) or not (err); not done, the door is asked
+	// again: err says why the answer could not be read, or (err nil) the
+	// organisation awaits more stewards' approval, and pending says how
+	// many it has ("1 of 2 approvals").
 	Answer(ctx context.Context, r io.Reader, via ma.Multiaddr) (done bool, pending string, err error)
+}
+
+// JoinOptions are how CompleteJoin looks for the inviter's door.
+type JoinOptions struct {
+	LAN   bool     // look for the door on the local network (mDNS) too
+	Peers []string // IP addresses (or multiaddrs) to look for it at, beside the code's
+	Logf  func(string, ...any)
+	// AskEvery is how long a joiner whose organisation awaits more
+	// stewards' approval waits before it first asks again (then longer,
+	// up to 16 times as long); 15 s if zero.
+	AskEvery time.Duration
 }
 
 // CompleteJoin reaches the door the inviter opened for the invite of the
 // join j (door.go) — at the addresses that came with the code, at the
-// IP addresses of peers (multiaddrs or IP addresses: `murmur run --peer`),
-// and, with lan, wherever mDNS finds it under the name the code's secret
-// derives — presents the invite, and on success j sets the directory up
-// as a node of the network. It retries, backing off, until ctx is done.
+// IP addresses of opt.Peers (`murmur run --peer`), and, with opt.LAN,
+// wherever mDNS finds it under the name the code's secret derives —
+// presents the invite, and on success j sets the directory up as a node
+// of the network. It retries, backing off, until ctx is done. Where the
+// organisation awaits more stewards' approval, the door says only that,
+// and it is asked again until the answer lets the organisation in.
 // The door's identity derives from the code's secret: only a holder of
 // the code can pose as it, and the answer must be the network the code
 // names.
-func CompleteJoin(ctx context.Context, j Joiner, lan bool, peers []string, logf func(string, ...any)) error {
+func CompleteJoin(ctx context.Context, j Joiner, opt JoinOptions) error {
+	logf := opt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	askEvery := opt.AskEvery
+	if askEvery <= 0 {
+		askEvery = 15 * time.Second
+	}
 	secret, prefix := j.Invite()
-	h, err := joinHost(j.DeviceKey(), doorKey(secret, prefix), lan)
+	h, err := joinHost(j.DeviceKey(), doorKey(secret, prefix), opt.LAN)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	target := peer.AddrInfo{ID: doorPeer(secret, prefix)}
 	port := doorPort(secret)
-	for _, ip := range j.Addrs(peers) {
+	for _, ip := range j.Addrs(opt.Peers) {
 		target.Addrs = append(target.Addrs, addrport.Addr{AddrPort: netip.AddrPortFrom(ip, port)}.Multiaddr())
 	}
 	found := newFoundPeers()
 	var ld *lanDiscovery
-	if lan {
+	if opt.LAN {
 		if ld, err = startLANAs(h, func(t time.Time) string { return doorServiceName(secret, t) }, found, time.Now()); err == nil {
 			defer ld.Close()
 		} else {
@@ -98,7 +120,8 @@ func CompleteJoin(ctx context.Context, j Joiner, lan bool, peers []string, logf 
 	if len(target.Addrs) == 0 && ld == nil {
 		return inputErr("no address to reach the inviter: give the address that came with the code (murmur run --peer ADDRESS), or let mDNS look on the local network")
 	}
-	backoff := time.Second
+	backoff, wait := time.Second, askEvery
+	said := "" // the last approvals said
 	for {
 		if ld != nil {
 			ld.renew(time.Now()) // (the day may have changed)
@@ -120,22 +143,28 @@ func CompleteJoin(ctx context.Context, j Joiner, lan bool, peers []string, logf 
 		if len(target.Addrs) > 0 {
 			done, pending, err = askToJoin(ctx, h, target, j)
 		}
+		var next time.Duration
 		switch {
 		case done:
-			if err == nil && pending != "" {
-				logf("joined the network; the organisation awaits more stewards' approval (%s)", pending)
-			}
 			return err
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case err == nil && pending != "":
+			if pending != said {
+				logf("the inviter's node accepted the invite; your organisation awaits the other stewards' approval (%s). Keep this running: it asks again, and completes the join once they approve", pending)
+				said = pending
+			}
+			next, wait = wait, min(2*wait, 16*askEvery)
+			backoff = time.Second
+		default:
+			logf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second))
+			next, backoff = backoff, min(2*backoff, time.Minute)
 		}
-		logf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(backoff):
+		case <-time.After(next):
 		}
-		backoff = min(2*backoff, time.Minute)
 	}
 }
 
