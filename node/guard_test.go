@@ -167,6 +167,21 @@ func TestRevocationNamesTheDevicesItAdded(t *testing.T) {
 	if len(plan.Added) != 1 || plan.Added[0].Device != phone.Device().String() || plan.Added[0].Label != "phone" {
 		t.Fatalf("the laptop's revocation names %+v, want the phone it added", plan.Added)
 	}
+	// members says who added whom within the organisation.
+	for _, m := range a.Members() {
+		for _, d := range m.Devices {
+			want := ""
+			switch d.Device {
+			case phone.Device().String():
+				want = laptop.Device().String()
+			case laptop.Device().String():
+				want = a.Device().String()
+			}
+			if d.AddedBy != want {
+				t.Errorf("members: device %s added by %q, want %q", d.Device[:12], d.AddedBy, want)
+			}
+		}
+	}
 	// The founder's device added the laptop, but is not the laptop's
 	// revocation's business; and a revoked device is not named again.
 	if p, err := a.PlanRevocation(ctx, phone.Device().String()); err != nil || len(p.Added) != 0 {

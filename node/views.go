@@ -197,6 +197,10 @@ type DeviceInfo struct {
 	Forked  bool   `json:"forked"`
 	Entries int    `json:"entries"`
 	This    bool   `json:"this_device"`
+	// AddedBy is the device of the same organisation that added this one
+	// (`device invite`), if one did: revoking a seized device leaves those
+	// it added standing.
+	AddedBy string `json:"added_by,omitempty"`
 }
 
 // Members lists the organisations.
@@ -207,8 +211,12 @@ func (n *Node) Members() []MemberInfo {
 	for _, o := range n.state.Members() {
 		m := MemberInfo{Org: o.ID.String(), Name: o.Name, Steward: o.Steward, Admitted: o.Admitted, Approvals: o.Approvals, Devices: []DeviceInfo{}}
 		for _, d := range o.Devices {
-			m.Devices = append(m.Devices, DeviceInfo{Device: d.Key.String(), Label: d.Label, Revoked: d.Revoked, Cutoff: d.Cutoff,
-				Forked: d.Forked, Entries: d.Entries, This: d.Key == n.device})
+			di := DeviceInfo{Device: d.Key.String(), Label: d.Label, Revoked: d.Revoked, Cutoff: d.Cutoff,
+				Forked: d.Forked, Entries: d.Entries, This: d.Key == n.device}
+			if slices.ContainsFunc(o.Devices, func(s crdt.DeviceView) bool { return s.Key == d.AddedBy && s.Key != d.Key }) {
+				di.AddedBy = d.AddedBy.String()
+			}
+			m.Devices = append(m.Devices, di)
 		}
 		out = append(out, m)
 	}

@@ -265,6 +265,9 @@ next page.`, "murmur members --json")
 				if d.Label != "" {
 					notes = append(notes, d.Label)
 				}
+				if d.AddedBy != "" {
+					notes = append(notes, "added by device "+d.AddedBy[:12])
+				}
 				if d.Revoked {
 					notes = append(notes, fmt.Sprintf("REVOKED: what it wrote after its first %s is refused", plural(int(d.Cutoff), "entry")))
 				}
