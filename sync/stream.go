@@ -355,6 +355,15 @@ func (s *Syncer) mayStart(p peer.ID, now time.Time) bool {
 	return l.AllowN(now, 1)
 }
 
+// hasAllowance reports whether p has a session a minute left to start,
+// without taking it (mayStart takes it).
+func (s *Syncer) hasAllowance(p peer.ID, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.started[p]
+	return l == nil || l.TokensAt(now) >= 1
+}
+
 func (s *Syncer) serve(st network.Stream) {
 	if s.opt.Allow != nil && !s.opt.Allow(st.Conn().RemotePeer()) {
 		st.Reset()
@@ -375,6 +384,12 @@ func (s *Syncer) serve(st network.Stream) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	p := st.Conn().RemotePeer()
+	// A peer over its sessions a minute is refused before its claim, which
+	// could otherwise supersede (cancel) this node's own session with it.
+	if !s.hasAllowance(p, time.Now()) {
+		st.Reset() // too many: the peer tries again later
+		return
+	}
 	c := s.claim(p, false, cancel)
 	if c == nil {
 		st.Reset() // ours is under way: the peer's Sync returns ErrBusy

@@ -570,3 +570,47 @@ func TestStreamFailedSessionCountsOnlyWhatArrived(t *testing.T) {
 		t.Fatal("the session did not end")
 	}
 }
+
+// A peer over its sessions a minute is refused before its claim: its
+// stream does not supersede (cancel) this node's own session with it, as
+// it could when the claim came first.
+func TestStreamOverCapPeerCannotCancelOurSession(t *testing.T) {
+	_, es := testEntries(t, 10)
+	hosts, _ := gossipMesh(t, 2)
+	lo, hi := hosts[0], hosts[1] // the peer with the lower ID wins a claim
+	if lo.ID() > hi.ID() {
+		lo, hi = hi, lo
+	}
+	network := crdt.ID{1}
+	sHi := NewSyncer(hi, network, newMemReplica(es), SyncOptions{SessionsPerMinute: 1})
+	defer sHi.Close()
+	if err := lo.Connect(context.Background(), peer.AddrInfo{ID: hi.ID(), Addrs: hi.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if !sHi.mayStart(lo.ID(), time.Now()) { // lo used its one session a minute
+		t.Fatal("the first session was refused")
+	}
+	cancelled := make(chan struct{})
+	var once gosync.Once
+	// hi's own session with lo, under way.
+	ours := sHi.claim(lo.ID(), true, func() { once.Do(func() { close(cancelled) }) })
+	if ours == nil {
+		t.Fatal("no claim")
+	}
+	defer sHi.release(lo.ID(), ours)
+	st, err := lo.NewStream(context.Background(), hi.ID(), Protocol(network))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Write([]byte{0}) // (the protocol is settled with the first write)
+	st.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := st.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the peer over its cap was served")
+	}
+	select {
+	case <-cancelled:
+		t.Fatal("the peer over its cap cancelled this node's session with it")
+	default:
+	}
+}
