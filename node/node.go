@@ -507,6 +507,28 @@ func (n *Node) Protected() (bool, error) {
 	return kf.Protected(), nil
 }
 
+// CheckPassphrase reports whether pass opens this node's device key
+// (ErrWrongPassphrase if not): the web interface's lock. It costs the
+// key's KDF.
+func (n *Node) CheckPassphrase(pass []byte) error {
+	priv, err := readDeviceKey(n.dir, func() ([]byte, error) { return pass, nil })
+	if err != nil {
+		return err
+	}
+	if crdt.PublicKeyOf(priv) != n.device {
+		return fmt.Errorf("the device key does not belong to this node's device")
+	}
+	return nil
+}
+
+// EntryCount is how many entries the node holds accepted: it grows with
+// every entry taken in (the web interface's live feed watches it).
+func (n *Node) EntryCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state.Counts().Accepted
+}
+
 // Unlock reads the device key, asking for the passphrase if it is sealed.
 func (n *Node) Unlock(pass PassphraseSource) error {
 	if n.key != nil {

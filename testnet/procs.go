@@ -242,7 +242,7 @@ func (d *Procs) spawn(i int) (int64, error) {
 	args := []string{"run", "--dir", p.dir,
 		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p.port),
 		"--listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p.port),
-		"--no-mdns"}
+		"--no-mdns", "--ui-listen", "off"} // (one computer, many nodes: no web interface)
 	for _, j := range p.peers {
 		args = append(args, "--peer", d.nodes[j].addr)
 	}

@@ -1,28 +1,42 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	gosync "sync"
+	"syscall"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/node"
 	"github.com/murmurnet/murmur/node/p2p"
+	"github.com/murmurnet/murmur/node/web"
 )
 
 func cmdRun(e *env, args []string) error {
-	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay]",
+	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay] [--ui-listen ADDR]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", p2p.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its murmur run (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts); while joining, the inviter's IP address will do")
 	noMDNS := c.Bool("no-mdns", false, "do not announce this node on the local network, nor look for members there (mDNS; on by default: on a café's Wi-Fi, anyone there can see that a node announces itself, though not which network or organisation)")
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
 	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address with a port, like /ip4/203.0.113.7/tcp/4721 or /ip4/203.0.113.7/udp/4721/quic-v1 (repeatable, at most 8); every member's node learns it")
+	uiListen := c.String("ui-listen", web.DefaultAddr, "where the web interface listens, on this computer only (an address of 127.0.0.0/8 or ::1, with a port), or off for none; open it with a browser at http://ADDR/")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
+	}
+	uiChosen := false
+	c.Visit(func(f *flag.Flag) { uiChosen = uiChosen || f.Name == "ui-listen" })
+	if err := checkUIListen(*uiListen); err != nil {
+		return usagef("--ui-listen %q: %v", *uiListen, err)
 	}
 	if v := os.Getenv("MURMUR_TESTNET_PUBLIC"); v != "" {
 		// Testnets in network namespaces use the benchmarking range
@@ -105,12 +119,27 @@ func cmdRun(e *env, args []string) error {
 	if *relay {
 		fmt.Fprintf(e.stdout, "This node introduces members' nodes behind NAT to each other (relay for members only).\n")
 	}
+	stopUI := func() {}
+	if *uiListen != "off" {
+		stop, err := serveUI(n, *uiListen, logf)
+		switch {
+		case err == nil:
+			defer stop() // (first thing on Ctrl-C too, below)
+			stopUI = stop
+			fmt.Fprintf(e.stdout, "Web interface (this computer only): http://%s/\n", *uiListen)
+		case uiChosen:
+			return err
+		default: // (another node on this computer has the default port)
+			logf("no web interface: %v; give another address with --ui-listen", err)
+		}
+	}
 	fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs. Stop with Ctrl-C.\n")
 	if f, ok := e.stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
 	<-e.ctx.Done()
 	fmt.Fprintln(e.stderr, "stopping...")
+	stopUI()
 	done := make(chan error, 1)
 	go func() { done <- r.Close() }()
 	select {
@@ -147,4 +176,44 @@ func reachable(addrs []string) string {
 		}
 	}
 	return best
+}
+
+// checkUIListen accepts "off" or a loopback address with a port: this
+// release serves the web interface to this computer only (beyond it, it
+// would need TLS, which it does not have yet).
+func checkUIListen(addr string) error {
+	if addr == "off" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("give an IP address and a port, such as %s, or off", web.DefaultAddr)
+	}
+	if !ap.Addr().IsLoopback() {
+		return fmt.Errorf("the web interface is served to this computer only: use an address of 127.0.0.0/8 or [::1] (the interface would need TLS beyond it, which this release does not have)")
+	}
+	return nil
+}
+
+// serveUI serves n's web interface at addr until stop is called.
+func serveUI(n *node.Node, addr string, logf func(string, ...any)) (stop func(), err error) {
+	s, err := web.New(n, web.Options{Addr: addr})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is in use (by another program, or another Murmur node on this computer)", addr)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logf("the web interface stopped: %v", err)
+		}
+	}()
+	var once gosync.Once
+	return func() { once.Do(func() { srv.Close() }) }, nil // (live feeds never go idle: no Shutdown)
 }

@@ -60,6 +60,11 @@ type runningNode struct {
 // the test did not stop it.
 func (c *cli) start(args ...string) *runningNode {
 	c.t.Helper()
+	if len(args) > 0 && args[0] == "run" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--ui-listen") }) {
+		// Many nodes run at once here: the web interface only where a
+		// test asks for it.
+		args = append(args, "--ui-listen", "off")
+	}
 	rn := &runningNode{cmd: exec.Command(murmurBinary(c.t), args...), done: make(chan struct{})}
 	rn.cmd.Env = append(slices.Clip(c.env), "MURMUR_DIR="+c.dir)
 	rn.cmd.Stdout, rn.cmd.Stderr = &rn.stdout, &rn.stderr

@@ -1,0 +1,259 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/murmurnet/murmur/node"
+)
+
+// page is one request being answered, with what its template needs.
+type page struct {
+	s         *Server
+	w         http.ResponseWriter
+	r         *http.Request
+	lang      *catalogue
+	csrf      string
+	sessionID string
+}
+
+// render writes template name within the layout. It renders to a buffer
+// first: a template that fails shows the problem page, not half a page.
+func (p page) render(name string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Lang"] = p.lang
+	data["Langs"] = p.s.cats.list
+	data["CSRF"] = p.csrf
+	data["Unlocked"] = p.csrf != ""
+	data["Path"] = p.r.URL.Path
+	data["Page"] = name
+	if p.s.opt.Connection != nil && p.csrf != "" {
+		c := p.s.opt.Connection()
+		data["Connection"] = &c
+	}
+	var b bytes.Buffer
+	if err := p.s.tmpl.ExecuteTemplate(&b, name, data); err != nil {
+		b.Reset()
+		data["Problem"] = p.lang.T("error.internal")
+		if p.s.tmpl.ExecuteTemplate(&b, "problem", data) != nil {
+			http.Error(p.w, p.lang.T("error.internal"), http.StatusInternalServerError)
+			return
+		}
+	}
+	p.w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	p.w.Write(b.Bytes())
+}
+
+func (s *Server) funcs() template.FuncMap {
+	return template.FuncMap{
+		"T": func(c *catalogue, key string, args ...any) string { return c.T(key, args...) },
+		"when": func(c *catalogue, rfc3339 string) string {
+			t, err := time.Parse(time.RFC3339, rfc3339)
+			if err != nil {
+				return rfc3339
+			}
+			return c.Time(t)
+		},
+		"whenp": func(c *catalogue, rfc3339 *string) string {
+			if rfc3339 == nil {
+				return ""
+			}
+			t, err := time.Parse(time.RFC3339, *rfc3339)
+			if err != nil {
+				return *rfc3339
+			}
+			return c.Time(t)
+		},
+		"short": func(id string) string {
+			if len(id) > 12 {
+				return id[:12]
+			}
+			return id
+		},
+		"kind":       func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"paragraphs": func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[fmt.Sprint(kv[i])] = kv[i+1]
+			}
+			return m
+		},
+	}
+}
+
+// route answers an unlocked session's request.
+func (s *Server) route(p page) {
+	path, method := p.r.URL.Path, p.r.Method
+	switch {
+	case path == "/" && method == http.MethodGet:
+		s.home(p)
+	case path == "/lock" && method == http.MethodPost:
+		s.lock(p)
+	case path == "/events" && method == http.MethodGet:
+		s.events(p)
+	case strings.HasPrefix(path, "/requests/"):
+		rest := strings.TrimPrefix(path, "/requests/")
+		id, action, _ := strings.Cut(rest, "/")
+		switch {
+		case action == "" && method == http.MethodGet:
+			s.request(p, id, "", nil)
+		case action == "respond" && method == http.MethodPost:
+			s.respond(p, id)
+		default:
+			s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+		}
+	default:
+		s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+	}
+}
+
+// home is the inbox: open alerts, then what awaits this organisation's
+// answer, soonest deadline first, then the latest on its own requests.
+func (s *Server) home(p page) {
+	st := s.n.Status()
+	alerts, _, err := s.n.RequestPage(node.RequestFilter{Kind: "alert", Open: true}, "", 20)
+	if err != nil {
+		s.fail(p.w, p.r, p.lang, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	inbox, _, err := s.n.RequestPage(node.RequestFilter{Inbox: true}, "", 50)
+	if err != nil {
+		s.fail(p.w, p.r, p.lang, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	inbox = withoutAlerts(inbox)
+	var ours []node.RequestSummary
+	recent, _, err := s.n.RequestPage(node.RequestFilter{}, "", 200)
+	if err == nil {
+		for _, rq := range recent {
+			if rq.Org == st.Org && len(ours) < 10 {
+				ours = append(ours, rq)
+			}
+		}
+	}
+	p.render("home", map[string]any{"Status": st, "Alerts": alerts, "Inbox": inbox, "Ours": ours})
+}
+
+func withoutAlerts(rs []node.RequestSummary) []node.RequestSummary {
+	out := rs[:0:0]
+	for _, r := range rs {
+		if r.Kind != "alert" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// request is one request's page, with the form to answer it.
+func (s *Server) request(p page, id, problem string, form map[string]string) {
+	d, err := s.n.Request(id)
+	if err != nil {
+		if errors.Is(err, node.ErrNotFound) {
+			s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+			return
+		}
+		s.fail(p.w, p.r, p.lang, http.StatusBadRequest, "error.notfound")
+		return
+	}
+	st := s.n.Status()
+	p.render("request", map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": responseTypes(d.Kind, d.Org == st.Org)})
+}
+
+// responseTypes are the answers a request of kind takes, as `respond
+// --type` names them; on its own request an organisation comments (and
+// signs its own letter).
+func responseTypes(kind string, own bool) []string {
+	if own {
+		if kind == "letter" {
+			return []string{"sign", "comment"}
+		}
+		return []string{"comment"}
+	}
+	switch kind {
+	case "verification":
+		return []string{"vouch", "concern", "unknown", "comment"}
+	case "referral":
+		return []string{"accept", "decline", "comment"}
+	case "funding":
+		return []string{"pledge", "withdraw", "comment"}
+	case "letter":
+		return []string{"sign", "comment"}
+	}
+	return []string{"comment"}
+}
+
+// respond takes the answer form; a refusal is shown on the request's page
+// with what was typed, so that nothing is lost.
+func (s *Server) respond(p page, id string) {
+	in := node.ResponseInput{Request: id, Type: p.r.PostFormValue("type"), Body: p.r.PostFormValue("body"),
+		Amount: p.r.PostFormValue("amount"), Currency: p.r.PostFormValue("currency")}
+	form := map[string]string{"type": in.Type, "body": in.Body, "amount": in.Amount, "currency": in.Currency}
+	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := s.n.Respond(ctx, in); err != nil {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.lang.T("respond.refused", plainError(err)), form)
+		return
+	}
+	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+}
+
+// plainError is a refusal as the node words it (its words are for people;
+// the interface does not show internal errors, see fail).
+func plainError(err error) string {
+	msg := err.Error()
+	for _, prefix := range []string{"node: ", "crdt: ", "store: "} {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	return msg
+}
+
+// events is the live feed: an event whenever the node holds more entries,
+// for the page to refresh what it shows (assets/app.js).
+func (s *Server) events(p page) {
+	fl, ok := p.w.(http.Flusher)
+	if !ok {
+		s.fail(p.w, p.r, p.lang, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	p.w.Header().Set("Content-Type", "text/event-stream")
+	p.w.WriteHeader(http.StatusOK)
+	fl.Flush()
+	last := s.n.EntryCount()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.r.Context().Done():
+			return
+		case <-tick.C:
+		}
+		if s.sessionGone(p.sessionID) {
+			fmt.Fprintf(p.w, "event: locked\ndata: \n\n")
+			fl.Flush()
+			return
+		}
+		if now := s.n.EntryCount(); now != last {
+			last = now
+			fmt.Fprintf(p.w, "event: changed\ndata: %d\n\n", now)
+			fl.Flush()
+		}
+	}
+}
+
+// sessionGone reports whether the session locked (idle, or by hand).
+func (s *Server) sessionGone(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	return sess == nil || s.opt.Now().Sub(sess.lastSeen) > s.opt.IdleLock
+}

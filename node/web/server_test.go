@@ -1,0 +1,273 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/murmurnet/murmur/node"
+)
+
+const pass = "correct horse battery staple"
+
+// fixture is a node with a passphrase, its interface served on loopback,
+// and a clock the test moves.
+type fixture struct {
+	t   *testing.T
+	n   *node.Node
+	srv *httptest.Server
+	mu  gosync.Mutex
+	now time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	n, err := node.Init(context.Background(), t.TempDir(), node.InitOptions{Org: "Alpha Fund", Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	f := &fixture{t: t, n: n, now: time.Now()}
+	srv := httptest.NewUnstartedServer(nil)
+	s, err := New(n, Options{Addr: srv.Listener.Addr().String(), Now: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = s
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f.srv = srv
+	return f
+}
+
+func (f *fixture) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
+
+// browser is a client with cookies that follows no redirect.
+func (f *fixture) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (f *fixture) do(c *http.Client, method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
+	f.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, f.srv.URL+path, body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// unlocked is a browser that gave the passphrase.
+func (f *fixture) unlocked() *http.Client {
+	f.t.Helper()
+	c := f.browser()
+	resp, _ := f.do(c, "POST", "/unlock", url.Values{"passphrase": {pass}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		f.t.Fatalf("unlocking: %s", resp.Status)
+	}
+	return c
+}
+
+// csrfOf is the token in a page's forms.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(page, `name="csrf" value="`)
+	if !ok {
+		t.Fatal("the page has no CSRF token")
+	}
+	tok, _, _ := strings.Cut(rest, `"`)
+	return tok
+}
+
+func TestLockedUntilThePassphrase(t *testing.T) {
+	f := newFixture(t)
+	c := f.browser()
+	if resp, _ := f.do(c, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/unlock" {
+		t.Fatalf("locked home: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	resp, page := f.do(c, "POST", "/unlock", url.Values{"passphrase": {"wrong guess"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "does not open this node") {
+		t.Fatalf("a wrong passphrase: %s\n%s", resp.Status, page)
+	}
+	if resp, _ := f.do(c, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after a wrong passphrase: %s", resp.Status)
+	}
+	resp, _ = f.do(c, "POST", "/unlock", url.Values{"passphrase": {pass}}, nil)
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie {
+			cookie = ck
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("the session cookie: %+v", cookie)
+	}
+	resp, page = f.do(c, "GET", "/", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Inbox of Alpha Fund") {
+		t.Fatalf("unlocked home: %s\n%s", resp.Status, page)
+	}
+	// Idle past the lock: locked again.
+	f.advance(16 * time.Minute)
+	if resp, _ := f.do(c, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/unlock" {
+		t.Fatalf("after 16 idle minutes: %s", resp.Status)
+	}
+	// Locked by hand.
+	c = f.unlocked()
+	_, page = f.do(c, "GET", "/", nil, nil)
+	if resp, _ := f.do(c, "POST", "/lock", url.Values{"csrf": {csrfOf(t, page)}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("lock: %s", resp.Status)
+	}
+	if resp, _ := f.do(c, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after locking: %s", resp.Status)
+	}
+}
+
+func TestEveryAnswerIsGuarded(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	resp, _ := f.do(c, "GET", "/", nil, nil)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("Content-Security-Policy: %q", csp)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control: %q", cc)
+	}
+	// A page elsewhere whose name was rebound to 127.0.0.1 sends its
+	// own name: it gets nothing, unlocked session or not.
+	_, port, _ := strings.Cut(strings.TrimPrefix(f.srv.URL, "http://"), ":")
+	for _, host := range []string{"attacker.example:" + port, "attacker.example", "127.0.0.1.attacker.example:" + port} {
+		resp, page := f.do(c, "GET", "/", nil, map[string]string{"Host": host})
+		if resp.StatusCode != http.StatusMisdirectedRequest || strings.Contains(page, "Alpha Fund") {
+			t.Errorf("Host %s: %s", host, resp.Status)
+		}
+	}
+	// (The cookie is the browser's for each name: localhost's is another.)
+	for _, host := range []string{"localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port} {
+		if resp, _ := f.do(f.browser(), "GET", "/unlock", nil, map[string]string{"Host": host}); resp.StatusCode != http.StatusOK {
+			t.Errorf("Host %s: %s", host, resp.Status)
+		}
+	}
+}
+
+func TestWritesNeedTheToken(t *testing.T) {
+	f := newFixture(t)
+	req, err := f.n.NewRequest(context.Background(), node.RequestInput{Kind: "verification", Title: "Does anyone know this applicant?", Region: "NI"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/requests/" + req.ID().String()
+	c := f.unlocked()
+	resp, page := f.do(c, "GET", path, nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Does anyone know this applicant?") {
+		t.Fatalf("the request's page: %s", resp.Status)
+	}
+	tok := csrfOf(t, page)
+	before := f.n.EntryCount()
+	for name, form := range map[string]url.Values{
+		"no token":    {"type": {"comment"}, "body": {"no token"}},
+		"wrong token": {"type": {"comment"}, "body": {"wrong"}, "csrf": {tok + "x"}},
+	} {
+		if resp, page := f.do(c, "POST", path+"/respond", form, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "nothing was changed") {
+			t.Errorf("%s: %s", name, resp.Status)
+		}
+	}
+	// The right token from another site's page: refused too.
+	if resp, _ := f.do(c, "POST", path+"/respond", url.Values{"type": {"comment"}, "csrf": {tok}}, map[string]string{"Origin": "http://attacker.example"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin: %s", resp.Status)
+	}
+	if f.n.EntryCount() != before {
+		t.Fatal("a refused write wrote")
+	}
+	// On its own request, an organisation is offered comments only.
+	if strings.Contains(page, `value="vouch"`) || !strings.Contains(page, `value="comment"`) {
+		t.Errorf("the answers offered on the organisation's own request:\n%s", page)
+	}
+	resp, _ = f.do(c, "POST", path+"/respond", url.Values{"type": {"comment"}, "body": {"We asked the Kampala office."}, "csrf": {tok}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || f.n.EntryCount() != before+1 {
+		t.Fatalf("answering: %s, %d entries (was %d)", resp.Status, f.n.EntryCount(), before)
+	}
+	_, page = f.do(c, "GET", path, nil, nil)
+	if !strings.Contains(page, "We asked the Kampala office.") || !strings.Contains(page, "Responses (1)") {
+		t.Fatalf("the answer is not on the page:\n%s", page)
+	}
+	// A refusal says why, in plain words, and keeps what was typed.
+	resp, page = f.do(c, "POST", path+"/respond", url.Values{"type": {"vouch"}, "body": {"Typed with care"}, "csrf": {tok}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Typed with care") || !strings.Contains(page, "Not sent") {
+		t.Fatalf("a refused answer: %s\n%s", resp.Status, page)
+	}
+}
+
+func TestLanguages(t *testing.T) {
+	f := newFixture(t)
+	c := f.browser()
+	for accept, want := range map[string]string{
+		"ar-EG,ar;q=0.9": `lang="ar" dir="rtl"`,
+		"fr-FR,fr;q=0.9": `lang="fr" dir="ltr"`,
+		"es-419":         `lang="es" dir="ltr"`,
+		"de-DE":          `lang="en" dir="ltr"`,
+		"":               `lang="en" dir="ltr"`,
+	} {
+		_, page := f.do(c, "GET", "/unlock", nil, map[string]string{"Accept-Language": accept})
+		if !strings.Contains(page, want) {
+			t.Errorf("Accept-Language %q: want %s", accept, want)
+		}
+	}
+	// Chosen in the interface, it stays.
+	if resp, _ := f.do(c, "POST", "/language", url.Values{"lang": {"ar"}, "back": {"/unlock"}}, nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/unlock" {
+		t.Fatalf("choosing a language: %s", resp.Status)
+	}
+	_, page := f.do(c, "GET", "/unlock", nil, map[string]string{"Accept-Language": "fr"})
+	if !strings.Contains(page, `dir="rtl"`) || !strings.Contains(page, "فتح القفل") {
+		t.Fatalf("the chosen language is not kept:\n%s", page)
+	}
+	// Every catalogue has every English message.
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cats.list {
+		for k := range cats.byTag["en"].Messages {
+			if _, ok := c.Messages[k]; !ok {
+				t.Errorf("%s lacks %s", c.Tag, k)
+			}
+		}
+	}
+}
