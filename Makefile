@@ -18,7 +18,7 @@ NODES       ?= 5
 SEED        ?= 1
 SCENARIO    ?=
 
-.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools check fmt vet staticcheck clean
+.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools browser-tools check fmt vet staticcheck clean
 
 all: build
 
@@ -55,7 +55,7 @@ run: build
 # longer timeout; elsewhere they skip and say why. They run after the
 # others, not beside them: a dozen murmur processes at once would starve
 # the timing-sensitive tests of the other packages on a 2-core machine.
-test: netns-tools
+test: netns-tools browser-tools
 	$(GO) test -timeout 30m $$($(GO) list ./... | grep -v /testnet/netns)
 	$(GO) test -timeout 30m ./testnet/netns
 	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(SHORTFUZZ)
@@ -70,7 +70,7 @@ test: netns-tools
 # the run, whatever its end.
 STRESS_RUNS    ?= 3
 STRESS_BURNERS ?= 4
-stress: netns-tools
+stress: netns-tools browser-tools
 	@pids=""; trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq $(STRESS_BURNERS)); do sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
 	for run in $$(seq $(STRESS_RUNS)); do \
@@ -140,7 +140,20 @@ netns-tools:
 		fi; \
 	fi
 
-check: fmt vet staticcheck
+# The web interface's browser tests drive Debian's Chromium, headless:
+# installed when missing, as root, where apt-get exists; otherwise the
+# tests fail saying how to get it (they are never skipped).
+browser-tools:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && [ -z "$$MURMUR_CHROMIUM" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Chromium for the web interface's browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "The web interface's browser tests need Chromium: install it (as root: apt-get install -y chromium), or name it with MURMUR_CHROMIUM=/path/to/chrome"; exit 1; \
+		fi; \
+	fi
+
+check: fmt vet staticcheck browser-tools
 	$(GO) test -race -timeout 30m $$($(GO) list ./... | grep -v /testnet/netns)
 	$(GO) test -race -timeout 30m ./testnet/netns
 

@@ -43,6 +43,9 @@ var regionSet = func() map[string]bool {
 	return m
 }()
 
+// Regions lists the ISO 3166-1 alpha-2 codes Region accepts.
+func Regions() []string { return strings.Fields(isoRegions) }
+
 // Region checks and canonicalises an ISO 3166-1 alpha-2 code ("tz" -> "TZ").
 func Region(s string) (string, error) {
 	c := strings.ToUpper(strings.TrimSpace(s))

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
+
 	"github.com/murmurnet/murmur/node"
 )
 
@@ -78,8 +81,25 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return id
 		},
-		"kind":       func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"kind": func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"region": func(c *catalogue, code string) string {
+			if r, err := language.ParseRegion(code); err == nil {
+				if n := display.Regions(c.tag).Name(r); n != "" {
+					return n
+				}
+			}
+			return code
+		},
 		"paragraphs": func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
+		"list":       func(v ...string) []string { return v },
+		"has": func(f map[string][]string, key, v string) bool {
+			for _, x := range f[key] {
+				if x == v {
+					return true
+				}
+			}
+			return false
+		},
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -100,6 +120,12 @@ func (s *Server) route(p page) {
 		s.lock(p)
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
+	case path == "/requests" && method == http.MethodGet:
+		s.requests(p)
+	case path == "/requests/new" && method == http.MethodGet:
+		s.requestForm(p, p.r.URL.Query(), "")
+	case path == "/requests/new" && method == http.MethodPost:
+		s.newRequest(p)
 	case strings.HasPrefix(path, "/requests/"):
 		rest := strings.TrimPrefix(path, "/requests/")
 		id, action, _ := strings.Cut(rest, "/")

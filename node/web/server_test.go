@@ -271,3 +271,43 @@ func TestLanguages(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenARequestFromTheForm(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	resp, page := f.do(c, "GET", "/requests/new", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<option value="TZ">Tanzania</option>`) || !strings.Contains(page, `value="legal-aid"`) {
+		t.Fatalf("the form: %s", resp.Status)
+	}
+	tok := csrfOf(t, page)
+	before := f.n.EntryCount()
+	// What the form checks, it says in plain words, and keeps what was typed.
+	resp, page = f.do(c, "POST", "/requests/new", url.Values{"csrf": {tok}, "kind": {"funding"}, "title": {"Relocation of a journalist"},
+		"body": {"Three months' rent."}, "region": {"TZ"}, "needs": {"relocation"}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "needs an amount and a currency") ||
+		!strings.Contains(page, "Three months&#39; rent.") || !strings.Contains(page, `value="relocation" checked`) {
+		t.Fatalf("a funding request without an amount: %s\n%s", resp.Status, page)
+	}
+	resp, _ = f.do(c, "POST", "/requests/new", url.Values{"csrf": {tok}, "kind": {"funding"}, "title": {"Relocation of a journalist"},
+		"body": {"Three months' rent."}, "region": {"TZ"}, "needs": {"relocation"}, "amount": {"4,500"}, "currency": {"USD"}, "respond_by": {"7d"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || f.n.EntryCount() != before+1 {
+		t.Fatalf("opening it: %s", resp.Status)
+	}
+	resp, page = f.do(c, "GET", resp.Header.Get("Location"), nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Relocation of a journalist") {
+		t.Fatalf("its page: %s", resp.Status)
+	}
+	_, page = f.do(c, "GET", "/requests?kind=funding&open=on", nil, nil)
+	if !strings.Contains(page, "Relocation of a journalist") {
+		t.Fatal("the list of open funding requests does not show it")
+	}
+	_, page = f.do(c, "GET", "/requests?kind=letter", nil, nil)
+	if strings.Contains(page, "Relocation of a journalist") {
+		t.Fatal("the list of letters shows it")
+	}
+	// The pickers speak the person's language.
+	_, page = f.do(c, "GET", "/requests/new", nil, map[string]string{"Accept-Language": "fr"})
+	if !strings.Contains(page, `<option value="TZ">Tanzanie</option>`) || !strings.Contains(page, "Aide juridique") {
+		t.Fatal("the French form does not name regions and support in French")
+	}
+}

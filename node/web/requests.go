@@ -1,0 +1,156 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
+
+	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/ident"
+)
+
+var requestKinds = []string{"verification", "referral", "funding", "letter", "alert"}
+
+// option is one choice of a picker: the value sent, the words shown.
+type option struct{ Value, Label string }
+
+// regionOptions are the ISO 3166-1 regions, named in the language and in
+// its order.
+func regionOptions(c *catalogue) []option {
+	namer := display.Regions(c.tag)
+	var out []option
+	for _, code := range ident.Regions() {
+		name := code
+		if r, err := language.ParseRegion(code); err == nil {
+			if n := namer.Name(r); n != "" {
+				name = n
+			}
+		}
+		out = append(out, option{code, name})
+	}
+	col := collate.New(c.tag)
+	slices.SortFunc(out, func(a, b option) int { return col.CompareString(a.Label, b.Label) })
+	return out
+}
+
+// languageOptions are the languages a request may ask for, named in the
+// interface's language: those of the networks first.
+func languageOptions(c *catalogue) []option {
+	namer := display.Languages(c.tag)
+	var out []option
+	for _, code := range []string{"en", "es", "fr", "ar", "fa", "pt", "ru", "sw", "tr", "zh", "my", "am", "uk", "ps", "ur", "hi", "bn", "id", "th", "vi"} {
+		name := code
+		if n := namer.Name(language.Make(code)); n != "" {
+			name = n
+		}
+		out = append(out, option{code, name})
+	}
+	return out
+}
+
+// currencies offered for a funding request (any ISO 4217 code is taken).
+var currencies = []string{"USD", "EUR", "GBP", "CHF", "SEK", "NOK", "KES", "UGX", "TZS", "NGN", "ZAR", "INR", "PHP", "COP", "MXN", "BRL", "TRY", "UAH"}
+
+// deadlines offered for an answer, as node.RequestInput.RespondBy takes
+// them.
+var deadlines = []string{"24h", "3d", "7d", "14d", "30d"}
+
+// requestForm is the new request's page; form holds what was typed.
+func (s *Server) requestForm(p page, form url.Values, problem string) {
+	if form == nil {
+		form = url.Values{}
+	}
+	kind := form.Get("kind")
+	if !slices.Contains(requestKinds, kind) {
+		kind = "verification"
+	}
+	st := s.n.Status()
+	var orgs []option
+	for _, m := range s.n.Members() {
+		if m.Admitted && m.Org != st.Org {
+			orgs = append(orgs, option{m.Org, m.Name})
+		}
+	}
+	if problem != "" {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+	}
+	p.render("newrequest", map[string]any{"Kind": kind, "Kinds": requestKinds, "Form": form, "Problem": problem,
+		"Regions": regionOptions(p.lang), "Languages": languageOptions(p.lang), "Offers": ident.SupportTypes,
+		"Currencies": currencies, "Deadlines": deadlines, "Orgs": orgs})
+}
+
+// newRequest takes the new request's form. What the form can check, it
+// checks in the person's words; what is refused after that is said as the
+// node says it; nothing typed is lost.
+func (s *Server) newRequest(p page) {
+	f := p.r.PostForm
+	in := node.RequestInput{Kind: f.Get("kind"), Title: strings.TrimSpace(f.Get("title")), Body: f.Get("body"),
+		Region: f.Get("region"), To: f["to"], RespondBy: f.Get("respond_by"), Needs: f["needs"], Languages: f["languages"],
+		Sealed: f.Get("sealed") == "on"}
+	if in.Kind == "funding" {
+		in.Amount, in.Currency = strings.TrimSpace(f.Get("amount")), f.Get("currency")
+	}
+	if in.Kind == "alert" {
+		in.Urgency = f.Get("urgency")
+	}
+	problem := ""
+	switch {
+	case !slices.Contains(requestKinds, in.Kind):
+		problem = p.lang.T("new.nokind")
+	case in.Title == "":
+		problem = p.lang.T("new.notitle")
+	case in.Region == "" && (in.Kind == "alert" || in.Kind == "referral"):
+		problem = p.lang.T("new.noregion")
+	case in.Kind == "funding" && (in.Amount == "" || in.Currency == ""):
+		problem = p.lang.T("new.noamount")
+	case in.Sealed && len(in.To) == 0:
+		problem = p.lang.T("new.sealednoto")
+	}
+	if problem != "" {
+		s.requestForm(p, f, problem)
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
+	defer cancel()
+	e, err := s.n.NewRequest(ctx, in)
+	if err != nil {
+		s.requestForm(p, f, p.lang.T("new.refused", plainError(err)))
+		return
+	}
+	http.Redirect(p.w, p.r, "/requests/"+e.ID().String(), http.StatusSeeOther)
+}
+
+// requests lists requests, newest first, a page at a time, of a kind and
+// open ones only if asked.
+func (s *Server) requests(p page) {
+	q := p.r.URL.Query()
+	kind := q.Get("kind")
+	if !slices.Contains(requestKinds, kind) {
+		kind = ""
+	}
+	open := q.Get("open") == "on"
+	rs, more, err := s.n.RequestPage(node.RequestFilter{Kind: kind, Open: open}, q.Get("after"), 50)
+	if err != nil {
+		s.fail(p.w, p.r, p.lang, http.StatusBadRequest, "error.notfound")
+		return
+	}
+	next := ""
+	if more > 0 && len(rs) > 0 {
+		v := url.Values{"after": {rs[len(rs)-1].ID}}
+		if kind != "" {
+			v.Set("kind", kind)
+		}
+		if open {
+			v.Set("open", "on")
+		}
+		next = "/requests?" + v.Encode()
+	}
+	p.render("requests", map[string]any{"Requests": rs, "Kind": kind, "Kinds": requestKinds, "Open": open, "Next": next})
+}
