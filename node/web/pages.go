@@ -120,6 +120,10 @@ func (s *Server) route(p page) {
 		s.lock(p)
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
+	case path == "/members" && method == http.MethodGet:
+		s.members(p, "", "")
+	case path == "/members/approve" && method == http.MethodPost:
+		s.approve(p)
 	case path == "/requests" && method == http.MethodGet:
 		s.requests(p)
 	case path == "/requests/new" && method == http.MethodGet:

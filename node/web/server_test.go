@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 const pass = "correct horse battery staple"
@@ -309,5 +311,90 @@ func TestOpenARequestFromTheForm(t *testing.T) {
 	_, page = f.do(c, "GET", "/requests/new", nil, map[string]string{"Accept-Language": "fr"})
 	if !strings.Contains(page, `<option value="TZ">Tanzanie</option>`) || !strings.Contains(page, "Aide juridique") {
 		t.Fatal("the French form does not name regions and support in French")
+	}
+}
+
+// fixtureOn is newFixture's interface for a node made elsewhere.
+func fixtureOn(t *testing.T, n *node.Node) *fixture {
+	t.Helper()
+	f := &fixture{t: t, n: n, now: time.Now()}
+	srv := httptest.NewUnstartedServer(nil)
+	s, err := New(n, Options{Addr: srv.Listener.Addr().String(), Now: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = s
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f.srv = srv
+	return f
+}
+
+func loopback(t *testing.T, n *node.Node, peers ...string) *p2p.Runner {
+	t.Helper()
+	r, err := p2p.Start(t.Context(), n, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, SyncEvery: time.Second, PollEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 2 minutes", what)
+		}
+	}
+}
+
+// A steward approves an organisation awaiting admission from the members
+// page; a member that is not a steward is offered no such button.
+func TestApproveFromTheMembersPage(t *testing.T) {
+	ctx := context.Background()
+	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Quorum: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ra := loopback(t, a)
+	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis(), Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Unlock(func() ([]byte, error) { return []byte(pass), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective", Steward: true}); err != nil {
+		t.Fatal(err)
+	}
+	loopback(t, b, ra.Addrs()...)
+	eventually(t, "Beta is a steward", func() bool { return b.Status().Steward })
+	// Gamma presented its invite to Alpha: one approval of two.
+	gamma := crdt.PublicKeyOf(crdt.KeyFromSeed(make([]byte, 32)))
+	if _, err := a.Append(ctx, &crdt.Admission{Device: gamma, Name: "Gamma Legal Aid"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Beta sees Gamma", func() bool { _, err := b.ResolveOrg(crdt.OrgIDFor(gamma).String()); return err == nil })
+	f := fixtureOn(t, b)
+	c := f.unlocked()
+	resp, page := f.do(c, "GET", "/members", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "awaiting admission: 1 of 2 approvals") || !strings.Contains(page, "Approve Gamma Legal Aid") {
+		t.Fatalf("the members page: %s\n%s", resp.Status, page)
+	}
+	resp, page = f.do(c, "POST", "/members/approve", url.Values{"csrf": {csrfOf(t, page)}, "org": {crdt.OrgIDFor(gamma).String()}}, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Approved.") {
+		t.Fatalf("approving: %s\n%s", resp.Status, page)
+	}
+	if o, err := b.ResolveOrg(crdt.OrgIDFor(gamma).String()); err != nil || !o.Admitted {
+		t.Fatalf("Gamma after the second approval: %+v %v", o, err)
+	}
+	// Approved already: said plainly, nothing written.
+	before := b.EntryCount()
+	resp, page = f.do(c, "POST", "/members/approve", url.Values{"csrf": {csrfOf(t, page)}, "org": {crdt.OrgIDFor(gamma).String()}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "admitted already") || b.EntryCount() != before {
+		t.Fatalf("approving twice: %s\n%s", resp.Status, page)
 	}
 }
