@@ -120,6 +120,10 @@ func (s *Server) route(p page) {
 		s.lock(p)
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
+	case path == "/directory" && method == http.MethodGet:
+		s.directory(p, nil, "", "")
+	case path == "/directory" && method == http.MethodPost:
+		s.setDirectory(p)
 	case path == "/members" && method == http.MethodGet:
 		s.members(p, "", "")
 	case path == "/members/approve" && method == http.MethodPost:

@@ -398,3 +398,29 @@ func TestApproveFromTheMembersPage(t *testing.T) {
 		t.Fatalf("approving twice: %s\n%s", resp.Status, page)
 	}
 }
+
+func TestDirectoryPage(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	_, page := f.do(c, "GET", "/directory", nil, nil)
+	tok := csrfOf(t, page)
+	resp, page := f.do(c, "POST", "/directory", url.Values{"csrf": {tok}, "regions": {"TZ", "KE"}, "offers": {"legal-aid"}, "languages": {"sw"}, "groups": {"journalists"}, "turnaround": {"two days"}, "contact": {"signal: +255 700 000 000"}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "whole number of hours") || !strings.Contains(page, `value="signal: `) {
+		t.Fatalf("a bad answer time: %s", resp.Status)
+	}
+	resp, page = f.do(c, "POST", "/directory", url.Values{"csrf": {tok}, "regions": {"TZ", "KE"}, "offers": {"legal-aid"}, "languages": {"sw"}, "groups": {"journalists"}, "turnaround": {"48"}, "contact": {"signal: +255 700 000 000"}}, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Published.") {
+		t.Fatalf("publishing: %s\n%s", resp.Status, page)
+	}
+	for query, want := range map[string]bool{"": true, "?region=TZ": true, "?region=NI": false, "?offers=legal-aid&group=journalists": true, "?language=sw": true, "?offers=shelter": false} {
+		_, page := f.do(c, "GET", "/directory"+query, nil, nil)
+		_, list, _ := strings.Cut(page, `class="filter"`)
+		list, _, _ = strings.Cut(list, `id="yours"`)
+		if got := strings.Contains(list, "Alpha Fund"); got != want {
+			t.Errorf("directory%s lists Alpha Fund: %v, want %v", query, got, want)
+		}
+	}
+	if _, page := f.do(c, "GET", "/directory?region=TZ", nil, nil); !strings.Contains(page, "Legal aid") || !strings.Contains(page, "48 hours") || !strings.Contains(page, "Journalists") {
+		t.Fatal("the entry is not shown in words")
+	}
+}
