@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/text/language/display"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 // page is one request being answered, with what its template needs.
@@ -82,6 +84,19 @@ func (s *Server) funcs() template.FuncMap {
 			return id
 		},
 		"kind": func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"amount": func(v any) string { // node's money: hundredths
+			r := reflect.ValueOf(v)
+			if r.Kind() == reflect.Pointer {
+				if r.IsNil() {
+					return ""
+				}
+				r = r.Elem()
+			}
+			if !r.CanUint() {
+				return fmt.Sprint(v)
+			}
+			return ident.FormatAmount(r.Uint())
+		},
 		"region": func(c *catalogue, code string) string {
 			if r, err := language.ParseRegion(code); err == nil {
 				if n := display.Regions(c.tag).Name(r); n != "" {
@@ -120,6 +135,10 @@ func (s *Server) route(p page) {
 		s.lock(p)
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
+	case path == "/grants" && method == http.MethodGet:
+		s.grants(p, nil, "", nil)
+	case path == "/grants" && method == http.MethodPost:
+		s.grantAction(p)
 	case path == "/directory" && method == http.MethodGet:
 		s.directory(p, nil, "", "")
 	case path == "/directory" && method == http.MethodPost:

@@ -424,3 +424,41 @@ func TestDirectoryPage(t *testing.T) {
 		t.Fatal("the entry is not shown in words")
 	}
 }
+
+// The double-funding check from its page: it says what it does and does
+// not protect against; a check finds a grant recorded before; what is
+// refused keeps what was typed.
+func TestDoubleFundingCheckPage(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	_, page := f.do(c, "GET", "/grants", nil, nil)
+	if !strings.Contains(page, "tells no one") || !strings.Contains(page, "It does not protect against") {
+		t.Fatal("the page does not say what the check does and does not do")
+	}
+	tok := csrfOf(t, page)
+	resp, page := f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"check"}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "at least one identifier") {
+		t.Fatalf("no identifier: %s", resp.Status)
+	}
+	resp, page = f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"check"}, "phone": {"+255 700 123 456"}}, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "No grant to this applicant") {
+		t.Fatalf("a first check: %s\n%s", resp.Status, page)
+	}
+	before := f.n.EntryCount()
+	resp, page = f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"record"}, "phone": {"+255 700 123 456"}, "name": {"Amina K"}, "country": {"TZ"},
+		"amount": {"1200"}, "currency": {"USD"}, "support": {"relocation"}}, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Recorded") || f.n.EntryCount() != before+1 {
+		t.Fatalf("recording: %s\n%s", resp.Status, page)
+	}
+	if strings.Contains(page, "Amina K") {
+		t.Fatal("the page keeps the applicant's name once recorded")
+	}
+	_, page = f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"check"}, "name": {"amina  k"}, "country": {"TZ"}}, nil)
+	if !strings.Contains(page, "Alpha Fund") || !strings.Contains(page, "USD 1200.00") || !strings.Contains(page, "Relocation") {
+		t.Fatalf("the check does not find the grant:\n%s", page)
+	}
+	resp, page = f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"record"}, "email": {"a@example.org"}, "amount": {"lots"}, "currency": {"USD"}, "support": {"relocation"}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Not done") || !strings.Contains(page, `value="a@example.org"`) {
+		t.Fatalf("a bad amount: %s\n%s", resp.Status, page)
+	}
+}
