@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"html/template"
@@ -161,6 +162,8 @@ func (s *Server) route(p page) {
 			s.request(p, id, "", nil)
 		case action == "respond" && method == http.MethodPost:
 			s.respond(p, id)
+		case action == "signatories.csv" && method == http.MethodGet:
+			s.signatoriesCSV(p, id)
 		default:
 			s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
 		}
@@ -218,7 +221,52 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 		return
 	}
 	st := s.n.Status()
-	p.render("request", map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": responseTypes(d.Kind, d.Org == st.Org)})
+	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": responseTypes(d.Kind, d.Org == st.Org)}
+	switch {
+	case d.Referral != nil && d.Status == "open" && !d.Withheld && (!d.Sealed || d.Readable):
+		if sug, err := s.n.Suggest(d.ID); err == nil {
+			if len(sug) > 5 {
+				sug = sug[:5]
+			}
+			data["Suggestions"] = sug
+		}
+	case d.Letter != nil:
+		if _, sigs, err := s.n.Signatories(d.ID); err == nil {
+			data["Signatories"] = sigs
+		}
+	case d.Funding != nil && d.Funding.Amount > 0:
+		for _, m := range d.Funding.Pledged {
+			if m.Currency == d.Funding.Currency {
+				data["Percent"] = min(100, int(100*uint64(m.Amount)/uint64(d.Funding.Amount)))
+			}
+		}
+	}
+	p.render("request", data)
+}
+
+// signatoriesCSV is a letter's signatories, ready to publish.
+func (s *Server) signatoriesCSV(p page, id string) {
+	_, sigs, err := s.n.Signatories(id)
+	if err != nil {
+		s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+		return
+	}
+	p.w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	p.w.Header().Set("Content-Disposition", `attachment; filename="signatories.csv"`)
+	cw := csv.NewWriter(p.w)
+	cw.Write([]string{"organisation", "signed"})
+	for _, sg := range sigs {
+		cw.Write([]string{csvSafe(sg.Name), sg.Signed})
+	}
+	cw.Flush()
+}
+
+// csvSafe keeps a name from being read as a formula by a spreadsheet.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // responseTypes are the answers a request of kind takes, as `respond

@@ -462,3 +462,36 @@ func TestDoubleFundingCheckPage(t *testing.T) {
 		t.Fatalf("a bad amount: %s\n%s", resp.Status, page)
 	}
 }
+
+// A letter's page lists its signatories and gives them as CSV; a funding
+// request's shows what is needed and what is pledged.
+func TestOutcomesOnTheRequestPage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.unlocked()
+	letter, err := f.n.NewRequest(ctx, node.RequestInput{Kind: "letter", Title: "Free the Arusha five"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/requests/" + letter.ID().String()
+	_, page := f.do(c, "GET", path, nil, nil)
+	if resp, _ := f.do(c, "POST", path+"/respond", url.Values{"csrf": {csrfOf(t, page)}, "type": {"sign"}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signing: %s", resp.Status)
+	}
+	_, page = f.do(c, "GET", path, nil, nil)
+	if !strings.Contains(page, "Signatures (1)") || !strings.Contains(page, "signatories.csv") {
+		t.Fatalf("the letter's page:\n%s", page)
+	}
+	resp, csv := f.do(c, "GET", path+"/signatories.csv", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || !strings.Contains(csv, "Alpha Fund,") {
+		t.Fatalf("the CSV: %s %q", resp.Status, csv)
+	}
+	funding, err := f.n.NewRequest(ctx, node.RequestInput{Kind: "funding", Title: "Rent for a relocated family", Amount: "4500", Currency: "USD", Region: "KE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page = f.do(c, "GET", "/requests/"+funding.ID().String(), nil, nil)
+	if !strings.Contains(page, "Needed: USD 4500.00") || !strings.Contains(page, "<progress") || !strings.Contains(page, "Kenya") {
+		t.Fatalf("the funding request's page:\n%s", page)
+	}
+}
