@@ -84,7 +84,10 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return id
 		},
-		"kind": func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"kind":    func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"add":     func(a, b int) int { return a + b },
+		"percent": func(v *float64) string { return fmt.Sprintf("%.0f%%", 100**v) },
+		"deref":   func(v *float64) float64 { return *v },
 		"amount": func(v any) string { // node's money: hundredths
 			r := reflect.ValueOf(v)
 			if r.Kind() == reflect.Pointer {
@@ -136,6 +139,8 @@ func (s *Server) route(p page) {
 		s.lock(p)
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
+	case path == "/stats" && method == http.MethodGet:
+		s.stats(p)
 	case path == "/grants" && method == http.MethodGet:
 		s.grants(p, nil, "", nil)
 	case path == "/grants" && method == http.MethodPost:

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -493,5 +494,35 @@ func TestOutcomesOnTheRequestPage(t *testing.T) {
 	_, page = f.do(c, "GET", "/requests/"+funding.ID().String(), nil, nil)
 	if !strings.Contains(page, "Needed: USD 4500.00") || !strings.Contains(page, "<progress") || !strings.Contains(page, "Kenya") {
 		t.Fatalf("the funding request's page:\n%s", page)
+	}
+}
+
+func TestStatsPage(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.n.NewRequest(context.Background(), node.RequestInput{Kind: "verification", Title: "Who knows her?", Region: "TZ", RespondBy: "3d"}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.unlocked()
+	resp, page := f.do(c, "GET", "/stats", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "How requests are answered") || !strings.Contains(page, "<table>") || !strings.Contains(page, "Tanzania") {
+		t.Fatalf("the stats page: %s\n%s", resp.Status, page)
+	}
+}
+
+func TestChartBars(t *testing.T) {
+	half, all, none := 0.5, 1.0, 0.0
+	rows := []node.StatsRow{{Kind: "verification", OnTimeShare: &half}, {Kind: "funding"}, {Kind: "letter", OnTimeShare: &all}, {Kind: "alert", OnTimeShare: &none}}
+	c := barsOf("on time", rows, func(r node.StatsRow) string { return r.Kind },
+		func(r node.StatsRow) (float64, bool) {
+			if r.OnTimeShare == nil {
+				return 0, false
+			}
+			return 100 * *r.OnTimeShare, true
+		}, func(v float64) string { return fmt.Sprintf("%.0f%%", v) }, 100)
+	if len(c.Bars) != 3 || c.Bars[0].Label != "verification" || c.Bars[1].Label != "letter" || c.Bars[2].Value != "0%" {
+		t.Fatalf("bars: %+v", c.Bars)
+	}
+	if c.Bars[1].Width != 2*c.Bars[0].Width || c.Bars[2].Width != 1 || c.Bars[1].Y <= c.Bars[0].Y {
+		t.Fatalf("bar sizes: %+v", c.Bars)
 	}
 }
