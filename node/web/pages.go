@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,6 +170,10 @@ func (s *Server) route(p page) {
 			s.respond(p, id)
 		case action == "signatories.csv" && method == http.MethodGet:
 			s.signatoriesCSV(p, id)
+		case action == "share" && method == http.MethodPost:
+			s.share(p, id)
+		case action == "ack" && method == http.MethodPost:
+			s.ack(p, id)
 		default:
 			s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
 		}
@@ -227,6 +232,16 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 	}
 	st := s.n.Status()
 	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": responseTypes(d.Kind, d.Org == st.Org)}
+	if d.Sealed && d.Readable {
+		// Those it may be shared with: admitted members not reading it yet.
+		var more []option
+		for _, m := range s.n.Members() {
+			if m.Admitted && !slices.Contains(d.SharedWith, m.Name) {
+				more = append(more, option{m.Org, m.Name})
+			}
+		}
+		data["ShareWith"] = more
+	}
 	switch {
 	case d.Referral != nil && d.Status == "open" && !d.Withheld && (!d.Sealed || d.Readable):
 		if sug, err := s.n.Suggest(d.ID); err == nil {
@@ -247,6 +262,36 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 		}
 	}
 	p.render("request", data)
+}
+
+// share gives more organisations access to a sealed request.
+func (s *Server) share(p page, id string) {
+	to := p.r.PostForm["to"]
+	if len(to) == 0 {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.lang.T("share.none"), nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := s.n.Share(ctx, id, to); err != nil {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.lang.T("share.refused", plainError(err)), nil)
+		return
+	}
+	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+}
+
+// ack acknowledges an alert for this organisation.
+func (s *Server) ack(p page, id string) {
+	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
+	defer cancel()
+	if _, _, err := s.n.AckAlert(ctx, id); err != nil {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.lang.T("ack.refused", plainError(err)), nil)
+		return
+	}
+	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
 }
 
 // signatoriesCSV is a letter's signatories, ready to publish.

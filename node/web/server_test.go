@@ -526,3 +526,67 @@ func TestChartBars(t *testing.T) {
 		t.Fatalf("bar sizes: %+v", c.Bars)
 	}
 }
+
+// A sealed request shows a lock and who can read it, and is shared with
+// a button; an alert is acknowledged with one.
+func TestShareAndAcknowledge(t *testing.T) {
+	ctx := context.Background()
+	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ra := loopback(t, a)
+	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective"}); err != nil {
+		t.Fatal(err)
+	}
+	loopback(t, b, ra.Addrs()...)
+	eventually(t, "Beta is admitted", func() bool { return b.Status().Admitted })
+	if _, err := b.EnsureOrgKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "A name we must protect", Body: "Details only we hold.", To: []string{a.Org().String()}, Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixtureOn(t, a)
+	c := f.unlocked()
+	path := "/requests/" + req.ID().String()
+	_, page := f.do(c, "GET", path, nil, nil)
+	if !strings.Contains(page, "🔒") || !strings.Contains(page, "Readable only by") || !strings.Contains(page, "Share this sealed request") {
+		t.Fatalf("the sealed request's page:\n%s", page)
+	}
+	if resp, page := f.do(c, "POST", path+"/share", url.Values{"csrf": {csrfOf(t, page)}}, nil); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Tick at least one") {
+		t.Fatalf("sharing with no one: %s", resp.Status)
+	}
+	tok := csrfOf(t, page)
+	eventually(t, "sharing, once Alpha's node holds Beta's key", func() bool {
+		resp, _ := f.do(c, "POST", path+"/share", url.Values{"csrf": {tok}, "to": {b.Org().String()}}, nil)
+		return resp.StatusCode == http.StatusSeeOther
+	})
+	eventually(t, "Beta reads it", func() bool {
+		d, err := b.Request(req.ID().String())
+		return err == nil && d.Readable && d.Body == "Details only we hold."
+	})
+	alert, err := b.NewRequest(ctx, node.RequestInput{Kind: "alert", Title: "Raid on the Arusha office", Region: "TZ"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Alpha holds the alert", func() bool { _, err := a.Request(alert.ID().String()); return err == nil })
+	path = "/requests/" + alert.ID().String()
+	_, page = f.do(c, "GET", path, nil, nil)
+	if resp, _ := f.do(c, "POST", path+"/ack", url.Values{"csrf": {csrfOf(t, page)}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("acknowledging: %s", resp.Status)
+	}
+	if _, page := f.do(c, "GET", path, nil, nil); !strings.Contains(page, "has acknowledged this alert") {
+		t.Fatal("the alert is not shown acknowledged")
+	}
+}
