@@ -119,7 +119,8 @@ type joinReply struct {
 	// private network the joiner reached its door, not the node.
 	Addrs []string `json:"addrs,omitempty"`
 
-	via ma.Multiaddr // (the joiner's side: where it reached the member)
+	via  ma.Multiaddr // (the joiner's side: where it reached the member)
+	note string       // (the member's side: for its log)
 }
 
 // joinMessage is what the invite key signs: everything the request claims,
@@ -448,6 +449,9 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	if iv.Purpose == crdt.InviteDevice {
 		user = joiner.String()
 	}
+	if n.joinClashes[iv.Key] >= joinClashLimit || iv.Author == n.device && !n.doorKept(iv.Key) {
+		return refuse("the invite was closed by the inviter's node: ask for a new one")
+	}
 	switch {
 	case int(iv.Purpose) != req.Purpose:
 		return refuse("the invite is for something else")
@@ -456,12 +460,35 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	case uint64(n.now().UnixMilli()) > iv.Expires && !(iv.UsedBy == user && n.awaitsJoiner(iv)):
 		return refuse("the invite has expired: ask for a new one")
 	}
-	var err error
+	var (
+		err   error
+		wrote bool
+	)
 	switch iv.Purpose {
 	case crdt.InviteOrganisation:
-		err = n.admitJoiner(ctx, joiner, req.OrgName, iv)
+		wrote, err = n.admitJoiner(ctx, joiner, req.OrgName, iv)
 	case crdt.InviteDevice:
 		err = n.addJoinerDevice(ctx, joiner, iv)
+	}
+	if errors.Is(err, errNameClash) {
+		// Said the same whatever the member, and counted: whoever holds
+		// a stolen code must not be able to test names against the
+		// membership (review 10).
+		if n.joinClashes == nil {
+			n.joinClashes = map[[32]byte]int{}
+		}
+		n.joinClashes[iv.Key]++
+		r := refuse("the organisation's name is too close to the name of a member: move this data directory aside and join again with the same code under another name (murmur join CODE --org NAME)")
+		r.note = fmt.Sprintf("someone holding the invite that expires %s tried to join under a name too close to a member's: refused (%d of %d before this node closes the invite)",
+			timeWord(iv.Expires), n.joinClashes[iv.Key], joinClashLimit)
+		if n.joinClashes[iv.Key] >= joinClashLimit {
+			r.note = fmt.Sprintf("someone holding the invite that expires %s tried %d names too close to members' names: this node closed the invite; if its rightful joiner still needs one, make a new invite",
+				timeWord(iv.Expires), joinClashLimit)
+			if derr := n.dropDoorSecret(iv.Key); derr != nil {
+				r.note += fmt.Sprintf(" (and could not forget its secret: %v)", derr)
+			}
+		}
+		return r
 	}
 	if err != nil {
 		return refuse("%v", err)
@@ -471,7 +498,12 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		// joiner asks again (the door stays open for it).
 		o, _ := n.state.Org(crdt.OrgIDFor(joiner))
 		needed := n.state.Governance().Needed
-		return joinReply{Status: "pending", Message: fmt.Sprintf("%d of %d approvals", o.Approvals, needed), Approvals: o.Approvals, Needed: needed}
+		r := joinReply{Status: "pending", Message: fmt.Sprintf("%d of %d approvals", o.Approvals, needed), Approvals: o.Approvals, Needed: needed}
+		if wrote {
+			r.note = fmt.Sprintf("%q joined with an invite of this node and awaits the other stewards' approval (%d of %d): each approves with murmur approve %q",
+				o.Name, o.Approvals, needed, o.Name)
+		}
+		return r
 	}
 	psk, err := n.networkKey()
 	if err != nil {
@@ -481,7 +513,42 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	if info, ok := n.running(); ok {
 		reply.Addrs = info.Addrs
 	}
+	if wrote {
+		reply.note = fmt.Sprintf("%q joined the network with an invite of this node", req.OrgName)
+	}
 	return reply
+}
+
+// joinClashLimit is how many names too close to a member's an invite may
+// be presented with before this node closes it.
+const joinClashLimit = 3
+
+// errNameClash: a joining organisation's name is too close to a member's.
+var errNameClash = errors.New("the name is too close to a member's")
+
+// timeWord is a moment given in Unix milliseconds, in local time.
+func timeWord(ms uint64) string {
+	return time.UnixMilli(int64(ms)).Local().Format("Mon 2 Jan 2006 15:04")
+}
+
+// doorKept reports whether this node still keeps the secret of its
+// invite with public key pub (dropDoorSecret forgets it). The caller
+// holds n.mu.
+func (n *Node) doorKept(pub [32]byte) bool {
+	kept, err := n.doorSecrets()
+	if err != nil {
+		return true // (unreadable: doorsWanted says so; the invite's own checks still hold)
+	}
+	for _, d := range kept {
+		var s [inviteSecretLen]byte
+		if len(d.Secret) == inviteSecretLen {
+			copy(s[:], d.Secret)
+			if _, p := inviteKey(s); p == pub {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // joinerGrace is how long past its expiry the door of a used organisation
@@ -516,18 +583,31 @@ func (n *Node) awaitsJoiner(iv crdt.InviteView) bool {
 }
 
 // admitJoiner writes this steward's admission of the joining organisation,
-// unless it has approved it already.
-func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name string, iv crdt.InviteView) error {
+// unless it has approved it already (wrote: it wrote one now). A name too
+// close to a member's is errNameClash, which names no one.
+func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name string, iv crdt.InviteView) (wrote bool, err error) {
 	mine, ok := n.myOrg()
 	if !ok || !mine.Steward {
-		return fmt.Errorf("this node cannot admit organisations: ask the steward who invited you")
+		return false, fmt.Errorf("this node cannot admit organisations: ask the steward who invited you")
 	}
 	o, known := n.state.Org(crdt.OrgIDFor(joiner))
 	if known && (o.Admitted || n.approvedBy(o.ID)) {
-		return nil // a retry: already done
+		return false, nil // a retry: already done
 	}
-	if err := n.takenName(name, crdt.OrgIDFor(joiner)); err != nil {
-		return err
+	// The name as a name first (what it may hold, its length), then
+	// against the members': a name refused for its form must not tell
+	// whether it matched one.
+	if _, err := crdt.EncodeBody(&crdt.Admission{Device: joiner, Name: name}); err != nil {
+		return false, bodyErr(err)
+	}
+	if err := crdt.CheckNew(&crdt.Admission{Name: name}); err != nil {
+		return false, bodyErr(err)
+	}
+	if err := checkOrgName(name); err != nil {
+		return false, err
+	}
+	if n.takenName(name, crdt.OrgIDFor(joiner)) != nil {
+		return false, errNameClash
 	}
 	// Where admission takes more than one steward, presenting the invite
 	// is one approval: the inviting organisation's. Presented to other
@@ -536,12 +616,14 @@ func (n *Node) admitJoiner(ctx context.Context, joiner crdt.DeviceKey, name stri
 	// other's admission). They approve with `murmur approve`.
 	if n.state.Quorum() > 1 && iv.Org != n.org {
 		if known {
-			return nil // awaiting approval: the answer says so
+			return false, nil // awaiting approval: the answer says so
 		}
-		return fmt.Errorf("where admission takes more than one steward, an invite is presented to the node of the organisation that gave it")
+		return false, fmt.Errorf("where admission takes more than one steward, an invite is presented to the node of the organisation that gave it")
 	}
-	_, err := n.append(ctx, &crdt.Admission{Device: joiner, Name: name}, iv.ID)
-	return err
+	if _, err := n.append(ctx, &crdt.Admission{Device: joiner, Name: name}, iv.ID); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // addJoinerDevice writes the device-added entry for a device invite.
@@ -616,13 +698,12 @@ func (n *Node) Approve(ctx context.Context, ref string) (*crdt.Entry, error) {
 	if err := n.takenName(o.Name, o.ID); err != nil {
 		return nil, err
 	}
-	var deps []crdt.ID
-	for _, iv := range n.state.Invites() {
-		if iv.UsedBy == o.ID.String() {
-			deps = append(deps, iv.ID)
-		}
-	}
-	return n.append(ctx, &crdt.Admission{Device: o.First, Name: o.Name}, deps...)
+	// It does not cite the invite the organisation joined with: the
+	// invite was used (in time) by the first admission, and an approval
+	// citing it is judged against its expiry (crdt checkInvites), so one
+	// given after the invite expired would be refused — and a slow
+	// steward could never admit the organisation.
+	return n.append(ctx, &crdt.Admission{Device: o.First, Name: o.Name})
 }
 
 // A Joiner is the join in a data directory, unlocked, while the runtime

@@ -477,6 +477,30 @@ func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) e
 	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
 }
 
+// dropDoorSecret forgets the secret of this device's invite with public
+// key pub: its door closes at the runner's next look, and never opens
+// again (answerJoin refuses it). The caller holds n.mu.
+func (n *Node) dropDoorSecret(pub [32]byte) error {
+	if n.key == nil {
+		return ErrLocked
+	}
+	kept, err := n.doorSecrets()
+	if err != nil {
+		return err
+	}
+	kept = slices.DeleteFunc(kept, func(d doorSecret) bool {
+		var s [inviteSecretLen]byte
+		if len(d.Secret) != inviteSecretLen {
+			return true
+		}
+		copy(s[:], d.Secret)
+		_, p := inviteKey(s)
+		return p == pub
+	})
+	b, _ := json.Marshal(kept)
+	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
+}
+
 // doorsWanted are the secrets of this device's open invites (written,
 // standing, not expired), each with who used it ("" if no one yet: an
 // organisation's ID, or a device key). The door of a used invite stays
@@ -880,9 +904,10 @@ func (n *Node) JoinProtocol() protocol.ID { return n.joinProtocol() }
 
 // AnswerJoin reads a join request from r, sent by from to self, and
 // writes the answer to w.
-func (n *Node) AnswerJoin(ctx context.Context, from, self peer.ID, r io.Reader, w io.Writer) {
+func (n *Node) AnswerJoin(ctx context.Context, from, self peer.ID, r io.Reader, w io.Writer) (note string) {
 	reply := n.answerJoin(ctx, from, self, r)
 	json.NewEncoder(w).Encode(reply)
+	return reply.note
 }
 
 // DoorsWanted are the secrets of this device's open invites, each with

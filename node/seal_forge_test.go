@@ -278,6 +278,16 @@ func TestSealedVersion1StillOpens(t *testing.T) {
 	if st, err := n.state.Check(v1); st != crdt.StatusHeld || !errors.Is(err, crdt.ErrUncommitted) {
 		t.Fatalf("a version 1 body on a network founded since: %v, %v", st, err)
 	}
+	// Held, it is explained as what it is, not as its author's standing
+	// (review 10).
+	n.mu.Unlock()
+	defer n.mu.Lock() // (for the deferred Unlock above)
+	if _, err := n.Ingest(context.Background(), [][]byte{v1.Raw()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Request(v1.ID().String()); err == nil || !strings.Contains(err.Error(), "sealed in the old format") || strings.Contains(err.Error(), "standing") {
+		t.Fatalf("asking for the held version 1 request: %v", err)
+	}
 }
 
 func mustEncode(t *testing.T, b any) []byte {

@@ -302,8 +302,8 @@ func (n *Node) Governance() GovernanceInfo {
 	return out
 }
 
-// takenName refuses an organisation's name that another organisation
-// (admitted or awaiting admission) has already once case, spacing,
+// takenName refuses an organisation's name that an admitted member has
+// already once case, spacing,
 // invisible characters and look-alike letters are set aside (sameName):
 // two names that look the same would be mistaken for each other, in
 // members, in --to and on every screen. id is the organisation being
@@ -312,14 +312,15 @@ func (n *Node) takenName(name string, id crdt.OrgID) error {
 	if idInBrackets(name) {
 		return fmt.Errorf("%q holds what looks like an organisation's ID in brackets, the form Murmur shows to tell organisations apart: a reader could take it for another; the new one must join under a name without it", name)
 	}
+	// Only admitted members hold their names: an organisation awaiting
+	// admission does not, or whoever holds a stolen code could squat the
+	// rightful joiner's name for as long as it waits (review 10). Of two
+	// that wait under one name, the first admitted takes it (Approve checks
+	// again).
 	for _, o := range n.state.Members() {
-		if o.ID != id && sameName(o.Name, name) {
-			state := "a member"
-			if !o.Admitted {
-				state = "awaiting admission"
-			}
-			return fmt.Errorf("an organisation called %q is %s already (%s): two names that look the same would be mistaken for each other; the new one must join under another name",
-				o.Name, state, o.ID.String()[:12])
+		if o.ID != id && o.Admitted && sameName(o.Name, name) {
+			return fmt.Errorf("an organisation called %q is a member already (%s): two names that look the same would be mistaken for each other; the new one must join under another name",
+				o.Name, o.ID.String()[:12])
 		}
 	}
 	return nil

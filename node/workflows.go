@@ -153,10 +153,14 @@ func (e notListed) Unwrap() error { return ErrNotFound }
 // such request is stored.
 func (n *Node) notApplied(ref string) string {
 	lo, hi := idRange(strings.ToLower(strings.TrimSpace(ref)))
-	var sts []crdt.Status
-	err := n.store.StoredBetween(context.Background(), lo, hi, 2, func(_ crdt.ID, k crdt.Kind, st crdt.Status) {
+	var (
+		sts   []crdt.Status
+		ids   []crdt.ID
+		kinds []crdt.Kind
+	)
+	err := n.store.StoredBetween(context.Background(), lo, hi, 2, func(id crdt.ID, k crdt.Kind, st crdt.Status) {
 		if k == crdt.KindRequest || k == crdt.KindSealed {
-			sts = append(sts, st)
+			sts, ids, kinds = append(sts, st), append(ids, id), append(kinds, k)
 		}
 	})
 	if err != nil || len(sts) != 1 {
@@ -166,6 +170,17 @@ func (n *Node) notApplied(ref string) string {
 	case crdt.StatusWaiting:
 		return "is on this node but waits for an earlier entry from its author that has not arrived yet: it can be seen and answered once that arrives (`murmur status` counts the entries waiting)"
 	case crdt.StatusHeld:
+		if kinds[0] == crdt.KindSealed {
+			// Held with its author in good standing: the sealed body's
+			// old format (no key commitment), which this network refuses.
+			if rec, err := n.store.Get(context.Background(), ids[0]); err == nil {
+				if e, err := crdt.Decode(rec.Raw); err == nil {
+					if _, ok := n.state.Standing(e.Author); ok {
+						return "is on this node but held: it is sealed in the old format, without the commitment to its key that this network requires (its author's node runs an old or altered Murmur); it cannot be shown"
+					}
+				}
+			}
+		}
 		return "is on this node but held: its author has no standing to write it (a device not, or no longer, admitted)"
 	}
 	return ""

@@ -47,7 +47,10 @@ whoever uses it first joins. Where admission takes more than one
 steward's approval, the joiner's node receives nothing of the network
 (not its key, not its members, no content) until the other stewards
 approve with murmur approve; it asks this node again until then, so keep
-murmur run running here.`
+murmur run running here. A joiner whose name is too close to a member's is
+refused without being told whose; after three such tries this node closes
+the invite and says so in its log (make a new one if the rightful joiner
+still needs it).`
 
 // exactTime is a moment as people read it: local time, to the minute,
 // with the day and the time zone.

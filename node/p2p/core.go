@@ -174,8 +174,10 @@ type Core interface {
 
 	// JoinProtocol is the join protocol of this node's network.
 	JoinProtocol() protocol.ID
-	// AnswerJoin reads a join request from r and writes the answer to w.
-	AnswerJoin(ctx context.Context, from, self peer.ID, r io.Reader, w io.Writer)
+	// AnswerJoin reads a join request from r and writes the answer to w;
+	// note, if not empty, is for the node's log (an organisation joined,
+	// a refused name).
+	AnswerJoin(ctx context.Context, from, self peer.ID, r io.Reader, w io.Writer) (note string)
 	// DoorsWanted are the secrets of this device's open invites, each
 	// with who used it ("" if no one yet).
 	DoorsWanted() (map[[inviteSecretLen]byte]string, error)

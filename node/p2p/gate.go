@@ -123,6 +123,9 @@ func standingOf(c Core, p peer.ID) standing {
 type gater struct {
 	core  Core
 	event func(GateEvent)
+	// dialable is the rule every address this host dials must pass
+	// (Runner.dialable); nil: any (a door, which dials nothing).
+	dialable func(ma.Multiaddr) bool
 }
 
 var _ connmgr.ConnectionGater = gater{}
@@ -134,8 +137,15 @@ var _ connmgr.ConnectionGater = gater{}
 // goes through.
 func (g gater) InterceptPeerDial(p peer.ID) bool { return g.core.MemberPeer(p) }
 
-// InterceptAddrDial: the peer was judged by InterceptPeerDial.
-func (g gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
+// InterceptAddrDial: the peer was judged by InterceptPeerDial; the
+// address must pass the one rule every address this node dials passes
+// (addrport.Dialable), wherever it was learnt — a hint, a contact, or what
+// a member's node advertised over identify, which go-libp2p keeps in the
+// peerstore and would otherwise dial as it is (review 10: a rogue's LAN
+// addresses, its host names).
+func (g gater) InterceptAddrDial(_ peer.ID, a ma.Multiaddr) bool {
+	return g.dialable == nil || g.dialable(a)
+}
 
 // InterceptAccept: who is calling is not known before the handshake.
 func (g gater) InterceptAccept(network.ConnMultiaddrs) bool {

@@ -72,7 +72,7 @@ type JoinOptions struct {
 	Logf  func(string, ...any)
 	// AskEvery is how long a joiner whose organisation awaits more
 	// stewards' approval waits before it first asks again (then longer,
-	// up to 16 times as long); 15 s if zero.
+	// up to 4 times as long: a minute by default); 15 s if zero.
 	AskEvery time.Duration
 }
 
@@ -151,10 +151,10 @@ func CompleteJoin(ctx context.Context, j Joiner, opt JoinOptions) error {
 			return ctx.Err()
 		case err == nil && pending != "":
 			if pending != said {
-				logf("the inviter's node accepted the invite; your organisation awaits the other stewards' approval (%s). Keep this running: it asks again, and completes the join once they approve", pending)
+				logf("the inviter's node accepted the invite; your organisation awaits the other stewards' approval (%s). Keep this running: it asks again every minute or so, and completes the join within a minute or two of their approval", pending)
 				said = pending
 			}
-			next, wait = wait, min(2*wait, 16*askEvery)
+			next, wait = wait, min(2*wait, 4*askEvery)
 			backoff = time.Second
 		default:
 			logf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second))
@@ -282,5 +282,7 @@ func (r *Runner) serveJoinIf(s network.Stream, admit func(peer.ID) bool) {
 		return
 	}
 	s.SetDeadline(time.Now().Add(joinReplyWindow))
-	r.core.AnswerJoin(context.Background(), s.Conn().RemotePeer(), s.Conn().LocalPeer(), bufio.NewReader(io.LimitReader(s, maxJoinRequest)), s)
+	if note := r.core.AnswerJoin(context.Background(), s.Conn().RemotePeer(), s.Conn().LocalPeer(), bufio.NewReader(io.LimitReader(s, maxJoinRequest)), s); note != "" {
+		r.opt.Logf("%s", note)
+	}
 }

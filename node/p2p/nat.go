@@ -395,13 +395,21 @@ func (r *Runner) askReachability(now time.Time) {
 		return
 	}
 	answered := 0
-	said := map[string]int{} // how many members said they reached each address
+	said := map[string]int{} // how many organisations said they reached each address
 	var heard []ma.Multiaddr
+	// One device an organisation: a member organisation adds devices at
+	// will, and two of one rogue's must not count as two members (review
+	// 10). This organisation's own devices count as one.
+	askedOrg := map[crdt.OrgID]bool{}
 	for _, p := range r.h.Network().Peers() {
 		if answered == 3 {
 			break
 		}
 		if !r.core.MemberPeer(p) || r.h.Network().Connectedness(p) != network.Connected {
+			continue
+		}
+		org, _ := r.core.SyncedOrg(p) // (zero: this organisation's)
+		if askedOrg[org] {
 			continue
 		}
 		if protos, err := r.h.Peerstore().SupportsProtocols(p, reachProtocol(r.core.Network())); err != nil || len(protos) == 0 {
@@ -411,6 +419,7 @@ func (r *Runner) askReachability(now time.Time) {
 		if err != nil {
 			continue
 		}
+		askedOrg[org] = true
 		answered++
 		for _, a := range got {
 			if !slices.ContainsFunc(heard, a.Equal) {

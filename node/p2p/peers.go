@@ -374,13 +374,24 @@ func (r *Runner) contactAddrs(p peer.ID) ([][]byte, store.Via, bool) {
 // is one. A member's node advertises its own addresses: a rogue one could
 // otherwise have every node it reached look up a name it controls, or dial
 // a service on their own computer, at each start.
-func (r *Runner) dialable(a ma.Multiaddr) bool {
+func (r *Runner) dialable(a ma.Multiaddr) bool { return dialableAt(a, r.loopbackOnly) }
+
+// dialableAt is the address rule (addrport.Dialable), through a relay the
+// relay's address.
+func dialableAt(a ma.Multiaddr, loopbackOK bool) bool {
 	if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
 		relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_P2P })
-		return addrport.Dialable(relay, r.loopbackOnly) == nil
+		return addrport.Dialable(relay, loopbackOK) == nil
 	}
-	return addrport.Dialable(a, r.loopbackOnly) == nil
+	return addrport.Dialable(a, loopbackOK) == nil
 }
+
+// dialableByHost is the rule the host's connection gate holds every dial
+// to: the address rule, with loopback allowed — an address the operator
+// gave (--peer) may be on this computer, and go-libp2p keeps a peer's
+// loopback addresses only when it reached that peer over loopback. What
+// this node remembers and dials of its own accord passes dialable.
+func dialableByHost(a ma.Multiaddr) bool { return dialableAt(a, true) }
 
 func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)))

@@ -14,6 +14,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node"
 	"github.com/murmurnet/murmur/node/p2p"
 )
 
@@ -97,6 +99,73 @@ func TestRogueReachAnswerIsNotBelieved(t *testing.T) {
 	waitFor(t, 60*time.Second, "the rogue answers a's question", func() bool { return len(answered) >= 1 })
 	waitFor(t, 30*time.Second, "a takes the answer for what it is", func() bool { return ra.NAT().Reachability == p2p.ReachBehindNAT })
 	for _, h := range b.AddressHints(time.Now()) {
+		for _, m := range h.Addrs {
+			if ip, err := manet.ToIP(m); err == nil && ip.Equal(net.ParseIP("198.51.100.66")) {
+				t.Fatalf("a published the address the rogue named: %v", h.Addrs)
+			}
+		}
+	}
+}
+
+// Review 10: the two members a non-own IP needs must be two
+// organisations. One rogue organisation with two devices, both naming
+// the same address the asker does not have, is one member: the asker
+// neither believes it nor publishes it.
+func TestRogueOrgsTwoDevicesAreOneWitness(t *testing.T) {
+	ctx := context.Background()
+	ns := orgsNet(t, 2)
+	a, b := ns[0], ns[1]
+	b2, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis(), Org: b.Org()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b2.Close() })
+	if err := b2.Unlock(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.DeviceAdded{Device: b2.Device(), Org: b.Org(), Label: "second laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan struct{}, 100)
+	lie := func(r *p2p.Runner, n *node.Node) {
+		r.Host().SetStreamHandler(protocol.ID("/murmur/reach/1/"+n.Network().String()), func(s network.Stream) {
+			defer s.Close()
+			var req struct {
+				Addrs []string `json:"addrs"`
+			}
+			if json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&req) != nil {
+				return
+			}
+			var lies []string
+			for _, str := range req.Addrs {
+				if port, err := ma.StringCast(str).ValueForProtocol(ma.P_TCP); err == nil {
+					lies = append(lies, "/ip4/198.51.100.66/tcp/"+port)
+				}
+			}
+			json.NewEncoder(s).Encode(map[string][]string{"reached": lies})
+			answered <- struct{}{}
+		})
+	}
+	rb := runOn(t, b, 0, p2p.RunOptions{})
+	lie(rb, b)
+	rb2 := runOn(t, b2, 0, p2p.RunOptions{Peers: rb.Addrs()})
+	lie(rb2, b2)
+	ra := runOn(t, a, 0, p2p.RunOptions{Peers: append(rb.Addrs(), rb2.Addrs()...), NATEvery: 300 * time.Millisecond, ReachEvery: 100 * time.Millisecond})
+	waitFor(t, 60*time.Second, "a is connected to both of the rogue's devices", func() bool {
+		return ra.Host().Network().Connectedness(rb.Host().ID()) == network.Connected && ra.Host().Network().Connectedness(rb2.Host().ID()) == network.Connected && a.MemberPeer(rb2.Host().ID())
+	})
+	// Three answers from here on: asked both devices in one round, as it
+	// used to, a would have finished a round with both of them.
+	// At no moment does a believe it is reachable.
+	believed := func() {
+		if st := ra.NAT(); st.Reachability == p2p.ReachPublic {
+			t.Fatalf("two devices of one organisation made a believe it is reachable: %+v", st)
+		}
+	}
+	before := len(answered)
+	waitFor(t, 60*time.Second, "a asks the rogue a few times", func() bool { believed(); return len(answered) >= before+3 })
+	waitFor(t, 30*time.Second, "a takes the answers for what they are", func() bool { believed(); return ra.NAT().Reachability == p2p.ReachBehindNAT })
+	for _, h := range a.AddressHints(time.Now()) {
 		for _, m := range h.Addrs {
 			if ip, err := manet.ToIP(m); err == nil && ip.Equal(net.ParseIP("198.51.100.66")) {
 				t.Fatalf("a published the address the rogue named: %v", h.Addrs)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -256,7 +257,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 		if key, err = n.HostKey(); err != nil {
 			return nil, err
 		}
-		if r.h, err = newHost(key, r.opt.Listen, psk, gater{core: n, event: r.event}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
+		if r.h, err = newHost(key, r.opt.Listen, psk, gater{core: n, event: r.event, dialable: dialableByHost}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
 			return nil, err
 		}
 	}
@@ -367,6 +368,10 @@ func newHost(priv lpcrypto.PrivKey, listen []string, psk []byte, gate connmgr.Co
 			libp2p.ResourceManager(rm),
 			libp2p.Transport(tcp.NewTCPTransport),
 			libp2p.Muxer(yamux.ID, yamuxTransport()),
+			// No name is ever looked up: a member's node is dialled at IP
+			// addresses only, and a host name a rogue advertised would
+			// tell its DNS server when this node is online (review 10).
+			libp2p.MultiaddrResolver(noDNS{}),
 		}
 		o = append(o, extra...)
 		if psk != nil {
@@ -1152,4 +1157,22 @@ func (r *Runner) writeRunFile() {
 		info.AloneSince = &since
 	}
 	r.core.WriteRunFile(info)
+}
+
+// noDNS is the multiaddr resolver of a Murmur host: it resolves nothing.
+type noDNS struct{}
+
+var errNoDNS = errors.New("host names are not looked up")
+
+// namesRefused counts the names noDNS was asked for (tests).
+var namesRefused atomic.Int64
+
+func (noDNS) ResolveDNSAddr(context.Context, peer.ID, ma.Multiaddr, int, int) ([]ma.Multiaddr, error) {
+	namesRefused.Add(1)
+	return nil, errNoDNS
+}
+
+func (noDNS) ResolveDNSComponent(context.Context, ma.Multiaddr, int) ([]ma.Multiaddr, error) {
+	namesRefused.Add(1)
+	return nil, errNoDNS
 }
