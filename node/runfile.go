@@ -145,3 +145,13 @@ func natStatusLine(st NATStatus, names func(string) string) string {
 	}
 	return "Whether other members can reach this node directly is not known yet."
 }
+
+// AloneSince is when the running node last had a member's node connected,
+// if that was more than an hour ago (nil otherwise, or if no node runs):
+// what the web interface's banner says, without the cost of Status.
+func (n *Node) AloneSince() *time.Time {
+	if info, ok := n.running(); ok {
+		return info.AloneSince
+	}
+	return nil
+}

@@ -42,9 +42,8 @@ func (p page) render(name string, data map[string]any) {
 	data["Unlocked"] = p.csrf != ""
 	data["Path"] = p.r.URL.Path
 	data["Page"] = name
-	if p.s.opt.Connection != nil && p.csrf != "" {
-		c := p.s.opt.Connection()
-		data["Connection"] = &c
+	if p.csrf != "" {
+		data["AloneSince"] = p.s.n.AloneSince()
 	}
 	var b bytes.Buffer
 	if err := p.s.tmpl.ExecuteTemplate(&b, name, data); err != nil {
@@ -85,7 +84,13 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return id
 		},
-		"kind":    func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"kind": func(c *catalogue, kind string) string { return c.T("kind." + kind) },
+		"whent": func(c *catalogue, t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return c.Time(*t)
+		},
 		"add":     func(a, b int) int { return a + b },
 		"percent": func(v *float64) string { return fmt.Sprintf("%.0f%%", 100**v) },
 		"deref":   func(v *float64) float64 { return *v },
@@ -140,6 +145,8 @@ func (s *Server) route(p page) {
 		s.lock(p)
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
+	case path == "/connection" && method == http.MethodGet:
+		p.render("connection", map[string]any{"Status": s.n.Status()})
 	case path == "/stats" && method == http.MethodGet:
 		s.stats(p)
 	case path == "/grants" && method == http.MethodGet:

@@ -46,14 +46,6 @@ type Options struct {
 	IdleLock time.Duration
 	// Now is the clock (tests); time.Now if nil.
 	Now func() time.Time
-	// Connection reports the node's links, if it runs (nil: not shown).
-	Connection func() Connection
-}
-
-// Connection is what the interface shows of the node's links.
-type Connection struct {
-	Peers []string // the names of the member organisations connected now
-	Alone bool     // no member's node reached for more than an hour
 }
 
 // Server serves the interface of one node.

@@ -589,4 +589,9 @@ func TestShareAndAcknowledge(t *testing.T) {
 	if _, page := f.do(c, "GET", path, nil, nil); !strings.Contains(page, "has acknowledged this alert") {
 		t.Fatal("the alert is not shown acknowledged")
 	}
+	// The connection page: who is connected, each member's last contact.
+	eventually(t, "the connection page shows Beta connected", func() bool {
+		_, page := f.do(c, "GET", "/connection", nil, nil)
+		return strings.Contains(page, "connected now: 1.") && strings.Contains(page, "Beta Collective")
+	})
 }
