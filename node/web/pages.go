@@ -161,6 +161,12 @@ func (s *Server) route(p page) {
 		s.members(p, "", "")
 	case path == "/members/approve" && method == http.MethodPost:
 		s.approve(p)
+	case path == "/members/invite" && method == http.MethodPost:
+		s.invite(p)
+	case path == "/members/revoke" && method == http.MethodGet:
+		s.revokeForm(p, p.r.URL.Query().Get("device"), "")
+	case path == "/members/revoke" && method == http.MethodPost:
+		s.revoke(p)
 	case path == "/requests" && method == http.MethodGet:
 		s.requests(p)
 	case path == "/requests/new" && method == http.MethodGet:

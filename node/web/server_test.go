@@ -595,3 +595,54 @@ func TestShareAndAcknowledge(t *testing.T) {
 		return strings.Contains(page, "connected now: 1.") && strings.Contains(page, "Beta Collective")
 	})
 }
+
+// An invite made on the members page shows its code and QR code; a
+// device is revoked only once the confirmation is ticked.
+func TestInviteAndRevokeFromTheMembersPage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.unlocked()
+	_, page := f.do(c, "GET", "/members", nil, nil)
+	tok := csrfOf(t, page)
+	resp, page := f.do(c, "POST", "/members/invite", url.Values{"csrf": {tok}, "purpose": {"organisation"}, "expires": {"24h"}}, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<svg class="qr"`) || !strings.Contains(page, "Valid once, until") {
+		t.Fatalf("the invite: %s\n%s", resp.Status, page)
+	}
+	_, rest, _ := strings.Cut(page, `<p class="code"><code>`)
+	text, _, _ := strings.Cut(rest, "</code>")
+	if _, err := node.ParseInviteCode(text); err != nil {
+		t.Fatalf("the code shown (%q): %v", text, err)
+	}
+	// A second device of this organisation, then its revocation.
+	d, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: f.n.Genesis(), Org: f.n.Org()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := f.n.Append(ctx, &crdt.DeviceAdded{Device: d.Device(), Org: f.n.Org(), Label: "field laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page = f.do(c, "GET", "/members", nil, nil)
+	if !strings.Contains(page, "/members/revoke?device="+d.Device().String()) {
+		t.Fatal("no way to revoke the second device")
+	}
+	_, page = f.do(c, "GET", "/members/revoke?device="+d.Device().String(), nil, nil)
+	if !strings.Contains(page, "field laptop") || !strings.Contains(page, "cannot be undone") {
+		t.Fatalf("the revocation's confirmation:\n%s", page)
+	}
+	before := f.n.EntryCount()
+	if resp, page := f.do(c, "POST", "/members/revoke", url.Values{"csrf": {tok}, "device": {d.Device().String()}}, nil); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Tick the box") || f.n.EntryCount() != before {
+		t.Fatalf("revoking unconfirmed: %s", resp.Status)
+	}
+	resp, page = f.do(c, "POST", "/members/revoke", url.Values{"csrf": {tok}, "device": {d.Device().String()}, "confirm": {"yes"}}, nil)
+	// (The revocation, and the organisation's key rotated past it.)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Revoked device") || f.n.EntryCount() <= before {
+		t.Fatalf("revoking: %s, %d entries (%d before)\n%s", resp.Status, f.n.EntryCount(), before, page[strings.Index(page, "<main"):])
+	}
+	// This organisation's last device needs the box that says so.
+	before = f.n.EntryCount()
+	resp, page = f.do(c, "POST", "/members/revoke", url.Values{"csrf": {tok}, "device": {f.n.Device().String()}, "confirm": {"yes"}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || f.n.EntryCount() != before || !strings.Contains(page, "understand") {
+		t.Fatalf("revoking the last device without the box: %s\n%s", resp.Status, page)
+	}
+}
