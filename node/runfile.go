@@ -80,6 +80,13 @@ func (n *Node) LockRun() (release func(), err error) {
 	return l.release, nil
 }
 
+// Running reports whether a node runs on dir, and which process: what
+// anyone may read of run.json, without the device key.
+func Running(dir string) (pid int, ok bool) {
+	info, ok := readRunFile(dir)
+	return info.PID, ok
+}
+
 // readRunFile returns which process runs a node on dir, and whether it
 // said so recently: what anyone may read of run.json.
 func readRunFile(dir string) (runInfo, bool) {

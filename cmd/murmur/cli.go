@@ -42,6 +42,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// onUI, if set, is called with the web interface's address once
+	// murmur run serves it (murmur ui opens the browser there).
+	onUI func(url string)
 }
 
 // cmdFlags are the flags every command has.

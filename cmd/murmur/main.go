@@ -27,6 +27,7 @@ type command struct {
 var commands = []command{
 	{"init", "found a new network, with this device as its first organisation's first device", cmdInit},
 	{"run", "run the node: connect to members (those given with --peer, those reached before, those that announce an address), send and receive entries, until Ctrl-C", cmdRun},
+	{"ui", "open the web interface in the browser, starting the node if needed", cmdUI},
 	{"status", "this node and its state, and when each member organisation was last reached", cmdStatus},
 	{"members", "organisations, stewards, devices and revocations", cmdMembers},
 	{"invite", "an invite code for another organisation (stewards)", cmdInvite},
@@ -81,7 +82,7 @@ func memoryLimit(args []string, getenv func(string) string) (int64, bool) {
 	if getenv("GOMEMLIMIT") != "" {
 		return 0, false
 	}
-	if len(args) > 0 && args[0] == "run" {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "ui") { // (ui runs the node when none runs)
 		return runMemoryLimit, true
 	}
 	return commandMemoryLimit, true

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -121,12 +122,15 @@ func cmdRun(e *env, args []string) error {
 	}
 	stopUI := func() {}
 	if *uiListen != "off" {
-		stop, err := serveUI(n, *uiListen, logf)
+		stop, err := serveUI(n, dir, *uiListen, logf)
 		switch {
 		case err == nil:
 			defer stop() // (first thing on Ctrl-C too, below)
 			stopUI = stop
 			fmt.Fprintf(e.stdout, "Web interface (this computer only): http://%s/\n", *uiListen)
+			if e.onUI != nil {
+				e.onUI("http://" + *uiListen + "/")
+			}
 		case uiChosen:
 			return err
 		default: // (another node on this computer has the default port)
@@ -195,8 +199,12 @@ func checkUIListen(addr string) error {
 	return nil
 }
 
+// uiAddrName is the file in the data directory that says, while a node
+// runs, where its web interface is (murmur ui reads it).
+const uiAddrName = "ui.addr"
+
 // serveUI serves n's web interface at addr until stop is called.
-func serveUI(n *node.Node, addr string, logf func(string, ...any)) (stop func(), err error) {
+func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop func(), err error) {
 	s, err := web.New(n, web.Options{Addr: addr})
 	if err != nil {
 		return nil, err
@@ -214,6 +222,12 @@ func serveUI(n *node.Node, addr string, logf func(string, ...any)) (stop func(),
 			logf("the web interface stopped: %v", err)
 		}
 	}()
+	os.WriteFile(filepath.Join(dir, uiAddrName), []byte(addr+"\n"), 0o600)
 	var once gosync.Once
-	return func() { once.Do(func() { srv.Close() }) }, nil // (live feeds never go idle: no Shutdown)
+	return func() {
+		once.Do(func() {
+			srv.Close() // (live feeds never go idle: no Shutdown)
+			os.Remove(filepath.Join(dir, uiAddrName))
+		})
+	}, nil
 }

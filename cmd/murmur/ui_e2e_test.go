@@ -52,3 +52,21 @@ func TestCLIRunServesTheWebInterface(t *testing.T) {
 		t.Fatalf("another host's name: %d", code)
 	}
 }
+
+// murmur ui with no node running starts one with its web interface (and,
+// without a desktop, prints where it is); with a node running, it points
+// at that node's interface and returns.
+func TestCLIUIStartsOrFindsTheNode(t *testing.T) {
+	t.Parallel()
+	a, _ := founded(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	ra := a.start("ui", "--no-browser", "--ui-listen", addr)
+	eventually(t, 30*time.Second, "murmur ui starts the node and says where its interface is", func() bool {
+		return strings.Contains(ra.stdout.String(), "Open http://"+addr+"/ in a browser")
+	})
+	r := a.ok("ui", "--no-browser")
+	if !strings.Contains(r.stdout, "Open http://"+addr+"/ in a browser") {
+		t.Fatalf("murmur ui beside a running node: %s", r)
+	}
+	refused(t, newCLI(t, t.TempDir()).run("ui", "--no-browser"), 1)
+}
