@@ -18,7 +18,7 @@ NODES       ?= 5
 SEED        ?= 1
 SCENARIO    ?=
 
-.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools browser-tools check fmt vet staticcheck clean
+.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools browser-tools browser-tools-chromium check fmt vet staticcheck clean
 
 all: build
 
@@ -142,8 +142,17 @@ netns-tools:
 
 # The web interface's browser tests drive Debian's Chromium, headless:
 # installed when missing, as root, where apt-get exists; otherwise the
-# tests fail saying how to get it (they are never skipped).
-browser-tools:
+# tests fail saying how to get it (they are never skipped). They check
+# every page with axe-core, from npm at a pinned version, into bin/axe.
+AXE_VERSION := 4.14.1
+browser-tools: browser-tools-chromium $(BIN)/axe/node_modules/axe-core/axe.min.js
+
+$(BIN)/axe/node_modules/axe-core/axe.min.js:
+	@command -v npm >/dev/null 2>&1 || { echo "The accessibility check needs npm to install axe-core $(AXE_VERSION) (Debian: apt-get install -y npm), or name axe.min.js with MURMUR_AXE"; exit 1; }
+	npm install --no-audit --no-fund --silent --prefix $(BIN)/axe axe-core@$(AXE_VERSION)
+	@touch $@
+
+browser-tools-chromium:
 	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && [ -z "$$MURMUR_CHROMIUM" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "Installing Chromium for the web interface's browser tests"; \

@@ -2,10 +2,12 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +66,48 @@ func shot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// axeSource is axe-core (npm, pinned by the Makefile's browser-tools),
+// read once.
+var axeSource = sync.OnceValues(func() (string, error) {
+	path := os.Getenv("MURMUR_AXE")
+	if path == "" {
+		dir, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				break
+			}
+		}
+		path = filepath.Join(dir, "bin", "axe", "node_modules", "axe-core", "axe.min.js")
+	}
+	b, err := os.ReadFile(path)
+	return string(b), err
+})
+
+// accessible runs axe-core on the page and fails the test on any serious
+// or critical violation (WCAG 2 A and AA rules).
+func accessible(t *testing.T, page string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		src, err := axeSource()
+		if err != nil {
+			t.Fatalf("the accessibility check needs axe-core: run make browser-tools (it installs it with npm), or name axe.min.js in MURMUR_AXE (%v)", err)
+		}
+		if _, err := chromedp.Evaluate[bool](src+"\n;true")(ctx, tg); err != nil {
+			return chromedp.Void{}, fmt.Errorf("loading axe-core: %w", err)
+		}
+		found, err := chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}).then(r => JSON.stringify(r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => v.id + ": " + v.help + " (" + v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", ") + ")")))`, chromedp.EvalAwaitPromise)(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, fmt.Errorf("running axe-core: %w", err)
+		}
+		if found != "[]" {
+			t.Errorf("the %s page has serious accessibility violations: %s", page, found)
+		}
+		return chromedp.Void{}, nil
+	}
+}
+
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -91,6 +135,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.ID("passphrase")),
 		shot(t, "locked"),
+		accessible(t, "lock"),
 		chromedp.SendKeys(chromedp.ID("passphrase"), pass+kb.Enter),
 		chromedp.WaitVisible(chromedp.ID("inbox")),
 	)
@@ -108,10 +153,12 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 		chromedp.KeyEvent(kb.Tab),
 		chromedp.KeyEvent("Tanzania"), // a select picks by typing
 		shot(t, "new-request"),
+		accessible(t, "new request"),
 		chromedp.Focus(chromedp.ID("title")),
 		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.ID("responses")),
 		shot(t, "request"),
+		accessible(t, "request"),
 	)
 	if text := get(t, ctx, "the title", chromedp.Text(chromedp.CSS("h1"))); text != "Does anyone know Amina K.?" {
 		t.Fatalf("the request's page: %q", text)
@@ -128,13 +175,19 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	do(t, ctx, "waiting for the live update",
 		chromedp.WaitVisible(`//a[contains(., "Joint letter on the Arusha arrests")]`),
 		shot(t, "inbox"),
+		accessible(t, "inbox"),
 	)
+	for _, pg := range []string{"requests", "directory", "members", "grants", "stats", "connection"} {
+		do(t, ctx, "the "+pg+" page", chromedp.Navigate(base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")), shot(t, pg), accessible(t, pg))
+	}
+	do(t, ctx, "back to the inbox", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("inbox")))
 	// Arabic, chosen in the page: right to left.
 	do(t, ctx, "choosing Arabic",
 		chromedp.SetValue(chromedp.ID("lang"), "ar"),
 		chromedp.Submit(chromedp.ID("lang")),
 		chromedp.WaitVisible(chromedp.CSS(`html[dir="rtl"] #inbox`)),
 		shot(t, "inbox-ar"),
+		accessible(t, "Arabic inbox"),
 	)
 	if flow := get(t, ctx, "the direction", chromedp.Evaluate[string](`getComputedStyle(document.body).direction`)); flow != "rtl" {
 		t.Fatalf("Arabic: direction %q", flow)
