@@ -237,6 +237,13 @@ func Init(ctx context.Context, dir string, opt InitOptions) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("publishing the organisation's key: %w", err)
 	}
+	// The web interface's certificate, for an interface served beyond
+	// this computer (webcert.go; a node set up otherwise makes it on
+	// first use).
+	if _, _, err := n.WebCertificate(); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("making the web interface's certificate: %w", err)
+	}
 	return n, nil
 }
 

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,7 +33,7 @@ func cmdRun(e *env, args []string) error {
 	noMDNS := c.Bool("no-mdns", false, "do not announce this node on the local network, nor look for members there (mDNS; on by default: on a café's Wi-Fi, anyone there can see that a node announces itself, though not which network or organisation)")
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
 	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address with a port, like /ip4/203.0.113.7/tcp/4721 or /ip4/203.0.113.7/udp/4721/quic-v1 (repeatable, at most 8); every member's node learns it")
-	uiListen := c.String("ui-listen", web.DefaultAddr, "where the web interface listens, on this computer only (an address of 127.0.0.0/8 or ::1, with a port), or off for none; open it with a browser at http://ADDR/")
+	uiListen := c.String("ui-listen", web.DefaultAddr, "where the web interface listens: an IP address and a port, or off for none. On loopback (the default) it is for this computer only, at http://ADDR/; any other address is served over TLS, at https://ADDR/, with this node's own certificate, whose fingerprint murmur run prints (see README)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
@@ -127,9 +130,16 @@ func cmdRun(e *env, args []string) error {
 		case err == nil:
 			defer stop() // (first thing on Ctrl-C too, below)
 			stopUI = stop
-			fmt.Fprintf(e.stdout, "Web interface (this computer only): http://%s/\n", *uiListen)
+			url := "http://" + *uiListen + "/"
+			if uiOverTLS(*uiListen) {
+				_, fp, _ := n.WebCertificate()
+				url = "https://" + *uiListen + "/"
+				fmt.Fprintf(e.stdout, "Web interface, over TLS: %s\nIts certificate's SHA-256 fingerprint (check that the browser shows the same before giving the passphrase):\n  %s\n", url, fp)
+			} else {
+				fmt.Fprintf(e.stdout, "Web interface (this computer only): %s\n", url)
+			}
 			if e.onUI != nil {
-				e.onUI("http://" + *uiListen + "/")
+				e.onUI(url)
 			}
 		case uiChosen:
 			return err
@@ -182,21 +192,21 @@ func reachable(addrs []string) string {
 	return best
 }
 
-// checkUIListen accepts "off" or a loopback address with a port: this
-// release serves the web interface to this computer only (beyond it, it
-// would need TLS, which it does not have yet).
+// checkUIListen accepts "off" or an IP address with a port.
 func checkUIListen(addr string) error {
 	if addr == "off" {
 		return nil
 	}
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
+	if _, err := netip.ParseAddrPort(addr); err != nil {
 		return fmt.Errorf("give an IP address and a port, such as %s, or off", web.DefaultAddr)
 	}
-	if !ap.Addr().IsLoopback() {
-		return fmt.Errorf("the web interface is served to this computer only: use an address of 127.0.0.0/8 or [::1] (the interface would need TLS beyond it, which this release does not have)")
-	}
 	return nil
+}
+
+// uiOverTLS: an interface served beyond this computer is served over TLS.
+func uiOverTLS(addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && !ap.Addr().IsLoopback()
 }
 
 // uiAddrName is the file in the data directory that says, while a node
@@ -205,7 +215,8 @@ const uiAddrName = "ui.addr"
 
 // serveUI serves n's web interface at addr until stop is called.
 func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop func(), err error) {
-	s, err := web.New(n, web.Options{Addr: addr})
+	secure := uiOverTLS(addr)
+	s, err := web.New(n, web.Options{Addr: addr, TLS: secure})
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +227,15 @@ func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop fu
 		}
 		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	if secure {
+		cert, _, err := n.WebCertificate()
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logf("the web interface stopped: %v", err)

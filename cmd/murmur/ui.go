@@ -20,13 +20,13 @@ Opens the web interface in the browser. If no node runs on this data
 directory, it starts one here, as murmur run does (asking for the
 passphrase first), and keeps it running until Ctrl-C; if one runs already,
 it opens that node's interface and returns.`, "murmur ui")
-	uiListen := c.String("ui-listen", web.DefaultAddr, "where the web interface listens, if this starts the node (a loopback address with a port)")
+	uiListen := c.String("ui-listen", web.DefaultAddr, "where the web interface listens, if this starts the node (as murmur run --ui-listen)")
 	noBrowser := c.Bool("no-browser", false, "print the address instead of opening a browser")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
 	if err := checkUIListen(*uiListen); err != nil || *uiListen == "off" {
-		return usagef("--ui-listen %q: give a loopback address with a port, such as %s", *uiListen, web.DefaultAddr)
+		return usagef("--ui-listen %q: give an IP address with a port, such as %s", *uiListen, web.DefaultAddr)
 	}
 	dir, err := c.dataDir(e)
 	if err != nil {
@@ -51,7 +51,12 @@ it opens that node's interface and returns.`, "murmur ui")
 		if err != nil {
 			return errors.New("the node running on this data directory serves no web interface (it was started with --ui-listen off, or another program held its port): stop it and run murmur ui")
 		}
-		open("http://" + strings.TrimSpace(string(b)) + "/")
+		addr := strings.TrimSpace(string(b))
+		if uiOverTLS(addr) {
+			open("https://" + addr + "/")
+		} else {
+			open("http://" + addr + "/")
+		}
 		return nil
 	}
 	e.onUI = open

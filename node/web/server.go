@@ -46,6 +46,9 @@ type Options struct {
 	IdleLock time.Duration
 	// Now is the clock (tests); time.Now if nil.
 	Now func() time.Time
+	// TLS: the interface is served over TLS (beyond this computer): its
+	// cookies are Secure, and a write's Origin is https.
+	TLS bool
 }
 
 // Server serves the interface of one node.
@@ -91,6 +94,16 @@ func New(n *node.Node, opt Options) (*Server, error) {
 	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		s.hosts[h+":"+port] = true
 	}
+	if host, _, _ := net.SplitHostPort(opt.Addr); host == "0.0.0.0" || host == "::" || host == "" {
+		// Served on every address: any of this machine's, at the port.
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if ipn, ok := a.(*net.IPNet); ok {
+					s.hosts[net.JoinHostPort(ipn.IP.String(), port)] = true
+				}
+			}
+		}
+	}
 	if s.tmpl, err = template.New("").Funcs(s.funcs()).ParseFS(files, "templates/*.html"); err != nil {
 		return nil, err
 	}
@@ -111,7 +124,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.hosts[strings.ToLower(r.Host)] {
 		// A page elsewhere whose name now points here (DNS rebinding)
 		// sends its own name: it is answered nothing.
-		http.Error(w, "This address does not serve Murmur's interface: open http://"+s.opt.Addr+"/ instead.", http.StatusMisdirectedRequest)
+		http.Error(w, "This address does not serve Murmur's interface: open the address murmur run printed instead.", http.StatusMisdirectedRequest)
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/assets/") {
@@ -153,7 +166,11 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	if o == "" {
 		return true // (the token is checked besides)
 	}
-	rest, ok := strings.CutPrefix(o, "http://")
+	scheme := "http://"
+	if s.opt.TLS {
+		scheme = "https://"
+	}
+	rest, ok := strings.CutPrefix(o, scheme)
 	return ok && s.hosts[strings.ToLower(rest)]
 }
 
@@ -228,7 +245,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 	s.mu.Lock()
 	s.sessions[id] = &session{csrf: random(), lastSeen: s.opt.Now()}
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -237,7 +254,7 @@ func (s *Server) lock(p page) {
 	s.mu.Lock()
 	delete(s.sessions, p.sessionID)
 	s.mu.Unlock()
-	http.SetCookie(p.w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(p.w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS, MaxAge: -1})
 	http.Redirect(p.w, p.r, "/unlock", http.StatusSeeOther)
 }
 
