@@ -80,6 +80,7 @@ type scaleRow struct {
 	// (status keeps it until the next write); its time and peak RSS.
 	afterWrite    time.Duration
 	afterWriteRSS int64
+	web           []webTiming // the web interface's pages (webscale.go)
 }
 
 type scaleTiming struct {
@@ -112,6 +113,9 @@ func scale(ctx context.Context, w io.Writer, sizes []int, runs int) error {
 		if err != nil {
 			return fmt.Errorf("%d entries: %w", n, err)
 		}
+		if row.web, err = measureWeb(ctx, d, runs); err != nil {
+			return fmt.Errorf("%d entries, the web interface: %w", n, err)
+		}
 		rows = append(rows, row)
 		if keep := os.Getenv("MURMUR_SCALE_KEEP"); keep != "" {
 			// (to look at the directory afterwards: moved there whole)
@@ -128,6 +132,7 @@ func scale(ctx context.Context, w io.Writer, sizes []int, runs int) error {
 		}
 	}
 	printScale(w, rows, runs)
+	printWeb(w, rows)
 	return nil
 }
 

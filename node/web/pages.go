@@ -210,8 +210,10 @@ func (s *Server) home(p page) {
 		return
 	}
 	inbox = withoutAlerts(inbox)
+	// Its own among the latest requests (a page of them: the whole list
+	// is one click away).
 	var ours []node.RequestSummary
-	recent, _, err := s.n.RequestPage(node.RequestFilter{}, "", 200)
+	recent, _, err := s.n.RequestPage(node.RequestFilter{}, "", 50)
 	if err == nil {
 		for _, rq := range recent {
 			if rq.Org == st.Org && len(ours) < 10 {
