@@ -108,7 +108,7 @@ func TestCLIRunServesTheWebInterfaceOverTLS(t *testing.T) {
 	}
 	var secure bool
 	for _, c := range resp.Cookies() {
-		secure = c.Name == "murmur_session" && c.Secure && c.HttpOnly
+		secure = c.Name == fmt.Sprintf("murmur_session_%d", port) && c.Secure && c.HttpOnly
 	}
 	if resp.StatusCode != http.StatusSeeOther || !secure {
 		t.Fatalf("unlocking over TLS: %s, cookies %v", resp.Status, resp.Cookies())

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 )
 
@@ -191,5 +192,88 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	)
 	if flow := get(t, ctx, "the direction", chromedp.Evaluate[string](`getComputedStyle(document.body).direction`)); flow != "rtl" {
 		t.Fatalf("Arabic: direction %q", flow)
+	}
+}
+
+// Two organisations' nodes, each with its interface, in one browser: Alpha
+// opens a request in its page; Beta's inbox shows it without a reload;
+// Beta vouches from the request's page; Alpha's page offers the news and
+// shows Beta's answer in the tally.
+func TestBrowserTwoOrganisations(t *testing.T) {
+	ctx := context.Background()
+	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ra := loopback(t, a)
+	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis(), Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Unlock(func() ([]byte, error) { return []byte(pass), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective"}); err != nil {
+		t.Fatal(err)
+	}
+	loopback(t, b, ra.Addrs()...)
+	eventually(t, "Beta is admitted", func() bool { return b.Status().Admitted })
+	fa, fb := fixtureOn(t, a), fixtureOn(t, b)
+
+	tabA := browse(t)
+	unlock := func(tab context.Context, base string) {
+		do(t, tab, "unlocking "+base,
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitVisible(chromedp.ID("passphrase")),
+			chromedp.SendKeys(chromedp.ID("passphrase"), pass+kb.Enter),
+			chromedp.WaitVisible(chromedp.ID("inbox")),
+		)
+	}
+	unlock(tabA, fa.srv.URL)
+	tabB, cancel := chromedp.NewContext(tabA) // (a second tab of the same browser, once it runs)
+	defer cancel()
+	unlock(tabB, fb.srv.URL) // (its cookie is its own: Alpha's session stays)
+	do(t, tabB, "Beta's inbox", chromedp.Navigate(fb.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
+
+	do(t, tabA, "Alpha opens a request",
+		chromedp.Navigate(fa.srv.URL+"/requests/new"),
+		chromedp.WaitVisible(chromedp.ID("title")),
+		chromedp.SendKeys(chromedp.ID("title"), "Does anyone know Joseph M.?"),
+		chromedp.SendKeys(chromedp.ID("body"), "A journalist from Goma asks for a relocation grant."),
+		chromedp.SetValue(chromedp.ID("region"), "CD"),
+		chromedp.Submit(chromedp.ID("title")),
+		chromedp.WaitVisible(chromedp.ID("responses")),
+	)
+	reqURL := get(t, tabA, "the request's address", chromedp.Location())
+	if h1 := get(t, tabA, "the title", chromedp.Text(chromedp.CSS("h1"))); h1 != "Does anyone know Joseph M.?" {
+		t.Fatalf("Alpha's request page: %q", h1)
+	}
+	do(t, tabB, "Beta's inbox shows it without a reload",
+		chromedp.WaitVisible(`//section[.//h2[@id="inbox"]]//a[contains(., "Does anyone know Joseph M.?")]`),
+		shot(t, "beta-inbox"),
+		accessible(t, "Beta's inbox"),
+	)
+	do(t, tabB, "Beta vouches",
+		chromedp.Click(`//a[contains(., "Does anyone know Joseph M.?")]`),
+		chromedp.WaitVisible(chromedp.ID("body")),
+		chromedp.Click(chromedp.CSS(`input[name="type"][value="vouch"]`)),
+		chromedp.SendKeys(chromedp.ID("body"), "We supported him in 2024; his work is known to us."),
+		chromedp.Submit(chromedp.ID("body")),
+		chromedp.WaitVisible(`//li[contains(., "We supported him in 2024")]`),
+		shot(t, "beta-answered"),
+	)
+	// Alpha's page has a form with a text box: it offers the news rather
+	// than reloading under someone typing.
+	do(t, tabA, "Alpha sees the answer",
+		chromedp.WaitVisible(`//p[@id="live"]//button`),
+		chromedp.Click(`//p[@id="live"]//button`),
+		chromedp.WaitVisible(`//p[contains(., "1 vouch")]`),
+		shot(t, "alpha-tally"),
+		accessible(t, "Alpha's request with an answer"),
+	)
+	if loc := get(t, tabA, "Alpha's page", chromedp.Location()); loc != reqURL {
+		t.Fatalf("Alpha's page moved to %s", loc)
 	}
 }

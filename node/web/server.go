@@ -59,6 +59,8 @@ type Server struct {
 	cats  *catalogues
 	hosts map[string]bool
 
+	cookie string // the session cookie's name (sessionCookie)
+
 	mu       gosync.Mutex
 	sessions map[string]*session
 	tries    *rate.Limiter // passphrase attempts, for everyone together
@@ -69,7 +71,11 @@ type session struct {
 	lastSeen time.Time
 }
 
-const sessionCookie = "murmur_session"
+// sessionCookie names the session cookie of the interface served at
+// port: a browser keeps cookies by host, not by port, and two nodes on one
+// computer (a testnet, two organisations' nodes on one laptop) must not
+// end each other's sessions.
+func sessionCookie(port string) string { return "murmur_session_" + port }
 
 // New makes the interface of n.
 func New(n *node.Node, opt Options) (*Server, error) {
@@ -90,7 +96,7 @@ func New(n *node.Node, opt Options) (*Server, error) {
 	s := &Server{n: n, opt: opt, cats: cats, sessions: map[string]*session{},
 		// Each attempt costs the key's KDF; a guesser gets one a few seconds.
 		tries: rate.NewLimiter(rate.Every(3*time.Second), 5),
-		hosts: map[string]bool{opt.Addr: true}}
+		hosts: map[string]bool{opt.Addr: true}, cookie: sessionCookie(port)}
 	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		s.hosts[h+":"+port] = true
 	}
@@ -181,7 +187,7 @@ func validToken(got, want string) bool {
 // session is the request's unlocked session, if any; it is touched (an
 // idle one is dropped).
 func (s *Server) session(r *http.Request) (*session, string) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.cookie)
 	if err != nil {
 		return nil, ""
 	}
@@ -245,7 +251,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 	s.mu.Lock()
 	s.sessions[id] = &session{csrf: random(), lastSeen: s.opt.Now()}
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -254,7 +260,7 @@ func (s *Server) lock(p page) {
 	s.mu.Lock()
 	delete(s.sessions, p.sessionID)
 	s.mu.Unlock()
-	http.SetCookie(p.w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS, MaxAge: -1})
+	http.SetCookie(p.w, &http.Cookie{Name: s.cookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS, MaxAge: -1})
 	http.Redirect(p.w, p.r, "/unlock", http.StatusSeeOther)
 }
 

@@ -135,7 +135,7 @@ func TestLockedUntilThePassphrase(t *testing.T) {
 	resp, _ = f.do(c, "POST", "/unlock", url.Values{"passphrase": {pass}}, nil)
 	var cookie *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == sessionCookie {
+		if strings.HasPrefix(ck.Name, "murmur_session_") {
 			cookie = ck
 		}
 	}
