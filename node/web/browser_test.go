@@ -181,6 +181,20 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	for _, pg := range []string{"requests", "directory", "members", "grants", "stats", "connection"} {
 		do(t, ctx, "the "+pg+" page", chromedp.Navigate(base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")), shot(t, pg), accessible(t, pg))
 	}
+	// On a phone's screen, and at 200% zoom (half the width in CSS
+	// pixels): nothing runs off the side.
+	for _, width := range []int64{375, 550} {
+		do(t, ctx, "a narrow screen", chromedp.EmulateViewport(width, 800))
+		for _, pg := range []string{"", "requests", "requests/new", "directory", "members", "grants", "stats", "connection"} {
+			do(t, ctx, "the "+pg+" page, narrow", chromedp.Navigate(base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			if over := get(t, ctx, "its width", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`)); over {
+				do(t, ctx, "a screenshot", shot(t, fmt.Sprintf("narrow-%d-%s", width, strings.ReplaceAll(pg, "/", "-"))))
+				wide := get(t, ctx, "what is wide", chromedp.Evaluate[string](`[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 5).map(e => e.tagName + "#" + e.id + "." + e.className + " " + Math.round(e.getBoundingClientRect().width)).join(", ")`))
+				t.Errorf("the /%s page runs off the side of a %d px wide screen: %s", pg, width, wide)
+			}
+		}
+	}
+	do(t, ctx, "the usual screen", chromedp.EmulateReset())
 	do(t, ctx, "back to the inbox", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("inbox")))
 	// Arabic, chosen in the page: right to left.
 	do(t, ctx, "choosing Arabic",
