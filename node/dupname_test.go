@@ -205,6 +205,15 @@ func TestJoinNameRefusalNamesNoOne(t *testing.T) {
 		if !strings.Contains(r.note, "too close to") || (i == joinClashLimit) != strings.Contains(r.note, "closed the invite") {
 			t.Fatalf("clash %d: the inviter's log says %q", i, r.note)
 		}
+		if i == 1 {
+			// Counted on disk: a restart gives no more tries (review 11).
+			f.mu.Lock()
+			kept, err := f.doorSecrets()
+			f.mu.Unlock()
+			if err != nil || len(kept) == 0 || kept[len(kept)-1].Clashes != 1 {
+				t.Fatalf("the count kept: %+v %v", kept, err)
+			}
+		}
 	}
 	// Closed: the rightful joiner is refused too, and the door will not
 	// open again (its secret is forgotten).
@@ -250,6 +259,11 @@ func TestPendingOrganisationDoesNotHoldItsName(t *testing.T) {
 	})
 	if _, err := s2.Approve(ctx, "Delta Defenders"); err == nil || !strings.Contains(err.Error(), "give the ID") {
 		t.Fatalf("approving by a name two organisations wait under: %v", err)
+	}
+	for _, m := range s2.Members() {
+		if m.Name == "Delta Defenders" && !m.NameShared {
+			t.Fatalf("members does not warn that two wait under one name: %+v", m)
+		}
 	}
 	if _, err := s2.Approve(ctx, crdt.OrgIDFor(rightful).String()); err != nil {
 		t.Fatal(err)

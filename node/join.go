@@ -449,7 +449,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	if iv.Purpose == crdt.InviteDevice {
 		user = joiner.String()
 	}
-	if n.joinClashes[iv.Key] >= joinClashLimit || iv.Author == n.device && !n.doorKept(iv.Key) {
+	if iv.Author == n.device && !n.doorKept(iv.Key) {
 		return refuse("the invite was closed by the inviter's node: ask for a new one")
 	}
 	switch {
@@ -471,22 +471,21 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		err = n.addJoinerDevice(ctx, joiner, iv)
 	}
 	if errors.Is(err, errNameClash) {
-		// Said the same whatever the member, and counted: whoever holds
-		// a stolen code must not be able to test names against the
-		// membership (review 10).
-		if n.joinClashes == nil {
-			n.joinClashes = map[[32]byte]int{}
-		}
-		n.joinClashes[iv.Key]++
+		// Said the same whatever the member, and counted (in
+		// doors.sealed, so that a restart gives no more tries): whoever
+		// holds a stolen code must not be able to test names against the
+		// membership (reviews 10 and 11).
 		r := refuse("the organisation's name is too close to the name of a member: move this data directory aside and join again with the same code under another name (murmur join CODE --org NAME)")
-		r.note = fmt.Sprintf("someone holding the invite that expires %s tried to join under a name too close to a member's: refused (%d of %d before this node closes the invite)",
-			timeWord(iv.Expires), n.joinClashes[iv.Key], joinClashLimit)
-		if n.joinClashes[iv.Key] >= joinClashLimit {
+		count, cerr := n.noteClash(iv.Key)
+		switch {
+		case cerr != nil:
+			r.note = fmt.Sprintf("someone holding the invite that expires %s tried to join under a name too close to a member's: refused (the count of such tries could not be kept: %v)", timeWord(iv.Expires), cerr)
+		case count >= joinClashLimit:
 			r.note = fmt.Sprintf("someone holding the invite that expires %s tried %d names too close to members' names: this node closed the invite; if its rightful joiner still needs one, make a new invite",
 				timeWord(iv.Expires), joinClashLimit)
-			if derr := n.dropDoorSecret(iv.Key); derr != nil {
-				r.note += fmt.Sprintf(" (and could not forget its secret: %v)", derr)
-			}
+		default:
+			r.note = fmt.Sprintf("someone holding the invite that expires %s tried to join under a name too close to a member's: refused (%d of %d before this node closes the invite)",
+				timeWord(iv.Expires), count, joinClashLimit)
 		}
 		return r
 	}

@@ -83,17 +83,14 @@ func Initialised(dir string) bool {
 
 // Node is one organisation's device: its keys, store and state.
 type Node struct {
-	dir    string
-	joined []string // where the inviter's node was said to listen, after a join (InviterAddrs)
-	// joinClashes counts, per invite key, the joins refused because the
-	// name was too close to a member's (answerJoin); under mu.
-	joinClashes map[[32]byte]int
-	cfg         config
-	network     crdt.ID
-	org         crdt.OrgID
-	device      crdt.DeviceKey
-	store       store.Store
-	state       *crdt.State
+	dir     string
+	joined  []string // where the inviter's node was said to listen, after a join (InviterAddrs)
+	cfg     config
+	network crdt.ID
+	org     crdt.OrgID
+	device  crdt.DeviceKey
+	store   store.Store
+	state   *crdt.State
 	// pool: the state holds the waiting pool (core.go). A node that has
 	// only read holds a state restored for reading (crdt's
 	// RestoreForReading), and the first write, or anything that judges an

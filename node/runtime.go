@@ -437,6 +437,10 @@ func (n *Node) ToldEntries(k crdt.DeviceKey, toldChain, toldMax int) [][]byte {
 type doorSecret struct {
 	Secret  []byte `json:"secret"`
 	Expires int64  `json:"expires"` // Unix milliseconds
+	// Clashes counts the joins refused because the name was too close to
+	// a member's (answerJoin): kept here, so that a restart does not give
+	// whoever holds a stolen code more tries.
+	Clashes int `json:"clashes,omitempty"`
 }
 
 // doorSecrets reads this device's kept invite secrets (none if there is
@@ -475,6 +479,39 @@ func (n *Node) keepDoorSecret(secret [inviteSecretLen]byte, expires time.Time) e
 	kept = append(kept, doorSecret{Secret: secret[:], Expires: expires.UnixMilli()})
 	b, _ := json.Marshal(kept)
 	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
+}
+
+// noteClash counts a refused name for this device's invite with public
+// key pub, and returns how many there were; at joinClashLimit it forgets
+// the invite's secret (dropDoorSecret). The caller holds n.mu.
+func (n *Node) noteClash(pub [32]byte) (int, error) {
+	if n.key == nil {
+		return 0, ErrLocked
+	}
+	kept, err := n.doorSecrets()
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for i := range kept {
+		var s [inviteSecretLen]byte
+		if len(kept[i].Secret) != inviteSecretLen {
+			continue
+		}
+		copy(s[:], kept[i].Secret)
+		if _, p := inviteKey(s); p == pub {
+			kept[i].Clashes++
+			count = kept[i].Clashes
+		}
+	}
+	if count == 0 {
+		return joinClashLimit, nil // (no secret kept: closed already)
+	}
+	if count >= joinClashLimit {
+		return count, n.dropDoorSecret(pub)
+	}
+	b, _ := json.Marshal(kept)
+	return count, sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
 }
 
 // dropDoorSecret forgets the secret of this device's invite with public

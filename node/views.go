@@ -186,6 +186,10 @@ type MemberInfo struct {
 	Admitted  bool         `json:"admitted"`
 	Approvals int          `json:"approvals"`
 	Devices   []DeviceInfo `json:"devices"`
+	// NameShared: another organisation, admitted or awaiting admission,
+	// has a name that looks the same (one awaiting admission does not
+	// hold its name): approve by the ID the joiner's status shows.
+	NameShared bool `json:"name_shared,omitempty"`
 }
 
 // DeviceInfo is one device.
@@ -208,8 +212,10 @@ func (n *Node) Members() []MemberInfo {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := []MemberInfo{}
-	for _, o := range n.state.Members() {
+	orgs := n.state.Members()
+	for _, o := range orgs {
 		m := MemberInfo{Org: o.ID.String(), Name: o.Name, Steward: o.Steward, Admitted: o.Admitted, Approvals: o.Approvals, Devices: []DeviceInfo{}}
+		m.NameShared = slices.ContainsFunc(orgs, func(x crdt.OrgView) bool { return x.ID != o.ID && sameName(x.Name, o.Name) })
 		for _, d := range o.Devices {
 			di := DeviceInfo{Device: d.Key.String(), Label: d.Label, Revoked: d.Revoked, Cutoff: d.Cutoff,
 				Forked: d.Forked, Entries: d.Entries, This: d.Key == n.device}

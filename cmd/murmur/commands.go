@@ -257,6 +257,9 @@ next page.`, "murmur members --json")
 				role = "steward"
 			}
 			fmt.Fprintf(w, "%s  %s — %s\n", m.Org, m.Name, role)
+			if m.NameShared {
+				fmt.Fprintf(w, "    ANOTHER ORGANISATION HAS A NAME THAT LOOKS THE SAME: ask the one you expect for the ID its murmur status shows, and approve that ID only\n")
+			}
 			for _, d := range m.Devices {
 				var notes []string
 				if d.This {

@@ -271,6 +271,9 @@ type joiningOut struct {
 	// as it said at PendingAt (RFC 3339); empty before it answered.
 	Pending   string `json:"pending,omitempty"`
 	PendingAt string `json:"pending_at,omitempty"`
+	// Org is the joining organisation's ID (an organisation invite): what
+	// the stewards approve it by.
+	Org string `json:"org,omitempty"`
 }
 
 // joiningStatus describes a data directory whose join is not complete.
@@ -288,11 +291,15 @@ func joiningStatus(e *env, c *cmdFlags, dir string) error {
 	if info.Pending != "" {
 		out.Pending, out.PendingAt = info.Pending, info.PendingAt.UTC().Format(time.RFC3339)
 	}
+	if info.Code.Purpose == crdt.InviteOrganisation {
+		out.Org = crdt.OrgIDFor(info.Device).String()
+	}
 	return c.output(e, out, func(w io.Writer) {
 		if out.Pending != "" {
 			fmt.Fprintf(w, "This node is joining a network (%s...). The inviter's node accepted the invite,\n", out.Network)
 			fmt.Fprintf(w, "and %s awaits the other stewards' approval: %s, as of %s.\n", out.OrgName, out.Pending, exactTime(info.PendingAt))
-			fmt.Fprintf(w, "  device   %s\n", out.Device)
+			fmt.Fprintf(w, "  organisation ID  %s\n  device           %s\n", out.Org, out.Device)
+			fmt.Fprintf(w, "Give the stewards your organisation's ID, so that they approve yours and no other under its name (murmur approve %s).\n", out.Org[:12])
 			fmt.Fprintf(w, "Keep `murmur run` running: it asks the inviter's node again, and completes the join once they approve.\n")
 			return
 		}

@@ -190,7 +190,7 @@ func TestCLIPendingJoinCompletesOnApproval(t *testing.T) {
 	if !st.Joining || st.Pending != "1 of 2 approvals" {
 		t.Fatalf("status while pending: %+v", st)
 	}
-	if human := d.ok("status").stdout; !strings.Contains(human, "Delta Defenders awaits the other stewards' approval: 1 of 2 approvals") {
+	if human := d.ok("status").stdout; !strings.Contains(human, "Delta Defenders awaits the other stewards' approval: 1 of 2 approvals") || !strings.Contains(human, "Give the stewards your organisation's ID") {
 		t.Fatalf("status while pending says:\n%s", human)
 	}
 	if _, err := os.Stat(filepath.Join(d.dir, "network.psk")); !os.IsNotExist(err) {

@@ -18,7 +18,8 @@ import (
 // dials now passes the rule its contacts and hints pass, and no name is
 // ever looked up.
 func TestEveryDialPassesTheAddressRule(t *testing.T) {
-	g := gater{dialable: dialableByHost}
+	r := &Runner{peerAddrs: []peer.AddrInfo{{Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/4722")}}}}
+	g := gater{dialable: r.dialableByHost}
 	p := peer.ID("x")
 	for s, want := range map[string]bool{
 		"/ip4/203.0.113.7/tcp/4721":                              true,
@@ -30,7 +31,8 @@ func TestEveryDialPassesTheAddressRule(t *testing.T) {
 		"/ip4/169.254.3.4/tcp/4721":                              false,
 		"/ip4/255.255.255.255/tcp/4721":                          false,
 		"/ip4/224.0.0.251/udp/5353/quic-v1":                      false,
-		"/ip4/127.0.0.1/tcp/4721":                                true, // (--peer may name this computer)
+		"/ip4/127.0.0.1/tcp/4721":                                false, // (this node listens beyond loopback)
+		"/ip4/127.0.0.1/tcp/4722":                                true,  // (--peer named it)
 		"/ip4/203.0.113.7/tcp/4721/ws":                           false,
 		"/ip4/203.0.113.9/tcp/4721/p2p/12D3KooWA/p2p-circuit":    true,
 		"/dns4/relay.example/tcp/4721/p2p/12D3KooWA/p2p-circuit": false,
@@ -42,6 +44,10 @@ func TestEveryDialPassesTheAddressRule(t *testing.T) {
 		if got := g.InterceptAddrDial(p, a); got != want {
 			t.Errorf("%s: dialled %v, want %v", s, got, want)
 		}
+	}
+	// A node on loopback alone dials loopback.
+	if !(gater{dialable: (&Runner{loopbackOnly: true}).dialableByHost}).InterceptAddrDial(p, ma.StringCast("/ip4/127.0.0.1/tcp/4721")) {
+		t.Error("a loopback-only node does not dial loopback")
 	}
 }
 

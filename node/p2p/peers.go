@@ -387,11 +387,23 @@ func dialableAt(a ma.Multiaddr, loopbackOK bool) bool {
 }
 
 // dialableByHost is the rule the host's connection gate holds every dial
-// to: the address rule, with loopback allowed — an address the operator
-// gave (--peer) may be on this computer, and go-libp2p keeps a peer's
-// loopback addresses only when it reached that peer over loopback. What
-// this node remembers and dials of its own accord passes dialable.
-func dialableByHost(a ma.Multiaddr) bool { return dialableAt(a, true) }
+// to — whatever asked for it: this node's own dialling, identify's
+// addresses in the peerstore, hole punching: the address rule (dialable),
+// and besides, an address the operator gave (--peer), which may be on this
+// computer. Loopback is otherwise dialled only by a node on loopback
+// alone: a rogue member must not make a node knock on its own computer's
+// services (its web interface, say) through hole punching (review 11).
+func (r *Runner) dialableByHost(a ma.Multiaddr) bool {
+	if r.dialable(a) {
+		return true
+	}
+	for _, ai := range r.peerAddrs {
+		if slices.ContainsFunc(ai.Addrs, a.Equal) {
+			return true
+		}
+	}
+	return false
+}
 
 func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +172,19 @@ func TestRogueOrgsTwoDevicesAreOneWitness(t *testing.T) {
 				t.Fatalf("a published the address the rogue named: %v", h.Addrs)
 			}
 		}
+	}
+}
+
+// A --peer that names a host is refused in words: no name is looked up
+// (review 11: it was ignored without a word).
+func TestPeerGivenAsAHostNameIsRefused(t *testing.T) {
+	ns := orgsNet(t, 2)
+	id, err := node.PeerID(ns[1].Device())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p2p.Start(t.Context(), ns[0], p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: []string{"/dns4/peer.example/tcp/4721/p2p/" + id.String()}})
+	if err == nil || !strings.Contains(err.Error(), "Murmur dials IP addresses only") {
+		t.Fatalf("a --peer naming a host: %v", err)
 	}
 }

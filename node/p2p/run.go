@@ -229,6 +229,11 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 		if err != nil {
 			return nil, inputErr("--peer %q is not a multiaddr ending in /p2p/PEERID: %v", s, err)
 		}
+		for _, a := range ai.Addrs {
+			if !dialableAt(a, true) {
+				return nil, inputErr("--peer %q: Murmur dials IP addresses only, with a TCP port or a UDP port and QUIC (a host name is never looked up: its DNS server would learn when this node is online); give the peer's IP address", s)
+			}
+		}
 		r.peerAddrs = append(r.peerAddrs, *ai)
 	}
 	if opt.Host == nil {
@@ -257,7 +262,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 		if key, err = n.HostKey(); err != nil {
 			return nil, err
 		}
-		if r.h, err = newHost(key, r.opt.Listen, psk, gater{core: n, event: r.event, dialable: dialableByHost}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
+		if r.h, err = newHost(key, r.opt.Listen, psk, gater{core: n, event: r.event, dialable: r.dialableByHost}, r.streamAllowed, natOptions(n, r.opt.Listen, opt.Relay)...); err != nil {
 			return nil, err
 		}
 	}
