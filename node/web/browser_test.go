@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,11 +210,16 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	}
 }
 
-// Two organisations' nodes, each with its interface, in one browser: Alpha
-// opens a request in its page; Beta's inbox shows it without a reload;
-// Beta vouches from the request's page; Alpha's page offers the news and
-// shows Beta's answer in the tally.
-func TestBrowserTwoOrganisations(t *testing.T) {
+// twoOrgs is two organisations' nodes on loopback, Alpha and Beta, each
+// with its interface, unlocked in two tabs of one browser.
+type twoOrgsUI struct {
+	a, b       *node.Node
+	fa, fb     *fixture
+	tabA, tabB context.Context
+}
+
+func twoOrgs(t *testing.T) *twoOrgsUI {
+	t.Helper()
 	ctx := context.Background()
 	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Passphrase: []byte(pass)})
 	if err != nil {
@@ -234,9 +240,7 @@ func TestBrowserTwoOrganisations(t *testing.T) {
 	}
 	loopback(t, b, ra.Addrs()...)
 	eventually(t, "Beta is admitted", func() bool { return b.Status().Admitted })
-	fa, fb := fixtureOn(t, a), fixtureOn(t, b)
-
-	tabA := browse(t)
+	u := &twoOrgsUI{a: a, b: b, fa: fixtureOn(t, a), fb: fixtureOn(t, b), tabA: browse(t)}
 	unlock := func(tab context.Context, base string) {
 		do(t, tab, "unlocking "+base,
 			chromedp.Navigate(base+"/"),
@@ -245,49 +249,111 @@ func TestBrowserTwoOrganisations(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("inbox")),
 		)
 	}
-	unlock(tabA, fa.srv.URL)
-	tabB, cancel := chromedp.NewContext(tabA) // (a second tab of the same browser, once it runs)
-	defer cancel()
-	unlock(tabB, fb.srv.URL) // (its cookie is its own: Alpha's session stays)
-	do(t, tabB, "Beta's inbox", chromedp.Navigate(fb.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
+	unlock(u.tabA, u.fa.srv.URL)
+	var cancel context.CancelFunc
+	u.tabB, cancel = chromedp.NewContext(u.tabA) // (a second tab of the same browser, once it runs)
+	t.Cleanup(cancel)
+	unlock(u.tabB, u.fb.srv.URL) // (its cookie is its own: Alpha's session stays)
+	return u
+}
 
-	do(t, tabA, "Alpha opens a request",
-		chromedp.Navigate(fa.srv.URL+"/requests/new"),
+// open has Alpha open a request from its form, and returns its address.
+func (u *twoOrgsUI) open(t *testing.T, kind, title, region, amount string) string {
+	t.Helper()
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(u.fa.srv.URL + "/requests/new"),
 		chromedp.WaitVisible(chromedp.ID("title")),
-		chromedp.SendKeys(chromedp.ID("title"), "Does anyone know Joseph M.?"),
-		chromedp.SendKeys(chromedp.ID("body"), "A journalist from Goma asks for a relocation grant."),
-		chromedp.SetValue(chromedp.ID("region"), "CD"),
-		chromedp.Submit(chromedp.ID("title")),
-		chromedp.WaitVisible(chromedp.ID("responses")),
-	)
-	reqURL := get(t, tabA, "the request's address", chromedp.Location())
-	if h1 := get(t, tabA, "the title", chromedp.Text(chromedp.CSS("h1"))); h1 != "Does anyone know Joseph M.?" {
+		chromedp.Click(chromedp.CSS(`input[name="kind"][value="` + kind + `"]`)),
+		chromedp.SendKeys(chromedp.ID("title"), title),
+	}
+	if region != "" {
+		steps = append(steps, chromedp.SetValue(chromedp.ID("region"), region))
+	}
+	if amount != "" {
+		steps = append(steps, chromedp.SendKeys(chromedp.ID("amount"), amount), chromedp.SetValue(chromedp.ID("currency"), "USD"))
+	}
+	steps = append(steps, chromedp.Submit(chromedp.ID("title")), chromedp.WaitVisible(chromedp.ID("responses")))
+	do(t, u.tabA, "Alpha opens "+title, steps...)
+	return get(t, u.tabA, "the request's address", chromedp.Location())
+}
+
+// answer has Beta answer Alpha's request at path, from its page.
+func (u *twoOrgsUI) answer(t *testing.T, path, typ, amount, words string) {
+	t.Helper()
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(u.fb.srv.URL + path),
+		chromedp.WaitVisible(chromedp.ID("body")),
+		chromedp.Click(chromedp.CSS(`input[name="type"][value="` + typ + `"]`)),
+		chromedp.SendKeys(chromedp.ID("body"), words),
+	}
+	if amount != "" {
+		steps = append(steps, chromedp.SendKeys(chromedp.ID("amount"), amount))
+	}
+	steps = append(steps, chromedp.Submit(chromedp.ID("body")), chromedp.WaitVisible(`//li[contains(., "`+words+`")]`))
+	do(t, u.tabB, "Beta answers with "+typ, steps...)
+}
+
+// Two organisations' nodes, each with its interface, in one browser: Alpha
+// opens a request in its page; Beta's inbox shows it without a reload;
+// Beta vouches from the request's page; Alpha's page offers the news and
+// shows Beta's answer in the tally.
+func TestBrowserTwoOrganisations(t *testing.T) {
+	u := twoOrgs(t)
+	do(t, u.tabB, "Beta's inbox", chromedp.Navigate(u.fb.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
+	reqURL := u.open(t, "verification", "Does anyone know Joseph M.?", "CD", "")
+	if h1 := get(t, u.tabA, "the title", chromedp.Text(chromedp.CSS("h1"))); h1 != "Does anyone know Joseph M.?" {
 		t.Fatalf("Alpha's request page: %q", h1)
 	}
-	do(t, tabB, "Beta's inbox shows it without a reload",
+	do(t, u.tabB, "Beta's inbox shows it without a reload",
 		chromedp.WaitVisible(`//section[.//h2[@id="inbox"]]//a[contains(., "Does anyone know Joseph M.?")]`),
 		shot(t, "beta-inbox"),
 		accessible(t, "Beta's inbox"),
 	)
-	do(t, tabB, "Beta vouches",
-		chromedp.Click(`//a[contains(., "Does anyone know Joseph M.?")]`),
-		chromedp.WaitVisible(chromedp.ID("body")),
-		chromedp.Click(chromedp.CSS(`input[name="type"][value="vouch"]`)),
-		chromedp.SendKeys(chromedp.ID("body"), "We supported him in 2024; his work is known to us."),
-		chromedp.Submit(chromedp.ID("body")),
-		chromedp.WaitVisible(`//li[contains(., "We supported him in 2024")]`),
-		shot(t, "beta-answered"),
-	)
+	path := strings.TrimPrefix(reqURL, u.fa.srv.URL)
+	u.answer(t, path, "vouch", "", "We supported him in 2024; his work is known to us.")
+	do(t, u.tabB, "a screenshot", shot(t, "beta-answered"))
 	// Alpha's page has a form with a text box: it offers the news rather
 	// than reloading under someone typing.
-	do(t, tabA, "Alpha sees the answer",
+	do(t, u.tabA, "Alpha sees the answer",
 		chromedp.WaitVisible(`//p[@id="live"]//button`),
 		chromedp.Click(`//p[@id="live"]//button`),
 		chromedp.WaitVisible(`//p[contains(., "1 vouch")]`),
 		shot(t, "alpha-tally"),
 		accessible(t, "Alpha's request with an answer"),
 	)
-	if loc := get(t, tabA, "Alpha's page", chromedp.Location()); loc != reqURL {
+	if loc := get(t, u.tabA, "Alpha's page", chromedp.Location()); loc != reqURL {
 		t.Fatalf("Alpha's page moved to %s", loc)
+	}
+}
+
+// Funding and a letter across two organisations: Beta pledges towards
+// Alpha's funding request and Alpha sees the progress bar move; Beta
+// signs Alpha's letter and Alpha's page lists it, ready as CSV.
+func TestBrowserFundingAndLetter(t *testing.T) {
+	u := twoOrgs(t)
+	funding := u.open(t, "funding", "Rent for a relocated family", "KE", "1000")
+	u.answer(t, strings.TrimPrefix(funding, u.fa.srv.URL), "pledge", "400", "We can give 400 this month.")
+	do(t, u.tabA, "Alpha sees the pledge",
+		chromedp.Navigate(funding),
+		chromedp.WaitVisible(`//li[contains(., "We can give 400 this month.")]`),
+		shot(t, "alpha-funding"),
+		accessible(t, "a funding request with a pledge"),
+	)
+	if v := get(t, u.tabA, "the progress", chromedp.Evaluate[string](`document.querySelector("progress").getAttribute("value")`)); v != "40" {
+		t.Fatalf("the progress bar stands at %q, want 40", v)
+	}
+	letter := u.open(t, "letter", "Free the Arusha five", "", "")
+	u.answer(t, strings.TrimPrefix(letter, u.fa.srv.URL), "sign", "", "Beta Collective signs.")
+	do(t, u.tabA, "Alpha sees the signature",
+		chromedp.Navigate(letter),
+		chromedp.WaitVisible(`//h2[contains(., "Signatures (1)")]`),
+		shot(t, "alpha-letter"),
+	)
+	if list := get(t, u.tabA, "the signatories", chromedp.Text(chromedp.ID("letter"))); !strings.Contains(list, "Signatures (1)") {
+		t.Fatalf("the letter's signatories: %q", list)
+	}
+	resp, csv := u.fa.do(u.fa.unlocked(), "GET", strings.TrimPrefix(letter, u.fa.srv.URL)+"/signatories.csv", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(csv, "Beta Collective") {
+		t.Fatalf("the signatories as CSV: %s %q", resp.Status, csv)
 	}
 }
