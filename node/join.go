@@ -479,13 +479,13 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		count, cerr := n.noteClash(iv.Key)
 		switch {
 		case cerr != nil:
-			r.note = fmt.Sprintf("someone holding the invite that expires %s tried to join under a name too close to a member's: refused (the count of such tries could not be kept: %v)", timeWord(iv.Expires), cerr)
+			r.note = fmt.Sprintf("someone holding the invite that expires %s tried to join under a name too close to a member's: refused (the count of such tries could not be kept: %v)", localMillis(iv.Expires), cerr)
 		case count >= joinClashLimit:
 			r.note = fmt.Sprintf("someone holding the invite that expires %s tried %d names too close to members' names: this node closed the invite; if its rightful joiner still needs one, make a new invite",
-				timeWord(iv.Expires), joinClashLimit)
+				localMillis(iv.Expires), joinClashLimit)
 		default:
 			r.note = fmt.Sprintf("someone holding the invite that expires %s tried to join under a name too close to a member's: refused (%d of %d before this node closes the invite)",
-				timeWord(iv.Expires), count, joinClashLimit)
+				localMillis(iv.Expires), count, joinClashLimit)
 		}
 		return r
 	}
@@ -525,11 +525,6 @@ const joinClashLimit = 3
 // errNameClash: a joining organisation's name is too close to a member's.
 var errNameClash = errors.New("the name is too close to a member's")
 
-// timeWord is a moment given in Unix milliseconds, in local time.
-func timeWord(ms uint64) string {
-	return time.UnixMilli(int64(ms)).Local().Format("Mon 2 Jan 2006 15:04")
-}
-
 // doorKept reports whether this node still keeps the secret of its
 // invite with public key pub (dropDoorSecret forgets it). The caller
 // holds n.mu.
@@ -538,16 +533,7 @@ func (n *Node) doorKept(pub [32]byte) bool {
 	if err != nil {
 		return true // (unreadable: doorsWanted says so; the invite's own checks still hold)
 	}
-	for _, d := range kept {
-		var s [inviteSecretLen]byte
-		if len(d.Secret) == inviteSecretLen {
-			copy(s[:], d.Secret)
-			if _, p := inviteKey(s); p == pub {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(kept, func(d doorSecret) bool { p, ok := d.key(); return ok && p == pub })
 }
 
 // joinerGrace is how long past its expiry the door of a used organisation

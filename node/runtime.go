@@ -443,6 +443,18 @@ type doorSecret struct {
 	Clashes int `json:"clashes,omitempty"`
 }
 
+// key is the public key of the invite whose secret d keeps (ok false for
+// a damaged entry).
+func (d doorSecret) key() (pub [32]byte, ok bool) {
+	var s [inviteSecretLen]byte
+	if len(d.Secret) != inviteSecretLen {
+		return pub, false
+	}
+	copy(s[:], d.Secret)
+	_, pub = inviteKey(s)
+	return pub, true
+}
+
 // doorSecrets reads this device's kept invite secrets (none if there is
 // no file).
 func (n *Node) doorSecrets() ([]doorSecret, error) {
@@ -494,12 +506,7 @@ func (n *Node) noteClash(pub [32]byte) (int, error) {
 	}
 	count := 0
 	for i := range kept {
-		var s [inviteSecretLen]byte
-		if len(kept[i].Secret) != inviteSecretLen {
-			continue
-		}
-		copy(s[:], kept[i].Secret)
-		if _, p := inviteKey(s); p == pub {
+		if p, ok := kept[i].key(); ok && p == pub {
 			kept[i].Clashes++
 			count = kept[i].Clashes
 		}
@@ -525,15 +532,7 @@ func (n *Node) dropDoorSecret(pub [32]byte) error {
 	if err != nil {
 		return err
 	}
-	kept = slices.DeleteFunc(kept, func(d doorSecret) bool {
-		var s [inviteSecretLen]byte
-		if len(d.Secret) != inviteSecretLen {
-			return true
-		}
-		copy(s[:], d.Secret)
-		_, p := inviteKey(s)
-		return p == pub
-	})
+	kept = slices.DeleteFunc(kept, func(d doorSecret) bool { p, ok := d.key(); return !ok || p == pub })
 	b, _ := json.Marshal(kept)
 	return sealAtRest(filepath.Join(n.dir, doorsName), n.key, n.device, n.network, "door-secrets", b)
 }

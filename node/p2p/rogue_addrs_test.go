@@ -76,26 +76,8 @@ func TestRogueReachAnswerIsNotBelieved(t *testing.T) {
 	ns := orgsNet(t, 2)
 	a, b := ns[0], ns[1]
 	rb := runOn(t, b, 0, p2p.RunOptions{})
-	proto := protocol.ID("/murmur/reach/1/" + b.Network().String())
 	answered := make(chan struct{}, 100)
-	rb.Host().SetStreamHandler(proto, func(s network.Stream) {
-		defer s.Close()
-		var req struct {
-			Addrs []string `json:"addrs"`
-		}
-		if json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&req) != nil {
-			return
-		}
-		var lies []string
-		for _, str := range req.Addrs {
-			a := ma.StringCast(str)
-			if port, err := a.ValueForProtocol(ma.P_TCP); err == nil {
-				lies = append(lies, "/ip4/198.51.100.66/tcp/"+port) // the asker's port, elsewhere
-			}
-		}
-		json.NewEncoder(s).Encode(map[string][]string{"reached": lies})
-		answered <- struct{}{}
-	})
+	lieAboutReach(rb, b, answered)
 	ra := runOn(t, a, 0, p2p.RunOptions{Peers: rb.Addrs(), NATEvery: 500 * time.Millisecond})
 	waitFor(t, 60*time.Second, "the rogue answers a's question", func() bool { return len(answered) >= 1 })
 	waitFor(t, 30*time.Second, "a takes the answer for what it is", func() bool { return ra.NAT().Reachability == p2p.ReachBehindNAT })
@@ -128,29 +110,10 @@ func TestRogueOrgsTwoDevicesAreOneWitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	answered := make(chan struct{}, 100)
-	lie := func(r *p2p.Runner, n *node.Node) {
-		r.Host().SetStreamHandler(protocol.ID("/murmur/reach/1/"+n.Network().String()), func(s network.Stream) {
-			defer s.Close()
-			var req struct {
-				Addrs []string `json:"addrs"`
-			}
-			if json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&req) != nil {
-				return
-			}
-			var lies []string
-			for _, str := range req.Addrs {
-				if port, err := ma.StringCast(str).ValueForProtocol(ma.P_TCP); err == nil {
-					lies = append(lies, "/ip4/198.51.100.66/tcp/"+port)
-				}
-			}
-			json.NewEncoder(s).Encode(map[string][]string{"reached": lies})
-			answered <- struct{}{}
-		})
-	}
 	rb := runOn(t, b, 0, p2p.RunOptions{})
-	lie(rb, b)
+	lieAboutReach(rb, b, answered)
 	rb2 := runOn(t, b2, 0, p2p.RunOptions{Peers: rb.Addrs()})
-	lie(rb2, b2)
+	lieAboutReach(rb2, b2, answered)
 	ra := runOn(t, a, 0, p2p.RunOptions{Peers: append(rb.Addrs(), rb2.Addrs()...), NATEvery: 300 * time.Millisecond, ReachEvery: 100 * time.Millisecond})
 	waitFor(t, 60*time.Second, "a is connected to both of the rogue's devices", func() bool {
 		return ra.Host().Network().Connectedness(rb.Host().ID()) == network.Connected && ra.Host().Network().Connectedness(rb2.Host().ID()) == network.Connected && a.MemberPeer(rb2.Host().ID())
@@ -187,4 +150,27 @@ func TestPeerGivenAsAHostNameIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Murmur dials IP addresses only") {
 		t.Fatalf("a --peer naming a host: %v", err)
 	}
+}
+
+// lieAboutReach makes r, n's runner, a rogue that answers every dial-back
+// question with the asker's ports at 198.51.100.66, an IP the asker does
+// not have, and says so on answered.
+func lieAboutReach(r *p2p.Runner, n *node.Node, answered chan<- struct{}) {
+	r.Host().SetStreamHandler(protocol.ID("/murmur/reach/1/"+n.Network().String()), func(s network.Stream) {
+		defer s.Close()
+		var req struct {
+			Addrs []string `json:"addrs"`
+		}
+		if json.NewDecoder(io.LimitReader(s, 4<<10)).Decode(&req) != nil {
+			return
+		}
+		var lies []string
+		for _, str := range req.Addrs {
+			if port, err := ma.StringCast(str).ValueForProtocol(ma.P_TCP); err == nil {
+				lies = append(lies, "/ip4/198.51.100.66/tcp/"+port) // the asker's port, elsewhere
+			}
+		}
+		json.NewEncoder(s).Encode(map[string][]string{"reached": lies})
+		answered <- struct{}{}
+	})
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 )
 
@@ -220,26 +219,7 @@ type twoOrgsUI struct {
 
 func twoOrgs(t *testing.T) *twoOrgsUI {
 	t.Helper()
-	ctx := context.Background()
-	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Passphrase: []byte(pass)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ra := loopback(t, a)
-	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis(), Passphrase: []byte(pass)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	if err := b.Unlock(func() ([]byte, error) { return []byte(pass), nil }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective"}); err != nil {
-		t.Fatal(err)
-	}
-	loopback(t, b, ra.Addrs()...)
-	eventually(t, "Beta is admitted", func() bool { return b.Status().Admitted })
+	a, b := alphaAndBeta(t, 1, false)
 	u := &twoOrgsUI{a: a, b: b, fa: fixtureOn(t, a), fb: fixtureOn(t, b), tabA: browse(t)}
 	unlock := func(tab context.Context, base string) {
 		do(t, tab, "unlocking "+base,

@@ -37,17 +37,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	f := &fixture{t: t, n: n, now: time.Now()}
-	srv := httptest.NewUnstartedServer(nil)
-	s, err := New(n, Options{Addr: srv.Listener.Addr().String(), Now: f.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = s
-	srv.Start()
-	t.Cleanup(srv.Close)
-	f.srv = srv
-	return f
+	return fixtureOn(t, n)
 }
 
 func (f *fixture) clock() time.Time {
@@ -341,6 +331,34 @@ func loopback(t *testing.T, n *node.Node, peers ...string) *p2p.Runner {
 	return r
 }
 
+// alphaAndBeta are two organisations' nodes running on loopback, both
+// keys under pass: Alpha founds the network (quorum), and admits Beta (as
+// a steward, if steward).
+func alphaAndBeta(t *testing.T, quorum int, steward bool) (a, b *node.Node) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Quorum: quorum, Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ra := loopback(t, a)
+	b, err = node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis(), Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Unlock(func() ([]byte, error) { return []byte(pass), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective", Steward: steward}); err != nil {
+		t.Fatal(err)
+	}
+	loopback(t, b, ra.Addrs()...)
+	eventually(t, "Beta is admitted", func() bool { st := b.Status(); return st.Admitted && st.Steward == steward })
+	return a, b
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
@@ -354,25 +372,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // page; a member that is not a steward is offered no such button.
 func TestApproveFromTheMembersPage(t *testing.T) {
 	ctx := context.Background()
-	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Quorum: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ra := loopback(t, a)
-	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis(), Passphrase: []byte(pass)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	if err := b.Unlock(func() ([]byte, error) { return []byte(pass), nil }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective", Steward: true}); err != nil {
-		t.Fatal(err)
-	}
-	loopback(t, b, ra.Addrs()...)
-	eventually(t, "Beta is a steward", func() bool { return b.Status().Steward })
+	a, b := alphaAndBeta(t, 2, true)
 	// Gamma presented its invite to Alpha: one approval of two.
 	gamma := crdt.PublicKeyOf(crdt.KeyFromSeed(make([]byte, 32)))
 	if _, err := a.Append(ctx, &crdt.Admission{Device: gamma, Name: "Gamma Legal Aid"}); err != nil {
@@ -531,25 +531,7 @@ func TestChartBars(t *testing.T) {
 // a button; an alert is acknowledged with one.
 func TestShareAndAcknowledge(t *testing.T) {
 	ctx := context.Background()
-	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Passphrase: []byte(pass)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ra := loopback(t, a)
-	b, err := node.Provision(ctx, t.TempDir(), node.ProvisionOptions{Genesis: a.Genesis()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	if err := b.Unlock(nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective"}); err != nil {
-		t.Fatal(err)
-	}
-	loopback(t, b, ra.Addrs()...)
-	eventually(t, "Beta is admitted", func() bool { return b.Status().Admitted })
+	a, b := alphaAndBeta(t, 1, false)
 	if _, err := b.EnsureOrgKey(ctx); err != nil {
 		t.Fatal(err)
 	}
