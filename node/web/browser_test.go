@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
 )
 
@@ -220,6 +222,12 @@ type twoOrgsUI struct {
 func twoOrgs(t *testing.T) *twoOrgsUI {
 	t.Helper()
 	a, b := alphaAndBeta(t, 1, false)
+	return twoOrgsOn(t, a, b)
+}
+
+// twoOrgsOn is twoOrgs on nodes made elsewhere.
+func twoOrgsOn(t *testing.T, a, b *node.Node) *twoOrgsUI {
+	t.Helper()
 	u := &twoOrgsUI{a: a, b: b, fa: fixtureOn(t, a), fb: fixtureOn(t, b), tabA: browse(t)}
 	unlock := func(tab context.Context, base string) {
 		do(t, tab, "unlocking "+base,
@@ -335,5 +343,172 @@ func TestBrowserFundingAndLetter(t *testing.T) {
 	resp, csv := u.fa.do(u.fa.unlocked(), "GET", strings.TrimPrefix(letter, u.fa.srv.URL)+"/signatories.csv", nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(csv, "Beta Collective") {
 		t.Fatalf("the signatories as CSV: %s %q", resp.Status, csv)
+	}
+}
+
+// A referral and a sealed request across two organisations: Beta
+// publishes what it offers on its directory page; Alpha's referral page
+// suggests Beta, says why, and shows that Beta took it. Alpha shares a
+// sealed request with Beta by its button, and Beta's page shows what it
+// says.
+func TestBrowserReferralAndSharing(t *testing.T) {
+	u := twoOrgs(t)
+	do(t, u.tabB, "Beta publishes its directory entry",
+		chromedp.Navigate(u.fb.srv.URL+"/directory"),
+		chromedp.WaitVisible(chromedp.ID("regions")),
+		chromedp.SetValue(chromedp.ID("regions"), "KE"),
+		chromedp.Click(chromedp.CSS(`input[name="offers"][value="legal-aid"]`)),
+		chromedp.Submit(chromedp.ID("contact")),
+		chromedp.WaitVisible(`//p[contains(., "Published.")]`),
+		shot(t, "beta-directory"),
+	)
+	eventually(t, "Alpha holds Beta's directory entry", func() bool {
+		ds, err := u.a.Directory(node.DirectoryFilter{Offers: "legal-aid"})
+		return err == nil && len(ds) == 1
+	})
+	do(t, u.tabA, "Alpha opens a referral",
+		chromedp.Navigate(u.fa.srv.URL+"/requests/new"),
+		chromedp.WaitVisible(chromedp.ID("title")),
+		chromedp.Click(chromedp.CSS(`input[name="kind"][value="referral"]`)),
+		chromedp.SendKeys(chromedp.ID("title"), "A lawyer for a detained journalist in Mombasa"),
+		chromedp.SetValue(chromedp.ID("region"), "KE"),
+		chromedp.Click(chromedp.CSS(`input[name="needs"][value="legal-aid"]`)),
+		chromedp.Submit(chromedp.ID("title")),
+		chromedp.WaitVisible(chromedp.ID("suggest")),
+		shot(t, "alpha-referral"),
+		accessible(t, "a referral with suggestions"),
+	)
+	if why := get(t, u.tabA, "the suggestions", chromedp.Text(`//section[.//h2[@id="suggest"]]`)); !strings.Contains(why, "Beta Collective") || !strings.Contains(why, "Legal aid") {
+		t.Fatalf("Alpha's referral suggests: %q", why)
+	}
+	referral := get(t, u.tabA, "the referral's address", chromedp.Location())
+	u.answer(t, strings.TrimPrefix(referral, u.fa.srv.URL), "accept", "", "We take it: our Mombasa lawyer calls today.")
+	do(t, u.tabA, "Alpha sees who took it",
+		chromedp.Navigate(referral),
+		chromedp.WaitVisible(`//p[contains(., "Taken by Beta Collective.")]`),
+		shot(t, "alpha-referral-taken"),
+	)
+	// A sealed request only Alpha reads, shared with Beta by the button.
+	ctx := context.Background()
+	if _, err := u.b.EnsureOrgKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := u.a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "A name we must protect", Body: "Her lawyer's number: +255 700 000 111.", To: []string{u.a.Org().String()}, Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/requests/" + sealed.ID().String()
+	eventually(t, "Beta holds the sealed request", func() bool { _, err := u.b.Request(sealed.ID().String()); return err == nil })
+	do(t, u.tabB, "Beta cannot read it",
+		chromedp.Navigate(u.fb.srv.URL+path),
+		chromedp.WaitVisible(chromedp.CSS("main h1")),
+	)
+	if body := get(t, u.tabB, "Beta's page", chromedp.Text(chromedp.CSS("main"))); strings.Contains(body, "+255 700 000 111") {
+		t.Fatal("Beta's page shows the sealed details before they were shared")
+	}
+	eventually(t, "Alpha's node holds Beta's key (the nodes agree)", func() bool { return u.a.Status().Digest == u.b.Status().Digest })
+	do(t, u.tabA, "Alpha shares it with Beta",
+		chromedp.Navigate(u.fa.srv.URL+path),
+		chromedp.WaitVisible(chromedp.CSS("details.share summary")),
+		chromedp.Click(chromedp.CSS("details.share summary")),
+		chromedp.Click(chromedp.CSS(`details.share input[name="to"][value="`+u.b.Org().String()+`"]`)),
+		shot(t, "alpha-share"),
+		chromedp.Submit(chromedp.CSS(`details.share form`)),
+		chromedp.WaitVisible(`//dd[contains(., "Beta Collective")]`),
+	)
+	eventually(t, "Beta reads it", func() bool { d, err := u.b.Request(sealed.ID().String()); return err == nil && d.Readable })
+	do(t, u.tabB, "Beta's page shows the details",
+		chromedp.Navigate(u.fb.srv.URL+path),
+		chromedp.WaitVisible(`//div[contains(@class, "body")]//p[contains(., "+255 700 000 111")]`),
+		shot(t, "beta-sealed-shared"),
+		accessible(t, "a shared sealed request"),
+	)
+}
+
+// A steward approves a waiting organisation on its members page; then,
+// with their nodes apart, a request travels from Alpha to Beta in files
+// the browser saves and uploads: Beta's summary, Alpha's bundle of what
+// Beta lacks.
+func TestBrowserApprovalAndBundles(t *testing.T) {
+	ctx := context.Background()
+	a, b, rb := alphaAndBetaRunning(t, 2, true)
+	u := twoOrgsOn(t, a, b)
+	gamma := crdt.PublicKeyOf(crdt.KeyFromSeed(make([]byte, 32)))
+	if _, err := a.Append(ctx, &crdt.Admission{Device: gamma, Name: "Gamma Legal Aid"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Beta sees Gamma waiting", func() bool { _, err := b.ResolveOrg(crdt.OrgIDFor(gamma).String()); return err == nil })
+	do(t, u.tabB, "Beta approves Gamma",
+		chromedp.Navigate(u.fb.srv.URL+"/members"),
+		chromedp.WaitVisible(`//button[contains(., "Approve Gamma Legal Aid")]`),
+		shot(t, "beta-members-pending"),
+		chromedp.Click(`//button[contains(., "Approve Gamma Legal Aid")]`),
+		chromedp.WaitVisible(`//p[contains(., "Approved.")]`),
+		shot(t, "beta-approved"),
+	)
+	eventually(t, "Alpha's node counts Gamma admitted", func() bool {
+		o, err := a.ResolveOrg(crdt.OrgIDFor(gamma).String())
+		return err == nil && o.Admitted
+	})
+	// Apart now: only files carry what Alpha writes.
+	eventually(t, "Beta holds the network's secret", b.HasSecret)
+	rb.Close()
+	req, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: "Carried on a USB stick", Region: "UG"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	downloads := t.TempDir()
+	saveTo := func(dir string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir})
+			return err
+		})
+	}
+	saved := func(dir string) string {
+		var path string
+		eventually(t, "the browser saves the file", func() bool {
+			es, _ := os.ReadDir(dir)
+			for _, e := range es {
+				if fi, err := e.Info(); err == nil && fi.Size() > 0 && !strings.HasSuffix(e.Name(), ".crdownload") {
+					path = filepath.Join(dir, e.Name())
+					return true
+				}
+			}
+			return false
+		})
+		return path
+	}
+	summaryDir, bundleDir := filepath.Join(downloads, "summary"), filepath.Join(downloads, "bundle")
+	do(t, u.tabB, "Beta saves a summary",
+		saveTo(summaryDir),
+		chromedp.Navigate(u.fb.srv.URL+"/connection"),
+		chromedp.WaitVisible(`//button[contains(., "Save a summary")]`),
+		shot(t, "beta-connection"),
+		accessible(t, "the connection page with bundles"),
+		chromedp.Click(`//button[contains(., "Save a summary")]`),
+	)
+	summary := saved(summaryDir)
+	do(t, u.tabA, "Alpha makes a bundle of what Beta lacks",
+		saveTo(bundleDir),
+		chromedp.Navigate(u.fa.srv.URL+"/connection"),
+		chromedp.WaitVisible(chromedp.ID("basis-for")),
+		chromedp.Click(chromedp.ID("basis-for")),
+		chromedp.SetUploadFiles(chromedp.ID("for"), []string{summary}),
+		chromedp.Click(`//button[contains(., "Make the bundle and save it")]`),
+	)
+	bundle := saved(bundleDir)
+	do(t, u.tabB, "Beta takes the bundle in",
+		chromedp.Navigate(u.fb.srv.URL+"/connection"),
+		chromedp.WaitVisible(chromedp.ID("files")),
+		chromedp.SetUploadFiles(chromedp.ID("files"), []string{bundle}),
+		chromedp.Click(`//button[contains(., "Take them in")]`),
+		chromedp.WaitVisible(`//div[@role="status"]//p[contains(., "New entries:")]`),
+		shot(t, "beta-imported"),
+	)
+	if got := get(t, u.tabB, "the outcome", chromedp.Text(`//div[@role="status"]`)); strings.Contains(got, "New entries: 0.") || !strings.Contains(got, "Alpha Fund") {
+		t.Fatalf("Beta's import: %q", got)
+	}
+	if _, err := b.Request(req.ID().String()); err != nil {
+		t.Fatalf("Beta lacks Alpha's request after the import: %v", err)
 	}
 }

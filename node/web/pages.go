@@ -146,7 +146,13 @@ func (s *Server) route(p page) {
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
 	case path == "/connection" && method == http.MethodGet:
-		p.render("connection", map[string]any{"Status": s.n.Status()})
+		s.connection(p, "", nil)
+	case path == "/connection/import" && method == http.MethodPost:
+		s.importBundles(p)
+	case path == "/connection/export" && method == http.MethodPost:
+		s.exportBundle(p)
+	case path == "/connection/summary" && method == http.MethodPost:
+		s.summary(p)
 	case path == "/stats" && method == http.MethodGet:
 		s.stats(p)
 	case path == "/grants" && method == http.MethodGet:

@@ -133,6 +133,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This address does not serve Murmur's interface: open the address murmur run printed instead.", http.StatusMisdirectedRequest)
 		return
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		limit := int64(formLimit)
+		if uploadPaths[r.URL.Path] {
+			limit = uploadLimit
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
 	if strings.HasPrefix(r.URL.Path, "/assets/") {
 		s.asset(w, r)
 		return
@@ -156,6 +163,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// Files beyond memoryPart go to temporary files, removed when the
+		// request ends.
+		err := r.ParseForm()
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+			err = r.ParseMultipartForm(memoryPart)
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			key := "error.upload"
+			if errors.As(err, &tooBig) {
+				key = "error.toolarge"
+			}
+			s.fail(w, r, lang, http.StatusBadRequest, key)
+			return
+		}
 		if !s.sameOrigin(r) || !validToken(r.PostFormValue("csrf"), sess.csrf) {
 			s.fail(w, r, lang, http.StatusForbidden, "error.csrf")
 			return

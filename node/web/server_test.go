@@ -336,6 +336,13 @@ func loopback(t *testing.T, n *node.Node, peers ...string) *p2p.Runner {
 // a steward, if steward).
 func alphaAndBeta(t *testing.T, quorum int, steward bool) (a, b *node.Node) {
 	t.Helper()
+	a, b, _ = alphaAndBetaRunning(t, quorum, steward)
+	return a, b
+}
+
+// alphaAndBetaRunning is alphaAndBeta, with Beta's runner.
+func alphaAndBetaRunning(t *testing.T, quorum int, steward bool) (a, b *node.Node, rb *p2p.Runner) {
+	t.Helper()
 	ctx := context.Background()
 	a, err := node.Init(ctx, t.TempDir(), node.InitOptions{Org: "Alpha Fund", Quorum: quorum, Passphrase: []byte(pass)})
 	if err != nil {
@@ -354,9 +361,9 @@ func alphaAndBeta(t *testing.T, quorum int, steward bool) (a, b *node.Node) {
 	if _, err := a.Append(ctx, &crdt.Admission{Device: b.Device(), Name: "Beta Collective", Steward: steward}); err != nil {
 		t.Fatal(err)
 	}
-	loopback(t, b, ra.Addrs()...)
+	rb = loopback(t, b, ra.Addrs()...)
 	eventually(t, "Beta is admitted", func() bool { st := b.Status(); return st.Admitted && st.Steward == steward })
-	return a, b
+	return a, b, rb
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
