@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
@@ -107,17 +108,61 @@ func Currency(s string) (string, error) {
 }
 
 // Amount parses a non-negative decimal amount with at most two decimals
-// into hundredths ("4500", "4500.5", "4,500.50" -> 450050).
-func Amount(s string) (uint64, error) {
-	t := strings.ReplaceAll(strings.TrimSpace(s), ",", "")
-	whole, frac, hasFrac := strings.Cut(t, ".")
+// into hundredths ("4500", "4500.5", "4,500.50", "4.500,50", "4 500,50",
+// "٤٬٥٠٠٫٥٠" -> 450050), with ',' as the usual grouping (AmountWith).
+func Amount(s string) (uint64, error) { return AmountWith(s, ',') }
+
+// AmountWith is Amount for people who group thousands with group. Which
+// of '.' and ',' separates the decimals is read from the amount: the last
+// of the two when both appear; neither when one appears more than once;
+// else the one that appears, unless exactly three digits follow it and it
+// is group ("1,500" is 1500 in English, "1.500" in Spanish). An amount
+// read the other way round would be wrong a thousandfold; read this way,
+// it is refused instead (three decimals).
+func AmountWith(s string, group rune) (uint64, error) {
+	bad := inputErr("amount %q is not a number with at most two decimals (for example 4500 or 4500.50)", s)
+	t := strings.Map(func(r rune) rune {
+		switch {
+		case r >= '٠' && r <= '٩': // Arabic-Indic digits
+			return '0' + r - '٠'
+		case r >= '۰' && r <= '۹': // Persian digits
+			return '0' + r - '۰'
+		case r == '٫': // the Arabic decimal separator
+			return '.'
+		case r == '٬' || r == '\'' || r == '’' || unicode.IsSpace(r): // thousands
+			return -1
+		}
+		return r
+	}, s)
+	dot, comma := strings.LastIndexByte(t, '.'), strings.LastIndexByte(t, ',')
+	var dec byte // the decimal separator, if any
+	switch {
+	case dot >= 0 && comma >= 0:
+		dec = ','
+		if dot > comma {
+			dec = '.'
+		}
+	case dot >= 0 || comma >= 0:
+		c, at := byte('.'), dot
+		if comma >= 0 {
+			c, at = ',', comma
+		}
+		if strings.Count(t, string(c)) == 1 && !(len(t)-at-1 == 3 && rune(c) == group) {
+			dec = c
+		}
+	}
+	whole, frac, hasFrac := t, "", false
+	if dec != 0 {
+		whole, frac, hasFrac = strings.Cut(t, string(dec))
+	}
+	whole = strings.NewReplacer(".", "", ",", "").Replace(whole)
 	if whole == "" || len(frac) > 2 || hasFrac && frac == "" || len(whole) > 15 {
-		return 0, inputErr("amount %q is not a number with at most two decimals (for example 4500 or 4500.50)", s)
+		return 0, bad
 	}
 	var v uint64
 	for _, c := range whole + (frac + "00")[:2] {
 		if c < '0' || c > '9' {
-			return 0, inputErr("amount %q is not a number with at most two decimals (for example 4500 or 4500.50)", s)
+			return 0, bad
 		}
 		v = v*10 + uint64(c-'0')
 	}

@@ -59,6 +59,25 @@ func TestAmount(t *testing.T) {
 			t.Errorf("%q accepted", in)
 		}
 	}
+	// The other way round, spaced, in Arabic digits: the decimals are read
+	// from the amount, and an amount that could be wrong a thousandfold is
+	// refused.
+	for in, want := range map[string]uint64{"4.500,50": 450050, "4 500,50": 450050, "4\u202f500,5": 450050, "4,5": 450, "4,50": 450,
+		"1,500": 150000, "1.000.000": 100000000, "1,000,000.25": 100000025, "٤٬٥٠٠٫٥٠": 450050, "۱۲۰۰": 120000, "4'500": 450000} {
+		if got, err := Amount(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]uint64{"1.500": 150000, "1.500,25": 150025, "1500.25": 150025, "1,5": 150} {
+		if got, err := AmountWith(in, '.'); err != nil || got != want {
+			t.Errorf("grouped with '.': %q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"1,500", "1.2.3,456", "4,5.5.5"} {
+		if v, err := AmountWith(in, '.'); !errors.Is(err, ErrInput) {
+			t.Errorf("grouped with '.': %q read as %d", in, v)
+		}
+	}
 	if FormatAmount(450050) != "4500.50" {
 		t.Fatal(FormatAmount(450050))
 	}

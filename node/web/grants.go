@@ -56,9 +56,17 @@ func (s *Server) grantAction(p page) {
 	country := f.Get("country")
 	switch f.Get("action") {
 	case "record":
+		amount := f.Get("amount")
+		if strings.TrimSpace(amount) != "" {
+			var ok bool
+			if amount, ok = p.lang.amount(amount); !ok {
+				s.grants(p, f, p.lang.badAmount(), nil)
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 		defer cancel()
-		rec, err := s.n.RecordGrant(ctx, node.GrantInput{Applicants: ids, Country: country, Amount: f.Get("amount"),
+		rec, err := s.n.RecordGrant(ctx, node.GrantInput{Applicants: ids, Country: country, Amount: amount,
 			Currency: f.Get("currency"), Support: f.Get("support"), Date: f.Get("date")})
 		if err != nil {
 			s.grants(p, f, s.grantProblem(p, err), nil)

@@ -6,11 +6,15 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+	"golang.org/x/text/number"
+
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 // The interface's words live in catalogues, one file a language
@@ -19,13 +23,21 @@ import (
 // language's way.
 
 type catalogue struct {
-	Tag      string            `json:"tag"`
-	Name     string            `json:"name"` // the language's own name for itself
-	Dir      string            `json:"dir"`  // ltr or rtl
+	Tag  string `json:"tag"`
+	Name string `json:"name"` // the language's own name for itself
+	Dir  string `json:"dir"`  // ltr or rtl
+	// DateTime and Date are patterns of {weekday}, {day}, {month},
+	// {year} and {time}, with the language's names of the months and days
+	// (Sunday first).
 	DateTime string            `json:"date_time"`
+	Date     string            `json:"date"`
+	Months   []string          `json:"months"`
+	Weekdays []string          `json:"weekdays"`
 	Messages map[string]string `json:"messages"`
 	tag      language.Tag
 	printer  *message.Printer
+	zero     rune // the language's digit zero
+	group    rune // and its separator of thousands
 	fallback *catalogue
 }
 
@@ -41,7 +53,60 @@ func (c *catalogue) T(key string, args ...any) string {
 }
 
 // Time is t in local time, written the language's way.
-func (c *catalogue) Time(t time.Time) string { return t.Local().Format(c.DateTime) }
+func (c *catalogue) Time(t time.Time) string { return c.dated(c.DateTime, t.Local()) }
+
+// Day is a calendar date (2026-11-20), written the language's way; what
+// is not one is given back as it is.
+func (c *catalogue) Day(date string) string {
+	t, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		return date
+	}
+	return c.dated(c.Date, t)
+}
+
+func (c *catalogue) dated(pattern string, t time.Time) string {
+	r := strings.NewReplacer("{weekday}", c.Weekdays[t.Weekday()], "{day}", strconv.Itoa(t.Day()),
+		"{month}", c.Months[t.Month()-1], "{year}", strconv.Itoa(t.Year()), "{time}", t.Format("15:04"))
+	return c.digits(r.Replace(pattern))
+}
+
+// digits writes the ASCII digits of s in the language's digits.
+func (c *catalogue) digits(s string) string {
+	if c.zero == '0' {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return c.zero + r - '0'
+		}
+		return r
+	}, s)
+}
+
+// Number is a count, written the language's way.
+func (c *catalogue) Number(v int) string { return c.printer.Sprint(number.Decimal(v)) }
+
+// Amount is money in hundredths (node's unit), written the language's way.
+func (c *catalogue) Amount(hundredths uint64) string {
+	return c.printer.Sprint(number.Decimal(float64(hundredths)/100, number.MinFractionDigits(2), number.MaxFractionDigits(2)))
+}
+
+// amount reads an amount typed the language's way (its digits, its
+// separators) as node takes it ("4500.50"); ok is false if it is not one.
+func (c *catalogue) amount(typed string) (string, bool) {
+	v, err := ident.AmountWith(typed, c.group)
+	if err != nil {
+		return "", false
+	}
+	return ident.FormatAmount(v), true
+}
+
+// badAmount says an amount typed is not one, with an example.
+func (c *catalogue) badAmount() string { return c.T("amount.bad", c.Amount(450050)) }
+
+// Percent is a share (0.4 for 40%), written the language's way.
+func (c *catalogue) Percent(share float64) string { return c.printer.Sprint(number.Percent(share)) }
 
 type catalogues struct {
 	byTag   map[string]*catalogue
@@ -70,7 +135,12 @@ func loadCatalogues() (*catalogues, error) {
 		if c.tag, err = language.Parse(c.Tag); err != nil {
 			return nil, fmt.Errorf("the web interface's catalogue %s: %v", e.Name(), err)
 		}
+		if len(c.Months) != 12 || len(c.Weekdays) != 7 || c.DateTime == "" || c.Date == "" {
+			return nil, fmt.Errorf("the web interface's catalogue %s: it needs date_time, date, 12 months and 7 weekdays", e.Name())
+		}
 		c.printer = message.NewPrinter(c.tag)
+		c.zero = []rune(c.printer.Sprint(0))[0]
+		c.group = []rune(c.printer.Sprint(number.Decimal(1234)))[1]
 		cs.byTag[c.Tag] = c
 		cs.list = append(cs.list, c)
 	}

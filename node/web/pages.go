@@ -17,7 +17,6 @@ import (
 	"golang.org/x/text/language/display"
 
 	"github.com/murmurnet/murmur/node"
-	"github.com/murmurnet/murmur/node/ident"
 )
 
 // page is one request being answered, with what its template needs.
@@ -92,9 +91,9 @@ func (s *Server) funcs() template.FuncMap {
 			return c.Time(*t)
 		},
 		"add":     func(a, b int) int { return a + b },
-		"percent": func(v *float64) string { return fmt.Sprintf("%.0f%%", 100**v) },
+		"percent": func(c *catalogue, v *float64) string { return c.Percent(*v) },
 		"deref":   func(v *float64) float64 { return *v },
-		"amount": func(v any) string { // node's money: hundredths
+		"amount": func(c *catalogue, v any) string { // node's money: hundredths
 			r := reflect.ValueOf(v)
 			if r.Kind() == reflect.Pointer {
 				if r.IsNil() {
@@ -105,8 +104,10 @@ func (s *Server) funcs() template.FuncMap {
 			if !r.CanUint() {
 				return fmt.Sprint(v)
 			}
-			return ident.FormatAmount(r.Uint())
+			return c.Amount(r.Uint())
 		},
+		"num": func(c *catalogue, v int) string { return c.Number(v) },
+		"day": func(c *catalogue, date string) string { return c.Day(date) },
 		"region": func(c *catalogue, code string) string {
 			if r, err := language.ParseRegion(code); err == nil {
 				if n := display.Regions(c.tag).Name(r); n != "" {
@@ -369,6 +370,14 @@ func (s *Server) respond(p page, id string) {
 	in := node.ResponseInput{Request: id, Type: p.r.PostFormValue("type"), Body: p.r.PostFormValue("body"),
 		Amount: p.r.PostFormValue("amount"), Currency: p.r.PostFormValue("currency")}
 	form := map[string]string{"type": in.Type, "body": in.Body, "amount": in.Amount, "currency": in.Currency}
+	if in.Amount != "" {
+		var ok bool
+		if in.Amount, ok = p.lang.amount(in.Amount); !ok {
+			p.w.WriteHeader(http.StatusUnprocessableEntity)
+			s.request(p, id, p.lang.badAmount(), form)
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := s.n.Respond(ctx, in); err != nil {

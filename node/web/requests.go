@@ -112,6 +112,11 @@ func (s *Server) newRequest(p page) {
 		problem = p.lang.T("new.noamount")
 	case in.Sealed && len(in.To) == 0:
 		problem = p.lang.T("new.sealednoto")
+	case in.Kind == "funding":
+		var ok bool
+		if in.Amount, ok = p.lang.amount(in.Amount); !ok {
+			problem = p.lang.badAmount()
+		}
 	}
 	if problem != "" {
 		s.requestForm(p, f, problem)

@@ -462,11 +462,11 @@ func TestDoubleFundingCheckPage(t *testing.T) {
 		t.Fatal("the page keeps the applicant's name once recorded")
 	}
 	_, page = f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"check"}, "name": {"amina  k"}, "country": {"TZ"}}, nil)
-	if !strings.Contains(page, "Alpha Fund") || !strings.Contains(page, "USD 1200.00") || !strings.Contains(page, "Relocation") {
+	if !strings.Contains(page, "Alpha Fund") || !strings.Contains(page, "USD 1,200.00") || !strings.Contains(page, "Relocation") {
 		t.Fatalf("the check does not find the grant:\n%s", page)
 	}
 	resp, page = f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"record"}, "email": {"a@example.org"}, "amount": {"lots"}, "currency": {"USD"}, "support": {"relocation"}}, nil)
-	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Not done") || !strings.Contains(page, `value="a@example.org"`) {
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "The amount is not a number") || !strings.Contains(page, `value="a@example.org"`) {
 		t.Fatalf("a bad amount: %s\n%s", resp.Status, page)
 	}
 }
@@ -499,7 +499,7 @@ func TestOutcomesOnTheRequestPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, page = f.do(c, "GET", "/requests/"+funding.ID().String(), nil, nil)
-	if !strings.Contains(page, "Needed: USD 4500.00") || !strings.Contains(page, "<progress") || !strings.Contains(page, "Kenya") {
+	if !strings.Contains(page, "Needed: USD 4,500.00") || !strings.Contains(page, "<progress") || !strings.Contains(page, "Kenya") {
 		t.Fatalf("the funding request's page:\n%s", page)
 	}
 }
@@ -633,5 +633,67 @@ func TestInviteAndRevokeFromTheMembersPage(t *testing.T) {
 	resp, page = f.do(c, "POST", "/members/revoke", url.Values{"csrf": {tok}, "device": {f.n.Device().String()}, "confirm": {"yes"}}, nil)
 	if resp.StatusCode != http.StatusUnprocessableEntity || f.n.EntryCount() != before || !strings.Contains(page, "understand") {
 		t.Fatalf("revoking the last device without the box: %s\n%s", resp.Status, page)
+	}
+}
+
+// Dates and numbers follow the language: its names of months and days, its
+// separators, its digits.
+func TestDatesAndNumbersFollowTheLanguage(t *testing.T) {
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 16, 2, 0, 0, time.Local)
+	for _, c := range []struct{ lang, time, day, amount, share, count string }{
+		{"en", "Thu 3 Dec 2026 16:02", "20 Nov 2026", "4,500.00", "40%", "12,345"},
+		{"es", "jue 3 dic 2026, 16:02", "20 nov 2026", "4.500,00", "40 %", "12.345"},
+		{"fr", "jeu. 3 déc. 2026 à 16:02", "20 nov. 2026", "4 500,00", "40 %", "12 345"},
+		{"ar", "الخميس ٣ ديسمبر ٢٠٢٦، ١٦:٠٢", "٢٠ نوفمبر ٢٠٢٦", "٤٬٥٠٠٫٠٠", "٤٠٪", "١٢٬٣٤٥"},
+	} {
+		l := cats.byTag[c.lang]
+		got := []string{l.Time(at), l.Day("2026-11-20"), l.Amount(450000), l.Percent(0.4), l.Number(12345)}
+		want := []string{c.time, c.day, c.amount, c.share, c.count}
+		// (the spaces that do not break, and the Arabic letter mark, are
+		// compared as what they look like)
+		plain := strings.NewReplacer("\u00a0", " ", "\u202f", " ", "\u061c", "")
+		for i := range got {
+			if plain.Replace(got[i]) != want[i] {
+				t.Errorf("%s: %q, want %q", c.lang, got[i], want[i])
+			}
+		}
+	}
+}
+
+// An amount is read the way the person's language writes it: "4.500" is
+// four thousand five hundred in Spanish, Arabic digits are digits, and
+// an amount that could be read a thousandfold wrong is refused with an
+// example, keeping what was typed.
+func TestAmountsTypedTheLanguagesWay(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	for _, tc := range []struct{ lang, typed, shown string }{
+		{"es", "4.500", "USD 4.500,00"},
+		{"fr", "4 500,5", "USD 4\u00a0500,50"},
+		{"ar", "١٢٠٠", "USD ١٬٢٠٠٫٠٠"},
+		{"en", "1,250.75", "USD 1,250.75"},
+	} {
+		hdr := map[string]string{"Accept-Language": tc.lang}
+		_, page := f.do(c, "GET", "/requests/new", nil, hdr)
+		resp, _ := f.do(c, "POST", "/requests/new", url.Values{"csrf": {csrfOf(t, page)}, "kind": {"funding"}, "title": {"Rent, " + tc.lang},
+			"amount": {tc.typed}, "currency": {"USD"}, "region": {"KE"}}, hdr)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %q: %s", tc.lang, tc.typed, resp.Status)
+		}
+		if _, page = f.do(c, "GET", resp.Header.Get("Location"), nil, hdr); !strings.Contains(page, tc.shown) {
+			t.Errorf("%s: %q is not shown as %q", tc.lang, tc.typed, tc.shown)
+		}
+	}
+	hdr := map[string]string{"Accept-Language": "es"}
+	_, page := f.do(c, "GET", "/requests/new", nil, hdr)
+	before := f.n.EntryCount()
+	resp, page := f.do(c, "POST", "/requests/new", url.Values{"csrf": {csrfOf(t, page)}, "kind": {"funding"}, "title": {"Rent"},
+		"amount": {"1,500"}, "currency": {"USD"}}, hdr)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "4.500,50") || !strings.Contains(page, `value="1,500"`) || f.n.EntryCount() != before {
+		t.Fatalf("an amount Spanish reads as 1.5 with three decimals: %s\n%s", resp.Status, page)
 	}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"time"
@@ -85,7 +84,7 @@ func (s *Server) stats(p page) {
 		}
 		return *r.MedianFirstResponseHours, true
 	}
-	pct := func(v float64) string { return fmt.Sprintf("%.0f%%", v) }
+	pct := func(v float64) string { return p.lang.Percent(v / 100) }
 	hours := func(v float64) string { return p.lang.T("stats.hours", v) }
 	charts := []chart{
 		barsOf(p.lang.T("stats.ontime"), st.Kinds, kindLabel, share, pct, 100),
