@@ -472,6 +472,52 @@ func (n *Node) Respond(ctx context.Context, in ResponseInput) (e *crdt.Entry, er
 	return e, err
 }
 
+// answerRefused says why this organisation may not answer rv with typ
+// now, or nil. The caller holds n.mu.
+func (n *Node) answerRefused(rv crdt.RequestView, typ crdt.ResponseType) error {
+	req, o, names := rv.Request, rv.Outcome, n.orgNames()
+	switch {
+	case rv.Org == n.org && typ != crdt.Comment && typ != crdt.SignOn && typ != crdt.Withdraw:
+		return fmt.Errorf("this is your organisation's own request: only comments are possible (and signing, on a letter)")
+	case (typ == crdt.Accept || typ == crdt.Decline) && len(req.To) > 0 && !o.Reopened && !slices.Contains(req.To, n.org):
+		return fmt.Errorf("this referral is addressed to other organisations: you cannot %v it (it opens to everyone if they all decline)", typ)
+	case typ == crdt.Accept && o.AcceptedBy != nil && o.AcceptedBy.Org != n.org:
+		return fmt.Errorf("%s has already accepted this referral; it opens again only if they decline", names[o.AcceptedBy.Org])
+	case typ == crdt.Accept && o.AcceptedBy != nil:
+		return fmt.Errorf("your organisation has already accepted this referral")
+	case typ == crdt.SignOn && req.RespondBy > 0 && n.past(req.RespondBy):
+		return fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", localMillis(req.RespondBy))
+	case typ == crdt.SignOn && slices.ContainsFunc(o.Signatures, func(r crdt.ResponseView) bool { return r.Org == n.org }):
+		return fmt.Errorf("your organisation has already signed this letter")
+	}
+	return nil
+}
+
+// Answers are the answers this organisation may give to the request ref
+// now, as `respond --type` names them: those Respond would not refuse for
+// who it is or what was said before (a closed request takes none; a
+// withdrawal needs a pledge standing).
+func (n *Node) Answers(ref string) ([]string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rv, err := n.resolveRequest(ref)
+	if err != nil {
+		return nil, err
+	}
+	if rv.Closed || rv.Withheld {
+		return nil, nil
+	}
+	var out []string
+	for _, name := range []string{"vouch", "concern", "unknown", "accept", "decline", "pledge", "withdraw", "sign", "comment"} {
+		typ, _ := crdt.ParseResponseType(name)
+		if !typ.Fits(rv.Request.Type) || n.answerRefused(rv, typ) != nil || typ == crdt.Withdraw && n.pledgesLeft(ref) == 0 {
+			continue
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
 // maxWithdrawals bounds the withdrawals one Respond writes: 31 pledges
 // each, more than any organisation makes on one request.
 const maxWithdrawals = 1024
@@ -514,22 +560,10 @@ func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 	if rv.Closed {
 		return nil, fmt.Errorf("request %s is closed", short(rv.ID.String()))
 	}
-	names := n.orgNames()
-	o := rv.Outcome
-	switch {
-	case rv.Org == n.org && typ != crdt.Comment && typ != crdt.SignOn && typ != crdt.Withdraw:
-		return nil, fmt.Errorf("this is your organisation's own request: only comments are possible (and signing, on a letter)")
-	case (typ == crdt.Accept || typ == crdt.Decline) && len(req.To) > 0 && !o.Reopened && !slices.Contains(req.To, n.org):
-		return nil, fmt.Errorf("this referral is addressed to other organisations: you cannot %v it (it opens to everyone if they all decline)", typ)
-	case typ == crdt.Accept && o.AcceptedBy != nil && o.AcceptedBy.Org != n.org:
-		return nil, fmt.Errorf("%s has already accepted this referral; it opens again only if they decline", names[o.AcceptedBy.Org])
-	case typ == crdt.Accept && o.AcceptedBy != nil:
-		return nil, fmt.Errorf("your organisation has already accepted this referral")
-	case typ == crdt.SignOn && req.RespondBy > 0 && n.past(req.RespondBy):
-		return nil, fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", localMillis(req.RespondBy))
-	case typ == crdt.SignOn && slices.ContainsFunc(o.Signatures, func(r crdt.ResponseView) bool { return r.Org == n.org }):
-		return nil, fmt.Errorf("your organisation has already signed this letter")
+	if err := n.answerRefused(rv, typ); err != nil {
+		return nil, err
 	}
+	o := rv.Outcome
 	resp := &crdt.Response{Request: rv.ID, Type: typ, Text: in.Body}
 	deps := []crdt.ID{rv.ID}
 	if typ == crdt.Withdraw {

@@ -180,8 +180,13 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 		shot(t, "inbox"),
 		accessible(t, "inbox"),
 	)
-	for _, pg := range []string{"requests", "directory", "members", "grants", "stats", "connection"} {
-		do(t, ctx, "the "+pg+" page", chromedp.Navigate(base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")), shot(t, pg), accessible(t, pg))
+	for _, pg := range []string{"requests", "requests/new", "directory", "members", "grants", "stats", "connection"} {
+		do(t, ctx, "the "+pg+" page", chromedp.Navigate(base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")), shot(t, strings.ReplaceAll(pg, "/", "-")), accessible(t, pg))
+		// Each field's label stands above it, never beside another field
+		// (a phone number typed in the e-mail box never matches).
+		if beside := get(t, ctx, "the labels", chromedp.Evaluate[string](labelsBeside)); beside != "" {
+			t.Errorf("the /%s page has labels beside another field than theirs: %s", pg, beside)
+		}
 	}
 	// On a phone's screen, and at 200% zoom (half the width in CSS
 	// pixels): nothing runs off the side.
@@ -210,6 +215,15 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 		t.Fatalf("Arabic: direction %q", flow)
 	}
 }
+
+// labelsBeside names the labels of text boxes and pickers that do not
+// stand above their field.
+const labelsBeside = `[...document.querySelectorAll("main label[for]")].filter(l => {
+	const c = document.getElementById(l.htmlFor);
+	if (!c || c.type === "radio" || c.type === "checkbox") return false;
+	const a = l.getBoundingClientRect(), b = c.getBoundingClientRect();
+	return b.top < a.bottom - 1;
+}).map(l => l.htmlFor).join(", ")`
 
 // twoOrgs is two organisations' nodes on loopback, Alpha and Beta, each
 // with its interface, unlocked in two tabs of one browser.

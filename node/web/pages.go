@@ -253,7 +253,15 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 		return
 	}
 	st := s.n.Status()
-	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": responseTypes(d.Kind, d.Org == st.Org)}
+	types, _ := s.n.Answers(id)
+	if d.Sealed && !d.Readable {
+		types = nil // (answering what it cannot read: no)
+	}
+	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": types,
+		"Pledges": slices.Contains(types, "pledge"), "Currencies": currencies}
+	if d.Currency != "" && !slices.Contains(currencies, d.Currency) {
+		data["Currencies"] = append([]string{d.Currency}, currencies...)
+	}
 	if d.Sealed && d.Readable {
 		// Those it may be shared with: admitted members not reading it yet.
 		var more []option
@@ -341,35 +349,22 @@ func csvSafe(s string) string {
 	return s
 }
 
-// responseTypes are the answers a request of kind takes, as `respond
-// --type` names them; on its own request an organisation comments (and
-// signs its own letter).
-func responseTypes(kind string, own bool) []string {
-	if own {
-		if kind == "letter" {
-			return []string{"sign", "comment"}
-		}
-		return []string{"comment"}
-	}
-	switch kind {
-	case "verification":
-		return []string{"vouch", "concern", "unknown", "comment"}
-	case "referral":
-		return []string{"accept", "decline", "comment"}
-	case "funding":
-		return []string{"pledge", "withdraw", "comment"}
-	case "letter":
-		return []string{"sign", "comment"}
-	}
-	return []string{"comment"}
-}
-
 // respond takes the answer form; a refusal is shown on the request's page
 // with what was typed, so that nothing is lost.
 func (s *Server) respond(p page, id string) {
 	in := node.ResponseInput{Request: id, Type: p.r.PostFormValue("type"), Body: p.r.PostFormValue("body"),
 		Amount: p.r.PostFormValue("amount"), Currency: p.r.PostFormValue("currency")}
 	form := map[string]string{"type": in.Type, "body": in.Body, "amount": in.Amount, "currency": in.Currency}
+	switch {
+	case in.Type == "":
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.lang.T("respond.notype"), form)
+		return
+	case in.Type == "comment" && strings.TrimSpace(in.Body) == "":
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.lang.T("respond.nocomment"), form)
+		return
+	}
 	if in.Amount != "" {
 		var ok bool
 		if in.Amount, ok = p.lang.amount(in.Amount); !ok {

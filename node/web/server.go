@@ -178,6 +178,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, lang, http.StatusBadRequest, key)
 			return
 		}
+		// A text box's line breaks come as CRLF (as HTML says): the node
+		// keeps LF.
+		for _, vs := range r.PostForm {
+			for i, v := range vs {
+				vs[i] = strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n")
+			}
+		}
 		if !s.sameOrigin(r) || !validToken(r.PostFormValue("csrf"), sess.csrf) {
 			s.fail(w, r, lang, http.StatusForbidden, "error.csrf")
 			return

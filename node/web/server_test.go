@@ -697,3 +697,48 @@ func TestAmountsTypedTheLanguagesWay(t *testing.T) {
 		t.Fatalf("an amount Spanish reads as 1.5 with three decimals: %s\n%s", resp.Status, page)
 	}
 }
+
+// The answer form offers only the answers this organisation may give now,
+// ticks none of them, and takes a text box's line breaks (CRLF, as
+// browsers send them); no answer chosen, or an empty comment, is refused
+// in words with what was typed kept.
+func TestTheAnswerForm(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.unlocked()
+	letter, err := f.n.NewRequest(ctx, node.RequestInput{Kind: "letter", Title: "Free the Arusha five"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/requests/" + letter.ID().String()
+	_, page := f.do(c, "GET", path, nil, nil)
+	if !strings.Contains(page, `value="sign"`) || strings.Contains(page, " checked>") || strings.Contains(page, `id="amount"`) {
+		t.Fatalf("the answer form of our own letter:\n%s", page)
+	}
+	tok := csrfOf(t, page)
+	resp, page := f.do(c, "POST", path+"/respond", url.Values{"csrf": {tok}, "body": {"Our words"}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Choose your answer first") || !strings.Contains(page, "Our words") {
+		t.Fatalf("no answer chosen: %s\n%s", resp.Status, page)
+	}
+	if resp, page = f.do(c, "POST", path+"/respond", url.Values{"csrf": {tok}, "type": {"comment"}, "body": {" \r\n "}}, nil); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "A comment needs words") {
+		t.Fatalf("an empty comment: %s\n%s", resp.Status, page)
+	}
+	if resp, _ = f.do(c, "POST", path+"/respond", url.Values{"csrf": {tok}, "type": {"sign"}, "body": {"First paragraph.\r\nSecond paragraph."}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signing with two paragraphs: %s", resp.Status)
+	}
+	d, err := f.n.Request(letter.ID().String())
+	if err != nil || len(d.Responses) != 1 || d.Responses[0].Body != "First paragraph.\nSecond paragraph." {
+		t.Fatalf("the signature's words: %+v %v", d.Responses, err)
+	}
+	if _, page = f.do(c, "GET", path, nil, nil); strings.Contains(page, `value="sign"`) || !strings.Contains(page, `value="comment"`) {
+		t.Fatalf("signed already, the form still offers to sign:\n%s", page)
+	}
+	// Our own funding request: comments only, so no pledge to type.
+	funding, err := f.n.NewRequest(ctx, node.RequestInput{Kind: "funding", Title: "Rent", Amount: "100", Currency: "AUD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, page = f.do(c, "GET", "/requests/"+funding.ID().String(), nil, nil); strings.Contains(page, `id="amount"`) || strings.Contains(page, `value="pledge"`) {
+		t.Fatalf("our own funding request offers a pledge:\n%s", page)
+	}
+}
