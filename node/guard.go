@@ -36,8 +36,25 @@ func revocationRisk(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crd
 	return inputError{msg: "not revoked: " + why + " (add --force if that is what you want)", err: ErrIrreversible}
 }
 
-// irreversible is revocationRisk's reason in words; "" if there is none.
-func irreversible(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.DeviceKey) string {
+// RevocationCost is what revoking a device takes away for good, as facts
+// an interface words in its own language.
+type RevocationCost struct {
+	// LastDevice: the device is its organisation's last one not revoked,
+	// so that organisation can never write, answer, invite or add a device
+	// again. (A steward revoking another organisation's seized last device
+	// is what stewards are for: it is not refused, but said.)
+	LastDevice bool `json:"last_device,omitempty"`
+	// Own: that organisation is this node's.
+	Own bool `json:"own,omitempty"`
+	// StewardsLeft of StewardsNeeded would keep a device, where that
+	// breaks the network's power to admit (Admissions is then true).
+	Admissions     bool `json:"admissions_lost,omitempty"`
+	StewardsLeft   int  `json:"stewards_left,omitempty"`
+	StewardsNeeded int  `json:"stewards_needed,omitempty"`
+}
+
+// revocationCost is what revoking target takes away for good.
+func revocationCost(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.DeviceKey) (RevocationCost, string) {
 	live := func(o crdt.OrgView, except crdt.DeviceKey) int {
 		n := 0
 		for _, d := range o.Devices {
@@ -47,26 +64,22 @@ func irreversible(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.
 		}
 		return n
 	}
+	var c RevocationCost
 	var org *crdt.OrgView
 	for i := range orgs {
 		for _, d := range orgs[i].Devices {
 			if d.Key == target {
 				if d.Revoked {
-					return "" // a revoked device is cut off already; a lower cut-off changes no one's standing
+					return c, "" // a revoked device is cut off already; a lower cut-off changes no one's standing
 				}
 				org = &orgs[i]
 			}
 		}
 	}
 	if org == nil || !org.Admitted || live(*org, target) > 0 {
-		return ""
+		return c, ""
 	}
-	// Another organisation's last device is revoked by a steward when it
-	// is seized: that is what stewards are for, and not refused here.
-	var why []string
-	if org.ID == mine {
-		why = append(why, "it is your organisation's last device that is not revoked: after it, "+org.Name+" can never write, invite or add a device again")
-	}
+	c.LastDevice, c.Own = true, org.ID == mine
 	if org.Steward {
 		stewards, before, after := 0, 0, 0
 		for _, o := range orgs {
@@ -84,12 +97,27 @@ func irreversible(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.
 		// As crdt counts it: the quorum, or every steward organisation
 		// (with a device or not) while there are fewer.
 		need := max(min(quorum, stewards), 1)
-		switch {
-		case after == 0:
-			why = append(why, "no steward organisation would keep a device, so nobody could ever admit an organisation or revoke a device for the network again")
-		case after < need && before >= need:
-			why = append(why, fmt.Sprintf("only %d steward organisations would keep a device, and admitting an organisation needs %d: nobody could be admitted again", after, need))
+		if after == 0 || after < need && before >= need {
+			c.Admissions, c.StewardsLeft, c.StewardsNeeded = true, after, need
 		}
+	}
+	return c, org.Name
+}
+
+// irreversible is revocationRisk's reason in words; "" if there is none.
+// Another organisation's last device is revoked by a steward when it is
+// seized: that is what stewards are for, and not refused here.
+func irreversible(orgs []crdt.OrgView, quorum int, mine crdt.OrgID, target crdt.DeviceKey) string {
+	c, name := revocationCost(orgs, quorum, mine, target)
+	var why []string
+	if c.Own {
+		why = append(why, "it is your organisation's last device that is not revoked: after it, "+name+" can never write, invite or add a device again")
+	}
+	switch {
+	case c.Admissions && c.StewardsLeft == 0:
+		why = append(why, "no steward organisation would keep a device, so nobody could ever admit an organisation or revoke a device for the network again")
+	case c.Admissions:
+		why = append(why, fmt.Sprintf("only %d steward organisations would keep a device, and admitting an organisation needs %d: nobody could be admitted again", c.StewardsLeft, c.StewardsNeeded))
 	}
 	return strings.Join(why, "; and ")
 }
@@ -115,6 +143,8 @@ type RevocationPlan struct {
 	// device added (device invite): they keep their standing unless they
 	// are revoked too, and whoever holds this device may hold them.
 	Added []AddedDevice `json:"added"`
+	// Cost is what the revocation takes away for good.
+	Cost RevocationCost `json:"cost"`
 }
 
 // AddedDevice is a device another device added to their organisation.
@@ -161,6 +191,7 @@ func (n *Node) PlanRevocation(ctx context.Context, ref string) (RevocationPlan, 
 		}
 	}
 	members, quorum := n.state.Members(), n.state.Quorum()
+	p.Cost, _ = revocationCost(members, quorum, n.org, dv.Key)
 	p.Irreversible = irreversible(members, quorum, n.org, dv.Key)
 	p.Risk = revocationRisk(members, quorum, n.org, dv.Key)
 	return p, nil

@@ -132,25 +132,45 @@ func lockRun(dir string) (*runLock, error) {
 
 // natStatusLine is one line for people.
 func natStatusLine(st NATStatus, names func(string) string) string {
+	code, via := NATReach(st, names)
+	if code == "nat-relayed" {
+		return fmt.Sprintf(natWords[code], strings.Join(via, ", "))
+	}
+	return natWords[code]
+}
+
+// NATReach is how other members reach this node, as a code an interface
+// words (natWords has the command line's), and the organisations whose
+// relay it is reached through (nat-relayed).
+func NATReach(st NATStatus, names func(string) string) (code string, via []string) {
 	switch {
 	case st.Relaying && st.Reachability == runfile.ReachPublic:
-		return "Other members can reach this node directly, and it introduces members' nodes behind NAT to each other (relay)."
+		return "relay-public", nil
 	case st.Relaying && st.Reachability == runfile.ReachBehindNAT:
-		return "This node relays, but other members cannot reach it: run it where they can, and give its public address with --announce."
+		return "relay-nat", nil
 	case st.Relaying:
-		return "This node relays for members; whether they can reach it is not known yet."
+		return "relay", nil
 	case st.Reachability == runfile.ReachPublic:
-		return "Other members can reach this node directly."
+		return "public", nil
 	case st.Reachability == runfile.ReachBehindNAT && len(st.Reserved) > 0:
-		var via []string
 		for _, p := range st.Reserved {
 			via = append(via, names(p))
 		}
-		return fmt.Sprintf("Behind a router: other members reach this node through the relay of %s.", strings.Join(via, ", "))
+		return "nat-relayed", via
 	case st.Reachability == runfile.ReachBehindNAT:
-		return "Behind a router, and no member's relay is known yet: this node reaches others, but they cannot open a connection to it."
+		return "nat", nil
 	}
-	return "Whether other members can reach this node directly is not known yet."
+	return "unknown", nil
+}
+
+var natWords = map[string]string{
+	"relay-public": "Other members can reach this node directly, and it introduces members' nodes behind NAT to each other (relay).",
+	"relay-nat":    "This node relays, but other members cannot reach it: run it where they can, and give its public address with --announce.",
+	"relay":        "This node relays for members; whether they can reach it is not known yet.",
+	"public":       "Other members can reach this node directly.",
+	"nat-relayed":  "Behind a router: other members reach this node through the relay of %s.",
+	"nat":          "Behind a router, and no member's relay is known yet: this node reaches others, but they cannot open a connection to it.",
+	"unknown":      "Whether other members can reach this node directly is not known yet.",
 }
 
 // AloneSince is when the running node last had a member's node connected,

@@ -53,6 +53,9 @@ type StatusInfo struct {
 	NAT *NATStatus `json:"nat,omitempty"`
 	// Reach is NAT in one line for people (while a node runs).
 	Reach string `json:"reach,omitempty"`
+	// ReachCode and ReachVia are Reach for an interface to word (NATReach).
+	ReachCode string   `json:"-"`
+	ReachVia  []string `json:"-"`
 	// GrantSecret: this node holds the network secret the double-funding
 	// check needs.
 	GrantSecret bool `json:"grant_secret"`
@@ -118,13 +121,15 @@ func (n *Node) Status() StatusInfo {
 		st.Running, st.Addrs, st.Peers, st.Traffic, st.AloneSince = true, info.Addrs, info.Peers, &info.Traffic, info.AloneSince
 		if info.NAT != nil {
 			st.NAT = info.NAT
-			st.Reach = natStatusLine(*info.NAT, func(p string) string {
+			names := func(p string) string {
 				id, err := peer.Decode(p)
 				if err != nil {
 					return p
 				}
 				return n.deviceNameLocked(id)
-			})
+			}
+			st.Reach = natStatusLine(*info.NAT, names)
+			st.ReachCode, st.ReachVia = NATReach(*info.NAT, names)
 		}
 		st.Contacts = n.contacts(&info)
 	} else {
@@ -387,6 +392,8 @@ type RequestDetail struct {
 	SharedWith []string `json:"shared_with"`
 	// ToNames are the names of the organisations in To, in its order.
 	ToNames []string `json:"to_names"`
+	// AckedBy names the organisations that acknowledged an alert.
+	AckedBy []string `json:"acked_by,omitempty"`
 	// ResponseCount is the summary's count of responses, which the list
 	// below shadows in JSON ("responses"): all of them, not the page.
 	ResponseCount int `json:"response_count"`
@@ -944,6 +951,9 @@ func (n *Node) RequestShow(ref string, o ShowOptions) (RequestDetail, error) {
 				name = o.String()[:12]
 			}
 			d.ToNames = append(d.ToNames, name)
+		}
+		for _, org := range rv.AckedBy {
+			d.AckedBy = append(d.AckedBy, nameOr(names, org))
 		}
 	}
 	if r := rv.Request; r != nil {

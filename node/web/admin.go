@@ -32,7 +32,7 @@ func (s *Server) invite(p page) {
 	defer cancel()
 	code, err := s.n.Invite(ctx, node.InviteOptions{Purpose: purpose, Expires: d})
 	if err != nil {
-		s.members(p, p.lang.T("invite.refused", plainError(err)), "")
+		s.members(p, p.refused("invite.refused", err), "")
 		return
 	}
 	var addrs []string
@@ -70,7 +70,7 @@ func qrSVG(text string) template.HTML {
 func (s *Server) revokeForm(p page, device, problem string) {
 	plan, err := s.n.PlanRevocation(p.r.Context(), device)
 	if err != nil {
-		s.members(p, p.lang.T("revoke.refused", plainError(err)), "")
+		s.members(p, p.refused("revoke.refused", err), "")
 		return
 	}
 	if problem != "" {
@@ -89,7 +89,7 @@ func (s *Server) revoke(p page) {
 	}
 	plan, err := s.n.PlanRevocation(p.r.Context(), device)
 	if err != nil {
-		s.members(p, p.lang.T("revoke.refused", plainError(err)), "")
+		s.members(p, p.refused("revoke.refused", err), "")
 		return
 	}
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
@@ -103,7 +103,7 @@ func (s *Server) revoke(p page) {
 		revoke = s.n.ForceRevokeDevice
 	}
 	if _, err := revoke(ctx, plan.Device, nil); err != nil {
-		s.revokeForm(p, device, p.lang.T("revoke.refused", plainError(err)))
+		s.revokeForm(p, device, p.refused("revoke.refused", err))
 		return
 	}
 	s.members(p, "", p.lang.T("revoke.done", plan.Device[:12], plan.OrgName))

@@ -67,7 +67,7 @@ func (s *Server) setDirectory(p page) {
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := s.n.SetDirectory(ctx, in); err != nil {
-		s.directory(p, f, p.lang.T("directory.refused", plainError(err)), "")
+		s.directory(p, f, p.refused("directory.refused", err), "")
 		return
 	}
 	s.directory(p, nil, "", p.lang.T("directory.saved"))

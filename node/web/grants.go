@@ -88,5 +88,5 @@ func (s *Server) grantProblem(p page, err error) string {
 	if errors.Is(err, node.ErrNoSecret) {
 		return p.lang.T("grants.nosecret")
 	}
-	return p.lang.T("grants.refused", plainError(err))
+	return p.refused("grants.refused", err)
 }

@@ -25,7 +25,7 @@ func (s *Server) approve(p page) {
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := s.n.Approve(ctx, org); err != nil {
-		s.members(p, p.lang.T("members.notapproved", plainError(err)), "")
+		s.members(p, p.refused("members.notapproved", err), "")
 		return
 	}
 	s.members(p, "", p.lang.T("members.approved"))

@@ -106,8 +106,9 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return c.Amount(r.Uint())
 		},
-		"num": func(c *catalogue, v int) string { return c.Number(v) },
-		"day": func(c *catalogue, date string) string { return c.Day(date) },
+		"num":  func(c *catalogue, v int) string { return c.Number(v) },
+		"join": func(c *catalogue, names []string) string { return strings.Join(names, c.T("list.sep")) },
+		"day":  func(c *catalogue, date string) string { return c.Day(date) },
 		"region": func(c *catalogue, code string) string {
 			if r, err := language.ParseRegion(code); err == nil {
 				if n := display.Regions(c.tag).Name(r); n != "" {
@@ -266,7 +267,7 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 		// Those it may be shared with: admitted members not reading it yet.
 		var more []option
 		for _, m := range s.n.Members() {
-			if m.Admitted && !slices.Contains(d.SharedWith, m.Name) {
+			if m.Admitted && hasDevice(m) && !slices.Contains(d.SharedWith, m.Name) {
 				more = append(more, option{m.Org, m.Name})
 			}
 		}
@@ -306,7 +307,7 @@ func (s *Server) share(p page, id string) {
 	defer cancel()
 	if _, err := s.n.Share(ctx, id, to); err != nil {
 		p.w.WriteHeader(http.StatusUnprocessableEntity)
-		s.request(p, id, p.lang.T("share.refused", plainError(err)), nil)
+		s.request(p, id, p.refused("share.refused", err), nil)
 		return
 	}
 	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
@@ -318,7 +319,7 @@ func (s *Server) ack(p page, id string) {
 	defer cancel()
 	if _, _, err := s.n.AckAlert(ctx, id); err != nil {
 		p.w.WriteHeader(http.StatusUnprocessableEntity)
-		s.request(p, id, p.lang.T("ack.refused", plainError(err)), nil)
+		s.request(p, id, p.refused("ack.refused", err), nil)
 		return
 	}
 	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
@@ -377,10 +378,21 @@ func (s *Server) respond(p page, id string) {
 	defer cancel()
 	if _, err := s.n.Respond(ctx, in); err != nil {
 		p.w.WriteHeader(http.StatusUnprocessableEntity)
-		s.request(p, id, p.lang.T("respond.refused", plainError(err)), form)
+		s.request(p, id, p.refused("respond.refused", err), form)
 		return
 	}
 	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+}
+
+// refused is the message key with the node's refusal err: its words, in
+// English, said to be so in another language, and isolated so that they
+// read right in a right-to-left page.
+func (p page) refused(key string, err error) string {
+	msg := plainError(err)
+	if p.lang.Tag != "en" {
+		msg = p.lang.T("error.english", "\u2068"+msg+"\u2069")
+	}
+	return p.lang.T(key, msg)
 }
 
 // plainError is a refusal as the node words it (its words are for people;

@@ -74,7 +74,7 @@ func (s *Server) requestForm(p page, form url.Values, problem string) {
 	st := s.n.Status()
 	var orgs []option
 	for _, m := range s.n.Members() {
-		if m.Admitted && m.Org != st.Org {
+		if m.Admitted && m.Org != st.Org && hasDevice(m) {
 			orgs = append(orgs, option{m.Org, m.Name})
 		}
 	}
@@ -126,7 +126,7 @@ func (s *Server) newRequest(p page) {
 	defer cancel()
 	e, err := s.n.NewRequest(ctx, in)
 	if err != nil {
-		s.requestForm(p, f, p.lang.T("new.refused", plainError(err)))
+		s.requestForm(p, f, p.refused("new.refused", err))
 		return
 	}
 	http.Redirect(p.w, p.r, "/requests/"+e.ID().String(), http.StatusSeeOther)
@@ -158,4 +158,16 @@ func (s *Server) requests(p page) {
 		next = "/requests?" + v.Encode()
 	}
 	p.render("requests", map[string]any{"Requests": rs, "Kind": kind, "Kinds": requestKinds, "Open": open, "Next": next})
+}
+
+// hasDevice: the organisation keeps a device not revoked, so it can still
+// read and answer (one whose last device was revoked is not offered as a
+// reader or an addressee).
+func hasDevice(m node.MemberInfo) bool {
+	for _, d := range m.Devices {
+		if !d.Revoked {
+			return true
+		}
+	}
+	return false
 }

@@ -742,3 +742,15 @@ func TestTheAnswerForm(t *testing.T) {
 		t.Fatalf("our own funding request offers a pledge:\n%s", page)
 	}
 }
+
+// What a revocation takes away for good is said in the person's language,
+// from the node's facts, not its English words.
+func TestRevocationCostInTheLanguage(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	hdr := map[string]string{"Accept-Language": "es"}
+	resp, page := f.do(c, "GET", "/members/revoke?device="+f.n.Device().String(), nil, hdr)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Es el último dispositivo de su organización") || strings.Contains(page, "last device") || !strings.Contains(page, `name="force"`) {
+		t.Fatalf("revoking our last device, in Spanish: %s\n%s", resp.Status, page)
+	}
+}
