@@ -27,7 +27,7 @@ import (
 // ECDSA P-256 key (what every browser takes), self-signed, for this
 // machine's addresses. No authority vouches for it: the person checks, once,
 // that the fingerprint the browser shows is the one `murmur run` and
-// `murmur status` print. Its private key is sealed at rest under the device
+// `murmur ui` print. Its private key is sealed at rest under the device
 // key, like the network key.
 
 const (
@@ -64,6 +64,20 @@ func (n *Node) WebCertificate() (tls.Certificate, string, error) {
 		return tls.Certificate{}, "", fmt.Errorf("%s is damaged: remove it (and %s) to make a new one", webKeyName, webCertName)
 	}
 	return tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}, Fingerprint(block.Bytes), nil
+}
+
+// WebFingerprint is the fingerprint of the web interface's certificate in
+// the data directory dir, read without the key (murmur ui prints it).
+func WebFingerprint(dir string) (string, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, webCertName))
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return "", fmt.Errorf("%s is damaged: remove it (and %s) to make a new one", webCertName, webKeyName)
+	}
+	return Fingerprint(block.Bytes), nil
 }
 
 // Fingerprint is a certificate's SHA-256 fingerprint as browsers show it.

@@ -216,7 +216,14 @@ const uiAddrName = "ui.addr"
 // serveUI serves n's web interface at addr until stop is called.
 func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop func(), err error) {
 	secure := uiOverTLS(addr)
-	s, err := web.New(n, web.Options{Addr: addr, TLS: secure})
+	if secure {
+		// Without a passphrase, the lock opens for anyone: beyond this
+		// computer, that would give strangers a steward's powers.
+		if protected, err := n.Protected(); err != nil || !protected {
+			return nil, fmt.Errorf("this node has no passphrase, so its web interface cannot be locked: it is served to this computer only (give --ui-listen a loopback address, such as %s)", web.DefaultAddr)
+		}
+	}
+	s, err := web.New(n, web.Options{Addr: addr, TLS: secure, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +234,7 @@ func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop fu
 		}
 		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
 	}
+	ln = web.LimitConnections(ln)
 	if secure {
 		cert, _, err := n.WebCertificate()
 		if err != nil {
@@ -235,7 +243,7 @@ func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop fu
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logf("the web interface stopped: %v", err)

@@ -53,6 +53,9 @@ it opens that node's interface and returns.`, "murmur ui")
 		}
 		addr := strings.TrimSpace(string(b))
 		if uiOverTLS(addr) {
+			if fp, err := node.WebFingerprint(dir); err == nil {
+				fmt.Fprintf(e.stdout, "Its certificate's SHA-256 fingerprint (check that the browser shows the same before giving the passphrase):\n  %s\n", fp)
+			}
 			open("https://" + addr + "/")
 		} else {
 			open("http://" + addr + "/")

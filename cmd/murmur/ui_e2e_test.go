@@ -81,7 +81,9 @@ func TestCLIUIStartsOrFindsTheNode(t *testing.T) {
 // is Secure.
 func TestCLIRunServesTheWebInterfaceOverTLS(t *testing.T) {
 	t.Parallel()
-	a, _ := founded(t)
+	const pass = "MURMUR_PASSPHRASE=correct horse battery staple"
+	a := newCLI(t, t.TempDir()).with(pass)
+	a.json(&initOut{}, "init", "--org", "Alpha Fund")
 	port := freeLoopbackPort(t)
 	ra := a.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--ui-listen", fmt.Sprintf("0.0.0.0:%d", port))
 	var fp string
@@ -98,7 +100,7 @@ func TestCLIRunServesTheWebInterfaceOverTLS(t *testing.T) {
 				seen = node.Fingerprint(raw[0])
 				return nil
 			}}}}
-	resp, err := client.PostForm(fmt.Sprintf("https://127.0.0.1:%d/unlock", port), url.Values{})
+	resp, err := client.PostForm(fmt.Sprintf("https://127.0.0.1:%d/unlock", port), url.Values{"passphrase": {"correct horse battery staple"}})
 	if err != nil {
 		t.Fatal(err)
 	}

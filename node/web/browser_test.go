@@ -171,7 +171,10 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	}
 	// Written elsewhere (a CLI command, a member's node): the inbox page
 	// shows it by itself.
-	do(t, ctx, "the inbox", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
+	// The keyboard's focus on a link of the page stays on it.
+	do(t, ctx, "the inbox", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond),
+		chromedp.Focus(`//main//a[contains(., "Does anyone know Amina K.?")]`),
+		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true, ({})`))
 	if _, err := f.n.NewRequest(context.Background(), node.RequestInput{Kind: "letter", Title: "Joint letter on the Arusha arrests"}); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +183,12 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 		shot(t, "inbox"),
 		accessible(t, "inbox"),
 	)
+	if kept := get(t, ctx, "the page", chromedp.Evaluate[bool](`window.notReloaded === true`)); !kept {
+		t.Fatal("the inbox was reloaded: the live update should put the news in place")
+	}
+	if focus := get(t, ctx, "the focus", chromedp.Evaluate[string](`document.activeElement.textContent`)); !strings.Contains(focus, "Amina K.") {
+		t.Fatalf("after the live update the focus is on %q", focus)
+	}
 	for _, pg := range []string{"requests", "requests/new", "directory", "members", "grants", "stats", "connection"} {
 		do(t, ctx, "the "+pg+" page", chromedp.Navigate(base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")), shot(t, strings.ReplaceAll(pg, "/", "-")), accessible(t, pg))
 		// Each field's label stands above it, never beside another field
@@ -312,17 +321,28 @@ func TestBrowserTwoOrganisations(t *testing.T) {
 		accessible(t, "Beta's inbox"),
 	)
 	path := strings.TrimPrefix(reqURL, u.fa.srv.URL)
+	do(t, u.tabA, "Alpha starts a comment", chromedp.SendKeys(chromedp.ID("body"), "A first thought"))
 	u.answer(t, path, "vouch", "", "We supported him in 2024; his work is known to us.")
 	do(t, u.tabB, "a screenshot", shot(t, "beta-answered"))
-	// Alpha's page has a form with a text box: it offers the news rather
-	// than reloading under someone typing.
+	// Someone at Alpha is typing a comment: the page offers the news
+	// rather than replacing what is being typed; shown, it is in place
+	// without a reload.
 	do(t, u.tabA, "Alpha sees the answer",
-		chromedp.WaitVisible(`//p[@id="live"]//button`),
-		chromedp.Click(`//p[@id="live"]//button`),
+		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true, ({})`),
+		chromedp.WaitVisible(`//p[@id="notice"]//button`),
+	)
+	if typed := get(t, u.tabA, "the comment being typed", chromedp.Value(chromedp.ID("body"))); typed != "A first thought" {
+		t.Fatalf("the comment being typed became %q", typed)
+	}
+	do(t, u.tabA, "showing the news",
+		chromedp.Click(`//p[@id="notice"]//button`),
 		chromedp.WaitVisible(`//p[contains(., "1 vouch")]`),
 		shot(t, "alpha-tally"),
 		accessible(t, "Alpha's request with an answer"),
 	)
+	if kept := get(t, u.tabA, "the page", chromedp.Evaluate[bool](`window.notReloaded === true`)); !kept {
+		t.Fatal("Alpha's page was reloaded")
+	}
 	if loc := get(t, u.tabA, "Alpha's page", chromedp.Location()); loc != reqURL {
 		t.Fatalf("Alpha's page moved to %s", loc)
 	}

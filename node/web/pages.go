@@ -29,6 +29,11 @@ type page struct {
 	sessionID string
 }
 
+// titles are the pages' titles (a request's page has its own).
+var titles = map[string]string{"home": "nav.home", "requests": "nav.requests", "newrequest": "nav.new", "directory": "nav.directory",
+	"grants": "nav.grants", "stats": "nav.stats", "connection": "nav.connection", "members": "nav.members", "invite": "invite.title",
+	"revoke": "revoke.title", "unlock": "unlock.title", "problem": "problem.title"}
+
 // render writes template name within the layout. It renders to a buffer
 // first: a template that fails shows the problem page, not half a page.
 func (p page) render(name string, data map[string]any) {
@@ -43,6 +48,10 @@ func (p page) render(name string, data map[string]any) {
 	data["Page"] = name
 	if p.csrf != "" {
 		data["AloneSince"] = p.s.n.AloneSince()
+		data["IdleSeconds"] = int(p.s.opt.IdleLock / time.Second)
+	}
+	if _, ok := data["Title"]; !ok && titles[name] != "" {
+		data["Title"] = p.lang.T(titles[name])
 	}
 	var b bytes.Buffer
 	if err := p.s.tmpl.ExecuteTemplate(&b, name, data); err != nil {
@@ -54,7 +63,28 @@ func (p page) render(name string, data map[string]any) {
 		}
 	}
 	p.w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	p.w.Write(b.Bytes())
+	p.w.Write(withoutOverrides(b.Bytes()))
+}
+
+// withoutOverrides is a page without the characters that embed or
+// override the direction of text (U+202A to U+202E): a rogue member's
+// node can send them in words every node keeps (only the writer's node
+// refuses them), to make "account 9876" read "account 6789". Names and
+// titles people type are isolated with <bdi> and dir="auto" instead.
+func withoutOverrides(b []byte) []byte {
+	found := false
+	for c := byte(0xaa); c <= 0xae && !found; c++ {
+		found = bytes.Contains(b, []byte{0xe2, 0x80, c}) // (U+202A to U+202E in UTF-8)
+	}
+	if !found {
+		return b
+	}
+	return bytes.Map(func(r rune) rune {
+		if r >= '\u202a' && r <= '\u202e' {
+			return -1
+		}
+		return r
+	}, b)
 }
 
 func (s *Server) funcs() template.FuncMap {
@@ -147,6 +177,8 @@ func (s *Server) route(p page) {
 		s.lock(p)
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
+	case path == "/alive" && method == http.MethodGet:
+		p.w.WriteHeader(http.StatusNoContent) // (the session was touched)
 	case path == "/connection" && method == http.MethodGet:
 		s.connection(p, "", nil)
 	case path == "/connection/import" && method == http.MethodPost:
@@ -196,10 +228,10 @@ func (s *Server) route(p page) {
 		case action == "ack" && method == http.MethodPost:
 			s.ack(p, id)
 		default:
-			s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+			p.fail(http.StatusNotFound, "error.notfound")
 		}
 	default:
-		s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+		p.fail(http.StatusNotFound, "error.notfound")
 	}
 }
 
@@ -209,12 +241,12 @@ func (s *Server) home(p page) {
 	st := s.n.Status()
 	alerts, _, err := s.n.RequestPage(node.RequestFilter{Kind: "alert", Open: true}, "", 20)
 	if err != nil {
-		s.fail(p.w, p.r, p.lang, http.StatusInternalServerError, "error.internal")
+		p.fail(http.StatusInternalServerError, "error.internal")
 		return
 	}
 	inbox, _, err := s.n.RequestPage(node.RequestFilter{Inbox: true}, "", 50)
 	if err != nil {
-		s.fail(p.w, p.r, p.lang, http.StatusInternalServerError, "error.internal")
+		p.fail(http.StatusInternalServerError, "error.internal")
 		return
 	}
 	inbox = withoutAlerts(inbox)
@@ -247,10 +279,10 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 	d, err := s.n.Request(id)
 	if err != nil {
 		if errors.Is(err, node.ErrNotFound) {
-			s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+			p.fail(http.StatusNotFound, "error.notfound")
 			return
 		}
-		s.fail(p.w, p.r, p.lang, http.StatusBadRequest, "error.notfound")
+		p.fail(http.StatusBadRequest, "error.notfound")
 		return
 	}
 	st := s.n.Status()
@@ -258,7 +290,11 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 	if d.Sealed && !d.Readable {
 		types = nil // (answering what it cannot read: no)
 	}
-	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": types,
+	title := d.Title
+	if d.Sealed && !d.Readable {
+		title = p.lang.T("request.unreadable")
+	}
+	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": types, "Title": title,
 		"Pledges": slices.Contains(types, "pledge"), "Currencies": currencies}
 	if d.Currency != "" && !slices.Contains(currencies, d.Currency) {
 		data["Currencies"] = append([]string{d.Currency}, currencies...)
@@ -329,21 +365,28 @@ func (s *Server) ack(p page, id string) {
 func (s *Server) signatoriesCSV(p page, id string) {
 	_, sigs, err := s.n.Signatories(id)
 	if err != nil {
-		s.fail(p.w, p.r, p.lang, http.StatusNotFound, "error.notfound")
+		p.fail(http.StatusNotFound, "error.notfound")
 		return
 	}
 	p.w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	p.w.Header().Set("Content-Disposition", `attachment; filename="signatories.csv"`)
+	p.w.Header().Set("Content-Disposition", `attachment; filename="signatories-`+time.Now().Format("2006-01-02")+`.csv"`)
+	p.w.Write([]byte("\ufeff")) // (so that spreadsheets read the names as UTF-8)
 	cw := csv.NewWriter(p.w)
-	cw.Write([]string{"organisation", "signed"})
+	cw.Write([]string{p.lang.T("csv.organisation"), p.lang.T("csv.signed")})
 	for _, sg := range sigs {
-		cw.Write([]string{csvSafe(sg.Name), sg.Signed})
+		signed := sg.Signed
+		if t, err := time.Parse(time.RFC3339, sg.Signed); err == nil {
+			signed = t.Local().Format("2006-01-02 15:04")
+		}
+		cw.Write([]string{csvSafe(sg.Name), signed})
 	}
 	cw.Flush()
 }
 
-// csvSafe keeps a name from being read as a formula by a spreadsheet.
+// csvSafe keeps a name from being read as a formula by a spreadsheet, and
+// from reading another way round (no direction overrides).
 func csvSafe(s string) string {
+	s = string(withoutOverrides([]byte(s)))
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}
@@ -410,9 +453,20 @@ func plainError(err error) string {
 func (s *Server) events(p page) {
 	fl, ok := p.w.(http.Flusher)
 	if !ok {
-		s.fail(p.w, p.r, p.lang, http.StatusInternalServerError, "error.internal")
+		p.fail(http.StatusInternalServerError, "error.internal")
 		return
 	}
+	s.mu.Lock()
+	full := s.feeds >= maxFeeds
+	if !full {
+		s.feeds++
+	}
+	s.mu.Unlock()
+	if full {
+		p.fail(http.StatusServiceUnavailable, "error.busy")
+		return
+	}
+	defer func() { s.mu.Lock(); s.feeds--; s.mu.Unlock() }()
 	p.w.Header().Set("Content-Type", "text/event-stream")
 	p.w.WriteHeader(http.StatusOK)
 	fl.Flush()

@@ -143,7 +143,7 @@ func (s *Server) requests(p page) {
 	open := q.Get("open") == "on"
 	rs, more, err := s.n.RequestPage(node.RequestFilter{Kind: kind, Open: open}, q.Get("after"), 50)
 	if err != nil {
-		s.fail(p.w, p.r, p.lang, http.StatusBadRequest, "error.notfound")
+		p.fail(http.StatusBadRequest, "error.notfound")
 		return
 	}
 	next := ""

@@ -20,11 +20,11 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/murmurnet/murmur/node"
 )
@@ -49,6 +49,9 @@ type Options struct {
 	// TLS: the interface is served over TLS (beyond this computer): its
 	// cookies are Secure, and a write's Origin is https.
 	TLS bool
+	// Logf, if set, is told of wrong passphrases given (a line a minute at
+	// most).
+	Logf func(format string, args ...any)
 }
 
 // Server serves the interface of one node.
@@ -61,9 +64,13 @@ type Server struct {
 
 	cookie string // the session cookie's name (sessionCookie)
 
+	tries *guessers // passphrase attempts, by address
+
 	mu       gosync.Mutex
 	sessions map[string]*session
-	tries    *rate.Limiter // passphrase attempts, for everyone together
+	feeds    int            // live feeds open
+	wrong    map[string]int // wrong passphrases by address, since wrongLog
+	wrongLog time.Time      // when they were last logged
 }
 
 type session struct {
@@ -94,8 +101,7 @@ func New(n *node.Node, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{n: n, opt: opt, cats: cats, sessions: map[string]*session{},
-		// Each attempt costs the key's KDF; a guesser gets one a few seconds.
-		tries: rate.NewLimiter(rate.Every(3*time.Second), 5),
+		tries: newGuessers(opt.Now), wrong: map[string]int{},
 		hosts: map[string]bool{opt.Addr: true}, cookie: sessionCookie(port)}
 	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		s.hosts[h+":"+port] = true
@@ -155,11 +161,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, id := s.session(r)
 	if sess == nil {
-		if r.Method == http.MethodGet && r.URL.Path != "/events" {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path != "/events" && r.URL.Path != "/alive":
 			http.Redirect(w, r, "/unlock", http.StatusSeeOther)
-			return
+		case r.Method == http.MethodPost:
+			// A form sent after the interface locked: nothing is done;
+			// the passphrase, then back to the page the form was on.
+			s.lockedForm(w, r, lang)
+		default:
+			s.fail(w, r, lang, http.StatusUnauthorized, "error.locked")
 		}
-		s.fail(w, r, lang, http.StatusUnauthorized, "error.locked")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -231,7 +242,11 @@ func (s *Server) session(r *http.Request) (*session, string) {
 		delete(s.sessions, c.Value)
 		return nil, ""
 	}
-	if r.URL.Path != "/events" { // (the live feed is not someone at the keyboard)
+	// The live feed, and the page fetching itself anew when entries
+	// arrive, are not someone at the keyboard: they do not keep the
+	// interface unlocked (a busy network, or a rogue member writing every
+	// few minutes, would keep it open for good).
+	if r.URL.Path != "/events" && r.Header.Get("X-Murmur-Live") == "" {
 		sess.lastSeen = now
 	}
 	return sess, c.Value
@@ -260,7 +275,8 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 		return
 	}
 	if protected {
-		if !s.tries.Allow() {
+		addr := clientAddr(r)
+		if !s.tries.allow(addr) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			p.render("unlock", map[string]any{"Protected": true, "Problem": lang.T("unlock.wait")})
 			return
@@ -270,6 +286,8 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 			msg := lang.T("unlock.wrong")
 			if !errors.Is(err, node.ErrWrongPassphrase) {
 				msg = lang.T("error.key")
+			} else {
+				s.logWrong(addr)
 			}
 			w.WriteHeader(http.StatusUnauthorized)
 			p.render("unlock", map[string]any{"Protected": true, "Problem": msg})
@@ -278,10 +296,96 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 	}
 	id := random()
 	s.mu.Lock()
+	if len(s.sessions) >= maxSessions { // the least recently used goes
+		oldest := ""
+		for k, v := range s.sessions {
+			if oldest == "" || v.lastSeen.Before(s.sessions[oldest].lastSeen) {
+				oldest = k
+			}
+		}
+		delete(s.sessions, oldest)
+	}
 	s.sessions[id] = &session{csrf: random(), lastSeen: s.opt.Now()}
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	back := r.PostFormValue("back")
+	if !localPath(back) {
+		back = "/"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// lockedForm answers a form sent after the interface locked: nothing was
+// done; the passphrase form, which then goes back to the page the form
+// was on.
+func (s *Server) lockedForm(w http.ResponseWriter, r *http.Request, lang *catalogue) {
+	protected, err := s.n.Protected()
+	if err != nil {
+		s.fail(w, r, lang, http.StatusInternalServerError, "error.key")
+		return
+	}
+	back := "/"
+	switch path := r.URL.Path; {
+	case path == "/requests/new", path == "/directory", path == "/grants", path == "/members", path == "/connection":
+		back = path
+	case strings.HasPrefix(path, "/requests/"):
+		back = path[:strings.LastIndexByte(path, '/')]
+	case strings.HasPrefix(path, "/members/"):
+		back = "/members"
+	case strings.HasPrefix(path, "/connection/"):
+		back = "/connection"
+	}
+	if !localPath(back) {
+		back = "/"
+	}
+	w.WriteHeader(http.StatusUnauthorized)
+	p := page{s: s, w: w, r: r, lang: lang}
+	p.render("unlock", map[string]any{"Protected": protected, "Problem": lang.T("error.lockedform"), "Back": back})
+}
+
+// localPath: back is a path of this interface to go back to, and nothing
+// a browser could read as another site's address.
+func localPath(back string) bool {
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
+		return false
+	}
+	for _, r := range back {
+		if r <= ' ' || r == '\\' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// clientAddr is the address a request came from.
+func clientAddr(r *http.Request) netip.Addr {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// logWrong notes a wrong passphrase from addr, and logs the count, a line
+// a minute at most.
+func (s *Server) logWrong(addr netip.Addr) {
+	if s.opt.Logf == nil {
+		return
+	}
+	s.mu.Lock()
+	s.wrong[addr.String()]++
+	now := s.opt.Now()
+	if now.Sub(s.wrongLog) < time.Minute {
+		s.mu.Unlock()
+		return
+	}
+	var parts []string
+	for a, k := range s.wrong {
+		parts = append(parts, fmt.Sprintf("%d from %s", k, a))
+	}
+	s.wrong, s.wrongLog = map[string]int{}, now
+	s.mu.Unlock()
+	slices.Sort(parts)
+	s.opt.Logf("web interface: wrong passphrases given: %s", strings.Join(parts, ", "))
 }
 
 // lock ends the session.
@@ -311,7 +415,12 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
 // fail answers with a page that says what happened and what to do, in
 // the person's language: never a raw error.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, lang *catalogue, code int, key string) {
-	w.WriteHeader(code)
-	p := page{s: s, w: w, r: r, lang: lang}
-	p.render("problem", map[string]any{"Problem": lang.T(key)})
+	page{s: s, w: w, r: r, lang: lang}.fail(code, key)
+}
+
+// fail is Server.fail within a session (the page keeps its navigation and
+// its Lock button).
+func (p page) fail(code int, key string) {
+	p.w.WriteHeader(code)
+	p.render("problem", map[string]any{"Problem": p.lang.T(key)})
 }

@@ -68,7 +68,7 @@ func (s *Server) stats(p page) {
 	defer cancel()
 	st, err := s.n.Stats(ctx)
 	if err != nil {
-		s.fail(p.w, p.r, p.lang, http.StatusInternalServerError, "error.internal")
+		p.fail(http.StatusInternalServerError, "error.internal")
 		return
 	}
 	kindLabel := func(r node.StatsRow) string { return p.lang.T("kind." + r.Kind) }

@@ -1,29 +1,105 @@
-// Murmur's interface: the live feed. When entries arrive, the page says
-// so and offers to show them; it reloads by itself only when nothing is
-// being typed. When the interface locks, the page goes to the lock.
+// Murmur's interface, in the browser: live updates and the idle lock.
+//
+// Live: when the node holds new entries (the /events feed), the page
+// fetches itself again and puts the new content in place, keeping the
+// focus where it was; if something is being typed, it offers the news
+// instead, so that nothing typed is lost.
+//
+// Idle: using the page (keys, pointer) tells the node, at most every 30
+// seconds, so that someone typing a long answer is not locked out; two
+// minutes before the lock, a warning says so; at the lock, the page goes
+// to the passphrase, leaving nothing on the screen for the next person.
 "use strict";
 (function () {
-  var live = document.getElementById("live");
-  if (!live || !window.EventSource) { return; }
-  var typing = function () {
-    var a = document.activeElement;
-    return a && (a.tagName === "TEXTAREA" || a.tagName === "INPUT" || a.tagName === "SELECT");
+  var body = document.body;
+  var idle = Number(body.dataset.idle || 0) * 1000;
+  if (!idle) { return; } // (locked pages)
+  var notice = document.getElementById("notice");
+  var warning = document.getElementById("idle-warning");
+
+  var toLock = function () { window.location.assign("/unlock"); };
+  var pinged = Date.now();
+  var ping = function () {
+    pinged = Date.now();
+    warning.hidden = true;
+    fetch("/alive", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+      if (r.status === 401) { toLock(); }
+    }, function () {});
   };
+  ["keydown", "pointerdown", "input", "wheel", "touchstart"].forEach(function (type) {
+    document.addEventListener(type, function () {
+      if (Date.now() - pinged > 30000) { ping(); }
+    }, { passive: true, capture: true });
+  });
+  window.setInterval(function () {
+    var quiet = Date.now() - pinged;
+    if (quiet >= idle) { toLock(); return; }
+    warning.hidden = quiet < idle - 120000;
+  }, 5000);
+
+  // typed: something in the page's forms differs from what the page came
+  // with, or a field has the focus.
+  var typed = function () {
+    var a = document.activeElement;
+    if (a && a.closest("main") && /^(TEXTAREA|INPUT|SELECT)$/.test(a.tagName)) { return true; }
+    var fields = document.querySelectorAll("main input, main textarea, main select");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.type === "hidden" || f.type === "file" && f.files.length === 0) { continue; }
+      if (f.type === "file") { return true; }
+      if (f.type === "checkbox" || f.type === "radio") {
+        if (f.checked !== f.defaultChecked) { return true; }
+      } else if (f.tagName === "SELECT") {
+        for (var j = 0; j < f.options.length; j++) {
+          if (f.options[j].selected !== f.options[j].defaultSelected) { return true; }
+        }
+      } else if (f.value !== f.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  };
+
+  // refresh puts the page's new content in place, keeping the focus.
+  var refresh = function () {
+    // (X-Murmur-Live: this fetch is not someone using the page, and does
+    // not keep the interface unlocked)
+    fetch(window.location.href, { credentials: "same-origin", cache: "no-store", headers: { "X-Murmur-Live": "1" } }).then(function (r) {
+      if (r.redirected && new URL(r.url).pathname === "/unlock") { toLock(); return null; }
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (html === null) { return; }
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var main = document.querySelector("main"), next = doc.querySelector("main");
+      if (!next || next.innerHTML === main.innerHTML) { notice.textContent = ""; return; }
+      var a = document.activeElement, key = null;
+      if (a && a !== body && main.contains(a)) {
+        key = a.id ? "#" + CSS.escape(a.id) : a.getAttribute("href") ? 'a[href="' + CSS.escape(a.getAttribute("href")) + '"]' : null;
+      }
+      main.innerHTML = next.innerHTML;
+      var banner = document.querySelector(".banner"), nextBanner = doc.querySelector(".banner");
+      if (banner && !nextBanner) { banner.remove(); }
+      if (nextBanner && !banner) { document.querySelector("header").after(nextBanner); }
+      document.title = doc.title;
+      var back = key && main.querySelector(key);
+      if (back) { back.focus({ preventScroll: true }); }
+      notice.textContent = notice.dataset.updated;
+    }, function () {});
+  };
+
+  if (!window.EventSource) { return; }
   var es = new EventSource("/events");
   es.addEventListener("changed", function () {
-    if (!typing() && document.querySelector("form textarea") === null) {
-      window.location.reload();
-      return;
-    }
-    live.textContent = live.dataset.changed + " ";
+    if (!typed()) { refresh(); return; }
+    notice.textContent = notice.dataset.changed + " ";
     var b = document.createElement("button");
     b.type = "button";
-    b.textContent = live.dataset.refresh;
-    b.addEventListener("click", function () { window.location.reload(); });
-    live.appendChild(b);
+    b.textContent = notice.dataset.refresh;
+    b.addEventListener("click", refresh);
+    notice.appendChild(b);
   });
   es.addEventListener("locked", function () {
     es.close();
-    window.location.assign("/unlock");
+    toLock();
   });
 })();
