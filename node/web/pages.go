@@ -32,7 +32,7 @@ type page struct {
 // titles are the pages' titles (a request's page has its own).
 var titles = map[string]string{"home": "nav.home", "requests": "nav.requests", "newrequest": "nav.new", "directory": "nav.directory",
 	"grants": "nav.grants", "stats": "nav.stats", "connection": "nav.connection", "members": "nav.members", "invite": "invite.title",
-	"revoke": "revoke.title", "unlock": "unlock.title", "problem": "problem.title"}
+	"revoke": "revoke.title", "approve": "approve.title", "unlock": "unlock.title", "problem": "problem.title"}
 
 // render writes template name within the layout. It renders to a buffer
 // first: a template that fails shows the problem page, not half a page.
@@ -198,7 +198,13 @@ func (s *Server) route(p page) {
 	case path == "/directory" && method == http.MethodPost:
 		s.setDirectory(p)
 	case path == "/members" && method == http.MethodGet:
-		s.members(p, "", "")
+		done := ""
+		if p.r.URL.Query().Get("done") == "approved" {
+			done = p.lang.T("members.approved")
+		}
+		s.members(p, "", done)
+	case path == "/members/approve" && method == http.MethodGet:
+		s.approveForm(p, p.r.URL.Query().Get("org"), "")
 	case path == "/members/approve" && method == http.MethodPost:
 		s.approve(p)
 	case path == "/members/invite" && method == http.MethodPost:

@@ -392,16 +392,31 @@ func TestApproveFromTheMembersPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "awaiting admission: 1 of 2 approvals") || !strings.Contains(page, "Approve Gamma Legal Aid") {
 		t.Fatalf("the members page: %s\n%s", resp.Status, page)
 	}
-	resp, page = f.do(c, "POST", "/members/approve", url.Values{"csrf": {csrfOf(t, page)}, "org": {crdt.OrgIDFor(gamma).String()}}, nil)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Approved.") {
-		t.Fatalf("approving: %s\n%s", resp.Status, page)
+	id := crdt.OrgIDFor(gamma).String()
+	// The approval asks the steward to check the ID with the organisation,
+	// and says who invited it.
+	resp, page = f.do(c, "GET", "/members/approve?org="+id, nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, id[:4]+" "+id[4:8]) || !strings.Contains(page, "Alpha Fund") || !strings.Contains(page, `name="confirm"`) {
+		t.Fatalf("the approval's page: %s\n%s", resp.Status, page)
+	}
+	before := b.EntryCount()
+	resp, page = f.do(c, "POST", "/members/approve", url.Values{"csrf": {csrfOf(t, page)}, "org": {id}}, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Tick the box") || b.EntryCount() != before {
+		t.Fatalf("approving unconfirmed: %s\n%s", resp.Status, page)
+	}
+	resp, _ = f.do(c, "POST", "/members/approve", url.Values{"csrf": {csrfOf(t, page)}, "org": {id}, "confirm": {"yes"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("approving: %s", resp.Status)
+	}
+	if _, page = f.do(c, "GET", resp.Header.Get("Location"), nil, nil); !strings.Contains(page, "Approved.") {
+		t.Fatalf("after approving:\n%s", page)
 	}
 	if o, err := b.ResolveOrg(crdt.OrgIDFor(gamma).String()); err != nil || !o.Admitted {
 		t.Fatalf("Gamma after the second approval: %+v %v", o, err)
 	}
 	// Approved already: said plainly, nothing written.
-	before := b.EntryCount()
-	resp, page = f.do(c, "POST", "/members/approve", url.Values{"csrf": {csrfOf(t, page)}, "org": {crdt.OrgIDFor(gamma).String()}}, nil)
+	before = b.EntryCount()
+	resp, page = f.do(c, "POST", "/members/approve", url.Values{"csrf": {csrfOf(t, page)}, "org": {id}, "confirm": {"yes"}}, nil)
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "admitted already") || b.EntryCount() != before {
 		t.Fatalf("approving twice: %s\n%s", resp.Status, page)
 	}
