@@ -41,11 +41,11 @@ func (s *Server) invite(p page) {
 	}
 	expires := code.Expires
 	p.render("invite", map[string]any{"Code": code.String(), "Expires": &expires, "Addrs": addrs, "Device": purpose == crdt.InviteDevice,
-		"QR": qrSVG(code.QRText())})
+		"QR": qrSVG(code.QRText(), p.lang.T("invite.qrlabel"))})
 }
 
 // qrSVG draws text as a QR code in SVG (no script, no image fetched).
-func qrSVG(text string) template.HTML {
+func qrSVG(text, label string) template.HTML {
 	code, err := qr.Encode(text, qr.M)
 	if err != nil {
 		return ""
@@ -53,7 +53,7 @@ func qrSVG(text string) template.HTML {
 	const quiet = 4
 	size := code.Size + 2*quiet
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="qr" role="img" aria-label="QR" viewBox="0 0 %d %d" width="%d" height="%d" shape-rendering="crispEdges"><rect width="%d" height="%d" fill="#fff"></rect><path fill="#000" d="`, size, size, size*6, size*6, size, size)
+	fmt.Fprintf(&b, `<svg class="qr" role="img" aria-label="%s" viewBox="0 0 %d %d" width="%d" height="%d" shape-rendering="crispEdges"><rect width="%d" height="%d" fill="#fff"></rect><path fill="#000" d="`, template.HTMLEscapeString(label), size, size, size*6, size*6, size, size)
 	for y := 0; y < code.Size; y++ {
 		for x := 0; x < code.Size; x++ {
 			if code.Black(x, y) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
 	"golang.org/x/text/message"
 	"golang.org/x/text/number"
 
@@ -50,6 +51,31 @@ func (c *catalogue) T(key string, args ...any) string {
 		}
 	}
 	return "[" + key + "]"
+}
+
+// RegionName is a region's name in this language: the catalogue's
+// ("region.SZ"), where CLDR's, which x/text carries, is out of date; else
+// CLDR's; else the code.
+func (c *catalogue) RegionName(code string) string {
+	if m, ok := c.Messages["region."+code]; ok {
+		return m
+	}
+	if r, err := language.ParseRegion(code); err == nil {
+		if n := display.Regions(c.tag).Name(r); n != "" {
+			return n
+		}
+	}
+	return code
+}
+
+// LanguageName is a language's name in this language, or its code.
+func (c *catalogue) LanguageName(code string) string {
+	if t, err := language.Parse(code); err == nil {
+		if n := display.Languages(c.tag).Name(t); n != "" {
+			return n
+		}
+	}
+	return code
 }
 
 // Time is t in local time, written the language's way.

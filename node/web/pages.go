@@ -13,9 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/text/language"
-	"golang.org/x/text/language/display"
-
 	"github.com/murmurnet/murmur/node"
 )
 
@@ -136,17 +133,11 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return c.Amount(r.Uint())
 		},
-		"num":  func(c *catalogue, v int) string { return c.Number(v) },
-		"join": func(c *catalogue, names []string) string { return strings.Join(names, c.T("list.sep")) },
-		"day":  func(c *catalogue, date string) string { return c.Day(date) },
-		"region": func(c *catalogue, code string) string {
-			if r, err := language.ParseRegion(code); err == nil {
-				if n := display.Regions(c.tag).Name(r); n != "" {
-					return n
-				}
-			}
-			return code
-		},
+		"num":        func(c *catalogue, v int) string { return c.Number(v) },
+		"join":       func(c *catalogue, names []string) string { return strings.Join(names, c.T("list.sep")) },
+		"day":        func(c *catalogue, date string) string { return c.Day(date) },
+		"region":     func(c *catalogue, code string) string { return c.RegionName(code) },
+		"language":   func(c *catalogue, code string) string { return c.LanguageName(code) },
 		"paragraphs": func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") },
 		"list":       func(v ...string) []string { return v },
 		"has": func(f map[string][]string, key, v string) bool {
@@ -233,6 +224,8 @@ func (s *Server) route(p page) {
 			s.share(p, id)
 		case action == "ack" && method == http.MethodPost:
 			s.ack(p, id)
+		case action == "close" && method == http.MethodPost:
+			s.closeRequest(p, id)
 		default:
 			p.fail(http.StatusNotFound, "error.notfound")
 		}
@@ -362,6 +355,24 @@ func (s *Server) ack(p page, id string) {
 	if _, _, err := s.n.AckAlert(ctx, id); err != nil {
 		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.refused("ack.refused", err), nil)
+		return
+	}
+	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+}
+
+// closeRequest closes one of this organisation's requests, once confirmed:
+// it leaves every member's inbox.
+func (s *Server) closeRequest(p page, id string) {
+	if p.r.PostFormValue("confirm") != "yes" {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.lang.T("close.confirmfirst"), nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := s.n.CloseRequest(ctx, id); err != nil {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+		s.request(p, id, p.refused("close.refused", err), nil)
 		return
 	}
 	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/text/collate"
-	"golang.org/x/text/language"
-	"golang.org/x/text/language/display"
 
 	"github.com/murmurnet/murmur/node"
 	"github.com/murmurnet/murmur/node/ident"
@@ -24,16 +22,9 @@ type option struct{ Value, Label string }
 // regionOptions are the ISO 3166-1 regions, named in the language and in
 // its order.
 func regionOptions(c *catalogue) []option {
-	namer := display.Regions(c.tag)
 	var out []option
 	for _, code := range ident.Regions() {
-		name := code
-		if r, err := language.ParseRegion(code); err == nil {
-			if n := namer.Name(r); n != "" {
-				name = n
-			}
-		}
-		out = append(out, option{code, name})
+		out = append(out, option{code, c.RegionName(code)})
 	}
 	col := collate.New(c.tag)
 	slices.SortFunc(out, func(a, b option) int { return col.CompareString(a.Label, b.Label) })
@@ -43,14 +34,9 @@ func regionOptions(c *catalogue) []option {
 // languageOptions are the languages a request may ask for, named in the
 // interface's language: those of the networks first.
 func languageOptions(c *catalogue) []option {
-	namer := display.Languages(c.tag)
 	var out []option
 	for _, code := range []string{"en", "es", "fr", "ar", "fa", "pt", "ru", "sw", "tr", "zh", "my", "am", "uk", "ps", "ur", "hi", "bn", "id", "th", "vi"} {
-		name := code
-		if n := namer.Name(language.Make(code)); n != "" {
-			name = n
-		}
-		out = append(out, option{code, name})
+		out = append(out, option{code, c.LanguageName(code)})
 	}
 	return out
 }

@@ -769,3 +769,28 @@ func TestRevocationCostInTheLanguage(t *testing.T) {
 		t.Fatalf("revoking our last device, in Spanish: %s\n%s", resp.Status, page)
 	}
 }
+
+// An organisation closes its own request from its page, once confirmed.
+func TestCloseARequest(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	req, err := f.n.NewRequest(context.Background(), node.RequestInput{Kind: "verification", Title: "Who knows her?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/requests/" + req.ID().String()
+	_, page := f.do(c, "GET", path, nil, nil)
+	tok := csrfOf(t, page)
+	if resp, page := f.do(c, "POST", path+"/close", url.Values{"csrf": {tok}}, nil); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Tick the box") {
+		t.Fatalf("closing unconfirmed: %s", resp.Status)
+	}
+	if resp, _ := f.do(c, "POST", path+"/close", url.Values{"csrf": {tok}, "confirm": {"yes"}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("closing: %s", resp.Status)
+	}
+	if d, err := f.n.Request(req.ID().String()); err != nil || d.Status != "closed" {
+		t.Fatalf("after closing: %+v %v", d, err)
+	}
+	if _, page = f.do(c, "GET", path, nil, nil); strings.Contains(page, "/close") {
+		t.Fatal("a closed request still offers to close it")
+	}
+}
