@@ -131,6 +131,15 @@ func (c *catalogue) amount(typed string) (string, bool) {
 // badAmount says an amount typed is not one, with an example.
 func (c *catalogue) badAmount() string { return c.T("amount.bad", c.Amount(450050)) }
 
+// Hours is a duration given in hours, written the language's way: in
+// minutes under an hour ("0.0 h" said nothing of a 20-minute answer).
+func (c *catalogue) Hours(h float64) string {
+	if h < 1 {
+		return c.T("stats.minutes", max(1, int(h*60+0.5)))
+	}
+	return c.T("stats.hours", h)
+}
+
 // Percent is a share (0.4 for 40%), written the language's way.
 func (c *catalogue) Percent(share float64) string { return c.printer.Sprint(number.Percent(share)) }
 

@@ -119,7 +119,7 @@ func (s *Server) funcs() template.FuncMap {
 		},
 		"add":     func(a, b int) int { return a + b },
 		"percent": func(c *catalogue, v *float64) string { return c.Percent(*v) },
-		"deref":   func(v *float64) float64 { return *v },
+		"hours":   func(c *catalogue, v *float64) string { return c.Hours(*v) },
 		"amount": func(c *catalogue, v any) string { // node's money: hundredths
 			r := reflect.ValueOf(v)
 			if r.Kind() == reflect.Pointer {

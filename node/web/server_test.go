@@ -794,3 +794,29 @@ func TestCloseARequest(t *testing.T) {
 		t.Fatal("a closed request still offers to close it")
 	}
 }
+
+// The by-region chart adds up each region's kinds (shares add up), and
+// keeps the regions with the most requests decided; short times are said
+// in minutes.
+func TestByRegionAndShortTimes(t *testing.T) {
+	rows := []node.StatsRow{
+		{Kind: "verification", Region: "KE", Requests: 4, Due: 4, OnTime: 1},
+		{Kind: "funding", Region: "KE", Requests: 2, Due: 2, OnTime: 2},
+		{Kind: "verification", Region: "TZ", Requests: 9, Due: 0},
+		{Kind: "alert", Region: "", Requests: 1, Due: 1, OnTime: 1},
+	}
+	got := byRegion(rows, 12)
+	if len(got) != 2 || got[0].Region != "KE" || got[0].Due != 6 || *got[0].OnTimeShare != 0.5 || got[1].Region != "" {
+		t.Fatalf("by region: %+v", got)
+	}
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cats.byTag["en"].Hours(0.33); h != "20 min" {
+		t.Fatalf("a third of an hour: %q", h)
+	}
+	if h := cats.byTag["en"].Hours(2.5); h != "2.5 h" {
+		t.Fatalf("two and a half hours: %q", h)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/murmurnet/murmur/node"
@@ -85,10 +86,51 @@ func (s *Server) stats(p page) {
 		return *r.MedianFirstResponseHours, true
 	}
 	pct := func(v float64) string { return p.lang.Percent(v / 100) }
-	hours := func(v float64) string { return p.lang.T("stats.hours", v) }
+	hours := p.lang.Hours
+	regionLabel := func(r node.StatsRow) string {
+		if r.Region == "" {
+			return p.lang.T("stats.noregion")
+		}
+		return p.lang.RegionName(r.Region)
+	}
 	charts := []chart{
 		barsOf(p.lang.T("stats.ontime"), st.Kinds, kindLabel, share, pct, 100),
 		barsOf(p.lang.T("stats.median"), st.Kinds, kindLabel, median, hours, 0),
+		barsOf(p.lang.T("stats.ontimeregion"), byRegion(st.Rows, chartRegions), regionLabel, share, pct, 100),
 	}
 	p.render("stats", map[string]any{"S": st, "Charts": charts, "ChartWidth": chartWidth, "ChartLabel": chartLabel, "BarHeight": barHeight})
+}
+
+// chartRegions is how many regions the by-region chart shows: those with
+// the most requests decided.
+const chartRegions = 12
+
+// byRegion adds up the rows of each region over every kind: what was
+// decided by its deadline and how much of it was answered in time (a share
+// adds up; a median does not), for the regions with the most decided.
+func byRegion(rows []node.StatsRow, top int) []node.StatsRow {
+	sum := map[string]*node.StatsRow{}
+	var order []string
+	for _, r := range rows {
+		t := sum[r.Region]
+		if t == nil {
+			t = &node.StatsRow{Kind: "*", Region: r.Region}
+			sum[r.Region] = t
+			order = append(order, r.Region)
+		}
+		t.Requests += r.Requests
+		t.Due += r.Due
+		t.OnTime += r.OnTime
+	}
+	var out []node.StatsRow
+	for _, region := range order {
+		t := *sum[region]
+		if t.Due > 0 {
+			v := float64(t.OnTime) / float64(t.Due)
+			t.OnTimeShare = &v
+			out = append(out, t)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b node.StatsRow) int { return b.Due - a.Due })
+	return out[:min(len(out), top)]
 }
