@@ -389,8 +389,9 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 	u := twoOrgs(t)
 	do(t, u.tabB, "Beta publishes its directory entry",
 		chromedp.Navigate(u.fb.srv.URL+"/directory"),
-		chromedp.WaitVisible(chromedp.ID("regions")),
-		chromedp.SetValue(chromedp.ID("regions"), "KE"),
+		chromedp.WaitVisible(chromedp.CSS("details.regions summary")),
+		chromedp.Click(chromedp.CSS("details.regions summary")),
+		chromedp.Click(chromedp.CSS(`input[name="regions"][value="KE"]`)),
 		chromedp.Click(chromedp.CSS(`input[name="offers"][value="legal-aid"]`)),
 		chromedp.Submit(chromedp.ID("contact")),
 		chromedp.WaitVisible(`//p[contains(., "Published.")]`),
