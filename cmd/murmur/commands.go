@@ -13,6 +13,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/web"
 	"github.com/murmurnet/murmur/node/ident"
 	"github.com/murmurnet/murmur/node/p2p"
 )
@@ -83,7 +84,7 @@ func cmdInit(e *env, args []string) error {
 		if *noPass {
 			fmt.Fprintf(w, "\nThe device key is NOT protected by a passphrase: use this data directory for tests only.\n")
 		}
-		fmt.Fprintf(w, "\nNext:\n  murmur run          (start the node; leave it running)\n  murmur invite       (an invite code for another organisation)\n  murmur status\n  murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw\n  murmur request new --kind verification --title \"Does anyone know this applicant?\"\n")
+		fmt.Fprintf(w, "\nNext:\n  murmur ui           (start the node and open its web interface in the browser)\n  murmur run          (start the node; leave it running: its web interface is at http://%s/)\n  murmur invite       (an invite code for another organisation)\n  murmur status\n  murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw\n  murmur request new --kind verification --title \"Does anyone know this applicant?\"\n", web.DefaultAddr)
 	})
 }
 
