@@ -13,9 +13,9 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
-	"github.com/murmurnet/murmur/node/web"
 	"github.com/murmurnet/murmur/node/ident"
 	"github.com/murmurnet/murmur/node/p2p"
+	"github.com/murmurnet/murmur/node/web"
 )
 
 type idOut struct {
