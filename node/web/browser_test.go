@@ -223,6 +223,14 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	if flow := get(t, ctx, "the direction", chromedp.Evaluate[string](`getComputedStyle(document.body).direction`)); flow != "rtl" {
 		t.Fatalf("Arabic: direction %q", flow)
 	}
+	// Persian, too: right to left, in Persian digits.
+	do(t, ctx, "choosing Persian",
+		chromedp.SetValue(chromedp.ID("lang"), "fa"),
+		chromedp.Submit(chromedp.ID("lang")),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="fa"][dir="rtl"] #inbox`)),
+		shot(t, "inbox-fa"),
+		accessible(t, "Persian inbox"),
+	)
 }
 
 // labelsBeside names the labels of text boxes and pickers that do not
