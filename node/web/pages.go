@@ -284,6 +284,9 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 		p.fail(http.StatusBadRequest, "error.notfound")
 		return
 	}
+	if problem != "" {
+		p.w.WriteHeader(http.StatusUnprocessableEntity)
+	}
 	st := s.n.Status()
 	types, _ := s.n.Answers(id)
 	if d.Sealed && !d.Readable {
@@ -334,14 +337,12 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 func (s *Server) share(p page, id string) {
 	to := p.r.PostForm["to"]
 	if len(to) == 0 {
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.lang.T("share.none"), nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := s.n.Share(ctx, id, to); err != nil {
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.refused("share.refused", err), nil)
 		return
 	}
@@ -353,7 +354,6 @@ func (s *Server) ack(p page, id string) {
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 	defer cancel()
 	if _, _, err := s.n.AckAlert(ctx, id); err != nil {
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.refused("ack.refused", err), nil)
 		return
 	}
@@ -364,14 +364,12 @@ func (s *Server) ack(p page, id string) {
 // it leaves every member's inbox.
 func (s *Server) closeRequest(p page, id string) {
 	if p.r.PostFormValue("confirm") != "yes" {
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.lang.T("close.confirmfirst"), nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := s.n.CloseRequest(ctx, id); err != nil {
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.refused("close.refused", err), nil)
 		return
 	}
@@ -418,18 +416,15 @@ func (s *Server) respond(p page, id string) {
 	form := map[string]string{"type": in.Type, "body": in.Body, "amount": in.Amount, "currency": in.Currency}
 	switch {
 	case in.Type == "":
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.lang.T("respond.notype"), form)
 		return
 	case in.Type == "comment" && strings.TrimSpace(in.Body) == "":
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.lang.T("respond.nocomment"), form)
 		return
 	}
 	if in.Amount != "" {
 		var ok bool
 		if in.Amount, ok = p.lang.amount(in.Amount); !ok {
-			p.w.WriteHeader(http.StatusUnprocessableEntity)
 			s.request(p, id, p.lang.badAmount(), form)
 			return
 		}
@@ -437,7 +432,6 @@ func (s *Server) respond(p page, id string) {
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := s.n.Respond(ctx, in); err != nil {
-		p.w.WriteHeader(http.StatusUnprocessableEntity)
 		s.request(p, id, p.refused("respond.refused", err), form)
 		return
 	}
