@@ -173,6 +173,15 @@ var natWords = map[string]string{
 	"unknown":      "Whether other members can reach this node directly is not known yet.",
 }
 
+// DeviceRevoked reports whether this device was revoked: the web
+// interface's banner, without the cost of Status.
+func (n *Node) DeviceRevoked() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	dv, ok := n.state.Device(n.device)
+	return ok && dv.Revoked
+}
+
 // AloneSince is when the running node last had a member's node connected,
 // if that was more than an hour ago (nil otherwise, or if no node runs):
 // what the web interface's banner says, without the cost of Status.

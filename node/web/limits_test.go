@@ -127,6 +127,11 @@ func TestOnlyUseKeepsTheInterfaceUnlocked(t *testing.T) {
 	if resp, _ := f.do(c, "GET", "/", nil, live); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a live refresh after 10 minutes: %s", resp.Status)
 	}
+	// A tab asks how long is left (another may have been in use): asking
+	// does not touch the session either.
+	if resp, _ := f.do(c, "GET", "/alive", nil, live); resp.Header.Get("X-Murmur-Idle-Left") != "300" {
+		t.Fatalf("time left after 10 idle minutes: %q", resp.Header.Get("X-Murmur-Idle-Left"))
+	}
 	f.advance(6 * time.Minute)
 	if resp, _ := f.do(c, "GET", "/", nil, live); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("16 minutes with only live refreshes: %s, want the lock", resp.Status)

@@ -45,6 +45,7 @@ func (p page) render(name string, data map[string]any) {
 	data["Page"] = name
 	if p.csrf != "" {
 		data["AloneSince"] = p.s.n.AloneSince()
+		data["DeviceRevoked"] = p.s.n.DeviceRevoked()
 		data["IdleSeconds"] = int(p.s.opt.IdleLock / time.Second)
 	}
 	if _, ok := data["Title"]; !ok && titles[name] != "" {
@@ -169,7 +170,10 @@ func (s *Server) route(p page) {
 	case path == "/events" && method == http.MethodGet:
 		s.events(p)
 	case path == "/alive" && method == http.MethodGet:
-		p.w.WriteHeader(http.StatusNoContent) // (the session was touched)
+		// Touched, unless asked with X-Murmur-Live: then it only says how
+		// long is left, for a tab idle while another was used.
+		p.w.Header().Set("X-Murmur-Idle-Left", fmt.Sprint(int(s.idleLeft(p.sessionID)/time.Second)))
+		p.w.WriteHeader(http.StatusNoContent)
 	case path == "/connection" && method == http.MethodGet:
 		s.connection(p, "", nil)
 	case path == "/connection/import" && method == http.MethodPost:
@@ -287,6 +291,10 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 	if problem != "" {
 		p.w.WriteHeader(http.StatusUnprocessableEntity)
 	}
+	done := ""
+	if d := p.r.URL.Query().Get("done"); problem == "" && slices.Contains([]string{"opened", "answered", "shared", "acked", "closed"}, d) {
+		done = p.lang.T("done." + d)
+	}
 	st := s.n.Status()
 	types, _ := s.n.Answers(id)
 	if d.Sealed && !d.Readable {
@@ -296,7 +304,7 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 	if d.Sealed && !d.Readable {
 		title = p.lang.T("request.unreadable")
 	}
-	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Form": form, "Types": types, "Title": title,
+	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Done": done, "Form": form, "Types": types, "Title": title,
 		"Pledges": slices.Contains(types, "pledge"), "Currencies": currencies}
 	if d.Currency != "" && !slices.Contains(currencies, d.Currency) {
 		data["Currencies"] = append([]string{d.Currency}, currencies...)
@@ -346,7 +354,7 @@ func (s *Server) share(p page, id string) {
 		s.request(p, id, p.refused("share.refused", err), nil)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+	http.Redirect(p.w, p.r, "/requests/"+id+"?done=shared", http.StatusSeeOther)
 }
 
 // ack acknowledges an alert for this organisation.
@@ -357,7 +365,7 @@ func (s *Server) ack(p page, id string) {
 		s.request(p, id, p.refused("ack.refused", err), nil)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+	http.Redirect(p.w, p.r, "/requests/"+id+"?done=acked", http.StatusSeeOther)
 }
 
 // closeRequest closes one of this organisation's requests, once confirmed:
@@ -373,7 +381,7 @@ func (s *Server) closeRequest(p page, id string) {
 		s.request(p, id, p.refused("close.refused", err), nil)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+	http.Redirect(p.w, p.r, "/requests/"+id+"?done=closed", http.StatusSeeOther)
 }
 
 // signatoriesCSV is a letter's signatories, ready to publish.
@@ -435,7 +443,7 @@ func (s *Server) respond(p page, id string) {
 		s.request(p, id, p.refused("respond.refused", err), form)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id, http.StatusSeeOther)
+	http.Redirect(p.w, p.r, "/requests/"+id+"?done=answered", http.StatusSeeOther)
 }
 
 // refused is the message key with the node's refusal err: its words, in
@@ -501,6 +509,17 @@ func (s *Server) events(p page) {
 			fl.Flush()
 		}
 	}
+}
+
+// idleLeft is how long the session has before it locks.
+func (s *Server) idleLeft(id string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	if sess == nil {
+		return 0
+	}
+	return max(0, s.opt.IdleLock-s.opt.Now().Sub(sess.lastSeen))
 }
 
 // sessionGone reports whether the session locked (idle, or by hand).

@@ -42,7 +42,12 @@ func languageOptions(c *catalogue) []option {
 }
 
 // currencies offered for a funding request (any ISO 4217 code is taken).
-var currencies = []string{"USD", "EUR", "GBP", "CHF", "SEK", "NOK", "KES", "UGX", "TZS", "NGN", "ZAR", "INR", "PHP", "COP", "MXN", "BRL", "TRY", "UAH"}
+var currencies = []string{"USD", "EUR", "GBP", "CHF", "SEK", "NOK", "DKK", "CAD", "AUD", "JPY",
+	"KES", "UGX", "TZS", "RWF", "BIF", "CDF", "ETB", "SOS", "SDG", "NGN", "GHS", "XOF", "XAF", "ZAR", "ZMW", "ZWL", "MWK", "MZN", "AOA",
+	"EGP", "MAD", "TND", "DZD", "LYD", "JOD", "LBP", "SYP", "IQD", "YER", "ILS", "IRR", "AFN", "TRY",
+	"INR", "PKR", "BDT", "LKR", "NPR", "MMK", "THB", "KHR", "VND", "IDR", "PHP", "CNY", "HKD",
+	"UAH", "RUB", "BYN", "GEL", "AMD", "AZN", "KZT", "KGS", "TJS", "PLN", "HUF", "CZK", "RON", "RSD",
+	"MXN", "GTQ", "HNL", "NIO", "COP", "VES", "PEN", "BOB", "BRL", "ARS", "CLP", "PYG", "UYU", "CUP", "HTG"}
 
 // deadlines offered for an answer, as node.RequestInput.RespondBy takes
 // them.
@@ -115,7 +120,7 @@ func (s *Server) newRequest(p page) {
 		s.requestForm(p, f, p.refused("new.refused", err))
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+e.ID().String(), http.StatusSeeOther)
+	http.Redirect(p.w, p.r, "/requests/"+e.ID().String()+"?done=opened", http.StatusSeeOther)
 }
 
 // requests lists requests, newest first, a page at a time, of a kind and

@@ -31,10 +31,22 @@
       if (Date.now() - pinged > 30000) { ping(); }
     }, { passive: true, capture: true });
   });
+  // asking: before locking (or warning), ask the node how long is left:
+  // another tab may have been in use meanwhile.
+  var asking = false;
+  var ask = function () {
+    if (asking) { return; }
+    asking = true;
+    fetch("/alive", { credentials: "same-origin", cache: "no-store", headers: { "X-Murmur-Live": "1" } }).then(function (r) {
+      asking = false;
+      var left = Number(r.headers.get("X-Murmur-Idle-Left") || 0) * 1000;
+      if (r.status === 401 || left <= 0) { toLock(); return; }
+      pinged = Date.now() - (idle - left);
+      warning.hidden = left > 120000;
+    }, function () { asking = false; });
+  };
   window.setInterval(function () {
-    var quiet = Date.now() - pinged;
-    if (quiet >= idle) { toLock(); return; }
-    warning.hidden = quiet < idle - 120000;
+    if (Date.now() - pinged >= idle - 120000) { ask(); }
   }, 5000);
 
   // typed: something in the page's forms differs from what the page came
