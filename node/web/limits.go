@@ -46,9 +46,14 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		}
 		a := remoteAddr(c)
 		l.mu.Lock()
-		ok := l.all < maxConns && l.byAddr[a] < maxConnsPerAddr
+		// This computer's own connections are not counted in all, so that
+		// strangers holding every connection cannot lock out the person
+		// at the keyboard.
+		ok := (a.IsLoopback() || l.all < maxConns) && l.byAddr[a] < maxConnsPerAddr
 		if ok {
-			l.all++
+			if !a.IsLoopback() {
+				l.all++
+			}
 			l.byAddr[a]++
 		}
 		l.mu.Unlock()
@@ -70,7 +75,9 @@ type limitedConn struct {
 func (c *limitedConn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()
-		c.l.all--
+		if !c.addr.IsLoopback() {
+			c.l.all--
+		}
 		if c.l.byAddr[c.addr]--; c.l.byAddr[c.addr] <= 0 {
 			delete(c.l.byAddr, c.addr)
 		}
@@ -111,8 +118,14 @@ func newGuessers(now func() time.Time) *guessers {
 
 func newGuessLimiter() *rate.Limiter { return rate.NewLimiter(rate.Every(3*time.Second), 5) }
 
-// allow says whether an attempt from addr may be tried now.
+// allow says whether an attempt from addr may be tried now. An IPv6
+// address counts by its /64: one machine can hold a whole prefix.
 func (g *guessers) allow(addr netip.Addr) bool {
+	if addr.Is6() && !addr.IsLoopback() {
+		if p, err := addr.Prefix(64); err == nil {
+			addr = p.Addr()
+		}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()

@@ -184,16 +184,47 @@ func TestSessionsAreCapped(t *testing.T) {
 	}
 }
 
-// Characters that override the direction of text are taken out of every
-// page and of the CSV: a rogue member's "account \u202e9876" does not
-// read "6789".
+// Characters that steer the direction of text are taken out of every page
+// and of the CSV: a rogue member's "account \u202e9876", or an isolate or
+// mark around digits, does not read the other way round.
 func TestDirectionOverridesAreTakenOut(t *testing.T) {
-	in := []byte("Send it to account \u202e9876-5432-1000\u202c now \u2014 \u2067ok\u2069")
+	in := []byte("Send it to account \u202e9876-5432-1000\u202c now \u2014 \u2067ok 1000 2000\u2069 \u200f0788 123\u200f \u061c5\u200e")
 	out := withoutOverrides(in)
-	if bytes.ContainsAny(out, "\u202a\u202b\u202c\u202d\u202e") || !bytes.Contains(out, []byte("9876-5432-1000 now \u2014 \u2067ok\u2069")) {
+	if bytes.ContainsFunc(out, steersDirection) || string(out) != "Send it to account 9876-5432-1000 now \u2014 ok 1000 2000 0788 123 5" {
 		t.Fatalf("%q", out)
 	}
 	if got := csvSafe("\u202e=cmd"); got != "'=cmd" {
 		t.Fatalf("csvSafe: %q", got)
+	}
+}
+
+// A request from another site, or from another service on this computer
+// (the same site: cookies ignore ports), gets nothing but the pages a
+// person may open from a link, and does not keep the session unlocked.
+func TestOtherPagesOnThisComputerCannotKeepTheSessionOpen(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	img := map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+	f.advance(10 * time.Minute)
+	for _, path := range []string{"/alive", "/", "/events"} {
+		if resp, _ := f.do(c, "GET", path, nil, img); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("an image from another page on this computer at %s: %s", path, resp.Status)
+		}
+	}
+	link := map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+	if resp, _ := f.do(c, "GET", "/", nil, link); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a link followed from another page on this computer: %s", resp.Status)
+	}
+	f.advance(6 * time.Minute)
+	if resp, _ := f.do(c, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("16 minutes with only other pages' requests: %s, want the lock", resp.Status)
+	}
+	// A form from another origin is refused before its body is read.
+	c = f.unlocked()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/connection/import", strings.NewReader("x"))
+	req.Header.Set("Origin", "http://127.0.0.1:1")
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=zz")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a form from another origin: %v %v", resp, err)
 	}
 }

@@ -47,6 +47,9 @@ func (p page) render(name string, data map[string]any) {
 		data["AloneSince"] = p.s.n.AloneSince()
 		data["DeviceRevoked"] = p.s.n.DeviceRevoked()
 		data["IdleSeconds"] = int(p.s.opt.IdleLock / time.Second)
+		// A page answering a form (an invite's code, a check's result)
+		// is not fetched again for news: that would lose it.
+		data["Static"] = p.r.Method != http.MethodGet
 	}
 	if _, ok := data["Title"]; !ok && titles[name] != "" {
 		data["Title"] = p.lang.T(titles[name])
@@ -64,25 +67,27 @@ func (p page) render(name string, data map[string]any) {
 	p.w.Write(withoutOverrides(b.Bytes()))
 }
 
-// withoutOverrides is a page without the characters that embed or
-// override the direction of text (U+202A to U+202E): a rogue member's
-// node can send them in words every node keeps (only the writer's node
-// refuses them), to make "account 9876" read "account 6789". Names and
-// titles people type are isolated with <bdi> and dir="auto" instead.
+// withoutOverrides is a page without the characters that steer the
+// direction of text: embeddings and overrides (U+202A to U+202E),
+// isolates (U+2066 to U+2069) and the direction marks (U+200E, U+200F,
+// U+061C). A member's node can send them in words every node keeps (the
+// writer's node refuses only some), to make "account 9876 5432" read
+// "5432 9876". Names, titles and texts people type are laid out by the
+// browser instead (<bdi dir="auto">, dir="auto", unicode-bidi: plaintext).
 func withoutOverrides(b []byte) []byte {
-	found := false
-	for c := byte(0xaa); c <= 0xae && !found; c++ {
-		found = bytes.Contains(b, []byte{0xe2, 0x80, c}) // (U+202A to U+202E in UTF-8)
-	}
-	if !found {
+	if !bytes.ContainsFunc(b, steersDirection) {
 		return b
 	}
 	return bytes.Map(func(r rune) rune {
-		if r >= '\u202a' && r <= '\u202e' {
+		if steersDirection(r) {
 			return -1
 		}
 		return r
 	}, b)
+}
+
+func steersDirection(r rune) bool {
+	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' || r == '\u200e' || r == '\u200f' || r == '\u061c'
 }
 
 func (s *Server) funcs() template.FuncMap {
@@ -447,12 +452,12 @@ func (s *Server) respond(p page, id string) {
 }
 
 // refused is the message key with the node's refusal err: its words, in
-// English, said to be so in another language, and isolated so that they
-// read right in a right-to-left page.
+// English, said to be so in another language (in «», which keep them
+// apart in a right-to-left page).
 func (p page) refused(key string, err error) string {
 	msg := plainError(err)
 	if p.lang.Tag != "en" {
-		msg = p.lang.T("error.english", "\u2068"+msg+"\u2069")
+		msg = p.lang.T("error.english", msg)
 	}
 	return p.lang.T(key, msg)
 }
@@ -486,6 +491,7 @@ func (s *Server) events(p page) {
 		return
 	}
 	defer func() { s.mu.Lock(); s.feeds--; s.mu.Unlock() }()
+	http.NewResponseController(p.w).SetReadDeadline(time.Time{}) // (a feed lasts; the server's read timeout is for requests)
 	p.w.Header().Set("Content-Type", "text/event-stream")
 	p.w.WriteHeader(http.StatusOK)
 	fl.Flush()

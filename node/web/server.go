@@ -139,12 +139,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This address does not serve Murmur's interface: open the address murmur run printed instead.", http.StatusMisdirectedRequest)
 		return
 	}
+	if !fromHere(r) {
+		// Another site, or another service on this computer (cookies
+		// ignore ports: a page at 127.0.0.1:8080 is the same site), asked
+		// for something other than a page to show: nothing, and it keeps
+		// no session alive.
+		http.Error(w, "", http.StatusForbidden)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		limit := int64(formLimit)
 		if uploadPaths[r.URL.Path] {
 			limit = uploadLimit
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if !s.sameOrigin(r) { // (before any of the body is read)
+			s.fail(w, r, s.cats.choose(r), http.StatusForbidden, "error.csrf")
+			return
+		}
 	}
 	if strings.HasPrefix(r.URL.Path, "/assets/") {
 		s.asset(w, r)
@@ -174,6 +186,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		sp := page{s: s, w: w, r: r, lang: lang, csrf: sess.csrf, sessionID: id}
+		if uploadPaths[r.URL.Path] {
+			// Files take their time; every other request has the
+			// server's minute (a stranger's trickle does not hold a
+			// connection for good).
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Hour))
+		}
 		// Files beyond memoryPart go to temporary files, removed when the
 		// request ends.
 		err := r.ParseForm()
@@ -186,7 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.As(err, &tooBig) {
 				key = "error.toolarge"
 			}
-			s.fail(w, r, lang, http.StatusBadRequest, key)
+			sp.fail(http.StatusBadRequest, key)
 			return
 		}
 		// A text box's line breaks come as CRLF (as HTML says): the node
@@ -196,13 +215,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				vs[i] = strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n")
 			}
 		}
-		if !s.sameOrigin(r) || !validToken(r.PostFormValue("csrf"), sess.csrf) {
-			s.fail(w, r, lang, http.StatusForbidden, "error.csrf")
+		if !validToken(r.PostFormValue("csrf"), sess.csrf) {
+			sp.fail(http.StatusForbidden, "error.csrf")
 			return
 		}
 	}
 	p := page{s: s, w: w, r: r, lang: lang, csrf: sess.csrf, sessionID: id}
 	s.route(p)
+}
+
+// fromHere: a request from this interface's own pages, or a page the
+// person opened (a link followed, an address typed), as the browser's
+// Fetch Metadata says; a browser too old to say is taken at its word (the
+// cookie is SameSite=Strict, writes carry the token).
+func fromHere(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return r.Method == http.MethodGet && r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
+}
+
+// byThePerson: a request that counts as the person using the interface
+// (it keeps the session from locking): from its own pages or typed, not
+// a page followed from elsewhere.
+func byThePerson(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site == "" || site == "same-origin" || site == "none"
 }
 
 // sameOrigin: a write's Origin, when the browser sends one, is this
@@ -246,7 +285,7 @@ func (s *Server) session(r *http.Request) (*session, string) {
 	// arrive, are not someone at the keyboard: they do not keep the
 	// interface unlocked (a busy network, or a rogue member writing every
 	// few minutes, would keep it open for good).
-	if r.URL.Path != "/events" && r.Header.Get("X-Murmur-Live") == "" {
+	if r.URL.Path != "/events" && r.Header.Get("X-Murmur-Live") == "" && byThePerson(r) {
 		sess.lastSeen = now
 	}
 	return sess, c.Value

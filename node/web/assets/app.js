@@ -102,6 +102,7 @@
   if (!window.EventSource) { return; }
   var es = new EventSource("/events");
   es.addEventListener("changed", function () {
+    if (body.dataset.static) { notice.textContent = notice.dataset.changed; return; } // (a form's answer: kept)
     if (!typed()) { refresh(); return; }
     notice.textContent = notice.dataset.changed + " ";
     var b = document.createElement("button");
