@@ -821,3 +821,9 @@ func TestByRegionAndShortTimes(t *testing.T) {
 		t.Fatalf("two and a half hours: %q", h)
 	}
 }
+
+func TestDigitsTypedInArabicOrPersian(t *testing.T) {
+	if got := asciiDigits("٤٨ / ۷۲"); got != "48 / 72" {
+		t.Fatalf("%q", got)
+	}
+}
