@@ -123,17 +123,13 @@ func AmountWith(s string, group rune) (uint64, error) {
 	bad := inputErr("amount %q is not a number with at most two decimals (for example 4500 or 4500.50)", s)
 	t := strings.Map(func(r rune) rune {
 		switch {
-		case r >= '٠' && r <= '٩': // Arabic-Indic digits
-			return '0' + r - '٠'
-		case r >= '۰' && r <= '۹': // Persian digits
-			return '0' + r - '۰'
 		case r == '٫': // the Arabic decimal separator
 			return '.'
 		case r == '٬' || r == '\'' || r == '’' || unicode.IsSpace(r): // thousands
 			return -1
 		}
 		return r
-	}, s)
+	}, ASCIIDigits(s))
 	dot, comma := strings.LastIndexByte(t, '.'), strings.LastIndexByte(t, ',')
 	var dec byte // the decimal separator, if any
 	switch {
@@ -170,6 +166,20 @@ func AmountWith(s string, group rune) (uint64, error) {
 		return 0, inputErr("amount must be more than zero")
 	}
 	return v, nil
+}
+
+// ASCIIDigits writes Arabic-Indic and Persian digits as ASCII ones: a
+// number typed the way Arabic or Persian writes it.
+func ASCIIDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= '٠' && r <= '٩':
+			return '0' + r - '٠'
+		case r >= '۰' && r <= '۹':
+			return '0' + r - '۰'
+		}
+		return r
+	}, s)
 }
 
 // FormatAmount prints hundredths as a decimal ("450050" -> "4500.50").

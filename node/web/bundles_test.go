@@ -39,13 +39,7 @@ func (f *fixture) post(c *http.Client, path string, fields url.Values, files ...
 		f.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := c.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return f.send(c, req)
 }
 
 // A request travels from Alpha's node to Beta's, which never connect

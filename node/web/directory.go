@@ -57,7 +57,7 @@ func (s *Server) setDirectory(p page) {
 	contact := strings.TrimSpace(f.Get("contact"))
 	in := node.DirectoryInput{Regions: &regions, Offers: &offers, Languages: &languages, Groups: &groups, Contact: &contact}
 	if t := strings.TrimSpace(f.Get("turnaround")); t != "" {
-		h, err := strconv.ParseUint(asciiDigits(t), 10, 32)
+		h, err := strconv.ParseUint(ident.ASCIIDigits(t), 10, 32)
 		if err != nil || h == 0 {
 			s.directory(p, f, p.lang.T("directory.badturnaround"), "")
 			return
@@ -71,18 +71,4 @@ func (s *Server) setDirectory(p page) {
 		return
 	}
 	s.directory(p, nil, "", p.lang.T("directory.saved"))
-}
-
-// asciiDigits writes Arabic-Indic and Persian digits as ASCII ones: a
-// number typed the language's way.
-func asciiDigits(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= '٠' && r <= '٩':
-			return '0' + r - '٠'
-		case r >= '۰' && r <= '۹':
-			return '0' + r - '۰'
-		}
-		return r
-	}, s)
 }

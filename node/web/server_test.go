@@ -15,6 +15,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/ident"
 	"github.com/murmurnet/murmur/node/p2p"
 )
 
@@ -78,6 +79,12 @@ func (f *fixture) do(c *http.Client, method, path string, form url.Values, hdr m
 		}
 		req.Header.Set(k, v)
 	}
+	return f.send(c, req)
+}
+
+// send sends req and reads the answer.
+func (f *fixture) send(c *http.Client, req *http.Request) (*http.Response, string) {
+	f.t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
@@ -823,7 +830,7 @@ func TestByRegionAndShortTimes(t *testing.T) {
 }
 
 func TestDigitsTypedInArabicOrPersian(t *testing.T) {
-	if got := asciiDigits("٤٨ / ۷۲"); got != "48 / 72" {
+	if got := ident.ASCIIDigits("٤٨ / ۷۲"); got != "48 / 72" {
 		t.Fatalf("%q", got)
 	}
 }
