@@ -208,7 +208,7 @@ func applicantTokens(secret []byte, ids []string, country string) ([][32]byte, m
 		}
 	}
 	if len(tokens) > crdt.MaxTokens {
-		return nil, nil, inputErr("at most %d identifiers per applicant", crdt.MaxTokens)
+		return nil, nil, refuseInput("identifiers-many", crdt.MaxTokens)
 	}
 	slices.SortFunc(tokens, func(a, b [32]byte) int { return strings.Compare(string(a[:]), string(b[:])) })
 	return tokens, kinds, nil
@@ -268,7 +268,7 @@ func (n *Node) RecordGrant(ctx context.Context, in GrantInput) (GrantRecorded, e
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.myOrg(); !ok {
-		return GrantRecorded{}, fmt.Errorf("this organisation is not admitted yet: it cannot record grants")
+		return GrantRecorded{}, refuse("grant-not-admitted")
 	}
 	secret, err := n.networkSecret()
 	if err != nil {
@@ -291,15 +291,15 @@ func (n *Node) RecordGrant(ctx context.Context, in GrantInput) (GrantRecorded, e
 	day := n.now().UTC()
 	if in.Date != "" {
 		if day, err = time.Parse("2006-01-02", strings.TrimSpace(in.Date)); err != nil {
-			return GrantRecorded{}, inputErr("--date %q is not a date like 2026-11-21", in.Date)
+			return GrantRecorded{}, refuseInput("date-form", in.Date)
 		}
 		if day.After(n.now().UTC()) {
-			return GrantRecorded{}, inputErr("--date %s is in the future: record a grant once it is made", in.Date)
+			return GrantRecorded{}, refuseInput("date-future", in.Date)
 		}
 	}
 	g.Day = uint64(day.Unix() / 86400)
 	if g.Day == 0 {
-		return GrantRecorded{}, inputErr("--date %q is too early", in.Date)
+		return GrantRecorded{}, refuseInput("date-early", in.Date)
 	}
 	earlier := n.checkTokens(secret, tokens, kinds).Matches
 	e, err := n.append(ctx, g)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/ident"
 )
 
 // ErrIrreversible matches a revocation that would cut off what cannot be
@@ -224,13 +225,6 @@ func (n *Node) RedactionPreview(ref string) (id, what string, err error) {
 	return id, what, nil
 }
 
-// revokedError is what a revoked device is told when it writes.
-type revokedError struct{ msg string }
-
-func (e revokedError) Error() string { return e.msg }
-
-func (e revokedError) Is(target error) bool { return target == ErrRefused || target == crdt.ErrRevoked }
-
 // revokedNotice is what a revoked device is told, at every write and in
 // its status: who revoked it, when. nil if this device is not revoked.
 // The caller holds n.mu.
@@ -244,7 +238,7 @@ func (n *Node) revokedNotice() error {
 	if o, ok := n.state.Org(rv.ByOrg); ok && o.Name != "" {
 		by = o.Name
 	}
-	return revokedError{fmt.Sprintf("this device was revoked by %s on %s: nothing it writes is accepted", by, WhenLocal(millisTime(rv.Clock.Millis()), n.now()))}
+	return refuseWrapping(errRevoked, "device-revoked", by, ident.Moment{Time: millisTime(rv.Clock.Millis()), Now: n.now()})
 }
 
 // RevokedNotice is what a revoked device is told, for its status: who
@@ -258,15 +252,6 @@ func (n *Node) RevokedNotice() string {
 	return ""
 }
 
-// WhenLocal is t in local time, as people say it: "today 14:05",
-// "Tue 1 Dec 14:05", or with the year if it is not now's.
-func WhenLocal(t, now time.Time) string {
-	t, now = t.Local(), now.Local()
-	switch {
-	case t.YearDay() == now.YearDay() && t.Year() == now.Year():
-		return "today " + t.Format("15:04")
-	case t.Year() == now.Year():
-		return t.Format("Mon 2 Jan 15:04")
-	}
-	return t.Format("Mon 2 Jan 2006 15:04")
-}
+// WhenLocal is t in local time, as people say it after a verb (see
+// ident.WhenLocal).
+func WhenLocal(t, now time.Time) string { return ident.WhenLocal(t, now) }

@@ -393,9 +393,9 @@ func (n *Node) Invite(ctx context.Context, opt InviteOptions) (InviteCode, error
 	mine, ok := n.myOrg()
 	switch {
 	case !ok:
-		return InviteCode{}, fmt.Errorf("this organisation is not admitted yet")
+		return InviteCode{}, refuse("not-admitted")
 	case opt.Purpose == crdt.InviteOrganisation && !mine.Steward:
-		return InviteCode{}, fmt.Errorf("only stewards invite organisations: ask one (murmur members shows them) to run murmur invite")
+		return InviteCode{}, refuse("invite-not-steward")
 	}
 	c := InviteCode{Purpose: opt.Purpose}
 	if _, err := rand.Read(c.Secret[:]); err != nil {
@@ -475,7 +475,7 @@ func (n *Node) inviteAddrs(given []string) ([]netip.Addr, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no address to give with the invite: give one with --addr, or start the node (murmur run) first")
+		return nil, refuse("invite-no-address")
 	}
 	return out, nil
 }

@@ -405,33 +405,33 @@ func findInviteOrg(raws [][]byte, code InviteCode) (crdt.OrgID, bool) {
 	return crdt.OrgID{}, false
 }
 
-func refuse(format string, args ...any) joinReply {
+func joinRefusal(format string, args ...any) joinReply {
 	return joinReply{Status: "refused", Message: fmt.Sprintf(format, args...)}
 }
 
 func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) joinReply {
 	var req joinRequest
 	if err := json.NewDecoder(r).Decode(&req); err != nil || req.Version != 1 {
-		return refuse("a malformed request")
+		return joinRefusal("a malformed request")
 	}
 	joiner, ok := peerDevice(from)
 	if !ok {
-		return refuse("your node's identity is not a device key")
+		return joinRefusal("your node's identity is not a device key")
 	}
 	var inviteKey [32]byte
 	var sig [64]byte
 	if b, err := hex.DecodeString(req.Invite); err != nil || len(b) != 32 {
-		return refuse("a malformed request")
+		return joinRefusal("a malformed request")
 	} else {
 		copy(inviteKey[:], b)
 	}
 	if b, err := hex.DecodeString(req.Sig); err != nil || len(b) != 64 {
-		return refuse("a malformed request")
+		return joinRefusal("a malformed request")
 	} else {
 		copy(sig[:], b)
 	}
 	if req.Target != self.String() || !crdt.VerifyWith(inviteKey, joinMessage(req, joiner), sig) {
-		return refuse("the request is not signed by the invite for this node")
+		return joinRefusal("the request is not signed by the invite for this node")
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -439,26 +439,26 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	// this data directory: look at the store first.
 	_ = n.refresh(ctx) // (if it fails, what the state holds is answered)
 	if req.Network != hex.EncodeToString(n.network[:inviteNetLen]) {
-		return refuse("this node belongs to another network")
+		return joinRefusal("this node belongs to another network")
 	}
 	iv, ok := n.state.InviteByKey(inviteKey)
 	if !ok {
-		return refuse("this node does not know the invite: ask the member who gave it to you")
+		return joinRefusal("this node does not know the invite: ask the member who gave it to you")
 	}
 	user := crdt.OrgIDFor(joiner).String()
 	if iv.Purpose == crdt.InviteDevice {
 		user = joiner.String()
 	}
 	if iv.Author == n.device && !n.doorKept(iv.Key) {
-		return refuse("the invite was closed by the inviter's node: ask for a new one")
+		return joinRefusal("the invite was closed by the inviter's node: ask for a new one")
 	}
 	switch {
 	case int(iv.Purpose) != req.Purpose:
-		return refuse("the invite is for something else")
+		return joinRefusal("the invite is for something else")
 	case iv.UsedBy != "" && iv.UsedBy != user:
-		return refuse("the invite was used already: ask for a new one")
+		return joinRefusal("the invite was used already: ask for a new one")
 	case uint64(n.now().UnixMilli()) > iv.Expires && !(iv.UsedBy == user && n.awaitsJoiner(iv)):
-		return refuse("the invite has expired: ask for a new one")
+		return joinRefusal("the invite has expired: ask for a new one")
 	}
 	var (
 		err   error
@@ -475,7 +475,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		// doors.sealed, so that a restart gives no more tries): whoever
 		// holds a stolen code must not be able to test names against the
 		// membership (reviews 10 and 11).
-		r := refuse("the organisation's name is too close to the name of a member: move this data directory aside and join again with the same code under another name (murmur join CODE --org NAME)")
+		r := joinRefusal("the organisation's name is too close to the name of a member: move this data directory aside and join again with the same code under another name (murmur join CODE --org NAME)")
 		count, cerr := n.noteClash(iv.Key)
 		switch {
 		case cerr != nil:
@@ -490,7 +490,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		return r
 	}
 	if err != nil {
-		return refuse("%v", err)
+		return joinRefusal("%v", err)
 	}
 	if _, member := n.state.Standing(joiner); !member {
 		// Awaiting more stewards' approval: this, and nothing else. The
@@ -506,7 +506,7 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 	}
 	psk, err := n.networkKey()
 	if err != nil {
-		return refuse("this node cannot read its network's key")
+		return joinRefusal("this node cannot read its network's key")
 	}
 	reply := joinReply{Status: "admitted", Entries: n.membershipEntries(), NetworkKey: psk}
 	if info, ok := n.running(); ok {
@@ -674,11 +674,11 @@ func (n *Node) Approve(ctx context.Context, ref string) (*crdt.Entry, error) {
 	mine, ok := n.myOrg()
 	switch {
 	case !ok || !mine.Steward:
-		return nil, fmt.Errorf("only stewards approve organisations")
+		return nil, refuse("approve-not-steward")
 	case o.Admitted:
-		return nil, fmt.Errorf("%s is admitted already", o.Name)
+		return nil, refuse("admitted-already", o.Name)
 	case n.approvedBy(o.ID):
-		return nil, fmt.Errorf("your organisation has approved %s already; it awaits other stewards", o.Name)
+		return nil, refuse("approved-already", o.Name)
 	}
 	if err := n.takenName(o.Name, o.ID); err != nil {
 		return nil, err

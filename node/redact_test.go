@@ -221,7 +221,7 @@ func testRedactionTakesBackWordsNotFacts(t *testing.T, kind StoreKind) {
 	}
 	// Its author still sees its state, but cannot share what is gone.
 	_, err = a.Share(ctx, ref.ID().String(), []string{d.Org().String()})
-	if err == nil || !strings.Contains(err.Error(), "redacted by Alpha on") || !strings.Contains(err.Error(), "nothing to share") {
+	if err == nil || !strings.Contains(err.Error(), "redacted by Alpha today at") || !strings.Contains(err.Error(), "nothing to share") {
 		t.Fatalf("sharing a redacted sealed referral: %v", err)
 	}
 	// Opened again, from what the store kept.

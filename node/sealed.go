@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/ident"
 	"github.com/murmurnet/murmur/node/seal"
 )
 
@@ -148,11 +149,11 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 		return nil, err
 	}
 	if !rv.Sealed {
-		return nil, fmt.Errorf("request %s is not sealed: every member can read it already", short(rv.ID.String()))
+		return nil, refuse("not-sealed", short(rv.ID.String()))
 	}
 	if rv.Redacted != nil {
-		return nil, fmt.Errorf("request %s was %v; its sealed details are gone, so there is nothing to share", short(rv.ID.String()),
-			redactionInfo(rv.Redacted, n.orgNames()))
+		return nil, refuse("sealed-gone", short(rv.ID.String()), nameOr(n.orgNames(), rv.Redacted.Org),
+			ident.Moment{Time: millisTime(rv.Redacted.Clock.Millis()), Now: n.now()})
 	}
 	e, _, _ := n.state.Entry(rv.ID)
 	if n.key == nil {
@@ -161,7 +162,7 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 	keys, _ := n.keyring()
 	_, ck, err := seal.Open(e, n.state.KeyShares(rv.ID), n.org, keys)
 	if err != nil {
-		return nil, fmt.Errorf("only an organisation that can read a sealed request can share it: %w", err)
+		return nil, refuseWrapping(err, "share-unreadable")
 	}
 	// Only genuine wraps count: a forged share (any member can write one)
 	// must not make an organisation look able to read it already.
@@ -173,14 +174,14 @@ func (n *Node) Share(ctx context.Context, ref string, to []string) (*crdt.Entry,
 			return nil, err
 		}
 		if !o.Admitted {
-			return nil, fmt.Errorf("%s has not been admitted to the network yet", o.Name)
+			return nil, refuse("org-not-admitted", o.Name)
 		}
 		if !slices.Contains(already, o.ID) && !slices.Contains(orgs, o.ID) {
 			orgs = append(orgs, o.ID)
 		}
 	}
 	if len(orgs) == 0 {
-		return nil, fmt.Errorf("every organisation named can read request %s already", short(rv.ID.String()))
+		return nil, refuse("all-can-read", short(rv.ID.String()))
 	}
 	recips, err := n.recipients(orgs)
 	if err != nil {

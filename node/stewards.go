@@ -310,7 +310,7 @@ func (n *Node) Governance() GovernanceInfo {
 // admitted. The caller holds n.mu.
 func (n *Node) takenName(name string, id crdt.OrgID) error {
 	if idInBrackets(name) {
-		return fmt.Errorf("%q holds what looks like an organisation's ID in brackets, the form Murmur shows to tell organisations apart: a reader could take it for another; the new one must join under a name without it", name)
+		return refuse("joiner-name-brackets", name)
 	}
 	// Only admitted members hold their names: an organisation awaiting
 	// admission does not, or whoever holds a stolen code could squat the
@@ -319,8 +319,7 @@ func (n *Node) takenName(name string, id crdt.OrgID) error {
 	// again).
 	for _, o := range n.state.Members() {
 		if o.ID != id && o.Admitted && sameName(o.Name, name) {
-			return fmt.Errorf("an organisation called %q is a member already (%s): two names that look the same would be mistaken for each other; the new one must join under another name",
-				o.Name, o.ID.String()[:12])
+			return refuse("joiner-name-taken", o.Name, o.ID.String()[:12])
 		}
 	}
 	return nil

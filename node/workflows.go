@@ -261,19 +261,19 @@ func (n *Node) setDirectory(ctx context.Context, in DirectoryInput) (*crdt.Entry
 	if in.Name != nil {
 		d.Name = strings.TrimSpace(*in.Name)
 		if utf8.RuneCountInString(d.Name) > crdt.MaxNameLen {
-			return nil, inputErr("name is longer than %d characters", crdt.MaxNameLen)
+			return nil, refuseInput("name-long", crdt.MaxNameLen)
 		}
 		if idInBrackets(d.Name) {
-			return nil, inputErr("%q holds what looks like an organisation's ID in brackets, the form Murmur shows to tell organisations apart: a reader could take it for another organisation; choose a name without it", d.Name)
+			return nil, refuseInput("name-brackets", d.Name)
 		}
 		for id, name := range n.state.OrgNames() {
 			if id != n.org && sameName(name, d.Name) {
-				return nil, inputErr("%q is the name of another member organisation (%s): a directory entry cannot pass for another organisation", name, short(id.String()))
+				return nil, refuseInput("name-of-member", name, short(id.String()))
 			}
 		}
 		for id, name := range listed {
 			if sameName(name, d.Name) {
-				return nil, inputErr("%q is the name another member organisation (%s) goes by in the directory: choose one a reader cannot take for it", name, short(id.String()))
+				return nil, refuseInput("name-in-directory", name, short(id.String()))
 			}
 		}
 	}
@@ -321,17 +321,17 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 	req := &crdt.Request{Type: typ, Title: strings.TrimSpace(in.Title), Text: in.Body}
 	switch {
 	case req.Title == "":
-		return nil, inputErr("a request needs a title (--title)")
+		return nil, refuseInput("title-missing")
 	case strings.ContainsAny(req.Title, "\n\r\t"):
-		return nil, inputErr("the title must be one line")
+		return nil, refuseInput("title-lines")
 	case len(req.Title) > crdt.MaxTitleLen:
-		return nil, inputErr("the title is %d bytes; the limit is %d", len(req.Title), crdt.MaxTitleLen)
+		return nil, refuseInput("title-long", len(req.Title), crdt.MaxTitleLen)
 	case len(req.Text) > crdt.MaxBodySize-1024:
-		return nil, inputErr("the body is %d bytes; the limit is %d", len(req.Text), crdt.MaxBodySize-1024)
+		return nil, refuseInput("text-long", len(req.Text), crdt.MaxBodySize-1024)
 	case !utf8.ValidString(req.Title):
-		return nil, inputErr("the title is not readable text (it is not UTF-8): retype it")
+		return nil, refuseInput("title-not-text")
 	case !utf8.ValidString(req.Text):
-		return nil, inputErr("the text is not readable text (it is not UTF-8): save it as UTF-8 and try again")
+		return nil, refuseInput("text-not-text")
 	}
 	var err error
 	if in.Region != "" {
@@ -370,13 +370,13 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 			return nil, err
 		}
 		if !o.Admitted {
-			return nil, fmt.Errorf("%s has not been admitted to the network yet", o.Name)
+			return nil, refuse("org-not-admitted", o.Name)
 		}
 		if o.ID == n.org && typ == crdt.Referral {
 			// It could never be answered: an organisation does not accept
 			// its own referral. (Other requests may be sealed for this
 			// organisation's eyes only.)
-			return nil, inputErr("%s is your own organisation: a referral is addressed to other organisations (--to)", o.Name)
+			return nil, refuseInput("referral-to-self", o.Name)
 		}
 		if !slices.Contains(req.To, o.ID) {
 			req.To = append(req.To, o.ID)
@@ -478,17 +478,17 @@ func (n *Node) answerRefused(rv crdt.RequestView, typ crdt.ResponseType) error {
 	req, o, names := rv.Request, rv.Outcome, n.orgNames()
 	switch {
 	case rv.Org == n.org && typ != crdt.Comment && typ != crdt.SignOn && typ != crdt.Withdraw:
-		return fmt.Errorf("this is your organisation's own request: only comments are possible (and signing, on a letter)")
+		return refuse("own-request")
 	case (typ == crdt.Accept || typ == crdt.Decline) && len(req.To) > 0 && !o.Reopened && !slices.Contains(req.To, n.org):
-		return fmt.Errorf("this referral is addressed to other organisations: you cannot %v it (it opens to everyone if they all decline)", typ)
+		return refuse("referral-elsewhere")
 	case typ == crdt.Accept && o.AcceptedBy != nil && o.AcceptedBy.Org != n.org:
-		return fmt.Errorf("%s has already accepted this referral; it opens again only if they decline", names[o.AcceptedBy.Org])
+		return refuse("referral-taken", names[o.AcceptedBy.Org])
 	case typ == crdt.Accept && o.AcceptedBy != nil:
-		return fmt.Errorf("your organisation has already accepted this referral")
+		return refuse("referral-accepted")
 	case typ == crdt.SignOn && req.RespondBy > 0 && n.past(req.RespondBy):
-		return fmt.Errorf("the deadline to sign this letter passed on %s: signatures are closed", localMillis(req.RespondBy))
+		return refuse("letter-closed", ident.Moment{Time: millisTime(req.RespondBy), Now: n.now()})
 	case typ == crdt.SignOn && slices.ContainsFunc(o.Signatures, func(r crdt.ResponseView) bool { return r.Org == n.org }):
-		return fmt.Errorf("your organisation has already signed this letter")
+		return refuse("letter-signed")
 	}
 	return nil
 }
@@ -544,21 +544,21 @@ func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 		return nil, inputErr("unknown response type %q: use vouch, concern or unknown (verification), accept or decline (referral), pledge or withdraw (funding), sign (letter), or comment", in.Type)
 	}
 	if len(in.Body) > crdt.MaxBodySize-1024 {
-		return nil, inputErr("the body is %d bytes; the limit is %d", len(in.Body), crdt.MaxBodySize-1024)
+		return nil, refuseInput("text-long", len(in.Body), crdt.MaxBodySize-1024)
 	}
 	rv, err := n.resolveRequest(in.Request)
 	if err != nil {
 		return nil, err
 	}
 	if rv.Withheld {
-		return nil, fmt.Errorf("request %s: its details are not held here", rv.ID)
+		return nil, refuse("details-not-held", short(rv.ID.String()))
 	}
 	req := rv.Request
 	if !typ.Fits(req.Type) {
 		return nil, inputErr("%s request cannot be answered with %q", anyKind(req.Type), typ)
 	}
 	if rv.Closed {
-		return nil, fmt.Errorf("request %s is closed", short(rv.ID.String()))
+		return nil, refuse("request-closed", short(rv.ID.String()))
 	}
 	if err := n.answerRefused(rv, typ); err != nil {
 		return nil, err
@@ -588,7 +588,7 @@ func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 			ours = ours[i : i+1]
 		}
 		if len(ours) == 0 {
-			return nil, fmt.Errorf("your organisation has no pledge on this request to withdraw")
+			return nil, refuse("no-pledge")
 		}
 		if len(ours) > crdt.MaxDeps-1 {
 			ours = ours[:crdt.MaxDeps-1] // the rest by another withdrawal
@@ -614,7 +614,7 @@ func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 			return nil, err
 		}
 	} else if typ == crdt.Pledge {
-		return nil, inputErr("a pledge needs an amount (--amount N, and --currency if not the request's %s)", req.Currency)
+		return nil, refuseInput("pledge-amount", req.Currency)
 	}
 	switch {
 	case in.Sealed && in.Open:
@@ -646,10 +646,10 @@ func (n *Node) CloseRequest(ctx context.Context, ref string) (e *crdt.Entry, err
 			return err
 		}
 		if rv.Org != n.org {
-			return fmt.Errorf("request %s belongs to another organisation: only its author's organisation can close it", short(rv.ID.String()))
+			return refuse("not-author", short(rv.ID.String()))
 		}
 		if rv.Closed {
-			return fmt.Errorf("request %s is already closed", short(rv.ID.String()))
+			return refuse("closed-already", short(rv.ID.String()))
 		}
 		e, err = n.append(ctx, &crdt.RequestClosed{Request: rv.ID}, rv.ID)
 		return err
@@ -695,13 +695,13 @@ func (n *Node) revokeDeviceTx(ctx context.Context, ref string, cutoff *uint64, f
 	}
 	mine, ok := n.myOrg()
 	if !ok {
-		return nil, fmt.Errorf("this organisation is not admitted yet")
+		return nil, refuse("not-admitted")
 	}
 	if notice := n.revokedNotice(); notice != nil {
 		return nil, notice
 	}
 	if ov.ID != n.org && !mine.Steward {
-		return nil, fmt.Errorf("device %s belongs to %s: only its organisation or a steward can revoke it", short(dv.Key.String()), ov.Name)
+		return nil, refuse("revoke-not-yours", short(dv.Key.String()), ov.Name)
 	}
 	if !force {
 		if err := revocationRisk(n.state.Members(), n.state.Quorum(), n.org, dv.Key); err != nil {
@@ -731,7 +731,7 @@ func (n *Node) revokeDeviceTx(ctx context.Context, ref string, cutoff *uint64, f
 		}
 	}
 	if dv.Revoked && rev.Cutoff >= dv.Cutoff {
-		return nil, fmt.Errorf("device %s is already revoked at entry %d", short(dv.Key.String()), dv.Cutoff)
+		return nil, refuse("revoked-already", short(dv.Key.String()), dv.Cutoff)
 	}
 	var deps []crdt.ID
 	if rev.Cutoff > 0 {
@@ -762,7 +762,7 @@ func (n *Node) Redact(ctx context.Context, ref, reason string) (*crdt.Entry, err
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.myOrg(); !ok {
-		return nil, fmt.Errorf("this organisation is not admitted yet")
+		return nil, refuse("not-admitted")
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {

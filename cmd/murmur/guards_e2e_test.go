@@ -13,7 +13,7 @@ import (
 
 // revokedLine is what a device revoked by Alpha Fund is told, when in
 // local time: "today 14:05", or the day's name just after midnight.
-var revokedLine = regexp.MustCompile(`this device was revoked by Alpha Fund on (today|[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}) \d\d:\d\d: nothing it writes is accepted`)
+var revokedLine = regexp.MustCompile(`this device was revoked by Alpha Fund (today at|on [A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}) \d\d:\d\d: nothing it writes is accepted`)
 
 // wantLine checks a refusal (exit status, nothing on stdout, one line on
 // stderr) and that the line says want.

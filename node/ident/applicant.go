@@ -94,17 +94,17 @@ var applicantKinds = []string{"name", "phone", "email", "id"}
 // phone number without its international prefix, need the country.
 func ParseApplicant(raw, country string) (Identifier, error) {
 	if len(raw) > maxApplicantInput {
-		return Identifier{}, inputErr("the applicant identifier is %d bytes, longer than the %d read: give one name, phone number, email address or ID number at a time", len(raw), maxApplicantInput)
+		return Identifier{}, RefuseInput("applicant-long", len(raw), maxApplicantInput)
 	}
 	if !utf8.ValidString(raw) {
-		return Identifier{}, inputErr("the applicant identifier is not valid UTF-8 text: retype it")
+		return Identifier{}, RefuseInput("applicant-not-text")
 	}
 	if country != "" && !regionSet[country] {
-		return Identifier{}, inputErr("country %q is not an ISO 3166-1 alpha-2 code: use --country with a code such as TZ, KE or NI", country)
+		return Identifier{}, RefuseInput("applicant-country", country)
 	}
 	s := foldText(raw)
 	if s == "" {
-		return Identifier{}, inputErr("the applicant identifier is empty: give a name, phone number, email address or ID number")
+		return Identifier{}, RefuseInput("applicant-empty")
 	}
 
 	kind := ""
@@ -112,7 +112,7 @@ func ParseApplicant(raw, country string) (Identifier, error) {
 		if rest, ok := strings.CutPrefix(s, k+":"); ok {
 			kind, s = k, strings.TrimSpace(rest)
 			if s == "" {
-				return Identifier{}, inputErr("nothing follows %q: give the applicant's %s after it", k+":", kindNoun(k))
+				return Identifier{}, RefuseInput("applicant-nothing-after", k+":")
 			}
 			break
 		}
@@ -249,7 +249,7 @@ func normPhone(s, country string) (string, error) {
 			continue
 		}
 		if !isPhoneSeparator(r) {
-			return "", inputErr("a phone number has only digits, spaces and + - ( ) . /: remove anything else (or give it as name: or id:)")
+			return "", RefuseInput("phone-characters")
 		}
 		if r == '+' {
 			b.WriteByte('+')
@@ -264,7 +264,7 @@ func normPhone(s, country string) (string, error) {
 		international, t = true, rest
 	}
 	if strings.Contains(t, "+") {
-		return "", inputErr("a '+' belongs only at the start of a phone number: check the number")
+		return "", RefuseInput("phone-plus")
 	}
 	noParens := strings.NewReplacer("(", "", ")", "")
 	digits := noParens.Replace(t)
@@ -277,15 +277,15 @@ func normPhone(s, country string) (string, error) {
 		digits = noParens.Replace(strings.Replace(t, "(0)", "", 1))
 	}
 	if international && strings.HasPrefix(digits, "0") {
-		return "", inputErr("a country code never starts with 0: after + or 00 give the country code, or give the local number with --country CC")
+		return "", RefuseInput("phone-country-zero")
 	}
 	if !international {
 		if country == "" {
-			return "", inputErr("a local phone number needs the applicant's country (--country CC) or the international prefix (+…)")
+			return "", RefuseInput("phone-needs-country")
 		}
 		cc, ok := callingCodes[country]
 		if !ok {
-			return "", inputErr("%s has no calling code of its own: give the number with its international prefix (+…)", country)
+			return "", RefuseInput("phone-no-calling-code", country)
 		}
 		if !keepsTrunkZero[country] {
 			digits = strings.TrimPrefix(digits, "0")
@@ -299,7 +299,7 @@ func normPhone(s, country string) (string, error) {
 		digits = cc + digits
 	}
 	if n := len(digits); n < 7 || n > 15 {
-		return "", inputErr("a phone number has 7 to 15 digits with its country code, this one %d: check it", n)
+		return "", RefuseInput("phone-digits", n)
 	}
 	return "+" + digits, nil
 }
@@ -308,7 +308,7 @@ func normEmail(s string) (string, error) {
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok || local == "" || strings.ContainsRune(domain, '@') || strings.ContainsFunc(s, unicode.IsSpace) ||
 		!strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "", inputErr("an email address is name@domain.tld with one '@' and no spaces: check it")
+		return "", RefuseInput("email-form")
 	}
 	return s, nil
 }
@@ -329,7 +329,7 @@ func normID(s string) (string, error) {
 		n++
 	}
 	if n < 3 {
-		return "", inputErr("an ID number has at least 3 letters or digits: check it")
+		return "", RefuseInput("id-short")
 	}
 	return b.String(), nil
 }
@@ -361,7 +361,7 @@ func dropsMarks(base rune) bool {
 
 func normName(s, country string) (string, error) {
 	if country == "" {
-		return "", inputErr("a name is matched with the applicant's country: add --country CC")
+		return "", RefuseInput("name-needs-country")
 	}
 	var b strings.Builder
 	base := ' '
@@ -386,8 +386,27 @@ func normName(s, country string) (string, error) {
 	}
 	words := strings.Fields(norm.NFC.String(b.String()))
 	if len(words) == 0 {
-		return "", inputErr("a name needs at least one letter: check it")
+		return "", RefuseInput("name-no-letter")
 	}
 	slices.Sort(words)
 	return country + ":" + strings.Join(words, " "), nil
 }
+
+// The applicant identifier's refusals (see Refusal).
+var _ = DefineRefusals(map[string]string{
+	"applicant-long":          "the applicant identifier is %d bytes, longer than the %d read: give one name, phone number, email address or ID number at a time",
+	"applicant-not-text":      "the applicant identifier is not valid UTF-8 text: retype it",
+	"applicant-country":       "country %q is not an ISO 3166-1 alpha-2 code: use --country with a code such as TZ, KE or NI",
+	"applicant-empty":         "the applicant identifier is empty: give a name, phone number, email address or ID number",
+	"applicant-nothing-after": "nothing follows %q: give what it names after it",
+	"phone-characters":        "a phone number has only digits, spaces and + - ( ) . /: remove anything else (or give it as name: or id:)",
+	"phone-plus":              "a '+' belongs only at the start of a phone number: check the number",
+	"phone-country-zero":      "a country code never starts with 0: after + or 00 give the country code, or give the local number with --country CC",
+	"phone-needs-country":     "a local phone number needs the applicant's country (--country CC) or the international prefix (+…)",
+	"phone-no-calling-code":   "%s has no calling code of its own: give the number with its international prefix (+…)",
+	"phone-digits":            "a phone number has 7 to 15 digits with its country code, this one %d: check it",
+	"email-form":              "an email address is name@domain.tld with one '@' and no spaces: check it",
+	"id-short":                "an ID number has at least 3 letters or digits: check it",
+	"name-needs-country":      "a name is matched with the applicant's country: add --country CC",
+	"name-no-letter":          "a name needs at least one letter: check it",
+})

@@ -51,7 +51,7 @@ func Regions() []string { return strings.Fields(isoRegions) }
 func Region(s string) (string, error) {
 	c := strings.ToUpper(strings.TrimSpace(s))
 	if !regionSet[c] {
-		return "", inputErr("region %q is not an ISO 3166-1 alpha-2 country code (for example TZ, NI, KE)", s)
+		return "", RefuseInput("region-code", s)
 	}
 	return c, nil
 }
@@ -120,7 +120,7 @@ func Amount(s string) (uint64, error) { return AmountWith(s, ',') }
 // read the other way round would be wrong a thousandfold; read this way,
 // it is refused instead (three decimals).
 func AmountWith(s string, group rune) (uint64, error) {
-	bad := inputErr("amount %q is not a number with at most two decimals (for example 4500 or 4500.50)", s)
+	bad := RefuseInput("amount-form", s)
 	t := strings.Map(func(r rune) rune {
 		switch {
 		case r == '٫': // the Arabic decimal separator
@@ -163,7 +163,7 @@ func AmountWith(s string, group rune) (uint64, error) {
 		v = v*10 + uint64(c-'0')
 	}
 	if v == 0 {
-		return 0, inputErr("amount must be more than zero")
+		return 0, RefuseInput("amount-zero")
 	}
 	return v, nil
 }
@@ -202,3 +202,10 @@ func CanonicalList(in []string, check func(string) (string, error)) ([]string, e
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }
+
+// The vocabularies' refusals (see Refusal).
+var _ = DefineRefusals(map[string]string{
+	"region-code": "region %q is not an ISO 3166-1 alpha-2 country code (for example TZ, NI, KE)",
+	"amount-form": "amount %q is not a number with at most two decimals (for example 4500 or 4500.50)",
+	"amount-zero": "amount must be more than zero",
+})

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/message"
 	"golang.org/x/text/number"
 
+	"github.com/murmurnet/murmur/node"
 	"github.com/murmurnet/murmur/node/ident"
 )
 
@@ -51,6 +52,19 @@ func (c *catalogue) T(key string, args ...any) string {
 		}
 	}
 	return "[" + key + "]"
+}
+
+// refusal is the node's refusal r in this language; a time it names is
+// written as the language writes times.
+func (c *catalogue) refusal(r *node.Refusal) string {
+	args := make([]any, len(r.Args))
+	for i, a := range r.Args {
+		if m, ok := a.(ident.Moment); ok {
+			a = c.Time(m.Time)
+		}
+		args[i] = a
+	}
+	return c.T("refusal."+r.Code, args...)
 }
 
 // RegionName is a region's name in this language: the catalogue's

@@ -309,7 +309,10 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 	if d.Sealed && !d.Readable {
 		title = p.lang.T("request.unreadable")
 	}
-	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Done": done, "Form": form, "Types": types, "Title": title,
+	// A refused answer is said by its form; anything else refused (or an
+	// answer whose form is gone, the request closed meanwhile) at the top.
+	atForm := form != nil && len(types) > 0
+	data := map[string]any{"R": d, "Status": st, "Problem": problem, "AtForm": atForm, "Done": done, "Form": form, "Types": types, "Title": title,
 		"Pledges": slices.Contains(types, "pledge"), "Currencies": currencies}
 	if d.Currency != "" && !slices.Contains(currencies, d.Currency) {
 		data["Currencies"] = append([]string{d.Currency}, currencies...)
@@ -451,10 +454,17 @@ func (s *Server) respond(p page, id string) {
 	http.Redirect(p.w, p.r, "/requests/"+id+"?done=answered", http.StatusSeeOther)
 }
 
-// refused is the message key with the node's refusal err: its words, in
-// English, said to be so in another language (in «», which keep them
-// apart in a right-to-left page).
+// refused is the message key with the node's refusal err, in the
+// person's language: a refusal the node names (node.Refusal) is said from
+// the catalogue; any other, in the node's English words, said to be so
+// (in «», which keep them apart in a right-to-left page).
 func (p page) refused(key string, err error) string {
+	var r *node.Refusal
+	if errors.As(err, &r) {
+		if _, ok := p.lang.Messages["refusal."+r.Code]; ok {
+			return p.lang.T(key, p.lang.refusal(r))
+		}
+	}
 	msg := plainError(err)
 	if p.lang.Tag != "en" {
 		msg = p.lang.T("error.english", msg)

@@ -1,0 +1,110 @@
+package web
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/ident"
+)
+
+// verbs are the arguments an English refusal's words take, in order: 'd'
+// for a number, 's' for anything else.
+var verb = regexp.MustCompile(`%(\[\d+\])?[sdqv]`)
+
+// Every refusal the node names is in every catalogue, with each of its
+// facts, and nothing the printer could not fill in.
+func TestEveryRefusalInEveryLanguage(t *testing.T) {
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := ident.RefusalCodes()
+	if len(codes) < 50 {
+		t.Fatalf("only %d refusals are defined: the node's table is not loaded", len(codes))
+	}
+	for code, english := range codes {
+		var args []any
+		var want []string
+		for i, v := range verb.FindAllString(english, -1) {
+			if strings.HasSuffix(v, "d") {
+				args = append(args, 700+i)
+				want = append(want, strconv.Itoa(700+i))
+				continue
+			}
+			args = append(args, "FACT"+strconv.Itoa(i))
+			want = append(want, "FACT"+strconv.Itoa(i))
+		}
+		for _, c := range cats.list {
+			if _, ok := c.Messages["refusal."+code]; !ok {
+				t.Errorf("%s lacks refusal.%s (%q)", c.Tag, code, english)
+				continue
+			}
+			got := ident.ASCIIDigits(c.refusal(&node.Refusal{Code: code, Args: args}))
+			if strings.Contains(got, "%!") {
+				t.Errorf("%s refusal.%s: %q", c.Tag, code, got)
+			}
+			for _, w := range want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%s refusal.%s leaves out %s: %q", c.Tag, code, w, got)
+				}
+			}
+		}
+	}
+}
+
+// A refusal is said in the person's language, a time in it as the language
+// writes times; one the node does not name is still said, marked as
+// English.
+func TestRefusalsInThePersonsLanguage(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	es := map[string]string{"Accept-Language": "es"}
+	req, err := f.n.NewRequest(context.Background(), node.RequestInput{Kind: "verification", Title: "¿Quién la conoce?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/requests/" + req.ID().String()
+	_, page := f.do(c, "GET", path, nil, es)
+	tok := csrfOf(t, page)
+	for i := range 2 {
+		resp, page := f.do(c, "POST", path+"/close", url.Values{"csrf": {tok}, "confirm": {"yes"}}, es)
+		if i == 0 {
+			continue
+		}
+		want := "No se cerró: la solicitud " + req.ID().String()[:12] + " ya está cerrada."
+		if resp.StatusCode != 422 || !strings.Contains(page, want) || strings.Contains(page, "inglés") {
+			t.Fatalf("closing twice, in Spanish: %s\n%s", resp.Status, page)
+		}
+	}
+	// What the applicant's identifier is refused for, from the vocabulary's
+	// own checks.
+	_, page = f.do(c, "GET", "/grants", nil, es)
+	resp, page := f.do(c, "POST", "/grants", url.Values{"csrf": {csrfOf(t, page)}, "action": {"check"}, "phone": {"+255 12"}}, es)
+	if resp.StatusCode != 422 || !strings.Contains(page, "un teléfono tiene de 7 a 15 cifras con el prefijo del país, este 5") {
+		t.Fatalf("a short phone number, in Spanish: %s\n%s", resp.Status, page)
+	}
+	// In Arabic, with the language's digits.
+	resp, page = f.do(c, "POST", "/grants", url.Values{"csrf": {tok}, "action": {"check"}, "phone": {"+255 12"}}, map[string]string{"Accept-Language": "ar"})
+	if resp.StatusCode != 422 || !strings.Contains(page, "وهذا ٥") {
+		t.Fatalf("a short phone number, in Arabic: %s\n%s", resp.Status, page)
+	}
+	// A refusal without a name keeps the node's words, said to be English.
+	p := page0(f, "es")
+	if got := p.refused("close.refused", context.DeadlineExceeded); !strings.Contains(got, "Murmur lo explica en inglés: «context deadline exceeded»") {
+		t.Errorf("an unnamed refusal: %q", got)
+	}
+}
+
+// page0 is a page in language tag, to call what a handler calls.
+func page0(f *fixture, tag string) page {
+	cats, err := loadCatalogues()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return page{lang: cats.byTag[tag]}
+}
