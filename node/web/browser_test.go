@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -133,7 +134,7 @@ func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 func TestBrowserKeyboardOnly(t *testing.T) {
 	f := newFixture(t)
 	ctx := browse(t)
-	base := f.srv.URL
+	base := f.ui()
 	do(t, ctx, "unlocking",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.ID("passphrase")),
@@ -268,11 +269,11 @@ func twoOrgsOn(t *testing.T, a, b *node.Node) *twoOrgsUI {
 			chromedp.WaitVisible(chromedp.ID("inbox")),
 		)
 	}
-	unlock(u.tabA, u.fa.srv.URL)
+	unlock(u.tabA, u.fa.ui())
 	var cancel context.CancelFunc
 	u.tabB, cancel = chromedp.NewContext(u.tabA) // (a second tab of the same browser, once it runs)
 	t.Cleanup(cancel)
-	unlock(u.tabB, u.fb.srv.URL) // (its cookie is its own: Alpha's session stays)
+	unlock(u.tabB, u.fb.ui()) // (its cookie is its own: Alpha's session stays)
 	return u
 }
 
@@ -280,7 +281,7 @@ func twoOrgsOn(t *testing.T, a, b *node.Node) *twoOrgsUI {
 func (u *twoOrgsUI) open(t *testing.T, kind, title, region, amount string) string {
 	t.Helper()
 	steps := []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(u.fa.srv.URL + "/requests/new"),
+		chromedp.Navigate(u.fa.ui() + "/requests/new"),
 		chromedp.WaitVisible(chromedp.ID("title")),
 		chromedp.Click(chromedp.CSS(`input[name="kind"][value="` + kind + `"]`)),
 		chromedp.SendKeys(chromedp.ID("title"), title),
@@ -304,7 +305,7 @@ func (u *twoOrgsUI) open(t *testing.T, kind, title, region, amount string) strin
 func (u *twoOrgsUI) answer(t *testing.T, path, typ, amount, words string) {
 	t.Helper()
 	steps := []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(u.fb.srv.URL + path),
+		chromedp.Navigate(u.fb.ui() + path),
 		chromedp.WaitVisible(chromedp.ID("body")),
 		chromedp.Click(chromedp.CSS(`input[name="type"][value="` + typ + `"]`)),
 		chromedp.SendKeys(chromedp.ID("body"), words),
@@ -322,7 +323,7 @@ func (u *twoOrgsUI) answer(t *testing.T, path, typ, amount, words string) {
 // shows Beta's answer in the tally.
 func TestBrowserTwoOrganisations(t *testing.T) {
 	u := twoOrgs(t)
-	do(t, u.tabB, "Beta's inbox", chromedp.Navigate(u.fb.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
+	do(t, u.tabB, "Beta's inbox", chromedp.Navigate(u.fb.ui()+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
 	reqURL := u.open(t, "verification", "Does anyone know Joseph M.?", "CD", "")
 	if h1 := get(t, u.tabA, "the title", chromedp.Text(chromedp.CSS("h1"))); h1 != "Does anyone know Joseph M.?" {
 		t.Fatalf("Alpha's request page: %q", h1)
@@ -332,7 +333,7 @@ func TestBrowserTwoOrganisations(t *testing.T) {
 		shot(t, "beta-inbox"),
 		accessible(t, "Beta's inbox"),
 	)
-	path := strings.TrimPrefix(reqURL, u.fa.srv.URL)
+	path := strings.TrimPrefix(reqURL, u.fa.ui())
 	do(t, u.tabA, "Alpha starts a comment", chromedp.SendKeys(chromedp.ID("body"), "A first thought"))
 	u.answer(t, path, "vouch", "", "We supported him in 2024; his work is known to us.")
 	do(t, u.tabB, "a screenshot", shot(t, "beta-answered"))
@@ -366,7 +367,7 @@ func TestBrowserTwoOrganisations(t *testing.T) {
 func TestBrowserFundingAndLetter(t *testing.T) {
 	u := twoOrgs(t)
 	funding := u.open(t, "funding", "Rent for a relocated family", "KE", "1000")
-	u.answer(t, strings.TrimPrefix(funding, u.fa.srv.URL), "pledge", "400", "We can give 400 this month.")
+	u.answer(t, strings.TrimPrefix(funding, u.fa.ui()), "pledge", "400", "We can give 400 this month.")
 	do(t, u.tabA, "Alpha sees the pledge",
 		chromedp.Navigate(funding),
 		chromedp.WaitVisible(`//li[contains(., "We can give 400 this month.")]`),
@@ -377,7 +378,7 @@ func TestBrowserFundingAndLetter(t *testing.T) {
 		t.Fatalf("the progress bar stands at %q, want 40", v)
 	}
 	letter := u.open(t, "letter", "Free the Arusha five", "", "")
-	u.answer(t, strings.TrimPrefix(letter, u.fa.srv.URL), "sign", "", "Beta Collective signs.")
+	u.answer(t, strings.TrimPrefix(letter, u.fa.ui()), "sign", "", "Beta Collective signs.")
 	do(t, u.tabA, "Alpha sees the signature",
 		chromedp.Navigate(letter),
 		chromedp.WaitVisible(`//h2[contains(., "Signatures (1)")]`),
@@ -386,7 +387,7 @@ func TestBrowserFundingAndLetter(t *testing.T) {
 	if list := get(t, u.tabA, "the signatories", chromedp.Text(chromedp.ID("letter"))); !strings.Contains(list, "Signatures (1)") {
 		t.Fatalf("the letter's signatories: %q", list)
 	}
-	resp, csv := u.fa.do(u.fa.unlocked(), "GET", strings.TrimPrefix(letter, u.fa.srv.URL)+"/signatories.csv", nil, nil)
+	resp, csv := u.fa.do(u.fa.unlocked(), "GET", strings.TrimPrefix(letter, u.fa.ui())+"/signatories.csv", nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(csv, "Beta Collective") {
 		t.Fatalf("the signatories as CSV: %s %q", resp.Status, csv)
 	}
@@ -400,7 +401,7 @@ func TestBrowserFundingAndLetter(t *testing.T) {
 func TestBrowserReferralAndSharing(t *testing.T) {
 	u := twoOrgs(t)
 	do(t, u.tabB, "Beta publishes its directory entry",
-		chromedp.Navigate(u.fb.srv.URL+"/directory"),
+		chromedp.Navigate(u.fb.ui()+"/directory"),
 		chromedp.WaitVisible(chromedp.CSS("details.regions summary")),
 		chromedp.Click(chromedp.CSS("details.regions summary")),
 		chromedp.Click(chromedp.CSS(`input[name="regions"][value="KE"]`)),
@@ -414,7 +415,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 		return err == nil && len(ds) == 1
 	})
 	do(t, u.tabA, "Alpha opens a referral",
-		chromedp.Navigate(u.fa.srv.URL+"/requests/new"),
+		chromedp.Navigate(u.fa.ui()+"/requests/new"),
 		chromedp.WaitVisible(chromedp.ID("title")),
 		chromedp.Click(chromedp.CSS(`input[name="kind"][value="referral"]`)),
 		chromedp.SendKeys(chromedp.ID("title"), "A lawyer for a detained journalist in Mombasa"),
@@ -429,7 +430,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 		t.Fatalf("Alpha's referral suggests: %q", why)
 	}
 	referral, _, _ := strings.Cut(get(t, u.tabA, "the referral's address", chromedp.Location()), "?")
-	u.answer(t, strings.TrimPrefix(referral, u.fa.srv.URL), "accept", "", "We take it: our Mombasa lawyer calls today.")
+	u.answer(t, strings.TrimPrefix(referral, u.fa.ui()), "accept", "", "We take it: our Mombasa lawyer calls today.")
 	do(t, u.tabA, "Alpha sees who took it",
 		chromedp.Navigate(referral),
 		chromedp.WaitVisible(`//p[contains(., "Taken by Beta Collective.")]`),
@@ -447,7 +448,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 	path := "/requests/" + sealed.ID().String()
 	eventually(t, "Beta holds the sealed request", func() bool { _, err := u.b.Request(sealed.ID().String()); return err == nil })
 	do(t, u.tabB, "Beta cannot read it",
-		chromedp.Navigate(u.fb.srv.URL+path),
+		chromedp.Navigate(u.fb.ui()+path),
 		chromedp.WaitVisible(chromedp.CSS("main h1")),
 	)
 	if body := get(t, u.tabB, "Beta's page", chromedp.Text(chromedp.CSS("main"))); strings.Contains(body, "+255 700 000 111") {
@@ -455,7 +456,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 	}
 	eventually(t, "Alpha's node holds Beta's key (the nodes agree)", func() bool { return u.a.Status().Digest == u.b.Status().Digest })
 	do(t, u.tabA, "Alpha shares it with Beta",
-		chromedp.Navigate(u.fa.srv.URL+path),
+		chromedp.Navigate(u.fa.ui()+path),
 		chromedp.WaitVisible(chromedp.CSS("details.share summary")),
 		chromedp.Click(chromedp.CSS("details.share summary")),
 		chromedp.Click(chromedp.CSS(`details.share input[name="to"][value="`+u.b.Org().String()+`"]`)),
@@ -465,7 +466,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 	)
 	eventually(t, "Beta reads it", func() bool { d, err := u.b.Request(sealed.ID().String()); return err == nil && d.Readable })
 	do(t, u.tabB, "Beta's page shows the details",
-		chromedp.Navigate(u.fb.srv.URL+path),
+		chromedp.Navigate(u.fb.ui()+path),
 		chromedp.WaitVisible(`//div[contains(@class, "body")]//p[contains(., "+255 700 000 111")]`),
 		shot(t, "beta-sealed-shared"),
 		accessible(t, "a shared sealed request"),
@@ -486,7 +487,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	}
 	eventually(t, "Beta sees Gamma waiting", func() bool { _, err := b.ResolveOrg(crdt.OrgIDFor(gamma).String()); return err == nil })
 	do(t, u.tabB, "Beta approves Gamma",
-		chromedp.Navigate(u.fb.srv.URL+"/members"),
+		chromedp.Navigate(u.fb.ui()+"/members"),
 		chromedp.WaitVisible(`//a[contains(., "Approve Gamma Legal Aid")]`),
 		shot(t, "beta-members-pending"),
 		chromedp.Click(`//a[contains(., "Approve Gamma Legal Aid")]`),
@@ -533,7 +534,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	summaryDir, bundleDir := filepath.Join(downloads, "summary"), filepath.Join(downloads, "bundle")
 	do(t, u.tabB, "Beta saves a summary",
 		saveTo(summaryDir),
-		chromedp.Navigate(u.fb.srv.URL+"/connection"),
+		chromedp.Navigate(u.fb.ui()+"/connection"),
 		chromedp.WaitVisible(`//button[contains(., "Save a summary")]`),
 		shot(t, "beta-connection"),
 		accessible(t, "the connection page with bundles"),
@@ -542,7 +543,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	summary := saved(summaryDir)
 	do(t, u.tabA, "Alpha makes a bundle of what Beta lacks",
 		saveTo(bundleDir),
-		chromedp.Navigate(u.fa.srv.URL+"/connection"),
+		chromedp.Navigate(u.fa.ui()+"/connection"),
 		chromedp.WaitVisible(chromedp.ID("basis-for")),
 		chromedp.Click(chromedp.ID("basis-for")),
 		chromedp.SetUploadFiles(chromedp.ID("for"), []string{summary}),
@@ -550,7 +551,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	)
 	bundle := saved(bundleDir)
 	do(t, u.tabB, "Beta takes the bundle in",
-		chromedp.Navigate(u.fb.srv.URL+"/connection"),
+		chromedp.Navigate(u.fb.ui()+"/connection"),
 		chromedp.WaitVisible(chromedp.ID("files")),
 		chromedp.SetUploadFiles(chromedp.ID("files"), []string{bundle}),
 		chromedp.Click(`//button[contains(., "Take them in")]`),
@@ -562,5 +563,46 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	}
 	if _, err := b.Request(req.ID().String()); err != nil {
 		t.Fatalf("Beta lacks Alpha's request after the import: %v", err)
+	}
+}
+
+// Opened at 127.0.0.1, the passphrase page moves to the interface's own
+// name; the session's cookie is that name's alone, so no other service
+// on this computer is sent it.
+func TestBrowserMovesToItsOwnName(t *testing.T) {
+	f := newFixture(t)
+	ctx := browse(t)
+	do(t, ctx, "opening 127.0.0.1", chromedp.Navigate(f.srv.URL+"/"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		loc := get(t, ctx, "the address", chromedp.Location())
+		if strings.HasPrefix(loc, f.ui()+"/unlock") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the passphrase page stayed at %s (its own name is %s)", loc, f.ui())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	do(t, ctx, "unlocking at the own name",
+		chromedp.WaitVisible(chromedp.ID("passphrase")),
+		chromedp.SendKeys(chromedp.ID("passphrase"), pass+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("inbox")),
+	)
+	_, port, _ := strings.Cut(strings.TrimPrefix(f.srv.URL, "http://"), ":")
+	for _, elsewhere := range []string{f.srv.URL + "/", "http://127.0.0.1:1/", "http://localhost:" + port + "/"} {
+		got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{elsewhere}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range got.Cookies {
+			if strings.HasPrefix(c.Name, "murmur_session") {
+				t.Errorf("the session cookie goes to %s too", elsewhere)
+			}
+		}
+	}
+	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{f.ui() + "/"}})
+	if err != nil || len(got.Cookies) == 0 {
+		t.Fatalf("no session cookie at the own name: %v", err)
 	}
 }

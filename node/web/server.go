@@ -61,6 +61,10 @@ type Server struct {
 	tmpl  *template.Template
 	cats  *catalogues
 	hosts map[string]bool
+	// own is the interface's own name, murmur-PORT.localhost:PORT, where it
+	// is served on this computer only (ownName); "" otherwise.
+	own string
+	csp string // the Content-Security-Policy
 
 	cookie string // the session cookie's name (sessionCookie)
 
@@ -106,6 +110,13 @@ func New(n *node.Node, opt Options) (*Server, error) {
 	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		s.hosts[h+":"+port] = true
 	}
+	connect := "'self'"
+	if host, _, _ := net.SplitHostPort(opt.Addr); !opt.TLS && loopbackHost(host) {
+		s.own = ownName(port)
+		s.hosts[s.own] = true
+		connect += " http://" + s.own
+	}
+	s.csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 	if host, _, _ := net.SplitHostPort(opt.Addr); host == "0.0.0.0" || host == "::" || host == "" {
 		// Served on every address: any of this machine's, at the port.
 		if addrs, err := net.InterfaceAddrs(); err == nil {
@@ -126,7 +137,7 @@ func New(n *node.Node, opt Options) (*Server, error) {
 // answer carries, then the pages.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
@@ -137,6 +148,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A page elsewhere whose name now points here (DNS rebinding)
 		// sends its own name: it is answered nothing.
 		http.Error(w, "This address does not serve Murmur's interface: open the address murmur run printed instead.", http.StatusMisdirectedRequest)
+		return
+	}
+	if r.URL.Path == "/here" {
+		s.here(w, r)
 		return
 	}
 	if !fromHere(r) {
@@ -224,6 +239,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.route(p)
 }
 
+// The interface's own name. A browser keeps cookies by host, not by port:
+// served at 127.0.0.1, the session cookie would go to every other service
+// on this computer the browser visits (a page at 127.0.0.1:8080, its
+// logs). Browsers take every name under localhost for this computer
+// (RFC 6761), so the interface also answers at a name no other service
+// has, murmur-PORT.localhost, and its passphrase page, opened at
+// 127.0.0.1, moves there when the browser can reach it (assets/app.js
+// asks /here); a browser that cannot stays where it is.
+
+// ownName is the interface's own name at port.
+func ownName(port string) string { return "murmur-" + port + ".localhost:" + port }
+
+// loopbackHost: host is this computer's loopback only.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// here answers, at the own name only, the passphrase page's question from
+// this interface's other addresses: is the own name reachable? It says
+// nothing else.
+func (s *Server) here(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	rest, ok := strings.CutPrefix(origin, "http://")
+	if s.own == "" || strings.ToLower(r.Host) != s.own || !ok || !s.hosts[strings.ToLower(rest)] || r.Method != http.MethodGet {
+		http.Error(w, "", http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Vary", "Origin")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// moveTo is the origin the passphrase page asked at r moves to, the own
+// name's; "" where it is there already, or has none.
+func (s *Server) moveTo(r *http.Request) string {
+	if s.own == "" || strings.ToLower(r.Host) == s.own {
+		return ""
+	}
+	return "http://" + s.own
+}
+
 // fromHere: a request from this interface's own pages, or a page the
 // person opened (a link followed, an address typed), as the browser's
 // Fetch Metadata says; a browser too old to say is taken at its word (the
@@ -306,7 +368,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 	}
 	p := page{s: s, w: w, r: r, lang: lang}
 	if r.Method != http.MethodPost {
-		p.render("unlock", map[string]any{"Protected": protected})
+		p.render("unlock", map[string]any{"Protected": protected, "Move": s.moveTo(r)})
 		return
 	}
 	if !s.sameOrigin(r) {

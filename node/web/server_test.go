@@ -27,6 +27,7 @@ type fixture struct {
 	t   *testing.T
 	n   *node.Node
 	srv *httptest.Server
+	s   *Server
 	mu  gosync.Mutex
 	now time.Time
 }
@@ -324,9 +325,12 @@ func fixtureOn(t *testing.T, n *node.Node) *fixture {
 	srv.Config.Handler = s
 	srv.Start()
 	t.Cleanup(srv.Close)
-	f.srv = srv
+	f.srv, f.s = srv, s
 	return f
 }
+
+// ui is the interface's address in a browser: its own name (see ownName).
+func (f *fixture) ui() string { return "http://" + f.s.own }
 
 func loopback(t *testing.T, n *node.Node, peers ...string) *p2p.Runner {
 	t.Helper()

@@ -12,6 +12,15 @@
 "use strict";
 (function () {
   var body = document.body;
+  // The passphrase page, opened at 127.0.0.1, moves to the interface's own
+  // name (murmur-PORT.localhost) if the browser reaches it there: its
+  // session cookie then goes to no other service on this computer.
+  if (body.dataset.move) {
+    var own = body.dataset.move;
+    fetch(own + "/here", { mode: "cors", credentials: "omit", cache: "no-store" }).then(function (r) {
+      if (r.ok) { window.location.replace(own + window.location.pathname + window.location.search); }
+    }).catch(function () { /* (it stays here) */ });
+  }
   var idle = Number(body.dataset.idle || 0) * 1000;
   if (!idle) { return; } // (locked pages)
   var notice = document.getElementById("notice");
