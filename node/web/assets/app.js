@@ -70,6 +70,13 @@
       if (f.type === "file") { return true; }
       if (f.type === "checkbox" || f.type === "radio") {
         if (f.checked !== f.defaultChecked) { return true; }
+      } else if (f.tagName === "SELECT" && !f.multiple) {
+        // (with no option marked, the first is the one shown at first)
+        var first = 0;
+        for (var k = 0; k < f.options.length; k++) {
+          if (f.options[k].defaultSelected) { first = k; break; }
+        }
+        if (f.options.length && f.selectedIndex !== first) { return true; }
       } else if (f.tagName === "SELECT") {
         for (var j = 0; j < f.options.length; j++) {
           if (f.options[j].selected !== f.options[j].defaultSelected) { return true; }
