@@ -309,10 +309,9 @@ func (s *Server) request(p page, id, problem string, form map[string]string) {
 	if d.Sealed && !d.Readable {
 		title = p.lang.T("request.unreadable")
 	}
-	// A refused answer is said by its form; anything else refused (or an
-	// answer whose form is gone, the request closed meanwhile) at the top.
-	atForm := form != nil && len(types) > 0
-	data := map[string]any{"R": d, "Status": st, "Problem": problem, "AtForm": atForm, "Done": done, "Form": form, "Types": types, "Title": title,
+	// What was refused is said at the top, where the page opens (an
+	// answer's refusal, by its form far below, went unseen: review 14).
+	data := map[string]any{"R": d, "Status": st, "Problem": problem, "Done": done, "Form": form, "Types": types, "Title": title,
 		"Pledges": slices.Contains(types, "pledge"), "Currencies": currencies}
 	if d.Currency != "" && !slices.Contains(currencies, d.Currency) {
 		data["Currencies"] = append([]string{d.Currency}, currencies...)

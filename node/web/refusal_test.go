@@ -81,10 +81,24 @@ func TestRefusalsInThePersonsLanguage(t *testing.T) {
 			t.Fatalf("closing twice, in Spanish: %s\n%s", resp.Status, page)
 		}
 	}
+	// An answer refused is said where the page opens, not by its form far
+	// below (review 14).
+	letter, err := f.n.NewRequest(context.Background(), node.RequestInput{Kind: "letter", Title: "Carta conjunta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.n.Respond(context.Background(), node.ResponseInput{Request: letter.ID().String(), Type: "sign"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, page := f.do(c, "POST", "/requests/"+letter.ID().String()+"/respond", url.Values{"csrf": {tok}, "type": {"sign"}, "body": {"Firmamos."}}, es)
+	problem := strings.Index(page, "su organización ya firmó esta carta")
+	if resp.StatusCode != 422 || problem < 0 || problem > strings.Index(page, `class="facts"`) || !strings.Contains(page, ">Firmamos.</textarea>") {
+		t.Fatalf("signing twice, in Spanish: %s\n%s", resp.Status, page)
+	}
 	// What the applicant's identifier is refused for, from the vocabulary's
 	// own checks.
 	_, page = f.do(c, "GET", "/grants", nil, es)
-	resp, page := f.do(c, "POST", "/grants", url.Values{"csrf": {csrfOf(t, page)}, "action": {"check"}, "phone": {"+255 12"}}, es)
+	resp, page = f.do(c, "POST", "/grants", url.Values{"csrf": {csrfOf(t, page)}, "action": {"check"}, "phone": {"+255 12"}}, es)
 	if resp.StatusCode != 422 || !strings.Contains(page, "un teléfono tiene de 7 a 15 cifras con el prefijo del país, este 5") {
 		t.Fatalf("a short phone number, in Spanish: %s\n%s", resp.Status, page)
 	}
