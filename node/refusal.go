@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"unicode/utf8"
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node/ident"
@@ -22,8 +23,8 @@ var refusals = ident.DefineRefusals(map[string]string{
 	"name-in-directory":    "%q is the name another member organisation (%s) goes by in the directory: choose one a reader cannot take for it",
 	"title-missing":        "a request needs a title (--title)",
 	"title-lines":          "the title must be one line",
-	"title-long":           "the title is %d bytes; the limit is %d",
-	"text-long":            "the text is %d bytes; the limit is %d",
+	"title-long":           "the title is %d characters long; at most %d of these fit",
+	"text-long":            "the text is %d characters long; at most %d of these fit",
 	"title-not-text":       "the title is not readable text (it is not UTF-8): retype it",
 	"text-not-text":        "the text is not readable text (it is not UTF-8): save it as UTF-8 and try again",
 	"own-request":          "this is your organisation's own request: only comments are possible (and signing, on a letter)",
@@ -83,3 +84,17 @@ func refuseWrapping(err error, code string, args ...any) *Refusal {
 // errRevoked is what a revoked device's refusal matches: a refused write,
 // by a revoked device.
 var errRevoked = errors.Join(ErrRefused, crdt.ErrRevoked)
+
+// fitting is how many of text's characters fit in limit bytes, the
+// network's limits being in bytes: an Arabic or Persian letter takes two,
+// so a person is told in characters what fits of what they wrote.
+func fitting(text string, limit int) int {
+	n := 0
+	for i, r := range text {
+		if i+utf8.RuneLen(r) > limit {
+			break
+		}
+		n++
+	}
+	return n
+}

@@ -325,9 +325,9 @@ func (n *Node) NewRequest(ctx context.Context, in RequestInput) (*crdt.Entry, er
 	case strings.ContainsAny(req.Title, "\n\r\t"):
 		return nil, refuseInput("title-lines")
 	case len(req.Title) > crdt.MaxTitleLen:
-		return nil, refuseInput("title-long", len(req.Title), crdt.MaxTitleLen)
+		return nil, refuseInput("title-long", utf8.RuneCountInString(req.Title), fitting(req.Title, crdt.MaxTitleLen))
 	case len(req.Text) > crdt.MaxBodySize-1024:
-		return nil, refuseInput("text-long", len(req.Text), crdt.MaxBodySize-1024)
+		return nil, refuseInput("text-long", utf8.RuneCountInString(req.Text), fitting(req.Text, crdt.MaxBodySize-1024))
 	case !utf8.ValidString(req.Title):
 		return nil, refuseInput("title-not-text")
 	case !utf8.ValidString(req.Text):
@@ -544,7 +544,7 @@ func (n *Node) respond(ctx context.Context, in ResponseInput) (*crdt.Entry, erro
 		return nil, inputErr("unknown response type %q: use vouch, concern or unknown (verification), accept or decline (referral), pledge or withdraw (funding), sign (letter), or comment", in.Type)
 	}
 	if len(in.Body) > crdt.MaxBodySize-1024 {
-		return nil, refuseInput("text-long", len(in.Body), crdt.MaxBodySize-1024)
+		return nil, refuseInput("text-long", utf8.RuneCountInString(in.Body), fitting(in.Body, crdt.MaxBodySize-1024))
 	}
 	rv, err := n.resolveRequest(in.Request)
 	if err != nil {

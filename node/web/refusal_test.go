@@ -112,6 +112,14 @@ func TestRefusalsInThePersonsLanguage(t *testing.T) {
 	if resp.StatusCode != 422 || !strings.Contains(page, "وهذا ٥") {
 		t.Fatalf("a short phone number, in Arabic: %s\n%s", resp.Status, page)
 	}
+	// A title too long for the network is said in characters: an Arabic
+	// letter takes two of its bytes (review 14).
+	_, page = f.do(c, "GET", "/requests/new", nil, nil)
+	resp, page = f.do(c, "POST", "/requests/new", url.Values{"csrf": {csrfOf(t, page)}, "kind": {"verification"}, "title": {strings.Repeat("ع", 150)}},
+		map[string]string{"Accept-Language": "ar"})
+	if resp.StatusCode != 422 || !strings.Contains(page, "طول العنوان ١٥٠ حرفًا؛ ولا يتسع منها إلا ١٠٠") {
+		t.Fatalf("a long Arabic title: %s\n%s", resp.Status, page)
+	}
 	// A refusal without a name keeps the node's words, said to be English.
 	p := page0(f, "es")
 	if got := p.refused("close.refused", context.DeadlineExceeded); !strings.Contains(got, "Murmur lo explica en inglés: «context deadline exceeded»") {
