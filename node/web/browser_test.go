@@ -112,6 +112,24 @@ func accessible(t *testing.T, page string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// unlock gives the passphrase in tab at the interface at addr, and returns
+// where the session's pages are (sessionPath).
+func unlock(t *testing.T, tab context.Context, addr string) string {
+	t.Helper()
+	do(t, tab, "unlocking "+addr,
+		chromedp.Navigate(addr+"/"),
+		chromedp.WaitVisible(chromedp.ID("passphrase")),
+		chromedp.SendKeys(chromedp.ID("passphrase"), pass+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("inbox")),
+	)
+	loc := get(t, tab, "the address", chromedp.Location())
+	base, ok := strings.CutSuffix(loc, "/")
+	if !ok || !strings.HasPrefix(base, addr+"/s/") {
+		t.Fatalf("unlocked at %s", loc)
+	}
+	return base
+}
+
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -134,7 +152,7 @@ func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 func TestBrowserKeyboardOnly(t *testing.T) {
 	f := newFixture(t)
 	ctx := browse(t)
-	base := f.ui()
+	base := f.srv.URL
 	do(t, ctx, "unlocking",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.ID("passphrase")),
@@ -146,6 +164,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	if text := get(t, ctx, "the title", chromedp.Text(chromedp.CSS("h1"))); text != "Inbox of Alpha Fund" {
 		t.Fatalf("after unlocking: %q", text)
 	}
+	base = strings.TrimSuffix(get(t, ctx, "the address", chromedp.Location()), "/") // (the session's pages)
 	// A new request, by keyboard: the fields in turn, Enter to send.
 	do(t, ctx, "opening a request",
 		chromedp.Navigate(base+"/requests/new"),
@@ -256,6 +275,8 @@ type twoOrgsUI struct {
 	a, b       *node.Node
 	fa, fb     *fixture
 	tabA, tabB context.Context
+	// pa and pb are where the tabs' sessions' pages are (sessionPath).
+	pa, pb string
 }
 
 func twoOrgs(t *testing.T) *twoOrgsUI {
@@ -268,19 +289,11 @@ func twoOrgs(t *testing.T) *twoOrgsUI {
 func twoOrgsOn(t *testing.T, a, b *node.Node) *twoOrgsUI {
 	t.Helper()
 	u := &twoOrgsUI{a: a, b: b, fa: fixtureOn(t, a), fb: fixtureOn(t, b), tabA: browse(t)}
-	unlock := func(tab context.Context, base string) {
-		do(t, tab, "unlocking "+base,
-			chromedp.Navigate(base+"/"),
-			chromedp.WaitVisible(chromedp.ID("passphrase")),
-			chromedp.SendKeys(chromedp.ID("passphrase"), pass+kb.Enter),
-			chromedp.WaitVisible(chromedp.ID("inbox")),
-		)
-	}
-	unlock(u.tabA, u.fa.ui())
+	u.pa = unlock(t, u.tabA, u.fa.srv.URL)
 	var cancel context.CancelFunc
 	u.tabB, cancel = chromedp.NewContext(u.tabA) // (a second tab of the same browser, once it runs)
 	t.Cleanup(cancel)
-	unlock(u.tabB, u.fb.ui()) // (its cookie is its own: Alpha's session stays)
+	u.pb = unlock(t, u.tabB, u.fb.srv.URL) // (its cookie is its own: Alpha's session stays)
 	return u
 }
 
@@ -288,7 +301,7 @@ func twoOrgsOn(t *testing.T, a, b *node.Node) *twoOrgsUI {
 func (u *twoOrgsUI) open(t *testing.T, kind, title, region, amount string) string {
 	t.Helper()
 	steps := []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(u.fa.ui() + "/requests/new"),
+		chromedp.Navigate(u.pa + "/requests/new"),
 		chromedp.WaitVisible(chromedp.ID("title")),
 		chromedp.Click(chromedp.CSS(`input[name="kind"][value="` + kind + `"]`)),
 		chromedp.SendKeys(chromedp.ID("title"), title),
@@ -312,7 +325,7 @@ func (u *twoOrgsUI) open(t *testing.T, kind, title, region, amount string) strin
 func (u *twoOrgsUI) answer(t *testing.T, path, typ, amount, words string) {
 	t.Helper()
 	steps := []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(u.fb.ui() + path),
+		chromedp.Navigate(u.pb + path),
 		chromedp.WaitVisible(chromedp.ID("body")),
 		chromedp.Click(chromedp.CSS(`input[name="type"][value="` + typ + `"]`)),
 		chromedp.SendKeys(chromedp.ID("body"), words),
@@ -330,7 +343,7 @@ func (u *twoOrgsUI) answer(t *testing.T, path, typ, amount, words string) {
 // shows Beta's answer in the tally.
 func TestBrowserTwoOrganisations(t *testing.T) {
 	u := twoOrgs(t)
-	do(t, u.tabB, "Beta's inbox", chromedp.Navigate(u.fb.ui()+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
+	do(t, u.tabB, "Beta's inbox", chromedp.Navigate(u.pb+"/"), chromedp.WaitVisible(chromedp.ID("inbox")), chromedp.Sleep(1500*time.Millisecond))
 	reqURL := u.open(t, "verification", "Does anyone know Joseph M.?", "CD", "")
 	if h1 := get(t, u.tabA, "the title", chromedp.Text(chromedp.CSS("h1"))); h1 != "Does anyone know Joseph M.?" {
 		t.Fatalf("Alpha's request page: %q", h1)
@@ -340,7 +353,7 @@ func TestBrowserTwoOrganisations(t *testing.T) {
 		shot(t, "beta-inbox"),
 		accessible(t, "Beta's inbox"),
 	)
-	path := strings.TrimPrefix(reqURL, u.fa.ui())
+	path := strings.TrimPrefix(reqURL, u.pa)
 	do(t, u.tabA, "Alpha starts a comment", chromedp.SendKeys(chromedp.ID("body"), "A first thought"))
 	u.answer(t, path, "vouch", "", "We supported him in 2024; his work is known to us.")
 	do(t, u.tabB, "a screenshot", shot(t, "beta-answered"))
@@ -374,7 +387,7 @@ func TestBrowserTwoOrganisations(t *testing.T) {
 func TestBrowserFundingAndLetter(t *testing.T) {
 	u := twoOrgs(t)
 	funding := u.open(t, "funding", "Rent for a relocated family", "KE", "1000")
-	u.answer(t, strings.TrimPrefix(funding, u.fa.ui()), "pledge", "400", "We can give 400 this month.")
+	u.answer(t, strings.TrimPrefix(funding, u.pa), "pledge", "400", "We can give 400 this month.")
 	do(t, u.tabA, "Alpha sees the pledge",
 		chromedp.Navigate(funding),
 		chromedp.WaitVisible(`//li[contains(., "We can give 400 this month.")]`),
@@ -385,7 +398,7 @@ func TestBrowserFundingAndLetter(t *testing.T) {
 		t.Fatalf("the progress bar stands at %q, want 40", v)
 	}
 	letter := u.open(t, "letter", "Free the Arusha five", "", "")
-	u.answer(t, strings.TrimPrefix(letter, u.fa.ui()), "sign", "", "Beta Collective signs.")
+	u.answer(t, strings.TrimPrefix(letter, u.pa), "sign", "", "Beta Collective signs.")
 	do(t, u.tabA, "Alpha sees the signature",
 		chromedp.Navigate(letter),
 		chromedp.WaitVisible(`//h2[contains(., "Signatures (1)")]`),
@@ -394,7 +407,7 @@ func TestBrowserFundingAndLetter(t *testing.T) {
 	if list := get(t, u.tabA, "the signatories", chromedp.Text(chromedp.ID("letter"))); !strings.Contains(list, "Signatures (1)") {
 		t.Fatalf("the letter's signatories: %q", list)
 	}
-	resp, csv := u.fa.do(u.fa.unlocked(), "GET", strings.TrimPrefix(letter, u.fa.ui())+"/signatories.csv", nil, nil)
+	resp, csv := u.fa.do(u.fa.unlocked(), "GET", strings.TrimPrefix(letter, u.pa)+"/signatories.csv", nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(csv, "Beta Collective") {
 		t.Fatalf("the signatories as CSV: %s %q", resp.Status, csv)
 	}
@@ -408,7 +421,7 @@ func TestBrowserFundingAndLetter(t *testing.T) {
 func TestBrowserReferralAndSharing(t *testing.T) {
 	u := twoOrgs(t)
 	do(t, u.tabB, "Beta publishes its directory entry",
-		chromedp.Navigate(u.fb.ui()+"/directory"),
+		chromedp.Navigate(u.pb+"/directory"),
 		chromedp.WaitVisible(chromedp.CSS("details.regions summary")),
 		chromedp.Click(chromedp.CSS("details.regions summary")),
 		chromedp.Click(chromedp.CSS(`input[name="regions"][value="KE"]`)),
@@ -422,7 +435,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 		return err == nil && len(ds) == 1
 	})
 	do(t, u.tabA, "Alpha opens a referral",
-		chromedp.Navigate(u.fa.ui()+"/requests/new"),
+		chromedp.Navigate(u.pa+"/requests/new"),
 		chromedp.WaitVisible(chromedp.ID("title")),
 		chromedp.Click(chromedp.CSS(`input[name="kind"][value="referral"]`)),
 		chromedp.SendKeys(chromedp.ID("title"), "A lawyer for a detained journalist in Mombasa"),
@@ -437,7 +450,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 		t.Fatalf("Alpha's referral suggests: %q", why)
 	}
 	referral, _, _ := strings.Cut(get(t, u.tabA, "the referral's address", chromedp.Location()), "?")
-	u.answer(t, strings.TrimPrefix(referral, u.fa.ui()), "accept", "", "We take it: our Mombasa lawyer calls today.")
+	u.answer(t, strings.TrimPrefix(referral, u.pa), "accept", "", "We take it: our Mombasa lawyer calls today.")
 	do(t, u.tabA, "Alpha sees who took it",
 		chromedp.Navigate(referral),
 		chromedp.WaitVisible(`//p[contains(., "Taken by Beta Collective.")]`),
@@ -455,7 +468,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 	path := "/requests/" + sealed.ID().String()
 	eventually(t, "Beta holds the sealed request", func() bool { _, err := u.b.Request(sealed.ID().String()); return err == nil })
 	do(t, u.tabB, "Beta cannot read it",
-		chromedp.Navigate(u.fb.ui()+path),
+		chromedp.Navigate(u.pb+path),
 		chromedp.WaitVisible(chromedp.CSS("main h1")),
 	)
 	if body := get(t, u.tabB, "Beta's page", chromedp.Text(chromedp.CSS("main"))); strings.Contains(body, "+255 700 000 111") {
@@ -463,7 +476,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 	}
 	eventually(t, "Alpha's node holds Beta's key (the nodes agree)", func() bool { return u.a.Status().Digest == u.b.Status().Digest })
 	do(t, u.tabA, "Alpha shares it with Beta",
-		chromedp.Navigate(u.fa.ui()+path),
+		chromedp.Navigate(u.pa+path),
 		chromedp.WaitVisible(chromedp.CSS("details.share summary")),
 		chromedp.Click(chromedp.CSS("details.share summary")),
 		chromedp.Click(chromedp.CSS(`details.share input[name="to"][value="`+u.b.Org().String()+`"]`)),
@@ -473,7 +486,7 @@ func TestBrowserReferralAndSharing(t *testing.T) {
 	)
 	eventually(t, "Beta reads it", func() bool { d, err := u.b.Request(sealed.ID().String()); return err == nil && d.Readable })
 	do(t, u.tabB, "Beta's page shows the details",
-		chromedp.Navigate(u.fb.ui()+path),
+		chromedp.Navigate(u.pb+path),
 		chromedp.WaitVisible(`//div[contains(@class, "body")]//p[contains(., "+255 700 000 111")]`),
 		shot(t, "beta-sealed-shared"),
 		accessible(t, "a shared sealed request"),
@@ -494,7 +507,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	}
 	eventually(t, "Beta sees Gamma waiting", func() bool { _, err := b.ResolveOrg(crdt.OrgIDFor(gamma).String()); return err == nil })
 	do(t, u.tabB, "Beta approves Gamma",
-		chromedp.Navigate(u.fb.ui()+"/members"),
+		chromedp.Navigate(u.pb+"/members"),
 		chromedp.WaitVisible(`//a[contains(., "Approve Gamma Legal Aid")]`),
 		shot(t, "beta-members-pending"),
 		chromedp.Click(`//a[contains(., "Approve Gamma Legal Aid")]`),
@@ -541,7 +554,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	summaryDir, bundleDir := filepath.Join(downloads, "summary"), filepath.Join(downloads, "bundle")
 	do(t, u.tabB, "Beta saves a summary",
 		saveTo(summaryDir),
-		chromedp.Navigate(u.fb.ui()+"/connection"),
+		chromedp.Navigate(u.pb+"/connection"),
 		chromedp.WaitVisible(`//button[contains(., "Save a summary")]`),
 		shot(t, "beta-connection"),
 		accessible(t, "the connection page with bundles"),
@@ -550,7 +563,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	summary := saved(summaryDir)
 	do(t, u.tabA, "Alpha makes a bundle of what Beta lacks",
 		saveTo(bundleDir),
-		chromedp.Navigate(u.fa.ui()+"/connection"),
+		chromedp.Navigate(u.pa+"/connection"),
 		chromedp.WaitVisible(chromedp.ID("basis-for")),
 		chromedp.Click(chromedp.ID("basis-for")),
 		chromedp.SetUploadFiles(chromedp.ID("for"), []string{summary}),
@@ -558,7 +571,7 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	)
 	bundle := saved(bundleDir)
 	do(t, u.tabB, "Beta takes the bundle in",
-		chromedp.Navigate(u.fb.ui()+"/connection"),
+		chromedp.Navigate(u.pb+"/connection"),
 		chromedp.WaitVisible(chromedp.ID("files")),
 		chromedp.SetUploadFiles(chromedp.ID("files"), []string{bundle}),
 		chromedp.Click(`//button[contains(., "Take them in")]`),
@@ -573,43 +586,33 @@ func TestBrowserApprovalAndBundles(t *testing.T) {
 	}
 }
 
-// Opened at 127.0.0.1, the passphrase page moves to the interface's own
-// name; the session's cookie is that name's alone, so no other service
-// on this computer is sent it.
-func TestBrowserMovesToItsOwnName(t *testing.T) {
+// In the browser, the session's cookie is for its own path only: another
+// service on this computer (another port, which cookies ignore) is not
+// sent it.
+func TestBrowserSessionCookieStaysOnItsPath(t *testing.T) {
 	f := newFixture(t)
 	ctx := browse(t)
-	do(t, ctx, "opening 127.0.0.1", chromedp.Navigate(f.srv.URL+"/"))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		loc := get(t, ctx, "the address", chromedp.Location())
-		if strings.HasPrefix(loc, f.ui()+"/unlock") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the passphrase page stayed at %s (its own name is %s)", loc, f.ui())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	do(t, ctx, "unlocking at the own name",
-		chromedp.WaitVisible(chromedp.ID("passphrase")),
-		chromedp.SendKeys(chromedp.ID("passphrase"), pass+kb.Enter),
-		chromedp.WaitVisible(chromedp.ID("inbox")),
-	)
-	_, port, _ := strings.Cut(strings.TrimPrefix(f.srv.URL, "http://"), ":")
-	for _, elsewhere := range []string{f.srv.URL + "/", "http://127.0.0.1:1/", "http://localhost:" + port + "/"} {
-		got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{elsewhere}})
+	base := unlock(t, ctx, f.srv.URL)
+	path := strings.TrimPrefix(base, f.srv.URL)
+	cookiesAt := func(u string) int {
+		got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{u}})
 		if err != nil {
 			t.Fatal(err)
 		}
+		n := 0
 		for _, c := range got.Cookies {
-			if strings.HasPrefix(c.Name, "murmur_session") {
-				t.Errorf("the session cookie goes to %s too", elsewhere)
+			if strings.HasPrefix(c.Name, "murmur_session_") {
+				n++
 			}
 		}
+		return n
 	}
-	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{f.ui() + "/"}})
-	if err != nil || len(got.Cookies) == 0 {
-		t.Fatalf("no session cookie at the own name: %v", err)
+	for _, elsewhere := range []string{"http://127.0.0.1:8080/", "http://127.0.0.1:8080/s/", f.srv.URL + "/", f.srv.URL + "/requests"} {
+		if cookiesAt(elsewhere) != 0 {
+			t.Errorf("the session cookie goes to %s", elsewhere)
+		}
+	}
+	if cookiesAt(base+"/") != 1 || cookiesAt("http://127.0.0.1:8080"+path+"/") != 1 {
+		t.Fatal("the session cookie is not where the test expects it: it shows nothing")
 	}
 }

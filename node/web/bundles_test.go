@@ -34,7 +34,7 @@ func (f *fixture) post(c *http.Client, path string, fields url.Values, files ...
 		io.WriteString(w, u.data)
 	}
 	mw.Close()
-	req, err := http.NewRequest("POST", f.srv.URL+path, &body)
+	req, err := http.NewRequest("POST", f.url(c, path), &body)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -161,7 +161,8 @@ func TestAFormSentAfterTheLock(t *testing.T) {
 		t.Fatalf("a form sent after the lock: %s\n%s", resp.Status, page)
 	}
 	resp, _ = f.do(c, "POST", "/unlock", url.Values{"passphrase": {pass}, "back": {"/requests/new"}}, nil)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/requests/new" {
+	old := f.bases[c]
+	if f.remember(c, resp); resp.Header.Get("Location") != f.bases[c]+"/requests/new" || f.bases[c] == old {
 		t.Fatalf("unlocking: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
 	for _, back := range []string{"/\t/evil.example/", "//evil.example/", "https://evil.example/", "/\\evil.example"} {

@@ -67,5 +67,5 @@ func (s *Server) approve(p page) {
 		s.members(p, p.refused("members.notapproved", err), "")
 		return
 	}
-	http.Redirect(p.w, p.r, "/members?done=approved", http.StatusSeeOther)
+	p.redirect("/members?done=approved")
 }

@@ -24,6 +24,20 @@ type page struct {
 	lang      *catalogue
 	csrf      string
 	sessionID string
+	key       string // the session's path key (sessionPath)
+}
+
+// base is the path the session's pages are under; "" without one.
+func (p page) base() string {
+	if p.key == "" {
+		return ""
+	}
+	return sessionPath(p.key)
+}
+
+// redirect sends the browser to path, a page of the session.
+func (p page) redirect(path string) {
+	http.Redirect(p.w, p.r, p.base()+path, http.StatusSeeOther)
 }
 
 // titles are the pages' titles (a request's page has its own).
@@ -41,7 +55,8 @@ func (p page) render(name string, data map[string]any) {
 	data["Langs"] = p.s.cats.list
 	data["CSRF"] = p.csrf
 	data["Unlocked"] = p.csrf != ""
-	data["Path"] = p.r.URL.Path
+	data["Base"] = p.base()
+	data["Path"] = p.base() + p.r.URL.Path
 	data["Page"] = name
 	if p.csrf != "" {
 		data["AloneSince"] = p.s.n.AloneSince()
@@ -361,7 +376,7 @@ func (s *Server) share(p page, id string) {
 		s.request(p, id, p.refused("share.refused", err), nil)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id+"?done=shared", http.StatusSeeOther)
+	p.redirect("/requests/" + id + "?done=shared")
 }
 
 // ack acknowledges an alert for this organisation.
@@ -372,7 +387,7 @@ func (s *Server) ack(p page, id string) {
 		s.request(p, id, p.refused("ack.refused", err), nil)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id+"?done=acked", http.StatusSeeOther)
+	p.redirect("/requests/" + id + "?done=acked")
 }
 
 // closeRequest closes one of this organisation's requests, once confirmed:
@@ -388,7 +403,7 @@ func (s *Server) closeRequest(p page, id string) {
 		s.request(p, id, p.refused("close.refused", err), nil)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id+"?done=closed", http.StatusSeeOther)
+	p.redirect("/requests/" + id + "?done=closed")
 }
 
 // signatoriesCSV is a letter's signatories, ready to publish.
@@ -450,7 +465,7 @@ func (s *Server) respond(p page, id string) {
 		s.request(p, id, p.refused("respond.refused", err), form)
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+id+"?done=answered", http.StatusSeeOther)
+	p.redirect("/requests/" + id + "?done=answered")
 }
 
 // refused is the message key with the node's refusal err, in the

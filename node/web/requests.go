@@ -120,7 +120,7 @@ func (s *Server) newRequest(p page) {
 		s.requestForm(p, f, p.refused("new.refused", err))
 		return
 	}
-	http.Redirect(p.w, p.r, "/requests/"+e.ID().String()+"?done=opened", http.StatusSeeOther)
+	p.redirect("/requests/" + e.ID().String() + "?done=opened")
 }
 
 // requests lists requests, newest first, a page at a time, of a kind and
@@ -146,7 +146,7 @@ func (s *Server) requests(p page) {
 		if open {
 			v.Set("open", "on")
 		}
-		next = "/requests?" + v.Encode()
+		next = p.base() + "/requests?" + v.Encode()
 	}
 	p.render("requests", map[string]any{"Requests": rs, "Kind": kind, "Kinds": requestKinds, "Open": open, "Next": next})
 }

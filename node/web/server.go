@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -61,10 +62,6 @@ type Server struct {
 	tmpl  *template.Template
 	cats  *catalogues
 	hosts map[string]bool
-	// own is the interface's own name, murmur-PORT.localhost:PORT, where it
-	// is served on this computer only (ownName); "" otherwise.
-	own string
-	csp string // the Content-Security-Policy
 
 	cookie string // the session cookie's name (sessionCookie)
 
@@ -78,8 +75,33 @@ type Server struct {
 }
 
 type session struct {
+	key      string // its pages are under /s/KEY/ (see sessionPath)
 	csrf     string
 	lastSeen time.Time
+}
+
+// A session's pages are under a path of its own, /s/KEY/, KEY random, and
+// its cookie is sent for that path only. A browser keeps cookies by host,
+// not by port: with the path /, the session went to every other service
+// on this computer the browser opened at 127.0.0.1, and a program there
+// could lure the browser to itself and replay what it was sent (review
+// 14). Another service is now sent the cookie only at a path it cannot
+// know: the key is in no page it can read, and no Referer takes it
+// elsewhere (Referrer-Policy: same-origin; another port is another
+// origin).
+
+// sessionPath is the path of session key's pages.
+func sessionPath(key string) string { return "/s/" + key }
+
+// inSession is the session key of path and the path within it, or "" and
+// path if path is not a session's.
+func inSession(path string) (key, rest string) {
+	tail, ok := strings.CutPrefix(path, "/s/")
+	if !ok {
+		return "", path
+	}
+	key, rest, _ = strings.Cut(tail, "/")
+	return key, "/" + rest
 }
 
 // sessionCookie names the session cookie of the interface served at
@@ -110,13 +132,6 @@ func New(n *node.Node, opt Options) (*Server, error) {
 	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		s.hosts[h+":"+port] = true
 	}
-	connect := "'self'"
-	if host, _, _ := net.SplitHostPort(opt.Addr); !opt.TLS && loopbackHost(host) {
-		s.own = ownName(port)
-		s.hosts[s.own] = true
-		connect += " http://" + s.own
-	}
-	s.csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 	if host, _, _ := net.SplitHostPort(opt.Addr); host == "0.0.0.0" || host == "::" || host == "" {
 		// Served on every address: any of this machine's, at the port.
 		if addrs, err := net.InterfaceAddrs(); err == nil {
@@ -137,7 +152,7 @@ func New(n *node.Node, opt Options) (*Server, error) {
 // answer carries, then the pages.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", s.csp)
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
@@ -150,10 +165,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This address does not serve Murmur's interface: open the address murmur run printed instead.", http.StatusMisdirectedRequest)
 		return
 	}
-	if r.URL.Path == "/here" {
-		s.here(w, r)
-		return
-	}
+	// A session's page: its key is taken off the path, for the session
+	// to be checked against.
+	key, rest := inSession(r.URL.Path)
+	r.URL.Path, r.URL.RawPath = rest, ""
 	if !fromHere(r) {
 		// Another site, or another service on this computer (cookies
 		// ignore ports: a page at 127.0.0.1:8080 is the same site), asked
@@ -186,11 +201,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.setLanguage(w, r)
 		return
 	}
-	sess, id := s.session(r)
+	sess, id := s.session(r, key)
 	if sess == nil {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path != "/events" && r.URL.Path != "/alive":
-			http.Redirect(w, r, "/unlock", http.StatusSeeOther)
+			// (where it was going, once the passphrase is given)
+			to := "/unlock"
+			if r.URL.Path != "/" {
+				to += "?" + url.Values{"back": {r.URL.RequestURI()}}.Encode()
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
 		case r.Method == http.MethodPost:
 			// A form sent after the interface locked: nothing is done;
 			// the passphrase, then back to the page the form was on.
@@ -201,7 +221,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		sp := page{s: s, w: w, r: r, lang: lang, csrf: sess.csrf, sessionID: id}
+		sp := page{s: s, w: w, r: r, lang: lang, csrf: sess.csrf, sessionID: id, key: sess.key}
 		if uploadPaths[r.URL.Path] {
 			// Files take their time; every other request has the
 			// server's minute (a stranger's trickle does not hold a
@@ -235,55 +255,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := page{s: s, w: w, r: r, lang: lang, csrf: sess.csrf, sessionID: id}
+	p := page{s: s, w: w, r: r, lang: lang, csrf: sess.csrf, sessionID: id, key: sess.key}
 	s.route(p)
-}
-
-// The interface's own name. A browser keeps cookies by host, not by port:
-// served at 127.0.0.1, the session cookie would go to every other service
-// on this computer the browser visits (a page at 127.0.0.1:8080, its
-// logs). Browsers take every name under localhost for this computer
-// (RFC 6761), so the interface also answers at a name no other service
-// has, murmur-PORT.localhost, and its passphrase page, opened at
-// 127.0.0.1, moves there when the browser can reach it (assets/app.js
-// asks /here); a browser that cannot stays where it is.
-
-// ownName is the interface's own name at port.
-func ownName(port string) string { return "murmur-" + port + ".localhost:" + port }
-
-// loopbackHost: host is this computer's loopback only.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// here answers, at the own name only, the passphrase page's question from
-// this interface's other addresses: is the own name reachable? It says
-// nothing else.
-func (s *Server) here(w http.ResponseWriter, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	rest, ok := strings.CutPrefix(origin, "http://")
-	if s.own == "" || strings.ToLower(r.Host) != s.own || !ok || !s.hosts[strings.ToLower(rest)] || r.Method != http.MethodGet {
-		http.Error(w, "", http.StatusNotFound)
-		return
-	}
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Vary", "Origin")
-	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// moveTo is the origin the passphrase page asked at r moves to, the own
-// name's; "" where it is there already, or has none.
-func (s *Server) moveTo(r *http.Request) string {
-	if s.own == "" || strings.ToLower(r.Host) == s.own {
-		return ""
-	}
-	return "http://" + s.own
 }
 
 // fromHere: a request from this interface's own pages, or a page the
@@ -327,20 +300,26 @@ func validToken(got, want string) bool {
 
 // session is the request's unlocked session, if any; it is touched (an
 // idle one is dropped).
-func (s *Server) session(r *http.Request) (*session, string) {
-	c, err := r.Cookie(s.cookie)
-	if err != nil {
+func (s *Server) session(r *http.Request, key string) (*session, string) {
+	if key == "" {
 		return nil, ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess := s.sessions[c.Value]
+	var sess *session
+	var id string
+	for _, c := range r.CookiesNamed(s.cookie) { // (an old one may come too)
+		if v := s.sessions[c.Value]; v != nil && v.key == key {
+			sess, id = v, c.Value
+			break
+		}
+	}
 	now := s.opt.Now()
 	if sess == nil {
 		return nil, ""
 	}
 	if now.Sub(sess.lastSeen) > s.opt.IdleLock {
-		delete(s.sessions, c.Value)
+		delete(s.sessions, id)
 		return nil, ""
 	}
 	// The live feed, and the page fetching itself anew when entries
@@ -350,7 +329,7 @@ func (s *Server) session(r *http.Request) (*session, string) {
 	if r.URL.Path != "/events" && r.Header.Get("X-Murmur-Live") == "" && byThePerson(r) {
 		sess.lastSeen = now
 	}
-	return sess, c.Value
+	return sess, id
 }
 
 func random() string {
@@ -368,7 +347,11 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 	}
 	p := page{s: s, w: w, r: r, lang: lang}
 	if r.Method != http.MethodPost {
-		p.render("unlock", map[string]any{"Protected": protected, "Move": s.moveTo(r)})
+		data := map[string]any{"Protected": protected}
+		if back := r.URL.Query().Get("back"); localPath(back) && back != "/" {
+			data["Back"] = back
+		}
+		p.render("unlock", data)
 		return
 	}
 	if !s.sameOrigin(r) {
@@ -406,14 +389,16 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 		}
 		delete(s.sessions, oldest)
 	}
-	s.sessions[id] = &session{csrf: random(), lastSeen: s.opt.Now()}
+	key := random()[:22] // (128 bits)
+	s.sessions[id] = &session{key: key, csrf: random(), lastSeen: s.opt.Now()}
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: sessionPath(key) + "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
 	back := r.PostFormValue("back")
 	if !localPath(back) {
 		back = "/"
 	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	_, back = inSession(back) // (a page of an earlier session)
+	http.Redirect(w, r, sessionPath(key)+back, http.StatusSeeOther)
 }
 
 // lockedForm answers a form sent after the interface locked: nothing was
@@ -494,7 +479,7 @@ func (s *Server) lock(p page) {
 	s.mu.Lock()
 	delete(s.sessions, p.sessionID)
 	s.mu.Unlock()
-	http.SetCookie(p.w, &http.Cookie{Name: s.cookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS, MaxAge: -1})
+	http.SetCookie(p.w, &http.Cookie{Name: s.cookie, Value: "", Path: p.base() + "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS, MaxAge: -1})
 	http.Redirect(p.w, p.r, "/unlock", http.StatusSeeOther)
 }
 

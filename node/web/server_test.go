@@ -27,9 +27,11 @@ type fixture struct {
 	t   *testing.T
 	n   *node.Node
 	srv *httptest.Server
-	s   *Server
 	mu  gosync.Mutex
-	now time.Time
+	// bases are the unlocked browsers' session paths (sessionPath): do
+	// sends a page's path there.
+	bases map[*http.Client]string
+	now   time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -66,7 +68,7 @@ func (f *fixture) do(c *http.Client, method, path string, form url.Values, hdr m
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, f.srv.URL+path, body)
+	req, err := http.NewRequest(method, f.url(c, path), body)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -81,6 +83,34 @@ func (f *fixture) do(c *http.Client, method, path string, form url.Values, hdr m
 		req.Header.Set(k, v)
 	}
 	return f.send(c, req)
+}
+
+// url is where browser c finds path: a page of its session is under the
+// session's path (sessionPath).
+func (f *fixture) url(c *http.Client, path string) string {
+	f.mu.Lock()
+	base := f.bases[c]
+	f.mu.Unlock()
+	if base != "" && !strings.HasPrefix(path, "/s/") && !strings.HasPrefix(path, "/assets/") && !strings.HasPrefix(path, "/unlock") && path != "/language" {
+		path = base + path
+	}
+	return f.srv.URL + path
+}
+
+// remember keeps where c's session is, from the answer to its passphrase.
+func (f *fixture) remember(c *http.Client, resp *http.Response) {
+	f.t.Helper()
+	base, _, _ := strings.Cut(resp.Header.Get("Location"), "?")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(base, "/s/") || strings.Count(base, "/") < 3 {
+		f.t.Fatalf("unlocking: %s, to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	base = base[:3+strings.IndexByte(base[3:], '/')]
+	f.mu.Lock()
+	if f.bases == nil {
+		f.bases = map[*http.Client]string{}
+	}
+	f.bases[c] = base
+	f.mu.Unlock()
 }
 
 // send sends req and reads the answer.
@@ -100,9 +130,7 @@ func (f *fixture) unlocked() *http.Client {
 	f.t.Helper()
 	c := f.browser()
 	resp, _ := f.do(c, "POST", "/unlock", url.Values{"passphrase": {pass}}, nil)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-		f.t.Fatalf("unlocking: %s", resp.Status)
-	}
+	f.remember(c, resp)
 	return c
 }
 
@@ -137,7 +165,11 @@ func TestLockedUntilThePassphrase(t *testing.T) {
 			cookie = ck
 		}
 	}
-	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+	f.remember(c, resp)
+	// Its cookie goes to the session's own path only: not to another
+	// service on this computer (cookies ignore ports), which cannot know
+	// the path.
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != f.bases[c]+"/" || len(cookie.Path) < len("/s/")+22 {
 		t.Fatalf("the session cookie: %+v", cookie)
 	}
 	resp, page = f.do(c, "GET", "/", nil, nil)
@@ -325,12 +357,9 @@ func fixtureOn(t *testing.T, n *node.Node) *fixture {
 	srv.Config.Handler = s
 	srv.Start()
 	t.Cleanup(srv.Close)
-	f.srv, f.s = srv, s
+	f.srv = srv
 	return f
 }
-
-// ui is the interface's address in a browser: its own name (see ownName).
-func (f *fixture) ui() string { return "http://" + f.s.own }
 
 func loopback(t *testing.T, n *node.Node, peers ...string) *p2p.Runner {
 	t.Helper()

@@ -12,26 +12,18 @@
 "use strict";
 (function () {
   var body = document.body;
-  // The passphrase page, opened at 127.0.0.1, moves to the interface's own
-  // name (murmur-PORT.localhost) if the browser reaches it there: its
-  // session cookie then goes to no other service on this computer.
-  if (body.dataset.move) {
-    var own = body.dataset.move;
-    fetch(own + "/here", { mode: "cors", credentials: "omit", cache: "no-store" }).then(function (r) {
-      if (r.ok) { window.location.replace(own + window.location.pathname + window.location.search); }
-    }).catch(function () { /* (it stays here) */ });
-  }
   var idle = Number(body.dataset.idle || 0) * 1000;
   if (!idle) { return; } // (locked pages)
   var notice = document.getElementById("notice");
   var warning = document.getElementById("idle-warning");
 
+  var base = body.dataset.base || ""; // the session's own path
   var toLock = function () { window.location.assign("/unlock"); };
   var pinged = Date.now();
   var ping = function () {
     pinged = Date.now();
     warning.hidden = true;
-    fetch("/alive", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+    fetch(base + "/alive", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
       if (r.status === 401) { toLock(); }
     }, function () {});
   };
@@ -46,7 +38,7 @@
   var ask = function () {
     if (asking) { return; }
     asking = true;
-    fetch("/alive", { credentials: "same-origin", cache: "no-store", headers: { "X-Murmur-Live": "1" } }).then(function (r) {
+    fetch(base + "/alive", { credentials: "same-origin", cache: "no-store", headers: { "X-Murmur-Live": "1" } }).then(function (r) {
       asking = false;
       var left = Number(r.headers.get("X-Murmur-Idle-Left") || 0) * 1000;
       if (r.status === 401 || left <= 0) { toLock(); return; }
@@ -116,7 +108,7 @@
   };
 
   if (!window.EventSource) { return; }
-  var es = new EventSource("/events");
+  var es = new EventSource(base + "/events");
   es.addEventListener("changed", function () {
     if (body.dataset.static) { notice.textContent = notice.dataset.changed; return; } // (a form's answer: kept)
     if (!typed()) { refresh(); return; }
