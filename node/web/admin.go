@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -65,12 +66,21 @@ func qrSVG(text, label string) template.HTML {
 	return template.HTML(b.String()) // (numbers only, made here)
 }
 
+// noDevice is what a revocation's device, not found, is told: named by a
+// stale page or a forged form (the node's words are the command line's).
+func (s *Server) noDevice(p page, err error) string {
+	if errors.Is(err, node.ErrNotFound) || errors.Is(err, node.ErrInput) {
+		return p.lang.T("revoke.nodevice")
+	}
+	return p.refused("revoke.refused", err)
+}
+
 // revokeForm shows what revoking a device cuts off, as the CLI asks
 // before it does.
 func (s *Server) revokeForm(p page, device, problem string) {
 	plan, err := s.n.PlanRevocation(p.r.Context(), device)
 	if err != nil {
-		s.members(p, p.refused("revoke.refused", err), "")
+		s.members(p, s.noDevice(p, err), "")
 		return
 	}
 	if problem != "" {
@@ -89,7 +99,7 @@ func (s *Server) revoke(p page) {
 	}
 	plan, err := s.n.PlanRevocation(p.r.Context(), device)
 	if err != nil {
-		s.members(p, p.refused("revoke.refused", err), "")
+		s.members(p, s.noDevice(p, err), "")
 		return
 	}
 	ctx, cancel := context.WithTimeout(p.r.Context(), 30*time.Second)

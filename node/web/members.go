@@ -3,8 +3,11 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/murmurnet/murmur/node"
 )
 
 // members lists the organisations: stewards, members, those awaiting
@@ -57,6 +60,10 @@ func spokenID(id string) string {
 // once confirmed.
 func (s *Server) approve(p page) {
 	org := strings.TrimSpace(p.r.PostFormValue("org"))
+	if !slices.ContainsFunc(s.n.Members(), func(m node.MemberInfo) bool { return m.Org == org && !m.Admitted }) {
+		s.members(p, p.lang.T("members.notpending"), "")
+		return
+	}
 	if p.r.PostFormValue("confirm") != "yes" {
 		s.approveForm(p, org, p.lang.T("approve.confirmfirst"))
 		return

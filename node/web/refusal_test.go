@@ -135,3 +135,39 @@ func page0(f *fixture, tag string) page {
 	}
 	return page{lang: cats.byTag[tag]}
 }
+
+// A forged form, or one from a page out of date, is told so in the
+// person's language, not in the command line's words (review 14, L2).
+func TestForgedChoicesInThePersonsLanguage(t *testing.T) {
+	f := newFixture(t)
+	c := f.unlocked()
+	fr := map[string]string{"Accept-Language": "fr"}
+	_, page := f.do(c, "GET", "/requests/new", nil, fr)
+	tok := csrfOf(t, page)
+	for _, forged := range []url.Values{
+		{"respond_by": {"99y"}}, {"urgency": {"extreme"}, "kind": {"alert"}, "region": {"KE"}}, {"needs": {"bogus"}}, {"languages": {"xx-"}},
+		{"region": {"ZZ"}}, {"to": {"00000000000000000000000000000000"}},
+		{"kind": {"funding"}, "amount": {"100"}, "currency": {"XXX"}},
+	} {
+		form := url.Values{"csrf": {tok}, "kind": {"verification"}, "title": {"Titre"}}
+		for k, v := range forged {
+			form[k] = v
+		}
+		resp, page := f.do(c, "POST", "/requests/new", form, fr)
+		if resp.StatusCode != 422 || !strings.Contains(page, "L’un des choix n’est pas proposé par ce formulaire") || strings.Contains(page, "l’explique en anglais") {
+			t.Errorf("forged %v: %s\n%s", forged, resp.Status, page)
+		}
+	}
+	_, page = f.do(c, "GET", "/members", nil, fr)
+	tok = csrfOf(t, page)
+	for _, device := range []string{"zz", strings.Repeat("0", 64)} {
+		resp, page := f.do(c, "POST", "/members/revoke", url.Values{"csrf": {tok}, "device": {device}, "confirm": {"yes"}}, fr)
+		if !strings.Contains(page, "Ce nœud ne connaît pas cet appareil") || strings.Contains(page, "l’explique en anglais") {
+			t.Errorf("revoking device %q: %s\n%s", device, resp.Status, page)
+		}
+	}
+	resp, page := f.do(c, "POST", "/members/approve", url.Values{"csrf": {tok}, "org": {"Nobody"}, "confirm": {"yes"}}, fr)
+	if strings.Contains(page, "l’explique en anglais") || !strings.Contains(page, "n’attend pas d’admission") {
+		t.Errorf("approving no one: %s\n%s", resp.Status, page)
+	}
+}

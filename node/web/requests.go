@@ -53,6 +53,40 @@ var currencies = []string{"USD", "EUR", "GBP", "CHF", "SEK", "NOK", "DKK", "CAD"
 // them.
 var deadlines = []string{"24h", "3d", "7d", "14d", "30d"}
 
+// offered: every choice in a new request is one the form offers. One that
+// is not comes from a forged form, or a page from before the choices
+// changed (a member gone): the node's refusal would name it in the
+// command line's words.
+func (s *Server) offered(in node.RequestInput) bool {
+	if in.Region != "" {
+		if _, err := ident.Region(in.Region); err != nil {
+			return false
+		}
+	}
+	if in.RespondBy != "" && !slices.Contains(deadlines, in.RespondBy) ||
+		in.Urgency != "" && !slices.Contains([]string{"low", "medium", "high"}, in.Urgency) ||
+		in.Currency != "" && !slices.Contains(currencies, in.Currency) {
+		return false
+	}
+	for _, n := range in.Needs {
+		if !slices.Contains(ident.SupportTypes, n) {
+			return false
+		}
+	}
+	for _, l := range in.Languages {
+		if _, err := ident.Language(l); err != nil {
+			return false
+		}
+	}
+	members := s.n.Members()
+	for _, to := range in.To {
+		if !slices.ContainsFunc(members, func(m node.MemberInfo) bool { return m.Org == to && m.Admitted }) {
+			return false
+		}
+	}
+	return true
+}
+
 // requestForm is the new request's page; form holds what was typed.
 func (s *Server) requestForm(p page, form url.Values, problem string) {
 	if form == nil {
@@ -103,6 +137,8 @@ func (s *Server) newRequest(p page) {
 		problem = p.lang.T("new.noamount")
 	case in.Sealed && len(in.To) == 0:
 		problem = p.lang.T("new.sealednoto")
+	case !s.offered(in):
+		problem = p.lang.T("form.badchoice")
 	case in.Kind == "funding":
 		var ok bool
 		if in.Amount, ok = p.lang.amount(in.Amount); !ok {
