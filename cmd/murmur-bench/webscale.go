@@ -65,7 +65,8 @@ func measureWeb(ctx context.Context, d *scaleDir, runs int) ([]webTiming, error)
 	}
 	un := do("POST", "/unlock", url.Values{}, "")
 	cookie := strings.Split(un.Header().Get("Set-Cookie"), ";")[0]
-	if un.Code != http.StatusSeeOther || cookie == "" {
+	base := strings.TrimSuffix(un.Header().Get("Location"), "/") // (the session's pages)
+	if un.Code != http.StatusSeeOther || cookie == "" || !strings.HasPrefix(base, "/s/") {
 		return nil, fmt.Errorf("unlocking the interface: %d", un.Code)
 	}
 	assets := len(do("GET", "/assets/style.css", nil, "").Body.Bytes()) + len(do("GET", "/assets/app.js", nil, "").Body.Bytes())
@@ -80,7 +81,7 @@ func measureWeb(ctx context.Context, d *scaleDir, runs int) ([]webTiming, error)
 		size := 0
 		for range max(runs, 1) {
 			t0 := time.Now()
-			rec := do("GET", p.path, nil, cookie)
+			rec := do("GET", base+p.path, nil, cookie)
 			took = append(took, time.Since(t0))
 			if rec.Code != http.StatusOK {
 				return nil, fmt.Errorf("the %s page: %d", p.name, rec.Code)

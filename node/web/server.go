@@ -194,6 +194,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := s.cats.choose(r)
 	switch {
+	case r.URL.Path == "/unlock" && key != "" && r.Method == http.MethodGet:
+		// (a session's own passphrase page: unlocked, its home)
+		if sess, _ := s.session(r, key); sess != nil {
+			http.Redirect(w, r, sessionPath(key)+"/", http.StatusSeeOther)
+			return
+		}
+		s.unlock(w, r, lang)
+		return
 	case r.URL.Path == "/unlock":
 		s.unlock(w, r, lang)
 		return
@@ -207,8 +215,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case r.Method == http.MethodGet && r.URL.Path != "/events" && r.URL.Path != "/alive":
 			// (where it was going, once the passphrase is given)
 			to := "/unlock"
-			if r.URL.Path != "/" {
-				to += "?" + url.Values{"back": {r.URL.RequestURI()}}.Encode()
+			if back := pageBack(r.URL.Path); back != "/" {
+				to += "?" + url.Values{"back": {back}}.Encode()
 			}
 			http.Redirect(w, r, to, http.StatusSeeOther)
 		case r.Method == http.MethodPost:
@@ -348,7 +356,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 	p := page{s: s, w: w, r: r, lang: lang}
 	if r.Method != http.MethodPost {
 		data := map[string]any{"Protected": protected}
-		if back := r.URL.Query().Get("back"); localPath(back) && back != "/" {
+		if back := pageBack(r.URL.Query().Get("back")); back != "/" {
 			data["Back"] = back
 		}
 		p.render("unlock", data)
@@ -392,13 +400,27 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, lang *catalogue)
 	key := random()[:22] // (128 bits)
 	s.sessions[id] = &session{key: key, csrf: random(), lastSeen: s.opt.Now()}
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: sessionPath(key) + "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
-	back := r.PostFormValue("back")
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: sessionPath(key), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS})
+	http.Redirect(w, r, sessionPath(key)+pageBack(r.PostFormValue("back")), http.StatusSeeOther)
+}
+
+// pageBack is the page of this interface back names, to go to once the
+// passphrase is given: its path only (another page can link to the
+// passphrase page with any back: not to a form it filled in), within a
+// session (a page of an earlier one), and a page, not the live feed or
+// an action; "/" if none.
+func pageBack(back string) string {
 	if !localPath(back) {
-		back = "/"
+		return "/"
 	}
-	_, back = inSession(back) // (a page of an earlier session)
-	http.Redirect(w, r, sessionPath(key)+back, http.StatusSeeOther)
+	_, back = inSession(back)
+	back, _, _ = strings.Cut(back, "?")
+	back, _, _ = strings.Cut(back, "#")
+	switch back {
+	case "/events", "/alive", "/lock", "/unlock":
+		return "/"
+	}
+	return back
 }
 
 // lockedForm answers a form sent after the interface locked: nothing was
@@ -474,12 +496,14 @@ func (s *Server) logWrong(addr netip.Addr) {
 	s.opt.Logf("web interface: wrong passphrases given: %s", strings.Join(parts, ", "))
 }
 
-// lock ends the session.
+// lock locks the interface: every session of it, not only this one (a
+// second passphrase, in another tab or browser, left the first open:
+// review 15).
 func (s *Server) lock(p page) {
 	s.mu.Lock()
-	delete(s.sessions, p.sessionID)
+	clear(s.sessions)
 	s.mu.Unlock()
-	http.SetCookie(p.w, &http.Cookie{Name: s.cookie, Value: "", Path: p.base() + "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS, MaxAge: -1})
+	http.SetCookie(p.w, &http.Cookie{Name: s.cookie, Value: "", Path: p.base(), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opt.TLS, MaxAge: -1})
 	http.Redirect(p.w, p.r, "/unlock", http.StatusSeeOther)
 }
 

@@ -169,7 +169,7 @@ func TestLockedUntilThePassphrase(t *testing.T) {
 	// Its cookie goes to the session's own path only: not to another
 	// service on this computer (cookies ignore ports), which cannot know
 	// the path.
-	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != f.bases[c]+"/" || len(cookie.Path) < len("/s/")+22 {
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != f.bases[c] || len(cookie.Path) < len("/s/")+22 {
 		t.Fatalf("the session cookie: %+v", cookie)
 	}
 	resp, page = f.do(c, "GET", "/", nil, nil)
