@@ -165,18 +165,6 @@ func BlindIdentifier(secret []byte, id Identifier) [32]byte {
 	return t
 }
 
-func kindNoun(kind string) string {
-	switch kind {
-	case "phone":
-		return "phone number"
-	case "email":
-		return "email address"
-	case "id":
-		return "registration, passport or ID number"
-	}
-	return kind
-}
-
 // foldText applies what every kind shares: NFKC, full case folding (NFKC
 // again, since folding can leave text unnormalised), format characters
 // (Cf: bidi marks, zero-width joiners, soft hyphens) dropped, other control
