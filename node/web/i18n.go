@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -59,12 +60,41 @@ func (c *catalogue) T(key string, args ...any) string {
 func (c *catalogue) refusal(r *node.Refusal) string {
 	args := make([]any, len(r.Args))
 	for i, a := range r.Args {
-		if m, ok := a.(ident.Moment); ok {
-			a = c.Time(m.Time)
+		switch v := a.(type) {
+		case ident.Moment:
+			a = c.Time(v.Time)
+		case string:
+			a = isolated(v)
 		}
 		args[i] = a
 	}
 	return c.T("refusal."+r.Code, args...)
+}
+
+// A name or a quotation inside a message (an organisation's name, the
+// node's English words) is laid out apart from the message around it, as
+// <bdi dir="auto">: a name ending in digits or punctuation is otherwise
+// reordered in a right-to-left sentence. The message is text until the page
+// writes it (problemHTML), so the name is marked by two characters of
+// Unicode's private use area, taken out of the name itself.
+const isolateStart, isolateEnd = '\ue000', '\ue001'
+
+// isolated is s marked to be laid out apart.
+func isolated(s string) string {
+	return string(isolateStart) + strings.Map(func(r rune) rune {
+		if r == isolateStart || r == isolateEnd {
+			return -1
+		}
+		return r
+	}, s) + string(isolateEnd)
+}
+
+// problemHTML is a message for the page, its marked parts as <bdi>.
+func problemHTML(msg string) template.HTML {
+	h := template.HTMLEscapeString(msg)
+	h = strings.ReplaceAll(h, string(isolateStart), `<bdi dir="auto">`)
+	h = strings.ReplaceAll(h, string(isolateEnd), `</bdi>`)
+	return template.HTML(h) // (escaped, and its marks balanced: isolated)
 }
 
 // RegionName is a region's name in this language: the catalogue's

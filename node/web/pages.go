@@ -90,16 +90,21 @@ func (p page) render(name string, data map[string]any) {
 // "5432 9876". Names, titles and texts people type are laid out by the
 // browser instead (<bdi dir="auto">, dir="auto", unicode-bidi: plaintext).
 func withoutOverrides(b []byte) []byte {
-	if !bytes.ContainsFunc(b, steersDirection) {
+	if !bytes.ContainsFunc(b, dropped) {
 		return b
 	}
 	return bytes.Map(func(r rune) rune {
-		if steersDirection(r) {
+		if dropped(r) {
 			return -1
 		}
 		return r
 	}, b)
 }
+
+// dropped: a character that steers direction, or a mark of a part to lay
+// out apart that a page wrote as text (isolated: problemHTML writes them as
+// <bdi>).
+func dropped(r rune) bool { return steersDirection(r) || r == isolateStart || r == isolateEnd }
 
 func steersDirection(r rune) bool {
 	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' || r == '\u200e' || r == '\u200f' || r == '\u061c'
@@ -107,7 +112,8 @@ func steersDirection(r rune) bool {
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
-		"T": func(c *catalogue, key string, args ...any) string { return c.T(key, args...) },
+		"T":       func(c *catalogue, key string, args ...any) string { return c.T(key, args...) },
+		"problem": problemHTML,
 		"when": func(c *catalogue, rfc3339 string) string {
 			t, err := time.Parse(time.RFC3339, rfc3339)
 			if err != nil {
@@ -479,7 +485,7 @@ func (p page) refused(key string, err error) string {
 			return p.lang.T(key, p.lang.refusal(r))
 		}
 	}
-	msg := plainError(err)
+	msg := isolated(plainError(err))
 	if p.lang.Tag != "en" {
 		msg = p.lang.T("error.english", msg)
 	}

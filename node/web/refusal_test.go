@@ -81,7 +81,8 @@ func TestRefusalsInThePersonsLanguage(t *testing.T) {
 		if i == 0 {
 			continue
 		}
-		want := "No se cerró: la solicitud " + req.ID().String()[:12] + " ya está cerrada."
+		// (the ID, a fact, is laid out apart from the sentence: review 14)
+		want := `No se cerró: la solicitud <bdi dir="auto">` + req.ID().String()[:12] + `</bdi> ya está cerrada.`
 		if resp.StatusCode != 422 || !strings.Contains(page, want) || strings.Contains(page, "inglés") {
 			t.Fatalf("closing twice, in Spanish: %s\n%s", resp.Status, page)
 		}
@@ -122,8 +123,12 @@ func TestRefusalsInThePersonsLanguage(t *testing.T) {
 	}
 	// A refusal without a name keeps the node's words, said to be English.
 	p := page0(f, "es")
-	if got := p.refused("close.refused", context.DeadlineExceeded); !strings.Contains(got, "Murmur lo explica en inglés: «context deadline exceeded»") {
+	if got := string(problemHTML(p.refused("close.refused", context.DeadlineExceeded))); !strings.Contains(got, `Murmur lo explica en inglés: «<bdi dir="auto">context deadline exceeded</bdi>»`) {
 		t.Errorf("an unnamed refusal: %q", got)
+	}
+	// A name cannot take the marks apart, nor bring markup.
+	if got := string(problemHTML(isolated("Alpha \ue001</bdi><script>\ue000"))); got != `<bdi dir="auto">Alpha &lt;/bdi&gt;&lt;script&gt;</bdi>` {
+		t.Errorf("a name with the marks in it: %q", got)
 	}
 }
 
