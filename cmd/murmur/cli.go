@@ -176,11 +176,12 @@ var openSlowAfter = 3 * time.Second
 // openWith opens a node (a test makes it slow).
 var openWith = node.OpenWith
 
-// passphraseFrom reads MURMUR_PASSPHRASE, or asks on the terminal.
+// passphraseFrom takes the passphrase given for a service
+// (passphraseGiven), or asks on the terminal.
 func passphraseFrom(e *env, prompt string) node.PassphraseSource {
 	return func() ([]byte, error) {
-		if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
-			return []byte(p), nil
+		if p, ok, err := passphraseGiven(e); ok || err != nil {
+			return p, err
 		}
 		f, ok := e.stdin.(*os.File)
 		if !ok || !term.IsTerminal(int(f.Fd())) {

@@ -90,13 +90,16 @@ func cmdInit(e *env, args []string) error {
 
 const minPassphrase = 8
 
-// newPassphrase asks for a new passphrase twice, or reads MURMUR_PASSPHRASE.
+// newPassphrase asks for a new passphrase twice, or takes the one given
+// for a service (passphraseGiven).
 func newPassphrase(e *env) ([]byte, error) {
-	if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
+	if p, ok, err := passphraseGiven(e); err != nil {
+		return nil, err
+	} else if ok {
 		if len(p) < minPassphrase {
-			return nil, usagef("MURMUR_PASSPHRASE is too short: use at least %d characters", minPassphrase)
+			return nil, usagef("the passphrase given is too short: use at least %d characters", minPassphrase)
 		}
-		return []byte(p), nil
+		return p, nil
 	}
 	ask := passphraseFrom(e, "Choose a passphrase to protect this device's key")
 	p, err := ask()

@@ -197,7 +197,7 @@ func cmdBackup(e *env, args []string) error {
 func backupPassphrase(e *env) ([]byte, error) {
 	p, err := newPassphrase(e)
 	var u usageError
-	if errors.As(err, &u) && e.getenv("MURMUR_PASSPHRASE") == "" {
+	if _, given, _ := passphraseGiven(e); errors.As(err, &u) && !given {
 		return nil, usagef("a backup holds this device's key: choose a passphrase for it (type it at the prompt, or set MURMUR_PASSPHRASE); --no-passphrase only for a throwaway test directory")
 	}
 	return p, err

@@ -97,7 +97,7 @@ func baseEnv(t *testing.T) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "MURMUR_") || k == "HOME" || k == "XDG_DATA_HOME" {
+		if strings.HasPrefix(k, "MURMUR_") || k == "HOME" || k == "XDG_DATA_HOME" || k == "CREDENTIALS_DIRECTORY" {
 			continue
 		}
 		env = append(env, kv)

@@ -93,6 +93,16 @@ func main() {
 		debug.SetMemoryLimit(limit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (systemctl reload, a closed terminal) reloads nothing: the
+	// node reads its settings when it starts. It is said, not taken for a
+	// stop.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			fmt.Fprintln(os.Stderr, "SIGHUP: nothing to reload (Murmur reads its settings when it starts); it goes on")
+		}
+	}()
 	code := run(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)

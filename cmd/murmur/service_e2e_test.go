@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A node run as a service takes its passphrase from a file, or from
+// systemd's credential, with no terminal and nothing in its environment;
+// SIGHUP reloads nothing and stops nothing; SIGTERM stops it cleanly.
+func TestCLIRunsAsAService(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, t.TempDir())
+	var out initOut
+	c.with("MURMUR_PASSPHRASE=correct horse battery staple").json(&out, "init", "--org", "Alpha Fund")
+
+	files := t.TempDir()
+	file := filepath.Join(files, "passphrase")
+	if err := os.WriteFile(file, []byte("correct horse battery staple\n"), 0o600); err != nil { // (an editor's line break)
+		t.Fatal(err)
+	}
+	c.with("MURMUR_PASSPHRASE_FILE=" + file).ok("status")
+	// (standard input, as the README's commands for the running node give
+	// it: the file needs no reader but root)
+	c.with("MURMUR_PASSPHRASE_FILE=/dev/stdin").input("correct horse battery staple\n").ok("status")
+	// systemd's LoadCredential=murmur-passphrase:… gives the service a
+	// directory holding it.
+	creds := t.TempDir()
+	if err := os.WriteFile(filepath.Join(creds, "murmur-passphrase"), []byte("correct horse battery staple"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	c.with("CREDENTIALS_DIRECTORY=" + creds).ok("status")
+
+	// A file that is not there, empty or wrong is said so, not asked for.
+	wrong := filepath.Join(files, "wrong")
+	os.WriteFile(wrong, []byte("incorrect horse\n"), 0o600)
+	empty := filepath.Join(files, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	for _, tc := range []struct {
+		env  string
+		code int
+		says string
+	}{
+		{"MURMUR_PASSPHRASE_FILE=" + filepath.Join(files, "missing"), 2, "missing"},
+		{"MURMUR_PASSPHRASE_FILE=" + empty, 2, "is empty"},
+		{"MURMUR_PASSPHRASE_FILE=" + wrong, 1, "passphrase"},
+		{"CREDENTIALS_DIRECTORY=" + t.TempDir(), 1, "MURMUR_PASSPHRASE"}, // (another service's credentials: not given)
+	} {
+		r := c.with(tc.env).run("status")
+		refused(t, r, tc.code)
+		if !strings.Contains(r.stderr, tc.says) {
+			t.Errorf("%s: should say %q:\n%s", tc.env, tc.says, r)
+		}
+	}
+
+	// The service itself.
+	rn := c.with("CREDENTIALS_DIRECTORY="+creds).start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	rn.addr(t)
+	if err := rn.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "SIGHUP is answered", func() bool { return strings.Contains(rn.stderr.String(), "SIGHUP: nothing to reload") })
+	select {
+	case <-rn.done:
+		t.Fatalf("SIGHUP stopped the node: %v\n%s", rn.err, rn.stderr.String())
+	default:
+	}
+	start := time.Now()
+	if err := rn.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rn.done:
+	case <-time.After(time.Minute): // a hang, not slowness
+		t.Fatalf("murmur run did not stop a minute after SIGTERM\n%s", rn.stderr.String())
+	}
+	if rn.err != nil {
+		t.Fatalf("after SIGTERM: %v\n%s", rn.err, rn.stderr.String())
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
