@@ -18,7 +18,7 @@ NODES       ?= 5
 SEED        ?= 1
 SCENARIO    ?=
 
-.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools browser-tools browser-tools-chromium check fmt vet staticcheck clean
+.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools browser-tools browser-tools-chromium check fmt vet staticcheck clean release reproducible
 
 all: build
 
@@ -27,6 +27,33 @@ COMMIT      := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet H
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(MURMUR) ./cmd/murmur
+
+# Releases: static binaries for the platforms offices run (linux/arm is
+# every Raspberry Pi, ARMv6 up), reproducible: no cgo, -trimpath, no build
+# ID, the version and commit stamped by the Makefile and nothing else of the
+# machine that built them; beside them, their SHA-256 sums. `make
+# reproducible` builds them twice, the second time with an empty build
+# cache in another directory, and compares the sums.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+PLATFORMS   ?= linux/amd64 linux/arm64 linux/arm windows/amd64 darwin/amd64 darwin/arm64
+RELEASE     ?= $(CURDIR)/release
+
+release:
+	@rm -rf $(RELEASE) && mkdir -p $(RELEASE)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		out=murmur-$(VERSION)-$$os-$$arch$$ext; echo "building $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=6 $(GO) build -trimpath -buildvcs=false \
+			-ldflags "-s -w -buildid= -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(RELEASE)/$$out ./cmd/murmur; \
+	done
+	@cd $(RELEASE) && sha256sum murmur-* > SHA256SUMS && cat SHA256SUMS
+
+reproducible:
+	@$(MAKE) --no-print-directory release RELEASE=$(CURDIR)/release
+	@tmp=$$(mktemp -d) && trap 'chmod -R u+w $$tmp; rm -rf $$tmp' EXIT && \
+		GOCACHE=$$tmp/cache $(MAKE) --no-print-directory release RELEASE=$$tmp/release >/dev/null && \
+		if cmp -s $(CURDIR)/release/SHA256SUMS $$tmp/release/SHA256SUMS; then echo "Reproducible: both builds are bit-identical."; \
+		else echo "NOT reproducible:"; diff $(CURDIR)/release/SHA256SUMS $$tmp/release/SHA256SUMS; exit 1; fi
 
 # `make run` starts a node on the default data directory, founding a network
 # there on first use (organisation name from ORG=, else the host name), and
@@ -169,8 +196,12 @@ check: fmt vet staticcheck browser-tools
 fmt:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# vet also on a 32-bit platform (a Raspberry Pi's linux/arm: an int has 32
+# bits there), and the program builds for every platform a release has.
 vet:
 	$(GO) vet ./...
+	GOOS=linux GOARCH=arm GOARM=6 $(GO) vet ./...
+	@set -e; for p in $(PLATFORMS); do GOOS=$${p%/*} GOARCH=$${p#*/} GOARM=6 $(GO) build -o /dev/null ./cmd/murmur; done
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -55,7 +55,7 @@ func TestRepairOnAFullDisk(t *testing.T) {
 			if leave > 0 {
 				leave += int64(len(before))
 			}
-			if err := os.WriteFile(filepath.Join(disk, "filler"), make([]byte, int64(st.Bavail)*st.Bsize-leave), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(disk, "filler"), make([]byte, int64(st.Bavail)*int64(st.Bsize)-leave), 0o600); err != nil {
 				t.Fatal(err)
 			}
 

@@ -19,7 +19,7 @@ func fill(t *testing.T, path string, leave int64) {
 	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
 		t.Fatal(err)
 	}
-	free := int64(st.Bavail) * st.Bsize
+	free := int64(st.Bavail) * int64(st.Bsize) // (int32 on 32-bit platforms)
 	if free <= leave {
 		t.Fatalf("only %d bytes free, %d to leave", free, leave)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 
@@ -1118,13 +1119,16 @@ func (o *Options) splits(n, limit int) int {
 	return k
 }
 
-// pow returns b^e, or a number at least 2^31 when that is larger.
+// pow returns b^e, or math.MaxInt32 when that is larger (it is compared
+// with counts of leaves, far smaller; an int has 32 bits on 32-bit
+// platforms, such as a Raspberry Pi's linux/arm).
 func pow(b, e int) int {
 	p := 1
 	for range e {
-		if p *= b; p >= 1<<31 {
-			break
+		if p > math.MaxInt32/b {
+			return math.MaxInt32
 		}
+		p *= b
 	}
 	return p
 }

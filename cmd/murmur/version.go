@@ -17,20 +17,28 @@ type versionInfo struct {
 	Format  int    `json:"format"` // the data directory's database format (schema version)
 }
 
-// commit is the commit the binary was built from, as the Makefile gives
-// it (-ldflags -X main.commit=...), when Go's build did not stamp it.
-var commit string
+// version and commit are what the Makefile stamps (-ldflags -X
+// main.version=... -X main.commit=...): a release's version, and the
+// commit, which Go's build stamps too unless -buildvcs=false (a release's
+// build, for it to be reproducible from any checkout).
+var version, commit string
 
 // buildVersion reads the version and commit Go's build stamped into the
 // binary.
 func buildVersion() versionInfo {
 	v := versionInfo{Version: "devel", Commit: commit, Go: runtime.Version(), Format: store.SchemaVersion()}
+	if version != "" {
+		v.Version = version
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
 	}
 	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v.Version = bi.Main.Version
+	}
+	if version != "" {
+		v.Version = version
 	}
 	revision, modified := "", false
 	for _, s := range bi.Settings {
