@@ -22,7 +22,7 @@ import (
 var ErrWrongPassphrase = errors.New("wrong passphrase")
 
 // ErrNeedPassphrase is returned by a passphrase source that has none to give.
-var ErrNeedPassphrase = errors.New("this data directory is protected by a passphrase: type it at the prompt, or set MURMUR_PASSPHRASE")
+var ErrNeedPassphrase = errors.New("this data directory is protected by a passphrase: type it at the prompt, set MURMUR_PASSPHRASE, or name a file holding it in MURMUR_PASSPHRASE_FILE")
 
 // keyFile is the device key at rest. With a passphrase, the seed is sealed
 // with XChaCha20-Poly1305 under a key derived by argon2id; the device's

@@ -110,14 +110,20 @@ func (rn *runningNode) addr(t *testing.T) string {
 // interrupt sends SIGINT and returns how long the process took to exit.
 func (rn *runningNode) interrupt(t *testing.T) time.Duration {
 	t.Helper()
+	return rn.stop(t, os.Interrupt)
+}
+
+// stop sends sig and returns how long the process took to exit.
+func (rn *runningNode) stop(t *testing.T, sig os.Signal) time.Duration {
+	t.Helper()
 	start := time.Now()
-	if err := rn.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := rn.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-rn.done:
 	case <-time.After(time.Minute): // a hang, not slowness
-		t.Fatalf("murmur run did not exit a minute after SIGINT\nstderr: %s", rn.stderr.String())
+		t.Fatalf("murmur run did not exit a minute after %v\nstderr: %s", sig, rn.stderr.String())
 	}
 	return time.Since(start)
 }

@@ -69,17 +69,9 @@ func TestCLIRunsAsAService(t *testing.T) {
 		t.Fatalf("SIGHUP stopped the node: %v\n%s", rn.err, rn.stderr.String())
 	default:
 	}
-	start := time.Now()
-	if err := rn.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-rn.done:
-	case <-time.After(time.Minute): // a hang, not slowness
-		t.Fatalf("murmur run did not stop a minute after SIGTERM\n%s", rn.stderr.String())
-	}
+	took := rn.stop(t, syscall.SIGTERM)
 	if rn.err != nil {
 		t.Fatalf("after SIGTERM: %v\n%s", rn.err, rn.stderr.String())
 	}
-	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	t.Logf("stopped %v after SIGTERM", took.Round(time.Millisecond))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"runtime"
@@ -26,19 +27,13 @@ var version, commit string
 // buildVersion reads the version and commit Go's build stamped into the
 // binary.
 func buildVersion() versionInfo {
-	v := versionInfo{Version: "devel", Commit: commit, Go: runtime.Version(), Format: store.SchemaVersion()}
-	if version != "" {
-		v.Version = version
-	}
+	v := versionInfo{Version: cmp.Or(version, "devel"), Commit: commit, Go: runtime.Version(), Format: store.SchemaVersion()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
 	}
-	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	if version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v.Version = bi.Main.Version
-	}
-	if version != "" {
-		v.Version = version
 	}
 	revision, modified := "", false
 	for _, s := range bi.Settings {
