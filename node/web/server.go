@@ -194,15 +194,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := s.cats.choose(r)
 	switch {
-	case r.URL.Path == "/unlock" && key != "" && r.Method == http.MethodGet:
-		// (a session's own passphrase page: unlocked, its home)
-		if sess, _ := s.session(r, key); sess != nil {
+	case r.URL.Path == "/unlock":
+		// (a session's own passphrase page, unlocked: its home)
+		if sess, _ := s.session(r, key); sess != nil && r.Method == http.MethodGet {
 			http.Redirect(w, r, sessionPath(key)+"/", http.StatusSeeOther)
 			return
 		}
-		s.unlock(w, r, lang)
-		return
-	case r.URL.Path == "/unlock":
 		s.unlock(w, r, lang)
 		return
 	case r.URL.Path == "/language" && r.Method == http.MethodPost:
