@@ -7,7 +7,6 @@ MURMUR      := $(BIN)/murmur
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 ORG         ?= $(shell hostname 2>/dev/null || echo "My organisation")
-FUZZTIME    ?= 10m
 # make test's short fuzz runs, counted in inputs, not seconds: go1.26's
 # fuzz coordinator can fail a run that ends on a wall-clock deadline while
 # a worker is busy (golang/go#75804, "context deadline exceeded", no crash
@@ -18,7 +17,7 @@ NODES       ?= 5
 SEED        ?= 1
 SCENARIO    ?=
 
-.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools browser-tools browser-tools-chromium check fmt vet staticcheck clean release reproducible
+.PHONY: all build run test stress fuzz bench bench-scale testnet netns-tools browser-tools browser-tools-chromium check fmt vet staticcheck clean release reproducible soak sim fuzz-coverage
 
 all: build
 
@@ -107,14 +106,38 @@ stress: netns-tools browser-tools
 	done; \
 	echo "stress: $(STRESS_RUNS) runs in a row passed"
 
-# Long fuzzing: FUZZTIME per target (default 10m).
+# Power cuts (cmd/murmur/soak_e2e_test.go): SOAK_CYCLES times, a running
+# node is killed with SIGKILL while commands write beside it (and, in half
+# the cycles, the commands too); after each, the data directory must pass
+# murmur doctor's whole check and hold every entry a command acknowledged.
+# make test runs 3 cycles; SOAK_SEED replays a schedule. About 3 s a cycle.
+SOAK_CYCLES ?= 1000
+SOAK_SEED   ?= 1
+soak:
+	MURMUR_SOAK_CYCLES=$(SOAK_CYCLES) MURMUR_SOAK_SEED=$(SOAK_SEED) $(GO) test ./cmd/murmur -run '^TestSoak$$' -count=1 -timeout 12h -v
+
+# The simulation (testnet/sim.go): RUNS seeded runs of an in-process
+# network with partitions, lost, duplicated and reordered messages, clocks
+# up to a day apart, nodes stopped and started, a device revoked; every run
+# must end with identical digests. A failing run prints its seed: make sim
+# SEED=that RUNS=1 plays it again. make test runs 3. About 4 runs a second.
+RUNS        ?= 10000
+sim:
+	$(GO) test ./testnet -run '^TestSim$$' -count=1 -timeout 24h -v -sim.runs $(RUNS) -sim.seed $(SEED)
+
+# The long fuzzing campaign (cmd/murmur-fuzz): every fuzz target for
+# FUZZCPU of CPU time at least (default an hour each: six hours of CPU, three
+# on two cores), then the inputs that found new coverage are kept in each
+# package's testdata/fuzz (commit them: every go test replays them), and the
+# coverage they reach in the decoders and the state rules is reported.
+# FUZZ=FuzzApply runs one target; make fuzz-coverage only reports.
+FUZZCPU     ?= 1h
+FUZZ        ?=
 fuzz:
-	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./crdt -run '^$$' -fuzz '^FuzzDeliveryOrder$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./sync -run '^$$' -fuzz '^FuzzDecodeEntries$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./sync -run '^$$' -fuzz '^FuzzReadBundle$$' -fuzztime $(FUZZTIME)
+	$(GO) run ./cmd/murmur-fuzz -cpu $(FUZZCPU) -only "$(FUZZ)"
+
+fuzz-coverage:
+	$(GO) run ./cmd/murmur-fuzz -cover
 
 # Throughput beside this machine's floor (ingest, append, reconciliation,
 # catch-up, the satellite profile in real time, a 20-node testnet), then the

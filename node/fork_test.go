@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/p2p"
 )
 
@@ -199,11 +200,11 @@ func TestRecoveryEndsWithAMemberThatLacksNothing(t *testing.T) {
 	var mu sync.Mutex
 	var log []string
 	r, err := p2p.Start(t.Context(), n, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: fr.Addrs(), SyncEvery: time.Second, PollEvery: 20 * time.Millisecond,
-		Logf: func(format string, args ...any) {
+		Log: logs.Printf(func(format string, args ...any) {
 			mu.Lock()
 			defer mu.Unlock()
 			log = append(log, fmt.Sprintf(format, args...))
-		}})
+		})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/p2p"
 )
 
@@ -645,7 +646,7 @@ func completeJoin(ctx context.Context, dir string, pass PassphraseSource, lan bo
 	if err != nil {
 		return nil, err
 	}
-	if err := p2p.CompleteJoin(ctx, j, p2p.JoinOptions{LAN: lan, Peers: peers, Logf: logf, AskEvery: 100 * time.Millisecond}); err != nil {
+	if err := p2p.CompleteJoin(ctx, j, p2p.JoinOptions{LAN: lan, Peers: peers, Log: logs.Printf(logf), AskEvery: 100 * time.Millisecond}); err != nil {
 		return nil, err
 	}
 	return j.Node(), nil

@@ -102,3 +102,19 @@ func (n *Node) formerPeer(p peer.ID) bool {
 	_, stands := n.state.Standing(k)
 	return known && !stands
 }
+
+// PeerOrg is the organisation (its ID) whose device with standing p is
+// the node of; false if p is no such node.
+func (n *Node) PeerOrg(p peer.ID) (string, bool) {
+	k, ok := peerDevice(p)
+	if !ok {
+		return "", false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	org, ok := n.state.Standing(k)
+	if !ok {
+		return "", false
+	}
+	return org.String(), true
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/crdt"
+	"github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/p2p"
 )
 
@@ -104,7 +105,7 @@ func TestRogueNetworkSecretRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	cr, err := p2p.Start(t.Context(), c, p2p.RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: mr.Addrs(), SyncEvery: time.Second,
-		PollEvery: 20 * time.Millisecond, Logf: log.logf})
+		PollEvery: 20 * time.Millisecond, Log: logs.Printf(log.logf)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,12 @@ func main() {
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			fmt.Fprintln(os.Stderr, "SIGHUP: nothing to reload (Murmur reads its settings when it starts); it goes on")
+			const said = "SIGHUP: nothing to reload (Murmur reads its settings when it starts); it goes on"
+			if l := runLog.Load(); l != nil {
+				l.Info(said)
+			} else {
+				fmt.Fprintln(os.Stderr, said)
+			}
 		}
 	}()
 	code := run(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])

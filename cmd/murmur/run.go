@@ -6,7 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,24 +16,30 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/logs"
+	"github.com/murmurnet/murmur/node/metrics"
 	"github.com/murmurnet/murmur/node/p2p"
 	"github.com/murmurnet/murmur/node/web"
 )
 
 func cmdRun(e *env, args []string) error {
-	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay] [--ui-listen ADDR]",
+	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay] [--ui-listen ADDR] [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", p2p.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its murmur run (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts); while joining, the inviter's IP address will do")
 	noMDNS := c.Bool("no-mdns", false, "do not announce this node on the local network, nor look for members there (mDNS; on by default: on a café's Wi-Fi, anyone there can see that a node announces itself, though not which network or organisation)")
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
 	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address with a port, like /ip4/203.0.113.7/tcp/4721 or /ip4/203.0.113.7/udp/4721/quic-v1 (repeatable, at most 8); every member's node learns it")
+	logFormat := c.String("log-format", "text", "how the node's log lines (on standard error) are written: text, for a person, or json, one object a line, for a log collector")
+	logLevel := c.String("log-level", "info", "the least important lines written: debug (every sync and gossip delivery), info, warn or error")
+	metricsAt := c.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics: a loopback address and a port, such as 127.0.0.1:9721 (this computer only: scrape it from here, or through an SSH tunnel)")
 	uiListen := c.String("ui-listen", web.DefaultAddr, "where the web interface listens: an IP address and a port, or off for none. On loopback (the default) it is for this computer only, at http://ADDR/; any other address is served over TLS, at https://ADDR/, with this node's own certificate, whose fingerprint murmur run prints (see README)")
 	if _, err := c.parseArgs(args); err != nil {
 		return err
@@ -42,6 +49,9 @@ func cmdRun(e *env, args []string) error {
 	if err := checkUIListen(*uiListen); err != nil {
 		return usagef("--ui-listen %q: %v", *uiListen, err)
 	}
+	if err := checkMetricsAt(*metricsAt); err != nil {
+		return usagef("--metrics %q: %v", *metricsAt, err)
+	}
 	if v := os.Getenv("MURMUR_TESTNET_PUBLIC"); v != "" {
 		// Testnets in network namespaces use the benchmarking range
 		// 198.18.0.0/15 for their "internet", which go-libp2p would
@@ -50,9 +60,16 @@ func cmdRun(e *env, args []string) error {
 			return err
 		}
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), plainText(fmt.Sprintf(format, args...)))
+	level, err := logs.ParseLevel(*logLevel)
+	if err != nil {
+		return usagef("--log-level: %v", err)
 	}
+	log, err := logs.New(e.stderr, logs.Options{Format: *logFormat, Level: level, Clean: plainText})
+	if err != nil {
+		return usagef("--log-format: %v", err)
+	}
+	runLog.Store(log)
+	defer runLog.Store(nil)
 	dir, err := c.dataDir(e)
 	if err != nil {
 		return err
@@ -63,14 +80,14 @@ func cmdRun(e *env, args []string) error {
 		if _, err := node.ReadJoin(dir); err != nil {
 			return err
 		}
-		logf("joining: reaching the inviter")
+		log.Info("joining: reaching the inviter")
 		// The inviter's door is looked for at the addresses that came with
 		// the code, at those of --peer, and by mDNS.
 		j, err := node.BeginJoin(dir, passphraseFrom(e, "Passphrase for "+dir))
 		if err != nil {
 			return err
 		}
-		if err := p2p.CompleteJoin(e.ctx, j, p2p.JoinOptions{LAN: !*noMDNS, Peers: *peers.vals, Logf: logf}); err != nil {
+		if err := p2p.CompleteJoin(e.ctx, j, p2p.JoinOptions{LAN: !*noMDNS, Peers: *peers.vals, Log: log}); err != nil {
 			return err
 		}
 		n = j.Node()
@@ -79,9 +96,9 @@ func cmdRun(e *env, args []string) error {
 		*peers.vals = slices.DeleteFunc(*peers.vals, func(s string) bool { return !strings.Contains(s, "/p2p/") })
 		*peers.vals = append(*peers.vals, n.InviterAddrs()...)
 		if err := p2p.RememberJoined(e.ctx, n, n.InviterAddrs(), time.Now()); err != nil {
-			logf("remembering where the inviter's node listens: %v", err)
+			log.Warn(fmt.Sprintf("remembering where the inviter's node listens: %v", err))
 		}
-		logf("joined the network")
+		log.Info("joined the network")
 	} else if n, err = c.open(e); err != nil {
 		return err
 	}
@@ -98,7 +115,7 @@ func cmdRun(e *env, args []string) error {
 		}
 		announced = append(announced, a)
 	}
-	r, err := p2p.Start(e.ctx, n, p2p.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Announce: announced, Logf: logf,
+	r, err := p2p.Start(e.ctx, n, p2p.RunOptions{Listen: *listen.vals, Peers: *peers.vals, MDNS: !*noMDNS, Relay: *relay, Announce: announced, Log: log,
 		// (The loopback testnet partitions by --peer lists alone.)
 		NoDial: os.Getenv("MURMUR_TESTNET_NO_REDIAL") != ""})
 	if err != nil {
@@ -123,9 +140,17 @@ func cmdRun(e *env, args []string) error {
 	if *relay {
 		fmt.Fprintf(e.stdout, "This node introduces members' nodes behind NAT to each other (relay for members only).\n")
 	}
+	if *metricsAt != "" {
+		at, stop, err := serveMetrics(n, r, *metricsAt, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(e.stdout, "Metrics (this computer only): http://%s/metrics\n", at)
+	}
 	stopUI := func() {}
 	if *uiListen != "off" {
-		stop, err := serveUI(n, dir, *uiListen, logf)
+		stop, err := serveUI(n, dir, *uiListen, log)
 		switch {
 		case err == nil:
 			defer stop() // (first thing on Ctrl-C too, below)
@@ -144,7 +169,7 @@ func cmdRun(e *env, args []string) error {
 		case uiChosen:
 			return err
 		default: // (another node on this computer has the default port)
-			logf("no web interface: %v; give another address with --ui-listen", err)
+			log.Warn(fmt.Sprintf("no web interface: %v; give another address with --ui-listen", err))
 		}
 	}
 	fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs. Stop with Ctrl-C.\n")
@@ -152,14 +177,14 @@ func cmdRun(e *env, args []string) error {
 		f.Sync()
 	}
 	<-e.ctx.Done()
-	fmt.Fprintln(e.stderr, "stopping...")
+	log.Info("stopping...")
 	stopUI()
 	done := make(chan error, 1)
 	go func() { done <- r.Close() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			logf("while stopping: %v", err)
+			log.Warn(fmt.Sprintf("while stopping: %v", err))
 		}
 		return nil
 	case <-time.After(5 * time.Second):
@@ -214,7 +239,8 @@ func uiOverTLS(addr string) bool {
 const uiAddrName = "ui.addr"
 
 // serveUI serves n's web interface at addr until stop is called.
-func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop func(), err error) {
+func serveUI(n *node.Node, dir, addr string, log *slog.Logger) (stop func(), err error) {
+	log = logs.Or(log)
 	secure := uiOverTLS(addr)
 	if secure {
 		// Without a passphrase, the lock opens for anyone: beyond this
@@ -223,7 +249,7 @@ func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop fu
 			return nil, fmt.Errorf("this node has no passphrase, so its web interface cannot be locked: it is served to this computer only (give --ui-listen a loopback address, such as %s)", web.DefaultAddr)
 		}
 	}
-	s, err := web.New(n, web.Options{Addr: addr, TLS: secure, Logf: logf})
+	s, err := web.New(n, web.Options{Addr: addr, TLS: secure, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -243,10 +269,10 @@ func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop fu
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: stdlog.New(io.Discard, "", 0)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logf("the web interface stopped: %v", err)
+			log.Error(fmt.Sprintf("the web interface stopped: %v", err))
 		}
 	}()
 	os.WriteFile(filepath.Join(dir, uiAddrName), []byte(addr+"\n"), 0o600)
@@ -257,4 +283,44 @@ func serveUI(n *node.Node, dir, addr string, logf func(string, ...any)) (stop fu
 			os.Remove(filepath.Join(dir, uiAddrName))
 		})
 	}, nil
+}
+
+// runLog is murmur run's logger while it runs: main's SIGHUP line goes
+// through it, in the format chosen.
+var runLog atomic.Pointer[slog.Logger]
+
+// checkMetricsAt accepts "" (no metrics) or a loopback address with a
+// port. Metrics are not served beyond this computer: they say when the
+// node last heard from each member organisation, and there is no
+// passphrase in front of them.
+func checkMetricsAt(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("give a loopback address and a port, such as 127.0.0.1:9721")
+	}
+	if !ap.Addr().IsLoopback() {
+		return fmt.Errorf("metrics are served on this computer only (127.0.0.1 or ::1); scrape them from here, or through an SSH tunnel")
+	}
+	return nil
+}
+
+// serveMetrics serves the node's metrics at http://at/metrics until stop
+// is called (at is addr, with the port the system chose for port 0).
+func serveMetrics(n *node.Node, r *p2p.Runner, addr string, log *slog.Logger) (at string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("--metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(n, r, time.Now))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: stdlog.New(io.Discard, "", 0)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(fmt.Sprintf("the metrics stopped: %v", err))
+		}
+	}()
+	return ln.Addr().String(), func() { srv.Close() }, nil
 }

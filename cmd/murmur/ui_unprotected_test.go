@@ -17,13 +17,13 @@ func TestUnprotectedNodeServesItsInterfaceOnLoopbackOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if stop, err := serveUI(n, dir, "0.0.0.0:0", t.Logf); err == nil || !strings.Contains(err.Error(), "no passphrase") {
+	if stop, err := serveUI(n, dir, "0.0.0.0:0", nil); err == nil || !strings.Contains(err.Error(), "no passphrase") {
 		if stop != nil {
 			stop()
 		}
 		t.Fatalf("an unprotected node's interface beyond loopback: %v", err)
 	}
-	stop, err := serveUI(n, dir, "127.0.0.1:0", t.Logf)
+	stop, err := serveUI(n, dir, "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatalf("on loopback: %v", err)
 	}

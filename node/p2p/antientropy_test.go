@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/p2p"
 	msync "github.com/murmurnet/murmur/sync"
 )
@@ -236,8 +237,8 @@ func TestAntiEntropySessionsAreBounded(t *testing.T) {
 func TestFailedSessionsAreLogged(t *testing.T) {
 	var la, lb logLines
 	nodes := startNodes(t, []p2p.RunOptions{
-		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Logf: la.logf, Sync: msync.SyncOptions{IdleTimeout: time.Second}},
-		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Logf: lb.logf, Sync: msync.SyncOptions{IdleTimeout: time.Second}},
+		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Log: logs.Printf(la.logf), Sync: msync.SyncOptions{IdleTimeout: time.Second}},
+		{SyncEvery: hour(), PollEvery: 20 * time.Millisecond, Log: logs.Printf(lb.logf), Sync: msync.SyncOptions{IdleTimeout: time.Second}},
 	})
 	a, b := nodes[0], nodes[1]
 	waitFor(t, 30*time.Second, "B admitted", func() bool { return b.n.Status().Admitted })

@@ -112,7 +112,7 @@ func (r *Runner) commitSome(ctx context.Context, batch []commitReq) {
 	}
 	results, err := r.core.CommitLive(ctx, es)
 	if err != nil {
-		r.opt.Logf("storing entries from the network: %v", err)
+		r.log.Warn(fmt.Sprintf("storing entries from the network: %v", err))
 	}
 	for i, req := range batch {
 		if err != nil {

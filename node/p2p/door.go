@@ -224,7 +224,7 @@ func (r *Runner) reconcileDoors() {
 		return
 	}
 	if err != nil && !d.unreadable {
-		r.opt.Logf("cannot read this node's open invites (%s): no one can join with them through this node (%v); make a new invite", doorsName, err)
+		r.log.Warn(fmt.Sprintf("cannot read this node's open invites (%s): no one can join with them through this node (%v); make a new invite", doorsName, err))
 	}
 	d.unreadable = err != nil
 	now := time.Now()
@@ -247,7 +247,7 @@ func (r *Runner) reconcileDoors() {
 		}
 		o.close()
 		delete(d.open, s)
-		r.opt.Logf("closed the door for an invite: it has expired or is withdrawn")
+		r.log.Info("closed the door for an invite: it has expired or is withdrawn")
 	}
 	for s, used := range want {
 		if d.open[s] != nil {
@@ -268,7 +268,7 @@ func (r *Runner) reconcileDoors() {
 		}
 		if err != nil {
 			if !d.failed[s] {
-				r.opt.Logf("cannot open the door for an invite on TCP port %d (%v): that invite cannot be used until the port is free", port, err)
+				r.log.Warn(fmt.Sprintf("cannot open the door for an invite on TCP port %d (%v): that invite cannot be used until the port is free", port, err))
 				d.failed[s] = true
 			}
 			continue
@@ -281,12 +281,12 @@ func (r *Runner) reconcileDoors() {
 			secret := s
 			o.lan, err = startLANAs(o.h, func(t time.Time) string { return doorServiceName(secret, t) }, ignorePeers{}, now)
 			if err != nil {
-				r.opt.Logf("not announcing the door for an invite on the local network: %v", err)
+				r.log.Warn(fmt.Sprintf("not announcing the door for an invite on the local network: %v", err))
 			}
 		}
 		d.open[s] = o
 		delete(d.failed, s)
-		r.opt.Logf("opened the door for an invite on TCP port %d", port)
+		r.log.Info(fmt.Sprintf("opened the door for an invite on TCP port %d", port))
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/logs"
 )
 
 // codeDerivedKeys are keys anyone holding the code can compute: the door's
@@ -171,14 +172,14 @@ func TestDoorOfACodeMadeOffline(t *testing.T) {
 	if err != nil {
 		t.Skipf("the door's port is in use on this machine: %v", err)
 	}
-	logs := make(chan string, 100)
-	fr, err := Start(t.Context(), f, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, Logf: func(format string, args ...any) {
+	lines := make(chan string, 100)
+	fr, err := Start(t.Context(), f, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond, Log: logs.Printf(func(format string, args ...any) {
 		t.Logf(format, args...)
 		select {
-		case logs <- fmt.Sprintf(format, args...):
+		case lines <- fmt.Sprintf(format, args...):
 		default:
 		}
-	}})
+	})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestDoorOfACodeMadeOffline(t *testing.T) {
 	deadline := time.After(30 * time.Second)
 	for said := false; !said; {
 		select {
-		case l := <-logs:
+		case l := <-lines:
 			said = strings.Contains(l, "cannot open the door") && strings.Contains(l, fmt.Sprint(doorPort(code.Secret)))
 		case <-deadline:
 			t.Fatal("the runner did not say that the door's port is taken")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/logs"
 )
 
 // The runtime's tests run it on real nodes (package node), kept in
@@ -83,7 +84,7 @@ func completeJoin(ctx context.Context, dir string, logf func(string, ...any)) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := CompleteJoin(ctx, j, JoinOptions{Logf: logf, AskEvery: 100 * time.Millisecond}); err != nil {
+	if err := CompleteJoin(ctx, j, JoinOptions{Log: logs.Printf(logf), AskEvery: 100 * time.Millisecond}); err != nil {
 		return nil, err
 	}
 	return j.Node(), nil

@@ -296,12 +296,12 @@ func (r *Runner) gateLoop() {
 		// Membership changed, or time passed: hand the organisation's keys
 		// to a device added since, or rotate them after a revocation.
 		if _, err := r.core.EnsureOrgKey(r.ctx); err != nil && r.ctx.Err() == nil {
-			r.opt.Logf("organisation key: %v", err)
+			r.log.Warn(fmt.Sprintf("organisation key: %v", err))
 		}
 		// A steward's node anchors the network secret where no one has
 		// (a network founded before anchors: node/grant.go).
 		if _, err := r.core.EnsureSecretCheck(r.ctx); err != nil && r.ctx.Err() == nil {
-			r.opt.Logf("anchoring the network's secret: %v", err)
+			r.log.Warn(fmt.Sprintf("anchoring the network's secret: %v", err))
 		}
 	}
 }
@@ -320,10 +320,10 @@ func (r *Runner) enforce(before map[peer.ID]bool) map[peer.ID]bool {
 		cut := st == former || (st == stranger && r.gated && !r.inboundStreams(p))
 		switch {
 		case cut && st == former:
-			r.opt.Logf("disconnecting %s: %v", short(p.String()), st)
+			r.log.Info(fmt.Sprintf("disconnecting %s: %v", short(p.String()), st))
 			r.tellAndCut(p) // it hears of its revocation first (told.go)
 		case cut:
-			r.opt.Logf("disconnecting %s: %v", short(p.String()), st)
+			r.log.Info(fmt.Sprintf("disconnecting %s: %v", short(p.String()), st))
 			r.h.Network().ClosePeer(p)
 			r.event(GateEvent{Peer: p, Decision: Disconnected})
 		case st == member && before[p]:

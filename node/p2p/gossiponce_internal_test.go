@@ -7,6 +7,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/logs"
 )
 
 // What the live path takes in is stored in the transaction in which the
@@ -17,7 +18,7 @@ func TestLiveEntriesStoredOrForgotten(t *testing.T) {
 	ctx := context.Background()
 	a, b := apart(t)
 	exchange(t, a, b)
-	r := &Runner{core: b, opt: RunOptions{Logf: t.Logf}}
+	r := &Runner{core: b, log: logs.Printf(t.Logf)}
 	write := func(title string) *crdt.Entry {
 		e, err := a.NewRequest(ctx, node.RequestInput{Kind: "verification", Title: title})
 		if err != nil {

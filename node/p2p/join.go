@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/node/addrport"
+	"github.com/murmurnet/murmur/node/logs"
 )
 
 // Joining, the network's side (node/join.go has the rest): the joiner
@@ -67,9 +70,9 @@ type Joiner interface {
 
 // JoinOptions are how CompleteJoin looks for the inviter's door.
 type JoinOptions struct {
-	LAN   bool     // look for the door on the local network (mDNS) too
-	Peers []string // IP addresses (or multiaddrs) to look for it at, beside the code's
-	Logf  func(string, ...any)
+	LAN   bool         // look for the door on the local network (mDNS) too
+	Peers []string     // IP addresses (or multiaddrs) to look for it at, beside the code's
+	Log   *slog.Logger // nil: no lines
 	// AskEvery is how long a joiner whose organisation awaits more
 	// stewards' approval waits before it first asks again (then longer,
 	// up to 4 times as long: a minute by default); 15 s if zero.
@@ -88,10 +91,7 @@ type JoinOptions struct {
 // the code can pose as it, and the answer must be the network the code
 // names.
 func CompleteJoin(ctx context.Context, j Joiner, opt JoinOptions) error {
-	logf := opt.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	log := logs.Or(opt.Log)
 	askEvery := opt.AskEvery
 	if askEvery <= 0 {
 		askEvery = 15 * time.Second
@@ -113,7 +113,7 @@ func CompleteJoin(ctx context.Context, j Joiner, opt JoinOptions) error {
 		if ld, err = startLANAs(h, func(t time.Time) string { return doorServiceName(secret, t) }, found, time.Now()); err == nil {
 			defer ld.Close()
 		} else {
-			logf("not looking for the inviter on the local network: %v", err)
+			log.Warn(fmt.Sprintf("not looking for the inviter on the local network: %v", err))
 			ld = nil
 		}
 	}
@@ -151,13 +151,13 @@ func CompleteJoin(ctx context.Context, j Joiner, opt JoinOptions) error {
 			return ctx.Err()
 		case err == nil && pending != "":
 			if pending != said {
-				logf("the inviter's node accepted the invite; your organisation awaits the other stewards' approval (%s). Keep this running: it asks again every minute or so, and completes the join within a minute or two of their approval", pending)
+				log.Info(fmt.Sprintf("the inviter's node accepted the invite; your organisation awaits the other stewards' approval (%s). Keep this running: it asks again every minute or so, and completes the join within a minute or two of their approval", pending))
 				said = pending
 			}
 			next, wait = wait, min(2*wait, 4*askEvery)
 			backoff = time.Second
 		default:
-			logf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second))
+			log.Warn(fmt.Sprintf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second)))
 			next, backoff = backoff, min(2*backoff, time.Minute)
 		}
 		select {
@@ -283,6 +283,6 @@ func (r *Runner) serveJoinIf(s network.Stream, admit func(peer.ID) bool) {
 	}
 	s.SetDeadline(time.Now().Add(joinReplyWindow))
 	if note := r.core.AnswerJoin(context.Background(), s.Conn().RemotePeer(), s.Conn().LocalPeer(), bufio.NewReader(io.LimitReader(s, maxJoinRequest)), s); note != "" {
-		r.opt.Logf("%s", note)
+		r.log.Info(note)
 	}
 }

@@ -3,6 +3,7 @@ package p2p
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -101,10 +102,10 @@ func probeArgs(addr string) (network, hostport string, port int, ok bool) {
 // Addresses the user chose must all be usable: a port another program
 // holds is refused, not shared. The default addresses (fromDefault) move
 // together to the next port from port+1 up that is free on all of them,
-// else to ports the system picks; logf says so. A default address this
+// else to ports the system picks; log says so. A default address this
 // machine cannot have (IPv6 on a machine without it) is left to the
 // host, which listens on those it can.
-func chooseListen(listen []string, fromDefault bool, port int, logf func(string, ...any)) ([]string, error) {
+func chooseListen(listen []string, fromDefault bool, port int, log *slog.Logger) ([]string, error) {
 	inUse := false
 	for _, a := range listen {
 		err := listenProblem(a)
@@ -125,11 +126,11 @@ func chooseListen(listen []string, fromDefault bool, port int, logf func(string,
 	for next := port + 1; next <= port+tries; next++ {
 		moved := withPort(listen, port, next)
 		if allFree(moved) {
-			logf("port %d is already in use on this machine, perhaps by another Murmur node: listening on port %d instead (members' nodes learn the new address when they next meet this one)", port, next)
+			log.Info(fmt.Sprintf("port %d is already in use on this machine, perhaps by another Murmur node: listening on port %d instead (members' nodes learn the new address when they next meet this one)", port, next))
 			return moved, nil
 		}
 	}
-	logf("ports %d to %d are in use on this machine: listening on ports the system chose", port, port+tries)
+	log.Info(fmt.Sprintf("ports %d to %d are in use on this machine: listening on ports the system chose", port, port+tries))
 	return withPort(listen, port, 0), nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/logs"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,7 +40,7 @@ func holdPort(t *testing.T) int {
 func TestChosenPortHeldByAnotherNodeIsRefused(t *testing.T) {
 	port := holdPort(t)
 	addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
-	_, err := chooseListen([]string{addr}, false, DefaultPort, t.Logf)
+	_, err := chooseListen([]string{addr}, false, DefaultPort, logs.Printf(t.Logf))
 	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "--listen") {
 		t.Fatalf("a port held with SO_REUSEPORT: %v; want a refusal that says it is in use", err)
 	}
@@ -52,7 +53,7 @@ func TestDefaultPortMovesToAFreeOne(t *testing.T) {
 	port := holdPort(t)
 	listen := []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", port)}
 	var said []string
-	got, err := chooseListen(listen, true, port, func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) })
+	got, err := chooseListen(listen, true, port, logs.Printf(func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestDefaultPortMovesToAFreeOne(t *testing.T) {
 	}
 	// Free ports stay as they are, and nothing is said.
 	said = nil
-	if again, err := chooseListen(got, true, port, func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) }); err != nil || !slices.Equal(again, got) || len(said) != 0 {
+	if again, err := chooseListen(got, true, port, logs.Printf(func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) })); err != nil || !slices.Equal(again, got) || len(said) != 0 {
 		t.Errorf("free addresses changed: %v, %v, %q", again, err, said)
 	}
 }
@@ -124,7 +125,7 @@ func TestStartThatCannotListenFailsCleanly(t *testing.T) {
 		{"/ip4/127.0.0.1/udp/0", "TCP (/ip4/0.0.0.0/tcp/4721) or QUIC"},
 		{"garbage", "not an address like /ip4/0.0.0.0/tcp/4721"},
 	} {
-		r, err := Start(t.Context(), n, RunOptions{Listen: []string{tc.addr}, Logf: t.Logf})
+		r, err := Start(t.Context(), n, RunOptions{Listen: []string{tc.addr}, Log: logs.Printf(t.Logf)})
 		if err == nil {
 			r.Close()
 			t.Fatalf("Start on %s: no error", tc.addr)
@@ -133,7 +134,7 @@ func TestStartThatCannotListenFailsCleanly(t *testing.T) {
 			t.Errorf("Start on %s: %v (runner %v), want %q", tc.addr, err, r, tc.want)
 		}
 	}
-	r, err := Start(t.Context(), n, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logf: t.Logf})
+	r, err := Start(t.Context(), n, RunOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: logs.Printf(t.Logf)})
 	if err != nil {
 		t.Fatalf("Start after failed starts: %v", err)
 	}

@@ -41,6 +41,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -268,14 +269,14 @@ func (r *Runner) keepReservation(ai peer.AddrInfo, now time.Time) {
 	defer cancel()
 	if err := r.h.Connect(ctx, ai); err != nil {
 		if r.ctx.Err() == nil && r.nat.once("relay-unreachable "+ai.ID.String()) {
-			r.opt.Logf("cannot reach the relay of %s: %v", r.core.DeviceName(ai.ID), plainDialError(err))
+			r.log.Warn(fmt.Sprintf("cannot reach the relay of %s: %v", r.core.DeviceName(ai.ID), plainDialError(err)))
 		}
 		return
 	}
 	rsvp, err := relayclient.Reserve(ctx, r.h, ai)
 	if err != nil {
 		if r.ctx.Err() == nil && r.nat.once("relay-refused "+ai.ID.String()) {
-			r.opt.Logf("the relay of %s did not take a reservation: %v", r.core.DeviceName(ai.ID), err)
+			r.log.Warn(fmt.Sprintf("the relay of %s did not take a reservation: %v", r.core.DeviceName(ai.ID), err))
 		}
 		return
 	}
@@ -287,7 +288,7 @@ func (r *Runner) keepReservation(ai peer.AddrInfo, now time.Time) {
 	r.nat.reservations[ai.ID] = rsvp.Expiration
 	r.nat.mu.Unlock()
 	if !had {
-		r.opt.Logf("members who cannot reach this node directly are introduced through the relay of %s", r.core.DeviceName(ai.ID))
+		r.log.Info(fmt.Sprintf("members who cannot reach this node directly are introduced through the relay of %s", r.core.DeviceName(ai.ID)))
 	}
 }
 
@@ -443,17 +444,17 @@ func (r *Runner) askReachability(now time.Time) {
 	if reach != before {
 		switch reach {
 		case ReachPublic:
-			r.opt.Logf("other members can reach this node directly")
+			r.log.Info("other members can reach this node directly")
 		case ReachBehindNAT:
 			if r.opt.Relay {
-				r.opt.Logf("this node relays, but other members cannot reach it: run it where they can, and give its public address with --announce")
+				r.log.Warn("this node relays, but other members cannot reach it: run it where they can, and give its public address with --announce")
 			} else {
-				r.opt.Logf("other members cannot reach this node directly (it is behind a router or firewall): it keeps its connections open and is introduced through members' relays")
+				r.log.Warn("other members cannot reach this node directly (it is behind a router or firewall): it keeps its connections open and is introduced through members' relays")
 			}
 		}
 	}
 	if err := r.core.HintFromReach(reach, reached, r.opt.Relay); err != nil && r.ctx.Err() == nil {
-		r.opt.Logf("telling the other members where this node can be reached: %v", err)
+		r.log.Warn(fmt.Sprintf("telling the other members where this node can be reached: %v", err))
 	}
 }
 

@@ -253,7 +253,7 @@ func (r *Runner) writeContact(p peer.ID, at time.Time, how store.Via, addrs [][]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.core.RecordContact(ctx, k, at, how, addrs...); err != nil && !errors.Is(err, store.ErrClosed) {
-		r.opt.Logf("remembering where %s was reached: %v", short(p.String()), err)
+		r.log.Warn(fmt.Sprintf("remembering where %s was reached: %v", short(p.String()), err))
 		return
 	}
 	r.book.mu.Lock()
@@ -570,7 +570,7 @@ func (r *Runner) checkAlone(now time.Time) {
 	b.mu.Lock()
 	b.aloneSaid = true
 	b.mu.Unlock()
-	r.opt.Logf("%s", AloneMessage(now.Sub(since)))
+	r.log.Warn(AloneMessage(now.Sub(since)))
 }
 
 // aloneSince is when the last member's node went away, if that was

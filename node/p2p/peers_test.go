@@ -22,6 +22,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/p2p"
 	"github.com/murmurnet/murmur/store"
 	msync "github.com/murmurnet/murmur/sync"
@@ -319,7 +320,7 @@ func TestAloneNodeSaysSo(t *testing.T) {
 	// says so.
 	start := time.Now()
 	clock := p2p.NewManualClock(start)
-	runOn(t, a, 0, p2p.RunOptions{Logf: logf, Clock: clock})
+	runOn(t, a, 0, p2p.RunOptions{Log: logs.Printf(logf), Clock: clock})
 	if said() > 0 {
 		t.Fatal("alone before its time")
 	}
@@ -516,7 +517,7 @@ func TestAloneCountsFromTheLastContactBeforeTheStart(t *testing.T) {
 	// Two hours later, b's node is gone.
 	start := time.Now().Add(2 * time.Hour)
 	clock := p2p.NewManualClock(start)
-	runOn(t, a, 0, p2p.RunOptions{Logf: logf, Clock: clock})
+	runOn(t, a, 0, p2p.RunOptions{Log: logs.Printf(logf), Clock: clock})
 	waitFor(t, 20*time.Second, "the log says the node is alone", func() bool {
 		if clock.Now().Sub(start) < 10*time.Minute {
 			clock.Advance(time.Second)

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -36,9 +37,32 @@ func (r replica) Ingest(ctx context.Context, from peer.ID, v msync.Verified) (in
 // again at delivery would judge it twice, and a membership entry's
 // judgement replays the whole membership.
 func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry) {
+	v, e, drop := r.judgeLive(from, raw)
+	if from == r.h.ID() {
+		return v, e
+	}
+	if v == msync.Accept {
+		r.count.delivered.Add(1)
+		r.count.receivedGossip.Add(1)
+		r.log.Debug(fmt.Sprintf("took in entry %s from %s's node by gossip", short(e.ID().String()), r.core.DeviceName(from)), "entry", e.ID().String(), "peer", from.String())
+		return v, e
+	}
+	r.count.dropped[drop].Add(1)
+	if drop == DropWaiting {
+		r.count.receivedGossip.Add(1) // (kept)
+	}
+	r.log.Debug(fmt.Sprintf("did not forward an entry from %s's node: %s", r.core.DeviceName(from), dropWords[drop]), "peer", from.String(), "reason", drop.String())
+	return v, e
+}
+
+// dropWords says a Drop in a debug line.
+var dropWords = [numDrops]string{"it is not valid", "this node holds it already", "beyond what its author may send at once (reconciliation brings it)", "it waits for what it depends on", "not stored"}
+
+// judgeLive is validate's judgement, with why an entry is not forwarded.
+func (r *Runner) judgeLive(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry, Drop) {
 	e, err := crdt.Verify(raw)
 	if err != nil {
-		return msync.Reject, nil
+		return msync.Reject, nil, DropInvalid
 	}
 	now := r.clock.Now()
 	local := from == r.h.ID()
@@ -49,9 +73,9 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// This device's own entry (written here, or by a command the
 		// store poll picked up): the state holds it already.
 		if st == crdt.StatusAccepted {
-			return msync.Accept, e
+			return msync.Accept, e, 0
 		}
-		return msync.Ignore, nil
+		return msync.Ignore, nil, DropRepeat
 	case held:
 		// A replay of an entry this node holds (pubsub drops repeats of
 		// recent messages before asking; this is an older one, or one
@@ -61,12 +85,12 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		if mayWait && e.Network == netID {
 			r.live.replayed(from, e.Author, device, now)
 		}
-		return msync.Ignore, nil
+		return msync.Ignore, nil, DropRepeat
 	case !local && mayWait && e.Network == netID && !r.live.admit(from, e.Author, device, now):
 		// Beyond its author's rate (or its sender's): valid or not, it is
 		// neither checked further, kept nor forwarded. If valid,
 		// reconciliation brings it, at its own pace.
-		return msync.Ignore, nil
+		return msync.Ignore, nil, DropRate
 	case !mayWait:
 		// Signed by a key this node does not know as a device, and sent
 		// by a node that is not a member's: junk, or ahead of its author's
@@ -75,10 +99,10 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 		// pool, and the sender is blamed only for what is invalid.
 		// LiveCheck judged it already (st), in the same look.
 		if st == crdt.StatusNone {
-			return msync.Reject, nil
+			return msync.Reject, nil, DropInvalid
 		}
 		if st != crdt.StatusAccepted {
-			return msync.Ignore, nil
+			return msync.Ignore, nil, DropNotKept
 		}
 		// (Accepted: the membership rules accept no entry of a key that
 		// is not a device, but the genesis, which every node holds. Were
@@ -89,20 +113,20 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 	case res.Duplicate:
 		// Taken in meanwhile (by reconciliation, or another copy of it):
 		// forwarded once, by whoever took it first.
-		return msync.Ignore, nil
+		return msync.Ignore, nil, DropRepeat
 	case res.Status == crdt.StatusAccepted:
-		return msync.Accept, e
+		return msync.Accept, e, 0
 	case res.Status == crdt.StatusWaiting, res.Status == crdt.StatusHeld:
 		// Not applicable yet (what it waits for is usually on its way), or
 		// by a member device without standing here: kept, as
 		// reconciliation keeps it, but not forwarded, and the sender is
 		// not blamed.
-		return msync.Ignore, nil
+		return msync.Ignore, nil, DropWaiting
 	case errors.Is(res.Reason, crdt.ErrPoolFull), errors.Is(res.Reason, errNotTaken):
 		// Waiting, and pushed out of the full waiting pool at once; or not
 		// stored (the runner stopping, a failed write): not kept, and not
 		// invalid.
-		return msync.Ignore, nil
+		return msync.Ignore, nil, DropNotKept
 	}
-	return msync.Reject, nil
+	return msync.Reject, nil, DropInvalid
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node/addrport"
+	"github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/runfile"
 	msync "github.com/murmurnet/murmur/sync"
 )
@@ -71,8 +73,9 @@ type RunOptions struct {
 	// Gossip and Sync tune the two paths (tests drop messages through them).
 	Gossip msync.GossipOptions
 	Sync   msync.SyncOptions
-	// Logf receives one line per notable event; nil discards them.
-	Logf func(format string, args ...any)
+	// Log receives one line per notable event (node/logs); nil discards
+	// them.
+	Log *slog.Logger
 	// Relay serves circuit relay v2 to member devices, so that offices
 	// behind NAT can be introduced to each other (see nat.go). Only a node
 	// others can reach should relay.
@@ -113,6 +116,8 @@ type Runner struct {
 	syncer   *msync.Syncer
 	lan      *lanDiscovery
 	opt      RunOptions
+	log      *slog.Logger // opt.Log
+	count    counters     // for the metrics (counters.go)
 	clock    Clock
 	unlock   func() // releases the data directory's run lock
 
@@ -170,9 +175,7 @@ func (opt *RunOptions) defaults() {
 	if opt.ReachEvery == 0 {
 		opt.ReachEvery = reachEvery
 	}
-	if opt.Logf == nil {
-		opt.Logf = func(string, ...any) {}
-	}
+	opt.Log = logs.Or(opt.Log)
 	if opt.AloneAfter == 0 {
 		opt.AloneAfter = DefaultAloneAfter
 	}
@@ -198,6 +201,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 	opt.defaults()
 	r = &Runner{core: n, opt: opt, live: newThrottle(), pace: rate.NewLimiter(authorRate, authorBurst), recheck: make(chan struct{}, 1), commits: make(chan commitReq, commitBatch), own: make(chan *crdt.Entry, 4096), syncSoon: make(chan peer.ID, 256), connected: make(chan peer.ID, 64)}
 	r.clock = opt.Clock
+	r.log = opt.Log
 	r.book = newPeerBook()
 	r.book.lastMember = r.clock.Now()
 	r.doors = doors{open: map[[inviteSecretLen]byte]*door{}, failed: map[[inviteSecretLen]byte]bool{}}
@@ -217,7 +221,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 			return nil, inputErr("this network is private, and a private network runs over TCP only: give a TCP --listen address (not %s)", strings.Join(other, ", "))
 		}
 		if chosenListen && len(other) > 0 {
-			opt.Logf("this network is private, and a private network runs over TCP only: not listening on %s", strings.Join(other, ", "))
+			opt.Log.Info(fmt.Sprintf("this network is private, and a private network runs over TCP only: not listening on %s", strings.Join(other, ", ")))
 		}
 		r.opt.Listen = tcp
 	}
@@ -243,7 +247,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 	}
 	if n.RecoveryPending() {
 		n.Vouch(r.peerAddrs)
-		opt.Logf("the database was rebuilt: this device writes nothing until it has synced with a member's node")
+		opt.Log.Info("the database was rebuilt: this device writes nothing until it has synced with a member's node")
 	}
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	started := r // (an error return sets r to nil)
@@ -255,7 +259,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 	if r.h = opt.Host; r.h == nil {
 		r.gated = true
 		// A port another node holds is refused, not shared (listen.go).
-		if r.opt.Listen, err = chooseListen(r.opt.Listen, !chosenListen, DefaultPort, opt.Logf); err != nil {
+		if r.opt.Listen, err = chooseListen(r.opt.Listen, !chosenListen, DefaultPort, opt.Log); err != nil {
 			return nil, err
 		}
 		var key lpcrypto.PrivKey
@@ -302,6 +306,7 @@ func Start(ctx context.Context, n Core, opt RunOptions) (r *Runner, err error) {
 		return nil, err
 	}
 	n.Observe(func(e *crdt.Entry) {
+		r.count.written.Add(1)
 		select {
 		case r.own <- e:
 		default: // the live path is full: reconciliation carries it instead
@@ -510,6 +515,7 @@ func (r *Runner) syncOptions() msync.SyncOptions {
 	}
 	user := o.OnSessionEnd
 	o.OnSessionEnd = func(p peer.ID, st msync.Stats, err error) {
+		r.count.session(st, err)
 		r.logSession(p, st, err)
 		if st.Received > st.Refused {
 			// What arrived may be news to the other peers too.
@@ -529,11 +535,14 @@ func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
 	who, got := r.core.DeviceName(p), st.Received-st.Refused
 	if err == nil {
 		if got > 0 || st.Pushed > 0 {
-			r.opt.Logf("synced with %s in %s: %s received, %d sent", who, spellDuration(st.Elapsed), entries(got), st.Pushed)
+			r.log.Info(fmt.Sprintf("synced with %s in %s: %s received, %d sent", who, spellDuration(st.Elapsed), entries(got), st.Pushed), sessionAttrs(p, st)...)
+		} else {
+			r.log.Debug(fmt.Sprintf("synced with %s in %s: nothing to exchange", who, spellDuration(st.Elapsed)), sessionAttrs(p, st)...)
 		}
 		return
 	}
 	if r.ctx.Err() != nil || errors.Is(err, msync.ErrBusy) {
+		r.log.Debug(fmt.Sprintf("a sync with %s stopped: %v", who, err), sessionAttrs(p, st)...)
 		return // closing, or the peer's own session does the work
 	}
 	if st.RecvBytes == 0 && !errors.Is(err, msync.ErrIdle) {
@@ -548,7 +557,7 @@ func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
 	if st.Refused > 0 {
 		moved += fmt.Sprintf(", %d refused", st.Refused)
 	}
-	r.opt.Logf("sync with %s failed after %s: %s; %s", who, spellDuration(st.Elapsed), moved, r.whySyncFailed(err))
+	r.log.Warn(fmt.Sprintf("sync with %s failed after %s: %s; %s", who, spellDuration(st.Elapsed), moved, r.whySyncFailed(err)), append(sessionAttrs(p, st), "err", err)...)
 }
 
 // entries is "1 entry" or "N entries".
@@ -761,13 +770,13 @@ func (r *Runner) publishLoop() {
 		case e := <-r.own:
 			if !r.pace.Allow() {
 				if now := r.clock.Now(); now.Sub(told) > time.Minute {
-					r.opt.Logf("writing faster than entries are sent one by one (%d at once, then %d a second): the rest follow with the next sync", authorBurst, authorRate)
+					r.log.Info(fmt.Sprintf("writing faster than entries are sent one by one (%d at once, then %d a second): the rest follow with the next sync", authorBurst, authorRate))
 					told = now
 				}
 				continue
 			}
 			if err := r.gossip.Publish(r.ctx, e.Raw()); err != nil && r.ctx.Err() == nil {
-				r.opt.Logf("publishing: %v", err)
+				r.log.Warn(fmt.Sprintf("publishing: %v", err))
 			}
 		}
 	}
@@ -795,11 +804,11 @@ func (r *Runner) pollLoop() {
 		if err != nil && r.ctx.Err() == nil {
 			if d := r.core.Damaged(err); d != nil {
 				if !saidDamaged { // once: it stays damaged
-					r.opt.Logf("%v (stop the node first)", d)
+					r.log.Error(fmt.Sprintf("%v (stop the node first)", d))
 					saidDamaged = true
 				}
 			} else {
-				r.opt.Logf("reading the store: %v", err)
+				r.log.Warn(fmt.Sprintf("reading the store: %v", err))
 			}
 		}
 		if now := r.clock.Now(); now.Sub(last) >= time.Second {
@@ -946,7 +955,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// Admitted, and the double-funding check's secret not here yet (or
 		// not the anchored one): any member's node can hand it over.
 		if err := r.fetchSecret(p); err != nil {
-			r.opt.Logf("asking %s for the network secret: %v", short(p.String()), err)
+			r.log.Warn(fmt.Sprintf("asking %s for the network secret: %v", short(p.String()), err))
 		}
 	}
 	if err == nil && r.core.RecoveryPending() && !lackedNothing(st) && r.core.KnownMemberPeer(p) {
@@ -955,15 +964,15 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// resume after a sync with a member that lacked nothing
 		// (node/repair.go): the next periodic one with this member, say, now
 		// it has them.
-		r.opt.Logf("%s's node lacked entries this node holds: this device writes again once a member's node holds all it holds", r.core.DeviceName(p))
+		r.log.Warn(fmt.Sprintf("%s's node lacked entries this node holds: this device writes again once a member's node holds all it holds", r.core.DeviceName(p)))
 	} else if err == nil && r.core.KnownMemberPeer(p) && r.core.EndRecovery() {
 		// The rebuilt database holds all this member holds, this
 		// device's own entries included: it may write again (node/repair.go).
-		r.opt.Logf("caught up with %s's node since the database was rebuilt: this device writes again", r.core.DeviceName(p))
+		r.log.Info(fmt.Sprintf("caught up with %s's node since the database was rebuilt: this device writes again", r.core.DeviceName(p)))
 		r.recheckSoon()
 		if len(r.opt.Announce) > 0 {
 			if err := r.core.PublishAddressHint(r.opt.Announce, r.opt.Relay); err != nil {
-				r.opt.Logf("telling the other members where this node can be reached: %v", err)
+				r.log.Warn(fmt.Sprintf("telling the other members where this node can be reached: %v", err))
 			}
 		}
 	}
@@ -971,7 +980,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// Admitted: bodies held back while the organisation awaited
 		// admission (bodies.go).
 		if err := r.fetchBodies(p); err != nil {
-			r.opt.Logf("asking %s for the content held back before admission: %v", short(p.String()), err)
+			r.log.Warn(fmt.Sprintf("asking %s for the content held back before admission: %v", short(p.String()), err))
 		}
 	}
 	switch {
@@ -981,7 +990,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	case st.Elapsed == 0:
 		// No session began (the stream did not open), so logSession said
 		// nothing.
-		r.opt.Logf("could not start syncing with %s: %v", short(p.String()), err)
+		r.log.Warn(fmt.Sprintf("could not start syncing with %s: %v", short(p.String()), err))
 	}
 	return false
 }
@@ -1025,6 +1034,7 @@ func (r *Runner) subscribeConnections() error {
 				if ch, ok := ev.(event.EvtPeerConnectednessChanged); ok {
 					said.changed(ch.Peer, ch.Connectedness)
 					if ch.Connectedness != network.Connected && r.core.MemberPeer(ch.Peer) {
+						r.log.Debug(fmt.Sprintf("no longer connected to %s", r.core.DeviceName(ch.Peer)), "peer", ch.Peer.String())
 						r.lost(ch.Peer)
 					}
 					continue
@@ -1039,9 +1049,9 @@ func (r *Runner) subscribeConnections() error {
 				if r.speaksSync(p) {
 					if how := r.h.Network().Connectedness(p); said.say(p, how) {
 						if how == network.Limited {
-							r.opt.Logf("reached %s through a relay: trying to open a direct connection", r.core.DeviceName(p))
+							r.log.Info(fmt.Sprintf("reached %s through a relay: trying to open a direct connection", r.core.DeviceName(p)))
 						} else {
-							r.opt.Logf("connected to %s", r.core.DeviceName(p))
+							r.log.Info(fmt.Sprintf("connected to %s", r.core.DeviceName(p)))
 						}
 					}
 					select {
@@ -1066,7 +1076,7 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 	for {
 		if !r.core.MemberPeer(ai.ID) {
 			if !told {
-				r.opt.Logf("not connecting to %s: not a member's node as far as this node knows (yet)", short(ai.ID.String()))
+				r.log.Info(fmt.Sprintf("not connecting to %s: not a member's node as far as this node knows (yet)", short(ai.ID.String())))
 				told = true
 			}
 			select {
@@ -1106,7 +1116,7 @@ func (r *Runner) lanLoop() {
 			return
 		case <-r.clock.After(time.Minute):
 			if err := r.lan.renew(time.Now()); err != nil {
-				r.opt.Logf("looking for members on the local network: %v", err)
+				r.log.Warn(fmt.Sprintf("looking for members on the local network: %v", err))
 			}
 		}
 	}
@@ -1180,4 +1190,10 @@ func (noDNS) ResolveDNSAddr(context.Context, peer.ID, ma.Multiaddr, int, int) ([
 func (noDNS) ResolveDNSComponent(context.Context, ma.Multiaddr, int) ([]ma.Multiaddr, error) {
 	namesRefused.Add(1)
 	return nil, errNoDNS
+}
+
+// sessionAttrs are a reconciliation's fields in a JSON log line.
+func sessionAttrs(p peer.ID, st msync.Stats) []any {
+	return []any{"peer", p.String(), "started_here", st.Initiator, "rounds", st.Rounds, "sent_bytes", st.SentBytes, "received_bytes", st.RecvBytes,
+		"entries_received", st.Received - st.Refused, "entries_refused", st.Refused, "entries_sent", st.Pushed, "seconds", st.Elapsed.Seconds()}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -77,7 +78,7 @@ func (r *Runner) tellAndCut(p peer.ID) {
 		err := r.tell(ctx, p)
 		cancel()
 		if err != nil && r.ctx.Err() == nil {
-			r.opt.Logf("telling %s of its revocation: %v", short(p.String()), err)
+			r.log.Warn(fmt.Sprintf("telling %s of its revocation: %v", short(p.String()), err))
 		}
 		r.h.Network().ClosePeer(p)
 		r.event(GateEvent{Peer: p, Decision: Disconnected})
@@ -142,7 +143,7 @@ func (r *Runner) serveTold(s network.Stream) {
 		raws = append(raws, raw)
 	}
 	if _, err := r.core.IngestFromPeer(r.ctx, s.Conn().RemotePeer(), raws); err != nil && r.ctx.Err() == nil {
-		r.opt.Logf("what a member's node told of this device's revocation: %v", err)
+		r.log.Warn(fmt.Sprintf("what a member's node told of this device's revocation: %v", err))
 	}
 	s.Write([]byte{1})
 }

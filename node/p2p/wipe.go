@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -12,8 +13,8 @@ import (
 // one did. The runner reconciles with each peer as it connects; a peer
 // that takes the revocation cuts this node off at once, so delivery is
 // read from the runner's own count of entries pushed.
-func SendRevocation(ctx context.Context, n Core, peers []string, lan bool, logf func(string, ...any)) (bool, error) {
-	r, err := Start(ctx, n, RunOptions{Listen: []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}, Peers: peers, MDNS: lan, Logf: logf})
+func SendRevocation(ctx context.Context, n Core, peers []string, lan bool, log *slog.Logger) (bool, error) {
+	r, err := Start(ctx, n, RunOptions{Listen: []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}, Peers: peers, MDNS: lan, Log: log})
 	if err != nil {
 		return false, err
 	}

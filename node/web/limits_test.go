@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/murmurnet/murmur/node/logs"
 )
 
 // A stranger's guesses use up its own ration, not the person's at this
@@ -38,7 +41,7 @@ func TestPassphraseGuessesAreRationedByAddress(t *testing.T) {
 func TestWrongPassphrasesAreLogged(t *testing.T) {
 	f := newFixture(t)
 	var logged []string
-	f.srv.Config.Handler.(*Server).opt.Logf = func(format string, args ...any) { logged = append(logged, format) }
+	f.srv.Config.Handler.(*Server).opt.Log = logs.Printf(func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) })
 	c := f.browser()
 	f.do(c, "POST", "/unlock", url.Values{"passphrase": {"guess one"}}, nil)
 	f.do(c, "POST", "/unlock", url.Values{"passphrase": {"guess two"}}, nil)

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -50,9 +51,9 @@ type Options struct {
 	// TLS: the interface is served over TLS (beyond this computer): its
 	// cookies are Secure, and a write's Origin is https.
 	TLS bool
-	// Logf, if set, is told of wrong passphrases given (a line a minute at
+	// Log, if set, is told of wrong passphrases given (a line a minute at
 	// most).
-	Logf func(format string, args ...any)
+	Log *slog.Logger
 }
 
 // Server serves the interface of one node.
@@ -473,7 +474,7 @@ func clientAddr(r *http.Request) netip.Addr {
 // logWrong notes a wrong passphrase from addr, and logs the count, a line
 // a minute at most.
 func (s *Server) logWrong(addr netip.Addr) {
-	if s.opt.Logf == nil {
+	if s.opt.Log == nil {
 		return
 	}
 	s.mu.Lock()
@@ -490,7 +491,7 @@ func (s *Server) logWrong(addr netip.Addr) {
 	s.wrong, s.wrongLog = map[string]int{}, now
 	s.mu.Unlock()
 	slices.Sort(parts)
-	s.opt.Logf("web interface: wrong passphrases given: %s", strings.Join(parts, ", "))
+	s.opt.Log.Warn("web interface: wrong passphrases given: " + strings.Join(parts, ", "))
 }
 
 // lock locks the interface: every session of it, not only this one (a
