@@ -499,8 +499,9 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		needed := n.state.Governance().Needed
 		r := joinReply{Status: "pending", Message: fmt.Sprintf("%d of %d approvals", o.Approvals, needed), Approvals: o.Approvals, Needed: needed}
 		if wrote {
-			r.note = fmt.Sprintf("%q joined with an invite of this node and awaits the other stewards' approval (%d of %d): each approves with murmur approve %q",
-				o.Name, o.Approvals, needed, o.Name)
+			id := o.ID.String()[:8]
+			r.note = fmt.Sprintf("organisation %s joined with an invite of this node and awaits the other stewards' approval (%d of %d): each approves with murmur approve %s",
+				id, o.Approvals, needed, id)
 		}
 		return r
 	}
@@ -513,7 +514,8 @@ func (n *Node) answerJoin(ctx context.Context, from, self peer.ID, r io.Reader) 
 		reply.Addrs = info.Addrs
 	}
 	if wrote {
-		reply.note = fmt.Sprintf("%q joined the network with an invite of this node", req.OrgName)
+		org, _ := n.state.Standing(joiner)
+		reply.note = fmt.Sprintf("organisation %s's device %s joined the network with an invite of this node", org.String()[:8], joiner.String()[:8])
 	}
 	return reply
 }

@@ -103,18 +103,19 @@ func (n *Node) formerPeer(p peer.ID) bool {
 	return known && !stands
 }
 
-// PeerOrg is the organisation (its ID) whose device with standing p is
-// the node of; false if p is no such node.
-func (n *Node) PeerOrg(p peer.ID) (string, bool) {
+// PeerMember is the organisation and the device (their IDs) whose node p
+// is; member is false if the device has no standing (device is still
+// its key, if p names one).
+func (n *Node) PeerMember(p peer.ID) (org, device string, member bool) {
 	k, ok := peerDevice(p)
 	if !ok {
-		return "", false
+		return "", "", false
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	org, ok := n.state.Standing(k)
+	o, ok := n.state.Standing(k)
 	if !ok {
-		return "", false
+		return "", k.String(), false
 	}
-	return org.String(), true
+	return o.String(), k.String(), true
 }

@@ -60,13 +60,6 @@ func (n *Node) memberPeers() []peer.ID {
 }
 
 // deviceName names a device for a log line: its organisation's name.
-func (n *Node) deviceName(p peer.ID) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.deviceNameLocked(p)
-}
-
-// deviceNameLocked is deviceName for a caller that holds n.mu.
 func (n *Node) deviceNameLocked(p peer.ID) string {
 	k, ok := peerDevice(p)
 	if !ok {
@@ -618,7 +611,24 @@ func (n *Node) MemberPeers() []peer.ID { return n.memberPeers() }
 func (n *Node) OtherMembers() bool { return n.otherMembers() }
 
 // DeviceName is how log lines name p's device.
-func (n *Node) DeviceName(p peer.ID) string { return n.deviceName(p) }
+//
+// Log lines name a node by its organisation's ID and its device's, as
+// `murmur members` prints them (the first 8 characters), never by name:
+// lines are kept in clear (in a journal, in a file) where the database is
+// sealed, and must not hold the list of who is in the network.
+func (n *Node) DeviceName(p peer.ID) string {
+	k, ok := peerDevice(p)
+	if !ok {
+		return "node " + short(p.String())
+	}
+	n.mu.Lock()
+	org, member := n.state.Standing(k)
+	n.mu.Unlock()
+	if !member {
+		return "device " + k.String()[:8]
+	}
+	return fmt.Sprintf("organisation %s's device %s", org.String()[:8], k.String()[:8])
+}
 
 // WithIndex calls fn with the reconciliation index.
 func (n *Node) WithIndex(fn func(x *msync.Index)) {

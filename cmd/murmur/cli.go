@@ -24,6 +24,14 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // exitCode maps an error to the contract's exit status.
+// loggedError is an error a command has already written through its
+// logger (murmur run --log-format json: a collector reads every line of
+// standard error as JSON); main does not print it again.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
+
 func exitCode(err error) int {
 	var u usageError
 	switch {

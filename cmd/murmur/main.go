@@ -174,7 +174,8 @@ func run(e *env, args []string) int {
 		return 0
 	}
 	err := cmd.run(e, rest)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	var said loggedError
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, &said) {
 		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, plainError(err))
 	}
 	return exitCode(err)

@@ -29,7 +29,7 @@ import (
 	"github.com/murmurnet/murmur/node/web"
 )
 
-func cmdRun(e *env, args []string) error {
+func cmdRun(e *env, args []string) (err error) {
 	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay] [--ui-listen ADDR] [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", p2p.DefaultPort))
@@ -38,7 +38,7 @@ func cmdRun(e *env, args []string) error {
 	relay := c.Bool("relay", false, "introduce members' nodes behind NAT to each other (circuit relay for members only; for a node others can reach, such as a server: see README)")
 	announce := c.list("announce", "an address where other members' nodes can reach this one: a public IP address with a port, like /ip4/203.0.113.7/tcp/4721 or /ip4/203.0.113.7/udp/4721/quic-v1 (repeatable, at most 8); every member's node learns it")
 	logFormat := c.String("log-format", "text", "how the node's log lines (on standard error) are written: text, for a person, or json, one object a line, for a log collector")
-	logLevel := c.String("log-level", "info", "the least important lines written: debug (every sync and gossip delivery), info, warn or error")
+	logLevel := c.String("log-level", "info", "which lines are written: error (only what went wrong and stopped something), warn (also what went wrong), info (also what the node did: connections, syncs that moved entries), or debug (also every sync and every entry received live)")
 	metricsAt := c.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics: a loopback address and a port, such as 127.0.0.1:9721 (this computer only: scrape it from here, or through an SSH tunnel)")
 	uiListen := c.String("ui-listen", web.DefaultAddr, "where the web interface listens: an IP address and a port, or off for none. On loopback (the default) it is for this computer only, at http://ADDR/; any other address is served over TLS, at https://ADDR/, with this node's own certificate, whose fingerprint murmur run prints (see README)")
 	if _, err := c.parseArgs(args); err != nil {
@@ -67,6 +67,24 @@ func cmdRun(e *env, args []string) error {
 	log, err := logs.New(e.stderr, logs.Options{Format: *logFormat, Level: level, Clean: plainText})
 	if err != nil {
 		return usagef("--log-format: %v", err)
+	}
+	if strings.EqualFold(*logFormat, "json") {
+		// Why the node stopped is a line of the log too, as JSON.
+		defer func() {
+			if err != nil && !errors.Is(err, flag.ErrHelp) {
+				log.Error(plainError(err))
+				err = loggedError{err}
+			}
+		}()
+	}
+	// The metrics' port is taken before the node starts: a port in use
+	// is said before the node has met anyone.
+	var metricsLn net.Listener
+	if *metricsAt != "" {
+		if metricsLn, err = listenLocal(*metricsAt); err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer metricsLn.Close()
 	}
 	runLog.Store(log)
 	defer runLog.Store(nil)
@@ -121,9 +139,20 @@ func cmdRun(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	closed := false
+	defer func() {
+		if !closed { // (an error below)
+			r.Close()
+		}
+	}()
 	st := n.Status()
 	addrs := r.Addrs()
-	fmt.Fprintf(e.stdout, "Murmur node of %s is running in %q.\n", st.OrgName, st.NetworkName)
+	if isTerminalOut(e.stdout) {
+		fmt.Fprintf(e.stdout, "Murmur node of %s is running in %q.\n", st.OrgName, st.NetworkName)
+	} else {
+		// Into a journal or a file, kept in clear: no names (see logs).
+		fmt.Fprintf(e.stdout, "Murmur node of organisation %s is running in network %s (murmur status names them).\n", st.Org[:8], st.Network[:8])
+	}
 	fmt.Fprintf(e.stdout, "Listening on:\n")
 	for _, a := range addrs {
 		fmt.Fprintf(e.stdout, "  %s\n", a)
@@ -140,25 +169,21 @@ func cmdRun(e *env, args []string) error {
 	if *relay {
 		fmt.Fprintf(e.stdout, "This node introduces members' nodes behind NAT to each other (relay for members only).\n")
 	}
-	if *metricsAt != "" {
-		at, stop, err := serveMetrics(n, r, *metricsAt, log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		fmt.Fprintf(e.stdout, "Metrics (this computer only): http://%s/metrics\n", at)
+	if metricsLn != nil {
+		defer serveMetrics(metricsLn, n, r, log)()
+		fmt.Fprintf(e.stdout, "Metrics (this computer only): http://%s/metrics\n", metricsLn.Addr())
 	}
 	stopUI := func() {}
 	if *uiListen != "off" {
-		stop, err := serveUI(n, dir, *uiListen, log)
+		at, stop, err := serveUI(n, dir, *uiListen, log)
 		switch {
 		case err == nil:
 			defer stop() // (first thing on Ctrl-C too, below)
 			stopUI = stop
-			url := "http://" + *uiListen + "/"
-			if uiOverTLS(*uiListen) {
+			url := "http://" + at + "/"
+			if uiOverTLS(at) {
 				_, fp, _ := n.WebCertificate()
-				url = "https://" + *uiListen + "/"
+				url = "https://" + at + "/"
 				fmt.Fprintf(e.stdout, "Web interface, over TLS: %s\nIts certificate's SHA-256 fingerprint (check that the browser shows the same before giving the passphrase):\n  %s\n", url, fp)
 			} else {
 				fmt.Fprintf(e.stdout, "Web interface (this computer only): %s\n", url)
@@ -179,6 +204,7 @@ func cmdRun(e *env, args []string) error {
 	<-e.ctx.Done()
 	log.Info("stopping...")
 	stopUI()
+	closed = true
 	done := make(chan error, 1)
 	go func() { done <- r.Close() }()
 	select {
@@ -238,34 +264,34 @@ func uiOverTLS(addr string) bool {
 // runs, where its web interface is (murmur ui reads it).
 const uiAddrName = "ui.addr"
 
-// serveUI serves n's web interface at addr until stop is called.
-func serveUI(n *node.Node, dir, addr string, log *slog.Logger) (stop func(), err error) {
+// serveUI serves n's web interface at addr until stop is called; at is
+// addr with the port the system chose for port 0.
+func serveUI(n *node.Node, dir, addr string, log *slog.Logger) (at string, stop func(), err error) {
 	log = logs.Or(log)
 	secure := uiOverTLS(addr)
 	if secure {
 		// Without a passphrase, the lock opens for anyone: beyond this
 		// computer, that would give strangers a steward's powers.
 		if protected, err := n.Protected(); err != nil || !protected {
-			return nil, fmt.Errorf("this node has no passphrase, so its web interface cannot be locked: it is served to this computer only (give --ui-listen a loopback address, such as %s)", web.DefaultAddr)
+			return "", nil, fmt.Errorf("this node has no passphrase, so its web interface cannot be locked: it is served to this computer only (give --ui-listen a loopback address, such as %s)", web.DefaultAddr)
 		}
 	}
-	s, err := web.New(n, web.Options{Addr: addr, TLS: secure, Log: log})
+	ln, err := listenLocal(addr)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	at = ln.Addr().String()
+	s, err := web.New(n, web.Options{Addr: at, TLS: secure, Log: log})
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%s is in use (by another program, or another Murmur node on this computer)", addr)
-		}
-		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
+		ln.Close()
+		return "", nil, err
 	}
 	ln = web.LimitConnections(ln)
 	if secure {
 		cert, _, err := n.WebCertificate()
 		if err != nil {
 			ln.Close()
-			return nil, err
+			return "", nil, err
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	}
@@ -275,14 +301,27 @@ func serveUI(n *node.Node, dir, addr string, log *slog.Logger) (stop func(), err
 			log.Error(fmt.Sprintf("the web interface stopped: %v", err))
 		}
 	}()
-	os.WriteFile(filepath.Join(dir, uiAddrName), []byte(addr+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, uiAddrName), []byte(at+"\n"), 0o600)
 	var once gosync.Once
-	return func() {
+	return at, func() {
 		once.Do(func() {
 			srv.Close() // (live feeds never go idle: no Shutdown)
 			os.Remove(filepath.Join(dir, uiAddrName))
 		})
 	}, nil
+}
+
+// listenLocal listens on addr (an IP address and a port) for one of the
+// node's own servers, saying plainly when another program has the port.
+func listenLocal(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is in use (by another program, or another Murmur node on this computer)", addr)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
+	}
+	return ln, nil
 }
 
 // runLog is murmur run's logger while it runs: main's SIGHUP line goes
@@ -299,7 +338,7 @@ func checkMetricsAt(addr string) error {
 	}
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return fmt.Errorf("give a loopback address and a port, such as 127.0.0.1:9721")
+		return fmt.Errorf("give a loopback IP address and a port, such as 127.0.0.1:9721 (an address, not a name such as localhost)")
 	}
 	if !ap.Addr().IsLoopback() {
 		return fmt.Errorf("metrics are served on this computer only (127.0.0.1 or ::1); scrape them from here, or through an SSH tunnel")
@@ -307,20 +346,14 @@ func checkMetricsAt(addr string) error {
 	return nil
 }
 
-// serveMetrics serves the node's metrics at http://at/metrics until stop
-// is called (at is addr, with the port the system chose for port 0).
-func serveMetrics(n *node.Node, r *p2p.Runner, addr string, log *slog.Logger) (at string, stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("--metrics: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(n, r, time.Now))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: stdlog.New(io.Discard, "", 0)}
+// serveMetrics serves the node's metrics on ln until stop is called.
+func serveMetrics(ln net.Listener, n *node.Node, r *p2p.Runner, log *slog.Logger) (stop func()) {
+	h := metrics.Handler(n, r, time.Now, ln.Addr().String())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: stdlog.New(io.Discard, "", 0)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error(fmt.Sprintf("the metrics stopped: %v", err))
 		}
 	}()
-	return ln.Addr().String(), func() { srv.Close() }, nil
+	return func() { srv.Close() }
 }

@@ -24,8 +24,8 @@ var Formats = []string{"text", "json"}
 
 // Options choose how lines are written.
 type Options struct {
-	// Format is "text" (the default: "15:04:05 message", in local time,
-	// the level named when it is not info) or "json" (one object a line:
+	// Format is "text" (the default: "2006-01-02 15:04:05 message", in
+	// local time, the level named when it is not info) or "json" (one object a line:
 	// time, level, msg and the line's fields).
 	Format string
 	// Level is the least level written (slog.LevelInfo if zero).
@@ -41,7 +41,7 @@ func New(w io.Writer, o Options) (*slog.Logger, error) {
 	if clean == nil {
 		clean = func(s string) string { return s }
 	}
-	switch o.Format {
+	switch strings.ToLower(o.Format) {
 	case "", "text":
 		return slog.New(&text{w: w, level: o.Level, clean: clean, mu: new(gosync.Mutex)}), nil
 	case "json":
@@ -116,8 +116,9 @@ func levelWord(l slog.Level) string {
 	return ""
 }
 
-// text writes a line for a person: the local time to the second, the
-// level when it is not info, and the message. A line's fields are in
+// text writes a line for a person: the local date and time to the
+// second (a log file spans days), the level when it is not info, and the
+// message. A line's fields are in
 // its message already, in words; the JSON lines carry them apart for
 // collectors.
 type text struct {
@@ -135,7 +136,7 @@ func (h *text) Handle(_ context.Context, r slog.Record) error {
 		t = time.Now()
 	}
 	var b strings.Builder
-	b.WriteString(t.Local().Format("15:04:05 "))
+	b.WriteString(t.Local().Format("2006-01-02 15:04:05 "))
 	b.WriteString(levelWord(r.Level))
 	b.WriteString(h.clean(r.Message))
 	b.WriteByte('\n')

@@ -20,7 +20,8 @@ func TestTextIsForAPerson(t *testing.T) {
 	l.Info("synced with x", "peer", "12D3")
 	l.Warn("sync failed", "err", errors.New("boom"))
 	l.Error("broken")
-	want := regexp.MustCompile(`^\d\d:\d\d:\d\d SYNCED WITH X\n\d\d:\d\d:\d\d warning: SYNC FAILED\n\d\d:\d\d:\d\d error: BROKEN\n$`)
+	at := `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d `
+	want := regexp.MustCompile(`^` + at + `SYNCED WITH X\n` + at + `warning: SYNC FAILED\n` + at + `error: BROKEN\n$`)
 	if !want.MatchString(b.String()) {
 		t.Errorf("text lines:\n%s", b.String())
 	}
@@ -50,6 +51,9 @@ func TestLevelsAndFormatsAreChecked(t *testing.T) {
 	}
 	if _, err := ParseLevel("loud"); err == nil {
 		t.Error("ParseLevel(loud) took it")
+	}
+	if _, err := New(&strings.Builder{}, Options{Format: "JSON"}); err != nil {
+		t.Errorf("format JSON: %v", err)
 	}
 	if _, err := New(&strings.Builder{}, Options{Format: "xml"}); err == nil {
 		t.Error("format xml taken")

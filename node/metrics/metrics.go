@@ -14,8 +14,11 @@
 package metrics
 
 import (
+	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -30,9 +33,9 @@ import (
 // Source is what the metrics are read from: the node and its runner.
 type Source interface {
 	Status() node.StatusInfo
-	// PeerOrg is the organisation whose device with standing p is the
-	// node of.
-	PeerOrg(p peer.ID) (org string, ok bool)
+	// PeerMember is the organisation and the device whose node p is;
+	// member is false if the device has no standing.
+	PeerMember(p peer.ID) (org, device string, member bool)
 }
 
 // Runner is the running node's side of Source.
@@ -43,14 +46,30 @@ type Runner interface {
 	Scores() map[peer.ID]float64
 }
 
-// Handler serves the metrics of n, run by r; now is the clock the time
-// since each contact is measured on.
-func Handler(n Source, r Runner, now func() time.Time) http.Handler {
+// Handler serves the metrics of n, run by r, at /metrics; now is the
+// clock the time since each contact is measured on. at is the loopback
+// address (IP and port) it is served at: a request that names another
+// host is refused (421), so that a web page whose name was made to point
+// at this computer (DNS rebinding) cannot read them through the browser.
+func Handler(n Source, r Runner, now func() time.Time, at string) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{n: n, r: r, now: now},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	serve := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	hosts := map[string]bool{at: true}
+	if ap, err := netip.ParseAddrPort(at); err == nil {
+		hosts[fmt.Sprintf("localhost:%d", ap.Port())] = true
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, req *http.Request) {
+		if !hosts[strings.ToLower(req.Host)] {
+			http.Error(w, "This address does not serve Murmur's metrics.", http.StatusMisdirectedRequest)
+			return
+		}
+		serve.ServeHTTP(w, req)
+	})
+	return mux
 }
 
 var (
@@ -65,7 +84,9 @@ var (
 	delivered = prometheus.NewDesc("murmur_gossip_delivered_total",
 		"Entries the live path (gossip) took in and forwarded.", nil, nil)
 	dropped = prometheus.NewDesc("murmur_gossip_dropped_total",
-		"Entries the live path did not forward, by reason: invalid, repeat, rate, waiting, not_kept.", []string{"reason"}, nil)
+		"Entries the live path dropped, by reason: invalid (the sender is blamed), repeat (held already), rate (beyond what its author may send at once: reconciliation brings it), not_kept (not stored: the waiting pool full, or the node stopping).", []string{"reason"}, nil)
+	waiting = prometheus.NewDesc("murmur_gossip_waiting_total",
+		"Entries the live path kept but did not forward because they wait for an entry they depend on (usually accepted moments later, when it arrives).", nil, nil)
 	sessions = prometheus.NewDesc("murmur_sync_sessions_total",
 		"Reconciliation sessions, by who started them (here: this node; peer: the other) and how they ended (ok, failed).", []string{"started", "result"}, nil)
 	rounds = prometheus.NewDesc("murmur_sync_rounds_total",
@@ -73,9 +94,9 @@ var (
 	syncBytes = prometheus.NewDesc("murmur_sync_bytes_total",
 		"Bytes of reconciliation sessions, entries included, by direction (sent, received).", []string{"direction"}, nil)
 	score = prometheus.NewDesc("murmur_gossip_peer_score",
-		"Gossip score of each peer of the network's topic: 0 for an honest node; below -100 it is sent no gossip, below -400 it is ignored for a while.", []string{"peer"}, nil)
+		"Gossip score of each member device's node this node exchanges entries with live: 0 for an honest node; below -100 it is sent no gossip, below -400 it is ignored for a while.", []string{"device"}, nil)
 	sinceContact = prometheus.NewDesc("murmur_member_seconds_since_contact",
-		"Seconds since this node last synced with a node of each admitted member organisation (+Inf: never); 0 while one of its nodes is connected.", []string{"org"}, nil)
+		"Seconds since this node was last in contact (connected, or a sync that ended well) with a node of each admitted member organisation; 0 while one is connected, +Inf if never.", []string{"org"}, nil)
 )
 
 type collector struct {
@@ -85,7 +106,7 @@ type collector struct {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{peersConnected, entries, written, received, delivered, dropped, sessions, rounds, syncBytes, score, sinceContact} {
+	for _, d := range []*prometheus.Desc{peersConnected, entries, written, received, delivered, dropped, waiting, sessions, rounds, syncBytes, score, sinceContact} {
 		ch <- d
 	}
 }
@@ -100,7 +121,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	members := 0
 	connected := map[string]bool{} // organisations with a node connected now
 	for _, p := range c.r.Peers() {
-		if org, ok := c.n.PeerOrg(p); ok {
+		if org, _, ok := c.n.PeerMember(p); ok {
 			members++
 			connected[org] = true
 		}
@@ -129,6 +150,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(received, k.ReceivedSync, "sync")
 	counter(delivered, k.Delivered)
 	for d := range p2p.Drop(len(k.Dropped)) {
+		if d == p2p.DropWaiting {
+			counter(waiting, k.Dropped[d])
+			continue
+		}
 		counter(dropped, k.Dropped[d], d.String())
 	}
 	for here, who := range []string{"peer", "here"} {
@@ -141,6 +166,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(syncBytes, k.ReceivedBytes, "received")
 	scores := c.r.Scores()
 	for _, p := range c.r.GossipPeers() {
-		gauge(score, scores[p], p.String()) // (0 until scored: a second after it joins)
+		_, device, _ := c.n.PeerMember(p)
+		if device == "" {
+			device = p.String()
+		}
+		gauge(score, scores[p], device) // (0 until scored: a second after it joins)
 	}
 }

@@ -242,8 +242,11 @@ func TestFailedSessionsAreLogged(t *testing.T) {
 	})
 	a, b := nodes[0], nodes[1]
 	waitFor(t, 30*time.Second, "B admitted", func() bool { return b.n.Status().Admitted })
-	// Each side names the other by its organisation.
-	aID, bID := a.n.Status().OrgName, b.n.Status().OrgName
+	// Each side names the other by its organisation's and device's IDs.
+	aID, bID := b.n.DeviceName(a.r.Host().ID()), a.n.DeviceName(b.r.Host().ID())
+	if !strings.HasPrefix(bID, "organisation "+b.n.Org().String()[:8]+"'s device "+b.n.Device().String()[:8]) {
+		t.Fatalf("A names B's node %q", bID)
+	}
 	waitFor(t, 10*time.Second, "a success line on each side", func() bool {
 		return la.find("synced with "+bID, " received") != "" && lb.find("synced with "+aID, " received") != ""
 	})

@@ -22,9 +22,12 @@ func (s connectedNotes) say(p peer.ID, how network.Connectedness) bool {
 }
 
 // changed notes a change of p's connectedness: once p has no connection
-// left, its next connection is news again.
-func (s connectedNotes) changed(p peer.ID, how network.Connectedness) {
+// left, its next connection is news again. It reports whether the loss
+// is news: p's connection was said.
+func (s connectedNotes) changed(p peer.ID, how network.Connectedness) (lost bool) {
 	if how == network.NotConnected {
+		_, lost = s[p]
 		delete(s, p)
 	}
+	return lost
 }

@@ -62,7 +62,7 @@ type Core interface {
 	MemberPeers() []peer.ID
 	// OtherMembers: some device other than this one has standing.
 	OtherMembers() bool
-	// DeviceName is how log lines name p's device.
+	// DeviceName is how log lines name p's node: by IDs, never by name.
 	DeviceName(p peer.ID) string
 
 	// Entries.

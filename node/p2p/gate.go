@@ -320,10 +320,10 @@ func (r *Runner) enforce(before map[peer.ID]bool) map[peer.ID]bool {
 		cut := st == former || (st == stranger && r.gated && !r.inboundStreams(p))
 		switch {
 		case cut && st == former:
-			r.log.Info(fmt.Sprintf("disconnecting %s: %v", short(p.String()), st))
+			r.log.Info(fmt.Sprintf("disconnecting %s: %v", r.core.DeviceName(p), st))
 			r.tellAndCut(p) // it hears of its revocation first (told.go)
 		case cut:
-			r.log.Info(fmt.Sprintf("disconnecting %s: %v", short(p.String()), st))
+			r.log.Info(fmt.Sprintf("disconnecting %s: %v", r.core.DeviceName(p), st))
 			r.h.Network().ClosePeer(p)
 			r.event(GateEvent{Peer: p, Decision: Disconnected})
 		case st == member && before[p]:

@@ -157,7 +157,7 @@ func CompleteJoin(ctx context.Context, j Joiner, opt JoinOptions) error {
 			next, wait = wait, min(2*wait, 4*askEvery)
 			backoff = time.Second
 		default:
-			log.Warn(fmt.Sprintf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second)))
+			log.Info(fmt.Sprintf("cannot reach the inviter's node yet (%s): it may be stopped or elsewhere, not have opened this invite yet (a running node does within seconds of the invite), or the code may be used or expired; trying again in %v", unreached(err, target.Addrs), backoff.Round(time.Second)))
 			next, backoff = backoff, min(2*backoff, time.Minute)
 		}
 		select {

@@ -253,7 +253,7 @@ func (r *Runner) writeContact(p peer.ID, at time.Time, how store.Via, addrs [][]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.core.RecordContact(ctx, k, at, how, addrs...); err != nil && !errors.Is(err, store.ErrClosed) {
-		r.log.Warn(fmt.Sprintf("remembering where %s was reached: %v", short(p.String()), err))
+		r.log.Warn(fmt.Sprintf("remembering where %s was reached: %v", r.core.DeviceName(p), err))
 		return
 	}
 	r.book.mu.Lock()

@@ -44,14 +44,14 @@ func (r *Runner) validate(from peer.ID, raw []byte) (msync.Verdict, *crdt.Entry)
 	if v == msync.Accept {
 		r.count.delivered.Add(1)
 		r.count.receivedGossip.Add(1)
-		r.log.Debug(fmt.Sprintf("took in entry %s from %s's node by gossip", short(e.ID().String()), r.core.DeviceName(from)), "entry", e.ID().String(), "peer", from.String())
+		r.log.Debug(fmt.Sprintf("took in entry %s from %s by gossip", short(e.ID().String()), r.core.DeviceName(from)), "entry", e.ID().String(), "peer", from.String())
 		return v, e
 	}
 	r.count.dropped[drop].Add(1)
 	if drop == DropWaiting {
 		r.count.receivedGossip.Add(1) // (kept)
 	}
-	r.log.Debug(fmt.Sprintf("did not forward an entry from %s's node: %s", r.core.DeviceName(from), dropWords[drop]), "peer", from.String(), "reason", drop.String())
+	r.log.Debug(fmt.Sprintf("did not forward an entry from %s: %s", r.core.DeviceName(from), dropWords[drop]), "peer", from.String(), "reason", drop.String())
 	return v, e
 }
 

@@ -542,7 +542,6 @@ func (r *Runner) logSession(p peer.ID, st msync.Stats, err error) {
 		return
 	}
 	if r.ctx.Err() != nil || errors.Is(err, msync.ErrBusy) {
-		r.log.Debug(fmt.Sprintf("a sync with %s stopped: %v", who, err), sessionAttrs(p, st)...)
 		return // closing, or the peer's own session does the work
 	}
 	if st.RecvBytes == 0 && !errors.Is(err, msync.ErrIdle) {
@@ -955,7 +954,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// Admitted, and the double-funding check's secret not here yet (or
 		// not the anchored one): any member's node can hand it over.
 		if err := r.fetchSecret(p); err != nil {
-			r.log.Warn(fmt.Sprintf("asking %s for the network secret: %v", short(p.String()), err))
+			r.log.Warn(fmt.Sprintf("asking %s for the network secret: %v", r.core.DeviceName(p), err))
 		}
 	}
 	if err == nil && r.core.RecoveryPending() && !lackedNothing(st) && r.core.KnownMemberPeer(p) {
@@ -964,11 +963,11 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// resume after a sync with a member that lacked nothing
 		// (node/repair.go): the next periodic one with this member, say, now
 		// it has them.
-		r.log.Warn(fmt.Sprintf("%s's node lacked entries this node holds: this device writes again once a member's node holds all it holds", r.core.DeviceName(p)))
+		r.log.Warn(fmt.Sprintf("%s lacked entries this node holds: this device writes again once a member's node holds all it holds", r.core.DeviceName(p)))
 	} else if err == nil && r.core.KnownMemberPeer(p) && r.core.EndRecovery() {
 		// The rebuilt database holds all this member holds, this
 		// device's own entries included: it may write again (node/repair.go).
-		r.log.Info(fmt.Sprintf("caught up with %s's node since the database was rebuilt: this device writes again", r.core.DeviceName(p)))
+		r.log.Info(fmt.Sprintf("caught up with %s since the database was rebuilt: this device writes again", r.core.DeviceName(p)))
 		r.recheckSoon()
 		if len(r.opt.Announce) > 0 {
 			if err := r.core.PublishAddressHint(r.opt.Announce, r.opt.Relay); err != nil {
@@ -980,7 +979,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 		// Admitted: bodies held back while the organisation awaited
 		// admission (bodies.go).
 		if err := r.fetchBodies(p); err != nil {
-			r.log.Warn(fmt.Sprintf("asking %s for the content held back before admission: %v", short(p.String()), err))
+			r.log.Warn(fmt.Sprintf("asking %s for the content held back before admission: %v", r.core.DeviceName(p), err))
 		}
 	}
 	switch {
@@ -990,7 +989,7 @@ func (r *Runner) syncOne(p peer.ID) (busy bool) {
 	case st.Elapsed == 0:
 		// No session began (the stream did not open), so logSession said
 		// nothing.
-		r.log.Warn(fmt.Sprintf("could not start syncing with %s: %v", short(p.String()), err))
+		r.log.Warn(fmt.Sprintf("could not start syncing with %s: %v", r.core.DeviceName(p), err))
 	}
 	return false
 }
@@ -1032,9 +1031,10 @@ func (r *Runner) subscribeConnections() error {
 					return
 				}
 				if ch, ok := ev.(event.EvtPeerConnectednessChanged); ok {
-					said.changed(ch.Peer, ch.Connectedness)
+					if said.changed(ch.Peer, ch.Connectedness) {
+						r.log.Info(fmt.Sprintf("no longer connected to %s", r.core.DeviceName(ch.Peer)), "peer", ch.Peer.String())
+					}
 					if ch.Connectedness != network.Connected && r.core.MemberPeer(ch.Peer) {
-						r.log.Debug(fmt.Sprintf("no longer connected to %s", r.core.DeviceName(ch.Peer)), "peer", ch.Peer.String())
 						r.lost(ch.Peer)
 					}
 					continue
@@ -1076,7 +1076,7 @@ func (r *Runner) keepConnected(ai peer.AddrInfo) {
 	for {
 		if !r.core.MemberPeer(ai.ID) {
 			if !told {
-				r.log.Info(fmt.Sprintf("not connecting to %s: not a member's node as far as this node knows (yet)", short(ai.ID.String())))
+				r.log.Info(fmt.Sprintf("not connecting to %s: not a member's node as far as this node knows (yet)", r.core.DeviceName(ai.ID)))
 				told = true
 			}
 			select {

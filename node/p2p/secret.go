@@ -62,7 +62,7 @@ func (r *Runner) fetchSecret(p peer.ID) error {
 	case err != nil || !kept:
 		return err
 	case replaced:
-		r.log.Warn(fmt.Sprintf("the network's secret held here was not the one the stewards anchored: replaced with the one from %s (grants recorded here under the old one cannot be compared)", short(p.String())))
+		r.log.Warn(fmt.Sprintf("the network's secret held here was not the one the stewards anchored: replaced with the one from %s (grants recorded here under the old one cannot be compared)", r.core.DeviceName(p)))
 		return nil
 	}
 	r.log.Info(fmt.Sprintf("received the network's secret from %s: the double-funding check (murmur grant) is ready", r.core.DeviceName(p)))

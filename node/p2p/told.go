@@ -78,7 +78,7 @@ func (r *Runner) tellAndCut(p peer.ID) {
 		err := r.tell(ctx, p)
 		cancel()
 		if err != nil && r.ctx.Err() == nil {
-			r.log.Warn(fmt.Sprintf("telling %s of its revocation: %v", short(p.String()), err))
+			r.log.Warn(fmt.Sprintf("telling %s of its revocation: %v", r.core.DeviceName(p), err))
 		}
 		r.h.Network().ClosePeer(p)
 		r.event(GateEvent{Peer: p, Decision: Disconnected})

@@ -41,11 +41,24 @@ func TestPassphraseGuessesAreRationedByAddress(t *testing.T) {
 func TestWrongPassphrasesAreLogged(t *testing.T) {
 	f := newFixture(t)
 	var logged []string
-	f.srv.Config.Handler.(*Server).opt.Log = logs.Printf(func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) })
+	s := f.srv.Config.Handler.(*Server)
+	s.opt.Log = logs.Printf(func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) })
+	var due []func()
+	s.after = func(_ time.Duration, f func()) { due = append(due, f) }
 	c := f.browser()
 	f.do(c, "POST", "/unlock", url.Values{"passphrase": {"guess one"}}, nil)
 	f.do(c, "POST", "/unlock", url.Values{"passphrase": {"guess two"}}, nil)
-	if len(logged) != 1 || !strings.Contains(logged[0], "wrong passphrases") {
+	f.do(c, "POST", "/unlock", url.Values{"passphrase": {"guess three"}}, nil)
+	if len(logged) != 1 || !strings.Contains(logged[0], "wrong passphrases") || !strings.Contains(logged[0], "1 from") {
+		t.Fatalf("logged: %q", logged)
+	}
+	// The guesses within the minute are told when it is up, even if no
+	// guess follows.
+	if len(due) != 1 {
+		t.Fatalf("%d lines due", len(due))
+	}
+	due[0]()
+	if len(logged) != 2 || !strings.Contains(logged[1], "2 from") {
 		t.Fatalf("logged: %q", logged)
 	}
 }

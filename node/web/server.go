@@ -70,9 +70,11 @@ type Server struct {
 
 	mu       gosync.Mutex
 	sessions map[string]*session
-	feeds    int            // live feeds open
-	wrong    map[string]int // wrong passphrases by address, since wrongLog
-	wrongLog time.Time      // when they were last logged
+	feeds    int                         // live feeds open
+	wrong    map[string]int              // wrong passphrases by address, since wrongLog
+	wrongLog time.Time                   // when they were last logged
+	wrongDue bool                        // a line is due when the minute is up
+	after    func(time.Duration, func()) // time.AfterFunc (tests: their own)
 }
 
 type session struct {
@@ -128,7 +130,7 @@ func New(n *node.Node, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{n: n, opt: opt, cats: cats, sessions: map[string]*session{},
-		tries: newGuessers(opt.Now), wrong: map[string]int{},
+		tries: newGuessers(opt.Now), wrong: map[string]int{}, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 		hosts: map[string]bool{opt.Addr: true}, cookie: sessionCookie(port)}
 	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		s.hosts[h+":"+port] = true
@@ -472,26 +474,43 @@ func clientAddr(r *http.Request) netip.Addr {
 }
 
 // logWrong notes a wrong passphrase from addr, and logs the count, a line
-// a minute at most.
+// a minute at most: at once if no line was written in the last minute,
+// else when the minute is up (so that the last guesses are told too).
 func (s *Server) logWrong(addr netip.Addr) {
 	if s.opt.Log == nil {
 		return
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.wrong[addr.String()]++
-	now := s.opt.Now()
-	if now.Sub(s.wrongLog) < time.Minute {
-		s.mu.Unlock()
+	if wait := time.Minute - s.opt.Now().Sub(s.wrongLog); wait > 0 {
+		if !s.wrongDue {
+			s.wrongDue = true
+			s.after(wait, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.wrongDue = false
+				s.flushWrong()
+			})
+		}
+		return
+	}
+	s.flushWrong()
+}
+
+// flushWrong logs the wrong passphrases counted since the last line. The
+// caller holds s.mu.
+func (s *Server) flushWrong() {
+	if len(s.wrong) == 0 {
 		return
 	}
 	var parts []string
 	for a, k := range s.wrong {
 		parts = append(parts, fmt.Sprintf("%d from %s", k, a))
 	}
-	s.wrong, s.wrongLog = map[string]int{}, now
-	s.mu.Unlock()
 	slices.Sort(parts)
-	s.opt.Log.Warn("web interface: wrong passphrases given: " + strings.Join(parts, ", "))
+	s.opt.Log.Warn("web interface: wrong passphrases given (counted a minute at a time): " + strings.Join(parts, ", "))
+	s.wrong, s.wrongLog = map[string]int{}, s.opt.Now()
 }
 
 // lock locks the interface: every session of it, not only this one (a
