@@ -59,6 +59,7 @@ func main() {
 	cpu := flag.Duration("cpu", time.Hour, "CPU time per target, at least")
 	chunk := flag.Duration("chunk", 10*time.Minute, "wall time of one go test -fuzz run")
 	only := flag.String("only", "", "run only this target (by name)")
+	parallel := flag.Int("parallel", 0, "fuzzing workers (go test -parallel; default: one per core)")
 	coverOnly := flag.Bool("cover", false, "only report the coverage of the kept inputs")
 	flag.Parse()
 	if !*coverOnly {
@@ -66,7 +67,7 @@ func main() {
 			if *only != "" && t.name != *only {
 				continue
 			}
-			if err := campaign(t, *cpu, *chunk); err != nil {
+			if err := campaign(t, *cpu, *chunk, *parallel); err != nil {
 				fmt.Fprintf(os.Stderr, "murmur-fuzz: %s: %v\n", t.name, err)
 				os.Exit(1)
 			}
@@ -80,12 +81,16 @@ func main() {
 
 // campaign fuzzes t until it has used cpu of CPU time, then keeps the
 // inputs that found new coverage.
-func campaign(t target, cpu, chunk time.Duration) error {
+func campaign(t target, cpu, chunk time.Duration, parallel int) error {
 	var used time.Duration
 	var execs int64
 	start := time.Now()
 	for used < cpu {
-		cmd := exec.Command("go", "test", t.pkg, "-run", "^$", "-fuzz", "^"+t.name+"$", "-fuzztime", chunk.String())
+		args := []string{"test", t.pkg, "-run", "^$", "-fuzz", "^" + t.name + "$", "-fuzztime", chunk.String()}
+		if parallel > 0 {
+			args = append(args, "-parallel", strconv.Itoa(parallel))
+		}
+		cmd := exec.Command("go", args...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
