@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,10 @@ func main() {
 	parallel := flag.Int("parallel", 0, "fuzzing workers (go test -parallel; default: one per core)")
 	coverOnly := flag.Bool("cover", false, "only report the coverage of the kept inputs")
 	flag.Parse()
+	if *only != "" && !slices.ContainsFunc(targets, func(t target) bool { return t.name == *only }) {
+		fmt.Fprintf(os.Stderr, "murmur-fuzz: no fuzz target %q\n", *only)
+		os.Exit(2)
+	}
 	if !*coverOnly {
 		for _, t := range targets {
 			if *only != "" && t.name != *only {
