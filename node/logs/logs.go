@@ -19,9 +19,6 @@ import (
 	"time"
 )
 
-// Formats are the values --log-format takes.
-var Formats = []string{"text", "json"}
-
 // Options choose how lines are written.
 type Options struct {
 	// Format is "text" (the default: "2006-01-02 15:04:05 message", in
