@@ -35,23 +35,36 @@ func FuzzDecode(f *testing.F) {
 
 // FuzzApply: arbitrary entries, signature checks skipped so that the
 // fuzzer reaches validation, given to a state holding a real history.
-// Nothing may panic, and the state's books must stay consistent.
+// Nothing may panic, the state's books must stay consistent, and where
+// the entry arrives among the others must not change what the state shows
+// (its views, org keys and revocations included).
 func FuzzApply(f *testing.F) {
 	n := genHistory(f, 77)
 	for _, e := range n.all {
 		f.Add(e.Raw())
 	}
+	half := len(n.all) / 2
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		e, err := Trusted(raw)
 		if err != nil {
 			return
 		}
 		s := NewState(n.network, Limits{MaxPending: 50, MaxPendingBytes: 1 << 20})
-		half := len(n.all) / 2
 		s.ApplyBatch(n.all[:half])
 		s.Apply(e)
 		s.ApplyBatch(n.all[half:])
 		checkBooks(t, s)
+
+		mid := NewState(n.network, DefaultLimits())
+		mid.ApplyBatch(n.all[:half])
+		mid.Apply(e)
+		mid.ApplyBatch(n.all[half:])
+		last := NewState(n.network, DefaultLimits())
+		last.ApplyBatch(n.all)
+		last.Apply(e)
+		if a, b := dump(mid), dump(last); a != b {
+			t.Fatalf("the entry arriving mid-history or last changed the state:\n%s", firstDiff(b, a))
+		}
 	})
 }
 

@@ -156,6 +156,33 @@ func genHistory(t testing.TB, seed uint64) *tnet {
 			n.write(pick(), h)
 		case k < 45:
 			n.write(pick(), &Directory{Name: fmt.Sprintf("Name %d", i), Regions: []string{"KE", "TZ"}[:1+rng.IntN(2)]})
+		case k < 49:
+			// An organisation's key: mostly written as a node writes it
+			// (replacing the current one, after the revocations it knows
+			// of), sometimes from a stale view, sometimes in the old form,
+			// sometimes handed to a device of another organisation; and
+			// its author may be a clone or a revoked device.
+			d := pick()
+			o := orgOf(d)
+			if o == nil {
+				o = orgs[0]
+			}
+			for_ := slices.Clone(o.devs)
+			if x := pick(); rng.IntN(6) == 0 && !slices.ContainsFunc(for_, func(y *tdev) bool { return y.key == x.key }) {
+				for_ = append(for_, x)
+			}
+			pub := byte(1 + rng.IntN(4)) // a key reused now and then
+			switch rng.IntN(5) {
+			case 0:
+				n.write(d, &OrgKey{Public: [32]byte{pub}, Wraps: orgKeyWraps(for_...)})
+			case 1:
+				n.orgKey(d, pub, ID{}, for_)
+			default:
+				s := NewState(n.network, DefaultLimits())
+				s.ApplyBatch(n.all[:len(n.all)-rng.IntN(len(n.all)/4+1)]) // what its author had heard of
+				replaces, revs := s.OrgKeyBasis(o.id)
+				n.orgKey(d, pub, replaces, for_, revs...)
+			}
 		case k < 62 || len(requests) == 0:
 			typ := RequestType(1 + rng.IntN(5))
 			b := &Request{Type: typ, Title: fmt.Sprintf("request %d", i), Region: "NI"}
@@ -271,6 +298,22 @@ func dumpViews(s *State) string {
 	}
 	fmt.Fprintf(&b, "key checks %v\n", s.GrantKeyChecks())
 	fmt.Fprintf(&b, "address hints %+v\n", s.AddressHints())
+	for _, o := range s.Members() {
+		for _, v := range s.OrgKeyViews(o.ID) {
+			fmt.Fprintf(&b, "org key %v %v %x replaces %v depth %d doubt %d %v\n", o.ID, v.Entry.ID(), v.Public[:1], v.Replaces, v.Depth, v.Doubt, v.Device)
+		}
+		var current ID
+		if cur, ok := s.CurrentOrgKey(o.ID); ok {
+			current = cur.Entry.ID()
+		}
+		replaces, revs := s.OrgKeyBasis(o.ID)
+		fmt.Fprintf(&b, "org key %v current %v basis %v %v\n", o.ID, current, replaces, revs)
+		for _, d := range o.Devices {
+			for _, r := range s.Revocations(d.Key) {
+				fmt.Fprintf(&b, "revocation %+v\n", r)
+			}
+		}
+	}
 	c := s.Counts()
 	fmt.Fprintf(&b, "counts %d %d %d %v\n", c.Accepted, c.Waiting, c.Held, c.Unknown)
 	return b.String()
