@@ -32,7 +32,17 @@ func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 		return []byte(p), true, nil
 	}
 	if file := e.getenv("MURMUR_PASSPHRASE_FILE"); file != "" {
-		p, err := readPassphraseFile(file)
+		var p []byte
+		var err error
+		if file == "-" || file == "/dev/stdin" {
+			// Standard input as it was handed over, not opened again by
+			// its name: reopened, a file redirected by a user who may
+			// read it (sudo -u murmur … < /etc/murmur/passphrase) is
+			// checked against the user the command runs as, and refused.
+			p, err = readPassphrase(e.stdin, "standard input")
+		} else {
+			p, err = readPassphraseFile(file)
+		}
 		if err != nil {
 			return nil, false, usagef("MURMUR_PASSPHRASE_FILE: %v", err)
 		}
@@ -60,7 +70,12 @@ func readPassphraseFile(file string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPassphraseFile+1))
+	return readPassphrase(f, file)
+}
+
+// readPassphrase reads a passphrase from r, named file in errors.
+func readPassphrase(r io.Reader, file string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxPassphraseFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %v", file, err)
 	}

@@ -197,7 +197,11 @@ func cmdRun(e *env, args []string) (err error) {
 			log.Warn(fmt.Sprintf("no web interface: %v; give another address with --ui-listen", err))
 		}
 	}
-	fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs. Stop with Ctrl-C.\n")
+	if isTerminalOut(e.stdout) {
+		fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs. Stop with Ctrl-C.\n")
+	} else { // (a service: its manager stops it, with SIGTERM)
+		fmt.Fprintf(e.stdout, "Entries written with murmur commands are sent while this runs.\n")
+	}
 	if f, ok := e.stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}

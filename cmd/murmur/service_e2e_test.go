@@ -75,3 +75,24 @@ func TestCLIRunsAsAService(t *testing.T) {
 	}
 	t.Logf("stopped %v after SIGTERM", took.Round(time.Millisecond))
 }
+
+// MURMUR_PASSPHRASE_FILE=/dev/stdin (or -) reads standard input as it was
+// handed over. Opened again by its name, a file redirected by root (sudo
+// -u murmur … < /etc/murmur/passphrase, the README's command) was checked
+// against the murmur user, and refused: the README's setup failed at its
+// first murmur command. Here standard input is a reader, not the test
+// process's own: opening /dev/stdin would find nothing there.
+func TestPassphraseFromStandardInputAsHandedOver(t *testing.T) {
+	for _, name := range []string{"/dev/stdin", "-"} {
+		e := &env{stdin: strings.NewReader("correct horse battery staple\n"), getenv: func(k string) string {
+			if k == "MURMUR_PASSPHRASE_FILE" {
+				return name
+			}
+			return ""
+		}}
+		p, ok, err := passphraseGiven(e)
+		if err != nil || !ok || string(p) != "correct horse battery staple" {
+			t.Errorf("MURMUR_PASSPHRASE_FILE=%s: %q, %v, %v", name, p, ok, err)
+		}
+	}
+}
