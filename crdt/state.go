@@ -361,6 +361,9 @@ func (s *State) fill(t *record, e *Entry) {
 	if _, ok := s.before[t]; !ok {
 		s.before[t] = t.status // for redact, which looks at these
 	}
+	if t.status == StatusWaiting || t.status == StatusHeld { // (the pool's bytes: the body too now)
+		s.pendingBytes += int64(len(e.raw) - len(t.e.raw))
+	}
 	t.e, t.body = e, e.ParsedBody()
 	if accepted {
 		s.v.add(t)
