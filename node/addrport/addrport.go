@@ -10,7 +10,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -127,3 +129,31 @@ var (
 	zeroNet4  = netip.MustParsePrefix("0.0.0.0/8")   // "this network"
 	reserved4 = netip.MustParsePrefix("240.0.0.0/4") // reserved, and the broadcast address
 )
+
+// HostNames is every Host (name or address, with the port) by which a
+// request on this computer may name a web server listening at addr
+// (host:port): addr itself; localhost, 127.0.0.1 and [::1] at its port;
+// and, when addr is every address (0.0.0.0, ::), each of this computer's
+// addresses at its port. A request that names another host came through a
+// name made to point here (DNS rebinding) and is refused by the web
+// interface and the metrics alike. Compare with the Host lower-cased.
+func HostNames(addr string) (map[string]bool, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{strings.ToLower(addr): true}
+	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
+		names[h+":"+port] = true
+	}
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if ipn, ok := a.(*net.IPNet); ok {
+					names[net.JoinHostPort(ipn.IP.String(), port)] = true
+				}
+			}
+		}
+	}
+	return names, nil
+}

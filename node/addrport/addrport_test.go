@@ -1,6 +1,7 @@
 package addrport
 
 import (
+	"net"
 	"testing"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -32,5 +33,38 @@ func TestDialable(t *testing.T) {
 	}
 	if err := Dialable(ma.StringCast("/ip4/127.0.0.1/tcp/4721"), true); err != nil {
 		t.Errorf("loopback between nodes on loopback alone: %v", err)
+	}
+}
+
+// The Host names a server at an address answers to: its own, this
+// computer's loopback names at its port, and on every address each of this
+// computer's addresses; never another port or another name.
+func TestHostNames(t *testing.T) {
+	names, err := HostNames("127.0.0.1:9721")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"127.0.0.1:9721", "localhost:9721", "[::1]:9721"} {
+		if !names[h] {
+			t.Errorf("%s refused", h)
+		}
+	}
+	for _, h := range []string{"127.0.0.1:9722", "evil.example:9721", "localhost", "127.0.0.1"} {
+		if names[h] {
+			t.Errorf("%s admitted", h)
+		}
+	}
+	all, err := HostNames("0.0.0.0:4722")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs, _ := net.InterfaceAddrs(); len(addrs) > 0 {
+		ipn := addrs[0].(*net.IPNet)
+		if !all[net.JoinHostPort(ipn.IP.String(), "4722")] {
+			t.Errorf("served on every address, %s refused", ipn.IP)
+		}
+	}
+	if _, err := HostNames("no port"); err == nil {
+		t.Error("an address without a port taken")
 	}
 }

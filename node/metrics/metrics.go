@@ -14,10 +14,8 @@
 package metrics
 
 import (
-	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/addrport"
 	"github.com/murmurnet/murmur/node/p2p"
 )
 
@@ -57,10 +56,7 @@ func Handler(n Source, r Runner, now func() time.Time, at string) http.Handler {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	serve := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
-	hosts := map[string]bool{at: true}
-	if ap, err := netip.ParseAddrPort(at); err == nil {
-		hosts[fmt.Sprintf("localhost:%d", ap.Port())] = true
-	}
+	hosts, _ := addrport.HostNames(at) // (none if at is not host:port)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, req *http.Request) {
 		if !hosts[strings.ToLower(req.Host)] {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/addrport"
 )
 
 //go:embed assets locales templates
@@ -129,22 +130,13 @@ func New(n *node.Node, opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	hosts, err := addrport.HostNames(opt.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("the web interface's address %q: %v", opt.Addr, err)
+	}
 	s := &Server{n: n, opt: opt, cats: cats, sessions: map[string]*session{},
 		tries: newGuessers(opt.Now), wrong: map[string]int{}, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
-		hosts: map[string]bool{opt.Addr: true}, cookie: sessionCookie(port)}
-	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
-		s.hosts[h+":"+port] = true
-	}
-	if host, _, _ := net.SplitHostPort(opt.Addr); host == "0.0.0.0" || host == "::" || host == "" {
-		// Served on every address: any of this machine's, at the port.
-		if addrs, err := net.InterfaceAddrs(); err == nil {
-			for _, a := range addrs {
-				if ipn, ok := a.(*net.IPNet); ok {
-					s.hosts[net.JoinHostPort(ipn.IP.String(), port)] = true
-				}
-			}
-		}
-	}
+		hosts: hosts, cookie: sessionCookie(port)}
 	if s.tmpl, err = template.New("").Funcs(s.funcs()).ParseFS(files, "templates/*.html"); err != nil {
 		return nil, err
 	}
