@@ -68,10 +68,18 @@ type cmdFlags struct {
 }
 
 func newFlags(e *env, name, usage, example string) *cmdFlags {
+	c := newNodeFlags(e, name, usage, example)
+	c.BoolVar(&c.json, "json", false, "print exactly one JSON value on stdout")
+	return c
+}
+
+// newNodeFlags is newFlags without --json, for the commands that keep a
+// node running (run, ui): they print no one value, and a log collector
+// takes their lines as JSON with --log-format json.
+func newNodeFlags(e *env, name, usage, example string) *cmdFlags {
 	fs := flag.NewFlagSet("murmur "+name, flag.ContinueOnError)
 	c := &cmdFlags{FlagSet: fs}
 	fs.StringVar(&c.dir, "dir", "", "data directory (default: $MURMUR_DIR, else the platform's user data directory)")
-	fs.BoolVar(&c.json, "json", false, "print exactly one JSON value on stdout")
 	fs.SetOutput(io.Discard)
 	// The flag package calls Usage on every parse error too; an error is
 	// one line on stderr (see parse), so only --help prints the usage.

@@ -156,12 +156,17 @@ func TestLogLevelAndFormatAreChecked(t *testing.T) {
 		{[]string{"--log-format", "xml"}, "text or json"},
 		{[]string{"--metrics", "0.0.0.0:9721"}, "this computer only"},
 		{[]string{"--metrics", "localhost:9721"}, "not a name such as localhost"},
+		// (run prints no one value: --json is not among its flags)
+		{[]string{"--json"}, "not defined: -json"},
 	} {
 		r := c.run(append([]string{"run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--ui-listen", "off"}, tc.args...)...)
 		refused(t, r, 2)
 		if !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("murmur run %s: %q, want it to say %q", strings.Join(tc.args, " "), r.stderr, tc.want)
 		}
+	}
+	if help := c.ok("run", "--help"); strings.Contains(help.stdout, "-json\n") {
+		t.Errorf("murmur run --help lists --json:\n%s", help.stdout)
 	}
 	// A port in use for the metrics is said before the node starts (it
 	// meets no one), and, in JSON, as a line of the log.

@@ -30,7 +30,7 @@ import (
 )
 
 func cmdRun(e *env, args []string) (err error) {
-	c := newFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay] [--ui-listen ADDR] [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]",
+	c := newNodeFlags(e, "run", "[--listen MULTIADDR]... [--peer MULTIADDR]... [--no-mdns] [--announce MULTIADDR]... [--relay] [--ui-listen ADDR] [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]",
 		"murmur run --peer /ip4/192.0.2.7/tcp/4721/p2p/12D3KooWExample\n  murmur run --announce /ip4/203.0.113.7/udp/4721/quic-v1 --relay")
 	listen := c.list("listen", fmt.Sprintf("address to listen on (repeatable; default TCP and QUIC on port %d, TCP only on a private network)", p2p.DefaultPort))
 	peers := c.list("peer", "a peer to keep connected to, as printed by its murmur run (repeatable; needed only until the nodes have met: a node remembers the members it has reached, and dials them when it starts); while joining, the inviter's IP address will do")

@@ -14,7 +14,7 @@ import (
 )
 
 func cmdUI(e *env, args []string) error {
-	c := newFlags(e, "ui", `[--ui-listen ADDR] [--no-browser]
+	c := newNodeFlags(e, "ui", `[--ui-listen ADDR] [--no-browser]
 
 Opens the web interface in the browser. If no node runs on this data
 directory, it starts one here, as murmur run does (asking for the
