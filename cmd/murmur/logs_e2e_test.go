@@ -217,3 +217,50 @@ func metric(metrics, name string) float64 {
 	}
 	return -1
 }
+
+// A joining node answers on its metrics port at once: 503 while it waits
+// for its inviter (a scrape used to hang until the join was done), then
+// its metrics.
+func TestMetricsWhileJoining(t *testing.T) {
+	t.Parallel()
+	a, _ := founded(t)
+	ra := a.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--ui-listen", "off")
+	addrA := ra.addr(t)
+	var code codeOut
+	a.json(&code, "invite", "--addr", addrA, "--expires", "1h")
+	ra.interrupt(t) // the inviter is away
+	b := newCLI(t, t.TempDir())
+	b.ok("join", code.Code, "--addr", code.Addrs[0], "--org", "Beta Collective", "--no-passphrase")
+	rb := b.start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--ui-listen", "off", "--metrics", "127.0.0.1:0")
+	client := &http.Client{Timeout: 10 * time.Second}
+	var url string
+	eventually(t, 30*time.Second, "the joining node says where its metrics are", func() bool {
+		m := regexp.MustCompile(`Metrics \(this computer only\): (http://\S+)`).FindStringSubmatch(rb.stdout.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	})
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "joining") {
+		t.Fatalf("metrics while joining: %s %q", resp.Status, body)
+	}
+	// The inviter back: the join completes and the metrics follow.
+	ra = a.start("run", "--listen", addrA[:strings.Index(addrA, "/p2p/")], "--no-mdns", "--ui-listen", "off")
+	eventually(t, 60*time.Second, "the metrics once joined", func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "murmur_peers_connected")
+	})
+	rb.interrupt(t)
+	ra.interrupt(t)
+}

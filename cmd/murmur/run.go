@@ -23,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/addrport"
 	"github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/metrics"
 	"github.com/murmurnet/murmur/node/p2p"
@@ -79,12 +80,14 @@ func cmdRun(e *env, args []string) (err error) {
 	}
 	// The metrics' port is taken before the node starts: a port in use
 	// is said before the node has met anyone.
-	var metricsLn net.Listener
+	var metricsSrv *metricsServer
 	if *metricsAt != "" {
-		if metricsLn, err = listenLocal(*metricsAt); err != nil {
+		ln, err := listenLocal(*metricsAt)
+		if err != nil {
 			return fmt.Errorf("--metrics: %w", err)
 		}
-		defer metricsLn.Close()
+		metricsSrv = serveMetrics(ln, log)
+		defer metricsSrv.close()
 	}
 	runLog.Store(log)
 	defer runLog.Store(nil)
@@ -99,6 +102,9 @@ func cmdRun(e *env, args []string) (err error) {
 			return err
 		}
 		log.Info("joining: reaching the inviter")
+		if metricsSrv != nil {
+			fmt.Fprintf(e.stdout, "Metrics (this computer only): http://%s/metrics (once joined; until then they answer 503)\n", metricsSrv.at)
+		}
 		// The inviter's door is looked for at the addresses that came with
 		// the code, at those of --peer, and by mDNS.
 		j, err := node.BeginJoin(dir, passphraseFrom(e, "Passphrase for "+dir))
@@ -169,9 +175,10 @@ func cmdRun(e *env, args []string) (err error) {
 	if *relay {
 		fmt.Fprintf(e.stdout, "This node introduces members' nodes behind NAT to each other (relay for members only).\n")
 	}
-	if metricsLn != nil {
-		defer serveMetrics(metricsLn, n, r, log)()
-		fmt.Fprintf(e.stdout, "Metrics (this computer only): http://%s/metrics\n", metricsLn.Addr())
+	if metricsSrv != nil {
+		metricsSrv.ready(n, r)
+		defer metricsSrv.close() // (before the node closes, below)
+		fmt.Fprintf(e.stdout, "Metrics (this computer only): http://%s/metrics\n", metricsSrv.at)
 	}
 	stopUI := func() {}
 	if *uiListen != "off" {
@@ -350,14 +357,48 @@ func checkMetricsAt(addr string) error {
 	return nil
 }
 
-// serveMetrics serves the node's metrics on ln until stop is called.
-func serveMetrics(ln net.Listener, n *node.Node, r *p2p.Runner, log *slog.Logger) (stop func()) {
-	h := metrics.Handler(n, r, time.Now, ln.Addr().String())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: stdlog.New(io.Discard, "", 0)}
+// metricsServer serves --metrics from the moment its port is taken: while
+// a joining node waits for its inviter (for hours, perhaps), a scrape is
+// answered 503, joining; then the node's metrics.
+type metricsServer struct {
+	at      string
+	hosts   map[string]bool
+	metrics atomic.Pointer[http.Handler]
+	srv     *http.Server
+}
+
+func serveMetrics(ln net.Listener, log *slog.Logger) *metricsServer {
+	m := &metricsServer{at: ln.Addr().String()}
+	m.hosts, _ = addrport.HostNames(m.at)
+	m.srv = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: stdlog.New(io.Discard, "", 0)}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error(fmt.Sprintf("the metrics stopped: %v", err))
 		}
 	}()
-	return func() { srv.Close() }
+	return m
 }
+
+// ready serves n's metrics, run by r, from now on.
+func (m *metricsServer) ready(n *node.Node, r *p2p.Runner) {
+	h := metrics.Handler(n, r, time.Now, m.at)
+	m.metrics.Store(&h)
+}
+
+func (m *metricsServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if h := m.metrics.Load(); h != nil {
+		(*h).ServeHTTP(w, req)
+		return
+	}
+	if req.URL.Path != "/metrics" {
+		http.NotFound(w, req)
+		return
+	}
+	if !m.hosts[strings.ToLower(req.Host)] {
+		http.Error(w, "This address does not serve Murmur's metrics.", http.StatusMisdirectedRequest)
+		return
+	}
+	http.Error(w, "This node is joining its network: its metrics follow once it has joined.", http.StatusServiceUnavailable)
+}
+
+func (m *metricsServer) close() { m.srv.Close() }
