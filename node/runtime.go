@@ -617,17 +617,14 @@ func (n *Node) OtherMembers() bool { return n.otherMembers() }
 // lines are kept in clear (in a journal, in a file) where the database is
 // sealed, and must not hold the list of who is in the network.
 func (n *Node) DeviceName(p peer.ID) string {
-	k, ok := peerDevice(p)
-	if !ok {
+	org, dev, member := n.PeerMember(p)
+	switch {
+	case dev == "":
 		return "node " + short(p.String())
+	case !member:
+		return "device " + dev[:8]
 	}
-	n.mu.Lock()
-	org, member := n.state.Standing(k)
-	n.mu.Unlock()
-	if !member {
-		return "device " + k.String()[:8]
-	}
-	return fmt.Sprintf("organisation %s's device %s", org.String()[:8], k.String()[:8])
+	return fmt.Sprintf("organisation %s's device %s", org[:8], dev[:8])
 }
 
 // WithIndex calls fn with the reconciliation index.
