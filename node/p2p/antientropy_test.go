@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -293,3 +294,32 @@ func TestFailedSessionsAreLogged(t *testing.T) {
 }
 
 func hour() time.Duration { return time.Hour }
+
+// A member's node lost is said at info, by its IDs: an operator at the
+// default level sees the link drop, not only the next sync that fails.
+func TestLostConnectionIsSaidAtInfo(t *testing.T) {
+	var la logLines
+	log, err := logs.New(logWriter{&la}, logs.Options{Format: "text", Level: slog.LevelInfo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := startNodes(t, []p2p.RunOptions{{SyncEvery: hour(), Log: log}, {SyncEvery: hour()}})
+	a, b := nodes[0], nodes[1]
+	waitFor(t, 30*time.Second, "B admitted", func() bool { return b.n.Status().Admitted })
+	bID := a.n.DeviceName(b.r.Host().ID())
+	waitFor(t, 30*time.Second, "A says it is connected to B", func() bool { return la.find("connected to "+bID) != "" })
+	b.r.Close()
+	b.r.Host().Close()
+	waitFor(t, 30*time.Second, "A says it lost B", func() bool { return la.find("no longer connected to "+bID) != "" })
+	if l := la.find("no longer connected to " + bID); strings.Contains(l, "debug:") || strings.Contains(l, "warning:") {
+		t.Errorf("not at info: %q", l)
+	}
+}
+
+// logWriter is a log's writer into logLines.
+type logWriter struct{ l *logLines }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.logf("%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
