@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"os"
 	"os/signal"
@@ -92,12 +93,21 @@ func main() {
 	if limit, ok := memoryLimit(os.Args[1:], os.Getenv); ok {
 		debug.SetMemoryLimit(limit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// SIGHUP (systemctl reload, a closed terminal) reloads nothing: the
-	// node reads its settings when it starts. It is said, not taken for a
-	// stop.
+	// SIGHUP from a terminal is the terminal closing (its window, an SSH
+	// session): the command stops, as with Ctrl-C, rather than going on
+	// unseen. Elsewhere (a service: systemctl reload) it reloads nothing:
+	// the node reads its settings when it starts. It is said, not taken
+	// for a stop.
+	stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	hangupStops := onTerminal(os.Getenv)
+	if hangupStops {
+		stopOn = append(stopOn, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopOn...)
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	if !hangupStops {
+		signal.Notify(hup, syscall.SIGHUP)
+	}
 	go func() {
 		for range hup {
 			const said = "SIGHUP: nothing to reload (Murmur reads its settings when it starts); it goes on"
@@ -111,6 +121,20 @@ func main() {
 	code := run(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// onTerminal reports whether this process was started from a terminal,
+// not by a service manager (systemd sets INVOCATION_ID for its services).
+func onTerminal(getenv func(string) string) bool {
+	if getenv("INVOCATION_ID") != "" {
+		return false
+	}
+	for _, f := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if term.IsTerminal(int(f.Fd())) {
+			return true
+		}
+	}
+	return false
 }
 
 // run executes one command line and returns the exit status.

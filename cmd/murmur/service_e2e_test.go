@@ -2,11 +2,15 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/murmurnet/murmur/node"
 )
 
 // A node run as a service takes its passphrase from a file, or from
@@ -95,4 +99,28 @@ func TestPassphraseFromStandardInputAsHandedOver(t *testing.T) {
 			t.Errorf("MURMUR_PASSPHRASE_FILE=%s: %q, %v, %v", name, p, ok, err)
 		}
 	}
+}
+
+// Closing the terminal murmur run was started from (its window, an SSH
+// session: the kernel sends SIGHUP) stops the node, as Ctrl-C does; only
+// a service takes SIGHUP for "reload nothing". It used to go on running
+// unseen, listening, its directory locked.
+func TestClosingTheTerminalStopsTheNode(t *testing.T) {
+	t.Parallel()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script (util-linux), which gives the node a terminal, is not installed")
+	}
+	c, _ := founded(t)
+	cmd := exec.Command(script, "-qfec", murmurBinary(t)+" run --listen /ip4/127.0.0.1/tcp/0 --no-mdns --ui-listen off", "/dev/null")
+	cmd.Env = append(slices.Clip(c.env), "MURMUR_DIR="+c.dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	eventually(t, 30*time.Second, "the node runs", func() bool { _, ok := node.Running(c.dir); return ok })
+	pid, _ := node.Running(c.dir)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // (if it went on)
+	cmd.Process.Kill()                                       // the terminal goes away
+	eventually(t, 30*time.Second, "the node stops", func() bool { return syscall.Kill(pid, 0) != nil })
 }
