@@ -203,13 +203,48 @@ func passphraseFrom(e *env, prompt string) node.PassphraseSource {
 		if !ok || !term.IsTerminal(int(f.Fd())) {
 			return nil, node.ErrNeedPassphrase
 		}
+		fd := int(f.Fd())
+		state, err := term.GetState(fd)
+		if err != nil {
+			return nil, err
+		}
 		fmt.Fprintf(e.stderr, "%s: ", prompt)
-		p, err := term.ReadPassword(int(f.Fd()))
+		p, err := interruptible(e.ctx, func() ([]byte, error) { return term.ReadPassword(fd) })
+		if errors.Is(err, errStoppedAtPassphrase) {
+			term.Restore(fd, state) // (echo back on: the read is left behind)
+		}
 		fmt.Fprintln(e.stderr)
 		if err != nil {
 			return nil, err
 		}
 		return p, nil
+	}
+}
+
+// errStoppedAtPassphrase is a command stopped (Ctrl-C, SIGTERM) while it
+// waited for its passphrase.
+var errStoppedAtPassphrase = errors.New("stopped while waiting for the passphrase: nothing was changed")
+
+// interruptible returns what read returns, or errStoppedAtPassphrase as
+// soon as the command is stopped: a passphrase source can block for ever
+// (a person who walked away from the prompt, a pipe or a FIFO no one
+// writes to), and Ctrl-C, SIGTERM or a service manager's stop must still
+// end the command. A read left behind ends with the process.
+func interruptible(ctx context.Context, read func() ([]byte, error)) ([]byte, error) {
+	type result struct {
+		p   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := read()
+		done <- result{p, err}
+	}()
+	select {
+	case r := <-done:
+		return r.p, r.err
+	case <-ctx.Done():
+		return nil, errStoppedAtPassphrase
 	}
 }
 

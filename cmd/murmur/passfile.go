@@ -34,14 +34,19 @@ func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 	if file := e.getenv("MURMUR_PASSPHRASE_FILE"); file != "" {
 		var p []byte
 		var err error
-		if file == "-" || file == "/dev/stdin" {
-			// Standard input as it was handed over, not opened again by
-			// its name: reopened, a file redirected by a user who may
-			// read it (sudo -u murmur … < /etc/murmur/passphrase) is
-			// checked against the user the command runs as, and refused.
-			p, err = readPassphrase(e.stdin, "standard input")
-		} else {
-			p, err = readPassphraseFile(file)
+		p, err = interruptible(e.ctx, func() ([]byte, error) {
+			if file == "-" || file == "/dev/stdin" {
+				// Standard input as it was handed over, not opened again
+				// by its name: reopened, a file redirected by a user who
+				// may read it (sudo -u murmur … < /etc/murmur/passphrase)
+				// is checked against the user the command runs as, and
+				// refused.
+				return readPassphrase(e.stdin, "standard input")
+			}
+			return readPassphraseFile(file)
+		})
+		if errors.Is(err, errStoppedAtPassphrase) {
+			return nil, false, err
 		}
 		if err != nil {
 			return nil, false, usagef("MURMUR_PASSPHRASE_FILE: %v", err)

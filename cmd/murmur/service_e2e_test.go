@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +90,7 @@ func TestCLIRunsAsAService(t *testing.T) {
 // process's own: opening /dev/stdin would find nothing there.
 func TestPassphraseFromStandardInputAsHandedOver(t *testing.T) {
 	for _, name := range []string{"/dev/stdin", "-"} {
-		e := &env{stdin: strings.NewReader("correct horse battery staple\n"), getenv: func(k string) string {
+		e := &env{ctx: context.Background(), stdin: strings.NewReader("correct horse battery staple\n"), getenv: func(k string) string {
 			if k == "MURMUR_PASSPHRASE_FILE" {
 				return name
 			}
@@ -123,4 +125,46 @@ func TestClosingTheTerminalStopsTheNode(t *testing.T) {
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // (if it went on)
 	cmd.Process.Kill()                                       // the terminal goes away
 	eventually(t, 30*time.Second, "the node stops", func() bool { return syscall.Kill(pid, 0) != nil })
+}
+
+// A command waiting for its passphrase stops on SIGTERM (or Ctrl-C): here
+// the passphrase file is a FIFO no one writes to, which used to hold the
+// command until SIGKILL. It says so, and changes nothing.
+func TestStoppedWhileWaitingForThePassphrase(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, t.TempDir())
+	c.with("MURMUR_PASSPHRASE=correct horse battery staple").ok("init", "--org", "Alpha Fund")
+	before := c.with("MURMUR_PASSPHRASE=correct horse battery staple").ok("status", "--json").stdout
+	fifo := filepath.Join(t.TempDir(), "passphrase")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"status"}, {"run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}} {
+		rn := c.with("MURMUR_PASSPHRASE_FILE=" + fifo).start(args...)
+		eventually(t, 30*time.Second, "murmur waits on the FIFO", func() bool { return onFIFO(rn.cmd.Process.Pid) })
+		rn.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-rn.done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("murmur %s: still waiting for the passphrase after SIGTERM", args[0])
+		}
+		if !strings.Contains(rn.stderr.String(), "stopped") {
+			t.Errorf("murmur %s stopped at the passphrase says: %q", args[0], rn.stderr.String())
+		}
+	}
+	if after := c.with("MURMUR_PASSPHRASE=correct horse battery staple").ok("status", "--json").stdout; after != before {
+		t.Errorf("the directory changed:\n%s\n%s", before, after)
+	}
+}
+
+// onFIFO reports whether a thread of process pid waits to open a FIFO
+// (Linux: the kernel function it sleeps in).
+func onFIFO(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+	for _, f := range tasks {
+		if b, _ := os.ReadFile(f); string(b) == "wait_for_partner" {
+			return true
+		}
+	}
+	return false
 }
