@@ -78,6 +78,16 @@ func cmdRun(e *env, args []string) (err error) {
 			}
 		}()
 	}
+	defer func() {
+		// Stopped (SIGTERM, Ctrl-C) while starting: asked for, not a
+		// failure, which a service manager would mark the unit for
+		// (launchd would start it again).
+		var usage usageError
+		if err != nil && e.ctx.Err() != nil && !errors.As(err, &usage) {
+			log.Info("stopped before the node had started: nothing was changed")
+			err = nil
+		}
+	}()
 	// The metrics' port is taken before the node starts: a port in use
 	// is said before the node has met anyone.
 	var metricsSrv *metricsServer

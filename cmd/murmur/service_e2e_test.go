@@ -168,3 +168,32 @@ func onFIFO(pid int) bool {
 	}
 	return false
 }
+
+// A stop asked for while murmur run is still starting is a stop, not a
+// failure: it exits 0 (a service manager marked the unit failed, and
+// launchd would start it again). The stop lands while it waits for its
+// passphrase, then just after it has been given it (opening the
+// database, starting the network, or running already).
+func TestStoppedWhileStartingIsNoFailure(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, t.TempDir())
+	c.with("MURMUR_PASSPHRASE=correct horse battery staple").ok("init", "--org", "Alpha Fund")
+	for _, give := range []bool{false, true} {
+		fifo := filepath.Join(t.TempDir(), "passphrase")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rn := c.with("MURMUR_PASSPHRASE_FILE="+fifo).start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+		eventually(t, 30*time.Second, "murmur run waits for its passphrase", func() bool { return onFIFO(rn.cmd.Process.Pid) })
+		if give {
+			if err := os.WriteFile(fifo, []byte("correct horse battery staple\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rn.cmd.Process.Signal(syscall.SIGTERM)
+		<-rn.done
+		if code := rn.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("stopped (passphrase given: %v): exit %d\n%s", give, code, rn.stderr.String())
+		}
+	}
+}
