@@ -65,6 +65,9 @@ type cmdFlags struct {
 	dir   string
 	json  bool
 	usage func() // prints the usage on stdout, for --help
+	// anyOwner lets root use a data directory another user owns (murmur
+	// wipe: removing it leaves nothing behind to be locked out of).
+	anyOwner bool
 }
 
 func newFlags(e *env, name, usage, example string) *cmdFlags {
@@ -142,13 +145,20 @@ func (c *cmdFlags) parseArgs(args []string, names ...string) ([]string, error) {
 }
 
 func (c *cmdFlags) dataDir(e *env) (string, error) {
-	if c.dir != "" {
-		return c.dir, nil
+	dir := c.dir
+	if dir == "" {
+		dir = e.getenv("MURMUR_DIR")
 	}
-	if d := e.getenv("MURMUR_DIR"); d != "" {
-		return d, nil
+	if dir == "" {
+		var err error
+		if dir, err = node.DefaultDir(); err != nil {
+			return "", err
+		}
 	}
-	return node.DefaultDir()
+	if owner := notOwnersDir(dir); owner != "" && !c.anyOwner {
+		return "", usagef("%s belongs to the user %s, and this command runs as root: what it wrote there would be root's, and %s's node could no longer open it. Run it as that user: sudo -u %s murmur …", dir, owner, owner, owner)
+	}
+	return dir, nil
 }
 
 // open opens the node in the data directory and unlocks its keys: every

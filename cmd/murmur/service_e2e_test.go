@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -196,4 +198,44 @@ func TestStoppedWhileStartingIsNoFailure(t *testing.T) {
 			t.Errorf("stopped (passphrase given: %v): exit %d\n%s", give, code, rn.stderr.String())
 		}
 	}
+}
+
+// Root running a command on a data directory another user owns (the
+// service's, /var/lib/murmur) is refused, saying whose it is and how to
+// run it: what root wrote there (a repaired database, the write-ahead
+// log, a join's files) the service's node could not open, and it no
+// longer started. Only wipe may go ahead.
+func TestRootIsRefusedAnotherUsersDirectory(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CI runs as root)")
+	}
+	c, _ := founded(t)
+	const nobody = 65534
+	filepath.WalkDir(c.dir, func(p string, _ os.DirEntry, err error) error {
+		if err == nil {
+			err = os.Lchown(p, nobody, nobody)
+		}
+		return err
+	})
+	before := map[string]bool{}
+	entries, _ := os.ReadDir(c.dir)
+	for _, e := range entries {
+		before[e.Name()] = true
+	}
+	for _, args := range [][]string{{"status"}, {"repair", "--force"}, {"doctor"}, {"request", "new", "--kind", "verification", "--title", "t"}, {"run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}} {
+		r := c.run(args...)
+		refused(t, r, 2)
+		if !strings.Contains(r.stderr, "runs as root") || !strings.Contains(r.stderr, "sudo -u ") {
+			t.Errorf("murmur %s as root on another user's directory: %q", args[0], r.stderr)
+		}
+	}
+	entries, _ = os.ReadDir(c.dir)
+	for _, e := range entries {
+		fi, _ := e.Info()
+		if st := fi.Sys().(*syscall.Stat_t); !before[e.Name()] || st.Uid != nobody {
+			t.Errorf("%s: written by root", e.Name())
+		}
+	}
+	c.ok("wipe", "--yes")
 }

@@ -28,6 +28,7 @@ func cmdWipe(e *env, args []string) error {
 	if _, err := c.parseArgs(args); err != nil {
 		return err
 	}
+	c.anyOwner = true // (in a hurry, as root: nothing is left to be locked out of)
 	dir, err := c.dataDir(e)
 	if err != nil {
 		return err
