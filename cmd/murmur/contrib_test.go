@@ -31,7 +31,7 @@ func TestContribSystemdUnit(t *testing.T) {
 	for k, want := range map[string]string{
 		"User": "murmur", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
 		"CapabilityBoundingSet": "", "LoadCredential": credentialName + ":/etc/murmur/passphrase", "TimeoutStopSec": "10",
-		"StateDirectory": "murmur", "UMask": "0077",
+		"StateDirectory": "murmur", "UMask": "0077", "StartLimitBurst": "5",
 	} {
 		if got, ok := unit[k]; !ok || got != want {
 			t.Errorf("%s=%q, want %q", k, got, want)
