@@ -25,7 +25,7 @@ all: build
 COMMIT      := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +changes)
 
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(MURMUR) ./cmd/murmur
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(MURMUR) ./cmd/murmur
 
 # Releases: static binaries for the platforms offices run (linux/arm is
 # every Raspberry Pi, ARMv6 up), reproducible: no cgo, -trimpath, no build
