@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/term"
 
@@ -53,6 +55,9 @@ type env struct {
 	// onUI, if set, is called with the web interface's address once
 	// murmur run serves it (murmur ui opens the browser there).
 	onUI func(url string)
+	// gave, once a passphrase was given for a service (passphraseGiven),
+	// says where from, for the error if it is the wrong one.
+	gave string
 }
 
 // cmdFlags are the flags every command has.
@@ -159,6 +164,31 @@ func (c *cmdFlags) dataDir(e *env) (string, error) {
 		return "", usagef("%s belongs to the user %s, and this command runs as root: what it wrote there would be root's, and %s's node could no longer open it. Run it as that user: sudo -u %s murmur …", dir, owner, owner, owner)
 	}
 	return dir, nil
+}
+
+// command is how this command's output names another it suggests:
+// "murmur run", with --dir when this one was given --dir (the next must
+// open the same data directory).
+func (c *cmdFlags) command(name string) string {
+	if c.dir == "" {
+		return "murmur " + name
+	}
+	return "murmur " + name + " --dir " + shellWord(c.dir)
+}
+
+// shellWord is s as one word a shell reads back as s.
+func shellWord(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r) || r > 0x7f && unicode.IsLetter(r))
+	}) < 0
+	switch {
+	case safe:
+		return s
+	case runtime.GOOS == "windows":
+		return `"` + s + `"`
+	default:
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
 }
 
 // open opens the node in the data directory and unlocks its keys: every

@@ -84,7 +84,23 @@ func cmdInit(e *env, args []string) error {
 		if *noPass {
 			fmt.Fprintf(w, "\nThe device key is NOT protected by a passphrase: use this data directory for tests only.\n")
 		}
-		fmt.Fprintf(w, "\nNext:\n  murmur ui           (start the node and open its web interface in the browser)\n  murmur run          (start the node; leave it running: its web interface is at http://%s/)\n  murmur invite       (an invite code for another organisation)\n  murmur status\n  murmur directory set --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw\n  murmur request new --kind verification --title \"Does anyone know this applicant?\"\n", web.DefaultAddr)
+		next := [][2]string{
+			{c.command("ui"), "start the node and open its web interface in the browser"},
+			{c.command("run"), "start the node; leave it running: its web interface is at http://" + web.DefaultAddr + "/"},
+			{c.command("invite"), "an invite code for another organisation"},
+			{c.command("status"), ""},
+			{c.command("directory set") + " --regions TZ,KE --offers emergency-grant,legal-aid --languages en,sw", ""},
+			{c.command("request new") + ` --kind verification --title "Does anyone know this applicant?"`, ""},
+		}
+		width := max(19, len(c.command("invite"))+1)
+		fmt.Fprintf(w, "\nNext:\n")
+		for _, l := range next {
+			if l[1] == "" {
+				fmt.Fprintf(w, "  %s\n", l[0])
+			} else {
+				fmt.Fprintf(w, "  %-*s (%s)\n", width, l[0], l[1])
+			}
+		}
 	})
 }
 

@@ -40,7 +40,7 @@ func cmdDoctor(e *env, args []string) error {
 			fmt.Fprintf(w, "  PROBLEM  %s: %s\n           what to do: %s\n", f.Part, f.Problem, f.Do)
 		}
 		if m := d.Recovering; m != nil {
-			fmt.Fprintf(w, "\nThe database was rebuilt (%s) on %s. This device writes again once its node has synced with a member's node: start `murmur run` with a member reachable.\n", m.How, m.When.Local().Format("Mon 2 Jan 15:04"))
+			fmt.Fprintf(w, "\nThe database was rebuilt (%s) on %s. This device writes again once its node has synced with a member's node: start `%s` with a member reachable.\n", m.How, m.When.Local().Format("Mon 2 Jan 15:04"), c.command("run"))
 		}
 		if d.Healthy {
 			fmt.Fprintf(w, "\nAll is well.\n")
@@ -132,7 +132,7 @@ func cmdRepair(e *env, args []string) error {
 		if rep.Contacts > 0 {
 			fmt.Fprintf(w, "  remembers    %s of members' nodes\n", count(rep.Contacts, "address", "addresses"))
 		}
-		fmt.Fprintf(w, "\nNext: `murmur run` fetches what was lost from members' nodes. If the node reaches none, name one: `murmur run --peer ADDRESS` (as a member's `murmur run` prints it).\n")
+		fmt.Fprintf(w, "\nNext: `%s` fetches what was lost from members' nodes. If the node reaches none, name one: `%s --peer ADDRESS` (as a member's `murmur run` prints it).\n", c.command("run"), c.command("run"))
 		fmt.Fprintf(w, "Until it has synced with a member's node, this device writes nothing: it may have lost entries it wrote, and must not sign two different entries at one place in its chain.\n")
 		fmt.Fprintf(w, "The damaged file is kept; delete it once the node has caught up.\n")
 	})
@@ -232,7 +232,7 @@ func cmdRestore(e *env, args []string) error {
 		if rep.Held > 0 {
 			fmt.Fprintf(w, "%s are held: written by devices this node does not know to be admitted yet.\n", count(rep.Held, "entry", "entries"))
 		}
-		fmt.Fprintf(w, "\nNext: `murmur run` fetches what members wrote since (name a member's node with --peer if none is found).\n")
+		fmt.Fprintf(w, "\nNext: `%s` fetches what members wrote since (name a member's node with --peer if none is found).\n", c.command("run"))
 		fmt.Fprintf(w, "Until it has synced with a member's node, this device writes nothing: entries it wrote after the backup must come back first.\n")
 	})
 }

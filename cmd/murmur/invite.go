@@ -225,9 +225,9 @@ murmur run --peer. An expired code is refused here, offline.`)
 	}
 	return c.output(e, out, func(w io.Writer) {
 		fmt.Fprintf(w, "Ready to join (the invite is valid until %s).\n", exactTime(code.Expires))
-		fmt.Fprintf(w, "Now run:\n  murmur run\nIt reaches the inviter, completes the join, and keeps running as your node.\n")
+		fmt.Fprintf(w, "Now run:\n  %s\nIt reaches the inviter, completes the join, and keeps running as your node.\n", c.command("run"))
 		if len(code.Addrs) == 0 {
-			fmt.Fprintf(w, "No address came with the code: the inviter's node is looked for on this local network. Elsewhere, give its address: murmur run --peer ADDRESS.\n")
+			fmt.Fprintf(w, "No address came with the code: the inviter's node is looked for on this local network. Elsewhere, give its address: %s --peer ADDRESS.\n", c.command("run"))
 		}
 	})
 }
@@ -300,7 +300,7 @@ func joiningStatus(e *env, c *cmdFlags, dir string) error {
 			fmt.Fprintf(w, "and %s awaits the other stewards' approval: %s, as of %s.\n", out.OrgName, out.Pending, exactTime(info.PendingAt))
 			fmt.Fprintf(w, "  organisation ID  %s\n  device           %s\n", out.Org, out.Device)
 			fmt.Fprintf(w, "Give the stewards your organisation's ID, so that they approve yours and no other under its name (murmur approve %s).\n", out.Org[:12])
-			fmt.Fprintf(w, "Keep `murmur run` running: it asks the inviter's node again, and completes the join once they approve.\n")
+			fmt.Fprintf(w, "Keep `%s` running: it asks the inviter's node again, and completes the join once they approve.\n", c.command("run"))
 			return
 		}
 		fmt.Fprintf(w, "This node is joining a network (%s...) and has not reached it yet.\n", out.Network)
@@ -309,6 +309,6 @@ func joiningStatus(e *env, c *cmdFlags, dir string) error {
 			where = "(no address given: looked for on the local network)"
 		}
 		fmt.Fprintf(w, "  inviter  %s\n  device   %s\n  invite valid until %s\n", where, out.Device, exactTime(info.Code.Expires))
-		fmt.Fprintf(w, "Run `murmur run` while the inviter's node is reachable: it completes the join.\n")
+		fmt.Fprintf(w, "Run `%s` while the inviter's node is reachable: it completes the join.\n", c.command("run"))
 	})
 }

@@ -239,3 +239,56 @@ func TestRootIsRefusedAnotherUsersDirectory(t *testing.T) {
 	}
 	c.ok("wipe", "--yes")
 }
+
+// A command given --dir suggests the next ones with the same --dir,
+// written so that a shell reads the directory back whole: a newcomer who
+// copies a suggested line opens the data directory just made, not the
+// default one.
+func TestSuggestionsKeepTheDataDirectory(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "") // (no MURMUR_DIR)
+	dir := filepath.Join(t.TempDir(), "Alpha's data")
+	r := c.with("MURMUR_PASSPHRASE=correct horse battery staple").ok("init", "--org", "Alpha Fund", "--dir", dir)
+	var status string
+	for l := range strings.Lines(r.stdout) {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "murmur ") && !strings.Contains(l, "--dir") {
+			t.Errorf("a suggestion without --dir: %q", l)
+		}
+		if strings.HasPrefix(l, "murmur status") {
+			status = l
+		}
+	}
+	if status == "" {
+		t.Fatalf("init suggests no murmur status:\n%s", r.stdout)
+	}
+	// The line as a person would paste it into a shell.
+	sh := exec.Command("sh", "-c", strings.Replace(status, "murmur", murmurBinary(t), 1))
+	sh.Env = append(slices.Clip(c.env), "MURMUR_PASSPHRASE=correct horse battery staple")
+	out, err := sh.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Alpha Fund") {
+		t.Fatalf("%s: %v\n%s", status, err, out)
+	}
+
+	// Without --dir, none.
+	d := newCLI(t, t.TempDir())
+	r = d.with("MURMUR_PASSPHRASE=correct horse battery staple").ok("init", "--org", "Beta Fund")
+	if strings.Contains(r.stdout, "--dir") {
+		t.Errorf("suggestions name --dir, which was not given:\n%s", r.stdout)
+	}
+}
+
+func TestShellWord(t *testing.T) {
+	for s, want := range map[string]string{
+		"/var/lib/murmur":   "/var/lib/murmur",
+		"/home/a/my data":   "'/home/a/my data'",
+		"/home/a/it's":      `'/home/a/it'\''s'`,
+		"~/x":               "'~/x'",
+		"/tmp/$HOME":        "'/tmp/$HOME'",
+		"/home/zoë/données": "/home/zoë/données",
+	} {
+		if got := shellWord(s); got != want {
+			t.Errorf("shellWord(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
