@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/murmurnet/murmur/node"
 )
 
 // command is one subcommand ("status", "request new").
@@ -200,7 +202,11 @@ func run(e *env, args []string) int {
 	err := cmd.run(e, rest)
 	var said loggedError
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, &said) {
-		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, plainError(err))
+		msg := plainError(err)
+		if errors.Is(err, node.ErrWrongPassphrase) && e.gave != "" {
+			msg += ": " + e.gave // (which one: a service has no prompt to retry at)
+		}
+		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, msg)
 	}
 	return exitCode(err)
 }

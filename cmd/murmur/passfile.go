@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -29,12 +30,11 @@ const maxPassphraseFile = 4096
 // cannot be read is an error, not a reason to ask.
 func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 	if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
+		e.gave = "the one MURMUR_PASSPHRASE gives" + oddPassphrase([]byte(p))
 		return []byte(p), true, nil
 	}
 	if file := e.getenv("MURMUR_PASSPHRASE_FILE"); file != "" {
-		var p []byte
-		var err error
-		p, err = interruptible(e.ctx, func() ([]byte, error) {
+		p, err := interruptible(e.ctx, func() ([]byte, error) {
 			if file == "-" || file == "/dev/stdin" {
 				// Standard input as it was handed over, not opened again
 				// by its name: reopened, a file redirected by a user who
@@ -43,6 +43,7 @@ func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 				// refused.
 				return readPassphrase(e.stdin, "standard input")
 			}
+			warnReadableByOthers(e, file)
 			return readPassphraseFile(file)
 		})
 		if errors.Is(err, errStoppedAtPassphrase) {
@@ -51,6 +52,12 @@ func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 		if err != nil {
 			return nil, false, usagef("MURMUR_PASSPHRASE_FILE: %v", err)
 		}
+		if file == "-" || file == "/dev/stdin" {
+			e.gave = "the one read from standard input (MURMUR_PASSPHRASE_FILE=" + file + ")"
+		} else {
+			e.gave = "the one in " + file + " (MURMUR_PASSPHRASE_FILE)"
+		}
+		e.gave += oddPassphrase(p)
 		return p, true, nil
 	}
 	if dir := e.getenv("CREDENTIALS_DIRECTORY"); dir != "" {
@@ -62,6 +69,7 @@ func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("the service's credential %s: %v", credentialName, err)
 		}
+		e.gave = "the one in the service's credential " + credentialName + oddPassphrase(p)
 		return p, true, nil
 	}
 	return nil, false, nil
@@ -92,4 +100,46 @@ func readPassphrase(r io.Reader, file string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is empty", file)
 	}
 	return []byte(s), nil
+}
+
+// oddPassphrase says what in a passphrase given for a service is likely
+// not meant to be part of it: what an editor or a shell added, often
+// invisible. Nothing is taken out: a passphrase chosen with it must still
+// open the key.
+func oddPassphrase(p []byte) string {
+	s := string(p)
+	var odd []string
+	if strings.HasPrefix(s, "\ufeff") {
+		odd = append(odd, "starts with an invisible byte-order mark (some editors add one)")
+		s = strings.TrimPrefix(s, "\ufeff")
+	} else if strings.TrimLeft(s, " \t") != s {
+		odd = append(odd, "starts with spaces or tabs")
+	}
+	if strings.ContainsAny(strings.TrimRight(s, "\r\n"), "\r\n") {
+		odd = append(odd, "has more than one line")
+	}
+	switch {
+	case strings.HasSuffix(s, "\n"), strings.HasSuffix(s, "\r"):
+		odd = append(odd, "ends with more than one line break")
+	case strings.TrimRight(s, " \t") != s:
+		odd = append(odd, "ends with spaces or tabs")
+	}
+	if len(odd) == 0 {
+		return ""
+	}
+	return ", which " + strings.Join(odd, " and ") + ": all of it counts as part of the passphrase (give the passphrase alone, on one line, as plain text)"
+}
+
+// warnReadableByOthers warns when a passphrase file can be read by other
+// accounts on this computer: anyone who can read it can open the
+// device's key.
+func warnReadableByOthers(e *env, file string) {
+	if runtime.GOOS == "windows" {
+		return // (permissions are not Unix modes there)
+	}
+	fi, err := os.Stat(file)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	fmt.Fprintf(e.stderr, "Warning: other accounts on this computer can read the passphrase in %s, and with it open this device's key: make it readable by its owner only (chmod 600 %s).\n", file, file)
 }

@@ -44,26 +44,63 @@ func TestCLIRunsAsAService(t *testing.T) {
 	c.with("CREDENTIALS_DIRECTORY=" + creds).ok("status")
 
 	// A file that is not there, empty or wrong is said so, not asked for.
-	wrong := filepath.Join(files, "wrong")
-	os.WriteFile(wrong, []byte("incorrect horse\n"), 0o600)
-	empty := filepath.Join(files, "empty")
-	os.WriteFile(empty, nil, 0o600)
+	// A wrong passphrase is named by where it came from (a service has
+	// no prompt to try again at), with what an editor may have added.
+	write := func(name, text string) string {
+		f := filepath.Join(files, name)
+		if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	wrong := write("wrong", "incorrect horse\n")
+	empty := write("empty", "")
+	bom := write("bom", "\ufeffcorrect horse battery staple\n")
+	spaces := write("spaces", "correct horse battery staple  \n")
+	twoBreaks := write("two-breaks", "correct horse battery staple\r\n\r\n")
+	wrongCreds := t.TempDir()
+	os.WriteFile(filepath.Join(wrongCreds, "murmur-passphrase"), []byte(" incorrect horse"), 0o400)
 	for _, tc := range []struct {
 		env  string
 		code int
-		says string
+		says []string
 	}{
-		{"MURMUR_PASSPHRASE_FILE=" + filepath.Join(files, "missing"), 2, "missing"},
-		{"MURMUR_PASSPHRASE_FILE=" + empty, 2, "is empty"},
-		{"MURMUR_PASSPHRASE_FILE=" + wrong, 1, "passphrase"},
-		{"CREDENTIALS_DIRECTORY=" + t.TempDir(), 1, "MURMUR_PASSPHRASE"}, // (another service's credentials: not given)
+		{"MURMUR_PASSPHRASE_FILE=" + filepath.Join(files, "missing"), 2, []string{"missing"}},
+		{"MURMUR_PASSPHRASE_FILE=" + empty, 2, []string{"is empty"}},
+		{"MURMUR_PASSPHRASE_FILE=" + wrong, 1, []string{"wrong passphrase: the one in " + wrong + " (MURMUR_PASSPHRASE_FILE)"}},
+		{"MURMUR_PASSPHRASE_FILE=" + bom, 1, []string{bom, "byte-order mark"}},
+		{"MURMUR_PASSPHRASE_FILE=" + spaces, 1, []string{spaces, "ends with spaces"}},
+		{"MURMUR_PASSPHRASE_FILE=" + twoBreaks, 1, []string{twoBreaks, "more than one line break"}},
+		{"MURMUR_PASSPHRASE=incorrect horse", 1, []string{"wrong passphrase: the one MURMUR_PASSPHRASE gives"}},
+		{"CREDENTIALS_DIRECTORY=" + wrongCreds, 1, []string{"credential murmur-passphrase", "starts with spaces"}},
+		{"CREDENTIALS_DIRECTORY=" + t.TempDir(), 1, []string{"MURMUR_PASSPHRASE"}}, // (another service's credentials: not given)
 	} {
 		r := c.with(tc.env).run("status")
 		refused(t, r, tc.code)
-		if !strings.Contains(r.stderr, tc.says) {
-			t.Errorf("%s: should say %q:\n%s", tc.env, tc.says, r)
+		for _, says := range tc.says {
+			if !strings.Contains(r.stderr, says) {
+				t.Errorf("%s: should say %q:\n%s", tc.env, says, r)
+			}
+		}
+		if strings.Contains(r.stderr, "can read the passphrase") {
+			t.Errorf("%s: warned of a file only its owner can read:\n%s", tc.env, r)
 		}
 	}
+	r := c.with("MURMUR_PASSPHRASE_FILE=/dev/stdin").input("incorrect horse\n").run("status")
+	refused(t, r, 1)
+	if !strings.Contains(r.stderr, "the one read from standard input") {
+		t.Errorf("a wrong passphrase on standard input should be named so:\n%s", r)
+	}
+
+	// A passphrase file others can read works, with a warning.
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = c.with("MURMUR_PASSPHRASE_FILE=" + file).run("status")
+	if r.code != 0 || !strings.Contains(r.stderr, "other accounts on this computer can read the passphrase in "+file) || !strings.Contains(r.stderr, "chmod 600") {
+		t.Errorf("a passphrase file others can read should be warned of:\n%s", r)
+	}
+	os.Chmod(file, 0o600)
 
 	// The service itself.
 	rn := c.with("CREDENTIALS_DIRECTORY="+creds).start("run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
