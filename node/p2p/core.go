@@ -64,6 +64,9 @@ type Core interface {
 	OtherMembers() bool
 	// DeviceName is how log lines name p's node: by IDs, never by name.
 	DeviceName(p peer.ID) string
+	// RevokedNotice says who revoked this device and when; "" if it is
+	// not revoked.
+	RevokedNotice() string
 
 	// Entries.
 

@@ -487,6 +487,7 @@ func (r *Runner) dialLoop() {
 	for {
 		now := r.clock.Now()
 		r.checkAlone(now)
+		r.checkRevoked()
 		for _, c := range r.candidates(now) {
 			b := r.book
 			b.mu.Lock()
@@ -571,6 +572,16 @@ func (r *Runner) checkAlone(now time.Time) {
 	b.aloneSaid = true
 	b.mu.Unlock()
 	r.log.Warn(AloneMessage(now.Sub(since)))
+}
+
+// checkRevoked says once, as a warning, that this device was revoked: the
+// operator of a node run as a service reads its log, not its status. By
+// no name (log lines are kept in clear): murmur status says who and when.
+func (r *Runner) checkRevoked() {
+	if r.revokedSaid.Load() || r.core.RevokedNotice() == "" || !r.revokedSaid.CompareAndSwap(false, true) {
+		return
+	}
+	r.log.Warn("this device has been revoked: other members' nodes no longer connect to it, and nothing it writes is accepted (murmur status says by whom and when)")
 }
 
 // aloneSince is when the last member's node went away, if that was

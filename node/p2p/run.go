@@ -102,6 +102,8 @@ type RunOptions struct {
 // Runner is a node taking part in its network. Close stops it.
 type Runner struct {
 	core Core
+	// revokedSaid: the log said this device was revoked (checkRevoked).
+	revokedSaid atomic.Bool
 	// served are the protocols Start registered on the host: Close
 	// removes them (on a host the caller passed in, they would otherwise
 	// go on calling into a stopped node).

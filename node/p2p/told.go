@@ -145,5 +145,6 @@ func (r *Runner) serveTold(s network.Stream) {
 	if _, err := r.core.IngestFromPeer(r.ctx, s.Conn().RemotePeer(), raws); err != nil && r.ctx.Err() == nil {
 		r.log.Warn(fmt.Sprintf("what a member's node told of this device's revocation: %v", err))
 	}
+	r.checkRevoked()
 	s.Write([]byte{1})
 }

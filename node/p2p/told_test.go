@@ -3,7 +3,10 @@ package p2p_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 
 	"github.com/murmurnet/murmur/crdt"
 	"github.com/murmurnet/murmur/node"
+	mlogs "github.com/murmurnet/murmur/node/logs"
 	"github.com/murmurnet/murmur/node/p2p"
 )
 
@@ -19,7 +23,14 @@ import (
 // its status says who revoked it, and its next write says so too.
 func TestRevokedDeviceIsToldBeforeItIsCutOff(t *testing.T) {
 	for round := range 5 {
-		nodes, _ := mesh(t, 3, p2p.RunOptions{SyncEvery: time.Minute, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond})
+		opt := p2p.RunOptions{SyncEvery: time.Minute, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond}
+		var logs [3]lines
+		opts := make([]p2p.RunOptions, 3)
+		for i := range opts {
+			opts[i] = opt
+			opts[i].Log = mlogs.Printf(logs[i].add)
+		}
+		nodes, _ := meshOf(t, opts)
 		waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
 		revoked := nodes[2]
 		if _, err := nodes[0].n.RevokeDevice(context.Background(), revoked.n.Device().String(), nil); err != nil {
@@ -37,9 +48,56 @@ func TestRevokedDeviceIsToldBeforeItIsCutOff(t *testing.T) {
 		if !st.Revoked || !strings.HasPrefix(st.RevokedNotice, "this device was revoked by ") {
 			t.Fatalf("round %d: cut off, the revoked node was not told: revoked %v, %q", round, st.Revoked, st.RevokedNotice)
 		}
+		// Its log says so too, once, and by no name (a service's operator
+		// reads the log; log lines are kept in clear).
+		said := "this device has been revoked"
+		waitFor(t, 10*time.Second, "the revoked node's log says so", func() bool { return logs[2].count(said) > 0 })
+		for i := range 2 {
+			if n := logs[i].count(said); n != 0 {
+				t.Fatalf("round %d: node %d, not revoked, logged it was: %q", round, i, logs[i].all())
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // (a few more looks at it)
+		if n := logs[2].count(said); n != 1 {
+			t.Fatalf("round %d: the revocation logged %d times, want once", round, n)
+		}
+		for _, l := range logs[2].all() {
+			if strings.Contains(l, "Org ") {
+				t.Fatalf("round %d: a log line names an organisation: %q", round, l)
+			}
+		}
 		_, err := revoked.n.NewRequest(context.Background(), node.RequestInput{Kind: "verification", Title: "after"})
 		if !errors.Is(err, crdt.ErrRevoked) || err.Error() != st.RevokedNotice {
 			t.Fatalf("round %d: the revoked node's write: %v", round, err)
 		}
 	}
+}
+
+// lines collects a node's log lines.
+type lines struct {
+	mu sync.Mutex
+	l  []string
+}
+
+func (l *lines) add(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.l = append(l.l, fmt.Sprintf(format, args...))
+}
+
+func (l *lines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.l)
+}
+
+// count is how many lines contain s.
+func (l *lines) count(s string) int {
+	n := 0
+	for _, line := range l.all() {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
 }
