@@ -78,12 +78,13 @@ func cmdRun(e *env, args []string) (err error) {
 			}
 		}()
 	}
+	started := false // (once running, a failure to stop is one)
 	defer func() {
 		// Stopped (SIGTERM, Ctrl-C) while starting: asked for, not a
 		// failure, which a service manager would mark the unit for
 		// (launchd would start it again).
 		var usage usageError
-		if err != nil && e.ctx.Err() != nil && !errors.As(err, &usage) {
+		if err != nil && !started && e.ctx.Err() != nil && !errors.As(err, &usage) {
 			log.Info("stopped before the node had started: nothing was changed")
 			err = nil
 		}
@@ -222,6 +223,7 @@ func cmdRun(e *env, args []string) (err error) {
 	if f, ok := e.stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
+	started = true
 	<-e.ctx.Done()
 	log.Info("stopping...")
 	stopUI()
