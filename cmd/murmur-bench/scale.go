@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/murmurnet/murmur/crdt"
@@ -413,14 +412,6 @@ func vmHWM(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-// maxRSS is a finished process's peak RSS in bytes (Linux reports KB).
-func maxRSS(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return int64(ru.Maxrss) << 10
-	}
-	return 0
 }
 
 // The peak RSS of a command: Go starts a child with vfork, and Linux
