@@ -30,7 +30,14 @@ const maxPassphraseFile = 4096
 // cannot be read is an error, not a reason to ask.
 func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 	if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
-		e.gave = "the one MURMUR_PASSPHRASE gives" + oddPassphrase([]byte(p))
+		e.gave = "the one MURMUR_PASSPHRASE gives"
+		switch { // (a variable left in the environment wins silently)
+		case e.getenv("MURMUR_PASSPHRASE_FILE") != "":
+			e.gave += ", which comes before MURMUR_PASSPHRASE_FILE"
+		case e.getenv("CREDENTIALS_DIRECTORY") != "":
+			e.gave += ", which comes before the service's credential"
+		}
+		e.gave += oddPassphrase([]byte(p))
 		return []byte(p), true, nil
 	}
 	if file := e.getenv("MURMUR_PASSPHRASE_FILE"); file != "" {

@@ -61,21 +61,22 @@ func TestCLIRunsAsAService(t *testing.T) {
 	wrongCreds := t.TempDir()
 	os.WriteFile(filepath.Join(wrongCreds, "murmur-passphrase"), []byte(" incorrect horse"), 0o400)
 	for _, tc := range []struct {
-		env  string
+		env  []string
 		code int
 		says []string
 	}{
-		{"MURMUR_PASSPHRASE_FILE=" + filepath.Join(files, "missing"), 2, []string{"missing"}},
-		{"MURMUR_PASSPHRASE_FILE=" + empty, 2, []string{"is empty"}},
-		{"MURMUR_PASSPHRASE_FILE=" + wrong, 1, []string{"wrong passphrase: the one in " + wrong + " (MURMUR_PASSPHRASE_FILE)"}},
-		{"MURMUR_PASSPHRASE_FILE=" + bom, 1, []string{bom, "byte-order mark"}},
-		{"MURMUR_PASSPHRASE_FILE=" + spaces, 1, []string{spaces, "ends with spaces"}},
-		{"MURMUR_PASSPHRASE_FILE=" + twoBreaks, 1, []string{twoBreaks, "more than one line break"}},
-		{"MURMUR_PASSPHRASE=incorrect horse", 1, []string{"wrong passphrase: the one MURMUR_PASSPHRASE gives"}},
-		{"CREDENTIALS_DIRECTORY=" + wrongCreds, 1, []string{"credential murmur-passphrase", "starts with spaces"}},
-		{"CREDENTIALS_DIRECTORY=" + t.TempDir(), 1, []string{"MURMUR_PASSPHRASE"}}, // (another service's credentials: not given)
+		{[]string{"MURMUR_PASSPHRASE_FILE=" + filepath.Join(files, "missing")}, 2, []string{"missing"}},
+		{[]string{"MURMUR_PASSPHRASE_FILE=" + empty}, 2, []string{"is empty"}},
+		{[]string{"MURMUR_PASSPHRASE_FILE=" + wrong}, 1, []string{"wrong passphrase: the one in " + wrong + " (MURMUR_PASSPHRASE_FILE)"}},
+		{[]string{"MURMUR_PASSPHRASE_FILE=" + bom}, 1, []string{bom, "byte-order mark"}},
+		{[]string{"MURMUR_PASSPHRASE_FILE=" + spaces}, 1, []string{spaces, "ends with spaces"}},
+		{[]string{"MURMUR_PASSPHRASE_FILE=" + twoBreaks}, 1, []string{twoBreaks, "more than one line break"}},
+		{[]string{"MURMUR_PASSPHRASE=incorrect horse"}, 1, []string{"wrong passphrase: the one MURMUR_PASSPHRASE gives"}},
+		{[]string{"MURMUR_PASSPHRASE=incorrect horse", "MURMUR_PASSPHRASE_FILE=" + file}, 1, []string{"MURMUR_PASSPHRASE gives, which comes before MURMUR_PASSPHRASE_FILE"}},
+		{[]string{"CREDENTIALS_DIRECTORY=" + wrongCreds}, 1, []string{"credential murmur-passphrase", "starts with spaces"}},
+		{[]string{"CREDENTIALS_DIRECTORY=" + t.TempDir()}, 1, []string{"MURMUR_PASSPHRASE"}}, // (another service's credentials: not given)
 	} {
-		r := c.with(tc.env).run("status")
+		r := c.with(tc.env...).run("status")
 		refused(t, r, tc.code)
 		for _, says := range tc.says {
 			if !strings.Contains(r.stderr, says) {
