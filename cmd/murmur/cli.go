@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -55,9 +57,67 @@ type env struct {
 	// onUI, if set, is called with the web interface's address once
 	// murmur run serves it (murmur ui opens the browser there).
 	onUI func(url string)
-	// gave, once a passphrase was given for a service (passphraseGiven),
-	// says where from, for the error if it is the wrong one.
-	gave string
+	// given, once a passphrase was given for a service (passphraseGiven),
+	// says how, for the error if it is the wrong one.
+	given *given
+	// dir is the --dir the command was given: the commands its output
+	// suggests get it too (withDir).
+	dir string
+	// log, once murmur run has its log, takes the notices a command gives
+	// on the way (notice), in the log's format.
+	log *slog.Logger
+}
+
+// notice tells the person running the command something on the way: on
+// standard error, or in murmur run's log.
+func (e *env) notice(level slog.Level, msg string) {
+	if e.log != nil {
+		e.log.Log(context.Background(), level, msg)
+		return
+	}
+	if level >= slog.LevelWarn {
+		msg = "Warning: " + msg
+	}
+	fmt.Fprintln(e.stderr, msg)
+}
+
+// errorLine is the line that says why a command failed.
+func (e *env) errorLine(err error) string {
+	msg := plainError(err)
+	if errors.Is(err, node.ErrWrongPassphrase) && e.given != nil {
+		msg += ": " + e.given.String() // (which one: a service has no prompt to retry at)
+	}
+	return e.withDir(msg)
+}
+
+// withDir is text with every murmur command it suggests `in quotes like
+// these` given the --dir this command was given: the next command must
+// open the same data directory, not the default one.
+func (e *env) withDir(text string) string {
+	if e.dir == "" {
+		return text
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(text, "`murmur ")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(text[i+1:], '`')
+		if j < 0 {
+			break
+		}
+		span := text[i : i+1+j] // (without the closing quote)
+		b.WriteString(text[:i])
+		b.WriteString(span)
+		if !strings.Contains(span, "--dir") {
+			b.WriteString(" --dir " + shellWord(e.dir))
+		}
+		b.WriteByte('`')
+		text = text[i+2+j:]
+	}
+	b.WriteString(text)
+	return b.String()
 }
 
 // cmdFlags are the flags every command has.
@@ -151,6 +211,7 @@ func (c *cmdFlags) parseArgs(args []string, names ...string) ([]string, error) {
 
 func (c *cmdFlags) dataDir(e *env) (string, error) {
 	dir := c.dir
+	e.dir = c.dir
 	if dir == "" {
 		dir = e.getenv("MURMUR_DIR")
 	}
@@ -161,7 +222,17 @@ func (c *cmdFlags) dataDir(e *env) (string, error) {
 		}
 	}
 	if owner := notOwnersDir(dir); owner != "" && !c.anyOwner {
-		return "", usagef("%s belongs to the user %s, and this command runs as root: what it wrote there would be root's, and %s's node could no longer open it. Run it as that user: sudo -u %s murmur …", dir, owner, owner, owner)
+		return "", usagef("%s belongs to the user %s, and this command runs as root: what it wrote there would be root's, and %s's node could no longer open it. Run it as that user: sudo -u %s murmur %s … --dir %s", dir, owner, owner, owner, strings.TrimPrefix(c.Name(), "murmur "), shellWord(dir))
+	}
+	if f, err := os.Open(dir); errors.Is(err, fs.ErrPermission) {
+		// (not "no node here": that would say to found another network)
+		why := ""
+		if owner, _ := dirOwner(dir); owner != "" {
+			why = fmt.Sprintf(": it belongs to the user %s; run the command as that user (sudo -u %s murmur %s … --dir %s)", owner, owner, strings.TrimPrefix(c.Name(), "murmur "), shellWord(dir))
+		}
+		return "", fmt.Errorf("cannot read the data directory %s (permission denied)%s", dir, why)
+	} else if err == nil {
+		f.Close()
 	}
 	return dir, nil
 }
@@ -208,7 +279,7 @@ func (c *cmdFlags) open(e *env) (*node.Node, error) {
 	said := make(chan struct{})
 	slow := time.AfterFunc(openSlowAfter, func() {
 		defer close(said)
-		fmt.Fprintln(e.stderr, "Opening takes a while: after an upgrade of murmur this node's database is brought up to date once, which can take a minute for a long history.")
+		e.notice(slog.LevelInfo, "Opening is taking a while: a long history, a busy computer, or, once after an upgrade of murmur, the database brought up to date (up to a minute).")
 	})
 	ask := passphraseFrom(e, "Passphrase for "+dir)
 	n, err := openWith(e.ctx, dir, func() ([]byte, error) {
@@ -241,6 +312,9 @@ func passphraseFrom(e *env, prompt string) node.PassphraseSource {
 		}
 		f, ok := e.stdin.(*os.File)
 		if !ok || !term.IsTerminal(int(f.Fd())) {
+			if dir := e.getenv("CREDENTIALS_DIRECTORY"); dir != "" { // (a service)
+				return nil, noCredential{dir}
+			}
 			return nil, node.ErrNeedPassphrase
 		}
 		fd := int(f.Fd())
@@ -260,6 +334,15 @@ func passphraseFrom(e *env, prompt string) node.PassphraseSource {
 		return p, nil
 	}
 }
+
+// noCredential is a service given credentials, but not the passphrase's.
+type noCredential struct{ dir string }
+
+func (n noCredential) Error() string {
+	return fmt.Sprintf("no passphrase: the service's credentials (%s) hold none named %s; its unit needs LoadCredential=%s:/etc/murmur/passphrase (see contrib/murmur.service)", n.dir, credentialName, credentialName)
+}
+
+func (noCredential) Unwrap() error { return node.ErrNeedPassphrase }
 
 // errStoppedAtPassphrase is a command stopped (Ctrl-C, SIGTERM) while it
 // waited for its passphrase.

@@ -112,13 +112,26 @@ func newPassphrase(e *env) ([]byte, error) {
 	if p, ok, err := passphraseGiven(e); err != nil {
 		return nil, err
 	} else if ok {
-		if len(p) < minPassphrase {
-			return nil, usagef("the passphrase given is too short: use at least %d characters", minPassphrase)
+		// Chosen now, it must open the key later, given the same way or
+		// typed: nothing it holds by mistake, one way of giving it.
+		switch g := e.given; {
+		case g.before != "":
+			return nil, usagef("MURMUR_PASSPHRASE and %s are both set: unset one, so that the passphrase chosen now is the one given later; nothing was created", g.before)
+		case len(g.odd) > 0:
+			return nil, usagef("refusing the passphrase given, %s: it %s, which would count as part of it, so that it could never be typed. Give the passphrase alone, on one line, as plain text; nothing was created", g.from, oddList(g.odd))
+		case len(p) < minPassphrase:
+			return nil, usagef("the passphrase given is too short: use at least %d characters; nothing was created", minPassphrase)
+		case len(p) > maxPassphrase:
+			return nil, usagef("the passphrase given is too long: use at most %d bytes; nothing was created", maxPassphrase)
 		}
 		return p, nil
 	}
 	ask := passphraseFrom(e, "Choose a passphrase to protect this device's key")
 	p, err := ask()
+	var nc noCredential
+	if errors.As(err, &nc) {
+		return nil, usageError{nc.Error()}
+	}
 	if errors.Is(err, node.ErrNeedPassphrase) {
 		return nil, usagef("choose a passphrase: type it at the prompt, set MURMUR_PASSPHRASE, or pass --no-passphrase for a throwaway test network")
 	}
@@ -127,6 +140,9 @@ func newPassphrase(e *env) ([]byte, error) {
 	}
 	if len(p) < minPassphrase {
 		return nil, usagef("the passphrase is too short: use at least %d characters", minPassphrase)
+	}
+	if len(p) > maxPassphrase {
+		return nil, usagef("the passphrase is too long: use at most %d bytes", maxPassphrase)
 	}
 	again, err := passphraseFrom(e, "Type it again")()
 	if err != nil {
@@ -154,6 +170,11 @@ func cmdStatus(e *env, args []string) error {
 	}
 	defer n.Close()
 	st := n.Status()
+	// (what they say to run, with this --dir)
+	st.ForkedNotice, st.Recovering = e.withDir(st.ForkedNotice), e.withDir(st.Recovering)
+	for i, f := range st.ForkedOrgs {
+		st.ForkedOrgs[i] = e.withDir(f)
+	}
 	return c.output(e, st, func(w io.Writer) {
 		if st.RevokedNotice != "" { // before anything else: nothing it writes counts
 			fmt.Fprintf(w, "WARNING: %s.\n\n", st.RevokedNotice)

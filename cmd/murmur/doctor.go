@@ -31,6 +31,9 @@ func cmdDoctor(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	for i := range d.Findings { // (what they say to run, with this --dir)
+		d.Findings[i].Problem, d.Findings[i].Do = e.withDir(d.Findings[i].Problem), e.withDir(d.Findings[i].Do)
+	}
 	if err := c.output(e, d, func(w io.Writer) {
 		fmt.Fprintf(w, "Checked %s:\n", dir)
 		for _, ok := range d.Checked {
@@ -188,7 +191,7 @@ func cmdBackup(e *env, args []string) error {
 		} else {
 			fmt.Fprintf(w, "It has NO passphrase: whoever holds the file holds this device's key. Use this only for test networks.\n")
 		}
-		fmt.Fprintf(w, "Bring it back with `murmur restore %s --dir NEWDIR`.\n", rep.File)
+		fmt.Fprintf(w, "Bring it back with `murmur restore %s --dir NEWDIR`.\n", shellWord(rep.File))
 	})
 }
 
@@ -197,7 +200,7 @@ func cmdBackup(e *env, args []string) error {
 func backupPassphrase(e *env) ([]byte, error) {
 	p, err := newPassphrase(e)
 	var u usageError
-	if _, given, _ := passphraseGiven(e); errors.As(err, &u) && !given {
+	if errors.As(err, &u) && e.given == nil {
 		return nil, usagef("a backup holds this device's key: choose a passphrase for it (type it at the prompt, or set MURMUR_PASSPHRASE); --no-passphrase only for a throwaway test directory")
 	}
 	return p, err

@@ -106,7 +106,7 @@ func invite(e *env, args []string, name string, purpose crdt.InvitePurpose, exam
 			withAddrs += " --addr " + a.String()
 		}
 		fmt.Fprintf(w, "On the new machine:\n  murmur join CODE%s%s\n  murmur run\n", withAddrs, org)
-		fmt.Fprintf(w, "The join completes when that node reaches this one (keep `murmur run` going here): on this local network it finds it by itself; elsewhere it needs the addresses above.\n")
+		fmt.Fprintf(w, "The join completes when that node reaches this one (keep `%s` going here): on this local network it finds it by itself; elsewhere it needs the addresses above.\n", c.command("run"))
 		fmt.Fprintf(w, "This node lets the joiner in at TCP port %d, this invite's own, until the invite expires. Let that port through a firewall as you do this node's.\n", p2p.DoorPort(code.Secret))
 	})
 }

@@ -17,8 +17,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-
-	"github.com/murmurnet/murmur/node"
 )
 
 // command is one subcommand ("status", "request new").
@@ -202,11 +200,7 @@ func run(e *env, args []string) int {
 	err := cmd.run(e, rest)
 	var said loggedError
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, &said) {
-		msg := plainError(err)
-		if errors.Is(err, node.ErrWrongPassphrase) && e.gave != "" {
-			msg += ": " + e.gave // (which one: a service has no prompt to retry at)
-		}
-		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, msg)
+		fmt.Fprintf(e.stderr, "murmur %s: %s\n", cmd.name, e.errorLine(err))
 	}
 	return exitCode(err)
 }

@@ -44,7 +44,7 @@ func TestSlowOpenSaysWhy(t *testing.T) {
 	beforeAfter, beforeOpen := openSlowAfter, openWith
 	openSlowAfter = 10 * time.Millisecond
 	openWith = func(ctx context.Context, dir string, pass node.PassphraseSource) (*node.Node, error) {
-		for deadline := time.Now().Add(time.Minute); !strings.Contains(said.String(), "Opening takes a while") && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(time.Minute); !strings.Contains(said.String(), "Opening is taking a while") && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
 		return beforeOpen(ctx, dir, pass)
@@ -53,7 +53,7 @@ func TestSlowOpenSaysWhy(t *testing.T) {
 	if code := run(e, []string{"status", "--dir", dir}); code != 0 {
 		t.Fatalf("status: %d: %s", code, said.String())
 	}
-	if !strings.Contains(said.String(), "Opening takes a while") {
+	if !strings.Contains(said.String(), "Opening is taking a while") {
 		t.Fatalf("stderr: %q", said.String())
 	}
 }

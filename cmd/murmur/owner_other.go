@@ -5,3 +5,6 @@ package main
 // notOwnersDir: on this system, files a command writes keep no owner
 // that would lock a service out (see owner_unix.go).
 func notOwnersDir(string) string { return "" }
+
+// dirOwner: no owner to name on this system.
+func dirOwner(string) (string, int) { return "", -1 }

@@ -19,17 +19,26 @@ func notOwnersDir(dir string) string {
 	if os.Geteuid() != 0 {
 		return ""
 	}
+	if owner, uid := dirOwner(dir); uid > 0 {
+		return owner
+	}
+	return ""
+}
+
+// dirOwner is the user who owns dir, by name (by number if it has none),
+// and its user ID; -1 if dir cannot be looked at.
+func dirOwner(dir string) (string, int) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return ""
+		return "", -1
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
-		return ""
+	if !ok {
+		return "", -1
 	}
 	name := strconv.FormatUint(uint64(st.Uid), 10)
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
-	return name
+	return name, int(st.Uid)
 }

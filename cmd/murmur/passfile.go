@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"unicode"
+
+	"golang.org/x/term"
 )
 
 // A node run unattended (a service) is given its passphrase without a
@@ -21,37 +26,83 @@ import (
 // passphrase in (LoadCredential=murmur-passphrase:/etc/murmur/passphrase).
 const credentialName = "murmur-passphrase"
 
-// maxPassphraseFile is more than any passphrase: a file larger is not one.
-const maxPassphraseFile = 4096
+// maxPassphrase is more than any passphrase: a file holding more is not
+// one, and init refuses a longer one (it could not be given in a file).
+const maxPassphrase = 4096
+
+// given is how a passphrase was given for a service (passphraseGiven).
+type given struct {
+	from   string   // in words: "the one in FILE (MURMUR_PASSPHRASE_FILE)"
+	before string   // another way also given, that this one came before
+	odd    []string // what in it is likely not meant to be part of it (oddities)
+}
+
+// String says it, for the error if the passphrase is the wrong one.
+func (g *given) String() string {
+	s := g.from
+	if g.before != "" {
+		s += ", which comes before " + g.before
+	}
+	if len(g.odd) > 0 {
+		s += ", and it " + oddList(g.odd) + ": all of it counts as part of the passphrase (give the passphrase alone, on one line, as plain text)"
+	}
+	return s
+}
+
+// oddList lists what is odd in a passphrase given: "starts with …, has …
+// and ends with …".
+func oddList(odd []string) string {
+	if len(odd) == 1 {
+		return odd[0]
+	}
+	return strings.Join(odd[:len(odd)-1], ", ") + " and " + odd[len(odd)-1]
+}
 
 // passphraseGiven is the passphrase given for a service: MURMUR_PASSPHRASE;
-// else the file MURMUR_PASSPHRASE_FILE names; else systemd's credential
-// murmur-passphrase. ok is false if none is given; a file given that
-// cannot be read is an error, not a reason to ask.
+// else the file MURMUR_PASSPHRASE_FILE names (or standard input, unless
+// that is a terminal: then it is asked for, unseen); else systemd's
+// credential murmur-passphrase. ok is false if none is given; a file given
+// that cannot be read is an error, not a reason to ask. e.given says how
+// it was given.
 func passphraseGiven(e *env) (p []byte, ok bool, err error) {
+	credentials := e.getenv("CREDENTIALS_DIRECTORY")
 	if p := e.getenv("MURMUR_PASSPHRASE"); p != "" {
-		e.gave = "the one MURMUR_PASSPHRASE gives"
-		switch { // (a variable left in the environment wins silently)
+		// (a variable left in the environment wins silently, but for this)
+		g := &given{from: "the one MURMUR_PASSPHRASE gives", odd: oddities([]byte(p), false)}
+		switch {
 		case e.getenv("MURMUR_PASSPHRASE_FILE") != "":
-			e.gave += ", which comes before MURMUR_PASSPHRASE_FILE"
-		case e.getenv("CREDENTIALS_DIRECTORY") != "":
-			e.gave += ", which comes before the service's credential"
+			g.before = "MURMUR_PASSPHRASE_FILE"
+		case credentials != "":
+			g.before = "the service's credential"
 		}
-		e.gave += oddPassphrase([]byte(p))
+		e.given = g
 		return []byte(p), true, nil
 	}
 	if file := e.getenv("MURMUR_PASSPHRASE_FILE"); file != "" {
+		stdin := file == "-" || file == "/dev/stdin"
+		if f, ok := e.stdin.(*os.File); stdin && ok && term.IsTerminal(int(f.Fd())) {
+			return nil, false, nil // (typed: at the prompt, unseen, not echoed)
+		}
+		var fi os.FileInfo
 		p, err := interruptible(e.ctx, func() ([]byte, error) {
-			if file == "-" || file == "/dev/stdin" {
+			if stdin {
 				// Standard input as it was handed over, not opened again
 				// by its name: reopened, a file redirected by a user who
 				// may read it (sudo -u murmur … < /etc/murmur/passphrase)
 				// is checked against the user the command runs as, and
 				// refused.
+				if f, ok := e.stdin.(*os.File); ok {
+					fi, _ = f.Stat()
+				}
 				return readPassphrase(e.stdin, "standard input")
 			}
-			warnReadableByOthers(e, file)
-			return readPassphraseFile(file)
+			f, err := os.Open(file)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			fi, _ = f.Stat()
+			return readPassphrase(f, file)
 		})
 		if errors.Is(err, errStoppedAtPassphrase) {
 			return nil, false, err
@@ -59,94 +110,108 @@ func passphraseGiven(e *env) (p []byte, ok bool, err error) {
 		if err != nil {
 			return nil, false, usagef("MURMUR_PASSPHRASE_FILE: %v", err)
 		}
-		if file == "-" || file == "/dev/stdin" {
-			e.gave = "the one read from standard input (MURMUR_PASSPHRASE_FILE=" + file + ")"
-		} else {
-			e.gave = "the one in " + file + " (MURMUR_PASSPHRASE_FILE)"
+		g := &given{from: "the one in " + file + " (MURMUR_PASSPHRASE_FILE)", odd: oddities(p, true)}
+		if stdin {
+			g.from = "the one read from standard input (MURMUR_PASSPHRASE_FILE=" + file + ")"
 		}
-		e.gave += oddPassphrase(p)
+		if credentials != "" {
+			g.before = "the service's credential"
+		}
+		e.given = g
+		warnReadableByOthers(e, fi, file, stdin)
 		return p, true, nil
 	}
-	if dir := e.getenv("CREDENTIALS_DIRECTORY"); dir != "" {
-		file := filepath.Join(dir, credentialName)
-		p, err := readPassphraseFile(file)
+	if credentials != "" {
+		file := filepath.Join(credentials, credentialName)
+		f, err := os.Open(file)
+		if err == nil {
+			defer f.Close()
+			p, err = readPassphrase(f, "it")
+		}
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, false, nil // (credentials for something else)
+			return nil, false, nil // (see passphraseFrom)
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("the service's credential %s: %v", credentialName, err)
+			return nil, false, usagef("the service's credential %s: %v", credentialName, err)
 		}
-		e.gave = "the one in the service's credential " + credentialName + oddPassphrase(p)
+		e.given = &given{from: "the one in the service's credential " + credentialName, odd: oddities(p, true)}
 		return p, true, nil
 	}
 	return nil, false, nil
 }
 
-// readPassphraseFile reads a passphrase from a file: its text, without the
-// line break an editor ends it with.
-func readPassphraseFile(file string) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readPassphrase(f, file)
-}
-
-// readPassphrase reads a passphrase from r, named file in errors.
+// readPassphrase reads a passphrase from r, named file in errors: its
+// text, without the line break an editor ends it with.
 func readPassphrase(r io.Reader, file string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxPassphraseFile+1))
+	b, err := io.ReadAll(io.LimitReader(r, maxPassphrase+3))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %v", file, err)
 	}
-	if len(b) > maxPassphraseFile {
-		return nil, fmt.Errorf("%s is larger than any passphrase (%d bytes at most): is it the right file?", file, maxPassphraseFile)
-	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if len(s) > maxPassphrase {
+		return nil, fmt.Errorf("%s is larger than any passphrase (%d bytes at most): is it the right file?", file, maxPassphrase)
+	}
 	if s == "" {
 		return nil, fmt.Errorf("%s is empty", file)
 	}
 	return []byte(s), nil
 }
 
-// oddPassphrase says what in a passphrase given for a service is likely
-// not meant to be part of it: what an editor or a shell added, often
-// invisible. Nothing is taken out: a passphrase chosen with it must still
-// open the key.
-func oddPassphrase(p []byte) string {
+// oddities are what in a passphrase given for a service is likely not
+// meant to be part of it: what an editor or a shell added, often
+// invisible. stripped: the line break that ends a file was taken off.
+// Nothing is taken out: a passphrase chosen with it must still open the
+// key.
+func oddities(p []byte, stripped bool) []string {
 	s := string(p)
+	if bytes.HasPrefix(p, []byte{0xff, 0xfe}) || bytes.HasPrefix(p, []byte{0xfe, 0xff}) || bytes.IndexByte(p, 0) >= 0 {
+		return []string{`is saved as UTF-16 ("Unicode" in Notepad), not as plain text (UTF-8)`}
+	}
 	var odd []string
-	if strings.HasPrefix(s, "\ufeff") {
+	if t, ok := strings.CutPrefix(s, "\ufeff"); ok {
 		odd = append(odd, "starts with an invisible byte-order mark (some editors add one)")
-		s = strings.TrimPrefix(s, "\ufeff")
-	} else if strings.TrimLeft(s, " \t") != s {
+		s = t
+	}
+	if strings.TrimSpace(s) == "" {
+		return append(odd, "holds nothing else but spaces, tabs or line breaks")
+	}
+	if strings.TrimLeft(s, " \t") != s {
 		odd = append(odd, "starts with spaces or tabs")
 	}
-	if strings.ContainsAny(strings.TrimRight(s, "\r\n"), "\r\n") {
+	body := strings.TrimRight(s, "\r\n")
+	if strings.ContainsAny(body, "\r\n") {
 		odd = append(odd, "has more than one line")
 	}
-	switch {
-	case strings.HasSuffix(s, "\n"), strings.HasSuffix(s, "\r"):
-		odd = append(odd, "ends with more than one line break")
-	case strings.TrimRight(s, " \t") != s:
-		odd = append(odd, "ends with spaces or tabs")
+	if strings.IndexFunc(body, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\r' && r != '\n' }) >= 0 {
+		odd = append(odd, "holds invisible control characters")
 	}
-	if len(odd) == 0 {
-		return ""
+	var ends []string
+	if strings.TrimRight(body, " \t") != body {
+		ends = append(ends, "spaces or tabs")
 	}
-	return ", which " + strings.Join(odd, " and ") + ": all of it counts as part of the passphrase (give the passphrase alone, on one line, as plain text)"
+	if body != s {
+		if stripped {
+			ends = append(ends, "more than one line break")
+		} else {
+			ends = append(ends, "a line break")
+		}
+	}
+	if len(ends) > 0 {
+		odd = append(odd, "ends with "+strings.Join(ends, ", then "))
+	}
+	return odd
 }
 
-// warnReadableByOthers warns when a passphrase file can be read by other
-// accounts on this computer: anyone who can read it can open the
-// device's key.
-func warnReadableByOthers(e *env, file string) {
-	if runtime.GOOS == "windows" {
-		return // (permissions are not Unix modes there)
+// warnReadableByOthers warns when the file a passphrase was read from (fi,
+// named file) can be read by other accounts on this computer: anyone who
+// can read it can open the device's key.
+func warnReadableByOthers(e *env, fi os.FileInfo, file string, stdin bool) {
+	if runtime.GOOS == "windows" || fi == nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o044 == 0 {
+		return // (Windows: permissions are not Unix modes there)
 	}
-	fi, err := os.Stat(file)
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o044 == 0 {
+	if stdin {
+		e.notice(slog.LevelWarn, "other accounts on this computer can read the file the passphrase came from on standard input, and with it open this device's key: make it readable by its owner only (chmod 600 FILE).")
 		return
 	}
-	fmt.Fprintf(e.stderr, "Warning: other accounts on this computer can read the passphrase in %s, and with it open this device's key: make it readable by its owner only (chmod 600 %s).\n", file, file)
+	e.notice(slog.LevelWarn, fmt.Sprintf("other accounts on this computer can read the passphrase in %s, and with it open this device's key: make it readable by its owner only (chmod 600 %s).", file, shellWord(file)))
 }

@@ -69,11 +69,12 @@ func cmdRun(e *env, args []string) (err error) {
 	if err != nil {
 		return usagef("--log-format: %v", err)
 	}
+	e.log = log // (what is said on the way, in the log's format)
 	if strings.EqualFold(*logFormat, "json") {
 		// Why the node stopped is a line of the log too, as JSON.
 		defer func() {
 			if err != nil && !errors.Is(err, flag.ErrHelp) {
-				log.Error(plainError(err))
+				log.Error(e.errorLine(err))
 				err = loggedError{err}
 			}
 		}()

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/murmurnet/murmur/node"
@@ -84,9 +85,19 @@ func openBrowser(url string) error {
 		}
 		cmd = exec.Command("xdg-open", url)
 	}
+	cmd.Env = withoutSecrets(os.Environ())
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	go cmd.Wait()
 	return nil
+}
+
+// withoutSecrets is env without what gives the passphrase: the browser,
+// and all it starts, need not hold it.
+func withoutSecrets(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == "MURMUR_PASSPHRASE" || k == "MURMUR_PASSPHRASE_FILE" || k == "CREDENTIALS_DIRECTORY"
+	})
 }
