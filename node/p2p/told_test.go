@@ -3,10 +3,7 @@ package p2p_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,11 +21,11 @@ import (
 func TestRevokedDeviceIsToldBeforeItIsCutOff(t *testing.T) {
 	for round := range 5 {
 		opt := p2p.RunOptions{SyncEvery: time.Minute, PollEvery: 20 * time.Millisecond, RecheckEvery: 100 * time.Millisecond}
-		var logs [3]lines
+		var logs [3]logLines
 		opts := make([]p2p.RunOptions, 3)
 		for i := range opts {
 			opts[i] = opt
-			opts[i].Log = mlogs.Printf(logs[i].add)
+			opts[i].Log = mlogs.Printf(logs[i].logf)
 		}
 		nodes, _ := meshOf(t, opts)
 		waitFor(t, 20*time.Second, "the network settles", func() bool { return converged(nodes) && nodes[2].n.Status().Admitted })
@@ -73,26 +70,8 @@ func TestRevokedDeviceIsToldBeforeItIsCutOff(t *testing.T) {
 	}
 }
 
-// lines collects a node's log lines.
-type lines struct {
-	mu sync.Mutex
-	l  []string
-}
-
-func (l *lines) add(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.l = append(l.l, fmt.Sprintf(format, args...))
-}
-
-func (l *lines) all() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.l)
-}
-
-// count is how many lines contain s.
-func (l *lines) count(s string) int {
+// count is how many lines of l contain s.
+func (l *logLines) count(s string) int {
 	n := 0
 	for _, line := range l.all() {
 		if strings.Contains(line, s) {
