@@ -55,7 +55,7 @@ func (c *cli) onTerminal(answer string, args ...string) result {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &stdout, &stderr
 	err := cmd.Run()
-	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	r := result{args: args, stdout: stdout.String(), stderr: withoutSlowOpen(stderr.String())}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):

@@ -103,7 +103,7 @@ func (c *cli) runOfflineWith(o offlineOpts, args ...string) offlineResult {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
-	r := offlineResult{result: result{args: args, stdout: stdout.String(), stderr: stderr.String()}}
+	r := offlineResult{result: result{args: args, stdout: stdout.String(), stderr: withoutSlowOpen(stderr.String())}}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
