@@ -32,6 +32,12 @@ func dirOwner(dir string) (string, int) {
 	if err != nil {
 		return "", -1
 	}
+	return fileOwner(fi)
+}
+
+// fileOwner is the user who owns the file fi describes, by name (by
+// number if it has none), and its user ID; -1 if it is not known.
+func fileOwner(fi os.FileInfo) (string, int) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return "", -1

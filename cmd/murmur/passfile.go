@@ -206,8 +206,15 @@ func oddities(p []byte, stripped bool) []string {
 // named file) can be read by other accounts on this computer: anyone who
 // can read it can open the device's key.
 func warnReadableByOthers(e *env, fi os.FileInfo, file string, stdin bool) {
-	if runtime.GOOS == "windows" || fi == nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o044 == 0 {
+	if runtime.GOOS == "windows" || fi == nil || !fi.Mode().IsRegular() {
 		return // (Windows: permissions are not Unix modes there)
+	}
+	if owner, uid := fileOwner(fi); !stdin && uid > 0 && uid != os.Geteuid() {
+		// (root's is fine: root can read anything anyway)
+		e.notice(slog.LevelWarn, fmt.Sprintf("the passphrase file %s belongs to the user %s, who can read it and so open this device's key: give it to the user this command runs as, or to root (chown)", file, owner))
+	}
+	if fi.Mode().Perm()&0o044 == 0 {
+		return
 	}
 	if stdin {
 		e.notice(slog.LevelWarn, "other accounts on this computer can read the file the passphrase came from on standard input, and with it open this device's key: make it readable by its owner only (chmod 600 FILE).")

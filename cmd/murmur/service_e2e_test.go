@@ -505,3 +505,27 @@ func TestBrowserIsNotGivenThePassphrase(t *testing.T) {
 		t.Errorf("withoutSecrets = %q, want %q", got, want)
 	}
 }
+
+// A passphrase file another user owns is warned of: that user can read it,
+// whatever its mode says.
+func TestPassphraseFileOfAnotherUserIsWarnedOf(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the file to another user (CI runs as root)")
+	}
+	c := newCLI(t, t.TempDir())
+	c.with("MURMUR_PASSPHRASE=correct horse battery staple").ok("init", "--org", "Alpha Fund")
+	file := filepath.Join(t.TempDir(), "passphrase")
+	if err := os.WriteFile(file, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.with("MURMUR_PASSPHRASE_FILE=" + file).ok("status") // root's: no warning
+	const nobody = 65534
+	if err := os.Chown(file, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	r := c.with("MURMUR_PASSPHRASE_FILE=" + file).run("status")
+	if r.code != 0 || !strings.Contains(r.stderr, "belongs to the user ") || strings.Contains(r.stderr, "other accounts") {
+		t.Errorf("a passphrase file another user owns (mode 0600):\n%s", r)
+	}
+}
