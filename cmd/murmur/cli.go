@@ -257,6 +257,27 @@ func shellWord(s string) string {
 		return s
 	case runtime.GOOS == "windows":
 		return `"` + s + `"`
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		// $'…', which reads \xNN back as that byte (bash, zsh, POSIX
+		// since 2024; not an older dash): a line break or an escape in a
+		// path, written as it is, would break the line or act on the
+		// terminal.
+		var b strings.Builder
+		b.WriteString("$'")
+		for _, r := range s {
+			switch {
+			case r == '\\' || r == '\'':
+				b.WriteString(`\` + string(r))
+			case unicode.IsControl(r):
+				for _, c := range []byte(string(r)) {
+					fmt.Fprintf(&b, `\x%02x`, c)
+				}
+			default:
+				b.WriteRune(r)
+			}
+		}
+		b.WriteString("'")
+		return b.String()
 	default:
 		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
 )
 
 // command is one subcommand ("status", "request new").
@@ -270,7 +271,16 @@ func subcommands(word string) []string {
 	return out
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+func oneLine(s string) string {
+	// (and no control character a terminal would act on: a path can hold
+	// an escape sequence)
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.Join(strings.Fields(s), " "))
+}
 
 func help(w io.Writer) {
 	fmt.Fprintf(w, "murmur — coordination for human-rights protection networks, offline first\n\nusage: murmur COMMAND [flags]\n\ncommands:\n")

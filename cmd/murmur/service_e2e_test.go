@@ -349,9 +349,19 @@ func TestShellWord(t *testing.T) {
 		"~/x":               "'~/x'",
 		"/tmp/$HOME":        "'/tmp/$HOME'",
 		"/home/zoë/données": "/home/zoë/données",
+		"/tmp/a\nb":         `$'/tmp/a\x0ab'`,
+		"/it's\x1b[31m":     `$'/it\'s\x1b[31m'`,
+		"/c1\u0085":         `$'/c1\xc2\x85'`,
 	} {
-		if got := shellWord(s); got != want {
+		got := shellWord(s)
+		if got != want {
 			t.Errorf("shellWord(%q) = %s, want %s", s, got, want)
+		}
+		if bash, err := exec.LookPath("bash"); err == nil { // (what a person's shell reads back)
+			out, err := exec.Command(bash, "-c", "printf %s "+got).Output()
+			if err != nil || string(out) != s {
+				t.Errorf("bash reads %s back as %q (%v), not %q", got, out, err, s)
+			}
 		}
 	}
 }

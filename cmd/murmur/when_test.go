@@ -108,6 +108,7 @@ func TestPlainError(t *testing.T) {
 		{errors.New("node: murmur.json is damaged\n or from a newer release"), "murmur.json is damaged or from a newer release"},
 		{errors.New("a verification request cannot be answered with \"accept\""), "a verification request cannot be answered with \"accept\""},
 		{errors.New("the node's address: 1.2.3.4:5"), "the node's address: 1.2.3.4:5"},
+		{errors.New("cannot read /tmp/e\x1b[31mred\rx"), "cannot read /tmp/e?[31mred x"}, // (nothing a terminal acts on)
 	}
 	for _, c := range cases {
 		got := plainError(c.err)
