@@ -111,7 +111,7 @@ func (e *env) withDir(text string) string {
 		b.WriteString(text[:i])
 		b.WriteString(span)
 		if !strings.Contains(span, "--dir") {
-			b.WriteString(" --dir " + shellWord(e.dir))
+			b.WriteString(dirFlag(e.dir))
 		}
 		b.WriteByte('`')
 		text = text[i+2+j:]
@@ -221,14 +221,17 @@ func (c *cmdFlags) dataDir(e *env) (string, error) {
 			return "", err
 		}
 	}
+	asOwner := func(owner string) string { // (the command to run instead)
+		return "sudo -u " + owner + " " + c.Name() + " …" + dirFlag(dir)
+	}
 	if owner := notOwnersDir(dir); owner != "" && !c.anyOwner {
-		return "", usagef("%s belongs to the user %s, and this command runs as root: what it wrote there would be root's, and %s's node could no longer open it. Run it as that user: sudo -u %s murmur %s … --dir %s", dir, owner, owner, owner, strings.TrimPrefix(c.Name(), "murmur "), shellWord(dir))
+		return "", usagef("%s belongs to the user %s, and this command runs as root: what it wrote there would be root's, and %s's node could no longer open it. Run it as that user: %s", dir, owner, owner, asOwner(owner))
 	}
 	if f, err := os.Open(dir); errors.Is(err, fs.ErrPermission) {
 		// (not "no node here": that would say to found another network)
 		why := ""
 		if owner, _ := dirOwner(dir); owner != "" {
-			why = fmt.Sprintf(": it belongs to the user %s; run the command as that user (sudo -u %s murmur %s … --dir %s)", owner, owner, strings.TrimPrefix(c.Name(), "murmur "), shellWord(dir))
+			why = fmt.Sprintf(": it belongs to the user %s; run the command as that user (%s)", owner, asOwner(owner))
 		}
 		return "", fmt.Errorf("cannot read the data directory %s (permission denied)%s", dir, why)
 	} else if err == nil {
@@ -241,10 +244,15 @@ func (c *cmdFlags) dataDir(e *env) (string, error) {
 // "murmur run", with --dir when this one was given --dir (the next must
 // open the same data directory).
 func (c *cmdFlags) command(name string) string {
-	if c.dir == "" {
-		return "murmur " + name
+	return "murmur " + name + dirFlag(c.dir)
+}
+
+// dirFlag is " --dir DIR", as a shell reads it back; "" for no dir.
+func dirFlag(dir string) string {
+	if dir == "" {
+		return ""
 	}
-	return "murmur " + name + " --dir " + shellWord(c.dir)
+	return " --dir " + shellWord(dir)
 }
 
 // shellWord is s as one word a shell reads back as s.

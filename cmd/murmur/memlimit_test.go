@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murmurnet/murmur/node"
+	"github.com/murmurnet/murmur/node/p2p"
 )
 
 // The node and the commands run under soft memory limits, unless
@@ -55,5 +56,39 @@ func TestSlowOpenSaysWhy(t *testing.T) {
 	}
 	if !strings.Contains(said.String(), "Opening is taking a while") {
 		t.Fatalf("stderr: %q", said.String())
+	}
+}
+
+// A node that does not stop in time, once it had started, is a failure
+// (exit 1, which a service manager records), not the "stopped while
+// starting" that a stop during the start is.
+func TestFailingToStopIsAFailure(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	errs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: errs, getenv: func(string) string { return "" }}
+	if code := run(e, []string{"init", "--org", "Alpha", "--no-passphrase", "--dir", dir}); code != 0 {
+		t.Fatalf("init: %d: %s", code, errs.String())
+	}
+	release := make(chan struct{})
+	beforeWithin, beforeClose := stopWithin, closeRunner
+	stopWithin = 10 * time.Millisecond
+	closed := make(chan struct{})
+	closeRunner = func(r *p2p.Runner) error {
+		defer close(closed)
+		<-release
+		return r.Close()
+	}
+	t.Cleanup(func() {
+		close(release) // (the node is closed after all)
+		<-closed
+		stopWithin, closeRunner = beforeWithin, beforeClose
+	})
+	e.onUI = func(string) { cancel() } // (started: stop it)
+	code := run(e, []string{"run", "--dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--ui-listen", "127.0.0.1:0"})
+	if code != 1 || !strings.Contains(errs.String(), "did not stop within") || strings.Contains(errs.String(), "before the node had started") {
+		t.Fatalf("exit %d:\n%s", code, errs.String())
 	}
 }

@@ -230,17 +230,24 @@ func cmdRun(e *env, args []string) (err error) {
 	stopUI()
 	closed = true
 	done := make(chan error, 1)
-	go func() { done <- r.Close() }()
+	go func() { done <- closeRunner(r) }()
 	select {
 	case err := <-done:
 		if err != nil {
 			log.Warn(fmt.Sprintf("while stopping: %v", err))
 		}
 		return nil
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("the node did not stop within 5 s")
+	case <-time.After(stopWithin):
+		return fmt.Errorf("the node did not stop within %v", stopWithin)
 	}
 }
+
+// stopWithin bounds a stop (a service manager's is 10 s); closeRunner
+// stops the node (a test makes it hang).
+var (
+	stopWithin  = 5 * time.Second
+	closeRunner = (*p2p.Runner).Close
+)
 
 // reachable picks the address another machine is most likely to reach: a
 // non-loopback IPv4 TCP one, else any non-loopback, else the first.
